@@ -1,0 +1,36 @@
+# Feedback Radar. `make demo` and `make test` work on a fresh machine: they create .venv,
+# install everything (idempotently: a stamp per pyproject.toml version) and then run.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test services lint benchmarks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+services:
+	@bash .ci/services.sh
+
+demo: install
+	$(VENV)/bin/radar demo
+
+test: install services
+	$(PY) -m pytest -q
+
+benchmarks: install services
+	$(PY) benchmarks/score_throughput.py
+	$(PY) benchmarks/language_id.py
+
+clean:
+	rm -rf $(VENV) radar.db radar.db-* demo_data

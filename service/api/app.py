@@ -1,0 +1,34 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import errors
+from service.api.limits import BodyLimitMiddleware
+from service.api.routes import feedback, health, score
+from service.config import Settings
+from service.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else Settings())
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime.engine  # migrate before the first request, not during it
+        yield
+        runtime.close()
+
+    app = FastAPI(title="Feedback Radar", version=__version__, lifespan=lifespan,
+                  description="Customer-feedback intelligence: tag, score, segment, forecast and alert.")
+    app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    for module in (health, score, feedback):
+        app.include_router(module.router, prefix="/v1")
+    return app

@@ -1,0 +1,57 @@
+"""Request body limit as a pure ASGI middleware: 413 with the JSON error shape."""
+
+from __future__ import annotations
+
+import json
+
+from service.api.errors import error_body
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _reject(self, send, size: str) -> None:
+        body = json.dumps(error_body(413, f"request body is {size}; the limit is {self.max_bytes:,} bytes")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                n = -1
+            if n > self.max_bytes:
+                return await self._reject(send, f"{n:,} bytes")
+            return await self.app(scope, receive, send)
+        # No length given (chunked): read up to the limit before the app sees anything.
+        chunks, total = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            total += len(msg.get("body", b""))
+            if total > self.max_bytes:
+                return await self._reject(send, "larger than allowed")
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)

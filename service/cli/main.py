@@ -1,0 +1,260 @@
+"""The ``radar`` command: thin over the same runtime and jobs as the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from tqdm import tqdm
+
+from service.config import Settings
+
+app = typer.Typer(help="Feedback Radar: tag, score, store and serve customer feedback.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+out = Console()
+
+
+class State:
+    settings: Settings
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj.settings
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    database_url: Annotated[Optional[str], typer.Option(
+        "--database-url", envvar="RADAR_DATABASE_URL", help="SQLAlchemy URL of the store "
+        "(default from configs/base.yaml: a SQLite file in the working directory).")] = None,
+    config_dir: Annotated[Optional[Path], typer.Option(
+        "--config-dir", envvar="RADAR_CONFIG_DIR", help="Folder with base.yaml, taxonomy.yaml, competitors.yaml.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
+):
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if config_dir:
+        os.environ["RADAR_CONFIG_DIR"] = str(config_dir)
+    overrides = {"database_url": database_url} if database_url else {}
+    if config_dir:
+        overrides["config_dir"] = config_dir
+    state = State()
+    try:
+        state.settings = Settings(**overrides)
+    except Exception as exc:  # invalid configuration: say what and where, no traceback
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    ctx.obj = state
+
+
+def _runtime(ctx: typer.Context):
+    from service.runtime import Runtime
+
+    return Runtime(_settings(ctx))
+
+
+def _bar(total: int | None, desc: str, unit: str = "row") -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
+                disable=os.environ.get("RADAR_NO_PROGRESS") == "1")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of feedback.", exists=True, dir_okay=False)],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="csv | jsonl | parquet (default: from the extension).")] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read a dictionary field from another column (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="FIELD=VALUE: a value for every row, e.g. source=tmall (repeatable).")] = None,
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="YAML file with 'columns', 'defaults', 'ignore'.", exists=True)] = None,
+    extra_as_attributes: Annotated[bool, typer.Option(help="Unmapped columns become segment attributes (age_group…).")] = True,
+    errors_out: Annotated[Optional[Path], typer.Option("--errors", help="Write every rejected row as JSON lines here.")] = None,
+    fail_on_reject: Annotated[bool, typer.Option(help="Exit with status 3 when any row was rejected.")] = False,
+):
+    """Ingest a file: validate, normalise, detect language, redact, de-duplicate, score and store.
+
+    Idempotent on (source, external_id): re-running after an interruption, or on the same
+    file, stores nothing twice and rescoring only what changed.
+    """
+    from service.ingest.mapping import ColumnMapping, MappingError
+    from service.ingest.readers import ReaderError, count_rows, read_records
+
+    try:
+        cmap = ColumnMapping.from_pairs(map_, set_, mapping, extra_as_attributes=extra_as_attributes)
+        records = read_records(file, fmt)
+        total = count_rows(file, fmt)
+    except (MappingError, ReaderError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    rt = _runtime(ctx)
+    service = rt.ingest_service(cmap)
+    with _bar(total, f"ingest {file.name}") as bar:
+        report = service.ingest(records, keep_results=False, on_chunk=bar.update)
+    for err in report.errors[:50]:
+        console.print(f"[yellow]rejected[/yellow] {err}")
+    if len(report.errors) > 50:
+        console.print(f"… and {len(report.errors) - 50} more rejected rows" +
+                      (f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)"))
+    if errors_out:
+        with open(errors_out, "w", encoding="utf-8") as fh:
+            for err in report.errors:
+                fh.write(json.dumps(err.as_dict(), ensure_ascii=False) + "\n")
+    c = report.counts
+    out.print(json.dumps({"file": str(file), **c, "stored_total": _count(rt)}))
+    rt.close()
+    if fail_on_reject and c["rejected"]:
+        raise typer.Exit(3)
+
+
+def _count(rt) -> int:
+    from service.store import repo
+
+    with rt.sessions() as s:
+        return repo.count_feedback(s)
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet input.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its extension picks CSV, JSONL or Parquet.")],
+    text_column: Annotated[str, typer.Option(help="Column that holds the text.")] = "text",
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Input format (default: from the extension).")] = None,
+    output_format: Annotated[Optional[str], typer.Option(help="Output format (default: from the extension).")] = None,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Rows per chunk (default: ingest.chunk_size).")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Ignore a previous interrupted run and start over.")] = False,
+):
+    """Batch scoring: score every row of a file into a new file, storing nothing.
+
+    Every input column is kept; added: sentiment, sentiment_score, p_negative, p_neutral,
+    p_positive, aspects (JSON list of {aspect, confidence, sentiment, sentiment_score,
+    evidence}), language, model_version, error. An interrupted run resumes where it stopped.
+    """
+    from service.ingest.readers import ReaderError, count_rows
+    from service.jobs.score_file import score_file
+
+    s = _settings(ctx)
+    rt = _runtime(ctx)
+    try:
+        total = count_rows(file, fmt)
+        with _bar(total, f"score {file.name}") as bar:
+            rep = score_file(file, output, scorer=rt.scorer, detector=rt.detector, text_column=text_column,
+                             input_format=fmt, output_format=output_format,
+                             chunk_size=chunk_size or s.ingest.chunk_size,
+                             max_text_chars=s.limits.max_text_chars, resume=not restart, on_chunk=bar.update)
+    except ReaderError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(json.dumps({"output": str(rep.output), "rows": rep.rows, "scored": rep.scored,
+                          "errors": rep.errors, "resumed_from_row": rep.resumed_from}))
+
+
+@app.command()
+def rescore(ctx: typer.Context):
+    """Rescore stored items whose score is missing or from another model version (or taxonomy)."""
+    from service.jobs.ingest import rescore as run_rescore
+    from service.store import repo
+
+    rt = _runtime(ctx)
+    version = rt.scorer.version
+    with rt.sessions() as s:
+        stale = repo.count_stale(s, model_version=version)
+    with _bar(stale, "rescore", "item") as bar:
+        n = run_rescore(sessions=rt.sessions, scorer=rt.scorer, chunk_size=rt.settings.ingest.chunk_size,
+                        on_chunk=bar.update)
+    out.print(json.dumps({"rescored": n, "model_version": version}))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default: api.host).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: api.port).")] = None,
+    preload: Annotated[bool, typer.Option(help="Load the model before accepting requests.")] = True,
+):
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.runtime import Runtime
+
+    s = _settings(ctx)
+    rt = Runtime(s)
+    if preload:
+        rt.scorer.score(["warm up"])
+    h, p = host or s.api.host, port or s.api.port
+    console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
+    uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning")
+
+
+@app.command("demo-data")
+def demo_data(
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file to write.")],
+    weeks: Annotated[int, typer.Option(help="Weeks of feedback.")] = 26,
+    per_week: Annotated[int, typer.Option(help="Items per week (all brands).")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same data.")] = 7,
+    truth: Annotated[Optional[Path], typer.Option(help="Where to write the ground truth JSON (default: OUTPUT.truth.json).")] = None,
+):
+    """Write the seeded demo data set (English and Chinese, 3 brands, injected effects)."""
+    from service.demo.generator import DemoConfig, write_demo
+
+    cfg = DemoConfig(weeks=weeks, per_week=per_week, seed=seed)
+    info = write_demo(output, cfg, truth_path=truth)
+    out.print(json.dumps(info))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary.")] = True,
+    per_week: Annotated[int, typer.Option(help="Items per week in the generated data.")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed of the generated data.")] = 7,
+    workdir: Annotated[Path, typer.Option(help="Where the demo data is written.")] = Path("demo_data"),
+):
+    """Generate the demo data, ingest and score it, print a summary, then serve the API."""
+    from service.demo.run import run_demo
+
+    rt = _runtime(ctx)
+    run_demo(rt, workdir=workdir, per_week=per_week, seed=seed, console=out)
+    if serve_api:
+        ctx.invoke(serve, ctx=ctx)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context):
+    """Apply schema migrations up to the latest revision."""
+    from service.store.db import make_engine
+    from service.store.migrate import current_revision, upgrade
+
+    engine = make_engine(_settings(ctx).database_url)
+    upgrade(engine)
+    out.print(json.dumps({"revision": current_revision(engine)}))
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context):
+    """Show the schema revision of the database."""
+    from service.store.db import make_engine
+    from service.store.migrate import current_revision, head_revision
+
+    engine = make_engine(_settings(ctx).database_url)
+    out.print(json.dumps({"revision": current_revision(engine), "head": head_revision(engine)}))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Typed settings: ``configs/base.yaml`` overlaid by ``RADAR_*`` environment variables.
+
+Nested fields use a double underscore in the environment, e.g.
+``RADAR_LIMITS__MAX_BATCH_ITEMS=500``. Secrets (the author salt) come only from the
+environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from service.domain import Competitors, Taxonomy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = REPO_ROOT / "configs"
+
+
+class Limits(BaseModel):
+    max_text_chars: int = Field(20_000, ge=1, description="Longer texts are rejected with a reason.")
+    max_batch_items: int = Field(1_000, ge=1, description="Items per POST /v1/score or /v1/feedback.")
+    max_body_bytes: int = Field(10_000_000, ge=1, description="Request body limit in bytes (413 above).")
+    page_size_max: int = Field(500, ge=1)
+
+
+class IngestSettings(BaseModel):
+    default_timezone: str = "UTC"
+    chunk_size: int = Field(512, ge=1, description="Rows per ingest/score transaction.")
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard estimate.")
+    pii_mode: Literal["redact", "mask", "keep"] = Field(
+        "redact", description="How personal data in text is handled at ingest.")
+    pii_mode_by_source: dict[str, Literal["redact", "mask", "keep"]] = Field(
+        default_factory=dict, description="Per-source override of pii_mode, e.g. {hotline: mask}.")
+
+
+class ScoringSettings(BaseModel):
+    batch_size: int = Field(64, ge=1)
+    max_tokens: int = Field(256, ge=16)
+    threads: int | None = Field(None, description="torch intra-op threads; None keeps torch's default.")
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads ``base.yaml`` from the config directory (``RADAR_CONFIG_DIR`` or ``configs/``)."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        config_dir = Path(os.environ.get("RADAR_CONFIG_DIR", DEFAULT_CONFIG_DIR))
+        path = config_dir / "base.yaml"
+        if not path.exists():
+            return {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        data.setdefault("config_dir", str(config_dir))
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RADAR_", env_nested_delimiter="__", extra="forbid")
+
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    database_url: str = "sqlite:///radar.db"
+    models_dir: Path = REPO_ROOT / "models"
+    model_cache_dir: Path = Path.home() / ".cache" / "feedback-radar"
+    scorer: str = Field("default", description="Manifest name of the scoring pipeline to serve.")
+    author_salt: SecretStr = SecretStr("")
+    our_brand_override: str | None = None
+    limits: Limits = Limits()
+    ingest: IngestSettings = IngestSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        # init kwargs > environment > base.yaml > defaults
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.config_dir / "taxonomy.yaml"
+
+    @property
+    def competitors_path(self) -> Path:
+        return self.config_dir / "competitors.yaml"
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        return Taxonomy.from_yaml(self.taxonomy_path)
+
+    @cached_property
+    def competitors(self) -> Competitors:
+        comp = Competitors.from_yaml(self.competitors_path)
+        if self.our_brand_override:
+            comp = comp.model_copy(update={"our_brand": self.our_brand_override})
+        return comp
+
+    def author_hasher(self):
+        """Salted SHA-256 of an author id; the salt never leaves the environment."""
+        salt = self.author_salt.get_secret_value().encode()
+
+        def _hash(author: str) -> str:
+            return hashlib.sha256(salt + b"\x00" + author.encode("utf-8")).hexdigest()
+
+        return _hash
+
+
+def get_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

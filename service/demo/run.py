@@ -1,0 +1,89 @@
+"""``radar demo``: generate, ingest, score and summarise the demo data set."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from service.demo.generator import DemoConfig, write_demo
+from service.ingest.readers import count_rows, read_records
+from service.runtime import Runtime
+from service.store import repo
+
+
+def _share_table(rows: list[dict], dims: list[str], title: str, top: int = 8) -> tuple[Table, list[dict]]:
+    seg: dict[tuple, dict] = {}
+    for r in rows:
+        key = tuple(r[d] for d in dims)
+        s = seg.setdefault(key, {"before": [0, 0], "after": [0, 0]})
+        s[r["period"]][0] += r["items"]
+        s[r["period"]][1] += r["hits"] or 0
+    out = []
+    for key, s in seg.items():
+        b = s["before"][1] / s["before"][0] if s["before"][0] else 0.0
+        a = s["after"][1] / s["after"][0] if s["after"][0] else 0.0
+        out.append({**dict(zip(dims, key)), "n_before": s["before"][0], "share_before": b,
+                    "n_after": s["after"][0], "share_after": a, "change": a - b})
+    out.sort(key=lambda r: -r["change"])
+    t = Table(title=title)
+    for d in dims:
+        t.add_column(d)
+    for c in ("n before", "share before", "n after", "share after", "change"):
+        t.add_column(c, justify="right")
+    for r in out[:top]:
+        t.add_row(*[str(r[d]) for d in dims], str(r["n_before"]), f"{r['share_before']:.1%}",
+                  str(r["n_after"]), f"{r['share_after']:.1%}", f"{r['change']:+.1%}")
+    return t, out
+
+
+def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: Console) -> dict:
+    cfg = DemoConfig(per_week=per_week, seed=seed)
+    workdir = Path(workdir)
+    data = workdir / "demo_feedback.csv"
+    info = write_demo(data, cfg)
+    console.print(f"generated {info['rows']:,} items → {data} (ground truth: {info['truth']})")
+    t0 = time.time()
+    service = rt.ingest_service()
+    with tqdm(total=count_rows(data), desc="ingest + score", unit="item", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        report = service.ingest(read_records(data), keep_results=False, on_chunk=bar.update)
+    elapsed = time.time() - t0
+    console.print(f"ingested in {elapsed:.0f}s: {json.dumps(report.counts)}")
+
+    ours = rt.settings.competitors.our_brand
+    with rt.sessions() as s:
+        total = repo.count_feedback(s)
+        dup = total - repo.count_feedback(s, flt=repo.FeedbackFilter(include_duplicates=False))
+        shift_at = cfg.start + timedelta(weeks=cfg.shift_week)
+        surge_at = cfg.start + timedelta(weeks=cfg.surge_week)
+        mid = cfg.start + timedelta(weeks=cfg.weeks // 2)
+        spicy = repo.aspect_split_counts(s, aspect="taste", sentiment="negative", split_at=shift_at,
+                                         group_by=["region", "attr:age_group"],
+                                         flt=repo.FeedbackFilter(brands=(ours,)))
+        pack = repo.aspect_split_counts(s, aspect="packaging", sentiment="negative", split_at=surge_at,
+                                        group_by=["brand"])
+        deliv = repo.aspect_split_counts(s, aspect="delivery", sentiment="negative", split_at=mid,
+                                         group_by=["brand"])
+    console.print(f"\nstored items: {total:,} ({dup:,} flagged as near/exact duplicates of another item)")
+    t1, spicy_rows = _share_table(spicy, ["region", "attr:age_group"],
+                                  f"Our brand ({ours}): share of items negative on taste, before vs from week "
+                                  f"{cfg.shift_week} ({shift_at:%Y-%m-%d})")
+    console.print(t1)
+    t2, _ = _share_table(pack, ["brand"], f"Share of items negative on packaging, before vs from week "
+                                          f"{cfg.surge_week} ({surge_at:%Y-%m-%d})")
+    console.print(t2)
+    t3, _ = _share_table(deliv, ["brand"], "Share of items negative on delivery, first vs second half "
+                                           "(injected: a slow improvement)")
+    console.print(t3)
+    top = spicy_rows[0]
+    console.print(f"[bold]Largest taste shift:[/bold] {top['region']} / {top['attr:age_group']} "
+                  f"({top['share_before']:.0%} → {top['share_after']:.0%} negative on taste). "
+                  f"Injected: {cfg.shift_region} / {cfg.shift_age_group} from week {cfg.shift_week}.")
+    return {"items": total, "top_shift": top}

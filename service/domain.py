@@ -1,0 +1,233 @@
+"""The data dictionary: what a feedback item, a score and the configured vocabularies are.
+
+Pure pydantic models with no I/O beyond reading the small YAML files that define the
+taxonomy and the competitor list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Channel(StrEnum):
+    review = "review"
+    social = "social"
+    complaint = "complaint"
+    support = "support"
+    survey = "survey"
+    other = "other"
+
+
+class Sentiment(StrEnum):
+    negative = "negative"
+    neutral = "neutral"
+    positive = "positive"
+
+
+SENTIMENT_LABELS: tuple[str, ...] = tuple(s.value for s in Sentiment)
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+ShortStr = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class FeedbackIn(BaseModel):
+    """One feedback item as it arrives, after column mapping (the unified dictionary)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(..., description="System of origin, e.g. tmall, twitter, hotline.")
+    channel: Channel = Channel.other
+    external_id: str = Field(..., min_length=1, max_length=256,
+                             description="Unique per source; (source, external_id) is the idempotency key.")
+    text: str = Field(..., min_length=1)
+    created_at: datetime = Field(..., description="Timezone-aware; naive values take the ingest default zone.")
+    brand: ShortStr | None = None
+    product: ShortStr | None = None
+    region: ShortStr | None = None
+    rating: float | None = None
+    rating_scale: float | None = Field(None, gt=0, description="Maximum of the rating scale, e.g. 5 or 10.")
+    attributes: dict[str, str] = Field(default_factory=dict,
+                                       description="Free segment fields: age_group, customer_tier, dealer…")
+    author: str | None = Field(None, max_length=512, description="Stored only as a salted hash.")
+    language: str | None = Field(None, max_length=16, description="BCP-47 code; detected when absent.")
+
+    @field_validator("source")
+    @classmethod
+    def _source_slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError("must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+        return v.lower()
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes_as_strings(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            out = {}
+            for k, val in v.items():
+                if val is None or val == "":
+                    continue
+                if isinstance(val, (dict, list)):
+                    raise ValueError(f"attribute {k!r} must be a scalar, got {type(val).__name__}")
+                out[str(k)] = str(val)
+            return out
+        return v
+
+    @model_validator(mode="after")
+    def _rating_in_scale(self) -> "FeedbackIn":
+        if self.rating is not None:
+            scale = self.rating_scale or 5.0
+            if not 0 <= self.rating <= scale:
+                raise ValueError(f"rating {self.rating} is outside 0..{scale:g}")
+            self.rating_scale = scale
+        if self.created_at.tzinfo is None:
+            raise ValueError("created_at must carry a timezone")
+        self.created_at = self.created_at.astimezone(timezone.utc)
+        return self
+
+
+class AspectScore(BaseModel):
+    aspect: str
+    confidence: float = Field(..., ge=0, le=1)
+    sentiment: Sentiment
+    sentiment_score: float = Field(..., ge=-1, le=1)
+    evidence: str
+
+
+class Score(BaseModel):
+    sentiment: Sentiment
+    sentiment_score: float = Field(..., ge=-1, le=1)
+    probabilities: dict[str, float]
+    aspects: list[AspectScore] = Field(default_factory=list)
+    model_version: str
+
+
+class Feedback(BaseModel):
+    """A stored item with its current score."""
+
+    id: int
+    source: str
+    channel: Channel
+    external_id: str
+    text: str
+    created_at: datetime
+    brand: str
+    product: str | None = None
+    region: str | None = None
+    rating: float | None = None
+    rating_scale: float | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    author_hash: str | None = None
+    language: str | None = None
+    duplicate_of: int | None = None
+    ingested_at: datetime
+    updated_at: datetime
+    score: Score | None = None
+
+
+# --- configured vocabularies -------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+class AspectDef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$")
+    names: dict[str, str] = Field(..., description="Display name per language code.")
+    description: str
+    examples: list[str] = Field(default_factory=list)
+    safety: bool = Field(False, description="Health/safety aspect: severe complaints alert at once.")
+
+    def name(self, lang: str = "en") -> str:
+        return self.names.get(lang) or self.names.get("en") or self.id
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    aspects: list[AspectDef]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Taxonomy":
+        seen: set[str] = set()
+        for a in self.aspects:
+            if a.id in seen:
+                raise ValueError(f"aspect id {a.id!r} appears twice")
+            seen.add(a.id)
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "Taxonomy":
+        return cls.model_validate(_read_yaml(path))
+
+    @property
+    def ids(self) -> list[str]:
+        return [a.id for a in self.aspects]
+
+    def get(self, aspect_id: str) -> AspectDef:
+        for a in self.aspects:
+            if a.id == aspect_id:
+                return a
+        raise KeyError(aspect_id)
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything the tagger reads changes (ids, descriptions, examples)."""
+        payload = json.dumps([[a.id, a.description, a.examples] for a in self.aspects],
+                             ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+
+class Brand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., pattern=r"^[a-z][a-z0-9_\-]*$")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Competitors(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    our_brand: str
+    brands: list[Brand]
+
+    @model_validator(mode="after")
+    def _ours_listed(self) -> "Competitors":
+        ids = [b.id for b in self.brands]
+        if self.our_brand not in ids:
+            raise ValueError(f"our_brand {self.our_brand!r} is not among brands {ids}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "Competitors":
+        return cls.model_validate(_read_yaml(path))
+
+    def resolve(self, name: str) -> str | None:
+        """Brand id for an id, display name or alias (case-insensitive); None when unknown."""
+        key = name.strip().casefold()
+        for b in self.brands:
+            if key == b.id or key == b.name.casefold() or key in (a.casefold() for a in b.aliases):
+                return b.id
+        return None

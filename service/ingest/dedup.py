@@ -1,0 +1,53 @@
+"""Exact and near-duplicate fingerprints.
+
+Near duplicates (the same complaint posted to two channels, a review re-posted with a typo
+fixed) are found with MinHash over character 4-grams of the duplicate key, which works for
+Chinese as for English, and locality-sensitive hashing in bands: two texts that share a
+band key are candidates, confirmed when their estimated Jaccard similarity reaches the
+threshold. The band keys are stored, so candidate look-up is an indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash
+
+from service.ingest.normalize import dedup_key
+
+NUM_PERM = 128
+BANDS = 32
+ROWS = NUM_PERM // BANDS  # candidates from a Jaccard of about (1/32)^(1/4) = 0.42 upward
+SHINGLE = 4
+MIN_KEY_CHARS = 24  # shorter texts ("great product") repeat by chance, not by copy
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    signature: bytes  # NUM_PERM little-endian uint32
+    bands: tuple[int, ...]  # signed 64-bit band keys
+
+
+def fingerprint(text: str) -> Fingerprint | None:
+    """MinHash fingerprint of a text, or None when it is too short to judge."""
+    key = dedup_key(text)
+    if len(key) < MIN_KEY_CHARS:
+        return None
+    shingles = {key[i:i + SHINGLE].encode("utf-8") for i in range(len(key) - SHINGLE + 1)}
+    mh = MinHash(num_perm=NUM_PERM, seed=1)
+    mh.update_batch(list(shingles))
+    sig = mh.hashvalues.astype("<u4")
+    bands = []
+    for b in range(BANDS):
+        h = hashlib.blake2b(sig[b * ROWS:(b + 1) * ROWS].tobytes(), digest_size=8,
+                            person=b.to_bytes(2, "little"))
+        bands.append(int.from_bytes(h.digest(), "little", signed=True))
+    return Fingerprint(sig.tobytes(), tuple(bands))
+
+
+def similarity(sig_a: bytes, sig_b: bytes) -> float:
+    a = np.frombuffer(sig_a, dtype="<u4")
+    b = np.frombuffer(sig_b, dtype="<u4")
+    return float(np.mean(a == b))

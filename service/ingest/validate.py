@@ -1,0 +1,132 @@
+"""Turn one mapped record into a valid ``FeedbackIn`` or a ``RowError`` naming the fields."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil import parser as dateparser
+from pydantic import ValidationError
+
+from service.domain import FeedbackIn
+from service.ingest.mapping import ColumnMapping
+from service.ingest.readers import RowError
+
+_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
+
+
+def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
+    """ISO 8601, a few common date layouts, or epoch seconds/milliseconds; naive → ``tz``."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    elif isinstance(value, str) and value.strip():
+        s = value.strip()
+        if s.lstrip("-").replace(".", "", 1).isdigit():
+            return parse_timestamp(float(s), tz)
+        try:
+            dt = dateparser.isoparse(s)
+        except (ValueError, OverflowError):
+            for fmt in _FORMATS:
+                try:
+                    dt = datetime.strptime(s, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise ValueError(f"cannot parse {s[:40]!r} as a date/time (use ISO 8601)") from None
+    else:
+        raise ValueError("missing")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(timezone.utc)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _loc_to_field(loc: tuple, origin: dict[str, str]) -> str:
+    name = ".".join(str(p) for p in loc) or "item"
+    column = origin.get(str(loc[0])) if loc else None
+    return f"{name} (column {column!r})" if column and column != str(loc[0]) else name
+
+
+class Validator:
+    """Validates mapped records against the dictionary and the configured limits."""
+
+    def __init__(self, mapping: ColumnMapping | None = None, *, max_text_chars: int,
+                 default_timezone: str = "UTC"):
+        self.mapping = mapping or ColumnMapping()
+        self.max_text_chars = max_text_chars
+        self.tz = ZoneInfo(default_timezone)
+
+    def validate(self, row: int, record: dict[str, Any]) -> FeedbackIn | RowError:
+        payload, origin = self.mapping.apply(record)
+        extra = payload.pop("_extra_attributes", None)
+        payload = {k: _clean(v) for k, v in payload.items()}
+        payload = {k: v for k, v in payload.items() if v is not None}
+        ext_id = payload.get("external_id")
+        ext_id = str(ext_id) if ext_id is not None else None
+        errors: list[tuple[str, str]] = []
+
+        attrs = payload.get("attributes")
+        if isinstance(attrs, str):
+            try:
+                attrs = json.loads(attrs)
+            except json.JSONDecodeError:
+                errors.append(("attributes", "must be a JSON object"))
+                attrs = None
+        if extra:
+            attrs = {**(attrs if isinstance(attrs, dict) else {}), **extra}
+        if attrs is not None:
+            payload["attributes"] = attrs
+
+        for key in ("external_id", "product", "region", "brand", "author", "source"):
+            if isinstance(payload.get(key), (int, float)) and not isinstance(payload.get(key), bool):
+                v = payload[key]
+                payload[key] = str(int(v)) if float(v).is_integer() else str(v)
+
+        if "created_at" in payload:
+            try:
+                payload["created_at"] = parse_timestamp(payload["created_at"], self.tz)
+            except (ValueError, OverflowError, OSError) as exc:
+                errors.append((_loc_to_field(("created_at",), origin), str(exc)))
+                payload.pop("created_at")
+        text = payload.get("text")
+        if isinstance(text, str) and len(text) > self.max_text_chars:
+            errors.append((_loc_to_field(("text",), origin),
+                           f"too long: {len(text):,} characters (limit {self.max_text_chars:,})"))
+            payload.pop("text")
+
+        for key, value in list(payload.items()):
+            if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
+                errors.append((_loc_to_field((key,), origin), "invalid UTF-8 / lone surrogate"))
+                payload.pop(key)
+        try:
+            item = FeedbackIn.model_validate(payload)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = _loc_to_field(err["loc"], origin)
+                if any(field.split(" ")[0] == f for f, _ in errors):
+                    continue
+                msg = "missing" if err["type"] == "missing" else err["msg"]
+                errors.append((field, msg))
+            item = None
+        if errors:
+            fields = [f for f, _ in errors]
+            reason = "; ".join(f"{f}: {m}" for f, m in errors)
+            return RowError(row, reason, fields, ext_id)
+        assert item is not None
+        return item

@@ -1,0 +1,180 @@
+"""Ingest: validate → prepare → score → store, chunk by chunk, shared by the CLI and the API.
+
+Each chunk is scored first and written in one transaction, so an interruption loses at
+most the chunk in flight and a re-run redoes nothing that was stored: unchanged items
+(same content hash, scored by the current model) are skipped. A write that fails is
+bisected so that only the offending rows are rejected and every good row is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.ingest.prepare import PreparedItem, Preparer
+from service.ingest.readers import RowError
+from service.ingest.validate import Validator
+from service.nlp.pipeline import Scorer
+from service.store import repo
+from service.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    rejected = "rejected"
+
+
+@dataclass
+class ItemResult:
+    row: int
+    status: Status
+    external_id: str | None = None
+    id: int | None = None
+    errors: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    results: list[ItemResult] = field(default_factory=list)
+    keep_results: bool = True
+    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
+    errors: list[RowError] = field(default_factory=list)
+    rescored: int = 0
+
+    def add(self, results: list[ItemResult]) -> None:
+        for r in results:
+            self.counts[r.status.value] += 1
+        if self.keep_results:
+            self.results.extend(results)
+
+    @property
+    def stored(self) -> int:
+        return self.counts["created"] + self.counts["updated"] + self.counts["unchanged"]
+
+
+def chunked(it: Iterable, size: int) -> Iterator[list]:
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+class IngestService:
+    def __init__(self, *, sessions: sessionmaker[Session], scorer: Scorer, preparer: Preparer,
+                 validator: Validator, chunk_size: int = 512, near_duplicate_threshold: float = 0.8):
+        self.sessions = sessions
+        self.scorer = scorer
+        self.preparer = preparer
+        self.validator = validator
+        self.chunk_size = chunk_size
+        self.near_duplicate_threshold = near_duplicate_threshold
+
+    def ingest(self, records: Iterable[tuple[int, dict[str, Any] | RowError]], *,
+               keep_results: bool = True, on_chunk: Callable[[int], None] | None = None) -> IngestReport:
+        report = IngestReport(keep_results=keep_results)
+        for chunk in chunked(records, self.chunk_size):
+            results = self.ingest_chunk(chunk)
+            report.add(results)
+            for r in results:
+                if r.status is Status.rejected:
+                    report.errors.append(RowError(r.row, "; ".join(e["reason"] for e in r.errors),
+                                                  [e["field"] for e in r.errors if e.get("field")],
+                                                  r.external_id))
+            if on_chunk:
+                on_chunk(len(chunk))
+        return report
+
+    def ingest_chunk(self, chunk: list[tuple[int, dict[str, Any] | RowError]]) -> list[ItemResult]:
+        results: dict[int, ItemResult] = {}
+        prepared: dict[tuple[str, str], tuple[int, PreparedItem]] = {}
+        superseded: dict[tuple[str, str], list[int]] = {}
+        for pos, (row, rec) in enumerate(chunk):
+            got = rec if isinstance(rec, RowError) else self.validator.validate(row, rec)
+            if isinstance(got, RowError):
+                results[pos] = ItemResult(row, Status.rejected, got.external_id,
+                                          errors=[{"field": ",".join(got.fields) or None, "reason": got.reason}])
+                continue
+            p = self.preparer.prepare(got)
+            if p.key in prepared:  # the same key twice in one chunk: the later row wins
+                superseded.setdefault(p.key, []).append(prepared[p.key][0])
+            prepared[p.key] = (pos, p)
+            results[pos] = ItemResult(row, Status.created, p.item.external_id)
+
+        if prepared:
+            with self.sessions() as s:
+                existing = repo.existing_by_key(s, keys=list(prepared))
+            to_write: list[tuple[int, PreparedItem]] = []
+            for key, (pos, p) in prepared.items():
+                ex = existing.get(key)
+                if ex is None:
+                    to_write.append((pos, p))
+                elif ex.content_hash == p.content_hash and ex.model_version == self.scorer.version:
+                    results[pos].status, results[pos].id = Status.unchanged, ex.id
+                else:
+                    results[pos].status = Status.unchanged if ex.content_hash == p.content_hash else Status.updated
+                    to_write.append((pos, p))
+            if to_write:
+                scored = self.scorer.score([p.item.text for _, p in to_write])
+                self._write(to_write, scored, results)
+        for key, positions in superseded.items():  # they share the fate of the row that won
+            winner = results[prepared[key][0]]
+            for pos in positions:
+                results[pos].status, results[pos].id = winner.status, winner.id
+                results[pos].errors = winner.errors
+        return [results[i] for i in sorted(results)]
+
+    def _write(self, items: list[tuple[int, PreparedItem]], scored: list, results: dict[int, ItemResult]) -> None:
+        now = datetime.now(timezone.utc)
+        try:
+            with transaction(self.sessions) as s:
+                ids = repo.upsert_items(s, items=[p for _, p in items], now=now,
+                                        near_duplicate_threshold=self.near_duplicate_threshold)
+                repo.save_scores(s, scores={ids[p.key]: (sc.score, sc.embedding)
+                                            for (_, p), sc in zip(items, scored)}, now=now)
+            for pos, p in items:
+                results[pos].id = ids[p.key]
+        except (IntegrityError, DataError, ProgrammingError) as exc:
+            if len(items) == 1:
+                pos, p = items[0]
+                msg = str(getattr(exc, "orig", exc)).splitlines()[0]
+                log.warning("row %s rejected by the database: %s", results[pos].row, msg)
+                results[pos].status = Status.rejected
+                results[pos].errors = [{"field": None, "reason": f"rejected by the database: {msg}"}]
+                return
+            mid = len(items) // 2
+            self._write(items[:mid], scored[:mid], results)
+            self._write(items[mid:], scored[mid:], results)
+
+
+def rescore(*, sessions: sessionmaker[Session], scorer: Scorer, chunk_size: int = 512,
+            on_chunk: Callable[[int], None] | None = None) -> int:
+    """Score every stored item whose score is missing or from another model version."""
+    done, after = 0, 0
+    while True:
+        with sessions() as s:
+            batch = repo.stale_items(s, model_version=scorer.version, after_id=after, limit=chunk_size)
+        if not batch:
+            return done
+        scored = scorer.score([t for _, t in batch])
+        with transaction(sessions) as s:
+            repo.save_scores(s, scores={i: (sc.score, sc.embedding) for (i, _), sc in zip(batch, scored)},
+                             now=datetime.now(timezone.utc))
+        done += len(batch)
+        after = batch[-1][0]
+        if on_chunk:
+            on_chunk(len(batch))

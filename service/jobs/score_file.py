@@ -1,0 +1,232 @@
+"""The batch scoring job: score a file into CSV, JSONL or Parquet without storing anything.
+
+Every input column is kept and the score columns are added; a row that cannot be scored
+keeps its place in the output with the reason in the ``error`` column. The job streams
+in chunks and records its progress beside the output (``OUT.progress.json``) after each
+chunk is durably written: a re-run after an interruption truncates the output to the last
+recorded chunk and carries on, so nothing is duplicated or missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.ingest.language import LanguageDetector
+from service.ingest.normalize import normalize_text
+from service.ingest.readers import RowError, detect_format, read_records
+from service.jobs.ingest import chunked
+from service.nlp.pipeline import Scorer
+
+SCORE_COLUMNS = ["sentiment", "sentiment_score", "p_negative", "p_neutral", "p_positive",
+                 "aspects", "language", "model_version", "error"]
+
+
+@dataclass
+class ScoreFileReport:
+    rows: int
+    scored: int
+    errors: int
+    resumed_from: int
+    output: Path
+
+
+class _Progress:
+    def __init__(self, output: Path):
+        self.path = output.with_name(output.name + ".progress.json")
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def save(self, state: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _signature(path: Path) -> dict:
+    st = path.stat()
+    return {"input": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _TextWriter:
+    """CSV or JSONL output appended chunk by chunk; ``tell()`` is the durable byte offset."""
+
+    def __init__(self, path: Path, fmt: str, columns: list[str] | None, offset: int | None):
+        self.fmt = fmt
+        self.columns = columns
+        mode = "r+b" if offset is not None and path.exists() else "wb"
+        self.fh = open(path, mode)
+        if offset is not None and mode == "r+b":
+            self.fh.seek(offset)
+            self.fh.truncate()
+        self.header_written = offset is not None and offset > 0
+
+    def write(self, rows: list[dict]) -> None:
+        if self.fmt == "jsonl":
+            data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+            self.fh.write(data.encode("utf-8"))
+        else:
+            import io
+
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+            if not self.header_written:
+                w.writeheader()
+                self.header_written = True
+            w.writerows(rows)
+            self.fh.write(buf.getvalue().encode("utf-8", errors="surrogateescape"))
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def finish(self) -> None:
+        self.fh.close()
+
+
+class _ParquetWriter:
+    """Each chunk becomes a part file; the parts are merged into one file at the end."""
+
+    def __init__(self, path: Path, resume_parts: int | None):
+        self.path = path
+        self.parts = path.with_name(path.name + ".parts")
+        if resume_parts is None and self.parts.exists():
+            shutil.rmtree(self.parts)
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self.n = resume_parts or 0
+        for extra in sorted(self.parts.glob("part-*.parquet"))[self.n:]:
+            extra.unlink()
+
+    def write(self, rows: list[dict]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tmp = self.parts / f"part-{self.n:06d}.tmp"
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        os.replace(tmp, self.parts / f"part-{self.n:06d}.parquet")
+        self.n += 1
+
+    def tell(self) -> int:
+        return self.n
+
+    def finish(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        files = sorted(self.parts.glob("part-*.parquet"))
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive") \
+            if files else pa.schema([(c, pa.string()) for c in SCORE_COLUMNS])
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with pq.ParquetWriter(tmp, schema) as w:
+            for f in files:
+                w.write_table(pq.read_table(f).cast(schema) if pq.read_schema(f) != schema
+                              else pq.read_table(f))
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.parts)
+
+
+def _score_columns(sc) -> dict[str, Any]:
+    s = sc.score
+    return {
+        "sentiment": s.sentiment.value, "sentiment_score": s.sentiment_score,
+        "p_negative": s.probabilities["negative"], "p_neutral": s.probabilities["neutral"],
+        "p_positive": s.probabilities["positive"],
+        "aspects": json.dumps([a.model_dump(mode="json") for a in s.aspects], ensure_ascii=False),
+        "model_version": s.model_version, "error": None,
+    }
+
+
+def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector: LanguageDetector,
+               text_column: str = "text", input_format: str | None = None,
+               output_format: str | None = None, chunk_size: int = 512, max_text_chars: int = 20_000,
+               resume: bool = True, on_chunk: Callable[[int], None] | None = None) -> ScoreFileReport:
+    input_path, output_path = Path(input_path), Path(output_path)
+    in_fmt = detect_format(input_path, input_format)
+    out_fmt = detect_format(output_path, output_format)
+    progress = _Progress(output_path)
+    sig = {**_signature(input_path), "model_version": scorer.version, "text_column": text_column,
+           "output_format": out_fmt}
+    state = progress.load() if resume else None
+    if state and state.get("signature") != sig:
+        state = None  # a different input or model: start over
+    done = state["rows_done"] if state else 0
+    offset = state["offset"] if state else None
+    columns = state.get("columns") if state else None
+
+    writer: _TextWriter | _ParquetWriter | None = None
+    if out_fmt == "parquet":
+        writer = _ParquetWriter(output_path, offset)
+    rows_seen = scored_n = err_n = 0
+    records = read_records(input_path, in_fmt)
+    for chunk in chunked(records, chunk_size):
+        if rows_seen + len(chunk) <= done:
+            rows_seen += len(chunk)
+            if on_chunk:
+                on_chunk(len(chunk))
+            continue
+        out_rows: list[dict] = []
+        to_score: list[int] = []
+        texts: list[str] = []
+        for row, rec in chunk:
+            if isinstance(rec, RowError):
+                out_rows.append({"_row": row, "error": str(rec)})
+                continue
+            base = dict(rec)
+            text = rec.get(text_column)
+            problem = None
+            if text_column not in rec:
+                problem = f"row {row}: no column {text_column!r}"
+            elif not isinstance(text, str) or not text.strip():
+                problem = f"row {row}, field {text_column}: empty or not text"
+            elif len(text) > max_text_chars:
+                problem = f"row {row}, field {text_column}: too long ({len(text):,} > {max_text_chars:,} characters)"
+            if problem:
+                base["error"] = problem
+            else:
+                to_score.append(len(out_rows))
+                texts.append(normalize_text(text))
+            out_rows.append(base)
+        scored = scorer.score(texts)
+        languages = detector.detect_many(texts)
+        for k, sc, lang in zip(to_score, scored, languages):
+            out_rows[k].update(_score_columns(sc), language=lang)
+        for r in out_rows:
+            r.pop("_row", None)
+            for c in SCORE_COLUMNS:
+                r.setdefault(c, None)
+        scored_n += len(to_score)
+        err_n += len(out_rows) - len(to_score)
+        if writer is None:
+            if columns is None:
+                first = next((r for r in out_rows if len(r) > len(SCORE_COLUMNS)), out_rows[0])
+                columns = [c for c in first if c not in SCORE_COLUMNS] + SCORE_COLUMNS
+            writer = _TextWriter(output_path, out_fmt, columns, offset)
+        writer.write(out_rows)
+        rows_seen += len(chunk)
+        progress.save({"signature": sig, "rows_done": rows_seen, "offset": writer.tell(), "columns": columns})
+        if on_chunk:
+            on_chunk(len(chunk))
+    if writer is None:  # empty input
+        writer = _TextWriter(output_path, out_fmt, columns or [text_column, *SCORE_COLUMNS], None) \
+            if out_fmt != "parquet" else _ParquetWriter(output_path, None)
+        if out_fmt == "csv":
+            writer.write([])
+    writer.finish()
+    progress.clear()
+    return ScoreFileReport(rows_seen, scored_n, err_n, done, output_path)

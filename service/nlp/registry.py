@@ -1,0 +1,174 @@
+"""The model registry: ``models/manifest.yaml`` names every model; each loads lazily, once.
+
+Weights are never downloaded: encoders come from installed packages (or, later, from a
+local cache built from them), small trained artifacts from ``models/`` and are checked
+against the sha256 in the manifest before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.domain import Taxonomy
+from service.nlp.aspects import ZeroShotAspectTagger
+from service.nlp.encoder import Encoder, TransformerEncoder
+from service.nlp.pipeline import ScoringPipeline
+from service.nlp.sentiment import SentimentHead
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+class EncoderSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["package"]
+    package: str
+    subdir: str = ""
+    languages: list[str] = Field(default_factory=list)
+    prefix: str = ""
+    description: str = ""
+
+
+class FileSpec(BaseModel):
+    path: str
+    sha256: str
+
+
+class ArtifactSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sentiment_head", "aspect_calibration"]
+    base: str
+    files: dict[str, FileSpec] = Field(default_factory=dict)
+    labels: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    training_data: list[str] = Field(default_factory=list)
+    trained_with: str = ""
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    encoder: str
+    sentiment: str
+    aspects: str
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    encoders: dict[str, EncoderSpec]
+    artifacts: dict[str, ArtifactSpec]
+    pipelines: dict[str, PipelineSpec]
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        if not path.exists():
+            raise ModelError(f"no model manifest at {path}")
+        return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ModelRegistry:
+    def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, batch_size: int = 64,
+                 max_tokens: int = 256, threads: int | None = None):
+        self.models_dir = Path(models_dir)
+        self.taxonomy = taxonomy
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self._manifest: Manifest | None = None
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.models_dir / "manifest.yaml")
+        return self._manifest
+
+    def _once(self, kind: str, name: str, build):
+        with self._lock:
+            key = (kind, name)
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def encoder_path(self, name: str) -> Path:
+        spec = self.manifest.encoders.get(name)
+        if spec is None:
+            raise ModelError(f"unknown encoder {name!r}; manifest has {sorted(self.manifest.encoders)}")
+        found = importlib.util.find_spec(spec.package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelError(f"encoder {name!r} needs the package {spec.package!r}; run `make install`")
+        path = Path(list(found.submodule_search_locations)[0]) / spec.subdir
+        if not (path / "config.json").exists():
+            raise ModelError(f"encoder {name!r}: no model files under {path}")
+        return path
+
+    def encoder(self, name: str) -> Encoder:
+        spec = self.manifest.encoders.get(name)
+        return self._once("encoder", name, lambda: TransformerEncoder(
+            self.encoder_path(name), name=name, batch_size=self.batch_size,
+            max_tokens=self.max_tokens, threads=self.threads, prefix=spec.prefix if spec else ""))
+
+    def artifact(self, name: str) -> ArtifactSpec:
+        spec = self.manifest.artifacts.get(name)
+        if spec is None:
+            raise ModelError(f"unknown model artifact {name!r}; manifest has {sorted(self.manifest.artifacts)}")
+        return spec
+
+    def artifact_file(self, name: str, role: str) -> Path:
+        spec = self.artifact(name)
+        if role not in spec.files:
+            raise ModelError(f"artifact {name!r} has no file {role!r}")
+        f = spec.files[role]
+        path = self.models_dir / f.path
+        if not path.exists():
+            raise ModelError(f"artifact {name!r}: {path} is missing (train it with training/)")
+        digest = sha256_file(path)
+        if digest != f.sha256:
+            raise ModelError(f"artifact {name!r}: {path} has sha256 {digest[:12]}…, "
+                             f"manifest says {f.sha256[:12]}…")
+        return path
+
+    def sentiment_head(self, name: str) -> SentimentHead:
+        return self._once("sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights")))
+
+    def pipeline(self, name: str = "default") -> ScoringPipeline:
+        spec = self.manifest.pipelines.get(name)
+        if spec is None:
+            raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
+
+        def build() -> ScoringPipeline:
+            encoder = self.encoder(spec.encoder)
+            head = self.sentiment_head(spec.sentiment)
+            cal = self.artifact(spec.aspects).params
+            tagger = ZeroShotAspectTagger(self.taxonomy, threshold=float(cal["threshold"]),
+                                          slope=float(cal["slope"]),
+                                          margin=float(cal.get("margin", 1.0))).fit(encoder)
+            return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
+                                   version=self.pipeline_version(name))
+
+        return self._once("pipeline", name, build)
+
+    def pipeline_version(self, name: str = "default") -> str:
+        """The version string a pipeline stamps on scores, without loading any weights."""
+        spec = self.manifest.pipelines.get(name)
+        if spec is None:
+            raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
+        head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
+        return f"{name}:{spec.encoder}:{spec.sentiment}@{head_sha}:{spec.aspects}:tax-{self.taxonomy.fingerprint()}"

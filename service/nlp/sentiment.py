@@ -1,0 +1,72 @@
+"""The sentiment head: a small MLP (or linear layer) over sentence embeddings, with
+temperature scaling for calibrated probabilities.
+
+``sentiment_score = p(positive) - p(negative)``: the expected polarity when negative,
+neutral and positive count -1, 0 and +1. It lies in [-1, 1], is 0 for a neutral or an
+evenly torn item, and moves smoothly with the model's confidence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from scipy.special import erf
+
+from service.domain import SENTIMENT_LABELS
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+@dataclass(frozen=True)
+class SentimentHead:
+    weight: np.ndarray  # (classes, hidden or dim)
+    bias: np.ndarray  # (classes,)
+    temperature: float
+    labels: tuple[str, ...] = SENTIMENT_LABELS
+    hidden_weight: np.ndarray | None = None  # (hidden, dim); None for a linear head
+    hidden_bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        if tuple(self.labels) != SENTIMENT_LABELS:
+            raise ValueError(f"head labels {self.labels} differ from {SENTIMENT_LABELS}")
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        x = emb
+        if self.hidden_weight is not None:
+            x = gelu(x @ self.hidden_weight.T + self.hidden_bias)
+        return x @ self.weight.T + self.bias
+
+    def predict_proba(self, emb: np.ndarray) -> np.ndarray:
+        z = self.logits(emb) / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path) -> None:
+        tensors = {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}
+        if self.hidden_weight is not None:
+            tensors["hidden_weight"] = self.hidden_weight.astype(np.float32)
+            tensors["hidden_bias"] = self.hidden_bias.astype(np.float32)
+        save_file(tensors, str(path), metadata={"labels": json.dumps(list(self.labels)),
+                                                "temperature": repr(float(self.temperature))})
+
+    @classmethod
+    def load(cls, path: Path) -> "SentimentHead":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata()
+        t = load_file(str(path))
+        return cls(t["weight"], t["bias"], float(meta["temperature"]), tuple(json.loads(meta["labels"])),
+                   t.get("hidden_weight"), t.get("hidden_bias"))
+
+
+def sentiment_score(probs: np.ndarray) -> np.ndarray:
+    """Expected polarity in [-1, 1] from ``(n, 3)`` probabilities ordered neg, neu, pos."""
+    return np.clip(probs[:, 2] - probs[:, 0], -1.0, 1.0)

@@ -1,0 +1,325 @@
+"""Keyword-only query functions over the store. Nothing here commits: callers own transactions."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.domain import AspectScore, Feedback, Score
+from service.ingest.dedup import similarity
+from service.ingest.prepare import PreparedItem
+from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
+
+_IN_CHUNK = 500  # bound on the size of IN (...) lists
+
+
+def _chunks(seq: Sequence, n: int = _IN_CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _insert(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Existing:
+    id: int
+    content_hash: str
+    model_version: str | None
+
+
+def existing_by_key(session: Session, *, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
+    out: dict[tuple[str, str], Existing] = {}
+    for part in _chunks(list(dict.fromkeys(keys))):
+        stmt = (select(FeedbackRow.source, FeedbackRow.external_id, FeedbackRow.id,
+                       FeedbackRow.content_hash, ScoreRow.model_version)
+                .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+                .where(tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(part)))
+        for src, ext, id_, ch, mv in session.execute(stmt):
+            out[(src, ext)] = Existing(id_, ch, mv)
+    return out
+
+
+def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: datetime,
+                 near_duplicate_threshold: float) -> dict[tuple[str, str], int]:
+    """Insert or update items by ``(source, external_id)``; returns their ids.
+
+    Attributes and LSH bands are replaced, ``duplicate_of`` is set to the earliest stored item
+    with the same duplicate key or a near-identical MinHash signature.
+    """
+    if not items:
+        return {}
+    rows = []
+    for p in items:
+        it = p.item
+        rows.append(dict(
+            source=it.source, external_id=it.external_id, channel=it.channel.value, text=it.text,
+            text_hash=p.text_hash, content_hash=p.content_hash,
+            minhash=p.fingerprint.signature if p.fingerprint else None,
+            created_at=it.created_at, brand=it.brand, product=it.product, region=it.region,
+            rating=it.rating, rating_scale=it.rating_scale, author_hash=p.author_hash,
+            language=it.language, ingested_at=now, updated_at=now))
+    ins = _insert(session)(FeedbackRow)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[FeedbackRow.source, FeedbackRow.external_id],
+        set_={c: getattr(ins.excluded, c) for c in rows[0] if c not in ("source", "external_id", "ingested_at")},
+    ).returning(FeedbackRow.id, sort_by_parameter_order=True)
+    ids = [r[0] for r in session.execute(stmt, rows)]
+    id_by_key = {p.key: i for p, i in zip(items, ids)}
+
+    id_list = list(id_by_key.values())
+    for part in _chunks(id_list):
+        session.execute(delete(AttributeRow).where(AttributeRow.feedback_id.in_(part)))
+        session.execute(delete(BandRow).where(BandRow.feedback_id.in_(part)))
+    attr_rows = [dict(feedback_id=id_by_key[p.key], name=k[:64], value=v[:256])
+                 for p in items for k, v in p.item.attributes.items()]
+    if attr_rows:
+        session.execute(_insert(session)(AttributeRow), attr_rows)
+    band_rows = list({(b, id_by_key[p.key]): None for p in items if p.fingerprint
+                      for b in p.fingerprint.bands})
+    if band_rows:
+        session.execute(_insert(session)(BandRow).on_conflict_do_nothing(),
+                        [dict(band=b, feedback_id=i) for b, i in band_rows])
+    _link_duplicates(session, items=items, id_by_key=id_by_key, threshold=near_duplicate_threshold)
+    return id_by_key
+
+
+def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
+                     id_by_key: dict[tuple[str, str], int], threshold: float) -> None:
+    hashes = list({p.text_hash for p in items if p.fingerprint})
+    by_hash: dict[str, list[int]] = {}
+    for part in _chunks(hashes):
+        for h, i in session.execute(select(FeedbackRow.text_hash, FeedbackRow.id)
+                                    .where(FeedbackRow.text_hash.in_(part))):
+            by_hash.setdefault(h, []).append(i)
+    bands = list({b for p in items if p.fingerprint for b in p.fingerprint.bands})
+    by_band: dict[int, list[int]] = {}
+    for part in _chunks(bands):
+        for b, i in session.execute(select(BandRow.band, BandRow.feedback_id).where(BandRow.band.in_(part))):
+            by_band.setdefault(b, []).append(i)
+    sig_ids = list({i for ids in by_band.values() for i in ids})
+    sigs: dict[int, bytes] = {}
+    for part in _chunks(sig_ids):
+        sigs.update(session.execute(select(FeedbackRow.id, FeedbackRow.minhash)
+                                    .where(FeedbackRow.id.in_(part))).tuples().all())
+    updates = []
+    for p in items:
+        own = id_by_key[p.key]
+        canonical = None
+        if p.fingerprint:
+            exact = [i for i in by_hash.get(p.text_hash, []) if i < own]
+            near = {i for b in p.fingerprint.bands for i in by_band.get(b, []) if i < own}
+            near = [i for i in near if sigs.get(i) and
+                    similarity(sigs[i], p.fingerprint.signature) >= threshold]
+            cands = exact + near
+            canonical = min(cands) if cands else None
+        updates.append({"b_id": own, "b_dup": canonical})
+    t = FeedbackRow.__table__
+    session.connection().execute(update(t).where(t.c.id == bindparam("b_id"))
+                                 .values(duplicate_of=bindparam("b_dup")), updates)
+
+
+def save_scores(session: Session, *, scores: dict[int, tuple[Score, np.ndarray]], now: datetime) -> None:
+    """Replace the scores (and aspect scores) of the given items."""
+    ids = list(scores)
+    for part in _chunks(ids):
+        session.execute(delete(AspectScoreRow).where(AspectScoreRow.feedback_id.in_(part)))
+        session.execute(delete(ScoreRow).where(ScoreRow.feedback_id.in_(part)))
+    if not ids:
+        return
+    score_rows, aspect_rows = [], []
+    for fid, (s, emb) in scores.items():
+        p = s.probabilities
+        score_rows.append(dict(
+            feedback_id=fid, sentiment=s.sentiment.value, sentiment_score=s.sentiment_score,
+            p_negative=p["negative"], p_neutral=p["neutral"], p_positive=p["positive"],
+            model_version=s.model_version, embedding=np.asarray(emb, dtype="<f2").tobytes(),
+            scored_at=now))
+        aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
+                                sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
+                                evidence=a.evidence) for a in s.aspects)
+    session.execute(_insert(session)(ScoreRow), score_rows)
+    if aspect_rows:
+        session.execute(_insert(session)(AspectScoreRow), aspect_rows)
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def to_domain(row: FeedbackRow) -> Feedback:
+    score = None
+    if row.score is not None:
+        s = row.score
+        score = Score(
+            sentiment=s.sentiment, sentiment_score=s.sentiment_score,
+            probabilities={"negative": s.p_negative, "neutral": s.p_neutral, "positive": s.p_positive},
+            aspects=[AspectScore(aspect=a.aspect, confidence=a.confidence, sentiment=a.sentiment,
+                                 sentiment_score=a.sentiment_score, evidence=a.evidence)
+                     for a in s.aspects],
+            model_version=s.model_version)
+    return Feedback(
+        id=row.id, source=row.source, channel=row.channel, external_id=row.external_id,
+        text=row.text, created_at=row.created_at, brand=row.brand, product=row.product,
+        region=row.region, rating=row.rating, rating_scale=row.rating_scale,
+        attributes={a.name: a.value for a in row.attributes}, author_hash=row.author_hash,
+        language=row.language, duplicate_of=row.duplicate_of, ingested_at=row.ingested_at,
+        updated_at=row.updated_at, score=score)
+
+
+def get_feedback(session: Session, *, feedback_id: int) -> Feedback | None:
+    row = session.get(FeedbackRow, feedback_id)
+    return to_domain(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class FeedbackFilter:
+    """Filters shared by listing, counting and (later) every aggregate."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    sources: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    sentiments: tuple[str, ...] = ()
+    aspects: tuple[str, ...] = ()
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    include_duplicates: bool = True
+
+    def apply(self, stmt: Select) -> Select:
+        conds = []
+        if self.since:
+            conds.append(FeedbackRow.created_at >= self.since)
+        if self.until:
+            conds.append(FeedbackRow.created_at < self.until)
+        for col, values in ((FeedbackRow.source, self.sources), (FeedbackRow.channel, self.channels),
+                            (FeedbackRow.brand, self.brands), (FeedbackRow.product, self.products),
+                            (FeedbackRow.region, self.regions), (FeedbackRow.language, self.languages)):
+            if values:
+                conds.append(col.in_(values))
+        if self.sentiments:
+            conds.append(exists().where(ScoreRow.feedback_id == FeedbackRow.id,
+                                        ScoreRow.sentiment.in_(self.sentiments)))
+        if self.aspects:
+            conds.append(exists().where(AspectScoreRow.feedback_id == FeedbackRow.id,
+                                        AspectScoreRow.aspect.in_(self.aspects)))
+        for name, values in self.attributes.items():
+            conds.append(exists().where(AttributeRow.feedback_id == FeedbackRow.id,
+                                        AttributeRow.name == name, AttributeRow.value.in_(values)))
+        if not self.include_duplicates:
+            conds.append(FeedbackRow.duplicate_of.is_(None))
+        return stmt.where(and_(*conds)) if conds else stmt
+
+
+class CursorError(ValueError):
+    pass
+
+
+def encode_cursor(created_at: datetime, id_: int) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{id_}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, id_ = raw.rsplit("|", 1)
+        dt = datetime.fromisoformat(ts)
+        if dt.tzinfo is None:
+            raise ValueError
+        return dt.astimezone(timezone.utc), int(id_)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CursorError("cursor is not one this API issued") from exc
+
+
+def list_feedback(session: Session, *, flt: FeedbackFilter, limit: int,
+                  cursor: str | None = None) -> tuple[list[Feedback], str | None]:
+    """Newest first, keyset-paginated on ``(created_at, id)``."""
+    stmt = flt.apply(select(FeedbackRow))
+    if cursor:
+        ts, id_ = decode_cursor(cursor)
+        stmt = stmt.where(or_(FeedbackRow.created_at < ts,
+                              and_(FeedbackRow.created_at == ts, FeedbackRow.id < id_)))
+    stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(limit + 1)
+    rows = session.scalars(stmt).all()
+    nxt = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return [to_domain(r) for r in rows[:limit]], nxt
+
+
+def count_feedback(session: Session, *, flt: FeedbackFilter | None = None) -> int:
+    stmt = select(func.count()).select_from(FeedbackRow)
+    return session.scalar((flt or FeedbackFilter()).apply(stmt)) or 0
+
+
+def stale_items(session: Session, *, model_version: str, after_id: int = 0,
+                limit: int = 512) -> list[tuple[int, str]]:
+    """``(id, text)`` of items never scored or scored by another model version, by id."""
+    stmt = (select(FeedbackRow.id, FeedbackRow.text)
+            .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+            .where(FeedbackRow.id > after_id,
+                   or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version))
+            .order_by(FeedbackRow.id).limit(limit))
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def count_stale(session: Session, *, model_version: str) -> int:
+    stmt = (select(func.count()).select_from(FeedbackRow)
+            .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+            .where(or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version)))
+    return session.scalar(stmt) or 0
+
+
+# --- aggregates ----------------------------------------------------------------------------
+
+_DIMENSIONS = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
+               "language": FeedbackRow.language, "product": FeedbackRow.product, "source": FeedbackRow.source}
+
+
+class UnknownDimension(ValueError):
+    pass
+
+
+def _dimension(stmt: Select, name: str) -> tuple[Select, object]:
+    """A column for a dimension: a feedback field or ``attr:<name>`` (joined attribute)."""
+    if name in _DIMENSIONS:
+        return stmt, _DIMENSIONS[name].label(name)
+    if name.startswith("attr:") and len(name) > 5:
+        from sqlalchemy.orm import aliased
+
+        a = aliased(AttributeRow)
+        stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == name[5:]))
+        return stmt, a.value.label(name)
+    raise UnknownDimension(f"unknown dimension {name!r}; use one of {sorted(_DIMENSIONS)} or attr:<name>")
+
+
+def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_at: datetime,
+                        group_by: Sequence[str], flt: FeedbackFilter | None = None) -> list[dict]:
+    """Per segment and period (``before``/``after`` ``split_at``): items, and items whose
+    ``aspect`` was tagged with ``sentiment``. Computed in the database."""
+    from sqlalchemy import case
+
+    stmt = select(FeedbackRow.id).select_from(FeedbackRow)
+    cols = []
+    for d in group_by:
+        stmt, col = _dimension(stmt, d)
+        cols.append(col)
+    period = case((FeedbackRow.created_at >= split_at, "after"), else_="before").label("period")
+    hit = (select(AspectScoreRow.feedback_id)
+           .where(AspectScoreRow.feedback_id == FeedbackRow.id, AspectScoreRow.aspect == aspect,
+                  AspectScoreRow.sentiment == sentiment).exists())
+    stmt = stmt.with_only_columns(*cols, period, func.count().label("items"),
+                                  func.sum(case((hit, 1), else_=0)).label("hits"))
+    stmt = (flt or FeedbackFilter()).apply(stmt).group_by(*cols, period)
+    return [dict(r._mapping) for r in session.execute(stmt)]

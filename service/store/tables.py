@@ -1,0 +1,139 @@
+"""SQLAlchemy 2 tables. Timestamps are stored as UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; everything inside is UTC-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_feedback_source_external_id"),
+        Index("ix_feedback_created_at", "created_at"),
+        Index("ix_feedback_brand_created_at", "brand", "created_at"),
+        Index("ix_feedback_region_created_at", "region", "created_at"),
+        Index("ix_feedback_text_hash", "text_hash"),
+        CheckConstraint("channel IN ('review','social','complaint','support','survey','other')",
+                        name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(256))
+    channel: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(40))
+    content_hash: Mapped[str] = mapped_column(String(40))
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    brand: Mapped[str] = mapped_column(String(128))
+    product: Mapped[str | None] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(128))
+    rating: Mapped[float | None] = mapped_column(Float)
+    rating_scale: Mapped[float | None] = mapped_column(Float)
+    author_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    duplicate_of: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("feedback.id", ondelete="SET NULL"), index=True)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    attributes: Mapped[list[AttributeRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+    score: Mapped[ScoreRow | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", uselist=False)
+
+
+class AttributeRow(Base):
+    """Free segment fields, one row per (item, name): indexed for breakdowns and filters."""
+
+    __tablename__ = "feedback_attribute"
+    __table_args__ = (Index("ix_feedback_attribute_name_value", "name", "value"),)
+
+    feedback_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class BandRow(Base):
+    """MinHash LSH band keys for near-duplicate look-up."""
+
+    __tablename__ = "feedback_band"
+
+    band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ScoreRow(Base):
+    __tablename__ = "score"
+    __table_args__ = (
+        CheckConstraint("sentiment IN ('negative','neutral','positive')", name="sentiment"),
+        CheckConstraint("sentiment_score BETWEEN -1 AND 1", name="sentiment_score"),
+    )
+
+    feedback_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True)
+    sentiment: Mapped[str] = mapped_column(String(8), index=True)
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    p_negative: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+    p_positive: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(128), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    aspects: Mapped[list[AspectScoreRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="AspectScoreRow.confidence.desc()")
+
+
+class AspectScoreRow(Base):
+    __tablename__ = "aspect_score"
+    __table_args__ = (Index("ix_aspect_score_aspect_sentiment", "aspect", "sentiment"),)
+
+    feedback_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("score.feedback_id", ondelete="CASCADE"), primary_key=True)
+    aspect: Mapped[str] = mapped_column(String(64), primary_key=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    sentiment: Mapped[str] = mapped_column(String(8))
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,122 @@
+"""Shared fixtures: real databases (SQLite file and a throw-away PostgreSQL database),
+the real packaged model (loaded once per run), and a fake scorer for unit tests of code
+that does not depend on model quality."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("RADAR_NO_PROGRESS", "1")
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from service.config import Settings
+from service.domain import Score
+from service.nlp.pipeline import Scorer, ScoredText
+from service.runtime import Runtime
+
+PG_ADMIN_URL = os.environ.get("RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A PostgreSQL database created for this test run and dropped afterwards."""
+    name = f"radar_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the suite must not pretend PostgreSQL was tested
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}. Run `make services`.")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_pg(url: str) -> None:
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("DROP SCHEMA public CASCADE"))
+        c.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each test using this runs once on a SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'radar.db'}"
+    url = request.getfixturevalue("pg_database")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'radar.db'}"
+
+
+class FakeScorer(Scorer):
+    """Keyword sentiment and hashed embeddings: for tests of ingest, store and API plumbing."""
+
+    version = "fake-1"
+
+    def score(self, texts):
+        out = []
+        for t in texts:
+            low = t.lower()
+            pos = sum(w in low for w in ("good", "great", "love", "好"))
+            neg = sum(w in low for w in ("bad", "crushed", "late", "差", "辣"))
+            label = "positive" if pos > neg else "negative" if neg > pos else "neutral"
+            p = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
+            p[label] = 0.8
+            seed = int(hashlib.sha1(t.encode()).hexdigest()[:8], 16)
+            emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
+            out.append(ScoredText(Score(sentiment=label, sentiment_score=p["positive"] - p["negative"],
+                                        probabilities=p, aspects=[], model_version=self.version),
+                                  emb / np.linalg.norm(emb)))
+        return out
+
+
+@pytest.fixture
+def fake_scorer():
+    return FakeScorer()
+
+
+@pytest.fixture
+def make_runtime():
+    made = []
+
+    def _make(url: str, scorer: Scorer | None = None, **overrides) -> Runtime:
+        rt = Runtime(Settings(database_url=url, **overrides), scorer=scorer)
+        made.append(rt)
+        return rt
+
+    yield _make
+    for rt in made:
+        rt.close()
+
+
+@pytest.fixture(scope="session")
+def real_runtime_factory():
+    """Runtimes sharing one loaded real pipeline (the packaged encoder + trained head)."""
+    base = Runtime(Settings())
+    pipeline = base.registry.pipeline("default")
+
+    def _make(url: str) -> Runtime:
+        return Runtime(Settings(database_url=url), scorer=pipeline)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_runtime_factory):
+    return real_runtime_factory("sqlite://").scorer

@@ -1,0 +1,157 @@
+"""Store behaviour on both SQLite and PostgreSQL (every test here runs on each)."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from service.store import repo
+from service.store.migrate import current_revision, head_revision
+from service.store.tables import Base, FeedbackRow, ScoreRow
+
+T0 = datetime(2026, 5, 4, 8, tzinfo=timezone.utc)
+
+
+def _rec(i, text=None, **kw):
+    r = {"source": "tmall", "channel": "review", "external_id": str(i),
+         "text": text or f"item number {i} tastes good and arrived on time",
+         "created_at": (T0 + timedelta(hours=i)).isoformat(), "region": "East" if i % 2 else "West",
+         "age_group": "18-24" if i % 3 else "45+"}
+    r.update(kw)
+    return r
+
+
+def _ingest(rt, recs):
+    return rt.ingest_service().ingest(list(enumerate(recs, start=2)))
+
+
+def test_migrations_build_exactly_the_declared_schema(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    engine = rt.engine
+    assert current_revision(engine) == head_revision(engine) == "0001"
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    names = set(inspect(engine).get_table_names())
+    assert {"feedback", "feedback_attribute", "feedback_band", "score", "aspect_score"} <= names
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_ingest_is_idempotent_and_updates_in_place(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    recs = [_rec(i) for i in range(30)]
+    first = _ingest(rt, recs)
+    assert first.counts["created"] == 30
+    second = _ingest(rt, recs)
+    assert second.counts == {"created": 0, "updated": 0, "unchanged": 30, "rejected": 0}
+    with rt.sessions() as s:
+        assert repo.count_feedback(s) == 30
+    changed = [_rec(0, text="item zero now arrived crushed and late")]
+    rep = _ingest(rt, changed)
+    assert rep.counts["updated"] == 1
+    with rt.sessions() as s:
+        assert repo.count_feedback(s) == 30
+        item = repo.get_feedback(s, feedback_id=rep.results[0].id)
+        assert item.text == "item zero now arrived crushed and late"
+        assert item.score.sentiment == "negative" and item.score.model_version == "fake-1"
+        assert item.attributes == {"age_group": "45+"}
+        assert item.created_at.tzinfo is not None and item.created_at == T0
+
+
+def test_same_key_twice_in_one_batch_keeps_the_last(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    rep = _ingest(rt, [_rec(1, text="first version of the text"), _rec(1, text="second version of the text")])
+    assert rep.results[0].id == rep.results[1].id
+    with rt.sessions() as s:
+        assert repo.count_feedback(s) == 1
+        assert repo.get_feedback(s, feedback_id=rep.results[0].id).text == "second version of the text"
+
+
+def test_exact_and_near_duplicates_point_at_the_first_item(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    complaint = "The cup was cracked and the soup leaked all over my bag, really disappointed."
+    rep = _ingest(rt, [
+        _rec(1, text=complaint, channel="complaint", source="hotline"),
+        _rec(2, text="@NoodleKing " + complaint + " 😡", channel="social", source="weibo"),
+        _rec(3, text=complaint.upper(), source="jd"),
+        _rec(4, text="Delivery was super fast and the noodles taste great, will buy again."),
+    ])
+    ids = [r.id for r in rep.results]
+    with rt.sessions() as s:
+        dups = {i: repo.get_feedback(s, feedback_id=i).duplicate_of for i in ids}
+        assert dups == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[0], ids[3]: None}
+        assert repo.count_feedback(s, flt=repo.FeedbackFilter(include_duplicates=False)) == 2
+
+
+def test_filters_and_cursor_pagination(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    _ingest(rt, [_rec(i) for i in range(25)] + [_rec(100, channel="complaint", text="this arrived crushed, bad")])
+    with rt.sessions() as s:
+        seen, cursor = [], None
+        while True:
+            page, cursor = repo.list_feedback(s, flt=repo.FeedbackFilter(), limit=7, cursor=cursor)
+            seen.extend(page)
+            if cursor is None:
+                break
+        assert len(seen) == 26 and len({f.id for f in seen}) == 26
+        assert [f.created_at for f in seen] == sorted((f.created_at for f in seen), reverse=True)
+        east = repo.FeedbackFilter(regions=("East",), attributes={"age_group": ("18-24",)})
+        got, _ = repo.list_feedback(s, flt=east, limit=100)
+        assert got and all(f.region == "East" and f.attributes["age_group"] == "18-24" for f in got)
+        neg, _ = repo.list_feedback(s, flt=repo.FeedbackFilter(sentiments=("negative",)), limit=100)
+        assert [f.external_id for f in neg] == ["100"]
+        window = repo.FeedbackFilter(since=T0 + timedelta(hours=5), until=T0 + timedelta(hours=10))
+        assert repo.count_feedback(s, flt=window) == 5
+        with pytest.raises(repo.CursorError):
+            repo.list_feedback(s, flt=repo.FeedbackFilter(), limit=5, cursor="garbage!")
+
+
+def test_embeddings_are_stored_as_float16_and_stale_scores_are_found(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    _ingest(rt, [_rec(i) for i in range(5)])
+    with rt.sessions() as s:
+        blob = s.scalars(select(ScoreRow.embedding)).first()
+        assert len(np.frombuffer(blob, dtype="<f2")) == 8
+        assert repo.count_stale(s, model_version="fake-1") == 0
+        assert repo.count_stale(s, model_version="fake-2") == 5
+        assert len(repo.stale_items(s, model_version="fake-2", limit=3)) == 3
+
+
+def test_deleting_an_item_removes_its_scores_and_attributes(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    rep = _ingest(rt, [_rec(1)])
+    with rt.sessions() as s, s.begin():
+        s.delete(s.get(FeedbackRow, rep.results[0].id))
+    with rt.sessions() as s:
+        assert s.scalar(select(ScoreRow.feedback_id)) is None
+
+
+def _refuse_external_id(engine, ext_id: str) -> None:
+    """A trigger that makes the database itself refuse one row (what validation cannot see)."""
+    with engine.begin() as c:
+        if engine.dialect.name == "sqlite":
+            c.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON feedback WHEN NEW.external_id = '{ext_id}' "
+                              "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+        else:
+            c.exec_driver_sql(f"""CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
+                IF NEW.external_id = '{ext_id}' THEN
+                  RAISE EXCEPTION 'refused by trigger' USING ERRCODE = 'check_violation';
+                END IF; RETURN NEW; END $$ LANGUAGE plpgsql""")
+            c.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON feedback FOR EACH ROW EXECUTE FUNCTION refuse()")
+
+
+def test_a_row_the_database_refuses_is_rejected_alone(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    _refuse_external_id(rt.engine, "3")
+    rep = _ingest(rt, [_rec(i) for i in range(7)])
+    assert rep.counts["created"] == 6 and rep.counts["rejected"] == 1
+    assert rep.results[3].status == "rejected"
+    assert "refused by trigger" in rep.results[3].errors[0]["reason"]
+    assert rep.results[3].row == 5  # rows are numbered as in the file
+    with rt.sessions() as s:
+        assert repo.count_feedback(s) == 6

@@ -1,0 +1,88 @@
+"""Loaders for the labeled datasets in ``../shared/data`` (read by path, never copied).
+
+Every loader returns a ``LabeledSet``: texts, integer labels in Radar's order (0 negative,
+1 neutral, 2 positive) and whether the set is two-class (no neutral examples, so it must
+not teach the model that nothing is neutral).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.config import REPO_ROOT
+from service.ingest.normalize import dedup_key
+
+NEG, NEU, POS = 0, 1, 2
+UMSAB_LANGS = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi",
+               "italian": "it", "portuguese": "pt", "spanish": "es"}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("RADAR_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@dataclass
+class LabeledSet:
+    name: str
+    texts: list[str]
+    labels: list[int]
+    binary: bool
+    language: str = "en"
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def without(self, keys: set[str]) -> "LabeledSet":
+        """A copy without texts whose duplicate key is in ``keys`` (dev texts out of train)."""
+        keep = [i for i, t in enumerate(self.texts) if dedup_key(t) not in keys]
+        return LabeledSet(self.name, [self.texts[i] for i in keep], [self.labels[i] for i in keep],
+                          self.binary, self.language, {**self.meta, "removed": len(self) - len(keep)})
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def sst2(split: str) -> LabeledSet:
+    rows = list(csv.reader(open(data_dir() / "sst2" / f"{split}.tsv", encoding="utf-8"),
+                           delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    return LabeledSet(f"sst2/{split}", [r[1] for r in rows], [POS if r[0] == "1" else NEG for r in rows],
+                      binary=True)
+
+
+def tweeteval(split: str) -> LabeledSet:
+    root = data_dir() / "tweeteval_sentiment"
+    if split == "train":
+        rows = list(csv.reader(open(root / "train_reconstructed.tsv", encoding="utf-8"),
+                               delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        texts, labels = [r[1] for r in rows], [int(r[0]) for r in rows]
+    else:
+        texts, labels = _lines(root / "val_text.txt"), [int(x) for x in _lines(root / "val_labels.txt")]
+    return LabeledSet(f"tweeteval/{split}", texts, labels, binary=False)
+
+
+def umsab(lang_dir: str, split: str) -> LabeledSet:
+    root = data_dir() / "umsab" / lang_dir
+    texts = _lines(root / f"{split}_text.txt")
+    labels = [int(x) for x in _lines(root / f"{split}_labels.txt")]
+    return LabeledSet(f"umsab-{UMSAB_LANGS[lang_dir]}/{split}", texts, labels, binary=False,
+                      language=UMSAB_LANGS[lang_dir])
+
+
+def semeval_restaurant_categories() -> list[tuple[str, dict[str, str]]]:
+    """``(sentence, {category: polarity})`` from the SemEval-2014 restaurants train file."""
+    tree = ET.parse(data_dir() / "semeval2014_absa" / "Restaurants_Train_v2.xml")
+    out = []
+    for s in tree.getroot().iter("sentence"):
+        cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
+        out.append((s.findtext("text") or "", cats))
+    return out
+
+
+def dedup_keys(*sets: LabeledSet) -> set[str]:
+    return {dedup_key(t) for s in sets for t in s.texts}

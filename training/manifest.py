@@ -1,0 +1,34 @@
+"""Writing entries into ``models/manifest.yaml`` after training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from service.nlp.registry import Manifest, sha256_file
+
+
+def _plain(v):
+    """numpy scalars and tuples as plain YAML values."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+
+
+def update_artifact(models_dir: Path, name: str, entry: dict) -> None:
+    path = Path(models_dir) / "manifest.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = data or {}
+    data.setdefault("encoders", {})
+    data.setdefault("artifacts", {})
+    data.setdefault("pipelines", {})
+    for role, f in entry.get("files", {}).items():
+        f["sha256"] = sha256_file(Path(models_dir) / f["path"])
+    data["artifacts"][name] = _plain(entry)
+    Manifest.model_validate(data)  # never write a manifest the registry would refuse
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,179 @@
+"""Train the 3-class sentiment head over a frozen packaged encoder.
+
+    python -m training.train_sentiment_head [--encoder minilm-l6-en] [--name sentiment-minilm-v1]
+
+Data (English, read from ../shared/data): SST-2 train (two-class), TweetEval train and
+UMSAB-English train (three-class). Every dev/val text is removed from training first.
+Two-class examples are scored on the negative/positive logits only (the loss never sees
+the neutral logit), so they teach polarity without teaching that nothing is neutral.
+10% of each training set is held out to fit the temperature (calibration). Embeddings are
+cached in chunks and training checkpoints every epoch, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from service.config import Settings
+from service.nlp.registry import ModelRegistry
+from service.nlp.sentiment import SentimentHead
+from training import data as D
+from training.embed_cache import embed_cached
+from training.manifest import update_artifact
+from training.metrics import binary_accuracy, expected_calibration_error, macro_f1, macro_recall, table
+
+DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab-en": 3.0}
+
+
+def _split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.random.default_rng(seed).permutation(n)
+    k = int(round(n * frac))
+    return idx[k:], idx[:k]
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, binary: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    full = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    two = logits[:, [0, 2]]
+    two_y = (y == 2).long()
+    part = torch.nn.functional.cross_entropy(two, two_y, reduction="none")
+    return (torch.where(binary, part, full) * w).sum() / w.sum()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, binary: np.ndarray) -> float:
+    z = torch.tensor(logits)
+    y = torch.tensor(labels)
+    b = torch.tensor(binary)
+    w = torch.ones(len(y))
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = _loss(z / log_t.exp(), y, b, w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoder", default="minilm-l6-en")
+    ap.add_argument("--name", default="sentiment-minilm-v1")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--hidden", type=int, default=512, help="Hidden units (0: a linear head).")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    settings = Settings()
+    registry = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy,
+                             batch_size=128, max_tokens=128)
+    encoder = registry.encoder(args.encoder)
+    cache = settings.model_cache_dir
+
+    dev = [D.sst2("dev"), D.tweeteval("val"), D.umsab("english", "val")]
+    dev_keys = D.dedup_keys(*dev)
+    train = [s.without(dev_keys) for s in (D.sst2("train"), D.tweeteval("train"), D.umsab("english", "train"))]
+    for s in train:
+        print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set")
+
+    X, Y, B, W, Xc, Yc, Bc = [], [], [], [], [], [], []
+    for k, s in enumerate(train):
+        emb = embed_cached(encoder, s.texts, cache, s.name)
+        y = np.asarray(s.labels)
+        tr, cal = _split(len(s), 0.1, args.seed + k)
+        X.append(emb[tr]); Y.append(y[tr]); B.append(np.full(len(tr), s.binary))
+        W.append(np.full(len(tr), DATASET_WEIGHT[s.name.split("/")[0]]))
+        Xc.append(emb[cal]); Yc.append(y[cal]); Bc.append(np.full(len(cal), s.binary))
+    X, Y, B, W = (np.concatenate(a) for a in (X, Y, B, W))
+    Xc, Yc, Bc = (np.concatenate(a) for a in (Xc, Yc, Bc))
+
+    torch.manual_seed(args.seed)
+    if args.hidden:
+        layer = torch.nn.Sequential(torch.nn.Linear(X.shape[1], args.hidden), torch.nn.GELU(),
+                                    torch.nn.Dropout(0.2), torch.nn.Linear(args.hidden, 3))
+    else:
+        layer = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3))
+    opt = torch.optim.AdamW(layer.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    ckpt = cache / "checkpoints" / f"{args.name}-h{args.hidden}-e{args.epochs}-s{args.seed}.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    start_epoch = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        layer.load_state_dict(state["layer"]); opt.load_state_dict(state["opt"])
+        start_epoch = state["epoch"]
+        print(f"resuming from epoch {start_epoch}")
+    Xt, Yt, Bt, Wt = torch.tensor(X), torch.tensor(Y), torch.tensor(B), torch.tensor(W, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(args.seed)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs, last_epoch=start_epoch - 1) \
+        if start_epoch else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+    for epoch in tqdm(range(start_epoch, args.epochs), desc="train head", initial=start_epoch,
+                      total=args.epochs, unit="epoch"):
+        layer.train()
+        perm = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(perm), 256):
+            b = perm[i:i + 256]
+            opt.zero_grad()
+            loss = _loss(layer(Xt[b]), Yt[b], Bt[b], Wt[b])
+            loss.backward()
+            opt.step()
+        sched.step()
+        torch.save({"layer": layer.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}, ckpt)
+
+    layer.eval()
+    sd = {k: v.detach().numpy().copy() for k, v in layer.state_dict().items()}
+    if args.hidden:
+        parts = dict(weight=sd["3.weight"], bias=sd["3.bias"], hidden_weight=sd["0.weight"], hidden_bias=sd["0.bias"])
+    else:
+        parts = dict(weight=sd["0.weight"], bias=sd["0.bias"])
+    raw = SentimentHead(temperature=1.0, **parts)
+    temperature = fit_temperature(raw.logits(Xc), Yc, Bc)
+    head = SentimentHead(temperature=temperature, **parts)
+    print(f"temperature fitted on the held-out 10% of train: {temperature:.3f}")
+
+    rows, metrics = [], {}
+    for s in dev:
+        emb = embed_cached(encoder, s.texts, cache, s.name)
+        p_raw, p = raw.predict_proba(emb), head.predict_proba(emb)
+        if s.binary:
+            row = {"set": s.name, "metric": "accuracy (pos vs neg)", "value": 100 * binary_accuracy(p, s.labels)}
+        elif s.name.startswith("tweeteval"):
+            row = {"set": s.name, "metric": "macro recall", "value": 100 * macro_recall(p, s.labels)}
+        else:
+            row = {"set": s.name, "metric": "macro F1", "value": 100 * macro_f1(p, s.labels)}
+        if not s.binary:
+            row["ece_before"] = expected_calibration_error(p_raw, s.labels)
+            row["ece_after"] = expected_calibration_error(p, s.labels)
+        rows.append(row)
+        metrics[s.name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items() if k != "set"}
+    print(table(rows, ["set", "metric", "value", "ece_before", "ece_after"]))
+
+    out = settings.models_dir / f"{args.name}.safetensors"
+    head.save(out)
+    wall = time.time() - t0
+    update_artifact(settings.models_dir, args.name, {
+        "kind": "sentiment_head", "base": args.encoder,
+        "files": {"weights": {"path": out.name}},
+        "labels": list(head.labels),
+        "params": {"temperature": round(temperature, 4)},
+        "metrics": metrics,
+        "training_data": [f"{s.name} ({len(s)} rows, dev texts removed)" for s in train],
+        "trained_with": f"python -m training.train_sentiment_head --encoder {args.encoder} "
+                        f"--epochs {args.epochs} --hidden {args.hidden} --seed {args.seed} ({wall:.0f}s on this machine)",
+    })
+    print(json.dumps({"artifact": args.name, "wall_s": round(wall, 1)}))
+
+
+if __name__ == "__main__":
+    main()
