@@ -69,7 +69,7 @@ class FakeScorer(Scorer):
 
     version = "fake-1"
 
-    def score(self, texts):
+    def score(self, texts, languages=None):
         out = []
         for t in texts:
             low = t.lower()

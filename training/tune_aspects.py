@@ -23,9 +23,8 @@ import numpy as np
 from service.config import Settings
 from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.registry import ModelRegistry
-from service.nlp.text import split_clauses
+from service.nlp.text import clause_spans
 from training import data as D
-from training.embed_cache import embed_cached
 from training.manifest import update_artifact
 from training.metrics import table
 
@@ -50,19 +49,16 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.time()
     settings = Settings()
-    registry = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, batch_size=128, max_tokens=128)
+    registry = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy)
     encoder = registry.encoder(args.encoder)
     ids = settings.taxonomy.ids
 
     sents = D.semeval_restaurant_categories()
-    clauses = [split_clauses(t) for t, _ in sents]
-    flat = [c for cs in clauses for c in cs]
-    emb = embed_cached(encoder, flat, settings.model_cache_dir, "semeval-restaurants-clauses")
+    texts = [t for t, _ in sents]
+    # the same single pass the pipeline runs: clause embeddings pooled from the text's tokens
+    _, clause_emb = encoder.encode_with_spans(texts, [clause_spans(t) for t in texts])
     probe = ZeroShotAspectTagger(settings.taxonomy, threshold=0.0, slope=args.slope).fit(encoder)
-    scores, k = [], 0
-    for cs in clauses:
-        scores.append(probe.clause_scores(emb[k:k + len(cs)]))
-        k += len(cs)
+    scores = [probe.clause_scores(e) for e in clause_emb]
     gold = np.zeros((len(sents), len(ids)), dtype=bool)
     ignore = np.zeros_like(gold)
     for i, (_, cats) in enumerate(sents):

@@ -129,7 +129,8 @@ class IngestService:
                     results[pos].status = Status.unchanged if ex.content_hash == p.content_hash else Status.updated
                     to_write.append((pos, p))
             if to_write:
-                scored = self.scorer.score([p.item.text for _, p in to_write])
+                scored = self.scorer.score([p.item.text for _, p in to_write],
+                                           [p.item.language for _, p in to_write])
                 self._write(to_write, scored, results)
         for key, positions in superseded.items():  # they share the fate of the row that won
             winner = results[prepared[key][0]]
@@ -170,9 +171,9 @@ def rescore(*, sessions: sessionmaker[Session], scorer: Scorer, chunk_size: int 
             batch = repo.stale_items(s, model_version=scorer.version, after_id=after, limit=chunk_size)
         if not batch:
             return done
-        scored = scorer.score([t for _, t in batch])
+        scored = scorer.score([t for _, t, _ in batch], [lang for _, _, lang in batch])
         with transaction(sessions) as s:
-            repo.save_scores(s, scores={i: (sc.score, sc.embedding) for (i, _), sc in zip(batch, scored)},
+            repo.save_scores(s, scores={i: (sc.score, sc.embedding) for (i, _, _), sc in zip(batch, scored)},
                              now=datetime.now(timezone.utc))
         done += len(batch)
         after = batch[-1][0]

@@ -202,8 +202,8 @@ def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector:
                 to_score.append(len(out_rows))
                 texts.append(normalize_text(text))
             out_rows.append(base)
-        scored = scorer.score(texts)
         languages = detector.detect_many(texts)
+        scored = scorer.score(texts, languages)
         for k, sc, lang in zip(to_score, scored, languages):
             out_rows[k].update(_score_columns(sc), language=lang)
         for r in out_rows:

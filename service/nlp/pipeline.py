@@ -1,7 +1,8 @@
 """Batch in, scores out: one encoder pass serves sentiment, aspects and the embedding.
 
-preprocess  split every text into clauses and collect the distinct segments to encode
-forward     encode texts and clauses together in length-sorted batches (once)
+preprocess  find the clause spans of every text
+forward     encode the texts once, in length-sorted batches; each clause's embedding is the
+            mean of its contextual token states from that same pass
 postprocess sentiment from the text embedding, aspects from the clause embeddings, the
             sentiment of each aspect from its evidence clause
 """
@@ -16,7 +17,7 @@ from service.domain import AspectScore, Score
 from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.encoder import Encoder
 from service.nlp.sentiment import SentimentHead, sentiment_score
-from service.nlp.text import split_clauses
+from service.nlp.text import clause_spans
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -28,51 +29,59 @@ class ScoredText:
 
 
 class Scorer:
-    """What the jobs and the API need from a scoring pipeline (a fake can stand in)."""
+    """What the jobs and the API need from a scoring pipeline (a fake can stand in).
+
+    ``languages`` (ISO codes, one per text) lets a scorer skip what its encoder cannot do.
+    """
 
     version: str
 
-    def score(self, texts: list[str]) -> list[ScoredText]:  # pragma: no cover - protocol
+    def score(self, texts: list[str], languages: list[str] | None = None) -> list[ScoredText]:  # pragma: no cover
         raise NotImplementedError
 
 
 class ScoringPipeline(Scorer):
     def __init__(self, *, encoder: Encoder, sentiment: SentimentHead,
-                 aspects: ZeroShotAspectTagger, version: str):
+                 aspects: ZeroShotAspectTagger, version: str, languages: tuple[str, ...] = ()):
         self.encoder = encoder
         self.sentiment = sentiment
         self.aspects = aspects
         self.version = version
+        self.languages = languages  # what the encoder was trained on; empty: any
 
-    def preprocess(self, texts: list[str]) -> tuple[list[str], list[list[int]], list[int]]:
-        segments: dict[str, int] = {}
-        text_idx, clause_idx = [], []
-        for t in texts:
-            text_idx.append(segments.setdefault(t, len(segments)))
-            clauses = split_clauses(t)
-            clause_idx.append([segments.setdefault(c, len(segments)) for c in clauses])
-        return list(segments), clause_idx, text_idx
+    def supports(self, language: str | None) -> bool:
+        return not self.languages or language is None or language in self.languages or language == "und"
 
-    def score(self, texts: list[str]) -> list[ScoredText]:
+    def preprocess(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [clause_spans(t) for t in texts]
+
+    def score(self, texts: list[str], languages: list[str] | None = None) -> list[ScoredText]:
+        """Aspects are only tagged for languages the encoder knows (a monolingual encoder's
+        similarities on other scripts are noise); sentiment and the embedding always come."""
         if not texts:
             return []
-        segments, clause_idx, text_idx = self.preprocess(texts)
-        emb = self.encoder.encode(segments)
-        probs = self.sentiment.predict_proba(emb)
+        langs = languages or [None] * len(texts)
+        spans = self.preprocess(texts)
+        text_emb, clause_emb = self.encoder.encode_with_spans(texts, spans)
+        probs = self.sentiment.predict_proba(text_emb)
         polarity = sentiment_score(probs)
         out = []
-        for t, (ti, ci) in enumerate(zip(text_idx, clause_idx)):
+        for t, text in enumerate(texts):
             aspects = []
-            for hit in self.aspects.tag(emb[ci]):
-                seg = ci[hit.clause]
+            hits = self.aspects.tag(clause_emb[t]) if self.supports(langs[t]) else []
+            if hits:
+                c_probs = self.sentiment.predict_proba(clause_emb[t])
+                c_pol = sentiment_score(c_probs)
+            for hit in hits:
+                a, b = spans[t][hit.clause]
                 aspects.append(AspectScore(
                     aspect=hit.aspect, confidence=round(hit.confidence, 4),
-                    sentiment=LABELS[int(probs[seg].argmax())],
-                    sentiment_score=round(float(polarity[seg]), 4), evidence=segments[seg]))
-            p = probs[ti]
+                    sentiment=LABELS[int(c_probs[hit.clause].argmax())],
+                    sentiment_score=round(float(c_pol[hit.clause]), 4), evidence=text[a:b]))
+            p = probs[t]
             out.append(ScoredText(
-                Score(sentiment=LABELS[int(p.argmax())], sentiment_score=round(float(polarity[ti]), 4),
+                Score(sentiment=LABELS[int(p.argmax())], sentiment_score=round(float(polarity[t]), 4),
                       probabilities={k: round(float(v), 4) for k, v in zip(LABELS, p)},
                       aspects=aspects, model_version=self.version),
-                emb[ti]))
+                text_emb[t]))
         return out

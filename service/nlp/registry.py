@@ -161,7 +161,8 @@ class ModelRegistry:
                                           slope=float(cal["slope"]),
                                           margin=float(cal.get("margin", 1.0))).fit(encoder)
             return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
-                                   version=self.pipeline_version(name))
+                                   version=self.pipeline_version(name),
+                                   languages=tuple(self.manifest.encoders[spec.encoder].languages))
 
         return self._once("pipeline", name, build)
 

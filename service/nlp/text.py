@@ -12,29 +12,41 @@ _CONTRAST = re.compile(
     r"|[，,]\s*(?=(?:但是|但|不过|可是|然而|就是|只是|而且|并且|另外|还有))"
     r"|(?<=[，,])(?=[\u4e00-\u9fff])")
 MIN_CLAUSE_CHARS = 3
+_TRIM = " \t\n,，、"
 MAX_CLAUSES = 12
 
 
-def split_clauses(text: str) -> list[str]:
-    """Clauses in order; tiny fragments are merged into their neighbour.
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` character spans of the clauses of ``text``, in order.
 
-    Chinese text is also cut at full-width commas between clauses, since Chinese reviews
-    chain several judgements with commas ("味道很好，包装也精致，就是有点贵").
+    Tiny fragments are merged into their neighbour, and Chinese text is also cut at
+    full-width commas between clauses, since Chinese reviews chain several judgements with
+    commas ("味道很好，包装也精致，就是有点贵").
     """
-    parts: list[str] = []
-    for sent in _SENTENCE.split(text):
-        if not sent or not sent.strip():
+    cuts = [0]
+    for m in _SENTENCE.finditer(text):
+        cuts.append(m.end())
+    raw: list[tuple[int, int]] = []
+    for a, b in zip(cuts, cuts[1:] + [len(text)]):
+        sub = text[a:b]
+        inner = [0] + [m.end() for m in _CONTRAST.finditer(sub)] + [len(sub)]
+        raw.extend((a + x, a + y) for x, y in zip(inner, inner[1:]))
+    spans: list[tuple[int, int]] = []
+    for a, b in raw:
+        while a < b and text[a] in _TRIM:
+            a += 1
+        while b > a and text[b - 1] in _TRIM:
+            b -= 1
+        if a >= b:
             continue
-        parts.extend(p for p in _CONTRAST.split(sent) if p and p.strip())
-    clauses: list[str] = []
-    for p in (p.strip(" ,，、") for p in parts):
-        if not p:
-            continue
-        if clauses and (len(p) < MIN_CLAUSE_CHARS or len(clauses[-1]) < MIN_CLAUSE_CHARS):
-            clauses[-1] = f"{clauses[-1]} {p}" if p[0].isascii() else clauses[-1] + p
+        if spans and (b - a < MIN_CLAUSE_CHARS or spans[-1][1] - spans[-1][0] < MIN_CLAUSE_CHARS):
+            spans[-1] = (spans[-1][0], b)
         else:
-            clauses.append(p)
-    if len(clauses) > MAX_CLAUSES:  # keep the cost bounded on very long texts
-        head = clauses[:MAX_CLAUSES - 1]
-        clauses = head + [" ".join(clauses[MAX_CLAUSES - 1:])]
-    return clauses or [text.strip()]
+            spans.append((a, b))
+    if len(spans) > MAX_CLAUSES:  # keep the cost bounded on very long texts
+        spans = spans[:MAX_CLAUSES - 1] + [(spans[MAX_CLAUSES - 1][0], spans[-1][1])]
+    return spans or [(0, len(text))]
+
+
+def split_clauses(text: str) -> list[str]:
+    return [text[a:b] for a, b in clause_spans(text)]

@@ -264,9 +264,9 @@ def count_feedback(session: Session, *, flt: FeedbackFilter | None = None) -> in
 
 
 def stale_items(session: Session, *, model_version: str, after_id: int = 0,
-                limit: int = 512) -> list[tuple[int, str]]:
-    """``(id, text)`` of items never scored or scored by another model version, by id."""
-    stmt = (select(FeedbackRow.id, FeedbackRow.text)
+                limit: int = 512) -> list[tuple[int, str, str | None]]:
+    """``(id, text, language)`` of items never scored or scored by another model version."""
+    stmt = (select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language)
             .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
             .where(FeedbackRow.id > after_id,
                    or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version))

@@ -26,8 +26,8 @@ def score(body: ScoreRequest, scorer: ScorerDep, runtime: RuntimeDep, settings: 
     if problems:
         raise ApiError(422, "; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
     texts = [normalize_text(it.text) for it in body.items]
-    scored = scorer.score(texts)
     langs = runtime.detector.detect_many(texts)
+    scored = scorer.score(texts, langs)
     results = []
     for it, sc, lang in zip(body.items, scored, langs):
         s = sc.score

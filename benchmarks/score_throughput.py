@@ -1,0 +1,79 @@
+"""Throughput of the scoring pipeline against a plain baseline, on the same items, one run.
+
+    python benchmarks/score_throughput.py [--items 2000] [--threads 2]
+
+pipeline  Radar's ScoringPipeline: texts and clauses encoded once, length-sorted batches,
+          sentiment + zero-shot aspects (with per-aspect sentiment) + the embedding
+baseline  SentenceTransformer.encode (default batch size) + the same sentiment head:
+          sentiment and the embedding only, no aspects
+
+Items are review-length texts from the demo generator (English and Chinese). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--chunk", type=int, default=512, help="Items per pipeline call (as ingest chunks).")
+    args = ap.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from service.config import Settings
+    from service.demo.generator import DemoConfig, DemoGenerator
+    from service.ingest.language import LanguageDetector
+    from service.runtime import Runtime
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gen = DemoGenerator(DemoConfig(per_week=max(args.items // 26 + 1, 1), seed=11))
+    texts = [row["text"] for row, _ in gen.items()][:args.items]
+    langs = LanguageDetector().detect_many(texts)
+
+    rt = Runtime(Settings())
+    pipe = rt.registry.pipeline(rt.settings.scorer)
+    spec = rt.registry.manifest.pipelines[rt.settings.scorer]
+    head = pipe.sentiment
+    st = SentenceTransformer(str(rt.registry.encoder_path(spec.encoder)), device="cpu")
+
+    pipe.score(texts[:64], langs[:64])  # warm-up both
+    st.encode(texts[:64])
+
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), args.chunk):
+        pipe.score(texts[i:i + args.chunk], langs[i:i + args.chunk])
+    t_pipe = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    emb = st.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
+    head.predict_proba(emb)
+    t_base = time.perf_counter() - t0
+
+    print(json.dumps({
+        "items": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "pipeline": {"seconds": round(t_pipe, 2), "items_per_s": round(len(texts) / t_pipe, 1),
+                     "does": "sentiment + aspects (+ aspect sentiment) + embedding"},
+        "baseline": {"seconds": round(t_base, 2), "items_per_s": round(len(texts) / t_base, 1),
+                     "does": "SentenceTransformer.encode + the same head (sentiment + embedding only)"},
+        "pipeline_over_baseline": round(t_base / t_pipe, 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
