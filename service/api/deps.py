@@ -55,7 +55,7 @@ class Caller:
                 continue
             asked = getattr(out, attr)
             kept = tuple(v for v in asked if v in allowed) if asked else allowed
-            out = replace(out, **{attr: kept or ("\x00no-access",)})
+            out = replace(out, **{attr: kept}) if kept else replace(out, nothing=True)
         return out
 
 

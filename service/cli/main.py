@@ -111,7 +111,7 @@ def ingest(
             for err in report.errors:
                 fh.write(json.dumps(err.as_dict(), ensure_ascii=False) + "\n")
     c = report.counts
-    out.print(json.dumps({"file": str(file), **c, "stored_total": _count(rt)}))
+    typer.echo(json.dumps({"file": str(file), **c, "stored_total": _count(rt)}))
     rt.close()
     if fail_on_reject and c["rejected"]:
         raise typer.Exit(3)
@@ -156,7 +156,7 @@ def score(
     except ReaderError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    out.print(json.dumps({"output": str(rep.output), "rows": rep.rows, "scored": rep.scored,
+    typer.echo(json.dumps({"output": str(rep.output), "rows": rep.rows, "scored": rep.scored,
                           "errors": rep.errors, "resumed_from_row": rep.resumed_from}))
 
 
@@ -173,7 +173,7 @@ def rescore(ctx: typer.Context):
     with _bar(stale, "rescore", "item") as bar:
         n = run_rescore(sessions=rt.sessions, scorer=rt.scorer, chunk_size=rt.settings.ingest.chunk_size,
                         on_chunk=bar.update)
-    out.print(json.dumps({"rescored": n, "model_version": version}))
+    typer.echo(json.dumps({"rescored": n, "model_version": version}))
 
 
 @app.command()
@@ -211,7 +211,7 @@ def demo_data(
 
     cfg = DemoConfig(weeks=weeks, per_week=per_week, seed=seed)
     info = write_demo(output, cfg, truth_path=truth)
-    out.print(json.dumps(info))
+    typer.echo(json.dumps(info))
 
 
 @app.command()
@@ -239,7 +239,7 @@ def db_upgrade(ctx: typer.Context):
 
     engine = make_engine(_settings(ctx).database_url)
     upgrade(engine)
-    out.print(json.dumps({"revision": current_revision(engine)}))
+    typer.echo(json.dumps({"revision": current_revision(engine)}))
 
 
 @db_app.command("current")
@@ -249,7 +249,7 @@ def db_current(ctx: typer.Context):
     from service.store.migrate import current_revision, head_revision
 
     engine = make_engine(_settings(ctx).database_url)
-    out.print(json.dumps({"revision": current_revision(engine), "head": head_revision(engine)}))
+    typer.echo(json.dumps({"revision": current_revision(engine), "head": head_revision(engine)}))
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, false, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -198,8 +198,11 @@ class FeedbackFilter:
     aspects: tuple[str, ...] = ()
     attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     include_duplicates: bool = True
+    nothing: bool = False  # an empty intersection (e.g. of a request and a data scope)
 
     def apply(self, stmt: Select) -> Select:
+        if self.nothing:
+            return stmt.where(false())
         conds = []
         if self.since:
             conds.append(FeedbackRow.created_at >= self.since)

@@ -1,0 +1,77 @@
+"""The real packaged encoder with the trained head (integration)."""
+
+import numpy as np
+import pytest
+
+from service.domain import Taxonomy
+from service.nlp.aspects import ZeroShotAspectTagger
+from service.nlp.text import clause_spans, split_clauses
+
+
+def test_clauses_split_on_sentences_contrast_and_chinese_commas():
+    assert split_clauses("Great taste but the box arrived crushed.") == ["Great taste", "but the box arrived crushed."]
+    assert split_clauses("味道很好，但是包装破损了") == ["味道很好", "但是包装破损了"]
+    assert split_clauses("ok") == ["ok"]
+    text = "Nice. It arrived late; the lid is hard to open"
+    assert [text[a:b] for a, b in clause_spans(text)] == ["Nice.", "It arrived late;", "the lid is hard to open"]
+
+
+@pytest.mark.parametrize("text,label", [
+    ("Absolutely delicious, the best noodles I have ever had!", "positive"),
+    ("Terrible. The soup was cold and it made me sick.", "negative"),
+    ("Customer service never answered and my refund is still missing.", "negative"),
+    ("I love how easy these are to prepare, great value too.", "positive"),
+])
+def test_clear_english_polarity(real_pipeline, text, label):
+    (s,) = real_pipeline.score([text], ["en"])
+    assert s.score.sentiment == label
+    assert (s.score.sentiment_score > 0.3) if label == "positive" else (s.score.sentiment_score < -0.3)
+    assert abs(sum(s.score.probabilities.values()) - 1) < 1e-3
+
+
+def test_mixed_aspects_get_their_own_sentiment_and_evidence(real_pipeline):
+    (s,) = real_pipeline.score(["Great taste but the box arrived crushed."], ["en"])
+    aspects = {a.aspect: a for a in s.score.aspects}
+    assert aspects["taste"].sentiment == "positive" and aspects["taste"].evidence == "Great taste"
+    assert aspects["packaging"].sentiment == "negative"
+    assert aspects["packaging"].evidence == "but the box arrived crushed."
+
+
+def test_aspects_name_the_right_theme(real_pipeline):
+    texts = ["The parcel arrived a week late and tracking never updated.",
+             "Way too expensive for such a small pack, not worth the money.",
+             "Found a piece of plastic inside and my son got a stomach ache."]
+    tops = [s.score.aspects[0].aspect for s in real_pipeline.score(texts, ["en"] * 3)]
+    assert tops == ["delivery", "price_value", "health_safety"]
+
+
+def test_batch_order_embeddings_and_version(real_pipeline):
+    texts = ["short", "a much longer text about the delivery that took forever to arrive at my door", "medium length text here"]
+    batch = real_pipeline.score(texts, ["en"] * 3)
+    alone = [real_pipeline.score([t], ["en"])[0] for t in texts]
+    for b, a in zip(batch, alone):  # length sorting must not change who gets which score
+        assert np.allclose(b.embedding, a.embedding, atol=1e-4)
+        assert b.score.sentiment == a.score.sentiment
+    assert batch[0].embedding.shape == (384,)
+    assert abs(np.linalg.norm(batch[1].embedding) - 1) < 1e-4
+    assert batch[0].score.model_version == real_pipeline.version
+    assert "tax-" in real_pipeline.version
+
+
+def test_no_aspects_for_languages_the_encoder_does_not_know(real_pipeline):
+    (s,) = real_pipeline.score(["味道很好，但是包装破损了"], ["zh"])
+    assert s.score.aspects == []
+    assert s.embedding.shape == (384,)
+
+
+def test_a_new_aspect_is_tagged_zero_shot(real_pipeline):
+    base = real_pipeline.aspects.taxonomy
+    extra = Taxonomy.model_validate({"aspects": [*(a.model_dump() for a in base.aspects), {
+        "id": "sustainability", "names": {"en": "Sustainability", "zh": "环保"},
+        "description": "Environmental impact, plastic waste, recycling and eco-friendly packaging.",
+        "examples": ["too much plastic waste", "the packaging is not recyclable", "eco friendly"]}]})
+    t = real_pipeline.aspects
+    tagger = ZeroShotAspectTagger(extra, threshold=t.threshold, slope=t.slope, margin=t.margin).fit(real_pipeline.encoder)
+    _, (clauses,) = real_pipeline.encoder.encode_with_spans(
+        ["So much single-use plastic, none of it recyclable."], [[(0, 50)]])
+    assert [h.aspect for h in tagger.tag(clauses)][:1] == ["sustainability"]
