@@ -33,6 +33,8 @@ class LabeledSet:
     binary: bool
     language: str = "en"
     meta: dict = field(default_factory=dict)
+    # for clause sets: (sentence, (start, end)) per example, to embed the clause in context
+    spans: list[tuple[str, tuple[int, int]]] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -41,7 +43,8 @@ class LabeledSet:
         """A copy without texts whose duplicate key is in ``keys`` (dev texts out of train)."""
         keep = [i for i, t in enumerate(self.texts) if dedup_key(t) not in keys]
         return LabeledSet(self.name, [self.texts[i] for i in keep], [self.labels[i] for i in keep],
-                          self.binary, self.language, {**self.meta, "removed": len(self) - len(keep)})
+                          self.binary, self.language, {**self.meta, "removed": len(self) - len(keep)},
+                          [self.spans[i] for i in keep] if self.spans is not None else None)
 
 
 def _lines(path: Path) -> list[str]:
@@ -86,3 +89,36 @@ def semeval_restaurant_categories() -> list[tuple[str, dict[str, str]]]:
 
 def dedup_keys(*sets: LabeledSet) -> set[str]:
     return {dedup_key(t) for s in sets for t in s.texts}
+
+
+_POLARITY = {"negative": NEG, "neutral": NEU, "positive": POS}
+
+
+def aspect_term_clauses(path: Path, name: str) -> LabeledSet:
+    """Review clauses labeled by the polarity of the aspect terms inside them.
+
+    Sentences are cut with the pipeline's own clause splitter; a clause whose aspect terms
+    all share one polarity (conflict excluded) becomes an example. This gives clause-level
+    review sentiment, the unit the aspect tagger attaches sentiment to.
+    """
+    from service.nlp.text import clause_spans
+
+    texts, labels, spans = [], [], []
+    for s in ET.parse(path).getroot().iter("sentence"):
+        text = s.findtext("text") or ""
+        terms = [(int(t.get("from")), int(t.get("to")), t.get("polarity")) for t in s.iter("aspectTerm")]
+        for a, b in clause_spans(text):
+            pols = {p for f, e, p in terms if f < b and e > a}
+            if len(pols) == 1 and (p := pols.pop()) in _POLARITY:
+                texts.append(text[a:b])
+                labels.append(_POLARITY[p])
+                spans.append((text, (a, b)))
+    return LabeledSet(name, texts, labels, binary=False, spans=spans)
+
+
+def mams_clauses(split: str) -> LabeledSet:
+    return aspect_term_clauses(data_dir() / "mams" / f"mams_atsa_{split}.xml", f"mams-clauses/{split}")
+
+
+def laptop_clauses() -> LabeledSet:
+    return aspect_term_clauses(data_dir() / "semeval2014_absa" / "Laptop_Train_v2.xml", "laptop-clauses/train")

@@ -3,7 +3,9 @@
     python -m training.train_sentiment_head [--encoder minilm-l6-en] [--name sentiment-minilm-v1]
 
 Data (English, read from ../shared/data): SST-2 train (two-class), TweetEval train and
-UMSAB-English train (three-class). Every dev/val text is removed from training first.
+UMSAB-English train (three-class), and review clauses labeled by the polarity of the aspect
+terms in them (MAMS ATSA train, SemEval-2014 laptops train): the clause is the unit aspect
+sentiment is read from. Every dev/val text is removed from training first.
 Two-class examples are scored on the negative/positive logits only (the loss never sees
 the neutral logit), so they teach polarity without teaching that nothing is neutral.
 10% of each training set is held out to fit the temperature (calibration). Embeddings are
@@ -13,6 +15,7 @@ cached in chunks and training checkpoints every epoch, so an interrupted run res
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -25,11 +28,11 @@ from service.config import Settings
 from service.nlp.registry import ModelRegistry
 from service.nlp.sentiment import SentimentHead
 from training import data as D
-from training.embed_cache import embed_cached
+from training.embed_cache import embed_set
 from training.manifest import update_artifact
 from training.metrics import binary_accuracy, expected_calibration_error, macro_f1, macro_recall, table
 
-DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab-en": 3.0}
+DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab-en": 3.0, "mams-clauses": 4.0, "laptop-clauses": 4.0}
 
 
 def _split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,15 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     encoder = registry.encoder(args.encoder)
     cache = settings.model_cache_dir
 
-    dev = [D.sst2("dev"), D.tweeteval("val"), D.umsab("english", "val")]
+    dev = [D.sst2("dev"), D.tweeteval("val"), D.umsab("english", "val"), D.mams_clauses("val")]
     dev_keys = D.dedup_keys(*dev)
-    train = [s.without(dev_keys) for s in (D.sst2("train"), D.tweeteval("train"), D.umsab("english", "train"))]
+    train = [s.without(dev_keys) for s in (D.sst2("train"), D.tweeteval("train"), D.umsab("english", "train"),
+                                           D.mams_clauses("train"), D.laptop_clauses())]
     for s in train:
         print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set")
 
     X, Y, B, W, Xc, Yc, Bc = [], [], [], [], [], [], []
     for k, s in enumerate(train):
-        emb = embed_cached(encoder, s.texts, cache, s.name)
+        emb = embed_set(encoder, s, cache)
         y = np.asarray(s.labels)
         tr, cal = _split(len(s), 0.1, args.seed + k)
         X.append(emb[tr]); Y.append(y[tr]); B.append(np.full(len(tr), s.binary))
@@ -106,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         layer = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3))
     opt = torch.optim.AdamW(layer.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    ckpt = cache / "checkpoints" / f"{args.name}-h{args.hidden}-e{args.epochs}-s{args.seed}.pt"
+    run_key = hashlib.sha1(json.dumps([vars(args), [(s.name, len(s), s.spans is not None) for s in train],
+                                       DATASET_WEIGHT], sort_keys=True).encode()).hexdigest()[:12]
+    ckpt = cache / "checkpoints" / f"{args.name}-{run_key}.pt"  # resumes only the same run
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     start_epoch = 0
     if ckpt.exists():
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows, metrics = [], {}
     for s in dev:
-        emb = embed_cached(encoder, s.texts, cache, s.name)
+        emb = embed_set(encoder, s, cache)
         p_raw, p = raw.predict_proba(emb), head.predict_proba(emb)
         if s.binary:
             row = {"set": s.name, "metric": "accuracy (pos vs neg)", "value": 100 * binary_accuracy(p, s.labels)}

@@ -218,7 +218,7 @@ def demo_data(
 def demo(
     ctx: typer.Context,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary.")] = True,
-    per_week: Annotated[int, typer.Option(help="Items per week in the generated data.")] = 400,
+    per_week: Annotated[int, typer.Option(help="Items per week in the generated data.")] = 600,
     seed: Annotated[int, typer.Option(help="Random seed of the generated data.")] = 7,
     workdir: Annotated[Path, typer.Option(help="Where the demo data is written.")] = Path("demo_data"),
 ):
@@ -226,7 +226,7 @@ def demo(
     from service.demo.run import run_demo
 
     rt = _runtime(ctx)
-    run_demo(rt, workdir=workdir, per_week=per_week, seed=seed, console=out)
+    run_demo(rt, workdir=workdir, per_week=per_week, seed=seed, console=Console(width=110))
     if serve_api:
         ctx.invoke(serve, ctx=ctx)
 

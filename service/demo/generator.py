@@ -55,7 +55,7 @@ class DemoConfig:
     shift_region: str = "East"
     shift_age_group: str = "18-24"
     shift_brand: str = "spicewell"
-    shift_rate: float = 0.5
+    shift_rate: float = 0.6
     surge_week: int = 15
     surge_brand: str = "noodleking"
     surge_rate: float = 0.35
@@ -88,8 +88,8 @@ class DemoGenerator:
 
     def _pick_topic(self, rng: random.Random, week: int, channel: str, brand: str) -> str:
         weights = dict(BASE_WEIGHTS)
-        if brand == self.config.surge_brand and week >= self.config.surge_week:
-            weights["packaging_damage"] = 0.0  # forced separately, keep the rest as it was
+        if brand == self.config.surge_brand:
+            weights["packaging_damage"] = 0.0  # drawn separately at the (surging) rate
         if channel == "complaint":
             weights = {k: v for k, v in weights.items() if TOPICS.get(k, TOPICS["bland"]).polarity < 0
                        or k == "delivery"}

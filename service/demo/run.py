@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from datetime import timedelta
@@ -29,17 +30,20 @@ def _share_table(rows: list[dict], dims: list[str], title: str, top: int = 8) ->
     for key, s in seg.items():
         b = s["before"][1] / s["before"][0] if s["before"][0] else 0.0
         a = s["after"][1] / s["after"][0] if s["after"][0] else 0.0
-        out.append({**dict(zip(dims, key)), "n_before": s["before"][0], "share_before": b,
-                    "n_after": s["after"][0], "share_after": a, "change": a - b})
-    out.sort(key=lambda r: -r["change"])
+        n1, n2 = s["before"][0], s["after"][0]
+        pooled = (s["before"][1] + s["after"][1]) / max(n1 + n2, 1)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / max(n1, 1) + 1 / max(n2, 1))) or 1.0
+        out.append({**dict(zip(dims, key)), "n_before": n1, "share_before": b,
+                    "n_after": n2, "share_after": a, "change": a - b, "z": (a - b) / se})
+    out.sort(key=lambda r: -r["z"])  # by evidence, so that small noisy segments do not lead
     t = Table(title=title)
     for d in dims:
         t.add_column(d)
-    for c in ("n before", "share before", "n after", "share after", "change"):
+    for c in ("n before", "share before", "n after", "share after", "change", "z"):
         t.add_column(c, justify="right")
     for r in out[:top]:
         t.add_row(*[str(r[d]) for d in dims], str(r["n_before"]), f"{r['share_before']:.1%}",
-                  str(r["n_after"]), f"{r['share_after']:.1%}", f"{r['change']:+.1%}")
+                  str(r["n_after"]), f"{r['share_after']:.1%}", f"{r['change']:+.1%}", f"{r['z']:+.1f}")
     return t, out
 
 
@@ -61,6 +65,7 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     with rt.sessions() as s:
         total = repo.count_feedback(s)
         dup = total - repo.count_feedback(s, flt=repo.FeedbackFilter(include_duplicates=False))
+        by_language = repo.count_by(s, dimension="language")
         shift_at = cfg.start + timedelta(weeks=cfg.shift_week)
         surge_at = cfg.start + timedelta(weeks=cfg.surge_week)
         mid = cfg.start + timedelta(weeks=cfg.weeks // 2)
@@ -72,6 +77,11 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
         deliv = repo.aspect_split_counts(s, aspect="delivery", sentiment="negative", split_at=mid,
                                          group_by=["brand"])
     console.print(f"\nstored items: {total:,} ({dup:,} flagged as near/exact duplicates of another item)")
+    langs = ", ".join(f"{k}: {v:,}" for k, v in by_language.items())
+    supported = getattr(rt.scorer, "languages", ())
+    console.print(f"languages: {langs}" + (f" (aspects are tagged for {', '.join(supported)}; other languages "
+                                           "get sentiment and embeddings until a multilingual encoder is built)"
+                                           if supported else ""))
     t1, spicy_rows = _share_table(spicy, ["region", "attr:age_group"],
                                   f"Our brand ({ours}): share of items negative on taste, before vs from week "
                                   f"{cfg.shift_week} ({shift_at:%Y-%m-%d})")

@@ -326,3 +326,12 @@ def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_
                                   func.sum(case((hit, 1), else_=0)).label("hits"))
     stmt = (flt or FeedbackFilter()).apply(stmt).group_by(*cols, period)
     return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def count_by(session: Session, *, dimension: str, flt: FeedbackFilter | None = None) -> dict[str | None, int]:
+    """Item counts per value of a dimension, largest first (computed in the database)."""
+    stmt = select(FeedbackRow.id).select_from(FeedbackRow)
+    stmt, col = _dimension(stmt, dimension)
+    stmt = (flt or FeedbackFilter()).apply(stmt.with_only_columns(col, func.count().label("n")))
+    rows = session.execute(stmt.group_by(col).order_by(func.count().desc())).all()
+    return {r[0]: r[1] for r in rows}
