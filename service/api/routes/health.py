@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.api.deps import RuntimeDep, SessionDep
+from service.api.deps import CallerDep, RuntimeDep, SessionDep
 from service.api.schemas import Health
 from service.nlp.registry import ModelError
 from service.store import repo
@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health, summary="Liveness and readiness")
-def health(session: SessionDep, runtime: RuntimeDep) -> Health:
+def health(session: SessionDep, runtime: RuntimeDep, caller: CallerDep) -> Health:
     try:
         items, db = repo.count_feedback(session), "ok"
     except SQLAlchemyError:
