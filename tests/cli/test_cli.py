@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from service.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["ingest", "score", "rescore", "serve", "demo", "demo-data", "db upgrade", "db current"]
+COMMANDS = ["ingest", "score", "rescore", "serve", "demo", "demo-data", "db upgrade", "db current", "models build"]
 
 
 def _options_of(command_path: list[str]):
