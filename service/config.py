@@ -41,6 +41,8 @@ class IngestSettings(BaseModel):
 
 
 class ScoringSettings(BaseModel):
+    runtime: Literal["auto", "onnx-int8", "torch"] = Field(
+        "auto", description="auto: the int8 ONNX encoder when `radar models build` made one, else PyTorch.")
     batch_size: int = Field(64, ge=1)
     max_tokens: int = Field(256, ge=16)
     threads: int | None = Field(None, description="torch intra-op threads; None keeps torch's default.")

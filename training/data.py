@@ -79,7 +79,15 @@ def umsab(lang_dir: str, split: str) -> LabeledSet:
 
 def semeval_restaurant_categories() -> list[tuple[str, dict[str, str]]]:
     """``(sentence, {category: polarity})`` from the SemEval-2014 restaurants train file."""
-    tree = ET.parse(data_dir() / "semeval2014_absa" / "Restaurants_Train_v2.xml")
+    return aspect_categories(data_dir() / "semeval2014_absa" / "Restaurants_Train_v2.xml")
+
+
+def mams_categories(split: str) -> list[tuple[str, dict[str, str]]]:
+    return aspect_categories(data_dir() / "mams" / f"mams_acsa_{split}.xml")
+
+
+def aspect_categories(path: Path) -> list[tuple[str, dict[str, str]]]:
+    tree = ET.parse(path)
     out = []
     for s in tree.getroot().iter("sentence"):
         cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
@@ -122,3 +130,34 @@ def mams_clauses(split: str) -> LabeledSet:
 
 def laptop_clauses() -> LabeledSet:
     return aspect_term_clauses(data_dir() / "semeval2014_absa" / "Laptop_Train_v2.xml", "laptop-clauses/train")
+
+
+def chnsenticorp(split: str) -> LabeledSet:
+    path = data_dir() / "chnsenticorp" / f"{split}.tsv"
+    with open(path, encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    col = 1 if split == "train" else 2
+    lab = 0 if split == "train" else 1
+    return LabeledSet(f"chnsenticorp/{split}", [r[col] for r in rows if len(r) > col],
+                      [POS if r[lab] == "1" else NEG for r in rows if len(r) > col], binary=True, language="zh")
+
+
+def online_shopping() -> LabeledSet:
+    """62,773 e-commerce reviews in 10 categories (two-class); train only (no dev split)."""
+    path = data_dir() / "online_shopping_10_cats" / "online_shopping_10_cats.csv"
+    with open(path, encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.DictReader(fh) if (r.get("review") or "").strip()]
+    return LabeledSet("online_shopping/train", [r["review"].lstrip("\ufeff") for r in rows],
+                      [POS if r["label"] == "1" else NEG for r in rows], binary=True, language="zh")
+
+
+def sample(s: LabeledSet, n: int | None, seed: int = 13) -> LabeledSet:
+    """A seeded random subset of at most ``n`` examples (all of them when ``n`` is None)."""
+    if n is None or len(s) <= n:
+        return s
+    import random
+
+    keep = sorted(random.Random(seed).sample(range(len(s)), n))
+    return LabeledSet(s.name, [s.texts[i] for i in keep], [s.labels[i] for i in keep], s.binary,
+                      s.language, {**s.meta, "sampled_from": len(s)},
+                      [s.spans[i] for i in keep] if s.spans is not None else None)

@@ -13,10 +13,16 @@ from service.nlp.encoder import Encoder
 CHUNK = 2048
 
 
+def _folder(encoder: Encoder, cache_dir: Path) -> Path:
+    """Per encoder and runtime (an int8 encoder's embeddings are not the fp32 ones)."""
+    runtime = getattr(encoder, "runtime", "torch")
+    return Path(cache_dir) / "embeddings" / (encoder.name if runtime == "torch" else f"{encoder.name}-{runtime}")
+
+
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: Path, label: str) -> np.ndarray:
     """Embeddings of ``texts``; an interrupted run picks up at the last finished chunk."""
     digest = hashlib.sha1("\x1f".join(texts).encode("utf-8")).hexdigest()[:12]
-    folder = Path(cache_dir) / "embeddings" / encoder.name / f"{label.replace('/', '_')}-{digest}"
+    folder = _folder(encoder, cache_dir) / f"{label.replace('/', '_')}-{digest}"
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     with tqdm(total=len(texts), desc=f"embed {label}", unit="text", dynamic_ncols=True) as bar:
@@ -40,7 +46,7 @@ def embed_set(encoder: Encoder, s, cache_dir: Path) -> np.ndarray:
     if s.spans is None:
         return embed_cached(encoder, s.texts, cache_dir, s.name)
     key = hashlib.sha1(repr(s.spans).encode("utf-8")).hexdigest()[:12]
-    path = Path(cache_dir) / "embeddings" / encoder.name / f"{s.name.replace('/', '_')}-spans-{key}.npy"
+    path = _folder(encoder, cache_dir) / f"{s.name.replace('/', '_')}-spans-{key}.npy"
     if path.exists():
         return np.load(path)
     sentences: dict[str, list[int]] = {}

@@ -32,7 +32,31 @@ from training.embed_cache import embed_set
 from training.manifest import update_artifact
 from training.metrics import binary_accuracy, expected_calibration_error, macro_f1, macro_recall, table
 
-DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab-en": 3.0, "mams-clauses": 4.0, "laptop-clauses": 4.0}
+DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab": 3.0, "mams-clauses": 4.0, "laptop-clauses": 4.0,
+                  "chnsenticorp": 1.5, "online_shopping": 1.0}
+
+
+def _weight(name: str) -> float:
+    key = name.split("/")[0]
+    return DATASET_WEIGHT["umsab" if key.startswith("umsab-") else key]
+
+
+def datasets(preset: str, max_per_set: int | None, seed: int):
+    """``(train, dev)`` sets for a preset; every dev text is removed from training."""
+    if preset == "en":
+        dev = [D.sst2("dev"), D.tweeteval("val"), D.umsab("english", "val"), D.mams_clauses("val")]
+        train = [D.sst2("train"), D.tweeteval("train"), D.umsab("english", "train"),
+                 D.mams_clauses("train"), D.laptop_clauses()]
+    elif preset == "multilingual":
+        dev = [D.sst2("dev"), D.tweeteval("val"), *(D.umsab(lang, "val") for lang in D.UMSAB_LANGS),
+               D.chnsenticorp("dev"), D.mams_clauses("val")]
+        train = [D.sst2("train"), D.tweeteval("train"), *(D.umsab(lang, "train") for lang in D.UMSAB_LANGS),
+                 D.chnsenticorp("train"), D.online_shopping(), D.mams_clauses("train"), D.laptop_clauses()]
+    else:
+        raise SystemExit(f"unknown preset {preset!r}")
+    keys = D.dedup_keys(*dev)
+    train = [D.sample(s.without(keys), max_per_set, seed) for s in train]
+    return train, dev
 
 
 def _split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,21 +100,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--datasets", choices=["en", "multilingual"], default="en",
+                    help="en: English sets; multilingual: adds UMSAB (8 languages), ChnSentiCorp, online_shopping.")
+    ap.add_argument("--max-per-set", type=int, default=None, help="Seeded subsample of each training set.")
+    ap.add_argument("--max-tokens", type=int, default=128, help="Token window when embedding training texts.")
     args = ap.parse_args(argv)
 
     t0 = time.time()
     settings = Settings()
-    registry = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy,
-                             batch_size=128, max_tokens=128)
+    registry = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir,
+                             batch_size=64, max_tokens=args.max_tokens)
     encoder = registry.encoder(args.encoder)
     cache = settings.model_cache_dir
 
-    dev = [D.sst2("dev"), D.tweeteval("val"), D.umsab("english", "val"), D.mams_clauses("val")]
-    dev_keys = D.dedup_keys(*dev)
-    train = [s.without(dev_keys) for s in (D.sst2("train"), D.tweeteval("train"), D.umsab("english", "train"),
-                                           D.mams_clauses("train"), D.laptop_clauses())]
+    train, dev = datasets(args.datasets, args.max_per_set, args.seed)
     for s in train:
-        print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set")
+        extra = f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else ""
+        print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set{extra}")
 
     X, Y, B, W, Xc, Yc, Bc = [], [], [], [], [], [], []
     for k, s in enumerate(train):
@@ -98,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         y = np.asarray(s.labels)
         tr, cal = _split(len(s), 0.1, args.seed + k)
         X.append(emb[tr]); Y.append(y[tr]); B.append(np.full(len(tr), s.binary))
-        W.append(np.full(len(tr), DATASET_WEIGHT[s.name.split("/")[0]]))
+        W.append(np.full(len(tr), _weight(s.name)))
         Xc.append(emb[cal]); Yc.append(y[cal]); Bc.append(np.full(len(cal), s.binary))
     X, Y, B, W = (np.concatenate(a) for a in (X, Y, B, W))
     Xc, Yc, Bc = (np.concatenate(a) for a in (Xc, Yc, Bc))
@@ -163,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
             row["ece_after"] = expected_calibration_error(p, s.labels)
         rows.append(row)
         metrics[s.name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items() if k != "set"}
+    umsab = [r["value"] for r in rows if r["set"].startswith("umsab-") and len(rows) > 5]
+    if len(umsab) == len(D.UMSAB_LANGS):
+        rows.append({"set": "umsab (8 languages)", "metric": "mean macro F1", "value": float(np.mean(umsab))})
+        metrics["umsab/val-mean"] = {"metric": "mean macro F1", "value": round(float(np.mean(umsab)), 4)}
     print(table(rows, ["set", "metric", "value", "ece_before", "ece_after"]))
 
     out = settings.models_dir / f"{args.name}.safetensors"
@@ -174,9 +204,13 @@ def main(argv: list[str] | None = None) -> None:
         "labels": list(head.labels),
         "params": {"temperature": round(temperature, 4)},
         "metrics": metrics,
-        "training_data": [f"{s.name} ({len(s)} rows, dev texts removed)" for s in train],
+        "training_data": [f"{s.name} ({len(s)} rows, dev texts removed"
+                          + (f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else "") + ")"
+                          for s in train],
         "trained_with": f"python -m training.train_sentiment_head --encoder {args.encoder} "
-                        f"--epochs {args.epochs} --hidden {args.hidden} --seed {args.seed} ({wall:.0f}s on this machine)",
+                        f"--datasets {args.datasets} --max-per-set {args.max_per_set} --epochs {args.epochs} "
+                        f"--hidden {args.hidden} --seed {args.seed} ({wall:.0f}s on this machine, "
+                        "embeddings included unless cached)",
     })
     print(json.dumps({"artifact": args.name, "wall_s": round(wall, 1)}))
 

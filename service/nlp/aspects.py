@@ -45,7 +45,8 @@ class ZeroShotAspectTagger:
 
     def fit(self, encoder: Encoder) -> "ZeroShotAspectTagger":
         texts, owner = self.prototype_texts()
-        self.prototypes_ = encoder.encode(texts)
+        # the taxonomy's words are the query side, feedback clauses the passage side
+        self.prototypes_ = encoder.encode_queries(texts)
         self.owner_ = np.asarray(owner)
         return self
 

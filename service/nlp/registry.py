@@ -38,6 +38,7 @@ class EncoderSpec(BaseModel):
     file: str = Field("", description="For builds: the package file the model is built from.")
     languages: list[str] = Field(default_factory=list, description="Empty: multilingual.")
     prefix: str = ""
+    query_prefix: str | None = Field(None, description="Prefix of the query side (aspect descriptions).")
     max_tokens: int | None = None
     description: str = ""
 
@@ -89,7 +90,9 @@ def sha256_file(path: Path) -> str:
 
 class ModelRegistry:
     def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, cache_dir: Path | None = None,
-                 batch_size: int = 64, max_tokens: int = 256, threads: int | None = None):
+                 batch_size: int = 64, max_tokens: int = 256, threads: int | None = None,
+                 runtime: str = "auto"):
+        self.runtime = runtime
         self.models_dir = Path(models_dir)
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "feedback-radar"
         self.taxonomy = taxonomy
@@ -142,11 +145,28 @@ class ModelRegistry:
             raise ModelError(f"encoder {name!r}: no model files under {path}")
         return path
 
-    def encoder(self, name: str) -> Encoder:
+    def onnx_dir(self, name: str) -> Path:
+        return self.build_dir(name) / "onnx"
+
+    def encoder_runtime(self, name: str) -> str:
+        """``onnx-int8`` or ``torch``: what ``encoder(name)`` will run, without loading it."""
+        int8 = self.onnx_dir(name) / "model.int8.onnx"
+        if self.runtime == "torch":
+            return "torch"
+        if int8.exists() and (self.onnx_dir(name) / "onnx.json").exists():
+            return "onnx-int8"
+        if self.runtime == "onnx-int8":
+            raise ModelError(f"encoder {name!r} has no int8 ONNX build: run `radar models build`")
+        return "torch"
+
+    def encoder(self, name: str, runtime: str | None = None) -> Encoder:
         spec = self.encoder_spec(name)
-        return self._once("encoder", name, lambda: TransformerEncoder(
+        rt = runtime or self.encoder_runtime(name)
+        onnx = self.onnx_dir(name) / "model.int8.onnx" if rt == "onnx-int8" else None
+        return self._once("encoder", f"{name}@{rt}", lambda: TransformerEncoder(
             self.encoder_path(name), name=name, batch_size=self.batch_size,
-            max_tokens=spec.max_tokens or self.max_tokens, threads=self.threads, prefix=spec.prefix))
+            max_tokens=spec.max_tokens or self.max_tokens, threads=self.threads, prefix=spec.prefix,
+            query_prefix=spec.query_prefix, onnx_path=onnx))
 
     def artifact(self, name: str) -> ArtifactSpec:
         spec = self.manifest.artifacts.get(name)
@@ -195,4 +215,6 @@ class ModelRegistry:
         if spec is None:
             raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
-        return f"{name}:{spec.encoder}:{spec.sentiment}@{head_sha}:{spec.aspects}:tax-{self.taxonomy.fingerprint()}"
+        rt = "int8" if self.encoder_runtime(spec.encoder) == "onnx-int8" else "fp32"
+        return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{spec.aspects}"
+                f":tax-{self.taxonomy.fingerprint()}")

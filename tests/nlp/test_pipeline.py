@@ -49,8 +49,14 @@ def test_batch_order_embeddings_and_version(real_pipeline):
     texts = ["short", "a much longer text about the delivery that took forever to arrive at my door", "medium length text here"]
     batch = real_pipeline.score(texts, ["en"] * 3)
     alone = [real_pipeline.score([t], ["en"])[0] for t in texts]
-    for b, a in zip(batch, alone):  # length sorting must not change who gets which score
-        assert np.allclose(b.embedding, a.embedding, atol=1e-4)
+    # Length sorting must not change who gets which score. The int8 encoder quantises
+    # activations per batch, so a text's embedding moves slightly with its batch neighbours.
+    int8 = getattr(real_pipeline.encoder, "runtime", "torch") == "onnx-int8"
+    for b, a in zip(batch, alone):
+        if int8:
+            assert float(b.embedding @ a.embedding) > 0.99
+        else:
+            assert np.allclose(b.embedding, a.embedding, atol=1e-4)
         assert b.score.sentiment == a.score.sentiment
     assert batch[0].embedding.shape == (384,)
     assert abs(np.linalg.norm(batch[1].embedding) - 1) < 1e-4
@@ -58,10 +64,14 @@ def test_batch_order_embeddings_and_version(real_pipeline):
     assert "tax-" in real_pipeline.version
 
 
-def test_no_aspects_for_languages_the_encoder_does_not_know(real_pipeline):
-    (s,) = real_pipeline.score(["味道很好，但是包装破损了"], ["zh"])
+def test_no_aspects_for_languages_the_encoder_does_not_know(real_runtime_factory):
+    english = real_runtime_factory("sqlite://").registry.pipeline("english")
+    assert english.languages == ("en",)
+    (s,) = english.score(["味道很好，但是包装破损了"], ["zh"])
     assert s.score.aspects == []
     assert s.embedding.shape == (384,)
+    (e,) = english.score(["Great taste but the box arrived crushed."], ["en"])
+    assert {a.aspect for a in e.score.aspects} >= {"taste", "packaging"}
 
 
 def test_a_new_aspect_is_tagged_zero_shot(real_pipeline):

@@ -1,0 +1,58 @@
+"""The int8 ONNX fast path against the fp32 PyTorch encoder."""
+
+import numpy as np
+import pytest
+
+from service.config import Settings
+from service.demo.generator import DemoConfig, DemoGenerator
+from service.nlp.onnx_export import export
+from service.nlp.registry import ModelError, ModelRegistry
+from service.runtime import Runtime
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return Runtime(Settings()).registry
+
+
+def test_int8_agrees_with_fp32_on_labels(registry, tmp_path_factory):
+    name = registry.manifest.pipelines["english"].encoder  # small: exported here from scratch
+    out = tmp_path_factory.mktemp("onnx")
+    rec = export(registry.encoder_path(name), out)
+    assert set(rec["files"]) == {"model.onnx", "model.int8.onnx"}
+    assert export(registry.encoder_path(name), out)["reused"] is True
+    from service.nlp.encoder import TransformerEncoder
+
+    spec = registry.encoder_spec(name)
+    kw = dict(name=name, max_tokens=spec.max_tokens or 256, prefix=spec.prefix)
+    fp32 = TransformerEncoder(registry.encoder_path(name), **kw)
+    int8 = TransformerEncoder(registry.encoder_path(name), onnx_path=out / "model.int8.onnx", **kw)
+    texts = [r["text"] for r, _ in DemoGenerator(DemoConfig(per_week=10, seed=4)).items()][:240]
+    a, b = fp32.encode(texts), int8.encode(texts)
+    cos = np.sum(a * b, axis=1)
+    assert cos.mean() > 0.98 and cos.min() > 0.9
+    head = registry.sentiment_head(registry.manifest.pipelines["english"].sentiment)
+    agree = np.mean(head.predict_proba(a).argmax(1) == head.predict_proba(b).argmax(1))
+    assert agree >= 0.95, agree
+
+
+def test_the_served_int8_encoder_agrees_with_fp32(registry):
+    """The default pipeline as `make test` built it (int8 ONNX) against its fp32 encoder."""
+    spec = registry.manifest.pipelines["default"]
+    assert registry.encoder_runtime(spec.encoder) == "onnx-int8", "run `radar models build`"
+    int8, fp32 = registry.encoder(spec.encoder), registry.encoder(spec.encoder, runtime="torch")
+    texts = [r["text"] for r, _ in DemoGenerator(DemoConfig(per_week=10, seed=9)).items()][:200]
+    a, b = fp32.encode(texts), int8.encode(texts)
+    head = registry.sentiment_head(spec.sentiment)
+    agree = np.mean(head.predict_proba(a).argmax(1) == head.predict_proba(b).argmax(1))
+    assert float(np.sum(a * b, axis=1).mean()) > 0.98 and agree >= 0.95, agree
+
+
+def test_runtime_choice_and_version(registry, tmp_path):
+    reg = ModelRegistry(registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="auto")
+    enc = reg.manifest.pipelines["english"].encoder
+    assert reg.encoder_runtime(enc) == "torch"  # nothing built in this empty cache
+    assert "-fp32:" in reg.pipeline_version("english")
+    strict = ModelRegistry(registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="onnx-int8")
+    with pytest.raises(ModelError, match="radar models build"):
+        strict.encoder_runtime(enc)
