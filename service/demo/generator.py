@@ -126,7 +126,6 @@ class DemoGenerator:
 
     def _compose(self, rng: random.Random, topics: list[str], lang: str, channel: str,
                  brand: str, product: str) -> str:
-        c = self.config
         brand_name = BRANDS[brand][0] if lang == "en" else BRANDS[brand][1]
         parts = [self._phrase(rng, topics[0], lang)]
         for prev, cur in zip(topics, topics[1:]):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
 import unicodedata
 from collections.abc import Callable
@@ -207,8 +208,6 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
             return {**rec, "reused": True}
     tmp = out_dir.with_name(out_dir.name + ".building")
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     f = read_e5_file(source)
@@ -247,8 +246,6 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
     (tmp / "build.json").write_text(json.dumps(rec, indent=2))
     tick(1, "checksums")
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return {**rec, "reused": False}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 from service.nlp import e5_build
 from service.nlp.registry import ModelError, ModelRegistry
@@ -65,7 +64,3 @@ def verify_parity(registry: ModelRegistry, name: str, *, items: list[tuple[str, 
     if progress:
         progress(f"parity check on {len(items)} texts", 1, 1)
     return report.as_dict()
-
-
-def built_path(registry: ModelRegistry, name: str) -> Path:
-    return registry.build_dir(name)
