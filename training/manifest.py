@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from service.nlp.registry import Manifest, sha256_file
+from service.nlp.checksums import sha256_file
+from service.nlp.registry import Manifest
 
 
 def _plain(v):

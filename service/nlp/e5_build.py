@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from service.nlp.checksums import sha256_file
+
 BUILD_VERSION = 1
 QK = 32
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -182,14 +184,6 @@ def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build(source: Path, out_dir: Path, *, force: bool = False,
           progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Build (or keep) the transformers model in ``out_dir``; returns the build record."""
@@ -199,11 +193,11 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
 
     source, out_dir = Path(source), Path(out_dir)
     record_path = out_dir / "build.json"
-    src_sha = sha256_path(source)
+    src_sha = sha256_file(source)
     if record_path.exists() and not force:
         rec = json.loads(record_path.read_text())
         if (rec.get("source_sha256") == src_sha and rec.get("build_version") == BUILD_VERSION
-                and all((out_dir / name).exists() and sha256_path(out_dir / name) == digest
+                and all((out_dir / name).exists() and sha256_file(out_dir / name) == digest
                         for name, digest in rec["files"].items())):
             return {**rec, "reused": True}
     tmp = out_dir.with_name(out_dir.name + ".building")
@@ -240,7 +234,7 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
         {"pooling": "mean", "normalize": True, "query_prefix": "query: ", "passage_prefix": "passage: ",
          "max_tokens": h["max_positions"], "long_texts": "windows of max_tokens-2 content tokens, "
          "token-count-weighted mean"}, indent=2))
-    files = {p.name: sha256_path(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+    files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
     rec = {"build_version": BUILD_VERSION, "source": str(source), "source_sha256": src_sha,
            "header": h, "files": files}
     (tmp / "build.json").write_text(json.dumps(rec, indent=2))

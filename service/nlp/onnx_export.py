@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.nlp.e5_build import sha256_path
+from service.nlp.checksums import sha256_file
 
 ONNX_VERSION = 2
 
@@ -26,7 +26,7 @@ def _source_digest(model_dir: Path) -> str:
 
     h = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
-        h.update(sha256_path(Path(model_dir) / name).encode())
+        h.update(sha256_file(Path(model_dir) / name).encode())
     return h.hexdigest()
 
 
@@ -41,7 +41,7 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
     if record.exists() and not force:
         rec = json.loads(record.read_text())
         if rec.get("source_digest") == src and rec.get("onnx_version") == ONNX_VERSION and all(
-                (out_dir / n).exists() and sha256_path(out_dir / n) == d for n, d in rec["files"].items()):
+                (out_dir / n).exists() and sha256_file(out_dir / n) == d for n, d in rec["files"].items()):
             return {**rec, "reused": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(model_dir).eval()
@@ -61,7 +61,7 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
                  and n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name]
     quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8,
                      nodes_to_exclude=keep_fp32)
-    files = {p.name: sha256_path(p) for p in (fp32, int8)}
+    files = {p.name: sha256_file(p) for p in (fp32, int8)}
     rec = {"onnx_version": ONNX_VERSION, "source": str(model_dir), "source_digest": src, "files": files,
            "quantisation": "dynamic int8, per-channel weights (onnxruntime.quantization.quantize_dynamic); "
                            f"{len(keep_fp32)} feed-forward output projections kept fp32"}

@@ -7,7 +7,6 @@ against the sha256 in the manifest before use.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain import Taxonomy
 from service.nlp.aspects import ZeroShotAspectTagger
+from service.nlp.checksums import sha256_file
 from service.nlp.encoder import Encoder, TransformerEncoder
 from service.nlp.pipeline import ScoringPipeline
 from service.nlp.sentiment import SentimentHead
@@ -78,14 +78,6 @@ class Manifest(BaseModel):
         if not path.exists():
             raise ModelError(f"no model manifest at {path}")
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ModelRegistry:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from service.nlp import e5_build
+from service.nlp.checksums import sha256_file
 from service.nlp.e5_parity import check_parity
 from service.nlp.encoder import TransformerEncoder
 from service.nlp.parity_texts import parity_texts
@@ -33,9 +34,9 @@ def test_q4_blocks_dequantise_as_the_engine_documents():
 
 def test_build_is_deterministic_idempotent_and_checksummed(built, tmp_path):
     out, rec = built
-    assert rec["reused"] is False and rec["source_sha256"] == e5_build.sha256_path(SOURCE)
+    assert rec["reused"] is False and rec["source_sha256"] == sha256_file(SOURCE)
     for name, digest in rec["files"].items():
-        assert e5_build.sha256_path(out / name) == digest
+        assert sha256_file(out / name) == digest
     again = e5_build.build(SOURCE, out)
     assert again["reused"] is True
     other = e5_build.build(SOURCE, tmp_path / "second")
