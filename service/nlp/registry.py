@@ -183,10 +183,14 @@ class ModelRegistry:
     def sentiment_head(self, name: str) -> SentimentHead:
         return self._once("sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights")))
 
-    def pipeline(self, name: str = "default") -> ScoringPipeline:
+    def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)
         if spec is None:
             raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
+        return spec
+
+    def pipeline(self, name: str = "default") -> ScoringPipeline:
+        spec = self.pipeline_spec(name)
 
         def build() -> ScoringPipeline:
             encoder = self.encoder(spec.encoder)
@@ -196,17 +200,16 @@ class ModelRegistry:
                                           slope=float(cal["slope"]),
                                           margin=float(cal.get("margin", 1.0))).fit(encoder)
             return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
-                                   version=self.pipeline_version(name),
+                                   version=self.pipeline_version(name, runtime=encoder.runtime),
                                    languages=tuple(self.manifest.encoders[spec.encoder].languages))
 
         return self._once("pipeline", name, build)
 
-    def pipeline_version(self, name: str = "default") -> str:
-        """The version string a pipeline stamps on scores, without loading any weights."""
-        spec = self.manifest.pipelines.get(name)
-        if spec is None:
-            raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
+    def pipeline_version(self, name: str = "default", runtime: str | None = None) -> str:
+        """The version string a pipeline stamps on scores, without loading any weights
+        (``runtime``: the loaded encoder's, when there is one)."""
+        spec = self.pipeline_spec(name)
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
-        rt = "int8" if self.encoder_runtime(spec.encoder) == "onnx-int8" else "fp32"
+        rt = "int8" if (runtime or self.encoder_runtime(spec.encoder)) == "onnx-int8" else "fp32"
         return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{spec.aspects}"
                 f":tax-{self.taxonomy.fingerprint()}")
