@@ -25,16 +25,12 @@ from sklearn.linear_model import LogisticRegression
 from service.config import Settings
 from service.nlp.registry import ModelRegistry
 from training.embed_cache import embed_set
-from training.metrics import binary_accuracy, macro_f1, macro_recall, table
+from training.metrics import sentiment_metric, table
 from training.train_sentiment_head import datasets
 
 
 def score_set(s, probs: np.ndarray) -> tuple[str, float]:
-    if s.binary:
-        return "accuracy (pos vs neg)", 100 * binary_accuracy(probs, s.labels)
-    if s.name.startswith("tweeteval"):
-        return "macro recall", 100 * macro_recall(probs, s.labels)
-    return "macro F1", 100 * macro_f1(probs, s.labels)
+    return sentiment_metric(s.name, s.binary, probs, s.labels)
 
 
 def _proba3(clf, X) -> np.ndarray:

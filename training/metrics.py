@@ -33,6 +33,27 @@ def expected_calibration_error(probs: np.ndarray, labels: list[int], bins: int =
     return float(ece)
 
 
+def sentiment_metric(name: str, binary: bool, probs: np.ndarray, labels: list[int]) -> tuple[str, float]:
+    """The target metric of a sentiment dev set, in percent: accuracy on two-class sets,
+    macro recall on TweetEval (its official measure), macro F1 elsewhere."""
+    if binary:
+        return "accuracy (pos vs neg)", 100 * binary_accuracy(probs, labels)
+    if name.startswith("tweeteval"):
+        return "macro recall", 100 * macro_recall(probs, labels)
+    return "macro F1", 100 * macro_f1(probs, labels)
+
+
+def sentiment_row(s, probs: np.ndarray, raw: np.ndarray | None = None) -> dict:
+    """One table row for a dev set: its metric, and ECE before/after calibration on
+    three-class sets (``raw``: the probabilities before temperature scaling)."""
+    metric, value = sentiment_metric(s.name, s.binary, probs, s.labels)
+    row = {"set": s.name, "metric": metric, "value": value}
+    if raw is not None and not s.binary:
+        row["ece_before"] = expected_calibration_error(raw, s.labels)
+        row["ece_after"] = expected_calibration_error(probs, s.labels)
+    return row
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table (what the entry points print)."""
     widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}

@@ -29,7 +29,7 @@ from service.nlp.sentiment import SentimentHead
 from training import data as D
 from training.embed_cache import embed_set
 from training.manifest import update_artifact
-from training.metrics import binary_accuracy, expected_calibration_error, macro_f1, macro_recall, table
+from training.metrics import sentiment_row, table
 
 DATASET_WEIGHT = {"sst2": 1.5, "tweeteval": 1.0, "umsab": 3.0, "mams-clauses": 4.0, "laptop-clauses": 4.0,
                   "chnsenticorp": 1.5, "online_shopping": 1.0}
@@ -176,16 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     rows, metrics = [], {}
     for s in dev:
         emb = embed_set(encoder, s, cache)
-        p_raw, p = raw.predict_proba(emb), head.predict_proba(emb)
-        if s.binary:
-            row = {"set": s.name, "metric": "accuracy (pos vs neg)", "value": 100 * binary_accuracy(p, s.labels)}
-        elif s.name.startswith("tweeteval"):
-            row = {"set": s.name, "metric": "macro recall", "value": 100 * macro_recall(p, s.labels)}
-        else:
-            row = {"set": s.name, "metric": "macro F1", "value": 100 * macro_f1(p, s.labels)}
-        if not s.binary:
-            row["ece_before"] = expected_calibration_error(p_raw, s.labels)
-            row["ece_after"] = expected_calibration_error(p, s.labels)
+        row = sentiment_row(s, head.predict_proba(emb), raw.predict_proba(emb))
         rows.append(row)
         metrics[s.name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items() if k != "set"}
     umsab = [r["value"] for r in rows if r["set"].startswith("umsab-") and len(rows) > 5]

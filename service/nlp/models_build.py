@@ -18,7 +18,16 @@ def build_encoders(registry: ModelRegistry, *, force: bool = False, verify: bool
     from service.nlp.onnx_export import export
 
     results = []
-    for name, spec in registry.manifest.encoders.items():
+    # adapted encoders after the base they merge into
+    for name, spec in sorted(registry.manifest.encoders.items(), key=lambda kv: kv[1].adapter is not None):
+        if spec.adapter:
+            if progress:
+                progress(f"{name}: merge {spec.adapter} into {spec.base}", 0, 1)
+            rec = merge_build(registry, name, force=force)
+            onnx = export(registry.build_dir(name), registry.onnx_dir(name), force=force or not rec["reused"])
+            results.append({"encoder": name, "path": str(registry.build_dir(name)), "reused": rec["reused"],
+                            "onnx_reused": onnx["reused"], "adapter": spec.adapter})
+            continue
         if spec.source != "build":
             if progress:
                 progress(f"{name}: int8 ONNX", 0, 1)
@@ -46,6 +55,53 @@ def build_encoders(registry: ModelRegistry, *, force: bool = False, verify: bool
                         "onnx_reused": onnx["reused"],
                         "parity": {k: parity.get(k) for k in ("n", "mean_cosine", "min_cosine")}})
     return results
+
+
+MERGE_VERSION = 1
+
+
+def merge_build(registry: ModelRegistry, name: str, *, force: bool = False) -> dict:
+    """``base`` encoder + the LoRA adapter artifact, merged into plain weights in the cache.
+
+    Rebuilt only when the base weights or the adapter file changed. The tokenizer and the
+    encoder conventions are the base's; the record keeps both inputs' checksums."""
+    import shutil
+
+    from transformers import AutoModel
+
+    from service.nlp.checksums import sha256_file
+    from service.nlp.lora import load_adapter, merge_adapter
+
+    spec = registry.encoder_spec(name)
+    if not spec.base:
+        raise ModelError(f"encoder {name!r} names an adapter but no base encoder")
+    base_dir = registry.encoder_path(spec.base)
+    adapter_file = registry.artifact_file(spec.adapter, "weights")
+    out = registry.build_dir(name)
+    inputs = {"merge_version": MERGE_VERSION, "base": spec.base,
+              "base_sha256": sha256_file(base_dir / "model.safetensors"),
+              "adapter": spec.adapter, "adapter_sha256": sha256_file(adapter_file)}
+    record = out / "build.json"
+    if record.exists() and not force:
+        rec = json.loads(record.read_text())
+        if {k: rec.get(k) for k in inputs} == inputs and all(
+                (out / f).exists() and sha256_file(out / f) == d for f, d in rec.get("files", {}).items()):
+            return {**rec, "reused": True}
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in base_dir.iterdir():
+        if f.is_file() and f.name not in ("model.safetensors", "build.json"):
+            shutil.copy2(f, tmp / f.name)
+    model = AutoModel.from_pretrained(base_dir, add_pooling_layer=False).eval()
+    tensors, meta = load_adapter(adapter_file)
+    merged = merge_adapter(model, tensors, alpha=float(meta["alpha"]), rank=int(meta["rank"]))
+    model.save_pretrained(tmp, safe_serialization=True)
+    files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+    (tmp / "build.json").write_text(json.dumps({**inputs, "merged_modules": merged, "files": files}, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return {**inputs, "merged_modules": merged, "files": files, "reused": False}
 
 
 def verify_parity(registry: ModelRegistry, name: str, *, items: list[tuple[str, str]] | None = None,

@@ -3,8 +3,9 @@
 preprocess  find the clause spans of every text
 forward     encode the texts once, in length-sorted batches; each clause's embedding is the
             mean of its contextual token states from that same pass
-postprocess sentiment from the text embedding, aspects from the clause embeddings, the
-            sentiment of each aspect from its evidence clause
+postprocess sentiment from the text embedding; aspects from the text and clause embeddings
+            (trained heads where the mapping covers an aspect, zero-shot otherwise); each
+            aspect's sentiment from its head, or from its evidence clause for zero-shot ones
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.domain import AspectScore, Score
-from service.nlp.aspects import ZeroShotAspectTagger
+from service.nlp.aspect_heads import AspectTagger, HeadHit
 from service.nlp.encoder import Encoder
 from service.nlp.sentiment import SentimentHead, sentiment_score
 from service.nlp.text import clause_spans
@@ -42,7 +43,7 @@ class Scorer:
 
 class ScoringPipeline(Scorer):
     def __init__(self, *, encoder: Encoder, sentiment: SentimentHead,
-                 aspects: ZeroShotAspectTagger, version: str, languages: tuple[str, ...] = ()):
+                 aspects: AspectTagger, version: str, languages: tuple[str, ...] = ()):
         self.encoder = encoder
         self.sentiment = sentiment
         self.aspects = aspects
@@ -68,16 +69,16 @@ class ScoringPipeline(Scorer):
         out = []
         for t, text in enumerate(texts):
             aspects = []
-            hits = self.aspects.tag(clause_emb[t]) if self.supports(langs[t]) else []
+            hits = self.aspects.tag(text_emb[t], clause_emb[t]) if self.supports(langs[t]) else []
             if hits:
                 c_probs = self.sentiment.predict_proba(clause_emb[t])
-                c_pol = sentiment_score(c_probs)
             for hit in hits:
                 a, b = spans[t][hit.clause]
+                # a trained head reads the aspect's own sentiment; zero-shot ones its evidence clause's
+                ap = np.asarray(hit.probabilities) if isinstance(hit, HeadHit) and hit.probabilities else c_probs[hit.clause]
                 aspects.append(AspectScore(
-                    aspect=hit.aspect, confidence=round(hit.confidence, 4),
-                    sentiment=LABELS[int(c_probs[hit.clause].argmax())],
-                    sentiment_score=round(float(c_pol[hit.clause]), 4), evidence=text[a:b]))
+                    aspect=hit.aspect, confidence=round(hit.confidence, 4), sentiment=LABELS[int(ap.argmax())],
+                    sentiment_score=round(float(sentiment_score(ap[None, :])[0]), 4), evidence=text[a:b]))
             p = probs[t]
             out.append(ScoredText(
                 Score(sentiment=LABELS[int(p.argmax())], sentiment_score=round(float(polarity[t]), 4),

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain import Taxonomy
+from service.nlp.aspect_heads import AspectHeads, AspectTagger, load_mapping
 from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.checksums import sha256_file
 from service.nlp.encoder import Encoder, TransformerEncoder
@@ -40,6 +41,8 @@ class EncoderSpec(BaseModel):
     prefix: str = ""
     query_prefix: str | None = Field(None, description="Prefix of the query side (aspect descriptions).")
     max_tokens: int | None = None
+    base: str | None = Field(None, description="For adapted builds: the encoder the adapter is merged into.")
+    adapter: str | None = Field(None, description="A `lora_adapter` artifact merged into `base` at build time.")
     description: str = ""
 
 
@@ -50,7 +53,7 @@ class FileSpec(BaseModel):
 
 class ArtifactSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["sentiment_head", "aspect_calibration"]
+    kind: Literal["sentiment_head", "aspect_calibration", "aspect_heads", "lora_adapter"]
     base: str
     files: dict[str, FileSpec] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
@@ -65,6 +68,8 @@ class PipelineSpec(BaseModel):
     encoder: str
     sentiment: str
     aspects: str
+    aspect_heads: str | None = Field(None, description="Trained aspect heads (an `aspect_heads` artifact); "
+                                     "taxonomy aspects they do not serve stay zero-shot.")
 
 
 class Manifest(BaseModel):
@@ -183,6 +188,17 @@ class ModelRegistry:
     def sentiment_head(self, name: str) -> SentimentHead:
         return self._once("sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights")))
 
+    def aspect_heads(self, name: str) -> list[tuple[AspectHeads, dict[str, str]]]:
+        """Every head set of an ``aspect_heads`` artifact with its category → taxonomy mapping."""
+        from service.config import REPO_ROOT
+
+        def build():
+            spec = self.artifact(name)
+            mapping = load_mapping(REPO_ROOT / spec.params.get("mapping", "configs/aspect_mapping.yaml"))
+            return [(AspectHeads.load(self.artifact_file(name, role)), mapping.get(role, {})) for role in spec.files]
+
+        return self._once("aspect_heads", name, build)
+
     def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)
         if spec is None:
@@ -196,9 +212,9 @@ class ModelRegistry:
             encoder = self.encoder(spec.encoder)
             head = self.sentiment_head(spec.sentiment)
             cal = self.artifact(spec.aspects).params
-            tagger = ZeroShotAspectTagger(self.taxonomy, threshold=float(cal["threshold"]),
-                                          slope=float(cal["slope"]),
-                                          margin=float(cal.get("margin", 1.0))).fit(encoder)
+            zero = ZeroShotAspectTagger(self.taxonomy, threshold=float(cal["threshold"]),
+                                        slope=float(cal["slope"]), margin=float(cal.get("margin", 1.0)))
+            tagger = AspectTagger(zero, self.aspect_heads(spec.aspect_heads) if spec.aspect_heads else []).fit(encoder)
             return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
                                    version=self.pipeline_version(name, runtime=encoder.runtime),
                                    languages=tuple(self.manifest.encoders[spec.encoder].languages))
@@ -211,5 +227,12 @@ class ModelRegistry:
         spec = self.pipeline_spec(name)
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
         rt = "int8" if (runtime or self.encoder_runtime(spec.encoder)) == "onnx-int8" else "fp32"
-        return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{spec.aspects}"
+        aspects = spec.aspects
+        if spec.aspect_heads:
+            import hashlib
+
+            files = self.artifact(spec.aspect_heads).files
+            digest = hashlib.sha256("".join(f.sha256 for f in files.values()).encode()).hexdigest()[:8]
+            aspects += f"+{spec.aspect_heads}@{digest}"
+        return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
                 f":tax-{self.taxonomy.fingerprint()}")
