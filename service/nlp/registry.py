@@ -228,11 +228,13 @@ class ModelRegistry:
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
         rt = "int8" if (runtime or self.encoder_runtime(spec.encoder)) == "onnx-int8" else "fp32"
         aspects = spec.aspects
-        if spec.aspect_heads:
+        if spec.aspect_heads:  # heads and the zero-shot calibration in one digest (versions stay short)
             import hashlib
+            import json
 
             files = self.artifact(spec.aspect_heads).files
-            digest = hashlib.sha256("".join(f.sha256 for f in files.values()).encode()).hexdigest()[:8]
-            aspects += f"+{spec.aspect_heads}@{digest}"
+            blob = json.dumps([sorted(f.sha256 for f in files.values()), self.artifact(spec.aspects).params],
+                              sort_keys=True)
+            aspects = f"{spec.aspect_heads}@{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
         return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
                 f":tax-{self.taxonomy.fingerprint()}")

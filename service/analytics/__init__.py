@@ -1,0 +1,1 @@
+"""Analyses over stored, scored feedback: segment breakdowns and differences, themes."""

@@ -1,0 +1,248 @@
+"""Segment breakdowns and significant differences, computed in the database.
+
+A *dimension* is a feedback field (``region``, ``brand``, ``channel``, ``language``,
+``product``, ``source``) or any attribute (``age_group``, ``tier``, ``dealer``…, also written
+``attr:<name>``). A breakdown groups the items of a window (and filters) by one or two
+dimensions and gives, per segment: volume, how many are scored, the sentiment distribution
+(shares with Wilson intervals), mean sentiment score and net sentiment (positive share minus
+negative share) with intervals, and per aspect its share of mentions and its net sentiment.
+
+``differences`` compares every segment with the rest of the window on the negative and
+positive shares and, per aspect, on the mention rate and the negative share of mentions:
+a two-proportion z-test per comparison, Benjamini–Hochberg over everything compared, and
+only segments with at least ``min_n`` items on both sides of a comparison are tested (small
+segments never flood the list). Findings are ranked by ``|Cohen's h| · log10(1 + n)``: the
+effect size, weighted by the segment's volume on a log scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from service.analytics.stats import benjamini_hochberg, cohens_h, mean_interval, net_interval, two_proportion, wilson
+from service.domain import Taxonomy
+from service.store.repo import FeedbackFilter, UnknownDimension
+from service.store.tables import AspectScoreRow, AttributeRow, FeedbackRow, ScoreRow
+
+CORE = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
+        "language": FeedbackRow.language, "product": FeedbackRow.product, "source": FeedbackRow.source}
+NONE_LABEL = "(none)"
+MAX_DIMENSIONS = 2
+
+
+def resolve_dimensions(session: Session, names: Sequence[str]) -> list[str]:
+    """Canonical names (``attr:<name>`` for attributes); unknown names raise ``UnknownDimension``."""
+    if not names:
+        raise UnknownDimension("give at least one dimension")
+    if len(names) > MAX_DIMENSIONS:
+        raise UnknownDimension(f"at most {MAX_DIMENSIONS} dimensions at once, got {len(names)}")
+    out = []
+    for name in names:
+        if name in CORE:
+            out.append(name)
+            continue
+        attr = name[5:] if name.startswith("attr:") else name
+        found = attr and session.scalar(select(AttributeRow.name).where(AttributeRow.name == attr).limit(1))
+        if not found:
+            raise UnknownDimension(f"unknown dimension {name!r}: not one of {sorted(CORE)} and no stored "
+                                   f"item has an attribute {attr!r}")
+        out.append(f"attr:{attr}")
+    if len(set(out)) != len(out):
+        raise UnknownDimension(f"a dimension is repeated: {list(names)}")
+    return out
+
+
+def _columns(stmt, dims: Sequence[str]):
+    cols = []
+    for k, d in enumerate(dims):
+        if d in CORE:
+            cols.append(CORE[d].label(f"d{k}"))
+        else:
+            a = aliased(AttributeRow)
+            stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == d[5:]))
+            cols.append(a.value.label(f"d{k}"))
+    return stmt, cols
+
+
+@dataclass
+class _Counts:
+    items: int = 0
+    scored: int = 0
+    neg: int = 0
+    neu: int = 0
+    pos: int = 0
+    score_sum: float = 0.0
+    score_sq: float = 0.0
+
+    def add(self, o: "_Counts") -> None:
+        for f in ("items", "scored", "neg", "neu", "pos", "score_sum", "score_sq"):
+            setattr(self, f, getattr(self, f) + getattr(o, f))
+
+
+@dataclass
+class _AspectCounts:
+    mentions: int = 0
+    neg: int = 0
+    pos: int = 0
+
+
+def _fetch(session: Session, dims: Sequence[str], flt: FeedbackFilter, with_aspects: bool):
+    base = select(FeedbackRow.id).select_from(FeedbackRow).outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+    stmt, cols = _columns(base, dims)
+    sent = ScoreRow.sentiment
+    stmt = stmt.with_only_columns(
+        *cols, func.count(FeedbackRow.id), func.count(ScoreRow.feedback_id),
+        func.sum(case((sent == "negative", 1), else_=0)), func.sum(case((sent == "neutral", 1), else_=0)),
+        func.sum(case((sent == "positive", 1), else_=0)), func.sum(ScoreRow.sentiment_score),
+        func.sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score))
+    stmt = flt.apply(stmt).group_by(*cols)
+    segments: dict[tuple, _Counts] = {}
+    for r in session.execute(stmt):
+        key = tuple(r[:len(dims)])
+        segments[key] = _Counts(int(r[-7]), int(r[-6]), int(r[-5] or 0), int(r[-4] or 0), int(r[-3] or 0),
+                                float(r[-2] or 0.0), float(r[-1] or 0.0))
+    aspects: dict[tuple, dict[str, _AspectCounts]] = {}
+    if with_aspects:
+        base = select(FeedbackRow.id).select_from(FeedbackRow).join(
+            AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+        stmt, cols = _columns(base, dims)
+        s = AspectScoreRow.sentiment
+        stmt = stmt.with_only_columns(*cols, AspectScoreRow.aspect, func.count(),
+                                      func.sum(case((s == "negative", 1), else_=0)),
+                                      func.sum(case((s == "positive", 1), else_=0)))
+        stmt = flt.apply(stmt).group_by(*cols, AspectScoreRow.aspect)
+        for r in session.execute(stmt):
+            key = tuple(r[:len(dims)])
+            aspects.setdefault(key, {})[r[len(dims)]] = _AspectCounts(int(r[-3]), int(r[-2] or 0), int(r[-1] or 0))
+    return segments, aspects
+
+
+def _totals(segs: dict[tuple, _Counts], asp: dict[tuple, dict[str, _AspectCounts]]):
+    """The window's counts: the sum over its segments (every item is in exactly one)."""
+    total, total_asp = _Counts(), {}
+    for key, c in segs.items():
+        total.add(c)
+        for a, ac in asp.get(key, {}).items():
+            t = total_asp.setdefault(a, _AspectCounts())
+            t.mentions += ac.mentions; t.neg += ac.neg; t.pos += ac.pos
+    return total, total_asp
+
+
+def _interval(value, lower, upper) -> dict:
+    r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)  # noqa: E731
+    return {"value": r(value), "lower": r(lower), "upper": r(upper)}
+
+
+def _share(k: int, n: int, alpha: float) -> dict:
+    lo, hi = wilson(k, n, alpha)
+    return {"count": k, **_interval(k / n if n else None, lo if n else None, hi if n else None)}
+
+
+def _summary(c: _Counts, asp: dict[str, _AspectCounts], alpha: float, taxonomy: Taxonomy | None) -> dict:
+    order = taxonomy.ids if taxonomy else []
+    names = sorted(asp, key=lambda a: (order.index(a) if a in order else len(order), a))
+    return {
+        "volume": c.items, "scored": c.scored,
+        "sentiment": {"negative": _share(c.neg, c.scored, alpha), "neutral": _share(c.neu, c.scored, alpha),
+                      "positive": _share(c.pos, c.scored, alpha)},
+        "mean_sentiment_score": _interval(*mean_interval(c.score_sum, c.score_sq, c.scored, alpha)),
+        "net_sentiment": _interval(*net_interval(c.pos, c.neg, c.scored, alpha)),
+        "aspects": [{"aspect": a, "mentions": asp[a].mentions,
+                     "share_of_items": _share(asp[a].mentions, c.scored, alpha),
+                     "net_sentiment": _interval(*net_interval(asp[a].pos, asp[a].neg, asp[a].mentions, alpha))}
+                    for a in names],
+    }
+
+
+def _label(key: tuple) -> tuple:
+    return tuple(NONE_LABEL if v is None else v for v in key)
+
+
+def breakdown(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilter | None = None,
+              alpha: float = 0.05, aspects: bool = True, taxonomy: Taxonomy | None = None,
+              limit: int | None = None) -> dict:
+    """Per segment of one or two dimensions (largest first), and the window's total."""
+    dims = resolve_dimensions(session, dimensions)
+    flt = flt or FeedbackFilter()
+    segs, asp = _fetch(session, dims, flt, aspects)
+    total, total_asp = _totals(segs, asp)
+    keys = sorted(segs, key=lambda k: (-segs[k].items, _label(k)))
+    shown = keys[:limit] if limit else keys
+    return {"dimensions": [d[5:] if d.startswith("attr:") else d for d in dims], "alpha": alpha,
+            "segments": [{"segment": dict(zip([d[5:] if d.startswith("attr:") else d for d in dims], _label(k))),
+                          **_summary(segs[k], asp.get(k, {}), alpha, taxonomy)} for k in shown],
+            "segments_total": len(keys), "total": _summary(total, total_asp, alpha, taxonomy)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    segment: dict[str, str]
+    metric: str  # negative_share | positive_share | aspect_mention_rate | aspect_negative_share
+    aspect: str | None
+    segment_value: float
+    rest_value: float
+    segment_n: int
+    rest_n: int
+    z: float
+    p_value: float
+    q_value: float
+    effect_h: float
+    rank_score: float
+    summary: str
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        for k in ("segment_value", "rest_value", "z", "effect_h", "rank_score"):
+            d[k] = round(d[k], 4)
+        d["p_value"], d["q_value"] = float(f"{self.p_value:.3g}"), float(f"{self.q_value:.3g}")
+        return d
+
+
+_WORDS = {"negative_share": "negative share", "positive_share": "positive share",
+          "aspect_mention_rate": "mentioned in", "aspect_negative_share": "negative share"}
+
+
+def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilter | None = None,
+                min_n: int = 30, alpha: float = 0.05, aspects: Sequence[str] | None = None,
+                taxonomy: Taxonomy | None = None, limit: int = 50) -> dict:
+    """Segments that differ significantly from the rest of the window, strongest first."""
+    dims = resolve_dimensions(session, dimensions)
+    names = [d[5:] if d.startswith("attr:") else d for d in dims]
+    segs, asp = _fetch(session, dims, flt or FeedbackFilter(), True)
+    total, total_asp = _totals(segs, asp)
+    wanted = set(aspects) if aspects else set(total_asp)
+    tests = []  # (key, metric, aspect, k1, n1, k2, n2)
+    for key, c in segs.items():
+        if any(v is None for v in key):
+            continue  # items without the dimension are not a segment
+        tests.append((key, "negative_share", None, c.neg, c.scored, total.neg - c.neg, total.scored - c.scored))
+        tests.append((key, "positive_share", None, c.pos, c.scored, total.pos - c.pos, total.scored - c.scored))
+        for a in sorted(wanted & set(total_asp)):
+            ac, ta = asp.get(key, {}).get(a, _AspectCounts()), total_asp[a]
+            tests.append((key, "aspect_mention_rate", a, ac.mentions, c.scored, ta.mentions - ac.mentions,
+                          total.scored - c.scored))
+            tests.append((key, "aspect_negative_share", a, ac.neg, ac.mentions, ta.neg - ac.neg,
+                          ta.mentions - ac.mentions))
+    tests = [t for t in tests if t[4] >= min_n and t[6] >= min_n]
+    stats = [two_proportion(k1, n1, k2, n2) for _, _, _, k1, n1, k2, n2 in tests]
+    qs = benjamini_hochberg([p for _, p in stats])
+    findings = []
+    for (key, metric, a, k1, n1, k2, n2), (z, p), q in zip(tests, stats, qs):
+        if q >= alpha:
+            continue
+        p1, p2 = k1 / n1, k2 / n2
+        h = cohens_h(p1, p2)
+        label = " / ".join(str(v) for v in key)
+        what = f"'{taxonomy.get(a).name('en') if taxonomy and a in taxonomy.ids else a}' " if a else ""
+        line = (f"{label}: {what}{_WORDS[metric]} {100 * p1:.0f}% vs {100 * p2:.0f}% elsewhere, n={n1}"
+                + (" items" if metric == "aspect_mention_rate" else ""))
+        findings.append(Finding(dict(zip(names, key)), metric, a, p1, p2, n1, n2, z, p, q, h,
+                                abs(h) * math.log10(1 + n1), line))
+    findings.sort(key=lambda f: -f.rank_score)
+    return {"dimensions": names, "alpha": alpha, "min_n": min_n, "tested": len(tests),
+            "significant": len(findings), "findings": [f.as_dict() for f in findings[:limit]]}

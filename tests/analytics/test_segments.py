@@ -1,0 +1,95 @@
+"""Breakdowns and differences against counts recomputed from the generated items."""
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from service.analytics.segments import breakdown, differences
+from service.analytics.stats import benjamini_hochberg, wilson
+from service.store.repo import FeedbackFilter, UnknownDimension
+from tests.analytics.conftest import START, AspectKeywordScorer
+
+
+def _expected(items):
+    scored = AspectKeywordScorer().score([i["text"] for i in items])
+    return [(i, s.score) for i, s in zip(items, scored)]
+
+
+def test_one_dimension_breakdown_matches_the_items(segment_store):
+    rt, items = segment_store
+    with rt.sessions() as s:
+        out = breakdown(s, dimensions=["region"])
+    truth = _expected(items)
+    assert out["total"]["volume"] == len(items) and out["segments_total"] == 3
+    for seg in out["segments"]:
+        mine = [sc for i, sc in truth if i["region"] == seg["segment"]["region"]]
+        assert seg["volume"] == seg["scored"] == len(mine)
+        neg = sum(sc.sentiment == "negative" for sc in mine)
+        share = seg["sentiment"]["negative"]
+        assert share["count"] == neg and share["value"] == pytest.approx(neg / len(mine), abs=1e-4)
+        lo, hi = wilson(neg, len(mine))
+        assert share["lower"] == pytest.approx(lo, abs=1e-4) and share["upper"] == pytest.approx(hi, abs=1e-4)
+        pos = sum(sc.sentiment == "positive" for sc in mine)
+        assert seg["net_sentiment"]["value"] == pytest.approx((pos - neg) / len(mine), abs=1e-4)
+        assert seg["net_sentiment"]["lower"] < seg["net_sentiment"]["value"] < seg["net_sentiment"]["upper"]
+        mean = sum(sc.sentiment_score for sc in mine) / len(mine)
+        m = seg["mean_sentiment_score"]
+        assert m["value"] == pytest.approx(mean, abs=1e-4) and m["lower"] < mean < m["upper"]
+        taste = next(a for a in seg["aspects"] if a["aspect"] == "taste")
+        assert taste["mentions"] == sum(any(a.aspect == "taste" for a in sc.aspects) for sc in mine)
+    vols = [seg["volume"] for seg in out["segments"]]
+    assert vols == sorted(vols, reverse=True)
+
+
+def test_two_dimensions_with_an_attribute_and_a_window(segment_store):
+    rt, items = segment_store
+    until = START + timedelta(hours=301)
+    with rt.sessions() as s:
+        out = breakdown(s, dimensions=["region", "age_group"], flt=FeedbackFilter(until=until))
+    want = Counter((i["region"], i["attributes"]["age_group"]) for i in items
+                   if datetime.fromisoformat(i["created_at"]) < until)
+    got = {(seg["segment"]["region"], seg["segment"]["age_group"]): seg["volume"] for seg in out["segments"]}
+    assert got == dict(want) and out["dimensions"] == ["region", "age_group"]
+
+
+def test_differences_find_the_injected_cell_first_and_correct_for_many_tests(segment_store):
+    rt, _ = segment_store
+    with rt.sessions() as s:
+        out = differences(s, dimensions=["region", "attr:age_group"], aspects=["taste"])
+    top = out["findings"][0]
+    assert top["segment"] == {"region": "East", "age_group": "18-24"}
+    assert top["aspect"] == "taste" or top["metric"] == "negative_share"
+    assert top["segment_value"] > 2 * top["rest_value"] and top["q_value"] < 0.05
+    assert "East / 18-24" in top["summary"] and f"n={top['segment_n']}" in top["summary"]
+    assert out["tested"] >= out["significant"] == len(out["findings"]) > 0
+    assert all(f["q_value"] >= f["p_value"] for f in out["findings"])
+    scores = [f["rank_score"] for f in out["findings"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_small_segments_are_not_tested(segment_store):
+    rt, _ = segment_store
+    with rt.sessions() as s:
+        few = differences(s, dimensions=["region", "age_group"], min_n=10_000)
+    assert few["tested"] == 0 and few["findings"] == []
+
+
+def test_empty_window_and_unknown_dimension(segment_store):
+    rt, _ = segment_store
+    with rt.sessions() as s:
+        empty = breakdown(s, dimensions=["region"], flt=FeedbackFilter(since=datetime(2030, 1, 1, tzinfo=timezone.utc)))
+        assert empty["segments"] == [] and empty["total"]["volume"] == 0
+        assert empty["total"]["sentiment"]["negative"]["value"] is None
+        assert differences(s, dimensions=["region"], flt=FeedbackFilter(nothing=True))["findings"] == []
+        with pytest.raises(UnknownDimension, match="shoe_size"):
+            breakdown(s, dimensions=["shoe_size"])
+        with pytest.raises(UnknownDimension, match="at most 2"):
+            breakdown(s, dimensions=["region", "brand", "channel"])
+
+
+def test_benjamini_hochberg_matches_the_textbook_example():
+    p = [0.01, 0.04, 0.03, 0.005]
+    q = benjamini_hochberg(p)
+    # sorted p: .005 .01 .03 .04 → ×4/rank: .02 .02 .04 .04
+    assert q == pytest.approx([0.02, 0.04, 0.04, 0.02])
