@@ -21,6 +21,9 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="Model commands.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+from service.cli.analyze import analyze_app  # noqa: E402  (a command group in its own module)
+
+app.add_typer(analyze_app, name="analyze")
 console = Console(stderr=True)
 out = Console()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
                         LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -137,3 +137,33 @@ class AspectScoreRow(Base):
     sentiment: Mapped[str] = mapped_column(String(8))
     sentiment_score: Mapped[float] = mapped_column(Float)
     evidence: Mapped[str] = mapped_column(Text)
+
+
+class ThemeRow(Base):
+    """A theme followed over time: its latest centroid (float16) and keywords."""
+
+    __tablename__ = "theme"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    keywords: Mapped[str] = mapped_column(Text)  # JSON list
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ThemeSnapshotRow(Base):
+    """A theme as found in one analysed window and scope (the segment's filter key)."""
+
+    __tablename__ = "theme_snapshot"
+
+    theme_id: Mapped[int] = mapped_column(BigId, ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float] = mapped_column(Float)
+    net_sentiment: Mapped[float] = mapped_column(Float)
+    emerging: Mapped[bool] = mapped_column(Boolean)
+    keywords: Mapped[str] = mapped_column(Text)  # JSON list
+    quotes: Mapped[str] = mapped_column(Text)  # JSON list of feedback ids
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())

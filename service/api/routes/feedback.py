@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from service.api.deps import CallerDep, RuntimeDep, SessionDep, SettingsDep
+from service.api.filters import FilterDep
 from service.api.errors import ApiError
 from service.api.schemas import FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
-from service.domain import Channel, Feedback, Sentiment
+from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
 from service.store import repo
 
@@ -31,50 +31,14 @@ def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, call
                           rejected=c["rejected"], items=items)
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
-def _attributes(pairs: list[str]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for i, p in enumerate(pairs):
-        if ":" not in p:
-            raise ApiError(422, f"attr must be NAME:VALUE, got {p!r}",
-                           [{"field": f"query.attr.{i}", "message": "expected NAME:VALUE"}])
-        k, v = p.split(":", 1)
-        out.setdefault(k, []).append(v)
-    return {k: tuple(v) for k, v in out.items()}
-
-
 @router.get("/feedback", response_model=FeedbackPage, summary="List stored feedback, newest first")
 def list_feedback(
-    session: SessionDep, settings: SettingsDep, caller: CallerDep,
-    since: Annotated[datetime | None, Query(description="Inclusive lower bound on created_at (UTC if no offset).")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive upper bound on created_at.")] = None,
-    source: Annotated[list[str], Query()] = [],
-    channel: Annotated[list[Channel], Query()] = [],
-    brand: Annotated[list[str], Query()] = [],
-    product: Annotated[list[str], Query()] = [],
-    region: Annotated[list[str], Query()] = [],
-    language: Annotated[list[str], Query()] = [],
-    sentiment: Annotated[list[Sentiment], Query()] = [],
-    aspect: Annotated[list[str], Query()] = [],
-    attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
-    include_duplicates: bool = True,
+    session: SessionDep, settings: SettingsDep, flt: FilterDep,
     limit: Annotated[int, Query(ge=1, description="Page size (capped by limits.page_size_max).")] = 50,
     cursor: str | None = None,
 ) -> FeedbackPage:
-    if since and until and _utc(since) >= _utc(until):
-        raise ApiError(422, "since must be before until", [{"field": "query.since", "message": "after until"}])
-    flt = repo.FeedbackFilter(
-        since=_utc(since), until=_utc(until), sources=tuple(s.lower() for s in source),
-        channels=tuple(c.value for c in channel), brands=tuple(brand), products=tuple(product),
-        regions=tuple(region), languages=tuple(language), sentiments=tuple(s.value for s in sentiment),
-        aspects=tuple(aspect), attributes=_attributes(attr), include_duplicates=include_duplicates)
     try:
-        items, nxt = repo.list_feedback(session, flt=caller.restrict(flt),
+        items, nxt = repo.list_feedback(session, flt=flt,
                                         limit=min(limit, settings.limits.page_size_max), cursor=cursor)
     except repo.CursorError as exc:
         raise ApiError(422, str(exc), [{"field": "query.cursor", "message": str(exc)}]) from None

@@ -1,0 +1,59 @@
+"""The filter query parameters shared by every read endpoint (items and aggregates alike),
+parsed once into a ``FeedbackFilter`` already narrowed to the caller's data scope."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from service.api.deps import CallerDep
+from service.api.errors import ApiError
+from service.domain import Channel, Sentiment
+from service.store.repo import FeedbackFilter
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def attribute_pairs(pairs: list[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for i, p in enumerate(pairs):
+        if ":" not in p:
+            raise ApiError(422, f"attr must be NAME:VALUE, got {p!r}",
+                           [{"field": f"query.attr.{i}", "message": "expected NAME:VALUE"}])
+        k, v = p.split(":", 1)
+        out.setdefault(k, []).append(v)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def feedback_filter(
+    caller: CallerDep,
+    since: Annotated[datetime | None, Query(description="Inclusive lower bound on created_at (UTC if no offset).")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive upper bound on created_at.")] = None,
+    source: Annotated[list[str], Query()] = [],
+    channel: Annotated[list[Channel], Query()] = [],
+    brand: Annotated[list[str], Query()] = [],
+    product: Annotated[list[str], Query()] = [],
+    region: Annotated[list[str], Query()] = [],
+    language: Annotated[list[str], Query()] = [],
+    sentiment: Annotated[list[Sentiment], Query()] = [],
+    aspect: Annotated[list[str], Query()] = [],
+    attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
+    include_duplicates: bool = True,
+) -> FeedbackFilter:
+    if since and until and utc(since) >= utc(until):
+        raise ApiError(422, "since must be before until", [{"field": "query.since", "message": "after until"}])
+    flt = FeedbackFilter(
+        since=utc(since), until=utc(until), sources=tuple(s.lower() for s in source),
+        channels=tuple(c.value for c in channel), brands=tuple(brand), products=tuple(product),
+        regions=tuple(region), languages=tuple(language), sentiments=tuple(s.value for s in sentiment),
+        aspects=tuple(aspect), attributes=attribute_pairs(attr), include_duplicates=include_duplicates)
+    return caller.restrict(flt)
+
+
+FilterDep = Annotated[FeedbackFilter, Depends(feedback_filter)]

@@ -1,0 +1,68 @@
+"""Segment breakdowns, significant differences and themes (``service/analytics``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from service.analytics import segments as seg
+from service.analytics import themes as th
+from service.analytics.windows import default_window, scope_key
+from service.api.deps import SessionDep, SettingsDep
+from service.api.errors import ApiError
+from service.api.filters import FilterDep
+from service.store.repo import UnknownDimension
+
+router = APIRouter(tags=["analytics"])
+
+Dimensions = Annotated[list[str], Query(description="One or two dimensions: region, brand, channel, language, "
+                                        "product, source, or any attribute name (age_group, tier, dealer…).")]
+
+
+def _unknown(exc: UnknownDimension) -> ApiError:
+    return ApiError(422, str(exc), [{"field": "query.dimension", "message": str(exc)}])
+
+
+@router.get("/segments", summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals")
+def segments(session: SessionDep, settings: SettingsDep, flt: FilterDep, dimension: Dimensions,
+             alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    try:
+        return seg.breakdown(session, dimensions=dimension, flt=flt, alpha=alpha, taxonomy=settings.taxonomy,
+                             limit=limit)
+    except UnknownDimension as exc:
+        raise _unknown(exc) from None
+
+
+@router.get("/segments/differences", summary="Segments that differ significantly from the rest (BH-corrected)")
+def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, dimension: Dimensions,
+                compare_aspect: Annotated[list[str], Query(description="Aspects to compare (default: all).")] = [],
+                min_n: Annotated[int, Query(ge=1)] = 30, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    try:
+        return seg.differences(session, dimensions=dimension, flt=flt, min_n=min_n, alpha=alpha,
+                               aspects=compare_aspect or None, taxonomy=settings.taxonomy, limit=limit)
+    except UnknownDimension as exc:
+        raise _unknown(exc) from None
+
+
+@router.get("/themes", summary="Themes of a window (clusters of the stored embeddings), emerging ones first")
+def themes(session: SessionDep, flt: FilterDep,
+           days: Annotated[int, Query(ge=1, le=366, description="Window length when `since` is not given.")] = 28,
+           ) -> dict[str, Any]:
+    window = default_window(session, flt, days)
+    if window is None:
+        return {"window": None, "items": 0, "themes": []}
+    since, until = window
+    return th.discover(session, flt=flt, since=since, until=until, scope=scope_key(flt),
+                       now=datetime.now(timezone.utc))
+
+
+@router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
+def theme(theme_id: int, session: SessionDep, flt: FilterDep) -> dict[str, Any]:
+    out = th.theme_detail(session, theme_id, flt=flt)
+    if out is None:
+        raise ApiError(404, f"no theme {theme_id}")
+    return out
