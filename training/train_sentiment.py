@@ -1,6 +1,6 @@
 """Fine-tune the multilingual encoder for 3-class sentiment on CPU: LoRA on the top layers.
 
-    python -m training.train_sentiment [--freeze 6 --rank 8 --epochs 1 --max-per-set 8000]
+    python -m training.train_sentiment [--freeze 8 --rank 8 --epochs 2 --max-per-set 5000 --threads 2]
 
 What it trains: low-rank adapters (``service/nlp/lora.py``) on every linear layer of the
 encoder's top ``12 - freeze`` layers, and the sentiment MLP head on the pooled embedding.
@@ -223,14 +223,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--adapter", default="e5-lora-sentiment-v1", help="The LoRA adapter artifact.")
     ap.add_argument("--init-head", default="sentiment-e5-v1",
                     help="Start the head from this frozen-encoder head ('' for random).")
-    ap.add_argument("--freeze", type=int, default=6, help="Bottom layers kept frozen (cached once).")
+    ap.add_argument("--freeze", type=int, default=8, help="Bottom layers kept frozen (cached once).")
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-4, help="Adapters; the head gets 2x.")
+    ap.add_argument("--lr", type=float, default=2e-4, help="Adapters; the head gets 2x.")
     ap.add_argument("--keep", type=float, default=1.0, help="Weight of the keep-near-base embedding loss.")
-    ap.add_argument("--max-per-set", type=int, default=8000)
+    ap.add_argument("--max-per-set", type=int, default=5000)
+    ap.add_argument("--set-size", action="append", default=["tweeteval=15000"], metavar="SET=N",
+                    help="Per-set cap overriding --max-per-set (set name before the '/', repeatable).")
+    ap.add_argument("--binary-weight", type=float, default=0.5,
+                    help="Multiplier on the two-class sets' loss (they pull the space towards polar).")
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--checkpoint-every", type=int, default=200)
@@ -254,7 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     enc_digest = sha256_file(path / "model.safetensors")
     folder = settings.model_cache_dir / "finetune" / f"{args.encoder}-f{args.freeze}-L{args.max_len}-{enc_digest[:8]}"
 
-    train, dev = datasets("multilingual", args.max_per_set, args.seed)
+    caps = dict(kv.split("=", 1) for kv in args.set_size)
+    train, dev = datasets("multilingual", None, args.seed)
+    train = [D.sample(s, int(caps.get(s.name.split("/")[0], args.max_per_set)), args.seed) for s in train]
     for s in train:
         extra = f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else ""
         print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set{extra}")
@@ -266,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         tr, cal = _split(len(s), 0.1, args.seed + k)
         train_p.append(p.subset(tr)); cal_p.append(p.subset(cal))
         y = np.asarray(s.labels)
-        parts.append((y[tr], s.binary, _weight(s.name)))
+        parts.append((y[tr], s.binary, _weight(s.name) * (args.binary_weight if s.binary else 1.0)))
         cal_sets.append((y[cal], s.binary))
     dev_p = [pre(s) for s in dev]
     print(f"frozen-layer cache ready ({time.time() - t0:.0f}s)")
@@ -349,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     head.save(head_file)
     command = (f"python -m training.train_sentiment --freeze {args.freeze} --rank {args.rank} --alpha {args.alpha} "
                f"--epochs {args.epochs} --batch {args.batch} --lr {args.lr} --keep {args.keep} "
-               f"--max-per-set {args.max_per_set} --max-len {args.max_len} --seed {args.seed} "
+               f"--max-per-set {args.max_per_set} {' '.join('--set-size ' + x for x in args.set_size)} "
+               f"--binary-weight {args.binary_weight} --max-len {args.max_len} --seed {args.seed} "
                f"({wall / 60:.0f} min on this machine, 2 cores, frozen-layer cache included)")
     data_lines = [f"{s.name} ({len(s)} rows, dev texts removed"
                   + (f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else "") + ")"
