@@ -114,3 +114,19 @@ def test_theme_model_recovers_synthetic_topics_across_two_languages():
     labels, _ = model.assign(emb, langs)
     assert adjusted_rand_score(topic[labels >= 0], labels[labels >= 0]) > 0.9
     assert (labels >= 0).mean() > 0.8
+
+
+def test_a_one_item_segment_gets_wide_honest_intervals(db_url, make_runtime):
+    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+    rows = [{"source": "s", "channel": "review", "external_id": f"x{i}", "text": t, "language": "en",
+             "created_at": "2026-03-02T10:00:00+00:00", "region": r}
+            for i, (t, r) in enumerate([("too spicy", "Solo"), ("lovely", "Pair"), ("the box arrived crushed", "Pair")])]
+    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == 3
+    with rt.sessions() as s:
+        out = breakdown(s, dimensions=["region"])
+        solo = next(x for x in out["segments"] if x["segment"]["region"] == "Solo")
+        assert solo["volume"] == 1 and solo["sentiment"]["negative"]["value"] == 1.0
+        assert solo["sentiment"]["negative"]["lower"] < 0.25  # Wilson at n=1 is wide, not [1, 1]
+        m = solo["mean_sentiment_score"]
+        assert m["value"] == m["lower"] == m["upper"]  # one value: no spread to estimate
+        assert differences(s, dimensions=["region"], min_n=2)["tested"] == 0  # Solo is never tested
