@@ -232,9 +232,12 @@ class ModelRegistry:
             import hashlib
             import json
 
-            files = self.artifact(spec.aspect_heads).files
-            blob = json.dumps([sorted(f.sha256 for f in files.values()), self.artifact(spec.aspects).params],
-                              sort_keys=True)
+            from service.config import REPO_ROOT
+
+            heads = self.artifact(spec.aspect_heads)
+            mapping = load_mapping(REPO_ROOT / heads.params.get("mapping", "configs/aspect_mapping.yaml"))
+            blob = json.dumps([sorted(f.sha256 for f in heads.files.values()), self.artifact(spec.aspects).params,
+                               mapping], sort_keys=True)
             aspects = f"{spec.aspect_heads}@{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
         return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
                 f":tax-{self.taxonomy.fingerprint()}")

