@@ -187,12 +187,12 @@ def _batches(prefixes: list[Prefix], batch: int, rng: np.random.Generator) -> li
 
 def _run_batch(top: TopModel, prefixes: list[Prefix], items: list[tuple[int, int]]):
     """Forward one mixed batch; rows come back grouped per set in ``items`` order."""
-    hs, vs, ks, rows = [], [], [], []
+    hs, vs, rows = [], [], []
     for k in sorted({k for k, _ in items}):
         idx = np.array([i for kk, i in items if kk == k])
         h, m, p = prefixes[k].batch(idx)
         logits, v = top(h, m, p)
-        hs.append(logits); vs.append(v); ks += [k] * len(idx); rows.append((k, idx))
+        hs.append(logits); vs.append(v); rows.append((k, idx))
     return torch.cat(hs), torch.cat(vs), rows
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,7 @@ from service.analytics.stats import benjamini_hochberg, two_proportion
 from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow, ThemeSnapshotRow
 
+logging.getLogger("jieba").setLevel(logging.WARNING)  # its dictionary-loading chatter
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W\d_]{2,}(?:'[a-z]+)?", re.UNICODE)
 ZH_STOP = set("的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 啊 哦 呀 这 那 个 一个 没有 不是 我们 你们 他们 "
@@ -46,6 +48,7 @@ ZH_STOP = set("的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 �
               "怎么 可以 自己 觉得 这次 这样 然后 还有 买 了 吃 东西 一直 之前 现在 时候".split())
 
 
+@lru_cache(maxsize=1)
 def _english_stop() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -56,7 +59,6 @@ def tokenize(text: str) -> list[str]:
     """Words for keyword extraction: jieba for Chinese runs, words elsewhere."""
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)
     stop = _english_stop()
     out = []
     for part in re.split(f"({_HAN.pattern})", text):
