@@ -21,16 +21,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from service.analytics.stats import benjamini_hochberg, cohens_h, mean_interval, net_interval, two_proportion, wilson
 from service.domain import Taxonomy
-from service.store.repo import FeedbackFilter, UnknownDimension
+from service.store.repo import DIMENSIONS, FeedbackFilter, UnknownDimension, dimension_column
 from service.store.tables import AspectScoreRow, AttributeRow, FeedbackRow, ScoreRow
 
-CORE = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
-        "language": FeedbackRow.language, "product": FeedbackRow.product, "source": FeedbackRow.source}
 NONE_LABEL = "(none)"
 MAX_DIMENSIONS = 2
 
@@ -43,13 +41,13 @@ def resolve_dimensions(session: Session, names: Sequence[str]) -> list[str]:
         raise UnknownDimension(f"at most {MAX_DIMENSIONS} dimensions at once, got {len(names)}")
     out = []
     for name in names:
-        if name in CORE:
+        if name in DIMENSIONS:
             out.append(name)
             continue
         attr = name[5:] if name.startswith("attr:") else name
         found = attr and session.scalar(select(AttributeRow.name).where(AttributeRow.name == attr).limit(1))
         if not found:
-            raise UnknownDimension(f"unknown dimension {name!r}: not one of {sorted(CORE)} and no stored "
+            raise UnknownDimension(f"unknown dimension {name!r}: not one of {sorted(DIMENSIONS)} and no stored "
                                    f"item has an attribute {attr!r}")
         out.append(f"attr:{attr}")
     if len(set(out)) != len(out):
@@ -59,13 +57,9 @@ def resolve_dimensions(session: Session, names: Sequence[str]) -> list[str]:
 
 def _columns(stmt, dims: Sequence[str]):
     cols = []
-    for k, d in enumerate(dims):
-        if d in CORE:
-            cols.append(CORE[d].label(f"d{k}"))
-        else:
-            a = aliased(AttributeRow)
-            stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == d[5:]))
-            cols.append(a.value.label(f"d{k}"))
+    for d in dims:
+        stmt, col = dimension_column(stmt, d)
+        cols.append(col)
     return stmt, cols
 
 

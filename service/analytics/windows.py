@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.store.repo import FeedbackFilter
+from service.store.repo import FeedbackFilter, utc
 from service.store.tables import FeedbackRow
 
 
@@ -22,11 +22,7 @@ def default_window(session: Session, flt: FeedbackFilter, days: int = 28) -> tup
         newest = session.scalar(replace(flt, until=None).apply(select(func.max(FeedbackRow.created_at))))
         if newest is None:
             return None
-        if newest.tzinfo is None:  # SQLite aggregates come back without the column's type
-            from datetime import timezone
-
-            newest = newest.replace(tzinfo=timezone.utc)
-        until = newest + timedelta(seconds=1)
+        until = utc(newest) + timedelta(seconds=1)  # SQLite aggregates come back naive
     since = flt.since or until - timedelta(days=days)
     return since, until
 

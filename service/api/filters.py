@@ -3,7 +3,7 @@ parsed once into a ``FeedbackFilter`` already narrowed to the caller's data scop
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -11,24 +11,14 @@ from fastapi import Depends, Query
 from service.api.deps import CallerDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
-from service.store.repo import FeedbackFilter
-
-
-def utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+from service.store.repo import AttributeFilterError, FeedbackFilter, parse_attribute_filters, utc
 
 
 def attribute_pairs(pairs: list[str]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for i, p in enumerate(pairs):
-        if ":" not in p:
-            raise ApiError(422, f"attr must be NAME:VALUE, got {p!r}",
-                           [{"field": f"query.attr.{i}", "message": "expected NAME:VALUE"}])
-        k, v = p.split(":", 1)
-        out.setdefault(k, []).append(v)
-    return {k: tuple(v) for k, v in out.items()}
+    try:
+        return parse_attribute_filters(pairs)
+    except AttributeFilterError as exc:
+        raise ApiError(422, str(exc), [{"field": f"query.attr.{exc.index}", "message": "expected NAME:VALUE"}]) from None
 
 
 def feedback_filter(

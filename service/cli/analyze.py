@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.store.repo import FeedbackFilter, UnknownDimension
+from service.store.repo import (AttributeFilterError, FeedbackFilter, UnknownDimension,
+                                parse_attribute_filters, utc)
 
 analyze_app = typer.Typer(help="Segment breakdowns, significant differences and themes.", no_args_is_help=True)
 out = Console()
@@ -27,20 +28,14 @@ Attr = Annotated[list[str], typer.Option("--attr", help="Attribute filter NAME:V
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    return None if dt is None else (dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc))
-
-
 def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
-    attrs: dict[str, list[str]] = {}
-    for pair in attr:
-        if ":" not in pair:
-            err.print(f"[red]--attr must be NAME:VALUE, got {pair!r}[/red]")
-            raise typer.Exit(2)
-        k, v = pair.split(":", 1)
-        attrs.setdefault(k, []).append(v)
-    return FeedbackFilter(since=_utc(since), until=_utc(until), brands=tuple(brand), regions=tuple(region),
-                          languages=tuple(language), attributes={k: tuple(v) for k, v in attrs.items()})
+    try:
+        attributes = parse_attribute_filters(attr)
+    except AttributeFilterError as exc:
+        err.print(f"[red]--attr: {exc}[/red]")
+        raise typer.Exit(2) from None
+    return FeedbackFilter(since=utc(since), until=utc(until), brands=tuple(brand), regions=tuple(region),
+                          languages=tuple(language), attributes=attributes)
 
 
 def _runtime(ctx: typer.Context):

@@ -227,6 +227,30 @@ class FeedbackFilter:
         return stmt.where(and_(*conds)) if conds else stmt
 
 
+def utc(dt: datetime | None) -> datetime | None:
+    """A timestamp as UTC; a naive one is taken to be UTC already."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+class AttributeFilterError(ValueError):
+    def __init__(self, index: int, value: str):
+        super().__init__(f"attribute filter must be NAME:VALUE, got {value!r}")
+        self.index = index
+
+
+def parse_attribute_filters(pairs: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``["age_group:18-24", …]`` → ``{"age_group": ("18-24", …)}`` (values of one name are OR-ed)."""
+    out: dict[str, list[str]] = {}
+    for i, p in enumerate(pairs):
+        if ":" not in p:
+            raise AttributeFilterError(i, p)
+        k, v = p.split(":", 1)
+        out.setdefault(k, []).append(v)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 class CursorError(ValueError):
     pass
 
@@ -286,7 +310,7 @@ def count_stale(session: Session, *, model_version: str) -> int:
 
 # --- aggregates ----------------------------------------------------------------------------
 
-_DIMENSIONS = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
+DIMENSIONS = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
                "language": FeedbackRow.language, "product": FeedbackRow.product, "source": FeedbackRow.source}
 
 
@@ -294,17 +318,17 @@ class UnknownDimension(ValueError):
     pass
 
 
-def _dimension(stmt: Select, name: str) -> tuple[Select, object]:
+def dimension_column(stmt: Select, name: str) -> tuple[Select, object]:
     """A column for a dimension: a feedback field or ``attr:<name>`` (joined attribute)."""
-    if name in _DIMENSIONS:
-        return stmt, _DIMENSIONS[name].label(name)
+    if name in DIMENSIONS:
+        return stmt, DIMENSIONS[name].label(name)
     if name.startswith("attr:") and len(name) > 5:
         from sqlalchemy.orm import aliased
 
         a = aliased(AttributeRow)
         stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == name[5:]))
         return stmt, a.value.label(name)
-    raise UnknownDimension(f"unknown dimension {name!r}; use one of {sorted(_DIMENSIONS)} or attr:<name>")
+    raise UnknownDimension(f"unknown dimension {name!r}; use one of {sorted(DIMENSIONS)} or attr:<name>")
 
 
 def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_at: datetime,
@@ -316,7 +340,7 @@ def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_
     stmt = select(FeedbackRow.id).select_from(FeedbackRow)
     cols = []
     for d in group_by:
-        stmt, col = _dimension(stmt, d)
+        stmt, col = dimension_column(stmt, d)
         cols.append(col)
     period = case((FeedbackRow.created_at >= split_at, "after"), else_="before").label("period")
     hit = (select(AspectScoreRow.feedback_id)
@@ -331,7 +355,7 @@ def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_
 def count_by(session: Session, *, dimension: str, flt: FeedbackFilter | None = None) -> dict[str | None, int]:
     """Item counts per value of a dimension, largest first (computed in the database)."""
     stmt = select(FeedbackRow.id).select_from(FeedbackRow)
-    stmt, col = _dimension(stmt, dimension)
+    stmt, col = dimension_column(stmt, dimension)
     stmt = (flt or FeedbackFilter()).apply(stmt.with_only_columns(col, func.count().label("n")))
     rows = session.execute(stmt.group_by(col).order_by(func.count().desc())).all()
     return {r[0]: r[1] for r in rows}
