@@ -73,7 +73,8 @@ def synth(n: int, seed: int = 0):
             score = {"negative": -0.7, "neutral": 0.0, "positive": 0.7}[s]
             sc.append({"feedback_id": i + 1, "sentiment": s, "sentiment_score": score, "p_negative": 0.2,
                        "p_neutral": 0.2, "p_positive": 0.6, "model_version": "bench-1",
-                       "embedding": emb[j].astype("<f2").tobytes(), "scored_at": now})
+                       "embedding": emb[j].astype("<f2").tobytes(), "scored_at": now,
+                       "topic_embedding": emb[j].astype("<f2").tobytes()})
             for m in range(1 + (i % 2)):
                 asp.append({"feedback_id": i + 1, "aspect": ASPECTS[(topic[j] + m) % len(ASPECTS)], "confidence": 0.8,
                             "sentiment": s, "sentiment_score": score, "evidence": body})
@@ -132,7 +133,8 @@ def time_themes(url: str, items: int) -> dict:
                        now=datetime.now(timezone.utc))
         wall = time.time() - t0
     engine.dispose()
-    return {"themes_items": out["items"], "themes_found": len(out["themes"]), "themes_s": round(wall, 1)}
+    return {"themes_items": out["items"], "themes_sample": out["sample"], "themes_found": len(out["themes"]),
+            "sub_themes_found": sum(len(t["children"]) for t in out["themes"]), "themes_s": round(wall, 1)}
 
 
 def main() -> None:

@@ -128,7 +128,8 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
     def query(s, _):
         window = default_window(s, flt, days)
         return {"window": None, "items": 0, "themes": []} if window is None else discover(
-            s, flt=flt, since=window[0], until=window[1], scope=scope_key(flt), now=datetime.now(timezone.utc))
+            s, flt=flt, since=window[0], until=window[1], scope=scope_key(flt), population=FeedbackFilter(),
+            now=datetime.now(timezone.utc))
 
     res = _answer(ctx, query)
     if as_json:
@@ -136,13 +137,19 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
         return
     t = Table(title=f"themes of {res['items']} items" + (f", {res['window']['since'][:10]} – {res['window']['until'][:10]}"
                                                         if res["window"] else ""))
-    for c in ("id", "keywords", "items", "share (before)", "net", "top aspects", "quote"):
+    for c in ("id", "theme", "items", "share (before)", "net", "quote"):
         t.add_column(c, overflow="fold")
-    for th in res["themes"]:
+
+    def row(th: dict, indent: str) -> None:
         prev = th["previous"]["share"]
-        t.add_row(f"{th['id']}{' [bold]NEW[/bold]' if th['new'] else ' ↑' if th['emerging'] else ''}",
-                  ", ".join(th["keywords"][:5]), str(th["size"]),
+        what = th["label"] if not indent else ", ".join(th["keywords"][:5])
+        t.add_row(f"{indent}{th['id']}{' [bold]NEW[/bold]' if th['new'] else ' ↑' if th['emerging'] else ''}",
+                  f"{indent}{what}", str(th["size"]),
                   f"{100 * th['share']:.1f}% ({'–' if prev is None else f'{100 * prev:.1f}%'})",
-                  f"{th['net_sentiment']:+.2f}", ", ".join(a["aspect"] for a in th["top_aspects"]),
-                  th["quotes"][0]["text"][:80] if th["quotes"] else "")
+                  f"{th['net_sentiment']:+.2f}", th["quotes"][0]["text"][:80] if th["quotes"] else "")
+
+    for th in res["themes"]:
+        row(th, "")
+        for child in th.get("children", []):
+            row(child, "  › ")
     out.print(t)

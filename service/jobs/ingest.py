@@ -145,7 +145,7 @@ class IngestService:
             with transaction(self.sessions) as s:
                 ids = repo.upsert_items(s, items=[p for _, p in items], now=now,
                                         near_duplicate_threshold=self.near_duplicate_threshold)
-                repo.save_scores(s, scores={ids[p.key]: (sc.score, sc.embedding)
+                repo.save_scores(s, scores={ids[p.key]: sc
                                             for (_, p), sc in zip(items, scored)}, now=now)
             for pos, p in items:
                 results[pos].id = ids[p.key]
@@ -173,7 +173,7 @@ def rescore(*, sessions: sessionmaker[Session], scorer: Scorer, chunk_size: int 
             return done
         scored = scorer.score([t for _, t, _ in batch], [lang for _, _, lang in batch])
         with transaction(sessions) as s:
-            repo.save_scores(s, scores={i: (sc.score, sc.embedding) for (i, _, _), sc in zip(batch, scored)},
+            repo.save_scores(s, scores={i: sc for (i, _, _), sc in zip(batch, scored)},
                              now=datetime.now(timezone.utc))
         done += len(batch)
         after = batch[-1][0]

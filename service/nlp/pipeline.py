@@ -27,6 +27,9 @@ LABELS = ("negative", "neutral", "positive")
 class ScoredText:
     score: Score
     embedding: np.ndarray  # float32, L2-normalised
+    # the evidence clause of the item's most confident aspect, in the same space: what the item
+    # is about without its openers and sign-offs (themes cluster these); None without aspects
+    topic_embedding: np.ndarray | None = None
 
 
 class Scorer:
@@ -80,9 +83,10 @@ class ScoringPipeline(Scorer):
                     aspect=hit.aspect, confidence=round(hit.confidence, 4), sentiment=LABELS[int(ap.argmax())],
                     sentiment_score=round(float(sentiment_score(ap[None, :])[0]), 4), evidence=text[a:b]))
             p = probs[t]
+            top = max(hits, key=lambda h: round(h.confidence, 4), default=None)
             out.append(ScoredText(
                 Score(sentiment=LABELS[int(p.argmax())], sentiment_score=round(float(polarity[t]), 4),
                       probabilities={k: round(float(v), 4) for k, v in zip(LABELS, p)},
                       aspects=aspects, model_version=self.version),
-                text_emb[t]))
+                text_emb[t], None if top is None else clause_emb[t][top.clause]))
         return out

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Select, and_, bindparam, delete, exists, false, func, or_, select, tuple_, update
@@ -16,6 +17,9 @@ from service.domain import AspectScore, Feedback, Score
 from service.ingest.dedup import similarity
 from service.ingest.prepare import PreparedItem
 from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
+
+if TYPE_CHECKING:
+    from service.nlp.pipeline import ScoredText
 
 _IN_CHUNK = 500  # bound on the size of IN (...) lists
 
@@ -130,7 +134,7 @@ def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
                                  .values(duplicate_of=bindparam("b_dup")), updates)
 
 
-def save_scores(session: Session, *, scores: dict[int, tuple[Score, np.ndarray]], now: datetime) -> None:
+def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetime) -> None:
     """Replace the scores (and aspect scores) of the given items."""
     ids = list(scores)
     for part in _chunks(ids):
@@ -139,13 +143,14 @@ def save_scores(session: Session, *, scores: dict[int, tuple[Score, np.ndarray]]
     if not ids:
         return
     score_rows, aspect_rows = [], []
-    for fid, (s, emb) in scores.items():
+    for fid, scored in scores.items():
+        s, topic = scored.score, scored.topic_embedding
         p = s.probabilities
         score_rows.append(dict(
             feedback_id=fid, sentiment=s.sentiment.value, sentiment_score=s.sentiment_score,
             p_negative=p["negative"], p_neutral=p["neutral"], p_positive=p["positive"],
-            model_version=s.model_version, embedding=np.asarray(emb, dtype="<f2").tobytes(),
-            scored_at=now))
+            model_version=s.model_version, embedding=np.asarray(scored.embedding, dtype="<f2").tobytes(),
+            topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(), scored_at=now))
         aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
                                 sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
                                 evidence=a.evidence) for a in s.aspects)

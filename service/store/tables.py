@@ -119,6 +119,8 @@ class ScoreRow(Base):
     p_positive: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str] = mapped_column(String(128), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
+    # the most confident aspect's evidence clause (float16); themes cluster these
+    topic_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     aspects: Mapped[list[AspectScoreRow]] = relationship(
@@ -146,6 +148,11 @@ class ThemeRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    # "aspect:polarity" for themes within an aspect opinion, None for themes found among items
+    # that carry no aspect; a theme only ever matches a cluster of its own facet
+    facet: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(  # sub-themes: the theme of their facet
+        BigId, ForeignKey("theme.id", ondelete="CASCADE"), nullable=True, index=True)
     keywords: Mapped[str] = mapped_column(Text)  # JSON list
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 from service.analytics import segments as seg
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
-from service.store.repo import UnknownDimension
+from service.store.repo import FeedbackFilter, UnknownDimension
 
 router = APIRouter(tags=["analytics"])
 
@@ -49,15 +49,16 @@ def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, dime
 
 
 @router.get("/themes", summary="Themes of a window (clusters of the stored embeddings), emerging ones first")
-def themes(session: SessionDep, flt: FilterDep,
+def themes(session: SessionDep, flt: FilterDep, caller: CallerDep,
            days: Annotated[int, Query(ge=1, le=366, description="Window length when `since` is not given.")] = 28,
            ) -> dict[str, Any]:
     window = default_window(session, flt, days)
     if window is None:
         return {"window": None, "items": 0, "themes": []}
     since, until = window
+    # fitted on all the caller may see in the window, counted within the requested segment
     return th.discover(session, flt=flt, since=since, until=until, scope=scope_key(flt),
-                       now=datetime.now(timezone.utc))
+                       population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc))
 
 
 @router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
