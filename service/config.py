@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     def competitors_path(self) -> Path:
         return self.config_dir / "competitors.yaml"
 
+    @property
+    def alerts_path(self) -> Path:
+        return self.config_dir / "alerts.yaml"
+
+    @cached_property
+    def alert_config(self):
+        """The alert rules (``configs/alerts.yaml``); a mistake raises ``AlertConfigError``."""
+        from service.alerts.rules import AlertConfig
+
+        return AlertConfig.from_yaml(self.alerts_path)
+
     @cached_property
     def taxonomy(self) -> Taxonomy:
         return Taxonomy.from_yaml(self.taxonomy_path)

@@ -74,6 +74,13 @@ class Runtime:
                              validator=self.validator(mapping), chunk_size=ing.chunk_size,
                              near_duplicate_threshold=ing.near_duplicate_threshold)
 
+    def alert_engine(self):
+        from service.alerts.engine import AlertEngine
+
+        s = self.settings
+        return AlertEngine(s.alert_config, aspects=[a.id for a in s.taxonomy.aspects],
+                           our_brand=s.competitors.our_brand)
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -24,6 +24,9 @@ app.add_typer(models_app, name="models")
 from service.cli.analyze import analyze_app  # noqa: E402  (a command group in its own module)
 
 app.add_typer(analyze_app, name="analyze")
+from service.cli.alerts import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
 console = Console(stderr=True)
 out = Console()
 
@@ -187,8 +190,13 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default: api.host).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default: api.port).")] = None,
     preload: Annotated[bool, typer.Option(help="Load the model before accepting requests.")] = True,
+    alerts_every: Annotated[float, typer.Option(
+        help="Evaluate the alert rules every this many minutes in the background (0: never; "
+             "use `radar alerts run` from cron instead).")] = 0,
 ):
     """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import threading
+
     import uvicorn
 
     from service.api.app import create_app
@@ -200,7 +208,29 @@ def serve(
         rt.scorer.score(["warm up"])
     h, p = host or s.api.host, port or s.api.port
     console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
-    uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning")
+    stop = threading.Event()
+    if alerts_every > 0:
+        threading.Thread(target=_alert_schedule, args=(rt, alerts_every * 60, stop), daemon=True,
+                         name="radar-alerts").start()
+    try:
+        uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning")
+    finally:
+        stop.set()
+
+
+def _alert_schedule(rt, every_s: float, stop) -> None:
+    """The in-process alert schedule: one run now, then one every ``every_s`` seconds; a failed
+    run is logged and the next one still happens."""
+    from service.cli.alerts import run_once
+
+    log = logging.getLogger("radar.alerts")
+    while not stop.is_set():
+        try:
+            report = run_once(rt)
+            log.warning("alerts: %d raised, %d updated", len(report["raised"]), len(report["updated"]))
+        except Exception:  # noqa: BLE001 - the schedule outlives one bad run
+            log.exception("alert run failed")
+        stop.wait(every_s)
 
 
 @app.command("demo-data")

@@ -174,3 +174,69 @@ class ThemeSnapshotRow(Base):
     keywords: Mapped[str] = mapped_column(Text)  # JSON list
     quotes: Mapped[str] = mapped_column(Text)  # JSON list of feedback ids
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertRow(Base):
+    """One alert: raised by a rule for a key (rule + what + where), updated while it lasts."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','acknowledged','resolved')", name="status"),
+        CheckConstraint("severity IN ('L1','L2','L3')", name="severity"),
+        Index("ix_alert_key_status", "key", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400))
+    rule: Mapped[str] = mapped_column(String(80))
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(2), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    brand: Mapped[str | None] = mapped_column(String(128), index=True)
+    region: Mapped[str | None] = mapped_column(String(128), index=True)
+    aspect: Mapped[str | None] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(Text)  # JSON object
+    metric: Mapped[str | None] = mapped_column(String(32))
+    baseline: Mapped[float | None] = mapped_column(Float)
+    observed: Mapped[float | None] = mapped_column(Float)
+    magnitude: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    onset: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    details: Mapped[str] = mapped_column(Text)  # JSON: drivers, phrases, quotes, series
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertEventRow(Base):
+    """An alert's history: raised, updated, acknowledged, resolved (who, when, what)."""
+
+    __tablename__ = "alert_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class TrackedPhraseRow(Base):
+    """A keyword or phrase users follow; its embedding finds paraphrases."""
+
+    __tablename__ = "tracked_phrase"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phrase: Mapped[str] = mapped_column(String(200), unique=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float16
+    model_version: Mapped[str | None] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

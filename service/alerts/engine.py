@@ -1,0 +1,447 @@
+"""The alert engine: evaluate the rules as of a moment, then raise, update or leave alerts.
+
+Evaluation (``evaluate``) never writes; ``run`` turns findings into alerts:
+
+* a finding's **key** is its rule, brand, aspect and segment. While an alert with that key is
+  open or acknowledged, a new finding *updates* it (observed value, magnitude, last detection)
+  instead of raising another: an ongoing shift is one alert;
+* after an alert is resolved, its key stays quiet for ``cooldown_hours``;
+* the same ``as_of`` evaluated twice changes nothing (``radar alerts run`` is idempotent).
+
+Series rules (``preference_shift``, ``negative_surge``) count, per complete period, the items
+with a negative mention of the aspect out of the segment's items (a binomial series: more
+mentions and more negative ones both move it), run the shift detectors of
+``service.analytics.shifts`` on it, keep upward shifts confirmed within the rule's last
+``recent`` periods, and control the false discovery rate over every series the rule tested
+(Benjamini–Hochberg at ``fdr``). A downward move (an improvement) is never an alarm; it shows
+as a trend in ``/v1/trends``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from scipy import stats as sstats
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from service.alerts.rules import (AlertConfig, CompetitorGap, CrisisSpike, NegativeSurge, PreferenceShift,
+                                  SevereComplaint, Threshold)
+from service.analytics.stats import benjamini_hochberg
+from service.analytics.trends import BUCKETS, bucket_key, floor, periods, _parse_key, series
+from service.store.repo import DIMENSIONS, FeedbackFilter, dimension_column
+from service.store.tables import AlertEventRow, AlertRow, AspectScoreRow, FeedbackRow, ScoreRow
+
+log = logging.getLogger(__name__)
+FILTER_FIELD = {"region": "regions", "brand": "brands", "channel": "channels", "language": "languages",
+                "product": "products", "source": "sources"}
+DRIVER_DIMENSIONS = ("channel", "language", "product")
+
+
+@dataclass
+class Finding:
+    key: str
+    rule: str
+    type: str
+    severity: str
+    title: str
+    brand: str | None
+    region: str | None
+    aspect: str | None
+    segment: dict
+    metric: str | None
+    baseline: float | None
+    observed: float | None
+    magnitude: float | None
+    confidence: float | None
+    onset: datetime | None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    as_of: datetime
+    raised: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    cooling_down: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "raised": self.raised, "updated": self.updated,
+                "unchanged": self.unchanged, "cooling_down": self.cooling_down, "skipped": self.skipped}
+
+
+def _segment_filter(flt: FeedbackFilter, segment: dict[str, str]) -> FeedbackFilter:
+    attrs = dict(flt.attributes)
+    for dim, value in segment.items():
+        if dim in FILTER_FIELD:
+            flt = replace(flt, **{FILTER_FIELD[dim]: (value,)})
+        else:
+            attrs[dim.removeprefix("attr:")] = (value,)
+    return replace(flt, attributes=attrs)
+
+
+def _describe(segment: dict[str, str]) -> str:
+    return " × ".join(segment.values()) if segment else "everyone"
+
+
+class AlertEngine:
+    def __init__(self, config: AlertConfig, *, aspects: list[str], our_brand: str):
+        self.config = config
+        self.aspects = aspects
+        self.our_brand = our_brand
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def evaluate(self, session: Session, as_of: datetime, scope: FeedbackFilter | None = None
+                 ) -> tuple[list[Finding], list[str]]:
+        scope = scope or FeedbackFilter()
+        findings, skipped = [], []
+        for rule in self.config.rules:
+            if not rule.enabled:
+                continue
+            if isinstance(rule, CompetitorGap):
+                skipped.append(f"{rule.name}: competitor_gap rules need the competitor benchmark, not built yet")
+                continue
+            handler = {PreferenceShift: self._series_rule, NegativeSurge: self._series_rule,
+                       CrisisSpike: self._crisis, SevereComplaint: self._severe, Threshold: self._threshold}[type(rule)]
+            findings += handler(session, rule, as_of, scope)
+        return findings, skipped
+
+    def _brands(self, session: Session, rule, flt: FeedbackFilter) -> list[str]:
+        if rule.brands:
+            return sorted({self.our_brand if b == "ours" else b for b in rule.brands})
+        return sorted(session.scalars(flt.apply(select(FeedbackRow.brand).distinct())))
+
+    def _cells(self, session: Session, dims: list[str], flt: FeedbackFilter) -> list[dict[str, str]]:
+        from service.analytics.segments import resolve_dimensions
+
+        canon = resolve_dimensions(session, dims)
+        stmt = select()
+        cols = []
+        for d in canon:
+            stmt, col = dimension_column(stmt, d)
+            cols.append(col)
+        stmt = flt.apply(stmt.add_columns(*cols).select_from(FeedbackRow).distinct())
+        return [dict(zip(canon, row)) for row in session.execute(stmt) if all(v is not None for v in row)]
+
+    def _aspect_counts(self, session: Session, flt: FeedbackFilter, grid: list[datetime], bucket: str
+                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Items per period, and per aspect the items with a negative mention of it."""
+        key = bucket_key(session, bucket).label("k")
+        idx = {p: i for i, p in enumerate(grid)}
+        items = np.zeros(len(grid), np.int64)
+        for k, n in session.execute(flt.apply(select(key, func.count()).select_from(FeedbackRow)).group_by(key)):
+            i = idx.get(_parse_key(k))
+            if i is not None:
+                items[i] = n
+        neg: dict[str, np.ndarray] = {}
+        stmt = flt.apply(select(key, AspectScoreRow.aspect, func.count()).select_from(FeedbackRow)
+                         .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                         .where(AspectScoreRow.sentiment == "negative"))
+        for k, aspect, n in session.execute(stmt.group_by(key, AspectScoreRow.aspect)):
+            i = idx.get(_parse_key(k))
+            if i is not None:
+                neg.setdefault(aspect, np.zeros(len(grid), np.int64))[i] = n
+        return items, neg
+
+    def _series_rule(self, session: Session, rule, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
+        from service.analytics.shifts import detect
+
+        step = BUCKETS[rule.bucket]
+        until = floor(as_of, rule.bucket)  # complete periods only
+        since = until - rule.history * step
+        grid = periods(since, until, rule.bucket)
+        base = replace(scope, since=since, until=until, include_duplicates=False)
+        aspects = rule.aspects or self.aspects
+        tested: list[tuple[float, dict]] = []
+        for brand in self._brands(session, rule, base):
+            bflt = replace(base, brands=(brand,))
+            cells = self._cells(session, rule.dimensions, bflt) if isinstance(rule, PreferenceShift) else [{}]
+            for cell in cells:
+                cflt = _segment_filter(bflt, cell)
+                items, neg = self._aspect_counts(session, cflt, grid, rule.bucket)
+                if items.mean() < rule.min_mentions:
+                    continue
+                for aspect in aspects:
+                    y = neg.get(aspect, np.zeros(len(grid), np.int64))
+                    if y.sum() == 0:
+                        continue
+                    dets = [d for d in detect(y, kind="proportion", trials=items)
+                            if d.direction > 0 and d.detected_at >= len(grid) - rule.recent]
+                    best = min(dets, key=lambda d: d.p_value, default=None)
+                    tested.append((best.p_value if best else 1.0,
+                                   {"brand": brand, "cell": cell, "aspect": aspect, "det": best, "y": y,
+                                    "items": items, "flt": cflt}))
+        if not tested:
+            return []
+        qs = benjamini_hochberg([p for p, _ in tested])
+        out = []
+        for q, (_, t) in zip(qs, tested):
+            if t["det"] is None or q >= rule.fdr:
+                continue
+            out.append(self._series_finding(session, rule, t, grid, float(q)))
+        return out
+
+    def _series_finding(self, session: Session, rule, t: dict, grid: list[datetime], q: float) -> Finding:
+        det, cell, aspect, brand = t["det"], t["cell"], t["aspect"], t["brand"]
+        onset = grid[min(det.onset, len(grid) - 1)]
+        seg = {k.removeprefix("attr:"): v for k, v in cell.items()}
+        where = _describe(seg) if seg else f"all of {brand}"
+        title = (f"{aspect} complaints rising in {where} ({brand}): {100 * det.observed:.0f}% of items vs "
+                 f"{100 * det.baseline:.0f}% expected, since {onset.date().isoformat()}")
+        details = {
+            "expected": round(det.baseline, 4), "q_value": round(q, 6), "detector": det.kind,
+            "detection": det.to_dict(),
+            "series": [{"period": p.isoformat(), "items": int(n), "negative_mentions": int(k)}
+                       for p, n, k in zip(grid, t["items"], t["y"])],
+            **self._explain(session, t["flt"], aspect, onset, grid[-1] + (grid[1] - grid[0])),
+        }
+        return Finding(
+            key=f"{rule.name}|{brand}|{aspect}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
+            rule=rule.name, type=rule.type, severity=rule.severity, title=title, brand=brand,
+            region=cell.get("region"), aspect=aspect, segment=seg, metric="negative_mention_rate",
+            baseline=round(det.baseline, 4), observed=round(det.observed, 4), magnitude=round(det.magnitude, 4),
+            confidence=round(det.confidence, 4), onset=onset, details=details)
+
+    def _explain(self, session: Session, flt: FeedbackFilter, aspect: str, onset: datetime, until: datetime) -> dict:
+        """What drives a shift: the sub-segments whose negative mentions grew most after the
+        onset, the words that tell the new complaints from the old, and three quotes."""
+        from service.analytics.themes import class_tfidf, tokenize
+
+        def rows(a: datetime, b: datetime):
+            cols = [FeedbackRow.id, FeedbackRow.text, AspectScoreRow.evidence, AspectScoreRow.sentiment_score,
+                    FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
+            stmt = replace(flt, since=a, until=b).apply(
+                select(*cols).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative"))
+            return session.execute(stmt).all()
+
+        before_start = flt.since or onset - (until - onset)
+        before, after = rows(before_start, onset), rows(onset, until)
+        span_b = max((onset - before_start).total_seconds(), 1.0)
+        span_a = max((until - onset).total_seconds(), 1.0)
+        drivers = []
+        for j, dim in enumerate(DRIVER_DIMENSIONS):
+            cb = Counter(r[4 + j] for r in before)
+            ca = Counter(r[4 + j] for r in after)
+            for value, n in ca.items():
+                if value is None:
+                    continue
+                growth = n / span_a - cb.get(value, 0) / span_b
+                drivers.append({"dimension": dim, "value": value, "after": n, "before": cb.get(value, 0),
+                                "growth_per_week": round(growth * 7 * 86400, 2)})
+        drivers.sort(key=lambda d: -d["growth_per_week"])
+        docs = [[w for r in before for w in tokenize(r[2] or r[1])], [w for r in after for w in tokenize(r[2] or r[1])]]
+        phrases = class_tfidf(docs, top=6)[1] if after else []
+        quotes = [{"id": r[0], "text": r[1], "evidence": r[2]} for r in sorted(after, key=lambda r: r[3])[:3]]
+        return {"drivers": [d for d in drivers if d["growth_per_week"] > 0][:5], "phrases": phrases, "quotes": quotes}
+
+    def _crisis(self, session: Session, rule: CrisisSpike, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
+        end = floor(as_of, "hour")
+        win_start = end - timedelta(hours=rule.window_hours)
+        base_start = win_start - timedelta(hours=rule.baseline_hours)
+        out = []
+        for brand in self._brands(session, rule, replace(scope, since=base_start, until=end)):
+            flt = replace(scope, brands=(brand,), channels=tuple(rule.channels), sentiments=("negative",),
+                          include_duplicates=False)
+            count = lambda a, b: session.scalar(replace(flt, since=a, until=b).apply(  # noqa: E731
+                select(func.count()).select_from(FeedbackRow)))
+            x, base = count(win_start, end), count(base_start, win_start)
+            rate = max(base / rule.baseline_hours, 0.1)  # per hour, floored: an empty week is not zero risk
+            expected = rate * rule.window_hours
+            p = float(sstats.poisson.sf(x - 1, expected)) if x else 1.0
+            if x < rule.min_count or p >= rule.alpha:
+                continue
+            quotes = session.execute(replace(flt, since=win_start, until=end).apply(
+                select(FeedbackRow.id, FeedbackRow.text).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+                .order_by(ScoreRow.sentiment_score)).limit(3)).all()
+            out.append(Finding(
+                key=f"{rule.name}|{brand}|{','.join(rule.channels)}", rule=rule.name, type=rule.type,
+                severity=rule.severity, brand=brand, region=None, aspect=None,
+                title=(f"Negative {'/'.join(rule.channels)} posts about {brand}: {x} in the last {rule.window_hours} h "
+                       f"vs {expected:.1f} expected"),
+                segment={"channel": ",".join(rule.channels)}, metric="negative_posts", baseline=round(expected, 3),
+                observed=float(x), magnitude=round(x - expected, 3), confidence=round(1 - p, 6), onset=win_start,
+                details={"p_value": p, "window_hours": rule.window_hours, "baseline_per_hour": round(rate, 4),
+                         "quotes": [{"id": i, "text": t} for i, t in quotes]}))
+        return out
+
+    def _severe(self, session: Session, rule: SevereComplaint, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
+        flt = replace(scope, since=as_of - timedelta(hours=rule.lookback_hours), until=as_of)
+        if rule.brands:
+            flt = replace(flt, brands=tuple(self._brands(session, rule, flt)))
+        stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.brand, FeedbackRow.region,
+                                FeedbackRow.created_at, AspectScoreRow.aspect, AspectScoreRow.sentiment_score,
+                                AspectScoreRow.evidence)
+                         .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                         .where(AspectScoreRow.aspect.in_(rule.aspects),
+                                AspectScoreRow.sentiment_score <= rule.max_sentiment_score,
+                                AspectScoreRow.confidence >= rule.min_confidence))
+        out = []
+        for fid, text, brand, region, created, aspect, score, evidence in session.execute(stmt):
+            out.append(Finding(
+                key=f"{rule.name}|item:{fid}", rule=rule.name, type=rule.type, severity=rule.severity,
+                title=f"Severe {aspect} complaint about {brand}: “{(evidence or text)[:80]}”", brand=brand,
+                region=region, aspect=aspect, segment={"item": fid}, metric="sentiment_score", baseline=None,
+                observed=score, magnitude=None, confidence=None, onset=created,
+                details={"quotes": [{"id": fid, "text": text, "evidence": evidence}]}))
+        return out
+
+    def _threshold(self, session: Session, rule: Threshold, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
+        until = floor(as_of, rule.bucket)
+        since = until - BUCKETS[rule.bucket]
+        out = []
+        base = replace(scope, regions=tuple(rule.regions) or scope.regions)
+        for brand in self._brands(session, rule, replace(base, since=since, until=until)):
+            s = series(session, flt=replace(base, brands=(brand,)), since=since, until=until, bucket=rule.bucket,
+                       aspect=rule.aspect)
+            if s.mentions[-1] < rule.min_mentions:
+                continue
+            value = float(s.mentions[-1]) if rule.metric == "volume" else getattr(s, rule.metric)[-1]
+            if value is None:
+                continue
+            crossed = (rule.above is not None and value > rule.above) or (rule.below is not None and value < rule.below)
+            if not crossed:
+                continue
+            bound = rule.above if rule.above is not None and value > rule.above else rule.below
+            out.append(Finding(
+                key=f"{rule.name}|{brand}|{rule.aspect}|{','.join(rule.regions)}", rule=rule.name, type=rule.type,
+                severity=rule.severity, brand=brand, region=rule.regions[0] if len(rule.regions) == 1 else None,
+                aspect=rule.aspect, segment={"regions": rule.regions} if rule.regions else {},
+                title=f"{rule.metric} of {rule.aspect or 'all feedback'} for {brand} at {value:.3g} (bound {bound})",
+                metric=rule.metric, baseline=bound, observed=value, magnitude=value - bound, confidence=None,
+                onset=since, details={"period": since.isoformat(), "mentions": int(s.mentions[-1])}))
+        return out
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def run(self, session: Session, as_of: datetime | None = None, *, actor: str = "radar") -> RunReport:
+        as_of = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        findings, skipped = self.evaluate(session, as_of)
+        report = RunReport(as_of=as_of, skipped=skipped)
+        for f in findings:
+            self._apply(session, f, as_of, actor, report)
+        session.commit()
+        return report
+
+    def _apply(self, session: Session, f: Finding, as_of: datetime, actor: str, report: RunReport) -> None:
+        last = session.scalars(select(AlertRow).where(AlertRow.key == f.key).order_by(AlertRow.id.desc()).limit(1)).first()
+        values = dict(title=f.title, severity=f.severity, baseline=f.baseline, observed=f.observed,
+                      magnitude=f.magnitude, confidence=f.confidence,
+                      details=json.dumps(f.details, ensure_ascii=False, default=str))
+        if last is not None and last.status != "resolved":
+            if as_of <= last.last_detected_at or all(getattr(last, k) == v for k, v in values.items()):
+                report.unchanged.append(last.id)
+                return
+            for k, v in values.items():
+                setattr(last, k, v)
+            last.last_detected_at, last.updated_at = as_of, as_of
+            session.add(AlertEventRow(alert_id=last.id, at=as_of, actor=actor, action="updated",
+                                      note=f"observed {f.observed}, magnitude {f.magnitude}"))
+            report.updated.append(last.id)
+            return
+        if last is not None and last.resolved_at and as_of < last.resolved_at + timedelta(hours=self.config.cooldown_hours):
+            report.cooling_down.append(f.key)
+            return
+        row = AlertRow(key=f.key, rule=f.rule, type=f.type, status="open", brand=f.brand, region=f.region,
+                       aspect=f.aspect, segment=json.dumps(f.segment, ensure_ascii=False), metric=f.metric,
+                       onset=f.onset, first_detected_at=as_of, last_detected_at=as_of,
+                       deadline_at=as_of + timedelta(hours=self.config.deadline_hours(f.severity)),
+                       created_at=as_of, updated_at=as_of, **values)
+        session.add(row)
+        session.flush()
+        session.add(AlertEventRow(alert_id=row.id, at=as_of, actor=actor, action="raised", note=f.title))
+        report.raised.append(row.id)
+
+
+# --- lifecycle and reads -------------------------------------------------------------------
+
+TRANSITIONS = {"open": {"acknowledged", "resolved"}, "acknowledged": {"resolved"}, "resolved": {"open"}}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+def transition(session: Session, alert: AlertRow, status: str, *, actor: str, note: str | None = None,
+               now: datetime | None = None) -> AlertRow:
+    """open → acknowledged → resolved (or open → resolved; resolved → open reopens)."""
+    now = now or datetime.now(timezone.utc)
+    if status == alert.status:
+        return alert
+    if status not in TRANSITIONS.get(alert.status, set()):
+        raise TransitionError(f"alert {alert.id} is {alert.status}; it cannot become {status}")
+    if status == "acknowledged":
+        alert.acknowledged_by, alert.acknowledged_at = actor, now
+    elif status == "resolved":
+        alert.resolved_by, alert.resolved_at = actor, now
+    else:
+        alert.resolved_by = alert.resolved_at = None
+    alert.status, alert.updated_at = status, now
+    session.add(AlertEventRow(alert_id=alert.id, at=now, actor=actor, action=status, note=note))
+    session.commit()
+    return alert
+
+
+def scope_alerts(stmt, *, regions: tuple[str, ...] | None, brands: tuple[str, ...] | None, nothing: bool = False):
+    """Alerts a caller may see: of their brands, and (for a regional scope) of their regions."""
+    if nothing:
+        return stmt.where(AlertRow.id < 0)
+    if regions:
+        stmt = stmt.where(AlertRow.region.in_(regions))
+    if brands:
+        stmt = stmt.where(AlertRow.brand.in_(brands))
+    return stmt
+
+
+def alert_dict(row: AlertRow, events: list[AlertEventRow] | None = None) -> dict:
+    out = {"id": row.id, "rule": row.rule, "type": row.type, "severity": row.severity, "status": row.status,
+           "title": row.title, "brand": row.brand, "region": row.region, "aspect": row.aspect,
+           "segment": json.loads(row.segment), "metric": row.metric, "baseline": row.baseline,
+           "observed": row.observed, "magnitude": row.magnitude, "confidence": row.confidence,
+           "onset": row.onset.isoformat() if row.onset else None,
+           "first_detected_at": row.first_detected_at.isoformat(), "last_detected_at": row.last_detected_at.isoformat(),
+           "deadline_at": row.deadline_at.isoformat(),
+           "acknowledged_by": row.acknowledged_by,
+           "acknowledged_at": row.acknowledged_at.isoformat() if row.acknowledged_at else None,
+           "resolved_by": row.resolved_by, "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+           "details": json.loads(row.details)}
+    if events is not None:
+        out["events"] = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "note": e.note} for e in events]
+    return out
+
+
+def response_metrics(session: Session, stmt_filter=lambda s: s) -> dict:
+    """Share of alerts acknowledged within their deadline, by severity and by region."""
+    rows = session.execute(stmt_filter(select(AlertRow.severity, AlertRow.region, AlertRow.first_detected_at,
+                                              AlertRow.acknowledged_at, AlertRow.resolved_at, AlertRow.deadline_at,
+                                              AlertRow.status))).all()
+    now = datetime.now(timezone.utc)
+
+    def summarise(group: list) -> dict:
+        n = len(group)
+        answered = [r for r in group if (r[3] or r[4]) is not None]
+        on_time = [r for r in answered if (r[3] or r[4]) <= r[5]]
+        hours = sorted(((r[3] or r[4]) - r[2]).total_seconds() / 3600 for r in answered)
+        overdue = [r for r in group if (r[3] or r[4]) is None and r[6] != "resolved" and now > r[5]]
+        return {"alerts": n, "acknowledged": len(answered),
+                "acknowledged_within_deadline": len(on_time),
+                "share_within_deadline": round(len(on_time) / n, 4) if n else None,
+                "median_hours_to_acknowledge": round(float(np.median(hours)), 2) if hours else None,
+                "open_overdue": len(overdue)}
+
+    by_sev: dict[str, list] = {}
+    by_region: dict[str, list] = {}
+    for r in rows:
+        by_sev.setdefault(r[0], []).append(r)
+        by_region.setdefault(r[1] or "(all regions)", []).append(r)
+    return {"overall": summarise(list(rows)),
+            "by_severity": {k: summarise(v) for k, v in sorted(by_sev.items())},
+            "by_region": {k: summarise(v) for k, v in sorted(by_region.items())}}

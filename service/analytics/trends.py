@@ -1,0 +1,308 @@
+"""Time series of what customers say, per aspect, segment, brand and tracked phrase.
+
+A series is counted in the database, one row per UTC bucket (``hour``, ``day`` or ``week``;
+weeks start on Monday 00:00 UTC), and every bucket of the window is present: a period with
+nothing in it is a row of zeros, not a gap. Per bucket:
+
+* ``items``: items of the segment (the filters without the brand restriction when a brand is
+  asked for: the brand's share of its segment's conversation);
+* ``mentions``: items that mention the aspect (or the phrase; without either, the items of the
+  filters themselves);
+* ``negative``: mentions whose sentiment is negative (the aspect's own sentiment for an
+  aspect series, the item's otherwise), and ``sentiment_sum`` likewise;
+* derived: ``share_of_voice = mentions / items``, ``negative_share = negative / mentions``,
+  ``mean_sentiment = sentiment_sum / mentions`` (None where the denominator is 0).
+
+Tracked phrases ("too spicy", "太辣") match an item when the phrase occurs in its text
+(case-insensitive) or when the cosine between the phrase's embedding and the item's topic
+vector (its main aspect's evidence clause; the whole-text vector where it has none) reaches the
+phrase's threshold (default ``PHRASE_THRESHOLD``, chosen on the demo data: it takes in the
+paraphrases of a complaint and leaves out the other complaints about the same aspect; see
+``tests/analytics/test_trends.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import Integer, Select, String, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from service.store.repo import FeedbackFilter
+from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
+
+Bucket = Literal["hour", "day", "week"]
+BUCKETS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+PHRASE_THRESHOLD = 0.9
+MAX_PERIODS = 2_000
+
+
+class SeriesError(ValueError):
+    """A series request that cannot be answered (unknown bucket, window too long…)."""
+
+
+def floor(ts: datetime, bucket: Bucket) -> datetime:
+    """The start of ``ts``'s bucket, in UTC."""
+    ts = ts.astimezone(timezone.utc)
+    if bucket == "hour":
+        return ts.replace(minute=0, second=0, microsecond=0)
+    day = ts.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if bucket == "day" else day - timedelta(days=day.weekday())
+
+
+def periods(since: datetime, until: datetime, bucket: Bucket) -> list[datetime]:
+    """Bucket starts covering ``[since, until)``."""
+    if bucket not in BUCKETS:
+        raise SeriesError(f"unknown bucket {bucket!r}; use one of {sorted(BUCKETS)}")
+    start, step = floor(since, bucket), BUCKETS[bucket]
+    n = int(np.ceil((until - start) / step)) if until > start else 0
+    if n > MAX_PERIODS:
+        raise SeriesError(f"{n} {bucket} periods requested; at most {MAX_PERIODS}: use a longer bucket")
+    return [start + i * step for i in range(n)]
+
+
+def bucket_key(session: Session, bucket: Bucket):
+    """A SQL expression for the bucket of ``created_at`` as text ``YYYY-MM-DD[ HH]`` (UTC)."""
+    col = FeedbackRow.created_at
+    if session.get_bind().dialect.name == "postgresql":
+        utc = func.timezone("UTC", col)
+        fmt = "YYYY-MM-DD HH24" if bucket == "hour" else "YYYY-MM-DD"
+        return func.to_char(func.date_trunc(bucket, utc), fmt)
+    # SQLite keeps naive UTC text; weeks: back to Monday (%w: Sunday = 0)
+    if bucket == "hour":
+        return func.strftime("%Y-%m-%d %H", col)
+    if bucket == "day":
+        return func.strftime("%Y-%m-%d", col)
+    back = (func.cast(func.strftime("%w", col), Integer) + 6) % 7
+    return func.date(col, literal("-") + func.cast(back, String) + literal(" days"))
+
+
+def _parse_key(key: str) -> datetime:
+    fmt = "%Y-%m-%d %H" if len(key) > 10 else "%Y-%m-%d"
+    return datetime.strptime(key, fmt).replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class Series:
+    """One metric family over the periods of a window (lists aligned with ``periods``)."""
+
+    bucket: str
+    periods: list[datetime]
+    items: np.ndarray
+    mentions: np.ndarray
+    negative: np.ndarray
+    sentiment_sum: np.ndarray
+
+    @property
+    def share_of_voice(self) -> list[float | None]:
+        return _ratio(self.mentions, self.items)
+
+    @property
+    def negative_share(self) -> list[float | None]:
+        return _ratio(self.negative, self.mentions)
+
+    @property
+    def mean_sentiment(self) -> list[float | None]:
+        return _ratio(self.sentiment_sum, self.mentions)
+
+    def to_dict(self) -> dict:
+        return {"bucket": self.bucket, "points": [
+            {"period": p.isoformat(), "items": int(i), "mentions": int(m), "negative": int(n),
+             "share_of_voice": sov, "negative_share": ns, "mean_sentiment": ms}
+            for p, i, m, n, sov, ns, ms in zip(self.periods, self.items, self.mentions, self.negative,
+                                               self.share_of_voice, self.negative_share, self.mean_sentiment)]}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
+    return [round(float(a) / float(b), 6) if b else None for a, b in zip(num, den)]
+
+
+def _counts(session: Session, stmt: Select, key) -> dict[str, tuple]:
+    return {k: tuple(rest) for k, *rest in session.execute(stmt.group_by(key))}
+
+
+def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket = "week",
+           aspect: str | None = None, phrase_ids: set[int] | None = None) -> Series:
+    """The series of ``[since, until)`` under ``flt``; ``aspect`` or ``phrase_ids`` (the item ids
+    a tracked phrase matches, from ``phrase_matches``) narrow the mentions."""
+    grid = periods(since, until, bucket)
+    flt = replace(flt, since=since, until=until, include_duplicates=False)
+    key = bucket_key(session, bucket).label("k")
+    segment = replace(flt, brands=()) if flt.brands else flt
+    base = select(key, func.count()).select_from(FeedbackRow)
+    items = _counts(session, segment.apply(base), key)
+    if aspect is not None:
+        stmt = flt.apply(select(key, func.count(), func.sum(case((AspectScoreRow.sentiment == "negative", 1), else_=0)),
+                                func.sum(AspectScoreRow.sentiment_score))
+                         .select_from(FeedbackRow)
+                         .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                         .where(AspectScoreRow.aspect == aspect))
+    else:
+        stmt = flt.apply(select(key, func.count(), func.sum(case((ScoreRow.sentiment == "negative", 1), else_=0)),
+                                func.sum(ScoreRow.sentiment_score))
+                         .select_from(FeedbackRow).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id))
+        if phrase_ids is not None:
+            stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
+    mentions = _counts(session, stmt, key)
+    idx = {p: i for i, p in enumerate(grid)}
+    out = Series(bucket, grid, np.zeros(len(grid), np.int64), np.zeros(len(grid), np.int64),
+                 np.zeros(len(grid), np.int64), np.zeros(len(grid), np.float64))
+    for k, (n,) in items.items():
+        i = idx.get(_parse_key(k))
+        if i is not None:
+            out.items[i] = n
+    for k, (n, neg, total) in mentions.items():
+        i = idx.get(_parse_key(k))
+        if i is not None:
+            out.mentions[i], out.negative[i], out.sentiment_sum[i] = n, neg or 0, total or 0.0
+    return out
+
+
+def phrase_matches(session: Session, *, flt: FeedbackFilter, phrase: str, embedding: np.ndarray | None,
+                   threshold: float = PHRASE_THRESHOLD, chunk: int = 20_000) -> set[int]:
+    """Ids of the canonical items under ``flt`` that mention ``phrase`` or a close paraphrase."""
+    from service.analytics.themes import _vectors
+
+    flt = replace(flt, include_duplicates=False)
+    literal_ids = set(session.scalars(flt.apply(
+        select(FeedbackRow.id).where(func.lower(FeedbackRow.text).contains(phrase.lower(), autoescape=True)))))
+    if embedding is None:
+        return literal_ids
+    target = np.asarray(embedding, np.float32)
+    target = target / max(float(np.linalg.norm(target)), 1e-12)
+    stmt = flt.apply(select(FeedbackRow.id, ScoreRow.embedding, ScoreRow.topic_embedding)
+                     .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)).order_by(FeedbackRow.id)
+    found = set(literal_ids)
+    rows = session.execute(stmt).yield_per(chunk).partitions(chunk)
+    for part in rows:
+        vecs = _vectors([t if t is not None else e for _, e, t in part])
+        hit = vecs @ target >= threshold
+        found.update(int(part[i][0]) for i in np.flatnonzero(hit))
+    return found
+
+
+def slope(values: list[float | None], weights: np.ndarray | None = None) -> dict | None:
+    """Weighted least-squares slope per period of a series (None values skipped) with its
+    95% interval and p-value: how a slow trend is reported (not alerted)."""
+    import statsmodels.api as sm
+
+    y = np.array([np.nan if v is None else v for v in values], float)
+    ok = ~np.isnan(y)
+    if ok.sum() < 4:
+        return None
+    x = np.arange(len(y))[ok]
+    w = np.ones(ok.sum()) if weights is None else np.maximum(np.asarray(weights, float)[ok], 1e-9)
+    res = sm.WLS(y[ok], sm.add_constant(x.astype(float)), weights=w).fit()
+    lo, hi = res.conf_int(0.05)[1]
+    p = float(res.pvalues[1]) if np.isfinite(res.pvalues[1]) else 1.0
+    return {"per_period": round(float(res.params[1]), 6), "lower": round(float(lo), 6), "upper": round(float(hi), 6),
+            "p_value": round(p, 6),
+            "direction": "flat" if p >= 0.05 else ("up" if res.params[1] > 0 else "down")}
+
+
+# --- tracked phrases -----------------------------------------------------------------------
+
+
+class PhraseError(ValueError):
+    pass
+
+
+def add_phrase(session: Session, *, phrase: str, embedding: np.ndarray | None, threshold: float | None,
+               model_version: str | None, actor: str) -> TrackedPhraseRow:
+    phrase = " ".join(phrase.split())
+    if not phrase:
+        raise PhraseError("the phrase is empty")
+    if len(phrase) > 200:
+        raise PhraseError(f"the phrase has {len(phrase)} characters; at most 200")
+    existing = session.scalars(select(TrackedPhraseRow).where(TrackedPhraseRow.phrase == phrase)).first()
+    if existing is not None:
+        return existing
+    row = TrackedPhraseRow(phrase=phrase, threshold=PHRASE_THRESHOLD if threshold is None else threshold,
+                           embedding=None if embedding is None else np.asarray(embedding, "<f2").tobytes(),
+                           model_version=model_version, created_by=actor, created_at=datetime.now(timezone.utc))
+    session.add(row)
+    session.commit()
+    return row
+
+
+def phrase_dict(row: TrackedPhraseRow) -> dict:
+    return {"id": row.id, "phrase": row.phrase, "threshold": row.threshold, "paraphrases": row.embedding is not None,
+            "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+
+
+# --- reports (what the API and the CLI answer) ---------------------------------------------
+
+METRICS = ("volume", "share_of_voice", "negative_share", "mean_sentiment")
+
+
+def _metric_inputs(s: Series, metric: str) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """``(y, kind, trials)`` for the forecaster/detectors."""
+    if metric == "volume":
+        return s.mentions.astype(float), "count", None
+    if metric == "share_of_voice":
+        return s.mentions.astype(float), "proportion", s.items
+    if metric == "negative_share":
+        return s.negative.astype(float), "proportion", s.mentions
+    if metric == "mean_sentiment":
+        vals = np.array([np.nan if v is None else v for v in s.mean_sentiment], float)
+        return vals, "level", None
+    raise SeriesError(f"unknown metric {metric!r}; use one of {list(METRICS)}")
+
+
+def trend_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
+                 aspect: str | None = None, phrase: TrackedPhraseRow | None = None) -> dict:
+    """The series, each metric's linear trend, and the shifts the detectors see in it."""
+    from service.analytics.shifts import detect
+
+    ids = None
+    if phrase is not None:
+        emb = None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
+        ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
+                             embedding=emb, threshold=phrase.threshold)
+    s = series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+    out = {"window": {"since": since.isoformat(), "until": until.isoformat()}, "aspect": aspect,
+           "phrase": None if phrase is None else phrase_dict(phrase), **s.to_dict()}
+    out["trend"] = {"volume": slope([float(v) for v in s.mentions]),
+                    "share_of_voice": slope(s.share_of_voice, s.items),
+                    "negative_share": slope(s.negative_share, s.mentions),
+                    "mean_sentiment": slope(s.mean_sentiment, s.mentions)}
+    shifts = []
+    for metric in ("volume", "negative_share"):
+        y, kind, trials = _metric_inputs(s, metric)
+        for d in detect(y, kind=kind, trials=trials):
+            shifts.append({"metric": metric, "period": s.periods[min(d.onset, len(s.periods) - 1)].isoformat(),
+                           **d.to_dict()})
+    out["shifts"] = shifts
+    return out
+
+
+def forecast_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
+                    metric: str, horizon: int, alpha: float, seed: int, aspect: str | None = None,
+                    phrase: TrackedPhraseRow | None = None) -> dict:
+    from service.analytics.forecast import forecast
+
+    ids = None
+    if phrase is not None:
+        emb = None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
+        ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
+                             embedding=emb, threshold=phrase.threshold)
+    s = series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+    y, kind, trials = _metric_inputs(s, metric)
+    if kind == "level":  # periods without mentions carry no level: forecast the observed ones
+        keep = ~np.isnan(y)
+        y = y[keep]
+    if len(y) == 0:
+        raise SeriesError("nothing to forecast: the series has no observed periods in this window")
+    season = 7 if bucket == "day" else None
+    fc = forecast(y, horizon, kind=kind, trials=trials, alpha=alpha, seed=seed, season=season)
+    step = BUCKETS[bucket]
+    start = s.periods[-1] + step if s.periods else floor(until, bucket)
+    history = getattr(s, metric) if metric != "volume" else [int(v) for v in s.mentions]
+    return {"metric": metric, "aspect": aspect, "phrase": None if phrase is None else phrase_dict(phrase),
+            "bucket": bucket, "alpha": alpha, "seed": seed, "model": fc.model, "criterion": fc.criterion,
+            "history": [{"period": p.isoformat(), "value": v} for p, v in zip(s.periods, history)],
+            "forecast": [{"period": (start + i * step).isoformat(), "mean": float(m), "lower": float(lo),
+                          "upper": float(hi)} for i, (m, lo, hi) in enumerate(zip(fc.mean, fc.lower, fc.upper))]}

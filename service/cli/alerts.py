@@ -1,0 +1,136 @@
+"""``radar alerts run|list|show|ack|resolve|metrics``: the alert engine and lifecycle from the shell."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+alerts_app = typer.Typer(help="Evaluate alert rules and manage alerts.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _runtime(ctx: typer.Context):
+    from service.alerts.rules import AlertConfigError
+    from service.runtime import Runtime
+
+    rt = Runtime(ctx.obj.settings)
+    try:
+        rt.settings.alert_config
+    except AlertConfigError as exc:
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    return rt
+
+
+def run_once(rt, as_of: datetime | None = None) -> dict:
+    """One evaluation of every rule (what ``radar serve --alerts-every`` calls on its schedule)."""
+    engine = rt.alert_engine()
+    with rt.sessions() as s:
+        return engine.run(s, as_of).to_dict()
+
+
+@alerts_app.command("run")
+def run_cmd(ctx: typer.Context,
+            as_of: Annotated[Optional[datetime], typer.Option(help="Evaluate as of this moment (UTC if no offset); default now.")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False):
+    """Evaluate every rule once: raise new alerts, update ongoing ones. Running it twice raises nothing new."""
+    from service.store.repo import utc
+
+    rt = _runtime(ctx)
+    try:
+        report = run_once(rt, utc(as_of) if as_of else None)
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    out.print(f"as of {report['as_of']}: {len(report['raised'])} raised, {len(report['updated'])} updated, "
+              f"{len(report['unchanged'])} unchanged, {len(report['cooling_down'])} cooling down")
+    for line in report["skipped"]:
+        out.print(f"  skipped {line}")
+
+
+@alerts_app.command("list")
+def list_cmd(ctx: typer.Context,
+             status: Annotated[list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")] = [],
+             as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Alerts, most severe and newest first."""
+    from sqlalchemy import select
+
+    from service.alerts.engine import alert_dict
+    from service.store.tables import AlertRow
+
+    rt = _runtime(ctx)
+    try:
+        with rt.sessions() as s:
+            stmt = select(AlertRow)
+            if status:
+                stmt = stmt.where(AlertRow.status.in_(status))
+            rows = [alert_dict(r) for r in s.scalars(stmt.order_by(AlertRow.severity, AlertRow.last_detected_at.desc()))]
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table(title=f"{len(rows)} alerts")
+    for c in ("id", "sev", "status", "type", "title", "deadline"):
+        t.add_column(c, overflow="fold")
+    for a in rows:
+        t.add_row(str(a["id"]), a["severity"], a["status"], a["type"], a["title"], a["deadline_at"][:16])
+    out.print(t)
+
+
+def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: str | None) -> None:
+    from service.alerts.engine import TransitionError, transition
+    from service.store.tables import AlertRow
+
+    rt = _runtime(ctx)
+    try:
+        with rt.sessions() as s:
+            row = s.get(AlertRow, alert_id)
+            if row is None:
+                err.print(f"[red]no alert {alert_id}[/red]")
+                raise typer.Exit(1)
+            try:
+                transition(s, row, status, actor=by, note=note, now=datetime.now(timezone.utc))
+            except TransitionError as exc:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
+            out.print(f"alert {alert_id}: {status} by {by}")
+    finally:
+        rt.close()
+
+
+By = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
+Note = Annotated[Optional[str], typer.Option(help="A note for the alert's history.")]
+
+
+@alerts_app.command("ack")
+def ack_cmd(ctx: typer.Context, alert_id: int, by: By, note: Note = None):
+    """Acknowledge an alert."""
+    _transition(ctx, alert_id, "acknowledged", by, note)
+
+
+@alerts_app.command("resolve")
+def resolve_cmd(ctx: typer.Context, alert_id: int, by: By, note: Note = None):
+    """Resolve an alert (its key then cools down before it can be raised again)."""
+    _transition(ctx, alert_id, "resolved", by, note)
+
+
+@alerts_app.command("metrics")
+def metrics_cmd(ctx: typer.Context):
+    """Response metrics as JSON: alerts acknowledged within their deadline, by severity and by region."""
+    from service.alerts.engine import response_metrics
+
+    rt = _runtime(ctx)
+    try:
+        with rt.sessions() as s:
+            out.print_json(json.dumps(response_metrics(s)))
+    finally:
+        rt.close()

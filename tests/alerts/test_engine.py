@@ -1,0 +1,152 @@
+"""The alert engine on hand-built data with a known shift (both databases): one alert for the
+shifted cell and none elsewhere, idempotent runs, updates instead of duplicates, lifecycle,
+cool-down, severe complaints, crisis spikes, the caller's scope and response metrics."""
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from service.alerts.engine import AlertEngine
+from service.alerts.rules import AlertConfig
+from service.api.app import create_app
+from service.api.deps import Caller, get_caller
+from service.domain import AspectScore
+from tests.analytics.conftest import AspectKeywordScorer
+
+START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+SHIFT_WEEK = 9
+
+
+class SafetyScorer(AspectKeywordScorer):
+    """The keyword scorer, plus a strongly negative health_safety aspect for 'stomach ache'."""
+
+    def score(self, texts, languages=None):
+        out = super().score(texts, languages)
+        for t, s in zip(texts, out):
+            if "stomach ache" in t:
+                s.score.aspects.append(AspectScore(aspect="health_safety", confidence=0.95, sentiment="negative",
+                                                   sentiment_score=-0.9, evidence=t))
+        return out
+
+
+def _items(seed=5):
+    rng = random.Random(seed)
+    rows, n = [], 0
+    for week in range(12):
+        for region in ("East", "West", "North"):
+            for age in ("18-24", "25-34"):
+                for _ in range(30):
+                    hot = region == "East" and age == "18-24" and week >= SHIFT_WEEK
+                    r = rng.random()
+                    text = ("the noodles are too spicy now" if r < (0.5 if hot else 0.05)
+                            else "lovely flavour, great bowl" if r < 0.7 else "the box arrived crushed"
+                            if r < 0.75 else "bought it again")
+                    n += 1
+                    rows.append({"source": "shop", "channel": "review", "external_id": f"e{n}", "language": "en",
+                                 "text": f"{text} #{n}", "brand": "spicewell", "region": region,
+                                 "attributes": {"age_group": age},
+                                 "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
+    return rows
+
+
+RULES = {"rules": [{"name": "pref", "type": "preference_shift", "brands": ["ours"], "dimensions": ["region", "age_group"],
+                    "history": 12, "recent": 2, "min_mentions": 5}]}
+
+
+@pytest.fixture
+def store(db_url, make_runtime):
+    rt = make_runtime(db_url, scorer=SafetyScorer())
+    rows = _items()
+    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == len(rows)
+    return rt
+
+
+def _engine(rt, rules=RULES):
+    return AlertEngine(AlertConfig.parse(rules), aspects=[a.id for a in rt.settings.taxonomy.aspects],
+                       our_brand="spicewell")
+
+
+def test_one_alert_for_the_shifted_cell_updated_not_repeated(store):
+    rt = store
+    engine = _engine(rt)
+    before = START + timedelta(weeks=SHIFT_WEEK)  # the shift has not happened yet
+    with rt.sessions() as s:
+        assert engine.run(s, before).raised == []
+        first = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 1))  # one week of it
+        again = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 1))
+        later = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 2, hours=3))
+    assert len(first.raised) == 1, first
+    assert again.raised == [] and again.updated == [] and again.unchanged == first.raised
+    assert later.raised == [] and later.updated == first.raised
+    with TestClient(create_app(runtime=rt)) as c:
+        alerts = c.get("/v1/alerts").json()["alerts"]
+        assert len(alerts) == 1
+        a = alerts[0]
+        assert a["type"] == "preference_shift" and a["aspect"] == "taste" and a["status"] == "open"
+        assert a["segment"] == {"region": "East", "age_group": "18-24"} and a["region"] == "East"
+        assert a["onset"][:10] == (START + timedelta(weeks=SHIFT_WEEK)).date().isoformat()
+        assert a["observed"] > a["baseline"] and a["magnitude"] > 0.1
+        assert len(a["details"]["quotes"]) == 3 and all("too spicy" in q["text"] for q in a["details"]["quotes"])
+        assert "spicy" in a["details"]["phrases"]
+        assert a["deadline_at"] > a["first_detected_at"]
+        # lifecycle through the API, recorded with who and when
+        c.app.dependency_overrides[get_caller] = lambda: Caller(id="lee", role="analyst")
+        r = c.patch(f"/v1/alerts/{a['id']}", json={"status": "acknowledged", "note": "looking"})
+        assert r.status_code == 200 and r.json()["acknowledged_by"] == "lee"
+        assert c.patch(f"/v1/alerts/{a['id']}", json={"status": "bogus"}).status_code == 422
+        r = c.patch(f"/v1/alerts/{a['id']}", json={"status": "resolved"})
+        assert [e["action"] for e in r.json()["events"]] == ["raised", "updated", "acknowledged", "resolved"]
+        assert c.patch(f"/v1/alerts/{a['id']}", json={"status": "acknowledged"}).status_code == 409
+        m = c.get("/v1/alerts/metrics").json()
+        assert m["by_severity"]["L2"]["alerts"] == 1 and m["by_region"]["East"]["acknowledged"] == 1
+        # a West manager sees nothing of it
+        c.app.dependency_overrides[get_caller] = lambda: Caller(id="w", role="viewer", regions=("West",))
+        assert c.get("/v1/alerts").json()["alerts"] == [] and c.get(f"/v1/alerts/{a['id']}").status_code == 404
+    with rt.sessions() as s:  # resolved: the key cools down instead of raising again
+        cool = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 3))
+    assert cool.raised == [] and len(cool.cooling_down) == 1
+
+
+def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
+    rt = make_runtime(sqlite_url, scorer=SafetyScorer())
+    now = START + timedelta(days=10)
+    rows = [{"source": "s", "channel": "social", "external_id": f"b{i}", "language": "en", "brand": "spicewell",
+             "text": f"bought it again #{i}" if i % 4 else f"the box arrived crushed #{i}",
+             "created_at": (now - timedelta(hours=180 - i)).isoformat()} for i in range(170)]
+    rows += [{"source": "s", "channel": "social", "external_id": f"c{i}", "language": "en", "brand": "spicewell",
+              "text": f"the box arrived crushed again, awful #{i}", "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()}
+             for i in range(15)]
+    rows += [{"source": "s", "channel": "complaint", "external_id": "h1", "language": "en", "brand": "spicewell",
+              "region": "West", "text": "my son got a stomach ache after eating it",
+              "created_at": (now - timedelta(hours=2)).isoformat()}]
+    rt.ingest_service().ingest(list(enumerate(rows)))
+    engine = _engine(rt, {"rules": [{"name": "crisis", "type": "crisis_spike", "min_count": 8},
+                                    {"name": "safety", "type": "severe_complaint"}]})
+    with rt.sessions() as s:
+        report = engine.run(s, now)
+        assert engine.run(s, now).raised == []
+    with TestClient(create_app(runtime=rt)) as c:
+        alerts = {a["type"]: a for a in c.get("/v1/alerts").json()["alerts"]}
+    assert set(alerts) == {"crisis_spike", "severe_complaint"} and len(report.raised) == 2
+    assert alerts["crisis_spike"]["severity"] == "L1" and alerts["crisis_spike"]["observed"] >= 15
+    assert alerts["severe_complaint"]["region"] == "West" and "stomach" in alerts["severe_complaint"]["title"]
+
+
+def test_radar_alerts_run_and_list(store, tmp_path, monkeypatch):
+    from service.cli.main import app as cli
+
+    rt = store
+    runner = CliRunner()
+    args = ["--database-url", rt.settings.database_url]
+    as_of = (START + timedelta(weeks=SHIFT_WEEK + 1)).isoformat()
+    first = runner.invoke(cli, [*args, "alerts", "run", "--as-of", as_of, "--json"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(cli, [*args, "alerts", "run", "--as-of", as_of, "--json"])
+    import json
+
+    assert json.loads(second.output)["raised"] == []
+    listed = runner.invoke(cli, [*args, "alerts", "list", "--json"])
+    assert listed.exit_code == 0 and len(json.loads(listed.output)) == len(json.loads(first.output)["raised"])
