@@ -169,12 +169,14 @@ class AlertEngine:
                 items, neg = self._aspect_counts(session, cflt, grid, rule.bucket)
                 if items.mean() < rule.min_mentions:
                     continue
+                first = int(np.argmax(items > 0))  # the series starts with the segment's first items
                 for aspect in aspects:
                     y = neg.get(aspect, np.zeros(len(grid), np.int64))
                     if y.sum() == 0:
                         continue
-                    dets = [d for d in detect(y, kind="proportion", trials=items)
-                            if d.direction > 0 and d.detected_at >= len(grid) - rule.recent]
+                    dets = [replace(d, onset=d.onset + first, detected_at=d.detected_at + first)
+                            for d in detect(y[first:], kind="proportion", trials=items[first:])]
+                    dets = [d for d in dets if d.direction > 0 and d.detected_at >= len(grid) - rule.recent]
                     best = min(dets, key=lambda d: d.p_value, default=None)
                     tested.append((best.p_value if best else 1.0,
                                    {"brand": brand, "cell": cell, "aspect": aspect, "det": best, "y": y,
@@ -259,9 +261,9 @@ class AlertEngine:
             p = float(sstats.poisson.sf(x - 1, expected)) if x else 1.0
             if x < rule.min_count or p >= rule.alpha:
                 continue
-            quotes = session.execute(replace(flt, since=win_start, until=end).apply(
+            quotes = session.execute(replace(flt, since=win_start, until=end, sentiments=()).apply(
                 select(FeedbackRow.id, FeedbackRow.text).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-                .order_by(ScoreRow.sentiment_score)).limit(3)).all()
+                .where(ScoreRow.sentiment == "negative").order_by(ScoreRow.sentiment_score)).limit(3)).all()
             out.append(Finding(
                 key=f"{rule.name}|{brand}|{','.join(rule.channels)}", rule=rule.name, type=rule.type,
                 severity=rule.severity, brand=brand, region=None, aspect=None,

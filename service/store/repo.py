@@ -220,13 +220,13 @@ class FeedbackFilter:
                 conds.append(col.in_(values))
         if self.sentiments:
             conds.append(exists().where(ScoreRow.feedback_id == FeedbackRow.id,
-                                        ScoreRow.sentiment.in_(self.sentiments)))
+                                        ScoreRow.sentiment.in_(self.sentiments)).correlate(FeedbackRow))
         if self.aspects:
             conds.append(exists().where(AspectScoreRow.feedback_id == FeedbackRow.id,
-                                        AspectScoreRow.aspect.in_(self.aspects)))
+                                        AspectScoreRow.aspect.in_(self.aspects)).correlate(FeedbackRow))
         for name, values in self.attributes.items():
             conds.append(exists().where(AttributeRow.feedback_id == FeedbackRow.id,
-                                        AttributeRow.name == name, AttributeRow.value.in_(values)))
+                                        AttributeRow.name == name, AttributeRow.value.in_(values)).correlate(FeedbackRow))
         if not self.include_duplicates:
             conds.append(FeedbackRow.duplicate_of.is_(None))
         return stmt.where(and_(*conds)) if conds else stmt

@@ -32,6 +32,15 @@ class SafetyScorer(AspectKeywordScorer):
         return out
 
 
+FILLER = ("morning lunch dinner office student weekend train shop online store family friend kitchen "
+          "camping rainy sunny cheap promo sale pack cup ramen udon broth noon").split()
+
+
+def _tail(rng) -> str:
+    """Words that make every item distinct (near-duplicates are left out of every series)."""
+    return " ".join(rng.sample(FILLER, 6))
+
+
 def _items(seed=5):
     rng = random.Random(seed)
     rows, n = [], 0
@@ -46,7 +55,7 @@ def _items(seed=5):
                             if r < 0.75 else "bought it again")
                     n += 1
                     rows.append({"source": "shop", "channel": "review", "external_id": f"e{n}", "language": "en",
-                                 "text": f"{text} #{n}", "brand": "spicewell", "region": region,
+                                 "text": f"{text}, {_tail(rng)}", "brand": "spicewell", "region": region,
                                  "attributes": {"age_group": age},
                                  "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
     return rows
@@ -112,12 +121,13 @@ def test_one_alert_for_the_shifted_cell_updated_not_repeated(store):
 
 def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
     rt = make_runtime(sqlite_url, scorer=SafetyScorer())
+    rng = random.Random(9)
     now = START + timedelta(days=10)
     rows = [{"source": "s", "channel": "social", "external_id": f"b{i}", "language": "en", "brand": "spicewell",
-             "text": f"bought it again #{i}" if i % 4 else f"the box arrived crushed #{i}",
+             "text": f"bought it again, {_tail(rng)}" if i % 4 else f"the box arrived crushed, {_tail(rng)}",
              "created_at": (now - timedelta(hours=180 - i)).isoformat()} for i in range(170)]
     rows += [{"source": "s", "channel": "social", "external_id": f"c{i}", "language": "en", "brand": "spicewell",
-              "text": f"the box arrived crushed again, awful #{i}", "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()}
+              "text": f"the box arrived crushed again, awful, {_tail(rng)}", "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()}
              for i in range(15)]
     rows += [{"source": "s", "channel": "complaint", "external_id": "h1", "language": "en", "brand": "spicewell",
               "region": "West", "text": "my son got a stomach ache after eating it",
