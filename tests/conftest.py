@@ -120,3 +120,27 @@ def real_runtime_factory():
 @pytest.fixture(scope="session")
 def real_pipeline(real_runtime_factory):
     return real_runtime_factory("sqlite://").scorer
+
+
+DEMO_FIRST_WEEK = 6  # 12 weeks of history before the injected shifts (surge week 15, shift week 18)
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory, real_runtime_factory):
+    """The demo data set as `radar demo` makes it (default config), from week 6 on, scored by
+    the real model into a SQLite file: shared by the analytics and alert acceptance tests.
+    Yields the runtime, the generator's ground truth per external id, and the config."""
+    from service.demo.generator import DemoConfig, DemoGenerator
+
+    cfg = DemoConfig()
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    rt = real_runtime_factory(url)
+    rows, truth = [], {}
+    for row, t in DemoGenerator(cfg).items():
+        if t.week >= DEMO_FIRST_WEEK:
+            rows.append(row)
+            truth[row["external_id"]] = t
+    report = rt.ingest_service().ingest(list(enumerate(rows)), keep_results=False)
+    assert report.counts["rejected"] == 0
+    yield rt, truth, cfg
+    rt.close()
