@@ -18,26 +18,34 @@ mapped back afterwards:
   the uncertainty of the level, at least one pooled-share standard error), and the bounds
   are quantiles of ``Binomial(n̄, expit(L)) / n̄`` with ``L`` normal over that latent
   variance, after undoing the small-``n`` pull of the empirical logit towards 0 (its
-  expectation at ``n̄`` trials is inverted on a grid). A segment with 7 items a period therefore gets the wide, discrete interval its
-  observed share really has.
+  expectation at ``n̄`` trials is inverted on a grid). A segment with 7 items a period
+  therefore gets the wide, discrete interval its observed share really has.
 
-Candidates (all additive-error, fitted by maximum likelihood):
+Candidates (all additive-error, fitted by maximum likelihood), in order of complexity:
 
-- ETS ``(A,N,N)`` and, from 12 points, ``(A,Ad,N)`` (damped additive trend);
+- ETS ``(A,N,N)``; SARIMAX ``(1,0,0)`` with a constant;
+- from 12 points, ETS ``(A,Ad,N)`` (damped additive trend);
 - with ``season`` and at least two full seasons plus 4 points, ETS ``(A,N,A)``;
-- SARIMAX ``(1,0,0)`` with a constant, seasonal ``(1,0,0,season)`` from three full seasons.
+- with ``season`` and three full seasons, SARIMAX ``(1,0,0)(1,0,0,season)``.
 
-Selection. With at least ``ROLLING_MIN`` (16) points: rolling-origin one-step-ahead mean
-absolute error over the last ``m = clip(N // 5, 4, 8)`` origins. Each candidate is fitted once
-on the first ``N − m`` points and its parameters are then run, unchanged, over the whole
-series, so every one of the last ``m`` values is predicted from the data before it only. The
-lowest error wins (ties go to the simpler model, listed first) and the winner is refitted on
-the whole series. Below 16 points there are too few origins to score, so the smallest AICc
-of the candidates fitted on the whole series decides.
+Selection (the documented criterion). With at least ``ROLLING_MIN`` (24) points:
+rolling-origin one-step-ahead absolute error over the last ``m = clip(N // 4, 6, 12)``
+origins. Each candidate is fitted once on the first ``N − m`` points and its parameters are
+then run, unchanged, over the whole series, so each of the last ``m`` values is predicted
+from the data before it only. Below 24 points there are too few origins to score, so AICc
+of the candidates fitted on the whole series decides. Either way the *simplest* candidate
+that is not clearly worse than the best wins: within one standard error of the paired
+error differences (rolling origin) or within 2 AICc units. On short, noisy feedback series
+an extra trend or seasonal term that wins by noise extrapolates confidently and breaks the
+interval's coverage; this rule keeps it out unless the data ask for it. The winner is
+(re)fitted on the whole series; ``criterion`` names the scores.
 
 Intervals come from statsmodels: ETS ``get_prediction(...).summary_frame(alpha)`` (exact for
 these additive models; statsmodels simulates otherwise, seeded with ``seed``) and SARIMAX
 ``get_forecast(h).summary_frame(alpha)``; ``_bounds`` hides their different column names.
+Both ignore parameter estimation and use the biased-low ML noise variance, so the half-widths
+are widened by ``√(N / (N − k))`` for the ``k`` estimated parameters (initial states
+included).
 
 Fallback (``naive-mean``): fewer than 8 points, a constant series, or every candidate
 failing. The mean of the series with a Student-t prediction interval from the sample
@@ -62,7 +70,7 @@ from scipy.stats import t as student_t
 
 KINDS = ("count", "proportion", "level")
 MIN_MODEL_POINTS = 8
-ROLLING_MIN = 16
+ROLLING_MIN = 24
 RECENT_TRIALS = 8
 _GRID = 48  # latent-share quadrature points for the proportion mixture
 
@@ -119,10 +127,14 @@ class _Prepared:
     """The series on its modelling scale, with what the back-transform needs."""
 
     z: np.ndarray  # modelling scale, gaps interpolated
-    observed: int  # periods that carry data
+    ok: np.ndarray  # periods that carry data
     trials_next: float  # expected trials per future period (proportions)
     sampling_var: float  # mean logit-scale binomial variance over the history (proportions)
     pooled_var: float  # logit-scale variance of the pooled share (proportions)
+
+    @property
+    def observed(self) -> int:
+        return int(self.ok.sum())
 
 
 def forecast(y, horizon: int, *, kind: str = "count", trials=None, alpha: float = 0.05, seed: int = 0,
@@ -135,7 +147,7 @@ def forecast(y, horizon: int, *, kind: str = "count", trials=None, alpha: float 
         return Forecast(empty, empty.copy(), empty.copy(), alpha, "none", "horizon 0")
     z = prep.z
     if prep.observed < MIN_MODEL_POINTS:
-        return _fallback(prep, kind, horizon, alpha, f"fallback: {prep.observed} periods")
+        return _fallback(prep, kind, horizon, alpha, f"fallback: {prep.observed} observed periods")
     if np.ptp(z) < 1e-12:
         return _fallback(prep, kind, horizon, alpha, "fallback: constant series")
     season = season if season and season >= 2 else None
@@ -183,7 +195,7 @@ def _prepare(values: np.ndarray, kind: str, trials: np.ndarray | None) -> _Prepa
         ok = np.isfinite(values)
         if not ok.any():
             raise ValueError("cannot forecast: y has no finite values")
-        return _Prepared(_fill_gaps(values, ok), int(ok.sum()), 0.0, 0.0, 0.0)
+        return _Prepared(_fill_gaps(values, ok), ok, 0.0, 0.0, 0.0)
     ok = trials > 0
     k, n = values[ok], trials[ok]
     raw = np.full(values.shape, np.nan)
@@ -192,7 +204,7 @@ def _prepare(values: np.ndarray, kind: str, trials: np.ndarray | None) -> _Prepa
     pooled = float(np.clip(k.sum() / n.sum(), 0.5 / n.sum(), 1 - 0.5 / n.sum()))
     sampling = float(np.mean([_logit_sampling_var(int(m), pooled) for m in n]))
     pooled_var = 1.0 / (n.sum() * pooled * (1 - pooled))
-    return _Prepared(_fill_gaps(raw, ok), int(ok.sum()), n_next, sampling, pooled_var)
+    return _Prepared(_fill_gaps(raw, ok), ok, n_next, sampling, pooled_var)
 
 
 def _fill_gaps(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -217,12 +229,12 @@ def _logit_sampling_var(n: int, p: float) -> float:
 # --- candidates and selection ---------------------------------------------------------------
 
 def _candidates(n: int, season: int | None) -> list[_Spec]:
-    specs = [_Spec("ets")]
+    """Candidates in order of complexity."""
+    specs = [_Spec("ets"), _Spec("sarimax")]
     if n >= 12:
         specs.append(_Spec("ets", trend=True))
     if season and n >= 2 * season + 4:
         specs.append(_Spec("ets", season=season))
-    specs.append(_Spec("sarimax"))
     if season and n >= 3 * season:
         specs.append(_Spec("sarimax", season=season))
     return specs
@@ -234,8 +246,9 @@ def _fit(spec: _Spec, z: np.ndarray):
         return spec.model(pd.Series(z)).fit(disp=False)
 
 
-def _one_step_mae(spec: _Spec, z: np.ndarray, origins: int) -> float:
-    """Fit on all but the last ``origins`` points, run those parameters over the whole series."""
+def _one_step_errors(spec: _Spec, z: np.ndarray, origins: int) -> np.ndarray:
+    """Absolute one-step errors at the last ``origins`` points: fit on the points before them,
+    then run those parameters, unchanged, over the whole series."""
     res = _fit(spec, z[:-origins])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -244,44 +257,65 @@ def _one_step_mae(spec: _Spec, z: np.ndarray, origins: int) -> float:
         else:
             full = res.apply(pd.Series(z))
     fitted = np.asarray(full.fittedvalues, dtype=float)[-origins:]
-    err = float(np.mean(np.abs(z[-origins:] - fitted)))
-    return err if math.isfinite(err) else math.inf
+    return np.abs(z[-origins:] - fitted)
 
 
 def _select(z: np.ndarray, specs: list[_Spec]):
-    """``(spec, fitted results on the whole series, criterion text)`` or ``None``."""
+    """``(spec, fitted results on the whole series, criterion text)`` or ``None``.
+
+    ``specs`` are in order of complexity; the simplest candidate that is not clearly worse
+    than the best wins (one standard error of the paired error differences for rolling
+    origin, 2 AICc units otherwise).
+    """
     n = len(z)
-    scored: list[tuple[float, int, _Spec]] = []
+    fitted: dict[_Spec, object] = {}
     if n >= ROLLING_MIN:
-        origins = int(np.clip(n // 5, 4, 8))
-        for i, spec in enumerate(specs):
+        origins = int(np.clip(n // 4, 6, 12))
+        errors: dict[_Spec, np.ndarray] = {}
+        for spec in specs:
             try:
-                scored.append((_one_step_mae(spec, z, origins), i, spec))
+                e = _one_step_errors(spec, z, origins)
             except Exception:  # noqa: BLE001 - a candidate that cannot fit is skipped
                 continue
-        label = f"rolling-origin one-step MAE over the last {origins} origins"
-        fitted: dict[_Spec, object] = {}
+            if np.all(np.isfinite(e)):
+                errors[spec] = e
+        if not errors:
+            return None
+        best = min(errors, key=lambda sp: float(errors[sp].mean()))
+        order = [sp for sp in specs if sp in errors]
+
+        def close(sp: _Spec) -> bool:
+            diff = errors[sp] - errors[best]
+            return float(diff.mean()) <= float(diff.std(ddof=1)) / math.sqrt(origins) + 1e-12
+
+        ranking = " ".join(f"{sp.name} {errors[sp].mean():.4g}" for sp in order)
+        label = (f"rolling-origin one-step MAE over the last {origins} origins ({ranking}); "
+                 f"simplest within one standard error of the best ({best.name})")
     else:
-        label = "aicc"
-        fitted = {}
-        for i, spec in enumerate(specs):
+        aicc: dict[_Spec, float] = {}
+        for spec in specs:
             try:
                 res = _fit(spec, z)
             except Exception:  # noqa: BLE001
                 continue
-            fitted[spec] = res
-            scored.append((float(res.aicc) if math.isfinite(res.aicc) else math.inf, i, spec))
-    scored = [s for s in scored if math.isfinite(s[0])]
-    if not scored:
-        return None
-    scored.sort(key=lambda s: (s[0], s[1]))
-    for _, _, spec in scored:
+            if math.isfinite(res.aicc):
+                fitted[spec], aicc[spec] = res, float(res.aicc)
+        if not aicc:
+            return None
+        best = min(aicc, key=aicc.get)
+        order = [sp for sp in specs if sp in aicc]
+
+        def close(sp: _Spec) -> bool:
+            return aicc[sp] <= aicc[best] + 2.0
+
+        ranking = " ".join(f"{sp.name} {aicc[sp]:.4g}" for sp in order)
+        label = f"aicc ({ranking}); simplest within 2 of the best ({best.name})"
+    for spec in [sp for sp in order if close(sp)] + [best]:
         try:
             res = fitted[spec] if spec in fitted else _fit(spec, z)
         except Exception:  # noqa: BLE001
             continue
-        ranking = " < ".join(f"{s.name} {v:.4g}" for v, _, s in scored)
-        return spec, res, f"{label}: {ranking}"
+        return spec, res, label
     return None
 
 
@@ -298,17 +332,23 @@ def _bounds(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _predict(spec: _Spec, res, n: int, horizon: int, alpha: float, seed: int):
+    """statsmodels' interval, widened by ``√(N / (N − k))`` for the ``k`` estimated parameters
+    (initial states included): the maximum-likelihood noise variance ``SSE / N`` is biased low on
+    short series and the intervals ignore estimation error."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.family == "ets":
             pred = res.get_prediction(start=n, end=n + horizon - 1, rng=np.random.default_rng(seed))
         else:
             pred = res.get_forecast(horizon)
-        return _bounds(pred.summary_frame(alpha=alpha))
+        mean, lower, upper = _bounds(pred.summary_frame(alpha=alpha))
+    k = len(np.asarray(res.params))
+    widen = math.sqrt(n / (n - k)) if n - k >= 2 else math.sqrt(n / 2)
+    return mean, mean - widen * (mean - lower), mean + widen * (upper - mean)
 
 
 def _fallback(prep: _Prepared, kind: str, horizon: int, alpha: float, criterion: str) -> Forecast:
-    z = prep.z
+    z = prep.z[prep.ok]
     n = len(z)
     mean = float(np.mean(z))
     var = float(np.var(z, ddof=1)) if n >= 2 else 0.0

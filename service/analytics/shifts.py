@@ -2,65 +2,79 @@
 
 ``detect(y, kind=..., trials=..., alpha=..., k=..., min_history=..., season=..., seed=...)``
 returns ``Detection``s (onset, the period the detector became sure, magnitude in the
-metric's units, p-value and confidence). Each detector is calibrated so that a series
-without any change raises it with probability about ``alpha``.
+metric's units, p-value and confidence), sorted by ``detected_at``.
+
+False alarms. ``alpha`` is the probability that a series without any change raises a given
+sustained detector (``level_shift``, ``trend_change``); the two short-run detectors
+(``interval_breach``, ``surge``) get ``alpha / 2`` each (``ALPHA_SHARE``), so a series without
+a change raises *something* with probability of about ``3·alpha`` (3 % at the default).
+The shares were tuned on the synthetic suite of benchmarks/shift_detection.py only.
 
 Scale and standardisation (binomial-aware). Every period is put on a variance-stabilising
 scale with a known sampling variance ``v_t``:
 
 - ``count``: ``z = 2·√(y + 3/8)`` (Anscombe), ``v_t = 1`` for Poisson counts;
 - ``proportion``: ``z = asin √((y + 3/8)/(n + 3/4))``, ``v_t = 1/(4·n_t + 2)``: the binomial
-  variance at that period's own trials (periods with 0 trials are missing);
+  variance at that period's own trials (periods with 0 trials are missing, not 0 %);
 - ``level``: ``z = y``, ``v_t = 1/n_t`` with ``trials`` (items behind each mean), else 1.
 
 Baseline. The first ``b = max(min_history, min(N // 2, max(20, 3·season)))`` periods are the
-reference; the rest is monitored. A weighted least-squares fit (weights ``1/v_t``) of a
-level plus, when ``season`` is given and the baseline holds two full seasons, one offset
-per phase; points beyond 3.5 robust standard deviations are left out and the fit repeated
-(a spike in the baseline cannot set the bar). The overdispersion factor ``φ`` is the
-Pearson statistic of that fit per degree of freedom, floored at 1 for counts and
-proportions (never less noise than Poisson/binomial sampling: a segment with 7 items a week
-does not alert on noise); for levels it is the variance itself. Residuals of every period
-are standardised by their prediction variance ``φ·(v_t + x_t'(X'WX)⁻¹x_t)``.
+reference; the rest is monitored. A weighted least-squares fit (weights ``1/v_t``) of a level
+plus, when ``season`` is given, the baseline holds two full seasons and an F-test finds the
+phase offsets (level ``SEASON_ALPHA``), one offset per phase; points beyond ``OUTLIER`` (3.5)
+robust standard deviations are left out and the fit repeated (a spike in the baseline cannot
+set the bar). The overdispersion factor ``φ`` pools the Pearson statistic of that fit with
+the variance of the whole series' de-seasonalised period-over-period differences (robustly
+screened the same way, so a level shift, a slow trend or a spike barely moves it, while the
+monitored periods sharpen a 20-point estimate), and is floored at 1 for counts and
+proportions: never less noise than Poisson/binomial sampling, so a segment with 7 items a
+week does not alert on noise. For levels ``φ`` is the noise variance itself. Residuals are
+standardised by their prediction variance ``φ·(v_t + x_t'(X'WX)⁻¹x_t)``.
 
 Detectors:
 
 - ``interval_breach``: ``forecast()`` (service.analytics.forecast) fitted once on the baseline
-  and run over the monitored periods; ``k`` consecutive observations outside the
-  ``(1 − alpha)`` interval on the same side. p-value: product of the points' two-sided normal
-  tail probabilities times the number of windows (Bonferroni), capped at 1.
+  and run over the monitored periods; ``k`` consecutive observations outside its interval
+  on the same side. p-value: product of the points' two-sided normal tail probabilities
+  times the number of windows (Bonferroni), capped at 1.
 - ``level_shift``: two-sided CUSUM of the standardised residuals of the monitored periods
-  (reference value ``KREF`` = 1 SD, tuned for shifts of 2 SD and more; residuals clipped at ``CLIP`` SD, surges already
-  reported as isolated spikes set to 0). The alarm threshold is the ``1 − alpha`` quantile
-  of the largest CUSUM value in ``NULL_DRAWS`` seeded simulations of the same design
-  (Gaussian noise, the same baseline estimate, the same monitored length), so the
+  (reference value ``KREF`` = 1 SD, aimed at shifts of 2 SD and more; residuals clipped at
+  ``CLIP`` SD; isolated surges, i.e. surges of at most two periods after which the series
+  is back within ``BACK`` SD, set to 0). The alarm threshold is the ``1 − alpha`` quantile
+  of the largest CUSUM value in ``NULL_DRAWS`` seeded simulations of Gaussian series of the
+  same length, baseline and design, estimated the same way: with the noise variance known
+  when the binomial/Poisson floor bound, estimated (pooled as above) otherwise. So the
   estimation error of a short baseline is priced in. Onset: the period after the CUSUM last
   stood at zero before the alarm. p-value: the share of simulated maxima at or above the
-  excursion's peak.
+  excursion's peak (at least ``1 / (NULL_DRAWS + 1)``).
 - ``trend_change``: segmented regression on the de-seasonalised stabilised series,
-  ``z_t = a + c·(t − τ)₊``, with the hinge ``τ`` scanned over every period that leaves at
-  least ``MIN_AFTER`` points after it (``τ = 0`` is a trend over the whole series), a t-test
-  on ``c`` with residual variance floored at the binomial/Poisson one. The statistic at
-  period ``T`` is the largest ``|t|`` over ``τ`` on data up to ``T``; it must clear the
-  threshold at two consecutive periods (one outlier cannot make a trend). The threshold and
-  the p-value come from the same simulation as above, which corrects for the number of
-  hinges and periods scanned. Onset: ``τ̂ + 1``.
-- ``surge``: upper tail probability of each monitored period under the baseline: Poisson
-  (negative binomial with variance ``φ·μ`` when ``φ > 1``) for counts, binomial
-  (beta-binomial with the same ``φ``) for proportions, normal for levels; Bonferroni over
-  the monitored periods. Consecutive surging periods are one detection.
+  ``z_t = a + c·(t − τ)₊`` (weights ``1/v_t``, isolated surges left out), with the hinge
+  ``τ`` scanned over the periods that leave at least ``MIN_AFTER`` points after it
+  (``τ = 0`` is a trend over the whole series) and a t-test on ``c`` whose residual variance
+  is floored at the binomial/Poisson one. The statistic at period ``T`` is the largest
+  ``|t|`` over ``τ`` on the data up to ``T``; it must clear the threshold at two consecutive
+  periods with the same sign (one outlier cannot make a trend). Threshold and p-value come
+  from seeded Gaussian simulations of the whole scan, which corrects for the number of
+  hinges and periods tried. Onset: ``τ̂ + 1``.
+- ``surge``: upper tail probability of each monitored period: the larger of the exact
+  Poisson (negative binomial with variance ``φ·μ`` when ``φ > 1``) or binomial
+  (beta-binomial with the same ``φ``) tail at the baseline's expectation, and a Student-t
+  tail of the residual in the metric's own units over its predictive SD (which carries the
+  uncertainty of the expectation); Bonferroni over the monitored periods. Consecutive
+  surging periods are one detection.
 
 Arbitration. When both a level shift and a trend change are found, a step at the level
 shift's onset and a hinge at the trend's onset are fitted to the whole series and only the
 one with the smaller weighted residual sum of squares is kept: a slow steady trend comes out
-as ``trend_change``, a jump as ``level_shift``. ``level_shift`` and ``interval_breach``
-report their first alarm; ``surge`` reports every surging run.
+as ``trend_change``, a jump as ``level_shift``. Surges after the onset of a sustained change
+in the same direction are that change and are dropped. ``level_shift``, ``trend_change`` and
+``interval_breach`` report their first alarm; ``surge`` reports every surging run.
 
 ``magnitude`` is after-minus-before in the metric's units (proportion points for
 proportions): ``observed`` is the mean (pooled share) over ``onset..detected_at`` and
 ``baseline`` the baseline's expectation over the same periods. ``confidence = 1 − p_value``.
-Series with fewer than ``min_history`` usable periods, nothing to monitor, or only zeros
-give ``[]``.
+Series with fewer than ``min_history`` usable baseline periods, nothing to monitor, or only
+zeros give ``[]``. Results depend on nothing but the inputs and ``seed``.
 """
 
 from __future__ import annotations
@@ -72,6 +86,8 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.stats import betabinom, binom, nbinom, norm, poisson
+from scipy.stats import f as f_dist
+from scipy.stats import t as student_t
 
 from service.analytics.forecast import forecast
 
@@ -81,10 +97,12 @@ KREF = 1.0
 CLIP = 3.5
 OUTLIER = 3.5
 BACK = 2.0
+SEASON_ALPHA = 0.05
 MIN_AFTER = 3
 NULL_DRAWS = 2000
 MAX_HINGES = 60
 _CHUNK = 200
+ALPHA_SHARE = {"interval_breach": 0.5, "level_shift": 1.0, "trend_change": 1.0, "surge": 0.5}
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,9 @@ class _Baseline:
     b: int
     design: np.ndarray  # N × p
     phi: float  # overdispersion used (floored at 1 for counts and proportions)
-    noise: float  # the null simulations' noise variance (0: scale-free, no floor)
+    known: bool  # the floor bound: residuals are standardised by the sampling variance itself
+    dof: float  # degrees of freedom behind phi
+    leverage: np.ndarray  # x'(X'WX)⁻¹x: variance of the expectation over phi, every period
     mu: np.ndarray  # stabilised expectation, every period
     resid: np.ndarray  # standardised residual, every period (0 where missing)
     expected: np.ndarray  # expectation in the metric's units, every period
@@ -158,15 +178,16 @@ def detect(y, *, kind: str = "count", trials=None, alpha: float = 0.01, k: int =
         return []
     base = _fit_baseline(series, b, season)
     found: list[Detection] = []
-    surges = _surges(series, base, alpha) if "surge" in detectors or "level_shift" in detectors \
-        or "trend_change" in detectors else []
+    share = {name: alpha * ALPHA_SHARE[name] for name in DETECTORS}
+    surges = _surges(series, base, share["surge"])
     isolated = _isolated(series, base, surges)
     if "surge" in detectors:
         found += surges
     if "interval_breach" in detectors:
-        found += _breach(series, base, alpha, k, season, seed)
-    level = _level_shift(series, base, alpha, isolated, seed) if "level_shift" in detectors else None
-    trend = _trend_change(series, base, alpha, isolated, seed) if "trend_change" in detectors else None
+        found += _breach(series, base, share["interval_breach"], k, season, seed)
+    level = _level_shift(series, base, share["level_shift"], isolated, seed) if "level_shift" in detectors else None
+    trend = _trend_change(series, base, share["trend_change"], isolated, seed) if "trend_change" in detectors \
+        else None
     if level is not None and trend is not None:
         level, trend = _arbitrate(series, base, isolated, level, trend)
     found += [d for d in (level, trend) if d is not None]
@@ -268,30 +289,71 @@ def _robust_fit(Z: np.ndarray, W: np.ndarray, X: np.ndarray):
 
 def _fit_baseline(series: _Series, b: int, season: int | None) -> _Baseline:
     n = len(series.z)
-    X = _design(n, b, season)
     w = np.where(series.ok, 1.0 / series.v, 0.0)
+    X = _design(n, b, season)
     beta, phi, inv, kept = _robust_fit(series.z[None, :b], w[None, :b], X[:b])
-    beta, inv, kept = beta[0], inv[0], kept[0]
-    raw_phi = float(phi[0])
+    if X.shape[1] > 1 and not _seasonal(series, b, X, w, beta[0], float(phi[0]), kept[0]):
+        X = X[:, :1]
+        beta, phi, inv, kept = _robust_fit(series.z[None, :b], w[None, :b], X[:b])
+    mu = (beta @ X.T)[0]
+    seasonal = mu - beta[0, 0]
+    raw_phi, dof = _pooled_phi(phi, kept, X.shape[1], (series.z - seasonal)[None], series.v[None], series.ok[None])
+    raw_phi, dof = float(raw_phi[0]), float(dof[0])
     phi_used = max(raw_phi, 1.0) if series.kind != "level" else max(raw_phi, 1e-12)
-    mu = X @ beta
-    leverage = np.einsum("np,pq,nq->n", X, inv, X)
+    leverage = np.einsum("np,pq,nq->n", X, inv[0], X)
     resid = np.where(series.ok, (series.z - mu) / np.sqrt(phi_used * (series.v + leverage)), 0.0)
-    seasonal = mu - beta[0]
-    expected = _expected_units(series, X, b, kept)
-    return _Baseline(b, X, phi_used, _noise_bucket(series.kind, raw_phi), mu, resid, expected, seasonal)
+    expected = _expected_units(series, X, b, kept[0])
+    return _Baseline(b, X, phi_used, _known_scale(series.kind, raw_phi), dof, leverage, mu, resid, expected,
+                     seasonal)
 
 
-def _noise_bucket(kind: str, raw_phi: float) -> float:
-    """The overdispersion the null is simulated at, on a 1.25-ratio grid (cacheable).
+def _pooled_phi(phi_base: np.ndarray, kept: np.ndarray, p: int, d: np.ndarray, v: np.ndarray,
+                ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noise variance per row: the baseline fit's, pooled with the one of the whole series'
+    period-over-period differences (robust to a level shift, a slow trend and spikes, so the
+    monitored periods sharpen the estimate without hiding a change). Returns ``(φ, dof)``;
+    differences count for ⅔ of a degree of freedom each (they are correlated)."""
+    dof_base = np.maximum(kept.sum(axis=1) - p, 0).astype(float)
+    pair = ok[:, 1:] & ok[:, :-1]
+    x = np.where(pair, (d[:, 1:] - d[:, :-1]) / np.sqrt(v[:, 1:] + v[:, :-1]), np.nan)
+    usable = pair.sum(axis=1) >= 4
+    phi_diff = np.zeros(len(d))
+    dof_diff = np.zeros(len(d))
+    if usable.any():
+        xs = x[usable]
+        med = np.nanmedian(xs, axis=1, keepdims=True)
+        scale = 1.4826 * np.nanmedian(np.abs(xs - med), axis=1, keepdims=True)
+        keep = np.isfinite(xs) & (np.abs(xs - med) <= OUTLIER * np.maximum(scale, 1e-12))
+        count = keep.sum(axis=1)
+        mean = np.where(keep, xs, 0.0).sum(axis=1) / np.maximum(count, 1)
+        phi_diff[usable] = np.where(keep, (xs - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(count - 1, 1)
+        dof_diff[usable] = np.maximum(count - 1, 0) / 1.5
+    dof = dof_base + dof_diff
+    pooled = (dof_base * phi_base + dof_diff * phi_diff) / np.maximum(dof, 1e-12)
+    return np.where(dof > 0, pooled, phi_base), dof
 
-    Counts and proportions floor ``φ`` at 1, which only matters when the true ``φ`` is near 1;
-    beyond ``1.25⁸ ≈ 6`` the floor never binds and the scale-free null (0) is used.
-    """
-    if kind == "level":
-        return 0.0
-    step = round(math.log(max(raw_phi, 1.0)) / math.log(1.25))
-    return 0.0 if step > 8 else round(1.25 ** step, 6)
+
+def _seasonal(series: _Series, b: int, X: np.ndarray, w: np.ndarray, beta: np.ndarray, phi: float,
+              kept: np.ndarray) -> bool:
+    """F-test of the phase offsets on the baseline (level ``SEASON_ALPHA``); the noise variance is
+    floored at the sampling one for counts and proportions."""
+    wk = w[:b] * kept
+    z = series.z[:b]
+    rss1 = float(np.sum(wk * (z - X[:b] @ beta) ** 2))
+    level = float(np.sum(wk * z) / max(np.sum(wk), 1e-12))
+    rss0 = float(np.sum(wk * (z - level) ** 2))
+    p = X.shape[1]
+    dof = int(kept.sum()) - p
+    if dof < 2:
+        return False
+    sigma2 = max(phi, 1.0) if series.kind != "level" else max(phi, 1e-12)
+    stat = (rss0 - rss1) / (p - 1) / sigma2
+    return bool(f_dist.sf(stat, p - 1, dof) < SEASON_ALPHA)
+
+
+def _known_scale(kind: str, raw_phi: float) -> bool:
+    """Whether the standardisation used the sampling variance itself (the floor bound)."""
+    return kind != "level" and raw_phi <= 1.0
 
 
 def _expected_units(series: _Series, X: np.ndarray, b: int, kept: np.ndarray) -> np.ndarray:
@@ -317,7 +379,8 @@ def _surges(series: _Series, base: _Baseline, alpha: float) -> list[Detection]:
     idx = np.flatnonzero(series.ok[base.b:]) + base.b
     if idx.size == 0:
         return []
-    p = np.array([_upper_tail(series, base, t) for t in idx])
+    exact = np.array([_upper_tail(series, base, t) for t in idx])
+    p = np.maximum(exact, student_t.sf(_raw_residual(series, base, idx), max(base.dof, 1.0)))
     p_adj = np.minimum(p * idx.size, 1.0)
     hits = idx[p_adj < alpha]
     out = []
@@ -345,6 +408,21 @@ def _upper_tail(series: _Series, base: _Baseline, t: int) -> float:
         ab = 1 / rho - 1
         return float(betabinom.sf(y - 1, n, p * ab, (1 - p) * ab))
     return float(norm.sf(base.resid[t]))
+
+
+def _raw_residual(series: _Series, base: _Baseline, idx: np.ndarray) -> np.ndarray:
+    """Residuals in the metric's own units over their predictive SD: ``φ`` times the sampling
+    variance at the expected value plus the uncertainty of that expectation."""
+    expected = base.expected[idx]
+    if series.kind == "count":
+        mu = np.maximum(expected, 1e-9)
+        var = mu * (1 + base.leverage[idx])
+    elif series.kind == "proportion":
+        pq = np.clip(expected * (1 - expected), 1e-9, None)
+        var = pq / series.trials[idx] + 4 * pq * base.leverage[idx]
+    else:
+        var = series.v[idx] + base.leverage[idx]
+    return (series.metric[idx] - expected) / np.sqrt(base.phi * var)
 
 
 def _isolated(series: _Series, base: _Baseline, surges: list[Detection]) -> np.ndarray:
@@ -396,7 +474,7 @@ def _level_shift(series: _Series, base: _Baseline, alpha: float, isolated: np.nd
     b, n = base.b, len(series.z)
     r = np.clip(np.where(isolated | ~series.ok, 0.0, base.resid), -CLIP, CLIP)[b:]
     up, down = _cusum(r[None, :])
-    null = _cusum_null(n, b, _season_of(base.design), base.noise, seed)
+    null = _cusum_null(n, b, _season_of(base.design), base.known, seed)
     h = float(np.quantile(null, 1 - alpha))
     over = np.flatnonzero(np.maximum(up[0], down[0]) >= h)
     if over.size == 0:
@@ -432,16 +510,21 @@ def _season_of(design: np.ndarray) -> int:
 
 
 @lru_cache(maxsize=1024)
-def _cusum_null(n: int, b: int, season: int, noise: float, seed: int) -> np.ndarray:
-    """Largest two-sided CUSUM value over the monitored periods of Gaussian series with
-    variance ``noise`` whose estimated ``φ`` is floored at 1 (``noise = 0``: unit variance,
-    no floor)."""
-    rng = np.random.default_rng([seed, n, b, season, int(noise * 1e6), 1])
+def _cusum_null(n: int, b: int, season: int, known: bool, seed: int) -> np.ndarray:
+    """Largest two-sided CUSUM value over the monitored periods of Gaussian series, with the
+    baseline's level (and phases) estimated as for real series, and the noise variance
+    either known (``known``: the binomial/Poisson floor bound) or estimated the same way."""
+    rng = np.random.default_rng([seed, n, b, season, int(known), 1])
     X = _design(n, b, season or None)
-    Z = rng.standard_normal((NULL_DRAWS, n)) * math.sqrt(noise or 1.0)
+    Z = rng.standard_normal((NULL_DRAWS, n))
     W = np.ones((NULL_DRAWS, b))
-    beta, phi, inv, _ = _robust_fit(Z[:, :b], W, X[:b])
-    phi = np.maximum(phi, 1.0) if noise else np.maximum(phi, 1e-12)
+    beta, phi, inv, kept = _robust_fit(Z[:, :b], W, X[:b])
+    if known:
+        phi = np.ones(NULL_DRAWS)
+    else:
+        seasonal = beta @ X.T - beta[:, :1]
+        phi, _ = _pooled_phi(phi, kept, X.shape[1], Z - seasonal, np.ones_like(Z), np.ones(Z.shape, dtype=bool))
+        phi = np.maximum(phi, 1e-12)
     leverage = np.einsum("np,spq,nq->sn", X[b:], inv, X[b:])
     r = (Z[:, b:] - beta @ X[b:].T) / np.sqrt(phi[:, None] * (1 + leverage))
     up, down = _cusum(np.clip(r, -CLIP, CLIP))
