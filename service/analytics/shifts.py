@@ -79,7 +79,6 @@ zeros give ``[]``. Results depend on nothing but the inputs and ``seed``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,15 +92,16 @@ from service.analytics.forecast import forecast
 
 DETECTORS = ("interval_breach", "level_shift", "trend_change", "surge")
 KINDS = ("count", "proportion", "level")
-KREF = 1.0
-CLIP = 3.5
-OUTLIER = 3.5
-BACK = 2.0
-SEASON_ALPHA = 0.05
-MIN_AFTER = 3
-NULL_DRAWS = 2000
-MAX_HINGES = 60
-_CHUNK = 200
+KREF = 1.0  # CUSUM reference value, in SD
+CLIP = 3.5  # CUSUM input clip, in SD (one wild period cannot make a shift)
+OUTLIER = 3.5  # robust SDs beyond which a baseline point or a difference is screened out
+BACK = 2.0  # a surge is isolated when the next period is back below this many SD
+SEASON_ALPHA = 0.05  # F-test level for keeping phase offsets in the baseline
+MIN_AFTER = 3  # points after a hinge before its slope is tested
+NULL_DRAWS = 2000  # seeded Gaussian series behind each threshold and p-value
+MAX_HINGES = 60  # hinges scanned at most (a stride on long series)
+_CELLS = 1_000_000  # simulation cells per chunk (bounds memory on long series)
+# Each detector's share of ``alpha`` (tuned on benchmarks/shift_detection.py's synthetic suite).
 ALPHA_SHARE = {"interval_breach": 0.5, "level_shift": 1.0, "trend_change": 1.0, "surge": 0.5}
 
 
@@ -592,9 +592,10 @@ def _hinge_scan(d: np.ndarray, w: np.ndarray, floor: float):
 def _trend_null(n: int, b: int, seed: int) -> np.ndarray:
     """Largest two-period-sustained hinge statistic over the monitored periods, Gaussian series."""
     rng = np.random.default_rng([seed, n, b, 2])
+    chunk = int(np.clip(_CELLS // (len(_hinges(n)) * n), 1, NULL_DRAWS))
     out = []
-    for lo in range(0, NULL_DRAWS, _CHUNK):
-        size = min(_CHUNK, NULL_DRAWS - lo)
+    for lo in range(0, NULL_DRAWS, chunk):
+        size = min(chunk, NULL_DRAWS - lo)
         stat, _, _ = _hinge_scan(rng.standard_normal((size, n)), np.ones((size, n)), 0.0)
         out.append(np.minimum(stat[:, b - 1:-1], stat[:, b:]).max(axis=1))
     return np.sort(np.concatenate(out))
