@@ -179,16 +179,25 @@ class ThemeModel:
 
     def _split(self, x: np.ndarray, mcs: int) -> np.ndarray | None:
         """Sub-themes of one facet: k-means for k = 2..max_split, the k with the best silhouette
-        (cosine) when it reaches ``split_silhouette`` and every part holds ``mcs`` items."""
+        (cosine) when it reaches ``split_silhouette`` and every part holds ``mcs`` items. Run on
+        the facet's vectors reduced by PCA to ``dims`` dimensions, fitted on at most 3,000 of them
+        (the rest take their nearest centre): a 100,000-item window stays well under a minute."""
         from sklearn.cluster import KMeans
+        from sklearn.decomposition import PCA
         from sklearn.metrics import silhouette_score
 
+        rng = np.random.default_rng(self.seed)
+        fit_idx = np.sort(rng.choice(len(x), 3000, replace=False)) if len(x) > 3000 else np.arange(len(x))
+        pca = PCA(min(self.dims, x.shape[1], len(fit_idx) - 1), random_state=self.seed).fit(x[fit_idx])
+        z = pca.transform(x)
         best, best_s = None, self.split_silhouette
         for k in range(2, min(self.max_split, len(x) // mcs) + 1):
-            labels = KMeans(k, n_init=4, random_state=self.seed).fit_predict(x)
+            km = KMeans(k, n_init=3, random_state=self.seed).fit(z[fit_idx])
+            labels = km.predict(z)
             if np.bincount(labels, minlength=k).min() < mcs:
                 continue
-            s = silhouette_score(x, labels, metric="cosine", sample_size=min(2000, len(x)), random_state=self.seed)
+            s = silhouette_score(x[fit_idx], labels[fit_idx], metric="cosine", sample_size=min(2000, len(fit_idx)),
+                                 random_state=self.seed)
             if s >= best_s:
                 best, best_s = labels, s
         return best

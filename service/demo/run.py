@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import func
 from rich.table import Table
 from tqdm import tqdm
 
@@ -96,4 +97,30 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     console.print(f"[bold]Largest taste shift:[/bold] {top['region']} / {top['attr:age_group']} "
                   f"({top['share_before']:.0%} → {top['share_after']:.0%} negative on taste). "
                   f"Injected: {cfg.shift_region} / {cfg.shift_age_group} from week {cfg.shift_week}.")
-    return {"items": total, "top_shift": top}
+    alerts = replay_alerts(rt, cfg, console)
+    return {"items": total, "top_shift": top, "alerts": alerts}
+
+
+def replay_alerts(rt: Runtime, cfg: DemoConfig, console: Console, first_week: int = 8) -> list[dict]:
+    """Run the alert rules as of the start of every week, as `radar alerts run` under cron
+    would have, and show the alerts that stand at the end."""
+    from sqlalchemy import select
+
+    from service.alerts.engine import alert_dict
+    from service.store.tables import AlertRow
+
+    engine = rt.alert_engine()
+    with rt.sessions() as s:
+        for week in tqdm(range(first_week, cfg.weeks + 1), desc="alert runs (weekly replay)", unit="week",
+                         file=sys.stderr, dynamic_ncols=True):
+            engine.run(s, cfg.start + timedelta(weeks=week), actor="demo")
+        rows = [alert_dict(r) for r in s.scalars(select(AlertRow).where(AlertRow.type != "severe_complaint")
+                                                  .order_by(AlertRow.first_detected_at))]
+        severe = s.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.type == "severe_complaint"))
+    t = Table(title=f"Alerts raised by the weekly replay ({severe} single severe complaints not listed)")
+    for c in ("raised", "sev", "type", "what", "onset"):
+        t.add_column(c, overflow="fold")
+    for a in rows:
+        t.add_row(a["first_detected_at"][:10], a["severity"], a["type"], a["title"], (a["onset"] or "")[:10])
+    console.print(t)
+    return rows
