@@ -36,6 +36,7 @@ test: install services models
 benchmarks: install services
 	$(PY) benchmarks/score_throughput.py
 	$(PY) benchmarks/language_id.py
+	$(PY) benchmarks/shift_detection.py
 
 clean:
 	rm -rf $(VENV) radar.db radar.db-* demo_data

@@ -54,12 +54,14 @@ GAP = ("measured 2026-11-22: themes of the demo data do not separate its topics 
 
 
 def test_a_spicy_theme_emerges_in_the_shift_window(demo_store):
-    """Themes fitted on everything in the window, counted within the shifted region × age group:
+    """Themes fitted on everything in the window, counted within the injected cell (our brand in
+    the shifted region × age group):
     the spicy-taste sub-theme of 'taste · negative' is flagged as emerging; nothing about
     packaging (the other injected effect is another brand's, everywhere) emerges there."""
     rt, _, _ = demo_store
     since, until = _shift_window()
-    segment = FeedbackFilter(regions=(CFG.shift_region,), attributes={"age_group": (CFG.shift_age_group,)})
+    segment = FeedbackFilter(brands=(CFG.shift_brand,), regions=(CFG.shift_region,),
+                             attributes={"age_group": (CFG.shift_age_group,)})
     with rt.sessions() as s:
         out = discover(s, flt=segment, population=FeedbackFilter(), since=since, until=until, scope="east-18-24",
                        now=until, store=False)
