@@ -230,7 +230,7 @@ class ThemeModel:
         self.facet_names_ = sorted({f for f in facets if f is not None})
         f_arr = np.array([f if f is not None else "" for f in facets], dtype=object)
         self.facet_centroids_ = np.array([_unit(x[f_arr == name].mean(axis=0)) for name in self.facet_names_],
-                                         np.float32).reshape(len(self.facet_names_), -1)
+                                         np.float32).reshape(len(self.facet_names_), emb.shape[1])
 
     def correct(self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]) -> list[str | None]:
         """One correction pass: an item whose topic vector lies clearly nearer (by more than

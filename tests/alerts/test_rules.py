@@ -27,7 +27,7 @@ def test_mistakes_name_the_rule_and_the_field(rules, expected):
     assert expected in str(exc.value)
 
 
-def test_a_broken_file_is_reported_by_the_cli(tmp_path):
+def test_a_broken_file_is_reported_by_the_cli(tmp_path, monkeypatch):
     import shutil
 
     from typer.testing import CliRunner
@@ -37,6 +37,7 @@ def test_a_broken_file_is_reported_by_the_cli(tmp_path):
 
     for name in ("base.yaml", "taxonomy.yaml", "competitors.yaml"):
         shutil.copy(DEFAULT_CONFIG_DIR / name, tmp_path / name)
+    monkeypatch.setenv("RADAR_CONFIG_DIR", str(tmp_path))  # the CLI sets it; restored after the test
     (tmp_path / "alerts.yaml").write_text("rules:\n  - name: x\n    type: preference_shift\n    history: 2\n")
     res = CliRunner().invoke(cli, ["--config-dir", str(tmp_path), "--database-url", f"sqlite:///{tmp_path}/r.db",
                                    "alerts", "run"])
