@@ -46,19 +46,27 @@ DRIVER_DIMENSIONS = ("channel", "language", "product")
 SCREEN_ALPHA = 0.05
 
 
-def _recent_excess(y: np.ndarray, n: np.ndarray, recent: int) -> float:
-    """One-sided binomial p-value of the last ``recent`` periods against all earlier ones, the
-    earlier rate taken with half a pseudo-count (an aspect never mentioned before does not make
-    one mention infinitely surprising). A series must pass this before the detectors run, and
-    its p-value bounds the detector's from below."""
+PRIOR_ITEMS = 50.0
+
+
+def _recent_excess(y: np.ndarray, n: np.ndarray, recent: int, parent_rate: float | None = None) -> float:
+    """One-sided binomial p-value of the last ``recent`` periods against all earlier ones. The
+    earlier rate is shrunk towards ``parent_rate`` (the same aspect's rate over the whole brand)
+    with the weight of ``PRIOR_ITEMS`` items, or takes half a pseudo-count without a parent: a
+    small cell that happened never to mention an aspect does not make two mentions look
+    infinitely surprising. A series must pass this before the detectors run, and its p-value
+    bounds the detector's from below."""
     if len(y) <= recent:
         return 1.0
     kb, nb = float(y[:-recent].sum()), float(n[:-recent].sum())
     kr, nr = int(y[-recent:].sum()), int(n[-recent:].sum())
     if nr == 0 or kr == 0:
         return 1.0
-    p0 = (kb + 0.5) / (nb + 1.0)
-    return float(sstats.binom.sf(kr - 1, nr, p0))
+    if parent_rate is None:
+        p0 = (kb + 0.5) / (nb + 1.0)
+    else:
+        p0 = (kb + PRIOR_ITEMS * parent_rate) / (nb + PRIOR_ITEMS)
+    return float(sstats.binom.sf(kr - 1, nr, min(max(p0, 1e-6), 1 - 1e-6)))
 
 
 @dataclass
@@ -182,6 +190,11 @@ class AlertEngine:
         for brand in self._brands(session, rule, base):
             bflt = replace(base, brands=(brand,))
             cells = self._cells(session, rule.dimensions, bflt) if isinstance(rule, PreferenceShift) else [{}]
+            parent: dict[str, float] = {}
+            if cells != [{}]:  # cells borrow strength from the brand's rate of the same aspect
+                b_items, b_neg = self._aspect_counts(session, bflt, grid, rule.bucket)
+                earlier = max(float(b_items[:-rule.recent].sum()), 1.0)
+                parent = {a: float(v[:-rule.recent].sum()) / earlier for a, v in b_neg.items()}
             for cell in cells:
                 cflt = _segment_filter(bflt, cell)
                 items, neg = self._aspect_counts(session, cflt, grid, rule.bucket)
@@ -192,7 +205,8 @@ class AlertEngine:
                     y = neg.get(aspect, np.zeros(len(grid), np.int64))
                     if y.sum() == 0:
                         continue
-                    screen = _recent_excess(y[first:], items[first:], rule.recent)
+                    screen = _recent_excess(y[first:], items[first:], rule.recent,
+                                            parent.get(aspect, 0.0) if parent else None)
                     best = None
                     if screen < SCREEN_ALPHA:
                         dets = [replace(d, onset=d.onset + first, detected_at=d.detected_at + first)
