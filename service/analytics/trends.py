@@ -252,17 +252,23 @@ def _metric_inputs(s: Series, metric: str) -> tuple[np.ndarray, str, np.ndarray 
     raise SeriesError(f"unknown metric {metric!r}; use one of {list(METRICS)}")
 
 
-def trend_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
-                 aspect: str | None = None, phrase: TrackedPhraseRow | None = None) -> dict:
-    """The series, each metric's linear trend, and the shifts the detectors see in it."""
-    from service.analytics.shifts import detect
-
+def _selected_series(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
+                     aspect: str | None, phrase: TrackedPhraseRow | None) -> Series:
+    """The series of an aspect's mentions, a tracked phrase's, or (neither) every item's."""
     ids = None
     if phrase is not None:
         emb = None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
         ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
                              embedding=emb, threshold=phrase.threshold)
-    s = series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+    return series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+
+
+def trend_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
+                 aspect: str | None = None, phrase: TrackedPhraseRow | None = None) -> dict:
+    """The series, each metric's linear trend, and the shifts the detectors see in it."""
+    from service.analytics.shifts import detect
+
+    s = _selected_series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase)
     out = {"window": {"since": since.isoformat(), "until": until.isoformat()}, "aspect": aspect,
            "phrase": None if phrase is None else phrase_dict(phrase), **s.to_dict()}
     out["trend"] = {"volume": slope([float(v) for v in s.mentions]),
@@ -284,12 +290,7 @@ def forecast_report(session: Session, *, flt: FeedbackFilter, since: datetime, u
                     phrase: TrackedPhraseRow | None = None) -> dict:
     from service.analytics.forecast import forecast
 
-    ids = None
-    if phrase is not None:
-        emb = None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
-        ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
-                             embedding=emb, threshold=phrase.threshold)
-    s = series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+    s = _selected_series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase)
     y, kind, trials = _metric_inputs(s, metric)
     if kind == "level":  # periods without mentions carry no level: forecast the observed ones
         keep = ~np.isnan(y)
