@@ -29,14 +29,14 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from scipy import stats as sstats
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.alerts.rules import (AlertConfig, CompetitorGap, CrisisSpike, NegativeSurge, PreferenceShift,
                                   SevereComplaint, Threshold)
 from service.analytics.stats import benjamini_hochberg
-from service.analytics.trends import BUCKETS, bucket_key, floor, periods, _parse_key, series
-from service.store.repo import DIMENSIONS, FeedbackFilter, dimension_column
+from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods, series
+from service.store.repo import FeedbackFilter, dimension_column
 from service.store.tables import AlertEventRow, AlertRow, AspectScoreRow, FeedbackRow, ScoreRow
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class AlertEngine:
         idx = {p: i for i, p in enumerate(grid)}
         items = np.zeros(len(grid), np.int64)
         for k, n in session.execute(flt.apply(select(key, func.count()).select_from(FeedbackRow)).group_by(key)):
-            i = idx.get(_parse_key(k))
+            i = idx.get(parse_bucket_key(k))
             if i is not None:
                 items[i] = n
         neg: dict[str, np.ndarray] = {}
@@ -172,7 +172,7 @@ class AlertEngine:
                          .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
                          .where(AspectScoreRow.sentiment == "negative"))
         for k, aspect, n in session.execute(stmt.group_by(key, AspectScoreRow.aspect)):
-            i = idx.get(_parse_key(k))
+            i = idx.get(parse_bucket_key(k))
             if i is not None:
                 neg.setdefault(aspect, np.zeros(len(grid), np.int64))[i] = n
         return items, neg

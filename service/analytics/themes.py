@@ -332,7 +332,7 @@ class WindowItems:
     evidence: list[str] = field(default_factory=list)  # the text keywords come from
 
 
-def _vectors(blobs: list[bytes]) -> np.ndarray:
+def decode_vectors(blobs: list[bytes]) -> np.ndarray:
     return _unit(np.vstack([np.frombuffer(b, dtype="<f2") for b in blobs]).astype(np.float32))
 
 
@@ -347,7 +347,7 @@ def load_items(session: Session, flt: FeedbackFilter, with_aspects: bool = True)
     rows = session.execute(stmt).all()
     if not rows:
         return WindowItems(np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32), [])
-    emb = _vectors([r[3] if r[3] is not None else r[2] for r in rows])
+    emb = decode_vectors([r[3] if r[3] is not None else r[2] for r in rows])
     ids = np.array([r[0] for r in rows], np.int64)
     aspects: dict[int, list[str]] = {}
     primary: dict[int, tuple[float, str, float, str]] = {}
@@ -374,7 +374,7 @@ def _match(session: Session, refs: list[ThemeRef], match_cosine: float, now: dat
     """A stored theme id per fitted theme: the most similar unused stored theme of the same facet
     and the same parent (top-level themes first, so sub-themes know their parent's id), or a new one."""
     stored = session.execute(select(ThemeRow.id, ThemeRow.centroid, ThemeRow.facet, ThemeRow.parent_id)).all()
-    mat = _vectors([c for _, c, _, _ in stored]) if stored else np.zeros((0, 0), np.float32)
+    mat = decode_vectors([c for _, c, _, _ in stored]) if stored else np.zeros((0, 0), np.float32)
     used: set[int] = set()
     out: list[int] = []
     for i, ref in enumerate(refs):  # top-level themes come first in ``refs``

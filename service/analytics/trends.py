@@ -80,7 +80,7 @@ def bucket_key(session: Session, bucket: Bucket):
     return func.date(col, literal("-") + func.cast(back, String) + literal(" days"))
 
 
-def _parse_key(key: str) -> datetime:
+def parse_bucket_key(key: str) -> datetime:
     fmt = "%Y-%m-%d %H" if len(key) > 10 else "%Y-%m-%d"
     return datetime.strptime(key, fmt).replace(tzinfo=timezone.utc)
 
@@ -151,11 +151,11 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
     out = Series(bucket, grid, np.zeros(len(grid), np.int64), np.zeros(len(grid), np.int64),
                  np.zeros(len(grid), np.int64), np.zeros(len(grid), np.float64))
     for k, (n,) in items.items():
-        i = idx.get(_parse_key(k))
+        i = idx.get(parse_bucket_key(k))
         if i is not None:
             out.items[i] = n
     for k, (n, neg, total) in mentions.items():
-        i = idx.get(_parse_key(k))
+        i = idx.get(parse_bucket_key(k))
         if i is not None:
             out.mentions[i], out.negative[i], out.sentiment_sum[i] = n, neg or 0, total or 0.0
     return out
@@ -164,7 +164,7 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
 def phrase_matches(session: Session, *, flt: FeedbackFilter, phrase: str, embedding: np.ndarray | None,
                    threshold: float = PHRASE_THRESHOLD, chunk: int = 20_000) -> set[int]:
     """Ids of the canonical items under ``flt`` that mention ``phrase`` or a close paraphrase."""
-    from service.analytics.themes import _vectors
+    from service.analytics.themes import decode_vectors
 
     flt = replace(flt, include_duplicates=False)
     literal_ids = set(session.scalars(flt.apply(
@@ -178,7 +178,7 @@ def phrase_matches(session: Session, *, flt: FeedbackFilter, phrase: str, embedd
     found = set(literal_ids)
     rows = session.execute(stmt).yield_per(chunk).partitions(chunk)
     for part in rows:
-        vecs = _vectors([t if t is not None else e for _, e, t in part])
+        vecs = decode_vectors([t if t is not None else e for _, e, t in part])
         hit = vecs @ target >= threshold
         found.update(int(part[i][0]) for i in np.flatnonzero(hit))
     return found

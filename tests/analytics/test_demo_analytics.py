@@ -4,7 +4,6 @@ from collections import Counter
 from datetime import timedelta
 
 import numpy as np
-import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from service.analytics.segments import differences
