@@ -131,6 +131,7 @@ def demo_store(tmp_path_factory, real_runtime_factory):
     the real model into a SQLite file: shared by the analytics and alert acceptance tests.
     Yields the runtime, the generator's ground truth per external id, and the config."""
     from service.demo.generator import DemoConfig, DemoGenerator
+    from service.demo.run import track_demo_phrases
 
     cfg = DemoConfig()
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
@@ -142,5 +143,6 @@ def demo_store(tmp_path_factory, real_runtime_factory):
             truth[row["external_id"]] = t
     report = rt.ingest_service().ingest(list(enumerate(rows)), keep_results=False)
     assert report.counts["rejected"] == 0
+    track_demo_phrases(rt)  # as the demo's team does: "too spicy" / "太辣"
     yield rt, truth, cfg
     rt.close()

@@ -14,9 +14,17 @@ mentions and more negative ones both move it), run the shift detectors of
 ``service.analytics.shifts`` on it, keep upward shifts confirmed within the rule's last
 ``recent`` periods, and control the false discovery rate over every series the rule tested
 (Benjamini–Hochberg at ``fdr``). Before the detectors, a cheap screen (``_recent_excess``: the
-last periods against the earlier ones) skips the series with no upward evidence at all, which
-is most of them; a finding's p-value is the larger of the screen's and the detector's. A downward move (an improvement) is never an alarm; it shows
-as a trend in ``/v1/trends``.
+last periods against what the earlier ones predict, each cell's rate shrunk towards the other
+cells' by an empirical-Bayes prior, ``cell_prior``) skips the series with no upward evidence at all, which
+is most of them; a finding's p-value is the larger of the screen's and the detector's. A
+downward move (an improvement) is never an alarm; it shows as a trend in ``/v1/trends``.
+
+With ``phrases`` on (the default), every tracked phrase is a series too: per period, the
+segment's items that mention it or a close paraphrase. A phrase someone tracks ("too spicy")
+names a narrow complaint whose base rate is near zero, so a few weeks of it rising in a small
+segment stand out where the aspect's whole complaint rate (all taste complaints, and the
+tagger's mistakes) would still be noise. A phrase's shift is filed under the aspect its matches
+complain about: one alert per brand × aspect × segment, whichever signal found it first.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from service.alerts.rules import (AlertConfig, CompetitorGap, CrisisSpike, Negat
 from service.analytics.stats import benjamini_hochberg
 from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods, series
 from service.store.repo import FeedbackFilter, dimension_column
-from service.store.tables import AlertEventRow, AlertRow, AspectScoreRow, FeedbackRow, ScoreRow
+from service.store.tables import AlertEventRow, AlertRow, AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
 
 log = logging.getLogger(__name__)
 FILTER_FIELD = {"region": "regions", "brand": "brands", "channel": "channels", "language": "languages",
@@ -46,27 +54,40 @@ DRIVER_DIMENSIONS = ("channel", "language", "product")
 SCREEN_ALPHA = 0.05
 
 
-PRIOR_ITEMS = 50.0
+PRIOR_STRENGTHS = np.geomspace(2.0, 20_000.0, 41)
 
 
-def _recent_excess(y: np.ndarray, n: np.ndarray, recent: int, parent_rate: float | None = None) -> float:
-    """One-sided binomial p-value of the last ``recent`` periods against all earlier ones. The
-    earlier rate is shrunk towards ``parent_rate`` (the same aspect's rate over the whole brand)
-    with the weight of ``PRIOR_ITEMS`` items, or takes half a pseudo-count without a parent: a
-    small cell that happened never to mention an aspect does not make two mentions look
-    infinitely surprising. A series must pass this before the detectors run, and its p-value
-    bounds the detector's from below."""
+def cell_prior(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """Empirical-Bayes beta prior ``(a, b)`` for one rate across the cells of a brand, from
+    each cell's earlier counts ``k`` of ``n`` items: its mean is the pooled rate and its
+    strength ``a + b`` maximises the beta-binomial likelihood of the cells' counts. Cells
+    whose rates agree (as a rare phrase's do before anything happens) get a strong prior, so
+    that a small cell that happened never to say it does not make two mentions look like a
+    shift; cells that truly differ keep their own rates."""
+    keep = n > 0
+    k, n = k[keep], n[keep]
+    p = (float(k.sum()) + 0.5) / (float(n.sum()) + 1.0)
+    if len(n) < 2:
+        return 0.5, 0.5
+    ll = [sstats.betabinom.logpmf(k, n, m * p, m * (1 - p)).sum() for m in PRIOR_STRENGTHS]
+    m = float(PRIOR_STRENGTHS[int(np.argmax(ll))])
+    return m * p, m * (1 - p)
+
+
+def _recent_excess(y: np.ndarray, n: np.ndarray, recent: int, prior: tuple[float, float] = (0.5, 0.5)) -> float:
+    """One-sided p-value of the last ``recent`` periods' count against what the earlier ones
+    predict: the beta-binomial predictive tail, with the earlier counts updating ``prior`` (a
+    cell's empirical-Bayes prior from ``cell_prior``; Jeffreys' without cells). The rate's own
+    uncertainty is in the test, so a short or sparse history is not overconfident. A series
+    must pass this before the detectors run, and its p-value bounds the detector's from below."""
     if len(y) <= recent:
         return 1.0
     kb, nb = float(y[:-recent].sum()), float(n[:-recent].sum())
     kr, nr = int(y[-recent:].sum()), int(n[-recent:].sum())
     if nr == 0 or kr == 0:
         return 1.0
-    if parent_rate is None:
-        p0 = (kb + 0.5) / (nb + 1.0)
-    else:
-        p0 = (kb + PRIOR_ITEMS * parent_rate) / (nb + PRIOR_ITEMS)
-    return float(sstats.binom.sf(kr - 1, nr, min(max(p0, 1e-6), 1 - 1e-6)))
+    a, b = prior
+    return float(sstats.betabinom.sf(kr - 1, nr, a + kb, b + nb - kb))
 
 
 @dataclass
@@ -87,6 +108,43 @@ class Finding:
     confidence: float | None
     onset: datetime | None
     details: dict = field(default_factory=dict)
+    items: set[int] = field(default_factory=set, repr=False)  # the items behind it since the onset
+    exposure: int = 0  # the segment's items since the onset
+    scope: FeedbackFilter | None = field(default=None, repr=False)  # the segment's filter
+
+
+EXPLAINED_ALPHA = 0.01
+
+
+def _explained_by(f: Finding, items: set[int]) -> bool:
+    """Whether ``f``'s rise is another incident's ``items`` under another name: without them,
+    ``f``'s count since the onset is no longer above its expected rate (binomial, one-sided,
+    ``EXPLAINED_ALPHA``)."""
+    if not f.items or not f.exposure or f.baseline is None:
+        return False
+    rest = len(f.items - items)
+    return rest == 0 or float(sstats.binom.sf(rest - 1, f.exposure, max(f.baseline, 1e-6))) >= EXPLAINED_ALPHA
+
+
+def merge_findings(found: list[Finding]) -> list[Finding]:
+    """One alert per incident: of the findings on the same brand and segment, one that shares
+    its key with a stronger one (a phrase filed under the same aspect), or whose rise the
+    stronger one's items explain (``_explained_by``), is folded into it as ``also``. Crushed
+    cups that the tagger files under packaging and under product quality are one surge.
+    ``found`` comes strongest first."""
+    kept: list[Finding] = []
+    for f in found:
+        home = next((g for g in kept if g.brand == f.brand and g.segment == f.segment
+                     and (g.key == f.key or _explained_by(f, g.items))), None)
+        if home is None:
+            kept.append(f)
+            continue
+        home.details.setdefault("also", []).append(
+            {"title": f.title, "aspect": f.aspect, **f.details.get("signal", {}), "q_value": f.details.get("q_value")})
+        if f.aspect and f.aspect not in home.details.setdefault("aspects", []):
+            home.details["aspects"].append(f.aspect)
+        home.items |= f.items
+    return kept
 
 
 @dataclass
@@ -111,6 +169,10 @@ def _segment_filter(flt: FeedbackFilter, segment: dict[str, str]) -> FeedbackFil
         else:
             attrs[dim.removeprefix("attr:")] = (value,)
     return replace(flt, attributes=attrs)
+
+
+def _signal(aspect: str | None, phrase: str | None) -> str:
+    return f"phrase:{phrase}" if phrase else str(aspect)
 
 
 def _describe(segment: dict[str, str]) -> str:
@@ -177,6 +239,45 @@ class AlertEngine:
                 neg.setdefault(aspect, np.zeros(len(grid), np.int64))[i] = n
         return items, neg
 
+    def _phrase_counts(self, session: Session, flt: FeedbackFilter, dims: list[str], grid: list[datetime],
+                       bucket: str) -> tuple[dict[str, str | None], dict[tuple, dict[str, tuple[np.ndarray, list[int]]]]]:
+        """Every tracked phrase's matching items per cell (values of ``dims``; ``()`` without
+        dimensions) and period, with their ids, and the aspect each phrase is a complaint about
+        (the aspect most often tagged negative on its matches; None when none is)."""
+        from service.analytics.segments import resolve_dimensions
+        from service.analytics.trends import phrase_matches, phrase_vector
+
+        phrases = session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id)).all()
+        canon = resolve_dimensions(session, dims) if dims else []
+        key = bucket_key(session, bucket).label("k")
+        idx = {p: i for i, p in enumerate(grid)}
+        aspects: dict[str, str | None] = {}
+        cells: dict[tuple, dict[str, tuple[np.ndarray, list[int]]]] = {}
+        for ph in phrases:
+            ids = sorted(phrase_matches(session, flt=flt, phrase=ph.phrase, embedding=phrase_vector(ph),
+                                        threshold=ph.threshold))
+            tagged: Counter = Counter()
+            for lo in range(0, len(ids), 5000):
+                chunk = ids[lo:lo + 5000]
+                stmt = select()
+                cols = []
+                for d in canon:
+                    stmt, col = dimension_column(stmt, d)
+                    cols.append(col)
+                stmt = stmt.add_columns(FeedbackRow.id, key, *cols).select_from(FeedbackRow).where(FeedbackRow.id.in_(chunk))
+                for fid, k, *values in session.execute(stmt):
+                    i = idx.get(parse_bucket_key(k))
+                    if i is None or any(v is None for v in values):
+                        continue
+                    counts, members = cells.setdefault(tuple(values), {}).setdefault(
+                        ph.phrase, (np.zeros(len(grid), np.int64), []))
+                    counts[i] += 1
+                    members.append(fid)
+                tagged.update(session.scalars(select(AspectScoreRow.aspect).where(
+                    AspectScoreRow.feedback_id.in_(chunk), AspectScoreRow.sentiment == "negative")))
+            aspects[ph.phrase] = tagged.most_common(1)[0][0] if tagged else None
+        return aspects, cells
+
     def _series_rule(self, session: Session, rule, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
         from service.analytics.shifts import detect
 
@@ -186,27 +287,42 @@ class AlertEngine:
         grid = periods(since, until, rule.bucket)
         base = replace(scope, since=since, until=until, include_duplicates=False)
         aspects = rule.aspects or self.aspects
+        dims = rule.dimensions if isinstance(rule, PreferenceShift) else []
         tested: list[tuple[float, dict]] = []
         for brand in self._brands(session, rule, base):
             bflt = replace(base, brands=(brand,))
-            cells = self._cells(session, rule.dimensions, bflt) if isinstance(rule, PreferenceShift) else [{}]
-            parent: dict[str, float] = {}
-            if cells != [{}]:  # cells borrow strength from the brand's rate of the same aspect
-                b_items, b_neg = self._aspect_counts(session, bflt, grid, rule.bucket)
-                earlier = max(float(b_items[:-rule.recent].sum()), 1.0)
-                parent = {a: float(v[:-rule.recent].sum()) / earlier for a, v in b_neg.items()}
-            for cell in cells:
+            phrase_aspect, phrase_cells = self._phrase_counts(session, bflt, dims, grid, rule.bucket) \
+                if rule.phrases else ({}, {})
+            candidates = []  # (cell, filter, items, first, [(aspect, phrase, y, members)])
+            for cell in self._cells(session, dims, bflt) if dims else [{}]:
                 cflt = _segment_filter(bflt, cell)
                 items, neg = self._aspect_counts(session, cflt, grid, rule.bucket)
                 if items.mean() < rule.min_mentions:
                     continue
-                first = int(np.argmax(items > 0))  # the series starts with the segment's first items
-                for aspect in aspects:
-                    y = neg.get(aspect, np.zeros(len(grid), np.int64))
+                signals = [(aspect, None, neg[aspect], None) for aspect in aspects if aspect in neg]
+                signals += [(phrase_aspect[text], text, counts, members) for text, (counts, members)
+                            in phrase_cells.get(tuple(cell.values()), {}).items()]
+                candidates.append((cell, cflt, items, int(np.argmax(items > 0)), signals))
+            priors: dict[str, tuple[float, float]] = {}
+            if dims:  # a cell's earlier rate borrows strength from the other cells' (cell_prior)
+                earlier: dict[str, tuple[list, list]] = {}
+                for _, _, items, _, signals in candidates:
+                    for aspect, phrase, y, _ in signals:
+                        ks, ns = earlier.setdefault(_signal(aspect, phrase), ([], []))
+                        ks.append(y[:-rule.recent].sum())
+                        ns.append(items[:-rule.recent].sum())
+                for _, _, items, _, signals in candidates:  # cells without the signal count too
+                    for name, (ks, ns) in earlier.items():
+                        if not any(_signal(aspect, phrase) == name for aspect, phrase, _, _ in signals):
+                            ks.append(0)
+                            ns.append(items[:-rule.recent].sum())
+                priors = {name: cell_prior(np.array(ks), np.array(ns)) for name, (ks, ns) in earlier.items()}
+            for cell, cflt, items, first, signals in candidates:
+                for aspect, phrase, y, members in signals:
                     if y.sum() == 0:
                         continue
                     screen = _recent_excess(y[first:], items[first:], rule.recent,
-                                            parent.get(aspect, 0.0) if parent else None)
+                                            priors.get(_signal(aspect, phrase), (0.5, 0.5)))
                     best = None
                     if screen < SCREEN_ALPHA:
                         dets = [replace(d, onset=d.onset + first, detected_at=d.detected_at + first)
@@ -214,51 +330,87 @@ class AlertEngine:
                         dets = [d for d in dets if d.direction > 0 and d.detected_at >= len(grid) - rule.recent]
                         best = min(dets, key=lambda d: d.p_value, default=None)
                     tested.append((max(best.p_value, screen) if best else 1.0,
-                                   {"brand": brand, "cell": cell, "aspect": aspect, "det": best, "y": y,
-                                    "items": items, "flt": cflt}))
+                                   {"brand": brand, "cell": cell, "aspect": aspect, "phrase": phrase, "det": best,
+                                    "y": y, "items": items, "flt": cflt, "members": members}))
         if not tested:
             return []
         qs = benjamini_hochberg([p for p, _ in tested])
-        out = []
-        for q, (_, t) in zip(qs, tested):
-            if t["det"] is None or q >= rule.fdr:
-                continue
-            out.append(self._series_finding(session, rule, t, grid, float(q)))
-        return out
+        strongest_first = sorted((q, p, i) for i, (q, (p, t)) in enumerate(zip(qs, tested))
+                                 if t["det"] is not None and q < rule.fdr)
+        found = merge_findings([self._series_finding(session, rule, tested[i][1], grid, float(q))
+                                for q, _, i in strongest_first])
+        return [f for f in found if not self._part_of_open_incident(session, f, f.scope)]
+
+    def _part_of_open_incident(self, session: Session, f: Finding, flt: FeedbackFilter) -> bool:
+        """Whether an open alert of the same rule, brand and segment about other aspects explains
+        ``f`` (its items since that alert's onset account for ``f``'s rise): a surge that the
+        tagger also files under a second aspect, noticed there weeks later, is the same
+        incident, not a new alert."""
+        stmt = select(AlertRow).where(AlertRow.rule == f.rule, AlertRow.brand == f.brand, AlertRow.key != f.key,
+                                      AlertRow.segment == json.dumps(f.segment, ensure_ascii=False),
+                                      AlertRow.status != "resolved")
+        for row in session.scalars(stmt):
+            aspects = json.loads(row.details or "{}").get("aspects") or [row.aspect]
+            if f.aspect in aspects or row.onset is None:
+                continue  # the same aspect under another signal: _apply's _same_incident
+            items = set(session.scalars(replace(flt, since=row.onset).apply(
+                select(FeedbackRow.id).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                .where(AspectScoreRow.aspect.in_(aspects), AspectScoreRow.sentiment == "negative"))))
+            if _explained_by(f, items):
+                log.info("%s is part of open alert %s", f.title, row.id)
+                return True
+        return False
 
     def _series_finding(self, session: Session, rule, t: dict, grid: list[datetime], q: float) -> Finding:
-        det, cell, aspect, brand = t["det"], t["cell"], t["aspect"], t["brand"]
+        """One finding per brand × aspect × segment: a tracked phrase's shift is filed under the
+        aspect its matches complain about, so that "too spicy" rising and taste complaints
+        rising in the same cell are one alert."""
+        det, cell, aspect, brand, phrase = t["det"], t["cell"], t["aspect"], t["brand"], t["phrase"]
         onset = grid[min(det.onset, len(grid) - 1)]
         seg = {k.removeprefix("attr:"): v for k, v in cell.items()}
         where = _describe(seg) if seg else f"all of {brand}"
-        title = (f"{aspect} complaints rising in {where} ({brand}): {100 * det.observed:.0f}% of items vs "
+        what = f"“{phrase}”" + (f" ({aspect})" if aspect else "") if phrase else f"{aspect} complaints"
+        share = "of items mention it" if phrase else "of items"
+        title = (f"{what} rising in {where} ({brand}): {100 * det.observed:.0f}% {share} vs "
                  f"{100 * det.baseline:.0f}% expected, since {onset.date().isoformat()}")
         details = {
             "expected": round(det.baseline, 4), "q_value": round(q, 6), "detector": det.kind,
+            "signal": {"phrase": phrase} if phrase else {"aspect": aspect},
             "detection": det.to_dict(),
-            "series": [{"period": p.isoformat(), "items": int(n), "negative_mentions": int(k)}
+            "series": [{"period": p.isoformat(), "items": int(n), ("matches" if phrase else "negative_mentions"): int(k)}
                        for p, n, k in zip(grid, t["items"], t["y"])],
-            **self._explain(session, t["flt"], aspect, onset, grid[-1] + (grid[1] - grid[0])),
+            **self._explain(session, t["flt"], aspect, onset, grid[-1] + (grid[1] - grid[0]), ids=t["members"]),
+            "aspects": [aspect] if aspect else [],
         }
+        items = details.pop("_after_ids")
+        topic = aspect if aspect else f"phrase:{phrase}"
         return Finding(
-            key=f"{rule.name}|{brand}|{aspect}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
+            key=f"{rule.name}|{brand}|{topic}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
             rule=rule.name, type=rule.type, severity=rule.severity, title=title, brand=brand,
-            region=cell.get("region"), aspect=aspect, segment=seg, metric="negative_mention_rate",
+            region=cell.get("region"), aspect=aspect, segment=seg,
+            metric="phrase_rate" if phrase else "negative_mention_rate",
             baseline=round(det.baseline, 4), observed=round(det.observed, 4), magnitude=round(det.magnitude, 4),
-            confidence=round(det.confidence, 4), onset=onset, details=details)
+            confidence=round(det.confidence, 4), onset=onset, details=details, items=items,
+            exposure=int(t["items"][min(det.onset, len(grid) - 1):].sum()), scope=t["flt"])
 
-    def _explain(self, session: Session, flt: FeedbackFilter, aspect: str, onset: datetime, until: datetime) -> dict:
-        """What drives a shift: the sub-segments whose negative mentions grew most after the
-        onset, the words that tell the new complaints from the old, and three quotes."""
+    def _explain(self, session: Session, flt: FeedbackFilter, aspect: str | None, onset: datetime, until: datetime,
+                 ids: list[int] | None = None) -> dict:
+        """What drives a shift: the sub-segments whose negative mentions (or, with ``ids``, a
+        tracked phrase's matches) grew most after the onset, the words that tell the new
+        complaints from the old, and three quotes."""
         from service.analytics.themes import class_tfidf, tokenize
 
         def rows(a: datetime, b: datetime):
-            cols = [FeedbackRow.id, FeedbackRow.text, AspectScoreRow.evidence, AspectScoreRow.sentiment_score,
-                    FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
-            stmt = replace(flt, since=a, until=b).apply(
-                select(*cols).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative"))
-            return session.execute(stmt).all()
+            if ids is not None:
+                cols = [FeedbackRow.id, FeedbackRow.text, FeedbackRow.text, ScoreRow.sentiment_score,
+                        FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
+                stmt = select(*cols).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id).where(FeedbackRow.id.in_(ids))
+            else:
+                cols = [FeedbackRow.id, FeedbackRow.text, AspectScoreRow.evidence, AspectScoreRow.sentiment_score,
+                        FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
+                stmt = (select(*cols).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                        .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative"))
+            return session.execute(replace(flt, since=a, until=b).apply(stmt)).all()
 
         before_start = flt.since or onset - (until - onset)
         before, after = rows(before_start, onset), rows(onset, until)
@@ -278,7 +430,8 @@ class AlertEngine:
         docs = [[w for r in before for w in tokenize(r[2] or r[1])], [w for r in after for w in tokenize(r[2] or r[1])]]
         phrases = class_tfidf(docs, top=6)[1] if after else []
         quotes = [{"id": r[0], "text": r[1], "evidence": r[2]} for r in sorted(after, key=lambda r: r[3])[:3]]
-        return {"drivers": [d for d in drivers if d["growth_per_week"] > 0][:5], "phrases": phrases, "quotes": quotes}
+        return {"drivers": [d for d in drivers if d["growth_per_week"] > 0][:5], "phrases": phrases, "quotes": quotes,
+                "_after_ids": {r[0] for r in after}}
 
     def _crisis(self, session: Session, rule: CrisisSpike, as_of: datetime, scope: FeedbackFilter) -> list[Finding]:
         end = floor(as_of, "hour")
@@ -368,8 +521,21 @@ class AlertEngine:
         session.commit()
         return report
 
+    def _same_incident(self, session: Session, f: Finding) -> AlertRow | None:
+        """An open alert of the same rule, brand and segment about one of the finding's aspects
+        (a merged incident whose strongest signal changed from one run to the next)."""
+        stmt = select(AlertRow).where(AlertRow.rule == f.rule, AlertRow.brand == f.brand,
+                                      AlertRow.segment == json.dumps(f.segment, ensure_ascii=False),
+                                      AlertRow.status != "resolved").order_by(AlertRow.id)
+        for row in session.scalars(stmt):
+            if set(json.loads(row.details or "{}").get("aspects", [])) & set(f.details["aspects"]):
+                return row
+        return None
+
     def _apply(self, session: Session, f: Finding, as_of: datetime, actor: str, report: RunReport) -> None:
         last = session.scalars(select(AlertRow).where(AlertRow.key == f.key).order_by(AlertRow.id.desc()).limit(1)).first()
+        if (last is None or last.status == "resolved") and f.details.get("aspects"):
+            last = self._same_incident(session, f) or last
         values = dict(title=f.title, severity=f.severity, baseline=f.baseline, observed=f.observed,
                       magnitude=f.magnitude, confidence=f.confidence,
                       details=json.dumps(f.details, ensure_ascii=False, default=str))

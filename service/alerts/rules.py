@@ -37,6 +37,7 @@ class _SeriesRule(_Rule):
     fdr: float = Field(0.05, gt=0, lt=0.5, description="Benjamini–Hochberg level over every series the rule tests.")
     min_mentions: float = Field(3.0, ge=0, description="Mean mentions per period below which a series is not tested.")
     aspects: list[str] = Field(default_factory=list, description="Aspect ids; empty: every aspect of the taxonomy.")
+    phrases: bool = Field(True, description="Also test each tracked phrase's share of items (a keyword surge).")
 
 
 class PreferenceShift(_SeriesRule):

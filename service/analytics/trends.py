@@ -228,6 +228,18 @@ def add_phrase(session: Session, *, phrase: str, embedding: np.ndarray | None, t
     return row
 
 
+def track_phrase(session: Session, scorer, phrase: str, *, threshold: float | None = None, paraphrases: bool = True,
+                 actor: str) -> TrackedPhraseRow:
+    """Track ``phrase``; with ``paraphrases`` its embedding (as the scorer embeds an evidence
+    clause) is stored so that close paraphrases match too."""
+    emb = None
+    if paraphrases:
+        scored = scorer.score([phrase])[0]
+        emb = scored.topic_embedding if scored.topic_embedding is not None else scored.embedding
+    return add_phrase(session, phrase=phrase, embedding=emb, threshold=threshold,
+                      model_version=getattr(scorer, "version", None), actor=actor)
+
+
 def phrase_dict(row: TrackedPhraseRow) -> dict:
     return {"id": row.id, "phrase": row.phrase, "threshold": row.threshold, "paraphrases": row.embedding is not None,
             "created_by": row.created_by, "created_at": row.created_at.isoformat()}
@@ -252,14 +264,17 @@ def _metric_inputs(s: Series, metric: str) -> tuple[np.ndarray, str, np.ndarray 
     raise SeriesError(f"unknown metric {metric!r}; use one of {list(METRICS)}")
 
 
+def phrase_vector(phrase: TrackedPhraseRow) -> np.ndarray | None:
+    return None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
+
+
 def _selected_series(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
                      aspect: str | None, phrase: TrackedPhraseRow | None) -> Series:
     """The series of an aspect's mentions, a tracked phrase's, or (neither) every item's."""
     ids = None
     if phrase is not None:
-        emb = None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
         ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
-                             embedding=emb, threshold=phrase.threshold)
+                             embedding=phrase_vector(phrase), threshold=phrase.threshold)
     return series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
 
 

@@ -237,7 +237,7 @@ def _alert_schedule(rt, every_s: float, stop) -> None:
 def demo_data(
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file to write.")],
     weeks: Annotated[int, typer.Option(help="Weeks of feedback.")] = 26,
-    per_week: Annotated[int, typer.Option(help="Items per week (all brands).")] = 400,
+    per_week: Annotated[int, typer.Option(help="Items per week (all brands).")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same data.")] = 7,
     truth: Annotated[Optional[Path], typer.Option(help="Where to write the ground truth JSON (default: OUTPUT.truth.json).")] = None,
 ):
@@ -253,7 +253,7 @@ def demo_data(
 def demo(
     ctx: typer.Context,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary.")] = True,
-    per_week: Annotated[int, typer.Option(help="Items per week in the generated data.")] = 600,
+    per_week: Annotated[int, typer.Option(help="Items per week in the generated data (all brands).")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of the generated data.")] = 7,
     workdir: Annotated[Path, typer.Option(help="Where the demo data is written.")] = Path("demo_data"),
 ):

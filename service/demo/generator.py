@@ -44,10 +44,15 @@ BASE_WEIGHTS = {"taste_good": .16, "too_spicy": .03, "bland": .04, "packaging_da
                 "out_of_stock": .03, "easy_prep": .06, "neutral_note": .07}
 
 
+# What the demo's insight team follows by name (POST /v1/tracked-phrases): the complaint the
+# product team worried about when the recipe changed, in both languages.
+TRACKED_PHRASES = ("too spicy", "太辣")
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     weeks: int = 26
-    per_week: int = 400
+    per_week: int = 1000
     seed: int = 7
     start: datetime = datetime(2026, 5, 4, tzinfo=timezone.utc)  # a Monday
     zh_share: float = 0.5

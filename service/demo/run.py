@@ -14,7 +14,7 @@ from sqlalchemy import func
 from rich.table import Table
 from tqdm import tqdm
 
-from service.demo.generator import DemoConfig, write_demo
+from service.demo.generator import TRACKED_PHRASES, DemoConfig, write_demo
 from service.ingest.readers import count_rows, read_records
 from service.runtime import Runtime
 from service.store import repo
@@ -97,8 +97,17 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     console.print(f"[bold]Largest taste shift:[/bold] {top['region']} / {top['attr:age_group']} "
                   f"({top['share_before']:.0%} → {top['share_after']:.0%} negative on taste). "
                   f"Injected: {cfg.shift_region} / {cfg.shift_age_group} from week {cfg.shift_week}.")
+    console.print(f"tracked phrases: {', '.join(track_demo_phrases(rt))}")
     alerts = replay_alerts(rt, cfg, console)
     return {"items": total, "top_shift": top, "alerts": alerts}
+
+
+def track_demo_phrases(rt: Runtime) -> list[str]:
+    """Track the demo team's phrases (with paraphrases), as they would through the API."""
+    from service.analytics.trends import track_phrase
+
+    with rt.sessions() as s:
+        return [track_phrase(s, rt.scorer, p, actor="demo").phrase for p in TRACKED_PHRASES]
 
 
 def replay_alerts(rt: Runtime, cfg: DemoConfig, console: Console, first_week: int = 8) -> list[dict]:

@@ -41,7 +41,15 @@ def _tail(rng) -> str:
     return " ".join(rng.sample(FILLER, 6))
 
 
-def _items(seed=5):
+def _spicy_text(rng, hot: bool) -> str:
+    r = rng.random()
+    return ("the noodles are too spicy now" if r < (0.5 if hot else 0.05) else "lovely flavour, great bowl"
+            if r < 0.7 else "the box arrived crushed" if r < 0.75 else "bought it again")
+
+
+def _items(seed=5, text=_spicy_text, prefix="e"):
+    """12 weeks × 3 regions × 2 age groups × 30 items; ``text(rng, hot)`` writes each, ``hot``
+    in East × 18-24 from SHIFT_WEEK."""
     rng = random.Random(seed)
     rows, n = [], 0
     for week in range(12):
@@ -49,13 +57,9 @@ def _items(seed=5):
             for age in ("18-24", "25-34"):
                 for _ in range(30):
                     hot = region == "East" and age == "18-24" and week >= SHIFT_WEEK
-                    r = rng.random()
-                    text = ("the noodles are too spicy now" if r < (0.5 if hot else 0.05)
-                            else "lovely flavour, great bowl" if r < 0.7 else "the box arrived crushed"
-                            if r < 0.75 else "bought it again")
                     n += 1
-                    rows.append({"source": "shop", "channel": "review", "external_id": f"e{n}", "language": "en",
-                                 "text": f"{text}, {_tail(rng)}", "brand": "spicewell", "region": region,
+                    rows.append({"source": "shop", "channel": "review", "external_id": f"{prefix}{n}", "language": "en",
+                                 "text": f"{text(rng, hot)}, {_tail(rng)}", "brand": "spicewell", "region": region,
                                  "attributes": {"age_group": age},
                                  "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
     return rows
@@ -160,3 +164,42 @@ def test_radar_alerts_run_and_list(store, tmp_path, monkeypatch):
     assert json.loads(second.output)["raised"] == []
     listed = runner.invoke(cli, [*args, "alerts", "list", "--json"])
     assert listed.exit_code == 0 and len(json.loads(listed.output)) == len(json.loads(first.output)["raised"])
+
+
+def _numb_text(rng, hot: bool) -> str:
+    """A complaint the taxonomy's tagger does not see ("lips went numb": no aspect)."""
+    return "my lips went numb" if rng.random() < (0.4 if hot else 0.01) else "bought it again"
+
+
+def test_a_tracked_phrase_rising_in_one_cell_is_a_preference_shift(db_url, make_runtime):
+    from service.analytics.trends import add_phrase
+
+    rt = make_runtime(db_url, scorer=SafetyScorer())
+    assert rt.ingest_service().ingest(list(enumerate(_items(11, _numb_text, 'n')))).counts["rejected"] == 0
+    as_of = START + timedelta(weeks=SHIFT_WEEK + 2)
+    with rt.sessions() as s:
+        assert _engine(rt).evaluate(s, as_of)[0] == []  # no aspect moved, nothing tracked yet
+        add_phrase(s, phrase="lips went numb", embedding=None, threshold=None, model_version=None, actor="t")
+        findings, _ = _engine(rt).evaluate(s, as_of)
+        off = {"rules": [{**RULES["rules"][0], "phrases": False}]}
+        assert _engine(rt, off).evaluate(s, as_of)[0] == []
+    assert len(findings) == 1, [f.title for f in findings]
+    f = findings[0]
+    assert f.segment == {"region": "East", "age_group": "18-24"} and f.metric == "phrase_rate"
+    assert f.details["signal"] == {"phrase": "lips went numb"} and "“lips went numb”" in f.title
+    assert f.key.endswith('|phrase:lips went numb|{"age_group": "18-24", "region": "East"}')
+    assert all("lips went numb" in q["text"] for q in f.details["quotes"]) and len(f.details["quotes"]) == 3
+
+
+def test_a_phrase_and_its_aspect_rising_together_are_one_alert(store):
+    from service.analytics.trends import add_phrase
+
+    with store.sessions() as s:
+        add_phrase(s, phrase="too spicy", embedding=None, threshold=None, model_version=None, actor="t")
+        report = _engine(store).run(s, START + timedelta(weeks=SHIFT_WEEK + 2))
+        findings, _ = _engine(store).evaluate(s, START + timedelta(weeks=SHIFT_WEEK + 2))
+    assert len(report.raised) == 1 and len(findings) == 1
+    f = findings[0]
+    assert f.aspect == "taste" and f.details["aspects"] == ["taste"]
+    phrases = [f.details["signal"].get("phrase"), *(a.get("phrase") for a in f.details.get("also", []))]
+    assert "too spicy" in phrases and f.title.count("rising") == 1, f.details

@@ -76,13 +76,9 @@ class PhraseIn(BaseModel):
 
 @router.post("/tracked-phrases", status_code=201, summary="Track a keyword or phrase (and its close paraphrases)")
 def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: CallerDep) -> dict[str, Any]:
-    emb = None
-    if body.paraphrases:
-        scored = scorer.score([body.phrase])[0]
-        emb = scored.topic_embedding if scored.topic_embedding is not None else scored.embedding
     try:
-        row = tr.add_phrase(session, phrase=body.phrase, embedding=emb, threshold=body.threshold,
-                            model_version=getattr(scorer, "version", None), actor=caller.id)
+        row = tr.track_phrase(session, scorer, body.phrase, threshold=body.threshold, paraphrases=body.paraphrases,
+                              actor=caller.id)
     except tr.PhraseError as exc:
         raise ApiError(422, str(exc), [{"field": "body.phrase", "message": str(exc)}]) from None
     return tr.phrase_dict(row)
