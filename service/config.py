@@ -53,6 +53,28 @@ class ApiSettings(BaseModel):
     port: int = 8000
 
 
+class DeliverySettings(BaseModel):
+    """Email digests and webhooks. Secrets (SMTP password, signing key, webhook secrets) come
+    only from the environment: ``RADAR_DELIVERY__SMTP_PASSWORD``,
+    ``RADAR_DELIVERY__SIGNING_KEY``, and the variable each webhook subscription names."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="starttls: upgrade a plain connection (port 587); ssl: TLS from the start (465).")
+    smtp_username: str | None = None
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: float = Field(20.0, gt=0)
+    sender: str = Field("Feedback Radar <radar@localhost>", description="The From address of digests.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base of the links in digests and webhooks.")
+    signing_key: SecretStr = SecretStr("")
+    webhook_timeout: float = Field(10.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=50, description="Tries before a message is dead-lettered.")
+    backoff_seconds: float = Field(60.0, gt=0, description="First retry delay; doubles each try (capped at 6 h).")
+    lease_seconds: float = Field(120.0, gt=0, description="How long a sender owns a message it is sending.")
+    max_charts: int = Field(5, ge=0, le=20, description="Alert charts per digest (the most severe alerts).")
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads ``base.yaml`` from the config directory (``RADAR_CONFIG_DIR`` or ``configs/``)."""
 
@@ -85,6 +107,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
     api: ApiSettings = ApiSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -81,6 +81,11 @@ class Runtime:
         return AlertEngine(s.alert_config, aspects=[a.id for a in s.taxonomy.aspects],
                            our_brand=s.competitors.our_brand)
 
+    def delivery_service(self, **kw):
+        from service.delivery.scheduler import DeliveryService
+
+        return DeliveryService(self.settings, self.sessions, **kw)
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -146,3 +146,31 @@ def demo_store(tmp_path_factory, real_runtime_factory):
     track_demo_phrases(rt)  # as the demo's team does: "too spicy" / "太辣"
     yield rt, truth, cfg
     rt.close()
+
+
+DEMO_REPLAY_FROM = 12  # weekly alert runs from here to the end, after 6 weeks of stored history
+
+
+@pytest.fixture(scope="session")
+def demo_alerts(demo_store):
+    """The alert rules run on the demo store as of the start of each week, as cron would
+    (``run``: alerts stored, ongoing ones updated): the series alerts as they stood when
+    raised, by key, with the week of that run. Shared by the alert and delivery tests."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from service.alerts.engine import alert_dict
+    from service.store.tables import AlertRow
+
+    rt, _, cfg = demo_store
+    engine = rt.alert_engine()
+    raised = {}
+    with rt.sessions() as s:
+        for week in range(DEMO_REPLAY_FROM, cfg.weeks + 1):
+            report = engine.run(s, cfg.start + timedelta(weeks=week))
+            for row in s.scalars(select(AlertRow).where(AlertRow.id.in_(report.raised))):
+                if row.type in ("preference_shift", "negative_surge"):
+                    raised[row.key] = (week, SimpleNamespace(**alert_dict(row)))
+    return raised, cfg

@@ -27,6 +27,11 @@ app.add_typer(analyze_app, name="analyze")
 from service.cli.alerts import alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
+from service.cli.delivery import digest_app, outbox_app, subscriptions_app  # noqa: E402
+
+app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(digest_app, name="digest")
+app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 out = Console()
 
@@ -193,6 +198,9 @@ def serve(
     alerts_every: Annotated[float, typer.Option(
         help="Evaluate the alert rules every this many minutes in the background (0: never; "
              "use `radar alerts run` from cron instead).")] = 0,
+    digest_every: Annotated[float, typer.Option(
+        help="Send due digests, immediate alerts and webhook retries every this many minutes (0: never; "
+             "use `radar digest run` from cron instead).")] = 0,
 ):
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import threading
@@ -210,26 +218,45 @@ def serve(
     console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
     stop = threading.Event()
     if alerts_every > 0:
-        threading.Thread(target=_alert_schedule, args=(rt, alerts_every * 60, stop), daemon=True,
+        threading.Thread(target=_schedule, args=("alerts", _alerts_job(rt), alerts_every * 60, stop), daemon=True,
                          name="radar-alerts").start()
+    if digest_every > 0:
+        threading.Thread(target=_schedule, args=("digest", _digest_job(rt), digest_every * 60, stop), daemon=True,
+                         name="radar-digest").start()
     try:
         uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning")
     finally:
         stop.set()
 
 
-def _alert_schedule(rt, every_s: float, stop) -> None:
-    """The in-process alert schedule: one run now, then one every ``every_s`` seconds; a failed
-    run is logged and the next one still happens."""
+def _alerts_job(rt):
     from service.cli.alerts import run_once
 
-    log = logging.getLogger("radar.alerts")
+    def job() -> str:
+        report = run_once(rt)
+        return f"{len(report['raised'])} raised, {len(report['updated'])} updated"
+    return job
+
+
+def _digest_job(rt):
+    service = rt.delivery_service()
+
+    def job() -> str:
+        report = service.run()
+        d = report.dispatch
+        return f"{len(report.composed)} composed, {len(d.sent)} sent, {len(d.retrying)} retrying, {len(d.dead)} dead"
+    return job
+
+
+def _schedule(name: str, job, every_s: float, stop) -> None:
+    """An in-process schedule: one run now, then one every ``every_s`` seconds; a failed run is
+    logged and the next one still happens."""
+    log = logging.getLogger(f"radar.{name}")
     while not stop.is_set():
         try:
-            report = run_once(rt)
-            log.warning("alerts: %d raised, %d updated", len(report["raised"]), len(report["updated"]))
+            log.warning("%s: %s", name, job())
         except Exception:  # noqa: BLE001 - the schedule outlives one bad run
-            log.exception("alert run failed")
+            log.exception("%s run failed", name)
         stop.wait(every_s)
 
 

@@ -240,3 +240,68 @@ class TrackedPhraseRow(Base):
     model_version: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubscriptionRow(Base):
+    """Who gets what, where and when: an email digest or a webhook, with a data scope."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        CheckConstraint("channel IN ('email','webhook')", name="channel"),
+        CheckConstraint("frequency IN ('immediate','daily','weekly')", name="frequency"),
+        CheckConstraint("min_severity IN ('L1','L2','L3')", name="min_severity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16))  # email | generic | slack | wecom | dingtalk
+    target: Mapped[str] = mapped_column(String(2000))  # an email address or a webhook URL
+    brands: Mapped[str] = mapped_column(Text, default="[]")  # JSON lists; empty: all
+    regions: Mapped[str] = mapped_column(Text, default="[]")
+    aspects: Mapped[str] = mapped_column(Text, default="[]")
+    min_severity: Mapped[str] = mapped_column(String(2))
+    frequency: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    send_hour: Mapped[int] = mapped_column(Integer)
+    send_weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday, for weekly digests
+    quiet: Mapped[str] = mapped_column(String(16))  # skip | all_quiet: what an empty period sends
+    secret_env: Mapped[str | None] = mapped_column(String(128))  # env variable holding a webhook secret
+    token_salt: Mapped[str] = mapped_column(String(64))  # per-subscription part of the unsubscribe token
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxRow(Base):
+    """A composed message waiting to be sent, being sent, sent or dead-lettered. ``dedupe_key``
+    makes composing idempotent (one digest per subscriber and period, one notice per alert)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','sending','sent','dead')", name="status"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    subscription_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("subscription.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2000))
+    subject: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the RFC 5322 message or the JSON body
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,39 +1,15 @@
 """The alert engine on the demo data (real model), run week by week as a scheduler would."""
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 
 from service.analytics.trends import trend_report
 from service.store.repo import FeedbackFilter
 
-SERIES_TYPES = ("preference_shift", "negative_surge")
-
-
-def _replay(rt, cfg, first_week: int = 12):
-    """Run the engine as of the start of each week, as cron would (``run``: alerts are stored,
-    ongoing ones updated); each alert as it stood when raised, with the week of that run."""
-    from sqlalchemy import select
-
-    from service.alerts.engine import alert_dict
-    from service.store.tables import AlertRow
-
-    engine = rt.alert_engine()
-    raised = {}
-    with rt.sessions() as s:
-        for week in range(first_week, cfg.weeks + 1):
-            report = engine.run(s, cfg.start + timedelta(weeks=week))
-            for row in s.scalars(select(AlertRow).where(AlertRow.id.in_(report.raised))):
-                if row.type in SERIES_TYPES:
-                    raised[row.key] = (week, SimpleNamespace(**alert_dict(row)))
-    return raised
-
-
 @pytest.fixture(scope="module")
-def replay(demo_store):
-    rt, _, cfg = demo_store
-    seen = _replay(rt, cfg)
+def replay(demo_alerts):
+    seen, cfg = demo_alerts
     report = {k: (w, f.onset[:10], f.details.get("detector")) for k, (w, f) in seen.items()}
     print("alerts raised (week run, onset, detector):", report)
     return seen, report, cfg

@@ -1,0 +1,150 @@
+"""Subscriptions, the signed unsubscribe link and the outbox (``service/delivery``)."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.errors import ApiError
+from service.delivery import outbox as ob
+from service.delivery import subscriptions as subs
+from service.store.tables import OutboxRow, SubscriptionRow
+
+router = APIRouter(tags=["delivery"])
+
+
+def _admin(caller) -> None:
+    if caller.role != "admin":
+        raise ApiError(403, "managing subscriptions and the outbox needs the admin role", code="forbidden")
+
+
+def _get(session, subscription_id: int) -> SubscriptionRow:
+    row = session.get(SubscriptionRow, subscription_id)
+    if row is None:
+        raise ApiError(404, f"no subscription {subscription_id}")
+    return row
+
+
+@router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
+def create_subscription(body: subs.SubscriptionIn, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    _admin(caller)
+    return subs.subscription_dict(subs.create(session, body, actor=caller.id))
+
+
+@router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
+def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: CallerDep,
+                       active: Annotated[bool | None, Query()] = None,
+                       limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    _admin(caller)
+    stmt = select(SubscriptionRow).order_by(SubscriptionRow.id)
+    if active is not None:
+        stmt = stmt.where(SubscriptionRow.active.is_(active))
+    limit = min(limit, settings.limits.page_size_max)
+    rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
+    return {"subscriptions": [subs.subscription_dict(r) for r in rows[:limit]],
+            "next_offset": offset + limit if len(rows) > limit else None}
+
+
+@router.get("/subscriptions/{subscription_id}", summary="One subscription")
+def get_subscription(subscription_id: int, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    _admin(caller)
+    return subs.subscription_dict(_get(session, subscription_id))
+
+
+@router.patch("/subscriptions/{subscription_id}", summary="Change a subscription's scope, schedule or language")
+def patch_subscription(subscription_id: int, body: subs.SubscriptionPatch, session: SessionDep,
+                       caller: CallerDep) -> dict[str, Any]:
+    _admin(caller)
+    try:
+        row = subs.update(session, _get(session, subscription_id), body)
+    except subs.SubscriptionError as exc:
+        raise ApiError(422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]) from None
+    return subs.subscription_dict(row)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
+def delete_subscription(subscription_id: int, session: SessionDep, caller: CallerDep) -> Response:
+    _admin(caller)
+    session.delete(_get(session, subscription_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/subscriptions/{subscription_id}/preview",
+            summary="The subscriber's latest digest as plain text (composes and sends nothing)")
+def preview_subscription(subscription_id: int, session: SessionDep, settings: SettingsDep,
+                         caller: CallerDep) -> dict[str, Any]:
+    from service.delivery.scheduler import preview
+
+    _admin(caller)
+    return preview(settings, session, _get(session, subscription_id), datetime.now(timezone.utc))
+
+
+_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Feedback Radar</title></head>'
+         '<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:48px auto;color:#101828">'
+         '<h1 style="font-size:20px">{title}</h1><p>{text}</p></body></html>')
+
+
+def _unsubscribe(session, settings, token: str):
+    row = subs.from_token(session, token, settings.delivery.signing_key.get_secret_value().encode())
+    if row is None:
+        return None
+    return subs.unsubscribe(session, row)
+
+
+@router.get("/unsubscribe", response_class=HTMLResponse, summary="Unsubscribe through the signed link of a digest")
+def unsubscribe_page(session: SessionDep, settings: SettingsDep,
+                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
+    row = _unsubscribe(session, settings, token)
+    if row is None:
+        return HTMLResponse(_PAGE.format(title="Link not valid", text="This unsubscribe link is not valid. "
+                                         "链接无效。"), status_code=404)
+    zh = row.language == "zh"
+    text = (f"{html.escape(row.target)} 将不再收到 Feedback Radar 的消息。" if zh else
+            f"{html.escape(row.target)} will receive no more Feedback Radar messages.")
+    return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", text=text))
+
+
+@router.post("/unsubscribe", summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)")
+def unsubscribe_post(session: SessionDep, settings: SettingsDep,
+                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> dict[str, Any]:
+    row = _unsubscribe(session, settings, token)
+    if row is None:
+        raise ApiError(404, "this unsubscribe link is not valid")
+    return {"unsubscribed": True, "subscription_id": row.id}
+
+
+@router.get("/outbox", summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)")
+def list_outbox(session: SessionDep, settings: SettingsDep, caller: CallerDep,
+                status: Annotated[list[Literal["pending", "sending", "sent", "dead"]], Query()] = [],
+                subscription_id: Annotated[int | None, Query()] = None,
+                limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    _admin(caller)
+    stmt = select(OutboxRow).order_by(OutboxRow.id.desc())
+    if status:
+        stmt = stmt.where(OutboxRow.status.in_(status))
+    if subscription_id is not None:
+        stmt = stmt.where(OutboxRow.subscription_id == subscription_id)
+    limit = min(limit, settings.limits.page_size_max)
+    rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
+    return {"messages": [ob.outbox_dict(r) for r in rows[:limit]],
+            "next_offset": offset + limit if len(rows) > limit else None}
+
+
+@router.post("/outbox/{message_id}/retry", summary="Queue a dead-lettered message again")
+def retry_outbox(message_id: int, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    _admin(caller)
+    row = session.get(OutboxRow, message_id)
+    if row is None:
+        raise ApiError(404, f"no message {message_id}")
+    try:
+        ob.retry(session, row)
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from None
+    return ob.outbox_dict(row)

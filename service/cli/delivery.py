@@ -1,0 +1,248 @@
+"""``radar subscriptions …``, ``radar digest run|preview`` and ``radar outbox list|retry``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+subscriptions_app = typer.Typer(help="Manage email digest and webhook subscriptions.", no_args_is_help=True)
+digest_app = typer.Typer(help="Send what is due: digests, immediate alerts, webhook retries.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Inspect and retry composed messages.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _rt(ctx: typer.Context):
+    from service.runtime import Runtime
+
+    return Runtime(ctx.obj.settings)
+
+
+def _fail(exc: ValidationError | ValueError) -> None:
+    if isinstance(exc, ValidationError):
+        for e in exc.errors():
+            field = ".".join(str(x) for x in e["loc"]) or "body"
+            err.print(f"[red]{field}: {e['msg'].removeprefix('Value error, ')}[/red]", soft_wrap=True)
+    else:
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _split(values: list[str]) -> list[str] | None:
+    return [v.strip() for x in values for v in x.split(",") if v.strip()] or None
+
+
+@subscriptions_app.command("add")
+def add(ctx: typer.Context,
+        target: Annotated[str, typer.Argument(help="An email address, or a webhook URL with --channel webhook.")],
+        channel: Annotated[str, typer.Option(help="email | webhook")] = "email",
+        format: Annotated[Optional[str], typer.Option(help="Webhooks: generic | slack | wecom | dingtalk.")] = None,
+        name: Annotated[Optional[str], typer.Option(help="A label.")] = None,
+        brand: Annotated[list[str], typer.Option(help="Brand ids (repeat or comma-separate); none: all.")] = [],
+        region: Annotated[list[str], typer.Option(help="Regions; none: all.")] = [],
+        aspect: Annotated[list[str], typer.Option(help="Aspect ids; none: all.")] = [],
+        min_severity: Annotated[Optional[str], typer.Option(help="L1 | L2 | L3 (L1 most severe).")] = None,
+        frequency: Annotated[str, typer.Option(help="immediate | daily | weekly")] = "daily",
+        language: Annotated[str, typer.Option(help="en | zh")] = "en",
+        timezone_: Annotated[str, typer.Option("--timezone", help="IANA time zone of the send hour.")] = "UTC",
+        send_hour: Annotated[int, typer.Option(help="Local hour the digest goes out (0-23).")] = 8,
+        send_weekday: Annotated[int, typer.Option(help="Weekly: 0 = Monday … 6 = Sunday.")] = 0,
+        quiet: Annotated[str, typer.Option(help="Empty period: skip | all_quiet")] = "skip",
+        secret_env: Annotated[Optional[str], typer.Option(help="Webhooks: env variable with the HMAC secret.")] = None):
+    """Subscribe an email address or a webhook."""
+    from service.delivery import subscriptions as subs
+
+    try:
+        data = subs.SubscriptionIn(
+            channel=channel, target=target, format=format, name=name, brands=_split(brand), regions=_split(region),
+            aspects=_split(aspect), min_severity=min_severity, frequency=frequency, language=language,
+            timezone=timezone_, send_hour=send_hour, send_weekday=send_weekday, quiet=quiet, secret_env=secret_env)
+    except ValidationError as exc:
+        _fail(exc)
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            out.print_json(json.dumps(subs.subscription_dict(subs.create(s, data, actor="cli"))))
+    finally:
+        rt.close()
+
+
+@subscriptions_app.command("list")
+def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Every subscription (webhook URLs shown without their query)."""
+    from sqlalchemy import select
+
+    from service.delivery.subscriptions import subscription_dict
+    from service.store.tables import SubscriptionRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            rows = [subscription_dict(r) for r in s.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))]
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    t = Table(title="Subscriptions")
+    for c in ("id", "active", "channel", "target", "scope", "sev", "frequency", "lang", "when"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        scope = "; ".join(f"{k}={','.join(r[k])}" for k in ("brands", "regions", "aspects") if r[k]) or "all"
+        when = "at once" if r["frequency"] == "immediate" else f"{r['send_hour']:02d}:00 {r['timezone']}"
+        t.add_row(str(r["id"]), "yes" if r["active"] else "no", f"{r['channel']}/{r['format']}", r["target"], scope,
+                  r["min_severity"], r["frequency"], r["language"], when)
+    out.print(t)
+
+
+@subscriptions_app.command("update")
+def update_cmd(ctx: typer.Context, subscription_id: int,
+               set_: Annotated[list[str], typer.Option("--set", help="field=value (lists comma-separated), repeatable.")] = []):
+    """Change fields of a subscription, e.g. --set regions=East,North --set send_hour=9."""
+    from service.delivery import subscriptions as subs
+    from service.store.tables import SubscriptionRow
+
+    patch: dict = {}
+    for pair in set_:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            _fail(ValueError(f"--set {pair!r}: use field=value"))
+        patch[key] = ([v for v in value.split(",") if v] if key in subs.LISTS else
+                      int(value) if key in ("send_hour", "send_weekday") and value.lstrip("-").isdigit() else
+                      value.lower() == "true" if key == "active" else value)
+    try:
+        body = subs.SubscriptionPatch(**patch)
+    except ValidationError as exc:
+        _fail(exc)
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            row = s.get(SubscriptionRow, subscription_id)
+            if row is None:
+                _fail(ValueError(f"no subscription {subscription_id}"))
+            out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body))))
+    finally:
+        rt.close()
+
+
+@subscriptions_app.command("remove")
+def remove(ctx: typer.Context, subscription_id: int):
+    """Delete a subscription (its sent messages stay in the outbox's history)."""
+    from service.store.tables import SubscriptionRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            row = s.get(SubscriptionRow, subscription_id)
+            if row is None:
+                _fail(ValueError(f"no subscription {subscription_id}"))
+            s.delete(row)
+            s.commit()
+    finally:
+        rt.close()
+    out.print(f"removed subscription {subscription_id}")
+
+
+def _now(at: datetime | None) -> datetime:
+    from service.store.repo import utc
+
+    return utc(at) if at else datetime.now(timezone.utc)
+
+
+@digest_app.command("run")
+def run(ctx: typer.Context,
+        now: Annotated[Optional[datetime], typer.Option(help="Act as if it were this moment (UTC if no offset).")] = None,
+        compose_only: Annotated[bool, typer.Option("--compose-only", help="Compose into the outbox, send nothing.")] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Compose what is due (digests, immediate alerts) and send what the outbox holds. Idempotent: safe under cron
+    every minute."""
+    rt = _rt(ctx)
+    try:
+        report = rt.delivery_service().run(_now(now), send=not compose_only).to_dict()
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    d = report["dispatch"] or {"sent": [], "retrying": [], "dead": []}
+    out.print(f"{len(report['composed'])} composed, {len(d['sent'])} sent, {len(d['retrying'])} to retry, "
+              f"{len(d['dead'])} dead-lettered, {len(report['quiet_skipped'])} quiet periods skipped")
+    for f in report["failed"]:
+        err.print(f"[red]subscription {f['subscription_id']}: {f['error']}[/red]")
+
+
+@digest_app.command("preview")
+def preview_cmd(ctx: typer.Context, subscription_id: int,
+                now: Annotated[Optional[datetime], typer.Option(help="As of this moment; default now.")] = None):
+    """Print the plain-text digest a subscriber would get for their latest period (sends nothing)."""
+    from service.delivery.scheduler import preview
+    from service.store.tables import SubscriptionRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            row = s.get(SubscriptionRow, subscription_id)
+            if row is None:
+                _fail(ValueError(f"no subscription {subscription_id}"))
+            p = preview(rt.settings, s, row, _now(now))
+    finally:
+        rt.close()
+    out.print(f"[bold]{p['subject']}[/bold]", soft_wrap=True)
+    out.print(p["text"], soft_wrap=True, markup=False, highlight=False)
+
+
+@outbox_app.command("list")
+def outbox_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option(help="pending | sending | sent | dead")] = None,
+                limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Composed messages, newest first (dead letters with their last error)."""
+    from sqlalchemy import select
+
+    from service.delivery.outbox import outbox_dict
+    from service.store.tables import OutboxRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            stmt = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
+            if status:
+                stmt = stmt.where(OutboxRow.status == status)
+            rows = [outbox_dict(r) for r in s.scalars(stmt)]
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    t = Table(title="Outbox")
+    for c in ("id", "status", "tries", "channel", "target", "subject", "last error"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(str(r["id"]), r["status"], str(r["attempts"]), f"{r['channel']}/{r['format']}", r["target"],
+                  r["subject"] or "", r["last_error"] or "")
+    out.print(t)
+
+
+@outbox_app.command("retry")
+def outbox_retry(ctx: typer.Context, message_id: int):
+    """Queue a dead-lettered message again (sent on the next `radar digest run`)."""
+    from service.delivery.outbox import retry
+    from service.store.tables import OutboxRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            row = s.get(OutboxRow, message_id)
+            if row is None:
+                _fail(ValueError(f"no message {message_id}"))
+            try:
+                retry(s, row)
+            except ValueError as exc:
+                _fail(exc)
+    finally:
+        rt.close()
+    out.print(f"message {message_id} queued again")

@@ -1,0 +1,1 @@
+"""Delivery: email digests and webhooks (compose, charts, SMTP, webhook formats, outbox)."""

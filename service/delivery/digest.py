@@ -1,0 +1,473 @@
+"""Compose what a subscriber receives: a digest of a period, or one alert as it is raised.
+
+``build_digest`` gathers, as of the period's end, the alerts in the subscriber's scope that
+were active during the period (most severe first, then newest), what changed in the period
+(raised, updated, acknowledged, resolved), and net sentiment by region over the 28 days to
+the period's end (within the scope). ``render_email`` turns it into a multipart message:
+``multipart/alternative`` of a plain-text part and a ``multipart/related`` HTML part whose
+charts are PNG parts referenced by ``cid:``. ``notice`` turns the same content into a
+``Notice`` for the webhook formats. Every word of the digest's own is in the subscriber's
+language (English or Chinese); the alert's facts (aspect names from the taxonomy, numbers,
+segments, quotes) are laid out in that language too; customers' quotes stay as written.
+
+The HTML follows what renders in common mail clients: a single 640-px table layout, inline
+styles only, no scripts or external resources, every image with alt text and fixed size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from service.alerts.engine import alert_dict
+from service.delivery.notice import Notice
+from service.delivery.subscriptions import Period, alerts_in_scope, scope_of, unsubscribe_token
+from service.domain import Taxonomy
+from service.store.repo import FeedbackFilter
+from service.store.tables import AlertEventRow, AlertRow, SubscriptionRow
+
+REGION_WINDOW = timedelta(days=28)
+MAX_DETAILED = 20  # alerts laid out in full; the rest are counted with a link
+MAX_SINGLES = 10  # single severe complaints listed one line each
+SEVERITY_COLOUR = {"L1": "#b42318", "L2": "#c4320a", "L3": "#667085"}
+
+STRINGS = {
+    "en": {
+        "daily": "daily", "weekly": "weekly", "immediate": "alert",
+        "subject": "Feedback Radar {freq} digest, {period}: {n} alert{s}",
+        "subject_quiet": "Feedback Radar {freq} digest, {period}: all quiet",
+        "subject_alert": "[{severity}] Feedback Radar: {what}",
+        "heading": "Feedback Radar · {freq} digest", "period": "{start} to {end} ({tz})",
+        "quiet": "All quiet: no alerts in your scope in this period.",
+        "alerts": "Alerts in your scope", "changed": "What changed since the last digest",
+        "raised": "new", "updated": "updated", "acknowledged": "acknowledged", "resolved": "resolved",
+        "nothing_changed": "Nothing changed since the last digest.",
+        "complaints": "{aspect} complaints", "phrase": "“{phrase}”",
+        "moved": "{what}: {observed} of items vs {expected} expected",
+        "posts": "{what}: {observed:.0f} negative posts vs {expected:.1f} expected",
+        "severe": "A severe {what} complaint", "metric": "{what}: {observed:.3g} (bound {expected:.3g})",
+        "where": "Where", "since": "Since", "everyone": "all of {brand}", "drivers": "Driving segments",
+        "quotes": "What customers say", "open": "Open in Radar", "status": "Status",
+        "status_open": "open", "status_acknowledged": "acknowledged", "status_resolved": "resolved",
+        "chart_alt": "Series of {what} in {where} with the expected band; points above it are the breach",
+        "regions": "Net sentiment by region, 28 days to {end}", "regions_alt": "Net sentiment per region",
+        "scope": "Your scope", "all": "all", "brands": "brands", "regions_label": "regions",
+        "aspects": "aspects", "min_severity": "severity {sev} and above",
+        "footer": "You receive this because you subscribed to Feedback Radar digests.",
+        "unsubscribe": "Unsubscribe", "more": "and {n} more alerts in the API",
+        "singles": "Single severe complaints ({n})",
+    },
+    "zh": {
+        "daily": "每日", "weekly": "每周", "immediate": "告警",
+        "subject": "Feedback Radar {freq}摘要（{period}）：{n} 条告警",
+        "subject_quiet": "Feedback Radar {freq}摘要（{period}）：一切平稳",
+        "subject_alert": "[{severity}] Feedback Radar：{what}",
+        "heading": "Feedback Radar · {freq}摘要", "period": "{start} 至 {end}（{tz}）",
+        "quiet": "一切平稳：本期您关注的范围内没有告警。",
+        "alerts": "您关注范围内的告警", "changed": "自上期摘要以来的变化",
+        "raised": "新增", "updated": "更新", "acknowledged": "已确认", "resolved": "已解决",
+        "nothing_changed": "自上期摘要以来没有变化。",
+        "complaints": "{aspect}投诉", "phrase": "“{phrase}”",
+        "moved": "{what}：占 {observed}，预期 {expected}",
+        "posts": "{what}：{observed:.0f} 条负面帖子，预期 {expected:.1f} 条",
+        "severe": "一条严重的{what}投诉", "metric": "{what}：{observed:.3g}（界限 {expected:.3g}）",
+        "where": "范围", "since": "开始于", "everyone": "{brand} 全部", "drivers": "主要驱动细分",
+        "quotes": "顾客原话", "open": "在 Radar 中查看", "status": "状态",
+        "status_open": "未处理", "status_acknowledged": "已确认", "status_resolved": "已解决",
+        "chart_alt": "{where}{what}的序列与预期区间；高于区间的点为超出",
+        "regions": "各地区净情感（截至 {end} 的 28 天）", "regions_alt": "各地区净情感",
+        "scope": "您的关注范围", "all": "全部", "brands": "品牌", "regions_label": "地区",
+        "aspects": "方面", "min_severity": "{sev} 及以上",
+        "footer": "您收到此邮件是因为订阅了 Feedback Radar 摘要。",
+        "unsubscribe": "退订", "more": "另有 {n} 条告警，请在 API 中查看",
+        "singles": "单条严重投诉（{n} 条）",
+    },
+}
+
+
+def t(lang: str, key: str, **kw) -> str:
+    return STRINGS.get(lang, STRINGS["en"])[key].format(**kw)
+
+
+@dataclass
+class Digest:
+    subscription: SubscriptionRow
+    period: Period
+    alerts: list[dict]
+    changes: dict[str, list[dict]]  # action -> [{"alert_id", "title", "at", "actor"}]
+    regions: list[dict] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.alerts and not any(self.changes.values())
+
+    def sections(self) -> tuple[list[dict], list[dict], int]:
+        """(alerts laid out in full, single severe complaints listed one line each, how many
+        more are left out). A shift or a surge gets the room; one severe item is one line, so
+        that a week of them does not bury the shifts."""
+        main = [a for a in self.alerts if a["type"] != "severe_complaint"]
+        singles = [a for a in self.alerts if a["type"] == "severe_complaint"]
+        more = max(len(main) - MAX_DETAILED, 0) + max(len(singles) - MAX_SINGLES, 0)
+        return main[:MAX_DETAILED], singles[:MAX_SINGLES], more
+
+
+def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> Digest:
+    """The digest of ``period`` as of its end (the same content however late it is composed)."""
+    active = alerts_in_scope(sub).where(
+        AlertRow.first_detected_at < period.end,
+        or_(AlertRow.resolved_at.is_(None), AlertRow.resolved_at >= period.start))
+    rows = session.scalars(active.order_by(AlertRow.severity, AlertRow.first_detected_at.desc(), AlertRow.id.desc())).all()
+    alerts = [alert_dict(r) for r in rows]
+    ids = [a["id"] for a in alerts]
+    changes: dict[str, list[dict]] = {"raised": [], "updated": [], "acknowledged": [], "resolved": []}
+    if ids:
+        titles = {a["id"]: a["title"] for a in alerts}
+        events = session.scalars(select(AlertEventRow).where(
+            AlertEventRow.alert_id.in_(ids), AlertEventRow.at >= period.start, AlertEventRow.at < period.end)
+            .order_by(AlertEventRow.at, AlertEventRow.id)).all()
+        seen: set[tuple[str, int]] = set()
+        for e in events:
+            if e.action in changes and (e.action, e.alert_id) not in seen:
+                seen.add((e.action, e.alert_id))
+                changes[e.action].append({"alert_id": e.alert_id, "title": titles[e.alert_id],
+                                          "at": e.at.isoformat(), "actor": e.actor})
+    scope = scope_of(sub)
+    return Digest(sub, period, alerts, changes, region_sentiment(
+        session, brands=tuple(scope["brands"]) or (our_brand,), regions=tuple(scope["regions"]),
+        since=period.end - REGION_WINDOW, until=period.end))
+
+
+def region_sentiment(session: Session, *, brands: tuple[str, ...], regions: tuple[str, ...], since: datetime,
+                     until: datetime) -> list[dict]:
+    from service.analytics.segments import breakdown
+
+    flt = FeedbackFilter(brands=brands, regions=regions, since=since, until=until, include_duplicates=False)
+    out = breakdown(session, dimensions=["region"], flt=flt, aspects=False)
+    return [{"region": s["segment"]["region"], "items": s["volume"], "net_sentiment": s["net_sentiment"]["value"],
+             "lower": s["net_sentiment"]["lower"], "upper": s["net_sentiment"]["upper"]}
+            for s in out["segments"] if s["net_sentiment"]["value"] is not None and s["segment"]["region"]]
+
+
+# --- the alert's facts in the subscriber's language ----------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def what_moved(alert: dict, lang: str, taxonomy: Taxonomy | None) -> str:
+    """One line: what moved, by how much, against what expectation."""
+    aspect = alert.get("aspect")
+    name = taxonomy.get(aspect).name(lang) if taxonomy and aspect and aspect in taxonomy.ids else (aspect or "")
+    signal = alert["details"].get("signal", {})
+    if signal.get("phrase"):
+        what = t(lang, "phrase", phrase=signal["phrase"])
+    elif alert["type"] == "crisis_spike":
+        return t(lang, "posts", what=alert.get("brand") or "", observed=alert["observed"] or 0,
+                 expected=alert["baseline"] or 0)
+    elif alert["type"] == "severe_complaint":
+        return t(lang, "severe", what=name)
+    elif alert["type"] == "threshold":
+        return t(lang, "metric", what=alert.get("metric") or "", observed=alert["observed"] or 0,
+                 expected=alert["baseline"] or 0)
+    else:
+        what = t(lang, "complaints", aspect=name)
+    return t(lang, "moved", what=what, observed=_pct(alert.get("observed")), expected=_pct(alert.get("baseline")))
+
+
+def where(alert: dict, lang: str) -> str:
+    seg = {k: v for k, v in (alert.get("segment") or {}).items() if k not in ("item", "channel", "regions")}
+    brand = alert.get("brand") or ""
+    return f"{' × '.join(str(v) for v in seg.values())} ({brand})" if seg else t(lang, "everyone", brand=brand)
+
+
+def alert_link(settings_public_url: str, alert_id: int) -> str:
+    return f"{settings_public_url.rstrip('/')}/v1/alerts/{alert_id}"
+
+
+def _drivers(alert: dict) -> list[str]:
+    return [f"{d['dimension']} = {d['value']} (+{d['growth_per_week']:g}/wk)"
+            for d in alert["details"].get("drivers", [])[:3]]
+
+
+def _quotes(alert: dict) -> list[str]:
+    return [" ".join(q["text"].split())[:280] for q in alert["details"].get("quotes", [])[:3]]
+
+
+# --- email ---------------------------------------------------------------------------------
+
+
+def message_id(dedupe_key: str, sender: str) -> str:
+    """Deterministic per message, so a resend after a crash carries the same ``Message-ID``."""
+    domain = (parseaddr(sender)[1].rpartition("@")[2] or "radar.local").strip(">")
+    return f"<radar.{hashlib.sha256(dedupe_key.encode()).hexdigest()[:24]}@{domain}>"
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    images: list[tuple[str, bytes, str]]  # (content id, PNG, alt text)
+
+
+def _scope_line(sub: SubscriptionRow, lang: str) -> str:
+    scope = scope_of(sub)
+    parts = [f"{t(lang, label)}: {', '.join(scope[k]) or t(lang, 'all')}"
+             for k, label in (("brands", "brands"), ("regions", "regions_label"), ("aspects", "aspects"))]
+    return " · ".join(parts + [t(lang, "min_severity", sev=sub.min_severity)])
+
+
+def _local(dt: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, taxonomy: Taxonomy | None,
+                  max_charts: int = 5, charts: bool = True) -> Rendered:
+    sub, lang = d.subscription, d.subscription.language
+    freq = t(lang, sub.frequency)
+    period = t(lang, "period", start=_local(d.period.start, sub.timezone), end=_local(d.period.end, sub.timezone),
+               tz=sub.timezone)
+    day = _local(d.period.end, sub.timezone)[:10]
+    n = len(d.alerts)
+    subject = (t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s") if n
+               else t(lang, "subject_quiet", freq=freq, period=day))
+    images: list[tuple[str, bytes, str]] = []
+    chart_of: dict[int, str] = {}
+    if charts:
+        from service.delivery.charts import alert_chart, region_sentiment_chart
+
+        for a in d.sections()[0][:max_charts]:
+            png = alert_chart(a, language=lang)
+            if png:
+                cid = f"alert-{a['id']}-{hashlib.sha1(png).hexdigest()[:8]}@radar"
+                images.append((cid, png, t(lang, "chart_alt", what=what_moved(a, lang, taxonomy), where=where(a, lang))))
+                chart_of[a["id"]] = cid
+        png = region_sentiment_chart(d.regions, language=lang) if d.regions else None
+        if png:
+            images.append(("regions@radar", png, t(lang, "regions_alt")))
+    text = _digest_text(d, lang, period, public_url, unsubscribe_url, taxonomy)
+    body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of,
+                        "regions@radar" if any(c == "regions@radar" for c, _, _ in images) else None, images)
+    return Rendered(subject, text, body, images)
+
+
+def _alert_text(a: dict, lang: str, public_url: str, taxonomy: Taxonomy | None) -> list[str]:
+    out = [f"[{a['severity']}] {what_moved(a, lang, taxonomy)}",
+           f"  {t(lang, 'where')}: {where(a, lang)}"]
+    if a.get("onset"):
+        out.append(f"  {t(lang, 'since')}: {a['onset'][:10]}")
+    out.append(f"  {t(lang, 'status')}: {t(lang, 'status_' + a['status'])}")
+    if _drivers(a):
+        out.append(f"  {t(lang, 'drivers')}: {'; '.join(_drivers(a))}")
+    for q in _quotes(a):
+        out.append(f"  “{q}”")
+    out.append(f"  {t(lang, 'open')}: {alert_link(public_url, a['id'])}")
+    return out
+
+
+def _single(a: dict, lang: str, public_url: str | None, taxonomy: Taxonomy | None) -> str:
+    quote = next(iter(_quotes(a)), "")
+    line = f"{what_moved(a, lang, taxonomy)} ({a.get('brand') or ''}, {a.get('region') or '–'}): “{quote[:160]}”"
+    return f"[{a['severity']}] {line} {alert_link(public_url, a['id'])}" if public_url else line
+
+
+def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe_url: str | None,
+                 taxonomy: Taxonomy | None) -> str:
+    sub = d.subscription
+    lines = [t(lang, "heading", freq=t(lang, sub.frequency)), period, _scope_line(sub, lang), ""]
+    if not d.alerts:
+        lines.append(t(lang, "quiet"))
+    else:
+        main, singles, more = d.sections()
+        lines += [t(lang, "alerts"), ""]
+        for a in main:
+            lines += _alert_text(a, lang, public_url, taxonomy) + [""]
+        if singles:
+            lines += [t(lang, "singles", n=sum(a["type"] == "severe_complaint" for a in d.alerts))]
+            lines += [f"- {_single(a, lang, public_url, taxonomy)}" for a in singles] + [""]
+        if more:
+            lines += [t(lang, "more", n=more), ""]
+        lines += [t(lang, "changed")]
+        lines += _change_lines(d, lang) or [t(lang, "nothing_changed")]
+    lines += ["", t(lang, "footer")]
+    if unsubscribe_url:
+        lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
+    return "\n".join(lines) + "\n"
+
+
+def _change_lines(d: Digest, lang: str) -> list[str]:
+    return [f"- {t(lang, action)}: {c['title']}" for action, items in d.changes.items() for c in items]
+
+
+_P = 'style="margin:0 0 8px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:20px;color:#101828"'
+_SMALL = 'style="margin:0 0 6px 0;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:18px;color:#475467"'
+
+
+def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe_url: str | None,
+                 taxonomy: Taxonomy | None, chart_of: dict[int, str], regions_cid: str | None,
+                 images: list[tuple[str, bytes, str]]) -> str:
+    e = html.escape
+    sub = d.subscription
+    alt = {cid: a for cid, _, a in images}
+    rows = [f'<tr><td style="padding:20px 24px 8px 24px;background:#101828;color:#ffffff;font-family:Arial,Helvetica,'
+            f'sans-serif"><h1 style="margin:0;font-size:20px;line-height:28px;color:#ffffff">'
+            f'{e(t(lang, "heading", freq=t(lang, sub.frequency)))}</h1><p style="margin:4px 0 0 0;font-size:13px;'
+            f'color:#d0d5dd">{e(period)}</p><p style="margin:4px 0 12px 0;font-size:12px;color:#98a2b3">'
+            f'{e(_scope_line(sub, lang))}</p></td></tr>']
+    if not d.alerts:
+        rows.append(f'<tr><td style="padding:16px 24px"><p {_P}>{e(t(lang, "quiet"))}</p></td></tr>')
+    else:
+        rows.append(f'<tr><td style="padding:16px 24px 0 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "alerts"))}</h2></td></tr>')
+        main, singles, more = d.sections()
+        for a in main:
+            colour = SEVERITY_COLOUR.get(a["severity"], "#667085")
+            cells = [f'<p {_P}><span style="display:inline-block;padding:1px 6px;border-radius:3px;background:{colour};'
+                     f'color:#ffffff;font-size:12px;font-weight:bold">{e(a["severity"])}</span> '
+                     f'<strong>{e(what_moved(a, lang, taxonomy))}</strong></p>',
+                     f'<p {_SMALL}>{e(t(lang, "where"))}: {e(where(a, lang))}'
+                     + (f' · {e(t(lang, "since"))}: {e(a["onset"][:10])}' if a.get("onset") else "")
+                     + f' · {e(t(lang, "status"))}: {e(t(lang, "status_" + a["status"]))}</p>']
+            if a["id"] in chart_of:
+                cid = chart_of[a["id"]]
+                cells.append(f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
+                             f'style="display:block;width:592px;max-width:100%;height:auto;border:0;margin:4px 0 8px 0">')
+            if _drivers(a):
+                cells.append(f'<p {_SMALL}>{e(t(lang, "drivers"))}: {e("; ".join(_drivers(a)))}</p>')
+            for q in _quotes(a):
+                cells.append(f'<p style="margin:0 0 6px 0;padding:6px 10px;border-left:3px solid #d0d5dd;'
+                             f'font-family:Arial,Helvetica,sans-serif;font-size:13px;line-height:19px;color:#344054">'
+                             f'“{e(q)}”</p>')
+            cells.append(f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
+                         f'{e(t(lang, "open"))} →</a></p>')
+            rows.append(f'<tr><td style="padding:8px 24px 12px 24px;border-bottom:1px solid #eaecf0">{"".join(cells)}'
+                        f'</td></tr>')
+        if singles:
+            n = sum(a["type"] == "severe_complaint" for a in d.alerts)
+            items = "".join(f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
+                            f'{e(a["severity"])}</a> {e(_single(a, lang, None, taxonomy))}</p>' for a in singles)
+            rows.append(f'<tr><td style="padding:12px 24px 4px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                        f'Helvetica,sans-serif;font-size:15px;color:#101828">{e(t(lang, "singles", n=n))}</h2>'
+                        f'{items}</td></tr>')
+        if more:
+            rows.append(f'<tr><td style="padding:4px 24px"><p {_SMALL}><a href="{e(public_url.rstrip("/"))}/v1/alerts" '
+                        f'style="color:#1570ef">{e(t(lang, "more", n=more))}</a></p></td></tr>')
+        changes = _change_lines(d, lang)
+        items = "".join(f'<p {_SMALL}>{e(c)}</p>' for c in changes) or f'<p {_SMALL}>{e(t(lang, "nothing_changed"))}</p>'
+        rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}</td></tr>')
+    if regions_cid:
+        rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>'
+                    f'{e(t(lang, "regions", end=_local(d.period.end, sub.timezone)[:10]))}</p>'
+                    f'<img src="cid:{e(regions_cid)}" width="592" alt="{e(alt[regions_cid])}" '
+                    f'style="display:block;width:592px;max-width:100%;height:auto;border:0"></td></tr>')
+    foot = e(t(lang, "footer"))
+    if unsubscribe_url:
+        foot += f' <a href="{e(unsubscribe_url)}" style="color:#475467">{e(t(lang, "unsubscribe"))}</a>'
+    rows.append(f'<tr><td style="padding:16px 24px 24px 24px"><p {_SMALL}>{foot}</p></td></tr>')
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(t(lang, "heading", freq=t(lang, sub.frequency)))}'
+            f'</title></head><body style="margin:0;padding:0;background:#f2f4f7">'
+            f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7">'
+            f'<tr><td align="center" style="padding:16px 8px">'
+            f'<table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0" '
+            f'style="width:640px;max-width:100%;background:#ffffff;border:1px solid #eaecf0">{"".join(rows)}</table>'
+            f'</td></tr></table></body></html>')
+
+
+def email_bytes(r: Rendered, *, to: str, sender: str, msg_id: str, date: datetime, language: str,
+                unsubscribe_url: str | None) -> bytes:
+    """The RFC 5322 message: alternative(text, related(html, png…)), CRLF line ends."""
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = r.subject
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = msg_id
+    msg["Auto-Submitted"] = "auto-generated"
+    if unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(r.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(r.html, subtype="html", charset="utf-8")
+    html_part = msg.get_payload()[1]
+    for cid, png, alt in r.images:
+        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
+                              filename=cid.split("@")[0] + ".png", disposition="inline")
+    msg["Content-Language"] = language  # after the body: setting content clears Content-* headers
+    return msg.as_bytes()
+
+
+# --- one alert at once (immediate subscriptions) -------------------------------------------
+
+
+def render_alert(alert: dict, sub: SubscriptionRow, *, public_url: str, unsubscribe_url: str | None,
+                 taxonomy: Taxonomy | None, charts: bool = True) -> Rendered:
+    lang = sub.language
+    what = what_moved(alert, lang, taxonomy)
+    subject = t(lang, "subject_alert", severity=alert["severity"], what=f"{what} · {where(alert, lang)}")
+    lines = _alert_text(alert, lang, public_url, taxonomy) + ["", t(lang, "footer")]
+    if unsubscribe_url:
+        lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
+    images = []
+    if charts:
+        from service.delivery.charts import alert_chart
+
+        png = alert_chart(alert, language=lang)
+        if png:
+            images.append((f"alert-{alert['id']}@radar", png, t(lang, "chart_alt", what=what, where=where(alert, lang))))
+    period = Period(key="alert", start=datetime.fromisoformat(alert["first_detected_at"]),
+                    end=datetime.fromisoformat(alert["first_detected_at"]))
+    d = Digest(sub, period, [alert], {})
+    body = _digest_html(d, lang, subject, public_url, unsubscribe_url, taxonomy,
+                        {alert["id"]: images[0][0]} if images else {}, None, images)
+    return Rendered(subject, "\n".join(lines) + "\n", body, images)
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+def digest_notice(d: Digest, *, public_url: str, taxonomy: Taxonomy | None) -> Notice:
+    sub, lang = d.subscription, d.subscription.language
+    day = _local(d.period.end, sub.timezone)[:10]
+    freq = t(lang, sub.frequency)
+    n = len(d.alerts)
+    title = (t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s") if n
+             else t(lang, "subject_quiet", freq=freq, period=day))
+    lines = [f"[{a['severity']}] {what_moved(a, lang, taxonomy)} · {where(a, lang)}" for a in d.alerts[:10]]
+    if n > 10:
+        lines.append(t(lang, "more", n=n - 10))
+    if not n:
+        lines.append(t(lang, "quiet"))
+    top = min((a["severity"] for a in d.alerts), default=None)
+    return Notice(kind="digest", title=title, lines=lines, language=lang, severity=top,
+                  link=f"{public_url.rstrip('/')}/v1/alerts", data={
+                      "period": {"key": d.period.key, "start": d.period.start.isoformat(),
+                                 "end": d.period.end.isoformat()},
+                      "alerts": d.alerts, "changes": d.changes, "regions": d.regions})
+
+
+def alert_notice(alert: dict, sub: SubscriptionRow, *, public_url: str, taxonomy: Taxonomy | None) -> Notice:
+    lang = sub.language
+    lines = [f"{t(lang, 'where')}: {where(alert, lang)}"]
+    if alert.get("onset"):
+        lines.append(f"{t(lang, 'since')}: {alert['onset'][:10]}")
+    lines += [f"{t(lang, 'drivers')}: {x}" for x in _drivers(alert)]
+    lines += [f"“{q}”" for q in _quotes(alert)]
+    return Notice(kind="alert", title=what_moved(alert, lang, taxonomy), lines=lines, language=lang,
+                  severity=alert["severity"], link=alert_link(public_url, alert["id"]), data={"alert": alert})
+
+
+def unsubscribe_url(public_url: str, sub: SubscriptionRow, key: bytes) -> str:
+    return f"{public_url.rstrip('/')}/v1/unsubscribe?token={unsubscribe_token(sub, key)}"

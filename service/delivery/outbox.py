@@ -1,0 +1,229 @@
+"""The outbox: every digest and webhook call is composed, stored, then sent, then marked.
+
+Guarantees.
+
+* **Nothing lost.** A message exists in the ``outbox`` table (committed) before any attempt to
+  send it; a crash at any later point leaves it there, ``pending`` or ``sending``, and the
+  next run sends it.
+* **Nothing sent twice, with one unavoidable window.** Composing is idempotent
+  (``dedupe_key``: one digest per subscriber and period, one notice per alert and
+  subscriber). A sender *claims* a message with a compare-and-set (``pending`` →
+  ``sending`` with a lease) before sending, so two schedulers never send the same one. A
+  crash before the send leaves a claimed message whose lease expires, and it is sent then,
+  once. The window no protocol closes: the process dies after the SMTP server (or webhook
+  receiver) accepted the message and before ``sent`` was committed. The next run sends it
+  again, byte for byte: the same ``Message-ID`` header (deterministic, from the dedupe key)
+  lets mail systems and readers drop the copy; webhook bodies carry the same ``id`` for
+  receivers to de-duplicate on.
+* **Retries with backoff, then a dead letter.** A failed send that may succeed later
+  (connection refused, timeouts, SMTP 4xx, HTTP 5xx/429) is retried after
+  ``backoff_seconds · 2^(attempt−1)`` (capped at 6 h); after ``max_attempts`` tries, or at
+  once for a permanent failure (SMTP 5xx, a rejected recipient, HTTP 4xx), the message is
+  ``dead`` with its last error, listed by ``GET /v1/outbox?status=dead`` and
+  ``radar outbox list --status dead``, and can be retried by hand.
+
+Fault injection for the crash tests: ``RADAR_FAILPOINTS=after_compose,after_send`` makes the
+process kill itself (SIGKILL, no clean-up) at those points.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parseaddr
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import DeliverySettings
+from service.delivery.webhook import SendResult
+from service.store.tables import OutboxRow, SubscriptionRow
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=6)
+FAILPOINTS_ENV = "RADAR_FAILPOINTS"
+
+
+def failpoint(name: str) -> None:
+    """Die here, as a crash would, when ``RADAR_FAILPOINTS`` names this point (tests only)."""
+    if name in os.environ.get(FAILPOINTS_ENV, "").split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def composed(session: Session, dedupe_key: str) -> bool:
+    return session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)) is not None
+
+
+def enqueue(session: Session, *, dedupe_key: str, subscription_id: int | None, channel: str, format: str,
+            target: str, subject: str | None, message_id: str, payload: bytes, now: datetime,
+            period_start: datetime | None = None, period_end: datetime | None = None) -> OutboxRow | None:
+    """Store a composed message once; None when that ``dedupe_key`` was already composed."""
+    row = OutboxRow(dedupe_key=dedupe_key, subscription_id=subscription_id, channel=channel, format=format,
+                    target=target, subject=subject, message_id=message_id, payload=payload,
+                    period_start=period_start, period_end=period_end, status="pending", attempts=0,
+                    next_attempt_at=now, created_at=now)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:  # another scheduler composed it first
+        session.rollback()
+        return None
+    return row
+
+
+# --- senders -------------------------------------------------------------------------------
+
+
+def send_email(settings: DeliverySettings, *, to: str, message: bytes) -> SendResult:
+    """One message over SMTP (plain, STARTTLS or TLS; login when a username is set)."""
+    sender = parseaddr(settings.sender)[1] or settings.sender
+    try:
+        if settings.smtp_security == "ssl":
+            client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
+                                      context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+        with client:
+            if settings.smtp_security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if settings.smtp_username:
+                client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+            client.sendmail(sender, [to], message)
+        return SendResult(ok=True, status=250, error=None, retryable=False)
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, text = next(iter(exc.recipients.values()))
+        return SendResult(ok=False, status=code, error=f"recipient refused: {code} {_text(text)}",
+                          retryable=400 <= code < 500)
+    except smtplib.SMTPResponseException as exc:
+        return SendResult(ok=False, status=exc.smtp_code, error=f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}",
+                          retryable=not (500 <= exc.smtp_code < 600))
+    except (OSError, smtplib.SMTPException) as exc:  # refused, timeouts, TLS, dropped connections
+        return SendResult(ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+
+
+def _text(raw) -> str:
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))[:200]
+
+
+def webhook_secret(subscription: SubscriptionRow | None) -> bytes | None:
+    """The HMAC secret of a webhook subscription, from the environment variable it names
+    (``RADAR_WEBHOOK_SECRET`` when it names none); None when unset (sent unsigned)."""
+    name = (subscription.secret_env if subscription is not None else None) or "RADAR_WEBHOOK_SECRET"
+    value = os.environ.get(name)
+    return value.encode() if value else None
+
+
+# --- dispatch ------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"sent": self.sent, "retrying": self.retrying, "dead": self.dead}
+
+
+def _claimable(now: datetime):
+    return or_(and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now),
+               and_(OutboxRow.status == "sending", OutboxRow.lease_until < now))
+
+
+def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
+    return min(timedelta(seconds=settings.backoff_seconds * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class Dispatcher:
+    """Sends what the outbox holds that is due. ``send_email``/``send_webhook`` are injectable
+    (tests count attempts), defaulting to SMTP and ``service.delivery.webhook.send``."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: DeliverySettings, *, send_email_fn=None,
+                 send_webhook_fn=None):
+        self.sessions = sessions
+        self.settings = settings
+        self.send_email_fn = send_email_fn or (lambda to, message: send_email(settings, to=to, message=message))
+        if send_webhook_fn is None:
+            from service.delivery.webhook import send
+
+            def send_webhook_fn(fmt, url, body, secret):
+                return send(fmt, url, body, secret=secret, timeout=settings.webhook_timeout)
+        self.send_webhook_fn = send_webhook_fn
+
+    def run(self, now: datetime | None = None, *, limit: int = 500) -> DispatchReport:
+        now = now or datetime.now(timezone.utc)
+        report = DispatchReport()
+        with self.sessions() as session:
+            ids = session.scalars(select(OutboxRow.id).where(_claimable(now)).order_by(OutboxRow.id).limit(limit)).all()
+            for oid in ids:
+                if not self._claim(session, oid, now):
+                    continue  # another sender has it
+                row = session.get(OutboxRow, oid)
+                session.refresh(row)
+                result = self._send(session, row)
+                failpoint("after_send")
+                self._settle(session, row, result, now, report)
+        return report
+
+    def _claim(self, session: Session, oid: int, now: datetime) -> bool:
+        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, _claimable(now))
+                              .values(status="sending", attempts=OutboxRow.attempts + 1,
+                                      lease_until=now + timedelta(seconds=self.settings.lease_seconds)))
+        session.commit()
+        return res.rowcount == 1
+
+    def _send(self, session: Session, row: OutboxRow) -> SendResult:
+        try:
+            if row.channel == "email":
+                return self.send_email_fn(row.target, row.payload)
+            sub = session.get(SubscriptionRow, row.subscription_id) if row.subscription_id else None
+            return self.send_webhook_fn(row.format, row.target, row.payload, webhook_secret(sub))
+        except Exception as exc:  # a sender bug must not stop the other messages
+            log.exception("outbox %s: sender failed", row.id)
+            return SendResult(ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+
+    def _settle(self, session: Session, row: OutboxRow, result: SendResult, now: datetime,
+                report: DispatchReport) -> None:
+        row.lease_until = None
+        if result.ok:
+            row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), None
+            report.sent.append(row.id)
+        elif result.retryable and row.attempts < self.settings.max_attempts:
+            row.status, row.last_error = "pending", result.error
+            row.next_attempt_at = now + backoff(self.settings, row.attempts)
+            report.retrying.append(row.id)
+        else:
+            row.status, row.last_error = "dead", result.error
+            report.dead.append(row.id)
+            log.warning("outbox %s dead after %s tries: %s", row.id, row.attempts, result.error)
+        session.commit()
+
+
+def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> OutboxRow:
+    """Put a dead (or failing) message back in the queue now, with a fresh count of tries."""
+    if row.status == "sent":
+        raise ValueError(f"message {row.id} was sent; it is not retried")
+    row.status, row.attempts, row.lease_until = "pending", 0, None
+    row.next_attempt_at = now or datetime.now(timezone.utc)
+    session.commit()
+    return row
+
+
+def outbox_dict(row: OutboxRow) -> dict:
+    from service.delivery.webhook import redact_url
+
+    return {"id": row.id, "dedupe_key": row.dedupe_key, "subscription_id": row.subscription_id,
+            "channel": row.channel, "format": row.format,
+            "target": row.target if row.channel == "email" else redact_url(row.target),
+            "subject": row.subject, "message_id": row.message_id, "status": row.status, "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at.isoformat(), "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(), "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+            "period_start": row.period_start.isoformat() if row.period_start else None,
+            "period_end": row.period_end.isoformat() if row.period_end else None}

@@ -1,0 +1,161 @@
+"""``radar digest run``: compose what is due into the outbox, then send what the outbox holds.
+
+What is due, as of ``now``:
+
+* for each active ``daily``/``weekly`` subscription, its latest ended period
+  (``subscriptions.due_period``) unless that period was composed already. A period with
+  nothing in scope composes a one-line "all quiet" message when the subscriber asked for it
+  and nothing otherwise (re-checked on each run, with the same answer: the content is taken as
+  of the period's end);
+* for each active ``immediate`` subscription, each alert in its scope raised since the
+  subscription was made and not yet composed for it.
+
+Idempotent per subscriber and period (the outbox's ``dedupe_key``), so safe under cron every
+minute and beside ``radar serve --digest-every``; two runs at once compose each message once
+and send it once (see ``service.delivery.outbox``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.alerts.engine import alert_dict
+from service.config import Settings
+from service.delivery import digest as dg
+from service.delivery.outbox import DispatchReport, Dispatcher, composed, enqueue, failpoint
+from service.delivery.subscriptions import Period, alerts_in_scope, due_period
+from service.store.tables import AlertRow, SubscriptionRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    now: datetime
+    composed: list[str] = field(default_factory=list)
+    quiet_skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    dispatch: DispatchReport | None = None
+
+    def to_dict(self) -> dict:
+        return {"now": self.now.isoformat(), "composed": self.composed, "quiet_skipped": self.quiet_skipped,
+                "failed": self.failed, "dispatch": self.dispatch.to_dict() if self.dispatch else None}
+
+
+class DeliveryService:
+    def __init__(self, settings: Settings, sessions, *, dispatcher: Dispatcher | None = None, charts: bool = True):
+        self.settings = settings
+        self.delivery = settings.delivery
+        self.sessions = sessions
+        self.dispatcher = dispatcher or Dispatcher(sessions, settings.delivery)
+        self.charts = charts
+
+    @property
+    def _key(self) -> bytes:
+        return self.delivery.signing_key.get_secret_value().encode()
+
+    def run(self, now: datetime | None = None, *, send: bool = True) -> RunReport:
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        report = RunReport(now=now)
+        with self.sessions() as session:
+            subs = session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
+                                   .order_by(SubscriptionRow.id)).all()
+            for sub in subs:
+                try:  # one subscriber's problem never stops the others
+                    if sub.frequency == "immediate":
+                        self._compose_alerts(session, sub, now, report)
+                    else:
+                        self._compose_digest(session, sub, now, report)
+                except Exception as exc:
+                    session.rollback()
+                    log.exception("subscription %s: compose failed", sub.id)
+                    report.failed.append({"subscription_id": sub.id, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        failpoint("after_compose")
+        if send:
+            report.dispatch = self.dispatcher.run(now)
+        return report
+
+    def _compose_digest(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
+        period = due_period(sub, now)
+        if period is None:
+            return
+        key = f"digest:{_who(sub)}:{period.key}"
+        if composed(session, key):
+            return
+        d = dg.build_digest(session, sub, period, our_brand=self.settings.competitors.our_brand)
+        if d.empty and sub.quiet == "skip":
+            report.quiet_skipped.append(key)
+            return
+        taxonomy = self.settings.taxonomy
+        public = self.delivery.public_url
+        if sub.channel == "email":
+            unsub = dg.unsubscribe_url(public, sub, self._key)
+            r = dg.render_digest(d, public_url=public, unsubscribe_url=unsub, taxonomy=taxonomy,
+                                 max_charts=self.delivery.max_charts, charts=self.charts)
+            msg_id = dg.message_id(key, self.delivery.sender)
+            payload = dg.email_bytes(r, to=sub.target, sender=self.delivery.sender, msg_id=msg_id,
+                                     date=period.end, language=sub.language, unsubscribe_url=unsub)
+            subject = r.subject
+        else:
+            from service.delivery.webhook import compose
+
+            notice = dg.digest_notice(d, public_url=public, taxonomy=taxonomy)
+            notice.data["id"] = key
+            payload, subject, msg_id = compose(sub.format, notice), notice.title, key
+        if enqueue(session, dedupe_key=key, subscription_id=sub.id, channel=sub.channel, format=sub.format,
+                   target=sub.target, subject=subject, message_id=msg_id, payload=payload, now=now,
+                   period_start=period.start, period_end=period.end):
+            report.composed.append(key)
+
+    def _compose_alerts(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
+        rows = session.scalars(alerts_in_scope(sub).where(AlertRow.first_detected_at >= sub.created_at,
+                                                          AlertRow.first_detected_at <= now)
+                               .order_by(AlertRow.first_detected_at, AlertRow.id)).all()
+        taxonomy, public = self.settings.taxonomy, self.delivery.public_url
+        for row in rows:
+            key = f"alert:{_who(sub)}:{row.id}"
+            if composed(session, key):
+                continue
+            alert = alert_dict(row)
+            if sub.channel == "email":
+                unsub = dg.unsubscribe_url(public, sub, self._key)
+                r = dg.render_alert(alert, sub, public_url=public, unsubscribe_url=unsub, taxonomy=taxonomy,
+                                    charts=self.charts)
+                msg_id = dg.message_id(key, self.delivery.sender)
+                payload = dg.email_bytes(r, to=sub.target, sender=self.delivery.sender, msg_id=msg_id,
+                                         date=row.first_detected_at, language=sub.language, unsubscribe_url=unsub)
+                subject = r.subject
+            else:
+                from service.delivery.webhook import compose
+
+                notice = dg.alert_notice(alert, sub, public_url=public, taxonomy=taxonomy)
+                notice.data["id"] = key
+                payload, subject, msg_id = compose(sub.format, notice), notice.title, key
+            if enqueue(session, dedupe_key=key, subscription_id=sub.id, channel=sub.channel, format=sub.format,
+                       target=sub.target, subject=subject, message_id=msg_id, payload=payload, now=now):
+                report.composed.append(key)
+
+
+def _who(sub: SubscriptionRow) -> str:
+    """The subscription in a dedupe key: its id and a piece of its random salt, since SQLite
+    reuses the id of a deleted row and a new subscriber must not inherit the old one's sends."""
+    return f"{sub.id}.{sub.token_salt[:8]}"
+
+
+def preview(settings: Settings, session: Session, sub: SubscriptionRow, now: datetime, *, charts: bool = False
+            ) -> dict:
+    """What the subscriber's latest period looks like (composes nothing into the outbox)."""
+    period = due_period(sub, now)
+    if period is None:
+        period = Period(key="preview", start=now - timedelta(days=7 if sub.frequency == "weekly" else 1), end=now)
+    d = dg.build_digest(session, sub, period, our_brand=settings.competitors.our_brand)
+    r = dg.render_digest(d, public_url=settings.delivery.public_url, unsubscribe_url=None, taxonomy=settings.taxonomy,
+                         charts=charts)
+    return {"period": {"key": period.key, "start": period.start.isoformat(), "end": period.end.isoformat()},
+            "subject": r.subject, "text": r.text, "alerts": len(d.alerts),
+            "changes": {k: len(v) for k, v in d.changes.items()}}
