@@ -1,0 +1,296 @@
+"""The outbox under failures: a process killed between compose and send and between send and
+mark-sent (real SMTP server, `radar digest run` in a subprocess), retries with backoff, dead
+letters, the schedule across daylight-saving changes, immediate alerts to a signed webhook,
+and subscription management through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from service.delivery import subscriptions as subs
+from service.delivery.outbox import Dispatcher
+from service.delivery.scheduler import DeliveryService
+from service.delivery.webhook import verify
+from service.runtime import Runtime
+from service.store.tables import AlertEventRow, AlertRow, OutboxRow
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday
+
+
+def make_alert(session, *, at: datetime, severity="L2", region="East", brand="spicewell", aspect="taste",
+               type="preference_shift") -> AlertRow:
+    series = [{"period": (at - timedelta(weeks=12 - i)).isoformat(), "items": 40, "negative_mentions": 4 if i < 10 else 16}
+              for i in range(12)]
+    details = {"series": series, "detection": {"kind": "interval_breach", "direction": 1, "onset": 10, "detected_at": 11,
+                                               "baseline": 0.1, "observed": 0.4},
+               "signal": {"aspect": aspect}, "aspects": [aspect], "drivers": [],
+               "quotes": [{"id": 1, "text": "way too spicy now", "evidence": "too spicy"}]}
+    row = AlertRow(key=f"k|{brand}|{aspect}|{region}|{at.isoformat()}", rule="pref", type=type, severity=severity,
+                   status="open", title=f"{aspect} complaints rising in {region}", brand=brand, region=region,
+                   aspect=aspect, segment=json.dumps({"region": region}), metric="negative_mention_rate",
+                   baseline=0.1, observed=0.4, magnitude=0.3, confidence=0.99, onset=at - timedelta(weeks=2),
+                   first_detected_at=at, last_detected_at=at, deadline_at=at + timedelta(hours=48),
+                   details=json.dumps(details), created_at=at, updated_at=at)
+    session.add(row)
+    session.flush()
+    session.add(AlertEventRow(alert_id=row.id, at=at, actor="radar", action="raised", note=row.title))
+    session.commit()
+    return row
+
+
+def _settings(url: str, port: int, **delivery) -> Settings:
+    return Settings(database_url=url, delivery={"smtp_port": port, "signing_key": "k", "backoff_seconds": 60,
+                                                **delivery})
+
+
+@pytest.fixture
+def store(db_url, smtp_server):
+    """A store (SQLite and PostgreSQL) with one open alert in East and a daily digest
+    subscriber (08:00 UTC)."""
+    rt = Runtime(_settings(db_url, smtp_server.port))
+    with rt.sessions() as s:
+        make_alert(s, at=T0 - timedelta(days=3))
+        subs.create(s, subs.SubscriptionIn(target="lead@example.test", regions=["East"]), actor="t",
+                    now=T0 - timedelta(days=10))
+    yield rt
+    rt.close()
+
+
+def _radar(url: str, port: int, now: datetime, **env) -> subprocess.CompletedProcess:
+    e = {**os.environ, "RADAR_DATABASE_URL": url, "RADAR_DELIVERY__SMTP_PORT": str(port),
+         "RADAR_DELIVERY__SIGNING_KEY": "k", "RADAR_DELIVERY__LEASE_SECONDS": "1", **env}
+    return subprocess.run([sys.executable, "-m", "service.cli.main", "digest", "run", "--now", now.isoformat(), "--json"],
+                          cwd=REPO, env=e, capture_output=True, text=True, timeout=180)
+
+
+def _statuses(rt) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    with rt.sessions() as s:
+        return [(r.status, r.attempts) for r in s.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+
+
+def test_killed_between_compose_and_send_delivers_once_after_restart(store, smtp_server):
+    url, now = store.settings.database_url, T0 + timedelta(hours=8, minutes=1)
+    killed = _radar(url, smtp_server.port, now, RADAR_FAILPOINTS="after_compose")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert smtp_server.messages == [] and _statuses(store) == [("pending", 0)]  # composed and stored, not sent
+    again = _radar(url, smtp_server.port, now + timedelta(minutes=1))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(smtp_server.messages) == 1 and _statuses(store) == [("sent", 1)]
+    assert _radar(url, smtp_server.port, now + timedelta(minutes=2)).returncode == 0
+    assert len(smtp_server.messages) == 1  # cron again: nothing new
+
+
+def test_killed_between_send_and_mark_sent_resends_the_same_message_id(store, smtp_server):
+    url, now = store.settings.database_url, T0 + timedelta(hours=8, minutes=1)
+    killed = _radar(url, smtp_server.port, now, RADAR_FAILPOINTS="after_send")
+    assert killed.returncode == -9 and len(smtp_server.messages) == 1
+    assert _statuses(store) == [("sending", 1)]  # the server has it; we never learned
+    # within the lease nobody touches it; after it, the next run sends it again: the one
+    # window no outbox closes, and the reason the Message-ID is fixed per message
+    assert _radar(url, smtp_server.port, now).returncode == 0 and len(smtp_server.messages) == 1
+    assert _radar(url, smtp_server.port, now + timedelta(seconds=5)).returncode == 0
+    first, second = smtp_server.parsed()
+    assert first["Message-ID"] == second["Message-ID"] and _statuses(store) == [("sent", 2)]
+
+
+def test_temporary_failures_back_off_then_permanent_ones_dead_letter(store, smtp_server):
+    service = store.delivery_service()
+    now = T0 + timedelta(hours=8)
+    smtp_server.replies = ["451 4.3.0 try again later", "451 4.3.0 try again later"]
+    r1 = service.run(now)
+    assert r1.dispatch.retrying and smtp_server.messages == []
+    assert service.run(now + timedelta(seconds=59)).dispatch.retrying == []  # not due before 60 s
+    assert service.run(now + timedelta(seconds=60)).dispatch.retrying  # second failure: 120 s more
+    assert service.run(now + timedelta(seconds=60 + 119)).dispatch.sent == []
+    assert service.run(now + timedelta(seconds=60 + 120)).dispatch.sent and len(smtp_server.messages) == 1
+    assert _statuses(store) == [("sent", 3)]
+    # the next day's digest is refused for good: dead at once, with the server's answer
+    smtp_server.replies = ["550 5.1.1 mailbox unavailable"]
+    r = service.run(now + timedelta(days=1))
+    assert r.dispatch.dead and _statuses(store)[-1] == ("dead", 1)
+    with TestClient(_app(store)) as c:
+        dead = c.get("/v1/outbox", params={"status": "dead"}).json()["messages"]
+        assert len(dead) == 1 and "550" in dead[0]["last_error"]
+        assert c.post(f"/v1/outbox/{dead[0]['id']}/retry").json()["status"] == "pending"
+        sent = c.get("/v1/outbox", params={"status": "sent"}).json()["messages"][0]
+        assert c.post(f"/v1/outbox/{sent['id']}/retry").status_code == 409
+    assert service.dispatcher.run().sent and len(smtp_server.messages) == 2  # retried by hand: queued for now
+
+
+def test_unreachable_server_is_retried_then_dead_lettered(sqlite_url, smtp_server):
+    rt = Runtime(_settings(sqlite_url, 1, max_attempts=3))  # nothing listens on port 1
+    with rt.sessions() as s:
+        make_alert(s, at=T0 - timedelta(days=1))
+        subs.create(s, subs.SubscriptionIn(target="x@example.test"), actor="t", now=T0 - timedelta(days=5))
+    service = rt.delivery_service()
+    now = T0 + timedelta(hours=9)
+    for k in range(3):
+        service.run(now + timedelta(hours=k))
+    assert _statuses(rt) == [("dead", 3)]
+    with rt.sessions() as s:
+        from sqlalchemy import select
+
+        assert "Connection" in s.scalars(select(OutboxRow)).one().last_error
+    rt.close()
+
+
+def test_two_schedulers_at_once_send_each_message_once(store, smtp_server):
+    services = [store.delivery_service(), store.delivery_service()]
+    now = T0 + timedelta(hours=8, minutes=3)
+    threads = [threading.Thread(target=svc.run, args=(now,)) for svc in services]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(smtp_server.messages) == 1 and _statuses(store) == [("sent", 1)]
+
+
+def _row(**kw) -> subs.SubscriptionRow:
+    base = dict(id=1, frequency="daily", active=True, timezone="UTC", send_hour=8, send_weekday=0,
+                created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return subs.SubscriptionRow(**{**base, **kw})
+
+
+def test_schedule_follows_the_local_clock_across_daylight_saving():
+    ny = _row(timezone="America/New_York")
+    # 2026-03-08: clocks go forward in New York; 08:00 local is 12:00 UTC on that day, 13:00 before
+    p = subs.due_period(ny, datetime(2026, 3, 8, 12, 30, tzinfo=timezone.utc))
+    assert p.key == "daily:2026-03-08" and p.end == datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
+    assert p.end - p.start == timedelta(hours=23)
+    assert subs.due_period(ny, datetime(2026, 3, 8, 11, 59, tzinfo=timezone.utc)).key == "daily:2026-03-07"
+    berlin = _row(timezone="Europe/Berlin", send_hour=7)
+    p = subs.due_period(berlin, datetime(2026, 10, 25, 6, 30, tzinfo=timezone.utc))  # 07:30 CET, a 25 h day
+    assert p.key == "daily:2026-10-25" and p.end - p.start == timedelta(hours=25)
+    weekly = _row(frequency="weekly", send_weekday=4, timezone="Asia/Shanghai", send_hour=9)
+    p = subs.due_period(weekly, datetime(2026, 3, 10, 3, tzinfo=timezone.utc))  # Tuesday: last Friday's
+    assert p.key == "weekly:2026-03-06" and p.end == datetime(2026, 3, 6, 1, tzinfo=timezone.utc)
+    assert p.end - p.start == timedelta(days=7)
+    late = _row(created_at=datetime(2026, 3, 10, 9, tzinfo=timezone.utc))
+    assert subs.due_period(late, datetime(2026, 3, 10, 10, tzinfo=timezone.utc)) is None  # ended before it existed
+    assert subs.due_period(_row(frequency="immediate"), datetime(2026, 3, 10, tzinfo=timezone.utc)) is None
+
+
+def test_quiet_periods_send_nothing_or_one_line_by_choice(sqlite_url, smtp_server):
+    rt = Runtime(_settings(sqlite_url, smtp_server.port))
+    with rt.sessions() as s:
+        for target, quiet in (("skip@example.test", "skip"), ("quiet@example.test", "all_quiet")):
+            subs.create(s, subs.SubscriptionIn(target=target, quiet=quiet, language="zh" if quiet == "all_quiet" else "en"),
+                        actor="t", now=T0 - timedelta(days=2))
+    report = rt.delivery_service().run(T0 + timedelta(hours=8, minutes=1))
+    assert len(report.quiet_skipped) == 1 and [m["To"] for m in smtp_server.parsed()] == ["quiet@example.test"]
+    msg = smtp_server.parsed()[0]
+    assert "一切平稳" in msg["Subject"] and "一切平稳" in msg.get_body(("plain",)).get_content()
+    rt.close()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_l1_alert_goes_at_once_to_a_signed_wecom_webhook(sqlite_url, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ONCALL_SECRET", "s3cret")
+    rt = Runtime(_settings(sqlite_url, 1))
+    try:
+        with rt.sessions() as s:
+            subs.create(s, subs.SubscriptionIn(channel="webhook", format="wecom", frequency="immediate", language="zh",
+                                               target=f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=abc",
+                                               secret_env="ONCALL_SECRET"), actor="t", now=T0)
+            make_alert(s, at=T0 + timedelta(hours=1), severity="L2")  # below its minimum (L1): not sent
+            l1 = make_alert(s, at=T0 + timedelta(hours=2), severity="L1", aspect="health_safety",
+                            type="severe_complaint")
+        service = rt.delivery_service()
+        report = service.run(T0 + timedelta(hours=2, minutes=1))
+        assert report.dispatch.sent and len(_Receiver.received) == 1
+        path, headers, body = _Receiver.received[0]
+        assert path.endswith("key=abc") and verify(body, headers, b"s3cret", now=datetime.now().timestamp())
+        payload = json.loads(body)
+        assert payload["msgtype"] == "markdown" and "[L1]" in payload["markdown"]["content"]
+        assert "健康与安全" in payload["markdown"]["content"] and f"/v1/alerts/{l1.id}" in payload["markdown"]["content"]
+        service.run(T0 + timedelta(hours=3))
+        assert len(_Receiver.received) == 1  # once per alert
+    finally:
+        server.shutdown()
+        rt.close()
+
+
+def _app(rt):
+    from service.api.app import create_app
+
+    return create_app(runtime=rt)
+
+
+def test_subscriptions_through_the_api(sqlite_url):
+    from service.api.deps import Caller, get_caller
+
+    rt = Runtime(_settings(sqlite_url, 1))
+    with TestClient(_app(rt)) as c:
+        r = c.post("/v1/subscriptions", json={"target": "a@example.test", "regions": ["East"], "language": "zh",
+                                              "timezone": "Asia/Shanghai", "send_hour": 8})
+        assert r.status_code == 201 and r.json()["regions"] == ["East"] and r.json()["min_severity"] == "L3"
+        sid = r.json()["id"]
+        bad = c.post("/v1/subscriptions", json={"target": "a@example.test", "timezone": "Mars/Olympus"})
+        assert bad.status_code == 422 and "timezone" in json.dumps(bad.json())
+        bad = c.post("/v1/subscriptions", json={"target": "not-an-address"})
+        assert bad.status_code == 422 and "not an email address" in json.dumps(bad.json())
+        hook = c.post("/v1/subscriptions", json={"channel": "webhook", "format": "slack", "frequency": "immediate",
+                                                 "target": "https://hooks.slack.com/services/T0/B0/SECRET"}).json()
+        assert "SECRET" not in hook["target"] and hook["min_severity"] == "L1"
+        assert c.patch(f"/v1/subscriptions/{sid}", json={"send_hour": 25}).status_code == 422
+        assert c.patch(f"/v1/subscriptions/{sid}", json={"send_hour": 9, "active": False}).json()["active"] is False
+        assert c.get("/v1/subscriptions", params={"active": True}).json()["subscriptions"][0]["id"] == hook["id"]
+        c.app.dependency_overrides[get_caller] = lambda: Caller(id="v", role="viewer")
+        assert c.get("/v1/subscriptions").status_code == 403 and c.get("/v1/outbox").status_code == 403
+        c.app.dependency_overrides.clear()
+        assert c.delete(f"/v1/subscriptions/{sid}").status_code == 204
+        assert c.get(f"/v1/subscriptions/{sid}").status_code == 404
+    rt.close()
+
+
+def test_radar_subscriptions_and_digest_commands(sqlite_url, smtp_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from service.cli.main import app
+
+    env = {"RADAR_DATABASE_URL": sqlite_url, "RADAR_DELIVERY__SMTP_PORT": str(smtp_server.port)}
+    runner = CliRunner()
+    r = runner.invoke(app, ["subscriptions", "add", "lead@example.test", "--region", "East,North", "--language", "zh",
+                            "--timezone", "Asia/Shanghai"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["regions"] == ["East", "North"]
+    r = runner.invoke(app, ["subscriptions", "add", "x@example.test", "--timezone", "Nowhere/City"], env=env)
+    assert r.exit_code == 2 and "timezone" in r.output and "Nowhere/City" in r.output
+    r = runner.invoke(app, ["subscriptions", "update", "1", "--set", "send_hour=7"], env=env)
+    assert r.exit_code == 0 and json.loads(r.output)["send_hour"] == 7
+    listed = json.loads(runner.invoke(app, ["subscriptions", "list", "--json"], env=env).output)
+    assert [x["target"] for x in listed] == ["lead@example.test"]
+    r = runner.invoke(app, ["digest", "run", "--json"], env=env)
+    assert r.exit_code == 0 and "composed" in json.loads(r.output)
+    assert runner.invoke(app, ["outbox", "list", "--status", "dead"], env=env).exit_code == 0
