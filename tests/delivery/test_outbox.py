@@ -294,3 +294,25 @@ def test_radar_subscriptions_and_digest_commands(sqlite_url, smtp_server, tmp_pa
     r = runner.invoke(app, ["digest", "run", "--json"], env=env)
     assert r.exit_code == 0 and "composed" in json.loads(r.output)
     assert runner.invoke(app, ["outbox", "list", "--status", "dead"], env=env).exit_code == 0
+
+
+def test_radar_serve_runs_the_delivery_schedule_in_process(sqlite_url, smtp_server):
+    import time
+
+    from service.cli.main import _digest_job, _schedule
+
+    rt = Runtime(_settings(sqlite_url, smtp_server.port))
+    with rt.sessions() as s:  # due now: yesterday's subscriber, midnight UTC, wants "all quiet" lines
+        subs.create(s, subs.SubscriptionIn(target="q@example.test", quiet="all_quiet", send_hour=0), actor="t",
+                    now=datetime.now(timezone.utc) - timedelta(days=2))
+    stop = threading.Event()
+    th = threading.Thread(target=_schedule, args=("digest", _digest_job(rt), 0.2, stop), daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not smtp_server.messages and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a few more rounds of the schedule: still one message
+    stop.set()
+    th.join(5)
+    assert len(smtp_server.messages) == 1 and not th.is_alive()
+    rt.close()
