@@ -84,14 +84,15 @@ def send_email(settings: DeliverySettings, *, to: str, message: bytes) -> SendRe
     """One message over SMTP (plain, STARTTLS or TLS; login when a username is set)."""
     sender = parseaddr(settings.sender)[1] or settings.sender
     try:
+        tls = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
         if settings.smtp_security == "ssl":
             client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
-                                      context=ssl.create_default_context())
+                                      context=tls)
         else:
             client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
         with client:
             if settings.smtp_security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=tls)
             if settings.smtp_username:
                 client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
             client.sendmail(sender, [to], message)
