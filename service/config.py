@@ -65,6 +65,8 @@ class DeliverySettings(BaseModel):
     smtp_username: str | None = None
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout: float = Field(20.0, gt=0)
+    smtp_allow_plain_auth: bool = Field(False, description="Allow sending the SMTP password without TLS "
+                                        "(a relay on loopback only).")
     smtp_ca_file: Path | None = Field(None, description="CA bundle that signs the SMTP server's certificate "
                                       "(a private CA); default: the system's.")
     sender: str = Field("Feedback Radar <radar@localhost>", description="The From address of digests.")

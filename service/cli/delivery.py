@@ -113,6 +113,8 @@ def update_cmd(ctx: typer.Context, subscription_id: int,
         key, eq, value = pair.partition("=")
         if not eq:
             _fail(ValueError(f"--set {pair!r}: use field=value"))
+        if key == "active" and value.lower() not in ("true", "false"):
+            _fail(ValueError(f"active: {value!r} is not true or false"))
         patch[key] = ([v for v in value.split(",") if v] if key in subs.LISTS else
                       int(value) if key in ("send_hour", "send_weekday") and value.lstrip("-").isdigit() else
                       value.lower() == "true" if key == "active" else value)
@@ -198,7 +200,8 @@ def preview_cmd(ctx: typer.Context, subscription_id: int,
 
 
 @outbox_app.command("list")
-def outbox_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option(help="pending | sending | sent | dead")] = None,
+def outbox_list(ctx: typer.Context,
+                status: Annotated[Optional[str], typer.Option(help="pending | sending | sent | dead | cancelled")] = None,
                 limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False):
     """Composed messages, newest first (dead letters with their last error)."""
     from sqlalchemy import select
@@ -206,6 +209,8 @@ def outbox_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Optio
     from service.delivery.outbox import outbox_dict
     from service.store.tables import OutboxRow
 
+    if status not in (None, "pending", "sending", "sent", "dead", "cancelled"):
+        _fail(ValueError(f"--status: {status!r} is not one of pending, sending, sent, dead, cancelled"))
     rt = _rt(ctx)
     try:
         with rt.sessions() as s:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -34,6 +35,7 @@ from service.domain import Taxonomy
 from service.store.repo import FeedbackFilter
 from service.store.tables import AlertEventRow, AlertRow, SubscriptionRow
 
+log = logging.getLogger(__name__)
 REGION_WINDOW = timedelta(days=28)
 MAX_DETAILED = 20  # alerts laid out in full; the rest are counted with a link
 MAX_SINGLES = 10  # single severe complaints listed one line each
@@ -45,7 +47,8 @@ STRINGS = {
         "subject": "Feedback Radar {freq} digest, {period}: {n} alert{s}",
         "subject_quiet": "Feedback Radar {freq} digest, {period}: all quiet",
         "subject_alert": "[{severity}] Feedback Radar: {what}",
-        "heading": "Feedback Radar · {freq} digest", "period": "{start} to {end} ({tz})",
+        "heading": "Feedback Radar · {freq} digest", "heading_alert": "Feedback Radar · alert",
+        "period": "{start} to {end} ({tz})",
         "quiet": "All quiet: no alerts in your scope in this period.",
         "alerts": "Alerts in your scope", "changed": "What changed since the last digest",
         "raised": "new", "updated": "updated", "acknowledged": "acknowledged", "resolved": "resolved",
@@ -70,7 +73,8 @@ STRINGS = {
         "subject": "Feedback Radar {freq}摘要（{period}）：{n} 条告警",
         "subject_quiet": "Feedback Radar {freq}摘要（{period}）：一切平稳",
         "subject_alert": "[{severity}] Feedback Radar：{what}",
-        "heading": "Feedback Radar · {freq}摘要", "period": "{start} 至 {end}（{tz}）",
+        "heading": "Feedback Radar · {freq}摘要", "heading_alert": "Feedback Radar · 告警",
+        "period": "{start} 至 {end}（{tz}）",
         "quiet": "一切平稳：本期您关注的范围内没有告警。",
         "alerts": "您关注范围内的告警", "changed": "自上期摘要以来的变化",
         "raised": "新增", "updated": "更新", "acknowledged": "已确认", "resolved": "已解决",
@@ -102,12 +106,12 @@ class Digest:
     subscription: SubscriptionRow
     period: Period
     alerts: list[dict]
-    changes: dict[str, list[dict]]  # action -> [{"alert_id", "title", "at", "actor"}]
+    changes: dict[str, list[dict]] | None  # action -> [{"alert_id", "title", "at", "actor"}]; None: one alert
     regions: list[dict] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.alerts and not any(self.changes.values())
+        return not self.alerts and not any((self.changes or {}).values())
 
     def sections(self) -> tuple[list[dict], list[dict], int]:
         """(alerts laid out in full, single severe complaints listed one line each, how many
@@ -119,8 +123,11 @@ class Digest:
         return main[:MAX_DETAILED], singles[:MAX_SINGLES], more
 
 
-def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> Digest:
-    """The digest of ``period`` as of its end (the same content however late it is composed)."""
+def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str,
+                 changes_since: datetime | None = None, regions: bool = True) -> Digest:
+    """The digest of ``period`` as of its end (the same content however late it is composed);
+    "what changed" runs from ``changes_since`` (the end of the last digest sent, when periods
+    were skipped) to the period's end."""
     active = alerts_in_scope(sub).where(
         AlertRow.first_detected_at < period.end,
         or_(AlertRow.resolved_at.is_(None), AlertRow.resolved_at >= period.start))
@@ -131,7 +138,8 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
     if ids:
         titles = {a["id"]: a["title"] for a in alerts}
         events = session.scalars(select(AlertEventRow).where(
-            AlertEventRow.alert_id.in_(ids), AlertEventRow.at >= period.start, AlertEventRow.at < period.end)
+            AlertEventRow.alert_id.in_(ids), AlertEventRow.at >= (changes_since or period.start),
+            AlertEventRow.at < period.end)
             .order_by(AlertEventRow.at, AlertEventRow.id)).all()
         seen: set[tuple[str, int]] = set()
         for e in events:
@@ -139,10 +147,17 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
                 seen.add((e.action, e.alert_id))
                 changes[e.action].append({"alert_id": e.alert_id, "title": titles[e.alert_id],
                                           "at": e.at.isoformat(), "actor": e.actor})
+    d = Digest(sub, period, alerts, changes)
+    if regions:
+        d.regions = digest_regions(session, sub, period, our_brand=our_brand)
+    return d
+
+
+def digest_regions(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> list[dict]:
+    """Net sentiment by region within the subscriber's scope (our brand when it names none)."""
     scope = scope_of(sub)
-    return Digest(sub, period, alerts, changes, region_sentiment(
-        session, brands=tuple(scope["brands"]) or (our_brand,), regions=tuple(scope["regions"]),
-        since=period.end - REGION_WINDOW, until=period.end))
+    return region_sentiment(session, brands=tuple(scope["brands"]) or (our_brand,), regions=tuple(scope["regions"]),
+                            since=period.end - REGION_WINDOW, until=period.end)
 
 
 def region_sentiment(session: Session, *, brands: tuple[str, ...], regions: tuple[str, ...], since: datetime,
@@ -248,18 +263,31 @@ def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, ta
         from service.delivery.charts import alert_chart, region_sentiment_chart
 
         for a in d.sections()[0][:max_charts]:
-            png = alert_chart(a, language=lang)
+            png = _safe_chart(alert_chart, a, language=lang)
             if png:
                 cid = f"alert-{a['id']}-{hashlib.sha1(png).hexdigest()[:8]}@radar"
                 images.append((cid, png, t(lang, "chart_alt", what=what_moved(a, lang, taxonomy), where=where(a, lang))))
                 chart_of[a["id"]] = cid
-        png = region_sentiment_chart(d.regions, language=lang) if d.regions else None
+        png = _safe_chart(region_sentiment_chart, d.regions, language=lang) if d.regions else None
         if png:
             images.append(("regions@radar", png, t(lang, "regions_alt")))
     text = _digest_text(d, lang, period, public_url, unsubscribe_url, taxonomy)
     body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of,
                         "regions@radar" if any(c == "regions@radar" for c, _, _ in images) else None, images)
     return Rendered(subject, text, body, images)
+
+
+def _safe_chart(draw, data, **kw) -> bytes | None:
+    """A chart, or none when drawing fails: a broken chart never holds a digest back."""
+    try:
+        return draw(data, **kw)
+    except Exception:  # noqa: BLE001
+        log.exception("chart %s failed; the digest goes without it", getattr(draw, "__name__", draw))
+        return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _alert_text(a: dict, lang: str, public_url: str, taxonomy: Taxonomy | None) -> list[str]:
@@ -307,7 +335,11 @@ def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe
 
 
 def _change_lines(d: Digest, lang: str) -> list[str]:
-    return [f"- {t(lang, action)}: {c['title']}" for action, items in d.changes.items() for c in items]
+    return [f"- {t(lang, action)}: {c['title']}" for action, items in (d.changes or {}).items() for c in items]
+
+
+def _heading(d: Digest, lang: str) -> str:
+    return t(lang, "heading_alert") if d.changes is None else t(lang, "heading", freq=t(lang, d.subscription.frequency))
 
 
 _P = 'style="margin:0 0 8px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:20px;color:#101828"'
@@ -322,7 +354,7 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
     alt = {cid: a for cid, _, a in images}
     rows = [f'<tr><td style="padding:20px 24px 8px 24px;background:#101828;color:#ffffff;font-family:Arial,Helvetica,'
             f'sans-serif"><h1 style="margin:0;font-size:20px;line-height:28px;color:#ffffff">'
-            f'{e(t(lang, "heading", freq=t(lang, sub.frequency)))}</h1><p style="margin:4px 0 0 0;font-size:13px;'
+            f'{e(_heading(d, lang))}</h1><p style="margin:4px 0 0 0;font-size:13px;'
             f'color:#d0d5dd">{e(period)}</p><p style="margin:4px 0 12px 0;font-size:12px;color:#98a2b3">'
             f'{e(_scope_line(sub, lang))}</p></td></tr>']
     if not d.alerts:
@@ -365,8 +397,10 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
                         f'style="color:#1570ef">{e(t(lang, "more", n=more))}</a></p></td></tr>')
         changes = _change_lines(d, lang)
         items = "".join(f'<p {_SMALL}>{e(c)}</p>' for c in changes) or f'<p {_SMALL}>{e(t(lang, "nothing_changed"))}</p>'
-        rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
-                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}</td></tr>')
+        if d.changes is not None:  # None: a single alert sent at once, not a digest
+            rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                        f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
+                        f'</td></tr>')
     if regions_cid:
         rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>'
                     f'{e(t(lang, "regions", end=_local(d.period.end, sub.timezone)[:10]))}</p>'
@@ -377,7 +411,7 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
         foot += f' <a href="{e(unsubscribe_url)}" style="color:#475467">{e(t(lang, "unsubscribe"))}</a>'
     rows.append(f'<tr><td style="padding:16px 24px 24px 24px"><p {_SMALL}>{foot}</p></td></tr>')
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(t(lang, "heading", freq=t(lang, sub.frequency)))}'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(_heading(d, lang))}'
             f'</title></head><body style="margin:0;padding:0;background:#f2f4f7">'
             f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7">'
             f'<tr><td align="center" style="padding:16px 8px">'
@@ -390,7 +424,7 @@ def email_bytes(r: Rendered, *, to: str, sender: str, msg_id: str, date: datetim
                 unsubscribe_url: str | None) -> bytes:
     """The RFC 5322 message: alternative(text, related(html, png…)), CRLF line ends."""
     msg = EmailMessage(policy=SMTP)
-    msg["Subject"] = r.subject
+    msg["Subject"] = _one_line(r.subject)  # a line break in a phrase or segment must not break the header
     msg["From"] = sender
     msg["To"] = to
     msg["Date"] = format_datetime(date)
@@ -424,12 +458,12 @@ def render_alert(alert: dict, sub: SubscriptionRow, *, public_url: str, unsubscr
     if charts:
         from service.delivery.charts import alert_chart
 
-        png = alert_chart(alert, language=lang)
+        png = _safe_chart(alert_chart, alert, language=lang)
         if png:
             images.append((f"alert-{alert['id']}@radar", png, t(lang, "chart_alt", what=what, where=where(alert, lang))))
     period = Period(key="alert", start=datetime.fromisoformat(alert["first_detected_at"]),
                     end=datetime.fromisoformat(alert["first_detected_at"]))
-    d = Digest(sub, period, [alert], {})
+    d = Digest(sub, period, [alert], None)
     body = _digest_html(d, lang, subject, public_url, unsubscribe_url, taxonomy,
                         {alert["id"]: images[0][0]} if images else {}, None, images)
     return Rendered(subject, "\n".join(lines) + "\n", body, images)

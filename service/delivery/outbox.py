@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import smtplib
 import ssl
@@ -83,6 +84,10 @@ def enqueue(session: Session, *, dedupe_key: str, subscription_id: int | None, c
 def send_email(settings: DeliverySettings, *, to: str, message: bytes) -> SendResult:
     """One message over SMTP (plain, STARTTLS or TLS; login when a username is set)."""
     sender = parseaddr(settings.sender)[1] or settings.sender
+    if settings.smtp_username and settings.smtp_security == "none" and not settings.smtp_allow_plain_auth:
+        return SendResult(ok=False, status=None, retryable=False,
+                          error="refusing to send the SMTP password over a plain connection: set "
+                                "delivery.smtp_security to starttls or ssl (or smtp_allow_plain_auth)")
     try:
         tls = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
         if settings.smtp_security == "ssl":
@@ -112,10 +117,13 @@ def _text(raw) -> str:
     return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))[:200]
 
 
-def webhook_secret(subscription: SubscriptionRow | None) -> bytes | None:
+DEFAULT_SECRET_ENV = "RADAR_WEBHOOK_SECRET"
+
+
+def webhook_secret(subscription: SubscriptionRow) -> bytes | None:
     """The HMAC secret of a webhook subscription, from the environment variable it names
-    (``RADAR_WEBHOOK_SECRET`` when it names none); None when unset (sent unsigned)."""
-    name = (subscription.secret_env if subscription is not None else None) or "RADAR_WEBHOOK_SECRET"
+    (``RADAR_WEBHOOK_SECRET`` when it names none); None when unset."""
+    name = subscription.secret_env or DEFAULT_SECRET_ENV
     value = os.environ.get(name)
     return value.encode() if value else None
 
@@ -128,14 +136,15 @@ class DispatchReport:
     sent: list[int] = field(default_factory=list)
     retrying: list[int] = field(default_factory=list)
     dead: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"sent": self.sent, "retrying": self.retrying, "dead": self.dead}
+        return {"sent": self.sent, "retrying": self.retrying, "dead": self.dead, "cancelled": self.cancelled}
 
 
-def _claimable(now: datetime):
-    return or_(and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now),
-               and_(OutboxRow.status == "sending", OutboxRow.lease_until < now))
+def _claimable(due: datetime, clock: datetime):
+    return or_(and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= due),
+               and_(OutboxRow.status == "sending", OutboxRow.lease_until < clock))
 
 
 def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
@@ -144,7 +153,12 @@ def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
 
 class Dispatcher:
     """Sends what the outbox holds that is due. ``send_email``/``send_webhook`` are injectable
-    (tests count attempts), defaulting to SMTP and ``service.delivery.webhook.send``."""
+    (tests count attempts), defaulting to SMTP and ``service.delivery.webhook.send``.
+
+    ``now`` decides what is due (a scheduler may act as of another moment); leases run on the
+    later of ``now`` and the wall clock read at each claim, so a slow batch never holds a
+    lease that has already run out, and a run acting as of the past still owns what it
+    claims. A claim carries a random token and a message is settled only by its claimer."""
 
     def __init__(self, sessions: sessionmaker[Session], settings: DeliverySettings, *, send_email_fn=None,
                  send_webhook_fn=None):
@@ -162,57 +176,83 @@ class Dispatcher:
         now = now or datetime.now(timezone.utc)
         report = DispatchReport()
         with self.sessions() as session:
-            ids = session.scalars(select(OutboxRow.id).where(_claimable(now)).order_by(OutboxRow.id).limit(limit)).all()
+            ids = session.scalars(select(OutboxRow.id).where(_claimable(now, max(now, _wall())))
+                                  .order_by(OutboxRow.id).limit(limit)).all()
             for oid in ids:
-                if not self._claim(session, oid, now):
-                    continue  # another sender has it
-                row = session.get(OutboxRow, oid)
-                session.refresh(row)
-                result = self._send(session, row)
-                failpoint("after_send")
-                self._settle(session, row, result, now, report)
+                try:  # one message's trouble (a locked database, a bad row) never stops the others
+                    self._one(session, oid, now, report)
+                except Exception:
+                    session.rollback()
+                    log.exception("outbox %s: dispatch failed; it is retried when its lease ends", oid)
         return report
 
-    def _claim(self, session: Session, oid: int, now: datetime) -> bool:
-        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, _claimable(now))
-                              .values(status="sending", attempts=OutboxRow.attempts + 1,
-                                      lease_until=now + timedelta(seconds=self.settings.lease_seconds)))
+    def _one(self, session: Session, oid: int, now: datetime, report: DispatchReport) -> None:
+        token = secrets.token_hex(16)
+        if not self._claim(session, oid, now, token):
+            return  # another sender has it
+        row = session.get(OutboxRow, oid)
+        session.refresh(row)
+        sub = session.get(SubscriptionRow, row.subscription_id) if row.subscription_id else None
+        if sub is None or not sub.active:  # unsubscribed or removed since it was composed
+            self._settle(session, oid, token, report.cancelled, status="cancelled",
+                         last_error="the subscription was removed or unsubscribed before it was sent")
+            return
+        result = self._send(row, sub)
+        failpoint("after_send")
+        if result.ok:
+            self._settle(session, oid, token, report.sent, status="sent", sent_at=_wall(), last_error=None)
+        elif result.retryable and row.attempts < self.settings.max_attempts:
+            self._settle(session, oid, token, report.retrying, status="pending", last_error=result.error,
+                         next_attempt_at=now + backoff(self.settings, row.attempts))
+        else:
+            log.warning("outbox %s dead after %s tries: %s", oid, row.attempts, result.error)
+            self._settle(session, oid, token, report.dead, status="dead", last_error=result.error)
+
+    def _claim(self, session: Session, oid: int, now: datetime, token: str) -> bool:
+        clock = max(now, _wall())
+        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, _claimable(now, clock))
+                              .values(status="sending", attempts=OutboxRow.attempts + 1, claim_token=token,
+                                      lease_until=clock + timedelta(seconds=self.settings.lease_seconds)))
         session.commit()
         return res.rowcount == 1
 
-    def _send(self, session: Session, row: OutboxRow) -> SendResult:
+    def _settle(self, session: Session, oid: int, token: str, into: list[int], **values) -> None:
+        """Record the outcome, only if this sender still owns the message."""
+        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, OutboxRow.claim_token == token,
+                                                      OutboxRow.status == "sending")
+                              .values(lease_until=None, claim_token=None, **values))
+        session.commit()
+        if res.rowcount == 1:
+            into.append(oid)
+        else:
+            log.warning("outbox %s: the lease ran out during the send; another sender owns it now", oid)
+
+    def _send(self, row: OutboxRow, sub: SubscriptionRow) -> SendResult:
         try:
             if row.channel == "email":
                 return self.send_email_fn(row.target, row.payload)
-            sub = session.get(SubscriptionRow, row.subscription_id) if row.subscription_id else None
-            return self.send_webhook_fn(row.format, row.target, row.payload, webhook_secret(sub))
+            secret = webhook_secret(sub)
+            if secret is None:
+                return SendResult(ok=False, status=None, retryable=False,
+                                  error=f"webhook secret {sub.secret_env or DEFAULT_SECRET_ENV} is not set in the "
+                                        "environment: webhooks are only sent signed")
+            return self.send_webhook_fn(row.format, row.target, row.payload, secret)
         except Exception as exc:  # a sender bug must not stop the other messages
             log.exception("outbox %s: sender failed", row.id)
             return SendResult(ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True)
 
-    def _settle(self, session: Session, row: OutboxRow, result: SendResult, now: datetime,
-                report: DispatchReport) -> None:
-        row.lease_until = None
-        if result.ok:
-            row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), None
-            report.sent.append(row.id)
-        elif result.retryable and row.attempts < self.settings.max_attempts:
-            row.status, row.last_error = "pending", result.error
-            row.next_attempt_at = now + backoff(self.settings, row.attempts)
-            report.retrying.append(row.id)
-        else:
-            row.status, row.last_error = "dead", result.error
-            report.dead.append(row.id)
-            log.warning("outbox %s dead after %s tries: %s", row.id, row.attempts, result.error)
-        session.commit()
+
+def _wall() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> OutboxRow:
-    """Put a dead (or failing) message back in the queue now, with a fresh count of tries."""
-    if row.status == "sent":
-        raise ValueError(f"message {row.id} was sent; it is not retried")
-    row.status, row.attempts, row.lease_until = "pending", 0, None
-    row.next_attempt_at = now or datetime.now(timezone.utc)
+    """Put a dead-lettered (or cancelled) message back in the queue now, with a fresh count of
+    tries. Messages queued, being sent or sent are left alone."""
+    if row.status not in ("dead", "cancelled"):
+        raise ValueError(f"message {row.id} is {row.status}; only dead or cancelled messages are retried")
+    row.status, row.attempts, row.lease_until, row.claim_token = "pending", 0, None, None
+    row.next_attempt_at = now or _wall()
     session.commit()
     return row
 

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.alerts.engine import alert_dict
@@ -29,7 +29,7 @@ from service.config import Settings
 from service.delivery import digest as dg
 from service.delivery.outbox import DispatchReport, Dispatcher, composed, enqueue, failpoint
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
-from service.store.tables import AlertRow, SubscriptionRow
+from service.store.tables import AlertRow, OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class DeliveryService:
             subs = session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
                                    .order_by(SubscriptionRow.id)).all()
             for sub in subs:
+                sid = sub.id
                 try:  # one subscriber's problem never stops the others
                     if sub.frequency == "immediate":
                         self._compose_alerts(session, sub, now, report)
@@ -73,8 +74,8 @@ class DeliveryService:
                         self._compose_digest(session, sub, now, report)
                 except Exception as exc:
                     session.rollback()
-                    log.exception("subscription %s: compose failed", sub.id)
-                    report.failed.append({"subscription_id": sub.id, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                    log.exception("subscription %s: compose failed", sid)
+                    report.failed.append({"subscription_id": sid, "error": f"{type(exc).__name__}: {exc}"[:300]})
         failpoint("after_compose")
         if send:
             report.dispatch = self.dispatcher.run(now)
@@ -87,10 +88,15 @@ class DeliveryService:
         key = f"digest:{_who(sub)}:{period.key}"
         if composed(session, key):
             return
-        d = dg.build_digest(session, sub, period, our_brand=self.settings.competitors.our_brand)
+        last = session.scalar(select(func.max(OutboxRow.period_end)).where(
+            OutboxRow.dedupe_key.like(f"digest:{_who(sub)}:%")))
+        since = min(last, period.start) if last is not None else period.start  # the last digest sent, or skipped gaps
+        d = dg.build_digest(session, sub, period, our_brand=self.settings.competitors.our_brand, changes_since=since,
+                            regions=False)
         if d.empty and sub.quiet == "skip":
             report.quiet_skipped.append(key)
             return
+        d.regions = dg.digest_regions(session, sub, period, our_brand=self.settings.competitors.our_brand)
         taxonomy = self.settings.taxonomy
         public = self.delivery.public_url
         if sub.channel == "email":
@@ -113,13 +119,15 @@ class DeliveryService:
             report.composed.append(key)
 
     def _compose_alerts(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
-        rows = session.scalars(alerts_in_scope(sub).where(AlertRow.first_detected_at >= sub.created_at,
+        rows = session.scalars(alerts_in_scope(sub).where(AlertRow.first_detected_at >= sub.immediate_since,
                                                           AlertRow.first_detected_at <= now)
                                .order_by(AlertRow.first_detected_at, AlertRow.id)).all()
+        prefix = f"alert:{_who(sub)}:"
+        done = set(session.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(prefix + "%"))))
         taxonomy, public = self.settings.taxonomy, self.delivery.public_url
         for row in rows:
-            key = f"alert:{_who(sub)}:{row.id}"
-            if composed(session, key):
+            key = f"{prefix}{row.id}"
+            if key in done:
                 continue
             alert = alert_dict(row)
             if sub.channel == "email":

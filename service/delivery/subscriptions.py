@@ -30,7 +30,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -74,8 +74,9 @@ class _Fields(BaseModel):
     send_weekday: int | None = Field(None, ge=0, le=6, description="Weekly digests: 0 = Monday … 6 = Sunday.")
     quiet: Literal["skip", "all_quiet"] | None = Field(
         None, description="A period with nothing in scope: send nothing (skip) or a one-line 'all quiet'.")
-    secret_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
-                                   description="Webhooks: the environment variable holding the HMAC secret.")
+    secret_env: str | None = Field(None, pattern=r"^RADAR_WEBHOOK_SECRET(_[A-Z0-9_]{1,100})?$",
+                                   description="Webhooks: the environment variable holding the HMAC secret; its name "
+                                               "starts with RADAR_WEBHOOK_SECRET (default: RADAR_WEBHOOK_SECRET).")
 
     @field_validator("timezone")
     @classmethod
@@ -91,20 +92,28 @@ class SubscriptionIn(_Fields):
     format: Literal["email", "generic", "slack", "wecom", "dingtalk"] | None = Field(
         None, description="Webhooks: generic JSON, slack, wecom or dingtalk (default generic).")
 
-    @model_validator(mode="after")
-    def _channel(self) -> "SubscriptionIn":
-        if self.channel == "email":
-            if not EMAIL.match(self.target):
-                raise ValueError(f"target: {self.target!r} is not an email address")
-            if self.format not in (None, "email"):
-                raise ValueError("format: email subscriptions have format 'email'")
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str, info) -> str:
+        v = v.strip()
+        if info.data.get("channel", "email") == "email":
+            if not EMAIL.match(v):
+                raise ValueError(f"{v!r} is not an email address")
         else:
-            parts = urlsplit(self.target)
+            parts = urlsplit(v)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("target: a webhook target must be an http(s) URL")
-            if self.format == "email":
-                raise ValueError(f"format: a webhook's format is one of {', '.join(WEBHOOK_FORMATS)}")
-        return self
+                raise ValueError("a webhook target must be an http(s) URL")
+        return v
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None, info) -> str | None:
+        channel = info.data.get("channel", "email")
+        if channel == "email" and v not in (None, "email"):
+            raise ValueError("email subscriptions have format 'email'")
+        if channel == "webhook" and v == "email":
+            raise ValueError(f"a webhook's format is one of {', '.join(WEBHOOK_FORMATS)}")
+        return v
 
 
 class SubscriptionPatch(_Fields):
@@ -125,8 +134,8 @@ def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime 
         name=data.name, channel=data.channel, target=data.target.strip(),
         format=data.format or ("email" if data.channel == "email" else "generic"),
         **{k: json.dumps(v, ensure_ascii=False) if k in LISTS else v for k, v in values.items()},
-        secret_env=data.secret_env, token_salt=secrets.token_hex(16), active=True, created_by=actor,
-        created_at=now, updated_at=now)
+        secret_env=data.secret_env, token_salt=secrets.token_hex(16), immediate_since=now, active=True,
+        created_by=actor, created_at=now, updated_at=now)
     session.add(row)
     session.commit()
     return row
@@ -135,12 +144,15 @@ def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime 
 def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, now: datetime | None = None
            ) -> SubscriptionRow:
     now = now or datetime.now(timezone.utc)
+    was_active, was_frequency = row.active, row.frequency
     for k, v in patch.model_dump(exclude_unset=True).items():
         if v is None and k != "secret_env":
             raise SubscriptionError(f"{k} cannot be null", k)
         setattr(row, k, json.dumps(v, ensure_ascii=False) if k in LISTS else v)
-    if patch.active:
+    if row.active and not was_active:
         row.unsubscribed_at = None
+    if row.frequency == "immediate" and (not was_active or was_frequency != "immediate"):
+        row.immediate_since = now  # what was raised while it was paused or a digest is not sent at once
     row.updated_at = now
     session.commit()
     return row
@@ -236,9 +248,10 @@ def unsubscribe_token(row: SubscriptionRow, key: bytes) -> str:
 def from_token(session: Session, token: str, key: bytes) -> SubscriptionRow | None:
     """The subscription a signed token names, or None for a token that does not verify."""
     head, _, mac = token.partition(".")
-    if not head.isdigit() or not mac:
+    if not (head.isascii() and head.isdigit() and len(head) <= 18) or not mac:
         return None
     row = session.get(SubscriptionRow, int(head))
-    if row is None or not hmac.compare_digest(mac, _mac(row.id, row.token_salt, key)):
+    if row is None or not hmac.compare_digest(mac.encode("utf-8", "replace"),
+                                              _mac(row.id, row.token_salt, key).encode()):
         return None
     return row

@@ -269,6 +269,7 @@ class SubscriptionRow(Base):
     quiet: Mapped[str] = mapped_column(String(16))  # skip | all_quiet: what an empty period sends
     secret_env: Mapped[str | None] = mapped_column(String(128))  # env variable holding a webhook secret
     token_salt: Mapped[str] = mapped_column(String(64))  # per-subscription part of the unsubscribe token
+    immediate_since: Mapped[datetime] = mapped_column(UTCDateTime())  # alerts raised before are not sent at once
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -282,7 +283,7 @@ class OutboxRow(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending','sending','sent','dead')", name="status"),
+        CheckConstraint("status IN ('pending','sending','sent','dead','cancelled')", name="status"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
 
@@ -302,6 +303,7 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # who is sending it now
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

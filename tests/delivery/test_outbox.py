@@ -26,7 +26,7 @@ from service.runtime import Runtime
 from service.store.tables import AlertEventRow, AlertRow, OutboxRow
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday
+T0 = datetime(2027, 3, 1, tzinfo=timezone.utc)  # a Monday; in the future, so that leases run on this clock
 
 
 def make_alert(session, *, at: datetime, severity="L2", region="East", brand="spicewell", aspect="taste",
@@ -127,7 +127,8 @@ def test_temporary_failures_back_off_then_permanent_ones_dead_letter(store, smtp
         assert len(dead) == 1 and "550" in dead[0]["last_error"]
         assert c.post(f"/v1/outbox/{dead[0]['id']}/retry").json()["status"] == "pending"
         sent = c.get("/v1/outbox", params={"status": "sent"}).json()["messages"][0]
-        assert c.post(f"/v1/outbox/{sent['id']}/retry").status_code == 409
+        assert c.post(f"/v1/outbox/{sent['id']}/retry").status_code == 409  # only dead letters go back
+        assert c.post(f"/v1/outbox/{dead[0]['id']}/retry").status_code == 409  # queued already
     assert service.dispatcher.run().sent and len(smtp_server.messages) == 2  # retried by hand: queued for now
 
 
@@ -216,13 +217,13 @@ def test_an_l1_alert_goes_at_once_to_a_signed_wecom_webhook(sqlite_url, monkeypa
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     _Receiver.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("ONCALL_SECRET", "s3cret")
+    monkeypatch.setenv("RADAR_WEBHOOK_SECRET_ONCALL", "s3cret")
     rt = Runtime(_settings(sqlite_url, 1))
     try:
         with rt.sessions() as s:
             subs.create(s, subs.SubscriptionIn(channel="webhook", format="wecom", frequency="immediate", language="zh",
                                                target=f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=abc",
-                                               secret_env="ONCALL_SECRET"), actor="t", now=T0)
+                                               secret_env="RADAR_WEBHOOK_SECRET_ONCALL"), actor="t", now=T0)
             make_alert(s, at=T0 + timedelta(hours=1), severity="L2")  # below its minimum (L1): not sent
             l1 = make_alert(s, at=T0 + timedelta(hours=2), severity="L1", aspect="health_safety",
                             type="severe_complaint")
@@ -316,3 +317,54 @@ def test_radar_serve_runs_the_delivery_schedule_in_process(sqlite_url, smtp_serv
     th.join(5)
     assert len(smtp_server.messages) == 1 and not th.is_alive()
     rt.close()
+
+
+def test_unsubscribed_before_the_send_is_cancelled_not_sent(store, smtp_server):
+    from sqlalchemy import select
+
+    service = store.delivery_service()
+    now = T0 + timedelta(hours=8)
+    service.run(now, send=False)  # composed, queued
+    with store.sessions() as s:
+        subs.unsubscribe(s, s.scalars(select(subs.SubscriptionRow)).one())
+    report = service.run(now + timedelta(minutes=1))
+    assert report.dispatch.cancelled and smtp_server.messages == [] and _statuses(store) == [("cancelled", 1)]
+
+
+def test_switching_to_immediate_does_not_replay_old_alerts(store, smtp_server):
+    from sqlalchemy import select
+
+    with store.sessions() as s:
+        sub = s.scalars(select(subs.SubscriptionRow)).one()
+        subs.update(s, sub, subs.SubscriptionPatch(frequency="immediate", min_severity="L3"), now=T0)
+        make_alert(s, at=T0 + timedelta(minutes=5), aspect="packaging")
+    report = store.delivery_service().run(T0 + timedelta(minutes=10))
+    assert len(report.composed) == 1 and len(smtp_server.messages) == 1  # the new alert, not the one of 3 days ago
+    msg = smtp_server.parsed()[0]
+    assert msg["Subject"].startswith("[L2] Feedback Radar:") and "Packaging" in msg["Subject"]
+    text = msg.get_body(("plain",)).get_content()
+    assert "What changed" not in text
+
+
+def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(sqlite_url, smtp_server, monkeypatch):
+    from service.config import DeliverySettings
+    from service.delivery.outbox import send_email
+
+    monkeypatch.delenv("RADAR_WEBHOOK_SECRET", raising=False)
+    rt = Runtime(_settings(sqlite_url, 1))
+    with rt.sessions() as s:
+        subs.create(s, subs.SubscriptionIn(channel="webhook", frequency="immediate", target="http://127.0.0.1:9/hook"),
+                    actor="t", now=T0)
+        make_alert(s, at=T0 + timedelta(minutes=1), severity="L1")
+    report = rt.delivery_service().run(T0 + timedelta(minutes=2))
+    assert report.dispatch.dead
+    with rt.sessions() as s:
+        from sqlalchemy import select
+
+        assert "RADAR_WEBHOOK_SECRET is not set" in s.scalars(select(OutboxRow)).one().last_error
+    rt.close()
+    plain = DeliverySettings(smtp_port=smtp_server.port, smtp_username="radar", smtp_password="pw")
+    r = send_email(plain, to="a@example.test", message=b"Subject: x\r\n\r\nx\r\n")
+    assert not r.ok and not r.retryable and "plain connection" in r.error and smtp_server.messages == []
+    with pytest.raises(Exception, match="secret_env"):
+        subs.SubscriptionIn(channel="webhook", target="http://x.test/h", secret_env="RADAR_DELIVERY__SMTP_PASSWORD")

@@ -86,43 +86,53 @@ def preview_subscription(subscription_id: int, session: SessionDep, settings: Se
     return preview(settings, session, _get(session, subscription_id), datetime.now(timezone.utc))
 
 
-_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Feedback Radar</title></head>'
+_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+         '<title>Feedback Radar</title></head>'
          '<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:48px auto;color:#101828">'
-         '<h1 style="font-size:20px">{title}</h1><p>{text}</p></body></html>')
+         '<h1 style="font-size:20px">{title}</h1><p>{text}</p>{form}</body></html>')
+_INVALID = _PAGE.format(title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form="")
 
 
-def _unsubscribe(session, settings, token: str):
-    row = subs.from_token(session, token, settings.delivery.signing_key.get_secret_value().encode())
-    if row is None:
-        return None
-    return subs.unsubscribe(session, row)
+def _subscription(session, settings, token: str):
+    return subs.from_token(session, token, settings.delivery.signing_key.get_secret_value().encode())
 
 
-@router.get("/unsubscribe", response_class=HTMLResponse, summary="Unsubscribe through the signed link of a digest")
+@router.get("/unsubscribe", response_class=HTMLResponse,
+            summary="The signed link of a digest: a page that confirms before unsubscribing")
 def unsubscribe_page(session: SessionDep, settings: SettingsDep,
                      token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
-    row = _unsubscribe(session, settings, token)
+    # a GET changes nothing: mail scanners follow links, and must not unsubscribe anyone
+    row = _subscription(session, settings, token)
     if row is None:
-        return HTMLResponse(_PAGE.format(title="Link not valid", text="This unsubscribe link is not valid. "
-                                         "链接无效。"), status_code=404)
+        return HTMLResponse(_INVALID, status_code=404)
+    zh = row.language == "zh"
+    if not row.active:
+        return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", form="",
+                                         text=html.escape(row.target) + (" 已退订。" if zh else " is unsubscribed.")))
+    form = (f'<form method="post" action="?token={html.escape(token)}"><button type="submit" '
+            f'style="font-size:16px;padding:8px 16px">{"退订" if zh else "Unsubscribe"}</button></form>')
+    text = (f"不再向 {html.escape(row.target)} 发送 Feedback Radar 的消息？" if zh else
+            f"Stop sending Feedback Radar messages to {html.escape(row.target)}?")
+    return HTMLResponse(_PAGE.format(title="退订" if zh else "Unsubscribe", text=text, form=form))
+
+
+@router.post("/unsubscribe", response_class=HTMLResponse,
+             summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)")
+def unsubscribe_post(session: SessionDep, settings: SettingsDep,
+                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
+    row = _subscription(session, settings, token)
+    if row is None:
+        return HTMLResponse(_INVALID, status_code=404)
+    subs.unsubscribe(session, row)
     zh = row.language == "zh"
     text = (f"{html.escape(row.target)} 将不再收到 Feedback Radar 的消息。" if zh else
             f"{html.escape(row.target)} will receive no more Feedback Radar messages.")
-    return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", text=text))
-
-
-@router.post("/unsubscribe", summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)")
-def unsubscribe_post(session: SessionDep, settings: SettingsDep,
-                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> dict[str, Any]:
-    row = _unsubscribe(session, settings, token)
-    if row is None:
-        raise ApiError(404, "this unsubscribe link is not valid")
-    return {"unsubscribed": True, "subscription_id": row.id}
+    return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", text=text, form=""))
 
 
 @router.get("/outbox", summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)")
 def list_outbox(session: SessionDep, settings: SettingsDep, caller: CallerDep,
-                status: Annotated[list[Literal["pending", "sending", "sent", "dead"]], Query()] = [],
+                status: Annotated[list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()] = [],
                 subscription_id: Annotated[int | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     _admin(caller)
