@@ -99,7 +99,26 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
                   f"Injected: {cfg.shift_region} / {cfg.shift_age_group} from week {cfg.shift_week}.")
     console.print(f"tracked phrases: {', '.join(track_demo_phrases(rt))}")
     alerts = replay_alerts(rt, cfg, console)
+    show_digest(rt, cfg, console)
     return {"items": total, "top_shift": top, "alerts": alerts}
+
+
+def show_digest(rt: Runtime, cfg: DemoConfig, console: Console) -> None:
+    """What the East regional lead's Chinese daily digest says the morning after the data ends
+    (composed, not sent: subscribers are added with `radar subscriptions add`)."""
+    from datetime import timezone as tz
+
+    from service.delivery.scheduler import preview
+    from service.store.tables import SubscriptionRow
+
+    lead = SubscriptionRow(channel="email", format="email", target="lead.east@example.com", brands="[]",
+                           regions='["East"]', aspects="[]", min_severity="L2", frequency="daily", language="zh",
+                           timezone="Asia/Shanghai", send_hour=8, send_weekday=0, quiet="all_quiet", active=True,
+                           created_at=cfg.start.astimezone(tz.utc))
+    with rt.sessions() as s:
+        p = preview(rt.settings, s, lead, cfg.start + timedelta(weeks=cfg.weeks, hours=1))
+    console.print(f"\n[bold]Digest preview[/bold] (East regional lead, Chinese, L2 and above): {p['subject']}")
+    console.print(p["text"], markup=False, highlight=False, soft_wrap=True)
 
 
 def track_demo_phrases(rt: Runtime) -> list[str]:
