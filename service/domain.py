@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,6 +130,9 @@ class Feedback(BaseModel):
     text: str
     created_at: datetime
     brand: str
+    brand_source: str | None = Field(
+        None, description="How the brand was resolved: field (the item's brand field), text (a mention "
+                          "in the text) or default (our brand); None for items stored before it was recorded.")
     product: str | None = None
     region: str | None = None
     rating: float | None = None
@@ -231,3 +237,86 @@ class Competitors(BaseModel):
             if key == b.id or key == b.name.casefold() or key in (a.casefold() for a in b.aliases):
                 return b.id
         return None
+
+    def mentions(self, text: str) -> dict[str, int]:
+        """Brands mentioned in a text: brand id → number of mentions, in order of first mention.
+
+        Every brand's id, name and aliases count. Latin-script names match case-insensitively on
+        word boundaries ("nk noodles", not "spicewellness"); CJK names match anywhere in the text.
+        Hashtags and @mentions ("#辣之源#", "@SpiceWell", "#nknoodles") count; overlapping names
+        count once (the longest wins). Full-width characters are read as their ASCII forms.
+        """
+        matcher = self._matcher
+        if matcher.brands is not self.brands:  # a model_copy with other brands carried the cache
+            del self.__dict__["_matcher"]
+            matcher = self._matcher
+        return matcher.mentions(text)
+
+    def resolve_text(self, text: str) -> str | None:
+        """The brand a text is about: the one mentioned most often, ties going to the one
+        mentioned first; None when no brand is mentioned."""
+        counts = self.mentions(text)
+        return max(counts, key=counts.__getitem__) if counts else None
+
+    @cached_property
+    def _matcher(self) -> "_BrandMatcher":  # compiled once per instance (not a field)
+        return _BrandMatcher.build(self.brands)
+
+
+# CJK scripts (Han, kana, Hangul, their punctuation and compatibility blocks): names in them
+# match anywhere, as these scripts put no spaces between words.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# a word character outside CJK: what must not touch either end of a Latin-script name
+_LATIN_WORD = f"[^\\W{_CJK}]"
+
+
+@dataclass(frozen=True)
+class _BrandMatcher:
+    brands: list[Brand]  # the list it was built from (to notice a copy with other brands)
+    pattern: re.Pattern | None
+    brand_of: dict[str, str]  # group name → brand id
+
+    @classmethod
+    def build(cls, brands: list[Brand]) -> "_BrandMatcher":
+        names: dict[str, str] = {}  # normalised name → brand id (the first brand listing it)
+        for b in brands:
+            for name in (b.id, b.name, *b.aliases):
+                key = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+                if key:
+                    names.setdefault(key, b.id)
+        alternatives: list[tuple[int, str, str]] = []  # (name length, regex, brand id)
+        for key, bid in names.items():
+            words = key.split(" ")
+            body = r"\s+".join(re.escape(w) for w in words)
+            alternatives.append((len(key), cls._bounded(key, body), bid))
+            if len(words) > 1 and not _CJK_CHAR.search(key):  # "#nknoodles", "@spicewellnoodles"
+                joined = "".join(words)
+                if joined not in names:
+                    alternatives.append((len(joined), "(?<=[#@])" + cls._bounded(joined, re.escape(joined)),
+                                         bid))
+        # longest first, so that "辣之源面" counts once and not also as "辣之源"
+        alternatives.sort(key=lambda a: -a[0])
+        if not alternatives:
+            return cls(brands, None, {})
+        pattern = re.compile("|".join(f"(?P<n{i}>{rx})" for i, (_, rx, _) in enumerate(alternatives)),
+                             re.IGNORECASE)
+        return cls(brands, pattern, {f"n{i}": bid for i, (_, _, bid) in enumerate(alternatives)})
+
+    @staticmethod
+    def _bounded(name: str, body: str) -> str:
+        """Word boundaries at the ends of a name that are Latin-script word characters."""
+        if re.match(_LATIN_WORD, name[0]):
+            body = f"(?<!{_LATIN_WORD})" + body
+        if re.match(_LATIN_WORD, name[-1]):
+            body += f"(?!{_LATIN_WORD})"
+        return body
+
+    def mentions(self, text: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        if self.pattern is None or not text:
+            return counts
+        for m in self.pattern.finditer(unicodedata.normalize("NFKC", text)):
+            bid = self.brand_of[m.lastgroup]
+            counts[bid] = counts.get(bid, 0) + 1
+        return counts

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import errors
 from service.api.limits import BodyLimitMiddleware
-from service.api.routes import alerts, analytics, delivery, feedback, health, score, trends
+from service.api.routes import alerts, analytics, benchmark, delivery, feedback, health, score, trends
 from service.config import Settings
 from service.runtime import Runtime
 
@@ -29,6 +29,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
-    for module in (health, score, feedback, analytics, trends, alerts, delivery):
+    for module in (health, score, feedback, analytics, trends, alerts, benchmark, delivery):
         app.include_router(module.router, prefix="/v1")
     return app

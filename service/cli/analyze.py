@@ -153,3 +153,83 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
         for child in th.get("children", []):
             row(child, "  › ")
     out.print(t)
+
+
+benchmark_app = typer.Typer(help="Competitor benchmark: gaps per aspect, strengths and weaknesses, priorities.",
+                            invoke_without_command=True)
+
+
+def _benchmark_window(s, flt: FeedbackFilter, days: int) -> FeedbackFilter | None:
+    from dataclasses import replace
+
+    from service.analytics.windows import default_window
+
+    window = default_window(s, flt, days)
+    return None if window is None else replace(flt, since=window[0], until=window[1])
+
+
+@benchmark_app.callback()
+def benchmark_cmd(ctx: typer.Context, since: Since = None, until: Until = None,
+                  days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 90,
+                  region: Region = [], language: Lang = [], attr: Attr = [],
+                  brand: Annotated[list[str], typer.Option("--brand", help="Competitors to compare (default all).")] = [],
+                  aspect: Annotated[list[str], typer.Option("--aspect", help="Aspects to compare (default all).")] = [],
+                  segment: Annotated[Optional[str], typer.Option(help="Compare within each segment of this dimension.")] = None,
+                  priorities: Annotated[bool, typer.Option("--priorities", help="Rank our aspects by importance × gap.")] = False,
+                  alpha: Annotated[float, typer.Option(help="FDR level of the gap tests.")] = 0.05,
+                  as_json: AsJson = False):
+    """Our brand against competitors aspect by aspect: net sentiment gaps with 95% intervals and BH q-values
+    (significant ones marked), or with --priorities the improvement priorities."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from service.analytics import benchmark as bm
+
+    flt = _filter(since, until, [], region, language, attr)
+
+    def query(s, st):
+        scoped = _benchmark_window(s, flt, days)
+        if scoped is None:
+            return None
+        kw = dict(session=s, flt=scoped, our_brand=st.competitors.our_brand, brands=brand, aspects=aspect,
+                  segment=segment, alpha=alpha, taxonomy=st.taxonomy)
+        res = bm.priorities(**kw) if priorities else bm.benchmark(**kw)
+        res["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
+        return res
+
+    res = _answer(ctx, query)
+    if res is None:
+        err.print("no feedback in this window")
+        raise typer.Exit(1)
+    if as_json:
+        out.print_json(json.dumps(res, default=str))
+        return
+    if priorities:
+        for seg, ranked in res["priorities"].items():
+            t = Table(title=f"Improvement priorities for {res['our_brand']}" + ("" if seg == bm.ALL else f" · {seg}"))
+            for c in ("rank", "aspect", "priority", "importance", "deficit", "versus", "gap q", "our net"):
+                t.add_column(c, justify="right" if c not in ("aspect", "versus") else "left")
+            for r in ranked:
+                t.add_row(str(r["rank"]), r["aspect"], f"{r['priority']:.4f}", f"{r['importance']:.3f}",
+                          f"{r['deficit']:.3f}", r["versus"] or "–",
+                          "–" if r["gap_q_value"] is None else f"{r['gap_q_value']:.3g}",
+                          "–" if r["our_net_sentiment"] is None else f"{r['our_net_sentiment']:+.2f}")
+            out.print(t)
+        imp = res["importance"]
+        out.print(f"importance: OLS of our items' {imp['target']} on aspect sentiment ({imp['items']} items, "
+                  f"R² {imp.get('r_squared')})")
+        return
+    net = {(m["segment"], m["aspect"], m["brand"]): m["net_sentiment"] for m in res["metrics"]}
+    t = Table(title=f"{res['our_brand']} vs competitors, {res['window']['since'][:10]} to {res['window']['until'][:10]} "
+                    f"({res['tests']} gaps tested, BH at {res['alpha']})")
+    for c in ("segment", "aspect", "competitor", "ours", "theirs", "gap [95%]", "q", ""):
+        t.add_column(c, justify="left" if c in ("segment", "aspect", "competitor") else "right")
+    for g in sorted(res["gaps"], key=lambda g: (g["segment"], g["aspect"], g["competitor"])):
+        if g["gap"] is None:
+            continue
+        ours = net.get((g["segment"], g["aspect"], res["our_brand"]), {}).get("value")
+        theirs = net.get((g["segment"], g["aspect"], g["competitor"]), {}).get("value")
+        mark = {"ours": "[green]ours[/green]", "competitor": "[red]theirs[/red]"}.get(g["favours"], "")
+        t.add_row(g["segment"], g["aspect"], g["competitor"], "–" if ours is None else f"{ours:+.2f}",
+                  "–" if theirs is None else f"{theirs:+.2f}", f"{g['gap']:+.2f} [{g['lower']:+.2f}, {g['upper']:+.2f}]",
+                  f"{g['q_value']:.3g}", mark)
+    out.print(t)

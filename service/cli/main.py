@@ -21,9 +21,10 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="Model commands.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-from service.cli.analyze import analyze_app  # noqa: E402  (a command group in its own module)
+from service.cli.analyze import analyze_app, benchmark_app  # noqa: E402  (command groups in their own module)
 
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(benchmark_app, name="benchmark")
 from service.cli.alerts import alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")

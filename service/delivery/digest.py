@@ -62,6 +62,8 @@ STRINGS = {
         "status_open": "open", "status_acknowledged": "acknowledged", "status_resolved": "resolved",
         "chart_alt": "Series of {what} in {where} with the expected band; points above it are the breach",
         "regions": "Net sentiment by region, 28 days to {end}", "regions_alt": "Net sentiment per region",
+        "benchmark": "Net sentiment against competitors on the aspects with the largest gaps, 28 days to {end}",
+        "benchmark_alt": "Net sentiment per aspect, our brand and each competitor, with 95% intervals",
         "scope": "Your scope", "all": "all", "brands": "brands", "regions_label": "regions",
         "aspects": "aspects", "min_severity": "severity {sev} and above",
         "footer": "You receive this because you subscribed to Feedback Radar digests.",
@@ -88,6 +90,8 @@ STRINGS = {
         "status_open": "未处理", "status_acknowledged": "已确认", "status_resolved": "已解决",
         "chart_alt": "{where}{what}的序列与预期区间；高于区间的点为超出",
         "regions": "各地区净情感（截至 {end} 的 28 天）", "regions_alt": "各地区净情感",
+        "benchmark": "与竞品差距最大的方面的净情感（截至 {end} 的 28 天）",
+        "benchmark_alt": "各方面净情感：本品牌与各竞品，含 95% 区间",
         "scope": "您的关注范围", "all": "全部", "brands": "品牌", "regions_label": "地区",
         "aspects": "方面", "min_severity": "{sev} 及以上",
         "footer": "您收到此邮件是因为订阅了 Feedback Radar 摘要。",
@@ -108,6 +112,7 @@ class Digest:
     alerts: list[dict]
     changes: dict[str, list[dict]] | None  # action -> [{"alert_id", "title", "at", "actor"}]; None: one alert
     regions: list[dict] = field(default_factory=list)
+    benchmark: list[dict] = field(default_factory=list)  # benchmark_chart rows
 
     @property
     def empty(self) -> bool:
@@ -150,7 +155,35 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
     d = Digest(sub, period, alerts, changes)
     if regions:
         d.regions = digest_regions(session, sub, period, our_brand=our_brand)
+        d.benchmark = digest_benchmark(session, sub, period, our_brand=our_brand)
     return d
+
+
+BENCHMARK_ASPECTS = 4
+
+
+def digest_benchmark(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> list[dict]:
+    """Our brand and each competitor on the aspects where we differ most from the competitors
+    pooled, within the subscriber's regions and aspects, over the 28 days to the period's end."""
+    from service.analytics.benchmark import MARKET, benchmark
+
+    scope = scope_of(sub)
+    if scope["brands"] and our_brand not in scope["brands"]:
+        return []
+    flt = FeedbackFilter(regions=tuple(scope["regions"]), since=period.end - REGION_WINDOW, until=period.end)
+    rep = benchmark(session, flt=flt, our_brand=our_brand, brands=tuple(b for b in scope["brands"] if b != our_brand),
+                    aspects=tuple(scope["aspects"]))
+    market = [g for g in rep["gaps"] if g["competitor"] == MARKET and g["gap"] is not None]
+    if not market:
+        market = [g for g in rep["gaps"] if g["gap"] is not None]
+    top = []
+    for g in sorted(market, key=lambda g: -abs(g["z"] or 0)):  # the clearest differences
+        if g["aspect"] not in top:
+            top.append(g["aspect"])
+    top = top[:BENCHMARK_ASPECTS]
+    return [{"aspect": m["aspect"], "brand": m["brand"], "net_sentiment": m["net_sentiment"]["value"],
+             "lower": m["net_sentiment"]["lower"], "upper": m["net_sentiment"]["upper"]}
+            for m in rep["metrics"] if m["aspect"] in top and m["net_sentiment"]["value"] is not None]
 
 
 def digest_regions(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> list[dict]:
@@ -259,8 +292,9 @@ def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, ta
                else t(lang, "subject_quiet", freq=freq, period=day))
     images: list[tuple[str, bytes, str]] = []
     chart_of: dict[int, str] = {}
+    closing: list[tuple[str, str]] = []  # (content id, caption) of the charts after the alerts
     if charts:
-        from service.delivery.charts import alert_chart, region_sentiment_chart
+        from service.delivery.charts import alert_chart, benchmark_chart, region_sentiment_chart
 
         for a in d.sections()[0][:max_charts]:
             png = _safe_chart(alert_chart, a, language=lang)
@@ -268,12 +302,17 @@ def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, ta
                 cid = f"alert-{a['id']}-{hashlib.sha1(png).hexdigest()[:8]}@radar"
                 images.append((cid, png, t(lang, "chart_alt", what=what_moved(a, lang, taxonomy), where=where(a, lang))))
                 chart_of[a["id"]] = cid
-        png = _safe_chart(region_sentiment_chart, d.regions, language=lang) if d.regions else None
-        if png:
-            images.append(("regions@radar", png, t(lang, "regions_alt")))
+        end = _local(d.period.end, sub.timezone)[:10]
+        for cid, draw, data, caption, alt in (
+                ("regions@radar", region_sentiment_chart, d.regions, t(lang, "regions", end=end), t(lang, "regions_alt")),
+                ("benchmark@radar", benchmark_chart, d.benchmark, t(lang, "benchmark", end=end),
+                 t(lang, "benchmark_alt"))):
+            png = _safe_chart(draw, data, language=lang) if data else None
+            if png:
+                images.append((cid, png, alt))
+                closing.append((cid, caption))
     text = _digest_text(d, lang, period, public_url, unsubscribe_url, taxonomy)
-    body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of,
-                        "regions@radar" if any(c == "regions@radar" for c, _, _ in images) else None, images)
+    body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of, closing, images)
     return Rendered(subject, text, body, images)
 
 
@@ -347,7 +386,7 @@ _SMALL = 'style="margin:0 0 6px 0;font-family:Arial,Helvetica,sans-serif;font-si
 
 
 def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe_url: str | None,
-                 taxonomy: Taxonomy | None, chart_of: dict[int, str], regions_cid: str | None,
+                 taxonomy: Taxonomy | None, chart_of: dict[int, str], closing: list[tuple[str, str]],
                  images: list[tuple[str, bytes, str]]) -> str:
     e = html.escape
     sub = d.subscription
@@ -401,10 +440,9 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
             rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
                         f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
                         f'</td></tr>')
-    if regions_cid:
-        rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>'
-                    f'{e(t(lang, "regions", end=_local(d.period.end, sub.timezone)[:10]))}</p>'
-                    f'<img src="cid:{e(regions_cid)}" width="592" alt="{e(alt[regions_cid])}" '
+    for cid, caption in closing:
+        rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>{e(caption)}</p>'
+                    f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
                     f'style="display:block;width:592px;max-width:100%;height:auto;border:0"></td></tr>')
     foot = e(t(lang, "footer"))
     if unsubscribe_url:
@@ -465,7 +503,7 @@ def render_alert(alert: dict, sub: SubscriptionRow, *, public_url: str, unsubscr
                     end=datetime.fromisoformat(alert["first_detected_at"]))
     d = Digest(sub, period, [alert], None)
     body = _digest_html(d, lang, subject, public_url, unsubscribe_url, taxonomy,
-                        {alert["id"]: images[0][0]} if images else {}, None, images)
+                        {alert["id"]: images[0][0]} if images else {}, [], images)
     return Rendered(subject, "\n".join(lines) + "\n", body, images)
 
 

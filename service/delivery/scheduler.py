@@ -97,6 +97,7 @@ class DeliveryService:
             report.quiet_skipped.append(key)
             return
         d.regions = dg.digest_regions(session, sub, period, our_brand=self.settings.competitors.our_brand)
+        d.benchmark = dg.digest_benchmark(session, sub, period, our_brand=self.settings.competitors.our_brand)
         taxonomy = self.settings.taxonomy
         public = self.delivery.public_url
         if sub.channel == "email":

@@ -71,9 +71,9 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
             source=it.source, external_id=it.external_id, channel=it.channel.value, text=it.text,
             text_hash=p.text_hash, content_hash=p.content_hash,
             minhash=p.fingerprint.signature if p.fingerprint else None,
-            created_at=it.created_at, brand=it.brand, product=it.product, region=it.region,
-            rating=it.rating, rating_scale=it.rating_scale, author_hash=p.author_hash,
-            language=it.language, ingested_at=now, updated_at=now))
+            created_at=it.created_at, brand=it.brand, brand_source=p.brand_source.value,
+            product=it.product, region=it.region, rating=it.rating, rating_scale=it.rating_scale,
+            author_hash=p.author_hash, language=it.language, ingested_at=now, updated_at=now))
     ins = _insert(session)(FeedbackRow)
     stmt = ins.on_conflict_do_update(
         index_elements=[FeedbackRow.source, FeedbackRow.external_id],
@@ -175,8 +175,8 @@ def to_domain(row: FeedbackRow) -> Feedback:
             model_version=s.model_version)
     return Feedback(
         id=row.id, source=row.source, channel=row.channel, external_id=row.external_id,
-        text=row.text, created_at=row.created_at, brand=row.brand, product=row.product,
-        region=row.region, rating=row.rating, rating_scale=row.rating_scale,
+        text=row.text, created_at=row.created_at, brand=row.brand, brand_source=row.brand_source,
+        product=row.product, region=row.region, rating=row.rating, rating_scale=row.rating_scale,
         attributes={a.name: a.value for a in row.attributes}, author_hash=row.author_hash,
         language=row.language, duplicate_of=row.duplicate_of, ingested_at=row.ingested_at,
         updated_at=row.updated_at, score=score)

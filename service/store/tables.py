@@ -64,6 +64,8 @@ class FeedbackRow(Base):
     minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     brand: Mapped[str] = mapped_column(String(128))
+    # how the brand was resolved: field | text | default; None for items stored before 0006
+    brand_source: Mapped[str | None] = mapped_column(String(16))
     product: Mapped[str | None] = mapped_column(String(128))
     region: Mapped[str | None] = mapped_column(String(128))
     rating: Mapped[float | None] = mapped_column(Float)

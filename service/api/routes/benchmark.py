@@ -1,0 +1,88 @@
+"""The competitor benchmark (``service/analytics/benchmark.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from service.analytics import benchmark as bm
+from service.analytics.windows import default_window
+from service.api.deps import SessionDep, SettingsDep
+from service.api.errors import ApiError
+from service.api.filters import FilterDep
+from service.store.repo import FeedbackFilter, UnknownDimension
+
+router = APIRouter(tags=["benchmark"])
+
+Segment = Annotated[str | None, Query(description="Compare within each segment of this dimension (region, channel, "
+                                                  "an attribute such as age_group…); default: the whole window.")]
+Days = Annotated[int, Query(ge=1, le=3660, description="Window length when `since` is not given.")]
+
+
+def _split(flt: FeedbackFilter) -> tuple[FeedbackFilter, tuple[str, ...], tuple[str, ...]]:
+    """``brand=`` and ``aspect=`` choose what is compared; they do not narrow the items."""
+    return replace(flt, brands=(), aspects=()), flt.brands, flt.aspects
+
+
+def _window(session, flt: FeedbackFilter, days: int) -> FeedbackFilter | None:
+    window = default_window(session, flt, days)
+    return None if window is None else replace(flt, since=window[0], until=window[1])
+
+
+def _call(fn, **kw):
+    try:
+        return fn(**kw)
+    except UnknownDimension as exc:
+        raise ApiError(422, str(exc), [{"field": "query.segment", "message": str(exc)}]) from None
+
+
+@router.get("/benchmark", summary="Brand × aspect metrics, gaps to our brand (BH-corrected), strengths and weaknesses")
+def benchmark(session: SessionDep, settings: SettingsDep, flt: FilterDep, segment: Segment = None, days: Days = 90,
+              alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+              min_mentions: Annotated[int, Query(ge=1)] = bm.MIN_MENTIONS,
+              quotes: Annotated[bool, Query(description="Strengths and weaknesses with quotes from both sides.")] = True,
+              ) -> dict[str, Any]:
+    base, brands, aspects = _split(flt)
+    scoped = _window(session, base, days)
+    if scoped is None:
+        return {"window": None, "metrics": [], "gaps": [], "strengths": [], "weaknesses": []}
+    ours = settings.competitors.our_brand
+    out = _call(bm.benchmark, session=session, flt=scoped, our_brand=ours, brands=brands, aspects=aspects,
+                segment=segment, alpha=alpha, min_mentions=min_mentions, taxonomy=settings.taxonomy)
+    out["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
+    if quotes:
+        out.update(bm.strengths_and_weaknesses(session, out, flt=scoped))
+    return out
+
+
+@router.get("/benchmark/priorities", summary="Our aspects ranked by importance × gap to the best competitor")
+def priorities(session: SessionDep, settings: SettingsDep, flt: FilterDep, segment: Segment = None, days: Days = 90,
+               alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05) -> dict[str, Any]:
+    base, brands, aspects = _split(flt)
+    scoped = _window(session, base, days)
+    if scoped is None:
+        return {"window": None, "priorities": {}}
+    out = _call(bm.priorities, session=session, flt=scoped, our_brand=settings.competitors.our_brand, brands=brands,
+                aspects=aspects, segment=segment, alpha=alpha, taxonomy=settings.taxonomy)
+    out["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
+    return out
+
+
+@router.get("/benchmark/series", summary="The gap on one aspect to one competitor per period, with its forecast")
+def series(session: SessionDep, settings: SettingsDep, flt: FilterDep,
+           competitor: Annotated[str, Query(description="A competitor's brand id, or (competitors) for all of them.")],
+           gap_aspect: Annotated[str, Query(alias="compare_aspect", description="The aspect whose gap is followed.")],
+           bucket: Annotated[Literal["day", "week"], Query()] = "week", days: Days = 182,
+           horizon: Annotated[int, Query(ge=0, le=52)] = 4, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+           seed: int = 0) -> dict[str, Any]:
+    base, _, _ = _split(flt)
+    scoped = _window(session, base, days)
+    if scoped is None:
+        raise ApiError(404, "no feedback in scope")
+    ours = settings.competitors.our_brand
+    if competitor == ours:
+        raise ApiError(422, "the competitor cannot be our own brand", [{"field": "query.competitor", "message": ours}])
+    return bm.gap_report(session, flt=scoped, our_brand=ours, competitor=competitor, aspect=gap_aspect,
+                         bucket=bucket, horizon=horizon, alpha=alpha, seed=seed)
