@@ -42,11 +42,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
-from scipy import stats as sstats
 from sqlalchemy import Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from service.analytics.stats import benjamini_hochberg, net_interval, wilson, z_for
+from service.analytics.stats import benjamini_hochberg, net_interval, two_sided_p, wilson, z_for
 from service.domain import Taxonomy
 from service.store.repo import FeedbackFilter, dimension_column
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow
@@ -136,7 +135,7 @@ def gap_test(ours: _Cell, theirs: _Cell) -> tuple[float, float, float]:
     b = (theirs.pos - theirs.neg) / theirs.mentions
     se = math.sqrt(_net_var(ours) + _net_var(theirs))
     z = (a - b) / se if se > 0 else 0.0
-    return a - b, z, float(2 * sstats.norm.sf(abs(z)))
+    return a - b, z, two_sided_p(z)
 
 
 def benchmark(session: Session, *, flt: FeedbackFilter, our_brand: str, brands: Sequence[str] = (),

@@ -12,13 +12,20 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
+
+_NORMAL = NormalDist()  # the standard library's: these few quantiles and tails need no scipy import
 
 
 def z_for(alpha: float) -> float:
-    return float(norm.ppf(1 - alpha / 2))
+    return float(_NORMAL.inv_cdf(1 - alpha / 2))
+
+
+def two_sided_p(z: float) -> float:
+    """``P(|Z| ≥ |z|)`` for a standard normal ``Z`` (exact in the tails, via ``erfc``)."""
+    return float(math.erfc(abs(z) / math.sqrt(2)))
 
 
 def wilson(k: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
@@ -62,7 +69,7 @@ def two_proportion(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
     if se == 0:
         return 0.0, 1.0
     z = (k1 / n1 - k2 / n2) / se
-    return z, float(2 * norm.sf(abs(z)))
+    return z, two_sided_p(z)
 
 
 def cohens_h(p1: float, p2: float) -> float:

@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
 
 from service.ingest.normalize import dedup_key
 
@@ -36,6 +35,8 @@ def fingerprint(text: str) -> Fingerprint | None:
     if len(key) < MIN_KEY_CHARS:
         return None
     shingles = {key[i:i + SHINGLE].encode("utf-8") for i in range(len(key) - SHINGLE + 1)}
+    from datasketch import MinHash  # imported when first needed: it pulls in scipy.integrate
+
     mh = MinHash(num_perm=NUM_PERM, seed=1)
     mh.update_batch(list(shingles))
     sig = mh.hashvalues.astype("<u4")

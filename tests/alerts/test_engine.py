@@ -203,3 +203,29 @@ def test_a_phrase_and_its_aspect_rising_together_are_one_alert(store):
     assert f.aspect == "taste" and f.details["aspects"] == ["taste"]
     phrases = [f.details["signal"].get("phrase"), *(a.get("phrase") for a in f.details.get("also", []))]
     assert "too spicy" in phrases and f.title.count("rising") == 1, f.details
+
+
+def test_a_gap_to_a_competitor_opening_is_a_competitor_gap_alert(db_url, make_runtime):
+    rng = random.Random(3)
+    rows, n = [], 0
+    for week in range(12):
+        for brand in ("spicewell", "noodleking"):
+            for _ in range(60):
+                bad = rng.random() < (0.6 if brand == "spicewell" and week >= SHIFT_WEEK else 0.15)
+                n += 1
+                rows.append({"source": "shop", "channel": "review", "external_id": f"g{n}", "language": "en",
+                             "brand": brand, "region": "East",
+                             "text": f"{'too spicy flavour' if bad else 'lovely flavour'}, {_tail(rng)}",
+                             "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
+    rt = make_runtime(db_url, scorer=SafetyScorer())
+    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["rejected"] == 0
+    rules = {"rules": [{"name": "gap", "type": "competitor_gap", "history": 12, "recent": 2, "min_mentions": 5}]}
+    with rt.sessions() as s:
+        assert _engine(rt, rules).evaluate(s, START + timedelta(weeks=SHIFT_WEEK))[0] == []  # nothing yet
+        findings, skipped = _engine(rt, rules).evaluate(s, START + timedelta(weeks=SHIFT_WEEK + 2))
+    assert skipped == [] and len(findings) == 1, [f.title for f in findings]
+    f = findings[0]
+    assert f.type == "competitor_gap" and f.aspect == "taste" and f.segment == {"competitor": "noodleking"}
+    assert f.observed < f.baseline and "moved in their favour" in f.title
+    assert f.onset.date() >= (START + timedelta(weeks=SHIFT_WEEK - 1)).date()
+    assert any("too spicy" in q["text"] for q in f.details["quotes"])
