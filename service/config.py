@@ -51,6 +51,10 @@ class ScoringSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    auth: bool = Field(True, description="Require an API key (Authorization: Bearer rk_… or X-API-Key); "
+                                         "off only for a private sandbox.")
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per key (or client address) per minute; "
+                                                              "more get 429 with Retry-After.")
 
 
 class DeliverySettings(BaseModel):

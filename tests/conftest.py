@@ -11,6 +11,9 @@ import uuid
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RADAR_NO_PROGRESS", "1")
+# API keys are required by default; tests of other features run as an anonymous admin, and the
+# access-control tests (tests/api/test_access.py) turn it on.
+os.environ.setdefault("RADAR_API__AUTH", "false")
 
 import numpy as np
 import pytest

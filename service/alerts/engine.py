@@ -646,6 +646,9 @@ def transition(session: Session, alert: AlertRow, status: str, *, actor: str, no
         alert.resolved_by = alert.resolved_at = None
     alert.status, alert.updated_at = status, now
     session.add(AlertEventRow(alert_id=alert.id, at=now, actor=actor, action=status, note=note))
+    from service.store.access import audit
+
+    audit(session, actor=actor, action=f"alert.{status}", target=f"alert:{alert.id}", now=now)
     session.commit()
     return alert
 

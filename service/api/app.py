@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import errors
-from service.api.limits import BodyLimitMiddleware
-from service.api.routes import alerts, analytics, benchmark, delivery, feedback, health, score, trends
+from service.api.limits import BodyLimitMiddleware, RateLimiter
+from service.api.routes import access, alerts, analytics, benchmark, delivery, feedback, health, score, trends
 from service.config import Settings
 from service.runtime import Runtime
 
@@ -27,8 +27,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = FastAPI(title="Feedback Radar", version=__version__, lifespan=lifespan,
                   description="Customer-feedback intelligence: tag, score, segment, forecast and alert.")
     app.state.runtime = runtime
+    app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
-    for module in (health, score, feedback, analytics, trends, alerts, benchmark, delivery):
+    for module in (health, score, feedback, analytics, trends, alerts, benchmark, delivery, access):
         app.include_router(module.router, prefix="/v1")
     return app

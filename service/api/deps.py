@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from service.api.errors import ApiError
 from service.config import Settings
 from service.nlp.pipeline import Scorer
 from service.runtime import Runtime
@@ -59,12 +60,57 @@ class Caller:
         return out
 
 
-def get_caller() -> Caller:
-    # The single place where authentication and data scopes plug in; open for now.
-    return Caller(id="anonymous", role="admin")
+def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    """The single place where authentication and data scopes plug in: the API key of the
+    request (``Authorization: Bearer rk_…`` or ``X-API-Key``) with its role and scope, rate
+    limited per key. With ``api.auth`` off (a private sandbox), everyone is an admin."""
+    import json
+
+    from service.store.access import lookup
+
+    settings = runtime.settings
+    if not settings.api.auth:
+        caller = Caller(id="anonymous", role="admin")
+    else:
+        header = request.headers.get("authorization", "")
+        presented = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        if not presented:
+            raise ApiError(401, "an API key is required: Authorization: Bearer rk_… (or X-API-Key)",
+                           headers={"WWW-Authenticate": "Bearer"})
+        with runtime.sessions() as session:
+            row = lookup(session, presented)
+            if row is None:
+                raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            regions, brands = json.loads(row.regions), json.loads(row.brands)
+            caller = Caller(id=f"key:{row.prefix}", role=row.role, regions=tuple(regions) or None,
+                            brands=tuple(brands) or None)
+    limiter = request.app.state.limiter
+    wait = limiter.take(caller.id if settings.api.auth else (request.client.host if request.client else "-"))
+    if wait:
+        raise ApiError(429, f"rate limit of {settings.api.rate_limit_per_minute} requests a minute reached",
+                       headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+    return caller
+
+
+def require(*roles: str):
+    """A dependency that lets only ``roles`` through (403 for the others)."""
+
+    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if caller.role not in roles:
+            raise ApiError(403, f"the {caller.role} role cannot do this (needs {' or '.join(roles)})", code="forbidden")
+        return caller
+
+    return check
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+# Role-checked callers: reading (every role but ingest), writing feedback (ingest too), and
+# changing things (alerts, tracked phrases: analysts and admins), administering (admins).
+ReaderDep = Annotated[Caller, Depends(require("admin", "analyst", "viewer"))]
+WriterDep = Annotated[Caller, Depends(require("admin", "analyst", "ingest"))]
+AnalystDep = Annotated[Caller, Depends(require("admin", "analyst"))]
+AdminDep = Annotated[Caller, Depends(require("admin"))]

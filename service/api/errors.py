@@ -11,18 +11,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
-_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
           413: "too_large", 415: "unsupported_media_type", 422: "validation_error",
           429: "rate_limited", 503: "unavailable"}
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, details: list[dict] | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict[str, str] | None = None):
         self.status = status
         self.message = message
         self.details = details or []
         self.code = code or _CODES.get(status, "error")
+        self.headers = headers
 
 
 def error_body(status: int, message: str, details: list[dict] | None = None, code: str | None = None) -> dict:
@@ -37,7 +38,8 @@ def _field(loc) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.status, exc.message, exc.details, exc.code), status_code=exc.status)
+        return JSONResponse(error_body(exc.status, exc.message, exc.details, exc.code), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):

@@ -55,3 +55,31 @@ class BodyLimitMiddleware:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+
+class RateLimiter:
+    """A token bucket per caller: ``per_minute`` requests a minute on average, bursts up to the
+    same number. ``take`` answers 0 when a request may go, else the seconds until it may.
+    Per process (one API process per machine is the deployment; behind several, each counts
+    its own)."""
+
+    def __init__(self, per_minute: int, clock=None):
+        import threading
+        import time
+
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.clock = clock or time.monotonic
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, who: str) -> float:
+        with self.lock:
+            now = self.clock()
+            tokens, last = self.buckets.get(who, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self.buckets[who] = (tokens - 1.0, now)
+                return 0.0
+            self.buckets[who] = (tokens, now)
+            return (1.0 - tokens) / self.rate

@@ -128,7 +128,7 @@ def update_cmd(ctx: typer.Context, subscription_id: int,
             row = s.get(SubscriptionRow, subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
-            out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body))))
+            out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli"))))
     finally:
         rt.close()
 
@@ -144,8 +144,9 @@ def remove(ctx: typer.Context, subscription_id: int):
             row = s.get(SubscriptionRow, subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
-            s.delete(row)
-            s.commit()
+            from service.delivery.subscriptions import delete
+
+            delete(s, row, actor="cli")
     finally:
         rt.close()
     out.print(f"removed subscription {subscription_id}")

@@ -33,6 +33,9 @@ from service.cli.delivery import digest_app, outbox_app, subscriptions_app  # no
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(digest_app, name="digest")
 app.add_typer(outbox_app, name="outbox")
+from service.cli.keys import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 out = Console()
 
@@ -216,6 +219,12 @@ def serve(
     if preload:
         rt.scorer.score(["warm up"])
     h, p = host or s.api.host, port or s.api.port
+    if s.api.auth:
+        from service.cli.keys import ensure_admin_key
+
+        first = ensure_admin_key(rt)
+        if first:
+            console.print(f"no admin key yet: created one (shown once): {first}")
     console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
     stop = threading.Event()
     if alerts_every > 0:
@@ -288,8 +297,15 @@ def demo(
     """Generate the demo data, ingest and score it, print a summary, then serve the API."""
     from service.demo.run import run_demo
 
+    from service.cli.keys import rotate_demo_key
+
     rt = _runtime(ctx)
     run_demo(rt, workdir=workdir, per_week=per_week, seed=seed, console=Console(width=110))
+    if rt.settings.api.auth:
+        key = rotate_demo_key(rt)
+        out.print(f"\n[bold]Admin API key[/bold] (shown once; the previous demo key is revoked): {key}\n"
+                  f"  e.g. curl -H 'Authorization: Bearer {key}' http://{rt.settings.api.host}:{rt.settings.api.port}"
+                  "/v1/alerts\n  more keys: radar keys create --role viewer --region East", soft_wrap=True)
     if serve_api:
         ctx.invoke(serve, ctx=ctx)
 

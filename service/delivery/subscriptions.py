@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from service.alerts.engine import scope_alerts
 from service.delivery.webhook import redact_url
+from service.store.access import audit
 from service.store.tables import AlertRow, SubscriptionRow
 
 SEVERITIES = ("L1", "L2", "L3")
@@ -137,13 +138,24 @@ def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime 
         secret_env=data.secret_env, token_salt=secrets.token_hex(16), immediate_since=now, active=True,
         created_by=actor, created_at=now, updated_at=now)
     session.add(row)
+    session.flush()
+    audit(session, actor=actor, action="subscription.create", target=f"subscription:{row.id}",
+          details={"channel": row.channel, "scope": scope_of(row), "frequency": row.frequency}, now=now)
     session.commit()
     return row
 
 
-def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, now: datetime | None = None
-           ) -> SubscriptionRow:
+def delete(session: Session, row: SubscriptionRow, *, actor: str) -> None:
+    audit(session, actor=actor, action="subscription.delete", target=f"subscription:{row.id}")
+    session.delete(row)
+    session.commit()
+
+
+def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, now: datetime | None = None,
+           actor: str = "radar") -> SubscriptionRow:
     now = now or datetime.now(timezone.utc)
+    audit(session, actor=actor, action="subscription.update", target=f"subscription:{row.id}",
+          details={"changed": sorted(patch.model_dump(exclude_unset=True))}, now=now)
     was_active, was_frequency = row.active, row.frequency
     for k, v in patch.model_dump(exclude_unset=True).items():
         if v is None and k != "secret_env":
@@ -161,6 +173,8 @@ def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, 
 def unsubscribe(session: Session, row: SubscriptionRow, *, now: datetime | None = None) -> SubscriptionRow:
     if row.active:
         row.active, row.unsubscribed_at = False, now or datetime.now(timezone.utc)
+        audit(session, actor="unsubscribe-link", action="subscription.unsubscribe", target=f"subscription:{row.id}",
+              now=row.unsubscribed_at)
         session.commit()
     return row
 

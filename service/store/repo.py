@@ -364,3 +364,31 @@ def count_by(session: Session, *, dimension: str, flt: FeedbackFilter | None = N
     stmt = (flt or FeedbackFilter()).apply(stmt.with_only_columns(col, func.count().label("n")))
     rows = session.execute(stmt.group_by(col).order_by(func.count().desc())).all()
     return {r[0]: r[1] for r in rows}
+
+
+def erase_author(session: Session, *, author_hash: str) -> dict:
+    """Delete every item of one author (their scores, aspects, embeddings, attributes and
+    bands go with them by cascade) and the copies of their words in alert quotes. Returns
+    counts; the caller audits and commits."""
+    import json
+
+    from service.store.tables import AlertRow
+
+    ids = list(session.scalars(select(FeedbackRow.id).where(FeedbackRow.author_hash == author_hash)))
+    gone = set(ids)
+    scrubbed = 0
+    if gone:
+        for alert in session.scalars(select(AlertRow)):
+            details = json.loads(alert.details or "{}")
+            quotes = details.get("quotes") or []
+            kept = [q for q in quotes if q.get("id") not in gone]
+            if len(kept) != len(quotes):
+                details["quotes"] = kept
+                alert.details = json.dumps(details, ensure_ascii=False, default=str)
+                scrubbed += 1
+        for chunk in _chunks(ids):
+            session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
+            for table in (AspectScoreRow, ScoreRow, AttributeRow, BandRow):
+                session.execute(delete(table).where(table.feedback_id.in_(chunk)))
+            session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
+    return {"items": len(ids), "alerts_scrubbed": scrubbed}

@@ -31,7 +31,7 @@ def _ingest(rt, recs):
 def test_migrations_build_exactly_the_declared_schema(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     engine = rt.engine
-    assert current_revision(engine) == head_revision(engine) == "0006"
+    assert current_revision(engine) == head_revision(engine) == "0007"
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
     names = set(inspect(engine).get_table_names())

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service.alerts import engine as en
-from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.store.tables import AlertEventRow, AlertRow
 
@@ -21,7 +21,7 @@ def _scoped(stmt, caller):
 
 
 @router.get("/alerts", summary="Alerts, most severe and newest first")
-def list_alerts(session: SessionDep, settings: SettingsDep, caller: CallerDep,
+def list_alerts(session: SessionDep, settings: SettingsDep, caller: ReaderDep,
                 status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
                 severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
                 type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
@@ -40,7 +40,7 @@ def list_alerts(session: SessionDep, settings: SettingsDep, caller: CallerDep,
 
 
 @router.get("/alerts/metrics", summary="Response metrics: alerts acknowledged within their deadline, by severity and region")
-def alert_metrics(session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     return en.response_metrics(session, lambda stmt: _scoped(stmt, caller))
 
 
@@ -52,7 +52,7 @@ def _get(session, alert_id: int, caller) -> AlertRow:
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history")
-def get_alert(alert_id: int, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+def get_alert(alert_id: int, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = _get(session, alert_id, caller)
     events = session.scalars(select(AlertEventRow).where(AlertEventRow.alert_id == row.id).order_by(AlertEventRow.id)).all()
     return en.alert_dict(row, list(events))
@@ -64,7 +64,7 @@ class AlertPatch(BaseModel):
 
 
 @router.patch("/alerts/{alert_id}", summary="Acknowledge, resolve or reopen an alert (who and when are recorded)")
-def patch_alert(alert_id: int, body: AlertPatch, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+def patch_alert(alert_id: int, body: AlertPatch, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
     row = _get(session, alert_id, caller)
     try:
         en.transition(session, row, body.status, actor=caller.id, note=body.note)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from service.analytics import segments as seg
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
-from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.deps import CallerDep, SessionDep, SettingsDep, require
+from service.store.access import READ_ROLES
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
 from service.store.repo import FeedbackFilter, UnknownDimension
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
 
 Dimensions = Annotated[list[str], Query(description="One or two dimensions: region, brand, channel, language, "
                                         "product, source, or any attribute name (age_group, tier, dealer…).")]

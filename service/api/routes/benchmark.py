@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from service.analytics import benchmark as bm
 from service.analytics.windows import default_window
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import SessionDep, SettingsDep, require
+from service.store.access import READ_ROLES
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
 from service.store.repo import FeedbackFilter, UnknownDimension
 
-router = APIRouter(tags=["benchmark"])
+router = APIRouter(tags=["benchmark"], dependencies=[Depends(require(*READ_ROLES))])
 
 Segment = Annotated[str | None, Query(description="Compare within each segment of this dimension (region, channel, "
                                                   "an attribute such as age_group…); default: the whole window.")]

@@ -10,18 +10,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.delivery import outbox as ob
 from service.delivery import subscriptions as subs
 from service.store.tables import OutboxRow, SubscriptionRow
 
 router = APIRouter(tags=["delivery"])
-
-
-def _admin(caller) -> None:
-    if caller.role != "admin":
-        raise ApiError(403, "managing subscriptions and the outbox needs the admin role", code="forbidden")
 
 
 def _get(session, subscription_id: int) -> SubscriptionRow:
@@ -32,16 +27,14 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
 
 
 @router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
-def create_subscription(body: subs.SubscriptionIn, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
-    _admin(caller)
+def create_subscription(body: subs.SubscriptionIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return subs.subscription_dict(subs.create(session, body, actor=caller.id))
 
 
 @router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
-def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: CallerDep,
+def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: AdminDep,
                        active: Annotated[bool | None, Query()] = None,
                        limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    _admin(caller)
     stmt = select(SubscriptionRow).order_by(SubscriptionRow.id)
     if active is not None:
         stmt = stmt.where(SubscriptionRow.active.is_(active))
@@ -52,37 +45,32 @@ def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: Calle
 
 
 @router.get("/subscriptions/{subscription_id}", summary="One subscription")
-def get_subscription(subscription_id: int, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
-    _admin(caller)
+def get_subscription(subscription_id: int, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return subs.subscription_dict(_get(session, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}", summary="Change a subscription's scope, schedule or language")
 def patch_subscription(subscription_id: int, body: subs.SubscriptionPatch, session: SessionDep,
-                       caller: CallerDep) -> dict[str, Any]:
-    _admin(caller)
+                       caller: AdminDep) -> dict[str, Any]:
     try:
-        row = subs.update(session, _get(session, subscription_id), body)
+        row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)
     except subs.SubscriptionError as exc:
         raise ApiError(422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]) from None
     return subs.subscription_dict(row)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
-def delete_subscription(subscription_id: int, session: SessionDep, caller: CallerDep) -> Response:
-    _admin(caller)
-    session.delete(_get(session, subscription_id))
-    session.commit()
+def delete_subscription(subscription_id: int, session: SessionDep, caller: AdminDep) -> Response:
+    subs.delete(session, _get(session, subscription_id), actor=caller.id)
     return Response(status_code=204)
 
 
 @router.get("/subscriptions/{subscription_id}/preview",
             summary="The subscriber's latest digest as plain text (composes and sends nothing)")
 def preview_subscription(subscription_id: int, session: SessionDep, settings: SettingsDep,
-                         caller: CallerDep) -> dict[str, Any]:
+                         caller: AdminDep) -> dict[str, Any]:
     from service.delivery.scheduler import preview
 
-    _admin(caller)
     return preview(settings, session, _get(session, subscription_id), datetime.now(timezone.utc))
 
 
@@ -131,11 +119,10 @@ def unsubscribe_post(session: SessionDep, settings: SettingsDep,
 
 
 @router.get("/outbox", summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)")
-def list_outbox(session: SessionDep, settings: SettingsDep, caller: CallerDep,
+def list_outbox(session: SessionDep, settings: SettingsDep, caller: AdminDep,
                 status: Annotated[list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()] = [],
                 subscription_id: Annotated[int | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    _admin(caller)
     stmt = select(OutboxRow).order_by(OutboxRow.id.desc())
     if status:
         stmt = stmt.where(OutboxRow.status.in_(status))
@@ -148,8 +135,7 @@ def list_outbox(session: SessionDep, settings: SettingsDep, caller: CallerDep,
 
 
 @router.post("/outbox/{message_id}/retry", summary="Queue a dead-lettered message again")
-def retry_outbox(message_id: int, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
-    _admin(caller)
+def retry_outbox(message_id: int, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     row = session.get(OutboxRow, message_id)
     if row is None:
         raise ApiError(404, f"no message {message_id}")

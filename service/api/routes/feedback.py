@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import CallerDep, RuntimeDep, SessionDep, SettingsDep
+from service.api.deps import ReaderDep, RuntimeDep, SessionDep, SettingsDep, WriterDep
 from service.api.filters import FilterDep
 from service.api.errors import ApiError
 from service.api.schemas import FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
@@ -19,7 +19,7 @@ _STRICT = ColumnMapping(extra_as_attributes=False)
 
 @router.post("/feedback", response_model=IngestResponse,
              summary="Ingest a batch: validate, score and store; idempotent on (source, external_id)")
-def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: CallerDep) -> IngestResponse:
+def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep) -> IngestResponse:
     if len(body.items) > settings.limits.max_batch_items:
         raise ApiError(413, f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}")
     report = runtime.ingest_service(_STRICT).ingest(list(enumerate(body.items)))
@@ -33,7 +33,7 @@ def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, call
 
 @router.get("/feedback", response_model=FeedbackPage, summary="List stored feedback, newest first")
 def list_feedback(
-    session: SessionDep, settings: SettingsDep, flt: FilterDep,
+    session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: ReaderDep,
     limit: Annotated[int, Query(ge=1, description="Page size (capped by limits.page_size_max).")] = 50,
     cursor: str | None = None,
 ) -> FeedbackPage:
@@ -46,7 +46,7 @@ def list_feedback(
 
 
 @router.get("/feedback/{feedback_id}", response_model=Feedback, summary="One stored item with its score")
-def get_feedback(feedback_id: int, session: SessionDep, caller: CallerDep) -> Feedback:
+def get_feedback(feedback_id: int, session: SessionDep, caller: ReaderDep) -> Feedback:
     item = repo.get_feedback(session, feedback_id=feedback_id)
     if item is None or not _visible(caller, item):
         raise ApiError(404, f"no feedback item {feedback_id}")

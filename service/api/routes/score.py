@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import CallerDep, RuntimeDep, ScorerDep, SettingsDep
+from service.api.deps import AnalystDep, RuntimeDep, ScorerDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.schemas import ScoreRequest, ScoreResponse, ScoreResult
 from service.ingest.normalize import normalize_text
@@ -12,7 +12,7 @@ router = APIRouter(tags=["scoring"])
 
 @router.post("/score", response_model=ScoreResponse, summary="Score a batch of texts (nothing is stored)")
 def score(body: ScoreRequest, scorer: ScorerDep, runtime: RuntimeDep, settings: SettingsDep,
-          caller: CallerDep) -> ScoreResponse:
+          caller: AnalystDep) -> ScoreResponse:
     limits = settings.limits
     if len(body.items) > limits.max_batch_items:
         raise ApiError(413, f"{len(body.items)} items in one request; the limit is {limits.max_batch_items}")

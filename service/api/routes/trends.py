@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from service.analytics import trends as tr
 from service.analytics.windows import default_window
-from service.api.deps import CallerDep, ScorerDep, SessionDep
+from service.api.deps import AnalystDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
 from service.store.tables import TrackedPhraseRow
@@ -38,7 +38,7 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
 
 
 @router.get("/trends", summary="A metric family per UTC period, with each metric's trend and detected shifts")
-def trends(session: SessionDep, flt: FilterDep, bucket: BucketQ = "week", days: Days = 182,
+def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, bucket: BucketQ = "week", days: Days = 182,
            aspect: AspectQ = None, phrase_id: PhraseQ = None) -> dict[str, Any]:
     phrase = _phrase(session, phrase_id, aspect)
     window = default_window(session, flt, days)
@@ -52,7 +52,7 @@ def trends(session: SessionDep, flt: FilterDep, bucket: BucketQ = "week", days: 
 
 
 @router.get("/forecast", summary="Forecast of one metric with mean, lower and upper for an explicit alpha")
-def forecast(session: SessionDep, flt: FilterDep,
+def forecast(session: SessionDep, flt: FilterDep, caller: ReaderDep,
              metric: Annotated[Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()] = "volume",
              horizon: Annotated[int, Query(ge=1, le=104)] = 4, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
              seed: int = 0, bucket: BucketQ = "week", days: Days = 182, aspect: AspectQ = None,
@@ -75,7 +75,7 @@ class PhraseIn(BaseModel):
 
 
 @router.post("/tracked-phrases", status_code=201, summary="Track a keyword or phrase (and its close paraphrases)")
-def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: CallerDep) -> dict[str, Any]:
+def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: AnalystDep) -> dict[str, Any]:
     try:
         row = tr.track_phrase(session, scorer, body.phrase, threshold=body.threshold, paraphrases=body.paraphrases,
                               actor=caller.id)
@@ -85,7 +85,7 @@ def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller:
 
 
 @router.get("/tracked-phrases", summary="The tracked phrases")
-def list_phrases(session: SessionDep) -> list[dict[str, Any]]:
+def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     return [tr.phrase_dict(r) for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))]

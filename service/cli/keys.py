@@ -1,0 +1,130 @@
+"""``radar keys create|list|revoke`` and ``radar audit``: API keys and the audit log from the shell."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+keys_app = typer.Typer(help="API keys: roles admin, analyst, viewer, ingest; optional data scope.",
+                       no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _rt(ctx: typer.Context):
+    from service.runtime import Runtime
+
+    return Runtime(ctx.obj.settings)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for x in values for v in x.split(",") if v.strip()]
+
+
+@keys_app.command("create")
+def create(ctx: typer.Context,
+           role: Annotated[str, typer.Option(help="admin | analyst | viewer | ingest")],
+           name: Annotated[Optional[str], typer.Option(help="A label, e.g. who holds it.")] = None,
+           region: Annotated[list[str], typer.Option(help="Data scope: only these regions (repeatable).")] = [],
+           brand: Annotated[list[str], typer.Option(help="Data scope: only these brands (repeatable).")] = [],
+           as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Create a key and print it once: only its hash is stored."""
+    from service.store.access import AccessError, create_key, key_dict
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            row, text = create_key(s, role=role, actor="cli", name=name, regions=_split(region), brands=_split(brand))
+            info = key_dict(row)
+    except AccessError as exc:
+        err.print(f"[red]--role: {exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps({**info, "key": text}))
+        return
+    scope = "; ".join(f"{k}={','.join(info[k])}" for k in ("regions", "brands") if info[k]) or "all data"
+    out.print(f"{text}\n[dim]{info['role']} key {info['prefix']} ({scope}). Shown once: store it now.[/dim]")
+
+
+@keys_app.command("list")
+def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Every key: prefix, role, scope, when made, last used, revoked."""
+    from sqlalchemy import select
+
+    from service.store.access import key_dict
+    from service.store.tables import ApiKeyRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            rows = [key_dict(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+    finally:
+        rt.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    t = Table(title="API keys")
+    for c in ("id", "prefix", "role", "name", "scope", "created", "revoked"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        scope = "; ".join(f"{k}={','.join(r[k])}" for k in ("regions", "brands") if r[k]) or "all"
+        t.add_row(str(r["id"]), r["prefix"], r["role"], r["name"] or "", scope, r["created_at"][:16],
+                  (r["revoked_at"] or "")[:16])
+    out.print(t)
+
+
+@keys_app.command("revoke")
+def revoke(ctx: typer.Context, prefix: Annotated[str, typer.Argument(help="The key's prefix (or its id).")]):
+    """Revoke a key: it stops working at once."""
+    from sqlalchemy import or_, select
+
+    from service.store.access import revoke_key
+    from service.store.tables import ApiKeyRow
+
+    rt = _rt(ctx)
+    try:
+        with rt.sessions() as s:
+            cond = ApiKeyRow.prefix == prefix
+            if prefix.isdigit():
+                cond = or_(cond, ApiKeyRow.id == int(prefix))
+            row = s.scalars(select(ApiKeyRow).where(cond)).first()
+            if row is None:
+                err.print(f"[red]no key {prefix}[/red]")
+                raise typer.Exit(2)
+            revoke_key(s, row, actor="cli")
+    finally:
+        rt.close()
+    out.print(f"revoked key {row.prefix}")
+
+
+def ensure_admin_key(rt, *, name: str = "first admin") -> str | None:
+    """A first admin key when the store has no active admin key (its text), else None."""
+    from sqlalchemy import select
+
+    from service.store.access import create_key
+    from service.store.tables import ApiKeyRow
+
+    with rt.sessions() as s:
+        if s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))):
+            return None
+        return create_key(s, role="admin", actor="setup", name=name)[1]
+
+
+def rotate_demo_key(rt) -> str:
+    """A fresh "demo admin" key; the previous one is revoked (each `radar demo` prints a key
+    that works, and keys do not pile up)."""
+    from sqlalchemy import select
+
+    from service.store.access import create_key, revoke_key
+    from service.store.tables import ApiKeyRow
+
+    with rt.sessions() as s:
+        for row in s.scalars(select(ApiKeyRow).where(ApiKeyRow.name == "demo admin", ApiKeyRow.revoked_at.is_(None))):
+            revoke_key(s, row, actor="demo")
+        return create_key(s, role="admin", actor="demo", name="demo admin")[1]
