@@ -28,6 +28,7 @@ class Limits(BaseModel):
     max_batch_items: int = Field(1_000, ge=1, description="Items per POST /v1/score or /v1/feedback.")
     max_body_bytes: int = Field(10_000_000, ge=1, description="Request body limit in bytes (413 above).")
     page_size_max: int = Field(500, ge=1)
+    model_timeout_s: float = Field(120.0, gt=0, description="Longest a request waits for the model (then 503).")
 
 
 class IngestSettings(BaseModel):

@@ -83,3 +83,26 @@ class RateLimiter:
                 return 0.0
             self.buckets[who] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+
+_MODEL_POOL = None
+
+
+def within(seconds: float, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` on the model worker pool, waiting at most ``seconds``: past it
+    the request answers 503 with Retry-After instead of holding the connection. The work itself
+    cannot be interrupted mid-batch and finishes in the background (an ingest stays
+    idempotent, so the client's retry stores nothing twice)."""
+    import concurrent.futures as cf
+
+    from service.api.errors import ApiError
+
+    global _MODEL_POOL
+    if _MODEL_POOL is None:
+        _MODEL_POOL = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="radar-model")
+    future = _MODEL_POOL.submit(fn, *args, **kwargs)
+    try:
+        return future.result(timeout=seconds)
+    except cf.TimeoutError:
+        raise ApiError(503, f"the model did not answer within {seconds:g} s; retry later (a retried ingest "
+                            "stores nothing twice)", headers={"Retry-After": "30"}) from None

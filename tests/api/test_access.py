@@ -270,3 +270,24 @@ def test_radar_keys_commands(sqlite_url, monkeypatch):
     assert [k["prefix"] for k in listed] == [made["prefix"]] and "key" not in listed[0]
     assert runner.invoke(app, ["keys", "revoke", made["prefix"]]).exit_code == 0
     assert json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)[0]["revoked_at"]
+
+
+def test_a_slow_model_answers_503_with_retry_after(sqlite_url, make_runtime):
+    import time
+
+    class Slow(AspectKeywordScorer):
+        def score(self, texts, languages=None):
+            time.sleep(1.5)
+            return super().score(texts, languages)
+
+    rt = make_runtime(sqlite_url, scorer=Slow(), limits={"model_timeout_s": 0.3})
+    with TestClient(create_app(runtime=rt)) as c:
+        r = c.post("/v1/score", json={"items": [{"text": "lovely flavour"}]})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "30" and "within 0.3 s" in r.json()["error"]["message"]
+        item = {"source": "t", "external_id": "slow-1", "channel": "review", "text": "too spicy flavour",
+                "created_at": START.isoformat()}
+        assert c.post("/v1/feedback", json={"items": [item]}).status_code == 503
+        time.sleep(1.6)  # the ingest finished in the background; the retry stores nothing twice
+    rt2 = make_runtime(sqlite_url, scorer=AspectKeywordScorer())
+    with TestClient(create_app(runtime=rt2)) as c:
+        assert c.post("/v1/feedback", json={"items": [item]}).json()["unchanged"] == 1

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from service.api.deps import ReaderDep, RuntimeDep, SessionDep, SettingsDep, WriterDep
 from service.api.filters import FilterDep
 from service.api.errors import ApiError
+from service.api.limits import within
 from service.api.schemas import FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
 from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
@@ -22,7 +23,8 @@ _STRICT = ColumnMapping(extra_as_attributes=False)
 def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep) -> IngestResponse:
     if len(body.items) > settings.limits.max_batch_items:
         raise ApiError(413, f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}")
-    report = runtime.ingest_service(_STRICT).ingest(list(enumerate(body.items)))
+    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT).ingest,
+                    list(enumerate(body.items)))
     items = [IngestItemResult(index=r.row, external_id=r.external_id, status=r.status.value, id=r.id,
                               errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
              for r in report.results]

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from service.api.deps import AnalystDep, RuntimeDep, ScorerDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.limits import within
 from service.api.schemas import ScoreRequest, ScoreResponse, ScoreResult
 from service.ingest.normalize import normalize_text
 
@@ -27,7 +28,7 @@ def score(body: ScoreRequest, scorer: ScorerDep, runtime: RuntimeDep, settings: 
         raise ApiError(422, "; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
     texts = [normalize_text(it.text) for it in body.items]
     langs = runtime.detector.detect_many(texts)
-    scored = scorer.score(texts, langs)
+    scored = within(limits.model_timeout_s, scorer.score, texts, langs)
     results = []
     for it, sc, lang in zip(body.items, scored, langs):
         s = sc.score
