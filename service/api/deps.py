@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Annotated
 
+from datetime import datetime, timedelta, timezone
+
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from service.api.errors import ApiError
@@ -60,7 +63,13 @@ class Caller:
         return out
 
 
-def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
+_BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer rk_…")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in an X-API-Key header.")
+
+
+def get_caller(request: Request, runtime: RuntimeDep,
+               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+               header_key: Annotated[str | None, Depends(_HEADER)] = None) -> Caller:
     """The single place where authentication and data scopes plug in: the API key of the
     request (``Authorization: Bearer rk_…`` or ``X-API-Key``) with its role and scope, rate
     limited per key. With ``api.auth`` off (a private sandbox), everyone is an admin."""
@@ -72,8 +81,7 @@ def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
     if not settings.api.auth:
         caller = Caller(id="anonymous", role="admin")
     else:
-        header = request.headers.get("authorization", "")
-        presented = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        presented = bearer.credentials if bearer is not None else header_key
         if not presented:
             raise ApiError(401, "an API key is required: Authorization: Bearer rk_… (or X-API-Key)",
                            headers={"WWW-Authenticate": "Bearer"})
@@ -82,6 +90,10 @@ def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
             if row is None:
                 raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
             regions, brands = json.loads(row.regions), json.loads(row.brands)
+            now = datetime.now(timezone.utc)
+            if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+                row.last_used_at = now  # at most one write a minute per key
+                session.commit()
             caller = Caller(id=f"key:{row.prefix}", role=row.role, regions=tuple(regions) or None,
                             brands=tuple(brands) or None)
     limiter = request.app.state.limiter
