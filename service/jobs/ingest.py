@@ -153,7 +153,12 @@ class IngestService:
             if len(items) == 1:
                 pos, p = items[0]
                 msg = str(getattr(exc, "orig", exc)).splitlines()[0]
-                log.warning("row %s rejected by the database: %s", results[pos].row, msg)
+                # logged: the error's class and code, never its message (it can quote the row)
+                orig = getattr(exc, "orig", None) or exc
+                code = (getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+                        or "-")
+                log.warning("row %s rejected by the database (%s %s)", results[pos].row,
+                            type(orig).__name__, code)
                 results[pos].status = Status.rejected
                 results[pos].errors = [{"field": None, "reason": f"rejected by the database: {msg}"}]
                 return

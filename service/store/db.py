@@ -21,6 +21,8 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def make_engine(url: str, **kw) -> Engine:
+    # statement parameters (feedback text among them) never appear in error messages or logs
+    kw.setdefault("hide_parameters", True)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
