@@ -131,7 +131,9 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
     grid = periods(since, until, bucket)
     flt = replace(flt, since=since, until=until, include_duplicates=False)
     key = bucket_key(session, bucket).label("k")
-    segment = replace(flt, brands=()) if flt.brands else flt
+    # share of voice: a brand's mentions among every brand's items in the segment (every brand
+    # the caller may see, that is)
+    segment = replace(flt, brands=flt.brand_scope) if flt.brands else flt
     base = select(key, func.count()).select_from(FeedbackRow)
     items = _counts(session, segment.apply(base), key)
     if aspect is not None:

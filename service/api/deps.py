@@ -60,6 +60,8 @@ class Caller:
             asked = getattr(out, attr)
             kept = tuple(v for v in asked if v in allowed) if asked else allowed
             out = replace(out, **{attr: kept}) if kept else replace(out, nothing=True)
+        if self.brands is not None:
+            out = replace(out, brand_scope=self.brands)
         return out
 
 

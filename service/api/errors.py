@@ -35,7 +35,43 @@ def _field(loc) -> str:
     return ".".join(str(p) for p in loc)
 
 
+ERROR_SCHEMA = {
+    "title": "Error", "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "array", "items": {
+                           "type": "object", "properties": {"field": {"type": "string"},
+                                                            "message": {"type": "string"}}}}}}},
+}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Every 4xx (bad JSON 400, no key 401, role 403, missing 404, too large 413, invalid 422,
+    rate limited 429) answers the one error shape: say so in the OpenAPI schema, in place of
+    FastAPI's default 422 body (``{"detail": [...]}``), which this API never sends."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        spec = build()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        answer = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for ops in spec.get("paths", {}).values():
+            for method, op in ops.items():
+                if method in _METHODS:
+                    responses = op.setdefault("responses", {})
+                    if "422" in responses:
+                        responses["422"] = {"description": "Invalid request", **answer}
+                    responses.setdefault("4XX", {"description": "Client error (see error.code)", **answer})
+        return spec
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
         return JSONResponse(error_body(exc.status, exc.message, exc.details, exc.code), status_code=exc.status,

@@ -11,6 +11,7 @@ from fastapi import Depends, Query
 from service.api.deps import CallerDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
+from service.ingest.validate import EARLIEST, LATEST
 from service.store.repo import AttributeFilterError, FeedbackFilter, parse_attribute_filters, utc
 
 
@@ -19,6 +20,14 @@ def attribute_pairs(pairs: list[str]) -> dict[str, tuple[str, ...]]:
         return parse_attribute_filters(pairs)
     except AttributeFilterError as exc:
         raise ApiError(422, str(exc), [{"field": f"query.attr.{exc.index}", "message": "expected NAME:VALUE"}]) from None
+
+
+def _in_range(value: datetime) -> bool:
+    """Within the years items may carry (window arithmetic at year 1 or 9999 would overflow)."""
+    try:
+        return EARLIEST <= utc(value) < LATEST
+    except OverflowError:  # an offset that moves it past year 1 or 9999
+        return False
 
 
 def feedback_filter(
@@ -36,6 +45,10 @@ def feedback_filter(
     attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
     include_duplicates: bool = True,
 ) -> FeedbackFilter:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not _in_range(value):
+            raise ApiError(422, f"{name} must fall in the years {EARLIEST.year} to {LATEST.year - 1}",
+                           [{"field": f"query.{name}", "message": "out of range"}])
     if since and until and utc(since) >= utc(until):
         raise ApiError(422, "since must be before until", [{"field": "query.since", "message": "after until"}])
     flt = FeedbackFilter(

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.errors import ApiError
 from service.domain import AspectScore, Feedback, Sentiment
+
+
+def lone_surrogate(s: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in s)
+
+
+def require_storable(body: Any, path: str = "body") -> None:
+    """422 for strings no store keeps: a lone surrogate (not UTF-8, so neither SQL nor the
+    answer can encode it) or NUL (PostgreSQL's text refuses it), before anything is written."""
+    def walk(value: Any, at: str):
+        if isinstance(value, str):
+            if lone_surrogate(value):
+                yield {"field": at, "message": "invalid UTF-8 (a lone surrogate)"}
+            elif "\x00" in value:
+                yield {"field": at, "message": "contains a NUL character"}
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield from walk(v, f"{at}.{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                yield from walk(v, f"{at}.{i}")
+
+    details = list(walk(body.model_dump() if isinstance(body, BaseModel) else body, path))
+    if details:
+        raise ApiError(422, "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5]),
+                       details)
+
+
+# Ids, offsets and other integers that reach the database: a 64-bit integer there, so a
+# larger one is a 422 here rather than an overflow (a 500) in the driver.
+DbInt = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 
 
 class ScoreItem(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,9 +14,14 @@ from pydantic import ValidationError
 
 from service.domain import FeedbackIn
 from service.ingest.mapping import ColumnMapping
+from service.ingest.normalize import normalize_text
 from service.ingest.readers import RowError
 
 _FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
+# Time windows reach years back from the newest item and buckets round outwards: an item at the
+# calendar's edge (year 1 or 9999) would make that arithmetic overflow for every caller.
+EARLIEST = datetime(100, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9900, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
@@ -26,7 +32,7 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
         if not math.isfinite(value):
             raise ValueError("not a finite number")
         seconds = value / 1000 if abs(value) > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
     elif isinstance(value, str) and value.strip():
         s = value.strip()
         if s.lstrip("-").replace(".", "", 1).isdigit():
@@ -46,7 +52,10 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
         raise ValueError("missing")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(timezone.utc)
+    dt = dt.astimezone(timezone.utc)
+    if not EARLIEST <= dt < LATEST:
+        raise ValueError(f"out of range: {dt.isoformat()} (years {EARLIEST.year} to {LATEST.year - 1})")
+    return dt
 
 
 def _clean(value: Any) -> Any:
@@ -55,6 +64,16 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def _printable(s: str) -> str:
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_nul(str(k)) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, str) and "\x00" in value
 
 
 def _loc_to_field(loc: tuple, origin: dict[str, str]) -> str:
@@ -110,15 +129,25 @@ class Validator:
                            f"too long: {len(text):,} characters (limit {self.max_text_chars:,})"))
             payload.pop("text")
 
+        if isinstance(text, str) and text.strip() and "text" in payload and not normalize_text(text):
+            errors.append((_loc_to_field(("text",), origin), "must not be empty (only control or invisible characters)"))
+            payload.pop("text")
+
         for key, value in list(payload.items()):
             if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
                 errors.append((_loc_to_field((key,), origin), "invalid UTF-8 / lone surrogate"))
+                payload.pop(key)
+            elif key not in ("text", "author") and _has_nul(value):  # PostgreSQL stores no NUL (the text
+                # drops control characters, the author is only hashed)
+                errors.append((_loc_to_field((key,), origin), "contains a NUL character"))
                 payload.pop(key)
         try:
             item = FeedbackIn.model_validate(payload)
         except ValidationError as exc:
             for err in exc.errors():
-                field = _loc_to_field(err["loc"], origin)
+                # a check across fields (rating within its scale) names the field it is about
+                loc = err["loc"] or tuple(f for f in FeedbackIn.model_fields if re.search(rf"\b{f}\b", err["msg"]))[:1]
+                field = _loc_to_field(loc, origin)
                 if any(field.split(" ")[0] == f for f, _ in errors):
                     continue
                 msg = "missing" if err["type"] == "missing" else err["msg"]
@@ -127,6 +156,8 @@ class Validator:
         if errors:
             fields = [f for f, _ in errors]
             reason = "; ".join(f"{f}: {m}" for f, m in errors)
-            return RowError(row, reason, fields, ext_id)
+            # echoed in answers that must encode as UTF-8: a lone surrogate is shown escaped
+            return RowError(row, _printable(reason), [_printable(f) for f in fields],
+                            _printable(ext_id) if ext_id is not None else None)
         assert item is not None
         return item

@@ -204,6 +204,7 @@ class FeedbackFilter:
     attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     include_duplicates: bool = True
     nothing: bool = False  # an empty intersection (e.g. of a request and a data scope)
+    brand_scope: tuple[str, ...] = ()  # the caller's brands (empty: all): a denominator never goes past it
 
     def apply(self, stmt: Select) -> Select:
         if self.nothing:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.schemas import DbInt, require_storable
 from service.store import access, repo
 from service.store.tables import ApiKeyRow, AuditRow
 
@@ -30,6 +31,7 @@ class ScopeIn(BaseModel):
 
 @router.post("/keys", status_code=201, summary="Create an API key (its text is shown once, in this answer)")
 def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+    require_storable(body)
     row, text = access.create_key(session, role=body.role, actor=caller.id, name=body.name, regions=body.regions,
                                   brands=body.brands)
     return {**access.key_dict(row), "key": text}
@@ -48,13 +50,14 @@ def _key(session, key_id: int) -> ApiKeyRow:
 
 
 @router.patch("/keys/{key_id}", summary="Change a key's data scope")
-def scope_key(key_id: int, body: ScopeIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def scope_key(key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+    require_storable(body)
     return access.key_dict(access.set_scope(session, _key(session, key_id), actor=caller.id, regions=body.regions,
                                             brands=body.brands))
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key (it stops working at once)")
-def revoke_key(key_id: int, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return access.key_dict(access.revoke_key(session, _key(session, key_id), actor=caller.id))
 
 
@@ -62,7 +65,7 @@ def revoke_key(key_id: int, session: SessionDep, caller: AdminDep) -> dict[str, 
 def audit_log(session: SessionDep, settings: SettingsDep, caller: AdminDep,
               action: Annotated[list[str], Query(description="e.g. key.create, alert.resolved, erasure")] = [],
               actor: Annotated[list[str], Query()] = [],
-              limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
     stmt = select(AuditRow).order_by(AuditRow.id.desc())
     if action:
         stmt = stmt.where(AuditRow.action.in_(action))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from service.alerts import engine as en
 from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.schemas import DbInt, require_storable
 from service.store.tables import AlertEventRow, AlertRow
 
 router = APIRouter(tags=["alerts"])
@@ -26,7 +27,7 @@ def list_alerts(session: SessionDep, settings: SettingsDep, caller: ReaderDep,
                 severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
                 type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
                 brand: Annotated[list[str], Query()] = [], region: Annotated[list[str], Query()] = [],
-                limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
     stmt = _scoped(select(AlertRow), caller)
     for col, values in ((AlertRow.status, status), (AlertRow.severity, severity), (AlertRow.type, type),
                         (AlertRow.brand, brand), (AlertRow.region, region)):
@@ -52,7 +53,7 @@ def _get(session, alert_id: int, caller) -> AlertRow:
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history")
-def get_alert(alert_id: int, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
+def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = _get(session, alert_id, caller)
     events = session.scalars(select(AlertEventRow).where(AlertEventRow.alert_id == row.id).order_by(AlertEventRow.id)).all()
     return en.alert_dict(row, list(events))
@@ -64,7 +65,8 @@ class AlertPatch(BaseModel):
 
 
 @router.patch("/alerts/{alert_id}", summary="Acknowledge, resolve or reopen an alert (who and when are recorded)")
-def patch_alert(alert_id: int, body: AlertPatch, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+def patch_alert(alert_id: DbInt, body: AlertPatch, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+    require_storable(body)
     row = _get(session, alert_id, caller)
     try:
         en.transition(session, row, body.status, actor=caller.id, note=body.note)

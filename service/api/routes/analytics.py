@@ -13,6 +13,7 @@ from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, SessionDep, SettingsDep, require
 from service.store.access import READ_ROLES
 from service.api.errors import ApiError
+from service.api.schemas import DbInt
 from service.api.filters import FilterDep
 from service.store.repo import FeedbackFilter, UnknownDimension
 
@@ -28,7 +29,7 @@ def _unknown(exc: UnknownDimension) -> ApiError:
 
 @router.get("/segments", summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals")
 def segments(session: SessionDep, settings: SettingsDep, flt: FilterDep, dimension: Dimensions,
-             alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+             alpha: Annotated[float, Query(ge=1e-10, lt=0.5)] = 0.05,
              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     try:
         return seg.breakdown(session, dimensions=dimension, flt=flt, alpha=alpha, taxonomy=settings.taxonomy,
@@ -57,13 +58,16 @@ def themes(session: SessionDep, flt: FilterDep, caller: CallerDep,
     if window is None:
         return {"window": None, "items": 0, "themes": []}
     since, until = window
+    if until - since > since - datetime.min.replace(tzinfo=timezone.utc):  # themes compare with the window before
+        raise ApiError(422, "window too long: the window before it, of the same length, would start before year 1",
+                       [{"field": "query.since", "message": "window too long"}])
     # fitted on all the caller may see in the window, counted within the requested segment
     return th.discover(session, flt=flt, since=since, until=until, scope=scope_key(flt),
                        population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc))
 
 
 @router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
-def theme(theme_id: int, session: SessionDep, flt: FilterDep) -> dict[str, Any]:
+def theme(theme_id: DbInt, session: SessionDep, flt: FilterDep) -> dict[str, Any]:
     out = th.theme_detail(session, theme_id, flt=flt)
     if out is None:
         raise ApiError(404, f"no theme {theme_id}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from service.analytics import benchmark as bm
+from service.analytics.trends import SeriesError
 from service.analytics.windows import default_window
 from service.api.deps import SessionDep, SettingsDep, require
 from service.store.access import READ_ROLES
@@ -41,7 +42,7 @@ def _call(fn, **kw):
 
 @router.get("/benchmark", summary="Brand × aspect metrics, gaps to our brand (BH-corrected), strengths and weaknesses")
 def benchmark(session: SessionDep, settings: SettingsDep, flt: FilterDep, segment: Segment = None, days: Days = 90,
-              alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+              alpha: Annotated[float, Query(ge=1e-10, lt=0.5)] = 0.05,
               min_mentions: Annotated[int, Query(ge=1)] = bm.MIN_MENTIONS,
               quotes: Annotated[bool, Query(description="Strengths and weaknesses with quotes from both sides.")] = True,
               ) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def benchmark(session: SessionDep, settings: SettingsDep, flt: FilterDep, segmen
 
 @router.get("/benchmark/priorities", summary="Our aspects ranked by importance × gap to the best competitor")
 def priorities(session: SessionDep, settings: SettingsDep, flt: FilterDep, segment: Segment = None, days: Days = 90,
-               alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05) -> dict[str, Any]:
+               alpha: Annotated[float, Query(ge=1e-10, lt=0.5)] = 0.05) -> dict[str, Any]:
     base, brands, aspects = _split(flt)
     scoped = _window(session, base, days)
     if scoped is None:
@@ -85,5 +86,8 @@ def series(session: SessionDep, settings: SettingsDep, flt: FilterDep,
     ours = settings.competitors.our_brand
     if competitor == ours:
         raise ApiError(422, "the competitor cannot be our own brand", [{"field": "query.competitor", "message": ours}])
-    return bm.gap_report(session, flt=scoped, our_brand=ours, competitor=competitor, aspect=gap_aspect,
-                         bucket=bucket, horizon=horizon, alpha=alpha, seed=seed)
+    try:
+        return bm.gap_report(session, flt=scoped, our_brand=ours, competitor=competitor, aspect=gap_aspect,
+                             bucket=bucket, horizon=horizon, alpha=alpha, seed=seed)
+    except SeriesError as exc:  # too many periods for the bucket
+        raise ApiError(422, str(exc), [{"field": "query", "message": str(exc)}]) from None

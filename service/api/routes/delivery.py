@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.schemas import DbInt, require_storable
 from service.delivery import outbox as ob
 from service.delivery import subscriptions as subs
 from service.store.tables import OutboxRow, SubscriptionRow
@@ -28,13 +29,14 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
 
 @router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
 def create_subscription(body: subs.SubscriptionIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+    require_storable(body)
     return subs.subscription_dict(subs.create(session, body, actor=caller.id))
 
 
 @router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
 def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: AdminDep,
                        active: Annotated[bool | None, Query()] = None,
-                       limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                       limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
     stmt = select(SubscriptionRow).order_by(SubscriptionRow.id)
     if active is not None:
         stmt = stmt.where(SubscriptionRow.active.is_(active))
@@ -45,13 +47,14 @@ def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: Admin
 
 
 @router.get("/subscriptions/{subscription_id}", summary="One subscription")
-def get_subscription(subscription_id: int, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def get_subscription(subscription_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return subs.subscription_dict(_get(session, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}", summary="Change a subscription's scope, schedule or language")
-def patch_subscription(subscription_id: int, body: subs.SubscriptionPatch, session: SessionDep,
+def patch_subscription(subscription_id: DbInt, body: subs.SubscriptionPatch, session: SessionDep,
                        caller: AdminDep) -> dict[str, Any]:
+    require_storable(body)
     try:
         row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)
     except subs.SubscriptionError as exc:
@@ -60,14 +63,14 @@ def patch_subscription(subscription_id: int, body: subs.SubscriptionPatch, sessi
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
-def delete_subscription(subscription_id: int, session: SessionDep, caller: AdminDep) -> Response:
+def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: AdminDep) -> Response:
     subs.delete(session, _get(session, subscription_id), actor=caller.id)
     return Response(status_code=204)
 
 
 @router.get("/subscriptions/{subscription_id}/preview",
             summary="The subscriber's latest digest as plain text (composes and sends nothing)")
-def preview_subscription(subscription_id: int, session: SessionDep, settings: SettingsDep,
+def preview_subscription(subscription_id: DbInt, session: SessionDep, settings: SettingsDep,
                          caller: AdminDep) -> dict[str, Any]:
     from service.delivery.scheduler import preview
 
@@ -79,13 +82,14 @@ _PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="robots" c
          '<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:48px auto;color:#101828">'
          '<h1 style="font-size:20px">{title}</h1><p>{text}</p>{form}</body></html>')
 _INVALID = _PAGE.format(title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form="")
+_INVALID_DOC = {404: {"description": "The link is not valid (a page)", "content": {"text/html": {"schema": {"type": "string"}}}}}
 
 
 def _subscription(session, settings, token: str):
     return subs.from_token(session, token, settings.delivery.signing_key.get_secret_value().encode())
 
 
-@router.get("/unsubscribe", response_class=HTMLResponse,
+@router.get("/unsubscribe", response_class=HTMLResponse, responses=_INVALID_DOC,
             summary="The signed link of a digest: a page that confirms before unsubscribing")
 def unsubscribe_page(session: SessionDep, settings: SettingsDep,
                      token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
@@ -104,7 +108,7 @@ def unsubscribe_page(session: SessionDep, settings: SettingsDep,
     return HTMLResponse(_PAGE.format(title="退订" if zh else "Unsubscribe", text=text, form=form))
 
 
-@router.post("/unsubscribe", response_class=HTMLResponse,
+@router.post("/unsubscribe", response_class=HTMLResponse, responses=_INVALID_DOC,
              summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)")
 def unsubscribe_post(session: SessionDep, settings: SettingsDep,
                      token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
@@ -121,8 +125,8 @@ def unsubscribe_post(session: SessionDep, settings: SettingsDep,
 @router.get("/outbox", summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)")
 def list_outbox(session: SessionDep, settings: SettingsDep, caller: AdminDep,
                 status: Annotated[list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()] = [],
-                subscription_id: Annotated[int | None, Query()] = None,
-                limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                subscription_id: Annotated[DbInt | None, Query()] = None,
+                limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
     stmt = select(OutboxRow).order_by(OutboxRow.id.desc())
     if status:
         stmt = stmt.where(OutboxRow.status.in_(status))
@@ -135,7 +139,7 @@ def list_outbox(session: SessionDep, settings: SettingsDep, caller: AdminDep,
 
 
 @router.post("/outbox/{message_id}/retry", summary="Queue a dead-lettered message again")
-def retry_outbox(message_id: int, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def retry_outbox(message_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     row = session.get(OutboxRow, message_id)
     if row is None:
         raise ApiError(404, f"no message {message_id}")

@@ -8,7 +8,7 @@ from service.api.deps import ReaderDep, RuntimeDep, SessionDep, SettingsDep, Wri
 from service.api.filters import FilterDep
 from service.api.errors import ApiError
 from service.api.limits import within
-from service.api.schemas import FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
+from service.api.schemas import DbInt, FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
 from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
 from service.store import repo
@@ -48,7 +48,7 @@ def list_feedback(
 
 
 @router.get("/feedback/{feedback_id}", response_model=Feedback, summary="One stored item with its score")
-def get_feedback(feedback_id: int, session: SessionDep, caller: ReaderDep) -> Feedback:
+def get_feedback(feedback_id: DbInt, session: SessionDep, caller: ReaderDep) -> Feedback:
     item = repo.get_feedback(session, feedback_id=feedback_id)
     if item is None or not _visible(caller, item):
         raise ApiError(404, f"no feedback item {feedback_id}")

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from service.api.deps import AnalystDep, RuntimeDep, ScorerDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.limits import within
-from service.api.schemas import ScoreRequest, ScoreResponse, ScoreResult
+from service.api.schemas import ScoreRequest, ScoreResponse, ScoreResult, lone_surrogate
 from service.ingest.normalize import normalize_text
 
 router = APIRouter(tags=["scoring"])
@@ -21,6 +21,8 @@ def score(body: ScoreRequest, scorer: ScorerDep, runtime: RuntimeDep, settings: 
     for i, it in enumerate(body.items):
         if not it.text.strip():
             problems.append({"field": f"body.items.{i}.text", "message": "must not be empty"})
+        elif lone_surrogate(it.text):
+            problems.append({"field": f"body.items.{i}.text", "message": "invalid UTF-8 (a lone surrogate)"})
         elif len(it.text) > limits.max_text_chars:
             problems.append({"field": f"body.items.{i}.text",
                              "message": f"too long: {len(it.text):,} characters (limit {limits.max_text_chars:,})"})

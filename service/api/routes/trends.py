@@ -12,6 +12,7 @@ from service.analytics.windows import default_window
 from service.api.deps import AnalystDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
+from service.api.schemas import DbInt, require_storable
 from service.store.tables import TrackedPhraseRow
 
 router = APIRouter(tags=["trends"])
@@ -19,7 +20,7 @@ router = APIRouter(tags=["trends"])
 BucketQ = Annotated[Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")]
 Days = Annotated[int, Query(ge=1, le=3660, description="Window length when `since` is not given.")]
 AspectQ = Annotated[str | None, Query(description="An aspect id: its mentions (default: every item).")]
-PhraseQ = Annotated[int | None, Query(description="A tracked phrase id: the items that mention it.")]
+PhraseQ = Annotated[DbInt | None, Query(description="A tracked phrase id: the items that mention it.")]
 
 
 def _phrase(session, phrase_id: int | None, aspect: str | None) -> TrackedPhraseRow | None:
@@ -76,6 +77,7 @@ class PhraseIn(BaseModel):
 
 @router.post("/tracked-phrases", status_code=201, summary="Track a keyword or phrase (and its close paraphrases)")
 def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: AnalystDep) -> dict[str, Any]:
+    require_storable(body)
     try:
         row = tr.track_phrase(session, scorer, body.phrase, threshold=body.threshold, paraphrases=body.paraphrases,
                               actor=caller.id)
