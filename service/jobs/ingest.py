@@ -142,18 +142,13 @@ class IngestService:
     def _write(self, items: list[tuple[int, PreparedItem]], scored: list, results: dict[int, ItemResult]) -> None:
         now = datetime.now(timezone.utc)
         try:
-            inserted: set = set()
             with transaction(self.sessions) as s:
                 ids = repo.upsert_items(s, items=[p for _, p in items], now=now,
-                                        near_duplicate_threshold=self.near_duplicate_threshold, inserted=inserted)
+                                        near_duplicate_threshold=self.near_duplicate_threshold)
                 repo.save_scores(s, scores={ids[p.key]: sc
                                             for (_, p), sc in zip(items, scored)}, now=now)
             for pos, p in items:
                 results[pos].id = ids[p.key]
-                if results[pos].status == Status.created and p.key not in inserted:
-                    # another request stored it between our look-up and our write (a retry racing
-                    # its first attempt): we wrote over it, so it is not new
-                    results[pos].status = Status.updated
         except (IntegrityError, DataError, ProgrammingError) as exc:
             if len(items) == 1:
                 pos, p = items[0]

@@ -56,10 +56,8 @@ def existing_by_key(session: Session, *, keys: Sequence[tuple[str, str]]) -> dic
 
 
 def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: datetime,
-                 near_duplicate_threshold: float, inserted: set | None = None) -> dict[tuple[str, str], int]:
-    """Insert or update items by ``(source, external_id)``; returns their ids. ``inserted``
-    (when given) receives the keys this call inserted: a row whose ``ingested_at`` is this
-    call's ``now`` (it is never updated), so a concurrent writer that got there first is seen.
+                 near_duplicate_threshold: float) -> dict[tuple[str, str], int]:
+    """Insert or update items by ``(source, external_id)``; returns their ids.
 
     Attributes and LSH bands are replaced, ``duplicate_of`` is set to the earliest stored item
     with the same duplicate key or a near-identical MinHash signature.
@@ -80,11 +78,9 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     stmt = ins.on_conflict_do_update(
         index_elements=[FeedbackRow.source, FeedbackRow.external_id],
         set_={c: getattr(ins.excluded, c) for c in rows[0] if c not in ("source", "external_id", "ingested_at")},
-    ).returning(FeedbackRow.id, FeedbackRow.ingested_at, sort_by_parameter_order=True)
-    returned = session.execute(stmt, rows).all()
-    id_by_key = {p.key: r[0] for p, r in zip(items, returned)}
-    if inserted is not None:
-        inserted.update(p.key for p, r in zip(items, returned) if r[1] == now)
+    ).returning(FeedbackRow.id, sort_by_parameter_order=True)
+    ids = [r[0] for r in session.execute(stmt, rows)]
+    id_by_key = {p.key: i for p, i in zip(items, ids)}
 
     id_list = list(id_by_key.values())
     for part in _chunks(id_list):
