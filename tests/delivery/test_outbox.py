@@ -19,8 +19,6 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.delivery import subscriptions as subs
-from service.delivery.outbox import Dispatcher
-from service.delivery.scheduler import DeliveryService
 from service.delivery.webhook import verify
 from service.runtime import Runtime
 from service.store.tables import AlertEventRow, AlertRow, OutboxRow
