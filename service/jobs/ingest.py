@@ -116,17 +116,16 @@ class IngestService:
             results[pos] = ItemResult(row, Status.created, p.item.external_id)
 
         if prepared:
+            # a first look, outside any lock, only to spare the model items already stored as
+            # they are; what each row is answered is decided again under the key lock in _write
             with self.sessions() as s:
                 existing = repo.existing_by_key(s, keys=list(prepared))
             to_write: list[tuple[int, PreparedItem]] = []
             for key, (pos, p) in prepared.items():
                 ex = existing.get(key)
-                if ex is None:
-                    to_write.append((pos, p))
-                elif ex.content_hash == p.content_hash and ex.model_version == self.scorer.version:
+                if ex is not None and self._is_current(ex, p):
                     results[pos].status, results[pos].id = Status.unchanged, ex.id
                 else:
-                    results[pos].status = Status.unchanged if ex.content_hash == p.content_hash else Status.updated
                     to_write.append((pos, p))
             if to_write:
                 scored = self.scorer.score([p.item.text for _, p in to_write],
@@ -139,16 +138,37 @@ class IngestService:
                 results[pos].errors = winner.errors
         return [results[i] for i in sorted(results)]
 
+    def _is_current(self, ex: repo.Existing, p: PreparedItem) -> bool:
+        return ex.content_hash == p.content_hash and ex.model_version == self.scorer.version
+
     def _write(self, items: list[tuple[int, PreparedItem]], scored: list, results: dict[int, ItemResult]) -> None:
+        """Store scored items in one transaction. Created / updated / unchanged is decided here,
+        from what the store holds once the keys are locked: of two requests that send the same
+        new item at once, exactly one is answered "created"."""
         now = datetime.now(timezone.utc)
         try:
             with transaction(self.sessions) as s:
-                ids = repo.upsert_items(s, items=[p for _, p in items], now=now,
+                repo.lock_keys(s, keys=[p.key for _, p in items])
+                existing = repo.existing_by_key(s, keys=[p.key for _, p in items])
+                decided: dict[int, tuple[Status, int | None]] = {}
+                write: list[tuple[int, PreparedItem, Any]] = []
+                for (pos, p), sc in zip(items, scored):
+                    ex = existing.get(p.key)
+                    if ex is None:
+                        decided[pos] = (Status.created, None)
+                    elif self._is_current(ex, p):  # stored meanwhile by another writer, as is
+                        decided[pos] = (Status.unchanged, ex.id)
+                        continue
+                    else:  # changed text, or the same text scored by another model version
+                        decided[pos] = (Status.unchanged if ex.content_hash == p.content_hash
+                                        else Status.updated, None)
+                    write.append((pos, p, sc))
+                ids = repo.upsert_items(s, items=[p for _, p, _ in write], now=now,
                                         near_duplicate_threshold=self.near_duplicate_threshold)
-                repo.save_scores(s, scores={ids[p.key]: sc
-                                            for (_, p), sc in zip(items, scored)}, now=now)
+                repo.save_scores(s, scores={ids[p.key]: sc for _, p, sc in write}, now=now)
             for pos, p in items:
-                results[pos].id = ids[p.key]
+                status, id_ = decided[pos]
+                results[pos].status, results[pos].id = status, id_ if id_ is not None else ids[p.key]
         except (IntegrityError, DataError, ProgrammingError) as exc:
             if len(items) == 1:
                 pos, p = items[0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Select, and_, bindparam, delete, exists, false, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, false, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,34 @@ def existing_by_key(session: Session, *, keys: Sequence[tuple[str, str]]) -> dic
         for src, ext, id_, ch, mv in session.execute(stmt):
             out[(src, ext)] = Existing(id_, ch, mv)
     return out
+
+
+def lock_keys(session: Session, *, keys: Sequence[tuple[str, str]]) -> None:
+    """Hold every ``(source, external_id)`` in ``keys`` for the rest of the transaction.
+
+    Two writers of the same key then run one after the other, so what one reads of those keys
+    after this call is what it will overwrite. PostgreSQL: transaction-level advisory locks on a
+    64-bit hash of each key, taken in sorted order (no deadlock between overlapping batches; a
+    hash collision only serialises two unrelated keys). SQLite admits one writer at a time:
+    a write statement that changes nothing takes that lock now instead of at the first insert.
+    """
+    if not keys:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        hashes = sorted({_key_hash(k) for k in keys})
+        for part in _chunks(hashes):
+            session.execute(text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
+                                 "unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS u(k, n) "
+                                 "ORDER BY n) AS locked"),
+                            {"keys": list(part)})
+    else:
+        t = FeedbackRow.__table__
+        session.execute(update(t).where(false()).values(id=t.c.id))
+
+
+def _key_hash(key: tuple[str, str]) -> int:
+    digest = hashlib.blake2b("\x1f".join(key).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: datetime,

@@ -51,10 +51,6 @@ def test_concurrent_clients_on_postgresql(tmp_path):
     _assert_clean(report)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: IngestService.ingest_chunk decides created/unchanged from a read (existing_by_key) taken "
-    "before scoring, outside the write transaction; two concurrent POST /v1/feedback of the same new items "
-    "both answer 'created' for every item (the store keeps one row each). Remove this marker once fixed."))
 def test_same_batch_posted_twice_at_once_is_acknowledged_created_once(tmp_path):
     import radar_harness as h
 
