@@ -152,6 +152,87 @@ def _score_columns(sc) -> dict[str, Any]:
     }
 
 
+def score_records(chunk: list[tuple[int, dict[str, Any] | RowError]], *, scorer: Scorer,
+                  detector: LanguageDetector, text_column: str = "text",
+                  max_text_chars: int = 20_000, where: str = "") -> tuple[list[dict], int]:
+    """One chunk of ``(row, record)`` in, its output rows out (every input column kept, the
+    score columns added, a bad row's reason in ``error``) and how many were scored.
+
+    The chunk is scored in one ``scorer.score`` call: the int8 encoder quantises activations
+    per batch, so the same chunks give the same scores (the local and the Ray engine both
+    call this on the same chunks). ``where`` prefixes error messages (a file name)."""
+    out_rows: list[dict] = []
+    to_score: list[int] = []
+    texts: list[str] = []
+    for row, rec in chunk:
+        if isinstance(rec, RowError):
+            out_rows.append({"error": where + str(rec)})
+            continue
+        base = dict(rec)
+        text = rec.get(text_column)
+        problem = None
+        if text_column not in rec:
+            problem = f"row {row}: no column {text_column!r}"
+        elif not isinstance(text, str) or not text.strip():
+            problem = f"row {row}, field {text_column}: empty or not text"
+        elif len(text) > max_text_chars:
+            problem = f"row {row}, field {text_column}: too long ({len(text):,} > {max_text_chars:,} characters)"
+        if problem:
+            base["error"] = where + problem
+        else:
+            to_score.append(len(out_rows))
+            texts.append(normalize_text(text))
+        out_rows.append(base)
+    languages = detector.detect_many(texts)
+    scored = scorer.score(texts, languages)
+    for k, sc, lang in zip(to_score, scored, languages):
+        out_rows[k].update(_score_columns(sc), language=lang)
+    for r in out_rows:
+        for c in SCORE_COLUMNS:
+            r.setdefault(c, None)
+    return out_rows, len(to_score)
+
+
+class ScoredOutput:
+    """The output file and its progress record, shared by the local and the Ray engine.
+
+    ``write(rows, position)`` appends one chunk durably, then records ``position`` (whatever
+    the engine needs to resume, e.g. ``{"rows_done": 1024}``) with the output's offset; a new
+    ``ScoredOutput`` over an interrupted run (same ``signature``) exposes that ``position``
+    and truncates the output back to it. A different signature starts over."""
+
+    def __init__(self, output_path: Path, *, out_fmt: str, signature: dict, resume: bool = True):
+        self.path, self.fmt, self.signature = Path(output_path), out_fmt, signature
+        self.progress = _Progress(self.path)
+        state = self.progress.load() if resume else None
+        if state and (state.get("signature") != signature or "position" not in state):
+            state = None  # a different input or model: start over
+        self.position: dict | None = state.get("position") if state else None
+        self._offset = state["offset"] if state else None
+        self._columns = state.get("columns") if state else None
+        self._writer: _TextWriter | _ParquetWriter | None = None
+        if out_fmt == "parquet":
+            self._writer = _ParquetWriter(self.path, self._offset)
+
+    def write(self, rows: list[dict], position: dict) -> None:
+        if self._writer is None:
+            if self._columns is None:
+                first = next((r for r in rows if len(r) > len(SCORE_COLUMNS)), rows[0])
+                self._columns = [c for c in first if c not in SCORE_COLUMNS] + SCORE_COLUMNS
+            self._writer = _TextWriter(self.path, self.fmt, self._columns, self._offset)
+        self._writer.write(rows)
+        self.progress.save({"signature": self.signature, "position": position, **position,
+                            "offset": self._writer.tell(), "columns": self._columns})
+
+    def finish(self, text_column: str = "text") -> None:
+        if self._writer is None:  # empty input
+            self._writer = _TextWriter(self.path, self.fmt, self._columns or [text_column, *SCORE_COLUMNS], None)
+            if self.fmt == "csv":
+                self._writer.write([])
+        self._writer.finish()
+        self.progress.clear()
+
+
 def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector: LanguageDetector,
                text_column: str = "text", input_format: str | None = None,
                output_format: str | None = None, chunk_size: int = 512, max_text_chars: int = 20_000,
@@ -159,74 +240,24 @@ def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector:
     input_path, output_path = Path(input_path), Path(output_path)
     in_fmt = detect_format(input_path, input_format)
     out_fmt = detect_format(output_path, output_format)
-    progress = _Progress(output_path)
     sig = {**_signature(input_path), "model_version": scorer.version, "text_column": text_column,
            "output_format": out_fmt}
-    state = progress.load() if resume else None
-    if state and state.get("signature") != sig:
-        state = None  # a different input or model: start over
-    done = state["rows_done"] if state else 0
-    offset = state["offset"] if state else None
-    columns = state.get("columns") if state else None
-
-    writer: _TextWriter | _ParquetWriter | None = None
-    if out_fmt == "parquet":
-        writer = _ParquetWriter(output_path, offset)
+    out = ScoredOutput(output_path, out_fmt=out_fmt, signature=sig, resume=resume)
+    done = out.position["rows_done"] if out.position else 0
     rows_seen = scored_n = err_n = 0
-    records = read_records(input_path, in_fmt)
-    for chunk in chunked(records, chunk_size):
+    for chunk in chunked(read_records(input_path, in_fmt), chunk_size):
         if rows_seen + len(chunk) <= done:
             rows_seen += len(chunk)
             if on_chunk:
                 on_chunk(len(chunk))
             continue
-        out_rows: list[dict] = []
-        to_score: list[int] = []
-        texts: list[str] = []
-        for row, rec in chunk:
-            if isinstance(rec, RowError):
-                out_rows.append({"_row": row, "error": str(rec)})
-                continue
-            base = dict(rec)
-            text = rec.get(text_column)
-            problem = None
-            if text_column not in rec:
-                problem = f"row {row}: no column {text_column!r}"
-            elif not isinstance(text, str) or not text.strip():
-                problem = f"row {row}, field {text_column}: empty or not text"
-            elif len(text) > max_text_chars:
-                problem = f"row {row}, field {text_column}: too long ({len(text):,} > {max_text_chars:,} characters)"
-            if problem:
-                base["error"] = problem
-            else:
-                to_score.append(len(out_rows))
-                texts.append(normalize_text(text))
-            out_rows.append(base)
-        languages = detector.detect_many(texts)
-        scored = scorer.score(texts, languages)
-        for k, sc, lang in zip(to_score, scored, languages):
-            out_rows[k].update(_score_columns(sc), language=lang)
-        for r in out_rows:
-            r.pop("_row", None)
-            for c in SCORE_COLUMNS:
-                r.setdefault(c, None)
-        scored_n += len(to_score)
-        err_n += len(out_rows) - len(to_score)
-        if writer is None:
-            if columns is None:
-                first = next((r for r in out_rows if len(r) > len(SCORE_COLUMNS)), out_rows[0])
-                columns = [c for c in first if c not in SCORE_COLUMNS] + SCORE_COLUMNS
-            writer = _TextWriter(output_path, out_fmt, columns, offset)
-        writer.write(out_rows)
+        out_rows, n = score_records(chunk, scorer=scorer, detector=detector, text_column=text_column,
+                                    max_text_chars=max_text_chars)
+        scored_n += n
+        err_n += len(out_rows) - n
         rows_seen += len(chunk)
-        progress.save({"signature": sig, "rows_done": rows_seen, "offset": writer.tell(), "columns": columns})
+        out.write(out_rows, {"rows_done": rows_seen})
         if on_chunk:
             on_chunk(len(chunk))
-    if writer is None:  # empty input
-        writer = _TextWriter(output_path, out_fmt, columns or [text_column, *SCORE_COLUMNS], None) \
-            if out_fmt != "parquet" else _ParquetWriter(output_path, None)
-        if out_fmt == "csv":
-            writer.write([])
-    writer.finish()
-    progress.clear()
+    out.finish(text_column)
     return ScoreFileReport(rows_seen, scored_n, err_n, done, output_path)
