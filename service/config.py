@@ -58,6 +58,13 @@ class ApiSettings(BaseModel):
                                                               "more get 429 with Retry-After.")
 
 
+class DashboardSettings(BaseModel):
+    segment_dimensions: list[str] = Field(
+        ["region", "age_group", "channel", "language", "brand"],
+        description="Dimensions the dashboard's segment pages offer: region, brand, channel, language, "
+                    "product, source, or attribute names (age_group, customer_tier, dealer…).")
+
+
 class DeliverySettings(BaseModel):
     """Email digests and webhooks. Secrets (SMTP password, signing key, webhook secrets) come
     only from the environment: ``RADAR_DELIVERY__SMTP_PASSWORD``,
@@ -117,6 +124,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     api: ApiSettings = ApiSettings()
     delivery: DeliverySettings = DeliverySettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -12,6 +12,7 @@ from service.api.limits import BodyLimitMiddleware, RateLimiter
 from service.api.routes import access, alerts, analytics, benchmark, delivery, feedback, health, score, trends
 from service.config import Settings
 from service.runtime import Runtime
+from service.web import routes as web
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -32,4 +33,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     for module in (health, score, feedback, analytics, trends, alerts, benchmark, delivery, access):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(web.router)  # the dashboard: pages that read the /v1 endpoints above
     return app

@@ -1,0 +1,476 @@
+// The dashboard's pages. Each takes (container, window) and fills the container from /v1 calls;
+// every number links to the feedback behind it (the explorer with the matching filters).
+"use strict";
+(() => {
+  const R = window.Radar;
+  const { el, t, card, api, num, pct, signed, link, chartBox, chart, COLORS } = R;
+  const DAY = 86400000;
+
+  function addDays(iso, days) { return new Date(new Date(iso).getTime() + days * DAY).toISOString(); }
+  function periodHref(period, bucket, extra) {
+    const len = bucket === "day" ? 1 : bucket === "hour" ? 1 / 24 : 7;
+    return R.explorerHref({ since: period, until: addDays(period, len), days: null, ...(extra || {}) });
+  }
+  function netClass(x) { return x === null || x === undefined ? "" : x > 0.05 ? "pos" : x < -0.05 ? "neg" : ""; }
+  function kpi(label, value, url, sub, id) {
+    return el("section", { class: "card quarter" }, el("h2", {}, label),
+              el("div", { class: "kpi", id }, url ? link(value, url) : value), sub ? el("div", { class: "kpi-sub" }, sub) : null);
+  }
+  function table(headers, rows, attrs) {
+    return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: h.num ? "num" : "" }, h.label ?? h)))),
+              el("tbody", {}, rows));
+  }
+  function quoteList(quotes, cls) {
+    if (!quotes || !quotes.length) return el("p", { class: "muted" }, "–");
+    return el("ul", { class: "quotes" }, quotes.map((q) => el("li", { class: cls ? `q-${cls}` : "" },
+      highlight(q.text, q.evidence ? [{ evidence: q.evidence, sentiment: cls || "neutral" }] : []), " ",
+      el("span", { class: "meta" }, link(`#${q.id}`, R.explorerHref({ item: q.id }), { "data-quote": q.id })))));
+  }
+  /** Text with each aspect's evidence span marked (sentiment colour, aspect name on hover). */
+  function highlight(text, spans) {
+    const marks = [];
+    for (const s of spans || []) {
+      if (!s.evidence) continue;
+      const at = text.indexOf(s.evidence);
+      if (at < 0) continue;
+      if (marks.some((m) => at < m.end && at + s.evidence.length > m.start)) continue;
+      marks.push({ start: at, end: at + s.evidence.length, s });
+    }
+    marks.sort((a, b) => a.start - b.start);
+    const out = el("span", { class: "feedback-text" });
+    let pos = 0;
+    for (const m of marks) {
+      out.append(text.slice(pos, m.start));
+      out.append(el("mark", { class: `m-${m.s.sentiment}`, title: m.s.aspect ? `${R.aspectName(m.s.aspect)} · ${t(`s.${m.s.sentiment}`)}` : null,
+                              "data-aspect": m.s.aspect || null },
+                    text.slice(m.start, m.end), m.s.aspect ? el("span", { class: "tag" }, R.aspectName(m.s.aspect)) : null));
+      pos = m.end;
+    }
+    out.append(text.slice(pos));
+    return out;
+  }
+
+  // ---- Overview ------------------------------------------------------------------------------
+  async function overview(box, w) {
+    const f = R.apiFilters(w);
+    const len = new Date(w.until) - new Date(w.since);
+    const prevF = { ...f, since: new Date(new Date(w.since) - len).toISOString(), until: w.since };
+    const [now, before, tr, alerts] = await Promise.all([
+      api("/segments", { ...f, dimension: "brand" }), api("/segments", { ...prevF, dimension: "brand" }),
+      api("/trends", { ...f, bucket: "week" }),
+      api("/alerts", { status: ["open"], brand: f.brand, region: f.region, limit: 200 })]);
+    const tot = now.total;
+    box.append(
+      kpi(t("ov.volume"), num(tot.volume), R.explorerHref(), `${num(before.total.volume)} ${t("ov.prev")}`, "kpi-volume"),
+      kpi(t("ov.net"), signed(tot.net_sentiment.value), R.explorerHref({ sentiment: "positive" }),
+          `[${signed(tot.net_sentiment.lower)}, ${signed(tot.net_sentiment.upper)}] · ${signed(before.total.net_sentiment.value)} ${t("ov.prev")}`, "kpi-net"),
+      kpi(t("ov.negative"), pct(tot.sentiment.negative.value), R.explorerHref({ sentiment: "negative" }),
+          `${num(tot.sentiment.negative.count)} ${t("ov.items")}`, "kpi-negative"),
+      kpi(t("ov.open_alerts"), num(alerts.alerts.length), R.href("/dashboard/alerts", { status: "open" }),
+          ["L1", "L2", "L3"].map((s) => `${s}: ${alerts.alerts.filter((a) => a.severity === s).length}`).join(" · "), "kpi-alerts"));
+
+    const pts = tr.points;
+    box.append(card(t("ov.trend"), chartBox("chart-trend", (node) => chart(node, [
+      { type: "bar", name: t("m.volume"), x: pts.map((p) => p.period), y: pts.map((p) => p.items), marker: { color: "#b8cde4" },
+        hovertemplate: "%{x|%Y-%m-%d}: %{y} " + t("ov.items") + "<extra></extra>" },
+      { type: "scatter", mode: "lines+markers", name: t("m.mean_sentiment"), yaxis: "y2", x: pts.map((p) => p.period),
+        y: pts.map((p) => p.mean_sentiment), line: { color: COLORS.accent }, hovertemplate: "%{x|%Y-%m-%d}: %{y:.3f}<extra></extra>" },
+      { type: "scatter", mode: "lines", name: t("m.negative_share"), yaxis: "y2", x: pts.map((p) => p.period),
+        y: pts.map((p) => p.negative_share), line: { color: COLORS.negative, dash: "dot" }, hovertemplate: "%{x|%Y-%m-%d}: %{y:.1%}<extra></extra>" },
+    ], { xaxis: { type: "date" }, yaxis: { title: { text: t("m.volume") }, fixedrange: true }, yaxis2: { overlaying: "y", side: "right", range: [-1, 1], fixedrange: true } },
+    { onClick: (p) => { location.href = periodHref(p.x, "week"); } }))));
+
+    // top movers: aspects whose net sentiment moved most against the window before
+    const prevAsp = Object.fromEntries(before.total.aspects.map((a) => [a.aspect, a]));
+    const movers = tot.aspects.filter((a) => prevAsp[a.aspect] && a.mentions >= 20 && prevAsp[a.aspect].mentions >= 20)
+      .map((a) => ({ aspect: a.aspect, now: a.net_sentiment.value, before: prevAsp[a.aspect].net_sentiment.value, mentions: a.mentions }))
+      .map((m) => ({ ...m, change: m.now - m.before })).sort((a, b) => Math.abs(b.change) - Math.abs(a.change)).slice(0, 6);
+    box.append(el("section", { class: "card half" }, el("h2", {}, t("ov.movers")), el("p", { class: "hint" }, t("ov.movers_hint")),
+      movers.length ? table([t("cp.aspect"), { label: t("ov.prev"), num: true }, { label: t("ov.now"), num: true }, { label: t("ov.change"), num: true }],
+        movers.map((m) => el("tr", { "data-mover": m.aspect },
+          el("td", {}, link(R.aspectName(m.aspect), R.href("/dashboard/trends", { aspect: m.aspect }))),
+          el("td", { class: "num" }, signed(m.before)),
+          el("td", { class: "num" }, link(signed(m.now), R.explorerHref({ aspect: m.aspect }))),
+          el("td", { class: `num ${m.change > 0 ? "pos" : "neg"}` }, signed(m.change)))), { id: "movers" })
+        : el("p", { class: "muted" }, t("empty"))));
+
+    const bySev = ["L1", "L2", "L3"].map((s) => alerts.alerts.filter((a) => a.severity === s).length);
+    const top = alerts.alerts.filter((a) => a.type !== "severe_complaint").slice(0, 5)
+      .concat(alerts.alerts.filter((a) => a.type === "severe_complaint").slice(0, 3));
+    box.append(el("section", { class: "card half" }, el("h2", {}, t("ov.alerts")),
+      chartBox("chart-alerts", (node) => chart(node, [{ type: "bar", orientation: "h", y: ["L1", "L2", "L3"].map((s) => t(`sev.${s}`)),
+        x: bySev, marker: { color: ["#b71c1c", "#e67e22", "#f1c40f"] }, hovertemplate: "%{y}: %{x}<extra></extra>" }],
+        { height: 150, margin: { l: 90, r: 20, t: 4, b: 24 }, yaxis: { autorange: "reversed" } },
+        { onClick: (p) => { location.href = R.href("/dashboard/alerts", { status: "open", severity: ["L1", "L2", "L3"][p.pointIndex] }); } })),
+      el("ul", { class: "quotes", id: "overview-alerts" }, top.map((a) => el("li", {}, R.severityBadge(a.severity), " ",
+        link(a.title, R.href(`/dashboard/alerts/${a.id}`)))))));
+  }
+
+  // ---- Alerts --------------------------------------------------------------------------------
+  async function alerts(box, w) {
+    const q = R.query();
+    const status = q.getAll("status"), severity = q.getAll("severity"), type = q.getAll("type");
+    const res = await api("/alerts", { status, severity, type, brand: w.brand, region: w.region, limit: 200 });
+    const controls = el("div", { class: "controls" });
+    const pick = (name, values, current, label) => {
+      const s = el("select", { id: `al-${name}` }, el("option", { value: "" }, t("f.all")),
+                   values.map((v) => el("option", { value: v }, label(v))));
+      s.value = current.length === 1 ? current[0] : "";
+      s.addEventListener("change", () => R.navigate({ [name]: s.value || null }));
+      return el("label", {}, t(`al.${name}`), " ", s);
+    };
+    controls.append(pick("status", ["open", "acknowledged", "resolved"], status, (v) => t(`al.${v}`)),
+                    pick("severity", ["L1", "L2", "L3"], severity, (v) => t(`sev.${v}`)),
+                    pick("type", ["preference_shift", "negative_surge", "crisis_spike", "competitor_gap", "severe_complaint"], type, (v) => v));
+    const rows = res.alerts.map((a) => el("tr", { class: "clickable", "data-alert": a.id, onclick: () => { location.href = R.href(`/dashboard/alerts/${a.id}`); } },
+      el("td", {}, R.severityBadge(a.severity)),
+      el("td", {}, el("span", { class: `badge st-${a.status}` }, t(`al.${a.status}`))),
+      el("td", {}, link(a.title, R.href(`/dashboard/alerts/${a.id}`))),
+      el("td", {}, R.brandName(a.brand || "–")),
+      el("td", {}, [a.region, R.segmentText(a.segment)].filter((x) => x && x !== "–").join(" · ") || "–"),
+      el("td", { class: "num" }, R.date(a.onset)), el("td", { class: "num" }, R.date(a.last_detected_at))));
+    box.append(card(`${t("al.title")} (${res.alerts.length}${res.next_offset ? "+" : ""})`, controls,
+      rows.length ? table([t("al.severity"), t("al.status"), "", t("f.brand"), t("al.segment"), { label: t("al.onset"), num: true },
+                           { label: t("al.detected"), num: true }], rows, { id: "alerts-table" }) : el("p", { class: "muted" }, t("al.none"))));
+  }
+
+  /** The alert's own series: the observed rate (or gap) per period against what was expected,
+   *  with the 95% band the detector judged it by and the periods that broke out of it. */
+  function alertSeries(a) {
+    const s = a.details.series || [];
+    if (!s.length) return null;
+    const x = s.map((p) => p.period);
+    let y, lo, hi, expected = a.details.expected ?? a.baseline;
+    if ("gap" in s[0]) {
+      y = s.map((p) => p.gap);
+      lo = s.map((p) => (p.se === null || expected === null ? null : expected - 1.96 * p.se));
+      hi = s.map((p) => (p.se === null || expected === null ? null : expected + 1.96 * p.se));
+    } else {
+      const k = s.map((p) => p.negative_mentions ?? p.matches ?? 0);
+      y = s.map((p, i) => (p.items ? k[i] / p.items : null));
+      const band = (n, sign) => (n && expected !== null ? Math.min(1, Math.max(0, expected + sign * 1.96 * Math.sqrt(expected * (1 - expected) / n))) : null);
+      lo = s.map((p) => band(p.items, -1));
+      hi = s.map((p) => band(p.items, 1));
+    }
+    const onset = a.onset ? new Date(a.onset).getTime() : null;
+    const breach = x.map((p, i) => (onset !== null && new Date(p).getTime() >= onset && y[i] !== null && hi[i] !== null &&
+                                    (y[i] > hi[i] || y[i] < lo[i]) ? y[i] : null));
+    return { x, y, lo, hi, expected, breach, onset: a.onset, gap: "gap" in s[0] };
+  }
+
+  async function alertPage(box, w) {
+    const id = R.CFG.alert_id;
+    const a = await api(`/alerts/${id}`);
+    const seg = { ...R.segmentParams(a.segment), brand: a.brand || null, region: a.region || null };
+    delete seg.item;
+    delete seg.competitor;
+    const since = a.onset ? a.onset : null;
+    const itemsHref = a.segment && a.segment.item ? R.explorerHref({ item: a.segment.item })
+      : R.explorerHref({ ...seg, aspect: a.aspect || null, since, until: since ? addDays(a.last_detected_at, 7) : null, days: null });
+    const head = el("section", { class: "card", id: "alert-head" },
+      el("p", {}, link(`← ${t("al.back")}`, R.href("/dashboard/alerts"))),
+      el("h2", {}, R.severityBadge(a.severity), " ", el("span", { class: `badge st-${a.status}`, id: "alert-status" }, t(`al.${a.status}`)), " ", a.title),
+      el("dl", { class: "facts" },
+        [[t("al.type"), a.type], [t("f.brand"), R.brandName(a.brand || "–")], [t("al.segment"), [a.region, R.segmentText(a.segment)].filter((x) => x && x !== "–").join(" · ") || "–"],
+         [t("al.baseline"), a.baseline === null ? "–" : a.metric.includes("rate") || a.metric.includes("share") ? pct(a.baseline) : signed(a.baseline)],
+         [t("al.observed"), a.metric.includes("rate") || a.metric.includes("share") ? pct(a.observed) : signed(a.observed)],
+         [t("al.confidence"), a.confidence === null ? "–" : pct(a.confidence)], [t("al.onset"), R.date(a.onset)],
+         [t("al.detected"), R.datetime(a.first_detected_at)], [t("al.deadline"), R.datetime(a.deadline_at)]]
+          .map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v)))),
+      el("div", { class: "actions" }, actionButtons(a)),
+      el("p", {}, link(t("al.items"), itemsHref, { id: "alert-items" })));
+    box.append(head);
+
+    const s = alertSeries(a);
+    if (s) {
+      box.append(card(t("al.series"), chartBox("chart-alert", (node) => chart(node, [
+        { x: s.x, y: s.hi, mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip", connectgaps: false },
+        { x: s.x, y: s.lo, mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: COLORS.band, name: t("al.band"),
+          hovertemplate: "%{x|%Y-%m-%d} " + t("al.band") + ": %{y:.3f}<extra></extra>" },
+        { x: s.x, y: s.x.map(() => s.expected), mode: "lines", line: { color: COLORS.accent, dash: "dash" }, name: t("al.baseline"),
+          hovertemplate: "%{y:.3f}<extra></extra>" },
+        { x: s.x, y: s.y, mode: "lines+markers", line: { color: COLORS.negative }, name: t("al.history_line"),
+          hovertemplate: "%{x|%Y-%m-%d}: %{y:.3f}<extra></extra>" },
+        { x: s.x, y: s.breach, mode: "markers", marker: { color: COLORS.breach, size: 12, symbol: "diamond" }, name: t("al.breach"),
+          hovertemplate: "%{x|%Y-%m-%d} " + t("al.breach") + ": %{y:.3f}<extra></extra>" },
+      ], { xaxis: { type: "date" }, yaxis: { tickformat: s.gap ? "+.2f" : ".0%", fixedrange: true },
+           shapes: s.onset ? [{ type: "line", x0: s.onset, x1: s.onset, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.muted, dash: "dot" } }] : [] },
+      { onClick: (p) => { location.href = periodHref(p.x, "week", { ...seg, aspect: a.aspect || null }); } }))));
+    }
+    const drivers = a.details.drivers || [];
+    if (drivers.length) {
+      box.append(el("section", { class: "card half" }, el("h2", {}, t("al.drivers")),
+        table([t("sg.segment"), { label: t("ov.prev"), num: true }, { label: t("ov.now"), num: true }, { label: "/ wk", num: true }],
+          drivers.map((d) => el("tr", {}, el("td", {}, link(`${d.dimension}: ${d.value}`,
+              R.explorerHref({ ...seg, ...R.segmentParams({ [d.dimension]: d.value }), aspect: a.aspect || null, since, days: since ? null : undefined }))),
+            el("td", { class: "num" }, num(d.before)), el("td", { class: "num" }, num(d.after)), el("td", { class: "num" }, signed(d.growth_per_week, 1)))))));
+    }
+    const quotes = a.details.quotes || [];
+    const qc = el("section", { class: `card ${drivers.length ? "half" : ""}`, id: "alert-quotes" }, el("h2", {}, t("al.quotes")),
+      quoteList(quotes, a.type === "competitor_gap" ? null : "negative"));
+    if ((a.details.phrases || []).length) qc.append(el("p", { class: "keywords" }, a.details.phrases.map((p) => el("span", {}, p))));
+    box.append(qc);
+    if ((a.details.also || []).length) {
+      box.append(card(t("al.also"), el("ul", {}, a.details.also.map((x) => el("li", {}, x.title)))));
+    }
+    box.append(card(t("al.history"), table([t("al.detected"), "", "", ""], (a.events || []).map((e) =>
+      el("tr", {}, el("td", {}, R.datetime(e.at)), el("td", {}, e.action), el("td", {}, e.actor || "–"), el("td", {}, e.note || ""))), { id: "alert-history" })));
+  }
+
+  function actionButtons(a) {
+    const act = (status, label, id) => el("button", { type: "button", id, class: status === "open" ? "secondary" : "",
+      onclick: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          await api(`/alerts/${a.id}`, {}, { method: "PATCH", body: { status } });
+          R.render();
+        } catch (e) { R.banner(e.message); ev.target.disabled = false; }
+      } }, label);
+    const out = [];
+    if (a.status === "open") out.push(act("acknowledged", t("al.ack"), "alert-ack"));
+    if (a.status !== "resolved") out.push(act("resolved", t("al.resolve"), "alert-resolve"));
+    if (a.status !== "open") out.push(act("open", t("al.reopen"), "alert-reopen"));
+    return out;
+  }
+
+  // ---- Trends --------------------------------------------------------------------------------
+  async function trends(box, w) {
+    const q = R.query();
+    const aspect = q.get("aspect") || null, phrase = q.get("phrase_id") || null;
+    const metric = q.get("metric") || "negative_share", bucket = q.get("bucket") || "week";
+    const horizon = Number(q.get("horizon") || 4);
+    const attr = q.getAll("attr");
+    const f = { ...R.apiFilters(w), attr };
+    const scope = { ...f, bucket, aspect: phrase ? null : aspect, phrase_id: phrase };
+    const [phrases, tr, fc] = await Promise.all([
+      api("/tracked-phrases"), api("/trends", scope),
+      api("/forecast", { ...scope, metric, horizon, alpha: 0.05, seed: 0 }).catch((e) => ({ error: e.message }))]);
+    const controls = el("div", { class: "controls" });
+    const sel = (id, label, options, value, onchange) => {
+      const s = el("select", { id }, options.map(([v, l]) => el("option", { value: v }, l)));
+      s.value = value;
+      s.addEventListener("change", () => onchange(s.value));
+      controls.append(el("label", {}, label, " ", s));
+    };
+    sel("tr-aspect", t("tr.aspect"), [["", t("tr.all")], ...R.CFG.aspects.map((a) => [a.id, R.aspectName(a.id)])], phrase ? "" : aspect || "",
+        (v) => R.navigate({ aspect: v || null, phrase_id: null }));
+    sel("tr-phrase", t("tr.phrase"), [["", "–"], ...phrases.map((p) => [String(p.id), p.phrase])], phrase || "",
+        (v) => R.navigate({ phrase_id: v || null, aspect: null }));
+    sel("tr-metric", t("tr.metric"), ["negative_share", "volume", "mean_sentiment", "share_of_voice"].map((m) => [m, t(`m.${m}`)]), metric,
+        (v) => R.navigate({ metric: v }));
+    sel("tr-bucket", t("tr.bucket"), [["week", t("tr.week")], ["day", t("tr.day")]], bucket, (v) => R.navigate({ bucket: v }));
+    sel("tr-horizon", t("tr.horizon"), [1, 2, 4, 8, 12].map((h) => [String(h), String(h)]), String(horizon), (v) => R.navigate({ horizon: v }));
+    const segs = await segmentChoices();
+    sel("tr-segment", t("al.segment"), [["", t("f.all")], ...segs.map((s) => [s, s])], attr.length === 1 ? attr[0] : "",
+        (v) => R.navigate({ attr: v || null }));
+
+    const pts = tr.points;
+    const value = (p) => (metric === "volume" ? p.mentions : p[metric]);
+    const extra = { aspect: phrase ? null : aspect, attr };
+    const traces = [{ x: pts.map((p) => p.period), y: pts.map(value), mode: "lines+markers", name: t(`m.${metric}`),
+                      line: { color: COLORS.accent }, customdata: pts.map((p) => p.mentions),
+                      hovertemplate: "%{x|%Y-%m-%d}: %{y:.3f} (n=%{customdata})<extra></extra>" }];
+    if (fc && fc.forecast) {
+      const fx = fc.forecast.map((p) => p.period);
+      traces.push({ x: fx, y: fc.forecast.map((p) => p.upper), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+        { x: fx, y: fc.forecast.map((p) => p.lower), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: COLORS.band,
+          name: t("tr.interval", { p: Math.round(100 * (1 - fc.alpha)) }), hovertemplate: "%{x|%Y-%m-%d}: %{y:.3f}<extra></extra>" },
+        { x: fx, y: fc.forecast.map((p) => p.mean), mode: "lines+markers", line: { color: COLORS.accent, dash: "dash" }, name: t("al.forecast"),
+          hovertemplate: "%{x|%Y-%m-%d}: %{y:.3f}<extra></extra>" });
+    }
+    const shifts = tr.shifts || [];
+    const title = `${phrase ? `“${(phrases.find((p) => String(p.id) === phrase) || {}).phrase}”` : aspect ? R.aspectName(aspect) : t("tr.all")} · ${t(`m.${metric}`)}`;
+    box.append(card(title, controls, chartBox("chart-trends", (node) => chart(node, traces, {
+      height: 380, xaxis: { type: "date" }, legend: { orientation: "h", y: 1.12 },
+      yaxis: { tickformat: metric.endsWith("share") || metric === "share_of_voice" ? ".0%" : "", fixedrange: true },
+      shapes: shifts.map((s) => ({ type: "line", x0: s.period, x1: s.period, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.breach, dash: "dot" } })),
+    }, { onClick: (p) => { location.href = periodHref(p.x, bucket, extra); } })),
+      fc && fc.model ? el("p", { class: "hint", id: "forecast-model" }, `${fc.model} · α = ${fc.alpha} · seed ${fc.seed}`) : fc && fc.error ? el("p", { class: "hint" }, fc.error) : null));
+    const slope = tr.trend[metric === "volume" ? "volume" : metric];
+    box.append(el("section", { class: "card half" }, el("h2", {}, t("tr.slope")),
+      slope ? el("p", { id: "trend-slope" }, `${signed(slope.per_period, 4)} [${signed(slope.lower, 4)}, ${signed(slope.upper, 4)}] · p = ${slope.p_value} · ${slope.direction}`) : "–"));
+    box.append(el("section", { class: "card half" }, el("h2", {}, t("tr.shifts")),
+      shifts.length ? el("ul", { id: "trend-shifts" }, shifts.map((s) => el("li", {}, link(`${R.date(s.period)} · ${t(`m.${s.metric}`)} · ${s.kind || ""}`,
+        periodHref(s.period, bucket, extra))))) : el("p", { class: "muted" }, t("tr.none_shift"))));
+  }
+
+  let segmentCache = null;
+  /** name:value pairs of the configured attribute dimensions (age group, tier…) for pickers. */
+  async function segmentChoices() {
+    if (segmentCache) return segmentCache;
+    const dims = R.CFG.segment_dimensions.filter((d) => !["region", "brand", "channel", "language", "product", "source"].includes(d));
+    const res = await Promise.all(dims.map((d) => api("/segments", { dimension: d, limit: 200 }).catch(() => null)));
+    segmentCache = [];
+    res.forEach((r, i) => { if (r) for (const s of r.segments) if (s.segment[dims[i]]) segmentCache.push(`${dims[i]}:${s.segment[dims[i]]}`); });
+    return segmentCache;
+  }
+
+  // ---- Segments ------------------------------------------------------------------------------
+  async function segments(box, w) {
+    const q = R.query();
+    const dims = q.getAll("dimension").slice(0, 2);
+    if (!dims.length) dims.push(R.CFG.segment_dimensions[0] || "region");
+    const f = { ...R.apiFilters(w), attr: q.getAll("attr") };
+    const alpha = 0.05;
+    const [br, diff] = await Promise.all([api("/segments", { ...f, dimension: dims, alpha, limit: 60 }),
+                                          api("/segments/differences", { ...f, dimension: dims, alpha, limit: 100 })]);
+    const controls = el("div", { class: "controls" });
+    const pickDim = (id, label, value, choices) => {
+      const s = el("select", { id }, choices.map(([v, l]) => el("option", { value: v }, l)));
+      s.value = value;
+      controls.append(el("label", {}, label, " ", s));
+      return s;
+    };
+    const d1 = pickDim("sg-dimension", t("sg.dimension"), dims[0], R.CFG.segment_dimensions.map((d) => [d, d]));
+    const d2 = pickDim("sg-dimension2", "×", dims[1] || "", [["", "–"], ...R.CFG.segment_dimensions.map((d) => [d, d])]);
+    const change = () => R.navigate({ dimension: [d1.value, d2.value].filter((v, i, a) => v && a.indexOf(v) === i) });
+    d1.addEventListener("change", change);
+    d2.addEventListener("change", change);
+    const rows = br.segments.filter((x) => x.volume > 0);
+    const label0 = (seg) => dims.map((d) => String(seg[d] ?? "–")).join(" · ");
+    rows.sort((a, b) => label0(a.segment).localeCompare(label0(b.segment)));
+    const aspects = R.CFG.aspects.map((a) => a.id).filter((a) => rows.some((r) => r.aspects.some((x) => x.aspect === a)));
+    const label = (seg) => dims.map((d) => String(seg[d] ?? "–")).join(" · ");
+    const sig = new Set(diff.findings.filter((x) => x.aspect).map((x) => `${label(x.segment)}|${x.aspect}`));
+    const z = rows.map((r) => aspects.map((a) => { const c = r.aspects.find((x) => x.aspect === a); return c && c.mentions ? c.net_sentiment.value : null; }));
+    const n = rows.map((r) => aspects.map((a) => { const c = r.aspects.find((x) => x.aspect === a); return c ? c.mentions : 0; }));
+    const text = rows.map((r, i) => aspects.map((a, j) => (z[i][j] === null ? "" : `${z[i][j].toFixed(2)}${sig.has(`${label(r.segment)}|${a}`) ? " ●" : ""}`)));
+    const height = Math.max(260, 60 + 34 * rows.length);
+    box.append(card(t("sg.heat"), controls, el("p", { class: "hint" }, t("sg.sig", { a: alpha })),
+      chartBox("chart-heat", (node) => chart(node, [{
+        type: "heatmap", x: aspects.map(R.aspectName), y: rows.map((r) => label(r.segment)), z, text, texttemplate: "%{text}",
+        customdata: n, zmin: -1, zmax: 1, colorscale: [[0, COLORS.negative], [0.5, "#f7f7f7"], [1, COLORS.positive]],
+        hovertemplate: "%{y} · %{x}: %{z:.2f} (%{customdata} " + t("cp.mentions") + ")<extra></extra>", xgap: 2, ygap: 2,
+      }], { height, margin: { l: 110, r: 20, t: 10, b: 90 }, yaxis: { autorange: "reversed", type: "category" } },
+      { onClick: (p) => {
+        const r = rows[p.pointIndex[0]], a = aspects[p.pointIndex[1]];
+        location.href = R.explorerHref({ ...R.segmentParams(r.segment), aspect: a });
+      } })),
+      table([t("sg.segment"), { label: t("sg.volume"), num: true }, { label: t("ov.net"), num: true }, { label: t("ov.negative"), num: true }],
+        rows.map((r) => el("tr", { "data-segment": label(r.segment) }, el("td", {}, label(r.segment)),
+          el("td", { class: "num" }, link(num(r.volume), R.explorerHref(R.segmentParams(r.segment)))),
+          el("td", { class: `num ${netClass(r.net_sentiment.value)}` }, signed(r.net_sentiment.value)),
+          el("td", { class: "num" }, link(pct(r.sentiment.negative.value), R.explorerHref({ ...R.segmentParams(r.segment), sentiment: "negative" }))))),
+        { id: "segments-table" })));
+    box.append(card(`${t("sg.diff")} (${diff.significant} / ${diff.tested})`, diff.findings.length ? table(
+      [t("sg.segment"), t("sg.metric"), t("cp.aspect"), { label: t("sg.value"), num: true }, { label: t("sg.rest"), num: true }, { label: "q", num: true }],
+      diff.findings.map((x) => el("tr", {}, el("td", {}, R.segmentText(x.segment)), el("td", {}, t(`metric.${x.metric}`)),
+        el("td", {}, x.aspect ? R.aspectName(x.aspect) : "–"),
+        el("td", { class: "num" }, link(pct(x.segment_value), R.explorerHref({ ...R.segmentParams(x.segment), aspect: x.aspect || null,
+          sentiment: x.metric.includes("negative") ? "negative" : x.metric.includes("positive") ? "positive" : null }))),
+        el("td", { class: "num" }, pct(x.rest_value)), el("td", { class: "num" }, x.q_value.toPrecision(2)))), { id: "differences" })
+      : el("p", { class: "muted" }, t("sg.none"))));
+  }
+
+  // ---- Themes --------------------------------------------------------------------------------
+  async function themes(box, w) {
+    const f = R.apiFilters(w);
+    const res = await api("/themes", f);
+    const list = res.themes || [];
+    if (!list.length) { box.append(card(t("th.title"), el("p", { class: "muted" }, t("th.none")))); return; }
+    box.append(card(`${t("th.map")} · ${num(res.items)} ${t("ov.items")}`, chartBox("chart-themes", (node) => chart(node, [{
+      type: "scatter", mode: "markers", x: list.map((x) => x.net_sentiment), y: list.map((x) => x.share),
+      text: list.map((x) => x.label), customdata: list.map((x) => x.size),
+      marker: { size: list.map((x) => 10 + 40 * Math.sqrt(x.share)), color: list.map((x) => (x.emerging ? "#7b3fbf" : COLORS.accent)), opacity: 0.7 },
+      hovertemplate: "%{text}<br>%{customdata} " + t("th.size") + " · " + t("th.sentiment") + " %{x:.2f}<extra></extra>",
+    }], { xaxis: { title: { text: t("th.sentiment") }, range: [-1.1, 1.1] }, yaxis: { title: { text: t("th.share") }, tickformat: ".0%" } },
+    { onClick: (p) => { const n = document.getElementById(`theme-${list[p.pointIndex].id}`); if (n) n.scrollIntoView(); } }))));
+    const grid = el("div", { class: "themes", id: "themes" });
+    for (const th of list) {
+      const prev = th.previous || {};
+      grid.append(el("div", { class: "theme", id: `theme-${th.id}`, "data-theme": th.id },
+        el("h3", {}, th.emerging ? el("span", { class: "badge emerging" }, t("th.emerging")) : null, " ", th.label),
+        el("p", {}, link(`${num(th.size)} ${t("th.size")}`, R.explorerHref(th.facet ? { aspect: th.facet.aspect, sentiment: th.facet.polarity } : {}),
+                        { title: t("th.facet_link") }),
+          ` (${pct(th.share)}) · ${t("th.growth")} ${prev.size ?? "–"} · `,
+          el("span", { class: netClass(th.net_sentiment) }, `${t("th.sentiment")} ${signed(th.net_sentiment)}`)),
+        el("p", { class: "keywords" }, th.keywords.map((k) => el("span", {}, k))),
+        quoteList(th.quotes, th.net_sentiment < -0.2 ? "negative" : th.net_sentiment > 0.2 ? "positive" : null)));
+    }
+    box.append(card(t("th.title"), grid));
+  }
+
+  // ---- Competitors ---------------------------------------------------------------------------
+  async function competitors(box, w) {
+    const f = R.apiFilters(w);
+    delete f.brand;  // the benchmark compares every brand in scope
+    const [b, p] = await Promise.all([api("/benchmark", f), api("/benchmark/priorities", f)]);
+    const ours = b.our_brand;
+    const rivals = [...new Set(b.gaps.map((g) => g.competitor))];
+    const aspects = b.aspects;
+    const traces = rivals.map((r, i) => {
+      const gs = aspects.map((a) => b.gaps.find((g) => g.aspect === a && g.competitor === r && g.segment === "(all)"));
+      return { type: "scatter", mode: "markers", name: r === "(competitors)" ? t("cp.pooled") : R.brandName(r),
+        x: aspects.map(R.aspectName), y: gs.map((g) => (g ? g.gap : null)),
+        error_y: { type: "data", symmetric: false, array: gs.map((g) => (g ? g.upper - g.gap : null)), arrayminus: gs.map((g) => (g ? g.gap - g.lower : null)) },
+        customdata: gs.map((g) => (g ? [g.q_value, g.ours_mentions, g.their_mentions] : [null, 0, 0])),
+        marker: { size: 11, symbol: gs.map((g) => (g && g.significant ? "circle" : "circle-open")), line: { width: 2 } },
+        hovertemplate: "%{x}: %{y:+.2f} (q=%{customdata[0]}, n=%{customdata[1]}/%{customdata[2]})<extra>" + (r === "(competitors)" ? t("cp.pooled") : R.brandName(r)) + "</extra>",
+        offsetgroup: String(i) };
+    });
+    box.append(card(t("cp.gaps"), el("p", { class: "hint" }, t("cp.gap_hint")), chartBox("chart-gaps", (node) => chart(node, traces, {
+      height: 380, yaxis: { title: { text: `${R.brandName(ours)} − …` }, zeroline: true, tickformat: "+.1f", fixedrange: true }, scattermode: "group",
+      margin: { l: 60, r: 20, t: 10, b: 90 } },
+    { onClick: (pt) => { location.href = R.explorerHref({ aspect: aspects[pt.pointIndex] }); } }))));
+
+    const pr = (p.priorities["(all)"] || []);
+    box.append(el("section", { class: "card half" }, el("h2", {}, t("cp.priorities")), pr.length ? table(
+      [{ label: t("cp.rank"), num: true }, t("cp.aspect"), { label: t("cp.importance"), num: true }, { label: t("cp.deficit"), num: true }, t("cp.best"), { label: t("ov.net"), num: true }],
+      pr.map((x) => el("tr", { "data-priority": x.aspect }, el("td", { class: "num" }, x.rank),
+        el("td", {}, link(R.aspectName(x.aspect), R.href("/dashboard/trends", { aspect: x.aspect, brand: ours }))),
+        el("td", { class: "num" }, x.importance.toFixed(3)), el("td", { class: "num" }, signed(x.deficit)),
+        el("td", {}, x.versus ? R.brandName(x.versus) : "–"),
+        el("td", { class: `num ${netClass(x.our_net_sentiment)}` }, link(signed(x.our_net_sentiment), R.explorerHref({ brand: ours, aspect: x.aspect }))))),
+      { id: "priorities" }) : el("p", { class: "muted" }, t("cp.none"))));
+    const sw = (title, items, id) => el("section", { class: "card half", id }, el("h2", {}, title), items.length ? el("div", {}, items.map((g) =>
+      el("div", {}, el("h3", {}, `${R.aspectName(g.aspect)} · ${g.competitor === "(competitors)" ? t("cp.pooled") : R.brandName(g.competitor)} · `,
+        link(signed(g.gap), R.explorerHref({ aspect: g.aspect })), ` [${signed(g.lower)}, ${signed(g.upper)}] q=${g.q_value}`),
+      el("p", { class: "muted" }, t("cp.ours")), quoteList(g.quotes.ours, g.favours === "ours" ? "positive" : "negative"),
+      g.quotes.competitor.length ? [el("p", { class: "muted" }, t("cp.theirs")), quoteList(g.quotes.competitor, g.favours === "ours" ? "negative" : "positive")] : null)))
+      : el("p", { class: "muted" }, "–"));
+    box.append(sw(t("cp.strengths"), b.strengths || [], "strengths"), sw(t("cp.weaknesses"), b.weaknesses || [], "weaknesses"));
+  }
+
+  // ---- Feedback explorer ---------------------------------------------------------------------
+  async function explorer(box, w) {
+    const q = R.query();
+    const item = q.get("item");
+    if (item) {
+      const it = await api(`/feedback/${encodeURIComponent(item)}`);
+      box.append(card(`#${it.id}`, itemTable([it])));
+      return;
+    }
+    const sentiment = q.getAll("sentiment"), aspect = q.getAll("aspect"), attr = q.getAll("attr"), cursor = q.get("cursor");
+    const params = { ...R.apiFilters(w), sentiment, aspect, attr, limit: R.CFG.page_size, cursor };
+    const page = await api("/feedback", params);
+    const controls = el("div", { class: "controls" });
+    const s = el("select", { id: "ex-sentiment" }, el("option", { value: "" }, t("f.all")), ["negative", "neutral", "positive"].map((v) => el("option", { value: v }, t(`s.${v}`))));
+    s.value = sentiment.length === 1 ? sentiment[0] : "";
+    s.addEventListener("change", () => R.navigate({ sentiment: s.value || null, cursor: null }));
+    const a = el("select", { id: "ex-aspect" }, el("option", { value: "" }, t("f.all")), R.CFG.aspects.map((x) => el("option", { value: x.id }, R.aspectName(x.id))));
+    a.value = aspect.length === 1 ? aspect[0] : "";
+    a.addEventListener("change", () => R.navigate({ aspect: a.value || null, cursor: null }));
+    controls.append(el("label", {}, t("ex.sentiment"), " ", s), el("label", {}, t("ex.aspect"), " ", a));
+    if (attr.length) controls.append(el("span", { class: "range" }, attr.join(" · ")));
+    const pager = el("div", { class: "pager" },
+      cursor ? el("button", { type: "button", class: "secondary", id: "ex-first", onclick: () => R.navigate({ cursor: null }) }, t("ex.first")) : null,
+      page.next_cursor ? el("button", { type: "button", id: "ex-next", onclick: () => R.navigate({ cursor: page.next_cursor }) }, t("ex.more")) : null,
+      el("span", { class: "muted", id: "ex-count" }, t("ex.count", { n: page.items.length })));
+    box.append(card(t("ex.title"), controls, page.items.length ? itemTable(page.items) : el("p", { class: "muted" }, t("ex.none")), pager));
+  }
+
+  function itemTable(items) {
+    return table([t("ex.created"), t("f.brand"), t("f.region"), t("f.channel"), t("ex.sentiment"), t("ex.text")], items.map((it) => {
+      const sc = it.score;
+      return el("tr", { "data-item": it.id },
+        el("td", { class: "num" }, R.date(it.created_at)), el("td", {}, R.brandName(it.brand)), el("td", {}, it.region || "–"),
+        el("td", {}, `${it.channel} · ${it.source}`),
+        el("td", {}, sc ? [R.sentimentBadge(sc.sentiment), el("div", { class: "muted" }, signed(sc.sentiment_score))] : "–"),
+        el("td", {}, highlight(it.text, sc ? sc.aspects : []),
+          el("div", { class: "muted" }, Object.entries(it.attributes || {}).map(([k, v]) => `${k}: ${v}`).join(" · "),
+            it.rating !== null && it.rating !== undefined ? ` · ★ ${it.rating}/${it.rating_scale || 5}` : "", it.language ? ` · ${it.language}` : "")));
+    }), { id: "feedback-table" });
+  }
+
+  window.RadarPages = { overview, alerts, alert: alertPage, trends, segments, themes, competitors, explorer };
+})();
