@@ -225,7 +225,8 @@ def serve(
         first = ensure_admin_key(rt)
         if first:
             console.print(f"no admin key yet: created one (shown once): {first}")
-    console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
+    console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)\n"
+                  f"dashboard: http://{h}:{p}/dashboard/", soft_wrap=True)
     stop = threading.Event()
     if alerts_every > 0:
         threading.Thread(target=_schedule, args=("alerts", _alerts_job(rt), alerts_every * 60, stop), daemon=True,
@@ -306,6 +307,11 @@ def demo(
         out.print(f"\n[bold]Admin API key[/bold] (shown once; the previous demo key is revoked): {key}\n"
                   f"  e.g. curl -H 'Authorization: Bearer {key}' http://{rt.settings.api.host}:{rt.settings.api.port}"
                   "/v1/alerts\n  more keys: radar keys create --role viewer --region East", soft_wrap=True)
+    base = f"http://{rt.settings.api.host}:{rt.settings.api.port}/dashboard/"
+    # the key rides in the fragment, which the browser keeps to itself: the page stores it
+    # and removes it from the address bar
+    link = f"{base}#key={key}" if rt.settings.api.auth else base
+    out.print(f"\n[bold]Dashboard[/bold]{'' if serve_api else ' (after `radar serve`)'}: {link}", soft_wrap=True)
     if serve_api:
         ctx.invoke(serve, ctx=ctx)
 
