@@ -87,10 +87,60 @@ def _bar(total: int | None, desc: str, unit: str = "row") -> tqdm:
                 disable=os.environ.get("RADAR_NO_PROGRESS") == "1")
 
 
+# --engine ray (and its options) for the batch jobs; Ray is imported only when chosen
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="local: this process (the default, needs no Ray) | ray: Ray Data and an actor pool "
+    "(pip install feedback-radar[ray]); FILE may then also be a directory or a glob.")]
+AddressOpt = Annotated[Optional[str], typer.Option(
+    "--address", help="With --engine ray: an existing Ray cluster (e.g. auto, HEAD:6379, ray://HEAD:10001); "
+    "without it a local Ray instance starts.")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", help="With --engine ray: rows per model call and per stored transaction "
+    "(default: ingest.chunk_size, as the local engine's chunks).")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(
+    "--concurrency", help="With --engine ray: scoring actors, each loading the model once "
+    "(default: the cluster's CPUs / --cpus-per-worker).")]
+CpusPerWorkerOpt = Annotated[float, typer.Option(
+    "--cpus-per-worker", help="With --engine ray: CPUs each actor reserves (and its encoder threads).")]
+NumCpusOpt = Annotated[Optional[int], typer.Option(
+    "--num-cpus", help="With --engine ray and no --address: CPUs of the local Ray instance (default: all).")]
+
+
+def _ray_options(settings: Settings, engine: str, address, batch_size, concurrency, cpus_per_worker, num_cpus):
+    """The Ray engine's options, or None for the local engine (options of the Ray engine given
+    without it are an error rather than silently ignored)."""
+    if engine not in ("local", "ray"):
+        console.print(f"[red]error:[/red] --engine must be local or ray, not {engine!r}")
+        raise typer.Exit(2)
+    if engine == "local":
+        given = [n for n, v in (("--address", address), ("--batch-size", batch_size),
+                                ("--concurrency", concurrency), ("--num-cpus", num_cpus)) if v is not None]
+        if given:
+            console.print(f"[red]error:[/red] {', '.join(given)} apply only with --engine ray")
+            raise typer.Exit(2)
+        return None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        console.print("[red]error:[/red] --engine ray needs Ray: pip install 'feedback-radar[ray]'")
+        raise typer.Exit(2) from None
+    from service.jobs.ray_engine import RayOptions
+
+    return RayOptions(address=address, num_cpus=num_cpus, batch_size=batch_size or settings.ingest.chunk_size,
+                      concurrency=concurrency, cpus_per_worker=cpus_per_worker)
+
+
+def _local_file(file: Path) -> None:
+    if not file.is_file():
+        console.print(f"[red]error:[/red] {file}: no such file (a directory or a glob needs --engine ray)")
+        raise typer.Exit(2)
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of feedback.", exists=True, dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of feedback (with --engine ray also a "
+                                         "directory or a glob of them).")],
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv | jsonl | parquet (default: from the extension).")] = None,
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read a dictionary field from another column (repeatable).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="FIELD=VALUE: a value for every row, e.g. source=tmall (repeatable).")] = None,
@@ -98,6 +148,12 @@ def ingest(
     extra_as_attributes: Annotated[bool, typer.Option(help="Unmapped columns become segment attributes (age_group…).")] = True,
     errors_out: Annotated[Optional[Path], typer.Option("--errors", help="Write every rejected row as JSON lines here.")] = None,
     fail_on_reject: Annotated[bool, typer.Option(help="Exit with status 3 when any row was rejected.")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    batch_size: BatchOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    num_cpus: NumCpusOpt = None,
 ):
     """Ingest a file: validate, normalise, detect language, redact, de-duplicate, score and store.
 
@@ -107,17 +163,30 @@ def ingest(
     from service.ingest.mapping import ColumnMapping, MappingError
     from service.ingest.readers import ReaderError, count_rows, read_records
 
+    ray_opts = _ray_options(_settings(ctx), engine, address, batch_size, concurrency, cpus_per_worker, num_cpus)
     try:
         cmap = ColumnMapping.from_pairs(map_, set_, mapping, extra_as_attributes=extra_as_attributes)
-        records = read_records(file, fmt)
-        total = count_rows(file, fmt)
+        if ray_opts is None:
+            _local_file(file)
+            records = read_records(file, fmt)
+            total = count_rows(file, fmt)
+        else:
+            from service.jobs.ray_engine import expand_inputs, total_rows
+
+            expand_inputs(file, fmt)
+            total = total_rows(file, fmt)
     except (MappingError, ReaderError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     rt = _runtime(ctx)
-    service = rt.ingest_service(cmap)
     with _bar(total, f"ingest {file.name}") as bar:
-        report = service.ingest(records, keep_results=False, on_chunk=bar.update)
+        if ray_opts is None:
+            report = rt.ingest_service(cmap).ingest(records, keep_results=False, on_chunk=bar.update)
+        else:
+            from service.jobs.ray_engine import ingest_with_ray
+
+            report = ingest_with_ray(file, settings=rt.settings, opts=ray_opts, mapping=cmap,
+                                     input_format=fmt, on_chunk=bar.update)
     for err in report.errors[:50]:
         console.print(f"[yellow]rejected[/yellow] {err}")
     if len(report.errors) > 50:
@@ -144,13 +213,20 @@ def _count(rt) -> int:
 @app.command()
 def score(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet input.", exists=True, dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet input (with --engine ray also a directory "
+                                         "or a glob of them, scored into one output in order).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its extension picks CSV, JSONL or Parquet.")],
     text_column: Annotated[str, typer.Option(help="Column that holds the text.")] = "text",
     fmt: Annotated[Optional[str], typer.Option("--format", help="Input format (default: from the extension).")] = None,
     output_format: Annotated[Optional[str], typer.Option(help="Output format (default: from the extension).")] = None,
     chunk_size: Annotated[Optional[int], typer.Option(help="Rows per chunk (default: ingest.chunk_size).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore a previous interrupted run and start over.")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    batch_size: BatchOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    num_cpus: NumCpusOpt = None,
 ):
     """Batch scoring: score every row of a file into a new file, storing nothing.
 
@@ -162,14 +238,29 @@ def score(
     from service.jobs.score_file import score_file
 
     s = _settings(ctx)
+    ray_opts = _ray_options(s, engine, address, batch_size, concurrency, cpus_per_worker, num_cpus)
+    if ray_opts is not None and batch_size is None and chunk_size:
+        from dataclasses import replace
+
+        ray_opts = replace(ray_opts, batch_size=chunk_size)
     rt = _runtime(ctx)
     try:
-        total = count_rows(file, fmt)
-        with _bar(total, f"score {file.name}") as bar:
-            rep = score_file(file, output, scorer=rt.scorer, detector=rt.detector, text_column=text_column,
-                             input_format=fmt, output_format=output_format,
-                             chunk_size=chunk_size or s.ingest.chunk_size,
-                             max_text_chars=s.limits.max_text_chars, resume=not restart, on_chunk=bar.update)
+        if ray_opts is not None:
+            from service.jobs.ray_engine import score_with_ray, total_rows
+
+            with _bar(total_rows(file, fmt), f"score {file.name}") as bar:
+                rep = score_with_ray(file, output, settings=s, opts=ray_opts,
+                                     model_version=rt.registry.pipeline_version(s.scorer),
+                                     text_column=text_column, input_format=fmt, output_format=output_format,
+                                     resume=not restart, on_chunk=bar.update)
+        else:
+            _local_file(file)
+            with _bar(count_rows(file, fmt), f"score {file.name}") as bar:
+                rep = score_file(file, output, scorer=rt.scorer, detector=rt.detector, text_column=text_column,
+                                 input_format=fmt, output_format=output_format,
+                                 chunk_size=chunk_size or s.ingest.chunk_size,
+                                 max_text_chars=s.limits.max_text_chars, resume=not restart,
+                                 on_chunk=bar.update)
     except ReaderError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
