@@ -32,7 +32,7 @@ import glob
 import os
 import pickle
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from service.config import Settings
     from service.ingest.mapping import ColumnMapping
 
-_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"}
+# what a directory contributes: not .json, which is as often one document as JSON lines
+# (a glob or a file of its own may still name one)
+_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class RayOptions:
 
 
 def expand_inputs(spec: str | Path, fmt: str | None = None) -> list[Path]:
-    """A file, a directory (its files with a known extension, sorted) or a glob, as files."""
+    """A file, a directory (its CSV/TSV, JSONL/NDJSON and Parquet files, sorted; with ``fmt``
+    every file) or a glob (sorted), as files."""
     s = str(spec)
     p = Path(s)
     if p.is_dir():
@@ -251,24 +254,30 @@ def score_with_ray(inputs: str | Path, output_path: Path, *, settings: Settings,
         ds = _dataset(files, input_format, opts, start, ScoreActor,
                       {"settings": _worker_settings(settings, opts.cpus_per_worker), "text_column": text_column,
                        "names": [f.name for f in files] if len(files) > 1 else None})
-        for index, end, out_rows in _results(ds):
-            n_err = sum(1 for r in out_rows if r.get("error"))
-            out.write(out_rows, {"file": index, "records": end})
-            rows += len(out_rows)
-            errors += n_err
-            scored += len(out_rows) - n_err
-            if on_chunk:
-                on_chunk(len(out_rows))
+        with closing(_results(ds)) as results:
+            for index, end, out_rows in results:
+                n_err = sum(1 for r in out_rows if r.get("error"))
+                out.write(out_rows, {"file": index, "records": end})
+                rows += len(out_rows)
+                errors += n_err
+                scored += len(out_rows) - n_err
+                if on_chunk:
+                    on_chunk(len(out_rows))
     out.finish(text_column)
     return ScoreFileReport(rows, scored, errors, resumed_from, output_path)
 
 
 def _results(ds) -> Iterator[tuple[int, int, Any]]:
-    """``(file index, end record, what the actor returned)`` per chunk, in input order."""
-    for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        for index, end, raw in zip(block.column("_file").to_pylist(), block.column("_end").to_pylist(),
-                                   block.column("_out").to_pylist()):
-            yield index, end, pickle.loads(raw)
+    """``(file index, end record, what the actor returned)`` per chunk, in input order. When
+    the caller stops (an error, Ctrl-C), the execution is closed at once: nothing runs on."""
+    blocks = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))  # a generator: close() ends it
+    try:
+        for block in blocks:
+            for index, end, raw in zip(block.column("_file").to_pylist(), block.column("_end").to_pylist(),
+                                       block.column("_out").to_pylist()):
+                yield index, end, pickle.loads(raw)
+    finally:
+        blocks.close()
 
 
 def _count(path: Path, fmt: str | None) -> int:
@@ -291,15 +300,16 @@ def ingest_with_ray(inputs: str | Path, *, settings: Settings, opts: RayOptions,
     report = IngestReport(keep_results=False)
     with ray_session(opts):
         ds = _dataset(files, input_format, opts, (0, 0), IngestActor, {"settings": worker, "mapping": mapping})
-        for index, _, part in _results(ds):
-            for k, v in part.counts.items():
-                report.counts[k] += v
-            for err in part.errors:
-                if len(files) > 1:
-                    err.reason = f"{files[index].name}: {err.reason}"
-                report.errors.append(err)
-            if on_chunk:
-                on_chunk(sum(part.counts.values()))
+        with closing(_results(ds)) as results:
+            for index, _, part in results:
+                for k, v in part.counts.items():
+                    report.counts[k] += v
+                for err in part.errors:
+                    if len(files) > 1:
+                        err.reason = f"{files[index].name}: {err.reason}"
+                    report.errors.append(err)
+                if on_chunk:
+                    on_chunk(sum(part.counts.values()))
     return report
 
 
