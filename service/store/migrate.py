@@ -36,6 +36,16 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
+def include_object_for(dialect: str):
+    """Alembic's ``include_object`` for comparing a ``dialect`` database with the tables:
+    objects declared for another dialect only (``Index(...).ddl_if(dialect=...)``, such as
+    PostgreSQL's BRIN index) are not expected there."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        return only is None or only.dialect is None or only.dialect == dialect
+    return include
+
+
 def ensure_schema(engine: Engine) -> None:
     """Upgrade to head when the database is behind (cheap when it is not)."""
     if current_revision(engine) != head_revision(engine):

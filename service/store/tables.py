@@ -46,7 +46,10 @@ class FeedbackRow(Base):
     __tablename__ = "feedback"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_feedback_source_external_id"),
-        Index("ix_feedback_created_at", "created_at"),
+        # newest-first keyset pagination; the time-window scans of PostgreSQL use the BRIN (0008)
+        Index("ix_feedback_created_at_id", "created_at", "id"),
+        Index("ix_feedback_created_at_brin", "created_at", postgresql_using="brin",
+              postgresql_with={"pages_per_range": 32}).ddl_if(dialect="postgresql"),
         Index("ix_feedback_brand_created_at", "brand", "created_at"),
         Index("ix_feedback_region_created_at", "region", "created_at"),
         Index("ix_feedback_text_hash", "text_hash"),
@@ -87,7 +90,8 @@ class AttributeRow(Base):
     """Free segment fields, one row per (item, name): indexed for breakdowns and filters."""
 
     __tablename__ = "feedback_attribute"
-    __table_args__ = (Index("ix_feedback_attribute_name_value", "name", "value"),)
+    # with the item id: a segment filter's semi-join is answered from the index alone
+    __table_args__ = (Index("ix_feedback_attribute_name_value_feedback_id", "name", "value", "feedback_id"),)
 
     feedback_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True)
@@ -132,7 +136,7 @@ class ScoreRow(Base):
 
 class AspectScoreRow(Base):
     __tablename__ = "aspect_score"
-    __table_args__ = (Index("ix_aspect_score_aspect_sentiment", "aspect", "sentiment"),)
+    __table_args__ = (Index("ix_aspect_score_aspect_sentiment_feedback_id", "aspect", "sentiment", "feedback_id"),)
 
     feedback_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("score.feedback_id", ondelete="CASCADE"), primary_key=True)

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from service.store.migrate import include_object_for
 from service.store.tables import Base
 
 config = context.config
@@ -23,7 +24,8 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_object_for(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 
