@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Select, and_, bindparam, delete, exists, false, func, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, any_, bindparam, delete, exists, false, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,30 @@ def _insert(session: Session):
 
 
 # --- writes --------------------------------------------------------------------------------
+
+
+def _bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert many new rows in the session's transaction: ``COPY … FROM STDIN`` on PostgreSQL
+    (for rows whose keys cannot conflict: the caller has just deleted them), batched
+    ``executemany`` elsewhere. A row COPY refuses raises the SQLAlchemy error an INSERT would
+    (``DataError``, ``IntegrityError``…), so callers handle both alike."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(_insert(session)(table), rows)
+        return
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    cols = list(rows[0])
+    sql = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN"
+    raw = session.connection().connection.driver_connection
+    try:
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            for r in rows:
+                copy.write_row([r[c] for c in cols])
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error, hide_parameters=True) from exc
 
 
 @dataclass(frozen=True)
@@ -118,34 +142,41 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     attr_rows = [dict(feedback_id=id_by_key[p.key], name=k[:64], value=v[:256])
                  for p in items for k, v in p.item.attributes.items()]
     if attr_rows:
-        session.execute(_insert(session)(AttributeRow), attr_rows)
+        _bulk_insert(session, AttributeRow.__table__, attr_rows)
     band_rows = list({(b, id_by_key[p.key]): None for p in items if p.fingerprint
                       for b in p.fingerprint.bands})
     if band_rows:
-        session.execute(_insert(session)(BandRow).on_conflict_do_nothing(),
-                        [dict(band=b, feedback_id=i) for b, i in band_rows])
+        _bulk_insert(session, BandRow.__table__, [dict(band=b, feedback_id=i) for b, i in band_rows])
     _link_duplicates(session, items=items, id_by_key=id_by_key, threshold=near_duplicate_threshold)
     return id_by_key
+
+
+def _select_in(session: Session, stmt: Select, col, values: Sequence) -> Iterable[tuple]:
+    """Rows of ``stmt`` where ``col`` is one of ``values`` (which may run to tens of thousands):
+    one array parameter per statement on PostgreSQL (``= ANY(:values)``), bounded ``IN`` lists
+    elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        array = postgresql.ARRAY(col.type)
+        for part in _chunks(values, 50_000):
+            yield from session.execute(stmt.where(col == any_(bindparam("values", list(part), type_=array))))
+        return
+    for part in _chunks(values):
+        yield from session.execute(stmt.where(col.in_(part)))
 
 
 def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
                      id_by_key: dict[tuple[str, str], int], threshold: float) -> None:
     hashes = list({p.text_hash for p in items if p.fingerprint})
     by_hash: dict[str, list[int]] = {}
-    for part in _chunks(hashes):
-        for h, i in session.execute(select(FeedbackRow.text_hash, FeedbackRow.id)
-                                    .where(FeedbackRow.text_hash.in_(part))):
-            by_hash.setdefault(h, []).append(i)
+    for h, i in _select_in(session, select(FeedbackRow.text_hash, FeedbackRow.id), FeedbackRow.text_hash, hashes):
+        by_hash.setdefault(h, []).append(i)
     bands = list({b for p in items if p.fingerprint for b in p.fingerprint.bands})
     by_band: dict[int, list[int]] = {}
-    for part in _chunks(bands):
-        for b, i in session.execute(select(BandRow.band, BandRow.feedback_id).where(BandRow.band.in_(part))):
-            by_band.setdefault(b, []).append(i)
+    for b, i in _select_in(session, select(BandRow.band, BandRow.feedback_id), BandRow.band, bands):
+        by_band.setdefault(b, []).append(i)
     sig_ids = list({i for ids in by_band.values() for i in ids})
-    sigs: dict[int, bytes] = {}
-    for part in _chunks(sig_ids):
-        sigs.update(session.execute(select(FeedbackRow.id, FeedbackRow.minhash)
-                                    .where(FeedbackRow.id.in_(part))).tuples().all())
+    sigs: dict[int, bytes] = dict(_select_in(session, select(FeedbackRow.id, FeedbackRow.minhash),
+                                             FeedbackRow.id, sig_ids))
     updates = []
     for p in items:
         own = id_by_key[p.key]
@@ -158,6 +189,14 @@ def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
             cands = exact + near
             canonical = min(cands) if cands else None
         updates.append({"b_id": own, "b_dup": canonical})
+    if session.get_bind().dialect.name == "postgresql":
+        # one statement for the batch, and rows whose link does not change (most: an item that
+        # duplicates nothing stays NULL) are not rewritten: no second row version per insert
+        session.execute(text("UPDATE feedback AS f SET duplicate_of = u.dup FROM unnest("
+                             "CAST(:ids AS bigint[]), CAST(:dups AS bigint[])) AS u(id, dup) "
+                             "WHERE f.id = u.id AND f.duplicate_of IS DISTINCT FROM u.dup"),
+                        {"ids": [u["b_id"] for u in updates], "dups": [u["b_dup"] for u in updates]})
+        return
     t = FeedbackRow.__table__
     session.connection().execute(update(t).where(t.c.id == bindparam("b_id"))
                                  .values(duplicate_of=bindparam("b_dup")), updates)
@@ -183,9 +222,8 @@ def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetim
         aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
                                 sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
                                 evidence=a.evidence) for a in s.aspects)
-    session.execute(_insert(session)(ScoreRow), score_rows)
-    if aspect_rows:
-        session.execute(_insert(session)(AspectScoreRow), aspect_rows)
+    _bulk_insert(session, ScoreRow.__table__, score_rows)
+    _bulk_insert(session, AspectScoreRow.__table__, aspect_rows)
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -156,3 +156,25 @@ def test_a_row_the_database_refuses_is_rejected_alone(db_url, make_runtime, fake
     assert rep.results[3].row == 5  # rows are numbered as in the file
     with rt.sessions() as s:
         assert repo.count_feedback(s) == 6
+
+
+def test_bulk_rows_the_database_refuses_raise_the_sqlalchemy_error(db_url, make_runtime, fake_scorer):
+    """COPY (PostgreSQL) and executemany (SQLite) fail alike, so ingest's bisection still
+    rejects only the offending rows."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy.exc import IntegrityError
+
+    from service.store.db import transaction
+    from service.store.tables import ScoreRow
+
+    rt = make_runtime(db_url, fake_scorer)
+    (item,) = _ingest(rt, [_rec(1, "fine")]).results
+    bad = dict(feedback_id=item.id + 1000, sentiment="bad", sentiment_score=0.0, p_negative=0.0,
+               p_neutral=1.0, p_positive=0.0, model_version="x", embedding=b"", topic_embedding=None,
+               scored_at=datetime.now(timezone.utc))
+    with pytest.raises(IntegrityError):
+        with transaction(rt.sessions) as s:
+            repo._bulk_insert(s, ScoreRow.__table__, [bad])
+    with rt.sessions() as s:
+        assert repo.count_feedback(s) == 1
