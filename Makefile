@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test services system models benchmarks clean
+.PHONY: install demo test services system models benchmarks screenshots clean
 
 install: $(STAMP)
 
@@ -37,10 +37,16 @@ models: install
 test: install system services models
 	$(PY) -m pytest -q
 
+# Every dashboard page at 1440x900 in headless Chromium over the demo data (real model), into
+# screenshots/ (the same browser test as in `make test`, writing its pictures)
+screenshots: install system models
+	RADAR_SCREENSHOTS=screenshots RADAR_SCREENSHOTS_CLEAN=1 $(PY) -m pytest -q tests/web/test_dashboard.py -k test_page_renders
+	@ls -1 screenshots/*.png
+
 benchmarks: install services
 	$(PY) benchmarks/score_throughput.py
 	$(PY) benchmarks/language_id.py
 	$(PY) benchmarks/shift_detection.py
 
 clean:
-	rm -rf $(VENV) radar.db radar.db-* demo_data
+	rm -rf $(VENV) radar.db radar.db-* demo_data screenshots

@@ -29,6 +29,7 @@ PUBLIC = None  # no key needed
 # (method, path) -> roles allowed; path parameters filled by `_path`
 POLICY = {
     ("GET", "/v1/health"): ALL,
+    ("GET", "/v1/me"): ALL,
     ("POST", "/v1/score"): ANALYST,
     ("POST", "/v1/feedback"): WRITE,
     ("GET", "/v1/feedback"): READ,
@@ -171,6 +172,9 @@ def test_each_endpoint_lets_exactly_its_roles_through(secured):
 def test_a_regional_key_sees_only_its_region_everywhere(secured):
     rt, client, keys, alerts = secured
     east, admin = _h(keys["east"]), _h(keys["admin"])
+    me = client.get("/v1/me", headers=east).json()
+    assert (me["role"], me["regions"], me["brands"], me["id"][:4]) == ("viewer", ["East"], None, "key:")
+    assert client.get("/v1/me", headers=admin).json()["regions"] is None
     items = client.get("/v1/feedback", params={"limit": 500}, headers=east).json()["items"]
     assert items and {i["region"] for i in items} == {"East"}
     west_item = next(i for i in client.get("/v1/feedback", params={"limit": 500}, headers=admin).json()["items"]

@@ -27,7 +27,7 @@ def test_demo_prints_the_summary_and_serves(tmp_path):
         while time.time() < deadline and proc.poll() is None:
             line = proc.stdout.readline()
             lines.append(line)
-            if "serving on" in line:
+            if "dashboard: http" in line:  # radar serve's last line, once it is about to listen
                 key = re.search(r"Admin API key.*?: (rk_\S+)", "".join(lines), re.S).group(1)
                 auth = {"Authorization": f"Bearer {key}"}
                 for _ in range(100):
@@ -43,6 +43,12 @@ def test_demo_prints_the_summary_and_serves(tmp_path):
                          headers=auth).json()
         assert len(page["items"]) == 3 and page["next_cursor"]
         assert httpx.get(f"http://127.0.0.1:{port}/v1/feedback").status_code == 401
+        # the demo ends with the dashboard's URL, the key in its fragment; the page is served
+        link = re.search(r"Dashboard: (http://\S+)", out).group(1)
+        assert link == f"http://127.0.0.1:{port}/dashboard/#key={key}", link
+        assert out.rstrip().endswith(f"dashboard: http://127.0.0.1:{port}/dashboard/")
+        page = httpx.get(link.split("#")[0])
+        assert page.status_code == 200 and 'id="radar-config"' in page.text
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""API keys, the audit log and the right to erasure (admins only)."""
+"""The caller (``/me``, every role), and for admins only: API keys, the audit log and the right to erasure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service.api.deps import AdminDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, CallerDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.schemas import DbInt, require_storable
 from service.store import access, repo
@@ -27,6 +27,13 @@ class KeyIn(BaseModel):
 class ScopeIn(BaseModel):
     regions: list[str] = Field(default_factory=list)
     brands: list[str] = Field(default_factory=list)
+
+
+@router.get("/me", summary="The caller: the key's role and data scope (what the dashboard shows and offers)")
+def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
+    return {"id": caller.id, "role": caller.role, "auth": settings.api.auth,
+            "regions": list(caller.regions) if caller.regions is not None else None,
+            "brands": list(caller.brands) if caller.brands is not None else None}
 
 
 @router.post("/keys", status_code=201, summary="Create an API key (its text is shown once, in this answer)")

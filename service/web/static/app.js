@@ -68,7 +68,7 @@ const Radar = (() => {
   class ApiFailure extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
-  function key() { return sessionStorage.getItem(KEY_STORE) || localStorage.getItem(KEY_STORE); }
+  function key() { return localStorage.getItem(KEY_STORE); }
 
   async function api(path, params, { method = "GET", body, retries = 2 } = {}) {
     const q = params instanceof URLSearchParams ? params : toParams(params || {});
@@ -130,6 +130,17 @@ const Radar = (() => {
     const { custom, days, ...rest } = w;
     return rest;
   }
+
+  let me = null;
+  /** Who the key is (role and data scope): shown in the header; pages offer only what the
+   *  role may do (the API refuses the rest anyway). */
+  async function whoami() {
+    if (me && me.key === key()) return me;
+    me = { ...(await api("/me")), key: key() };
+    document.body.dataset.role = me.role;
+    return me;
+  }
+  function can(...roles) { return !me || roles.includes(me.role); }
 
   let choicesCache = null;
   async function choices() {
@@ -197,11 +208,12 @@ const Radar = (() => {
     const who = document.getElementById("who");
     who.replaceChildren();
     if (CFG.auth && key()) {
-      const k = key();
-      who.append(el("span", { title: "API key" }, `${k.slice(0, 11)}…`), " ",
+      const scope = me && [...(me.regions || []), ...(me.brands || []).map(brandName)].join(", ");
+      who.append(el("span", { id: "who-role", title: me ? me.id : "" }, me ? me.role : ""),
+                 scope ? el("span", { id: "who-scope" }, t("who.scope", { scope })) : null, " ",
                  el("button", { type: "button", class: "link", id: "signout", onclick: () => {
-                   sessionStorage.removeItem(KEY_STORE); localStorage.removeItem(KEY_STORE);
-                   choicesCache = null; anchorCache = null; signIn();
+                   localStorage.removeItem(KEY_STORE);
+                   choicesCache = null; anchorCache = null; me = null; signIn();
                  } }, t("signout")));
     }
   }
@@ -222,16 +234,16 @@ const Radar = (() => {
   }
   function setupSignIn() {
     // a key handed over in the URL's fragment (#key=rk_…, as `radar demo` prints it) is kept in
-    // this tab's storage and removed from the address bar: the fragment never reaches a server
+    // this browser's storage and removed from the address bar: the fragment never reaches a server
     const m = location.hash.match(/(?:^#|&)key=([^&]+)/);
     if (m) {
-      sessionStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
+      localStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
       history.replaceState(null, "", location.pathname + location.search);
     }
     document.getElementById("signin-form").addEventListener("submit", () => {
-      sessionStorage.setItem(KEY_STORE, document.getElementById("signin-key").value.trim());
+      localStorage.setItem(KEY_STORE, document.getElementById("signin-key").value.trim());
       banner("");
-      choicesCache = null; anchorCache = null;
+      choicesCache = null; anchorCache = null; me = null;
       render();
     });
   }
@@ -298,6 +310,8 @@ const Radar = (() => {
     main.replaceChildren(el("p", { class: "loading" }, t("loading")));
     document.body.dataset.ready = "0";
     try {
+      await whoami();
+      drawNav();
       await drawFilters();
       const w = await window_();
       if (seq !== renderSeq) return;
@@ -311,7 +325,8 @@ const Radar = (() => {
       banner(document.getElementById("banner").dataset.sticky || "");
     } catch (e) {
       if (seq !== renderSeq) return;
-      main.replaceChildren(el("p", { class: "error", role: "alert" }, e.message || String(e)));
+      if (e instanceof ApiFailure && e.status === 401) main.replaceChildren();  // the sign-in dialog says it
+      else main.replaceChildren(el("p", { class: "error", role: "alert" }, e.message || String(e)));
       if (!(e instanceof ApiFailure)) console.error(e);
     } finally {
       if (seq === renderSeq) document.body.dataset.ready = "1";
@@ -328,7 +343,7 @@ const Radar = (() => {
   window.addEventListener("popstate", render);
   document.addEventListener("DOMContentLoaded", () => { setupSignIn(); render(); });
 
-  return { CFG, COLORS, t, lang, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
+  return { CFG, COLORS, t, lang, can, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
            num, pct, signed, date, datetime, segmentText, sentimentBadge, severityBadge, segmentParams,
            explorerHref, link, chart, chartBox, banner, render };
 })();

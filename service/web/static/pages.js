@@ -227,6 +227,7 @@
         } catch (e) { R.banner(e.message); ev.target.disabled = false; }
       } }, label);
     const out = [];
+    if (!R.can("admin", "analyst")) return out;
     if (a.status === "open") out.push(act("acknowledged", t("al.ack"), "alert-ack"));
     if (a.status !== "resolved") out.push(act("resolved", t("al.resolve"), "alert-resolve"));
     if (a.status !== "open") out.push(act("open", t("al.reopen"), "alert-reopen"));
