@@ -156,6 +156,11 @@ def _dataset(files, fmt, opts: RayOptions, start: tuple[int, int], actor: type, 
     ctx.execution_options.preserve_order = True  # chunks come back in input order: a prefix is done
     ctx.enable_progress_bars = False  # the job's own bar counts rows
     ctx.print_on_execution_start = False
+    # a chunk is one row and must be one block: Ray Data would otherwise merge rows into blocks
+    # of up to 128 MiB (a whole file), so one actor call would take them all, in order, and give
+    # back nothing (no output, no checkpoint, no progress) until the last one was scored
+    ctx.target_max_block_size = 1
+    ctx.target_min_block_size = 1
     ds = ray.data.read_datasource(_datasource(files, fmt, opts.batch_size, start), num_cpus=0)
     size = opts.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_worker))
     # one chunk per call: a model call per chunk, and progress as each one lands
