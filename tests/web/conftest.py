@@ -126,12 +126,18 @@ def api_get(dashboard, path: str, key: str, **params) -> dict:
     return r.json()
 
 
+_cleaned: set[Path] = set()
+
+
 def screenshots_dir() -> Path | None:
+    """Where to save page screenshots (RADAR_SCREENSHOTS), emptied once per run when
+    RADAR_SCREENSHOTS_CLEAN is set; None when none are asked for."""
     d = os.environ.get("RADAR_SCREENSHOTS")
     if not d:
         return None
-    p = Path(d)
-    if p.exists() and os.environ.get("RADAR_SCREENSHOTS_CLEAN"):
+    p = Path(d).resolve()
+    if p not in _cleaned and p.exists() and os.environ.get("RADAR_SCREENSHOTS_CLEAN"):
         shutil.rmtree(p)
+    _cleaned.add(p)
     p.mkdir(parents=True, exist_ok=True)
     return p

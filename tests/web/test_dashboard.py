@@ -70,21 +70,24 @@ def test_alert_click_through_to_quotes_and_acknowledge(probe, dashboard):
     assert page.locator("main .chart[data-rendered='1'] svg.main-svg").count() >= 1
     assert page.locator("#chart-alert .scatterlayer .trace").count() >= 4  # band, expected, observed, breach
 
-    was = api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])["status"]
-    try:
-        page.locator("#alert-ack").click()
-        expect(page.locator("#alert-status")).to_have_text("acknowledged", timeout=60_000)
-        probe.ready()
-        stored = api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])
-        assert stored["status"] == "acknowledged" and stored["acknowledged_by"].startswith("key:")
-        assert stored["events"][-1]["action"] == "acknowledged"
-        assert page.locator("#alert-history").inner_text().count("acknowledged") >= 1
-        assert page.locator("#alert-ack").count() == 0 and page.locator("#alert-reopen").count() == 1
-    finally:  # leave the demo store as the other tests found it
-        if was == "open":
-            page.locator("#alert-reopen").click()
-            expect(page.locator("#alert-status")).to_have_text("open", timeout=60_000)
-    assert api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])["status"] == was
+    assert api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])["status"] == "open"
+    page.locator("#alert-ack").click()
+    expect(page.locator("#alert-status")).to_have_text("acknowledged", timeout=60_000)
+    probe.ready()
+    stored = api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])
+    assert stored["status"] == "acknowledged" and stored["acknowledged_by"].startswith("key:")
+    assert stored["events"][-1]["action"] == "acknowledged"
+    assert "acknowledged" in page.locator("#alert-history").inner_text()
+    assert page.locator("#alert-ack").count() == 0 and page.locator("#alert-reopen").count() == 0
+    # resolve, then reopen: the lifecycle's other buttons, and the demo store left with it open
+    page.locator("#alert-resolve").click()
+    expect(page.locator("#alert-status")).to_have_text("resolved", timeout=60_000)
+    probe.ready()
+    page.locator("#alert-reopen").click()
+    expect(page.locator("#alert-status")).to_have_text("open", timeout=60_000)
+    probe.ready()
+    stored = api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])
+    assert stored["status"] == "open" and [e["action"] for e in stored["events"]][-3:] == ["acknowledged", "resolved", "open"]
 
     # the items behind the alert: the explorer, filtered to the alert's segment and aspect
     page.locator("#alert-items").click()

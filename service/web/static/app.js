@@ -143,15 +143,30 @@ const Radar = (() => {
   function can(...roles) { return !me || roles.includes(me.role); }
 
   let choicesCache = null;
+  const CACHE_TTL_MS = 3600 * 1000;
+  /** A value kept in the browser for an hour per key (the filter menus' choices: a scan of
+   *  the whole store on large ones, and they rarely change). */
+  async function cached(name, compute) {
+    const slot = `radar.cache.${(key() || "anonymous").slice(0, 11)}.${name}`;
+    try {
+      const hit = JSON.parse(localStorage.getItem(slot) || "null");
+      if (hit && Date.now() - hit.at < CACHE_TTL_MS) return hit.value;
+    } catch (e) { /* a damaged entry is recomputed */ }
+    const value = await compute();
+    localStorage.setItem(slot, JSON.stringify({ at: Date.now(), value }));
+    return value;
+  }
+
   async function choices() {
     if (choicesCache) return choicesCache;
-    const out = { brand: CFG.brands.map((b) => b.id), channel: CHANNELS, region: [], language: [] };
-    const [regions, languages] = await Promise.all([
-      api("/segments", { dimension: "region", limit: 1000 }), api("/segments", { dimension: "language", limit: 1000 })]);
-    out.region = regions.segments.map((s) => s.segment.region).filter((x) => x).sort();
-    out.language = languages.segments.map((s) => s.segment.language).filter((x) => x).sort();
-    choicesCache = out;
-    return out;
+    const found = await cached("filter-values", async () => {
+      // one pass over the store for both menus: the region × language breakdown's cells
+      const res = await api("/segments", { dimension: ["region", "language"], limit: 1000 });
+      const pick = (d) => [...new Set(res.segments.map((s) => s.segment[d]).filter((x) => x))].sort();
+      return { region: pick("region"), language: pick("language") };
+    });
+    choicesCache = { brand: CFG.brands.map((b) => b.id), channel: CHANNELS, ...found };
+    return choicesCache;
   }
 
   async function drawFilters() {
@@ -213,6 +228,7 @@ const Radar = (() => {
                  scope ? el("span", { id: "who-scope" }, t("who.scope", { scope })) : null, " ",
                  el("button", { type: "button", class: "link", id: "signout", onclick: () => {
                    localStorage.removeItem(KEY_STORE);
+                   for (const k of Object.keys(localStorage)) if (k.startsWith("radar.cache.")) localStorage.removeItem(k);
                    choicesCache = null; anchorCache = null; me = null; signIn();
                  } }, t("signout")));
     }
@@ -343,7 +359,7 @@ const Radar = (() => {
   window.addEventListener("popstate", render);
   document.addEventListener("DOMContentLoaded", () => { setupSignIn(); render(); });
 
-  return { CFG, COLORS, t, lang, can, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
+  return { CFG, COLORS, t, lang, can, cached, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
            num, pct, signed, date, datetime, segmentText, sentimentBadge, severityBadge, segmentParams,
            explorerHref, link, chart, chartBox, banner, render };
 })();

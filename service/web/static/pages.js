@@ -122,7 +122,7 @@
     controls.append(pick("status", ["open", "acknowledged", "resolved"], status, (v) => t(`al.${v}`)),
                     pick("severity", ["L1", "L2", "L3"], severity, (v) => t(`sev.${v}`)),
                     pick("type", ["preference_shift", "negative_surge", "crisis_spike", "competitor_gap", "severe_complaint"], type, (v) => v));
-    const rows = res.alerts.map((a) => el("tr", { class: "clickable", "data-alert": a.id, onclick: () => { location.href = R.href(`/dashboard/alerts/${a.id}`); } },
+    const rows = res.alerts.map((a) => el("tr", { class: "clickable", "data-alert": a.id, onclick: (ev) => { if (!ev.target.closest("a")) location.href = R.href(`/dashboard/alerts/${a.id}`); } },
       el("td", {}, R.severityBadge(a.severity)),
       el("td", {}, el("span", { class: `badge st-${a.status}` }, t(`al.${a.status}`))),
       el("td", {}, link(a.title, R.href(`/dashboard/alerts/${a.id}`))),
@@ -230,7 +230,7 @@
     if (!R.can("admin", "analyst")) return out;
     if (a.status === "open") out.push(act("acknowledged", t("al.ack"), "alert-ack"));
     if (a.status !== "resolved") out.push(act("resolved", t("al.resolve"), "alert-resolve"));
-    if (a.status !== "open") out.push(act("open", t("al.reopen"), "alert-reopen"));
+    if (a.status === "resolved") out.push(act("open", t("al.reopen"), "alert-reopen"));  // open → acknowledged → resolved → open
     return out;
   }
 
@@ -300,9 +300,12 @@
   async function segmentChoices() {
     if (segmentCache) return segmentCache;
     const dims = R.CFG.segment_dimensions.filter((d) => !["region", "brand", "channel", "language", "product", "source"].includes(d));
-    const res = await Promise.all(dims.map((d) => api("/segments", { dimension: d, limit: 200 }).catch(() => null)));
-    segmentCache = [];
-    res.forEach((r, i) => { if (r) for (const s of r.segments) if (s.segment[dims[i]]) segmentCache.push(`${dims[i]}:${s.segment[dims[i]]}`); });
+    segmentCache = await R.cached("segment-values", async () => {
+      const res = await Promise.all(dims.map((d) => api("/segments", { dimension: d, limit: 200 }).catch(() => null)));
+      const out = [];
+      res.forEach((r, i) => { if (r) for (const s of r.segments) if (s.segment[dims[i]]) out.push(`${dims[i]}:${s.segment[dims[i]]}`); });
+      return out;
+    });
     return segmentCache;
   }
 
