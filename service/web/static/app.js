@@ -224,8 +224,8 @@ const Radar = (() => {
     who.replaceChildren();
     if (CFG.auth && key()) {
       const scope = me && [...(me.regions || []), ...(me.brands || []).map(brandName)].join(", ");
-      who.append(el("span", { id: "who-role", title: me ? me.id : "" }, me ? me.role : ""),
-                 scope ? el("span", { id: "who-scope" }, t("who.scope", { scope })) : null, " ",
+      who.append(el("span", { id: "who-role", title: me ? me.id : "" }, me ? me.role : ""), " ",
+                 ...(scope ? [el("span", { id: "who-scope" }, t("who.scope", { scope })), " "] : []),
                  el("button", { type: "button", class: "link", id: "signout", onclick: () => {
                    localStorage.removeItem(KEY_STORE);
                    for (const k of Object.keys(localStorage)) if (k.startsWith("radar.cache.")) localStorage.removeItem(k);

@@ -11,6 +11,12 @@
     const len = bucket === "day" ? 1 : bucket === "hour" ? 1 / 24 : 7;
     return R.explorerHref({ since: period, until: addDays(period, len), days: null, ...(extra || {}) });
   }
+  /** The periods of a series that lie wholly inside the window: a first week cut by the
+   *  window's start holds a few items whose shares would read as a swing. */
+  function whole(points, since) {
+    const start = new Date(since).getTime();
+    return points.filter((p, i) => i > 0 || new Date(p.period).getTime() >= start);
+  }
   function netClass(x) { return x === null || x === undefined ? "" : x > 0.05 ? "pos" : x < -0.05 ? "neg" : ""; }
   function kpi(label, value, url, sub, id) {
     return el("section", { class: "card quarter" }, el("h2", {}, label),
@@ -69,7 +75,7 @@
       kpi(t("ov.open_alerts"), num(alerts.alerts.length), R.href("/dashboard/alerts", { status: "open" }),
           ["L1", "L2", "L3"].map((s) => `${s}: ${alerts.alerts.filter((a) => a.severity === s).length}`).join(" · "), "kpi-alerts"));
 
-    const pts = tr.points;
+    const pts = whole(tr.points, w.since);
     box.append(card(t("ov.trend"), chartBox("chart-trend", (node) => chart(node, [
       { type: "bar", name: t("m.volume"), x: pts.map((p) => p.period), y: pts.map((p) => p.items), marker: { color: "#b8cde4" },
         hovertemplate: "%{x|%Y-%m-%d}: %{y} " + t("ov.items") + "<extra></extra>" },
@@ -265,7 +271,7 @@
     sel("tr-segment", t("al.segment"), [["", t("f.all")], ...segs.map((s) => [s, s])], attr.length === 1 ? attr[0] : "",
         (v) => R.navigate({ attr: v || null }));
 
-    const pts = tr.points;
+    const pts = whole(tr.points, w.since);
     const value = (p) => (metric === "volume" ? p.mentions : p[metric]);
     const extra = { aspect: phrase ? null : aspect, attr };
     const traces = [{ x: pts.map((p) => p.period), y: pts.map(value), mode: "lines+markers", name: t(`m.${metric}`),
