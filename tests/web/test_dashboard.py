@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -206,8 +207,6 @@ def test_sign_in_and_chinese_interface(probe, dashboard):
 
 
 def test_assets_come_from_the_app(dashboard):
-    import httpx
-
     server = dashboard[0]
     page = httpx.get(server.url + "/dashboard/").text
     assert "http://" not in page.replace(server.url, "") and "https://" not in page

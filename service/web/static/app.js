@@ -293,10 +293,13 @@ const Radar = (() => {
 
   /** The filters of a segment ({region: East, age_group: 18-24, brand: …}) as explorer link
    *  parameters: known dimensions map to their filter, any other to an attribute filter. */
+  // dimensions with a filter of their own; any other segment field is an attribute (NAME:VALUE)
+  const FIELD_DIMS = ["region", "brand", "channel", "language", "product", "source"];
   function segmentParams(seg) {
     const out = { attr: [] };
     for (const [k, v] of Object.entries(seg || {})) {
-      if (["region", "brand", "channel", "language", "product", "source"].includes(k)) out[k] = v;
+      if (v === null || v === undefined || v === "") continue;
+      if (FIELD_DIMS.includes(k)) out[k] = v;
       else out.attr.push(`${k}:${v}`);
     }
     return out;
@@ -360,7 +363,7 @@ const Radar = (() => {
   document.addEventListener("DOMContentLoaded", () => { setupSignIn(); render(); });
 
   return { CFG, COLORS, t, lang, can, cached, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
-           num, pct, signed, date, datetime, segmentText, sentimentBadge, severityBadge, segmentParams,
+           num, pct, signed, date, datetime, segmentText, sentimentBadge, severityBadge, segmentParams, FIELD_DIMS,
            explorerHref, link, chart, chartBox, banner, render };
 })();
 window.Radar = Radar;

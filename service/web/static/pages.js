@@ -167,12 +167,13 @@
   async function alertPage(box, w) {
     const id = R.CFG.alert_id;
     const a = await api(`/alerts/${id}`);
-    const seg = { ...R.segmentParams(a.segment), brand: a.brand || null, region: a.region || null };
-    delete seg.item;
-    delete seg.competitor;
-    const since = a.onset ? a.onset : null;
-    const itemsHref = a.segment && a.segment.item ? R.explorerHref({ item: a.segment.item })
-      : R.explorerHref({ ...seg, aspect: a.aspect || null, since, until: since ? addDays(a.last_detected_at, 7) : null, days: null });
+    // the alert's segment as explorer filters: its fields (not the quoted item or the rival
+    // brand of a competitor gap, which name no segment of ours), brand and region, from the onset
+    const { item, competitor, ...fields } = a.segment || {};
+    const scope = (extra) => R.segmentParams({ ...fields, brand: a.brand, region: a.region, ...extra });
+    const when = a.onset ? { since: a.onset, until: addDays(a.last_detected_at, 7), days: null } : {};
+    const aspect = a.aspect || null;
+    const itemsHref = item ? R.explorerHref({ item }) : R.explorerHref({ ...scope(), aspect, ...when });
     const head = el("section", { class: "card", id: "alert-head" },
       el("p", {}, link(`← ${t("al.back")}`, R.href("/dashboard/alerts"))),
       el("h2", {}, R.severityBadge(a.severity), " ", el("span", { class: `badge st-${a.status}`, id: "alert-status" }, t(`al.${a.status}`)), " ", a.title),
@@ -201,14 +202,14 @@
           hovertemplate: "%{x|%Y-%m-%d} " + t("al.breach") + ": %{y:.3f}<extra></extra>" },
       ], { xaxis: { type: "date" }, yaxis: { tickformat: s.gap ? "+.2f" : ".0%", fixedrange: true },
            shapes: s.onset ? [{ type: "line", x0: s.onset, x1: s.onset, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.muted, dash: "dot" } }] : [] },
-      { onClick: (p) => { location.href = periodHref(p.x, "week", { ...seg, aspect: a.aspect || null }); } }))));
+      { onClick: (p) => { location.href = periodHref(p.x, "week", { ...scope(), aspect }); } }))));
     }
     const drivers = a.details.drivers || [];
     if (drivers.length) {
       box.append(el("section", { class: "card half" }, el("h2", {}, t("al.drivers")),
         table([t("sg.segment"), { label: t("ov.prev"), num: true }, { label: t("ov.now"), num: true }, { label: "/ wk", num: true }],
           drivers.map((d) => el("tr", {}, el("td", {}, link(`${d.dimension}: ${d.value}`,
-              R.explorerHref({ ...seg, ...R.segmentParams({ [d.dimension]: d.value }), aspect: a.aspect || null, since, days: since ? null : undefined }))),
+              R.explorerHref({ ...scope({ [d.dimension]: d.value }), aspect, ...when }))),
             el("td", { class: "num" }, num(d.before)), el("td", { class: "num" }, num(d.after)), el("td", { class: "num" }, signed(d.growth_per_week, 1)))))));
     }
     const quotes = a.details.quotes || [];
@@ -305,7 +306,7 @@
   /** name:value pairs of the configured attribute dimensions (age group, tier…) for pickers. */
   async function segmentChoices() {
     if (segmentCache) return segmentCache;
-    const dims = R.CFG.segment_dimensions.filter((d) => !["region", "brand", "channel", "language", "product", "source"].includes(d));
+    const dims = R.CFG.segment_dimensions.filter((d) => !R.FIELD_DIMS.includes(d));
     segmentCache = await R.cached("segment-values", async () => {
       const res = await Promise.all(dims.map((d) => api("/segments", { dimension: d, limit: 200 }).catch(() => null)));
       const out = [];
@@ -337,13 +338,13 @@
     d1.addEventListener("change", change);
     d2.addEventListener("change", change);
     const rows = br.segments.filter((x) => x.volume > 0);
-    const label0 = (seg) => dims.map((d) => String(seg[d] ?? "–")).join(" · ");
-    rows.sort((a, b) => label0(a.segment).localeCompare(label0(b.segment)));
-    const aspects = R.CFG.aspects.map((a) => a.id).filter((a) => rows.some((r) => r.aspects.some((x) => x.aspect === a)));
     const label = (seg) => dims.map((d) => String(seg[d] ?? "–")).join(" · ");
+    rows.sort((a, b) => label(a.segment).localeCompare(label(b.segment)));
+    const aspects = R.CFG.aspects.map((a) => a.id).filter((a) => rows.some((r) => r.aspects.some((x) => x.aspect === a)));
     const sig = new Set(diff.findings.filter((x) => x.aspect).map((x) => `${label(x.segment)}|${x.aspect}`));
-    const z = rows.map((r) => aspects.map((a) => { const c = r.aspects.find((x) => x.aspect === a); return c && c.mentions ? c.net_sentiment.value : null; }));
-    const n = rows.map((r) => aspects.map((a) => { const c = r.aspects.find((x) => x.aspect === a); return c ? c.mentions : 0; }));
+    const cells = rows.map((r) => aspects.map((a) => r.aspects.find((x) => x.aspect === a)));
+    const z = cells.map((row) => row.map((c) => (c && c.mentions ? c.net_sentiment.value : null)));
+    const n = cells.map((row) => row.map((c) => (c ? c.mentions : 0)));
     const text = rows.map((r, i) => aspects.map((a, j) => (z[i][j] === null ? "" : `${z[i][j].toFixed(2)}${sig.has(`${label(r.segment)}|${a}`) ? " ●" : ""}`)));
     const height = Math.max(260, 60 + 34 * rows.length);
     box.append(card(t("sg.heat"), controls, el("p", { class: "hint" }, t("sg.sig", { a: alpha })),
