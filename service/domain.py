@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -110,6 +110,9 @@ class AspectScore(BaseModel):
     sentiment: Sentiment
     sentiment_score: float = Field(..., ge=-1, le=1)
     evidence: str
+    reason: Literal["rule", "model", "rule+model"] = Field(
+        "model", description="What tagged it: a taxonomy rule, the calibrated model score, or both.")
+    rule: str | None = Field(None, description="The taxonomy pattern that matched, for rule tags.")
 
 
 class Score(BaseModel):
@@ -156,6 +159,20 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+class AspectRules(BaseModel):
+    """Phrase patterns per language code (``any``: every language); syntax in ``service/nlp/rules.py``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include: dict[str, list[str]] = Field(default_factory=dict, description="A match tags the aspect.")
+    exclude: dict[str, list[str]] = Field(default_factory=dict,
+                                          description="A match vetoes any include match it overlaps.")
+    negation: bool | None = Field(None, description="Ignore include matches with a negation word just before "
+                                                    "them; default: on for kind severity, off for topics.")
+    window: int = Field(3, ge=0, le=12, description="Words (CJK: 2 characters each) looked back for a negation.")
+    confidence: float = Field(0.9, gt=0.5, le=1.0, description="Confidence of a tag that only a rule supports.")
+
+
 class AspectDef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,7 +180,23 @@ class AspectDef(BaseModel):
     names: dict[str, str] = Field(..., description="Display name per language code.")
     description: str
     examples: list[str] = Field(default_factory=list)
+    kind: Literal["topic", "severity"] = Field(
+        "topic", description="topic: what an item is about; severity: a harm that is tagged only when its "
+                             "detector (the rules, with negation) finds it, never by similarity alone.")
+    rules: AspectRules | None = None
+    tagging: Literal["hybrid", "rules", "model"] = Field(
+        "hybrid", description="hybrid: a rule match or a calibrated model score tags; rules / model: only that. "
+                              "Severity aspects are always rules (the model confirms, it never tags alone).")
     safety: bool = Field(False, description="Health/safety aspect: severe complaints alert at once.")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What may tag this aspect: ``rule``, ``model`` or both."""
+        if self.kind == "severity" or self.tagging == "rules":
+            return ("rule",)
+        if self.tagging == "model" or self.rules is None:
+            return ("model",)
+        return ("rule", "model")
 
     def name(self, lang: str = "en") -> str:
         return self.names.get(lang) or self.names.get("en") or self.id
@@ -199,8 +232,9 @@ class Taxonomy(BaseModel):
         raise KeyError(aspect_id)
 
     def fingerprint(self) -> str:
-        """Changes whenever anything the tagger reads changes (ids, descriptions, examples)."""
-        payload = json.dumps([[a.id, a.description, a.examples] for a in self.aspects],
+        """Changes whenever anything the tagger reads changes (ids, names, descriptions, examples,
+        rules, kind and tagging mode)."""
+        payload = json.dumps([a.model_dump(exclude={"safety"}, exclude_none=True) for a in self.aspects],
                              ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:8]
 

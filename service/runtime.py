@@ -44,7 +44,8 @@ class Runtime:
         sc = self.settings.scoring
         return ModelRegistry(self.settings.models_dir, taxonomy=self.settings.taxonomy,
                              cache_dir=self.settings.model_cache_dir, batch_size=sc.batch_size,
-                             max_tokens=sc.max_tokens, threads=sc.threads, runtime=sc.runtime)
+                             max_tokens=sc.max_tokens, threads=sc.threads, runtime=sc.runtime,
+                             config_dir=self.settings.config_dir)
 
     @property
     def scorer(self) -> Scorer:

@@ -161,3 +161,31 @@ def sample(s: LabeledSet, n: int | None, seed: int = 13) -> LabeledSet:
     return LabeledSet(s.name, [s.texts[i] for i in keep], [s.labels[i] for i in keep], s.binary,
                       s.language, {**s.meta, "sampled_from": len(s)},
                       [s.spans[i] for i in keep] if s.spans is not None else None)
+
+
+def semeval16_categories(path: Path) -> list[tuple[str, dict[str, str]]]:
+    """``(sentence, {ENTITY#ATTRIBUTE: polarity})`` from a SemEval-2016 SB1 file (sentences
+    without opinions included, with no category)."""
+    out = []
+    for s in ET.parse(path).getroot().iter("sentence"):
+        cats = {o.get("category"): o.get("polarity") for o in s.iter("Opinion")}
+        out.append((s.findtext("text") or "", cats))
+    return out
+
+
+ASAP_NOT_MENTIONED = "-2"
+
+
+def asap_categories(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, dict[str, str]]]:
+    """``(review, {column: polarity})`` from the ASAP samples (the test sample is never read)."""
+    pol = {"1": "positive", "0": "neutral", "-1": "negative"}
+    out = []
+    for split in splits:
+        if split == "test":
+            raise ValueError("the ASAP test sample is held out")
+        with open(data_dir() / "asap_samples" / f"{split}_sample.csv", encoding="utf-8-sig") as fh:
+            for r in csv.DictReader(fh):
+                cats = {k: pol[v.strip()] for k, v in r.items()
+                        if k not in ("index", "reviewbody", "star") and (v or "").strip() in pol}
+                out.append((r["reviewbody"], cats))
+    return out

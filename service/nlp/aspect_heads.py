@@ -12,8 +12,9 @@ and its clause embeddings ``c_1..c_k``. For each category:
   vector goes through a small MLP to negative/neutral/positive. So "great taste but the box
   arrived crushed" is read on taste from the taste clause and on packaging from the box one.
 
-``configs/aspect_mapping.yaml`` says which dataset category serves which taxonomy aspect;
-taxonomy aspects no head serves stay zero-shot (any aspect a user adds keeps working).
+``aspect_mapping.yaml`` (in the config folder) says which dataset category could serve which
+taxonomy aspect; ``service/nlp/tagger.py`` serves it there only when it was validated on that
+aspect's current definition (``training.validate_heads``), never by the aspect's name alone.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import yaml
 from safetensors.numpy import load_file, save_file
 
-from service.nlp.aspects import AspectHit, ZeroShotAspectTagger
+from service.nlp.aspects import AspectHit
 from service.nlp.sentiment import gelu
 
 PARAMS = ("W1", "b1", "Wd", "bd", "Ws1", "bs1", "E", "Ws2", "bs2")
@@ -85,42 +86,6 @@ def load_mapping(path: Path) -> dict[str, dict[str, str]]:
 @dataclass(frozen=True)
 class HeadHit(AspectHit):
     probabilities: tuple[float, float, float] | None = None  # the aspect's own sentiment
-
-
-class AspectTagger:
-    """Trained heads for the taxonomy aspects the mapping covers, zero-shot for the rest."""
-
-    def __init__(self, zero_shot: ZeroShotAspectTagger, heads: list[tuple[AspectHeads, dict[str, str]]]):
-        self.zero_shot = zero_shot
-        ids = [a.id for a in zero_shot.taxonomy.aspects]
-        # only mappings onto aspects that exist in this taxonomy count
-        self.heads = [(h, {c: a for c, a in m.items() if a in ids and c in h.categories}) for h, m in heads]
-        self.covered = {a for _, m in self.heads for a in m.values()}
-        self.taxonomy = zero_shot.taxonomy
-
-    def fit(self, encoder) -> "AspectTagger":
-        self.zero_shot.fit(encoder)
-        return self
-
-    def tag(self, text_emb: np.ndarray, clause_emb: np.ndarray) -> list[AspectHit]:
-        if len(clause_emb) == 0:
-            return []
-        best: dict[str, AspectHit] = {}
-        for hit in self.zero_shot.tag(clause_emb):
-            if hit.aspect not in self.covered:
-                best[hit.aspect] = hit
-        for heads, mapping in self.heads:
-            if not mapping:
-                continue
-            prob, evidence, sent = heads.predict(text_emb, clause_emb)
-            # a head's probability is calibrated to its threshold: rescale so 0.5 is the cut
-            for cat, aid in mapping.items():
-                j = heads.categories.index(cat)
-                conf = _rescale(float(prob[j]), heads.threshold)
-                if conf >= 0.5 and conf > (best[aid].confidence if aid in best else 0.0):
-                    best[aid] = HeadHit(aid, conf, int(evidence[j]), tuple(float(v) for v in sent[j]))
-        hits = sorted(best.values(), key=lambda h: -h.confidence)
-        return hits[:self.zero_shot.max_aspects]
 
 
 def _rescale(p: float, threshold: float) -> float:

@@ -24,6 +24,8 @@ class AspectHit:
     aspect: str
     confidence: float
     clause: int  # index of the evidence clause within the item
+    reason: str = "model"  # rule | model | rule+model
+    rule: str | None = None  # the taxonomy pattern that matched, for rule tags
 
 
 class ZeroShotAspectTagger:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.domain import AspectScore, Score
-from service.nlp.aspect_heads import AspectTagger, HeadHit
+from service.nlp.aspect_heads import HeadHit
 from service.nlp.encoder import Encoder
 from service.nlp.sentiment import SentimentHead, sentiment_score
+from service.nlp.tagger import AspectTagger
 from service.nlp.text import clause_spans
 
 LABELS = ("negative", "neutral", "positive")
@@ -70,9 +71,13 @@ class ScoringPipeline(Scorer):
         probs = self.sentiment.predict_proba(text_emb)
         polarity = sentiment_score(probs)
         out = []
+        taggable = [t for t in range(len(texts)) if self.supports(langs[t]) and len(clause_emb[t])]
+        tagged = dict(zip(taggable, self.aspects.tag_batch(
+            [texts[t] for t in taggable], [spans[t] for t in taggable], [langs[t] for t in taggable],
+            text_emb[taggable] if taggable else text_emb[:0], [clause_emb[t] for t in taggable])))
         for t, text in enumerate(texts):
             aspects = []
-            hits = self.aspects.tag(text_emb[t], clause_emb[t]) if self.supports(langs[t]) else []
+            hits = tagged.get(t, [])
             if hits:
                 c_probs = self.sentiment.predict_proba(clause_emb[t])
             for hit in hits:
@@ -81,7 +86,8 @@ class ScoringPipeline(Scorer):
                 ap = np.asarray(hit.probabilities) if isinstance(hit, HeadHit) and hit.probabilities else c_probs[hit.clause]
                 aspects.append(AspectScore(
                     aspect=hit.aspect, confidence=round(hit.confidence, 4), sentiment=LABELS[int(ap.argmax())],
-                    sentiment_score=round(float(sentiment_score(ap[None, :])[0]), 4), evidence=text[a:b]))
+                    sentiment_score=round(float(sentiment_score(ap[None, :])[0]), 4), evidence=text[a:b],
+                    reason=hit.reason, rule=hit.rule))
             p = probs[t]
             top = max(hits, key=lambda h: round(h.confidence, 4), default=None)
             out.append(ScoredText(

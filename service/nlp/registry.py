@@ -16,12 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain import Taxonomy
-from service.nlp.aspect_heads import AspectHeads, AspectTagger, load_mapping
+from service.nlp.aspect_heads import AspectHeads, load_mapping
 from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.checksums import sha256_file
 from service.nlp.encoder import Encoder, TransformerEncoder
 from service.nlp.pipeline import ScoringPipeline
+from service.nlp.relevance import RelevanceModel
 from service.nlp.sentiment import SentimentHead
+from service.nlp.tagger import AspectCalibration, AspectTagger
 
 
 class ModelError(RuntimeError):
@@ -53,7 +55,7 @@ class FileSpec(BaseModel):
 
 class ArtifactSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["sentiment_head", "aspect_calibration", "aspect_heads", "lora_adapter"]
+    kind: Literal["sentiment_head", "aspect_calibration", "aspect_heads", "aspect_relevance", "lora_adapter"]
     base: str
     files: dict[str, FileSpec] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
@@ -68,8 +70,10 @@ class PipelineSpec(BaseModel):
     encoder: str
     sentiment: str
     aspects: str
-    aspect_heads: str | None = Field(None, description="Trained aspect heads (an `aspect_heads` artifact); "
-                                     "taxonomy aspects they do not serve stay zero-shot.")
+    aspect_heads: str | None = Field(None, description="Trained aspect heads (an `aspect_heads` artifact), "
+                                     "served only under aspects whose definition they were validated on.")
+    relevance: str | None = Field(None, description="The aspect relevance model (an `aspect_relevance` artifact); "
+                                  "without one, the similarity-only zero-shot calibration in `aspects` scores.")
 
 
 class Manifest(BaseModel):
@@ -88,8 +92,11 @@ class Manifest(BaseModel):
 class ModelRegistry:
     def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, cache_dir: Path | None = None,
                  batch_size: int = 64, max_tokens: int = 256, threads: int | None = None,
-                 runtime: str = "auto"):
+                 runtime: str = "auto", config_dir: Path | None = None):
+        from service.config import DEFAULT_CONFIG_DIR
+
         self.runtime = runtime
+        self.config_dir = Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR
         self.models_dir = Path(models_dir)
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "feedback-radar"
         self.taxonomy = taxonomy
@@ -188,16 +195,56 @@ class ModelRegistry:
     def sentiment_head(self, name: str) -> SentimentHead:
         return self._once("sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights")))
 
+    @property
+    def mapping_path(self) -> Path:
+        """``aspect_mapping.yaml`` of the config folder (``RADAR_CONFIG_DIR``), like every config file."""
+        return self.config_dir / "aspect_mapping.yaml"
+
+    def mapping(self) -> dict[str, dict[str, str]]:
+        return load_mapping(self.mapping_path) if self.mapping_path.exists() else {}
+
     def aspect_heads(self, name: str) -> list[tuple[AspectHeads, dict[str, str]]]:
         """Every head set of an ``aspect_heads`` artifact with its category → taxonomy mapping."""
-        from service.config import REPO_ROOT
 
         def build():
             spec = self.artifact(name)
-            mapping = load_mapping(REPO_ROOT / spec.params.get("mapping", "configs/aspect_mapping.yaml"))
+            mapping = self.mapping()
             return [(AspectHeads.load(self.artifact_file(name, role)), mapping.get(role, {})) for role in spec.files]
 
         return self._once("aspect_heads", name, build)
+
+    def relevance_model(self, name: str) -> RelevanceModel:
+        return self._once("relevance", name, lambda: RelevanceModel.load(self.artifact_file(name, "weights")))
+
+    def calibration_path(self, pipeline: str) -> Path:
+        return self.cache_dir / "calibration" / f"{pipeline}-tax-{self.taxonomy.fingerprint()}.json"
+
+    def calibration(self, pipeline: str) -> AspectCalibration | None:
+        """Per-aspect thresholds fitted on the team's store (``radar taxonomy calibrate``), if any."""
+        import json
+
+        path = self.calibration_path(pipeline)
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return AspectCalibration(thresholds={k: float(v) for k, v in raw["thresholds"].items()},
+                                 taxonomy=raw["taxonomy"], items=int(raw.get("items", 0)))
+
+    def tagger(self, name: str = "default", taxonomy: Taxonomy | None = None, *,
+               calibrated: bool = True) -> AspectTagger:
+        """The aspect tagger of a pipeline for ``taxonomy`` (default: the configured one), not fitted."""
+        spec = self.pipeline_spec(name)
+        tax = taxonomy or self.taxonomy
+        cal = self.artifact(spec.aspects).params
+        zero = ZeroShotAspectTagger(tax, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
+                                    margin=float(cal.get("margin", 1.0)))
+        heads, validated = [], {}
+        if spec.aspect_heads:
+            heads = self.aspect_heads(spec.aspect_heads)
+            validated = dict(self.artifact(spec.aspect_heads).params.get("validated") or {})
+        relevance = self.relevance_model(spec.relevance) if spec.relevance else None
+        return AspectTagger(tax, relevance=relevance, zero_shot=None if relevance else zero, heads=heads,
+                            validated=validated, calibration=self.calibration(name) if calibrated else None)
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)
@@ -211,10 +258,7 @@ class ModelRegistry:
         def build() -> ScoringPipeline:
             encoder = self.encoder(spec.encoder)
             head = self.sentiment_head(spec.sentiment)
-            cal = self.artifact(spec.aspects).params
-            zero = ZeroShotAspectTagger(self.taxonomy, threshold=float(cal["threshold"]),
-                                        slope=float(cal["slope"]), margin=float(cal.get("margin", 1.0)))
-            tagger = AspectTagger(zero, self.aspect_heads(spec.aspect_heads) if spec.aspect_heads else []).fit(encoder)
+            tagger = self.tagger(name).fit(encoder)
             return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
                                    version=self.pipeline_version(name, runtime=encoder.runtime),
                                    languages=tuple(self.manifest.encoders[spec.encoder].languages))
@@ -227,17 +271,22 @@ class ModelRegistry:
         spec = self.pipeline_spec(name)
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
         rt = "int8" if (runtime or self.encoder_runtime(spec.encoder)) == "onnx-int8" else "fp32"
-        aspects = spec.aspects
-        if spec.aspect_heads:  # heads and the zero-shot calibration in one digest (versions stay short)
+        aspects = spec.relevance or spec.aspects
+        if spec.aspect_heads or spec.relevance:
+            # relevance, heads, their validation, the mapping and the store calibration in one
+            # digest (versions stay short)
             import hashlib
             import json
 
-            from service.config import REPO_ROOT
-
-            heads = self.artifact(spec.aspect_heads)
-            mapping = load_mapping(REPO_ROOT / heads.params.get("mapping", "configs/aspect_mapping.yaml"))
-            blob = json.dumps([sorted(f.sha256 for f in heads.files.values()), self.artifact(spec.aspects).params,
-                               mapping], sort_keys=True)
-            aspects = f"{spec.aspect_heads}@{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+            parts: list = [self.artifact(spec.aspects).params]
+            if spec.relevance:
+                parts.append(self.artifact(spec.relevance).files["weights"].sha256)
+            if spec.aspect_heads:
+                heads = self.artifact(spec.aspect_heads)
+                parts += [sorted(f.sha256 for f in heads.files.values()), heads.params.get("validated"), self.mapping()]
+            cal = self.calibration(name)
+            parts.append(cal.thresholds if cal else None)
+            blob = json.dumps(parts, sort_keys=True)
+            aspects = f"{aspects}@{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
         return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
                 f":tax-{self.taxonomy.fingerprint()}")

@@ -221,7 +221,8 @@ def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetim
             topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(), scored_at=now))
         aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
                                 sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
-                                evidence=a.evidence) for a in s.aspects)
+                                evidence=a.evidence, reason=a.reason,
+                                rule=None if a.rule is None else a.rule[:200]) for a in s.aspects)
     _bulk_insert(session, ScoreRow.__table__, score_rows)
     _bulk_insert(session, AspectScoreRow.__table__, aspect_rows)
 
@@ -237,7 +238,8 @@ def to_domain(row: FeedbackRow) -> Feedback:
             sentiment=s.sentiment, sentiment_score=s.sentiment_score,
             probabilities={"negative": s.p_negative, "neutral": s.p_neutral, "positive": s.p_positive},
             aspects=[AspectScore(aspect=a.aspect, confidence=a.confidence, sentiment=a.sentiment,
-                                 sentiment_score=a.sentiment_score, evidence=a.evidence)
+                                 sentiment_score=a.sentiment_score, evidence=a.evidence,
+                                 reason=a.reason or "model", rule=a.rule)
                      for a in s.aspects],
             model_version=s.model_version)
     return Feedback(

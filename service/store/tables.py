@@ -145,6 +145,10 @@ class AspectScoreRow(Base):
     sentiment: Mapped[str] = mapped_column(String(8))
     sentiment_score: Mapped[float] = mapped_column(Float)
     evidence: Mapped[str] = mapped_column(Text)
+    # what tagged it (rule, model, rule+model) and the taxonomy pattern for rule tags; NULL on
+    # tags stored before revision 0009 (all of them model tags)
+    reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ThemeRow(Base):

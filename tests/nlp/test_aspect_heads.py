@@ -1,12 +1,13 @@
 """Trained aspect heads: the served numpy model is the trained torch model, and the tagger
-serves mapped aspects from heads and everything else zero-shot."""
+serves a head under a taxonomy aspect only when it was validated on that aspect's definition."""
 
 import numpy as np
 import torch
 
 from service.domain import Taxonomy
-from service.nlp.aspect_heads import AspectHeads, AspectTagger, HeadHit, _rescale
+from service.nlp.aspect_heads import AspectHeads, HeadHit, _rescale
 from service.nlp.aspects import ZeroShotAspectTagger
+from service.nlp.tagger import AspectTagger, definition_fingerprint
 from training.train_aspects import HeadsModule
 
 
@@ -59,22 +60,54 @@ def _taxonomy():
 
 
 class _ZeroShot(ZeroShotAspectTagger):
-    def tag(self, clause_emb):
-        from service.nlp.aspects import AspectHit
+    """Zero-shot scores fixed: taste 0.9 on clause 0, packaging 0.8 on clause 1."""
 
-        return [AspectHit("taste", 0.9, 0), AspectHit("packaging", 0.8, 1)]
+    def fit(self, encoder):
+        return self
+
+    def clause_scores(self, clause_emb):
+        return np.array([[0.9, 0.0], [0.0, 0.8]])
+
+    def confidence(self, scores):
+        return scores
 
 
-def test_mapped_aspects_come_from_heads_the_rest_zero_shot():
-    zero = _ZeroShot(_taxonomy(), threshold=0.5, slope=25)
-    tagger = AspectTagger(zero, [(_Heads([0.7, 0.9]), {"food": "taste", "ambience": "no_such_aspect"})])
+def _validated(tax, *ids):
+    return {a.id: definition_fingerprint(a) for a in tax.aspects if a.id in ids}
+
+
+def test_a_validated_head_serves_its_aspect_the_rest_stay_with_the_model():
+    tax = _taxonomy()
+    zero = _ZeroShot(tax, threshold=0.5, slope=25)
+    heads = [(_Heads([0.7, 0.9]), {"food": "taste", "ambience": "no_such_aspect"})]
+    tagger = AspectTagger(tax, zero_shot=zero, heads=heads, validated=_validated(tax, "taste")).fit(None)
     hits = {h.aspect: h for h in tagger.tag(np.zeros(4), np.zeros((2, 4)))}
     assert isinstance(hits["taste"], HeadHit) and hits["taste"].clause == 1
     assert hits["taste"].probabilities == (0.1, 0.1, 0.8)
-    assert not isinstance(hits["packaging"], HeadHit)  # not covered: zero-shot
+    assert not isinstance(hits["packaging"], HeadHit)  # not covered: the model part
     # below the head's threshold the covered aspect is not tagged, even if zero-shot would
-    tagger = AspectTagger(zero, [(_Heads([0.3, 0.9]), {"food": "taste"})])
+    tagger = AspectTagger(tax, zero_shot=zero, heads=[(_Heads([0.3, 0.9]), {"food": "taste"})],
+                          validated=_validated(tax, "taste")).fit(None)
     assert {h.aspect for h in tagger.tag(np.zeros(4), np.zeros((2, 4)))} == {"packaging"}
+
+
+def test_a_head_is_never_served_by_name_alone():
+    """The mapping names the aspect, but without a validation of its current definition (or
+    after the definition changed) the head is not used: the model part tags it."""
+    tax = _taxonomy()
+    zero = _ZeroShot(tax, threshold=0.5, slope=25)
+    heads = [(_Heads([0.3, 0.9]), {"food": "taste"})]
+    unvalidated = AspectTagger(tax, zero_shot=zero, heads=heads).fit(None)
+    assert unvalidated.covered == set()
+    hits = {h.aspect: h for h in unvalidated.tag(np.zeros(4), np.zeros((2, 4)))}
+    assert set(hits) == {"taste", "packaging"} and not isinstance(hits["taste"], HeadHit)
+    stale = _validated(tax, "taste")
+    edited = Taxonomy.model_validate({"aspects": [
+        {**tax.aspects[0].model_dump(), "description": "anything about the food at all"},
+        tax.aspects[1].model_dump()]})
+    assert AspectTagger(edited, zero_shot=_ZeroShot(edited, threshold=0.5, slope=25), heads=heads,
+                        validated=stale).covered == set()
+    assert AspectTagger(tax, zero_shot=zero, heads=heads, validated=stale).covered == {"taste"}
 
 
 def test_threshold_rescaling_keeps_order_and_puts_the_cut_at_one_half():

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 
 from service.domain import Taxonomy
-from service.nlp.aspect_heads import AspectTagger
-from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.text import clause_spans, split_clauses
 
 
@@ -81,10 +79,18 @@ def test_a_new_aspect_is_tagged_zero_shot(real_pipeline):
         "id": "sustainability", "names": {"en": "Sustainability", "zh": "环保"},
         "description": "Environmental impact, plastic waste, recycling and eco-friendly packaging.",
         "examples": ["too much plastic waste", "the packaging is not recyclable", "eco friendly"]}]})
-    t = real_pipeline.aspects.zero_shot
-    zero = ZeroShotAspectTagger(extra, threshold=t.threshold, slope=t.slope, margin=t.margin)
-    # the served tagger (trained heads for the aspects they cover) with the new aspect added
-    tagger = AspectTagger(zero, real_pipeline.aspects.heads).fit(real_pipeline.encoder)
-    text_emb, (clauses,) = real_pipeline.encoder.encode_with_spans(
-        ["So much single-use plastic, none of it recyclable."], [[(0, 50)]])
-    assert [h.aspect for h in tagger.tag(text_emb[0], clauses)][:1] == ["sustainability"]
+    # the served tagger (relevance model, rules) with the new aspect added, no retraining
+    tagger = real_pipeline_registry(real_pipeline).tagger("default", extra).fit(real_pipeline.encoder)
+    text = "So much single-use plastic, none of it recyclable."
+    text_emb, (clauses,) = real_pipeline.encoder.encode_with_spans([text], [[(0, 50)]])
+    hits = tagger.tag(text_emb[0], clauses, text=text, spans=[(0, 50)], language="en")
+    assert [h.aspect for h in hits][:1] == ["sustainability"]
+    assert hits[0].reason == "model"  # no rule was written for it: the model tagged it
+
+
+def real_pipeline_registry(pipeline):
+    from service.config import Settings
+    from service.nlp.registry import ModelRegistry
+
+    st = Settings()
+    return ModelRegistry(st.models_dir, taxonomy=pipeline.aspects.taxonomy, cache_dir=st.model_cache_dir)

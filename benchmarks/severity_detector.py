@@ -1,0 +1,173 @@
+"""Precision and recall of the severe-complaint (health and safety harm) detector on real texts.
+
+    python benchmarks/severity_detector.py [--split test|dev|all] [--taxonomy configs/taxonomy.yaml]
+
+The texts are the hand-labeled rows of ``benchmarks/severity/labels.csv`` (references into
+``../shared/data``, never the texts; how they were chosen and labeled:
+``benchmarks/severity/README.md``), plus the demo generator's items, whose generator records
+which items were written as health complaints. The detector is what the ``severe_complaint``
+rule rests on: the ``kind: severity`` aspects of the taxonomy, tagged by their rules with
+negation (``service/nlp/rules.py``). ``dev`` rows may be read while writing rules; ``test``
+rows are the report. Beside it, for comparison, what the previous detector did on the same
+rows: the zero-shot ``health_safety`` tag with confidence ≥ 0.8 and sentiment ≤ −0.8 (the
+shipped rule's thresholds). Prints JSON: precision, recall, F1 and the counts (false
+positives and false negatives by language), with Wilson 95% intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LABELS = ROOT / "benchmarks" / "severity" / "labels.csv"
+
+
+@lru_cache(maxsize=None)
+def _rows(path: Path):
+    csv.field_size_limit(10 ** 9)
+    if path.suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    if path.suffix == ".tsv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            rd = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(rd)
+            return header, list(rd)
+    if path.suffix == ".xml":
+        return list(ET.parse(path).getroot().iter("sentence"))
+    return path.read_text(encoding="utf-8").split("\n")
+
+
+def resolve(data: Path, ref_file: str, ref: str) -> str:
+    path = data / ref_file
+    rows = _rows(path)
+    if path.suffix == ".csv":
+        row = rows[int(ref)]
+        return (row.get("reviewbody") if "asap" in ref_file else row.get("review") or "").lstrip("\ufeff")
+    if path.suffix == ".tsv":
+        header, body = rows
+        col = header.index("text_a") if "text_a" in header else header.index("text")
+        return body[int(ref)][col]
+    if path.suffix == ".xml":
+        if ref.startswith("idx:"):
+            return rows[int(ref[4:])].findtext("text") or ""
+        return next(s.findtext("text") or "" for s in rows if s.get("id") == ref)
+    return rows[int(ref)]
+
+
+def wilson(k: int, n: int) -> list[float] | None:
+    if n == 0:
+        return None
+    from service.analytics.stats import wilson
+
+    lo, hi = wilson(k, n)
+    return [round(lo, 3), round(hi, 3)]
+
+
+def report(pred: list[bool], gold: list[bool], langs: list[str]) -> dict:
+    tp = sum(p and g for p, g in zip(pred, gold))
+    fp = sum(p and not g for p, g in zip(pred, gold))
+    fn = sum(g and not p for p, g in zip(pred, gold))
+    out = {"n": len(gold), "positives": sum(gold), "tp": tp, "fp": fp, "fn": fn,
+           "precision": round(tp / max(tp + fp, 1), 4), "precision_ci95": wilson(tp, tp + fp),
+           "recall": round(tp / max(tp + fn, 1), 4), "recall_ci95": wilson(tp, tp + fn)}
+    p, r = out["precision"], out["recall"]
+    out["f1"] = round(2 * p * r / (p + r), 4) if p + r else 0.0
+    out["by_language"] = {lang: {"tp": sum(p and g for p, g, x in zip(pred, gold, langs) if x == lang),
+                                 "fp": sum(p and not g for p, g, x in zip(pred, gold, langs) if x == lang),
+                                 "fn": sum(g and not p for p, g, x in zip(pred, gold, langs) if x == lang),
+                                 "positives": sum(g for g, x in zip(gold, langs) if x == lang),
+                                 "n": sum(x == lang for x in langs)} for lang in sorted(set(langs))}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="test", choices=["test", "dev", "all"])
+    ap.add_argument("--taxonomy", type=Path, default=ROOT / "configs" / "taxonomy.yaml")
+    ap.add_argument("--demo-items", type=int, default=3000, help="Demo generator items scored as well.")
+    ap.add_argument("--no-baseline", action="store_true", help="Skip the previous zero-shot detector.")
+    ap.add_argument("--show-errors", action="store_true",
+                    help="Print the wrong rows' references (dev only: never read test errors to fix rules).")
+    args = ap.parse_args()
+
+    from service.domain import Taxonomy
+    from service.nlp.rules import compile_taxonomy_rules
+    from training.data import data_dir
+
+    taxonomy = Taxonomy.from_yaml(args.taxonomy)
+    severe = [a.id for a in taxonomy.aspects if a.kind == "severity"]
+    rules = compile_taxonomy_rules(taxonomy)
+    data = data_dir()
+    with open(LABELS, encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if args.split == "all" or r["split"] == args.split]
+    texts = [resolve(data, r["ref_file"], r["ref"]) for r in rows]
+    langs = [r["language"] for r in rows]
+    gold = [r["label"] == "1" for r in rows]
+
+    def detect(text: str, lang: str) -> bool:
+        return any(rules[a].match(text, lang) for a in severe if a in rules)
+
+    pred = [detect(t, lang) for t, lang in zip(texts, langs)]
+    out = {"split": args.split, "taxonomy": str(args.taxonomy.relative_to(ROOT) if args.taxonomy.is_relative_to(ROOT)
+                                                else args.taxonomy),
+           "severity_aspects": severe, "real_texts": report(pred, gold, langs)}
+    borderline = [i for i, r in enumerate(rows) if "borderline" in r["notes"]]
+    clear = [i for i in range(len(rows)) if i not in set(borderline)]
+    out["real_texts_without_borderline"] = report([pred[i] for i in clear], [gold[i] for i in clear],
+                                                  [langs[i] for i in clear])
+    if args.show_errors and args.split == "dev":
+        out["dev_errors"] = [{"ref_file": r["ref_file"], "ref": r["ref"], "label": r["label"]}
+                             for r, p, g in zip(rows, pred, gold) if p != g]
+
+    from service.demo.generator import DemoConfig, DemoGenerator
+    from service.ingest.language import LanguageDetector
+
+    gen = DemoGenerator(DemoConfig(per_week=max(args.demo_items // 26 + 1, 1), seed=5))
+    items = list(gen.items())[:args.demo_items]
+    d_texts = [row["text"] for row, _ in items]
+    d_langs = LanguageDetector().detect_many(d_texts)
+    d_gold = ["health_issue" in truth.topics for _, truth in items]
+    d_pred = [detect(t, lang) for t, lang in zip(d_texts, d_langs)]
+    out["demo_items"] = report(d_pred, d_gold, d_langs)
+
+    if not args.no_baseline:
+        from service.config import Settings
+        from service.nlp.aspects import ZeroShotAspectTagger
+        from service.nlp.registry import ModelRegistry
+        from service.nlp.text import clause_spans
+
+        st = Settings()
+        reg = ModelRegistry(st.models_dir, taxonomy=taxonomy, cache_dir=st.model_cache_dir)
+        spec = reg.pipeline_spec("default")
+        enc = reg.encoder(spec.encoder)
+        head = reg.sentiment_head(spec.sentiment)
+        cal = reg.artifact(spec.aspects).params
+        zero = ZeroShotAspectTagger(taxonomy, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
+                                    margin=float(cal["margin"])).fit(enc)
+        _, clauses = enc.encode_with_spans(texts, [clause_spans(t) for t in texts])
+        base = []
+        for c in clauses:
+            hit = next((h for h in zero.tag(c) if h.aspect == "health_safety"), None)
+            if hit is None or hit.confidence < 0.8:
+                base.append(False)
+                continue
+            p = head.predict_proba(c[hit.clause][None, :])[0]
+            base.append(float(p[2] - p[0]) <= -0.8)
+        out["previous_zero_shot_detector"] = report(base, gold, langs)
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The hybrid aspect tagger: taxonomy rules + a calibrated model score, with the reason kept.
+
+For every item and taxonomy aspect (``AspectDef.sources`` says which may tag it):
+
+- **rule**: one of the aspect's include patterns matches the item's text in its language and
+  no exclude pattern overlaps it (and, for ``kind: severity`` aspects, no negation precedes
+  it). The evidence is the clause holding the match, the pattern is kept with the tag.
+- **model**: the model part's calibrated probability clears its threshold. The model part is
+  the relevance model (``service/nlp/relevance.py``), or the similarity-only zero-shot
+  tagger for pipelines without one; a trained head (``aspect_heads.py``) takes its place only
+  for an aspect whose current definition it was validated on (``validated`` below).
+- ``kind: severity`` aspects (health and safety harm) are tagged by their rules only: an item
+  that is merely *similar* to "food poisoning" is not one (the demo's L1 alerts on "too salty").
+
+``confidence`` is the model's probability that the aspect is present (the relevance model is
+calibrated on labeled sets, see the model card); a rule tag's confidence is
+``c + (1 - c) · p`` with ``c`` the aspect's ``rules.confidence`` (0.9 unless set): at least
+``c``, ordered by the model among rule tags. ``reason`` is ``rule``, ``model`` or ``rule+model``.
+Store calibration (``AspectCalibration``) may raise or lower one aspect's model threshold so
+that a new aspect tags a plausible share of the team's items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.domain import Taxonomy
+from service.nlp.aspect_heads import AspectHeads, HeadHit, _rescale
+from service.nlp.aspects import AspectHit, ZeroShotAspectTagger
+from service.nlp.relevance import Prototypes, RelevanceModel, features
+from service.nlp.rules import compile_taxonomy_rules
+
+
+@dataclass
+class AspectCalibration:
+    """Per-aspect model thresholds fitted on a team's stored items (``radar taxonomy calibrate``)."""
+
+    thresholds: dict[str, float] = field(default_factory=dict)
+    taxonomy: str = ""  # the fingerprint it was fitted for; ignored for any other taxonomy
+    items: int = 0
+
+
+def _clause_of(spans: list[tuple[int, int]], pos: int) -> int:
+    for j, (a, b) in enumerate(spans):
+        if a <= pos < b:
+            return j
+    # the match sits in trimmed punctuation between clauses: the clause before it
+    return max(0, sum(1 for a, _ in spans if a <= pos) - 1)
+
+
+class AspectTagger:
+    """Rules and a model part for every aspect; trained heads only where validated."""
+
+    def __init__(self, taxonomy: Taxonomy, *, relevance: RelevanceModel | None = None,
+                 zero_shot: ZeroShotAspectTagger | None = None,
+                 heads: list[tuple[AspectHeads, dict[str, str]]] = (), validated: dict[str, str] | None = None,
+                 calibration: AspectCalibration | None = None, max_aspects: int = 6):
+        if relevance is None and zero_shot is None:
+            raise ValueError("the tagger needs a relevance model or a zero-shot tagger")
+        self.taxonomy = taxonomy
+        self.relevance = relevance
+        self.zero_shot = zero_shot
+        self.max_aspects = max_aspects
+        ids = taxonomy.ids
+        # a head serves a taxonomy aspect only when it was validated on that aspect's current
+        # definition (``validated``: aspect id -> definition fingerprint); never by name alone
+        validated = validated or {}
+        current = {a.id: definition_fingerprint(a) for a in taxonomy.aspects}
+        self.heads = [(h, {c: a for c, a in m.items() if a in ids and c in h.categories
+                           and validated.get(a) == current[a]}) for h, m in heads]
+        self.covered = {a for _, m in self.heads for a in m.values()}
+        self.rules = compile_taxonomy_rules(taxonomy)
+        self.calibration = calibration if calibration and calibration.taxonomy == taxonomy.fingerprint() else None
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def fit(self, encoder) -> "AspectTagger":
+        if self.relevance is not None:
+            self.prototypes_ = Prototypes.of(self.taxonomy, encoder)
+        if self.zero_shot is not None:
+            self.zero_shot.fit(encoder)
+        return self
+
+    def threshold(self, aspect: str) -> float:
+        base = self.relevance.threshold if self.relevance is not None else 0.5
+        if self.calibration is not None:
+            return self.calibration.thresholds.get(aspect, base)
+        return base
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def rule_matches(self, text: str, language: str | None):
+        """``{aspect id: [RuleMatch]}`` for the aspects whose rules match ``text``."""
+        out = {}
+        for aid, r in self.rules.items():
+            m = r.match(text, language)
+            if m:
+                out[aid] = m
+        return out
+
+    def model_probabilities(self, text_emb: np.ndarray, clause_embs: list[np.ndarray],
+                            rule_hits: list[dict], languages: list[str | None]
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, K)`` probability of each aspect and ``(n, K)`` its best clause, for a batch."""
+        ids = self.taxonomy.ids
+        K, n = len(ids), len(clause_embs)
+        if self.relevance is None:
+            probs, best = np.zeros((n, K)), np.zeros((n, K), int)
+            for i, c in enumerate(clause_embs):
+                if len(c):
+                    conf = self.zero_shot.confidence(self.zero_shot.clause_scores(c))
+                    probs[i], best[i] = conf.max(axis=0), conf.argmax(axis=0)
+            return probs, best
+        rows, best = [], np.zeros((n, K), int)
+        for i, c in enumerate(clause_embs):
+            hit = np.array([aid in rule_hits[i] for aid in ids])
+            ruled = np.array([aid in self.rules and bool(self.rules[aid]._for(self.rules[aid].include, languages[i]))
+                              for aid in ids])
+            f, best[i] = features(self.prototypes_, text_emb[i], c, hit, ruled)
+            rows.append(f)
+        if not rows:
+            return np.zeros((0, K)), best
+        return self.relevance.trees.predict_proba(np.concatenate(rows)).reshape(n, K), best
+
+    def tag_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
+                  text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> list[list[AspectHit]]:
+        rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
+        probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages)
+        out = []
+        for i in range(len(texts)):
+            out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i]))
+        return out
+
+    def tag(self, text_emb: np.ndarray, clause_emb: np.ndarray, *, text: str = "",
+            spans: list[tuple[int, int]] | None = None, language: str | None = None) -> list[AspectHit]:
+        """One item (the batch form is ``tag_batch``)."""
+        if len(clause_emb) == 0:
+            return []
+        spans = spans if spans is not None else [(0, len(text))] * len(clause_emb)
+        return self.tag_batch([text], [spans], [language], text_emb[None, :], [clause_emb])[0]
+
+    def _combine(self, i, spans, rule_hits, prob, best, text_emb, clause_emb) -> list[AspectHit]:
+        if len(clause_emb) == 0:
+            return []
+        hits: dict[str, AspectHit] = {}
+        for k, a in enumerate(self.taxonomy.aspects):
+            sources = a.sources
+            p = float(prob[k])
+            model_ok = "model" in sources and a.id not in self.covered and p >= self.threshold(a.id)
+            matches = rule_hits.get(a.id) if "rule" in sources else None
+            if matches:
+                m = matches[0]
+                c = a.rules.confidence
+                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, _clause_of(spans, m.start),
+                                       "rule+model" if model_ok else "rule", m.pattern)
+            elif model_ok:
+                hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
+        for heads, mapping in self.heads:
+            if not mapping:
+                continue
+            hprob, evidence, sent = heads.predict(text_emb, clause_emb)
+            for cat, aid in mapping.items():
+                j = heads.categories.index(cat)
+                conf = _rescale(float(hprob[j]), heads.threshold)
+                prev = hits.get(aid)
+                if conf >= 0.5 or prev is not None:
+                    reason = "rule+model" if prev is not None and conf >= 0.5 else (prev.reason if prev else "model")
+                    hits[aid] = HeadHit(aid, max(conf, prev.confidence if prev else 0.0),
+                                        prev.clause if prev else int(evidence[j]), reason,
+                                        prev.rule if prev else None, tuple(float(v) for v in sent[j]))
+        ranked = sorted(hits.values(), key=lambda h: -h.confidence)
+        return ranked[:self.max_aspects]
+
+
+def definition_fingerprint(aspect) -> str:
+    """What a head is validated against: the aspect's names, description, examples and rules."""
+    import hashlib
+    import json
+
+    payload = json.dumps(aspect.model_dump(include={"names", "description", "examples", "rules", "kind"},
+                                           exclude_none=True), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
