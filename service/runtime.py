@@ -87,6 +87,87 @@ class Runtime:
 
         return DeliveryService(self.settings, self.sessions, **kw)
 
+    # --- the taxonomy against the store ---------------------------------------------------
+
+    @property
+    def encoder(self):
+        """The served pipeline's encoder (a scorer without one cannot preview or calibrate)."""
+        enc = getattr(self.scorer, "encoder", None)
+        if enc is None:
+            raise RuntimeError(f"the scorer {self.scorer.version!r} has no encoder to tag a taxonomy with")
+        return enc
+
+    def tagger_for(self, taxonomy, *, calibrated: bool = True):
+        """The served pipeline's tagger (rules, relevance model, validated heads) for ``taxonomy``, fitted."""
+        return self.registry.tagger(self.settings.scorer, taxonomy, calibrated=calibrated).fit(self.encoder)
+
+    def preview_taxonomy(self, session: Session, draft, *, flt, sample: int, aspect: str | None = None,
+                         examples: int = 5) -> dict:
+        from service.analytics.taxonomy import preview
+
+        return preview(session, flt=flt, draft=draft, current=self.settings.taxonomy, tagger_for=self.tagger_for,
+                       encoder=self.encoder, sample=sample, aspect=aspect, examples=examples)
+
+    def calibrate_taxonomy(self, session: Session, *, flt, sample: int, max_share: float, min_share: float,
+                           progress=None) -> dict:
+        """Fit per-aspect thresholds on the store and save them where the registry reads them;
+        scores become stale for ``radar rescore`` (the model version names the calibration)."""
+        import json
+
+        from service.analytics.taxonomy import calibrate
+
+        name = self.settings.scorer
+        tax = self.settings.taxonomy
+        cal, report = calibrate(session, flt=flt, taxonomy=tax, tagger=self.tagger_for(tax, calibrated=False),
+                                encoder=self.encoder, sample=sample, max_share=max_share,
+                                min_share=min_share, progress=progress)
+        path = self.registry.calibration_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"taxonomy": cal.taxonomy, "items": cal.items, "thresholds": cal.thresholds,
+                                   "max_share": max_share, "min_share": min_share}, indent=2), encoding="utf-8")
+        tmp.replace(path)
+        self.reload_models()
+        return {"path": str(path), "items": cal.items, "aspects": report,
+                "model_version": self.registry.pipeline_version(name)}
+
+    def save_taxonomy(self, text: str) -> dict:
+        """Validate a taxonomy (YAML text) and write it as the config folder's ``taxonomy.yaml``
+        (the previous file kept beside it as ``taxonomy.yaml.<UTC time>.bak``); the models are
+        reloaded, and stored scores of the old taxonomy are stale for ``radar rescore``."""
+        from datetime import datetime, timezone
+
+        from service.analytics.taxonomy import parse_draft
+        from service.store.repo import count_stale
+
+        parse_draft(text)
+        path = self.settings.taxonomy_path
+        if path.exists():
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            path.with_name(f"{path.name}.{stamp}.bak").write_bytes(path.read_bytes())
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        self.settings.__dict__.pop("taxonomy", None)
+        self.reload_models()
+        version = self.registry.pipeline_version(self.settings.scorer)
+        with self.sessions() as s:
+            stale = count_stale(s, model_version=version)
+        return {"path": str(path), "taxonomy": self.settings.taxonomy.fingerprint(), "model_version": version,
+                "stale_items": stale}
+
+    def reload_models(self) -> None:
+        """Rebuild the pipeline's tagger with the current taxonomy and calibration; the encoder
+        and the sentiment head stay loaded."""
+        registry = self.registry
+        registry.taxonomy = self.settings.taxonomy
+        registry.forget("pipeline", "relevance")
+        scorer = self._scorer
+        if scorer is not None and hasattr(scorer, "aspects"):
+            name = self.settings.scorer
+            scorer.aspects = registry.tagger(name).fit(scorer.encoder)
+            scorer.version = registry.pipeline_version(name, runtime=scorer.encoder.runtime)
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()

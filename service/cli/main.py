@@ -36,6 +36,9 @@ app.add_typer(outbox_app, name="outbox")
 from service.cli.keys import keys_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
+from service.cli.taxonomy import taxonomy_app  # noqa: E402
+
+app.add_typer(taxonomy_app, name="taxonomy")
 console = Console(stderr=True)
 out = Console()
 

@@ -120,6 +120,12 @@ class ModelRegistry:
                 self._cache[key] = build()
             return self._cache[key]
 
+    def forget(self, *kinds: str) -> None:
+        """Drop what was loaded of these kinds (the next use rebuilds it: an edited taxonomy)."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] in kinds]:
+                del self._cache[key]
+
     def encoder_spec(self, name: str) -> EncoderSpec:
         spec = self.manifest.encoders.get(name)
         if spec is None:

@@ -360,6 +360,13 @@ def list_feedback(session: Session, *, flt: FeedbackFilter, limit: int,
     return [to_domain(r) for r in rows[:limit]], nxt
 
 
+def recent_texts(session: Session, *, flt: FeedbackFilter, limit: int) -> list[tuple[int, str, str | None]]:
+    """``(id, text, language)`` of the newest ``limit`` items within ``flt``."""
+    stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language))
+    stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(limit)
+    return [tuple(r) for r in session.execute(stmt)]
+
+
 def count_feedback(session: Session, *, flt: FeedbackFilter | None = None) -> int:
     stmt = select(func.count()).select_from(FeedbackRow)
     return session.scalar((flt or FeedbackFilter()).apply(stmt)) or 0
