@@ -7,6 +7,9 @@ pipeline       Radar's ScoringPipeline as configured (the int8 ONNX encoder when
 pipeline_fp32  the same pipeline on the fp32 PyTorch encoder
 baseline       SentenceTransformer.encode (default batch size) + the same sentiment head:
                sentiment and the embedding only, no aspects
+no_aspects     the same int8 pipeline with the aspect tagger switched off: what the hybrid
+               tagger (rules + relevance model + aspect sentiment) costs is
+               ``aspect_tagger_cost = 1 - pipeline rate / no_aspects rate``
 
 Items are review-length texts from the demo generator (English and Chinese). Prints JSON.
 """
@@ -56,6 +59,15 @@ def main() -> None:
                            aspects=pipe.aspects, version=pipe.version + "-fp32", languages=pipe.languages)
     st = SentenceTransformer(str(rt.registry.encoder_path(spec.encoder)), device="cpu")
 
+    class _NoAspects:
+        taxonomy = pipe.aspects.taxonomy
+
+        def tag_batch(self, texts, *rest):
+            return [[] for _ in texts]
+
+    bare = ScoringPipeline(encoder=pipe.encoder, sentiment=head, aspects=_NoAspects(), version=pipe.version + "-bare",
+                           languages=pipe.languages)
+
     def timed(p) -> float:
         t0 = time.perf_counter()
         for i in range(0, len(texts), args.chunk):
@@ -65,7 +77,10 @@ def main() -> None:
     pipe.score(texts[:64], langs[:64])  # warm-up all three
     fp32.score(texts[:64], langs[:64])
     st.encode(texts[:64])
-    t_pipe = timed(pipe)
+    bare.score(texts[:64], langs[:64])
+    # interleaved, twice, best of each: the machine is noisy and the two differ by a few percent
+    t_pipe, t_bare = min(timed(pipe), timed(pipe)), 0.0
+    t_bare = min(timed(bare), timed(bare))
     t_fp32 = timed(fp32)
 
     t0 = time.perf_counter()
@@ -81,6 +96,9 @@ def main() -> None:
         "pipeline": {"name": name, "encoder_runtime": rt.registry.encoder_runtime(spec.encoder),
                      "seconds": round(t_pipe, 2), "items_per_s": round(len(texts) / t_pipe, 1),
                      "does": "sentiment + aspects (+ aspect sentiment) + embedding"},
+        "no_aspects": {"seconds": round(t_bare, 2), "items_per_s": round(len(texts) / t_bare, 1),
+                       "does": "the same int8 pipeline with the aspect tagger switched off"},
+        "aspect_tagger_cost": round(1 - t_bare / t_pipe, 3),
         "pipeline_fp32": {"seconds": round(t_fp32, 2), "items_per_s": round(len(texts) / t_fp32, 1),
                           "does": "the same pipeline on the fp32 PyTorch encoder"},
         "baseline": {"seconds": round(t_base, 2), "items_per_s": round(len(texts) / t_base, 1),

@@ -70,35 +70,69 @@ def features(protos: Prototypes, text_emb: np.ndarray, clause_emb: np.ndarray, r
     """``(K, len(FEATURES))`` features of one item for every aspect, and each aspect's best
     clause (by similarity). ``rule_hit`` (K,) bool: a rule of the aspect matched the item;
     ``ruled`` (K,) bool: the aspect has rules in the item's language."""
+    X, best = batch_features(protos, text_emb[None, :], [clause_emb], rule_hit[None, :], ruled[None, :])
+    return X[0], best[0]
+
+
+def _role_max(S: np.ndarray, protos: Prototypes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row and aspect: best similarity to the description, to the names, to the examples,
+    and the mean of the two best examples (names stand in for missing examples, the
+    description for missing names)."""
     K = protos.n_aspects
-    clauses = clause_emb if len(clause_emb) else text_emb[None, :]
-    S = np.vstack([text_emb[None, :], clauses]) @ protos.emb.T  # (1 + k, m)
-    out = np.zeros((K, len(FEATURES)), np.float32)
-    best_clause = np.zeros(K, int)
+    rows = len(S)
+    sd, sn, se, top2 = (np.empty((rows, K), np.float32) for _ in range(4))
     for k in range(K):
         own = protos.aspect == k
-        sd = S[:, own & (protos.role == 0)].max(axis=1)
+        d = S[:, own & (protos.role == 0)]
         names = own & (protos.role == 1)
-        sn = S[:, names].max(axis=1) if names.any() else sd
         ex = own & (protos.role == 2)
-        se = S[:, ex] if ex.any() else S[:, names if names.any() else own & (protos.role == 0)]
-        top2 = np.sort(se, axis=1)[:, -2:].mean(axis=1)
-        sm = np.maximum(np.maximum(sd, sn), se.max(axis=1))
-        best_clause[k] = int(sm[1:].argmax())
-        out[k, :8] = (sm[1:].max(), sd[1:].max(), sn[1:].max(), top2[1:].max(), sm[0], sd[0], se.max(axis=1)[0],
-                      len(clause_emb))
-    m = out[:, 0]
+        n = S[:, names] if names.any() else d
+        e = S[:, ex] if ex.any() else n
+        sd[:, k] = d.max(axis=1)
+        sn[:, k] = n.max(axis=1)
+        se[:, k] = e.max(axis=1)
+        top2[:, k] = (np.partition(e, e.shape[1] - 2, axis=1)[:, -2:].mean(axis=1) if e.shape[1] >= 2 else e[:, 0])
+    return sd, sn, se, top2
+
+
+def batch_features(protos: Prototypes, text_emb: np.ndarray, clause_embs: list[np.ndarray], rule_hit: np.ndarray,
+                   ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, K, len(FEATURES))`` features and ``(n, K)`` best clause of a batch of items: one
+    matrix product for every clause of the batch, reductions by item."""
+    n, K = len(text_emb), protos.n_aspects
+    clauses = [c if len(c) else text_emb[i][None, :] for i, c in enumerate(clause_embs)]
+    counts = np.array([len(c) for c in clauses])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    C = np.concatenate(clauses).astype(np.float32)
+    cd, cn, ce, ct = _role_max(C @ protos.emb.T, protos)
+    csm = np.maximum(np.maximum(cd, cn), ce)
+    td, tn, te, _ = _role_max(text_emb.astype(np.float32) @ protos.emb.T, protos)
+    tsm = np.maximum(np.maximum(td, tn), te)
+    out = np.zeros((n, K, len(FEATURES)), np.float32)
+    m = np.maximum.reduceat(csm, starts, axis=0)
+    out[:, :, 0] = m
+    out[:, :, 1] = np.maximum.reduceat(cd, starts, axis=0)
+    out[:, :, 2] = np.maximum.reduceat(cn, starts, axis=0)
+    out[:, :, 3] = np.maximum.reduceat(ct, starts, axis=0)
+    out[:, :, 4], out[:, :, 5], out[:, :, 6] = tsm, td, te
+    out[:, :, 7] = np.array([len(c) for c in clause_embs], np.float32)[:, None]
+    # each aspect's best clause: the first clause of the item reaching the item's maximum
+    owner = np.repeat(np.arange(n), counts)
+    idx = np.where(csm >= m[owner], np.arange(len(C))[:, None], len(C))
+    best = np.minimum.reduceat(idx, starts, axis=0) - starts[:, None]
     if K > 1:
-        order = np.argsort(-m)
-        best, second = m[order[0]], m[order[1]]
-        out[:, 8] = m - np.where(np.arange(K) == order[0], second, best)
-    out[:, 9] = np.argsort(np.argsort(-m))
-    out[:, 10] = (m - m.mean()) / (m.std() + 1e-6)
-    out[:, 11] = np.log(max(K, 1))
-    out[:, 12] = rule_hit
-    out[:, 13] = bool(np.any(rule_hit))
-    out[:, 14] = ruled
-    return out, best_clause
+        order = np.argsort(-m, axis=1)
+        first = np.take_along_axis(m, order[:, :1], axis=1)
+        second = np.take_along_axis(m, order[:, 1:2], axis=1)
+        is_best = np.arange(K)[None, :] == order[:, :1]
+        out[:, :, 8] = m - np.where(is_best, second, first)
+    out[:, :, 9] = np.argsort(np.argsort(-m, axis=1), axis=1)
+    out[:, :, 10] = (m - m.mean(axis=1, keepdims=True)) / (m.std(axis=1, keepdims=True) + 1e-6)
+    out[:, :, 11] = np.log(max(K, 1))
+    out[:, :, 12] = rule_hit
+    out[:, :, 13] = np.any(rule_hit, axis=1, keepdims=True)
+    out[:, :, 14] = ruled
+    return out, best
 
 
 class TreeEnsemble:
@@ -121,8 +155,54 @@ class TreeEnsemble:
                  "missing_left": cat["missing_go_to_left"].astype(np.uint8)}
         return cls(trees, offsets.astype(np.int32), float(np.ravel(clf._baseline_prediction)[0]))
 
+    def _session(self):
+        """The ensemble as an ONNX ``TreeEnsembleRegressor`` run by ONNX Runtime (C++; the
+        arrays are the model, the graph is built in memory when first used)."""
+        sess = self.__dict__.get("_sess")
+        if sess is None:
+            import onnx
+            import onnxruntime as ort
+            from onnx import TensorProto, helper
+
+            t = self.t
+            n = len(t["feature"])
+            tree = np.searchsorted(self.offsets, np.arange(n), side="right") - 1
+            local = np.arange(n) - self.offsets[tree]
+            leaf = t["leaf"] == 1
+            node = helper.make_node(
+                "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1, aggregate_function="SUM",
+                post_transform="NONE", base_values=[float(self.baseline)],
+                nodes_treeids=tree.tolist(), nodes_nodeids=local.tolist(),
+                nodes_featureids=np.where(leaf, 0, t["feature"]).astype(int).tolist(),
+                nodes_values=np.where(leaf, 0.0, t["threshold"]).astype(np.float32).tolist(),
+                nodes_modes=["LEAF" if x else "BRANCH_LEQ" for x in leaf],
+                nodes_truenodeids=np.where(leaf, 0, t["left"] - self.offsets[tree]).astype(int).tolist(),
+                nodes_falsenodeids=np.where(leaf, 0, t["right"] - self.offsets[tree]).astype(int).tolist(),
+                nodes_missing_value_tracks_true=t["missing_left"].astype(int).tolist(),
+                target_treeids=tree[leaf].tolist(), target_nodeids=local[leaf].tolist(),
+                target_ids=[0] * int(leaf.sum()), target_weights=t["value"][leaf].astype(np.float32).tolist())
+            graph = helper.make_graph([node], "relevance",
+                                      [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None])],
+                                      [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                            helper.make_opsetid("ai.onnx.ml", 3)])
+            model.ir_version = 8
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            sess = ort.InferenceSession(onnx._serialize(model) if hasattr(onnx, "_serialize")
+                                        else model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            self.__dict__["_sess"] = sess
+        return sess
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(n,)`` probabilities for the rows of ``X``."""
+        """``(n,)`` probabilities for the rows of ``X`` (ONNX Runtime's tree ensemble)."""
+        if len(X) == 0:
+            return np.zeros(0)
+        raw = self._session().run(None, {"X": np.ascontiguousarray(X, np.float32)})[0][:, 0].astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+    def predict_proba_numpy(self, X: np.ndarray) -> np.ndarray:
+        """The same with NumPy only (the reference the ONNX graph is tested against)."""
         X = np.asarray(X, np.float64)
         n = len(X)
         if n == 0:

@@ -97,6 +97,7 @@ class _Term:
         if self.whole_word:
             raw = raw[1:]
         self.cjk = is_cjk(raw)
+        self.raw = raw
         if self.cjk:
             self.regex = re.compile(re.escape(raw))
         else:
@@ -132,7 +133,12 @@ class Pattern:
         self.cjk = any(t.cjk for g in self.groups for t in g)
         self.needs_words = any(t.whole_word and t.cjk for g in self.groups for t in g)
 
-    def find(self, text: str, words: set[tuple[int, int]] | None = None) -> list[RuleMatch]:
+    def find(self, text: str, words: set[tuple[int, int]] | None = None,
+             keys: "TextKeys | None" = None) -> list[RuleMatch]:
+        if keys is not None:
+            anchors = self.__dict__.get("_anchors") or self.__dict__.setdefault("_anchors", _Anchors.of(self.groups[0]))
+            if not anchors.may_match(keys):
+                return []
         found = [[s for t in g for s in t.find(text, words)] for g in self.groups]
         if any(not f for f in found):
             return []
@@ -176,6 +182,49 @@ def _negated(text: str, start: int, window: int) -> bool:
     return bool(NEGATORS["latin"].search(tail))
 
 
+class TextKeys:
+    """A text's lowercase words and characters, shared by every aspect's prefilter."""
+
+    __slots__ = ("text", "lower", "words", "chars")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lower = text.lower()
+        self.words = set(_WORD.findall(self.lower))
+        self.chars = set(text)
+
+
+@dataclass
+class _Anchors:
+    words: frozenset[str]
+    prefixes: tuple[str, ...]
+    chars: frozenset[str]
+    literals: tuple[str, ...]
+
+    @classmethod
+    def of(cls, terms: list[_Term]) -> "_Anchors":
+        words, prefixes, chars, literals = set(), [], set(), []
+        for t in terms:
+            if t.cjk:
+                chars.add(t.raw[0])
+                continue
+            first = t.raw.split()[0].lower()
+            if first.endswith("*") and len(first) > 1:
+                prefixes.append(first[:-1])
+            elif _WORD.fullmatch(first):
+                words.add(first)
+            else:
+                literals.append(first.rstrip("*"))
+        return cls(frozenset(words), tuple(prefixes), frozenset(chars), tuple(literals))
+
+    def may_match(self, keys: TextKeys) -> bool:
+        if not self.words.isdisjoint(keys.words) or not self.chars.isdisjoint(keys.chars):
+            return True
+        if self.prefixes and any(w.startswith(self.prefixes) for w in keys.words):
+            return True
+        return any(x in keys.lower for x in self.literals)
+
+
 class CompiledRules:
     """One aspect's rules, compiled once (see the module docstring for the syntax)."""
 
@@ -185,6 +234,7 @@ class CompiledRules:
         self.window = rules.window
         self.include = self._compile(rules.include, "include")
         self.exclude = self._compile(rules.exclude, "exclude")
+        self._pre: dict[str, re.Pattern | None] = {}
 
     def _compile(self, by_lang: dict[str, list[str]], what: str) -> dict[str, list[Pattern]]:
         out = {}
@@ -206,18 +256,31 @@ class CompiledRules:
             return [p for ps in table.values() for p in ps]
         return [*table.get(language, []), *table.get("any", [])]
 
-    def match(self, text: str, language: str | None) -> list[RuleMatch]:
+    def _prefilter(self, language: str | None) -> "_Anchors | None":
+        """What a text must contain for any include pattern to match: the first word of a
+        Latin term (or its prefix), the first character of a CJK term, or a literal. Checked
+        against the text's words and characters (``TextKeys``, computed once per text), so most
+        (text, aspect) pairs cost a set intersection, not a regex scan."""
+        key = language or "und"
+        if key not in self._pre:
+            terms = [t for p in self._for(self.include, language) for t in p.groups[0]]
+            self._pre[key] = _Anchors.of(terms) if terms else None
+        return self._pre[key]
+
+    def match(self, text: str, language: str | None, keys: "TextKeys | None" = None) -> list[RuleMatch]:
         """Include matches in ``text`` that no exclude pattern overlaps and no negation
         precedes (when negation is on), in order of position."""
-        inc = self._for(self.include, language)
-        if not inc:
+        pre = self._prefilter(language)
+        if pre is None or not pre.may_match(keys or TextKeys(text)):
             return []
+        inc = self._for(self.include, language)
         needs_words = any(p.needs_words for p in inc) or any(p.needs_words for p in self._for(self.exclude, language))
         words = _word_bounds(text) if needs_words else None
-        hits = [m for p in inc for m in p.find(text, words)]
+        keys = keys or TextKeys(text)
+        hits = [m for p in inc for m in p.find(text, words, keys)]
         if not hits:
             return []
-        vetoes = [m for p in self._for(self.exclude, language) for m in p.find(text, words)]
+        vetoes = [m for p in self._for(self.exclude, language) for m in p.find(text, words, keys)]
         out = []
         for m in sorted(hits, key=lambda m: (m.start, -m.end)):
             if any(v.start < m.end and m.start < v.end for v in vetoes):

@@ -29,8 +29,8 @@ import numpy as np
 from service.domain import Taxonomy
 from service.nlp.aspect_heads import AspectHeads, HeadHit, _rescale
 from service.nlp.aspects import AspectHit, ZeroShotAspectTagger
-from service.nlp.relevance import Prototypes, RelevanceModel, features
-from service.nlp.rules import compile_taxonomy_rules
+from service.nlp.relevance import Prototypes, RelevanceModel, batch_features
+from service.nlp.rules import TextKeys, compile_taxonomy_rules
 
 
 @dataclass
@@ -94,8 +94,9 @@ class AspectTagger:
     def rule_matches(self, text: str, language: str | None):
         """``{aspect id: [RuleMatch]}`` for the aspects whose rules match ``text``."""
         out = {}
+        keys = TextKeys(text)
         for aid, r in self.rules.items():
-            m = r.match(text, language)
+            m = r.match(text, language, keys)
             if m:
                 out[aid] = m
         return out
@@ -113,16 +114,21 @@ class AspectTagger:
                     conf = self.zero_shot.confidence(self.zero_shot.clause_scores(c))
                     probs[i], best[i] = conf.max(axis=0), conf.argmax(axis=0)
             return probs, best
-        rows, best = [], np.zeros((n, K), int)
-        for i, c in enumerate(clause_embs):
-            hit = np.array([aid in rule_hits[i] for aid in ids])
-            ruled = np.array([aid in self.rules and bool(self.rules[aid]._for(self.rules[aid].include, languages[i]))
-                              for aid in ids])
-            f, best[i] = features(self.prototypes_, text_emb[i], c, hit, ruled)
-            rows.append(f)
-        if not rows:
-            return np.zeros((0, K)), best
-        return self.relevance.trees.predict_proba(np.concatenate(rows)).reshape(n, K), best
+        if n == 0:
+            return np.zeros((0, K)), np.zeros((0, K), int)
+        hit = np.array([[aid in rule_hits[i] for aid in ids] for i in range(n)], bool)
+        ruled = np.array([self._ruled(lang) for lang in languages], bool)
+        X, best = batch_features(self.prototypes_, text_emb, clause_embs, hit, ruled)
+        return self.relevance.trees.predict_proba(X.reshape(n * K, -1)).reshape(n, K), best
+
+    def _ruled(self, language: str | None) -> np.ndarray:
+        """(K,) which aspects have include rules in ``language`` (cached per language)."""
+        cache = self.__dict__.setdefault("_ruled_cache", {})
+        if language not in cache:
+            cache[language] = np.array([aid in self.rules and bool(self.rules[aid]._for(self.rules[aid].include,
+                                                                                          language))
+                                        for aid in self.taxonomy.ids], bool)
+        return cache[language]
 
     def tag_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
                   text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> list[list[AspectHit]]:

@@ -26,6 +26,7 @@ PAGES = [
     ("themes", "/dashboard/themes?days=28", 1),
     ("competitors", "/dashboard/competitors", 1),
     ("explorer", "/dashboard/explorer?aspect=taste&sentiment=negative&region=East", 0),
+    ("taxonomy", "/dashboard/taxonomy?aspect=packaging", 0),
 ]
 
 
@@ -215,3 +216,34 @@ def test_assets_come_from_the_app(dashboard):
     assert httpx.get(server.url + "/dashboard/assets/..%2Fapp.css").status_code == 404
     assert httpx.get(server.url + "/dashboard/nope").status_code == 404
     assert httpx.get(server.url + "/", follow_redirects=False).headers["location"] == "/dashboard/"
+
+
+def test_taxonomy_page_previews_an_edited_aspect(probe, dashboard):
+    """Editing an aspect's rules and pressing Preview shows what it would tag among the stored
+    items (counts by reason, matches with their evidence and rule, borderline items), from
+    POST /v1/taxonomy/preview; an analyst gets no Save button (admins only)."""
+    server, keys, _ = dashboard
+    page = probe.open("/dashboard/taxonomy?aspect=taste", keys["analyst"])
+    assert page.locator("#tx-aspect").input_value() == "taste"
+    assert "spicy" in page.locator("#tx-include-en").input_value()
+    assert page.locator("#tx-save").count() == 0
+    page.locator("#tx-include-en").fill("spicy\nchili")
+    page.locator("#tx-preview").click()
+    page.wait_for_selector("#tx-matches li", timeout=120_000)
+    tagged = page.locator("#tx-tagged").inner_text()
+    n, sample = (int(x) for x in re.match(r"(\d+) / (\d+)", tagged).groups())
+    assert sample == 1000 and 0 < n < sample
+    first = page.locator("#tx-matches li").first.inner_text()
+    assert "rule" in first or "model" in first
+    assert page.locator("#tx-overlap").count() == 1
+    # a new aspect: the form starts empty and its preview says it is new
+    page = probe.open("/dashboard/taxonomy?aspect=__new__", keys["analyst"])
+    page.locator("#tx-id").fill("spiciness")
+    page.locator("#tx-name-en").fill("Spiciness")
+    page.locator("#tx-description").fill("How hot and spicy the food is.")
+    page.locator("#tx-examples").fill("way too spicy\n太辣了")
+    page.locator("#tx-include-zh").fill("辣")
+    page.locator("#tx-preview").click()
+    page.wait_for_selector("#tx-change", timeout=120_000)
+    assert "new aspect" in page.locator("#tx-change").inner_text()
+    probe.clean()

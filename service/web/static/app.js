@@ -206,7 +206,8 @@ const Radar = (() => {
   // ---- page frame ----------------------------------------------------------------------------
   const NAV = [["overview", "/dashboard/"], ["alerts", "/dashboard/alerts"], ["trends", "/dashboard/trends"],
                ["segments", "/dashboard/segments"], ["themes", "/dashboard/themes"],
-               ["competitors", "/dashboard/competitors"], ["explorer", "/dashboard/explorer"]];
+               ["competitors", "/dashboard/competitors"], ["explorer", "/dashboard/explorer"],
+               ["taxonomy", "/dashboard/taxonomy"]];
   function drawNav() {
     const nav = document.getElementById("nav");
     nav.replaceChildren();
