@@ -142,6 +142,28 @@ def main() -> None:
     d_pred = [detect(t, lang) for t, lang in zip(d_texts, d_langs)]
     out["demo_items"] = report(d_pred, d_gold, d_langs)
 
+    # what raises an L1 alert: the detector's tag through the shipped severe_complaint rule's
+    # gates (the tag's sentiment score and confidence), on the real pipeline's scores
+    from service.config import Settings
+    from service.runtime import Runtime
+
+    st = Settings()
+    rule = next(r for r in st.alert_config.rules if r.type == "severe_complaint")
+    rt = Runtime(st)
+    pipe = rt.registry.pipeline(st.scorer)
+
+    def alerted(ts: list[str], ls: list[str]) -> list[bool]:
+        out = []
+        for sc in pipe.score(ts, ls):
+            out.append(any(a.aspect in rule.aspects and a.sentiment_score <= rule.max_sentiment_score
+                           and a.confidence >= rule.min_confidence for a in sc.score.aspects))
+        return out
+
+    out["real_texts_through_the_alert_rule"] = report(alerted(texts, langs), gold, langs)
+    out["demo_items_through_the_alert_rule"] = report(alerted(d_texts, d_langs), d_gold, d_langs)
+    out["alert_rule"] = {"name": rule.name, "aspects": rule.aspects, "max_sentiment_score": rule.max_sentiment_score,
+                         "min_confidence": rule.min_confidence}
+
     if not args.no_baseline:
         from service.config import Settings
         from service.nlp.aspects import ZeroShotAspectTagger

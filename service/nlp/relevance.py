@@ -96,9 +96,10 @@ def _role_max(S: np.ndarray, protos: Prototypes) -> tuple[np.ndarray, np.ndarray
 
 
 def batch_features(protos: Prototypes, text_emb: np.ndarray, clause_embs: list[np.ndarray], rule_hit: np.ndarray,
-                   ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   ruled: np.ndarray, *, clause_scores: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(n, K, len(FEATURES))`` features and ``(n, K)`` best clause of a batch of items: one
-    matrix product for every clause of the batch, reductions by item."""
+    matrix product for every clause of the batch, reductions by item. ``clause_scores``, when
+    given a list, receives each item's ``(k_i, K)`` best similarity per clause and aspect."""
     n, K = len(text_emb), protos.n_aspects
     clauses = [c if len(c) else text_emb[i][None, :] for i, c in enumerate(clause_embs)]
     counts = np.array([len(c) for c in clauses])
@@ -120,6 +121,8 @@ def batch_features(protos: Prototypes, text_emb: np.ndarray, clause_embs: list[n
     owner = np.repeat(np.arange(n), counts)
     idx = np.where(csm >= m[owner], np.arange(len(C))[:, None], len(C))
     best = np.minimum.reduceat(idx, starts, axis=0) - starts[:, None]
+    if clause_scores is not None:
+        clause_scores.extend(np.split(csm, np.cumsum(counts)[:-1]))
     if K > 1:
         order = np.argsort(-m, axis=1)
         first = np.take_along_axis(m, order[:, :1], axis=1)

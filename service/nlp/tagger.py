@@ -102,23 +102,27 @@ class AspectTagger:
         return out
 
     def model_probabilities(self, text_emb: np.ndarray, clause_embs: list[np.ndarray],
-                            rule_hits: list[dict], languages: list[str | None]
+                            rule_hits: list[dict], languages: list[str | None], *, clause_scores: list | None = None
                             ) -> tuple[np.ndarray, np.ndarray]:
-        """``(n, K)`` probability of each aspect and ``(n, K)`` its best clause, for a batch."""
+        """``(n, K)`` probability of each aspect and ``(n, K)`` its best clause, for a batch
+        (``clause_scores``: a list that receives each item's per-clause similarities)."""
         ids = self.taxonomy.ids
         K, n = len(ids), len(clause_embs)
         if self.relevance is None:
             probs, best = np.zeros((n, K)), np.zeros((n, K), int)
             for i, c in enumerate(clause_embs):
                 if len(c):
-                    conf = self.zero_shot.confidence(self.zero_shot.clause_scores(c))
+                    raw = self.zero_shot.clause_scores(c)
+                    conf = self.zero_shot.confidence(raw)
                     probs[i], best[i] = conf.max(axis=0), conf.argmax(axis=0)
+                if clause_scores is not None:
+                    clause_scores.append(self.zero_shot.clause_scores(c) if len(c) else np.zeros((0, K)))
             return probs, best
         if n == 0:
             return np.zeros((0, K)), np.zeros((0, K), int)
         hit = np.array([[aid in rule_hits[i] for aid in ids] for i in range(n)], bool)
         ruled = np.array([self._ruled(lang) for lang in languages], bool)
-        X, best = batch_features(self.prototypes_, text_emb, clause_embs, hit, ruled)
+        X, best = batch_features(self.prototypes_, text_emb, clause_embs, hit, ruled, clause_scores=clause_scores)
         return self.relevance.trees.predict_proba(X.reshape(n * K, -1)).reshape(n, K), best
 
     def _ruled(self, language: str | None) -> np.ndarray:
@@ -133,10 +137,12 @@ class AspectTagger:
     def tag_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
                   text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> list[list[AspectHit]]:
         rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
-        probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages)
+        sims: list[np.ndarray] = []
+        probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages, clause_scores=sims)
         out = []
         for i in range(len(texts)):
-            out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i]))
+            out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i],
+                                     sims[i] if i < len(sims) else None))
         return out
 
     def tag(self, text_emb: np.ndarray, clause_emb: np.ndarray, *, text: str = "",
@@ -147,7 +153,7 @@ class AspectTagger:
         spans = spans if spans is not None else [(0, len(text))] * len(clause_emb)
         return self.tag_batch([text], [spans], [language], text_emb[None, :], [clause_emb])[0]
 
-    def _combine(self, i, spans, rule_hits, prob, best, text_emb, clause_emb) -> list[AspectHit]:
+    def _combine(self, i, spans, rule_hits, prob, best, text_emb, clause_emb, sims=None) -> list[AspectHit]:
         if len(clause_emb) == 0:
             return []
         hits: dict[str, AspectHit] = {}
@@ -157,10 +163,16 @@ class AspectTagger:
             model_ok = "model" in sources and a.id not in self.covered and p >= self.threshold(a.id)
             matches = rule_hits.get(a.id) if "rule" in sources else None
             if matches:
-                m = matches[0]
+                # several clauses may match: the evidence is the matched clause most about the
+                # aspect (its similarity to the aspect's words), so "great taste but far too
+                # spicy" reads its taste from the clause the rules and the model agree on
+                at = [(_clause_of(spans, m.start), m) for m in matches]
+                if sims is not None and len(sims) == len(spans):
+                    clause, m = max(at, key=lambda cm: (float(sims[cm[0], k]), -cm[1].start))
+                else:
+                    clause, m = at[0]
                 c = a.rules.confidence
-                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, _clause_of(spans, m.start),
-                                       "rule+model" if model_ok else "rule", m.pattern)
+                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, clause, "rule+model" if model_ok else "rule", m.pattern)
             elif model_ok:
                 hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
         for heads, mapping in self.heads:

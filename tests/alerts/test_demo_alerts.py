@@ -20,7 +20,7 @@ def test_the_packaging_surge_is_alerted_and_nothing_unaffected_is(replay):
     surge = [(w, f) for w, f in seen.values() if f.type == "negative_surge" and f.aspect == "packaging"]
     assert surge and surge[0][1].brand == cfg.surge_brand and surge[0][0] <= cfg.surge_week + 3, report
     assert surge[0][1].onset[:10] >= (cfg.start + timedelta(weeks=cfg.surge_week - 1)).date().isoformat(), report
-    assert any("crush" in q["text"].lower() or "破" in q["text"] or "压" in q["text"]
+    assert any("crush" in q["text"].lower() or "破" in q["text"] or "压" in q["text"] or "包装都烂" in q["text"]
                or "damag" in q["text"].lower() or "crack" in q["text"].lower() for q in surge[0][1].details["quotes"])
     unaffected = [k for k, (w, f) in seen.items()
                   if not (f.aspect == "taste" and f.segment.get("region") == cfg.shift_region
