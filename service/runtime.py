@@ -91,11 +91,9 @@ class Runtime:
 
     @property
     def encoder(self):
-        """The served pipeline's encoder (a scorer without one cannot preview or calibrate)."""
+        """The served pipeline's encoder (an injected scorer without one: the configured pipeline's)."""
         enc = getattr(self.scorer, "encoder", None)
-        if enc is None:
-            raise RuntimeError(f"the scorer {self.scorer.version!r} has no encoder to tag a taxonomy with")
-        return enc
+        return enc if enc is not None else self.registry.pipeline(self.settings.scorer).encoder
 
     def tagger_for(self, taxonomy, *, calibrated: bool = True):
         """The served pipeline's tagger (rules, relevance model, validated heads) for ``taxonomy``, fitted."""

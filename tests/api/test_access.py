@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from service.config import DEFAULT_CONFIG_DIR
 from service.store import access
 from service.store.tables import AuditRow
 from tests.analytics.conftest import AspectKeywordScorer
@@ -27,6 +30,7 @@ ADMIN = ("admin",)
 PUBLIC = None  # no key needed
 
 # (method, path) -> roles allowed; path parameters filled by `_path`
+_TAXONOMY = yaml.safe_load((DEFAULT_CONFIG_DIR / "taxonomy.yaml").read_text(encoding="utf-8"))
 POLICY = {
     ("GET", "/v1/health"): ALL,
     ("GET", "/v1/me"): ALL,
@@ -65,6 +69,9 @@ POLICY = {
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
     ("POST", "/v1/erasure"): ADMIN,
+    ("GET", "/v1/taxonomy"): READ,
+    ("POST", "/v1/taxonomy/preview"): ANALYST,
+    ("PUT", "/v1/taxonomy"): ADMIN,
 }
 
 BODIES = {
@@ -79,6 +86,8 @@ BODIES = {
     ("POST", "/v1/keys"): {"role": "viewer"},
     ("PATCH", "/v1/keys/{key_id}"): {"regions": ["East"]},
     ("POST", "/v1/erasure"): {"author": "nobody"},
+    ("POST", "/v1/taxonomy/preview"): {"taxonomy": _TAXONOMY, "sample": 20, "examples": 1},
+    ("PUT", "/v1/taxonomy"): {"taxonomy": _TAXONOMY},
 }
 PARAMS = {
     ("GET", "/v1/segments"): {"dimension": "region"},
@@ -104,9 +113,12 @@ def _items() -> list[dict]:
 
 
 @pytest.fixture
-def secured(db_url, make_runtime):
-    """A store with items and alerts in East and West, and one key per role plus an East viewer."""
-    rt = make_runtime(db_url, scorer=AspectKeywordScorer(), api={"auth": True, "rate_limit_per_minute": 10_000})
+def secured(db_url, make_runtime, tmp_path):
+    """A store with items and alerts in East and West, and one key per role plus an East viewer
+    (configs copied: an admin's PUT /v1/taxonomy writes the copy)."""
+    shutil.copytree(DEFAULT_CONFIG_DIR, tmp_path / "configs")
+    rt = make_runtime(db_url, scorer=AspectKeywordScorer(), api={"auth": True, "rate_limit_per_minute": 10_000},
+                      config_dir=tmp_path / "configs")
     assert rt.ingest_service().ingest(list(enumerate(_items()))).counts["rejected"] == 0
     with rt.sessions() as s:
         east = make_alert(s, at=START + timedelta(days=20), region="East")
