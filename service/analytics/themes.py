@@ -216,8 +216,9 @@ class ThemeModel:
     @staticmethod
     def _centroids(x: np.ndarray, raw: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ks = sorted(set(labels.tolist()) - {-1})
-        cents = np.array([_unit(x[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), -1)
-        raws = np.array([_unit(raw[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), -1)
+        # no cluster (every item is noise, e.g. a handful of untagged items): no centroids, not a crash
+        cents = np.array([_unit(x[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), x.shape[1])
+        raws = np.array([_unit(raw[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), raw.shape[1])
         radii = np.array([np.percentile(x[labels == k] @ c, 5) for k, c in zip(ks, cents)], np.float32)
         return cents, raws, radii
 

@@ -42,7 +42,9 @@ def test_the_packaging_surge_is_a_gap_in_the_competitors_disfavour_from_its_onse
 def test_our_spicy_taste_problem_is_a_taste_gap_in_the_east_and_its_first_priority(demo_store):
     rt, _, cfg = demo_store
     ours, end = rt.settings.competitors.our_brand, _at(cfg, cfg.weeks)
-    east = FeedbackFilter(regions=(cfg.shift_region,), since=_at(cfg, cfg.shift_week), until=end)
+    # the injected cell (the shift is East × 18-24's alone; the whole East dilutes it fourfold)
+    east = FeedbackFilter(regions=(cfg.shift_region,), attributes={"age_group": (cfg.shift_age_group,)},
+                          since=_at(cfg, cfg.shift_week), until=end)
     with rt.sessions() as s:
         res = bm.benchmark(s, flt=east, our_brand=ours, aspects=["taste"])
         pri = bm.priorities(s, flt=east, our_brand=ours, taxonomy=rt.settings.taxonomy)

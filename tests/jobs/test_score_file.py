@@ -43,7 +43,8 @@ def test_score_keeps_columns_and_adds_scores(tmp_path, real_pipeline):
     assert rows[0]["sentiment"] in ("positive", "negative", "neutral")
     aspects = json.loads(rows[0]["aspects"])
     assert {a["aspect"] for a in aspects} >= {"taste", "packaging"}
-    assert set(aspects[0]) == {"aspect", "confidence", "sentiment", "sentiment_score", "evidence"}
+    assert set(aspects[0]) == {"aspect", "confidence", "sentiment", "sentiment_score", "evidence", "reason", "rule"}
+    assert aspects[0]["reason"] in ("rule", "model", "rule+model")
     assert rows[1]["sentiment"] == "" and "row 3, field text: empty" in rows[1]["error"]
     assert rows[2]["language"] == "zh" and rows[0]["language"] == "en"
     assert -1 <= float(rows[0]["sentiment_score"]) <= 1
