@@ -159,7 +159,7 @@ class Runtime:
         and the sentiment head stay loaded."""
         registry = self.registry
         registry.taxonomy = self.settings.taxonomy
-        registry.forget("pipeline", "relevance")
+        registry.forget("pipeline")  # the relevance model does not depend on the taxonomy: it stays
         scorer = self._scorer
         if scorer is not None and hasattr(scorer, "aspects"):
             name = self.settings.scorer

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.nlp.relevance import FEATURES, Prototypes, RelevanceModel, TreeEnsemble, features
+from service.nlp.relevance import FEATURES, Prototypes, RelevanceModel, TreeEnsemble, batch_features
 from service.nlp.rules import compile_taxonomy_rules
 from training import aspect_sets as A
 
@@ -57,15 +57,10 @@ def set_features(s: A.AspectSet, encoder) -> SetFeatures:
     protos = Prototypes.of(s.taxonomy, encoder)
     rules = compile_taxonomy_rules(s.taxonomy)
     ids = s.ids
-    ruled = np.array([aid in rules and bool(rules[aid]._for(rules[aid].include, s.language)) for aid in ids])
-    X, R, B = [], [], []
-    for i, text in enumerate(s.texts):
-        hit = np.array([aid in rules and bool(rules[aid].match(text, s.language)) for aid in ids])
-        f, best = features(protos, e.text[i], e.clauses[i], hit, ruled)
-        X.append(f)
-        R.append(hit)
-        B.append(best)
-    out = SetFeatures(np.stack(X), np.stack(R), np.stack(B))
+    ruled = np.array([aid in rules and rules[aid].applies(s.language) for aid in ids])
+    hit = np.array([[aid in rules and bool(rules[aid].match(text, s.language)) for aid in ids] for text in s.texts])
+    X, best = batch_features(protos, e.text, e.clauses, hit, np.repeat(ruled[None, :], len(s), axis=0))
+    out = SetFeatures(X, hit, best)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, X=out.X, rule_hit=out.rule_hit, best_clause=out.best_clause)

@@ -45,10 +45,9 @@ class _Tagged:
 
 
 def _run(tagger, texts, langs, spans, text_emb, clause_emb) -> _Tagged:
-    hits = tagger.tag_batch(texts, spans, langs, text_emb, clause_emb) if texts else []
-    rule_hits = [tagger.rule_matches(t, lang) for t, lang in zip(texts, langs)]
-    probs, _ = tagger.model_probabilities(text_emb, clause_emb, rule_hits, langs)
-    return _Tagged(hits, probs)
+    if not texts:
+        return _Tagged([], np.zeros((0, len(tagger.taxonomy.ids))))
+    return _Tagged(*tagger.score_batch(texts, spans, langs, text_emb, clause_emb))
 
 
 def preview(session: Session, *, flt: FeedbackFilter, draft: Taxonomy, current: Taxonomy, tagger_for,

@@ -241,15 +241,16 @@ class ModelRegistry:
         """The aspect tagger of a pipeline for ``taxonomy`` (default: the configured one), not fitted."""
         spec = self.pipeline_spec(name)
         tax = taxonomy or self.taxonomy
-        cal = self.artifact(spec.aspects).params
-        zero = ZeroShotAspectTagger(tax, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
-                                    margin=float(cal.get("margin", 1.0)))
-        heads, validated = [], {}
+        heads, validated, zero = [], {}, None
+        relevance = self.relevance_model(spec.relevance) if spec.relevance else None
+        if relevance is None:  # pipelines without a relevance model: the similarity-only calibration
+            cal = self.artifact(spec.aspects).params
+            zero = ZeroShotAspectTagger(tax, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
+                                        margin=float(cal.get("margin", 1.0)))
         if spec.aspect_heads:
             heads = self.aspect_heads(spec.aspect_heads)
             validated = dict(self.artifact(spec.aspect_heads).params.get("validated") or {})
-        relevance = self.relevance_model(spec.relevance) if spec.relevance else None
-        return AspectTagger(tax, relevance=relevance, zero_shot=None if relevance else zero, heads=heads,
+        return AspectTagger(tax, relevance=relevance, zero_shot=zero, heads=heads,
                             validated=validated, calibration=self.calibration(name) if calibrated else None)
 
     def pipeline_spec(self, name: str) -> PipelineSpec:

@@ -15,9 +15,9 @@ aspect's name or to a dataset's categories:
 
 A gradient-boosted tree ensemble (scikit-learn's ``HistGradientBoostingClassifier``) is
 trained on every labeled aspect set with its own taxonomy (``training.train_relevance``;
-seven sets, 93 aspect definitions, restaurants, laptops, Chinese reviews, Dutch) and exported
-to plain arrays: this module evaluates the trees with NumPy, no pickle, no scikit-learn at run
-time. Its output is a probability that the aspect is present (``confidence``), calibrated on
+seven sets, 62 aspect definitions, restaurants, laptops, Chinese reviews, Dutch) and exported
+to plain arrays (no pickle, no scikit-learn at run time); ONNX Runtime's tree-ensemble operator
+evaluates them, built in memory from those arrays, with a NumPy reference beside it. Its output is a probability that the aspect is present (``confidence``), calibrated on
 the training sets; an aspect is tagged at ``threshold``. Because the features are relative to
 each aspect's own definition, an aspect added to the taxonomy is scored like any other (no
 retraining), and nothing of the model is served under an aspect by its name.
@@ -63,15 +63,6 @@ class Prototypes:
     @property
     def n_aspects(self) -> int:
         return int(self.aspect.max()) + 1 if len(self.aspect) else 0
-
-
-def features(protos: Prototypes, text_emb: np.ndarray, clause_emb: np.ndarray, rule_hit: np.ndarray,
-             ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(K, len(FEATURES))`` features of one item for every aspect, and each aspect's best
-    clause (by similarity). ``rule_hit`` (K,) bool: a rule of the aspect matched the item;
-    ``ruled`` (K,) bool: the aspect has rules in the item's language."""
-    X, best = batch_features(protos, text_emb[None, :], [clause_emb], rule_hit[None, :], ruled[None, :])
-    return X[0], best[0]
 
 
 def _role_max(S: np.ndarray, protos: Prototypes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +154,6 @@ class TreeEnsemble:
         arrays are the model, the graph is built in memory when first used)."""
         sess = self.__dict__.get("_sess")
         if sess is None:
-            import onnx
             import onnxruntime as ort
             from onnx import TensorProto, helper
 
@@ -192,8 +182,7 @@ class TreeEnsemble:
             model.ir_version = 8
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1
-            sess = ort.InferenceSession(onnx._serialize(model) if hasattr(onnx, "_serialize")
-                                        else model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
             self.__dict__["_sess"] = sess
         return sess
 

@@ -122,9 +122,9 @@ class Pattern:
 
     def __init__(self, source: str):
         self.source = source
-        if re.search(r"(?:^|\s)~\d+(?:\s|$)", source.strip()) and len(_NEAR.split(source.strip())) < 3:
-            raise RuleError("'~N' needs a part on both sides")
         pieces = _NEAR.split(source.strip())
+        if re.search(r"(?:^|\s)~\d+(?:\s|$)", source.strip()) and len(pieces) < 3:
+            raise RuleError("'~N' needs a part on both sides")
         # pieces: group, N, group, N, group …
         self.groups = [[_Term(t) for t in g.split("|") if t.strip()] for g in pieces[0::2]]
         self.windows = [int(n) for n in pieces[1::2]]
@@ -132,13 +132,12 @@ class Pattern:
             raise RuleError(f"pattern {source!r} has an empty part")
         self.cjk = any(t.cjk for g in self.groups for t in g)
         self.needs_words = any(t.whole_word and t.cjk for g in self.groups for t in g)
+        self.anchors = _Anchors.of(self.groups[0])
 
     def find(self, text: str, words: set[tuple[int, int]] | None = None,
              keys: "TextKeys | None" = None) -> list[RuleMatch]:
-        if keys is not None:
-            anchors = self.__dict__.get("_anchors") or self.__dict__.setdefault("_anchors", _Anchors.of(self.groups[0]))
-            if not anchors.may_match(keys):
-                return []
+        if keys is not None and not self.anchors.may_match(keys):
+            return []
         found = [[s for t in g for s in t.find(text, words)] for g in self.groups]
         if any(not f for f in found):
             return []
@@ -234,7 +233,7 @@ class CompiledRules:
         self.window = rules.window
         self.include = self._compile(rules.include, "include")
         self.exclude = self._compile(rules.exclude, "exclude")
-        self._pre: dict[str, re.Pattern | None] = {}
+        self._pre: dict[str, _Anchors | None] = {}
 
     def _compile(self, by_lang: dict[str, list[str]], what: str) -> dict[str, list[Pattern]]:
         out = {}
@@ -248,8 +247,9 @@ class CompiledRules:
             out[lang] = compiled
         return out
 
-    def languages(self) -> set[str]:
-        return set(self.include)
+    def applies(self, language: str | None) -> bool:
+        """Whether any include pattern is written for ``language`` (or ``any``)."""
+        return bool(self._for(self.include, language))
 
     def _for(self, table: dict[str, list[Pattern]], language: str | None) -> list[Pattern]:
         if language is None or language == "und":
@@ -270,13 +270,13 @@ class CompiledRules:
     def match(self, text: str, language: str | None, keys: "TextKeys | None" = None) -> list[RuleMatch]:
         """Include matches in ``text`` that no exclude pattern overlaps and no negation
         precedes (when negation is on), in order of position."""
+        keys = keys or TextKeys(text)
         pre = self._prefilter(language)
-        if pre is None or not pre.may_match(keys or TextKeys(text)):
+        if pre is None or not pre.may_match(keys):
             return []
         inc = self._for(self.include, language)
         needs_words = any(p.needs_words for p in inc) or any(p.needs_words for p in self._for(self.exclude, language))
         words = _word_bounds(text) if needs_words else None
-        keys = keys or TextKeys(text)
         hits = [m for p in inc for m in p.find(text, words, keys)]
         if not hits:
             return []

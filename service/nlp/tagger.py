@@ -111,12 +111,12 @@ class AspectTagger:
         if self.relevance is None:
             probs, best = np.zeros((n, K)), np.zeros((n, K), int)
             for i, c in enumerate(clause_embs):
+                raw = self.zero_shot.clause_scores(c) if len(c) else np.zeros((0, K))
                 if len(c):
-                    raw = self.zero_shot.clause_scores(c)
                     conf = self.zero_shot.confidence(raw)
                     probs[i], best[i] = conf.max(axis=0), conf.argmax(axis=0)
                 if clause_scores is not None:
-                    clause_scores.append(self.zero_shot.clause_scores(c) if len(c) else np.zeros((0, K)))
+                    clause_scores.append(raw)
             return probs, best
         if n == 0:
             return np.zeros((0, K)), np.zeros((0, K), int)
@@ -129,13 +129,17 @@ class AspectTagger:
         """(K,) which aspects have include rules in ``language`` (cached per language)."""
         cache = self.__dict__.setdefault("_ruled_cache", {})
         if language not in cache:
-            cache[language] = np.array([aid in self.rules and bool(self.rules[aid]._for(self.rules[aid].include,
-                                                                                          language))
+            cache[language] = np.array([aid in self.rules and self.rules[aid].applies(language)
                                         for aid in self.taxonomy.ids], bool)
         return cache[language]
 
     def tag_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
                   text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> list[list[AspectHit]]:
+        return self.score_batch(texts, spans, languages, text_emb, clause_embs)[0]
+
+    def score_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
+                    text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> tuple[list[list[AspectHit]], np.ndarray]:
+        """The hits of each item and the ``(n, K)`` model probabilities they were decided on."""
         rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
         sims: list[np.ndarray] = []
         probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages, clause_scores=sims)
@@ -143,7 +147,7 @@ class AspectTagger:
         for i in range(len(texts)):
             out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i],
                                      sims[i] if i < len(sims) else None))
-        return out
+        return out, probs
 
     def tag(self, text_emb: np.ndarray, clause_emb: np.ndarray, *, text: str = "",
             spans: list[tuple[int, int]] | None = None, language: str | None = None) -> list[AspectHit]:

@@ -97,8 +97,8 @@ def test_preview_counts_matches_borderline_overlap_and_change(store, config_dir)
     assert 0.01 < spice["share"] < 0.5
     assert sum(spice["by_reason"].values()) == spice["tagged"]
     m = spice["matches"][0]
-    assert m["reason"] in {"rule", "rule+model", "model"} and m["evidence"] and m["evidence"] in m["text"] or \
-        m["evidence"][:50] in m["text"]
+    assert m["reason"] in {"rule", "rule+model", "model"}
+    assert m["evidence"] and m["evidence"][:50] in m["text"]
     assert spice["overlap"].get("taste", 0) > 0  # spicy items are also taste items
     for side in ("just_tagged", "just_missed"):
         for it in spice["borderline"][side]:
@@ -171,26 +171,35 @@ def test_cli_taxonomy_test_prints_the_preview(store, config_dir, tmp_path):
     assert bad.exit_code == 2 and "nope" in bad.output
 
 
-def test_calibration_keeps_a_broad_new_aspect_from_tagging_most_of_the_store(store, config_dir):
-    """A definition so broad that the model would tag most items gets a threshold that holds it
-    to the configured share of the team's own items; the others keep the model's threshold."""
-    broad = {"id": "anything", "names": {"en": "Anything"},
-             "description": "Any opinion about the noodles, the product, the order or the brand.",
-             "examples": ["I bought noodles", "the product", "my order", "this brand"]}
-    text = yaml.safe_dump(_draft(config_dir, extra=broad), allow_unicode=True)
-    store.save_taxonomy(text)
-    tagger = store.tagger_for(store.settings.taxonomy, calibrated=False)
+def test_calibration_holds_an_over_tagging_new_aspect_to_the_configured_share(store, config_dir):
+    """A new aspect whose definition overlaps a common one (taste's words, no rules of its own)
+    is tagged by the model on some of the store (the relevance model keeps it small: taste
+    outranks it); with ``max_share`` set to half that share, calibration raises its threshold to
+    the one that holds it there, leaves the aspects within the share alone, and the served
+    tagger uses it."""
+    from service.store.repo import FeedbackFilter
+
+    taste = next(a for a in _draft(config_dir)["aspects"] if a["id"] == "taste")
+    broad = {"id": "flavour_talk", "names": {"en": "Flavour talk"}, "description": taste["description"],
+             "examples": taste["examples"]}
+    store.save_taxonomy(yaml.safe_dump(_draft(config_dir, extra=broad), allow_unicode=True))
+    base = store.tagger_for(store.settings.taxonomy, calibrated=False).relevance.threshold
     with store.sessions() as s:
-        res = store.calibrate_taxonomy(s, flt=__import__("service.store.repo", fromlist=["x"]).FeedbackFilter(),
-                                       sample=N_ITEMS, max_share=0.2, min_share=0.002)
+        first = {a["aspect"]: a for a in store.calibrate_taxonomy(
+            s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=1.0, min_share=0.0)["aspects"]}
+        share = first["flavour_talk"]["model_share"]
+        assert share >= 0.02, first["flavour_talk"]  # it does tag some items before calibration
+        cap = share / 2
+        res = store.calibrate_taxonomy(s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=cap, min_share=0.0)
     by = {a["aspect"]: a for a in res["aspects"]}
     assert res["items"] == N_ITEMS
-    assert by["anything"]["share_after"] <= 0.2 + 1e-9
-    if by["anything"]["model_share"] > 0.2:
-        assert by["anything"]["change"] == "raised" and by["anything"]["threshold"] > tagger.relevance.threshold
+    assert by["flavour_talk"]["change"] == "raised" and by["flavour_talk"]["threshold"] > base
+    assert by["flavour_talk"]["share_after"] <= cap + 1e-9
+    kept = [a for a in by.values() if a["model_share"] is not None and a["model_share"] + a["rule_share"] <= cap]
+    assert kept and all(a["change"] == "kept" and a["threshold"] == base for a in kept)
     # the calibrated thresholds are served (and named in the model version)
     assert store.scorer.aspects.calibration is not None
-    assert store.scorer.aspects.threshold("anything") == by["anything"]["threshold"]
+    assert store.scorer.aspects.threshold("flavour_talk") == by["flavour_talk"]["threshold"]
     assert store.registry.calibration_path("default").exists()
 
 
