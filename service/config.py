@@ -91,6 +91,24 @@ class DeliverySettings(BaseModel):
     max_charts: int = Field(5, ge=0, le=20, description="Alert charts per digest (the most severe alerts).")
 
 
+class TeachSettings(BaseModel):
+    """Labels, the labeling queue and team models (``service/teach``)."""
+
+    rating_scale: float = Field(5.0, gt=0, description="Ratings are read on this scale (an item's own "
+                                "rating_scale is converted to it).")
+    rating_negative_max: float = Field(2.0, description="A rating up to this is a weak negative label.")
+    rating_positive_min: float = Field(4.0, description="A rating from this is a weak positive label "
+                                       "(between the two: no label).")
+    rating_weight: float = Field(0.3, ge=0, le=1, description="Weight of a rating label against a human one (1).")
+    rating_max_items: int = Field(5000, ge=0, description="Most rated items used as weak labels in one training run.")
+    disagree_margin: float = Field(0.5, gt=0, le=1, description="GET /v1/feedback?disagrees=true: a low rating "
+                                   "with a sentiment score at least this positive, or a high one at least this negative.")
+    queue_pool: int = Field(3000, ge=10, description="Newest unlabeled items the labeling queue chooses from.")
+    min_aspect_labels: int = Field(3, ge=1, description="Labels of each kind (present, absent) an aspect needs "
+                                   "before a team head is trained for it.")
+    folds: int = Field(5, ge=2, le=10, description="Cross-validation folds of a training run's report.")
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads ``base.yaml`` from the config directory (``RADAR_CONFIG_DIR`` or ``configs/``)."""
 
@@ -125,6 +143,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     delivery: DeliverySettings = DeliverySettings()
     dashboard: DashboardSettings = DashboardSettings()
+    teach: TeachSettings = TeachSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -149,6 +149,52 @@ class Feedback(BaseModel):
     score: Score | None = None
 
 
+class LabelTarget(StrEnum):
+    sentiment = "sentiment"  # the item's overall sentiment
+    aspect = "aspect"  # whether an aspect is present (value: present | absent)
+    aspect_sentiment = "aspect_sentiment"  # an aspect's sentiment (implies it is present)
+
+
+class LabelSource(StrEnum):
+    correction = "correction"  # fixed on an item in the explorer or an alert quote
+    queue = "queue"  # answered in the labeling queue
+    import_ = "import"  # radar labels import
+    rating = "rating"  # derived from the item's star rating (weak)
+
+
+LABEL_VALUES = {"sentiment": SENTIMENT_LABELS, "aspect": ("present", "absent"),
+                "aspect_sentiment": SENTIMENT_LABELS}
+
+
+class Label(BaseModel):
+    """One label on one item: its sentiment, an aspect present or absent, or an aspect's sentiment."""
+
+    model_config = ConfigDict(extra="forbid")
+    target: LabelTarget
+    aspect: str | None = Field(None, description="The taxonomy aspect (targets aspect and aspect_sentiment).")
+    value: str = Field(..., description="negative | neutral | positive, or present | absent for target aspect.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Label":
+        t = self.target.value
+        if t == "sentiment" and self.aspect:
+            raise ValueError("a sentiment label names no aspect")
+        if t != "sentiment" and not self.aspect:
+            raise ValueError(f"a {t} label needs an aspect")
+        if self.value not in LABEL_VALUES[t]:
+            raise ValueError(f"{t} value must be one of {', '.join(LABEL_VALUES[t])}, not {self.value!r}")
+        return self
+
+
+class StoredLabel(Label):
+    id: int
+    feedback_id: int
+    source: LabelSource
+    labeled_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
 # --- configured vocabularies -------------------------------------------------------------
 
 

@@ -24,10 +24,16 @@ from service.store.db import make_engine, make_sessionmaker
 from service.store.migrate import ensure_schema
 
 
+TEAM_CHECK_SECONDS = 5.0  # how often a long-running process looks for a newly promoted team model
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, scorer: Scorer | None = None):
         self.settings = settings
         self._scorer = scorer
+        self._team: tuple[tuple[str, str] | None, Scorer | None] = (None, None)  # (key, scorer)
+        self._team_checked = float("-inf")
+        self.jobs: dict[str, dict] = {}  # background training runs of this process
 
     @cached_property
     def engine(self) -> Engine:
@@ -48,10 +54,66 @@ class Runtime:
                              config_dir=self.settings.config_dir)
 
     @property
-    def scorer(self) -> Scorer:
+    def base_scorer(self) -> Scorer:
+        """The generic pipeline (or the injected scorer), whatever team model is promoted."""
         if self._scorer is None:
             self._scorer = self.registry.pipeline(self.settings.scorer)
         return self._scorer
+
+    @property
+    def scorer(self) -> Scorer:
+        """What scores new items: the promoted team model over the generic pipeline, if any
+        (looked up at most every few seconds, so a promotion reaches running servers)."""
+        import time
+
+        base = self.base_scorer
+        from service.nlp.pipeline import ScoringPipeline
+
+        if not isinstance(base, ScoringPipeline) or not self._has_store():  # a fake scorer; no store yet
+            return base
+        now = time.monotonic()
+        if now - self._team_checked >= TEAM_CHECK_SECONDS:
+            self._team_checked = now
+            from service.store.labels import promoted_key
+
+            with self.sessions() as s:
+                key = promoted_key(s)
+            if key != self._team[0]:
+                self._team = (key, None if key is None else self._team_scorer(base, key[0]))
+        return self._team[1] or base
+
+    def _has_store(self) -> bool:
+        """Whether a store exists to look in (a SQLite file that is not there yet holds no team
+        model: batch scoring of files must not create one)."""
+        if "engine" in self.__dict__:
+            return True
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.settings.database_url)
+        if url.get_backend_name() != "sqlite":
+            return True
+        from pathlib import Path
+
+        return bool(url.database) and url.database != ":memory:" and Path(url.database).exists()
+
+    def _team_scorer(self, base, name: str) -> Scorer:
+        import logging
+
+        from service.nlp.registry import ModelError
+        from service.store.labels import team_model
+
+        with self.sessions() as s:
+            row = team_model(s, name=name)
+            blob, sha = bytes(row.weights), row.sha256
+        try:
+            return self.registry.team_pipeline(base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer)
+        except ModelError as exc:  # refused: keep scoring with the generic model, loudly
+            logging.getLogger("radar.models").error("promoted %s", exc)
+            return base
+
+    def refresh_team(self) -> None:
+        """Look for the promoted team model now (after promote or rollback in this process)."""
+        self._team_checked = float("-inf")
 
     @cached_property
     def detector(self) -> LanguageDetector:
@@ -92,7 +154,7 @@ class Runtime:
     @property
     def encoder(self):
         """The served pipeline's encoder (an injected scorer without one: the configured pipeline's)."""
-        enc = getattr(self.scorer, "encoder", None)
+        enc = getattr(self.base_scorer, "encoder", None)
         return enc if enc is not None else self.registry.pipeline(self.settings.scorer).encoder
 
     def tagger_for(self, taxonomy, *, calibrated: bool = True):
@@ -154,6 +216,133 @@ class Runtime:
         return {"path": str(path), "taxonomy": self.settings.taxonomy.fingerprint(), "model_version": version,
                 "stale_items": stale}
 
+    # --- teaching: labels, team models ----------------------------------------------------
+
+    def teacher(self):
+        """The store side of teaching (``service/teach``), built once per taxonomy."""
+        from service.teach.service import Teacher
+
+        key = self.settings.taxonomy.fingerprint()
+        cached = self.__dict__.get("_teacher")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        name = self.settings.scorer
+        base = self.base_scorer
+        head = getattr(base, "sentiment", None) or self.registry.sentiment_head(self.registry.pipeline_spec(name).sentiment)
+        teacher = Teacher(sessions=self.sessions, load_encoder=lambda: self.encoder,
+                          load_tagger=lambda: self.tagger_for(self.settings.taxonomy),
+                          thresholds=self.registry.tagger(name).threshold, base_sentiment=head,
+                          taxonomy=self.settings.taxonomy, settings=self.settings.teach,
+                          meta=self.registry.team_meta(name))
+        self._teacher = (key, teacher)
+        return teacher
+
+    def train_team_model(self, *, name: str | None, actor: str, progress=None) -> dict:
+        from service.store.access import audit
+
+        out = self.teacher().train(name=name, actor=actor, progress=progress)
+        with self.sessions() as s:
+            audit(s, actor=actor, action="model.train", target=f"team_model:{out['name']}",
+                  details={"sha256": out["sha256"][:12], "labels": out["params"]["labels"]["items"]})
+            s.commit()
+        return out
+
+    def start_training(self, *, name: str | None, actor: str) -> dict:
+        """A training run in a background thread of this process; ``jobs[id]`` follows it."""
+        import threading
+        import uuid
+        from datetime import datetime, timezone
+
+        job_id = uuid.uuid4().hex[:12]
+        job = {"id": job_id, "status": "running", "name": name, "stage": "start", "done": 0, "total": 0,
+               "started_at": datetime.now(timezone.utc), "finished_at": None, "model": None, "error": None}
+        self.jobs[job_id] = job
+
+        def progress(stage: str, done: int, total: int) -> None:
+            job.update(stage=stage, done=done, total=total)
+
+        def run() -> None:
+            import logging
+
+            try:
+                job["model"] = self.train_team_model(name=name, actor=actor, progress=progress)["name"]
+                job["status"] = "succeeded"
+            except Exception as exc:  # noqa: BLE001 - the job reports it; the server goes on
+                logging.getLogger("radar.teach").exception("training run %s failed", job_id)
+                job.update(status="failed", error=str(exc))
+            finally:
+                job["finished_at"] = datetime.now(timezone.utc)
+
+        threading.Thread(target=run, name=f"radar-train-{job_id}", daemon=True).start()
+        return job
+
+    def promote_model(self, name: str, *, actor: str, force: bool = False) -> dict:
+        """Make a team model (or ``generic``) score new items; a model whose report is worse
+        than the generic model's is refused unless ``force``."""
+        import json
+        from datetime import datetime, timezone
+
+        from service.store import labels as store
+        from service.store.access import audit
+        from service.teach.service import TeachError, quality_gap
+
+        now = datetime.now(timezone.utc)
+        with self.sessions() as s:
+            if name == "generic":
+                store.demote_all(s, now=now)
+            else:
+                row = store.team_model(s, name=name)
+                if row is None:
+                    raise KeyError(name)
+                worse = quality_gap(json.loads(row.report))
+                if worse and not force:
+                    raise TeachError(f"team model {name!r} is worse than the generic model on its own held-out "
+                                     f"labels ({'; '.join(worse)}); promote with force to serve it anyway")
+                self.load_team_model(name)  # refused here (checksum, base) rather than when serving
+                store.promote(s, name=name, now=now)
+            audit(s, actor=actor, action="model.promote", target=f"team_model:{name}", details={"force": force})
+            s.commit()
+        self.refresh_team()
+        return self.serving()
+
+    def rollback_model(self, *, actor: str) -> dict:
+        from datetime import datetime, timezone
+
+        from service.store import labels as store
+        from service.store.access import audit
+
+        with self.sessions() as s:
+            current = store.promoted_team_model(s)
+            now_serving = store.rollback(s, now=datetime.now(timezone.utc))
+            audit(s, actor=actor, action="model.rollback", target=f"team_model:{current.name if current else 'generic'}",
+                  details={"now_serving": now_serving.name if now_serving else "generic"})
+            s.commit()
+        self.refresh_team()
+        return self.serving()
+
+    def serving(self) -> dict:
+        """Which model scores new items, and its version."""
+        from service.store.labels import promoted_key
+
+        with self.sessions() as s:
+            key = promoted_key(s)
+        return {"model": key[0] if key else "generic", "model_version": self.scorer.version,
+                "generic_version": self.base_scorer.version}
+
+    def load_team_model(self, name: str):
+        """A stored team model over the generic pipeline, checked (``ModelError`` if refused)."""
+        from service.store.labels import team_model
+
+        with self.sessions() as s:
+            row = team_model(s, name=name)
+            if row is None:
+                raise KeyError(name)
+            blob, sha = bytes(row.weights), row.sha256
+        base = self.base_scorer
+        if not hasattr(base, "encoder"):
+            base = self.registry.pipeline(self.settings.scorer)
+        return self.registry.team_pipeline(base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer)
+
     def reload_models(self) -> None:
         """Rebuild the pipeline's tagger with the current taxonomy and calibration; the encoder
         and the sentiment head stay loaded."""
@@ -165,6 +354,9 @@ class Runtime:
             name = self.settings.scorer
             scorer.aspects = registry.tagger(name).fit(scorer.encoder)
             scorer.version = registry.pipeline_version(name, runtime=scorer.encoder.runtime)
+        self._team = (None, None)  # a team model is rebuilt over the new taxonomy
+        self.__dict__.pop("_teacher", None)
+        self.refresh_team()
 
     def close(self) -> None:
         if "engine" in self.__dict__:

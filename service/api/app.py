@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import errors
 from service.api.limits import BodyLimitMiddleware, RateLimiter
-from service.api.routes import (access, alerts, analytics, benchmark, delivery, feedback, health, score, taxonomy,
-                                trends)
+from service.api.routes import (access, alerts, analytics, benchmark, delivery, feedback, health, labels, models,
+                                score, taxonomy, trends)
 from service.config import Settings
 from service.runtime import Runtime
 from service.web import routes as web
@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
-    for module in (health, score, feedback, analytics, trends, alerts, benchmark, delivery, access, taxonomy):
+    for module in (health, score, feedback, labels, models, analytics, trends, alerts, benchmark, delivery, access,
+                   taxonomy):
         app.include_router(module.router, prefix="/v1")
     app.include_router(web.router)  # the dashboard: pages that read the /v1 endpoints above
     return app

@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from service.api.deps import CallerDep
+from service.api.deps import CallerDep, SettingsDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
 from service.ingest.validate import EARLIEST, LATEST
-from service.store.repo import AttributeFilterError, FeedbackFilter, parse_attribute_filters, utc
+from service.store.repo import (AttributeFilterError, FeedbackFilter, RatingDisagreement, parse_attribute_filters,
+                                utc)
 
 
 def attribute_pairs(pairs: list[str]) -> dict[str, tuple[str, ...]]:
@@ -30,8 +31,14 @@ def _in_range(value: datetime) -> bool:
         return False
 
 
+def _disagreement(t) -> RatingDisagreement:
+    return RatingDisagreement(negative_max=t.rating_negative_max, positive_min=t.rating_positive_min,
+                              scale=t.rating_scale, margin=t.disagree_margin)
+
+
 def feedback_filter(
     caller: CallerDep,
+    caller_settings: SettingsDep,
     since: Annotated[datetime | None, Query(description="Inclusive lower bound on created_at (UTC if no offset).")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive upper bound on created_at.")] = None,
     source: Annotated[list[str], Query()] = [],
@@ -44,6 +51,8 @@ def feedback_filter(
     aspect: Annotated[list[str], Query()] = [],
     attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
     include_duplicates: bool = True,
+    disagrees: Annotated[bool, Query(description="Only items whose text disagrees strongly with their rating "
+                                     "(teach.disagree_margin; rating bands teach.rating_*).")] = False,
 ) -> FeedbackFilter:
     for name, value in (("since", since), ("until", until)):
         if value is not None and not _in_range(value):
@@ -55,7 +64,8 @@ def feedback_filter(
         since=utc(since), until=utc(until), sources=tuple(s.lower() for s in source),
         channels=tuple(c.value for c in channel), brands=tuple(brand), products=tuple(product),
         regions=tuple(region), languages=tuple(language), sentiments=tuple(s.value for s in sentiment),
-        aspects=tuple(aspect), attributes=attribute_pairs(attr), include_duplicates=include_duplicates)
+        aspects=tuple(aspect), attributes=attribute_pairs(attr), include_duplicates=include_duplicates,
+        disagrees=_disagreement(caller_settings.teach) if disagrees else None)
     return caller.restrict(flt)
 
 

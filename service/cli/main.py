@@ -39,6 +39,14 @@ app.add_typer(keys_app, name="keys")
 from service.cli.taxonomy import taxonomy_app  # noqa: E402
 
 app.add_typer(taxonomy_app, name="taxonomy")
+from service.cli import teach as _teach  # noqa: E402
+
+app.add_typer(_teach.labels_app, name="labels")
+app.command("train")(_teach.train)
+models_app.command("list")(_teach.models_list)
+models_app.command("show")(_teach.models_show)
+models_app.command("promote")(_teach.models_promote)
+models_app.command("rollback")(_teach.models_rollback)
 console = Console(stderr=True)
 out = Console()
 

@@ -237,7 +237,7 @@ class ModelRegistry:
                                  taxonomy=raw["taxonomy"], items=int(raw.get("items", 0)))
 
     def tagger(self, name: str = "default", taxonomy: Taxonomy | None = None, *,
-               calibrated: bool = True) -> AspectTagger:
+               calibrated: bool = True, team=None) -> AspectTagger:
         """The aspect tagger of a pipeline for ``taxonomy`` (default: the configured one), not fitted."""
         spec = self.pipeline_spec(name)
         tax = taxonomy or self.taxonomy
@@ -250,8 +250,41 @@ class ModelRegistry:
         if spec.aspect_heads:
             heads = self.aspect_heads(spec.aspect_heads)
             validated = dict(self.artifact(spec.aspect_heads).params.get("validated") or {})
-        return AspectTagger(tax, relevance=relevance, zero_shot=zero, heads=heads,
-                            validated=validated, calibration=self.calibration(name) if calibrated else None)
+        return AspectTagger(tax, relevance=relevance, zero_shot=zero, heads=heads, validated=validated,
+                            calibration=self.calibration(name) if calibrated else None,
+                            team=None if team is None else team.aspects)
+
+    def team_meta(self, name: str = "default", encoder_runtime: str | None = None) -> dict:
+        """What a team model trained over pipeline ``name`` records of its base (and must match)."""
+        spec = self.pipeline_spec(name)
+        return {"base_pipeline": name, "base_encoder": spec.encoder,
+                "base_sentiment_sha256": self.artifact(spec.sentiment).files["weights"].sha256}
+
+    def team_pipeline(self, base: ScoringPipeline, *, team_name: str, blob: bytes, sha256: str,
+                      name: str = "default") -> ScoringPipeline:
+        """``base`` (pipeline ``name``) with a team model's heads: refused when the blob's checksum
+        is not ``sha256`` or it was trained over another encoder or sentiment head."""
+        import hashlib
+
+        from service.nlp.team import TeamModel
+
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != sha256:
+            raise ModelError(f"team model {team_name!r}: checksum {digest[:12]}… differs from the stored "
+                             f"{sha256[:12]}…; retrain it")
+        model = TeamModel.from_bytes(blob, base.sentiment)
+        expected = self.team_meta(name)
+        for key in ("base_encoder", "base_sentiment_sha256"):
+            if model.meta.get(key) != expected[key]:
+                raise ModelError(f"team model {team_name!r} was trained over {key} {model.meta.get(key)!r}, "
+                                 f"this pipeline has {expected[key]!r}; retrain it")
+        if model.meta.get("dim") not in (None, base.encoder.dim):
+            raise ModelError(f"team model {team_name!r} expects {model.meta['dim']}-d embeddings, "
+                             f"the encoder gives {base.encoder.dim}")
+        tagger = self.tagger(name, team=model).fit(base.encoder)
+        version = f"{base.version}:team-{team_name[:20]}@{sha256[:8]}"
+        return ScoringPipeline(encoder=base.encoder, sentiment=model.sentiment or base.sentiment, aspects=tagger,
+                               version=version, languages=base.languages)
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)

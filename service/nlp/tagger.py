@@ -56,7 +56,7 @@ class AspectTagger:
     def __init__(self, taxonomy: Taxonomy, *, relevance: RelevanceModel | None = None,
                  zero_shot: ZeroShotAspectTagger | None = None,
                  heads: list[tuple[AspectHeads, dict[str, str]]] = (), validated: dict[str, str] | None = None,
-                 calibration: AspectCalibration | None = None, max_aspects: int = 6):
+                 calibration: AspectCalibration | None = None, team=None, max_aspects: int = 6):
         if relevance is None and zero_shot is None:
             raise ValueError("the tagger needs a relevance model or a zero-shot tagger")
         self.taxonomy = taxonomy
@@ -73,6 +73,13 @@ class AspectTagger:
         self.covered = {a for _, m in self.heads for a in m.values()}
         self.rules = compile_taxonomy_rules(taxonomy)
         self.calibration = calibration if calibration and calibration.taxonomy == taxonomy.fingerprint() else None
+        # a team model's aspect heads (``service/nlp/team.py``), each serving only the aspect
+        # definition it was trained on; they decide their aspects (the rules are their input)
+        self.team = team
+        self.team_served = [aid for aid in (team.aspects if team is not None else [])
+                            if aid in current and team.fingerprints.get(aid) == current[aid]
+                            and taxonomy.get(aid).kind == "topic" and relevance is not None]
+        self._team_threshold = {aid: float(team.threshold[team.aspects.index(aid)]) for aid in self.team_served}
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -84,6 +91,8 @@ class AspectTagger:
         return self
 
     def threshold(self, aspect: str) -> float:
+        if aspect in self._team_threshold:
+            return self._team_threshold[aspect]
         base = self.relevance.threshold if self.relevance is not None else 0.5
         if self.calibration is not None:
             return self.calibration.thresholds.get(aspect, base)
@@ -143,6 +152,14 @@ class AspectTagger:
         rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
         sims: list[np.ndarray] = []
         probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages, clause_scores=sims)
+        if self.team_served and len(texts):
+            ids = self.taxonomy.ids
+            hit = np.array([[aid in rule_hits[i] for aid in ids] for i in range(len(texts))], float)
+            k_of = {aid: ids.index(aid) for aid in self.team_served}
+            team = self.team.probabilities(k_of, probs, best, text_emb, clause_embs, hit, self.team_served)
+            probs = probs.copy()
+            for j, aid in enumerate(self.team_served):
+                probs[:, k_of[aid]] = team[:, j]
         out = []
         for i in range(len(texts)):
             out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i],
@@ -166,6 +183,13 @@ class AspectTagger:
             p = float(prob[k])
             model_ok = "model" in sources and a.id not in self.covered and p >= self.threshold(a.id)
             matches = rule_hits.get(a.id) if "rule" in sources else None
+            if a.id in self._team_threshold:  # a team head weighed the rules: it alone decides
+                model_ok = p >= self._team_threshold[a.id]
+                if not model_ok:
+                    continue
+                if not matches:
+                    hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
+                    continue
             if matches:
                 # several clauses may match: the evidence is the matched clause most about the
                 # aspect (its similarity to the aspect's words), so "great taste but far too

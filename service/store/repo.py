@@ -257,6 +257,26 @@ def get_feedback(session: Session, *, feedback_id: int) -> Feedback | None:
 
 
 @dataclass(frozen=True)
+class RatingDisagreement:
+    """Items whose text disagrees strongly with their rating: rated low (at most
+    ``negative_max`` on ``scale``) yet scored at least ``margin`` positive, or rated high (at
+    least ``positive_min``) yet scored at most ``-margin``."""
+
+    negative_max: float = 2.0
+    positive_min: float = 4.0
+    scale: float = 5.0
+    margin: float = 0.5
+
+    def condition(self):
+        norm = FeedbackRow.rating * self.scale / func.coalesce(FeedbackRow.rating_scale, self.scale)
+        score = (select(ScoreRow.sentiment_score).where(ScoreRow.feedback_id == FeedbackRow.id)
+                 .correlate(FeedbackRow).scalar_subquery())
+        return and_(FeedbackRow.rating.is_not(None),
+                    or_(and_(norm <= self.negative_max, score >= self.margin),
+                        and_(norm >= self.positive_min, score <= -self.margin)))
+
+
+@dataclass(frozen=True)
 class FeedbackFilter:
     """Filters shared by listing, counting and (later) every aggregate."""
 
@@ -274,6 +294,7 @@ class FeedbackFilter:
     include_duplicates: bool = True
     nothing: bool = False  # an empty intersection (e.g. of a request and a data scope)
     brand_scope: tuple[str, ...] = ()  # the caller's brands (empty: all): a denominator never goes past it
+    disagrees: RatingDisagreement | None = None  # only items whose text disagrees with their rating
 
     def apply(self, stmt: Select) -> Select:
         if self.nothing:
@@ -299,6 +320,8 @@ class FeedbackFilter:
                                         AttributeRow.name == name, AttributeRow.value.in_(values)).correlate(FeedbackRow))
         if not self.include_duplicates:
             conds.append(FeedbackRow.duplicate_of.is_(None))
+        if self.disagrees is not None:
+            conds.append(self.disagrees.condition())
         return stmt.where(and_(*conds)) if conds else stmt
 
 
@@ -449,7 +472,7 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
     counts; the caller audits and commits."""
     import json
 
-    from service.store.tables import AlertRow
+    from service.store.tables import AlertRow, LabelRow
 
     ids = list(session.scalars(select(FeedbackRow.id).where(FeedbackRow.author_hash == author_hash)))
     gone = set(ids)
@@ -465,7 +488,7 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
                 scrubbed += 1
         for chunk in _chunks(ids):
             session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
-            for table in (AspectScoreRow, ScoreRow, AttributeRow, BandRow):
+            for table in (LabelRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
                 session.execute(delete(table).where(table.feedback_id.in_(chunk)))
             session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
     return {"items": len(ids), "alerts_scrubbed": scrubbed}

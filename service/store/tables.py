@@ -123,7 +123,7 @@ class ScoreRow(Base):
     p_negative: Mapped[float] = mapped_column(Float)
     p_neutral: Mapped[float] = mapped_column(Float)
     p_positive: Mapped[float] = mapped_column(Float)
-    model_version: Mapped[str] = mapped_column(String(128), index=True)
+    model_version: Mapped[str] = mapped_column(String(200), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
     # the most confident aspect's evidence clause (float16); themes cluster these
     topic_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -349,3 +349,51 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str | None] = mapped_column(String(256))
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON; never personal data or secrets
+
+
+class LabelRow(Base):
+    """A person's (or an import's) label on one item: its overall sentiment, whether an aspect
+    is present, or an aspect's sentiment. One label per (item, target, aspect): a new label
+    replaces the old. Kept through rescoring, model changes and re-ingest (the item keeps its
+    id); erased with the item's author."""
+
+    __tablename__ = "label"
+    __table_args__ = (
+        UniqueConstraint("feedback_id", "target", "aspect", name="uq_label_feedback_id"),
+        CheckConstraint("target IN ('sentiment','aspect','aspect_sentiment')", name="target"),
+        CheckConstraint("value IN ('negative','neutral','positive','present','absent')", name="value"),
+        CheckConstraint("source IN ('correction','queue','import','rating')", name="source"),
+        Index("ix_label_target_aspect", "target", "aspect"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(16))
+    aspect: Mapped[str] = mapped_column(String(64), default="")  # '' for the overall sentiment
+    value: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    labeled_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class TeamModelRow(Base):
+    """A team model trained on the team's labels (``radar train``): small heads over the base
+    pipeline's encoder, stored with their checksum and evaluation report. The promoted one
+    (latest ``promoted_at`` not ``demoted_at``) scores new items."""
+
+    __tablename__ = "team_model"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    base_pipeline: Mapped[str] = mapped_column(String(64))
+    base_encoder: Mapped[str] = mapped_column(String(64))
+    taxonomy: Mapped[str] = mapped_column(String(16))  # fingerprint at training time
+    sha256: Mapped[str] = mapped_column(String(64))
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # safetensors
+    report: Mapped[str] = mapped_column(Text)  # JSON: cross-validated figures, team vs generic
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: label counts, settings, timings
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    demoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,79 @@
+"""Team models: train one on the team's labels (a background job), read its report, promote
+it or roll back (``service/teach``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from service.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, SessionDep
+from service.api.errors import ApiError
+from service.store import labels as store
+from service.teach.service import TeachError, summary
+
+router = APIRouter(tags=["models"])
+
+
+class TrainIn(BaseModel):
+    name: str | None = Field(None, description="Name of the new team model (default: team-<UTC time>).")
+
+
+class PromoteIn(BaseModel):
+    force: bool = Field(False, description="Serve it even if its report is worse than the generic model's.")
+
+
+@router.get("/models", summary="The generic model, the team models and which one scores new items")
+def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
+    key = store.promoted_key(session)
+    models = [summary(r, serving=key is not None and key[0] == r.name) for r in store.team_models(session)]
+    for m in models:  # the list stays light: the per-aspect tables are in GET /v1/models/{name}
+        m["report"] = {k: v for k, v in m["report"].items() if k != "aspects"} | (
+            {"aspects": {k: v for k, v in m["report"]["aspects"].items() if k != "per_aspect"}}
+            if "aspects" in m["report"] else {})
+    return {"serving": runtime.serving(), "models": models}
+
+
+@router.post("/models/train", status_code=202, summary="Train a team model on the labels (background job)")
+def train(body: TrainIn, runtime: RuntimeDep, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+    if not store.labeled_ids(session):
+        raise ApiError(409, "no labels yet: correct items or answer the labeling queue first")
+    if body.name and store.team_model(session, name=body.name) is not None:
+        raise ApiError(409, f"a team model named {body.name!r} exists",
+                       [{"field": "body.name", "message": "already taken"}])
+    return runtime.start_training(name=body.name, actor=caller.id)
+
+
+@router.get("/models/jobs/{job_id}", summary="A training job's progress and outcome")
+def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
+    j = runtime.jobs.get(job_id)
+    if j is None:
+        raise ApiError(404, f"no training job {job_id} in this server process")
+    return j
+
+
+@router.get("/models/{name}", summary="A team model with its full evaluation report")
+def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
+    row = store.team_model(session, name=name)
+    if row is None:
+        raise ApiError(404, f"no team model {name!r}")
+    key = store.promoted_key(session)
+    return summary(row, serving=key is not None and key[0] == name)
+
+
+@router.post("/models/{name}/promote", summary="Score new items with this team model (`generic`: the generic one)")
+def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
+    from service.nlp.registry import ModelError
+
+    try:
+        return runtime.promote_model(name, actor=caller.id, force=body.force)
+    except KeyError:
+        raise ApiError(404, f"no team model {name!r}") from None
+    except (TeachError, ModelError) as exc:
+        raise ApiError(409, str(exc)) from None
+
+
+@router.post("/models/rollback", summary="Stop serving the promoted team model (the one before it serves again)")
+def rollback(runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
+    return runtime.rollback_model(actor=caller.id)
