@@ -44,36 +44,41 @@ class Featurized:
 def featurize(texts: list[str], languages: list[str | None], *, encoder, tagger, batch: int = 256,
               progress=None) -> Featurized:
     """``tagger``: the generic pipeline's ``AspectTagger`` (fitted, without a team model)."""
-    ids = tagger.taxonomy.ids
-    K, d = len(ids), encoder.dim
-    parts: dict[str, list] = {k: [] for k in ("text", "clauses", "spans", "probs", "best", "rule", "tags", "ev")}
+    parts = []
     for start in range(0, len(texts), batch):
         t = texts[start:start + batch]
-        langs = languages[start:start + batch]
         spans = [clause_spans(x) for x in t]
         temb, cembs = encoder.encode_with_spans(t, spans)
-        hits, probs = tagger.score_batch(t, spans, langs, temb, cembs)
-        rules = [tagger.rule_matches(x, lang) for x, lang in zip(t, langs)]
-        _, best = tagger.model_probabilities(temb, cembs, rules, langs)
-        tags = np.zeros((len(t), K), bool)
-        ev = best.copy()
-        for i, item in enumerate(hits):
-            for h in item:
-                tags[i, ids.index(h.aspect)] = True
-                ev[i, ids.index(h.aspect)] = h.clause
-        parts["text"].append(np.asarray(temb, np.float32))
-        parts["clauses"].extend(np.asarray(c, np.float32) for c in cembs)
-        parts["spans"].extend(spans)
-        parts["probs"].append(probs)
-        parts["best"].append(best)
-        parts["rule"].append(np.array([[aid in r for aid in ids] for r in rules], float).reshape(len(t), K))
-        parts["tags"].append(tags)
-        parts["ev"].append(ev)
+        parts.append(from_embeddings(t, languages[start:start + batch], spans, temb, cembs, tagger=tagger))
         if progress is not None:
             progress(min(start + batch, len(texts)), len(texts))
-    if not texts:
+    return concat(parts, len(tagger.taxonomy.ids), encoder.dim)
+
+
+def from_embeddings(texts: list[str], languages: list[str | None], spans, temb: np.ndarray, cembs: list[np.ndarray],
+                    *, tagger) -> Featurized:
+    """The same from embeddings already computed (the pipeline's clause spans and pooling)."""
+    ids = tagger.taxonomy.ids
+    K = len(ids)
+    hits, probs = tagger.score_batch(texts, spans, languages, temb, cembs)
+    rules = [tagger.rule_matches(x, lang) for x, lang in zip(texts, languages)]
+    _, best = tagger.model_probabilities(temb, cembs, rules, languages)
+    tags = np.zeros((len(texts), K), bool)
+    ev = best.copy()
+    for i, item in enumerate(hits):
+        for h in item:
+            tags[i, ids.index(h.aspect)] = True
+            ev[i, ids.index(h.aspect)] = h.clause
+    rule = np.array([[aid in r for aid in ids] for r in rules], float).reshape(len(texts), K)
+    return Featurized(np.asarray(temb, np.float32), [np.asarray(c, np.float32) for c in cembs], list(spans), probs,
+                      best, rule, tags, ev)
+
+
+def concat(parts: list[Featurized], K: int, d: int) -> Featurized:
+    if not parts:
         z = np.zeros((0, K))
         return Featurized(np.zeros((0, d), np.float32), [], [], z, z.astype(int), z, z.astype(bool), z.astype(int))
-    return Featurized(np.concatenate(parts["text"]), parts["clauses"], parts["spans"], np.concatenate(parts["probs"]),
-                      np.concatenate(parts["best"]), np.concatenate(parts["rule"]), np.concatenate(parts["tags"]),
-                      np.concatenate(parts["ev"]))
+    return Featurized(np.concatenate([p.text for p in parts]), [c for p in parts for c in p.clauses],
+                      [s for p in parts for s in p.spans], np.concatenate([p.probs for p in parts]),
+                      np.concatenate([p.best for p in parts]), np.concatenate([p.rule for p in parts]),
+                      np.concatenate([p.generic_tags for p in parts]), np.concatenate([p.evidence for p in parts]))

@@ -25,7 +25,8 @@ from service.config import Settings
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "trends", "segments", "themes", "competitors", "explorer", "taxonomy")
+PAGES = ("overview", "alerts", "trends", "segments", "themes", "competitors", "explorer", "taxonomy", "label",
+         "models")
 _STATIC = Path(str(resources.files("service.web") / "static"))
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".svg": "image/svg+xml"}

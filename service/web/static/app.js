@@ -207,7 +207,7 @@ const Radar = (() => {
   const NAV = [["overview", "/dashboard/"], ["alerts", "/dashboard/alerts"], ["trends", "/dashboard/trends"],
                ["segments", "/dashboard/segments"], ["themes", "/dashboard/themes"],
                ["competitors", "/dashboard/competitors"], ["explorer", "/dashboard/explorer"],
-               ["taxonomy", "/dashboard/taxonomy"]];
+               ["taxonomy", "/dashboard/taxonomy"], ["label", "/dashboard/label"], ["models", "/dashboard/models"]];
   function drawNav() {
     const nav = document.getElementById("nav");
     nav.replaceChildren();
