@@ -153,7 +153,12 @@ def main() -> None:
                 sets_cache = A.load_all()
                 feats_cache = {k: set_features(s, encoder) for k, s in sets_cache.items()}
             key = {"laptops16": "laptops16", "dutch16": "dutch16", "mams": "mams-train"}[name]
-            _, _, trees = leave_one_out(sets_cache, feats_cache, key, args.iterations, nested=False)
+            cached = Path(A.cache_dir()) / f"loo-{key}-{args.iterations}-{sets_cache[key].digest()}.safetensors"
+            if cached.exists():
+                trees = RelevanceModel.load(cached).trees
+            else:
+                _, _, trees = leave_one_out(sets_cache, feats_cache, key, args.iterations, nested=False)
+                RelevanceModel(trees, served.threshold).save(cached)
             taxonomy = aspect_set.taxonomy
             texts, language = aspect_set.texts, aspect_set.language
             tagger = AspectTagger(taxonomy, relevance=RelevanceModel(trees, served.threshold)).fit(encoder)

@@ -148,11 +148,15 @@ def _print_report(m: dict) -> None:
         t.add_row("aspects micro-F1", str(a["pairs"]), str(a["generic"]["f1"]), str(a["team"]["f1"]))
         t.add_row("aspects false positives", "", str(a["generic"]["false_positives"]), str(a["team"]["false_positives"]))
         for aid, v in a["per_aspect"].items():
-            t.add_row(f"  {aid} F1", str(v["labels"]), str(v["generic"]["f1"]), str(v["team"]["f1"]))
+            t.add_row(f"  {aid} F1", str(v["labels"]), _f(v["generic"]["f1"]), _f(v["team"]["f1"]))
     if "aspect_sentiment" in r:
         s = r["aspect_sentiment"]
         t.add_row("aspect sentiment macro-F1", str(s["n"]), str(s["generic"]["macro_f1"]), str(s["team"]["macro_f1"]))
     err.print(t)
+
+
+def _f(v) -> str:
+    return "–" if v is None else str(v)  # no gold and no tag: nothing to measure
 
 
 def models_list(ctx: typer.Context):

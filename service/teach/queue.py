@@ -1,6 +1,6 @@
 """The active labeling queue: the next items to label, chosen for what they teach.
 
-Each candidate gets a score from five signals in [0, 1], then the queue is filled greedily
+Each candidate gets a score from six signals in [0, 1], then the queue is filled greedily
 with a penalty for items close (in embedding space) to one already chosen or already
 labeled, so a page of the queue is not ten copies of one complaint:
 
@@ -11,6 +11,8 @@ labeled, so a page of the queue is not ten copies of one complaint:
   model serves; half the L1 distance of their probabilities);
 - ``scarcity``: the item (probably) has an aspect with few labels: ``1 / (1 + labels)``, so
   an aspect without labels is asked about first;
+- ``typicality``: how typical of the candidates the item is (its rank by similarity to their
+  mean direction): uncertainty alone picks outliers, and heads fitted on outliers are skewed;
 - ``recency``: newer items first, a little (they are what the team looks at).
 
 The same function serves the API (candidates read from the store) and the learning-curve
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHTS = {"sentiment_uncertainty": 0.3, "aspect_uncertainty": 0.3, "disagreement": 0.2, "scarcity": 0.25,
-           "recency": 0.05}
+           "typicality": 0.3, "recency": 0.05}
 DIVERSITY = 0.35  # penalty per unit of cosine similarity to the nearest chosen or labeled item
 
 
@@ -54,6 +56,11 @@ def signals(c: Candidates, label_counts: np.ndarray) -> dict[str, np.ndarray]:
     likely = c.aspect_probs >= 0.5 * thr
     scarce = np.where(likely, 1.0 / (1.0 + label_counts[None, :]), 0.0)
     out["scarcity"] = scarce.max(1) if scarce.shape[1] else np.zeros(n)
+    # how typical of the candidates an item is (its similarity to their mean direction, as a
+    # rank): uncertainty alone picks outliers, and a model fitted on outliers is skewed
+    centre = c.emb.mean(0)
+    typical = c.emb @ centre
+    out["typicality"] = np.argsort(np.argsort(typical)) / max(n - 1, 1)
     out["recency"] = 1 - c.age if c.age is not None else np.zeros(n)
     return out
 

@@ -4,7 +4,8 @@
 encoder's features (seconds on a CPU for thousands of labels): the sentiment correction from
 the overall sentiment labels (weight 1), the aspect-sentiment labels read on their evidence
 clauses (weight 1) and rated items (``rating_weight``); one head per aspect with at least
-``min_labels`` present and absent labels. The L2 strength of each is chosen by an inner
+``min_labels`` present and absent labels, kept only where its out-of-fold decisions beat the
+generic tagger's on the same labeled items. The L2 strength of each is chosen by an inner
 cross-validation among a few values; the aspects' tagging threshold is the one that maximises
 F1 on out-of-fold predictions.
 
@@ -190,7 +191,7 @@ def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[
     # one L2 strength and one threshold for every head, from out-of-fold predictions pooled
     # over the aspects (per-aspect choices on a few labels would be noise)
     oof = {lam: [] for lam in LAMBDAS}
-    gold = []
+    gold, evaluated = [], []
     for k in chosen:
         rows = np.where(labels.aspects[:, k] >= 0)[0]
         y = labels.aspects[rows, k].astype(float)
@@ -208,6 +209,7 @@ def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[
         for lam in LAMBDAS:
             oof[lam].append(pred[lam])
         gold.append(y)
+        evaluated.append(k)
     lam, thr = LAMBDAS[1], 0.5
     if gold:
         g = np.concatenate(gold).astype(bool)
@@ -220,6 +222,25 @@ def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[
                 f1 = 2 * tp / max(pr.sum() + g.sum(), 1)
                 if f1 > best_f1 + 1e-9:
                     best_f1, lam, thr = f1, lam_, float(t)
+    # a head serves only where its out-of-fold decisions beat the generic tagger's on the same
+    # labeled items: on a handful of labels, or a sample the queue skewed, it may not
+    kept, dropped = [], {}
+    at = {k: i for i, k in enumerate(evaluated)}
+    for k in chosen:
+        if k not in at:
+            dropped[ids[k]] = "too few labels to validate"
+            continue
+        rows = np.where(labels.aspects[:, k] >= 0)[0]
+        y = gold[at[k]].astype(bool)
+        team_f1 = _f1(oof[lam][at[k]] >= thr, y)
+        generic_f1 = _f1(feats.generic_tags[rows, k], y)
+        if team_f1 >= generic_f1:
+            kept.append(k)
+        else:
+            dropped[ids[k]] = f"out-of-fold F1 {100 * team_f1:.1f} < generic {100 * generic_f1:.1f}"
+    chosen = kept
+    if not chosen:
+        return None, {"trained": [], "dropped": dropped}
     Ws, A, R, B = [], [], [], []
     for k in chosen:
         rows = np.where(labels.aspects[:, k] >= 0)[0]
@@ -233,7 +254,11 @@ def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[
     heads = TeamAspectHeads(served, {aid: labels.fingerprints.get(aid, "") for aid in served},
                             np.array(Ws, np.float32), np.array(A, np.float32), np.array(R, np.float32),
                             np.array(B, np.float32), np.full(len(chosen), thr, np.float32))
-    return heads, {"trained": served, "lambda": lam, "threshold": thr}
+    return heads, {"trained": served, "lambda": lam, "threshold": thr, "dropped": dropped}
+
+
+def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    return 2 * float((pred & gold).sum()) / max(int(pred.sum() + gold.sum()), 1)
 
 
 def fit_team(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: Weak | None = None,
