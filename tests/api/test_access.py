@@ -34,6 +34,8 @@ _TAXONOMY = yaml.safe_load((DEFAULT_CONFIG_DIR / "taxonomy.yaml").read_text(enco
 POLICY = {
     ("GET", "/v1/health"): ALL,
     ("GET", "/v1/me"): ALL,
+    # before any label is written below: with none, a training request is answered 409 at once
+    ("POST", "/v1/models/train"): ANALYST,
     ("POST", "/v1/score"): ANALYST,
     ("POST", "/v1/feedback"): WRITE,
     ("GET", "/v1/feedback"): READ,
@@ -72,6 +74,16 @@ POLICY = {
     ("GET", "/v1/taxonomy"): READ,
     ("POST", "/v1/taxonomy/preview"): ANALYST,
     ("PUT", "/v1/taxonomy"): ADMIN,
+    ("POST", "/v1/feedback/{feedback_id}/labels"): ANALYST,
+    ("GET", "/v1/feedback/{feedback_id}/labels"): ANALYST,
+    ("DELETE", "/v1/feedback/{feedback_id}/labels"): ANALYST,
+    ("GET", "/v1/labels"): ANALYST,
+    ("GET", "/v1/labeling/queue"): ANALYST,
+    ("GET", "/v1/models"): READ,
+    ("GET", "/v1/models/jobs/{job_id}"): ANALYST,
+    ("GET", "/v1/models/{name}"): READ,
+    ("POST", "/v1/models/{name}/promote"): ADMIN,
+    ("POST", "/v1/models/rollback"): ADMIN,
 }
 
 BODIES = {
@@ -88,6 +100,9 @@ BODIES = {
     ("POST", "/v1/erasure"): {"author": "nobody"},
     ("POST", "/v1/taxonomy/preview"): {"taxonomy": _TAXONOMY, "sample": 20, "examples": 1},
     ("PUT", "/v1/taxonomy"): {"taxonomy": _TAXONOMY},
+    ("POST", "/v1/feedback/{feedback_id}/labels"): {"labels": [{"target": "sentiment", "value": "negative"}]},
+    ("POST", "/v1/models/train"): {},
+    ("POST", "/v1/models/{name}/promote"): {},
 }
 PARAMS = {
     ("GET", "/v1/segments"): {"dimension": "region"},
@@ -157,7 +172,8 @@ def test_no_key_a_wrong_key_and_a_revoked_key_are_refused(secured):
 def _path(path: str, ids: dict) -> str:
     return (path.replace("{feedback_id}", str(ids["feedback"])).replace("{alert_id}", str(ids["alert"]))
             .replace("{theme_id}", "1").replace("{subscription_id}", str(ids["subscription"]))
-            .replace("{message_id}", "999999").replace("{key_id}", str(ids["key"])))
+            .replace("{message_id}", "999999").replace("{key_id}", str(ids["key"]))
+            .replace("{name}", "generic").replace("{job_id}", "nope"))
 
 
 def test_each_endpoint_lets_exactly_its_roles_through(secured):
