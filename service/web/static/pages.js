@@ -26,11 +26,13 @@
     return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: h.num ? "num" : "" }, h.label ?? h)))),
               el("tbody", {}, rows));
   }
-  function quoteList(quotes, cls) {
+  /** Quotes with a link to each quoted item; ``correct``: a correction control on each (alerts). */
+  function quoteList(quotes, cls, { correct = false } = {}) {
     if (!quotes || !quotes.length) return el("p", { class: "muted" }, "–");
     return el("ul", { class: "quotes" }, quotes.map((q) => el("li", { class: cls ? `q-${cls}` : "" },
       highlight(q.text, q.evidence ? [{ evidence: q.evidence, sentiment: cls || "neutral" }] : []), " ",
-      el("span", { class: "meta" }, link(`#${q.id}`, R.explorerHref({ item: q.id }), { "data-quote": q.id })))));
+      el("span", { class: "meta" }, link(`#${q.id}`, R.explorerHref({ item: q.id }), { "data-quote": q.id })),
+      correct && q.id !== null && q.id !== undefined ? correctControl(q.id, null) : null)));
   }
   /** Text with each aspect's evidence span marked (sentiment colour, aspect name on hover). */
   function highlight(text, spans) {
@@ -214,7 +216,7 @@
     }
     const quotes = a.details.quotes || [];
     const qc = el("section", { class: `card ${drivers.length ? "half" : ""}`, id: "alert-quotes" }, el("h2", {}, t("al.quotes")),
-      quoteList(quotes, a.type === "competitor_gap" ? null : "negative"));
+      quoteList(quotes, a.type === "competitor_gap" ? null : "negative", { correct: R.can("admin", "analyst") }));
     if ((a.details.phrases || []).length) qc.append(el("p", { class: "keywords" }, a.details.phrases.map((p) => el("span", {}, p))));
     box.append(qc);
     if ((a.details.also || []).length) {
@@ -452,7 +454,8 @@
       return;
     }
     const sentiment = q.getAll("sentiment"), aspect = q.getAll("aspect"), attr = q.getAll("attr"), cursor = q.get("cursor");
-    const params = { ...R.apiFilters(w), sentiment, aspect, attr, limit: R.CFG.page_size, cursor };
+    const disagrees = q.get("disagrees") === "true";
+    const params = { ...R.apiFilters(w), sentiment, aspect, attr, limit: R.CFG.page_size, cursor, disagrees: disagrees ? "true" : null };
     const page = await api("/feedback", params);
     const controls = el("div", { class: "controls" });
     const s = el("select", { id: "ex-sentiment" }, el("option", { value: "" }, t("f.all")), ["negative", "neutral", "positive"].map((v) => el("option", { value: v }, t(`s.${v}`))));
@@ -461,7 +464,11 @@
     const a = el("select", { id: "ex-aspect" }, el("option", { value: "" }, t("f.all")), R.CFG.aspects.map((x) => el("option", { value: x.id }, R.aspectName(x.id))));
     a.value = aspect.length === 1 ? aspect[0] : "";
     a.addEventListener("change", () => R.navigate({ aspect: a.value || null, cursor: null }));
-    controls.append(el("label", {}, t("ex.sentiment"), " ", s), el("label", {}, t("ex.aspect"), " ", a));
+    const dis = el("input", { type: "checkbox", id: "ex-disagrees" });
+    dis.checked = disagrees;
+    dis.addEventListener("change", () => R.navigate({ disagrees: dis.checked ? "true" : null, cursor: null }));
+    controls.append(el("label", {}, t("ex.sentiment"), " ", s), el("label", {}, t("ex.aspect"), " ", a),
+                    el("label", { title: t("ex.disagrees") }, dis, " ", t("ex.disagrees")));
     if (attr.length) controls.append(el("span", { class: "range" }, attr.join(" · ")));
     const pager = el("div", { class: "pager" },
       cursor ? el("button", { type: "button", class: "secondary", id: "ex-first", onclick: () => R.navigate({ cursor: null }) }, t("ex.first")) : null,
@@ -471,6 +478,7 @@
   }
 
   function itemTable(items) {
+    const correctable = R.can("admin", "analyst");
     return table([t("ex.created"), t("f.brand"), t("f.region"), t("f.channel"), t("ex.sentiment"), t("ex.text")], items.map((it) => {
       const sc = it.score;
       return el("tr", { "data-item": it.id },
@@ -479,8 +487,92 @@
         el("td", {}, sc ? [R.sentimentBadge(sc.sentiment), el("div", { class: "muted" }, signed(sc.sentiment_score))] : "–"),
         el("td", {}, highlight(it.text, sc ? sc.aspects : []),
           el("div", { class: "muted" }, Object.entries(it.attributes || {}).map(([k, v]) => `${k}: ${v}`).join(" · "),
-            it.rating !== null && it.rating !== undefined ? ` · ★ ${it.rating}/${it.rating_scale || 5}` : "", it.language ? ` · ${it.language}` : "")));
+            it.rating !== null && it.rating !== undefined ? ` · ★ ${it.rating}/${it.rating_scale || 5}` : "", it.language ? ` · ${it.language}` : ""),
+          correctable ? correctControl(it.id, it) : null));
     }), { id: "feedback-table" });
+  }
+
+  // ---- Corrections ---------------------------------------------------------------------------
+  const SENTIMENTS = ["negative", "neutral", "positive"];
+  const SIGN = { negative: "−", neutral: "○", positive: "+" };
+  /** An item's stored labels as {sentiment, aspects: {id: present | absent}, aspectSentiment: {id: value}}. */
+  function labelState(labels) {
+    const st = { sentiment: null, aspects: {}, aspectSentiment: {}, any: (labels || []).length > 0 };
+    for (const lb of labels || []) {
+      if (lb.target === "sentiment") st.sentiment = lb.value;
+      else if (lb.target === "aspect") st.aspects[lb.aspect] = lb.value;
+      else if (lb.target === "aspect_sentiment") st.aspectSentiment[lb.aspect] = lb.value;
+    }
+    return st;
+  }
+  /** "correct" on an item: one click fixes its sentiment, adds or removes an aspect or sets an
+   *  aspect's sentiment (each click is a label, POSTed at once with source "correction"). The
+   *  item (for the model's reading) and its stored labels are fetched when it is first opened. */
+  function correctControl(id, item) {
+    const badge = el("span", { class: "badge labeled", "data-labeled": id, hidden: true }, `✓ ${t("cr.labeled")}`);
+    const panel = el("div", { class: "correct-panel", "data-correct-panel": id, hidden: true });
+    const open = el("button", { type: "button", class: "link", "data-correct": id, "aria-expanded": "false" }, `✎ ${t("cr.open")}`);
+    const wrap = el("div", { class: "correct" }, open, " ", badge, panel);
+    let it = item, st = null;
+    const score = () => (it && it.score) || { sentiment: null, aspects: [] };
+    function present(aid) {
+      if (st.aspects[aid]) return st.aspects[aid] === "present";
+      return aid in st.aspectSentiment || score().aspects.some((x) => x.aspect === aid);
+    }
+    /** A toggle: ``on`` as the item reads now (its label, else the model), ``labeled`` when a label says so. */
+    function chip(label, on, labeled, attrs, onclick, cls) {
+      return el("button", { type: "button", class: `chip ${cls || ""}${on ? " on" : ""}${labeled ? " labeled" : ""}`,
+                            "aria-pressed": on ? "true" : "false", ...attrs, onclick }, label);
+    }
+    function draw(error) {
+      const model = score();
+      const sent = st.sentiment || model.sentiment;
+      const rows = [el("div", { class: "cr-row" }, el("span", { class: "cr-label" }, t("cr.sentiment")),
+        SENTIMENTS.map((v) => chip(t(`s.${v}`), sent === v, st.sentiment === v, { "data-fix-sentiment": v },
+                                   () => post([{ target: "sentiment", value: v }]), `chip-${v}`)))];
+      rows.push(el("div", { class: "cr-row" }, el("span", { class: "cr-label" }, t("cr.aspects")),
+        R.CFG.aspects.map((a) => { const on = present(a.id); return chip(R.aspectName(a.id), on, a.id in st.aspects, { "data-fix-aspect": a.id },
+          () => post([{ target: "aspect", aspect: a.id, value: on ? "absent" : "present" }])); })));
+      const tagged = R.CFG.aspects.filter((a) => present(a.id));
+      if (tagged.length) {
+        rows.push(el("div", { class: "cr-row" }, el("span", { class: "cr-label" }, t("cr.aspect_sentiment")),
+          tagged.map((a) => {
+            const m = model.aspects.find((x) => x.aspect === a.id);
+            const cur = st.aspectSentiment[a.id] || (m ? m.sentiment : null);
+            return el("span", { class: "cr-aspect" }, R.aspectName(a.id), " ", SENTIMENTS.map((v) => chip(SIGN[v],
+              cur === v, st.aspectSentiment[a.id] === v, { "data-fix-aspect-sentiment": `${a.id}:${v}`, title: `${R.aspectName(a.id)}: ${t(`s.${v}`)}` },
+              () => post([{ target: "aspect_sentiment", aspect: a.id, value: v }]), `chip-${v} mini`)));
+          })));
+      }
+      if (error) rows.push(el("p", { class: "error", role: "alert" }, error));
+      panel.replaceChildren(...rows);
+      badge.hidden = !st.any;
+      wrap.dataset.labeled = st.any ? "1" : "0";
+    }
+    async function post(labels) {
+      for (const b of panel.querySelectorAll("button")) b.disabled = true;
+      try {
+        const res = await api(`/feedback/${id}/labels`, {}, { method: "POST", body: { labels, source: "correction" } });
+        st = labelState(res.labels);
+        draw();
+        wrap.dataset.saved = String(Number(wrap.dataset.saved || "0") + 1);
+      } catch (e) { draw(e.message); }
+    }
+    open.addEventListener("click", async () => {
+      if (!panel.hidden) { panel.hidden = true; open.setAttribute("aria-expanded", "false"); open.textContent = `✎ ${t("cr.open")}`; return; }
+      open.disabled = true;
+      try {
+        const [got, labels] = await Promise.all([it ? it : api(`/feedback/${encodeURIComponent(id)}`), api(`/feedback/${encodeURIComponent(id)}/labels`)]);
+        it = got;
+        st = labelState(labels.labels);
+        draw();
+      } catch (e) { st = st || labelState([]); panel.replaceChildren(el("p", { class: "error", role: "alert" }, e.message)); }
+      open.disabled = false;
+      panel.hidden = false;
+      open.setAttribute("aria-expanded", "true");
+      open.textContent = `✎ ${t("cr.close")}`;
+    });
+    return wrap;
   }
 
 
@@ -587,5 +679,366 @@
         : el("p", { class: "muted", id: "tx-overlap" }, "–")));
   }
 
-  window.RadarPages = { overview, alerts, alert: alertPage, trends, segments, themes, competitors, explorer, taxonomy };
+
+  // ---- Label: the labeling queue ---------------------------------------------------------------
+  const QUEUE_PAGE = 20;
+  let labelKeys = null;  // the Label page's keyboard handler (one at a time across re-renders)
+
+  /** One letter per aspect, from its English name (then any free letter): unique, never 1-3. */
+  function aspectKeys(aspects) {
+    const used = new Set(), out = {};
+    for (const a of aspects) {
+      const name = ((a.names && a.names.en) || a.name || a.id).toLowerCase().replace(/[^a-z]/g, "");
+      const k = [...name, ..."abcdefghijklmnopqrstuvwxyz"].find((c) => !used.has(c));
+      if (k) { used.add(k); out[a.id] = k; }
+    }
+    return out;
+  }
+  /** A queue signal's name (an unknown one as the API names it). */
+  function signalName(k) { const s = t(`sig.${k}`); return s === `sig.${k}` ? k.replaceAll("_", " ") : s; }
+  const fig = (x, digits = 1) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+  /** "pos" when the team's figure beats the generic one, "neg" when it is worse (``lower``: lower is better, as for ECE). */
+  function betterClass(g, tm, lower) {
+    return g === null || g === undefined || tm === null || tm === undefined || g === tm ? "" : (tm > g) !== lower ? "pos" : "neg";
+  }
+  /** generic → team, coloured by which is better. */
+  function versus(g, tm, { digits = 1, lower = false } = {}) {
+    return el("span", { class: betterClass(g, tm, lower) }, `${fig(g, digits)} → ${fig(tm, digits)}`);
+  }
+  /** The team's figure, coloured against the generic one. */
+  function better(g, tm, { digits = 1, lower = false } = {}) {
+    return el("span", { class: betterClass(g, tm, lower) }, fig(tm, digits));
+  }
+  /** A team model's report, generic against team, per target (and per aspect when it has them). */
+  function qualityTable(r, id) {
+    const rows = [];
+    const row = (target, n, name, g, tm, opts) => rows.push(el("tr", {}, el("td", {}, target), el("td", { class: "num" }, n === null ? "" : num(n)),
+      el("td", {}, name), el("td", { class: "num" }, fig(g, opts && opts.digits)), el("td", { class: "num" }, better(g, tm, opts))));
+    if (r.sentiment) {
+      const s = r.sentiment;
+      row(t("lb.sentiment"), s.n, t("q.macro_f1"), s.generic.macro_f1, s.team.macro_f1);
+      row("", null, t("q.accuracy"), s.generic.accuracy, s.team.accuracy);
+      row("", null, t("q.ece"), s.generic.ece, s.team.ece, { digits: 3, lower: true });
+    }
+    if (r.aspects) {
+      const a = r.aspects;
+      row(t("cr.aspects"), a.pairs, t("q.f1"), a.generic.f1, a.team.f1);
+      row("", null, t("q.precision"), a.generic.precision, a.team.precision);
+      row("", null, t("q.recall"), a.generic.recall, a.team.recall);
+      row("", null, t("q.fp"), a.generic.false_positives, a.team.false_positives, { digits: 0, lower: true });
+    }
+    if (r.aspect_sentiment) {
+      const s = r.aspect_sentiment;
+      row(t("q.aspect_sentiment"), s.n, t("q.macro_f1"), s.generic.macro_f1, s.team.macro_f1);
+    }
+    const out = [table([t("q.target"), { label: t("q.n"), num: true }, "", { label: t("q.generic"), num: true },
+                        { label: t("q.team"), num: true }], rows, { id })];
+    const per = r.aspects && r.aspects.per_aspect;
+    if (per && Object.keys(per).length) {
+      out.push(el("details", {}, el("summary", {}, t("q.per_aspect")), table(
+        [t("cp.aspect"), { label: t("q.n"), num: true }, { label: t("lb.present"), num: true }, { label: `${t("q.f1")} ${t("q.generic")} → ${t("q.team")}`, num: true },
+         { label: `${t("q.fp")} ${t("q.generic")} → ${t("q.team")}`, num: true }],
+        Object.entries(per).map(([aid, p]) => el("tr", { "data-aspect": aid }, el("td", {}, R.aspectName(aid)), el("td", { class: "num" }, num(p.labels)),
+          el("td", { class: "num" }, num(p.present)), el("td", { class: "num" }, versus(p.generic.f1, p.team.f1)),
+          el("td", { class: "num" }, versus(p.generic.false_positives, p.team.false_positives, { digits: 0, lower: true })))))));
+    }
+    return out;
+  }
+
+  /** The queue's next item: its text, the model's reading, why it was chosen; 1/2/3 and one
+   *  letter per aspect answer it, Enter saves a full label (source "queue") and moves on. */
+  async function labelPage(box, w) {
+    const f = R.apiFilters(w);
+    const st = { items: [], at: 0, skipped: new Set(), res: null, sentiment: null, aspects: {}, busy: false };
+    async function fetchQueue() {
+      const res = await api("/labeling/queue", { ...f, limit: Math.min(100, QUEUE_PAGE + st.skipped.size) });
+      st.res = res;
+      st.items = res.items.filter((x) => !st.skipped.has(x.id)).slice(0, QUEUE_PAGE);
+      st.at = 0;
+    }
+    await fetchQueue();
+    const aspects = st.res.aspects && st.res.aspects.length ? st.res.aspects : R.CFG.aspects;
+    const keys = aspectKeys(aspects);
+    const byKey = Object.fromEntries(Object.entries(keys).map(([aid, k]) => [k, aid]));
+    const current = () => st.items[st.at] || null;
+
+    const itemBox = el("div", { id: "lb-item" });
+    const status = el("p", { class: "muted", id: "lb-status", "aria-live": "polite" });
+    const countsBox = el("section", { class: "card half", id: "lb-counts" });
+    const qualityBox = el("section", { class: "card half", id: "lb-quality" });
+
+    function reset() {
+      const it = current();
+      st.sentiment = null;
+      st.aspects = Object.fromEntries(aspects.map((a) => [a.id, !!(it && it.aspects.includes(a.id))]));
+    }
+    function drawChoices() {
+      for (const b of itemBox.querySelectorAll("[data-sentiment]")) {
+        const on = b.dataset.sentiment === st.sentiment;
+        b.classList.toggle("on", on);
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+      }
+      for (const b of itemBox.querySelectorAll("[data-aspect]")) {
+        const on = !!st.aspects[b.dataset.aspect];
+        b.classList.toggle("on", on);
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+      }
+      const s = itemBox.querySelector("#lb-chosen");
+      if (s) s.textContent = st.sentiment ? t(`s.${st.sentiment}`) : t("lb.unset");
+    }
+    function drawItem() {
+      const it = current();
+      if (!it) {
+        itemBox.replaceChildren(el("p", { class: "muted", id: "lb-done" }, t("lb.done")));
+        return;
+      }
+      const sig = it.signals || {};
+      itemBox.replaceChildren(
+        el("p", { class: "lb-text", id: "lb-text", "data-item": it.id, lang: it.language || null }, it.text),
+        el("p", { class: "muted" }, link(`#${it.id}`, R.explorerHref({ item: it.id }), { id: "lb-link" }), it.language ? ` · ${it.language}` : "",
+           ` · ${t("lb.model_says")} `, R.sentimentBadge(it.sentiment), " · ",
+           it.aspects.length ? `${t("lb.tags")}: ${it.aspects.map(R.aspectName).join(", ")}` : t("lb.no_tags")),
+        el("div", { class: "cr-row" }, el("span", { class: "cr-label" }, t("lb.sentiment")),
+          SENTIMENTS.map((v, i) => el("button", { type: "button", class: `chip chip-${v}`, id: `lb-s-${v}`, "data-sentiment": v, "aria-pressed": "false",
+                                                 onclick: () => { setSentiment(v); } }, el("kbd", {}, String(i + 1)), " ", t(`s.${v}`))),
+          el("span", { class: "muted" }, " ", el("span", { id: "lb-chosen" }))),
+        el("div", { class: "cr-row" }, el("span", { class: "cr-label" }, t("lb.aspects")),
+          aspects.map((a) => el("button", { type: "button", class: "chip", "data-aspect": a.id, "data-key": keys[a.id] || null, "aria-pressed": "false",
+                                            title: a.kind === "severity" ? "severity" : null, onclick: () => { toggle(a.id); } },
+                                keys[a.id] ? [el("kbd", {}, keys[a.id]), " "] : null, R.aspectName(a.id)))),
+        el("div", { class: "actions" },
+          el("button", { type: "button", id: "lb-save", onclick: () => { save(); } }, t("lb.save"), " ", el("kbd", {}, "⏎")),
+          el("button", { type: "button", id: "lb-skip", class: "secondary", onclick: () => { skip(); } }, t("lb.skip"))),
+        el("p", { class: "muted", id: "lb-batch" }, t("lb.batch", { i: st.at + 1, n: st.items.length, pool: num(st.res.pool) })),
+        el("h3", {}, t("lb.why"), " ", el("span", { class: "muted" }, `(${t("lb.priority")} ${fig(it.priority, 3)})`)),
+        el("dl", { class: "signals", id: "lb-signals" }, Object.entries(sig).map(([k, v]) => el("div", { "data-signal": k },
+          el("dt", {}, signalName(k)), el("dd", {}, el("span", { class: "bar", style: `width:${Math.round(120 * Math.max(0, Math.min(1, v)))}px` }), " ", fig(v, 2))))));
+      drawChoices();
+    }
+    function drawCounts() {
+      const c = st.res.labels || { sentiment: 0, aspects: {} };
+      countsBox.replaceChildren(el("h2", {}, t("lb.counts")),
+        el("p", {}, `${t("lb.sentiment_labels")}: `, el("b", { id: "lb-count-sentiment" }, num(c.sentiment))),
+        table([t("cp.aspect"), { label: t("lb.present"), num: true }, { label: t("lb.absent"), num: true }],
+          aspects.map((a) => { const x = (c.aspects || {})[a.id] || {}; return el("tr", { "data-count": a.id }, el("td", {}, R.aspectName(a.id)),
+            el("td", { class: "num" }, num(x.present || 0)), el("td", { class: "num" }, num(x.absent || 0))); }), { id: "lb-count-table" }));
+    }
+    function drawQuality() {
+      const qy = st.res.quality;
+      qualityBox.replaceChildren(el("h2", {}, t("lb.quality")));
+      if (!qy) { qualityBox.append(el("p", { class: "muted" }, link(t("lb.no_model"), R.href("/dashboard/models")))); return; }
+      qualityBox.append(el("p", { class: "hint" }, link(qy.model, R.href("/dashboard/models", { model: qy.model })), ` · ${R.datetime(qy.created_at)} · ${t("lb.cv")}`),
+                        ...qualityTable(qy, "lb-quality-table"));
+    }
+    function setSentiment(v) { st.sentiment = st.sentiment === v ? null : v; drawChoices(); }
+    function toggle(aid) { st.aspects[aid] = !st.aspects[aid]; drawChoices(); }
+    async function next() {
+      st.at += 1;
+      if (st.at >= st.items.length) {
+        await fetchQueue();
+        drawCounts();
+        drawQuality();
+      }
+      reset();
+      drawItem();
+    }
+    async function save() {
+      const it = current();
+      if (!it || st.busy) return;
+      const labels = [];
+      if (st.sentiment) labels.push({ target: "sentiment", value: st.sentiment });
+      for (const a of aspects) labels.push({ target: "aspect", aspect: a.id, value: st.aspects[a.id] ? "present" : "absent" });
+      st.busy = true;
+      for (const b of itemBox.querySelectorAll("button")) b.disabled = true;
+      try {
+        await api(`/feedback/${it.id}/labels`, {}, { method: "POST", body: { labels, source: "queue" } });
+        const c = st.res.labels;  // counted here until the next page of the queue brings the server's
+        if (st.sentiment) c.sentiment += 1;
+        for (const a of aspects) {
+          const x = (c.aspects[a.id] = c.aspects[a.id] || {});
+          const v = st.aspects[a.id] ? "present" : "absent";
+          x[v] = (x[v] || 0) + 1;
+        }
+        drawCounts();
+        status.textContent = t("lb.saved", { id: it.id });
+        await next();
+      } catch (e) {
+        status.replaceChildren(el("span", { class: "error", role: "alert" }, e.message));
+        for (const b of itemBox.querySelectorAll("button")) b.disabled = false;
+      } finally { st.busy = false; }
+    }
+    async function skip() {
+      const it = current();
+      if (!it || st.busy) return;
+      st.busy = true;
+      st.skipped.add(it.id);
+      try {
+        status.textContent = t("lb.skipped", { id: it.id });
+        await next();
+      } catch (e) { status.replaceChildren(el("span", { class: "error", role: "alert" }, e.message)); } finally { st.busy = false; }
+    }
+    if (labelKeys) document.removeEventListener("keydown", labelKeys);
+    labelKeys = (ev) => {
+      if (!itemBox.isConnected || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+      const tag = ev.target && ev.target.tagName;
+      if (["INPUT", "SELECT", "TEXTAREA"].includes(tag) || document.querySelector("dialog[open]")) return;
+      const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+      if (k === "Enter") save();
+      else if (["1", "2", "3"].includes(k)) setSentiment(SENTIMENTS[Number(k) - 1]);
+      else if (byKey[k] && current()) toggle(byKey[k]);
+      else return;
+      ev.preventDefault();  // Enter on a focused button would click it as well
+    };
+    document.addEventListener("keydown", labelKeys);
+
+    reset();
+    drawItem();
+    drawCounts();
+    drawQuality();
+    box.append(card(t("lb.title"), el("p", { class: "hint" }, t("lb.hint")), itemBox, status), countsBox, qualityBox);
+  }
+
+  // ---- Models: team models, training, promotion --------------------------------------------------
+  const JOB_KEY = "radar.train_job";
+  let followSeq = 0;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  /** Which model scores new items, the team models with their headline figures (generic →
+   *  team), a training run followed to its end, promote (refusals shown, force offered) and roll back. */
+  async function models(box, w) {
+    const msg = el("div", { id: "md-message", "aria-live": "polite" });
+    const servingBox = el("section", { class: "card", id: "md-serving" });
+    const listBox = el("section", { class: "card", id: "md-models" });
+    const detailBox = el("div", { id: "md-detail", class: "wide" });
+    const jobBox = el("div", { id: "md-job" });
+    const nameInput = el("input", { type: "text", id: "md-name", placeholder: "team-…", maxlength: "40", autocomplete: "off" });
+    const trainBtn = el("button", { type: "button", id: "md-train" }, t("md.start"));
+
+    function say(text, { error = false, extra = null } = {}) {
+      msg.replaceChildren(el("p", { class: error ? "error" : "ok", role: error ? "alert" : null, id: error ? "md-error" : "md-ok" }, text),
+                          ...(extra ? [extra] : []));
+    }
+    async function act(path, body) {
+      for (const b of document.querySelectorAll("#md-serving button, #md-models button")) b.disabled = true;
+      try {
+        const s = await api(path, {}, { method: "POST", body });
+        say(t("md.switched", { model: s.model }));
+        return true;
+      } catch (e) {
+        return e;
+      } finally {
+        await refresh().catch((e) => say(e.message, { error: true }));
+      }
+    }
+    async function promote(name, force = false) {
+      const out = await act(`/models/${encodeURIComponent(name)}/promote`, { force });
+      if (out === true) return;
+      const offer = out.status === 409 && name !== "generic" && !force
+        ? el("button", { type: "button", class: "secondary", id: "md-force", "data-force": name, onclick: () => promote(name, true) }, `${t("md.force")}: ${name}`)
+        : null;
+      say(out.message, { error: true, extra: offer });
+    }
+    async function rollback() {
+      const out = await act("/models/rollback", undefined);
+      if (out !== true) say(out.message, { error: true });
+    }
+    function drawServing(res) {
+      const s = res.serving;
+      servingBox.replaceChildren(el("h2", {}, t("md.serving")),
+        el("p", {}, el("b", { id: "md-serving-model", "data-model": s.model }, s.model === "generic" ? t("md.generic") : s.model),
+           el("span", { class: "muted" }, ` · ${t("md.version")} ${s.model_version} · ${t("md.generic_version")} ${s.generic_version}`)),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "secondary", id: "md-rollback", disabled: s.model === "generic", onclick: () => rollback() }, t("md.rollback")),
+          el("button", { type: "button", class: "secondary", id: "md-generic", disabled: s.model === "generic", onclick: () => promote("generic") }, t("md.use_generic"))),
+        msg);
+    }
+    function drawList(res) {
+      const pick = R.query().get("model");
+      listBox.replaceChildren(el("h2", {}, `${t("md.models")} (${res.models.length})`));
+      if (!res.models.length) { listBox.append(el("p", { class: "muted", id: "md-none" }, t("md.none"))); return; }
+      listBox.append(table([t("md.model"), t("md.created"), t("md.labels"), { label: t("md.sentiment_f1"), num: true },
+                            { label: t("md.aspect_f1"), num: true }, { label: t("md.fp"), num: true },
+                            { label: t("md.aspect_sentiment_f1"), num: true }, { label: t("md.size"), num: true }, ""],
+        res.models.map((m) => {
+          const r = m.report || {}, lab = (m.params || {}).labels || {};
+          const pairs = Object.values(lab.aspects || {}).reduce((n, x) => n + (x.present || 0) + (x.absent || 0), 0);
+          const s = r.sentiment, a = r.aspects, as = r.aspect_sentiment;
+          return el("tr", { "data-model": m.name, class: m.serving ? "serving" : "" },
+            el("td", {}, el("button", { type: "button", class: "link", "data-detail": m.name, onclick: () => detail(m.name) }, m.name),
+               m.serving ? [" ", el("span", { class: "badge serving" }, t("md.serving_badge"))] : null),
+            el("td", { class: "num" }, R.datetime(m.created_at)),
+            el("td", {}, t("md.label_counts", { items: num(lab.items), s: num(lab.sentiment), a: num(pairs) })),
+            el("td", { class: "num", "data-figure": "sentiment" }, s ? versus(s.generic.macro_f1, s.team.macro_f1) : "–"),
+            el("td", { class: "num", "data-figure": "aspects" }, a ? versus(a.generic.f1, a.team.f1) : "–"),
+            el("td", { class: "num", "data-figure": "false_positives" }, a ? versus(a.generic.false_positives, a.team.false_positives, { digits: 0, lower: true }) : "–"),
+            el("td", { class: "num" }, as ? versus(as.generic.macro_f1, as.team.macro_f1) : "–"),
+            el("td", { class: "num" }, `${num(Math.round(m.size_bytes / 1024))} KB`),
+            el("td", {}, m.serving ? null : el("button", { type: "button", "data-promote": m.name, onclick: () => promote(m.name) }, t("md.promote"))));
+        }), { id: "md-table" }));
+      if (pick && res.models.some((m) => m.name === pick)) detail(pick);
+    }
+    async function detail(name) {
+      try {
+        const m = await api(`/models/${encodeURIComponent(name)}`);
+        detailBox.replaceChildren(el("section", { class: "card", id: "md-report", "data-model": name },
+          el("h2", {}, `${name} · ${R.datetime(m.created_at)}`),
+          el("p", { class: "hint" }, `${t("lb.cv")} · ${m.report.items} · ${m.report.folds} folds · sha256 ${m.sha256.slice(0, 12)}`),
+          ...qualityTable(m.report, "md-report-table")));
+      } catch (e) { detailBox.replaceChildren(el("p", { class: "error", role: "alert" }, e.message)); }
+    }
+    async function refresh() {
+      const res = await api("/models");
+      drawServing(res);
+      drawList(res);
+    }
+    function drawJob(job, error) {
+      jobBox.dataset.status = job ? job.status : "failed";
+      if (error || !job) { jobBox.replaceChildren(el("p", { class: "error", role: "alert" }, error)); return; }
+      const parts = [];
+      if (job.status === "running") {
+        parts.push(el("p", {}, t("md.job_running", { stage: job.stage, done: num(job.done), total: num(job.total) })),
+                   el("progress", { id: "md-progress", max: String(Math.max(job.total, 1)), value: String(job.done) }));
+      } else if (job.status === "succeeded") {
+        parts.push(el("p", { class: "ok" }, t("md.job_succeeded", { name: job.model })));
+      } else {
+        parts.push(el("p", { class: "error", role: "alert" }, t("md.job_failed", { error: job.error })));
+      }
+      jobBox.replaceChildren(...parts);
+    }
+    async function follow(job) {
+      const seq = ++followSeq;
+      trainBtn.disabled = true;
+      try {
+        for (;;) {
+          drawJob(job);
+          if (job.status !== "running") break;
+          await sleep(1000);
+          if (seq !== followSeq) return;
+          job = await api(`/models/jobs/${encodeURIComponent(job.id)}`);
+        }
+        sessionStorage.removeItem(JOB_KEY);
+        if (job.status === "succeeded") await refresh();
+      } finally { if (seq === followSeq) trainBtn.disabled = false; }
+    }
+    trainBtn.addEventListener("click", async () => {
+      trainBtn.disabled = true;
+      try {
+        const name = nameInput.value.trim();
+        const job = await api("/models/train", {}, { method: "POST", body: name ? { name } : {} });
+        sessionStorage.setItem(JOB_KEY, job.id);
+        await follow(job);
+      } catch (e) { drawJob(null, e.message); trainBtn.disabled = false; }
+    });
+
+    await refresh();
+    box.append(servingBox,
+      card(t("md.train"), el("p", { class: "hint" }, t("md.train_hint")),
+        el("div", { class: "controls" }, el("label", {}, t("md.name"), " ", nameInput), trainBtn), jobBox),
+      listBox, detailBox);
+    const pending = sessionStorage.getItem(JOB_KEY);  // a run started before this page was drawn
+    if (pending) api(`/models/jobs/${encodeURIComponent(pending)}`).then(follow).catch(() => sessionStorage.removeItem(JOB_KEY));
+  }
+
+  window.RadarPages = { overview, alerts, alert: alertPage, trends, segments, themes, competitors, explorer, taxonomy,
+                        label: labelPage, models };
 })();
