@@ -57,10 +57,14 @@ def team_store(db_url, real_runtime_factory):
     rt = real_runtime_factory(db_url)
     rows, gold = _rows(1, 50, 35, 35, "t")
     held, held_gold = _rows(2, 25, 15, 15, "h")
-    rep = rt.ingest_service().ingest(list(enumerate(rows + held)), keep_results=False)
+    rated, rated_gold = _rows(3, 10, 0, 10, "r")  # unlabeled but rated: weak labels
+    for r in rated:
+        r.update(rating=1 if rated_gold[r["external_id"]] == "negative" else 5, rating_scale=5)
+    rep = rt.ingest_service().ingest(list(enumerate(rows + held + rated)), keep_results=False)
     assert rep.counts["rejected"] == 0
     with rt.sessions() as s:
-        ids = {k[1]: e.id for k, e in repo.existing_by_key(s, keys=[("shop", r["external_id"]) for r in rows + held]).items()}
+        ids = {k[1]: e.id for k, e in repo.existing_by_key(s, keys=[("shop", r["external_id"])
+                                                                     for r in rows + held + rated]).items()}
         for ext, label in gold.items():
             store.put_labels(s, feedback_id=ids[ext], labels=[Label(target="sentiment", value=label)],
                              source="import", actor="test", now=NOW)
@@ -86,6 +90,9 @@ def test_a_team_model_beats_the_generic_one_on_held_out_labels_and_serves_once_p
     # the cross-validated report shows the gain on the team's own labels
     assert report["sentiment"]["team"]["macro_f1"] > report["sentiment"]["generic"]["macro_f1"] + 5
     assert m["params"]["labels"]["sentiment"] == 120 and m["size_bytes"] < 200_000
+    # the rated items joined as weak labels (but near-duplicates of earlier items)
+    weak = m["params"]["labels"]["weak_ratings"]
+    assert 0 < weak <= 20 and m["params"]["fit"]["sentiment"]["weak_rows"] == weak
     # not served until promoted
     assert rt.scorer is rt.base_scorer
     texts = [r["text"] for r in held]
@@ -208,9 +215,9 @@ def test_queue_and_training_job_through_the_api(team_store):
     rt, ids, _, _ = team_store
     client = TestClient(create_app(rt.settings, runtime=rt))
     q = client.get("/v1/labeling/queue", params={"limit": 5}).json()
-    # the candidates: the 55 unlabeled (held-out) items less the near-duplicates of others
-    assert len(q["items"]) == 5 and 5 <= q["pool"] <= 55
-    held_ids = {fid for ext, fid in ids.items() if ext.startswith("h")}
+    # the candidates: the 75 unlabeled items less the near-duplicates of others
+    assert len(q["items"]) == 5 and 5 <= q["pool"] <= 75
+    held_ids = {fid for ext, fid in ids.items() if ext[0] in "hr"}
     assert {it["id"] for it in q["items"]} <= held_ids
     assert q["labels"]["sentiment"] == 120 and q["quality"] is None
     r = client.post("/v1/models/train", json={"name": "api-1"})
