@@ -326,17 +326,25 @@ class Competitors(BaseModel):
         Hashtags and @mentions ("#辣之源#", "@SpiceWell", "#nknoodles") count; overlapping names
         count once (the longest wins). Full-width characters are read as their ASCII forms.
         """
-        matcher = self._matcher
-        if matcher.brands is not self.brands:  # a model_copy with other brands carried the cache
-            del self.__dict__["_matcher"]
-            matcher = self._matcher
-        return matcher.mentions(text)
+        return self._current_matcher().mentions(text)
+
+    def without_mentions(self, text: str) -> str:
+        """``text`` (NFKC) with every brand mention blanked out, as ``mentions`` finds them
+        (keywords and theme labels name what is said, not who it is said about)."""
+        return self._current_matcher().strip(text)
 
     def resolve_text(self, text: str) -> str | None:
         """The brand a text is about: the one mentioned most often, ties going to the one
         mentioned first; None when no brand is mentioned."""
         counts = self.mentions(text)
         return max(counts, key=counts.__getitem__) if counts else None
+
+    def _current_matcher(self) -> "_BrandMatcher":
+        matcher = self._matcher
+        if matcher.brands is not self.brands:  # a model_copy with other brands carried the cache
+            del self.__dict__["_matcher"]
+            matcher = self._matcher
+        return matcher
 
     @cached_property
     def _matcher(self) -> "_BrandMatcher":  # compiled once per instance (not a field)
@@ -391,6 +399,10 @@ class _BrandMatcher:
         if re.match(_LATIN_WORD, name[-1]):
             body += f"(?!{_LATIN_WORD})"
         return body
+
+    def strip(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text or "")
+        return text if self.pattern is None else self.pattern.sub(" ", text)
 
     def mentions(self, text: str) -> dict[str, int]:
         counts: dict[str, int] = {}

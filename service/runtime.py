@@ -142,7 +142,7 @@ class Runtime:
 
         s = self.settings
         return AlertEngine(s.alert_config, aspects=[a.id for a in s.taxonomy.aspects],
-                           our_brand=s.competitors.our_brand)
+                           our_brand=s.competitors.our_brand, competitors=s.competitors)
 
     def delivery_service(self, **kw):
         from service.delivery.scheduler import DeliveryService

@@ -44,7 +44,7 @@ from service.alerts.rules import (AlertConfig, CompetitorGap, CrisisSpike, Negat
                                   SevereComplaint, Threshold)
 from service.analytics.stats import benjamini_hochberg
 from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods, series
-from service.store.repo import FeedbackFilter, dimension_column
+from service.store.repo import FeedbackFilter, UnknownDimension, dimension_column
 from service.store.tables import AlertEventRow, AlertRow, AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class RunReport:
     updated: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
     cooling_down: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {rule, reason}: rules that could not run
 
     def to_dict(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "raised": self.raised, "updated": self.updated,
@@ -180,15 +180,19 @@ def _describe(segment: dict[str, str]) -> str:
 
 
 class AlertEngine:
-    def __init__(self, config: AlertConfig, *, aspects: list[str], our_brand: str):
+    def __init__(self, config: AlertConfig, *, aspects: list[str], our_brand: str, competitors=None):
         self.config = config
         self.aspects = aspects
         self.our_brand = our_brand
+        self.competitors = competitors  # brand names and aliases, left out of an alert's phrases
 
     # --- evaluation ------------------------------------------------------------------------
 
     def evaluate(self, session: Session, as_of: datetime, scope: FeedbackFilter | None = None
                  ) -> tuple[list[Finding], list[str]]:
+        """Every enabled rule's findings, and the rules that could not run on this store (each
+        ``{"rule", "reason"}``). A rule that cannot run (a dimension no item has, an aspect the
+        taxonomy lacks) or that fails is reported and skipped; the other rules still run."""
         scope = scope or FeedbackFilter()
         findings, skipped = [], []
         for rule in self.config.rules:
@@ -197,7 +201,22 @@ class AlertEngine:
             handler = {PreferenceShift: self._series_rule, NegativeSurge: self._series_rule,
                        CompetitorGap: self._gap_rule, CrisisSpike: self._crisis, SevereComplaint: self._severe,
                        Threshold: self._threshold}[type(rule)]
-            findings += handler(session, rule, as_of, scope)
+            unknown = sorted(set(getattr(rule, "aspects", None) or []) - set(self.aspects))
+            if getattr(rule, "aspect", None) and rule.aspect not in self.aspects:
+                unknown.append(rule.aspect)
+            if unknown:
+                skipped.append({"rule": rule.name, "reason": f"unknown aspect(s) {unknown}: the taxonomy has "
+                                                              f"{sorted(self.aspects)}"})
+                continue
+            try:
+                findings += handler(session, rule, as_of, scope)
+            except Exception as exc:  # noqa: BLE001 - one failing rule never stops the others
+                session.rollback()  # evaluation writes nothing; a failed statement must not poison the next rule
+                if isinstance(exc, UnknownDimension):
+                    skipped.append({"rule": rule.name, "reason": f"cannot run on this store: {exc}"})
+                    continue
+                log.exception("alert rule %s failed", rule.name)
+                skipped.append({"rule": rule.name, "reason": f"failed: {type(exc).__name__}: {exc}"})
         return findings, skipped
 
     def _brands(self, session: Session, rule, flt: FeedbackFilter) -> list[str]:
@@ -396,7 +415,7 @@ class AlertEngine:
         """What drives a shift: the sub-segments whose negative mentions (or, with ``ids``, a
         tracked phrase's matches) grew most after the onset, the words that tell the new
         complaints from the old, and three quotes."""
-        from service.analytics.themes import class_tfidf, tokenize
+        from service.analytics.themes import class_tfidf, keyword_tokenizer
 
         def rows(a: datetime, b: datetime):
             if ids is not None:
@@ -425,7 +444,8 @@ class AlertEngine:
                 drivers.append({"dimension": dim, "value": value, "after": n, "before": cb.get(value, 0),
                                 "growth_per_week": round(growth * 7 * 86400, 2)})
         drivers.sort(key=lambda d: -d["growth_per_week"])
-        docs = [[w for r in before for w in tokenize(r[2] or r[1])], [w for r in after for w in tokenize(r[2] or r[1])]]
+        words = keyword_tokenizer(session, self.competitors)
+        docs = [[w for r in part for w in words(r[2] or r[1])] for part in (before, after)]
         phrases = class_tfidf(docs, top=6)[1] if after else []
         quotes = [{"id": r[0], "text": r[1], "evidence": r[2]} for r in sorted(after, key=lambda r: r[3])[:3]]
         return {"drivers": [d for d in drivers if d["growth_per_week"] > 0][:5], "phrases": phrases, "quotes": quotes,

@@ -25,7 +25,9 @@ Fitting uses a seeded sample of at most ``sample`` items; the result states it.
 Labels are class-based TF-IDF keywords over the evidence texts (each theme's as one document;
 weight ``tf · log(1 + A / f)`` with ``A`` the mean words per theme and ``f`` the word's
 frequency over all themes; sub-themes against their siblings). Tokens: words of Latin-script
-text (lower-cased, stop words out) and jieba words for Chinese. Quotes are the items nearest
+text (lower-cased, stop words out) and jieba words for Chinese; brand names and aliases (every
+stored brand id, and the configured brands' names and aliases), links, e-mail addresses,
+@handles and HTML entities are left out: a label says what is said, not about whom. Quotes are the items nearest
 the centroid.
 
 Theme ids are stable: a theme takes the id of the stored theme of the same facet and parent
@@ -39,7 +41,6 @@ absent before.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from functools import lru_cache
 from collections import Counter
@@ -55,7 +56,6 @@ from service.analytics.stats import benjamini_hochberg, two_proportion
 from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow, ThemeSnapshotRow
 
-logging.getLogger("jieba").setLevel(logging.WARNING)  # its dictionary-loading chatter
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W\d_]{2,}(?:'[a-z]+)?", re.UNICODE)
 ZH_STOP = set("的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 啊 哦 呀 这 那 个 一个 没有 不是 我们 你们 他们 "
@@ -70,20 +70,53 @@ def _english_stop() -> frozenset[str]:
     return ENGLISH_STOP_WORDS | {"just", "really", "got", "get", "bought", "buy", "ve", "im", "it's", "don't"}
 
 
-def tokenize(text: str) -> list[str]:
-    """Words for keyword extraction: jieba for Chinese runs, words elsewhere."""
-    import jieba
+# what is not a word of the feedback: links, e-mail addresses, @handles, HTML entities, and the
+# "[redacted-…]" placeholders ingest leaves where contact details were
+_NOISE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+|&[a-z]+;|&#\d+;|\[redacted[^\]]*\]", re.I)
+_WEB_WORDS = frozenset({"http", "https", "www", "com", "net", "org", "html", "amp", "quot", "via", "rt"})
+
+
+def tokenize(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
+    """Words for keyword extraction: jieba for Chinese runs, words elsewhere; stop words of both
+    languages, links, handles and the (case-folded) words in ``drop`` (brand names) left out."""
+    from service.nlp.rules import jieba_module
 
     stop = _english_stop()
     out = []
-    for part in re.split(f"({_HAN.pattern})", text):
+    for part in re.split(f"({_HAN.pattern})", _NOISE.sub(" ", text)):
         if not part:
             continue
         if _HAN.fullmatch(part):
-            out += [w for w in jieba.lcut(part) if len(w) >= 2 and w not in ZH_STOP]
+            out += [w for w in jieba_module().lcut(part) if len(w) >= 2 and w not in ZH_STOP and w not in drop]
         else:
-            out += [w for w in (m.lower() for m in _WORD.findall(part)) if w not in stop and len(w) > 2]
+            out += [w for w in (m.lower() for m in _WORD.findall(part))
+                    if len(w) > 2 and w not in stop and w not in _WEB_WORDS and w not in drop]
     return out
+
+
+def keyword_tokenizer(session: Session, competitors=None):
+    """``tokenize`` for this store's keywords: brand mentions (given the brand list) blanked
+    out first, then the brand words of ``brand_words`` dropped."""
+    drop = brand_words(session, competitors)
+    if competitors is None:
+        return lambda text: tokenize(text, drop)
+    return lambda text: tokenize(competitors.without_mentions(text), drop)
+
+
+def brand_words(session: Session, competitors=None) -> frozenset[str]:
+    """Words that name a brand: the stored brand ids and, given the brand list, every brand's
+    name and aliases, whole and word by word (what ``tokenize`` leaves out)."""
+    names = set(session.scalars(select(FeedbackRow.brand).distinct()))
+    if competitors is not None:
+        for b in competitors.brands:
+            names |= {b.id, b.name, *b.aliases}
+    out: set[str] = set()
+    for name in names:
+        key = (name or "").casefold()
+        out.add(key)
+        out.add(re.sub(r"[\s_\-]+", "", key))
+        out |= {w for w in re.split(r"[\s_\-]+", key) if len(w) > 2}
+    return frozenset(w for w in out if w)
 
 
 def class_tfidf(docs: list[list[str]], top: int = 6) -> list[list[str]]:
@@ -413,7 +446,7 @@ def _facet_dict(facet: str | None) -> dict | None:
 def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, scope: str,
              now: datetime, population: FeedbackFilter | None = None, model: ThemeModel | None = None,
              match_cosine: float = 0.9, quotes: int = 3, alpha: float = 0.05, min_items: int = 10,
-             store: bool = True) -> dict:
+             store: bool = True, competitors=None) -> dict:
     """Themes of ``[since, until)`` under ``flt`` (a segment), compared with the window before:
     top-level themes, emerging ones first, each with its sub-themes under ``children``.
 
@@ -452,7 +485,8 @@ def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: d
             return np.flatnonzero((prev_labels if c < n_top else prev_sub) == c)
         return np.flatnonzero((labels if c < n_top else sub) == c)
 
-    docs = [list(chain.from_iterable(tokenize(cur.evidence[i]) for i in members_of(c))) for c in range(len(refs))]
+    words = keyword_tokenizer(session, competitors)
+    docs = [list(chain.from_iterable(words(cur.evidence[i]) for i in members_of(c))) for c in range(len(refs))]
     # sub-themes are labelled against their siblings (what tells them apart), themes against each other
     keywords = [[] for _ in refs]
     for group in [list(range(n_top))] + [[c for c, r in enumerate(refs) if r.parent == p] for p in range(n_top)]:

@@ -52,8 +52,8 @@ def run_cmd(ctx: typer.Context,
         return
     out.print(f"as of {report['as_of']}: {len(report['raised'])} raised, {len(report['updated'])} updated, "
               f"{len(report['unchanged'])} unchanged, {len(report['cooling_down'])} cooling down")
-    for line in report["skipped"]:
-        out.print(f"  skipped {line}")
+    for skip in report["skipped"]:
+        out.print(f"  skipped rule {skip['rule']}: {skip['reason']}")
 
 
 @alerts_app.command("list")

@@ -125,11 +125,11 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
 
     flt = _filter(since, until, brand, region, language, attr)
 
-    def query(s, _):
+    def query(s, settings):
         window = default_window(s, flt, days)
         return {"window": None, "items": 0, "themes": []} if window is None else discover(
             s, flt=flt, since=window[0], until=window[1], scope=scope_key(flt), population=FeedbackFilter(),
-            now=datetime.now(timezone.utc))
+            now=datetime.now(timezone.utc), competitors=settings.competitors)
 
     res = _answer(ctx, query)
     if as_json:

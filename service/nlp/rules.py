@@ -68,7 +68,9 @@ _JIEBA_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _jieba():
+def jieba_module():
+    """jieba, loaded once, quietly (its logger is reset to DEBUG when the module is imported, so
+    the level is set here, after the import) and thread-safely: every caller goes through this."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)  # jieba logs DEBUG lines on stderr when it loads
@@ -80,7 +82,7 @@ def _jieba():
 def _word_bounds(text: str) -> set[tuple[int, int]]:
     """Spans of jieba's words in ``text`` (for ``=`` patterns)."""
     out, pos = set(), 0
-    for tok in _jieba().cut(text):
+    for tok in jieba_module().cut(text):
         out.add((pos, pos + len(tok)))
         pos += len(tok)
     return out

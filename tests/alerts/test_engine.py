@@ -229,3 +229,31 @@ def test_a_gap_to_a_competitor_opening_is_a_competitor_gap_alert(db_url, make_ru
     assert f.observed < f.baseline and "moved in their favour" in f.title
     assert f.onset.date() >= (START + timedelta(weeks=SHIFT_WEEK - 1)).date()
     assert any("too spicy" in q["text"] for q in f.details["quotes"])
+
+
+def test_a_rule_that_cannot_run_is_reported_and_the_others_still_run(db_url, make_runtime):
+    """Items without an age_group (the shipped preference-shift rule's second dimension), a rule
+    on an aspect the taxonomy lacks: both reported and skipped; the crisis rule still raises."""
+    rt = make_runtime(db_url, scorer=SafetyScorer())
+    rng = random.Random(4)
+    now = START + timedelta(days=10)
+    rows = [{"source": "s", "channel": "social", "external_id": f"q{i}", "language": "en", "brand": "spicewell",
+             "text": f"bought it again, {_tail(rng)}", "region": "East",
+             "created_at": (now - timedelta(hours=180 - i)).isoformat()} for i in range(170)]
+    rows += [{"source": "s", "channel": "social", "external_id": f"c{i}", "language": "en", "brand": "spicewell",
+              "text": f"the box arrived crushed again, awful, {_tail(rng)}",
+              "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()} for i in range(15)]
+    rt.ingest_service().ingest(list(enumerate(rows)))
+    engine = _engine(rt, {"rules": [
+        {"name": "pref", "type": "preference_shift", "dimensions": ["region", "age_group"]},
+        {"name": "odd", "type": "negative_surge", "aspects": ["warp_drive"]},
+        {"name": "crisis", "type": "crisis_spike", "min_count": 8}]})
+    with rt.sessions() as s:
+        report = engine.run(s, now).to_dict()
+    reasons = {x["rule"]: x["reason"] for x in report["skipped"]}
+    assert set(reasons) == {"pref", "odd"}
+    assert "age_group" in reasons["pref"] and "warp_drive" in reasons["odd"] and "taste" in reasons["odd"]
+    assert len(report["raised"]) == 1
+    with rt.sessions() as s:
+        from service.store.tables import AlertRow
+        assert [a.rule for a in s.query(AlertRow)] == ["crisis"]

@@ -130,3 +130,39 @@ def test_a_one_item_segment_gets_wide_honest_intervals(db_url, make_runtime):
         m = solo["mean_sentiment_score"]
         assert m["value"] == m["lower"] == m["upper"]  # one value: no spread to estimate
         assert differences(s, dimensions=["region"], min_n=2)["tested"] == 0  # Solo is never tested
+
+
+def test_untagged_items_that_form_no_cluster_give_no_theme_and_no_crash():
+    """Scattered aspect-less vectors (every one HDBSCAN noise) next to a tagged facet: the
+    facet is a theme, the scattered items stay unassigned."""
+    import numpy as np
+
+    from service.analytics.themes import ThemeModel
+
+    rng = np.random.default_rng(3)
+    scattered = rng.normal(size=(60, 32))
+    facet = rng.normal(size=32) * 3 + rng.normal(scale=0.3, size=(40, 32))
+    emb = np.vstack([scattered, facet])
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    facets = [None] * 60 + ["taste:negative"] * 40
+    model = ThemeModel(seed=0, min_cluster_size=30).fit(emb, ["en"] * 100, facets)
+    labels, _ = model.assign(emb, ["en"] * 100, facets)
+    assert (labels[:60] == -1).all() and (labels[60:] >= 0).all()
+    assert [r.facet for r in model.themes_ if r.parent is None] == ["taste:negative"]
+
+
+def test_keywords_leave_out_brands_handles_links_and_stop_words(db_url, make_runtime):
+    from service.analytics.themes import keyword_tokenizer
+
+    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+    rows = [{"source": "s", "channel": "social", "external_id": "k1", "language": "en", "brand": "spicewell",
+             "created_at": "2026-03-02T10:00:00+00:00",
+             "text": "@SpiceWell the #spicewellnoodles broth is watery http://t.co/xYz12 via www.example.com &amp; "
+                     "NoodleKing tastes bland, rt 辣之源面太咸了"}]
+    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == 1
+    with rt.sessions() as s:
+        words = keyword_tokenizer(s, rt.settings.competitors)(rows[0]["text"])
+    assert {"broth", "watery", "tastes", "bland"} <= set(words)
+    banned = {"spicewell", "spicewellnoodles", "noodleking", "http", "xyz12", "www", "example", "com", "amp",
+              "via", "rt", "the", "is", "辣之源", "辣之源面"}
+    assert not banned & set(words), words

@@ -51,7 +51,7 @@ def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, dime
 
 
 @router.get("/themes", summary="Themes of a window (clusters of the stored embeddings), emerging ones first")
-def themes(session: SessionDep, flt: FilterDep, caller: CallerDep,
+def themes(session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: CallerDep,
            days: Annotated[int, Query(ge=1, le=366, description="Window length when `since` is not given.")] = 28,
            ) -> dict[str, Any]:
     window = default_window(session, flt, days)
@@ -63,7 +63,8 @@ def themes(session: SessionDep, flt: FilterDep, caller: CallerDep,
                        [{"field": "query.since", "message": "window too long"}])
     # fitted on all the caller may see in the window, counted within the requested segment
     return th.discover(session, flt=flt, since=since, until=until, scope=scope_key(flt),
-                       population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc))
+                       population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc),
+                       competitors=settings.competitors)
 
 
 @router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
