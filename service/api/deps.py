@@ -38,6 +38,13 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
         yield session
 
 
+def get_names(runtime: RuntimeDep):
+    """Brands, aspects and regions by id, display name or alias (``service.analytics.names``)."""
+    from service.analytics.names import Names
+
+    return Names(runtime.settings.taxonomy, runtime.settings.competitors)
+
+
 def get_scorer(runtime: RuntimeDep) -> Scorer:
     return runtime.scorer
 
@@ -119,6 +126,7 @@ def require(*roles: str):
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+NamesDep = Annotated[object, Depends(get_names)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from service.api.deps import CallerDep, SettingsDep
+from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
 from service.ingest.validate import EARLIEST, LATEST
@@ -31,6 +31,29 @@ def _in_range(value: datetime) -> bool:
         return False
 
 
+def unknown_name(exc, caller=None) -> ApiError:
+    """422 for a filter value that names nothing, listing the valid ones (within the caller's
+    scope: a regional key is not told which other regions exist)."""
+    valid = exc.valid
+    scope = getattr(caller, f"{exc.field}s", None) if caller is not None else None
+    if scope is not None:
+        valid = sorted(set(valid) & set(scope)) or sorted(scope)
+    listed = ", ".join(valid[:40]) or "(none stored yet)"
+    return ApiError(422, f"unknown {exc.field} {exc.value!r}: valid values are {listed} "
+                         "(ids, display names and aliases, in any case)",
+                    [{"field": f"query.{exc.field}", "message": f"unknown {exc.field}", "valid": valid[:200]}])
+
+
+def resolve_names(call, caller=None):
+    """``call()`` (a ``Names`` lookup), its ``UnknownName`` as the 422 of ``unknown_name``."""
+    from service.analytics.names import UnknownName
+
+    try:
+        return call()
+    except UnknownName as exc:
+        raise unknown_name(exc, caller) from None
+
+
 def _disagreement(t) -> RatingDisagreement:
     return RatingDisagreement(negative_max=t.rating_negative_max, positive_min=t.rating_positive_min,
                               scale=t.rating_scale, margin=t.disagree_margin)
@@ -39,6 +62,8 @@ def _disagreement(t) -> RatingDisagreement:
 def feedback_filter(
     caller: CallerDep,
     caller_settings: SettingsDep,
+    session: SessionDep,
+    names: NamesDep,
     since: Annotated[datetime | None, Query(description="Inclusive lower bound on created_at (UTC if no offset).")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive upper bound on created_at.")] = None,
     source: Annotated[list[str], Query()] = [],
@@ -50,7 +75,9 @@ def feedback_filter(
     sentiment: Annotated[list[Sentiment], Query()] = [],
     aspect: Annotated[list[str], Query()] = [],
     attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
-    include_duplicates: bool = True,
+    include_duplicates: Annotated[bool, Query(description="Also items linked as duplicates of an earlier one "
+                                              "(the same voice: same author, or a cross-post). Every count "
+                                              "leaves them out by default.")] = False,
     disagrees: Annotated[bool, Query(description="Only items whose text disagrees strongly with their rating "
                                      "(teach.disagree_margin; rating bands teach.rating_*).")] = False,
 ) -> FeedbackFilter:
@@ -66,7 +93,7 @@ def feedback_filter(
         regions=tuple(region), languages=tuple(language), sentiments=tuple(s.value for s in sentiment),
         aspects=tuple(aspect), attributes=attribute_pairs(attr), include_duplicates=include_duplicates,
         disagrees=_disagreement(caller_settings.teach) if disagrees else None)
-    return caller.restrict(flt)
+    return caller.restrict(resolve_names(lambda: names.filter(session, flt), caller))
 
 
 FilterDep = Annotated[FeedbackFilter, Depends(feedback_filter)]

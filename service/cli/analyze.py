@@ -44,13 +44,38 @@ def _runtime(ctx: typer.Context):
     return Runtime(ctx.obj.settings)
 
 
+def _names(settings):
+    from service.analytics.names import Names
+
+    return Names(settings.taxonomy, settings.competitors)
+
+
+def _resolved(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
+    """``flt`` with brands, aspects and regions given by id, display name or alias resolved."""
+    return _names(settings).filter(s, flt)
+
+
+def _resolved_or_exit(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
+    """``_resolved``, an unknown brand, aspect or region exiting with 2 and the valid ones."""
+    from service.analytics.names import UnknownName
+
+    try:
+        return _resolved(s, settings, flt)
+    except UnknownName as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _answer(ctx: typer.Context, query):
-    """Run ``query(session, settings)`` on a fresh runtime; an unknown dimension exits with 2."""
+    """Run ``query(session, settings)`` on a fresh runtime; an unknown dimension, brand, aspect
+    or region exits with 2 and names the valid ones."""
+    from service.analytics.names import UnknownName
+
     rt = _runtime(ctx)
     try:
         with rt.sessions() as s:
             return query(s, rt.settings)
-    except UnknownDimension as exc:
+    except (UnknownDimension, UnknownName) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
@@ -77,7 +102,8 @@ def segments_cmd(ctx: typer.Context, dimension: Dim, since: Since = None, until:
     from service.analytics.segments import breakdown
 
     flt = _filter(since, until, brand, region, language, attr)
-    res = _answer(ctx, lambda s, st: breakdown(s, dimensions=dimension, flt=flt, taxonomy=st.taxonomy, limit=limit))
+    res = _answer(ctx, lambda s, st: breakdown(s, dimensions=dimension, flt=_resolved(s, st, flt), taxonomy=st.taxonomy,
+                                               limit=limit))
     if as_json:
         out.print_json(json.dumps(res, ensure_ascii=False))
         return
@@ -102,8 +128,9 @@ def differences_cmd(ctx: typer.Context, dimension: Dim, since: Since = None, unt
     from service.analytics.segments import differences
 
     flt = _filter(since, until, brand, region, language, attr)
-    res = _answer(ctx, lambda s, st: differences(s, dimensions=dimension, flt=flt, min_n=min_n,
-                                                 aspects=aspect or None, taxonomy=st.taxonomy, limit=limit))
+    res = _answer(ctx, lambda s, st: differences(s, dimensions=dimension, flt=_resolved(s, st, flt), min_n=min_n,
+                                                 aspects=_names(st).aspects(s, aspect) or None, taxonomy=st.taxonomy,
+                                                 limit=limit))
     if as_json:
         out.print_json(json.dumps(res, ensure_ascii=False))
         return
@@ -126,9 +153,10 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
     flt = _filter(since, until, brand, region, language, attr)
 
     def query(s, settings):
-        window = default_window(s, flt, days)
+        flt_ = _resolved(s, settings, flt)
+        window = default_window(s, flt_, days)
         return {"window": None, "items": 0, "themes": []} if window is None else discover(
-            s, flt=flt, since=window[0], until=window[1], scope=scope_key(flt), population=FeedbackFilter(),
+            s, flt=flt_, since=window[0], until=window[1], scope=scope_key(flt_), population=FeedbackFilter(),
             now=datetime.now(timezone.utc), competitors=settings.competitors)
 
     res = _answer(ctx, query)
@@ -187,10 +215,11 @@ def benchmark_cmd(ctx: typer.Context, since: Since = None, until: Until = None,
     flt = _filter(since, until, [], region, language, attr)
 
     def query(s, st):
-        scoped = _benchmark_window(s, flt, days)
+        scoped = _benchmark_window(s, _resolved(s, st, flt), days)
         if scoped is None:
             return None
-        kw = dict(session=s, flt=scoped, our_brand=st.competitors.our_brand, brands=brand, aspects=aspect,
+        kw = dict(session=s, flt=scoped, our_brand=st.competitors.our_brand, brands=_names(st).brands(s, brand),
+                  aspects=_names(st).aspects(s, aspect),
                   segment=segment, alpha=alpha, taxonomy=st.taxonomy)
         res = bm.priorities(**kw) if priorities else bm.benchmark(**kw)
         res["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}

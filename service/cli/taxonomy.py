@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli.analyze import Attr, Brand, Lang, Region, Since, Until, _filter, _runtime
+from service.cli.analyze import Attr, Brand, Lang, Region, Since, Until, _filter, _resolved_or_exit, _runtime
 
 taxonomy_app = typer.Typer(help="Test a draft taxonomy on stored items, calibrate thresholds, save it.",
                            no_args_is_help=True)
@@ -58,7 +58,8 @@ def test_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="The 
     rt = _runtime(ctx)
     try:
         with rt.sessions() as s:
-            res = rt.preview_taxonomy(s, draft, flt=flt, sample=sample, aspect=aspect, examples=examples)
+            res = rt.preview_taxonomy(s, draft, flt=_resolved_or_exit(s, rt.settings, flt), sample=sample,
+                                      aspect=aspect, examples=examples)
     finally:
         rt.close()
     if as_json:

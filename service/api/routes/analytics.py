@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Query
 from service.analytics import segments as seg
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
-from service.api.deps import CallerDep, SessionDep, SettingsDep, require
+from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
 from service.store.access import READ_ROLES
 from service.api.errors import ApiError
 from service.api.schemas import DbInt
-from service.api.filters import FilterDep
+from service.api.filters import FilterDep, resolve_names
 from service.store.repo import FeedbackFilter, UnknownDimension
 
 router = APIRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
@@ -39,10 +39,11 @@ def segments(session: SessionDep, settings: SettingsDep, flt: FilterDep, dimensi
 
 
 @router.get("/segments/differences", summary="Segments that differ significantly from the rest (BH-corrected)")
-def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, dimension: Dimensions,
+def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, names: NamesDep, dimension: Dimensions,
                 compare_aspect: Annotated[list[str], Query(description="Aspects to compare (default: all).")] = [],
                 min_n: Annotated[int, Query(ge=1)] = 30, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    compare_aspect = list(resolve_names(lambda: names.aspects(session, compare_aspect)))
     try:
         return seg.differences(session, dimensions=dimension, flt=flt, min_n=min_n, alpha=alpha,
                                aspects=compare_aspect or None, taxonomy=settings.taxonomy, limit=limit)

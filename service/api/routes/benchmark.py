@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query
 from service.analytics import benchmark as bm
 from service.analytics.trends import SeriesError
 from service.analytics.windows import default_window
-from service.api.deps import SessionDep, SettingsDep, require
+from service.api.deps import NamesDep, SessionDep, SettingsDep, require
 from service.store.access import READ_ROLES
 from service.api.errors import ApiError
-from service.api.filters import FilterDep
+from service.api.filters import FilterDep, resolve_names
 from service.store.repo import FeedbackFilter, UnknownDimension
 
 router = APIRouter(tags=["benchmark"], dependencies=[Depends(require(*READ_ROLES))])
@@ -73,7 +73,7 @@ def priorities(session: SessionDep, settings: SettingsDep, flt: FilterDep, segme
 
 
 @router.get("/benchmark/series", summary="The gap on one aspect to one competitor per period, with its forecast")
-def series(session: SessionDep, settings: SettingsDep, flt: FilterDep,
+def series(session: SessionDep, settings: SettingsDep, flt: FilterDep, names: NamesDep,
            competitor: Annotated[str, Query(description="A competitor's brand id, or (competitors) for all of them.")],
            gap_aspect: Annotated[str, Query(alias="compare_aspect", description="The aspect whose gap is followed.")],
            bucket: Annotated[Literal["day", "week"], Query()] = "week", days: Days = 182,
@@ -84,6 +84,9 @@ def series(session: SessionDep, settings: SettingsDep, flt: FilterDep,
     if scoped is None:
         raise ApiError(404, "no feedback in scope")
     ours = settings.competitors.our_brand
+    if competitor != "(competitors)":
+        competitor = resolve_names(lambda: names.brand(session, competitor))
+    gap_aspect = resolve_names(lambda: names.aspect(session, gap_aspect))
     if competitor == ours:
         raise ApiError(422, "the competitor cannot be our own brand", [{"field": "query.competitor", "message": ours}])
     try:

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from service.analytics import trends as tr
 from service.analytics.windows import default_window
-from service.api.deps import AnalystDep, ReaderDep, ScorerDep, SessionDep
+from service.api.deps import AnalystDep, NamesDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
-from service.api.filters import FilterDep
+from service.api.filters import FilterDep, resolve_names
 from service.api.schemas import DbInt, require_storable
 from service.store.tables import TrackedPhraseRow
 
@@ -19,8 +19,12 @@ router = APIRouter(tags=["trends"])
 
 BucketQ = Annotated[Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")]
 Days = Annotated[int, Query(ge=1, le=3660, description="Window length when `since` is not given.")]
-AspectQ = Annotated[str | None, Query(description="An aspect id: its mentions (default: every item).")]
+AspectQ = Annotated[str | None, Query(description="An aspect (id or display name): its mentions (default: every item).")]
 PhraseQ = Annotated[DbInt | None, Query(description="A tracked phrase id: the items that mention it.")]
+
+
+def _aspect(session, names, aspect: str | None) -> str | None:
+    return None if aspect is None else resolve_names(lambda: names.aspect(session, aspect))
 
 
 def _phrase(session, phrase_id: int | None, aspect: str | None) -> TrackedPhraseRow | None:
@@ -39,9 +43,10 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
 
 
 @router.get("/trends", summary="A metric family per UTC period, with each metric's trend and detected shifts")
-def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, bucket: BucketQ = "week", days: Days = 182,
+def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: NamesDep, bucket: BucketQ = "week", days: Days = 182,
            aspect: AspectQ = None, phrase_id: PhraseQ = None) -> dict[str, Any]:
     phrase = _phrase(session, phrase_id, aspect)
+    aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
         return {"window": None, "bucket": bucket, "points": [], "trend": {}, "shifts": []}
@@ -53,12 +58,13 @@ def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, bucket: Bucke
 
 
 @router.get("/forecast", summary="Forecast of one metric with mean, lower and upper for an explicit alpha")
-def forecast(session: SessionDep, flt: FilterDep, caller: ReaderDep,
+def forecast(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: NamesDep,
              metric: Annotated[Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()] = "volume",
              horizon: Annotated[int, Query(ge=1, le=104)] = 4, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
              seed: int = 0, bucket: BucketQ = "week", days: Days = 182, aspect: AspectQ = None,
              phrase_id: PhraseQ = None) -> dict[str, Any]:
     phrase = _phrase(session, phrase_id, aspect)
+    aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
         raise ApiError(404, "no feedback in scope to forecast")
