@@ -35,6 +35,18 @@ class IngestSettings(BaseModel):
     default_timezone: str = "UTC"
     chunk_size: int = Field(512, ge=1, description="Rows per ingest/score transaction.")
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard estimate.")
+    link_duplicates: bool = Field(True, description="Link an item to an earlier one that is the same voice "
+                                                    "(service/ingest/dedup.py: DuplicatePolicy); off: every item "
+                                                    "counts on its own.")
+    cross_post_hours: float = Field(72.0, ge=0, description="Same text about the same brand within this many hours, "
+                                                            "an author unknown on either side: one cross-posted voice.")
+
+    @property
+    def duplicates(self):
+        from service.ingest.dedup import DuplicatePolicy
+
+        return DuplicatePolicy(link=self.link_duplicates, threshold=self.near_duplicate_threshold,
+                               cross_post_hours=self.cross_post_hours)
     pii_mode: Literal["redact", "mask", "keep"] = Field(
         "redact", description="How personal data in text is handled at ingest.")
     pii_mode_by_source: dict[str, Literal["redact", "mask", "keep"]] = Field(

@@ -135,7 +135,7 @@ class Runtime:
         ing = self.settings.ingest
         return IngestService(sessions=self.sessions, scorer=self.scorer, preparer=self.preparer,
                              validator=self.validator(mapping), chunk_size=ing.chunk_size,
-                             near_duplicate_threshold=ing.near_duplicate_threshold)
+                             duplicates=ing.duplicates)
 
     def alert_engine(self):
         from service.alerts.engine import AlertEngine

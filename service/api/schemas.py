@@ -88,6 +88,8 @@ class IngestItemResult(BaseModel):
     external_id: str | None
     status: str = Field(..., description="created | updated | unchanged | rejected")
     id: int | None
+    duplicate_of: int | None = Field(None, description="The earlier item this one is the same voice as "
+                                                        "(same author, or a cross-post): counted once.")
     errors: list[ItemError] = Field(default_factory=list)
 
 
@@ -96,6 +98,7 @@ class IngestResponse(BaseModel):
     updated: int
     unchanged: int
     rejected: int
+    linked: int = Field(0, description="Items of this batch linked as duplicates of an earlier item.")
     items: list[IngestItemResult]
 
 

@@ -208,7 +208,7 @@ def ingest(
             for err in report.errors:
                 fh.write(json.dumps(err.as_dict(), ensure_ascii=False) + "\n")
     c = report.counts
-    typer.echo(json.dumps({"file": str(file), **c, "stored_total": _count(rt)}))
+    typer.echo(json.dumps({"file": str(file), **c, "linked_as_duplicates": report.linked, "stored_total": _count(rt)}))
     rt.close()
     if fail_on_reject and c["rejected"]:
         raise typer.Exit(3)

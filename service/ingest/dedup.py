@@ -1,4 +1,4 @@
-"""Exact and near-duplicate fingerprints.
+"""Exact and near-duplicate fingerprints, and the policy that says when two items are one voice.
 
 Near duplicates (the same complaint posted to two channels, a review re-posted with a typo
 fixed) are found with MinHash over character 4-grams of the duplicate key, which works for
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -52,3 +53,45 @@ def similarity(sig_a: bytes, sig_b: bytes) -> float:
     a = np.frombuffer(sig_a, dtype="<u4")
     b = np.frombuffer(sig_b, dtype="<u4")
     return float(np.mean(a == b))
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What the duplicate policy reads of a stored item."""
+
+    brand: str
+    author_hash: str | None
+    created_at: datetime
+    source: str = ""
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class DuplicatePolicy:
+    """When a later item is the same voice as an earlier one with the same (or near-identical:
+    MinHash Jaccard ≥ ``threshold``) text, and so is linked ``duplicate_of`` it and counted once.
+
+    A duplicate is
+    - the **same content from the same author** (both authors known and equal), about the same
+      brand, whenever it was posted: one customer saying it twice is one voice; or
+    - a **cross-post**: the same content about the same brand on another source or channel
+      within ``cross_post_hours`` of the earlier one, when an author is unknown on either side,
+      and only for texts of at least ``MIN_KEY_CHARS`` characters (shorter ones, "too salty",
+      repeat by chance). Two items of one source and channel are two posts there: two voices.
+
+    Never a duplicate: items about different brands, or items whose known authors differ
+    (different customers writing the same sentence are different voices). ``link`` off stores
+    every item as its own voice."""
+
+    link: bool = True
+    threshold: float = 0.8
+    cross_post_hours: float = 72.0
+
+    def same_voice(self, item: Voice, earlier: Voice, *, long_text: bool) -> bool:
+        if not self.link or item.brand != earlier.brand:
+            return False
+        if item.author_hash and earlier.author_hash:
+            return item.author_hash == earlier.author_hash
+        if not long_text or (item.source, item.channel) == (earlier.source, earlier.channel):
+            return False
+        return abs((item.created_at - earlier.created_at).total_seconds()) / 3600 <= self.cross_post_hours

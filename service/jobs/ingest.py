@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.ingest.dedup import DuplicatePolicy
 from service.ingest.prepare import PreparedItem, Preparer
 from service.ingest.readers import RowError
 from service.ingest.validate import Validator
@@ -42,6 +43,7 @@ class ItemResult:
     external_id: str | None = None
     id: int | None = None
     errors: list[dict] = field(default_factory=list)
+    duplicate_of: int | None = None  # the earlier item this one is the same voice as
 
 
 @dataclass
@@ -51,10 +53,12 @@ class IngestReport:
     counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
     errors: list[RowError] = field(default_factory=list)
     rescored: int = 0
+    linked: int = 0  # items written by this ingest that were linked as duplicates of an earlier one
 
     def add(self, results: list[ItemResult]) -> None:
         for r in results:
             self.counts[r.status.value] += 1
+            self.linked += r.duplicate_of is not None and r.status in (Status.created, Status.updated)
         if self.keep_results:
             self.results.extend(results)
 
@@ -76,13 +80,13 @@ def chunked(it: Iterable, size: int) -> Iterator[list]:
 
 class IngestService:
     def __init__(self, *, sessions: sessionmaker[Session], scorer: Scorer, preparer: Preparer,
-                 validator: Validator, chunk_size: int = 512, near_duplicate_threshold: float = 0.8):
+                 validator: Validator, chunk_size: int = 512, duplicates: DuplicatePolicy = DuplicatePolicy()):
         self.sessions = sessions
         self.scorer = scorer
         self.preparer = preparer
         self.validator = validator
         self.chunk_size = chunk_size
-        self.near_duplicate_threshold = near_duplicate_threshold
+        self.duplicates = duplicates
 
     def ingest(self, records: Iterable[tuple[int, dict[str, Any] | RowError]], *,
                keep_results: bool = True, on_chunk: Callable[[int], None] | None = None) -> IngestReport:
@@ -163,12 +167,13 @@ class IngestService:
                         decided[pos] = (Status.unchanged if ex.content_hash == p.content_hash
                                         else Status.updated, None)
                     write.append((pos, p, sc))
-                ids = repo.upsert_items(s, items=[p for _, p, _ in write], now=now,
-                                        near_duplicate_threshold=self.near_duplicate_threshold)
+                ids = repo.upsert_items(s, items=[p for _, p, _ in write], now=now, duplicates=self.duplicates)
                 repo.save_scores(s, scores={ids[p.key]: sc for _, p, sc in write}, now=now)
+                links = repo.duplicate_links(s, ids=list(ids.values()))
             for pos, p in items:
                 status, id_ = decided[pos]
                 results[pos].status, results[pos].id = status, id_ if id_ is not None else ids[p.key]
+                results[pos].duplicate_of = links.get(results[pos].id)
         except (IntegrityError, DataError, ProgrammingError) as exc:
             if len(items) == 1:
                 pos, p = items[0]

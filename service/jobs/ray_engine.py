@@ -309,6 +309,7 @@ def ingest_with_ray(inputs: str | Path, *, settings: Settings, opts: RayOptions,
             for index, _, part in results:
                 for k, v in part.counts.items():
                     report.counts[k] += v
+                report.linked += part.linked
                 for err in part.errors:
                     if len(files) > 1:
                         err.reason = f"{files[index].name}: {err.reason}"

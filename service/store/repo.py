@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain import AspectScore, Feedback, Score
-from service.ingest.dedup import similarity
+from service.ingest.dedup import DuplicatePolicy, Voice, similarity
 from service.ingest.prepare import PreparedItem
 from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
 
@@ -109,11 +109,12 @@ def _key_hash(key: tuple[str, str]) -> int:
 
 
 def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: datetime,
-                 near_duplicate_threshold: float) -> dict[tuple[str, str], int]:
+                 duplicates: DuplicatePolicy) -> dict[tuple[str, str], int]:
     """Insert or update items by ``(source, external_id)``; returns their ids.
 
     Attributes and LSH bands are replaced, ``duplicate_of`` is set to the earliest stored item
-    with the same duplicate key or a near-identical MinHash signature.
+    with the same duplicate key or a near-identical MinHash signature that ``duplicates`` calls
+    the same voice (same author, or a cross-post within its window; same brand), else cleared.
     """
     if not items:
         return {}
@@ -147,7 +148,7 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
                       for b in p.fingerprint.bands})
     if band_rows:
         _bulk_insert(session, BandRow.__table__, [dict(band=b, feedback_id=i) for b, i in band_rows])
-    _link_duplicates(session, items=items, id_by_key=id_by_key, threshold=near_duplicate_threshold)
+    _link_duplicates(session, items=items, id_by_key=id_by_key, policy=duplicates)
     return id_by_key
 
 
@@ -164,9 +165,14 @@ def _select_in(session: Session, stmt: Select, col, values: Sequence) -> Iterabl
         yield from session.execute(stmt.where(col.in_(part)))
 
 
-def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
-                     id_by_key: dict[tuple[str, str], int], threshold: float) -> None:
-    hashes = list({p.text_hash for p in items if p.fingerprint})
+def _canonicals(session: Session, items: Sequence[PreparedItem], id_by_key: dict[tuple[str, str], int],
+                policy: DuplicatePolicy) -> list[int | None]:
+    """Per item, the earliest stored item it duplicates under ``policy`` (None: its own voice).
+    Candidates are the same duplicate key (any length: the same author may repeat a short text)
+    and, for texts long enough to fingerprint, a near-identical MinHash signature."""
+    if not policy.link or not items:
+        return [None] * len(items)
+    hashes = list({p.text_hash for p in items})
     by_hash: dict[str, list[int]] = {}
     for h, i in _select_in(session, select(FeedbackRow.text_hash, FeedbackRow.id), FeedbackRow.text_hash, hashes):
         by_hash.setdefault(h, []).append(i)
@@ -177,18 +183,30 @@ def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
     sig_ids = list({i for ids in by_band.values() for i in ids})
     sigs: dict[int, bytes] = dict(_select_in(session, select(FeedbackRow.id, FeedbackRow.minhash),
                                              FeedbackRow.id, sig_ids))
-    updates = []
+    cands: list[tuple[int, list[int]]] = []
     for p in items:
         own = id_by_key[p.key]
-        canonical = None
+        found = {i for i in by_hash.get(p.text_hash, []) if i < own}
         if p.fingerprint:
-            exact = [i for i in by_hash.get(p.text_hash, []) if i < own]
-            near = {i for b in p.fingerprint.bands for i in by_band.get(b, []) if i < own}
-            near = [i for i in near if sigs.get(i) and
-                    similarity(sigs[i], p.fingerprint.signature) >= threshold]
-            cands = exact + near
-            canonical = min(cands) if cands else None
-        updates.append({"b_id": own, "b_dup": canonical})
+            found |= {i for b in p.fingerprint.bands for i in by_band.get(b, []) if i < own and sigs.get(i)
+                      and similarity(sigs[i], p.fingerprint.signature) >= policy.threshold}
+        cands.append((own, sorted(found)))
+    wanted = list({i for own, found in cands if found for i in (own, *found)})
+    voices = {i: Voice(b, a, c, src, ch) for i, b, a, c, src, ch in _select_in(
+        session, select(FeedbackRow.id, FeedbackRow.brand, FeedbackRow.author_hash, FeedbackRow.created_at,
+                        FeedbackRow.source, FeedbackRow.channel), FeedbackRow.id, wanted)}
+    out = []
+    for p, (own, found) in zip(items, cands):
+        me = voices.get(own)
+        out.append(next((i for i in found if me is not None and i in voices
+                         and policy.same_voice(me, voices[i], long_text=p.fingerprint is not None)), None))
+    return out
+
+
+def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
+                     id_by_key: dict[tuple[str, str], int], policy: DuplicatePolicy) -> None:
+    updates = [{"b_id": id_by_key[p.key], "b_dup": canonical}
+               for p, canonical in zip(items, _canonicals(session, items, id_by_key, policy))]
     if session.get_bind().dialect.name == "postgresql":
         # one statement for the batch, and rows whose link does not change (most: an item that
         # duplicates nothing stays NULL) are not rewritten: no second row version per insert
@@ -200,6 +218,12 @@ def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
     t = FeedbackRow.__table__
     session.connection().execute(update(t).where(t.c.id == bindparam("b_id"))
                                  .values(duplicate_of=bindparam("b_dup")), updates)
+
+
+def duplicate_links(session: Session, *, ids: Sequence[int]) -> dict[int, int]:
+    """Of ``ids``, those linked as a duplicate: id → the item it duplicates."""
+    return {i: d for i, d in _select_in(session, select(FeedbackRow.id, FeedbackRow.duplicate_of)
+                                        .where(FeedbackRow.duplicate_of.is_not(None)), FeedbackRow.id, list(ids))}
 
 
 def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetime) -> None:
@@ -291,7 +315,9 @@ class FeedbackFilter:
     sentiments: tuple[str, ...] = ()
     aspects: tuple[str, ...] = ()
     attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    include_duplicates: bool = True
+    # one voice is counted once everywhere: an item linked ``duplicate_of`` an earlier one (the
+    # same author, or a cross-post; service/ingest/dedup.py) is left out unless asked for
+    include_duplicates: bool = False
     nothing: bool = False  # an empty intersection (e.g. of a request and a data scope)
     brand_scope: tuple[str, ...] = ()  # the caller's brands (empty: all): a denominator never goes past it
     disagrees: RatingDisagreement | None = None  # only items whose text disagrees with their rating
@@ -391,8 +417,10 @@ def recent_texts(session: Session, *, flt: FeedbackFilter, limit: int) -> list[t
 
 
 def count_feedback(session: Session, *, flt: FeedbackFilter | None = None) -> int:
+    """Items under ``flt`` (voices: duplicates left out unless it includes them); without a
+    filter, every stored row."""
     stmt = select(func.count()).select_from(FeedbackRow)
-    return session.scalar((flt or FeedbackFilter()).apply(stmt)) or 0
+    return session.scalar((flt or FeedbackFilter(include_duplicates=True)).apply(stmt)) or 0
 
 
 def stale_items(session: Session, *, model_version: str, after_id: int = 0,
@@ -470,22 +498,14 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
     """Delete every item of one author (their scores, aspects, embeddings, attributes and
     bands go with them by cascade) and the copies of their words in alert quotes. Returns
     counts; the caller audits and commits."""
-    import json
-
-    from service.store.tables import AlertRow, LabelRow
+    from service.store.alerts import scrub_quotes
+    from service.store.tables import LabelRow
 
     ids = list(session.scalars(select(FeedbackRow.id).where(FeedbackRow.author_hash == author_hash)))
     gone = set(ids)
     scrubbed = 0
     if gone:
-        for alert in session.scalars(select(AlertRow)):
-            details = json.loads(alert.details or "{}")
-            quotes = details.get("quotes") or []
-            kept = [q for q in quotes if q.get("id") not in gone]
-            if len(kept) != len(quotes):
-                details["quotes"] = kept
-                alert.details = json.dumps(details, ensure_ascii=False, default=str)
-                scrubbed += 1
+        scrubbed = scrub_quotes(session, gone=gone)
         for chunk in _chunks(ids):
             session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
             for table in (LabelRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):

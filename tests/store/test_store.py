@@ -31,7 +31,7 @@ def _ingest(rt, recs):
 def test_migrations_build_exactly_the_declared_schema(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     engine = rt.engine
-    assert current_revision(engine) == head_revision(engine) == "0010"
+    assert current_revision(engine) == head_revision(engine) == "0011"
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"include_object": include_object_for(c.dialect.name)})
         assert compare_metadata(ctx, Base.metadata) == []
@@ -78,7 +78,7 @@ def test_exact_and_near_duplicates_point_at_the_first_item(db_url, make_runtime,
     complaint = "The cup was cracked and the soup leaked all over my bag, really disappointed."
     rep = _ingest(rt, [
         _rec(1, text=complaint, channel="complaint", source="hotline"),
-        _rec(2, text="@NoodleKing " + complaint + " 😡", channel="social", source="weibo"),
+        _rec(2, text="@SpiceWell " + complaint + " 😡", channel="social", source="weibo"),  # a cross-post
         _rec(3, text=complaint.upper(), source="jd"),
         _rec(4, text="Delivery was super fast and the noodles taste great, will buy again."),
     ])
@@ -86,7 +86,83 @@ def test_exact_and_near_duplicates_point_at_the_first_item(db_url, make_runtime,
     with rt.sessions() as s:
         dups = {i: repo.get_feedback(s, feedback_id=i).duplicate_of for i in ids}
         assert dups == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[0], ids[3]: None}
-        assert repo.count_feedback(s, flt=repo.FeedbackFilter(include_duplicates=False)) == 2
+        assert repo.count_feedback(s, flt=repo.FeedbackFilter()) == 2  # voices
+        assert repo.count_feedback(s) == repo.count_feedback(s, flt=repo.FeedbackFilter(include_duplicates=True)) == 4
+    assert rep.linked == 2 and [r.duplicate_of for r in rep.results] == [None, ids[0], ids[0], None]
+
+
+LONG = "The cup was cracked and the soup leaked all over my bag, really disappointed."
+
+
+@pytest.mark.parametrize("case, first, second, linked", [
+    ("same author, short text, weeks apart", dict(author="ann", text="too salty"),
+     dict(author="ann", text="Too salty!", hours=24 * 30), True),
+    ("same author, long text, another channel, months apart", dict(author="ann", text=LONG),
+     dict(author="ann", text=LONG, channel="social", source="weibo", hours=24 * 90), True),
+    ("different customers, the same long text at once", dict(author="ann", text=LONG),
+     dict(author="bob", text=LONG, hours=1), False),
+    ("unknown authors, the same short text", dict(text="too salty"), dict(text="too salty", hours=1), False),
+    ("unknown authors, a cross-post within the window", dict(text=LONG),
+     dict(text="@SpiceWell " + LONG, channel="social", source="weibo", hours=5), True),
+    ("unknown authors, the same long text elsewhere a week later", dict(text=LONG),
+     dict(text=LONG, source="weibo", hours=24 * 7), False),
+    ("unknown authors, two posts of the same long text on one channel", dict(text=LONG), dict(text=LONG, hours=1), False),
+    ("one author known, a cross-post within the window", dict(author="ann", text=LONG),
+     dict(text=LONG, source="jd", hours=2), True),
+    ("the same author about another brand", dict(author="ann", text=LONG, brand="spicewell"),
+     dict(author="ann", text=LONG, brand="noodleking", hours=1), False),
+])
+def test_the_duplicate_policy(db_url, make_runtime, fake_scorer, case, first, second, linked):
+    rt = make_runtime(db_url, fake_scorer)
+
+    def rec(i, spec):
+        spec = dict(spec)
+        hours = spec.pop("hours", 0)
+        return _rec(i, **{"created_at": (T0 + timedelta(hours=hours)).isoformat(), **spec})
+
+    rep = _ingest(rt, [rec(1, first)])
+    rep2 = _ingest(rt, [rec(2, second)])
+    assert (rep2.results[0].duplicate_of == rep.results[0].id) is linked, case
+    assert rep2.linked == int(linked)
+    with rt.sessions() as s:
+        assert repo.count_feedback(s, flt=repo.FeedbackFilter()) == (1 if linked else 2)
+
+
+def test_linking_can_be_turned_off(db_url, make_runtime, fake_scorer):
+    rt = make_runtime(db_url, fake_scorer)
+    rt.settings.ingest.link_duplicates = False
+    rep = _ingest(rt, [_rec(1, text=LONG, author="ann"), _rec(2, text=LONG, author="ann")])
+    assert rep.linked == 0 and [r.duplicate_of for r in rep.results] == [None, None]
+
+
+def test_the_migration_clears_links_the_policy_breaks(db_url, make_runtime, fake_scorer):
+    """Links made by the old rule (any brand, any author, any time) are re-evaluated by 0011."""
+    from alembic import command
+    from sqlalchemy import update
+
+    from service.store.migrate import alembic_config, upgrade
+
+    rt = make_runtime(db_url, fake_scorer)
+    rep = _ingest(rt, [_rec(1, text=LONG, author="ann"), _rec(2, text=LONG, author="bob"),
+                       _rec(3, text=LONG, brand="noodleking"), _rec(4, text=LONG, author="ann"),
+                       _rec(5, text=LONG, source="jd", created_at=(T0 + timedelta(days=20)).isoformat()),
+                       _rec(6, text="@SpiceWell " + LONG, source="weibo", channel="social"),
+                       _rec(7, text=LONG)])
+    ids = [r.id for r in rep.results]
+    with rt.sessions() as s:  # what the old rule stored: every one linked to the first
+        s.execute(update(FeedbackRow).where(FeedbackRow.id.in_(ids[1:])).values(duplicate_of=ids[0]))
+        s.commit()
+    cfg = alembic_config(rt.engine)
+    with rt.engine.begin() as conn:  # back to before 0011, its data untouched
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "0010")
+    upgrade(rt.engine)
+    with rt.sessions() as s:
+        links = [s.get(FeedbackRow, i).duplicate_of for i in ids]
+    # bob is another voice, noodleking another brand, day 20 is beyond the window, item 7 a
+    # second post on the same source; ann again (same author) and the cross-post (author
+    # unknown, another source) stay linked
+    assert links == [None, None, None, ids[0], None, ids[0], None]
 
 
 def test_filters_and_cursor_pagination(db_url, make_runtime, fake_scorer):

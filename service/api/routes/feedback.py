@@ -26,11 +26,11 @@ def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, call
     report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT).ingest,
                     list(enumerate(body.items)))
     items = [IngestItemResult(index=r.row, external_id=r.external_id, status=r.status.value, id=r.id,
-                              errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
+                              duplicate_of=r.duplicate_of, errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
              for r in report.results]
     c = report.counts
     return IngestResponse(created=c["created"], updated=c["updated"], unchanged=c["unchanged"],
-                          rejected=c["rejected"], items=items)
+                          rejected=c["rejected"], linked=report.linked, items=items)
 
 
 @router.get("/feedback", response_model=FeedbackPage, summary="List stored feedback, newest first")
