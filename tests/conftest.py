@@ -164,7 +164,7 @@ def demo_alerts(demo_store):
 
     from sqlalchemy import select
 
-    from service.alerts.engine import alert_dict
+    from service.store.alerts import alert_dict
     from service.store.tables import AlertRow
 
     rt, _, cfg = demo_store

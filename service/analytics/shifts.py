@@ -673,3 +673,29 @@ def _detection(series: _Series, base: _Baseline, kind: str, direction: int, onse
     p = float(min(max(p, 0.0), 1.0))
     return Detection(kind, int(direction), int(onset), int(at), observed - expected, expected, observed,
                      p, 1.0 - p)
+
+
+def expected_band(periods: list, expected: float | None, *, trials=None, se=None, z: float = 1.959964) -> list[dict]:
+    """The band an alert is drawn against, computed once when it is detected and stored with it
+    (the dashboard and the e-mail chart draw this, not their own): per period the expected value
+    and ``expected ± z·sd``, with sd the binomial ``sqrt(p(1-p)/n)`` of a rate (``trials``: items
+    per period) or the period's standard error (``se``: a gap). A period without items or without
+    a standard error has no band (``None``)."""
+    out = []
+    for i, period in enumerate(periods):
+        sd = None
+        if expected is not None:
+            if trials is not None and trials[i]:
+                p = min(max(float(expected), 0.0), 1.0)
+                sd = (p * (1 - p) / float(trials[i])) ** 0.5
+            elif se is not None and se[i] is not None:
+                sd = float(se[i])
+        lo = hi = None
+        if sd is not None:
+            lo, hi = float(expected) - z * sd, float(expected) + z * sd
+            if trials is not None:
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+        out.append({"period": period.isoformat() if hasattr(period, "isoformat") else period,
+                    "expected": None if expected is None else round(float(expected), 6),
+                    "lower": None if lo is None else round(lo, 6), "upper": None if hi is None else round(hi, 6)})
+    return out

@@ -61,18 +61,12 @@ def list_cmd(ctx: typer.Context,
              status: Annotated[list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")] = [],
              as_json: Annotated[bool, typer.Option("--json")] = False):
     """Alerts, most severe and newest first."""
-    from sqlalchemy import select
-
-    from service.alerts.engine import alert_dict
-    from service.store.tables import AlertRow
+    from service.store import alerts as alerts_repo
 
     rt = _runtime(ctx)
     try:
         with rt.sessions() as s:
-            stmt = select(AlertRow)
-            if status:
-                stmt = stmt.where(AlertRow.status.in_(status))
-            rows = [alert_dict(r) for r in s.scalars(stmt.order_by(AlertRow.severity, AlertRow.last_detected_at.desc()))]
+            rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
     finally:
         rt.close()
     if as_json:
@@ -87,13 +81,13 @@ def list_cmd(ctx: typer.Context,
 
 
 def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: str | None) -> None:
-    from service.alerts.engine import TransitionError, transition
-    from service.store.tables import AlertRow
+    from service.alerts.lifecycle import TransitionError, transition
+    from service.store import alerts as alerts_repo
 
     rt = _runtime(ctx)
     try:
         with rt.sessions() as s:
-            row = s.get(AlertRow, alert_id)
+            row = alerts_repo.get_alert(s, alert_id=alert_id)
             if row is None:
                 err.print(f"[red]no alert {alert_id}[/red]")
                 raise typer.Exit(1)
@@ -126,7 +120,7 @@ def resolve_cmd(ctx: typer.Context, alert_id: int, by: By, note: Note = None):
 @alerts_app.command("metrics")
 def metrics_cmd(ctx: typer.Context):
     """Response metrics as JSON: alerts acknowledged within their deadline, by severity and by region."""
-    from service.alerts.engine import response_metrics
+    from service.alerts.lifecycle import response_metrics
 
     rt = _runtime(ctx)
     try:

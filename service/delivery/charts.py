@@ -294,16 +294,34 @@ def _date_ticks(periods: list[datetime], anchor: int, zh: bool) -> tuple[list[in
     return idx, labels
 
 
+def _stored_band(alert: dict, n: int):
+    """The band stored with the alert when it was detected (``details.band``,
+    ``service.analytics.shifts.expected_band``), as arrays; None when it has none."""
+    from types import SimpleNamespace
+
+    stored = (alert.get("details") or {}).get("band")
+    if not isinstance(stored, list) or len(stored) != n:
+        return None
+    try:
+        lo = np.array([np.nan if b.get("lower") is None else float(b["lower"]) for b in stored])
+        hi = np.array([np.nan if b.get("upper") is None else float(b["upper"]) for b in stored])
+        mean = np.array([np.nan if b.get("expected") is None else float(b["expected"]) for b in stored])
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return SimpleNamespace(lower=lo, upper=hi, mean=mean) if np.isfinite(hi).any() else None
+
+
 def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed: int = 0) -> bytes | None:
     """A 640×260 px PNG of a series alert's per-period rate against what was expected.
 
     The rate is ``matches`` (phrase alerts) or ``negative_mentions`` over ``items`` per
-    period; periods without items are gaps, not 0 %. The expected band is ``forecast()``
-    (``kind="proportion"``) fitted on the periods before the detection's onset and run over
-    the rest, so the picture shows the same comparison the detector made: the observed points
-    above the band are marked as the breach, and a vertical line marks the onset. With fewer
-    than 3 observed periods before the onset there is nothing to fit, and the alert's
-    ``baseline`` is drawn as a horizontal line instead.
+    period; periods without items are gaps, not 0 %. The expected band is the one stored with
+    the alert at detection (``details.band``: the detector's expected rate ± 1.96 binomial
+    standard errors per period), the same band the dashboard draws; the observed points after
+    the onset outside it on the alert's side are marked as the breach, and a vertical line marks
+    the onset. An alert stored before bands were gets ``forecast()`` (``kind="proportion"``)
+    fitted on the periods before its onset; with fewer than 3 observed periods there, the
+    alert's ``baseline`` is drawn as a horizontal line instead.
 
     ``None`` when the alert has no series (spikes, severe complaints, thresholds), fewer
     than 4 periods, no period with items, or a malformed series.
@@ -324,8 +342,9 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
     level = f"{100 * (1 - alpha):g}"
     direction = int(((alert.get("details") or {}).get("detection") or {}).get("direction") or 1)
 
-    band = None
-    if onset is not None and int(np.sum(items[:onset] > 0)) >= MIN_HISTORY:
+    band, start = _stored_band(alert, len(periods)), 0
+    if band is None and onset is not None and int(np.sum(items[:onset] > 0)) >= MIN_HISTORY:
+        start = onset  # an alert stored before bands were: the forecast from its own history
         try:
             fc = forecast(hits[:onset], len(periods) - onset, kind="proportion", trials=items[:onset],
                           alpha=alpha, seed=seed)
@@ -340,7 +359,7 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
     top = float(np.nanmax(rate))
 
     if band is not None:
-        bx = x[onset:]
+        bx = x[start:]
         lo, hi, mean = band.lower, band.upper, band.mean
         if len(bx) == 1:  # one period: show the band as wide as the period
             bx = np.array([bx[0] - step / 2, bx[0] + step / 2])
@@ -350,7 +369,7 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
         handles.append((Patch(facecolor=COLORS["band"], alpha=0.6, linewidth=0),
                         Line2D([], [], color=COLORS["mean"], linestyle="--", linewidth=1.2)))
         names.append(text["expected"].format(level=level))
-        top = max(top, float(np.max(band.upper)))
+        top = max(top, float(np.nanmax(band.upper)))
     elif alert.get("baseline") is not None:
         baseline = float(alert["baseline"])
         ax.axhline(baseline, color=COLORS["baseline"], linestyle="--", linewidth=1.2, zorder=2)
@@ -363,8 +382,9 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
     handles.insert(0, observed_line)
     names.insert(0, text["observed"])
 
-    if band is not None:
-        hit = [onset + i for i in breach_indexes(rate[onset:], band.lower, band.upper, direction=direction)]
+    if band is not None and onset is not None:
+        off = onset - start
+        hit = [onset + i for i in breach_indexes(rate[onset:], band.lower[off:], band.upper[off:], direction=direction)]
         if hit:
             ax.plot(x[hit], rate[hit], linestyle="none", marker="o", markersize=6,
                     markerfacecolor=COLORS["breach"], markeredgecolor="white", markeredgewidth=0.8,

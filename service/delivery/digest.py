@@ -25,15 +25,15 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.alerts.engine import alert_dict
 from service.delivery.notice import Notice
 from service.delivery.subscriptions import Period, alerts_in_scope, scope_of, unsubscribe_token
 from service.domain import Taxonomy
 from service.store.repo import FeedbackFilter
-from service.store.tables import AlertEventRow, AlertRow, SubscriptionRow
+from service.store import alerts as alerts_repo
+from service.store.alerts import alert_dict
+from service.store.tables import SubscriptionRow
 
 log = logging.getLogger(__name__)
 REGION_WINDOW = timedelta(days=28)
@@ -133,19 +133,13 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
     """The digest of ``period`` as of its end (the same content however late it is composed);
     "what changed" runs from ``changes_since`` (the end of the last digest sent, when periods
     were skipped) to the period's end."""
-    active = alerts_in_scope(sub).where(
-        AlertRow.first_detected_at < period.end,
-        or_(AlertRow.resolved_at.is_(None), AlertRow.resolved_at >= period.start))
-    rows = session.scalars(active.order_by(AlertRow.severity, AlertRow.first_detected_at.desc(), AlertRow.id.desc())).all()
+    rows = alerts_repo.active_between(session, scope=alerts_in_scope(sub), start=period.start, end=period.end)
     alerts = [alert_dict(r) for r in rows]
     ids = [a["id"] for a in alerts]
     changes: dict[str, list[dict]] = {"raised": [], "updated": [], "acknowledged": [], "resolved": []}
     if ids:
         titles = {a["id"]: a["title"] for a in alerts}
-        events = session.scalars(select(AlertEventRow).where(
-            AlertEventRow.alert_id.in_(ids), AlertEventRow.at >= (changes_since or period.start),
-            AlertEventRow.at < period.end)
-            .order_by(AlertEventRow.at, AlertEventRow.id)).all()
+        events = alerts_repo.events_of(session, alert_ids=ids, since=changes_since or period.start, until=period.end)
         seen: set[tuple[str, int]] = set()
         for e in events:
             if e.action in changes and (e.action, e.alert_id) not in seen:

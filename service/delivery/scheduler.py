@@ -24,12 +24,13 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.alerts.engine import alert_dict
 from service.config import Settings
 from service.delivery import digest as dg
 from service.delivery.outbox import DispatchReport, Dispatcher, composed, enqueue, failpoint
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
-from service.store.tables import AlertRow, OutboxRow, SubscriptionRow
+from service.store import alerts as alerts_repo
+from service.store.alerts import alert_dict
+from service.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,7 @@ class DeliveryService:
             report.composed.append(key)
 
     def _compose_alerts(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
-        rows = session.scalars(alerts_in_scope(sub).where(AlertRow.first_detected_at >= sub.immediate_since,
-                                                          AlertRow.first_detected_at <= now)
-                               .order_by(AlertRow.first_detected_at, AlertRow.id)).all()
+        rows = alerts_repo.raised_between(session, scope=alerts_in_scope(sub), start=sub.immediate_since, end=now)
         prefix = f"alert:{_who(sub)}:"
         done = set(session.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(prefix + "%"))))
         taxonomy, public = self.settings.taxonomy, self.delivery.public_url

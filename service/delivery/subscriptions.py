@@ -31,13 +31,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.alerts.engine import scope_alerts
 from service.delivery.webhook import redact_url
 from service.store.access import audit
-from service.store.tables import AlertRow, SubscriptionRow
+from service.store.alerts import AlertScope
+from service.store.tables import SubscriptionRow
 
 SEVERITIES = ("L1", "L2", "L3")
 EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
@@ -202,16 +201,12 @@ def severities(min_severity: str) -> list[str]:
     return [s for s in SEVERITIES if s <= min_severity]
 
 
-def alerts_in_scope(row: SubscriptionRow, stmt=None):
-    """``select(AlertRow)`` narrowed to what the subscriber may receive: the same scope rule as
-    an API caller's (a regional scope sees only alerts of its regions), plus aspects and the
-    minimum severity."""
+def alerts_in_scope(row: SubscriptionRow) -> AlertScope:
+    """What the subscriber may receive: the same scope rule as an API caller's (a regional scope
+    sees only alerts of its regions), plus aspects and the minimum severity."""
     scope = scope_of(row)
-    stmt = scope_alerts(select(AlertRow) if stmt is None else stmt, regions=tuple(scope["regions"]) or None,
-                        brands=tuple(scope["brands"]) or None)
-    if scope["aspects"]:
-        stmt = stmt.where(AlertRow.aspect.in_(scope["aspects"]))
-    return stmt.where(AlertRow.severity.in_(severities(row.min_severity)))
+    return AlertScope(regions=tuple(scope["regions"]) or None, brands=tuple(scope["brands"]) or None,
+                      aspects=tuple(scope["aspects"]), severities=tuple(severities(row.min_severity)))
 
 
 # --- schedule ------------------------------------------------------------------------------

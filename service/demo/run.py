@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import func
 from rich.table import Table
 from tqdm import tqdm
 
@@ -132,19 +131,16 @@ def track_demo_phrases(rt: Runtime) -> list[str]:
 def replay_alerts(rt: Runtime, cfg: DemoConfig, console: Console, first_week: int = 8) -> list[dict]:
     """Run the alert rules as of the start of every week, as `radar alerts run` under cron
     would have, and show the alerts that stand at the end."""
-    from sqlalchemy import select
-
-    from service.alerts.engine import alert_dict
-    from service.store.tables import AlertRow
+    from service.store import alerts as alerts_repo
 
     engine = rt.alert_engine()
     with rt.sessions() as s:
         for week in tqdm(range(first_week, cfg.weeks + 1), desc="alert runs (weekly replay)", unit="week",
                          file=sys.stderr, dynamic_ncols=True):
             engine.run(s, cfg.start + timedelta(weeks=week), actor="demo")
-        rows = [alert_dict(r) for r in s.scalars(select(AlertRow).where(AlertRow.type != "severe_complaint")
-                                                  .order_by(AlertRow.first_detected_at))]
-        severe = s.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.type == "severe_complaint"))
+        rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, exclude_types=["severe_complaint"],
+                                                                           oldest_first=True)]
+        severe = alerts_repo.count_alerts(s, types=["severe_complaint"])
     t = Table(title=f"Alerts raised by the weekly replay ({severe} single severe complaints not listed)")
     for c in ("raised", "sev", "type", "what", "onset"):
         t.add_column(c, overflow="fold")

@@ -257,3 +257,50 @@ def test_a_rule_that_cannot_run_is_reported_and_the_others_still_run(db_url, mak
     with rt.sessions() as s:
         from service.store.tables import AlertRow
         assert [a.rule for a in s.query(AlertRow)] == ["crisis"]
+
+
+def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
+    """A week of ordinary social posts, then 30 negative posts in four hours, some of them
+    health complaints: run hourly, as `radar serve --alerts-every 1h` does, for three days.
+    One crisis alert, raised within an hour of the 20th post; its onset is the first post of
+    the burst; its title keeps the peak; the severe complaints inside the burst are part of it
+    (the one raised before the threshold was reached folds in); quiet days raise nothing."""
+    rt = make_runtime(db_url, scorer=SafetyScorer())
+    rng = random.Random(11)
+    t0 = START + timedelta(days=20, hours=9, minutes=7)  # the burst's first post
+    rows = [{"source": "s", "channel": "social", "external_id": f"bg{i}", "language": "en", "brand": "spicewell",
+             "text": (f"the box arrived crushed, {_tail(rng)}" if i % 5 == 0 else f"bought it again, {_tail(rng)}"),
+             "created_at": (t0 - timedelta(hours=200) + timedelta(hours=i)).isoformat()} for i in range(199)]
+    burst = [t0 + timedelta(minutes=8 * i) for i in range(30)]
+    rows += [{"source": "s", "channel": "social", "external_id": f"cr{i}", "language": "en", "brand": "spicewell",
+              "text": (f"my son got a stomach ache after eating it, it came late, {_tail(rng)}" if i in (0, 12, 25)
+                       else f"the box arrived crushed again, awful, {_tail(rng)}"),
+              "created_at": t.isoformat()} for i, t in enumerate(burst)]
+    rt.ingest_service().ingest(list(enumerate(rows)))
+    engine = _engine(rt, {"rules": [{"name": "crisis", "type": "crisis_spike", "min_count": 8, "window_hours": 6},
+                                    {"name": "safety", "type": "severe_complaint"}]})
+    reports = []
+    with rt.sessions() as s:
+        at = t0.replace(minute=0) - timedelta(hours=2)
+        while at < t0 + timedelta(days=3):
+            reports.append((at, engine.run(s, at).to_dict()))
+            at += timedelta(hours=1)
+    from service.store import alerts as alerts_repo
+
+    with rt.sessions() as s:
+        crises = alerts_repo.list_alerts(s, types=["crisis_spike"])
+        severe = alerts_repo.list_alerts(s, types=["severe_complaint"])
+        assert len(crises) == 1, [a.title for a in crises]
+        crisis = alerts_repo.alert_dict(crises[0])
+        assert crisis["onset"] == burst[0].isoformat()  # its first post, not the window's start
+        raised_at = datetime.fromisoformat(crisis["first_detected_at"])
+        assert burst[0] < raised_at <= burst[19] + timedelta(hours=1)  # within an hour of the 20th post at the latest
+        assert crisis["details"]["peak"] == 30 and "peak 30" in crisis["title"]
+        also = {a["item"] for a in crisis["details"]["also"]}
+        assert len(also) == 3  # the three health complaints of the burst
+        # the first health complaint came before the threshold: raised alone, then folded in
+        assert len(severe) <= 1 and all(a.status == "resolved" for a in severe)
+        assert all("crisis" in e.note for a in severe for e in alerts_repo.events_of(s, alert_ids=[a.id])
+                   if e.action == "resolved")
+    raised = [(at, r["raised"]) for at, r in reports if r["raised"]]
+    assert sum(len(r) for _, r in raised) == 1 + len(severe), raised  # nothing raised on the quiet days

@@ -3,7 +3,8 @@ screen, and folding findings of one incident into one."""
 
 import numpy as np
 
-from service.alerts.engine import SCREEN_ALPHA, Finding, _recent_excess, cell_prior, merge_findings
+from service.alerts.families.series import SCREEN_ALPHA, _recent_excess, cell_prior
+from service.alerts.findings import Finding, merge_findings
 
 
 def test_cell_prior_is_strong_when_cells_agree_and_weak_when_they_do_not():

@@ -6,47 +6,45 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-
-from service.alerts import engine as en
-from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep
+from service.alerts import lifecycle
+from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
+from service.api.filters import resolve_names
 from service.api.errors import ApiError
 from service.api.schemas import DbInt, require_storable
-from service.store.tables import AlertEventRow, AlertRow
+from service.store import alerts as alerts_repo
+from service.store.alerts import AlertScope, alert_dict
+from service.store.tables import AlertRow
 
 router = APIRouter(tags=["alerts"])
 
 
-def _scoped(stmt, caller):
-    return en.scope_alerts(stmt, regions=caller.regions, brands=caller.brands)
+def _scope(caller, **kw) -> AlertScope:
+    return AlertScope(regions=caller.regions, brands=caller.brands, **kw)
 
 
 @router.get("/alerts", summary="Alerts, most severe and newest first")
-def list_alerts(session: SessionDep, settings: SettingsDep, caller: ReaderDep,
+def list_alerts(session: SessionDep, settings: SettingsDep, caller: ReaderDep, names: NamesDep,
                 status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
                 severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
                 type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
                 brand: Annotated[list[str], Query()] = [], region: Annotated[list[str], Query()] = [],
                 limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
-    stmt = _scoped(select(AlertRow), caller)
-    for col, values in ((AlertRow.status, status), (AlertRow.severity, severity), (AlertRow.type, type),
-                        (AlertRow.brand, brand), (AlertRow.region, region)):
-        if values:
-            stmt = stmt.where(col.in_(values))
+    brand = list(resolve_names(lambda: names.brands(session, brand), caller))
+    region = list(resolve_names(lambda: names.regions(session, region), caller))
     limit = min(limit, settings.limits.page_size_max)
-    rows = session.scalars(stmt.order_by(AlertRow.severity, AlertRow.last_detected_at.desc(), AlertRow.id.desc())
-                           .offset(offset).limit(limit + 1)).all()
-    return {"alerts": [en.alert_dict(r) for r in rows[:limit]],
+    rows = alerts_repo.list_alerts(session, scope=_scope(caller, severities=tuple(severity)), statuses=status,
+                                   types=type, brands=brand, regions=region, limit=limit + 1, offset=offset)
+    return {"alerts": [alert_dict(r) for r in rows[:limit]],
             "next_offset": offset + limit if len(rows) > limit else None}
 
 
 @router.get("/alerts/metrics", summary="Response metrics: alerts acknowledged within their deadline, by severity and region")
 def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    return en.response_metrics(session, lambda stmt: _scoped(stmt, caller))
+    return lifecycle.response_metrics(session, _scope(caller))
 
 
 def _get(session, alert_id: int, caller) -> AlertRow:
-    row = session.scalars(_scoped(select(AlertRow).where(AlertRow.id == alert_id), caller)).first()
+    row = alerts_repo.get_alert(session, alert_id=alert_id, scope=_scope(caller))
     if row is None:
         raise ApiError(404, f"no alert {alert_id}")
     return row
@@ -55,8 +53,7 @@ def _get(session, alert_id: int, caller) -> AlertRow:
 @router.get("/alerts/{alert_id}", summary="One alert with its history")
 def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = _get(session, alert_id, caller)
-    events = session.scalars(select(AlertEventRow).where(AlertEventRow.alert_id == row.id).order_by(AlertEventRow.id)).all()
-    return en.alert_dict(row, list(events))
+    return alert_dict(row, alerts_repo.events_of(session, alert_ids=[row.id]))
 
 
 class AlertPatch(BaseModel):
@@ -69,7 +66,7 @@ def patch_alert(alert_id: DbInt, body: AlertPatch, session: SessionDep, caller: 
     require_storable(body)
     row = _get(session, alert_id, caller)
     try:
-        en.transition(session, row, body.status, actor=caller.id, note=body.note)
-    except en.TransitionError as exc:
+        lifecycle.transition(session, row, body.status, actor=caller.id, note=body.note)
+    except lifecycle.TransitionError as exc:
         raise ApiError(409, str(exc)) from None
     return get_alert(alert_id, session, caller)

@@ -160,6 +160,11 @@
       lo = s.map((p) => band(p.items, -1));
       hi = s.map((p) => band(p.items, 1));
     }
+    const stored = a.details.band;  // the band stored at detection: the one the e-mail chart draws too
+    if (Array.isArray(stored) && stored.length === s.length) {
+      lo = stored.map((b) => b.lower);
+      hi = stored.map((b) => b.upper);
+    }
     const onset = a.onset ? new Date(a.onset).getTime() : null;
     const breach = x.map((p, i) => (onset !== null && new Date(p).getTime() >= onset && y[i] !== null && hi[i] !== null &&
                                     (y[i] > hi[i] || y[i] < lo[i]) ? y[i] : null));
