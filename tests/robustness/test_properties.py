@@ -321,6 +321,15 @@ def test_reads_never_leave_the_keys_scope(scoped_api, q, scope, page):
     if q.get("since") and q.get("until") and q["since"] >= q["until"]:
         assert client.get("/v1/feedback", params=params, headers=h).status_code == 422
         return
+    unknown = ([v for v in q.get("region", []) if v == "South"] + [v for v in q.get("brand", []) if v == "nobrand"]
+               + [v for v in q.get("aspect", []) if v == "price"])
+    if unknown:
+        # a region no item has, a brand no list or item names, an aspect the taxonomy lacks: a
+        # 422 that names it, never an empty answer that looks like "nothing happened there"
+        for path, extra in (("/v1/feedback", []), ("/v1/segments", [("dimension", "region")]), ("/v1/trends", [])):
+            r = client.get(path, params=params + extra, headers=h)
+            assert r.status_code == 422 and any(f"'{v}'" in r.text for v in unknown), (path, r.text[:300])
+        return
     expected = [t for t in truth if _allowed(t, q, scope)]
     ids = {t["external_id"] for t in expected}
 
