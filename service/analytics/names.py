@@ -61,28 +61,18 @@ class Names:
     # --- one value ---------------------------------------------------------------------------
 
     def brand(self, session: Session | None, value: str) -> str:
-        if value in self._brand_ids:
-            return value
-        key = _key(value)
-        if key in self._brands:
-            return self._brands[key]
-        stored = self._stored(session, FeedbackRow.brand, value)
-        if stored is not None:
-            return stored
-        if key == "ours":
-            return self.our_brand
-        raise UnknownName("brand", value, [*self._brand_ids, *self._distinct(session, FeedbackRow.brand)])
+        found = self._brands.get(_key(value)) or self._stored(session, FeedbackRow.brand, value)
+        if found is None and _key(value) == "ours":
+            found = self.our_brand
+        if found is None:
+            raise UnknownName("brand", value, [*self._brand_ids, *self._distinct(session, FeedbackRow.brand)])
+        return found
 
     def aspect(self, session: Session | None, value: str) -> str:
-        if value in self._aspect_ids:
-            return value
-        key = _key(value)
-        if key in self._aspects:
-            return self._aspects[key]
-        stored = self._stored(session, AspectScoreRow.aspect, value)
-        if stored is not None:
-            return stored
-        raise UnknownName("aspect", value, self._aspect_ids)
+        found = self._aspects.get(_key(value)) or self._stored(session, AspectScoreRow.aspect, value)
+        if found is None:
+            raise UnknownName("aspect", value, self._aspect_ids)
+        return found
 
     def region(self, session: Session | None, value: str) -> str:
         stored = self._stored(session, FeedbackRow.region, value)

@@ -37,7 +37,7 @@ from service.alerts.families import Context, register
 from service.alerts.findings import (Finding, describe, explained_by, merge_findings, segment_filter,
                                      signal_name)
 from service.alerts.rules import NegativeSurge, PreferenceShift
-from service.analytics.shifts import expected_band
+from service.analytics.shifts import detect, expected_band
 from service.analytics.stats import benjamini_hochberg
 from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods
 from service.store import alerts as alerts_repo
@@ -162,8 +162,6 @@ def _phrase_counts(session: Session, flt: FeedbackFilter, dims: list[str], grid:
 
 @register(PreferenceShift, NegativeSurge)
 def evaluate(ctx: Context, rule) -> list[Finding]:
-    from service.analytics.shifts import detect
-
     session, as_of, scope = ctx.session, ctx.as_of, ctx.scope
     step = BUCKETS[rule.bucket]
     until = floor(as_of, rule.bucket)  # complete periods only
