@@ -254,3 +254,39 @@ def test_bulk_rows_the_database_refuses_raise_the_sqlalchemy_error(db_url, make_
             repo._bulk_insert(s, ScoreRow.__table__, [bad])
     with rt.sessions() as s:
         assert repo.count_feedback(s) == 1
+
+
+def test_one_question_gets_one_count_everywhere(db_url, make_runtime, fake_scorer):
+    """Items with a cross-post and a same-author repeat among them: segments, the item list,
+    trends and a volume threshold alert all count the same voices."""
+    from fastapi.testclient import TestClient
+
+    from service.alerts.engine import AlertEngine
+    from service.alerts.rules import AlertConfig
+    from service.api.app import create_app
+
+    rt = make_runtime(db_url, fake_scorer)
+    week0 = datetime(2026, 5, 4, tzinfo=timezone.utc)  # a Monday
+    recs = [_rec(i, text=f"voice {i} says the cup noodles were fine, nothing more to add here {i}",
+                 created_at=(week0 + timedelta(hours=3 * i)).isoformat(), author=f"c{i}") for i in range(20)]
+    recs += [_rec(100, text=recs[0]["text"], source="weibo", channel="social",  # a cross-post of voice 0
+                  created_at=(week0 + timedelta(hours=1)).isoformat()),
+             _rec(101, text=recs[1]["text"], author="c1",  # voice 1 again, days later
+                  created_at=(week0 + timedelta(days=5)).isoformat())]
+    rep = _ingest(rt, recs)
+    assert rep.linked == 2
+    with TestClient(create_app(runtime=rt)) as c:
+        span = {"since": week0.isoformat(), "until": (week0 + timedelta(weeks=1)).isoformat()}
+        seg = c.get("/v1/segments", params={"dimension": "region", **span}).json()["total"]["volume"]
+        listed = len(c.get("/v1/feedback", params={"limit": 500, **span}).json()["items"])
+        trend = sum(p["mentions"] for p in c.get("/v1/trends", params={"bucket": "week", **span}).json()["points"])
+        everything = len(c.get("/v1/feedback", params={"limit": 500, "include_duplicates": "true", **span}).json()["items"])
+    engine = AlertEngine(AlertConfig.parse({"rules": [{"name": "vol", "type": "threshold", "metric": "volume",
+                                                        "above": 0, "min_mentions": 0}]}),
+                         aspects=[a.id for a in rt.settings.taxonomy.aspects], our_brand="spicewell")
+    with rt.sessions() as s:
+        engine.run(s, week0 + timedelta(weeks=1))
+        from service.store import alerts as alerts_repo
+        observed = [a.observed for a in alerts_repo.list_alerts(s)]
+    assert seg == listed == trend == 20 and everything == 22
+    assert observed == [20.0]
