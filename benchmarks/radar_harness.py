@@ -342,11 +342,10 @@ def score_spot_check(base: str, key: str, url: str, sample_ids: list[int]) -> di
     """Stored scores belong to their item: rescore a sample of stored texts through the
     stateless ``POST /v1/score`` and compare the sentiment score with the stored one.
 
-    The int8 ONNX encoder quantises activations dynamically (one scale per tensor, over the
-    whole batch), so the same text scores slightly differently in another batch (measured: median
-    |difference| 0.02, p90 0.06, max 0.34 on demo items; 0 with ``scoring.runtime: torch``). The
-    check is therefore statistical: a score stored against the wrong item differs by ~0.5 on
-    average; the median difference must be <= 0.05 and the 90th percentile <= 0.15."""
+    A text's scores do not depend on the batch it was scored in (the int8 encoder quantises
+    each token on its own; the heads run in float64), so every stored score must equal the
+    fresh one to its stored 4 decimals: a score stored against the wrong item, or a scorer
+    that depends on batch neighbours, fails."""
     from sqlalchemy import bindparam, text
 
     from service.store.db import make_engine
@@ -367,8 +366,9 @@ def score_spot_check(base: str, key: str, url: str, sample_ids: list[int]) -> di
                    json={"items": [{"id": str(i), "text": t} for i, t, _ in rows]})
     r.raise_for_status()
     fresh = {int(x["id"]): x["sentiment_score"] for x in r.json()["results"]}
-    q = percentiles([abs(fresh[i] - s) for i, _, s in rows], (50, 90), digits=4)
-    return {"ok": q["p50"] <= 0.05 and q["p90"] <= 0.15, "sampled": len(rows),
+    diffs = [abs(fresh[i] - s) for i, _, s in rows]
+    q = percentiles(diffs, (50, 90), digits=4)
+    return {"ok": max(diffs) <= 1e-4, "sampled": len(rows), "differing": sum(d > 1e-4 for d in diffs),
             "abs_sentiment_score_diff": {"p50": q["p50"], "p90": q["p90"], "max": q["max"]}}
 
 

@@ -14,9 +14,13 @@ CHUNK = 2048
 
 
 def _folder(encoder: Encoder, cache_dir: Path) -> Path:
-    """Per encoder and runtime (an int8 encoder's embeddings are not the fp32 ones)."""
+    """Per encoder and runtime (an int8 encoder's embeddings are not the fp32 ones, nor those
+    of an earlier int8 graph)."""
+    from service.nlp.onnx_export import ONNX_VERSION
+
     runtime = getattr(encoder, "runtime", "torch")
-    return Path(cache_dir) / "embeddings" / (encoder.name if runtime == "torch" else f"{encoder.name}-{runtime}")
+    return Path(cache_dir) / "embeddings" / (
+        encoder.name if runtime == "torch" else f"{encoder.name}-{runtime}-v{ONNX_VERSION}")
 
 
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: Path, label: str) -> np.ndarray:

@@ -16,9 +16,8 @@ ingest  the block goes through ``IngestService.ingest_chunk``: validated, prepar
         ``(source, external_id)``. The store is the checkpoint, as in the local engine: a re-run
         stores nothing twice and scores only what was not stored.
 
-Because one block is one ``scorer.score`` call, as one chunk is in the local engine, the same
-file with ``batch_size`` equal to the local ``chunk_size`` gives the same scores row for row
-(the int8 encoder quantises activations per batch, so batch composition matters).
+A row's scores do not depend on its block (the int8 encoder quantises each token on its own),
+so the Ray engine gives the local engine's scores row for row whatever either's block size.
 
 Ray is imported only here, and only when a job runs (``pip install feedback-radar[ray]``).
 ``address`` joins an existing cluster (``ray start --head`` …); without it a local instance

@@ -158,9 +158,9 @@ def score_records(chunk: list[tuple[int, dict[str, Any] | RowError]], *, scorer:
     """One chunk of ``(row, record)`` in, its output rows out (every input column kept, the
     score columns added, a bad row's reason in ``error``) and how many were scored.
 
-    The chunk is scored in one ``scorer.score`` call: the int8 encoder quantises activations
-    per batch, so the same chunks give the same scores (the local and the Ray engine both
-    call this on the same chunks). ``where`` prefixes error messages (a file name)."""
+    The chunk is scored in one ``scorer.score`` call; a row's scores do not depend on its chunk
+    (the int8 encoder quantises each token on its own). ``where`` prefixes error messages (a
+    file name)."""
     out_rows: list[dict] = []
     to_score: list[int] = []
     texts: list[str] = []

@@ -54,7 +54,7 @@ class ZeroShotAspectTagger:
 
     def clause_scores(self, clause_emb: np.ndarray) -> np.ndarray:
         """``(n_clauses, n_aspects)`` best similarity of each clause to each aspect."""
-        sims = clause_emb @ self.prototypes_.T
+        sims = clause_emb.astype(np.float64) @ self.prototypes_.T.astype(np.float64)  # batch-independent
         n_aspects = len(self.taxonomy.aspects)
         out = np.full((len(clause_emb), n_aspects), -1.0, dtype=np.float32)
         for k in range(n_aspects):

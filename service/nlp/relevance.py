@@ -95,10 +95,13 @@ def batch_features(protos: Prototypes, text_emb: np.ndarray, clause_embs: list[n
     clauses = [c if len(c) else text_emb[i][None, :] for i, c in enumerate(clause_embs)]
     counts = np.array([len(c) for c in clauses])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    C = np.concatenate(clauses).astype(np.float32)
-    cd, cn, ce, ct = _role_max(C @ protos.emb.T, protos)
+    # float64 products: float32 BLAS results depend on how many rows are multiplied at once
+    # (up to 1e-5 here), and an item's features must not depend on its batch
+    P = protos.emb.T.astype(np.float64)
+    C = np.concatenate(clauses).astype(np.float64)
+    cd, cn, ce, ct = _role_max(C @ P, protos)
     csm = np.maximum(np.maximum(cd, cn), ce)
-    td, tn, te, _ = _role_max(text_emb.astype(np.float32) @ protos.emb.T, protos)
+    td, tn, te, _ = _role_max(text_emb.astype(np.float64) @ P, protos)
     tsm = np.maximum(np.maximum(td, tn), te)
     out = np.zeros((n, K, len(FEATURES)), np.float32)
     m = np.maximum.reduceat(csm, starts, axis=0)

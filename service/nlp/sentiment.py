@@ -37,10 +37,12 @@ class SentimentHead:
             raise ValueError(f"head labels {self.labels} differ from {SENTIMENT_LABELS}")
 
     def logits(self, emb: np.ndarray) -> np.ndarray:
-        x = emb
+        # float64: float32 BLAS results depend on how many rows go in at once, and a text's
+        # probabilities must not depend on its batch (one score per text)
+        x = np.asarray(emb, np.float64)
         if self.hidden_weight is not None:
-            x = gelu(x @ self.hidden_weight.T + self.hidden_bias)
-        return x @ self.weight.T + self.bias
+            x = gelu(x @ self.hidden_weight.T.astype(np.float64) + self.hidden_bias)
+        return x @ self.weight.T.astype(np.float64) + self.bias
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         z = self.logits(emb) / self.temperature

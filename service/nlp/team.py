@@ -66,12 +66,13 @@ class TeamSentimentHead:
         return self.base.labels
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
-        return softmax(prior_logits(self.base, emb) + emb @ self.weight.T + self.bias)
+        emb = np.asarray(emb, np.float64)  # batch-independent products (see SentimentHead.logits)
+        return softmax(prior_logits(self.base, emb) + emb @ self.weight.T.astype(np.float64) + self.bias)
 
 
 def aspect_design(text_emb: np.ndarray, clause_best: np.ndarray) -> np.ndarray:
     """``(n, 2d)`` the embedding part of an aspect head's input: text and best clause."""
-    return np.hstack([text_emb, clause_best]).astype(np.float32)
+    return np.hstack([text_emb, clause_best]).astype(np.float64)  # batch-independent products
 
 
 def best_clauses(clause_embs: list[np.ndarray], best: np.ndarray, k: int, text_emb: np.ndarray) -> np.ndarray:
