@@ -33,7 +33,8 @@ class _Rule(BaseModel):
 class _SeriesRule(_Rule):
     bucket: Literal["day", "week"] = "week"
     history: int = Field(26, ge=6, le=520, description="Periods of history the detectors see.")
-    recent: int = Field(2, ge=1, le=12, description="A shift must be confirmed within the last `recent` periods.")
+    recent: int = Field(2, ge=1, le=12, description="A gap's change must be confirmed within the last `recent` "
+                        "periods; for the rise rules, the onsets the test tries (the last `recent` periods).")
     fdr: float = Field(0.05, gt=0, lt=0.5, description="Benjamini–Hochberg level over every series the rule tests.")
     min_mentions: float = Field(3.0, ge=0, description="Mean mentions per period below which a series is not tested.")
     aspects: list[str] = Field(default_factory=list, description="Aspect ids; empty: every aspect of the taxonomy.")
@@ -44,6 +45,7 @@ class PreferenceShift(_SeriesRule):
     """An aspect's complaints rising in one segment cell (e.g. region × age group)."""
 
     type: Literal["preference_shift"]
+    recent: int = Field(6, ge=1, le=12, description="Onsets tried: the last `recent` periods.")
     dimensions: list[str] = Field(default_factory=lambda: ["region", "age_group"], min_length=1, max_length=2)
 
 
@@ -51,6 +53,7 @@ class NegativeSurge(_SeriesRule):
     """An aspect's complaints rising for a whole brand."""
 
     type: Literal["negative_surge"]
+    recent: int = Field(6, ge=1, le=12, description="Onsets tried: the last `recent` periods.")
 
 
 class CrisisSpike(_Rule):
