@@ -486,7 +486,7 @@ def run_seed(seed: int, pools: Pools, severity: list[Sentence], scorer, *, weeks
     alerts_s = time.perf_counter() - t1
     rt.close()
     cells = len(REGIONS) * len(AGES)
-    oracle = {i: round(oracle_recall(pools, e, n_series=cells * len(aspects), runs=weeks - 5), 4)
+    oracle = {str(i): round(oracle_recall(pools, e, n_series=cells * len(aspects), runs=weeks - 5), 4)
               for i, e in enumerate(effects) if e.kind == "preference_shift"}
     out = {"seed": seed, "items": len(items), "stored": report.stored, "linked": report.linked,
            "oracle_recall_within_3": oracle,

@@ -44,14 +44,14 @@ class Finding:
 EXPLAINED_ALPHA = 0.01
 
 
-def explained_by(f: Finding, items: set[int]) -> bool:
+def explained_by(f: Finding, items: set[int], alpha: float = EXPLAINED_ALPHA) -> bool:
     """Whether ``f``'s rise is another incident's ``items`` under another name: without them,
     ``f``'s count since the onset is no longer above its expected rate (binomial, one-sided,
-    ``EXPLAINED_ALPHA``)."""
+    at ``alpha``)."""
     if not f.items or not f.exposure or f.baseline is None:
         return False
     rest = len(f.items - items)
-    return rest == 0 or float(sstats.binom.sf(rest - 1, f.exposure, max(f.baseline, 1e-6))) >= EXPLAINED_ALPHA
+    return rest == 0 or float(sstats.binom.sf(rest - 1, f.exposure, max(f.baseline, 1e-6))) >= alpha
 
 
 def merge_findings(found: list[Finding]) -> list[Finding]:

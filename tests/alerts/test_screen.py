@@ -124,3 +124,12 @@ def test_a_clumpy_baseline_needs_a_bigger_burst():
     assert b.dispersion > 5 and b.p_value > 1000 * a.p_value
     assert burst_test(0, calm, 6).p_value == 1.0
     assert burst_test(3, np.zeros(168), 6).expected == pytest.approx(0.6)  # the floor: 0.1 an hour
+
+
+def test_a_rise_that_began_before_the_window_does_not_hide_itself_as_noise():
+    rng = np.random.default_rng(8)
+    n = np.full(12, 30)
+    y = rng.binomial(n, 0.05)
+    y[9:] = rng.binomial(n[9:], 0.5)  # the rise's first period falls before the two onsets tried
+    det = sustained_rise(y, n, window=2)
+    assert det is not None and det.p_value < 1e-6 and det.onset == 10

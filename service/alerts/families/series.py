@@ -74,6 +74,7 @@ def cell_prior(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
 
 
 MIN_BEFORE = 4  # periods with items before the earliest onset tried
+OUTLIER = 3.5  # Pearson residuals beyond which a period does not count towards the dispersion
 
 
 def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float, float] = (0.5, 0.5),
@@ -84,7 +85,8 @@ def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float
     before it (``prior``, the cell's empirical-Bayes prior from ``cell_prior``, updated by them),
     so the rate's own uncertainty is in the test and a short history is not overconfident.
     Extra-binomial noise is priced in: the periods before the window give a Pearson dispersion
-    ``φ`` (floored at 1) and every count is divided by it (quasi-binomial). The p-value is the
+    ``φ`` (periods beyond ``OUTLIER`` SDs left out, floored at 1) and every count is divided by
+    it (quasi-binomial). The p-value is the
     smallest over the onsets times their number (Bonferroni).
 
     Unlike a detector that must "confirm" a change within the last periods, a rise that began
@@ -101,22 +103,39 @@ def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float
     phi = 1.0
     if ok.sum() >= 4 and 0 < kb0 < nb0:
         r0 = kb0 / nb0
-        chi2 = float((((y[:first] - n[:first] * r0) ** 2)[ok] / (n[:first][ok] * r0 * (1 - r0))).sum())
-        phi = max(1.0, chi2 / (int(ok.sum()) - 1))
+        resid = (y[:first] - n[:first] * r0)[ok] / np.sqrt(n[:first][ok] * r0 * (1 - r0))
+        # periods beyond OUTLIER standard deviations are left out: a rise that began before
+        # the window must not pass for noise and hide itself
+        kept = resid[np.abs(resid) <= OUTLIER]
+        if len(kept) >= 4:
+            phi = max(1.0, float((kept ** 2).sum()) / (len(kept) - 1))
     a, b = prior
-    best: tuple[float, int, float, float] | None = None
+    p_min = 1.0
     for tau in range(first, m):
         kb, nb = y[:tau].sum() / phi, n[:tau].sum() / phi
         ka, na = y[tau:].sum() / phi, n[tau:].sum() / phi
-        if na <= 0 or ka <= 0:
-            continue
-        p = float(sstats.betabinom.sf(int(np.ceil(ka)) - 1, int(round(na)), a + kb, b + nb - kb))
-        if best is None or p < best[0]:
-            best = (p, tau, (a + kb) / (a + b + nb), ka / na)
-    if best is None or best[3] <= best[2] or best[0] * window >= 1:
+        if na > 0 and ka > 0 and ka / na > (a + kb) / (a + b + nb):
+            p_min = min(p_min, float(sstats.betabinom.sf(int(np.ceil(ka)) - 1, int(round(na)), a + kb, b + nb - kb)))
+    if p_min * window >= 1:
         return None
-    p = best[0] * window
-    return Detection("sustained_rise", 1, best[1], m - 1, best[3] - best[2], best[2], best[3], p, 1.0 - p)
+    # the onset is the step's maximum-likelihood position (both rates free), not the onset with
+    # the smallest p-value, which leans towards longer stretches of data
+    tau = max(range(first, m), key=lambda t: _step_loglik(y, n, t))
+    before = (a + y[:tau].sum()) / (a + b + n[:tau].sum())
+    after = y[tau:].sum() / max(n[tau:].sum(), 1.0)
+    p = p_min * window
+    return Detection("sustained_rise", 1, tau, m - 1, after - before, before, after, p, 1.0 - p)
+
+
+def _step_loglik(y: np.ndarray, n: np.ndarray, tau: int) -> float:
+    """Binomial log-likelihood of a step at ``tau`` with each side's rate at its estimate."""
+    def side(k: float, t: float) -> float:
+        if t <= 0 or k <= 0 or k >= t:
+            return 0.0
+        r = k / t
+        return k * np.log(r) + (t - k) * np.log(1 - r)
+
+    return side(y[:tau].sum(), n[:tau].sum()) + side(y[tau:].sum(), n[tau:].sum())
 
 
 def _cells(session: Session, dims: list[str], flt: FeedbackFilter) -> list[dict[str, str]]:
@@ -250,7 +269,10 @@ def evaluate(ctx: Context, rule) -> list[Finding]:
                              if t["det"] is not None and q < rule.fdr)
     found = merge_findings([_series_finding(ctx, rule, tested[i][1], grid, float(q))
                             for q, _, i in strongest_first])
-    return [f for f in found if not _part_of_open_incident(session, f, f.scope)]
+    # what a series needed to be a finding here (BH's bar for a single discovery)
+    bar = rule.fdr / len(tested)
+    return [f for f in found if not _part_of_open_incident(session, f, f.scope)
+            and not _explained_by_open_cells(session, f, f.scope, bar)]
 
 
 def _part_of_open_incident(session: Session, f: Finding, flt: FeedbackFilter) -> bool:
@@ -270,6 +292,30 @@ def _part_of_open_incident(session: Session, f: Finding, flt: FeedbackFilter) ->
         if explained_by(f, items):
             log.info("%s is part of open alert %s", f.title, row.id)
             return True
+    return False
+
+
+def _explained_by_open_cells(session: Session, f: Finding, flt: FeedbackFilter, alpha: float) -> bool:
+    """Whether a brand-wide rise is open cell alerts' rise seen from above: without the items of
+    the cells of the brand's open ``preference_shift`` alerts on the same aspect, since their
+    onsets, ``f`` would not have been a finding: its remaining count is not significant at
+    ``alpha``, the rule's own bar for one discovery among every series it tested. A taste shift in East × 18-24 lifts the
+    brand's taste complaints too; that is the same incident, already with someone."""
+    if f.segment or not f.aspect:
+        return False
+    items: set[int] = set()
+    for row in alerts_repo.unresolved(session, rule="", brand=f.brand, types=("preference_shift",)):
+        aspects = json.loads(row.details or "{}").get("aspects") or [row.aspect]
+        if f.aspect not in aspects or row.onset is None:
+            continue
+        cell = json.loads(row.segment or "{}")
+        # every item of the cell since its onset: the brand-wide finding may be a tracked
+        # phrase's matches, which the cell's aspect tags do not list one for one
+        items |= set(session.scalars(replace(segment_filter(flt, cell), since=row.onset).apply(
+            select(FeedbackRow.id).select_from(FeedbackRow))))
+    if items and explained_by(f, items, alpha):
+        log.info("%s is the open cell alerts' rise seen brand-wide", f.title)
+        return True
     return False
 
 
