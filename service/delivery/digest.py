@@ -210,8 +210,10 @@ def what_moved(alert: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     aspect = alert.get("aspect")
     name = taxonomy.get(aspect).name(lang) if taxonomy and aspect and aspect in taxonomy.ids else (aspect or "")
     signal = alert["details"].get("signal", {})
-    if signal.get("phrase"):
+    if signal.get("phrase"):  # a tracked phrase's rise is filed under the aspect it complains about
         what = t(lang, "phrase", phrase=signal["phrase"])
+        if name:
+            what = f"{t(lang, 'complaints', aspect=name)} · {what}"
     elif alert["type"] == "crisis_spike":
         return t(lang, "posts", what=alert.get("brand") or "", observed=alert["observed"] or 0,
                  expected=alert["baseline"] or 0)
