@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 from scipy import stats as sstats
@@ -14,6 +14,7 @@ from service.alerts.families import Context, register
 from service.alerts.findings import Finding
 from service.alerts.rules import CrisisSpike
 from service.store import alerts as alerts_repo
+from service.store.repo import utc
 from service.store.tables import FeedbackRow, ScoreRow
 
 
@@ -81,10 +82,6 @@ def burst_onset(times: list[datetime], end: datetime, rate: float) -> int:
     return best
 
 
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
-
-
 @register(CrisisSpike)
 def evaluate(ctx: Context, rule: CrisisSpike) -> list[Finding]:
     """Negative posts on the rule's channels in the ``window_hours`` up to the moment against
@@ -106,7 +103,7 @@ def evaluate(ctx: Context, rule: CrisisSpike) -> list[Finding]:
         hours = np.zeros(rule.baseline_hours)
         for (t,) in session.execute(replace(flt, since=base_start, until=win_start).apply(
                 select(FeedbackRow.created_at).select_from(FeedbackRow))):
-            i = int((_aware(t) - _aware(base_start)).total_seconds() // 3600)
+            i = int((utc(t) - utc(base_start)).total_seconds() // 3600)
             if 0 <= i < rule.baseline_hours:
                 hours[i] += 1
         posts = session.execute(replace(flt, since=win_start, until=end).apply(

@@ -86,8 +86,8 @@ def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float
     so the rate's own uncertainty is in the test and a short history is not overconfident.
     Extra-binomial noise is priced in: the periods before the window give a Pearson dispersion
     ``φ`` (periods beyond ``OUTLIER`` SDs left out, floored at 1) and every count is divided by
-    it (quasi-binomial). The p-value is the
-    smallest over the onsets times their number (Bonferroni).
+    it (quasi-binomial). The p-value is the smallest over the onsets times their number
+    (Bonferroni).
 
     Unlike a detector that must "confirm" a change within the last periods, a rise that began
     several periods ago stays visible while the periods since its onset stay high: the onset
@@ -299,8 +299,9 @@ def _explained_by_open_cells(session: Session, f: Finding, flt: FeedbackFilter, 
     """Whether a brand-wide rise is open cell alerts' rise seen from above: without the items of
     the cells of the brand's open ``preference_shift`` alerts on the same aspect, since their
     onsets, ``f`` would not have been a finding: its remaining count is not significant at
-    ``alpha``, the rule's own bar for one discovery among every series it tested. A taste shift in East × 18-24 lifts the
-    brand's taste complaints too; that is the same incident, already with someone."""
+    ``alpha``, the rule's own bar for one discovery among every series it tested. A taste shift
+    in East × 18-24 lifts the brand's taste complaints too; that is the same incident, already
+    with someone."""
     if f.segment or not f.aspect:
         return False
     items: set[int] = set()
