@@ -29,6 +29,12 @@ class Limits(BaseModel):
     max_body_bytes: int = Field(10_000_000, ge=1, description="Request body limit in bytes (413 above).")
     page_size_max: int = Field(500, ge=1)
     model_timeout_s: float = Field(120.0, gt=0, description="Longest a request waits for the model (then 503).")
+    max_item_tokens: int = Field(2048, ge=16, description="Per-item token budget of the model: a longer text "
+                                 "is scored on its first max_item_tokens tokens and the cut is recorded "
+                                 "(score.truncated_tokens); bounds the cost of one item.")
+    max_attributes: int = Field(100, ge=0, description="Attributes per item (more are a field error).")
+    max_attribute_name_chars: int = Field(64, ge=1, le=64, description="Longer attribute names are a field error.")
+    max_attribute_value_chars: int = Field(256, ge=1, le=256, description="Longer attribute values are a field error.")
 
 
 class IngestSettings(BaseModel):
@@ -68,6 +74,9 @@ class ApiSettings(BaseModel):
                                          "off only for a private sandbox.")
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per key (or client address) per minute; "
                                                               "more get 429 with Retry-After.")
+    metrics: bool = Field(False, description="Serve GET /metrics in the Prometheus text format.")
+    metrics_key: SecretStr = Field(SecretStr(""), description="When set, GET /metrics needs "
+                                   "Authorization: Bearer <this key> (RADAR_API__METRICS_KEY).")
 
 
 class DashboardSettings(BaseModel):
@@ -101,6 +110,10 @@ class DeliverySettings(BaseModel):
     backoff_seconds: float = Field(60.0, gt=0, description="First retry delay; doubles each try (capped at 6 h).")
     lease_seconds: float = Field(120.0, gt=0, description="How long a sender owns a message it is sending.")
     max_charts: int = Field(5, ge=0, le=20, description="Alert charts per digest (the most severe alerts).")
+    webhook_allow: list[str] = Field(
+        default_factory=list, description="Hosts or networks (CIDR) a webhook may target although they are "
+        "private, loopback, link-local or multicast (e.g. ['127.0.0.1/32', 'hooks.internal']); every other "
+        "such target is refused.")
 
 
 class TeachSettings(BaseModel):
@@ -149,6 +162,8 @@ class Settings(BaseSettings):
     scorer: str = Field("default", description="Manifest name of the scoring pipeline to serve.")
     author_salt: SecretStr = SecretStr("")
     our_brand_override: str | None = None
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line "
+                                               "(RADAR_LOG_FORMAT=json).")
     limits: Limits = Limits()
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()

@@ -56,8 +56,9 @@ class FeedbackIn(BaseModel):
     brand: ShortStr | None = None
     product: ShortStr | None = None
     region: ShortStr | None = None
-    rating: float | None = None
-    rating_scale: float | None = Field(None, gt=0, description="Maximum of the rating scale, e.g. 5 or 10.")
+    rating: float | None = Field(None, allow_inf_nan=False)
+    rating_scale: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                       description="Maximum of the rating scale, e.g. 5 or 10.")
     attributes: dict[str, str] = Field(default_factory=dict,
                                        description="Free segment fields: age_group, customer_tier, dealer…")
     author: str | None = Field(None, max_length=512, description="Stored only as a salted hash.")
@@ -121,6 +122,8 @@ class Score(BaseModel):
     probabilities: dict[str, float]
     aspects: list[AspectScore] = Field(default_factory=list)
     model_version: str
+    truncated_tokens: int | None = Field(None, description="Tokens past limits.max_item_tokens that the model "
+                                         "did not read (the text is stored whole); None: it read them all.")
 
 
 class Feedback(BaseModel):

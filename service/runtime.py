@@ -34,6 +34,7 @@ class Runtime:
         self._team: tuple[tuple[str, str] | None, Scorer | None] = (None, None)  # (key, scorer)
         self._team_checked = float("-inf")
         self.jobs: dict[str, dict] = {}  # background training runs of this process
+        self._scoring_observer = None  # (items, seconds) of each scored batch, for metrics
 
     @cached_property
     def engine(self) -> Engine:
@@ -51,7 +52,8 @@ class Runtime:
         return ModelRegistry(self.settings.models_dir, taxonomy=self.settings.taxonomy,
                              cache_dir=self.settings.model_cache_dir, batch_size=sc.batch_size,
                              max_tokens=sc.max_tokens, threads=sc.threads, runtime=sc.runtime,
-                             config_dir=self.settings.config_dir)
+                             config_dir=self.settings.config_dir,
+                             max_item_tokens=self.settings.limits.max_item_tokens)
 
     @property
     def base_scorer(self) -> Scorer:
@@ -89,12 +91,12 @@ class Runtime:
             return True
         from sqlalchemy.engine import make_url
 
-        url = make_url(self.settings.database_url)
-        if url.get_backend_name() != "sqlite":
-            return True
-        from pathlib import Path
+        from service.store.db import sqlite_file
 
-        return bool(url.database) and url.database != ":memory:" and Path(url.database).exists()
+        if make_url(self.settings.database_url).get_backend_name() != "sqlite":
+            return True
+        path = sqlite_file(self.settings.database_url)
+        return path is not None and path.exists()
 
     def _team_scorer(self, base, name: str) -> Scorer:
         import logging
@@ -120,22 +122,32 @@ class Runtime:
         return LanguageDetector()
 
     @cached_property
+    def author_hasher(self):
+        """Author id → stored hash: the configured hash wrapped with this store's salt."""
+        from service.store import installation
+
+        with self.sessions() as s:
+            salt = installation.author_salt(s)
+        return installation.author_hasher(self.settings.author_hasher(), salt)
+
+    @cached_property
     def preparer(self) -> Preparer:
         ing = self.settings.ingest
         return Preparer(detector=self.detector, competitors=self.settings.competitors,
-                        author_hasher=self.settings.author_hasher(),
+                        author_hasher=self.author_hasher,
                         pii_mode=PiiMode(ing.pii_mode),
                         pii_modes_by_source={k: PiiMode(v) for k, v in ing.pii_mode_by_source.items()})
 
     def validator(self, mapping: ColumnMapping | None = None) -> Validator:
-        return Validator(mapping, max_text_chars=self.settings.limits.max_text_chars,
+        return Validator(mapping, max_text_chars=self.settings.limits.max_text_chars, limits=self.settings.limits,
                          default_timezone=self.settings.ingest.default_timezone)
 
-    def ingest_service(self, mapping: ColumnMapping | None = None) -> IngestService:
+    def ingest_service(self, mapping: ColumnMapping | None = None, scope=None) -> IngestService:
+        """``scope`` (``jobs.ingest.WriteScope``): the regions and brands a scoped key may write."""
         ing = self.settings.ingest
-        return IngestService(sessions=self.sessions, scorer=self.scorer, preparer=self.preparer,
+        return IngestService(sessions=self.sessions, scorer=self.observed(self.scorer), preparer=self.preparer,
                              validator=self.validator(mapping), chunk_size=ing.chunk_size,
-                             duplicates=ing.duplicates)
+                             duplicates=ing.duplicates, scope=scope)
 
     def alert_engine(self):
         from service.alerts.engine import AlertEngine
@@ -358,6 +370,60 @@ class Runtime:
         self.__dict__.pop("_teacher", None)
         self.refresh_team()
 
+    # --- operations: what health, readiness and metrics ask ---------------------------------
+
+    def model_status(self) -> tuple[str, str]:
+        """``("loaded", version)`` when the scorer is in memory, ``("loadable", version)`` when the
+        registry finds every file it needs (the encoder build, the sentiment head with its
+        checksum) without loading any weights, else ``("unavailable", why)``."""
+        from service.nlp.registry import ModelError
+
+        if self._scorer is not None:
+            return "loaded", self._scorer.version
+        name = self.settings.scorer
+        try:
+            reg = self.registry
+            spec = reg.pipeline_spec(name)
+            reg.encoder_path(spec.encoder)
+            reg.artifact_file(spec.sentiment, "weights")
+            return "loadable", reg.pipeline_version(name)
+        except (ModelError, KeyError, OSError, ValueError) as exc:
+            return "unavailable", str(exc) or type(exc).__name__
+
+    def observe_scoring(self, observer) -> None:
+        """Call ``observer(items, seconds)`` after each batch the API's scorer and ingest score."""
+        self._scoring_observer = observer
+
+    def observed(self, scorer: Scorer) -> Scorer:
+        """``scorer``, reporting each batch to the scoring observer when there is one."""
+        observer = self._scoring_observer
+        return scorer if observer is None else _ObservedScorer(scorer, observer)
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+class _ObservedScorer(Scorer):
+    """A scorer that reports each batch's size and duration and is otherwise the one it wraps."""
+
+    def __init__(self, inner: Scorer, observer):
+        self.inner = inner
+        self._observer = observer
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        return self.inner.version
+
+    def score(self, texts, languages=None):
+        import time
+
+        start = time.perf_counter()
+        out = self.inner.score(texts, languages)
+        self._observer(len(texts), time.perf_counter() - start)
+        return out
+
+    def __getattr__(self, name: str):
+        if name == "inner":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)

@@ -33,8 +33,13 @@ NONE_LABEL = "(none)"
 MAX_DIMENSIONS = 2
 
 
-def resolve_dimensions(session: Session, names: Sequence[str]) -> list[str]:
-    """Canonical names (``attr:<name>`` for attributes); unknown names raise ``UnknownDimension``."""
+def resolve_dimensions(session: Session, names: Sequence[str], flt: FeedbackFilter | None = None) -> list[str]:
+    """Canonical names (``attr:<name>`` for attributes); unknown names raise ``UnknownDimension``.
+    An attribute is known when an item has it within ``flt``'s regions and brands (a scoped
+    caller's filter: it learns nothing of items outside its scope)."""
+    where = None
+    if flt is not None:
+        where = FeedbackFilter(regions=flt.regions, brands=flt.brands, nothing=flt.nothing, include_duplicates=True)
     if not names:
         raise UnknownDimension("give at least one dimension")
     if len(names) > MAX_DIMENSIONS:
@@ -45,7 +50,10 @@ def resolve_dimensions(session: Session, names: Sequence[str]) -> list[str]:
             out.append(name)
             continue
         attr = name[5:] if name.startswith("attr:") else name
-        found = attr and session.scalar(select(AttributeRow.name).where(AttributeRow.name == attr).limit(1))
+        stmt = select(AttributeRow.name).where(AttributeRow.name == attr)
+        if where is not None:
+            stmt = where.apply(stmt.join(FeedbackRow, FeedbackRow.id == AttributeRow.feedback_id))
+        found = attr and session.scalar(stmt.limit(1))
         if not found:
             raise UnknownDimension(f"unknown dimension {name!r}: not one of {sorted(DIMENSIONS)} and no stored "
                                    f"item has an attribute {attr!r}")
@@ -161,7 +169,7 @@ def breakdown(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilte
               alpha: float = 0.05, aspects: bool = True, taxonomy: Taxonomy | None = None,
               limit: int | None = None) -> dict:
     """Per segment of one or two dimensions (largest first), and the window's total."""
-    dims = resolve_dimensions(session, dimensions)
+    dims = resolve_dimensions(session, dimensions, flt)
     flt = flt or FeedbackFilter()
     segs, asp = _fetch(session, dims, flt, aspects)
     total, total_asp = _totals(segs, asp)
@@ -205,7 +213,7 @@ def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFil
                 min_n: int = 30, alpha: float = 0.05, aspects: Sequence[str] | None = None,
                 taxonomy: Taxonomy | None = None, limit: int = 50) -> dict:
     """Segments that differ significantly from the rest of the window, strongest first."""
-    dims = resolve_dimensions(session, dimensions)
+    dims = resolve_dimensions(session, dimensions, flt)
     names = [d[5:] if d.startswith("attr:") else d for d in dims]
     segs, asp = _fetch(session, dims, flt or FeedbackFilter(), True)
     total, total_asp = _totals(segs, asp)

@@ -548,7 +548,9 @@ def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: d
 def theme_detail(session: Session, theme_id: int, *, flt: FeedbackFilter | None = None,
                  scope: str | None = None) -> dict | None:
     """A stored theme with its history (one row per analysed window) and latest quotes
-    (only quotes ``flt``, e.g. the caller's data scope, lets through)."""
+    (only quotes ``flt``, e.g. the caller's data scope, lets through). With ``scope`` (a
+    scoped caller's filter key), only that scope's history, keywords from it, and None when the
+    theme was never found there."""
     row = session.get(ThemeRow, theme_id)
     if row is None:
         return None
@@ -556,13 +558,16 @@ def theme_detail(session: Session, theme_id: int, *, flt: FeedbackFilter | None 
     if scope is not None:
         stmt = stmt.where(ThemeSnapshotRow.scope == scope)
     snaps = session.scalars(stmt.order_by(ThemeSnapshotRow.window_start)).all()
+    if scope is not None and not snaps:
+        return None
+    keywords = json.loads(snaps[-1].keywords if scope is not None else row.keywords)
     quotes = []
     if snaps:
         ids = json.loads(snaps[-1].quotes)
         stmt = (flt or FeedbackFilter()).apply(select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.id.in_(ids)))
         texts = dict(session.execute(stmt).all())
         quotes = [{"id": i, "text": texts[i]} for i in ids if i in texts]
-    return {"id": row.id, "facet": _facet_dict(row.facet), "parent": row.parent_id, "keywords": json.loads(row.keywords), "created_at": row.created_at.isoformat(),
+    return {"id": row.id, "facet": _facet_dict(row.facet), "parent": row.parent_id, "keywords": keywords, "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(), "quotes": quotes,
             "history": [{"scope": s.scope, "since": s.window_start.isoformat(), "until": s.window_end.isoformat(),
                          "size": s.size, "share": s.share, "net_sentiment": s.net_sentiment,

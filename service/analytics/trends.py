@@ -23,6 +23,7 @@ paraphrases of a complaint and leaves out the other complaints about the same as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -212,8 +213,34 @@ class PhraseError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class PhraseScope:
+    """The data scope of a key that tracks a phrase (None: unrestricted)."""
+
+    regions: tuple[str, ...] | None = None
+    brands: tuple[str, ...] | None = None
+
+    @staticmethod
+    def _of(values: str) -> set[str]:
+        return set(json.loads(values or "[]"))
+
+    def sees(self, row: TrackedPhraseRow) -> bool:
+        """Whether this scope lists ``row``: every phrase for an unrestricted key, and for a
+        scoped one the phrases of everyone (tracked by an unrestricted key) or of its scope."""
+        regions, brands = self._of(row.regions), self._of(row.brands)
+        return ((not regions or self.regions is None or bool(regions & set(self.regions)))
+                and (not brands or self.brands is None or bool(brands & set(self.brands))))
+
+    def widen(self, row: TrackedPhraseRow) -> None:
+        """``row`` is tracked by this scope too: its scope is the union (unrestricted wins)."""
+        for name, mine in (("regions", self.regions), ("brands", self.brands)):
+            theirs = self._of(getattr(row, name))
+            union = [] if mine is None or not theirs else sorted(theirs | set(mine))
+            setattr(row, name, json.dumps(union, ensure_ascii=False))
+
+
 def add_phrase(session: Session, *, phrase: str, embedding: np.ndarray | None, threshold: float | None,
-               model_version: str | None, actor: str) -> TrackedPhraseRow:
+               model_version: str | None, actor: str, scope: PhraseScope = PhraseScope()) -> TrackedPhraseRow:
     phrase = " ".join(phrase.split())
     if not phrase:
         raise PhraseError("the phrase is empty")
@@ -221,17 +248,22 @@ def add_phrase(session: Session, *, phrase: str, embedding: np.ndarray | None, t
         raise PhraseError(f"the phrase has {len(phrase)} characters; at most 200")
     existing = session.scalars(select(TrackedPhraseRow).where(TrackedPhraseRow.phrase == phrase)).first()
     if existing is not None:
+        if not scope.sees(existing):
+            scope.widen(existing)
+            session.commit()
         return existing
     row = TrackedPhraseRow(phrase=phrase, threshold=PHRASE_THRESHOLD if threshold is None else threshold,
                            embedding=None if embedding is None else np.asarray(embedding, "<f2").tobytes(),
-                           model_version=model_version, created_by=actor, created_at=datetime.now(timezone.utc))
+                           model_version=model_version, created_by=actor, created_at=datetime.now(timezone.utc),
+                           regions=json.dumps(sorted(scope.regions or []), ensure_ascii=False),
+                           brands=json.dumps(sorted(scope.brands or []), ensure_ascii=False))
     session.add(row)
     session.commit()
     return row
 
 
 def track_phrase(session: Session, scorer, phrase: str, *, threshold: float | None = None, paraphrases: bool = True,
-                 actor: str) -> TrackedPhraseRow:
+                 actor: str, scope: PhraseScope = PhraseScope()) -> TrackedPhraseRow:
     """Track ``phrase``; with ``paraphrases`` its embedding (as the scorer embeds an evidence
     clause) is stored so that close paraphrases match too."""
     emb = None
@@ -239,7 +271,7 @@ def track_phrase(session: Session, scorer, phrase: str, *, threshold: float | No
         scored = scorer.score([phrase])[0]
         emb = scored.topic_embedding if scored.topic_embedding is not None else scored.embedding
     return add_phrase(session, phrase=phrase, embedding=emb, threshold=threshold,
-                      model_version=getattr(scorer, "version", None), actor=actor)
+                      model_version=getattr(scorer, "version", None), actor=actor, scope=scope)
 
 
 def phrase_dict(row: TrackedPhraseRow) -> dict:

@@ -1,8 +1,10 @@
-"""Request body limit as a pure ASGI middleware: 413 with the JSON error shape."""
+"""Request limits: the body size (413, a pure ASGI middleware), the rate per caller (429) and the
+model worker pool (503 past its timeout)."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from service.api.errors import error_body
 
@@ -74,35 +76,83 @@ class RateLimiter:
         self.lock = threading.Lock()
 
     def take(self, who: str) -> float:
+        return self._spend(who, 1.0)
+
+    def wait(self, who: str) -> float:
+        """What ``take`` would answer, taking nothing."""
+        return self._spend(who, 0.0)
+
+    def _spend(self, who: str, cost: float) -> float:
         with self.lock:
             now = self.clock()
             tokens, last = self.buckets.get(who, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens >= 1.0:
-                self.buckets[who] = (tokens - 1.0, now)
+                self.buckets[who] = (tokens - cost, now)
                 return 0.0
             self.buckets[who] = (tokens, now)
             return (1.0 - tokens) / self.rate
 
 
-_MODEL_POOL = None
+class _CountingPool(ThreadPoolExecutor):
+    """The model worker pool, counting the calls submitted and not finished (queued or running)."""
+
+    def __init__(self, *args, **kwargs):
+        import threading
+
+        super().__init__(*args, **kwargs)
+        self.depth = 0
+        self._depth_lock = threading.Lock()
+
+    def _count(self, step: int) -> None:
+        with self._depth_lock:
+            self.depth += step
+
+    def submit(self, fn, /, *args, **kwargs):
+        self._count(1)
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._count(-1)
+            raise
+        future.add_done_callback(lambda _: self._count(-1))
+        return future
+
+
+_MODEL_POOL: _CountingPool | None = None
+
+
+def model_pool_depth() -> int:
+    """Model calls of the API waiting for or running on the pool (a metrics gauge)."""
+    return 0 if _MODEL_POOL is None else _MODEL_POOL.depth
 
 
 def within(seconds: float, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` on the model worker pool, waiting at most ``seconds``: past it
-    the request answers 503 with Retry-After instead of holding the connection. The work itself
-    cannot be interrupted mid-batch and finishes in the background (an ingest stays
-    idempotent, so the client's retry stores nothing twice)."""
+    the request answers 503 with Retry-After instead of holding the connection, and the work is
+    cancelled at its next check (``service.nlp.cancel``: between encoder batches and ingest
+    chunks). Chunks an ingest stored before stay stored; it is idempotent, so the client's
+    retry stores nothing twice."""
     import concurrent.futures as cf
+    import threading
 
     from service.api.errors import ApiError
+    from service.nlp.cancel import cancellable
+
+    stop = threading.Event()
+
+    def run():
+        with cancellable(stop):
+            return fn(*args, **kwargs)
 
     global _MODEL_POOL
     if _MODEL_POOL is None:
-        _MODEL_POOL = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="radar-model")
-    future = _MODEL_POOL.submit(fn, *args, **kwargs)
+        _MODEL_POOL = _CountingPool(max_workers=4, thread_name_prefix="radar-model")
+    future = _MODEL_POOL.submit(run)
     try:
         return future.result(timeout=seconds)
     except cf.TimeoutError:
-        raise ApiError(503, f"the model did not answer within {seconds:g} s; retry later (a retried ingest "
-                            "stores nothing twice)", headers={"Retry-After": "30"}) from None
+        stop.set()
+        raise ApiError(503, f"the model did not answer within {seconds:g} s and the work was stopped; retry "
+                            "later or in smaller batches (a retried ingest stores nothing twice)",
+                       headers={"Retry-After": "30"}) from None

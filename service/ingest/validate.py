@@ -86,10 +86,28 @@ class Validator:
     """Validates mapped records against the dictionary and the configured limits."""
 
     def __init__(self, mapping: ColumnMapping | None = None, *, max_text_chars: int,
-                 default_timezone: str = "UTC"):
+                 default_timezone: str = "UTC", limits=None):
+        from service.config import Limits
+
         self.mapping = mapping or ColumnMapping()
         self.max_text_chars = max_text_chars
+        self.limits = limits or Limits()
         self.tz = ZoneInfo(default_timezone)
+
+    def _attribute_errors(self, attrs: dict) -> list[tuple[str, str]]:
+        """Too many attributes, or a name or value too long: named, never cut silently (two
+        names that agree on their first characters would otherwise collide)."""
+        lim = self.limits
+        if len(attrs) > lim.max_attributes:
+            return [("attributes", f"{len(attrs):,} attributes; the limit is {lim.max_attributes}")]
+        errors = []
+        for k, v in attrs.items():
+            name = _printable(str(k))
+            if len(str(k)) > lim.max_attribute_name_chars:
+                errors.append((f"attributes.{name[:40]}…", f"name longer than {lim.max_attribute_name_chars} characters"))
+            elif isinstance(v, str) and len(v) > lim.max_attribute_value_chars:
+                errors.append((f"attributes.{name}", f"value longer than {lim.max_attribute_value_chars} characters"))
+        return errors
 
     def validate(self, row: int, record: dict[str, Any]) -> FeedbackIn | RowError:
         payload, origin = self.mapping.apply(record)
@@ -111,11 +129,23 @@ class Validator:
             attrs = {**(attrs if isinstance(attrs, dict) else {}), **extra}
         if attrs is not None:
             payload["attributes"] = attrs
+            if isinstance(attrs, dict):
+                errors += self._attribute_errors(attrs)
 
         for key in ("external_id", "product", "region", "brand", "author", "source"):
-            if isinstance(payload.get(key), (int, float)) and not isinstance(payload.get(key), bool):
-                v = payload[key]
-                payload[key] = str(int(v)) if float(v).is_integer() else str(v)
+            v = payload.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            if isinstance(v, int):  # any size (a JSON integer of 400 digits is still an id)
+                payload[key] = str(v) if v.bit_length() <= 4096 else None
+            elif math.isfinite(v):
+                payload[key] = str(int(v)) if v.is_integer() else str(v)
+            else:
+                payload[key] = None
+            if payload[key] is None:
+                errors.append((_loc_to_field((key,), origin), "must be a string (or a finite number of at most "
+                                                              "1,000 digits)"))
+                payload.pop(key)
 
         if "created_at" in payload:
             try:

@@ -67,6 +67,24 @@ class IngestReport:
         return self.counts["created"] + self.counts["updated"] + self.counts["unchanged"]
 
 
+@dataclass(frozen=True)
+class WriteScope:
+    """What a scoped writer may write: items of these regions and brands (None: any). An item
+    outside it, or a key stored outside it, is answered as a read would be: not found."""
+
+    regions: tuple[str, ...] | None = None
+    brands: tuple[str, ...] | None = None
+
+    def admits(self, region: str | None, brand: str | None) -> bool:
+        return ((self.regions is None or region in self.regions)
+                and (self.brands is None or brand in self.brands))
+
+
+NOT_IN_SCOPE = {"field": "external_id", "reason": "not found: no item with this source and external_id may be "
+                                                  "written with this key (its region or brand is outside the "
+                                                  "key's scope)"}
+
+
 def chunked(it: Iterable, size: int) -> Iterator[list]:
     buf = []
     for x in it:
@@ -80,7 +98,9 @@ def chunked(it: Iterable, size: int) -> Iterator[list]:
 
 class IngestService:
     def __init__(self, *, sessions: sessionmaker[Session], scorer: Scorer, preparer: Preparer,
-                 validator: Validator, chunk_size: int = 512, duplicates: DuplicatePolicy = DuplicatePolicy()):
+                 validator: Validator, chunk_size: int = 512, duplicates: DuplicatePolicy = DuplicatePolicy(),
+                 scope: WriteScope | None = None):
+        self.scope = scope
         self.sessions = sessions
         self.scorer = scorer
         self.preparer = preparer
@@ -91,7 +111,10 @@ class IngestService:
     def ingest(self, records: Iterable[tuple[int, dict[str, Any] | RowError]], *,
                keep_results: bool = True, on_chunk: Callable[[int], None] | None = None) -> IngestReport:
         report = IngestReport(keep_results=keep_results)
+        from service.nlp.cancel import check
+
         for chunk in chunked(records, self.chunk_size):
+            check()
             results = self.ingest_chunk(chunk)
             report.add(results)
             for r in results:
@@ -114,6 +137,9 @@ class IngestService:
                                           errors=[{"field": ",".join(got.fields) or None, "reason": got.reason}])
                 continue
             p = self.preparer.prepare(got)
+            if self.scope is not None and not self.scope.admits(p.item.region, p.item.brand):
+                results[pos] = ItemResult(row, Status.rejected, p.item.external_id, errors=[NOT_IN_SCOPE])
+                continue
             if p.key in prepared:  # the same key twice in one chunk: the later row wins
                 superseded.setdefault(p.key, []).append(prepared[p.key][0])
             prepared[p.key] = (pos, p)
@@ -127,7 +153,9 @@ class IngestService:
             to_write: list[tuple[int, PreparedItem]] = []
             for key, (pos, p) in prepared.items():
                 ex = existing.get(key)
-                if ex is not None and self._is_current(ex, p):
+                if ex is not None and not self._in_scope(ex):
+                    results[pos].status, results[pos].errors = Status.rejected, [NOT_IN_SCOPE]
+                elif ex is not None and self._is_current(ex, p):
                     results[pos].status, results[pos].id = Status.unchanged, ex.id
                 else:
                     to_write.append((pos, p))
@@ -135,12 +163,17 @@ class IngestService:
                 scored = self.scorer.score([p.item.text for _, p in to_write],
                                            [p.item.language for _, p in to_write])
                 self._write(to_write, scored, results)
-        for key, positions in superseded.items():  # they share the fate of the row that won
+        for key, positions in superseded.items():  # a later row of the batch was written instead
             winner = results[prepared[key][0]]
             for pos in positions:
-                results[pos].status, results[pos].id = winner.status, winner.id
-                results[pos].errors = winner.errors
+                results[pos].status = Status.rejected
+                results[pos].errors = [{"field": "external_id", "reason": (
+                    f"the same source and external_id as row {winner.row} of this batch, which was "
+                    "written instead (one item per key and batch)")}]
         return [results[i] for i in sorted(results)]
+
+    def _in_scope(self, ex: repo.Existing) -> bool:
+        return self.scope is None or self.scope.admits(ex.region, ex.brand)
 
     def _is_current(self, ex: repo.Existing, p: PreparedItem) -> bool:
         return ex.content_hash == p.content_hash and ex.model_version == self.scorer.version
@@ -158,6 +191,9 @@ class IngestService:
                 write: list[tuple[int, PreparedItem, Any]] = []
                 for (pos, p), sc in zip(items, scored):
                     ex = existing.get(p.key)
+                    if ex is not None and not self._in_scope(ex):  # stored meanwhile, outside the scope
+                        decided[pos] = (Status.rejected, None)
+                        continue
                     if ex is None:
                         decided[pos] = (Status.created, None)
                     elif self._is_current(ex, p):  # stored meanwhile by another writer, as is
@@ -172,6 +208,9 @@ class IngestService:
                 links = repo.duplicate_links(s, ids=list(ids.values()))
             for pos, p in items:
                 status, id_ = decided[pos]
+                if status is Status.rejected:
+                    results[pos].status, results[pos].errors = status, [NOT_IN_SCOPE]
+                    continue
                 results[pos].status, results[pos].id = status, id_ if id_ is not None else ids[p.key]
                 results[pos].duplicate_of = links.get(results[pos].id)
         except (IntegrityError, DataError, ProgrammingError) as exc:

@@ -98,6 +98,21 @@ class TransformerEncoder:
         return "onnx-int8" if self.onnx_path and "int8" in self.onnx_path.name else (
             "onnx" if self.onnx_path else "torch")
 
+    def budget(self, texts: list[str], max_tokens: int) -> list[tuple[str, int]]:
+        """Each text cut to its first ``max_tokens`` tokens, with how many tokens were cut.
+        Only texts long enough to possibly exceed the budget are tokenised (a token covers at
+        least half a character)."""
+        out = [(t, 0) for t in texts]
+        long = [i for i, t in enumerate(texts) if 2 * len(t) > max_tokens]
+        if not long:
+            return out
+        _, tok = self._load()
+        enc = tok([texts[i] for i in long], add_special_tokens=False, return_offsets_mapping=True)
+        for i, offs in zip(long, enc["offset_mapping"]):
+            if len(offs) > max_tokens:
+                out[i] = (texts[i][:offs[max_tokens - 1][1]], len(offs) - max_tokens)
+        return out
+
     def _rows(self, texts: list[str], prefix: str) -> list[_Row]:
         _, tok = self._load()
         shift = len(prefix)
@@ -116,7 +131,10 @@ class TransformerEncoder:
 
         model, tok = self._load()
         bos, eos, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
+        from service.nlp.cancel import check
+
         for idx in length_sorted_batches([len(r.ids) for r in rows], self.batch_size):
+            check()  # a caller that stopped waiting stops the work here
             longest = max(len(rows[i].ids) for i in idx) + 2
             ids = torch.full((len(idx), longest), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), longest), dtype=torch.long)

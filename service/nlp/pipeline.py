@@ -47,8 +47,10 @@ class Scorer:
 
 class ScoringPipeline(Scorer):
     def __init__(self, *, encoder: Encoder, sentiment: SentimentHead,
-                 aspects: AspectTagger, version: str, languages: tuple[str, ...] = ()):
+                 aspects: AspectTagger, version: str, languages: tuple[str, ...] = (),
+                 max_item_tokens: int | None = None):
         self.encoder = encoder
+        self.max_item_tokens = max_item_tokens  # longer texts: scored on their first tokens (recorded)
         self.sentiment = sentiment
         self.aspects = aspects
         self.version = version
@@ -66,6 +68,9 @@ class ScoringPipeline(Scorer):
         if not texts:
             return []
         langs = languages or [None] * len(texts)
+        cut = [0] * len(texts)
+        if self.max_item_tokens:  # one item's cost is bounded: the rest of a very long text is not read
+            texts, cut = map(list, zip(*self.encoder.budget(list(texts), self.max_item_tokens)))
         spans = self.preprocess(texts)
         text_emb, clause_emb = self.encoder.encode_with_spans(texts, spans)
         probs = self.sentiment.predict_proba(text_emb)
@@ -93,6 +98,6 @@ class ScoringPipeline(Scorer):
             out.append(ScoredText(
                 Score(sentiment=LABELS[int(p.argmax())], sentiment_score=round(float(polarity[t]), 4),
                       probabilities={k: round(float(v), 4) for k, v in zip(LABELS, p)},
-                      aspects=aspects, model_version=self.version),
+                      aspects=aspects, model_version=self.version, truncated_tokens=cut[t] or None),
                 text_emb[t], None if top is None else clause_emb[t][top.clause]))
         return out

@@ -92,7 +92,7 @@ class Manifest(BaseModel):
 class ModelRegistry:
     def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, cache_dir: Path | None = None,
                  batch_size: int = 64, max_tokens: int = 256, threads: int | None = None,
-                 runtime: str = "auto", config_dir: Path | None = None):
+                 runtime: str = "auto", config_dir: Path | None = None, max_item_tokens: int | None = None):
         from service.config import DEFAULT_CONFIG_DIR
 
         self.runtime = runtime
@@ -102,6 +102,7 @@ class ModelRegistry:
         self.taxonomy = taxonomy
         self.batch_size = batch_size
         self.max_tokens = max_tokens
+        self.max_item_tokens = max_item_tokens  # the model reads at most this many tokens of one item
         self.threads = threads
         self._manifest: Manifest | None = None
         self._cache: dict[tuple[str, str], Any] = {}
@@ -284,7 +285,7 @@ class ModelRegistry:
         tagger = self.tagger(name, team=model).fit(base.encoder)
         version = f"{base.version}:team-{team_name[:20]}@{sha256[:8]}"
         return ScoringPipeline(encoder=base.encoder, sentiment=model.sentiment or base.sentiment, aspects=tagger,
-                               version=version, languages=base.languages)
+                               version=version, languages=base.languages, max_item_tokens=base.max_item_tokens)
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)
@@ -301,7 +302,8 @@ class ModelRegistry:
             tagger = self.tagger(name).fit(encoder)
             return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
                                    version=self.pipeline_version(name, runtime=encoder.runtime),
-                                   languages=tuple(self.manifest.encoders[spec.encoder].languages))
+                                   languages=tuple(self.manifest.encoders[spec.encoder].languages),
+                                   max_item_tokens=self.max_item_tokens)
 
         return self._once("pipeline", name, build)
 

@@ -66,17 +66,19 @@ class Existing:
     id: int
     content_hash: str
     model_version: str | None
+    region: str | None = None
+    brand: str | None = None
 
 
 def existing_by_key(session: Session, *, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
     out: dict[tuple[str, str], Existing] = {}
     for part in _chunks(list(dict.fromkeys(keys))):
         stmt = (select(FeedbackRow.source, FeedbackRow.external_id, FeedbackRow.id,
-                       FeedbackRow.content_hash, ScoreRow.model_version)
+                       FeedbackRow.content_hash, ScoreRow.model_version, FeedbackRow.region, FeedbackRow.brand)
                 .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
                 .where(tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(part)))
-        for src, ext, id_, ch, mv in session.execute(stmt):
-            out[(src, ext)] = Existing(id_, ch, mv)
+        for src, ext, id_, ch, mv, region, brand in session.execute(stmt):
+            out[(src, ext)] = Existing(id_, ch, mv, region, brand)
     return out
 
 
@@ -140,7 +142,7 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     for part in _chunks(id_list):
         session.execute(delete(AttributeRow).where(AttributeRow.feedback_id.in_(part)))
         session.execute(delete(BandRow).where(BandRow.feedback_id.in_(part)))
-    attr_rows = [dict(feedback_id=id_by_key[p.key], name=k[:64], value=v[:256])
+    attr_rows = [dict(feedback_id=id_by_key[p.key], name=k, value=v)
                  for p in items for k, v in p.item.attributes.items()]
     if attr_rows:
         _bulk_insert(session, AttributeRow.__table__, attr_rows)
@@ -242,7 +244,8 @@ def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetim
             feedback_id=fid, sentiment=s.sentiment.value, sentiment_score=s.sentiment_score,
             p_negative=p["negative"], p_neutral=p["neutral"], p_positive=p["positive"],
             model_version=s.model_version, embedding=np.asarray(scored.embedding, dtype="<f2").tobytes(),
-            topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(), scored_at=now))
+            topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(),
+            truncated_tokens=s.truncated_tokens, scored_at=now))
         aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
                                 sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
                                 evidence=a.evidence, reason=a.reason,
@@ -265,7 +268,7 @@ def to_domain(row: FeedbackRow) -> Feedback:
                                  sentiment_score=a.sentiment_score, evidence=a.evidence,
                                  reason=a.reason or "model", rule=a.rule)
                      for a in s.aspects],
-            model_version=s.model_version)
+            model_version=s.model_version, truncated_tokens=s.truncated_tokens)
     return Feedback(
         id=row.id, source=row.source, channel=row.channel, external_id=row.external_id,
         text=row.text, created_at=row.created_at, brand=row.brand, brand_source=row.brand_source,
@@ -390,8 +393,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         dt = datetime.fromisoformat(ts)
         if dt.tzinfo is None:
             raise ValueError
-        return dt.astimezone(timezone.utc), int(id_)
-    except (ValueError, UnicodeDecodeError) as exc:
+        n = int(id_)
+        if not 0 <= n < 2 ** 63:  # ids are 64-bit signed integers in both databases
+            raise ValueError(id_)
+        return dt.astimezone(timezone.utc), n
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise CursorError("cursor is not one this API issued") from exc
 
 
@@ -492,23 +498,3 @@ def count_by(session: Session, *, dimension: str, flt: FeedbackFilter | None = N
     stmt = (flt or FeedbackFilter()).apply(stmt.with_only_columns(col, func.count().label("n")))
     rows = session.execute(stmt.group_by(col).order_by(func.count().desc())).all()
     return {r[0]: r[1] for r in rows}
-
-
-def erase_author(session: Session, *, author_hash: str) -> dict:
-    """Delete every item of one author (their scores, aspects, embeddings, attributes and
-    bands go with them by cascade) and the copies of their words in alert quotes. Returns
-    counts; the caller audits and commits."""
-    from service.store.alerts import scrub_quotes
-    from service.store.tables import LabelRow
-
-    ids = list(session.scalars(select(FeedbackRow.id).where(FeedbackRow.author_hash == author_hash)))
-    gone = set(ids)
-    scrubbed = 0
-    if gone:
-        scrubbed = scrub_quotes(session, gone=gone)
-        for chunk in _chunks(ids):
-            session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
-            for table in (LabelRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
-                session.execute(delete(table).where(table.feedback_id.in_(chunk)))
-            session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
-    return {"items": len(ids), "alerts_scrubbed": scrubbed}

@@ -127,6 +127,8 @@ class ScoreRow(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
     # the most confident aspect's evidence clause (float16); themes cluster these
     topic_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # tokens past limits.max_item_tokens that the model did not read (None: it read them all)
+    truncated_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     aspects: Mapped[list[AspectScoreRow]] = relationship(
@@ -250,6 +252,9 @@ class TrackedPhraseRow(Base):
     model_version: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the data scope of the keys that track it (JSON lists; both empty: everyone's)
+    regions: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    brands: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class SubscriptionRow(Base):
@@ -375,6 +380,15 @@ class LabelRow(Base):
     labeled_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class InstallationRow(Base):
+    """Values that belong to this installation (``service/store/installation.py``)."""
+
+    __tablename__ = "installation"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class TeamModelRow(Base):

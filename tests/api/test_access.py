@@ -70,6 +70,8 @@ POLICY = {
     ("PATCH", "/v1/keys/{key_id}"): ADMIN,
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
+    ("GET", "/v1/health/live"): PUBLIC,
+    ("GET", "/v1/health/ready"): PUBLIC,
     ("POST", "/v1/erasure"): ADMIN,
     ("GET", "/v1/taxonomy"): READ,
     ("POST", "/v1/taxonomy/preview"): ANALYST,
@@ -263,7 +265,7 @@ def test_keys_audit_and_the_right_to_erasure(secured):
 
         from service.store.tables import AlertRow, FeedbackRow, ScoreRow
 
-        author_hash = rt.settings.author_hasher()("cust-3")
+        author_hash = rt.author_hasher("cust-3")
         theirs = list(s.scalars(select(FeedbackRow.id).where(FeedbackRow.author_hash == author_hash)))
         alert = s.get(AlertRow, alerts["east"])
         details = json.loads(alert.details)
@@ -272,7 +274,8 @@ def test_keys_audit_and_the_right_to_erasure(secured):
         s.commit()
         before = s.scalar(select(func.count()).select_from(FeedbackRow))
     r = client.post("/v1/erasure", json={"author": "cust-3"}, headers=admin)
-    assert r.status_code == 200 and r.json()["erased"] == {"items": len(theirs), "alerts_scrubbed": 1}
+    assert r.status_code == 200 and r.json()["erased"] == {"items": len(theirs), "alerts_scrubbed": 1,
+                                                           "themes_scrubbed": 0, "messages_redacted": 0}
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(FeedbackRow)) == before - len(theirs)
         assert s.scalar(select(func.count()).select_from(ScoreRow).where(ScoreRow.feedback_id.in_(theirs))) == 0

@@ -2,6 +2,8 @@
 
 import hashlib
 
+from sqlalchemy import text
+
 from service.config import Settings
 from service.ingest.readers import read_records
 from service.jobs.ingest import rescore
@@ -28,7 +30,10 @@ def test_ingest_stores_normalised_redacted_scored_items(db_url, real_runtime_fac
     with rt.sessions() as s:
         a, b, c = (repo.get_feedback(s, feedback_id=r.id) for r in rep.results)
     assert a.text == "Terrible, the box arrived crushed. Call me on [PHONE]"
-    assert a.author_hash == hashlib.sha256(b"pepper\x00alice@example.com").hexdigest()
+    inner = hashlib.sha256(b"pepper\x00alice@example.com").hexdigest()  # RADAR_AUTHOR_SALT's hash,
+    with rt.sessions() as s:  # wrapped with the store's own random salt
+        salt = bytes.fromhex(s.scalar(text("SELECT value FROM installation WHERE name = 'author_salt'")))
+    assert a.author_hash == hashlib.sha256(salt + b"\x01" + inner.encode()).hexdigest()
     assert a.language == "en" and b.language == "zh"
     assert a.brand == "spicewell" and b.brand == "noodleking" and c.brand == "noodleking"
     assert c.source == "twitter"

@@ -31,7 +31,7 @@ def _ingest(rt, recs):
 def test_migrations_build_exactly_the_declared_schema(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     engine = rt.engine
-    assert current_revision(engine) == head_revision(engine) == "0011"
+    assert current_revision(engine) == head_revision(engine) == "0012"
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"include_object": include_object_for(c.dialect.name)})
         assert compare_metadata(ctx, Base.metadata) == []
@@ -67,10 +67,12 @@ def test_ingest_is_idempotent_and_updates_in_place(db_url, make_runtime, fake_sc
 def test_same_key_twice_in_one_batch_keeps_the_last(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     rep = _ingest(rt, [_rec(1, text="first version of the text"), _rec(1, text="second version of the text")])
-    assert rep.results[0].id == rep.results[1].id
+    # one answer per stored item: the earlier row is rejected, naming the row written instead
+    assert [r.status.value for r in rep.results] == ["rejected", "created"] and rep.results[0].id is None
+    assert f"row {rep.results[1].row} of this batch" in rep.results[0].errors[0]["reason"]
     with rt.sessions() as s:
         assert repo.count_feedback(s) == 1
-        assert repo.get_feedback(s, feedback_id=rep.results[0].id).text == "second version of the text"
+        assert repo.get_feedback(s, feedback_id=rep.results[1].id).text == "second version of the text"
 
 
 def test_exact_and_near_duplicates_point_at_the_first_item(db_url, make_runtime, fake_scorer):
@@ -155,6 +157,7 @@ def test_the_migration_clears_links_the_policy_breaks(db_url, make_runtime, fake
     cfg = alembic_config(rt.engine)
     with rt.engine.begin() as conn:  # back to before 0011, its data untouched
         cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
         command.stamp(cfg, "0010")
     upgrade(rt.engine)
     with rt.sessions() as s:

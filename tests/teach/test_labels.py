@@ -180,8 +180,9 @@ def test_labels_survive_rescoring_and_reingest_and_go_with_the_author(rt):
     assert rescore(sessions=rt.sessions, scorer=rt.scorer, chunk_size=4) == 8
     with rt.sessions() as s:
         assert {it.id for it in store.labeled_items(s)} == {ids["e0"], ids["e1"], ids["e3"]}
-        author = rt.settings.author_hasher()("author-0")
-        repo.erase_author(s, author_hash=author)
+        from service.store.erasure import erase_author
+
+        erase_author(s, author_hash=rt.author_hasher("author-0"))
         s.commit()
         assert {it.id for it in store.labeled_items(s)} == {ids["e1"]}
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service.api.deps import AdminDep, CallerDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.schemas import DbInt, require_storable
-from service.store import access, repo
+from service.store import access, erasure
 from service.store.tables import ApiKeyRow, AuditRow
 
 router = APIRouter(tags=["access"])
@@ -90,10 +90,11 @@ class ErasureIn(BaseModel):
 
 
 @router.post("/erasure", summary="Right to erasure: delete one author's items, scores and embeddings (audited)")
-def erase(body: ErasureIn, session: SessionDep, settings: SettingsDep, caller: AdminDep) -> dict[str, Any]:
+def erase(body: ErasureIn, session: SessionDep, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
     # a POST body, not a path: the identifier must not land in access logs
-    author_hash = settings.author_hasher()(body.author)
-    counts = repo.erase_author(session, author_hash=author_hash)
+    author_hash = runtime.author_hasher(body.author)
+    counts = erasure.erase_author(session, author_hash=author_hash)
     access.audit(session, actor=caller.id, action="erasure", target=f"author:{author_hash[:12]}", details=counts)
     session.commit()
+    erasure.purge_freed(runtime.engine)
     return {"erased": counts}

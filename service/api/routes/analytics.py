@@ -69,8 +69,11 @@ def themes(session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: C
 
 
 @router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
-def theme(theme_id: DbInt, session: SessionDep, flt: FilterDep) -> dict[str, Any]:
-    out = th.theme_detail(session, theme_id, flt=flt)
+def theme(theme_id: DbInt, session: SessionDep, flt: FilterDep, caller: CallerDep) -> dict[str, Any]:
+    # a scoped caller sees the theme as its own list showed it: the history of its own scope
+    # (the same filter), keywords from that history, never other scopes' figures or words
+    scoped = caller.regions is not None or caller.brands is not None
+    out = th.theme_detail(session, theme_id, flt=flt, scope=scope_key(flt) if scoped else None)
     if out is None:
         raise ApiError(404, f"no theme {theme_id}")
     return out

@@ -24,8 +24,9 @@ Days = Annotated[int, Query(ge=1, le=3660, description="Window length when `sinc
 
 
 def _split(flt: FeedbackFilter) -> tuple[FeedbackFilter, tuple[str, ...], tuple[str, ...]]:
-    """``brand=`` and ``aspect=`` choose what is compared; they do not narrow the items."""
-    return replace(flt, brands=(), aspects=()), flt.brands, flt.aspects
+    """``brand=`` and ``aspect=`` choose what is compared; they do not narrow the items beyond
+    the caller's own brand scope."""
+    return replace(flt, brands=flt.brand_scope, aspects=()), flt.brands, flt.aspects
 
 
 def _window(session, flt: FeedbackFilter, days: int) -> FeedbackFilter | None:
@@ -87,6 +88,11 @@ def series(session: SessionDep, settings: SettingsDep, flt: FilterDep, names: Na
     if competitor != "(competitors)":
         competitor = resolve_names(lambda: names.brand(session, competitor))
     gap_aspect = resolve_names(lambda: names.aspect(session, gap_aspect))
+    scope = flt.brand_scope
+    if scope and (ours not in scope or (competitor not in scope if competitor != "(competitors)"
+                                        else not set(scope) - {ours})):
+        # a brand-scoped key reads no other brand's series (as /v1/benchmark shows it no other brand)
+        raise ApiError(404, "no such comparison within this key's brand scope")
     if competitor == ours:
         raise ApiError(422, "the competitor cannot be our own brand", [{"field": "query.competitor", "message": ours}])
     try:

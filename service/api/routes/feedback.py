@@ -11,6 +11,7 @@ from service.api.limits import within
 from service.api.schemas import DbInt, FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
 from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
+from service.jobs.ingest import WriteScope
 from service.store import repo
 
 router = APIRouter(tags=["feedback"])
@@ -23,7 +24,10 @@ _STRICT = ColumnMapping(extra_as_attributes=False)
 def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep) -> IngestResponse:
     if len(body.items) > settings.limits.max_batch_items:
         raise ApiError(413, f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}")
-    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT).ingest,
+    scope = None
+    if caller.regions is not None or caller.brands is not None:
+        scope = WriteScope(regions=caller.regions, brands=caller.brands)
+    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT, scope=scope).ingest,
                     list(enumerate(body.items)))
     items = [IngestItemResult(index=r.row, external_id=r.external_id, status=r.status.value, id=r.id,
                               duplicate_of=r.duplicate_of, errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
@@ -44,7 +48,7 @@ def list_feedback(
                                         limit=min(limit, settings.limits.page_size_max), cursor=cursor)
     except repo.CursorError as exc:
         raise ApiError(422, str(exc), [{"field": "query.cursor", "message": str(exc)}]) from None
-    return FeedbackPage(items=items, next_cursor=nxt)
+    return FeedbackPage(items=[_shown(caller, i) for i in items], next_cursor=nxt)
 
 
 @router.get("/feedback/{feedback_id}", response_model=Feedback, summary="One stored item with its score")
@@ -52,7 +56,12 @@ def get_feedback(feedback_id: DbInt, session: SessionDep, caller: ReaderDep) -> 
     item = repo.get_feedback(session, feedback_id=feedback_id)
     if item is None or not _visible(caller, item):
         raise ApiError(404, f"no feedback item {feedback_id}")
-    return item
+    return _shown(caller, item)
+
+
+def _shown(caller, item: Feedback) -> Feedback:
+    """What a caller sees of an item: viewers do not see who wrote it (not even as a hash)."""
+    return item.model_copy(update={"author_hash": None}) if caller.role == "viewer" else item
 
 
 def _visible(caller, item: Feedback) -> bool:

@@ -27,13 +27,17 @@ def _aspect(session, names, aspect: str | None) -> str | None:
     return None if aspect is None else resolve_names(lambda: names.aspect(session, aspect))
 
 
-def _phrase(session, phrase_id: int | None, aspect: str | None) -> TrackedPhraseRow | None:
+def _scope(caller) -> tr.PhraseScope:
+    return tr.PhraseScope(regions=caller.regions, brands=caller.brands)
+
+
+def _phrase(session, phrase_id: int | None, aspect: str | None, caller) -> TrackedPhraseRow | None:
     if phrase_id is None:
         return None
     if aspect is not None:
         raise ApiError(422, "give an aspect or a phrase_id, not both", [{"field": "query.phrase_id", "message": "with aspect"}])
     row = session.get(TrackedPhraseRow, phrase_id)
-    if row is None:
+    if row is None or not _scope(caller).sees(row):
         raise ApiError(404, f"no tracked phrase {phrase_id}")
     return row
 
@@ -45,7 +49,7 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
 @router.get("/trends", summary="A metric family per UTC period, with each metric's trend and detected shifts")
 def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: NamesDep, bucket: BucketQ = "week", days: Days = 182,
            aspect: AspectQ = None, phrase_id: PhraseQ = None) -> dict[str, Any]:
-    phrase = _phrase(session, phrase_id, aspect)
+    phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
@@ -63,7 +67,7 @@ def forecast(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: Name
              horizon: Annotated[int, Query(ge=1, le=104)] = 4, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
              seed: int = 0, bucket: BucketQ = "week", days: Days = 182, aspect: AspectQ = None,
              phrase_id: PhraseQ = None) -> dict[str, Any]:
-    phrase = _phrase(session, phrase_id, aspect)
+    phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
@@ -86,7 +90,7 @@ def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller:
     require_storable(body)
     try:
         row = tr.track_phrase(session, scorer, body.phrase, threshold=body.threshold, paraphrases=body.paraphrases,
-                              actor=caller.id)
+                              actor=caller.id, scope=_scope(caller))
     except tr.PhraseError as exc:
         raise ApiError(422, str(exc), [{"field": "body.phrase", "message": str(exc)}]) from None
     return tr.phrase_dict(row)
@@ -96,4 +100,6 @@ def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller:
 def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    return [tr.phrase_dict(r) for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))]
+    scope = _scope(caller)
+    return [tr.phrase_dict(r) for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))
+            if scope.sees(r)]
