@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 subscriptions_app = typer.Typer(help="Manage email digest and webhook subscriptions.", no_args_is_help=True)
@@ -30,7 +31,8 @@ def _fail(exc: ValidationError | ValueError) -> None:
             field = ".".join(str(x) for x in e["loc"]) or "body"
             err.print(f"[red]{field}: {e['msg'].removeprefix('Value error, ')}[/red]", soft_wrap=True)
     else:
-        err.print(f"[red]{exc}[/red]", soft_wrap=True)
+        field = getattr(exc, "field", None)  # a SubscriptionError names its field
+        err.print(f"[red]{escape(f'{field}: {exc}' if field else str(exc))}[/red]", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -68,7 +70,10 @@ def add(ctx: typer.Context,
     rt = _rt(ctx)
     try:
         with rt.sessions() as s:
-            out.print_json(json.dumps(subs.subscription_dict(subs.create(s, data, actor="cli"))))
+            row = subs.create(s, data, actor="cli", allow=rt.settings.delivery.webhook_allow)
+            out.print_json(json.dumps(subs.subscription_dict(row)))
+    except subs.SubscriptionError as exc:
+        _fail(exc)
     finally:
         rt.close()
 

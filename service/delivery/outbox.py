@@ -153,7 +153,9 @@ def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
 
 class Dispatcher:
     """Sends what the outbox holds that is due. ``send_email``/``send_webhook`` are injectable
-    (tests count attempts), defaulting to SMTP and ``service.delivery.webhook.send``.
+    (tests count attempts), defaulting to SMTP and ``service.delivery.webhook.send``, which
+    checks the target's addresses against ``webhook_allow`` on every send (a target whose DNS
+    now answers a private address is refused, dead-lettered with the reason, never contacted).
 
     ``now`` decides what is due (a scheduler may act as of another moment); leases run on the
     later of ``now`` and the wall clock read at each claim, so a slow batch never holds a
@@ -169,7 +171,8 @@ class Dispatcher:
             from service.delivery.webhook import send
 
             def send_webhook_fn(fmt, url, body, secret):
-                return send(fmt, url, body, secret=secret, timeout=settings.webhook_timeout)
+                return send(fmt, url, body, secret=secret, timeout=settings.webhook_timeout,
+                            allow=settings.webhook_allow)
         self.send_webhook_fn = send_webhook_fn
 
     def run(self, now: datetime | None = None, *, limit: int = 500) -> DispatchReport:

@@ -14,6 +14,10 @@ sends one digest, not three), and never a period that ended before the subscript
 Unsubscribe links are signed: ``<id>.<mac>`` with the MAC an HMAC-SHA256 of the id and the
 subscription's random salt under ``RADAR_DELIVERY__SIGNING_KEY``. The salt alone already makes
 the token unguessable; the key makes it unforgeable even for someone who can read the database.
+
+A webhook target is checked when it is subscribed and again at every send
+(``service.delivery.targets``): no private, loopback, link-local, multicast or reserved
+address unless ``delivery.webhook_allow`` names it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal
@@ -33,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from service.delivery.targets import TargetRefused, check_url
 from service.delivery.webhook import redact_url
 from service.store.access import audit
 from service.store.alerts import AlertScope
@@ -125,7 +131,16 @@ DEFAULTS = {"brands": [], "regions": [], "aspects": [], "min_severity": "L3", "f
 LISTS = ("brands", "regions", "aspects")
 
 
-def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime | None = None) -> SubscriptionRow:
+def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime | None = None,
+           allow: Iterable[str] = ()) -> SubscriptionRow:
+    """Store a subscription. A webhook target must not resolve to a private, loopback,
+    link-local, multicast or reserved address unless ``allow`` (``delivery.webhook_allow``)
+    names its host or network: :class:`SubscriptionError` on ``target`` otherwise."""
+    if data.channel == "webhook":
+        try:
+            check_url(data.target.strip(), allow)
+        except TargetRefused as exc:
+            raise SubscriptionError(str(exc), "target") from None
     now = now or datetime.now(timezone.utc)
     values = {k: (getattr(data, k) if getattr(data, k) is not None else d) for k, d in DEFAULTS.items()}
     if data.frequency == "immediate" and data.min_severity is None:

@@ -48,7 +48,14 @@ string) over ``f"{timestamp}\\n{secret}"``, both appended to the robot URL next 
 secret keys our ``X-Radar-Signature``.
 
 Webhook URLs are credentials (WeCom's ``key`` and DingTalk's ``access_token`` are query
-parameters; Slack's token is the URL path), so error texts name only the scheme and host.
+parameters; Slack's token is the URL path), so error texts name only the scheme and host,
+and the HTTP client's request log lines are redacted the same way. Error texts never quote
+what the receiver answered either (only the status and its standard reason, a chat robot's
+numeric ``errcode``, or one of Slack's fixed error words): the outbox shows them to admins.
+
+Where a webhook may go is ``service.delivery.targets``: every send resolves the host, refuses
+private, loopback, link-local, multicast and reserved addresses that ``delivery.webhook_allow``
+does not name, and connects to the address it checked.
 """
 
 from __future__ import annotations
@@ -57,15 +64,18 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 import httpx
 
 from service.delivery.notice import Notice
+from service.delivery.targets import Resolver, TargetRefused, endpoint, vet
 
 FORMATS = ("generic", "slack", "wecom", "dingtalk")
 
@@ -330,12 +340,20 @@ def send(
     timeout: float = 10.0,
     now: float | None = None,
     client: httpx.Client | None = None,
+    allow: Iterable[str] = (),
+    resolve: Resolver = socket.getaddrinfo,
 ) -> SendResult:
     """POST a composed ``body`` to ``url``, signed at this moment (``now``, default the
     clock) when a ``secret`` is given. Never raises for HTTP or network failures: the outbox
     needs a result to record and a verdict on retrying. ``client`` lets a caller reuse
     connections (it is not closed here); redirects are not followed, as a webhook that
-    redirects is misconfigured."""
+    redirects is misconfigured.
+
+    The host is resolved here, each address is checked (``service.delivery.targets``: no
+    private, loopback, link-local, multicast or reserved address unless ``allow`` names the
+    host or its network) and the request goes to a checked address, with the URL's host as
+    ``Host`` and TLS server name, so a DNS answer that changes after the check is never used.
+    A refused target is a permanent failure: nothing is sent."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown webhook format {fmt!r}; expected one of {', '.join(FORMATS)}")
     moment = time.time() if now is None else now
@@ -355,11 +373,23 @@ def send(
 
     where = redact_url(url)
     try:
-        if client is None:
-            with httpx.Client(timeout=timeout, follow_redirects=False) as own:
-                response = own.post(target, content=body, headers=headers)
-        else:
-            response = client.post(target, content=body, headers=headers, timeout=timeout)
+        parsed = httpx.URL(target)
+        if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+            return fail(None, f"bad webhook URL {where}: not an http(s) URL with a host", False)
+        host, port = endpoint(parsed)
+        addresses = vet(host, port, allow, resolve=resolve)
+    except httpx.InvalidURL as exc:
+        return fail(None, f"bad webhook URL {where}: {exc}", False)
+    except TargetRefused as exc:
+        return fail(None, f"refused: {exc}", False)
+    except (OSError, UnicodeError) as exc:  # the name does not resolve (now): DNS may recover
+        return fail(None, f"cannot resolve the host of {where}: {exc}", True)
+
+    hide_urls_in_http_logs()
+    headers["Host"] = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    try:
+        response = _post_first(addresses, parsed, body, headers, extensions, timeout, client)
     except httpx.TimeoutException as exc:
         return fail(None, f"timeout ({type(exc).__name__}) posting to {where}", True)
     except httpx.UnsupportedProtocol as exc:
@@ -374,18 +404,67 @@ def send(
     status = response.status_code
     if not 200 <= status < 300:
         retryable = status >= 500 or status in (408, 429)
-        return fail(status, f"HTTP {status} from {where}: {_snippet(response)}", retryable)
+        return fail(status, f"{_status_line(status)}{_slack_code(fmt, response)} from {where}", retryable)
     if fmt in ("wecom", "dingtalk"):
-        # These robots answer 200 to everything and put the verdict in the JSON.
+        # These robots answer 200 to everything and put the verdict in the JSON: only the
+        # number is kept, their ``errmsg`` is text from the receiver (see _status_line).
         try:
-            answer = response.json()
-            code = int(answer["errcode"])
+            code = int(response.json()["errcode"])
         except Exception:  # noqa: BLE001 - any unreadable answer is a failure
-            return fail(status, f"{fmt} answered without an errcode: {_snippet(response)}", False)
+            return fail(status, f"{fmt} answered without an errcode", False)
         if code != 0:
-            message = str(answer.get("errmsg", ""))[:100]
-            return fail(status, f"{fmt} errcode {code}: {message}", code in RETRYABLE_ERRCODES[fmt])
+            return fail(status, f"{fmt} errcode {code}", code in RETRYABLE_ERRCODES[fmt])
     return SendResult(True, status, None, False)
+
+
+def _post_first(addresses: list[str], url: httpx.URL, body: bytes, headers: dict[str, str],
+                extensions: dict, timeout: float, client: httpx.Client | None) -> httpx.Response:
+    """POST to the first of the checked ``addresses`` that takes the connection."""
+    def post(c: httpx.Client, address: str) -> httpx.Response:
+        request = c.build_request("POST", url.copy_with(host=address), content=body, headers=headers,
+                                  extensions=extensions, timeout=timeout)
+        return c.send(request, follow_redirects=False)
+
+    def each(c: httpx.Client) -> httpx.Response:
+        for address in addresses[:-1]:
+            try:
+                return post(c, address)
+            except httpx.ConnectError:
+                continue
+        return post(c, addresses[-1])
+
+    if client is not None:
+        return each(client)
+    with httpx.Client(timeout=timeout, follow_redirects=False) as own:
+        return each(own)
+
+
+def _status_line(status: int) -> str:
+    """``HTTP 400 Bad Request``: the standard reason phrase, never the one the receiver sent
+    nor its body. A failed send's error is stored and shown (``GET /v1/outbox``), and text
+    a target chose would turn Radar into a reader of whatever the URL points at."""
+    reason = httpx.codes.get_reason_phrase(status)
+    return f"HTTP {status} {reason}" if reason else f"HTTP {status}"
+
+
+# Slack answers a rejected incoming-webhook call with one of these words as the whole body; a
+# word from this fixed list tells the admin what to fix and carries nothing of the receiver's.
+SLACK_ERRORS = frozenset({
+    "invalid_payload", "invalid_blocks", "invalid_blocks_format", "invalid_token", "user_not_found",
+    "channel_not_found", "channel_is_archived", "action_prohibited", "posting_to_general_channel_denied",
+    "too_many_attachments", "no_service", "no_service_id", "no_team", "team_disabled", "no_active_hooks",
+    "rate_limited",
+})
+
+
+def _slack_code(fmt: str, response: httpx.Response) -> str:
+    if fmt != "slack":
+        return ""
+    try:
+        word = response.content[:64].strip().decode("ascii")
+    except UnicodeDecodeError:
+        return ""
+    return f" ({word})" if word in SLACK_ERRORS else ""
 
 
 def redact_url(url: str) -> str:
@@ -432,9 +511,29 @@ def _redact_match(match: re.Match) -> str:
     return redact_url(url) + found[len(url):]
 
 
-def _snippet(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    except Exception:  # noqa: BLE001 - an undecodable body still needs a message
-        return "(unreadable body)"
-    return " ".join(text.split())[:120] or "(empty body)"
+class _RedactUrls(logging.Filter):
+    """Rewrites a log record's URLs to scheme and host (``redact_url``). httpx logs every
+    request at INFO as ``HTTP Request: POST <full URL> …``, which with ``radar -v`` would
+    write a webhook's token (query, path or userinfo) to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is the logging module's to report
+            return True
+        redacted = _URL_RE.sub(_redact_match, message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+HTTP_LOGGERS = ("httpx",)
+
+
+def hide_urls_in_http_logs() -> None:
+    """Install :class:`_RedactUrls` on the HTTP client's logger (once). A filter on the logger
+    applies whatever handlers, levels or formats the process configured."""
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactUrls) for f in logger.filters):
+            logger.addFilter(_RedactUrls())

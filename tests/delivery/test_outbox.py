@@ -6,6 +6,7 @@ and subscription management through the API."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -48,9 +49,12 @@ def make_alert(session, *, at: datetime, severity="L2", region="East", brand="sp
     return row
 
 
+LOOPBACK = ["127.0.0.1/32"]  # the webhook receivers of these tests listen on loopback
+
+
 def _settings(url: str, port: int, **delivery) -> Settings:
     return Settings(database_url=url, delivery={"smtp_port": port, "signing_key": "k", "backoff_seconds": 60,
-                                                **delivery})
+                                                "webhook_allow": LOOPBACK, **delivery})
 
 
 @pytest.fixture
@@ -221,7 +225,8 @@ def test_an_l1_alert_goes_at_once_to_a_signed_wecom_webhook(sqlite_url, monkeypa
         with rt.sessions() as s:
             subs.create(s, subs.SubscriptionIn(channel="webhook", format="wecom", frequency="immediate", language="zh",
                                                target=f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=abc",
-                                               secret_env="RADAR_WEBHOOK_SECRET_ONCALL"), actor="t", now=T0)
+                                               secret_env="RADAR_WEBHOOK_SECRET_ONCALL"), actor="t", now=T0,
+                        allow=LOOPBACK)
             make_alert(s, at=T0 + timedelta(hours=1), severity="L2")  # below its minimum (L1): not sent
             l1 = make_alert(s, at=T0 + timedelta(hours=2), severity="L1", aspect="health_safety",
                             type="severe_complaint")
@@ -352,7 +357,7 @@ def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(sqlite_ur
     rt = Runtime(_settings(sqlite_url, 1))
     with rt.sessions() as s:
         subs.create(s, subs.SubscriptionIn(channel="webhook", frequency="immediate", target="http://127.0.0.1:9/hook"),
-                    actor="t", now=T0)
+                    actor="t", now=T0, allow=LOOPBACK)
         make_alert(s, at=T0 + timedelta(minutes=1), severity="L1")
     report = rt.delivery_service().run(T0 + timedelta(minutes=2))
     assert report.dispatch.dead
@@ -366,3 +371,110 @@ def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(sqlite_ur
     assert not r.ok and not r.retryable and "plain connection" in r.error and smtp_server.messages == []
     with pytest.raises(Exception, match="secret_env"):
         subs.SubscriptionIn(channel="webhook", target="http://x.test/h", secret_env="RADAR_DELIVERY__SMTP_PASSWORD")
+
+
+# --- webhook targets, errors and logs (issue 20) -------------------------------------------
+
+PROBE_TARGETS = [  # what an independent probe subscribed: each must be refused, naming the field
+    ("http://169.254.169.254/latest/meta-data?token=PROBE-TOKEN-1", "link-local"),
+    ("http://10.0.0.1/hook?token=PROBE-TOKEN-1", "private"),
+    ("http://[::ffff:169.254.169.254]/hook?token=PROBE-TOKEN-1", "link-local"),
+    ("http://0x7f000001/hook?token=PROBE-TOKEN-1", "loopback"),
+    ("http://localhost:22/hook?token=PROBE-TOKEN-1", "loopback"),
+    ("https://2130706433/hook?token=PROBE-TOKEN-1", "loopback"),
+    ("http://[::1]:8080/hook?token=PROBE-TOKEN-1", "loopback"),
+    ("http://0.0.0.0:8000/hook?token=PROBE-TOKEN-1", "unspecified"),
+]
+
+
+def test_webhook_targets_inside_the_network_are_refused_through_the_api(sqlite_url):
+    rt = Runtime(_settings(sqlite_url, 1, webhook_allow=[]))
+    with TestClient(_app(rt)) as c:
+        for target, kind in PROBE_TARGETS:
+            r = c.post("/v1/subscriptions", json={"channel": "webhook", "target": target})
+            assert r.status_code == 422, (target, r.text)
+            body = r.json()
+            assert f"{kind} address" in json.dumps(body) and "webhook_allow" in json.dumps(body)
+            assert [d["field"] for d in body["error"]["details"]] == ["body.target"], body
+            assert "PROBE-TOKEN-1" not in r.text and "/hook" not in r.text
+        assert c.post("/v1/subscriptions", json={"channel": "webhook",
+                                                 "target": "http://0177.0.0.1/h"}).status_code == 422
+        assert c.get("/v1/subscriptions").json()["subscriptions"] == []  # nothing stored
+    rt.close()
+    rt = Runtime(_settings(sqlite_url, 1, webhook_allow=["127.0.0.0/8", "169.254.169.254"]))
+    with TestClient(_app(rt)) as c:  # what the allow-list names is accepted, nothing more
+        assert c.post("/v1/subscriptions", json={"channel": "webhook",
+                                                 "target": "http://0x7f000001/h"}).status_code == 201
+        assert c.post("/v1/subscriptions", json={"channel": "webhook",
+                                                 "target": "http://169.254.169.254/h"}).status_code == 201
+        assert c.post("/v1/subscriptions", json={"channel": "webhook", "target": "http://10.0.0.1/h"}).status_code == 422
+    rt.close()
+
+
+def test_radar_subscriptions_add_refuses_internal_webhook_targets(sqlite_url):
+    from typer.testing import CliRunner
+
+    from service.cli.main import app
+
+    env = {"RADAR_DATABASE_URL": sqlite_url}
+    runner = CliRunner()
+    for target, kind in PROBE_TARGETS:
+        r = runner.invoke(app, ["subscriptions", "add", target, "--channel", "webhook"], env=env)
+        assert r.exit_code == 2, (target, r.output)
+        assert "target: webhook target" in r.output and f"{kind} address" in r.output
+        assert "PROBE-TOKEN-1" not in r.output
+    allowed = {**env, "RADAR_DELIVERY__WEBHOOK_ALLOW": '["127.0.0.1/32"]'}
+    r = runner.invoke(app, ["subscriptions", "add", "http://localhost:9/h", "--channel", "webhook"], env=allowed)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["target"] == "http://localhost:9/…"
+
+
+def _l1_alert_for_webhook(rt: Runtime, target: str) -> Runtime:
+    """An immediate webhook subscription to ``target`` (allowed on loopback) and an L1 alert."""
+    with rt.sessions() as s:
+        subs.create(s, subs.SubscriptionIn(channel="webhook", frequency="immediate", target=target),
+                    actor="t", now=T0, allow=LOOPBACK)
+        make_alert(s, at=T0 + timedelta(minutes=1), severity="L1")
+    return rt
+
+
+def _the_dead_letter(rt: Runtime) -> dict:
+    """The one dead message, as ``GET /v1/outbox`` shows it."""
+    with TestClient(_app(rt)) as c:
+        (dead,) = c.get("/v1/outbox", params={"status": "dead"}).json()["messages"]
+    return dead
+
+
+def test_a_target_refused_at_send_time_is_dead_lettered_and_never_contacted(sqlite_url, receiver, monkeypatch):
+    """Allowed when subscribed; by the send the allow-list no longer names it (as when a
+    name's DNS answer turns private): refused with the reason, dead at once, no request."""
+    monkeypatch.setenv("RADAR_WEBHOOK_SECRET", "s3cret")
+    receiver.answer(200, b"")
+    _l1_alert_for_webhook(Runtime(_settings(sqlite_url, 1)), receiver.url + "/hook?token=TOK-55aa66bb").close()
+    rt = Runtime(_settings(sqlite_url, 1, webhook_allow=[]))
+    report = rt.delivery_service().run(T0 + timedelta(minutes=2))
+    assert report.dispatch.dead and not report.dispatch.sent and receiver.requests == []
+    dead = _the_dead_letter(rt)
+    assert dead["attempts"] == 1
+    assert dead["last_error"].startswith("refused: webhook target 127.0.0.1 is a loopback address")
+    assert "TOK-55aa66bb" not in json.dumps(dead) and "/hook" not in json.dumps(dead)
+    rt.close()
+
+
+def test_a_failed_webhook_records_status_and_reason_and_logs_no_url_secrets(sqlite_url, receiver, monkeypatch,
+                                                                            caplog):
+    monkeypatch.setenv("RADAR_WEBHOOK_SECRET", "s3cret")
+    receiver.answer(400, b"invalid payload; internal host db-7.corp:5432 user=admin token=INNER-SECRET",
+                    "text/plain")
+    rt = _l1_alert_for_webhook(Runtime(_settings(sqlite_url, 1)),
+                               receiver.url + "/services/T0/B0/PATH-SECRET-77?token=TOK-88cc")
+    with caplog.at_level(logging.DEBUG):  # radar -v
+        report = rt.delivery_service().run(T0 + timedelta(minutes=2))
+    assert report.dispatch.dead and len(receiver.requests) == 1
+    dead = _the_dead_letter(rt)
+    assert dead["last_error"] == f"HTTP 400 Bad Request from {receiver.url}/…"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request: POST" in logged  # httpx's request line is there, redacted
+    for secret in ("TOK-88cc", "PATH-SECRET-77", "/services", "INNER-SECRET", "db-7.corp"):
+        assert secret not in json.dumps(dead) and secret not in logged
+    rt.close()

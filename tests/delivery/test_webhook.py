@@ -8,12 +8,11 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import httpx
@@ -37,6 +36,7 @@ from service.delivery.webhook import (
 )
 
 SECRET = b"SECa1b2c3d4e5f6-shared-secret"
+LOOPBACK = ("127.0.0.1/32",)  # delivery.webhook_allow for the loopback receiver (targets.py)
 NOW = 1_735_700_000.0  # a fixed sending moment, for the tests that do not use the clock
 DETECTED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -63,71 +63,6 @@ SUCCESS = {
     "wecom": b'{"errcode":0,"errmsg":"ok"}',
     "dingtalk": b'{"errcode":0,"errmsg":"ok"}',
 }
-
-
-# --- the loopback receiver ---------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    query: str
-    headers: object  # the server's http.client.HTTPMessage, as a receiver would get it
-    body: bytes
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records every request and answers as told."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.status = 200
-        self.reply = b""
-        self.content_type = "application/json"
-        handler = _handler_for(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def answer(self, status: int, body: bytes | dict, content_type: str = "application/json"):
-        self.status = status
-        self.reply = json.dumps(body).encode() if isinstance(body, dict) else body
-        self.content_type = content_type
-
-    @property
-    def last(self) -> Received:
-        assert len(self.requests) == 1, f"expected one request, got {len(self.requests)}"
-        return self.requests[0]
-
-
-def _handler_for(receiver: Receiver):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's name
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            parts = urlsplit(self.path)
-            receiver.requests.append(Received(parts.path, parts.query, self.headers, raw))
-            self.send_response(receiver.status)
-            self.send_header("Content-Type", receiver.content_type)
-            self.send_header("Content-Length", str(len(receiver.reply)))
-            self.end_headers()
-            self.wfile.write(receiver.reply)
-
-        def log_message(self, *args):  # keep the test output clean
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def receiver():
-    rx = Receiver()
-    thread = threading.Thread(target=rx.server.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    try:
-        yield rx
-    finally:
-        rx.server.shutdown()
-        rx.server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -194,7 +129,7 @@ def test_each_format_arrives_signed_intact_and_well_formed(receiver, fmt, notice
     receiver.answer(200, SUCCESS[fmt], "application/json" if fmt != "slack" else "text/plain")
     body = compose(fmt, notice)
 
-    result = send(fmt, receiver.url + "/hook", body, secret=SECRET)
+    result = send(fmt, receiver.url + "/hook", body, secret=SECRET, allow=LOOPBACK)
 
     assert result == SendResult(ok=True, status=200, error=None, retryable=False)
     got = receiver.last
@@ -239,7 +174,7 @@ def test_dingtalk_url_carries_a_valid_native_signature_and_keeps_the_token(recei
     body = compose("dingtalk", ALERT)
 
     result = send("dingtalk", receiver.url + "/robot/send?access_token=tok%2Babc123", body,
-                  secret=SECRET, now=NOW)
+                  secret=SECRET, now=NOW, allow=LOOPBACK)
 
     assert result.ok
     got = receiver.last
@@ -271,7 +206,8 @@ def test_dingtalk_signed_url_replaces_an_earlier_signature():
 def test_without_a_secret_nothing_is_signed(receiver):
     receiver.answer(200, {"errcode": 0})
     body = compose("dingtalk", DIGEST)
-    result = send("dingtalk", receiver.url + "/robot/send?access_token=t", body, secret=None)
+    result = send("dingtalk", receiver.url + "/robot/send?access_token=t", body, secret=None,
+                  allow=LOOPBACK)
     assert result.ok
     got = receiver.last
     assert got.query == "access_token=t"
@@ -400,7 +336,7 @@ def test_a_message_exactly_at_the_limit_is_not_cut(fmt, head, measure, limit):
 ])
 def test_send_results_tell_what_to_retry(receiver, fmt, status, reply, ok, retryable, says):
     receiver.answer(status, reply)
-    result = send(fmt, receiver.url + "/hook", compose(fmt, ALERT), secret=SECRET, now=NOW)
+    result = send(fmt, receiver.url + "/hook", compose(fmt, ALERT), secret=SECRET, now=NOW, allow=LOOPBACK)
     assert (result.ok, result.status, result.retryable) == (ok, status, retryable)
     if ok:
         assert result.error is None
@@ -411,7 +347,7 @@ def test_send_results_tell_what_to_retry(receiver, fmt, status, reply, ok, retry
 
 def test_connection_refused_is_retryable_and_leaks_no_secret(closed_port):
     url = f"http://127.0.0.1:{closed_port}/robot/send?access_token=TOKEN-9f8e7d6c"
-    result = send("dingtalk", url, compose("dingtalk", ALERT), secret=SECRET, timeout=2)
+    result = send("dingtalk", url, compose("dingtalk", ALERT), secret=SECRET, timeout=2, allow=LOOPBACK)
     assert (result.ok, result.status, result.retryable) == (False, None, True)
     assert f"127.0.0.1:{closed_port}" in result.error
     for secret_part in ("TOKEN-9f8e7d6c", "access_token", "?", "sign=", SECRET.decode(), "/robot"):
@@ -422,19 +358,21 @@ def test_an_error_page_echoing_the_url_is_redacted(receiver):
     receiver.answer(400, b"bad request: POST /services/T0001/B0002/XyZsecretToken?key=KEY-123456",
                     "text/plain")
     url = receiver.url + "/services/T0001/B0002/XyZsecretToken?key=KEY-123456"
-    result = send("slack", url, compose("slack", DIGEST), secret=SECRET)
+    result = send("slack", url, compose("slack", DIGEST), secret=SECRET, allow=LOOPBACK)
     assert not result.ok and not result.retryable and "HTTP 400" in result.error
     for secret_part in ("XyZsecretToken", "KEY-123456", "key=", SECRET.decode()):
         assert secret_part not in result.error
 
 
-def test_an_error_page_echoing_the_secret_or_another_url_is_redacted(receiver):
+def test_an_error_page_echoing_the_secret_or_another_url_is_not_stored(receiver):
+    # The receiver's body never reaches the error (issue 20): not redacted, left out.
     page = b"bad secret " + SECRET + b"; see https://proxy.internal/auth?token=ZZZ-987"
     receiver.answer(401, page, "text/plain")
-    result = send("generic", receiver.url + "/hook", compose("generic", DIGEST), secret=SECRET)
+    result = send("generic", receiver.url + "/hook", compose("generic", DIGEST), secret=SECRET,
+                  allow=LOOPBACK)
     assert (result.ok, result.status, result.retryable) == (False, 401, False)
-    assert "https://proxy.internal/…" in result.error
-    for secret_part in (SECRET.decode(), "token=", "ZZZ-987"):
+    assert result.error == f"HTTP 401 Unauthorized from {receiver.url}/…"
+    for secret_part in (SECRET.decode(), "token=", "ZZZ-987", "proxy.internal", "bad secret"):
         assert secret_part not in result.error
 
 
@@ -443,7 +381,8 @@ def test_a_receiver_that_never_answers_times_out_as_retryable():
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook?key=K-abcdef"
-        result = send("generic", url, compose("generic", DIGEST), secret=SECRET, timeout=0.3)
+        result = send("generic", url, compose("generic", DIGEST), secret=SECRET, timeout=0.3,
+                      allow=LOOPBACK)
     assert (result.ok, result.status, result.retryable) == (False, None, True)
     assert "timeout" in result.error and "K-abcdef" not in result.error
 
@@ -453,7 +392,7 @@ def test_a_given_client_is_used_and_left_open(receiver):
     with httpx.Client() as client:
         for _ in range(2):
             assert send("slack", receiver.url + "/s", compose("slack", DIGEST), secret=None,
-                        client=client).ok
+                        client=client, allow=LOOPBACK).ok
         assert not client.is_closed
     assert len(receiver.requests) == 2
 
@@ -473,3 +412,237 @@ def test_an_unknown_format_is_named():
         compose("teams", ALERT)
     with pytest.raises(ValueError, match="'teams'"):
         send("teams", "http://127.0.0.1:9/", b"{}", secret=None)
+
+
+# --- where a webhook may go (issue 20) ---------------------------------------------------
+
+
+def _resolver(answers: dict[str, list[str]], calls: list[str] | None = None):
+    """A stand-in for socket.getaddrinfo: ``answers`` per host (a list of lists answers each
+    call in turn), real resolution for anything else."""
+    def resolve(host, port, *args, **kwargs):
+        if calls is not None:
+            calls.append(host)
+        key = host.lower().rstrip(".")  # as DNS compares names
+        if key not in answers:
+            return socket.getaddrinfo(host, port, *args, **kwargs)
+        found = answers[key]
+        if found and isinstance(found[0], list):
+            found = found.pop(0) if len(found) > 1 else found[0]
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port, 0, 0) if ":" in a else (a, port)) for a in found]
+    return resolve
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("169.254.169.254", "link-local"),  # cloud metadata
+    ("10.0.0.1", "private"),
+    ("172.16.5.4", "private"),
+    ("192.168.1.1", "private"),
+    ("127.0.0.1", "loopback"),
+    ("127.8.9.10", "loopback"),
+    ("0.0.0.0", "unspecified"),
+    ("224.0.0.1", "multicast"),
+    ("240.0.0.1", "reserved"),
+    ("100.64.0.1", "not globally routable"),  # carrier-grade NAT
+    ("::1", "loopback"),
+    ("::", "unspecified"),
+    ("fe80::1", "link-local"),
+    ("fc00::1", "private"),
+    ("ff02::1", "multicast"),
+    ("::ffff:169.254.169.254", "link-local"),  # IPv4-mapped
+    ("::ffff:127.0.0.1", "loopback"),
+    ("::ffff:10.1.2.3", "private"),
+    ("2002:a9fe:a9fe::1", "link-local"),  # 6to4 around 169.254.169.254
+    ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 around 169.254.169.254
+])
+def test_internal_addresses_are_refused_by_kind(address, kind):
+    import ipaddress
+
+    from service.delivery.targets import refusal
+
+    assert refusal(ipaddress.ip_address(address)) == kind
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_global_addresses_pass(address):
+    import ipaddress
+
+    from service.delivery.targets import refusal
+
+    assert refusal(ipaddress.ip_address(address)) is None
+
+
+# Each form is resolved by the system's getaddrinfo, as the connection would be.
+PROBE_HOSTS = [
+    ("169.254.169.254", "link-local"),
+    ("10.0.0.1", "private"),
+    ("::ffff:169.254.169.254", "link-local"),
+    ("0x7f000001", "loopback"),  # hex integer IPv4
+    ("2130706433", "loopback"),  # decimal integer IPv4
+    ("127.1", "loopback"),  # short form
+    ("localhost", "loopback"),
+    ("0.0.0.0", "unspecified"),
+]
+
+
+@pytest.mark.parametrize("host, kind", PROBE_HOSTS)
+def test_vet_resolves_every_disguise(host, kind):
+    from service.delivery.targets import TargetRefused, vet
+
+    with pytest.raises(TargetRefused, match=f"{kind} address.*delivery.webhook_allow"):
+        vet(host, 22, ())
+
+
+def test_the_allow_list_names_hosts_or_networks():
+    from service.delivery.targets import TargetRefused, vet
+
+    resolve = _resolver({"hooks.internal": ["10.1.2.3"], "mixed.example": ["93.184.215.14", "10.9.9.9"],
+                         "other.internal": ["10.1.2.4"]})
+    # a network admits its addresses, also IPv4-mapped ones; a bare address is a /32
+    assert vet("127.0.0.1", 80, ["127.0.0.1/32"]) == ["127.0.0.1"]
+    assert vet("::ffff:127.0.0.1", 80, ["127.0.0.0/8"]) == ["::ffff:127.0.0.1"]
+    assert vet("10.1.2.3", 80, ["10.1.2.3"]) == ["10.1.2.3"]
+    assert vet("other.internal", 80, ["10.1.0.0/16"], resolve=resolve) == ["10.1.2.4"]
+    # a host name admits that name (any case, trailing dot) and nothing else
+    assert vet("Hooks.Internal.", 80, ["hooks.internal"], resolve=resolve) == ["10.1.2.3"]
+    with pytest.raises(TargetRefused, match="other.internal resolves to 10.1.2.4, which is a private"):
+        vet("other.internal", 80, ["hooks.internal"], resolve=resolve)
+    with pytest.raises(TargetRefused, match="loopback"):
+        vet("127.0.0.2", 80, ["127.0.0.1/32"])
+    # one internal address among public ones refuses the host
+    with pytest.raises(TargetRefused, match="mixed.example resolves to 10.9.9.9"):
+        vet("mixed.example", 443, (), resolve=resolve)
+    assert vet("mixed.example", 443, ["10.9.9.0/24"], resolve=resolve) == ["93.184.215.14", "10.9.9.9"]
+
+
+@pytest.mark.parametrize("host, kind", PROBE_HOSTS)
+def test_a_send_to_an_internal_target_is_refused_without_connecting(receiver, host, kind):
+    port = urlsplit(receiver.url).port
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/hook?token=TOKEN-4c3b2a19"
+    result = send("generic", url, compose("generic", ALERT), secret=SECRET, timeout=2)
+    assert (result.ok, result.status, result.retryable) == (False, None, False)
+    assert result.error.startswith("refused: webhook target") and f"{kind} address" in result.error
+    assert "TOKEN-4c3b2a19" not in result.error and "/hook" not in result.error
+    assert receiver.requests == []  # the loopback receiver would have answered every one of them
+
+
+def test_the_send_connects_to_the_address_it_checked(receiver):
+    """The host is resolved once, checked, and the request goes to that address with the
+    name in Host: this name is unknown to the system's DNS, so only the checked address can
+    have carried it."""
+    calls: list[str] = []
+    resolve = _resolver({"hooks.example.test": ["127.0.0.1"]}, calls)
+    port = urlsplit(receiver.url).port
+    receiver.answer(200, b"")
+    url = f"http://hooks.example.test:{port}/hook?token=T-1"
+
+    refused = send("generic", url, compose("generic", ALERT), secret=SECRET, resolve=resolve)
+    assert not refused.ok and "hooks.example.test resolves to 127.0.0.1, which is a loopback" in refused.error
+
+    result = send("generic", url, compose("generic", ALERT), secret=SECRET, resolve=resolve,
+                  allow=["hooks.example.test"])
+    assert result.ok, result.error
+    assert calls == ["hooks.example.test", "hooks.example.test"]  # once per send
+    got = receiver.last
+    assert got.path == "/hook" and got.query == "token=T-1"
+    assert got.headers["Host"] == f"hooks.example.test:{port}"
+
+
+def test_dns_rebinding_after_the_check_is_not_followed():
+    """A resolver that answers a public address to the check and loopback afterwards: the
+    request goes to the public address (recorded here, no network) and DNS is not asked again."""
+    calls: list[str] = []
+    resolve = _resolver({"rebind.example": [["93.184.215.14"], ["127.0.0.1"]]}, calls)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = send("generic", "https://rebind.example/hook?token=T-2", compose("generic", DIGEST),
+                      secret=SECRET, resolve=resolve, client=client)
+    assert result.ok
+    assert calls == ["rebind.example"]
+    (request,) = seen
+    assert request.url.host == "93.184.215.14" and request.url.query == b"token=T-2"
+    assert request.headers["Host"] == "rebind.example"
+    assert request.extensions["sni_hostname"] == "rebind.example"  # TLS checks the name's certificate
+    # and the next send asks again and refuses what it hears now
+    again = send("generic", "https://rebind.example/hook?token=T-2", compose("generic", DIGEST),
+                 secret=SECRET, resolve=resolve, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert not again.ok and not again.retryable and "127.0.0.1, which is a loopback" in again.error
+    assert len(seen) == 1
+
+
+def test_an_unresolvable_host_is_a_retryable_error_naming_only_the_host():
+    result = send("slack", "https://no-such-host.invalid/services/T0/B0/XSECRETX", compose("slack", DIGEST),
+                  secret=None)
+    assert (result.ok, result.status, result.retryable) == (False, None, True)
+    assert "cannot resolve the host of https://no-such-host.invalid/…" in result.error
+    assert "XSECRETX" not in result.error
+
+
+# --- what a failed send stores (issue 20) -------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt, status, reply, expected", [
+    ("generic", 400, b"internal: db password hunter2 at 10.0.0.7", "HTTP 400 Bad Request"),
+    ("generic", 500, b"<html>Traceback: secret stuff</html>", "HTTP 500 Internal Server Error"),
+    ("generic", 418, b"teapot secret stuff", "HTTP 418 I'm a teapot"),
+    ("generic", 599, b"secret stuff", "HTTP 599"),
+    ("slack", 403, b"secret stuff", "HTTP 403 Forbidden"),
+    ("slack", 404, b"no_service", "HTTP 404 Not Found (no_service)"),
+    ("wecom", 200, {"errcode": 93000, "errmsg": "secret stuff"}, "wecom errcode 93000"),
+    ("dingtalk", 200, {"errcode": 310000, "errmsg": "secret stuff"}, "dingtalk errcode 310000"),
+    ("wecom", 200, b"<html>secret stuff</html>", "wecom answered without an errcode"),
+])
+def test_a_failed_send_stores_the_status_and_reason_never_the_body(receiver, fmt, status, reply, expected):
+    receiver.answer(status, reply, "text/plain")
+    result = send(fmt, receiver.url + "/hook?token=TOK-12345", compose(fmt, ALERT), secret=SECRET,
+                  now=NOW, allow=LOOPBACK)
+    assert not result.ok and result.status == status
+    assert result.error.startswith(expected)
+    for leaked in ("secret stuff", "hunter2", "10.0.0.7", "Traceback", "TOK-12345", "/hook"):
+        assert leaked not in result.error
+
+
+def test_a_reason_phrase_chosen_by_the_receiver_is_not_stored():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def answer():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 leaked internal secret\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        result = send("generic", f"http://127.0.0.1:{port}/h", b"{}", secret=None, timeout=5, allow=LOOPBACK)
+        thread.join(5)
+    assert result.error == f"HTTP 400 Bad Request from http://127.0.0.1:{port}/…"
+
+
+# --- logs (issue 20) ----------------------------------------------------------------------
+
+
+def test_debug_logs_of_a_send_carry_no_url_secrets(receiver, caplog):
+    receiver.answer(200, {"errcode": 0, "errmsg": "ok"})
+    url = receiver.url + "/cgi-bin/webhook/send?key=KEY-5e4d3c2b1a"
+    with caplog.at_level(logging.DEBUG):
+        result = send("wecom", url, compose("wecom", ALERT), secret=SECRET, allow=LOOPBACK)
+        assert result.ok
+        failed = send("wecom", "http://user:PW-998877@127.0.0.1:9/s/T0KEN-PATH-776655?key=KEY-5e4d3c2b1a",
+                      compose("wecom", ALERT), secret=SECRET, allow=LOOPBACK, timeout=1)
+        assert not failed.ok
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("HTTP Request: POST" in m for m in messages)  # httpx did log the request ...
+    text = "\n".join(messages)
+    for secret in ("KEY-5e4d3c2b1a", "key=", "/cgi-bin", "PW-998877", "T0KEN-PATH", SECRET.decode()):
+        assert secret not in text  # ... without its path, query or password
+    assert f"POST {receiver.url}/…" in text

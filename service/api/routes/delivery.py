@@ -28,9 +28,14 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
 
 
 @router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
-def create_subscription(body: subs.SubscriptionIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def create_subscription(body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep,
+                        caller: AdminDep) -> dict[str, Any]:
     require_storable(body)
-    return subs.subscription_dict(subs.create(session, body, actor=caller.id))
+    try:
+        row = subs.create(session, body, actor=caller.id, allow=settings.delivery.webhook_allow)
+    except subs.SubscriptionError as exc:
+        raise ApiError(422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]) from None
+    return subs.subscription_dict(row)
 
 
 @router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
