@@ -5,6 +5,12 @@ keeps its place in the output with the reason in the ``error`` column. The job s
 in chunks and records its progress beside the output (``OUT.progress.json``) after each
 chunk is durably written: a re-run after an interruption truncates the output to the last
 recorded chunk and carries on, so nothing is duplicated or missing.
+
+CSV output is opened in spreadsheets, and feedback text is written by strangers: a text
+cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return) is written with a leading ``'`` (:func:`csv_cell`, the OWASP
+advice for CSV injection). Numbers stay numbers, so a sentiment score of ``-0.5`` (or an
+input cell ``-7``) is written as it is. JSONL and Parquet keep every value unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +70,21 @@ def _signature(path: Path) -> dict:
     return {"input": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+# What makes a spreadsheet read a cell as a formula, plus the full-width forms some spreadsheet
+# versions convert to them.
+FORMULA_START = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell that no spreadsheet runs: a text starting like a formula gets a
+    leading ``'``; numbers, and texts that are plain numbers (CSV input is read as text), are
+    left alone."""
+    if isinstance(value, str) and value[:1] in FORMULA_START and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 class _TextWriter:
     """CSV or JSONL output appended chunk by chunk; ``tell()`` is the durable byte offset."""
 
@@ -84,11 +106,13 @@ class _TextWriter:
             import io
 
             buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+            # CRLF rows (RFC 4180): the csv module then quotes a cell holding a carriage return,
+            # which with "\n" rows it writes bare, splitting the row in two for any reader.
+            w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\r\n")
             if not self.header_written:
                 w.writeheader()
                 self.header_written = True
-            w.writerows(rows)
+            w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
             self.fh.write(buf.getvalue().encode("utf-8", errors="surrogateescape"))
         self.fh.flush()
         os.fsync(self.fh.fileno())

