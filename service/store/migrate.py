@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -32,8 +33,20 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+def head_revision(engine: Engine | None = None) -> str | None:
+    """The newest revision the code knows (the same for every database; read once)."""
+    return _head(str(MIGRATIONS))
+
+
+@lru_cache(maxsize=4)
+def _head(script_location: str) -> str | None:
+    return ScriptDirectory(script_location).get_current_head()
+
+
+def at_head(engine: Engine) -> tuple[bool, str | None, str | None]:
+    """Whether the database's schema is the code's: ``(ok, current, head)``."""
+    current, head = current_revision(engine), head_revision()
+    return current == head, current, head
 
 
 def include_object_for(dialect: str):
