@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import errors
 from service.api.limits import BodyLimitMiddleware, RateLimiter
+from service.api.observe import RequestMiddleware, install_database_errors
+from service.api.readiness import Readiness
 from service.api.routes import (access, alerts, analytics, benchmark, delivery, feedback, health, labels, models,
                                 score, taxonomy, trends)
 from service.config import Settings
@@ -30,8 +32,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                   description="Customer-feedback intelligence: tag, score, segment, forecast and alert.")
     app.state.runtime = runtime
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+    app.state.readiness = Readiness(runtime)
+    metrics = None
+    if settings.api.metrics:
+        from service.api import metrics as prometheus
+
+        metrics = app.state.metrics = prometheus.Metrics(runtime)
+        app.include_router(prometheus.router)
     errors.install(app)
+    install_database_errors(app, metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: sees every answer, 413s included
     for module in (health, score, feedback, labels, models, analytics, trends, alerts, benchmark, delivery, access,
                    taxonomy):
         app.include_router(module.router, prefix="/v1")

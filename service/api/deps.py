@@ -5,6 +5,7 @@ Tests override these (``app.dependency_overrides``) rather than patching globals
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Annotated
@@ -13,9 +14,11 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.api.errors import ApiError
+from service.api.readiness import Readiness
 from service.config import Settings
 from service.nlp.pipeline import Scorer
 from service.runtime import Runtime
@@ -46,7 +49,11 @@ def get_names(runtime: RuntimeDep):
 
 
 def get_scorer(runtime: RuntimeDep) -> Scorer:
-    return runtime.scorer
+    return runtime.observed(runtime.scorer)
+
+
+def get_readiness(request: Request) -> Readiness:
+    return request.app.state.readiness
 
 
 @dataclass(frozen=True)
@@ -81,12 +88,18 @@ def get_caller(request: Request, runtime: RuntimeDep,
                header_key: Annotated[str | None, Depends(_HEADER)] = None) -> Caller:
     """The single place where authentication and data scopes plug in: the API key of the
     request (``Authorization: Bearer rk_…`` or ``X-API-Key``) with its role and scope, rate
-    limited per key. With ``api.auth`` off (a private sandbox), everyone is an admin."""
+    limited per key. With ``api.auth`` off (a private sandbox), everyone is an admin.
+
+    Unknown or revoked keys count against the client's address: once an address has spent its
+    rate limit on them it gets 429 (with Retry-After) before any key it sends is looked up, a
+    valid one included, so keys cannot be guessed at speed."""
     import json
 
     from service.store.access import lookup
 
     settings = runtime.settings
+    limiter = request.app.state.limiter
+    address = request.client.host if request.client else "-"
     if not settings.api.auth:
         caller = Caller(id="anonymous", role="admin")
     else:
@@ -94,23 +107,52 @@ def get_caller(request: Request, runtime: RuntimeDep,
         if not presented:
             raise ApiError(401, "an API key is required: Authorization: Bearer rk_… (or X-API-Key)",
                            headers={"WWW-Authenticate": "Bearer"})
+        _refuse_when_limited(limiter.wait(_failed(address)), settings, "unknown keys from this address")
         with runtime.sessions() as session:
             row = lookup(session, presented)
             if row is None:
+                limiter.take(_failed(address))
                 raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
             regions, brands = json.loads(row.regions), json.loads(row.brands)
-            now = datetime.now(timezone.utc)
-            if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-                row.last_used_at = now  # at most one write a minute per key
-                session.commit()
             caller = Caller(id=f"key:{row.prefix}", role=row.role, regions=tuple(regions) or None,
                             brands=tuple(brands) or None)
-    limiter = request.app.state.limiter
-    wait = limiter.take(caller.id if settings.api.auth else (request.client.host if request.client else "-"))
-    if wait:
-        raise ApiError(429, f"rate limit of {settings.api.rate_limit_per_minute} requests a minute reached",
-                       headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+            request.state.key_prefix = row.prefix  # for the access log: the prefix, never the key
+            _record_use(session, row)
+    _refuse_when_limited(limiter.take(caller.id if settings.api.auth else address), settings, "requests")
     return caller
+
+
+def _failed(address: str) -> str:
+    return f"failed-key:{address}"
+
+
+def _refuse_when_limited(wait: float, settings: Settings, what: str) -> None:
+    if wait:
+        raise ApiError(429, f"rate limit of {settings.api.rate_limit_per_minute} {what} a minute reached",
+                       headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+
+
+_log = logging.getLogger("radar.api")
+_use_unrecorded = False  # logged once per process: a read-only store would log it on every request
+
+
+def _record_use(session: Session, row) -> None:
+    """Note when a key was last used (at most one write a minute per key), best effort: a
+    database that cannot be written (read-only, full, locked) must not fail the request."""
+    global _use_unrecorded
+    now = datetime.now(timezone.utc)
+    if row.last_used_at is not None and now - row.last_used_at <= timedelta(minutes=1):
+        return
+    row.last_used_at = now
+    try:
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        if not _use_unrecorded:
+            _use_unrecorded = True
+            from service.store.db import describe
+
+            _log.warning("cannot record when API keys are used (the request goes on): %s", describe(exc))
 
 
 def require(*roles: str):
@@ -128,6 +170,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 NamesDep = Annotated[object, Depends(get_names)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 # Role-checked callers: reading (every role but ingest), writing feedback (ingest too), and

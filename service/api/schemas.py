@@ -107,8 +107,23 @@ class FeedbackPage(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
 
 
+class HealthCheck(BaseModel):
+    name: str = Field(..., description="database, write, migrations or model.")
+    ok: bool
+    state: str = Field(..., description="ok; database: corrupt or unavailable; write: read-only, busy or "
+                                        "unavailable; migrations: behind; model: loaded, loadable or unavailable.")
+    detail: str | None = Field(None, description="Why, in the database's or the registry's words.")
+
+
 class Health(BaseModel):
-    status: str
-    database: str
+    status: str = Field(..., description="ok, or degraded when any check fails.")
+    database: str = Field(..., description="ok, read-only, corrupt or unavailable.")
     model_version: str | None
     items: int | None
+    checks: list[HealthCheck] = Field(default_factory=list)
+
+
+class Ready(BaseModel):
+    status: str = Field(..., description="ready (200) or not ready (503).")
+    failed: list[str] = Field(default_factory=list, description="The checks that failed.")
+    checks: list[HealthCheck]
