@@ -35,14 +35,19 @@ class SentimentHead:
     def __post_init__(self):
         if tuple(self.labels) != SENTIMENT_LABELS:
             raise ValueError(f"head labels {self.labels} differ from {SENTIMENT_LABELS}")
+        # the float64 copies the products run on, made once (not on every call: the pipeline
+        # calls the head once per text for its clauses)
+        f64 = lambda a: None if a is None else a.T.astype(np.float64)  # noqa: E731
+        object.__setattr__(self, "_w64", f64(self.weight))
+        object.__setattr__(self, "_h64", f64(self.hidden_weight))
 
     def logits(self, emb: np.ndarray) -> np.ndarray:
         # float64: float32 BLAS results depend on how many rows go in at once, and a text's
         # probabilities must not depend on its batch (one score per text)
         x = np.asarray(emb, np.float64)
         if self.hidden_weight is not None:
-            x = gelu(x @ self.hidden_weight.T.astype(np.float64) + self.hidden_bias)
-        return x @ self.weight.T.astype(np.float64) + self.bias
+            x = gelu(x @ self._h64 + self.hidden_bias)
+        return x @ self._w64 + self.bias
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         z = self.logits(emb) / self.temperature
