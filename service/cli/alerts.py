@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+
+from service.cli.output import FormatOpt, chosen, emit
 
 alerts_app = typer.Typer(help="Evaluate alert rules and manage alerts.", no_args_is_help=True)
 out = Console()
@@ -59,7 +61,8 @@ def run_cmd(ctx: typer.Context,
 @alerts_app.command("list")
 def list_cmd(ctx: typer.Context,
              status: Annotated[list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")] = [],
-             as_json: Annotated[bool, typer.Option("--json")] = False):
+             fmt: FormatOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
     """Alerts, most severe and newest first."""
     from service.store import alerts as alerts_repo
 
@@ -69,15 +72,10 @@ def list_cmd(ctx: typer.Context,
             rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
     finally:
         rt.close()
-    if as_json:
-        out.print_json(json.dumps(rows, ensure_ascii=False))
-        return
-    t = Table(title=f"{len(rows)} alerts")
-    for c in ("id", "sev", "status", "type", "title", "deadline"):
-        t.add_column(c, overflow="fold")
-    for a in rows:
-        t.add_row(str(a["id"]), a["severity"], a["status"], a["type"], a["title"], a["deadline_at"][:16])
-    out.print(t)
+    emit(chosen(fmt, as_json), title=f"{len(rows)} alerts", data=rows,
+         columns=["id", "sev", "status", "type", "title", "deadline"],
+         rows=[[str(a["id"]), a["severity"], a["status"], a["type"], escape(a["title"]), a["deadline_at"][:16]]
+               for a in rows])
 
 
 def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: str | None) -> None:

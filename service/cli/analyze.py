@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from service.cli.output import Format, FormatOpt, chosen, emit
 from service.store.repo import (AttributeFilterError, FeedbackFilter, UnknownDimension,
                                 parse_attribute_filters, utc)
 
@@ -25,7 +25,7 @@ Brand = Annotated[list[str], typer.Option("--brand", help="Only these brands (re
 Region = Annotated[list[str], typer.Option("--region", help="Only these regions (repeatable).")]
 Lang = Annotated[list[str], typer.Option("--language", help="Only these languages (repeatable).")]
 Attr = Annotated[list[str], typer.Option("--attr", help="Attribute filter NAME:VALUE (repeatable).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (the same as --format json).")]
 
 
 def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
@@ -97,59 +97,55 @@ def _num(iv: dict) -> str:
 @analyze_app.command("segments")
 def segments_cmd(ctx: typer.Context, dimension: Dim, since: Since = None, until: Until = None, brand: Brand = [],
                  region: Region = [], language: Lang = [], attr: Attr = [], as_json: AsJson = False,
+                 fmt: FormatOpt = None,
                  limit: Annotated[int, typer.Option(help="Segments shown (largest first).")] = 50):
     """Volume, sentiment shares, mean and net sentiment (95% intervals) and top aspects per segment."""
     from service.analytics.segments import breakdown
 
+    fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
     res = _answer(ctx, lambda s, st: breakdown(s, dimensions=dimension, flt=_resolved(s, st, flt), taxonomy=st.taxonomy,
                                                limit=limit))
-    if as_json:
-        out.print_json(json.dumps(res, ensure_ascii=False))
-        return
-    t = Table(title=f"by {' × '.join(res['dimensions'])} ({res['total']['volume']} items)")
-    for c in ("segment", "items", "negative", "positive", "net sentiment", "top aspects (share of items)"):
-        t.add_column(c)
+    rows = []
     for row in [*res["segments"], {"segment": {"": "all"}, **res["total"]}]:
         top = sorted(row["aspects"], key=lambda a: -a["mentions"])[:3]
-        t.add_row(" / ".join(str(v) for v in row["segment"].values()), str(row["volume"]),
-                  _pct(row["sentiment"]["negative"]), _pct(row["sentiment"]["positive"]), _num(row["net_sentiment"]),
-                  ", ".join(f"{a['aspect']} {100 * a['share_of_items']['value']:.0f}%" for a in top))
-    out.print(t)
+        rows.append([" / ".join(str(v) for v in row["segment"].values()), str(row["volume"]),
+                     _pct(row["sentiment"]["negative"]), _pct(row["sentiment"]["positive"]), _num(row["net_sentiment"]),
+                     ", ".join(f"{a['aspect']} {100 * a['share_of_items']['value']:.0f}%" for a in top)])
+    emit(fmt, data=res, rows=rows, title=f"by {' × '.join(res['dimensions'])} ({res['total']['volume']} items)",
+         columns=["segment", "items", "negative", "positive", "net sentiment", "top aspects (share of items)"])
 
 
 @analyze_app.command("differences")
 def differences_cmd(ctx: typer.Context, dimension: Dim, since: Since = None, until: Until = None, brand: Brand = [],
                     region: Region = [], language: Lang = [], attr: Attr = [], as_json: AsJson = False,
+                    fmt: FormatOpt = None,
                     aspect: Annotated[list[str], typer.Option("--aspect", help="Aspects to compare (default all).")] = [],
                     min_n: Annotated[int, typer.Option(help="Smallest segment tested.")] = 30,
                     limit: Annotated[int, typer.Option(help="Findings shown.")] = 20):
     """Segments that differ from the rest (two-proportion tests, Benjamini–Hochberg), strongest first."""
     from service.analytics.segments import differences
 
+    fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
     res = _answer(ctx, lambda s, st: differences(s, dimensions=dimension, flt=_resolved(s, st, flt), min_n=min_n,
                                                  aspects=_names(st).aspects(s, aspect) or None, taxonomy=st.taxonomy,
                                                  limit=limit))
-    if as_json:
-        out.print_json(json.dumps(res, ensure_ascii=False))
-        return
-    t = Table(title=f"{res['significant']} significant of {res['tested']} comparisons (q < {res['alpha']})")
-    for c in ("#", "finding", "q", "effect h"):
-        t.add_column(c)
-    for i, f in enumerate(res["findings"], 1):
-        t.add_row(str(i), f["summary"], f"{f['q_value']:.2g}", f"{f['effect_h']:+.2f}")
-    out.print(t)
+    emit(fmt, data=res, title=f"{res['significant']} significant of {res['tested']} comparisons (q < {res['alpha']})",
+         columns=["#", "finding", "q", "effect h"],
+         rows=[[str(i), escape(f["summary"]), f"{f['q_value']:.2g}", f"{f['effect_h']:+.2f}"]
+               for i, f in enumerate(res["findings"], 1)])
 
 
 @analyze_app.command("themes")
 def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, brand: Brand = [], region: Region = [],
-               language: Lang = [], attr: Attr = [], as_json: AsJson = False,
+               language: Lang = [], attr: Attr = [], as_json: AsJson = False, fmt: FormatOpt = None,
                days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28):
     """Themes of a window (clusters of stored embeddings) with keywords, quotes and growth."""
     from service.analytics.themes import discover
     from service.analytics.windows import default_window, scope_key
 
+    fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
 
     def query(s, settings):
@@ -160,27 +156,23 @@ def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, bra
             now=datetime.now(timezone.utc), competitors=settings.competitors)
 
     res = _answer(ctx, query)
-    if as_json:
-        out.print_json(json.dumps(res, ensure_ascii=False))
-        return
-    t = Table(title=f"themes of {res['items']} items" + (f", {res['window']['since'][:10]} – {res['window']['until'][:10]}"
-                                                        if res["window"] else ""))
-    for c in ("id", "theme", "items", "share (before)", "net", "quote"):
-        t.add_column(c, overflow="fold")
+    rows = []
 
     def row(th: dict, indent: str) -> None:
         prev = th["previous"]["share"]
         what = th["label"] if not indent else ", ".join(th["keywords"][:5])
-        t.add_row(f"{indent}{th['id']}{' [bold]NEW[/bold]' if th['new'] else ' ↑' if th['emerging'] else ''}",
-                  f"{indent}{what}", str(th["size"]),
-                  f"{100 * th['share']:.1f}% ({'–' if prev is None else f'{100 * prev:.1f}%'})",
-                  f"{th['net_sentiment']:+.2f}", th["quotes"][0]["text"][:80] if th["quotes"] else "")
+        rows.append([f"{indent}{th['id']}{' [bold]NEW[/bold]' if th['new'] else ' ↑' if th['emerging'] else ''}",
+                     f"{indent}{escape(what)}", str(th["size"]),
+                     f"{100 * th['share']:.1f}% ({'–' if prev is None else f'{100 * prev:.1f}%'})",
+                     f"{th['net_sentiment']:+.2f}", escape(th["quotes"][0]["text"][:80]) if th["quotes"] else ""])
 
     for th in res["themes"]:
         row(th, "")
         for child in th.get("children", []):
             row(child, "  › ")
-    out.print(t)
+    emit(fmt, data=res, rows=rows, columns=["id", "theme", "items", "share (before)", "net", "quote"],
+         title=f"themes of {res['items']} items" + (f", {res['window']['since'][:10]} – {res['window']['until'][:10]}"
+                                                   if res["window"] else ""))
 
 
 benchmark_app = typer.Typer(help="Competitor benchmark: gaps per aspect, strengths and weaknesses, priorities.",
@@ -205,7 +197,7 @@ def benchmark_cmd(ctx: typer.Context, since: Since = None, until: Until = None,
                   segment: Annotated[Optional[str], typer.Option(help="Compare within each segment of this dimension.")] = None,
                   priorities: Annotated[bool, typer.Option("--priorities", help="Rank our aspects by importance × gap.")] = False,
                   alpha: Annotated[float, typer.Option(help="FDR level of the gap tests.")] = 0.05,
-                  as_json: AsJson = False):
+                  as_json: AsJson = False, fmt: FormatOpt = None):
     """Our brand against competitors aspect by aspect: net sentiment gaps with 95% intervals and BH q-values
     (significant ones marked), or with --priorities the improvement priorities."""
     if ctx.invoked_subcommand is not None:
@@ -225,40 +217,38 @@ def benchmark_cmd(ctx: typer.Context, since: Since = None, until: Until = None,
         res["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
         return res
 
+    fmt = chosen(fmt, as_json)
     res = _answer(ctx, query)
     if res is None:
         err.print("no feedback in this window")
         raise typer.Exit(1)
-    if as_json:
-        out.print_json(json.dumps(res, default=str))
-        return
     if priorities:
-        for seg, ranked in res["priorities"].items():
-            t = Table(title=f"Improvement priorities for {res['our_brand']}" + ("" if seg == bm.ALL else f" · {seg}"))
-            for c in ("rank", "aspect", "priority", "importance", "deficit", "versus", "gap q", "our net"):
-                t.add_column(c, justify="right" if c not in ("aspect", "versus") else "left")
-            for r in ranked:
-                t.add_row(str(r["rank"]), r["aspect"], f"{r['priority']:.4f}", f"{r['importance']:.3f}",
-                          f"{r['deficit']:.3f}", r["versus"] or "–",
-                          "–" if r["gap_q_value"] is None else f"{r['gap_q_value']:.3g}",
-                          "–" if r["our_net_sentiment"] is None else f"{r['our_net_sentiment']:+.2f}")
-            out.print(t)
-        imp = res["importance"]
-        out.print(f"importance: OLS of our items' {imp['target']} on aspect sentiment ({imp['items']} items, "
-                  f"R² {imp.get('r_squared')})")
+        rows = [[seg, str(r["rank"]), r["aspect"], f"{r['priority']:.4f}", f"{r['importance']:.3f}",
+                 f"{r['deficit']:.3f}", r["versus"] or "–",
+                 "–" if r["gap_q_value"] is None else f"{r['gap_q_value']:.3g}",
+                 "–" if r["our_net_sentiment"] is None else f"{r['our_net_sentiment']:+.2f}"]
+                for seg, ranked in res["priorities"].items() for r in ranked]
+        columns = ["segment", "rank", "aspect", "priority", "importance", "deficit", "versus", "gap q", "our net"]
+        emit(fmt, data=res, rows=rows, columns=columns, title=f"Improvement priorities for {res['our_brand']}",
+             justify={c: "right" for c in columns if c not in ("segment", "aspect", "versus")})
+        if fmt is Format.table:
+            imp = res["importance"]
+            out.print(f"importance: OLS of our items' {imp['target']} on aspect sentiment ({imp['items']} items, "
+                      f"R² {imp.get('r_squared')})")
         return
     net = {(m["segment"], m["aspect"], m["brand"]): m["net_sentiment"] for m in res["metrics"]}
-    t = Table(title=f"{res['our_brand']} vs competitors, {res['window']['since'][:10]} to {res['window']['until'][:10]} "
-                    f"({res['tests']} gaps tested, BH at {res['alpha']})")
-    for c in ("segment", "aspect", "competitor", "ours", "theirs", "gap [95%]", "q", ""):
-        t.add_column(c, justify="left" if c in ("segment", "aspect", "competitor") else "right")
+    rows = []
     for g in sorted(res["gaps"], key=lambda g: (g["segment"], g["aspect"], g["competitor"])):
         if g["gap"] is None:
             continue
         ours = net.get((g["segment"], g["aspect"], res["our_brand"]), {}).get("value")
         theirs = net.get((g["segment"], g["aspect"], g["competitor"]), {}).get("value")
         mark = {"ours": "[green]ours[/green]", "competitor": "[red]theirs[/red]"}.get(g["favours"], "")
-        t.add_row(g["segment"], g["aspect"], g["competitor"], "–" if ours is None else f"{ours:+.2f}",
-                  "–" if theirs is None else f"{theirs:+.2f}", f"{g['gap']:+.2f} [{g['lower']:+.2f}, {g['upper']:+.2f}]",
-                  f"{g['q_value']:.3g}", mark)
-    out.print(t)
+        rows.append([g["segment"], g["aspect"], g["competitor"], "–" if ours is None else f"{ours:+.2f}",
+                     "–" if theirs is None else f"{theirs:+.2f}",
+                     f"{g['gap']:+.2f} [{g['lower']:+.2f}, {g['upper']:+.2f}]", f"{g['q_value']:.3g}", mark])
+    columns = ["segment", "aspect", "competitor", "ours", "theirs", "gap [95%]", "q", "favours"]
+    emit(fmt, data=res, rows=rows, columns=columns,
+         title=f"{res['our_brand']} vs competitors, {res['window']['since'][:10]} to {res['window']['until'][:10]} "
+               f"({res['tests']} gaps tested, BH at {res['alpha']})",
+         justify={c: "right" for c in columns if c not in ("segment", "aspect", "competitor")})

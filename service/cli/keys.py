@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from service.cli.output import FormatOpt, chosen, emit
 
 keys_app = typer.Typer(help="API keys: roles admin, analyst, viewer, ingest; optional data scope.",
                        no_args_is_help=True)
@@ -53,7 +54,8 @@ def create(ctx: typer.Context,
 
 
 @keys_app.command("list")
-def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
     """Every key: prefix, role, scope, when made, last used, revoked."""
     from sqlalchemy import select
 
@@ -66,17 +68,12 @@ def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")
             rows = [key_dict(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
     finally:
         rt.close()
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    t = Table(title="API keys")
-    for c in ("id", "prefix", "role", "name", "scope", "created", "revoked"):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        scope = "; ".join(f"{k}={','.join(r[k])}" for k in ("regions", "brands") if r[k]) or "all"
-        t.add_row(str(r["id"]), r["prefix"], r["role"], r["name"] or "", scope, r["created_at"][:16],
-                  (r["revoked_at"] or "")[:16])
-    out.print(t)
+    table = [[str(r["id"]), r["prefix"], r["role"], r["name"] or "",
+              "; ".join(f"{k}={','.join(r[k])}" for k in ("regions", "brands") if r[k]) or "all",
+              r["created_at"][:16], (r.get("last_used_at") or "")[:16], (r["revoked_at"] or "")[:16]]
+             for r in rows]
+    emit(chosen(fmt, as_json), title="API keys", data=rows, rows=table,
+         columns=["id", "prefix", "role", "name", "scope", "created", "last used", "revoked"])
 
 
 @keys_app.command("revoke")

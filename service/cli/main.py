@@ -55,6 +55,9 @@ class State:
     settings: Settings
 
 
+_DATABASE: dict[str, str] = {}  # the store this command uses, for the one-line database error
+
+
 def _settings(ctx: typer.Context) -> Settings:
     return ctx.obj.settings
 
@@ -69,8 +72,8 @@ def main_options(
         "--config-dir", envvar="RADAR_CONFIG_DIR", help="Folder with base.yaml, taxonomy.yaml, competitors.yaml.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
 ):
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from service.api import logs
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if config_dir:
@@ -84,6 +87,8 @@ def main_options(
     except Exception as exc:  # invalid configuration: say what and where, no traceback
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
+    logs.configure(state.settings.log_format, level=logging.DEBUG if verbose else logging.WARNING)
+    _DATABASE["url"] = state.settings.database_url
     ctx.obj = state
 
 
@@ -325,10 +330,14 @@ def serve(
         from service.cli.keys import ensure_admin_key
 
         first = ensure_admin_key(rt)
-        if first:
-            console.print(f"no admin key yet: created one (shown once): {first}")
+        if first:  # the key alone on standard output (a script can keep it), the words on stderr
+            console.print("no admin key yet: created one, shown once on standard output:")
+            typer.echo(first)
     console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)\n"
                   f"dashboard: http://{h}:{p}/dashboard/", soft_wrap=True)
+    from service.api import logs
+
+    logs.configure(s.log_format, access=True)  # one access line per request from here on
     stop = threading.Event()
     if alerts_every > 0:
         threading.Thread(target=_schedule, args=("alerts", _alerts_job(rt), alerts_every * 60, stop), daemon=True,
@@ -337,7 +346,10 @@ def serve(
         threading.Thread(target=_schedule, args=("digest", _digest_job(rt), digest_every * 60, stop), daemon=True,
                          name="radar-digest").start()
     try:
-        uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning")
+        # uvicorn's own loggers go through the root handler above (JSON lines with log_format json);
+        # its access log is replaced by radar.access
+        uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning", log_config=None,
+                    access_log=False)
     finally:
         stop.set()
 
@@ -439,6 +451,46 @@ def db_current(ctx: typer.Context):
     typer.echo(json.dumps({"revision": current_revision(engine), "head": head_revision(engine)}))
 
 
+@db_app.command("backup")
+def db_backup(ctx: typer.Context,
+              path: Annotated[Path, typer.Argument(help="Where to write the copy (a SQLite file).")],
+              force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False):
+    """Copy a live SQLite store to PATH with SQLite's online backup API: a consistent copy while
+    the API and jobs keep writing. To restore, stop the service and put the copy in the store's
+    place (or point RADAR_DATABASE_URL at it). PostgreSQL: use pg_dump."""
+    from sqlalchemy.engine import make_url
+
+    from service.store.db import backup_sqlite, check_integrity, make_engine
+    from service.store.migrate import current_revision
+
+    url = _settings(ctx).database_url
+    if make_url(url).get_backend_name() != "sqlite":
+        console.print(f"[red]error:[/red] radar db backup copies SQLite stores; back up this "
+                      f"{make_url(url).get_backend_name()} database with its own tools, e.g. "
+                      f"pg_dump --format=custom --file {path} "
+                      f"'{make_url(url).render_as_string(hide_password=True)}' (restore with pg_restore)",
+                      soft_wrap=True)
+        raise typer.Exit(2)
+    if path.exists() and not force:
+        console.print(f"[red]error:[/red] {path} exists (--force replaces it)")
+        raise typer.Exit(2)
+    engine = make_engine(url)
+    try:
+        backup_sqlite(engine, path)
+    finally:
+        engine.dispose()
+    copy = make_engine(f"sqlite:///{path.resolve()}")
+    try:
+        state, detail = check_integrity(copy)
+        revision = current_revision(copy)
+    finally:
+        copy.dispose()
+    typer.echo(json.dumps({"backup": str(path), "bytes": path.stat().st_size, "revision": revision,
+                           "integrity": state if detail is None else f"{state}: {detail}"}))
+    if state != "ok":
+        raise typer.Exit(1)
+
+
 @models_app.command("build")
 def models_build(
     ctx: typer.Context,
@@ -474,7 +526,31 @@ def models_build(
 
 
 def main() -> None:
-    app()
+    """The ``radar`` command. A database that cannot serve (read-only, locked, damaged,
+    unreachable) ends it with one line naming the database and the cause, and exit status 4."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.store.db import UNUSABLE, classify, describe
+
+    try:
+        app()
+    except SQLAlchemyError as exc:
+        kind = classify(exc)
+        if kind not in UNUSABLE:
+            raise
+        from sqlalchemy.engine import make_url
+
+        url = _DATABASE.get("url")
+        where = "the store" if not url else url if make_url(url).password is None else \
+            make_url(url).render_as_string(hide_password=True)
+        hint = {"read-only": "it cannot be written (file permissions, a read-only mount or user)",
+                "busy": "another process holds its lock", "corrupt": "it is damaged (restore a backup)",
+                "unavailable": "it cannot be reached or opened"}[kind]
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] database {escape(where)}: {hint}: {escape(describe(exc))}",
+                      soft_wrap=True, highlight=False)
+        sys.exit(4)
 
 
 if __name__ == "__main__":

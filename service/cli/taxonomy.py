@@ -10,9 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from service.cli.analyze import Attr, Brand, Lang, Region, Since, Until, _filter, _resolved_or_exit, _runtime
+from service.cli.output import Format, FormatOpt, chosen, emit, wide
 
 taxonomy_app = typer.Typer(help="Test a draft taxonomy on stored items, calibrate thresholds, save it.",
                            no_args_is_help=True)
@@ -46,7 +48,8 @@ def test_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="The 
              examples: Annotated[int, typer.Option(help="Matches and borderline items shown per aspect.",
                                                    min=0, max=50)] = 5,
              since: Since = None, until: Until = None, brand: Brand = [], region: Region = [], language: Lang = [],
-             attr: Attr = [], as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
+             attr: Attr = [], fmt: FormatOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")] = False):
     """What the draft would tag among the stored items: counts and shares per aspect, by rule
     and by model, matches with evidence, borderline items on both sides of the threshold,
     overlap with the other aspects and the change against the current taxonomy."""
@@ -62,31 +65,31 @@ def test_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="The 
                                       aspect=aspect, examples=examples)
     finally:
         rt.close()
-    if as_json:
-        out.print_json(json.dumps(res, ensure_ascii=False))
-        return
-    t = Table(title=f"Draft {file.name} on the newest {res['sample']} of {res['in_scope']} stored items")
-    for col in ("aspect", "tagged", "share", "≈ in scope", "rule / model / both", "before → now", "overlaps most"):
-        t.add_column(col)
+    fmt = chosen(fmt, as_json)
+    rows = []
     for a in res["aspects"]:
         r = a["by_reason"]
         ch = a["change"]
         top = max(a["overlap"].items(), key=lambda kv: kv[1], default=None)
-        t.add_row(a["aspect"] + (" (new)" if ch["new_aspect"] else ""), str(a["tagged"]), f"{100 * a['share']:.1f}%",
-                  str(a["estimated_in_scope"]), f"{r['rule']} / {r['model']} / {r['rule+model']}",
-                  f"{ch['before']} → {a['tagged']} (+{ch['gained']} −{ch['lost']})",
-                  f"{top[0]} ({top[1]})" if top else "–")
-    out.print(t)
+        rows.append([a["aspect"] + (" (new)" if ch["new_aspect"] else ""), str(a["tagged"]), f"{100 * a['share']:.1f}%",
+                     str(a["estimated_in_scope"]), f"{r['rule']} / {r['model']} / {r['rule+model']}",
+                     f"{ch['before']} → {a['tagged']} (+{ch['gained']} −{ch['lost']})",
+                     f"{top[0]} ({top[1]})" if top else "–"])
+    emit(fmt, data=res, rows=rows, title=f"Draft {file.name} on the newest {res['sample']} of {res['in_scope']} stored items",
+         columns=["aspect", "tagged", "share", "≈ in scope", "rule / model / both", "before → now", "overlaps most"])
+    if fmt is not Format.table:
+        return
+    out = wide()
     for a in res["aspects"]:
         if not examples:
             break
         out.print(f"\n[bold]{a['aspect']}[/bold] (threshold {a['threshold']})")
         for m in a["matches"]:
             why = m.get("reason", "") + (f" `{m['rule']}`" if m.get("rule") else "")
-            out.print(f"  #{m['id']} {m.get('confidence', 0):.2f} {why}: {_short(m.get('evidence') or m['text'])}")
+            out.print(f"  #{m['id']} {m.get('confidence', 0):.2f} {escape(why)}: {escape(_short(m.get('evidence') or m['text']))}")
         for label, key in (("just tagged", "just_tagged"), ("just missed", "just_missed")):
             for m in a["borderline"][key]:
-                out.print(f"  {label} #{m['id']} p={m['model_probability']:.2f}: {_short(m['text'])}")
+                out.print(f"  {label} #{m['id']} p={m['model_probability']:.2f}: {escape(_short(m['text']))}")
     for r in res["removed_aspects"]:
         out.print(f"removed: {r['aspect']} (tagged {r['before']} of the sample before)")
 
@@ -121,7 +124,7 @@ def calibrate_cmd(ctx: typer.Context,
         f = (lambda v: "–" if v is None else f"{100 * v:.1f}%")
         t.add_row(a["aspect"], f"{a['threshold']:.3f}", f(a.get("model_share")), f(a.get("rule_share")),
                   f(a.get("share_after")), a["change"])
-    err.print(t)
+    wide(stderr=True).print(t)
     out.print(json.dumps({"items": res["items"], "path": res["path"], "model_version": res["model_version"],
                           "thresholds": {a["aspect"]: a["threshold"] for a in res["aspects"]}}))
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from service.cli.analyze import _runtime
+from service.cli.output import FormatOpt, chosen, emit
 
 labels_app = typer.Typer(help="Import and export a team's labels.", no_args_is_help=True)
 out = Console()
@@ -159,8 +160,8 @@ def _f(v) -> str:
     return "–" if v is None else str(v)  # no gold and no tag: nothing to measure
 
 
-def models_list(ctx: typer.Context):
-    """The team models, their headline figures and which one serves."""
+def models_list(ctx: typer.Context, fmt: FormatOpt = None):
+    """The team models, their headline figures (generic → team) and which one serves."""
     from service.store import labels as store
     from service.teach.service import summary
 
@@ -168,12 +169,20 @@ def models_list(ctx: typer.Context):
     with rt.sessions() as s:
         key = store.promoted_key(s)
         rows = [summary(r, serving=bool(key and key[0] == r.name)) for r in store.team_models(s)]
-    for m in rows:
-        typer.echo(json.dumps({"name": m["name"], "serving": m["serving"], "created_at": m["created_at"],
-                               "labels": m["params"].get("labels", {}).get("items"),
-                               "report": _headline(m["report"])}, default=str))
-    typer.echo(json.dumps({"serving": rt.serving()}))
+    models = [{"name": m["name"], "serving": m["serving"], "created_at": m["created_at"],
+               "labels": m["params"].get("labels", {}).get("items"), "report": _headline(m["report"])} for m in rows]
+    serving = rt.serving()
     rt.close()
+
+    def fig(m: dict, target: str) -> str:
+        h = m["report"].get(target)
+        return "–" if h is None else f"{h['generic']} → {h['team']}"
+
+    emit(chosen(fmt), data={"models": models, "serving": serving},
+         title=f"Team models (serving: {serving['model']}, {serving['model_version']})",
+         columns=["name", "serving", "created", "labels", "sentiment macro-F1", "aspects F1", "aspect sentiment F1"],
+         rows=[[m["name"], "yes" if m["serving"] else "", str(m["created_at"])[:16], str(m["labels"] or 0),
+                fig(m, "sentiment"), fig(m, "aspects"), fig(m, "aspect_sentiment")] for m in models])
 
 
 def models_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team model name.")]):
