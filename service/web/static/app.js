@@ -309,13 +309,45 @@ const Radar = (() => {
   function link(text, url, attrs) { return el("a", { href: url, ...(attrs || {}) }, text); }
 
   // ---- charts --------------------------------------------------------------------------------
+  // Plotly reads a subset of HTML in the text it draws (category labels and ticks, legends, hover
+  // text, titles, annotations): <a href> becomes a link, <b>/<br> restyle, entities decode. Data
+  // (a product, a brand, a segment, a theme's label, an aspect's configured name) must show as the
+  // characters it holds, so every such string is escaped to numeric entities, which Plotly decodes
+  // back to exactly those characters (it knows no &quot;). Templates (hovertemplate, texttemplate)
+  // are markup written here: data spliced into one goes through plotText at that place.
+  const PLOT_ENTITIES = { "&": "&#38;", "<": "&#60;", ">": "&#62;", '"': "&#34;", "'": "&#39;" };
+  function plotText(v) { return typeof v === "string" ? v.replace(/[&<>"']/g, (c) => PLOT_ENTITIES[c]) : v; }
+  function plotTexts(v) { return Array.isArray(v) ? v.map(plotTexts) : plotText(v); }
+  const TRACE_TEXT = ["x", "y", "text", "hovertext", "customdata", "labels", "ids", "name", "legendgroup"];
+  function plotTitle(title) {
+    if (typeof title === "string") return plotText(title);
+    return title && typeof title === "object" ? { ...title, text: plotText(title.text) } : title;
+  }
+  function plotSafe(traces, layout) {
+    const safeTraces = traces.map((tr) => {
+      const out = { ...tr };
+      for (const k of TRACE_TEXT) if (k in out) out[k] = plotTexts(out[k]);
+      return out;
+    });
+    const safeLayout = { ...layout };
+    for (const [k, v] of Object.entries(safeLayout)) {
+      if (/^[xy]axis\d*$/.test(k) && v && typeof v === "object") {
+        safeLayout[k] = { ...v, ...("title" in v ? { title: plotTitle(v.title) } : {}),
+                          ...("ticktext" in v ? { ticktext: plotTexts(v.ticktext) } : {}) };
+      }
+    }
+    if ("title" in safeLayout) safeLayout.title = plotTitle(safeLayout.title);
+    if (safeLayout.annotations) safeLayout.annotations = safeLayout.annotations.map((a) => ({ ...a, text: plotText(a.text) }));
+    return [safeTraces, safeLayout];
+  }
   async function chart(node, traces, layout, { onClick } = {}) {
     const base = {
       margin: { l: 56, r: 56, t: 12, b: 40 }, height: 300, hovermode: "closest",
       font: { family: "system-ui, 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif", size: 12 },
       legend: { orientation: "h", y: -0.2 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
-    await Plotly.newPlot(node, traces, { ...base, ...layout },
+    const [safeTraces, safeLayout] = plotSafe(traces, { ...base, ...layout });
+    await Plotly.newPlot(node, safeTraces, safeLayout,
                          { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
     node.dataset.rendered = "1";
     if (onClick) node.on("plotly_click", (ev) => { if (ev.points && ev.points.length) onClick(ev.points[0]); });
@@ -365,6 +397,6 @@ const Radar = (() => {
 
   return { CFG, COLORS, t, lang, can, cached, aspectName, brandName, href, navigate, query, api, apiFilters, el, card,
            num, pct, signed, date, datetime, segmentText, sentimentBadge, severityBadge, segmentParams, FIELD_DIMS,
-           explorerHref, link, chart, chartBox, banner, render };
+           explorerHref, link, plotText, chart, chartBox, banner, render };
 })();
 window.Radar = Radar;

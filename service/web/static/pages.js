@@ -423,7 +423,8 @@
         error_y: { type: "data", symmetric: false, array: gs.map((g) => (g ? g.upper - g.gap : null)), arrayminus: gs.map((g) => (g ? g.gap - g.lower : null)) },
         customdata: gs.map((g) => (g ? [g.q_value, g.ours_mentions, g.their_mentions] : [null, 0, 0])),
         marker: { size: 11, symbol: gs.map((g) => (g && g.significant ? "circle" : "circle-open")), line: { width: 2 } },
-        hovertemplate: "%{x}: %{y:+.2f} (q=%{customdata[0]}, n=%{customdata[1]}/%{customdata[2]})<extra>" + (r === "(competitors)" ? t("cp.pooled") : R.brandName(r)) + "</extra>",
+        hovertemplate: "%{x}: %{y:+.2f} (q=%{customdata[0]}, n=%{customdata[1]}/%{customdata[2]})<extra>"
+          + R.plotText(r === "(competitors)" ? t("cp.pooled") : R.brandName(r)) + "</extra>",
         offsetgroup: String(i) };
     });
     box.append(card(t("cp.gaps"), el("p", { class: "hint" }, t("cp.gap_hint")), chartBox("chart-gaps", (node) => chart(node, traces, {
