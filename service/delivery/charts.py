@@ -168,7 +168,10 @@ def _is_zh(language: str) -> bool:
 
 def _drawable(text: object, families: list[str]) -> str:
     """``text`` cleaned for a label: control characters and characters that none of the
-    fonts can draw are dropped (never tofu), long names are shortened with an ellipsis."""
+    fonts can draw are dropped (never tofu), long names are shortened with an ellipsis, and
+    every ``$`` is escaped: matplotlib reads text between two dollars as mathtext, so a name
+    from the data such as ``$\\foo$`` would stop the chart (an unknown symbol) and
+    ``price $5 or $6`` would lose its dollars."""
     fonts = [f for f in (_font(name) for name in families) if f is not None]
     out = []
     for ch in str(text if text is not None else ""):
@@ -181,7 +184,7 @@ def _drawable(text: object, families: list[str]) -> str:
     label = " ".join("".join(out).split())
     if len(label) > MAX_LABEL:
         label = label[: MAX_LABEL - 1].rstrip() + "…"
-    return label or "?"
+    return label.replace("$", r"\$") or "?"
 
 
 # --- figure plumbing ------------------------------------------------------------------------

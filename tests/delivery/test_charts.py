@@ -287,3 +287,24 @@ def test_benchmark_chart_decodes_and_grows_with_rows():
     assert benchmark_chart(rows) == benchmark_chart(rows)
     missing = [r for r in rows if not (r["brand"] == "rival B" and r["aspect"] == "aspect 2")]
     assert decode(benchmark_chart(missing)).shape[1] == 640
+
+
+DOLLAR_NAMES = ["$\\invalidcmd$", "price $5 or $6", "$x^2$"]
+
+
+def test_names_from_the_data_are_drawn_as_text_not_mathtext():
+    """Issue 20: matplotlib reads text between two dollars as mathtext; a region, brand or
+    aspect named like one stopped the chart (unknown symbol) or lost its dollars."""
+    from matplotlib.text import Text
+
+    rows = [{"region": name, "items": 30, "net_sentiment": v, "lower": None, "upper": None}
+            for name, v in zip(DOLLAR_NAMES, (-0.4, 0.1, 0.5))]
+    png, _ = render_quietly(region_sentiment_chart, rows)
+    assert abs(decode(png).shape[1] - 640) <= 2
+    bench = [{"aspect": aspect, "brand": brand, "net_sentiment": 0.1, "lower": None, "upper": None}
+             for aspect in DOLLAR_NAMES for brand in ("spicewell", DOLLAR_NAMES[0])]
+    png, _ = render_quietly(benchmark_chart, bench)
+    assert abs(decode(png).shape[1] - 640) <= 2
+    for name in DOLLAR_NAMES:  # what the label holds is drawn as plain text, dollars and all
+        label = charts._drawable(name, charts._families())
+        assert Text(text=label)._preprocess_math(label) == (name, False)
