@@ -64,6 +64,10 @@ class ScoringSettings(BaseModel):
         "auto", description="auto: the int8 ONNX encoder when `radar models build` made one, else PyTorch.")
     batch_size: int = Field(64, ge=1)
     max_tokens: int = Field(256, ge=16)
+    batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the API's micro-batcher waits for "
+                                 "more requests to join a model call.")
+    queue_max_items: int = Field(4000, ge=1, description="Texts that may wait for the API's model at once; a "
+                                 "request beyond gets 503 with Retry-After.")
     threads: int | None = Field(None, description="torch intra-op threads; None keeps torch's default.")
 
 

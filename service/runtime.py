@@ -6,6 +6,7 @@ construction time), and each component is built once.
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -35,6 +36,8 @@ class Runtime:
         self._team_checked = float("-inf")
         self.jobs: dict[str, dict] = {}  # background training runs of this process
         self._scoring_observer = None  # (items, seconds) of each scored batch, for metrics
+        self._batcher = None  # (the scorer it batches for, the MicroBatcher): the API's shared model queue
+        self._lock = threading.Lock()
 
     @cached_property
     def engine(self) -> Engine:
@@ -142,10 +145,29 @@ class Runtime:
         return Validator(mapping, max_text_chars=self.settings.limits.max_text_chars, limits=self.settings.limits,
                          default_timezone=self.settings.ingest.default_timezone)
 
-    def ingest_service(self, mapping: ColumnMapping | None = None, scope=None) -> IngestService:
-        """``scope`` (``jobs.ingest.WriteScope``): the regions and brands a scoped key may write."""
+    @property
+    def api_scorer(self) -> Scorer:
+        """What the API scores with: the current scorer behind one micro-batcher shared by all
+        requests (``service.nlp.batcher``; a new one when the scorer changes, e.g. a promotion)."""
+        from service.nlp.batcher import MicroBatcher
+
+        current = self.scorer
+        with self._lock:
+            if self._batcher is None or self._batcher[0] is not current:
+                if self._batcher is not None:
+                    self._batcher[1].close()
+                sc = self.settings.scoring
+                self._batcher = (current, MicroBatcher(self.observed(current), max_batch=sc.batch_size,
+                                                       max_wait_ms=sc.batch_wait_ms, max_queue=sc.queue_max_items))
+            return self._batcher[1]
+
+    def ingest_service(self, mapping: ColumnMapping | None = None, scope=None, *,
+                       batched: bool = False) -> IngestService:
+        """``scope`` (``jobs.ingest.WriteScope``): the regions and brands a scoped key may write;
+        ``batched``: score through the API's shared micro-batcher."""
         ing = self.settings.ingest
-        return IngestService(sessions=self.sessions, scorer=self.observed(self.scorer), preparer=self.preparer,
+        scorer = self.api_scorer if batched else self.observed(self.scorer)
+        return IngestService(sessions=self.sessions, scorer=scorer, preparer=self.preparer,
                              validator=self.validator(mapping), chunk_size=ing.chunk_size,
                              duplicates=ing.duplicates, scope=scope)
 
@@ -400,6 +422,8 @@ class Runtime:
         return scorer if observer is None else _ObservedScorer(scorer, observer)
 
     def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher[1].close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

@@ -49,7 +49,7 @@ def get_names(runtime: RuntimeDep):
 
 
 def get_scorer(runtime: RuntimeDep) -> Scorer:
-    return runtime.observed(runtime.scorer)
+    return runtime.api_scorer
 
 
 def get_readiness(request: Request) -> Readiness:

@@ -137,6 +137,7 @@ def within(seconds: float, fn, *args, **kwargs):
     import threading
 
     from service.api.errors import ApiError
+    from service.nlp.batcher import Overloaded
     from service.nlp.cancel import cancellable
 
     stop = threading.Event()
@@ -151,6 +152,8 @@ def within(seconds: float, fn, *args, **kwargs):
     future = _MODEL_POOL.submit(run)
     try:
         return future.result(timeout=seconds)
+    except Overloaded as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except cf.TimeoutError:
         stop.set()
         raise ApiError(503, f"the model did not answer within {seconds:g} s and the work was stopped; retry "

@@ -11,7 +11,8 @@ four small calls fighting over two cores.
 The queue is bounded (``max_queue`` texts): a request that would overflow it gets
 ``Overloaded`` at once (the API answers 503 with Retry-After) rather than waiting behind work it
 cannot finish in time. A request whose caller stops waiting (``service.nlp.cancel``) is dropped
-from the queue if its batch has not started.
+from the queue if its batch has not started, and a running batch whose callers all stopped
+waiting is cancelled at the encoder's next batch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from service.nlp.cancel import Cancelled, check
+from service.nlp.cancel import Cancelled, cancellable, check
 from service.nlp.pipeline import Scorer, ScoredText
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ class _Job:
     languages: list[str | None]
     future: Future = field(default_factory=Future)
     cancelled: bool = False
+    running: "_Batch | None" = None  # the shared call it is part of, once taken
+
+
+@dataclass
+class _Batch:
+    jobs: list[_Job]
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class MicroBatcher(Scorer):
@@ -89,6 +97,8 @@ class MicroBatcher(Scorer):
             except Cancelled:
                 with self._cv:
                     job.cancelled = True
+                    if job.running is not None and all(j.cancelled for j in job.running.jobs):
+                        job.running.stop.set()  # nobody waits for this call any more
                 raise
             try:
                 return job.future.result(timeout=0.05)
@@ -107,13 +117,13 @@ class MicroBatcher(Scorer):
             self._thread = threading.Thread(target=self._run, name="radar-batcher", daemon=True)
             self._thread.start()
 
-    def _take(self) -> list[_Job]:
+    def _take(self) -> _Batch:
         """The oldest job and those that join it within ``max_wait`` (up to ``max_batch`` texts)."""
         with self._cv:
             while not self._jobs and not self._closed:
                 self._cv.wait()
             if not self._jobs:
-                return []
+                return _Batch([])
             batch = [self._jobs.popleft()]
             n = len(batch[0].texts)
             deadline = time.monotonic() + self.max_wait
@@ -130,11 +140,15 @@ class MicroBatcher(Scorer):
                 batch.append(job)
                 n += len(job.texts)
             self._queued -= n
-            return [j for j in batch if not j.cancelled]
+            taken = _Batch([j for j in batch if not j.cancelled])
+            for j in taken.jobs:
+                j.running = taken
+            return taken
 
     def _run(self) -> None:
         while True:
-            batch = self._take()
+            taken = self._take()
+            batch = taken.jobs
             if not batch:
                 if self._closed:
                     return
@@ -143,9 +157,11 @@ class MicroBatcher(Scorer):
             langs = [lang for j in batch for lang in j.languages]
             t0 = time.perf_counter()
             try:
-                scored = self.inner.score(texts, langs)
+                with cancellable(taken.stop):
+                    scored = self.inner.score(texts, langs)
             except BaseException as exc:  # every waiting request hears of it; the worker goes on
-                log.exception("model call of %d texts failed", len(texts))
+                if not isinstance(exc, Cancelled):
+                    log.exception("model call of %d texts failed", len(texts))
                 for j in batch:
                     j.future.set_exception(exc)
                 continue

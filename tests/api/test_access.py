@@ -322,7 +322,9 @@ def test_a_slow_model_answers_503_with_retry_after(sqlite_url, make_runtime):
         item = {"source": "t", "external_id": "slow-1", "channel": "review", "text": "too spicy flavour",
                 "created_at": START.isoformat()}
         assert c.post("/v1/feedback", json={"items": [item]}).status_code == 503
-        time.sleep(1.6)  # the ingest finished in the background; the retry stores nothing twice
+        time.sleep(1.6)  # the ingest was stopped: nothing of it is stored, and the retry stores it once
+        assert c.get("/v1/feedback").json()["items"] == []
     rt2 = make_runtime(sqlite_url, scorer=AspectKeywordScorer())
     with TestClient(create_app(runtime=rt2)) as c:
+        assert c.post("/v1/feedback", json={"items": [item]}).json()["created"] == 1
         assert c.post("/v1/feedback", json={"items": [item]}).json()["unchanged"] == 1

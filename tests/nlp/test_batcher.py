@@ -109,3 +109,36 @@ def test_a_failed_call_reaches_every_caller_and_the_worker_goes_on():
                 f.result(5)
     assert len(batcher.score(["after the failure"])) == 1
     batcher.close()
+
+
+def test_the_api_shares_the_model_and_answers_503_when_its_queue_is_full(sqlite_url, make_runtime):
+    from datetime import datetime, timezone
+
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    gate = threading.Event()
+    inner = Recording(gate)
+    rt = make_runtime(sqlite_url, scorer=inner, scoring={"queue_max_items": 6, "batch_wait_ms": 20})
+    at = datetime(2026, 5, 1, tzinfo=timezone.utc).isoformat()
+
+    def items(tag: str, n: int) -> dict:
+        return {"items": [{"source": "t", "external_id": f"{tag}{i}", "text": f"{tag} {i} good", "created_at": at,
+                           "language": "en"} for i in range(n)]}
+
+    with TestClient(create_app(runtime=rt)) as c, ThreadPoolExecutor(4) as pool:
+        gate.set()
+        assert c.post("/v1/feedback", json=items("w", 1)).json()["created"] == 1  # warm: the first load is slow
+        gate.clear()
+        inner.calls.clear()
+        first = pool.submit(c.post, "/v1/feedback", json=items("a", 3))  # the worker takes it and waits
+        time.sleep(0.3)
+        queued = [pool.submit(c.post, "/v1/feedback", json=items(t, 3)) for t in "bc"]  # 6 of 6 queued
+        time.sleep(0.3)
+        r = c.post("/v1/feedback", json=items("d", 3))
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1" and "queue" in r.json()["error"]["message"]
+        gate.set()
+        assert [f.result(10).json()["created"] for f in (first, *queued)] == [3, 3, 3]
+    assert len(inner.calls) == 2  # b and c shared one model call
+    assert sorted(inner.calls[1]) == sorted(f"{t} {i} good" for t in "bc" for i in range(3))

@@ -27,7 +27,7 @@ def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, call
     scope = None
     if caller.regions is not None or caller.brands is not None:
         scope = WriteScope(regions=caller.regions, brands=caller.brands)
-    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT, scope=scope).ingest,
+    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT, scope=scope, batched=True).ingest,
                     list(enumerate(body.items)))
     items = [IngestItemResult(index=r.row, external_id=r.external_id, status=r.status.value, id=r.id,
                               duplicate_of=r.duplicate_of, errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
