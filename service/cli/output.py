@@ -54,9 +54,11 @@ def emit(fmt: Format, *, columns: list[str], rows: list[list[Any]], data: Any = 
             data = [dict(zip(columns, (_plain(c) for c in row))) for row in rows]
         wide().print_json(json.dumps(data, ensure_ascii=False, default=str))
     elif fmt is Format.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        from service.jobs.score_file import csv_cell  # formulas neutralised, as `radar score` writes
+
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")  # CRLF: a cell holding \r is quoted
         writer.writerow(columns)
-        writer.writerows([_plain(c) for c in row] for row in rows)
+        writer.writerows([csv_cell(_plain(c)) for c in row] for row in rows)
         sys.stdout.flush()
     else:
         table = Table(title=title)
