@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 ACCESS = logging.getLogger("radar.access")
 REQUEST_ID: ContextVar[str | None] = ContextVar("radar_request_id", default=None)
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}  # uvicorn's ANSI copy
 
 
 def request_id(incoming: str | None) -> str:
