@@ -412,6 +412,11 @@ class Runtime:
         except (ModelError, KeyError, OSError, ValueError) as exc:
             return "unavailable", str(exc) or type(exc).__name__
 
+    def scoring_queue(self) -> int:
+        """Texts waiting in the API's shared micro-batcher for the model (0 before its first use)."""
+        batcher = self._batcher
+        return 0 if batcher is None else batcher[1].queued
+
     def observe_scoring(self, observer) -> None:
         """Call ``observer(items, seconds)`` after each batch the API's scorer and ingest score."""
         self._scoring_observer = observer

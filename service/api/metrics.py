@@ -6,7 +6,8 @@ happen: requests by route template, method and status, and their latency (``obse
 middleware); texts scored by the API and ingest, per batch: latency and size
 (``Runtime.observe_scoring``); database errors by kind. Read from the store at scrape time,
 so nothing else needs a hook: items stored (by channel), scores stored (by model version),
-outbox messages by status, alerts by rule, severity and status; and the model pool's depth.
+outbox messages by status, alerts by rule, severity and status; the model pool's depth and the
+texts waiting in the shared micro-batcher.
 """
 
 from __future__ import annotations
@@ -98,9 +99,12 @@ class _StoreCollector:
             return counts
 
     def collect(self):
-        pool = GaugeMetricFamily("radar_model_pool_depth", "API model calls queued or running.")
+        pool = GaugeMetricFamily("radar_model_pool_depth", "API model calls (score, ingest) queued or running.")
         pool.add_metric([], model_pool_depth())
         yield pool
+        queue = GaugeMetricFamily("radar_scoring_queue_texts", "Texts waiting in the shared micro-batcher.")
+        queue.add_metric([], self.runtime.scoring_queue())
+        yield queue
         counts = self._counts()
         up = GaugeMetricFamily("radar_store_up", "1 when the store's counts could be read at the last scrape.")
         up.add_metric([], 0 if counts is None else 1)

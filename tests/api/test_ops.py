@@ -230,7 +230,8 @@ def test_metrics_count_requests_scoring_and_the_store(sqlite_url, make_runtime, 
     assert m[("radar_outbox_messages", ("status", "pending"))] == 2 and m[("radar_outbox_messages", ("status", "dead"))] == 1
     assert m[("radar_alerts", ("rule", "pref"), ("severity", "L1"), ("status", "open"))] == 1
     assert m[("radar_alerts", ("rule", "pref"), ("severity", "L2"), ("status", "open"))] == 1
-    assert m[("radar_model_pool_depth",)] == 0 and m[("radar_store_up",)] == 1
+    assert m[("radar_model_pool_depth",)] == 0 and m[("radar_scoring_queue_texts",)] == 0
+    assert m[("radar_store_up",)] == 1
 
 
 def test_metrics_are_off_by_default_per_app_and_behind_their_key(sqlite_url, make_runtime, fake_scorer):
