@@ -10,7 +10,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+
+from service.cli.output import FormatOpt, chosen, emit
 
 subscriptions_app = typer.Typer(help="Manage email digest and webhook subscriptions.", no_args_is_help=True)
 digest_app = typer.Typer(help="Send what is due: digests, immediate alerts, webhook retries.", no_args_is_help=True)
@@ -79,7 +80,8 @@ def add(ctx: typer.Context,
 
 
 @subscriptions_app.command("list")
-def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
     """Every subscription (webhook URLs shown without their query)."""
     from sqlalchemy import select
 
@@ -92,18 +94,14 @@ def list_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")
             rows = [subscription_dict(r) for r in s.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))]
     finally:
         rt.close()
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    t = Table(title="Subscriptions")
-    for c in ("id", "active", "channel", "target", "scope", "sev", "frequency", "lang", "when"):
-        t.add_column(c, overflow="fold")
+    table = []
     for r in rows:
         scope = "; ".join(f"{k}={','.join(r[k])}" for k in ("brands", "regions", "aspects") if r[k]) or "all"
         when = "at once" if r["frequency"] == "immediate" else f"{r['send_hour']:02d}:00 {r['timezone']}"
-        t.add_row(str(r["id"]), "yes" if r["active"] else "no", f"{r['channel']}/{r['format']}", r["target"], scope,
-                  r["min_severity"], r["frequency"], r["language"], when)
-    out.print(t)
+        table.append([str(r["id"]), "yes" if r["active"] else "no", f"{r['channel']}/{r['format']}",
+                      escape(r["target"]), scope, r["min_severity"], r["frequency"], r["language"], when])
+    emit(chosen(fmt, as_json), title="Subscriptions", data=rows, rows=table,
+         columns=["id", "active", "channel", "target", "scope", "sev", "frequency", "lang", "when"])
 
 
 @subscriptions_app.command("update")
@@ -208,7 +206,8 @@ def preview_cmd(ctx: typer.Context, subscription_id: int,
 @outbox_app.command("list")
 def outbox_list(ctx: typer.Context,
                 status: Annotated[Optional[str], typer.Option(help="pending | sending | sent | dead | cancelled")] = None,
-                limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False):
+                limit: int = 50, fmt: FormatOpt = None,
+                as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
     """Composed messages, newest first (dead letters with their last error)."""
     from sqlalchemy import select
 
@@ -226,16 +225,10 @@ def outbox_list(ctx: typer.Context,
             rows = [outbox_dict(r) for r in s.scalars(stmt)]
     finally:
         rt.close()
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    t = Table(title="Outbox")
-    for c in ("id", "status", "tries", "channel", "target", "subject", "last error"):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(str(r["id"]), r["status"], str(r["attempts"]), f"{r['channel']}/{r['format']}", r["target"],
-                  r["subject"] or "", r["last_error"] or "")
-    out.print(t)
+    emit(chosen(fmt, as_json), title="Outbox", data=rows,
+         columns=["id", "status", "tries", "channel", "target", "subject", "last error"],
+         rows=[[str(r["id"]), r["status"], str(r["attempts"]), f"{r['channel']}/{r['format']}", escape(r["target"]),
+                escape(r["subject"] or ""), escape(r["last_error"] or "")] for r in rows])
 
 
 @outbox_app.command("retry")
