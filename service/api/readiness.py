@@ -61,6 +61,12 @@ class Readiness:
             _, state, detail = self._integrity
         return Check("database", state == "ok", state, detail)
 
+    def known_corrupt(self) -> bool:
+        """Whether the last integrity check (a probe's, within its cache time) found damage;
+        runs no check itself, so a write path can ask on every request."""
+        found = self._integrity
+        return found is not None and found[1] == "corrupt" and self.clock() - found[0] < self.integrity_ttl
+
     def write(self) -> Check:
         try:
             state, detail = check_writable(self._engine())

@@ -164,6 +164,10 @@ def test_a_corrupted_copy_is_reported_corrupt_and_not_ready(sqlite_url, make_run
         db = next(ch for ch in ready.json()["checks"] if ch["name"] == "database")
         assert db["state"] == "corrupt" and db["detail"] and len(db["detail"]) <= 500
         assert c.get("/v1/health/live").status_code == 200  # alive: restarting will not mend the file
+        item = {"source": "t", "external_id": "after-damage", "text": "good noodles", "channel": "review",
+                "created_at": "2026-05-01T00:00:00Z"}
+        w = c.post("/v1/feedback", json={"items": [item]}, headers=_h(key))  # no write lands in a damaged file
+        assert w.status_code == 503 and w.json()["error"]["code"] == "database_corrupt"
 
 
 def test_the_integrity_answer_is_cached_for_a_while(sqlite_url, make_runtime, fake_scorer, tmp_path):

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import ReaderDep, RuntimeDep, SessionDep, SettingsDep, WriterDep
+from service.api.deps import ReaderDep, ReadinessDep, RuntimeDep, SessionDep, SettingsDep, WriterDep
 from service.api.filters import FilterDep
 from service.api.errors import ApiError
 from service.api.limits import within
@@ -21,7 +21,11 @@ _STRICT = ColumnMapping(extra_as_attributes=False)
 
 @router.post("/feedback", response_model=IngestResponse,
              summary="Ingest a batch: validate, score and store; idempotent on (source, external_id)")
-def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep) -> IngestResponse:
+def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep,
+           readiness: ReadinessDep) -> IngestResponse:
+    if readiness.known_corrupt():  # what a probe found: no write lands in a damaged file
+        raise ApiError(503, "the database is damaged (see GET /v1/health/ready); restore it from a backup",
+                       code="database_corrupt", headers={"Retry-After": "60"})
     if len(body.items) > settings.limits.max_batch_items:
         raise ApiError(413, f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}")
     scope = None
