@@ -88,6 +88,14 @@ class DashboardSettings(BaseModel):
         ["region", "age_group", "channel", "language", "brand"],
         description="Dimensions the dashboard's segment pages offer: region, brand, channel, language, "
                     "product, source, or attribute names (age_group, customer_tier, dealer…).")
+    themes_cache_minutes: float = Field(60.0, ge=0, description="GET /v1/themes answers from a result computed "
+                                        "at most this long ago (0: always compute); `radar serve "
+                                        "--themes-every` or `radar analyze themes --refresh-cache` keep it warm.")
+    themes_cache_slack_hours: float = Field(24.0, ge=0, description="A cached window answers a request for a "
+                                            "window of the same length ending up to this much earlier or later "
+                                            "(new items move the end of 'the last N days').")
+    themes_windows_days: list[int] = Field([28], description="Window lengths the themes job computes for every "
+                                           "key's scope.")
 
 
 class DeliverySettings(BaseModel):

@@ -66,6 +66,30 @@ def _resolved_or_exit(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
         raise typer.Exit(2) from None
 
 
+def refresh_theme_cache(rt) -> list[dict]:
+    """The themes job: the default windows of everyone's scope (unrestricted, and each active
+    API key's regions and brands), computed and stored for ``GET /v1/themes``."""
+    import json
+
+    from sqlalchemy import select
+
+    from service.analytics import theme_cache
+    from service.api.deps import Caller
+    from service.store.tables import ApiKeyRow
+
+    from service.analytics.windows import scope_key
+
+    with rt.sessions() as s:
+        scopes = {scope_key(FeedbackFilter()): FeedbackFilter()}
+        for row in s.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))):
+            regions, brands = json.loads(row.regions), json.loads(row.brands)
+            flt = Caller(id="job", role=row.role, regions=tuple(regions) or None,
+                         brands=tuple(brands) or None).restrict(FeedbackFilter())
+            scopes[scope_key(flt)] = flt
+        return theme_cache.refresh(s, scopes=list(scopes.values()), days=rt.settings.dashboard.themes_windows_days,
+                                   now=datetime.now(timezone.utc), competitors=rt.settings.competitors)
+
+
 def _answer(ctx: typer.Context, query):
     """Run ``query(session, settings)`` on a fresh runtime; an unknown dimension, brand, aspect
     or region exits with 2 and names the valid ones."""
@@ -140,11 +164,24 @@ def differences_cmd(ctx: typer.Context, dimension: Dim, since: Since = None, unt
 @analyze_app.command("themes")
 def themes_cmd(ctx: typer.Context, since: Since = None, until: Until = None, brand: Brand = [], region: Region = [],
                language: Lang = [], attr: Attr = [], as_json: AsJson = False, fmt: FormatOpt = None,
-               days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28):
+               days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28,
+               refresh_cache: Annotated[bool, typer.Option(
+                   "--refresh-cache", help="Instead: compute and store the themes the API answers from, for "
+                   "every API key's scope and dashboard.themes_windows_days (a job for cron).")] = False):
     """Themes of a window (clusters of stored embeddings) with keywords, quotes and growth."""
     from service.analytics.themes import discover
     from service.analytics.windows import default_window, scope_key
 
+    if refresh_cache:
+        rt = _runtime(ctx)
+        try:
+            done = refresh_theme_cache(rt)
+        finally:
+            rt.close()
+        emit(chosen(fmt, as_json), data=done, rows=[[d["scope"], str(d["days"]), str(d["items"]), str(d["themes"])]
+                                                    for d in done],
+             columns=["scope", "days", "items", "themes"], title="themes stored for the API")
+        return
     fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
 

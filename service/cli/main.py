@@ -312,6 +312,9 @@ def serve(
     digest_every: Annotated[float, typer.Option(
         help="Send due digests, immediate alerts and webhook retries every this many minutes (0: never; "
              "use `radar digest run` from cron instead).")] = 0,
+    themes_every: Annotated[float, typer.Option(
+        help="Compute the themes the API answers from every this many minutes (0: never; use `radar "
+             "analyze themes --refresh-cache` from cron instead, or let requests compute them).")] = 0,
 ):
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import threading
@@ -345,6 +348,9 @@ def serve(
     if digest_every > 0:
         threading.Thread(target=_schedule, args=("digest", _digest_job(rt), digest_every * 60, stop), daemon=True,
                          name="radar-digest").start()
+    if themes_every > 0:
+        threading.Thread(target=_schedule, args=("themes", _themes_job(rt), themes_every * 60, stop), daemon=True,
+                         name="radar-themes").start()
     try:
         # uvicorn's own loggers go through the root handler above (JSON lines with log_format json);
         # its access log is replaced by radar.access
@@ -360,6 +366,15 @@ def _alerts_job(rt):
     def job() -> str:
         report = run_once(rt)
         return f"{len(report['raised'])} raised, {len(report['updated'])} updated"
+    return job
+
+
+def _themes_job(rt):
+    from service.cli.analyze import refresh_theme_cache
+
+    def job() -> str:
+        done = refresh_theme_cache(rt)
+        return f"themes stored for {len(done)} scope windows"
     return job
 
 

@@ -7,6 +7,7 @@ labels with them) and then removes what was derived from their texts:
   quote them (a severe complaint's title quotes its evidence: the quote becomes "[erased]");
 - theme keywords, current and in every stored window, that only their texts contained (a word
   another stored item still uses is not theirs alone and stays), and their ids in theme quotes;
+  stored themes answers (``theme_cache``) are dropped and computed again when next asked;
 - outbox messages (e-mail digests, notices, webhook bodies) that quote them: the stored copy is
   replaced by a notice of the erasure, and a message not yet sent is cancelled.
 
@@ -30,13 +31,13 @@ from sqlalchemy.orm import Session
 
 from service.store.alerts import scrub_quotes
 from service.store.tables import (AlertEventRow, AlertRow, AspectScoreRow, AttributeRow, BandRow, FeedbackRow,
-                                  LabelRow, OutboxRow, ScoreRow, ThemeRow, ThemeSnapshotRow)
+                                  LabelRow, OutboxRow, ScoreRow, ThemeCacheRow, ThemeRow, ThemeSnapshotRow)
 
 ERASED = "[erased]"
 _QUOTED = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
 _WINDOW = 20  # characters of an erased text that identify it in a composed message
 _TABLES = ("feedback", "score", "aspect_score", "feedback_attribute", "feedback_band", "label", "alert",
-           "alert_event", "theme", "theme_snapshot", "outbox")
+           "alert_event", "theme", "theme_snapshot", "theme_cache", "outbox")
 
 
 def erase_author(session: Session, *, author_hash: str) -> dict:
@@ -60,6 +61,7 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
             session.execute(delete(table).where(table.feedback_id.in_(chunk)))
         session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
     counts["themes_scrubbed"] = _scrub_themes(session, texts, gone)
+    session.execute(delete(ThemeCacheRow))  # stored themes answers: recomputed on the next request
     counts["messages_redacted"] = _scrub_outbox(session, texts)
     return counts
 

@@ -382,6 +382,19 @@ class LabelRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class ThemeCacheRow(Base):
+    """A themes answer (``GET /v1/themes``) for one scope and window, kept for the request path;
+    quotes are item ids (their texts are read through the caller's scope when served)."""
+
+    __tablename__ = "theme_cache"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    span_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # window length in seconds
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    result: Mapped[str] = mapped_column(Text)  # JSON
+
+
 class InstallationRow(Base):
     """Values that belong to this installation (``service/store/installation.py``)."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from service.analytics import segments as seg
+from service.analytics import theme_cache
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
@@ -54,6 +55,8 @@ def differences(session: SessionDep, settings: SettingsDep, flt: FilterDep, name
 @router.get("/themes", summary="Themes of a window (clusters of the stored embeddings), emerging ones first")
 def themes(session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: CallerDep,
            days: Annotated[int, Query(ge=1, le=366, description="Window length when `since` is not given.")] = 28,
+           refresh: Annotated[bool, Query(description="Compute now instead of answering from a stored answer "
+                                                      "(dashboard.themes_cache_minutes).")] = False,
            ) -> dict[str, Any]:
     window = default_window(session, flt, days)
     if window is None:
@@ -62,10 +65,14 @@ def themes(session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: C
     if until - since > since - datetime.min.replace(tzinfo=timezone.utc):  # themes compare with the window before
         raise ApiError(422, "window too long: the window before it, of the same length, would start before year 1",
                        [{"field": "query.since", "message": "window too long"}])
-    # fitted on all the caller may see in the window, counted within the requested segment
-    return th.discover(session, flt=flt, since=since, until=until, scope=scope_key(flt),
-                       population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc),
-                       competitors=settings.competitors)
+    # fitted on all the caller may see in the window, counted within the requested segment; a
+    # stored answer for the same scope and window length serves when it is recent enough
+    dash = settings.dashboard
+    return theme_cache.themes_for(session, flt=flt, since=since, until=until,
+                                  population=caller.restrict(FeedbackFilter()), now=datetime.now(timezone.utc),
+                                  max_age=timedelta(minutes=dash.themes_cache_minutes),
+                                  slack=timedelta(hours=dash.themes_cache_slack_hours),
+                                  competitors=settings.competitors, refresh=refresh)
 
 
 @router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
