@@ -125,14 +125,19 @@ _calls = itertools.count()
 
 
 def _keyed(batch, stored_keys: list[tuple[str, str]]) -> tuple[list[dict], list[tuple[str, str] | None]]:
-    """Fill in external ids: fresh ones, unique per call, or a stored item's (source, id)."""
+    """Fill in external ids: fresh ones, unique per call, or a stored item's (source, id), each
+    stored key at most once per batch (one key twice in a batch is its own case: the earlier
+    row is rejected, tests/store/test_store.py)."""
     call, items, keys = next(_calls), [], []
     offset = call % len(stored_keys)
+    used = set()
     for i, (item, broken, at_stored) in enumerate(batch):
         item = dict(item)
         ext = f"c{call}-{i}"
-        if at_stored:
-            source, ext = stored_keys[(offset + i) % len(stored_keys)]
+        stored = stored_keys[(offset + i) % len(stored_keys)]
+        if at_stored and stored not in used:
+            used.add(stored)
+            source, ext = stored
             if broken != "source":
                 item["source"] = source
             if broken is None:
