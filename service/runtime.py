@@ -427,8 +427,10 @@ class Runtime:
         return scorer if observer is None else _ObservedScorer(scorer, observer)
 
     def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher[1].close()
+        with self._lock:  # a runtime may serve again after (an app's lifespan ends, another starts)
+            if self._batcher is not None:
+                self._batcher[1].close()
+                self._batcher = None
         if "engine" in self.__dict__:
             self.engine.dispose()
 

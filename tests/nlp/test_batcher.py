@@ -142,3 +142,15 @@ def test_the_api_shares_the_model_and_answers_503_when_its_queue_is_full(sqlite_
         assert [f.result(10).json()["created"] for f in (first, *queued)] == [3, 3, 3]
     assert len(inner.calls) == 2  # b and c shared one model call
     assert sorted(inner.calls[1]) == sorted(f"{t} {i} good" for t in "bc" for i in range(3))
+
+
+def test_a_runtime_serves_again_after_an_app_stopped(sqlite_url, make_runtime):
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    rt = make_runtime(sqlite_url, scorer=FakeScorer())
+    for _ in range(2):  # each app's lifespan closes the runtime's batcher at its end
+        with TestClient(create_app(runtime=rt)) as c:
+            r = c.post("/v1/score", json={"items": [{"text": "good noodles"}]})
+            assert r.status_code == 200, r.text
