@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain import AspectScore, Feedback, Score
-from service.ingest.dedup import DuplicatePolicy, Voice, similarity
+from service.ingest.dedup import DuplicatePolicy, Voice
 from service.ingest.prepare import PreparedItem
 from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
 
@@ -190,8 +190,14 @@ def _canonicals(session: Session, items: Sequence[PreparedItem], id_by_key: dict
         own = id_by_key[p.key]
         found = {i for i in by_hash.get(p.text_hash, []) if i < own}
         if p.fingerprint:
-            found |= {i for b in p.fingerprint.bands for i in by_band.get(b, []) if i < own and sigs.get(i)
-                      and similarity(sigs[i], p.fingerprint.signature) >= policy.threshold}
+            # each candidate once (a copy shares all 32 bands), compared in one array operation:
+            # a text repeated thousands of times made this loop quadratic in Python calls
+            near = sorted({i for b in p.fingerprint.bands for i in by_band.get(b, ()) if i < own and sigs.get(i)}
+                          - found)
+            if near:
+                mine = np.frombuffer(p.fingerprint.signature, dtype="<u4")
+                theirs = np.frombuffer(b"".join(sigs[i] for i in near), dtype="<u4").reshape(len(near), -1)
+                found.update(i for i, s in zip(near, (theirs == mine).mean(axis=1)) if s >= policy.threshold)
         cands.append((own, sorted(found)))
     wanted = list({i for own, found in cands if found for i in (own, *found)})
     voices = {i: Voice(b, a, c, src, ch) for i, b, a, c, src, ch in _select_in(
