@@ -127,8 +127,8 @@ def _only_theirs(session: Session, words: Iterable[str], texts: list[str]) -> se
     for w in {w for w in words if w}:
         if not any(w.casefold() in t for t in folded):
             continue
-        still = session.scalar(select(FeedbackRow.id).where(func.lower(FeedbackRow.text).contains(w.lower()))
-                               .limit(1))
+        still = session.scalar(select(FeedbackRow.id)
+                               .where(func.lower(FeedbackRow.text).contains(w.lower(), autoescape=True)).limit(1))
         if still is None:
             out.add(w)
     return out
