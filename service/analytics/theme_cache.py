@@ -104,10 +104,8 @@ def refresh(session: Session, *, scopes: list[FeedbackFilter], days: list[int], 
             window = default_window(session, flt, d)
             if window is None:
                 continue
-            since, until = window
-            result = discover(session, flt=flt, since=since, until=until, scope=scope_key(flt), population=flt,
-                              now=now, competitors=competitors)
-            store(session, scope=scope_key(flt), since=since, until=until, result=result, now=now)
+            result = themes_for(session, flt=flt, since=window[0], until=window[1], population=flt, now=now,
+                                max_age=timedelta(0), slack=timedelta(0), competitors=competitors, refresh=True)
             done.append({"scope": scope_key(flt), "days": d, "items": result["items"],
                          "themes": len(result["themes"])})
     return done
