@@ -34,8 +34,10 @@ demo: install system models
 models: install
 	$(VENV)/bin/radar models build
 
+# Two workers (pytest-xdist): a module at a time, every demo-store test on one worker (tests/conftest.py)
+TEST_WORKERS ?= 2
 test: install system services models
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Every dashboard page at 1440x900 in headless Chromium over the demo data (real model), into
 # screenshots/ (the same browser test as in `make test`, writing its pictures)

@@ -5,6 +5,7 @@ that does not depend on model quality."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 
@@ -25,6 +26,90 @@ from service.nlp.pipeline import Scorer, ScoredText
 from service.runtime import Runtime
 
 PG_ADMIN_URL = os.environ.get("RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# --- pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) ------------------------------------
+# Work is handed out a module at a time, so a module fixture is set up once as in a serial run,
+# and every test over the demo store (whatever its module) goes to one worker, which builds the
+# store once. Workers say which tests those are in a file per worker (the controller does not
+# collect); the scheduler reads them once all workers have collected. Each worker has its own
+# PostgreSQL database (`pg_database`) and temporary directories.
+_GROUPS_DIR = "RADAR_TEST_XDIST_GROUPS"
+
+
+def pytest_configure(config):
+    if getattr(config.option, "dist", "no") == "loadgroup" and not hasattr(config, "workerinput"):
+        import tempfile
+
+        os.environ[_GROUPS_DIR] = tempfile.mkdtemp(prefix="radar-xdist-groups-")
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and os.environ.get(_GROUPS_DIR):
+        import shutil
+
+        shutil.rmtree(os.environ.pop(_GROUPS_DIR), ignore_errors=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput") or not os.environ.get(_GROUPS_DIR):
+        return
+    groups = {item.nodeid: "demo_store" for item in items if "demo_store" in item.fixturenames}
+    path = os.path.join(os.environ[_GROUPS_DIR], f"{config.workerinput['workerid']}.json")
+    with open(path + ".tmp", "w") as fh:
+        json.dump(groups, fh)
+    os.replace(path + ".tmp", path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadgroup" or not os.environ.get(_GROUPS_DIR):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleAndDemoScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                d = os.environ[_GROUPS_DIR]
+                self.groups = {}
+                for name in os.listdir(d):
+                    if name.endswith(".json"):
+                        with open(os.path.join(d, name)) as fh:
+                            self.groups.update(json.load(fh))
+            return self.groups.get(nodeid) or nodeid.split("::")[0]
+
+        def _assign_work_unit(self, node) -> None:
+            # xdist keys a unit by node id, and schemathesis gives all its cases one id: send
+            # every collected index of the unit's ids, or only the first case would run
+            scope, work_unit = self.workqueue.popitem(last=False)
+            self.assigned_work.setdefault(node, {})[scope] = work_unit
+            wanted = {nodeid for nodeid, done in work_unit.items() if not done}
+            node.send_runtest_some([i for i, nodeid in enumerate(self.registered_collections[node])
+                                    if nodeid in wanted])
+
+    return ModuleAndDemoScheduling(config, log)
+
+
+_WORKER_CAMPAIGNS: list[dict] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """An xdist worker finished: keep the schemathesis campaign's report if it ran one."""
+    report = getattr(node, "workeroutput", {}).get("schemathesis_report")
+    if report:
+        _WORKER_CAMPAIGNS.append(json.loads(report))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _WORKER_CAMPAIGNS:
+        from tests.robustness.conftest import write_summary
+
+        for report in _WORKER_CAMPAIGNS:
+            write_summary(terminalreporter, report)
 
 
 @pytest.fixture(scope="session")
