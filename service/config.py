@@ -96,6 +96,9 @@ class DashboardSettings(BaseModel):
                                             "(new items move the end of 'the last N days').")
     themes_windows_days: list[int] = Field([28], description="Window lengths the themes job computes for every "
                                            "key's scope.")
+    rollups_every_seconds: float = Field(60.0, ge=0, description="`radar serve` recomputes the daily rollups of "
+                                         "days that writes made stale this often (0: never; `radar db rollups` "
+                                         "from cron instead). Stale days are answered from the items meanwhile.")
 
 
 class DeliverySettings(BaseModel):

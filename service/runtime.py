@@ -412,6 +412,24 @@ class Runtime:
         except (ModelError, KeyError, OSError, ValueError) as exc:
             return "unavailable", str(exc) or type(exc).__name__
 
+    def rollup_dimensions(self) -> list[str]:
+        """The dimensions the daily rollups hold besides brand and region: the dashboard's."""
+        from service.store.repo import DIMENSIONS
+
+        dims = [d if d in DIMENSIONS or d.startswith("attr:") else f"attr:{d}"
+                for d in self.settings.dashboard.segment_dimensions]
+        return [d for d in dict.fromkeys(dims) if d not in ("brand", "region")]
+
+    def refresh_rollups(self, *, rebuild: bool = False, progress=None) -> dict:
+        """Recompute the days writes made stale (everything when ``rebuild`` or never built);
+        committed at the end (``service/store/rollups.py``)."""
+        from service.store import rollups
+
+        with self.sessions() as s:
+            out = rollups.refresh(s, dims=self.rollup_dimensions(), rebuild=rebuild, progress=progress)
+            s.commit()
+        return out
+
     def scoring_queue(self) -> int:
         """Texts waiting in the API's shared micro-batcher for the model (0 before its first use)."""
         batcher = self._batcher

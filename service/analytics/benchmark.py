@@ -42,11 +42,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.analytics.stats import benjamini_hochberg, net_interval, two_sided_p, wilson, z_for
 from service.domain import Taxonomy
+from service.store import rollups
+from service.store.rollups import AspectFacts
 from service.store.repo import FeedbackFilter, dimension_column
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow
 
@@ -62,54 +64,29 @@ class BenchmarkError(ValueError):
 
 
 @dataclass
-class _Cell:
-    mentions: int = 0
-    pos: int = 0
-    neg: int = 0
-    rating_sum: float = 0.0
-    rated: int = 0
-
-
-@dataclass
 class Counts:
     """Items per (segment, brand) and aspect cells per (segment, brand, aspect)."""
 
     items: dict[tuple[str, str], int] = field(default_factory=dict)
-    cells: dict[tuple[str, str, str], _Cell] = field(default_factory=dict)
-
-
-def _segment_column(stmt, segment: str | None):
-    if segment is None:
-        return stmt, None
-    return dimension_column(stmt, segment)
+    cells: dict[tuple[str, str, str], AspectFacts] = field(default_factory=dict)
 
 
 def counts(session: Session, *, flt: FeedbackFilter, segment: str | None = None) -> Counts:
-    """Two grouped queries: items per brand (and segment), mentions per brand × aspect."""
+    """Items per (segment, brand) and mentions per (segment, brand, aspect), from the daily
+    rollups where they answer; items without the segment's dimension are left out."""
     flt = replace(flt, include_duplicates=False)
+    dims = [segment, "brand"] if segment is not None else ["brand"]
     out = Counts()
-    stmt, seg = _segment_column(select(FeedbackRow.id).select_from(FeedbackRow), segment)
-    cols = [seg] if seg is not None else []
-    stmt = flt.apply(stmt.with_only_columns(*cols, FeedbackRow.brand, func.count())).group_by(*cols, FeedbackRow.brand)
-    for r in session.execute(stmt):
-        key = (str(r[0]) if seg is not None else ALL, r[-2])
-        if seg is None or r[0] is not None:
-            out.items[key] = int(r[-1])
-    s = AspectScoreRow.sentiment
-    rating5 = case((FeedbackRow.rating_scale > 0, cast(FeedbackRow.rating, Float) * 5.0
-                    / cast(FeedbackRow.rating_scale, Float)), else_=None)
-    stmt, seg = _segment_column(select(FeedbackRow.id).select_from(FeedbackRow)
-                                .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id), segment)
-    cols = [seg] if seg is not None else []
-    stmt = flt.apply(stmt.with_only_columns(
-        *cols, FeedbackRow.brand, AspectScoreRow.aspect, func.count(),
-        func.sum(case((s == "positive", 1), else_=0)), func.sum(case((s == "negative", 1), else_=0)),
-        func.sum(rating5), func.count(rating5))).group_by(*cols, FeedbackRow.brand, AspectScoreRow.aspect)
-    for r in session.execute(stmt):
-        if seg is not None and r[0] is None:
+    for key, f in rollups.facts(session, flt=flt, dims=dims).items():
+        if segment is None:
+            out.items[(ALL, key[0])] = f.items
+        elif key[0] is not None:
+            out.items[(str(key[0]), key[1])] = f.items
+    for key, f in rollups.facts(session, flt=flt, dims=dims, aspects=True).items():
+        if segment is not None and key[0] is None:
             continue
-        key = (str(r[0]) if seg is not None else ALL, r[-7], r[-6])
-        out.cells[key] = _Cell(int(r[-5]), int(r[-4] or 0), int(r[-3] or 0), float(r[-2] or 0.0), int(r[-1] or 0))
+        seg = ALL if segment is None else str(key[0])
+        out.cells[(seg, key[-2], key[-1])] = f
     return out
 
 
@@ -122,14 +99,14 @@ def _rate(k: int, n: int, alpha: float) -> dict:
     return {"value": _r(k / n) if n else None, "lower": _r(lo) if n else None, "upper": _r(hi) if n else None}
 
 
-def _net_var(c: _Cell) -> float:
+def _net_var(c: AspectFacts) -> float:
     if not c.mentions:
         return float("nan")
     pp, pn = c.pos / c.mentions, c.neg / c.mentions
     return max(pp + pn - (pp - pn) ** 2, 1e-9) / c.mentions
 
 
-def gap_test(ours: _Cell, theirs: _Cell) -> tuple[float, float, float]:
+def gap_test(ours: AspectFacts, theirs: AspectFacts) -> tuple[float, float, float]:
     """(gap, z, two-sided p) of our net sentiment minus theirs."""
     a = (ours.pos - ours.neg) / ours.mentions
     b = (theirs.pos - theirs.neg) / theirs.mentions
@@ -153,9 +130,9 @@ def benchmark(session: Session, *, flt: FeedbackFilter, our_brand: str, brands: 
     rows, gaps = [], []
     for seg in segments:
         for aspect in all_aspects:
-            total = sum(c.cells.get((seg, b, aspect), _Cell()).mentions for b in brand_ids)
+            total = sum(c.cells.get((seg, b, aspect), AspectFacts()).mentions for b in brand_ids)
             for b in brand_ids:
-                cell = c.cells.get((seg, b, aspect), _Cell())
+                cell = c.cells.get((seg, b, aspect), AspectFacts())
                 items = c.items.get((seg, b), 0)
                 if not items:
                     continue
@@ -170,9 +147,9 @@ def benchmark(session: Session, *, flt: FeedbackFilter, our_brand: str, brands: 
                              "rated": cell.rated})
             ours = c.cells.get((seg, our_brand, aspect))
             rivals = [b for b in brand_ids if b != our_brand]
-            pooled = _Cell()
+            pooled = AspectFacts()
             for b in rivals:
-                cell = c.cells.get((seg, b, aspect), _Cell())
+                cell = c.cells.get((seg, b, aspect), AspectFacts())
                 pooled.mentions += cell.mentions
                 pooled.pos += cell.pos
                 pooled.neg += cell.neg
@@ -323,7 +300,7 @@ def gap_series(session: Session, *, flt: FeedbackFilter, our_brand: str, competi
                           func.sum(case((s == "negative", 1), else_=0)))
                    .select_from(FeedbackRow).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
                    .where(AspectScoreRow.aspect == aspect)).group_by(key, FeedbackRow.brand)
-    cells = {b: [_Cell() for _ in grid] for b in (our_brand, competitor)}
+    cells = {b: [AspectFacts() for _ in grid] for b in (our_brand, competitor)}
     for k, brand, n, pos, neg in session.execute(stmt):
         i = idx.get(parse_bucket_key(k))
         side = our_brand if brand == our_brand else competitor if competitor in (brand, MARKET) else None

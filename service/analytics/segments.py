@@ -21,13 +21,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.analytics.stats import benjamini_hochberg, cohens_h, mean_interval, net_interval, two_proportion, wilson
 from service.domain import Taxonomy
-from service.store.repo import DIMENSIONS, FeedbackFilter, UnknownDimension, dimension_column
-from service.store.tables import AspectScoreRow, AttributeRow, FeedbackRow, ScoreRow
+from service.store import rollups
+from service.store.repo import DIMENSIONS, FeedbackFilter, UnknownDimension
+from service.store.rollups import AspectFacts, ItemFacts
+from service.store.tables import AttributeRow, FeedbackRow
 
 NONE_LABEL = "(none)"
 MAX_DIMENSIONS = 2
@@ -63,75 +65,23 @@ def resolve_dimensions(session: Session, names: Sequence[str], flt: FeedbackFilt
     return out
 
 
-def _columns(stmt, dims: Sequence[str]):
-    cols = []
-    for d in dims:
-        stmt, col = dimension_column(stmt, d)
-        cols.append(col)
-    return stmt, cols
-
-
-@dataclass
-class _Counts:
-    items: int = 0
-    scored: int = 0
-    neg: int = 0
-    neu: int = 0
-    pos: int = 0
-    score_sum: float = 0.0
-    score_sq: float = 0.0
-
-    def add(self, o: "_Counts") -> None:
-        for f in ("items", "scored", "neg", "neu", "pos", "score_sum", "score_sq"):
-            setattr(self, f, getattr(self, f) + getattr(o, f))
-
-
-@dataclass
-class _AspectCounts:
-    mentions: int = 0
-    neg: int = 0
-    pos: int = 0
-
-
 def _fetch(session: Session, dims: Sequence[str], flt: FeedbackFilter, with_aspects: bool):
-    base = select(FeedbackRow.id).select_from(FeedbackRow).outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-    stmt, cols = _columns(base, dims)
-    sent = ScoreRow.sentiment
-    stmt = stmt.with_only_columns(
-        *cols, func.count(FeedbackRow.id), func.count(ScoreRow.feedback_id),
-        func.sum(case((sent == "negative", 1), else_=0)), func.sum(case((sent == "neutral", 1), else_=0)),
-        func.sum(case((sent == "positive", 1), else_=0)), func.sum(ScoreRow.sentiment_score),
-        func.sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score))
-    stmt = flt.apply(stmt).group_by(*cols)
-    segments: dict[tuple, _Counts] = {}
-    for r in session.execute(stmt):
-        key = tuple(r[:len(dims)])
-        segments[key] = _Counts(int(r[-7]), int(r[-6]), int(r[-5] or 0), int(r[-4] or 0), int(r[-3] or 0),
-                                float(r[-2] or 0.0), float(r[-1] or 0.0))
-    aspects: dict[tuple, dict[str, _AspectCounts]] = {}
+    """Counts per segment, and per segment and aspect (from the daily rollups where they answer)."""
+    segments: dict[tuple, ItemFacts] = rollups.facts(session, flt=flt, dims=dims)
+    aspects: dict[tuple, dict[str, AspectFacts]] = {}
     if with_aspects:
-        base = select(FeedbackRow.id).select_from(FeedbackRow).join(
-            AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-        stmt, cols = _columns(base, dims)
-        s = AspectScoreRow.sentiment
-        stmt = stmt.with_only_columns(*cols, AspectScoreRow.aspect, func.count(),
-                                      func.sum(case((s == "negative", 1), else_=0)),
-                                      func.sum(case((s == "positive", 1), else_=0)))
-        stmt = flt.apply(stmt).group_by(*cols, AspectScoreRow.aspect)
-        for r in session.execute(stmt):
-            key = tuple(r[:len(dims)])
-            aspects.setdefault(key, {})[r[len(dims)]] = _AspectCounts(int(r[-3]), int(r[-2] or 0), int(r[-1] or 0))
+        for key, f in rollups.facts(session, flt=flt, dims=dims, aspects=True).items():
+            aspects.setdefault(key[:-1], {})[key[-1]] = f
     return segments, aspects
 
 
-def _totals(segs: dict[tuple, _Counts], asp: dict[tuple, dict[str, _AspectCounts]]):
+def _totals(segs: dict[tuple, ItemFacts], asp: dict[tuple, dict[str, AspectFacts]]):
     """The window's counts: the sum over its segments (every item is in exactly one)."""
-    total, total_asp = _Counts(), {}
+    total, total_asp = ItemFacts(), {}
     for key, c in segs.items():
         total.add(c)
         for a, ac in asp.get(key, {}).items():
-            t = total_asp.setdefault(a, _AspectCounts())
-            t.mentions += ac.mentions; t.neg += ac.neg; t.pos += ac.pos
+            total_asp.setdefault(a, AspectFacts()).add(ac)
     return total, total_asp
 
 
@@ -145,7 +95,7 @@ def _share(k: int, n: int, alpha: float) -> dict:
     return {"count": k, **_interval(k / n if n else None, lo if n else None, hi if n else None)}
 
 
-def _summary(c: _Counts, asp: dict[str, _AspectCounts], alpha: float, taxonomy: Taxonomy | None) -> dict:
+def _summary(c: ItemFacts, asp: dict[str, AspectFacts], alpha: float, taxonomy: Taxonomy | None) -> dict:
     order = taxonomy.ids if taxonomy else []
     names = sorted(asp, key=lambda a: (order.index(a) if a in order else len(order), a))
     return {
@@ -225,7 +175,7 @@ def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFil
         tests.append((key, "negative_share", None, c.neg, c.scored, total.neg - c.neg, total.scored - c.scored))
         tests.append((key, "positive_share", None, c.pos, c.scored, total.pos - c.pos, total.scored - c.scored))
         for a in sorted(wanted & set(total_asp)):
-            ac, ta = asp.get(key, {}).get(a, _AspectCounts()), total_asp[a]
+            ac, ta = asp.get(key, {}).get(a, AspectFacts()), total_asp[a]
             tests.append((key, "aspect_mention_rate", a, ac.mentions, c.scored, ta.mentions - ac.mentions,
                           total.scored - c.scored))
             tests.append((key, "aspect_negative_share", a, ac.neg, ac.mentions, ta.neg - ac.neg,

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Integer, Select, String, case, func, literal, select
 from sqlalchemy.orm import Session
 
+from service.store import rollups
 from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
 
@@ -131,10 +132,12 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
     a tracked phrase matches, from ``phrase_matches``) narrow the mentions."""
     grid = periods(since, until, bucket)
     flt = replace(flt, since=since, until=until, include_duplicates=False)
-    key = bucket_key(session, bucket).label("k")
     # share of voice: a brand's mentions among every brand's items in the segment (every brand
     # the caller may see, that is)
     segment = replace(flt, brands=flt.brand_scope) if flt.brands else flt
+    if bucket != "hour" and phrase_ids is None:
+        return _series_by_day(session, grid, bucket, flt, segment, aspect)
+    key = bucket_key(session, bucket).label("k")
     base = select(key, func.count()).select_from(FeedbackRow)
     items = _counts(session, segment.apply(base), key)
     if aspect is not None:
@@ -161,6 +164,34 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
         i = idx.get(parse_bucket_key(k))
         if i is not None:
             out.mentions[i], out.negative[i], out.sentiment_sum[i] = n, neg or 0, total or 0.0
+    return out
+
+
+def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: FeedbackFilter,
+                   segment: FeedbackFilter, aspect: str | None) -> Series:
+    """``series`` from daily counts (the rollups where they answer), folded into ``bucket``."""
+    idx = {p: i for i, p in enumerate(grid)}
+    out = Series(bucket, grid, np.zeros(len(grid), np.int64), np.zeros(len(grid), np.int64),
+                 np.zeros(len(grid), np.int64), np.zeros(len(grid), np.float64))
+
+    def slot(day: str) -> int | None:
+        return idx.get(floor(parse_bucket_key(day), bucket))
+
+    for (day,), f in rollups.facts(session, flt=segment, dims=[], by_day=True).items():
+        if (i := slot(day)) is not None:
+            out.items[i] += f.items
+    if aspect is not None:
+        for (day, a), f in rollups.facts(session, flt=flt, dims=[], aspects=True, by_day=True).items():
+            if a == aspect and (i := slot(day)) is not None:
+                out.mentions[i] += f.mentions
+                out.negative[i] += f.neg
+                out.sentiment_sum[i] += f.score_sum
+    else:
+        for (day,), f in rollups.facts(session, flt=flt, dims=[], by_day=True).items():
+            if (i := slot(day)) is not None:
+                out.mentions[i] += f.scored
+                out.negative[i] += f.neg
+                out.sentiment_sum[i] += f.score_sum
     return out
 
 

@@ -213,6 +213,7 @@ def ingest(
             for err in report.errors:
                 fh.write(json.dumps(err.as_dict(), ensure_ascii=False) + "\n")
     c = report.counts
+    rt.refresh_rollups()
     typer.echo(json.dumps({"file": str(file), **c, "linked_as_duplicates": report.linked, "stored_total": _count(rt)}))
     rt.close()
     if fail_on_reject and c["rejected"]:
@@ -297,6 +298,7 @@ def rescore(ctx: typer.Context):
     with _bar(stale, "rescore", "item") as bar:
         n = run_rescore(sessions=rt.sessions, scorer=rt.scorer, chunk_size=rt.settings.ingest.chunk_size,
                         on_chunk=bar.update)
+    rt.refresh_rollups()
     typer.echo(json.dumps({"rescored": n, "model_version": version}))
 
 
@@ -351,6 +353,9 @@ def serve(
     if themes_every > 0:
         threading.Thread(target=_schedule, args=("themes", _themes_job(rt), themes_every * 60, stop), daemon=True,
                          name="radar-themes").start()
+    if s.dashboard.rollups_every_seconds > 0:
+        threading.Thread(target=_schedule, args=("rollups", _rollups_job(rt), s.dashboard.rollups_every_seconds,
+                                                 stop), daemon=True, name="radar-rollups").start()
     try:
         # uvicorn's own loggers go through the root handler above (JSON lines with log_format json);
         # its access log is replaced by radar.access
@@ -378,6 +383,15 @@ def _themes_job(rt):
     return job
 
 
+def _rollups_job(rt):
+    def job() -> str:
+        out = rt.refresh_rollups()
+        if out["rebuilt"]:
+            return f"rebuilt ({out['rows']} rows)"
+        return f"{out['stale_days']} stale days recomputed" if out["stale_days"] else ""
+    return job
+
+
 def _digest_job(rt):
     service = rt.delivery_service()
 
@@ -389,12 +403,15 @@ def _digest_job(rt):
 
 
 def _schedule(name: str, job, every_s: float, stop) -> None:
-    """An in-process schedule: one run now, then one every ``every_s`` seconds; a failed run is
-    logged and the next one still happens."""
+    """An in-process schedule: one run now, then one every ``every_s`` seconds; what a run says
+    is logged (nothing when it says nothing), a failed run is logged and the next one still
+    happens."""
     log = logging.getLogger(f"radar.{name}")
     while not stop.is_set():
         try:
-            log.warning("%s: %s", name, job())
+            said = job()
+            if said:
+                log.warning("%s: %s", name, said)
         except Exception:  # noqa: BLE001 - the schedule outlives one bad run
             log.exception("%s run failed", name)
         stop.wait(every_s)
@@ -454,6 +471,23 @@ def db_upgrade(ctx: typer.Context):
     engine = make_engine(_settings(ctx).database_url)
     upgrade(engine)
     typer.echo(json.dumps({"revision": current_revision(engine)}))
+
+
+@db_app.command("rollups")
+def db_rollups(ctx: typer.Context,
+               rebuild: Annotated[bool, typer.Option("--rebuild", help="Recompute every day, not only the "
+                                                     "stale ones.")] = False):
+    """Bring the dashboard's daily rollups up to date: recompute the days that writes made stale
+    (or every day with --rebuild, or the first time). `radar serve` does this every
+    dashboard.rollups_every_seconds; run it from cron where the API is not served. Interrupted,
+    it changes nothing (one transaction)."""
+    import time
+
+    rt = _runtime(ctx)
+    t0 = time.perf_counter()
+    out = rt.refresh_rollups(rebuild=rebuild, progress=lambda m: console.print(m))
+    rt.close()
+    typer.echo(json.dumps({**out, "seconds": round(time.perf_counter() - t0, 2)}))
 
 
 @db_app.command("current")

@@ -58,6 +58,7 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     with tqdm(total=count_rows(data), desc="ingest + score", unit="item", file=sys.stderr,
               dynamic_ncols=True) as bar:
         report = service.ingest(read_records(data), keep_results=False, on_chunk=bar.update)
+    rt.refresh_rollups()
     elapsed = time.time() - t0
     console.print(f"ingested in {elapsed:.0f}s: {json.dumps(report.counts)}")
 

@@ -29,6 +29,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from service.store import dirty
 from service.store.alerts import scrub_quotes
 from service.store.tables import (AlertEventRow, AlertRow, AspectScoreRow, AttributeRow, BandRow, FeedbackRow,
                                   LabelRow, OutboxRow, ScoreRow, ThemeCacheRow, ThemeRow, ThemeSnapshotRow)
@@ -56,6 +57,8 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
     counts["alerts_scrubbed"] = scrub_quotes(session, gone=gone) + _scrub_alert_texts(session, texts)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
+        dirty.mark_ids(session, chunk)
+        dirty.mark_linked_to(session, chunk)
         session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
         for table in (LabelRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
             session.execute(delete(table).where(table.feedback_id.in_(chunk)))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from service.domain import AspectScore, Feedback, Score
 from service.ingest.dedup import DuplicatePolicy, Voice
 from service.ingest.prepare import PreparedItem
+from service.store import dirty
 from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
 
 if TYPE_CHECKING:
@@ -120,6 +121,9 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     """
     if not items:
         return {}
+    # rollups: the days these keys are stored under now, and the days they will be
+    dirty.mark_keys(session, [p.key for p in items])
+    dirty.mark_days(session, (dirty.day_of(p.item.created_at) for p in items))
     rows = []
     for p in items:
         it = p.item
@@ -237,6 +241,7 @@ def duplicate_links(session: Session, *, ids: Sequence[int]) -> dict[int, int]:
 def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetime) -> None:
     """Replace the scores (and aspect scores) of the given items."""
     ids = list(scores)
+    dirty.mark_ids(session, ids)
     for part in _chunks(ids):
         session.execute(delete(AspectScoreRow).where(AspectScoreRow.feedback_id.in_(part)))
         session.execute(delete(ScoreRow).where(ScoreRow.feedback_id.in_(part)))

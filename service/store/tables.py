@@ -424,3 +424,58 @@ class TeamModelRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     demoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RollupDayRow(Base):
+    """Item counts per UTC day, brand, region and one more dimension's value (``dim`` names it:
+    ``''`` for none, a feedback field, or ``attr:<name>``) over canonical items
+    (``service/store/rollups.py``). A day's rows are rewritten whole; no key is unique."""
+
+    __tablename__ = "rollup_day"
+    __table_args__ = (Index("ix_rollup_day_dim_day", "dim", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, UTC
+    dim: Mapped[str] = mapped_column(String(70))
+    value: Mapped[str | None] = mapped_column(String(256))
+    brand: Mapped[str | None] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(128))
+    items: Mapped[int] = mapped_column(BigInteger)
+    scored: Mapped[int] = mapped_column(BigInteger)
+    neg: Mapped[int] = mapped_column(BigInteger)
+    neu: Mapped[int] = mapped_column(BigInteger)
+    pos: Mapped[int] = mapped_column(BigInteger)
+    score_sum: Mapped[float] = mapped_column(Float)
+    score_sq: Mapped[float] = mapped_column(Float)
+
+
+class RollupAspectDayRow(Base):
+    """Aspect mentions per UTC day, brand, region, one more dimension's value and aspect."""
+
+    __tablename__ = "rollup_aspect_day"
+    __table_args__ = (Index("ix_rollup_aspect_day_dim_day", "dim", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10))
+    dim: Mapped[str] = mapped_column(String(70))
+    value: Mapped[str | None] = mapped_column(String(256))
+    brand: Mapped[str | None] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(128))
+    aspect: Mapped[str] = mapped_column(String(64))
+    mentions: Mapped[int] = mapped_column(BigInteger)
+    neg: Mapped[int] = mapped_column(BigInteger)
+    pos: Mapped[int] = mapped_column(BigInteger)
+    score_sum: Mapped[float] = mapped_column(Float)
+    rating_sum: Mapped[float] = mapped_column(Float)  # ratings on a 5-point scale
+    rated: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupDirtyRow(Base):
+    """A day whose rollup rows are out of date: written in the same transaction as the change
+    (one row per writing transaction and day, never updated, so writers never wait on each
+    other here); reads answer such days from the items, a refresh recomputes them."""
+
+    __tablename__ = "rollup_dirty"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
