@@ -8,7 +8,9 @@ app is the real one (``create_app``, auth off) called in-process through HTTP (T
 page's time is its API calls' time as the browser waits for them: the calls of one page run one
 after another here (a browser runs them in parallel, so this is an upper bound), median of 3.
 The window is the dashboard's default (91 days up to the newest item). Themes are timed over
-28 days (the page's heaviest call, computed on request). Prints one JSON object.
+28 days (the page's heaviest call, computed on request). The daily rollups are built after the
+fill (timed: `radar db rollups --rebuild`); the pages named by ``--from-items`` are then timed
+again on the large store without them, in the same run. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -90,9 +92,40 @@ def time_pages(url: str, repeats: int = 3, skip: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def run(url: str, items: int, baseline_items: int, baseline_url: str, skip: tuple[str, ...]) -> dict:
-    big = {"fill": fill(url, items), "pages": time_pages(url, skip=skip)}
-    small = {"fill": fill(baseline_url, baseline_items), "pages": time_pages(baseline_url, skip=skip)}
+def build_rollups(url: str) -> dict:
+    """The store was filled behind the application's back (no rollup marks): build them as
+    `radar db rollups --rebuild` does, timed."""
+    from service.config import Settings
+    from service.runtime import Runtime
+
+    rt = Runtime(Settings(database_url=url))
+    t0 = time.perf_counter()
+    out = rt.refresh_rollups(rebuild=True, progress=lambda m: print(m, file=sys.stderr))
+    rt.close()
+    return {"rows": out["rows"], "dimensions": out["dimensions"], "build_s": round(time.perf_counter() - t0, 1)}
+
+
+def drop_rollups(url: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from service.store import rollups
+
+    engine = create_engine(url)
+    with Session(engine) as s:
+        rollups.drop(s)
+        s.commit()
+    engine.dispose()
+
+
+def run(url: str, items: int, baseline_items: int, baseline_url: str, skip: tuple[str, ...],
+        from_items: tuple[str, ...]) -> dict:
+    big = {"fill": fill(url, items), "rollups": build_rollups(url), "pages": time_pages(url, skip=skip)}
+    if from_items:  # the same pages without rollups, in the same run: what the rollups save
+        drop_rollups(url)
+        big["pages_from_items"] = time_pages(url, skip=tuple(
+            {*skip, "themes_28d", *(p for p in big["pages"] if p not in from_items)}))
+    small = {"fill": fill(baseline_url, baseline_items), "rollups": build_rollups(baseline_url),
+             "pages": time_pages(baseline_url, skip=skip)}
     ratio = {p: round(big["pages"][p]["s_median"] / max(small["pages"][p]["s_median"], 1e-3), 1) for p in big["pages"]}
     return {f"items_{items}": big, f"baseline_items_{baseline_items}": small, "ratio_large_to_baseline": ratio}
 
@@ -104,13 +137,17 @@ def main() -> None:
     ap.add_argument("--sqlite", default="/tmp/radar-bench-dashboard.db")
     ap.add_argument("--pg", default="", help="Admin URL: also run on a throw-away PostgreSQL database next to it.")
     ap.add_argument("--skip-themes", action="store_true", help="Leave out the themes page (minutes at 1M items).")
+    ap.add_argument("--from-items", default="overview,segments,competitors",
+                    help="Pages also timed without rollups on the large store (comma-separated; '' for none).")
     args = ap.parse_args()
     skip = ("themes_28d",) if args.skip_themes else ()
+    from_items = tuple(p for p in args.from_items.split(",") if p)
     result: dict = {"benchmark": "dashboard_pages", "items": args.items, "baseline_items": args.baseline_items}
     small = args.sqlite.replace(".db", "-small.db")
     for p in (args.sqlite, small):
         Path(p).unlink(missing_ok=True)
-    result["sqlite"] = run(f"sqlite:///{args.sqlite}", args.items, args.baseline_items, f"sqlite:///{small}", skip)
+    result["sqlite"] = run(f"sqlite:///{args.sqlite}", args.items, args.baseline_items, f"sqlite:///{small}", skip,
+                           from_items)
     if args.pg:
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         names = [f"radar_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
@@ -119,7 +156,8 @@ def main() -> None:
                 c.execute(text(f'CREATE DATABASE "{n}"'))
         base = args.pg.rsplit("/", 1)[0]
         try:
-            result["postgresql"] = run(f"{base}/{names[0]}", args.items, args.baseline_items, f"{base}/{names[1]}", skip)
+            result["postgresql"] = run(f"{base}/{names[0]}", args.items, args.baseline_items, f"{base}/{names[1]}", skip,
+                                       from_items)
         finally:
             with admin.connect() as c:
                 for n in names:

@@ -74,20 +74,24 @@ class AspectFacts:
     add = ItemFacts.add
 
 
+def _sum(x):
+    return func.coalesce(func.sum(x), 0)  # 0, not NULL, over no (scored, rated) rows
+
+
 def _item_measures():
     s = ScoreRow.sentiment
     return [func.count(FeedbackRow.id), func.count(ScoreRow.feedback_id),
-            func.sum(case((s == "negative", 1), else_=0)), func.sum(case((s == "neutral", 1), else_=0)),
-            func.sum(case((s == "positive", 1), else_=0)), func.sum(ScoreRow.sentiment_score),
-            func.sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score)]
+            _sum(case((s == "negative", 1), else_=0)), _sum(case((s == "neutral", 1), else_=0)),
+            _sum(case((s == "positive", 1), else_=0)), _sum(ScoreRow.sentiment_score),
+            _sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score)]
 
 
 def _aspect_measures():
     s = AspectScoreRow.sentiment
     rating5 = case((FeedbackRow.rating_scale > 0, cast(FeedbackRow.rating, Float) * 5.0
                     / cast(FeedbackRow.rating_scale, Float)), else_=None)
-    return [func.count(), func.sum(case((s == "negative", 1), else_=0)), func.sum(case((s == "positive", 1), else_=0)),
-            func.sum(AspectScoreRow.sentiment_score), func.sum(rating5), func.count(rating5)]
+    return [func.count(), _sum(case((s == "negative", 1), else_=0)), _sum(case((s == "positive", 1), else_=0)),
+            _sum(AspectScoreRow.sentiment_score), _sum(rating5), func.count(rating5)]
 
 
 def _base(aspects: bool):

@@ -69,6 +69,8 @@ def _records(n: int, seed: int = 0) -> list[dict]:
              "language": "en", "rating": int(rng.integers(1, 6)), "author": f"a{i % 40}"}
         if i % 5:
             r["age_group"] = ["18-24", "35-49"][i % 2]
+        if i % 7 == 0 or (i // 3) % 5 == 0:  # unrated items, whole unrated segments among them
+            r.pop("rating")
         out.append({k: v for k, v in r.items() if v is not None})
     return out
 
