@@ -177,9 +177,17 @@ def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: 
     def slot(day: str) -> int | None:
         return idx.get(floor(parse_bucket_key(day), bucket))
 
-    for (day,), f in rollups.facts(session, flt=segment, dims=[], by_day=True).items():
-        if (i := slot(day)) is not None:
-            out.items[i] += f.items
+    if aspect is not None and flt.aspects == (aspect,):
+        # the items that mention the aspect (the API's aspect filter) are its mentions: counted
+        # from the aspect's rows, which the rollups hold, instead of through a filter they lack
+        flt, segment = replace(flt, aspects=()), replace(segment, aspects=())
+        for (day, a), f in rollups.facts(session, flt=segment, dims=[], aspects=True, by_day=True).items():
+            if a == aspect and (i := slot(day)) is not None:
+                out.items[i] += f.mentions
+    else:
+        for (day,), f in rollups.facts(session, flt=segment, dims=[], by_day=True).items():
+            if (i := slot(day)) is not None:
+                out.items[i] += f.items
     if aspect is not None:
         for (day, a), f in rollups.facts(session, flt=flt, dims=[], aspects=True, by_day=True).items():
             if a == aspect and (i := slot(day)) is not None:

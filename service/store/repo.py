@@ -314,6 +314,14 @@ class RatingDisagreement:
                         and_(norm >= self.positive_min, score <= -self.margin)))
 
 
+def canonical():
+    """Items that are their own voice (not linked ``duplicate_of`` another). Written so that no
+    index serves it: nearly every item is canonical, and SQLite without statistics otherwise
+    walks ``ix_feedback_duplicate_of`` for ``IS NULL`` instead of narrowing by time (a window's
+    partial day read every item)."""
+    return func.coalesce(FeedbackRow.duplicate_of, 0) == 0
+
+
 @dataclass(frozen=True)
 class FeedbackFilter:
     """Filters shared by listing, counting and (later) every aggregate."""
@@ -359,7 +367,7 @@ class FeedbackFilter:
             conds.append(exists().where(AttributeRow.feedback_id == FeedbackRow.id,
                                         AttributeRow.name == name, AttributeRow.value.in_(values)).correlate(FeedbackRow))
         if not self.include_duplicates:
-            conds.append(FeedbackRow.duplicate_of.is_(None))
+            conds.append(canonical())
         if self.disagrees is not None:
             conds.append(self.disagrees.condition())
         return stmt.where(and_(*conds)) if conds else stmt

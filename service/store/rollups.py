@@ -37,7 +37,7 @@ from sqlalchemy import Float, String, case, cast, delete, false, func, insert, l
 from sqlalchemy.orm import Session
 
 from service.store.dirty import day_text
-from service.store.repo import FeedbackFilter, _chunks, dimension_column
+from service.store.repo import FeedbackFilter, _chunks, canonical, dimension_column
 from service.store.tables import (AspectScoreRow, FeedbackRow, InstallationRow, RollupAspectDayRow, RollupDayRow,
                                   RollupDirtyRow, ScoreRow)
 
@@ -278,7 +278,7 @@ def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, dateti
         if aspects:
             keys.append(AspectScoreRow.aspect)
         stmt = stmt.with_only_columns(*keys, *(_aspect_measures() if aspects else _item_measures()))
-        stmt = stmt.where(FeedbackRow.duplicate_of.is_(None))
+        stmt = stmt.where(canonical())
         group = [day, value, FeedbackRow.brand, FeedbackRow.region] if dim else [day, FeedbackRow.brand,
                                                                                     FeedbackRow.region]
         if aspects:
