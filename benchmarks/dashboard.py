@@ -58,7 +58,7 @@ def page_calls(since: str, until: str, prev: str) -> dict[str, list[tuple[str, d
     }
 
 
-def time_pages(url: str, repeats: int = 3, skip: tuple[str, ...] = ()) -> dict:
+def time_pages(url: str, repeats: int = 3, skip: tuple[str, ...] = (), themes_repeats: int = 1) -> dict:
     from fastapi.testclient import TestClient
 
     from service.api.app import create_app
@@ -78,7 +78,7 @@ def time_pages(url: str, repeats: int = 3, skip: tuple[str, ...] = ()) -> dict:
             if name in skip:
                 continue
             runs, slowest = [], {}
-            for _ in range(repeats if not name.startswith("themes") else 1):
+            for _ in range(repeats if not name.startswith("themes") else themes_repeats):
                 t_page = time.perf_counter()
                 for path, params in calls:
                     t0 = time.perf_counter()
@@ -117,6 +117,24 @@ def drop_rollups(url: str) -> None:
     engine.dispose()
 
 
+def time_themes(url: str) -> dict:
+    """The themes job (`radar analyze themes --refresh-cache`: the default 28-day window of every
+    scope, clustered and stored), timed, then the themes page answered from what it stored."""
+    from service.cli.analyze import refresh_theme_cache
+    from service.config import Settings
+    from service.runtime import Runtime
+
+    rt = Runtime(Settings(database_url=url))
+    t0 = time.perf_counter()
+    done = refresh_theme_cache(rt)
+    job_s = time.perf_counter() - t0
+    rt.close()
+    page = time_pages(url, skip=tuple(p for p in ("common", "filter_menus_hourly", *page_calls("", "", "").keys())
+                                      if p != "themes_28d"), themes_repeats=3)
+    return {"job_s": round(job_s, 1), "windows": [{"items": d.get("items"), "themes": d.get("themes")} for d in done],
+            "page_cached": page["themes_28d"]}
+
+
 def run(url: str, items: int, baseline_items: int, baseline_url: str, skip: tuple[str, ...],
         from_items: tuple[str, ...]) -> dict:
     big = {"fill": fill(url, items), "rollups": build_rollups(url), "pages": time_pages(url, skip=skip)}
@@ -124,6 +142,8 @@ def run(url: str, items: int, baseline_items: int, baseline_url: str, skip: tupl
         drop_rollups(url)
         big["pages_from_items"] = time_pages(url, skip=tuple(
             {*skip, "themes_28d", *(p for p in big["pages"] if p not in from_items)}))
+    if "themes_28d" not in skip:
+        big["themes_cached"] = time_themes(url)
     small = {"fill": fill(baseline_url, baseline_items), "rollups": build_rollups(baseline_url),
              "pages": time_pages(baseline_url, skip=skip)}
     ratio = {p: round(big["pages"][p]["s_median"] / max(small["pages"][p]["s_median"], 1e-3), 1) for p in big["pages"]}
@@ -139,7 +159,13 @@ def main() -> None:
     ap.add_argument("--skip-themes", action="store_true", help="Leave out the themes page (minutes at 1M items).")
     ap.add_argument("--from-items", default="overview,segments,competitors",
                     help="Pages also timed without rollups on the large store (comma-separated; '' for none).")
+    ap.add_argument("--themes-only", action="store_true",
+                    help="Only the themes job and the cached themes page, on the store a previous run left at --sqlite.")
     args = ap.parse_args()
+    if args.themes_only:
+        print(json.dumps({"benchmark": "dashboard_themes", "store": args.sqlite,
+                          "themes_cached": time_themes(f"sqlite:///{args.sqlite}")}))
+        return
     skip = ("themes_28d",) if args.skip_themes else ()
     from_items = tuple(p for p in args.from_items.split(",") if p)
     result: dict = {"benchmark": "dashboard_pages", "items": args.items, "baseline_items": args.baseline_items}

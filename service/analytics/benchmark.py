@@ -54,7 +54,7 @@ from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow
 
 MIN_MENTIONS = 20
 MIN_RATED = 200
-MAX_REGRESSION_ITEMS = 50_000
+MAX_REGRESSION_ITEMS = 20_000  # 50,000 cost 0.6 s of reads at 1,000,000 stored items
 ALL = "(all)"
 MARKET = "(competitors)"  # every competitor pooled: the market our customers compare us with
 

@@ -19,7 +19,10 @@ from service.analytics.stats import benjamini_hochberg
 from service.store.repo import FeedbackFilter
 from tests.analytics.conftest import START, AspectKeywordScorer
 
-Cell = bm._Cell
+
+
+def Cell(mentions: int, pos: int, neg: int) -> bm.AspectFacts:
+    return bm.AspectFacts(mentions=mentions, pos=pos, neg=neg)
 
 
 def test_gap_test_matches_the_formula():
