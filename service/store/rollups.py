@@ -117,8 +117,9 @@ def _merge(into: dict, key: tuple, f) -> None:
 
 
 def from_items(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects: bool = False,
-               by_day: bool = False, into: dict | None = None) -> dict:
-    """``facts`` computed from the items themselves (added into ``into`` if given)."""
+               by_day: bool = False, into: dict | None = None, narrow: bool = False) -> dict:
+    """``facts`` computed from the items themselves (added into ``into`` if given); ``narrow``:
+    the window is a day or a few, read through the time index (``repo.canonical``)."""
     out = {} if into is None else into
     if flt.nothing:
         return out
@@ -131,7 +132,12 @@ def from_items(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], as
     if aspects:
         cols.append(AspectScoreRow.aspect)
     measures = _aspect_measures() if aspects else _item_measures()
-    stmt = flt.apply(stmt.with_only_columns(*cols, *measures)).group_by(*cols)
+    stmt = stmt.with_only_columns(*cols, *measures)
+    if narrow and not flt.include_duplicates:
+        stmt = replace(flt, include_duplicates=True).apply(stmt).where(canonical(unindexed=True))
+    else:
+        stmt = flt.apply(stmt)
+    stmt = stmt.group_by(*cols)
     k = len(cols)
     for r in session.execute(stmt):
         _merge(out, tuple(r[:k]), _facts(r[k:], aspects))
@@ -221,7 +227,7 @@ def facts(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects
     pieces.extend(_ranges(stale))
     for since, until in pieces:
         from_items(session, flt=replace(flt, since=since, until=until), dims=dims, aspects=aspects, by_day=by_day,
-                   into=out)
+                   into=out, narrow=True)
     # from the rollups: the rest
     t = RollupAspectDayRow if aspects else RollupDayRow
     col = {"brand": t.brand, "region": t.region, x: t.value}
@@ -278,7 +284,7 @@ def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, dateti
         if aspects:
             keys.append(AspectScoreRow.aspect)
         stmt = stmt.with_only_columns(*keys, *(_aspect_measures() if aspects else _item_measures()))
-        stmt = stmt.where(canonical())
+        stmt = stmt.where(canonical(unindexed=ranges is not None))
         group = [day, value, FeedbackRow.brand, FeedbackRow.region] if dim else [day, FeedbackRow.brand,
                                                                                     FeedbackRow.region]
         if aspects:
