@@ -319,8 +319,8 @@ def canonical(*, unindexed: bool = False):
     written so that no index serves it, for reads narrowed to a day or so: SQLite without
     statistics otherwise walks ``ix_feedback_duplicate_of`` for ``IS NULL`` (nearly every item)
     instead of the time index (a window's partial day read every item: 0.19 s → 0.035 s at a
-    million items). Over a wide window the walk in storage order is the faster one, so the
-    default stays ``IS NULL``."""
+    million items; the newest page of a 91-day window 0.23 s → 0.03 s). Over a wide window the
+    walk in storage order is the faster one for an aggregate, so the default stays ``IS NULL``."""
     if unindexed:
         return func.coalesce(FeedbackRow.duplicate_of, 0) == 0
     return FeedbackRow.duplicate_of.is_(None)
@@ -348,7 +348,10 @@ class FeedbackFilter:
     brand_scope: tuple[str, ...] = ()  # the caller's brands (empty: all): a denominator never goes past it
     disagrees: RatingDisagreement | None = None  # only items whose text disagrees with their rating
 
-    def apply(self, stmt: Select) -> Select:
+    def apply(self, stmt: Select, *, by_time: bool = False) -> Select:
+        """``stmt`` narrowed to the filter. ``by_time``: the read walks the time index (newest
+        first pages, a window of a day or so), so no condition may offer SQLite another index
+        (``canonical``)."""
         if self.nothing:
             return stmt.where(false())
         conds = []
@@ -371,7 +374,7 @@ class FeedbackFilter:
             conds.append(exists().where(AttributeRow.feedback_id == FeedbackRow.id,
                                         AttributeRow.name == name, AttributeRow.value.in_(values)).correlate(FeedbackRow))
         if not self.include_duplicates:
-            conds.append(canonical())
+            conds.append(canonical(unindexed=by_time))
         if self.disagrees is not None:
             conds.append(self.disagrees.condition())
         return stmt.where(and_(*conds)) if conds else stmt
@@ -427,7 +430,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def list_feedback(session: Session, *, flt: FeedbackFilter, limit: int,
                   cursor: str | None = None) -> tuple[list[Feedback], str | None]:
     """Newest first, keyset-paginated on ``(created_at, id)``."""
-    stmt = flt.apply(select(FeedbackRow))
+    stmt = flt.apply(select(FeedbackRow), by_time=True)
     if cursor:
         ts, id_ = decode_cursor(cursor)
         stmt = stmt.where(or_(FeedbackRow.created_at < ts,
@@ -440,7 +443,7 @@ def list_feedback(session: Session, *, flt: FeedbackFilter, limit: int,
 
 def recent_texts(session: Session, *, flt: FeedbackFilter, limit: int) -> list[tuple[int, str, str | None]]:
     """``(id, text, language)`` of the newest ``limit`` items within ``flt``."""
-    stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language))
+    stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language), by_time=True)
     stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(limit)
     return [tuple(r) for r in session.execute(stmt)]
 

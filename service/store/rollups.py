@@ -132,12 +132,7 @@ def from_items(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], as
     if aspects:
         cols.append(AspectScoreRow.aspect)
     measures = _aspect_measures() if aspects else _item_measures()
-    stmt = stmt.with_only_columns(*cols, *measures)
-    if narrow and not flt.include_duplicates:
-        stmt = replace(flt, include_duplicates=True).apply(stmt).where(canonical(unindexed=True))
-    else:
-        stmt = flt.apply(stmt)
-    stmt = stmt.group_by(*cols)
+    stmt = flt.apply(stmt.with_only_columns(*cols, *measures), by_time=narrow).group_by(*cols)
     k = len(cols)
     for r in session.execute(stmt):
         _merge(out, tuple(r[:k]), _facts(r[k:], aspects))
