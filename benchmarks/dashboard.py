@@ -159,6 +159,7 @@ def main() -> None:
     ap.add_argument("--skip-themes", action="store_true", help="Leave out the themes page (minutes at 1M items).")
     ap.add_argument("--from-items", default="overview,segments,competitors",
                     help="Pages also timed without rollups on the large store (comma-separated; '' for none).")
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (with --pg).")
     ap.add_argument("--themes-only", action="store_true",
                     help="Only the themes job and the cached themes page, on the store a previous run left at --sqlite.")
     args = ap.parse_args()
@@ -172,8 +173,9 @@ def main() -> None:
     small = args.sqlite.replace(".db", "-small.db")
     for p in (args.sqlite, small):
         Path(p).unlink(missing_ok=True)
-    result["sqlite"] = run(f"sqlite:///{args.sqlite}", args.items, args.baseline_items, f"sqlite:///{small}", skip,
-                           from_items)
+    if not args.no_sqlite:
+        result["sqlite"] = run(f"sqlite:///{args.sqlite}", args.items, args.baseline_items, f"sqlite:///{small}",
+                               skip, from_items)
     if args.pg:
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         names = [f"radar_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]

@@ -217,21 +217,21 @@ def importance(session: Session, *, flt: FeedbackFilter, our_brand: str, aspects
     import statsmodels.api as sm
 
     f = replace(flt, brands=(our_brand,), include_duplicates=False)
-    recent = (f.apply(select(FeedbackRow.id, FeedbackRow.rating, FeedbackRow.rating_scale, ScoreRow.sentiment_score)
-                      .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id))
-              .order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(MAX_REGRESSION_ITEMS))
-    items = session.execute(recent).all()
+    items = session.execute(f.apply(
+        select(FeedbackRow.id, FeedbackRow.rating, FeedbackRow.rating_scale, ScoreRow.sentiment_score)
+        .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id))
+        .order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(MAX_REGRESSION_ITEMS)).all()
     if len(items) < 30 or not aspects:
         return {"target": None, "items": len(items), "aspects": {}}
     index = {r[0]: i for i, r in enumerate(items)}
     col = {a: j for j, a in enumerate(aspects)}
     X = np.zeros((len(items), len(aspects)))
-    # their aspects in one statement joined to the same items (not thousands of ids sent back)
-    ids = recent.with_only_columns(FeedbackRow.id).subquery()
-    for fid, aspect, score in session.execute(
-            select(AspectScoreRow.feedback_id, AspectScoreRow.aspect, AspectScoreRow.sentiment_score)
-            .join(ids, ids.c.id == AspectScoreRow.feedback_id).where(AspectScoreRow.aspect.in_(list(aspects)))):
-        if fid in index:
+    ids = list(index)
+    for lo in range(0, len(ids), 5000):
+        chunk = ids[lo:lo + 5000]
+        for fid, aspect, score in session.execute(
+                select(AspectScoreRow.feedback_id, AspectScoreRow.aspect, AspectScoreRow.sentiment_score)
+                .where(AspectScoreRow.feedback_id.in_(chunk), AspectScoreRow.aspect.in_(list(aspects)))):
             X[index[fid], col[aspect]] = score
     rated = [(r[1], r[2]) for r in items if r[1] is not None and r[2]]
     if len(rated) >= MIN_RATED:
