@@ -13,6 +13,9 @@ score; labels flipped). Here every ``MatMul`` against a weight becomes
     q = round(x / s) + 128 as uint8               (symmetric, zero point 128)
     y = MatMulInteger(q, W_int8, 128) · w_scale · s
 
+(``q`` by one ``QuantizeLinear`` with a scale per row over the tokens flattened to rows: the
+five elementwise operators it replaces were most of the graph's time, ``benchmarks/encoder_bound.py``)
+
 with ``W`` quantised per output channel (symmetric int8). A token's scale depends on that
 token alone, so a text's hidden states do not depend on its batch, its position in it or its
 padding (tests/nlp/test_int8.py checks this bit for bit). Per-token scales are also finer than
@@ -44,7 +47,7 @@ import numpy as np
 
 from service.nlp.checksums import sha256_file
 
-ONNX_VERSION = 4
+ONNX_VERSION = 5  # 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster)
 OPSET = 17
 SMOOTH_ALPHA = 0.5
 CALIBRATION_TOKENS = 256
@@ -145,9 +148,9 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
         return name
 
     eps, q_max = const("ptq/eps", np.array(1e-12, np.float32)), const("ptq/127", np.array(127.0, np.float32))
-    offset, lo, hi = (const("ptq/128", np.array(128.0, np.float32)), const("ptq/0", np.array(0.0, np.float32)),
-                      const("ptq/255", np.array(255.0, np.float32)))
     zero_point = const("ptq/zp", np.array(128, np.uint8))
+    flat, column = const("ptq/flat", np.array([-1], np.int64)), const("ptq/column", np.array([-1, 1], np.int64))
+    first, last = const("ptq/first", np.array([0], np.int64)), const("ptq/last", np.array([-1], np.int64))
     # one smoothing factor per input, shared by the products that read it (query, key, value)
     factors: dict[str, np.ndarray] = {}
     for x, peak in (smooth or {}).items():
@@ -176,20 +179,31 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
             n_mm += 1
             const(p + "W", np.clip(np.round(W / w_scale), -127, 127).astype(np.int8))
             const(p + "w_scale", w_scale.astype(np.float32))
+            d_in, d_out = W.shape
+            const(p + "rows_in", np.array([-1, d_in], np.int64))
+            const(p + "d_out", np.array([d_out], np.int64))
+            # the tokens flattened to rows, quantised by one per-axis QuantizeLinear (a scale
+            # and zero point per row): the same uint8 values as Div, Round, Add 128, Clip and
+            # Cast, bit for bit, in one operator instead of five (1.26× the encoder's speed)
             nodes += [
                 helper.make_node("Abs", [x], [p + "abs"]),
                 helper.make_node("ReduceMax", [p + "abs"], [p + "max"], axes=[-1], keepdims=1),
                 helper.make_node("Max", [p + "max", eps], [p + "max_eps"]),
                 helper.make_node("Div", [p + "max_eps", q_max], [p + "s"]),
-                helper.make_node("Div", [x, p + "s"], [p + "x_s"]),
-                helper.make_node("Round", [p + "x_s"], [p + "r"]),
-                helper.make_node("Add", [p + "r", offset], [p + "r_off"]),
-                helper.make_node("Clip", [p + "r_off", lo, hi], [p + "r_clip"]),
-                helper.make_node("Cast", [p + "r_clip"], [p + "q"], to=TensorProto.UINT8),
+                helper.make_node("Reshape", [x, p + "rows_in"], [p + "x2"]),
+                helper.make_node("Reshape", [p + "s", flat], [p + "s1"]),
+                helper.make_node("Reshape", [p + "s", column], [p + "s2"]),
+                helper.make_node("Shape", [p + "s1"], [p + "n"]),
+                helper.make_node("Expand", [zero_point, p + "n"], [p + "zp"]),
+                helper.make_node("QuantizeLinear", [p + "x2", p + "s1", p + "zp"], [p + "q"], axis=0),
                 helper.make_node("MatMulInteger", [p + "q", p + "W", zero_point], [p + "acc"]),
                 helper.make_node("Cast", [p + "acc"], [p + "acc_f"], to=TensorProto.FLOAT),
                 helper.make_node("Mul", [p + "acc_f", p + "w_scale"], [p + "y_w"]),
-                helper.make_node("Mul", [p + "y_w", p + "s"], [node.output[0]], name=node.name),
+                helper.make_node("Mul", [p + "y_w", p + "s2"], [p + "y2"]),
+                helper.make_node("Shape", [x], [p + "x_shape"]),
+                helper.make_node("Slice", [p + "x_shape", first, last], [p + "lead"]),
+                helper.make_node("Concat", [p + "lead", p + "d_out"], [p + "y_shape"], axis=0),
+                helper.make_node("Reshape", [p + "y2", p + "y_shape"], [node.output[0]], name=node.name),
             ]
         elif (node.op_type == "Gather" and node.input[0] in weights and len(weights[node.input[0]].dims) == 2
               and weights[node.input[0]].dims[0] >= min_embedding_rows):
