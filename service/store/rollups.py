@@ -101,12 +101,14 @@ def _base(aspects: bool):
     return stmt.outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
 
 
+def _kind(aspects: bool) -> type[ItemFacts] | type[AspectFacts]:
+    """The measures of a question; their names are also the rollup tables' columns."""
+    return AspectFacts if aspects else ItemFacts
+
+
 def _facts(row: Sequence, aspects: bool) -> ItemFacts | AspectFacts:
-    if aspects:
-        m, n, p, s, r, k = row
-        return AspectFacts(int(m), int(n or 0), int(p or 0), float(s or 0.0), float(r or 0.0), int(k or 0))
-    i, sc, n, u, p, s, q = row
-    return ItemFacts(int(i), int(sc), int(n or 0), int(u or 0), int(p or 0), float(s or 0.0), float(q or 0.0))
+    cls = _kind(aspects)
+    return cls(*(type(f.default)(v or 0) for f, v in zip(fields(cls), row)))
 
 
 def _merge(into: dict, key: tuple, f) -> None:
@@ -227,12 +229,7 @@ def facts(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects
     t = RollupAspectDayRow if aspects else RollupDayRow
     col = {"brand": t.brand, "region": t.region, x: t.value}
     cols = ([t.day] if by_day else []) + [col[d] for d in dims] + ([t.aspect] if aspects else [])
-    if aspects:
-        measures = [func.sum(t.mentions), func.sum(t.neg), func.sum(t.pos), func.sum(t.score_sum),
-                    func.sum(t.rating_sum), func.sum(t.rated)]
-    else:
-        measures = [func.sum(t.items), func.sum(t.scored), func.sum(t.neg), func.sum(t.neu), func.sum(t.pos),
-                    func.sum(t.score_sum), func.sum(t.score_sq)]
+    measures = [func.sum(getattr(t, f.name)) for f in fields(_kind(aspects))]
     stmt = select(*cols, *measures).where(t.dim == x)
     if lo is not None:
         stmt = stmt.where(t.day >= lo)
@@ -280,14 +277,10 @@ def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, dateti
             keys.append(AspectScoreRow.aspect)
         stmt = stmt.with_only_columns(*keys, *(_aspect_measures() if aspects else _item_measures()))
         stmt = stmt.where(canonical(unindexed=ranges is not None))
-        group = [day, value, FeedbackRow.brand, FeedbackRow.region] if dim else [day, FeedbackRow.brand,
-                                                                                    FeedbackRow.region]
-        if aspects:
-            group.append(AspectScoreRow.aspect)
-        stmt = stmt.group_by(*group)
-        names = ["day", "dim", "value", "brand", "region"] + (
-            ["aspect", "mentions", "neg", "pos", "score_sum", "rating_sum", "rated"] if aspects
-            else ["items", "scored", "neg", "neu", "pos", "score_sum", "score_sq"])
+        stmt = stmt.group_by(day, *([value] if dim else []), FeedbackRow.brand, FeedbackRow.region,
+                             *([AspectScoreRow.aspect] if aspects else []))
+        names = ["day", "dim", "value", "brand", "region", *(["aspect"] if aspects else []),
+                 *(f.name for f in fields(_kind(aspects)))]
         for since, until in ranges if ranges is not None else [(None, None)]:
             part = stmt
             if since is not None:
