@@ -11,8 +11,8 @@ from service.api import errors
 from service.api.limits import BodyLimitMiddleware, RateLimiter
 from service.api.observe import RequestMiddleware, install_database_errors
 from service.api.readiness import Readiness
-from service.api.routes import (access, alerts, analytics, benchmark, delivery, feedback, health, labels, models,
-                                score, taxonomy, trends)
+from service.api.routes import (access, actions, alerts, analytics, benchmark, delivery, feedback, health, labels,
+                                models, score, taxonomy, trends)
 from service.config import Settings
 from service.runtime import Runtime
 from service.web import routes as web
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: sees every answer, 413s included
     for module in (health, score, feedback, labels, models, analytics, trends, alerts, benchmark, delivery, access,
-                   taxonomy):
+                   taxonomy, actions):
         app.include_router(module.router, prefix="/v1")
     app.include_router(web.router)  # the dashboard: pages that read the /v1 endpoints above
     return app

@@ -39,6 +39,10 @@ app.add_typer(keys_app, name="keys")
 from service.cli.taxonomy import taxonomy_app  # noqa: E402
 
 app.add_typer(taxonomy_app, name="taxonomy")
+from service.cli.actions import actions_app, responses_app  # noqa: E402
+
+app.add_typer(actions_app, name="actions")
+app.add_typer(responses_app, name="responses")
 from service.cli import teach as _teach  # noqa: E402
 
 app.add_typer(_teach.labels_app, name="labels")

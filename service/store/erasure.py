@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from service.store import dirty
 from service.store.alerts import scrub_quotes
 from service.store.tables import (AlertEventRow, AlertRow, AspectScoreRow, AttributeRow, BandRow, FeedbackRow,
-                                  LabelRow, OutboxRow, ScoreRow, ThemeCacheRow, ThemeRow, ThemeSnapshotRow)
+                                  LabelRow, OutboxRow, ResponseRow, ScoreRow, ThemeCacheRow, ThemeRow, ThemeSnapshotRow)
 
 ERASED = "[erased]"
 _QUOTED = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
@@ -60,7 +60,7 @@ def erase_author(session: Session, *, author_hash: str) -> dict:
         dirty.mark_ids(session, chunk)
         dirty.mark_linked_to(session, chunk)
         session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
-        for table in (LabelRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
+        for table in (LabelRow, ResponseRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
             session.execute(delete(table).where(table.feedback_id.in_(chunk)))
         session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
     counts["themes_scrubbed"] = _scrub_themes(session, texts, gone)

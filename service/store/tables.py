@@ -479,3 +479,67 @@ class RollupDirtyRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     day: Mapped[str] = mapped_column(String(10), index=True)
+
+
+class ActionRow(Base):
+    """Something the team changed (a recipe, a courier, replies within 24 hours): what, where
+    (brand, product, segment), from when (to when), who owns it and by when it is due; its effect
+    is estimated on demand (``service/analytics/effects.py``)."""
+
+    __tablename__ = "action"
+    __table_args__ = (
+        CheckConstraint("kind IN ('product','packaging','price','service','delivery','communication','other')",
+                        name="kind"),
+        CheckConstraint("status IN ('planned','active','completed','cancelled')", name="status"),
+        CheckConstraint("metric IN ('negative_share','net_sentiment','volume','rating')", name="metric"),
+        Index("ix_action_brand_started_at", "brand", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    brand: Mapped[str] = mapped_column(String(128))
+    product: Mapped[str | None] = mapped_column(String(256))
+    region: Mapped[str | None] = mapped_column(String(128), index=True)  # the segment's region, for scoping
+    segment: Mapped[str] = mapped_column(Text)  # JSON object: dimension → value (region, age_group, …)
+    aspect: Mapped[str | None] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(16))
+    min_effect: Mapped[float | None] = mapped_column(Float)  # the smallest change worth detecting
+    controls: Mapped[str | None] = mapped_column(Text)  # JSON list of segments; NULL: chosen automatically
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    owner: Mapped[str | None] = mapped_column(String(128))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionAlertRow(Base):
+    """Which alerts an action answers (an alert's improvement plan)."""
+
+    __tablename__ = "action_alert"
+
+    action_id: Mapped[int] = mapped_column(BigId, ForeignKey("action.id", ondelete="CASCADE"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ResponseRow(Base):
+    """An answer to one item (from a CRM or by hand): when, by whom, on which channel. The first
+    answer of an item is its time to answer; erased with the item."""
+
+    __tablename__ = "feedback_response"
+    __table_args__ = (Index("ix_feedback_response_feedback_id_responded_at", "feedback_id", "responded_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"))
+    responded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    responder: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32))  # how the answer went out: email, phone, public_reply, …
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
