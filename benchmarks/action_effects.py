@@ -40,7 +40,7 @@ import json
 import sys
 import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -57,6 +57,7 @@ POST_WEEKS = (2, 4, 6)
 CONTROLS = (3, 5, 8)
 VOLUMES = (10, 20, 50, 100)
 WOBBLE = 0.15
+MAX_PILOT = 26  # weeks: a longer plan is reported as such and not run
 METRICS = ("negative_share", "net_sentiment")
 
 
@@ -179,11 +180,13 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         lang, aspect = choices[rng.integers(len(choices))]
         metric = "negative_share"
         k, v = int(rng.choice(CONTROLS)), int(rng.choice(VOLUMES))
-        q0 = float(rng.uniform(0.05, 0.2))
-        min_effect = float(rng.uniform(0.02, 0.12))
+        q0 = float(rng.uniform(0.1, 0.4))
         # one feed: the history alone sets the plan, then the pilot runs on for the planned weeks
         feed = Feed(rng, texts, lang=lang, aspect=aspect, metric=metric, cells=k, volume=v,
-                    weeks=PRE_WEEKS + 12, q0=q0)
+                    weeks=PRE_WEEKS + MAX_PILOT, q0=q0)
+        # the team's minimum effect: a share of the treated segment's extra complaints going away
+        room = -feed.truth(0.0, slice(0, PRE_WEEKS))
+        min_effect = float(rng.uniform(0.3, 0.9)) * room
         pre_num = feed.counts(rng, slice(0, PRE_WEEKS))
         panel = feed.panel(pre_num, slice(0, PRE_WEEKS), metric)
         pre = np.ones(PRE_WEEKS, dtype=bool)
@@ -193,14 +196,14 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
             continue
         d = panel.cells[("cell-0",)].rate() - E.control_group(panel, chosen).rate()
         weeks, predicted, _ = E.plan_from_history(d, min_effect, pre_weeks=PRE_WEEKS)
-        if weeks is None or weeks > 12:
-            rows.append({"weeks": weeks, "skipped": "longer than 12 weeks"})
+        if weeks is None or weeks > MAX_PILOT:
+            rows.append({"weeks": weeks, "skipped": f"longer than {MAX_PILOT} weeks"})
             continue
         total = PRE_WEEKS + weeks
         post = slice(PRE_WEEKS, total)
         whole = -feed.truth(0.0, post)  # the change if every extra complaint went away
-        if whole < min_effect:
-            rows.append({"weeks": weeks, "skipped": "the segment has too few complaints for that effect"})
+        if whole <= min_effect:
+            rows.append({"weeks": weeks, "skipped": "the season leaves too few complaints for that effect"})
             continue
         f = 1.0 - min_effect / whole
         truth = feed.truth(f, post)
@@ -248,9 +251,11 @@ def summarise(actions: list[dict], plans: list[dict]) -> dict:
                              "pre_trend_flagged": _rate(not r["pre_trend_ok"] for r in null)},
         "verdicts_negative_share": {k: dict(v) for k, v in sorted(verdicts.items())},
         "plans": {"n": len(plans), "run": len(ran), "skipped": len(plans) - len(ran),
+                  "skipped_why": dict(Counter(p["skipped"].split(":")[0] for p in plans if "skipped" in p)),
                   "detected": _rate(p["detected"] for p in ran),
                   "predicted_power_mean": _rate(p["predicted_power"] for p in ran),
-                  "weeks_planned": {str(w): sum(1 for p in ran if p["weeks"] == w) for w in range(1, 13)},
+                  "weeks_planned": {str(w): n for w in range(1, MAX_PILOT + 1)
+                                    if (n := sum(1 for p in ran if p["weeks"] == w))},
                   "predicted_0.80-0.85": {"n": len(tight), "detected": _rate(p["detected"] for p in tight),
                                           "predicted_power_mean": _rate(p["predicted_power"] for p in tight)}},
     }

@@ -21,10 +21,11 @@ simulation benchmark (``benchmarks/action_effects.py``) measures the interval's 
 **Controls** are the cells over the same dimensions (same brand and product) that the action
 did not touch and no other action touched in the window, with items in most weeks. They are
 ranked by how parallel their weeks before the action ran to the treated segment's (the t-value
-of the slope of the difference) and the most parallel ``max_controls`` whose slope is not
-significantly different are pooled. Ranking on the slope, not on how closely the levels track
-week by week, keeps the choice from picking controls whose noise happened to match (which
-would make the interval too narrow). A team can name the controls instead.
+of the slope of the difference); the most parallel ``max_controls`` are pooled, leaving out only
+a cell that clearly diverged (p < 0.01). Ranking on the slope, not on how closely the levels
+track week by week, and screening only the clear cases, keep the choice from picking controls
+whose noise happened to match the treated segment's (which would make the interval too narrow
+and let the pre-trend check pass by construction). A team can name the controls instead.
 
 **The pre-trend check**: the slope of ``d_t`` over the weeks before the action; a significant
 slope (p < 0.05) means the segments were already drifting apart, and the verdict says the
@@ -64,6 +65,7 @@ WEEK = timedelta(weeks=1)
 ALPHA = 0.05
 POWER = 0.80
 MIN_PRE_WEEKS = 3
+EXCLUDE_ALPHA = 0.01  # a control whose own pre-trend differs at this level is not used
 MAX_WEEKS = 52
 
 
@@ -344,7 +346,7 @@ class ControlFit:
 
 
 def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Sequence[tuple] = (),
-                  max_controls: int = 6, alpha: float = ALPHA) -> list[ControlFit]:
+                  max_controls: int = 6) -> list[ControlFit]:
     """Every candidate cell with how parallel it ran to ``treated`` over the ``pre`` weeks, the
     chosen ones first."""
     import statsmodels.api as sm
@@ -352,7 +354,6 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
     tr = panel.cells[treated]
     yt = tr.rate()
     need = max(MIN_PRE_WEEKS, int(math.ceil(0.75 * int(pre.sum()))))
-    crit = float(sstats.norm.ppf(1 - alpha / 2))
     fits: list[ControlFit] = []
     for cell, c in panel.cells.items():
         if cell == treated:
@@ -371,7 +372,10 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
             res = sm.OLS(d, sm.add_constant(t)).fit()
             tv = float(res.tvalues[1]) if np.isfinite(res.tvalues[1]) else 0.0
             fit.slope_t = tv
-            if abs(tv) >= crit:
+            # only a clearly diverging cell is left out (p < EXCLUDE_ALPHA): a stricter screen
+            # would pick the cells whose noise happens to match, and the pooled pre-trend check
+            # (at ``alpha``) would then pass by construction
+            if abs(tv) >= float(sstats.t.ppf(1 - EXCLUDE_ALPHA / 2, max(int(ok.sum()) - 2, 1))):
                 fit.reason = "trend before the action not parallel"
         fits.append(fit)
     usable = sorted((f for f in fits if not f.reason), key=lambda f: (abs(f.slope_t or 0.0), -f.items_per_week))
@@ -379,6 +383,10 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
         f.chosen, f.reason = True, "parallel before the action"
     for f in usable[max_controls:]:
         f.reason = "parallel, not among the closest"
+    if not usable:  # none ran parallel: the closest are used, and the pre-trend check will say so
+        closest = sorted((f for f in fits if f.slope_t is not None), key=lambda f: abs(f.slope_t))
+        for f in closest[:max_controls]:
+            f.chosen, f.reason = True, "the closest, though not parallel before the action"
     return sorted(fits, key=lambda f: (not f.chosen, bool(f.reason.startswith(("data", "touched"))),
                                         abs(f.slope_t) if f.slope_t is not None else 99.0))
 
@@ -405,8 +413,10 @@ def verdict(est: Estimate, trend: PreTrend, metric: str, min_effect: float) -> t
                      f"{_fmt_delta(metric, est.upper)}] against the controls", None
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
-        return ("no_effect_yet", f"no measurable effect yet; at this volume a change of {units} would take more than "
-                f"{MAX_WEEKS} weeks to detect", None)
+        floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
+        return ("no_effect_yet", f"no measurable effect yet; at this volume, against {est.pre_weeks} weeks before, "
+                f"a change of {units} cannot be told from the weekly noise however long it runs (after a year: "
+                f"{_fmt_delta(metric, floor_)} and more)", None)
     more = need - est.post_weeks
     if more <= 0:
         return ("no_effect", f"no measurable effect: a change of {units} would have been detected by now "
@@ -566,7 +576,7 @@ def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, 
         all(dict(zip(keys, c)).get(k) == v for k, v in ex.items()) for ex in exclude if ex)]
     min_effect = float(min_effect if min_effect is not None else DEFAULT_MIN_EFFECT[metric])
     segment = dict(zip(keys, treated))
-    fits = rank_controls(panel, treated, pre, exclude=touched, max_controls=max_controls, alpha=alpha)
+    fits = rank_controls(panel, treated, pre, exclude=touched, max_controls=max_controls)
     chosen_by = "auto"
     if controls:
         missing = [c for c in controls if c not in panel.cells]
@@ -581,7 +591,7 @@ def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, 
     chosen = [f.cell for f in fits if f.chosen]
     if not chosen:
         raise EffectError(f"no control segment fits: none of the other {', '.join(_names(panel.dims))} cells has items "
-                          f"in most weeks before the action with a parallel trend")
+                          f"in most weeks before the action")
     tr = panel.cells[treated]
     ctl = control_group(panel, chosen)
     mask = pre | post
@@ -669,7 +679,7 @@ def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metr
     if treated not in panel.cells:
         raise EffectError(f"no items in the segment {segment} in the last {pre_weeks} weeks")
     pre = np.ones(len(panel.weeks), dtype=bool)
-    fits = rank_controls(panel, treated, pre, max_controls=max_controls, alpha=alpha)
+    fits = rank_controls(panel, treated, pre, max_controls=max_controls)
     if controls:
         named = [tuple(c.get(k) for k in keys) for c in controls]
         for f in fits:
