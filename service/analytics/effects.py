@@ -396,36 +396,36 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
 def verdict(est: Estimate, trend: PreTrend, metric: str, min_effect: float) -> tuple[str, str, int | None]:
     """``(verdict, plain sentence, more weeks needed)``."""
     good = GOOD_DIRECTION[metric]
-    units = _fmt_delta(metric, min_effect)
+    units = fmt_delta(metric, min_effect)
     if not trend.ok:
         return ("inconclusive", "the treated segment and its controls were already drifting apart before the action "
                 f"(pre-trend p = {trend.p_value:.3f}), so the difference cannot be put down to the action", None)
     above, below = est.lower > 0, est.upper < 0
     if (below and good < 0) or (above and good > 0):
-        return "worked", f"worked: {_fmt_delta(metric, est.effect)} [{_fmt_delta(metric, est.lower)}, " \
-                         f"{_fmt_delta(metric, est.upper)}] against the controls", None
+        return "worked", f"worked: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
+                         f"{fmt_delta(metric, est.upper)}] against the controls", None
     if (above and good < 0) or (below and good > 0):
-        return "got_worse", f"got worse: {_fmt_delta(metric, est.effect)} [{_fmt_delta(metric, est.lower)}, " \
-                            f"{_fmt_delta(metric, est.upper)}] against the controls", None
+        return "got_worse", f"got worse: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
+                            f"{fmt_delta(metric, est.upper)}] against the controls", None
     if good == 0 and (above or below):
         word = "rose" if above else "fell"
-        return word, f"{word}: {_fmt_delta(metric, est.effect)} [{_fmt_delta(metric, est.lower)}, " \
-                     f"{_fmt_delta(metric, est.upper)}] against the controls", None
+        return word, f"{word}: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
+                     f"{fmt_delta(metric, est.upper)}] against the controls", None
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
         floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
         return ("no_effect_yet", f"no measurable effect yet; at this volume, against {est.pre_weeks} weeks before, "
                 f"a change of {units} cannot be told from the weekly noise however long it runs (after a year: "
-                f"{_fmt_delta(metric, floor_)} and more)", None)
+                f"{fmt_delta(metric, floor_)} and more)", None)
     more = need - est.post_weeks
     if more <= 0:
         return ("no_effect", f"no measurable effect: a change of {units} would have been detected by now "
-                f"(detectable now: {_fmt_delta(metric, detectable(est.sigma, est.pre_weeks, est.post_weeks))})", 0)
+                f"(detectable now: {fmt_delta(metric, detectable(est.sigma, est.pre_weeks, est.post_weeks))})", 0)
     return ("no_effect_yet", f"no measurable effect yet: {more} more week{'s' if more != 1 else ''} at this volume "
             f"would detect a change of {units}", more)
 
 
-def _fmt_delta(metric: str, v: float) -> str:
+def fmt_delta(metric: str, v: float) -> str:
     if metric == "negative_share":
         return f"{100 * v:+.1f} points"
     if metric == "volume":
@@ -506,7 +506,7 @@ def summary_line(r: EffectReport) -> str:
     e = r.estimate
     moved = "fell" if (r.treated_after or 0) < (r.treated_before or 0) else "rose"
     return (f"since {r.start.date().isoformat()}, {label} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
-            f"effect {_fmt_delta(r.metric, e.effect)} [{_fmt_delta(r.metric, e.lower)}, {_fmt_delta(r.metric, e.upper)}]"
+            f"effect {fmt_delta(r.metric, e.effect)} [{fmt_delta(r.metric, e.lower)}, {fmt_delta(r.metric, e.upper)}]"
             f" — {r.verdict.replace('_', ' ')}")
 
 
@@ -695,11 +695,11 @@ def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metr
     table = [{"weeks": m, "detectable": _r(detectable(sigma, n_pre, m, alpha=alpha))} for m in (1, 2, 4, 6, 8, 12)]
     per_week = float(panel.volume[treated].mean())
     if weeks is None:
-        msg = (f"a change of {_fmt_delta(metric, min_effect)} cannot be detected within {MAX_WEEKS} weeks at "
+        msg = (f"a change of {fmt_delta(metric, min_effect)} cannot be detected within {MAX_WEEKS} weeks at "
                f"{per_week:.0f} items a week; pilot a larger segment or aim for a larger change")
     else:
         msg = (f"run the pilot for {weeks} week{'s' if weeks != 1 else ''}: at {per_week:.0f} items a week that "
-               f"detects a change of {_fmt_delta(metric, min_effect)} with {100 * pw:.0f}% power against "
+               f"detects a change of {fmt_delta(metric, min_effect)} with {100 * pw:.0f}% power against "
                f"{len(chosen)} control segment{'s' if len(chosen) != 1 else ''}")
     return PlanReport(metric, aspect, dict(segment), min_effect, weeks, pw, sigma, n_pre, per_week,
                       [f.to_dict(dims) for f in fits], table, msg)

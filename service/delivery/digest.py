@@ -69,6 +69,15 @@ STRINGS = {
         "footer": "You receive this because you subscribed to Feedback Radar digests.",
         "unsubscribe": "Unsubscribe", "more": "and {n} more alerts in the API",
         "singles": "Single severe complaints ({n})",
+        "actions": "Did it work? Actions against their controls",
+        "action_line": "{title} ({where}): since {start}, {what} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
+                       "effect {effect} [{lower}, {upper}]: {verdict}",
+        "action_pending": "{title} ({where}): {message}",
+        "fell": "fell", "rose": "rose", "all_metric": "{aspect} complaints", "net_metric": "{aspect} net sentiment", "vol_metric": "volume",
+        "rating_metric": "{aspect} rating",
+        "verdict_worked": "worked", "verdict_got_worse": "got worse", "verdict_no_effect": "no measurable effect",
+        "verdict_no_effect_yet": "no measurable effect yet", "verdict_inconclusive": "inconclusive (trends differed before)",
+        "verdict_rose": "rose", "verdict_fell": "fell",
     },
     "zh": {
         "daily": "每日", "weekly": "每周", "immediate": "告警",
@@ -97,6 +106,15 @@ STRINGS = {
         "footer": "您收到此邮件是因为订阅了 Feedback Radar 摘要。",
         "unsubscribe": "退订", "more": "另有 {n} 条告警，请在 API 中查看",
         "singles": "单条严重投诉（{n} 条）",
+        "actions": "措施是否见效？与对照细分比较",
+        "action_line": "{title}（{where}）：自 {start} 起，{what}从 {t0} {moved}至 {t1}；其他细分 {c0} → {c1}；"
+                       "效果 {effect} [{lower}, {upper}]：{verdict}",
+        "action_pending": "{title}（{where}）：{message}",
+        "fell": "降", "rose": "升", "all_metric": "{aspect}投诉", "net_metric": "{aspect}净情感", "vol_metric": "声量",
+        "rating_metric": "{aspect}评分",
+        "verdict_worked": "见效", "verdict_got_worse": "变差", "verdict_no_effect": "无可测效果",
+        "verdict_no_effect_yet": "尚无可测效果", "verdict_inconclusive": "无法判断（此前趋势不同）",
+        "verdict_rose": "上升", "verdict_fell": "下降",
     },
 }
 
@@ -113,6 +131,7 @@ class Digest:
     changes: dict[str, list[dict]] | None  # action -> [{"alert_id", "title", "at", "actor"}]; None: one alert
     regions: list[dict] = field(default_factory=list)
     benchmark: list[dict] = field(default_factory=list)  # benchmark_chart rows
+    actions: list[dict] = field(default_factory=list)  # {"action": action_dict, "effect": EffectReport dict}
 
     @property
     def empty(self) -> bool:
@@ -150,7 +169,62 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
     if regions:
         d.regions = digest_regions(session, sub, period, our_brand=our_brand)
         d.benchmark = digest_benchmark(session, sub, period, our_brand=our_brand)
+        d.actions = digest_actions(session, sub, period)
     return d
+
+
+ACTION_WEEKS = 12  # an action is reported for this many weeks after it started (or ended)
+MAX_ACTIONS = 3
+
+
+def digest_actions(session: Session, sub: SubscriptionRow, period: Period) -> list[dict]:
+    """The subscriber's actions (same scope as their alerts) that have run at least a week by the
+    period's end and started or ended within ``ACTION_WEEKS``, with their effect as of then."""
+    from service.analytics import effects
+    from service.store import actions as actions_repo
+
+    scope = alerts_in_scope(sub)
+    rows = actions_repo.list_actions(session, scope=actions_repo.ActionScope(regions=scope.regions, brands=scope.brands),
+                                     statuses=["active", "completed"])
+    out = []
+    for row in rows:
+        latest = row.ended_at or row.started_at
+        if row.started_at > period.end - timedelta(weeks=1) or latest < period.end - timedelta(weeks=ACTION_WEEKS):
+            continue
+        data = actions_repo.action_dict(row, actions_repo.alerts_of(session, action_ids=[row.id])[row.id])
+        try:
+            effect = effects.action_effect(session, action=data, now=period.end).to_dict()
+        except effects.EffectError as exc:
+            effect = {"verdict": "unavailable", "message": str(exc)}
+        out.append({"action": data, "effect": effect})
+        if len(out) == MAX_ACTIONS:
+            break
+    return out
+
+
+def action_line(a: dict, lang: str, taxonomy: Taxonomy | None) -> str:
+    """"Spicy recipe rolled back (East × 18-24): since 2026-10-05, taste complaints fell from 64%
+    to 13%; elsewhere 16% → 15%; effect −49.2 points [−58.1, −40.3]: worked"."""
+    act, e = a["action"], a["effect"]
+    where_ = " × ".join(act["segment"].values())
+    from service.analytics.effects import fmt_delta, fmt_level
+
+    if e.get("effect") is None:
+        return t(lang, "action_pending", title=act["title"], where=where_, message=e.get("message", ""))
+    aspect = act["aspect"] or ""
+    if taxonomy is not None and aspect in taxonomy.ids:
+        aspect = taxonomy.get(aspect).name(lang)
+
+    m = e["metric"]
+    what = t(lang, {"net_sentiment": "net_metric", "volume": "vol_metric", "rating": "rating_metric"}.get(m, "all_metric"),
+             aspect=aspect).strip()
+    tr, ct = e["treated"], e["control"]
+    moved = "fell" if (tr["after"] or 0) < (tr["before"] or 0) else "rose"
+    verdict = STRINGS.get(lang, STRINGS["en"]).get(f"verdict_{e['verdict']}", e["verdict"])
+    return t(lang, "action_line", title=act["title"], where=where_, start=act["started_at"][:10], what=what,
+             moved=t(lang, moved), t0=fmt_level(m, tr["before"]), t1=fmt_level(m, tr["after"]),
+             c0=fmt_level(m, ct["before"]), c1=fmt_level(m, ct["after"]), effect=fmt_delta(m, e["effect"]),
+             lower=fmt_delta(m, e["lower"]), upper=fmt_delta(m, e["upper"]), verdict=verdict)
 
 
 BENCHMARK_ASPECTS = 4
@@ -363,6 +437,8 @@ def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe
             lines += [t(lang, "more", n=more), ""]
         lines += [t(lang, "changed")]
         lines += _change_lines(d, lang) or [t(lang, "nothing_changed")]
+    if d.actions:
+        lines += ["", t(lang, "actions")] + [f"- {action_line(a, lang, taxonomy)}" for a in d.actions]
     lines += ["", t(lang, "footer")]
     if unsubscribe_url:
         lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
@@ -436,6 +512,11 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
             rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
                         f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
                         f'</td></tr>')
+    if d.actions:
+        items = "".join(f'<p {_SMALL}>{e(action_line(a, lang, taxonomy))}</p>' for a in d.actions)
+        rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "actions"))}</h2>{items}'
+                    f'</td></tr>')
     for cid, caption in closing:
         rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>{e(caption)}</p>'
                     f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '

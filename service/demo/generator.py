@@ -8,6 +8,10 @@ contact details (to be redacted) and occasional cross-posts (near duplicates).
 Injected effects, recorded in the ground truth:
 - ``spicy_shift``: from week ``shift_week`` our brand's 18-24 buyers in the East complain
   that the taste became too spicy (a preference shift in one region and age group);
+- ``spicy_rollback``: from week ``rollback_week`` (a week after the shift alert is raised) the
+  recipe is rolled back in that segment and the extra complaints stop: the action the demo
+  records, whose effect Radar measures against the segments it did not touch (the ground
+  truth keeps the injected size, ``rollback_effect``);
 - ``packaging_surge``: from week ``surge_week`` one competitor's packaging arrives damaged;
 - ``delivery_improvement``: the share of negative delivery mentions falls steadily over
   the whole period for every brand (a slow trend, not an alarm).
@@ -61,6 +65,7 @@ class DemoConfig:
     shift_age_group: str = "18-24"
     shift_brand: str = "spicewell"
     shift_rate: float = 0.6
+    rollback_week: int | None = 22  # None: the shift never ends
     surge_week: int = 15
     surge_brand: str = "noodleking"
     surge_rate: float = 0.35
@@ -78,6 +83,9 @@ class Truth:
     aspects: dict[str, int]
     effects: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
+    brand: str = ""
+    region: str = ""
+    age_group: str = ""
 
 
 class DemoGenerator:
@@ -189,7 +197,8 @@ class DemoGenerator:
                 topics: list[str] = []
                 effects: list[str] = []
                 shifted = (brand == c.shift_brand and region == c.shift_region
-                           and age == c.shift_age_group and week >= c.shift_week)
+                           and age == c.shift_age_group and week >= c.shift_week
+                           and (c.rollback_week is None or week < c.rollback_week))
                 if shifted:
                     ramp = 0.6 if week == c.shift_week else 1.0
                     if rng.random() < c.shift_rate * ramp:
@@ -228,7 +237,7 @@ class DemoGenerator:
                     a = TOPICS[t].aspect
                     if a:
                         aspects[a] = TOPICS[t].polarity if a not in aspects else aspects[a]
-                truth = Truth(ext, week, topics[0], topics, aspects, effects)
+                truth = Truth(ext, week, topics[0], topics, aspects, effects, brand=brand, region=region, age_group=age)
                 yield row, truth
                 if channel == "complaint" and rng.random() < c.crosspost_rate:
                     n += 1
@@ -238,7 +247,35 @@ class DemoGenerator:
                                created_at=(created + timedelta(hours=rng.randint(1, 20))).isoformat()
                                .replace("+00:00", "Z"), rating=None, rating_scale=None)
                     yield dup, Truth(dup["external_id"], week, topics[0], topics, aspects, effects,
-                                     duplicate_of=ext)
+                                     duplicate_of=ext, brand=brand, region=region, age_group=age)
+
+
+def gold_did(truths, *, brand: str, treated: tuple[str, str], controls: list[tuple[str, str]] | None,
+             aspect: str, pre_weeks: range, post_weeks: range) -> dict:
+    """The difference in differences of the share of items with a negative ``aspect`` topic, on
+    the generator's own labels (one voice counted once): ``treated`` (region, age group) against
+    ``controls`` (every other cell of the brand when None), ``post_weeks`` against ``pre_weeks``.
+    What the demo's action truly did, to compare Radar's estimate with."""
+    cells: dict[str, list[int]] = {}
+
+    def add(side: str, period: str, hit: bool) -> None:
+        c = cells.setdefault(f"{side}:{period}", [0, 0])
+        c[0] += 1
+        c[1] += hit
+
+    for t in truths:
+        t = t if isinstance(t, Truth) else Truth(**t)
+        if t.brand != brand or t.duplicate_of is not None:
+            continue
+        period = "pre" if t.week in pre_weeks else "post" if t.week in post_weeks else None
+        cell = (t.region, t.age_group)
+        side = "treated" if cell == treated else "control" if (controls is None or cell in controls) else None
+        if period and side:
+            add(side, period, t.aspects.get(aspect, 0) < 0)
+    share = {k: v[1] / v[0] for k, v in cells.items() if v[0]}
+    did = (share["treated:post"] - share["treated:pre"]) - (share["control:post"] - share["control:pre"])
+    return {"treated": {"before": share["treated:pre"], "after": share["treated:post"]},
+            "control": {"before": share["control:pre"], "after": share["control:post"]}, "did": did}
 
 
 COLUMNS = ["source", "channel", "external_id", "text", "created_at", "brand", "product", "region",
@@ -277,5 +314,15 @@ def write_demo(path: Path, config: DemoConfig = DemoConfig(), truth_path: Path |
     else:
         raise ValueError(f"cannot write {suffix!r}; use .csv, .jsonl or .parquet")
     cfg = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(config).items()}
-    truth_path.write_text(json.dumps({"config": cfg, "items": truths}, ensure_ascii=False))
+    effects = {}
+    if config.rollback_week is not None and config.shift_week < config.rollback_week < config.weeks:
+        effects["rollback_effect"] = {
+            "brand": config.shift_brand, "segment": {"region": config.shift_region, "age_group": config.shift_age_group},
+            "aspect": "taste", "from_week": config.rollback_week,
+            "definition": "share of items with a negative taste topic: treated cell vs every other cell of the brand, "
+                          "weeks from the rollback vs the full weeks of the shift before it",
+            **gold_did(truths, brand=config.shift_brand, treated=(config.shift_region, config.shift_age_group),
+                       controls=None, aspect="taste", pre_weeks=range(config.shift_week + 1, config.rollback_week),
+                       post_weeks=range(config.rollback_week, config.weeks))}
+    truth_path.write_text(json.dumps({"config": cfg, "effects": effects, "items": truths}, ensure_ascii=False))
     return {"output": str(path), "rows": count, "truth": str(truth_path)}

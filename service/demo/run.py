@@ -6,7 +6,7 @@ import json
 import math
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -99,8 +99,60 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
                   f"Injected: {cfg.shift_region} / {cfg.shift_age_group} from week {cfg.shift_week}.")
     console.print(f"tracked phrases: {', '.join(track_demo_phrases(rt))}")
     alerts = replay_alerts(rt, cfg, console)
+    truths = json.loads(Path(info["truth"]).read_text())["items"]
+    action = record_demo_action(rt, cfg, truths, console)
     show_digest(rt, cfg, console)
-    return {"items": total, "top_shift": top, "alerts": alerts}
+    return {"items": total, "top_shift": top, "alerts": alerts, "action": action}
+
+
+def record_demo_action(rt: Runtime, cfg: DemoConfig, truths, console: Console | None = None) -> dict | None:
+    """The demo team's answer to the East × 18-24 taste alert: the spicy recipe rolled back there
+    from ``cfg.rollback_week``, recorded as an action linked to the alert; then its effect as
+    Radar measures it (as of the end of the data) beside what the generator truly did over the
+    same weeks and controls (``gold_did``)."""
+    from datetime import timezone as tz
+
+    from service.analytics import effects
+    from service.demo.generator import gold_did
+    from service.store import actions as actions_repo
+    from service.store import alerts as alerts_repo
+
+    if cfg.rollback_week is None:
+        return None
+    segment = {"region": cfg.shift_region, "age_group": cfg.shift_age_group}
+    start = cfg.start + timedelta(weeks=cfg.rollback_week)
+    now = cfg.start + timedelta(weeks=cfg.weeks)
+    with rt.sessions() as s:
+        alert = next((a for a in alerts_repo.list_alerts(s, types=["preference_shift"], brands=[cfg.shift_brand])
+                      if a.aspect == "taste" and json.loads(a.segment) == segment), None)
+        row = actions_repo.create_action(
+            s, title=f"Spicy recipe rolled back for {cfg.shift_age_group} buyers in {cfg.shift_region}", kind="product",
+            description="The new chili blend is replaced by the previous recipe in the East's 18-24 channels.",
+            brand=cfg.shift_brand, segment=segment, aspect="taste", metric="negative_share", min_effect=0.05,
+            started_at=start, owner="product team (East)", due_at=start + timedelta(days=14), actor="demo",
+            now=start - timedelta(days=2), status="active", alert_ids=[alert.id] if alert else [])
+        actions_repo.update_action(s, row=row, changes={"status": "completed"}, now=start + timedelta(days=7))
+        data = actions_repo.action_dict(row, actions_repo.alerts_of(s, action_ids=[row.id])[row.id])
+        report = effects.action_effect(s, action=data, now=now)
+        s.commit()
+    out = report.to_dict()
+    week_of = (lambda iso: (datetime.fromisoformat(iso).replace(tzinfo=tz.utc) - cfg.start).days // 7)
+    pre = [week_of(p["week"]) for p in out["series"] if p["period"] == "before"]
+    post = [week_of(p["week"]) for p in out["series"] if p["period"] == "after"]
+    chosen = [(c["segment"]["region"], c["segment"]["age_group"]) for c in out["controls"] if c["chosen"]]
+    truth = gold_did(truths, brand=cfg.shift_brand, treated=(cfg.shift_region, cfg.shift_age_group),
+                     controls=chosen, aspect="taste", pre_weeks=range(min(pre), max(pre) + 1),
+                     post_weeks=range(min(post), max(post) + 1)) if pre and post else None
+    covered = bool(truth and out["lower"] is not None and out["lower"] <= truth["did"] <= out["upper"])
+    if console is not None:
+        console.print(f"\n[bold]Action {row.id}[/bold] ({'answers alert ' + str(alert.id) if alert else 'no alert found'}): "
+                      f"{row.title}")
+        console.print(f"  {out['summary']}", markup=False)
+        if truth:
+            console.print(f"  injected (generator's labels, same weeks and controls): {100 * truth['did']:+.1f} points; "
+                          f"{'inside' if covered else 'OUTSIDE'} the interval", markup=False)
+    return {"action_id": row.id, "alert_id": alert.id if alert else None, "effect": out, "truth": truth,
+            "covered": covered}
 
 
 def show_digest(rt: Runtime, cfg: DemoConfig, console: Console) -> None:

@@ -25,8 +25,8 @@ from service.config import Settings
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "trends", "segments", "themes", "competitors", "explorer", "taxonomy", "label",
-         "models")
+PAGES = ("overview", "alerts", "actions", "trends", "segments", "themes", "competitors", "explorer", "taxonomy",
+         "label", "models")
 _STATIC = Path(str(resources.files("service.web") / "static"))
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".svg": "image/svg+xml"}
@@ -43,10 +43,10 @@ def plotly_bundle() -> Path:
     return path
 
 
-def page_config(settings: Settings, page: str, alert_id: int | None) -> dict[str, Any]:
+def page_config(settings: Settings, page: str, alert_id: int | None, action_id: int | None = None) -> dict[str, Any]:
     tax, comp = settings.taxonomy, settings.competitors
     return {
-        "page": page, "alert_id": alert_id, "version": __version__, "auth": settings.api.auth,
+        "page": page, "alert_id": alert_id, "action_id": action_id, "version": __version__, "auth": settings.api.auth,
         "aspects": [{"id": a.id, "names": a.names} for a in tax.aspects],
         "our_brand": comp.our_brand,
         "brands": [{"id": b.id, "name": b.name} for b in comp.brands],
@@ -67,6 +67,7 @@ _SHELL = """<!doctype html>
 <script src="/dashboard/assets/plotly.min.js?v={plotly}" defer></script>
 <script src="/dashboard/assets/i18n.js?v={version}" defer></script>
 <script src="/dashboard/assets/app.js?v={version}" defer></script>
+<script src="/dashboard/assets/actions.js?v={version}" defer></script>
 <script src="/dashboard/assets/pages.js?v={version}" defer></script>
 </head>
 <body data-page="{page}">
@@ -86,9 +87,9 @@ _SHELL = """<!doctype html>
 """
 
 
-def _shell(settings: Settings, page: str, alert_id: int | None = None) -> HTMLResponse:
+def _shell(settings: Settings, page: str, alert_id: int | None = None, action_id: int | None = None) -> HTMLResponse:
     # "</" never appears inside the JSON, so the config cannot close its script element
-    config = json.dumps(page_config(settings, page, alert_id), ensure_ascii=False).replace("</", "<\\/")
+    config = json.dumps(page_config(settings, page, alert_id, action_id), ensure_ascii=False).replace("</", "<\\/")
     body = _SHELL.format(version=html.escape(__version__), plotly=plotly_bundle().stat().st_size,
                          page=html.escape(page), config=config)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache",
@@ -119,6 +120,11 @@ def overview(settings: SettingsDep) -> HTMLResponse:
 @router.get("/dashboard/alerts/{alert_id}")
 def alert_page(alert_id: DbInt, settings: SettingsDep) -> HTMLResponse:
     return _shell(settings, "alert", alert_id)
+
+
+@router.get("/dashboard/actions/{action_id}")
+def action_page(action_id: DbInt, settings: SettingsDep) -> HTMLResponse:
+    return _shell(settings, "action", action_id=action_id)
 
 
 @router.get("/dashboard/assets/plotly.min.js")

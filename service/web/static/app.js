@@ -204,14 +204,15 @@ const Radar = (() => {
   }
 
   // ---- page frame ----------------------------------------------------------------------------
-  const NAV = [["overview", "/dashboard/"], ["alerts", "/dashboard/alerts"], ["trends", "/dashboard/trends"],
+  const NAV = [["overview", "/dashboard/"], ["alerts", "/dashboard/alerts"], ["actions", "/dashboard/actions"],
+               ["trends", "/dashboard/trends"],
                ["segments", "/dashboard/segments"], ["themes", "/dashboard/themes"],
                ["competitors", "/dashboard/competitors"], ["explorer", "/dashboard/explorer"],
                ["taxonomy", "/dashboard/taxonomy"], ["label", "/dashboard/label"], ["models", "/dashboard/models"]];
   function drawNav() {
     const nav = document.getElementById("nav");
     nav.replaceChildren();
-    const here = CFG.page === "alert" ? "alerts" : CFG.page;
+    const here = CFG.page === "alert" ? "alerts" : CFG.page === "action" ? "actions" : CFG.page;
     for (const [page, path] of NAV) {
       nav.append(el("a", { href: href(path), class: page === here ? "active" : "", "data-nav": page }, t(`nav.${page}`)));
     }

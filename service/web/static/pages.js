@@ -227,6 +227,7 @@
     if ((a.details.also || []).length) {
       box.append(card(t("al.also"), el("ul", {}, a.details.also.map((x) => el("li", {}, x.title)))));
     }
+    box.append(await window.RadarActions.alertActions(a));
     box.append(card(t("al.history"), table([t("al.detected"), "", "", ""], (a.events || []).map((e) =>
       el("tr", {}, el("td", {}, R.datetime(e.at)), el("td", {}, e.action), el("td", {}, e.actor || "–"), el("td", {}, e.note || ""))), { id: "alert-history" })));
   }
@@ -1046,5 +1047,6 @@
   }
 
   window.RadarPages = { overview, alerts, alert: alertPage, trends, segments, themes, competitors, explorer, taxonomy,
-                        label: labelPage, models };
+                        label: labelPage, models, actions: window.RadarActions.actions,
+                        action: window.RadarActions.action };
 })();
