@@ -37,9 +37,11 @@ good side), ``got_worse`` (on the bad side), else ``no_effect_yet`` with how man
 this volume would detect the action's minimum effect worth detecting at 80% power, or
 ``no_effect`` when that many weeks have already passed.
 
-**Planning** (``plan``): for a pilot that has not started, the weeks it must run for 80% power to
-detect a minimum effect at the segment's observed volume and noise (the variance of its weekly
-differences from the controls over the last ``pre_weeks``), and which controls fit.
+**Planning** (``plan``): for a pilot that has not started, the weeks it must run to detect a
+minimum effect with probability 0.8 at the segment's observed volume and noise (the variance of
+its weekly differences from the controls over the last ``pre_weeks``), and which controls fit.
+The probability averages the power over what those few weeks leave open about the noise and
+includes the pre-trend check's 5% (``assured_power``).
 """
 
 from __future__ import annotations
@@ -402,15 +404,15 @@ def verdict(est: Estimate, trend: PreTrend, metric: str, min_effect: float) -> t
                 f"(pre-trend p = {trend.p_value:.3f}), so the difference cannot be put down to the action", None)
     above, below = est.lower > 0, est.upper < 0
     if (below and good < 0) or (above and good > 0):
-        return "worked", f"worked: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
-                         f"{fmt_delta(metric, est.upper)}] against the controls", None
+        return "worked", f"worked: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
+                         "against the controls", None
     if (above and good < 0) or (below and good > 0):
-        return "got_worse", f"got worse: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
-                            f"{fmt_delta(metric, est.upper)}] against the controls", None
+        return "got_worse", f"got worse: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
+                            "against the controls", None
     if good == 0 and (above or below):
         word = "rose" if above else "fell"
-        return word, f"{word}: {fmt_delta(metric, est.effect)} [{fmt_delta(metric, est.lower)}, " \
-                     f"{fmt_delta(metric, est.upper)}] against the controls", None
+        return word, f"{word}: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
+                     "against the controls", None
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
         floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
@@ -431,6 +433,18 @@ def fmt_delta(metric: str, v: float) -> str:
     if metric == "volume":
         return f"{v:+.1f} items/week"
     return f"{v:+.2f}"
+
+
+def fmt_interval(metric: str, lo: float, hi: float) -> str:
+    """``[−40.1, −19.1]`` in the units ``fmt_delta`` names once."""
+    k, d = (100.0, 1) if metric == "negative_share" else (1.0, 1 if metric == "volume" else 2)
+    return f"[{k * lo:+.{d}f}, {k * hi:+.{d}f}]"
+
+
+def segment_text(segment: dict) -> str:
+    """A segment's values, region first: ``East × 18-24``."""
+    keys = sorted(segment, key=lambda k: (k != "region", k))
+    return " × ".join(str(segment[k]) for k in keys)
 
 
 def fmt_level(metric: str, v: float | None) -> str:
@@ -506,7 +520,7 @@ def summary_line(r: EffectReport) -> str:
     e = r.estimate
     moved = "fell" if (r.treated_after or 0) < (r.treated_before or 0) else "rose"
     return (f"since {r.start.date().isoformat()}, {label} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
-            f"effect {fmt_delta(r.metric, e.effect)} [{fmt_delta(r.metric, e.lower)}, {fmt_delta(r.metric, e.upper)}]"
+            f"effect {fmt_delta(r.metric, e.effect)} {fmt_interval(r.metric, e.lower, e.upper)}"
             f" — {r.verdict.replace('_', ' ')}")
 
 
@@ -646,17 +660,41 @@ class PlanReport:
                 "controls": self.controls, "detectable_by_week": self.detectable_by_week, "message": self.message}
 
 
+def assured_power(effect: float, s: float, n_hist: int, n_pre: int, n_post: int, alpha: float = ALPHA) -> float:
+    """The probability that a pilot is found to have worked, as far as the history can tell:
+    the power at the weekly noise averaged over what ``n_hist`` weeks leave open about it
+    (σ² = s²·(n−1)/χ²(n−1), at 24 quantiles), times the chance that the pre-trend check passes
+    (1 − alpha) when the trends are parallel. Planning on the point estimate ``s`` alone runs
+    pilots too short whenever the history happened to be quiet."""
+    if n_hist < 2:
+        return 0.0
+    if s <= 0:
+        return (1.0 if effect else 0.0) * (1 - alpha)
+    df = n_pre + n_post - 2
+    if n_pre < 2 or n_post < 1 or df < 1:
+        return 0.0
+    qs = (np.arange(24) + 0.5) / 24
+    sigmas = s * np.sqrt((n_hist - 1) / sstats.chi2.ppf(qs, n_hist - 1))
+    se = sigmas * math.sqrt(1 / n_pre + 1 / n_post)
+    crit = float(sstats.t.ppf(1 - alpha / 2, df))
+    return float(np.mean(sstats.nct.sf(crit, df, abs(effect) / se))) * (1 - alpha)
+
+
 def plan_from_history(d_hist: np.ndarray, min_effect: float, *, pre_weeks: int, alpha: float = ALPHA,
-                      target: float = POWER) -> tuple[int | None, float, float]:
-    """``(weeks, power at them, noise sd)`` from the weekly differences of the history."""
+                      target: float = POWER, max_weeks: int = MAX_WEEKS) -> tuple[int | None, float | None, float]:
+    """``(weeks, the probability of detecting min_effect in them, noise sd)`` from the weekly
+    differences of the history (``assured_power``)."""
     d = d_hist[np.isfinite(d_hist)]
     if len(d) < MIN_PRE_WEEKS:
         raise EffectError(f"{len(d)} week(s) of history with data in the segment and its controls; "
                           f"at least {MIN_PRE_WEEKS} are needed")
     sigma = float(np.std(d, ddof=1))
     n_pre = min(len(d), pre_weeks)
-    weeks = weeks_for(min_effect, sigma, n_pre, target=target, alpha=alpha)
-    return weeks, (power(min_effect, sigma, n_pre, weeks, alpha) if weeks else None), sigma
+    for m in range(1, max_weeks + 1):
+        p = assured_power(min_effect, sigma, len(d), n_pre, m, alpha)
+        if p >= target:
+            return m, p, sigma
+    return None, None, sigma
 
 
 def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metric: str, aspect: str | None,

@@ -71,7 +71,7 @@ STRINGS = {
         "singles": "Single severe complaints ({n})",
         "actions": "Did it work? Actions against their controls",
         "action_line": "{title} ({where}): since {start}, {what} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
-                       "effect {effect} [{lower}, {upper}]: {verdict}",
+                       "effect {effect} {interval}: {verdict}",
         "action_pending": "{title} ({where}): {message}",
         "fell": "fell", "rose": "rose", "all_metric": "{aspect} complaints", "net_metric": "{aspect} net sentiment", "vol_metric": "volume",
         "rating_metric": "{aspect} rating",
@@ -108,7 +108,7 @@ STRINGS = {
         "singles": "单条严重投诉（{n} 条）",
         "actions": "措施是否见效？与对照细分比较",
         "action_line": "{title}（{where}）：自 {start} 起，{what}从 {t0} {moved}至 {t1}；其他细分 {c0} → {c1}；"
-                       "效果 {effect} [{lower}, {upper}]：{verdict}",
+                       "效果 {effect} {interval}：{verdict}",
         "action_pending": "{title}（{where}）：{message}",
         "fell": "降", "rose": "升", "all_metric": "{aspect}投诉", "net_metric": "{aspect}净情感", "vol_metric": "声量",
         "rating_metric": "{aspect}评分",
@@ -185,7 +185,7 @@ def digest_actions(session: Session, sub: SubscriptionRow, period: Period) -> li
 
     scope = alerts_in_scope(sub)
     rows = actions_repo.list_actions(session, scope=actions_repo.ActionScope(regions=scope.regions, brands=scope.brands),
-                                     statuses=["active", "completed"])
+                                     statuses=["planned", "active", "completed"])
     out = []
     for row in rows:
         latest = row.ended_at or row.started_at
@@ -206,9 +206,9 @@ def action_line(a: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     """"Spicy recipe rolled back (East × 18-24): since 2026-10-05, taste complaints fell from 64%
     to 13%; elsewhere 16% → 15%; effect −49.2 points [−58.1, −40.3]: worked"."""
     act, e = a["action"], a["effect"]
-    where_ = " × ".join(act["segment"].values())
-    from service.analytics.effects import fmt_delta, fmt_level
+    from service.analytics.effects import fmt_delta, fmt_interval, fmt_level, segment_text
 
+    where_ = segment_text(act["segment"])
     if e.get("effect") is None:
         return t(lang, "action_pending", title=act["title"], where=where_, message=e.get("message", ""))
     aspect = act["aspect"] or ""
@@ -224,7 +224,7 @@ def action_line(a: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     return t(lang, "action_line", title=act["title"], where=where_, start=act["started_at"][:10], what=what,
              moved=t(lang, moved), t0=fmt_level(m, tr["before"]), t1=fmt_level(m, tr["after"]),
              c0=fmt_level(m, ct["before"]), c1=fmt_level(m, ct["after"]), effect=fmt_delta(m, e["effect"]),
-             lower=fmt_delta(m, e["lower"]), upper=fmt_delta(m, e["upper"]), verdict=verdict)
+             interval=fmt_interval(m, e["lower"], e["upper"]), verdict=verdict)
 
 
 BENCHMARK_ASPECTS = 4

@@ -1,5 +1,7 @@
+import json
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 from service.demo.generator import DemoConfig, DemoGenerator, write_demo
 from service.ingest.language import LanguageDetector
@@ -40,10 +42,13 @@ def test_injected_effects_are_where_the_truth_says():
 
     in_cell = lambda r, t: (r["brand"] == cfg.shift_brand and r["region"] == cfg.shift_region  # noqa: E731
                             and r["age_group"] == cfg.shift_age_group)
-    after, n_after = share(lambda r, t: in_cell(r, t) and t.week >= cfg.shift_week, "too_spicy")
+    shifted = lambda t: cfg.shift_week <= t.week < cfg.rollback_week  # noqa: E731
+    after, n_after = share(lambda r, t: in_cell(r, t) and shifted(t), "too_spicy")
     before, _ = share(lambda r, t: in_cell(r, t) and t.week < cfg.shift_week, "too_spicy")
-    elsewhere, _ = share(lambda r, t: not in_cell(r, t) and r["brand"] == cfg.shift_brand and t.week >= cfg.shift_week, "too_spicy")
-    assert after > 0.3 and before < 0.1 and elsewhere < 0.1 and n_after > 60
+    rolled_back, n_back = share(lambda r, t: in_cell(r, t) and t.week >= cfg.rollback_week, "too_spicy")
+    elsewhere, _ = share(lambda r, t: not in_cell(r, t) and r["brand"] == cfg.shift_brand and shifted(t), "too_spicy")
+    assert after > 0.3 and before < 0.1 and elsewhere < 0.1 and n_after > 30
+    assert rolled_back < 0.1 and n_back > 20  # the recipe rolled back: the extra complaints stop
     surge, _ = share(lambda r, t: r["brand"] == cfg.surge_brand and t.week >= cfg.surge_week, "packaging_damage")
     pre, _ = share(lambda r, t: r["brand"] == cfg.surge_brand and t.week < cfg.surge_week, "packaging_damage")
     assert surge > 0.3 and pre < 0.1
@@ -56,8 +61,6 @@ def test_injected_effects_are_where_the_truth_says():
 
 
 def test_write_formats_and_truth(tmp_path):
-    import json
-
     import pyarrow.parquet as pq
 
     for suffix in (".csv", ".jsonl", ".parquet"):
@@ -65,3 +68,14 @@ def test_write_formats_and_truth(tmp_path):
         truth = json.loads(open(info["truth"]).read())
         assert info["rows"] == len(truth["items"]) >= 20
     assert pq.read_table(tmp_path / "d.parquet").num_rows == info["rows"]
+
+
+def test_the_truth_keeps_the_rollbacks_injected_effect(tmp_path):
+    from service.demo.generator import write_demo
+
+    info = write_demo(tmp_path / "demo.csv", DemoConfig(per_week=400))
+    truth = json.loads(Path(info["truth"]).read_text())
+    e = truth["effects"]["rollback_effect"]
+    assert e["segment"] == {"region": "East", "age_group": "18-24"} and e["from_week"] == 22
+    assert e["did"] < -0.3 and e["treated"]["before"] > 0.4 and e["treated"]["after"] < 0.25
+    assert abs(e["control"]["after"] - e["control"]["before"]) < 0.05

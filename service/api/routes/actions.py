@@ -161,8 +161,10 @@ class PlanPublic(BaseModel):
     aspect: str | None
     segment: dict[str, str]
     min_effect: float
-    weeks: int | None = Field(description="Weeks the pilot must run for 80% power; null: more than 52.")
-    power_at_weeks: float | None
+    weeks: int | None = Field(description="Weeks the pilot must run to detect min_effect with probability 0.8; "
+                              "null: more than 52.")
+    power_at_weeks: float | None = Field(description="That probability: the power averaged over the uncertainty "
+                                         "of the noise, times the pre-trend check's 95%.")
     noise_sd: float | None
     weeks_of_history: int
     items_per_week: float
