@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Sequence
@@ -87,6 +88,7 @@ def week_ceil(ts: datetime) -> datetime:
 
 
 FIELDS = ("region", "channel", "product", "language", "source")
+DIMENSION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def segment_dimensions(segment: dict[str, str]) -> tuple[str, ...]:
@@ -108,6 +110,12 @@ def check_where(*, aspects: Sequence[str], segment: dict[str, str], aspect: str 
     errors = []
     if not segment:
         errors.append({"field": "segment", "message": "name at least one dimension, e.g. region=East"})
+    for k in segment:
+        if not DIMENSION_NAME.fullmatch(k):
+            errors.append({"field": f"segment.{k}", "message": "a dimension is a field (region, channel, product, "
+                           "language, source) or an attribute name: letters, digits and _"})
+        elif k in ("brand",):
+            errors.append({"field": f"segment.{k}", "message": "the brand is the action's own field, not a segment"})
     if aspect is not None and aspect not in aspects:
         errors.append({"field": "aspect", "message": f"{aspect!r} is not in the taxonomy ({', '.join(aspects)})"})
     try:

@@ -168,3 +168,24 @@ def test_response_tracking_and_metrics(actions_app):
     assert runner.invoke(cli, ["responses", "add", str(third["id"]), "--by", "Zhao"], env=env).exit_code == 0
     out = runner.invoke(cli, ["responses", "metrics", "--days", "7", "--format", "json"], env=env)
     assert sum(g["answered"] for g in json.loads(out.output)["groups"]) == 3
+
+
+def test_erasing_an_author_removes_the_answers_to_their_items(db_url, make_runtime):
+    from sqlalchemy import func, select
+
+    from service.store.tables import ResponseRow
+
+    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+    now = datetime.now(timezone.utc)
+    items = [{"source": "shop", "channel": "complaint", "external_id": f"x{i}", "text": f"the box arrived crushed {i}",
+              "created_at": (now - timedelta(hours=5)).isoformat(), "brand": "spicewell", "region": "East",
+              "author": "cust-x" if i == 0 else f"cust-{i}", "language": "en"} for i in range(2)]
+    rt.ingest_service().ingest(list(enumerate(items)))
+    api = create_app(runtime=rt)
+    with TestClient(api) as c:
+        ids = [x["id"] for x in c.get("/v1/feedback", params={"days": 2}).json()["items"]]
+        for i in ids:
+            assert c.post(f"/v1/feedback/{i}/response", json={"responder": "Li"}).status_code == 201
+        assert c.post("/v1/erasure", json={"author": "cust-x"}).status_code == 200
+    with rt.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ResponseRow)) == 1

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from service.analytics import effects
 from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep, WriterDep
@@ -22,7 +22,8 @@ router = APIRouter(tags=["actions"])
 
 Kind = Literal["product", "packaging", "price", "service", "delivery", "communication", "other"]
 MetricName = Literal["negative_share", "net_sentiment", "volume", "rating"]
-Segment = dict[str, Annotated[str, Field(min_length=1, max_length=256)]]
+Segment = dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
+               Annotated[str, Field(min_length=1, max_length=256)]]
 
 
 def _aware(v: datetime | None) -> datetime | None:
