@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
+from service.store import alerts as alerts_repo
 from service.store.repo import FeedbackFilter, canonical
 from service.store.tables import (ActionAlertRow, ActionRow, AlertRow, AspectScoreRow, FeedbackRow, ResponseRow,
                                   ScoreRow)
@@ -76,7 +77,7 @@ def create_action(session: Session, *, title: str, kind: str, brand: str, segmen
                     created_by=actor, created_at=now, updated_at=now)
     session.add(row)
     session.flush()
-    link_alerts(session, action_id=row.id, alert_ids=alert_ids, now=now)
+    link_alerts(session, action_id=row.id, alert_ids=alert_ids, now=now, actor=actor)
     return row
 
 
@@ -108,7 +109,8 @@ def count_actions(session: Session, *, scope: ActionScope = ActionScope(), statu
     return session.scalar(stmt) or 0
 
 
-def update_action(session: Session, *, row: ActionRow, changes: dict[str, Any], now: datetime) -> ActionRow:
+def update_action(session: Session, *, row: ActionRow, changes: dict[str, Any], now: datetime,
+                  actor: str | None = None) -> ActionRow:
     """``changes``: column → value (``segment`` and ``controls`` as Python objects)."""
     for name, value in changes.items():
         if name == "segment":
@@ -120,17 +122,34 @@ def update_action(session: Session, *, row: ActionRow, changes: dict[str, Any], 
             setattr(row, name, value)
     if changes.get("status") in ("completed", "cancelled") and row.completed_at is None:
         row.completed_at = now
+        linked = list(session.scalars(select(ActionAlertRow.alert_id).where(ActionAlertRow.action_id == row.id)))
+        _alert_events(session, alert_ids=linked, action=row, what=f"action_{changes['status']}",
+                      actor=actor or row.created_by, now=now)
     row.updated_at = now
     session.flush()
     return row
 
 
-def link_alerts(session: Session, *, action_id: int, alert_ids: Sequence[int], now: datetime) -> None:
+def link_alerts(session: Session, *, action_id: int, alert_ids: Sequence[int], now: datetime,
+                actor: str | None = None) -> None:
+    """Link the action to alerts it answers; each alert's history records the plan."""
     have = set(session.scalars(select(ActionAlertRow.alert_id).where(ActionAlertRow.action_id == action_id)))
-    for a in dict.fromkeys(alert_ids):
-        if a not in have:
-            session.add(ActionAlertRow(action_id=action_id, alert_id=a, linked_at=now))
+    new = [a for a in dict.fromkeys(alert_ids) if a not in have]
+    if not new:
+        return
+    action = session.get(ActionRow, action_id)
+    for a in new:
+        session.add(ActionAlertRow(action_id=action_id, alert_id=a, linked_at=now))
+    _alert_events(session, alert_ids=new, action=action, what="action_planned", actor=actor or action.created_by,
+                  now=now)
     session.flush()
+
+
+def _alert_events(session: Session, *, alert_ids: Sequence[int], action: ActionRow, what: str, actor: str,
+                  now: datetime) -> None:
+    for alert in session.scalars(select(AlertRow).where(AlertRow.id.in_(list(alert_ids)))):
+        alerts_repo.add_event(session, alert=alert, at=now, actor=actor, action=what,
+                              note=f"action #{action.id}: {action.title}")
 
 
 def unlink_alerts(session: Session, *, action_id: int, alert_ids: Sequence[int]) -> None:

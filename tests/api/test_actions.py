@@ -189,3 +189,30 @@ def test_erasing_an_author_removes_the_answers_to_their_items(db_url, make_runti
         assert c.post("/v1/erasure", json={"author": "cust-x"}).status_code == 200
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ResponseRow)) == 1
+
+
+def test_an_action_answering_an_alert_is_in_its_history_and_the_alert_metrics(actions_app):
+    from tests.delivery.test_outbox import make_alert
+
+    rt, api = actions_app
+    at = START + timedelta(weeks=ACTION_WEEK - 1)
+    with rt.sessions() as s:
+        alert = make_alert(s, at=at)
+        unanswered = make_alert(s, at=at, region="West")
+        alert_id, other_id = alert.id, unanswered.id
+        s.commit()
+    with TestClient(api) as c:
+        made = c.post("/v1/actions", json={**ACTION, "alert_ids": [alert_id]}).json()
+        assert made["alert_ids"] == [alert_id]
+        assert [x["id"] for x in c.get("/v1/actions", params={"alert_id": alert_id, "effect": "false"}).json()["actions"]] \
+            == [made["id"]]
+        assert c.get("/v1/actions", params={"alert_id": other_id}).json()["actions"] == []
+        c.post(f"/v1/actions/{made['id']}/close", json={})
+        events = [(e["action"], e["note"]) for e in c.get(f"/v1/alerts/{alert_id}").json()["events"]]
+        assert ("action_planned", f"action #{made['id']}: {ACTION['title']}") in events
+        assert ("action_completed", f"action #{made['id']}: {ACTION['title']}") in events
+        m = c.get("/v1/responses/metrics", params={"action_days": 30}).json()["alerts"]
+        l2 = next(g for g in m["by_severity"] if g["severity"] == "L2")
+        # the answered alert got its action long after 30 days (the action was recorded today)
+        assert l2["alerts"] == 2 and l2["with_action"] == 1 and l2["due"] == 2 and l2["with_action_in_time"] == 0
+        assert m["actions_due"] == 1 and m["actions_completed_by_due_date"] == 0  # completed today, due in March

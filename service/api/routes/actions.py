@@ -330,8 +330,8 @@ def patch_action(action_id: DbInt, body: ActionPatch, session: SessionDep, calle
         raise ApiError(422, "ended_at must be after started_at", [{"field": "body.ended_at", "message": "before the start"}])
     _visible_alerts(session, caller, body.add_alert_ids, "body.add_alert_ids")
     now = datetime.now(timezone.utc)
-    store.update_action(session, row=row, changes=changes, now=now)
-    store.link_alerts(session, action_id=row.id, alert_ids=body.add_alert_ids, now=now)
+    store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
+    store.link_alerts(session, action_id=row.id, alert_ids=body.add_alert_ids, now=now, actor=caller.id)
     session.commit()
     return public(session, row, with_effect=True, now=now)
 
@@ -348,7 +348,7 @@ def close_action(action_id: DbInt, body: CloseIn, session: SessionDep, caller: A
     changes: dict[str, Any] = {"status": body.status}
     if body.ended_at is not None:
         changes["ended_at"] = body.ended_at
-    store.update_action(session, row=row, changes=changes, now=now)
+    store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
     session.commit()
     return public(session, row, with_effect=True, now=now)
 
