@@ -73,6 +73,8 @@ STRINGS = {
         "action_line": "{title} ({where}): since {start}, {what} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
                        "effect {effect} {interval}: {verdict}",
         "action_pending": "{title} ({where}): {message}",
+        "responses": "Negative items of the last 7 days answered within 24 hours: {within} of {due} due ({share}); "
+                     "median time to answer {median} h; alerts with an action within 7 days: {alerts}",
         "fell": "fell", "rose": "rose", "all_metric": "{aspect} complaints", "net_metric": "{aspect} net sentiment", "vol_metric": "volume",
         "rating_metric": "{aspect} rating",
         "verdict_worked": "worked", "verdict_got_worse": "got worse", "verdict_no_effect": "no measurable effect",
@@ -110,6 +112,8 @@ STRINGS = {
         "action_line": "{title}（{where}）：自 {start} 起，{what}从 {t0} {moved}至 {t1}；其他细分 {c0} → {c1}；"
                        "效果 {effect} {interval}：{verdict}",
         "action_pending": "{title}（{where}）：{message}",
+        "responses": "近 7 天负面反馈 24 小时内回复：{within}/{due}（{share}）；回复时间中位数 {median} 小时；"
+                     "7 天内有措施的预警：{alerts}",
         "fell": "降", "rose": "升", "all_metric": "{aspect}投诉", "net_metric": "{aspect}净情感", "vol_metric": "声量",
         "rating_metric": "{aspect}评分",
         "verdict_worked": "见效", "verdict_got_worse": "变差", "verdict_no_effect": "无可测效果",
@@ -132,6 +136,7 @@ class Digest:
     regions: list[dict] = field(default_factory=list)
     benchmark: list[dict] = field(default_factory=list)  # benchmark_chart rows
     actions: list[dict] = field(default_factory=list)  # {"action": action_dict, "effect": EffectReport dict}
+    responses: dict | None = None  # digest_responses
 
     @property
     def empty(self) -> bool:
@@ -170,7 +175,37 @@ def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_
         d.regions = digest_regions(session, sub, period, our_brand=our_brand)
         d.benchmark = digest_benchmark(session, sub, period, our_brand=our_brand)
         d.actions = digest_actions(session, sub, period)
+        d.responses = digest_responses(session, sub, period)
     return d
+
+
+def digest_responses(session: Session, sub: SubscriptionRow, period: Period) -> dict | None:
+    """The subscriber's response metrics over the 7 days to the period's end (None: no negative
+    item and no alert in that week)."""
+    from service.store import actions as actions_repo
+    from service.store.repo import FeedbackFilter
+
+    scope = alerts_in_scope(sub)
+    since = period.end - timedelta(days=7)
+    flt = FeedbackFilter(since=since, until=period.end, brands=scope.brands or (), regions=scope.regions or ())
+    groups = actions_repo.response_metrics(session, flt=flt, by="all", severe_aspects=(), within_hours=24.0,
+                                           now=period.end)
+    alerts = actions_repo.alert_action_metrics(session, since=since, until=period.end, days=7.0, now=period.end,
+                                               regions=scope.regions, brands=scope.brands)
+    if not groups and not alerts["by_severity"]:
+        return None
+    g = groups[0] if groups else {"negative_items": 0, "due": 0, "within": 0, "median_hours_to_answer": None}
+    return {"negative": g["negative_items"], "due": g["due"], "within": g["within"],
+            "median": g["median_hours_to_answer"],
+            "alerts_due": sum(x["due"] for x in alerts["by_severity"]),
+            "alerts_in_time": sum(x["with_action_in_time"] for x in alerts["by_severity"])}
+
+
+def responses_line(r: dict, lang: str) -> str:
+    share = f"{100 * r['within'] / r['due']:.0f}%" if r["due"] else "–"
+    median = "–" if r["median"] is None else f"{r['median']:.1f}"
+    return t(lang, "responses", within=r["within"], due=r["due"], share=share, median=median,
+             alerts=f"{r['alerts_in_time']}/{r['alerts_due']}")
 
 
 ACTION_WEEKS = 12  # an action is reported for this many weeks after it started (or ended)
@@ -221,9 +256,12 @@ def action_line(a: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     tr, ct = e["treated"], e["control"]
     moved = "fell" if (tr["after"] or 0) < (tr["before"] or 0) else "rose"
     verdict = STRINGS.get(lang, STRINGS["en"]).get(f"verdict_{e['verdict']}", e["verdict"])
+    effect = fmt_delta(m, e["effect"])
+    if lang == "zh":
+        effect = effect.replace(" points", " 个百分点").replace(" items/week", " 条/周")
     return t(lang, "action_line", title=act["title"], where=where_, start=act["started_at"][:10], what=what,
              moved=t(lang, moved), t0=fmt_level(m, tr["before"]), t1=fmt_level(m, tr["after"]),
-             c0=fmt_level(m, ct["before"]), c1=fmt_level(m, ct["after"]), effect=fmt_delta(m, e["effect"]),
+             c0=fmt_level(m, ct["before"]), c1=fmt_level(m, ct["after"]), effect=effect,
              interval=fmt_interval(m, e["lower"], e["upper"]), verdict=verdict)
 
 
@@ -439,6 +477,8 @@ def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe
         lines += _change_lines(d, lang) or [t(lang, "nothing_changed")]
     if d.actions:
         lines += ["", t(lang, "actions")] + [f"- {action_line(a, lang, taxonomy)}" for a in d.actions]
+    if d.responses:
+        lines += ["", responses_line(d.responses, lang)]
     lines += ["", t(lang, "footer")]
     if unsubscribe_url:
         lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
@@ -512,6 +552,9 @@ def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe
             rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
                         f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
                         f'</td></tr>')
+    if d.responses:
+        rows.append(f'<tr><td style="padding:8px 24px 4px 24px"><p {_SMALL}>{e(responses_line(d.responses, lang))}</p>'
+                    f'</td></tr>')
     if d.actions:
         items = "".join(f'<p {_SMALL}>{e(action_line(a, lang, taxonomy))}</p>' for a in d.actions)
         rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'

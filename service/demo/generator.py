@@ -65,7 +65,7 @@ class DemoConfig:
     shift_age_group: str = "18-24"
     shift_brand: str = "spicewell"
     shift_rate: float = 0.6
-    rollback_week: int | None = 22  # None: the shift never ends
+    rollback_week: int | None = 21  # a week after the shift alert is raised (week 20); None: never
     surge_week: int = 15
     surge_brand: str = "noodleking"
     surge_rate: float = 0.35

@@ -101,8 +101,50 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     alerts = replay_alerts(rt, cfg, console)
     truths = json.loads(Path(info["truth"]).read_text())["items"]
     action = record_demo_action(rt, cfg, truths, console)
+    answered = answer_demo_complaints(rt, cfg)
+    console.print(f"answers recorded (as a CRM would post them): {answered['answered']:,} of {answered['negative']:,} "
+                  f"negative complaints and social posts about {ours} in the last {answered['weeks']} weeks")
     show_digest(rt, cfg, console)
-    return {"items": total, "top_shift": top, "alerts": alerts, "action": action}
+    return {"items": total, "top_shift": top, "alerts": alerts, "action": action, "answered": answered}
+
+
+def answer_demo_complaints(rt: Runtime, cfg: DemoConfig, *, weeks: int = 8, share: float = 0.75,
+                           seed: int = 11) -> dict:
+    """The demo's service desk: of our brand's negative complaints and social posts in the last
+    ``weeks`` weeks, ``share`` are answered, after a lognormal delay (median 8 hours), as a CRM
+    would record them through ``POST /v1/feedback/{id}/response``."""
+    import random
+    from datetime import timezone as tz
+
+    from sqlalchemy import select
+
+    from service.store import actions as actions_repo
+    from service.store.tables import FeedbackRow, ScoreRow
+
+    rng = random.Random(seed)
+    end = cfg.start + timedelta(weeks=cfg.weeks)
+    since = end - timedelta(weeks=weeks)
+    with rt.sessions() as s:
+        rows = s.execute(select(FeedbackRow.id, FeedbackRow.created_at)
+                         .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+                         .where(FeedbackRow.brand == rt.settings.competitors.our_brand,
+                                FeedbackRow.channel.in_(["complaint", "social"]), ScoreRow.sentiment == "negative",
+                                FeedbackRow.created_at >= since, FeedbackRow.created_at < end,
+                                FeedbackRow.duplicate_of.is_(None))
+                         .order_by(FeedbackRow.id)).all()
+        answered = 0
+        for item_id, created in rows:
+            if rng.random() >= share:
+                continue
+            at = created + timedelta(hours=min(rng.lognormvariate(2.08, 1.0), 24 * 14))
+            if at > end:
+                continue
+            actions_repo.add_response(s, feedback_id=item_id, responded_at=at, responder=rng.choice(
+                ("Li Na", "Wang Fang", "Sam Ortiz", "service desk")), channel=rng.choice(("phone", "email", "public_reply")),
+                recorded_by="demo", now=end.astimezone(tz.utc))
+            answered += 1
+        s.commit()
+    return {"negative": len(rows), "answered": answered, "weeks": weeks}
 
 
 def record_demo_action(rt: Runtime, cfg: DemoConfig, truths, console: Console | None = None) -> dict | None:

@@ -209,12 +209,12 @@ RESPONSE_GROUPS = ("region", "channel", "severity", "brand")
 
 def response_metrics(session: Session, *, flt: FeedbackFilter, by: str, severe_aspects: Sequence[str],
                      within_hours: float, now: datetime) -> list[dict[str, Any]]:
-    """Per group of the negative items under ``flt`` (``by``: region, channel, brand, or
+    """Per group of the negative items under ``flt`` (``by``: region, channel, brand, all, or
     severity: ``severe`` when an item carries a negative tag of a severity aspect, else
     ``negative``): items, answered, answered within ``within_hours`` of being posted, and the
     median hours to the first answer. An item younger than ``within_hours`` that is not
     answered yet is not counted as missed: it is left out of the within-share."""
-    if by not in RESPONSE_GROUPS:
+    if by not in RESPONSE_GROUPS and by != "all":
         raise ValueError(f"group by one of {list(RESPONSE_GROUPS)}")
     first = (select(ResponseRow.feedback_id, func.min(ResponseRow.responded_at).label("first"))
              .group_by(ResponseRow.feedback_id).subquery())
@@ -230,7 +230,7 @@ def response_metrics(session: Session, *, flt: FeedbackFilter, by: str, severe_a
     groups: dict[str, dict[str, Any]] = {}
     window = timedelta(hours=within_hours)
     for region, channel, brand, is_severe, created, answered in session.execute(flt.apply(stmt)):
-        key = {"region": region, "channel": channel, "brand": brand,
+        key = {"region": region, "channel": channel, "brand": brand, "all": "all",
                "severity": "severe" if is_severe else "negative"}[by] or "(none)"
         g = groups.setdefault(key, {"group": key, "negative_items": 0, "answered": 0, "due": 0, "within": 0,
                                     "_hours": []})

@@ -16,12 +16,19 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_action(dashboard, demo_store):
-    from service.demo.run import record_demo_action
+    """The demo's action and its service desk's answers, as `radar demo` records them."""
+    from sqlalchemy import func, select
+
+    from service.demo.run import answer_demo_complaints, record_demo_action
     from service.store import actions as actions_repo
+    from service.store.tables import ResponseRow
 
     rt, truth, cfg = demo_store
     with rt.sessions() as s:
         have = [a for a in actions_repo.list_actions(s) if a.title.startswith("Spicy recipe rolled back")]
+        answered = s.scalar(select(func.count()).select_from(ResponseRow))
+    if not answered:
+        assert answer_demo_complaints(rt, cfg)["answered"] > 100
     if have:
         return have[0].id
     return record_demo_action(rt, cfg, list(truth.values()))["action_id"]
@@ -46,6 +53,23 @@ def test_actions_list_and_page_show_the_effect_against_the_controls(probe, dashb
     probe.clean()
     if (out := screenshots_dir()) is not None:
         page.screenshot(path=str(out / "action.png"), full_page=False)
+
+
+def test_responses_card_shows_how_fast_complaints_were_answered(probe, dashboard, demo_action):
+    server, keys, _ = dashboard
+    page = probe.open("/dashboard/actions?since=2026-09-07T00:00:00Z&until=2026-11-02T00:00:00Z&brand=spicewell",
+                      keys["analyst"])
+    rows = page.locator("#responses-table tbody tr")
+    assert rows.count() >= 4  # the regions
+    answered = [r.split("\t") for r in rows.all_inner_texts()]
+    assert any(cells[2].strip() not in ("0%", "–") for cells in answered), answered
+    assert "%" in page.locator("#responses-due").inner_text() or "–" in page.locator("#responses-due").inner_text()
+    page.select_option("#rs-by", "channel")
+    page.wait_for_url(re.compile(r"by=channel"))
+    probe.ready()
+    assert {r.split("\t")[0] for r in page.locator("#responses-table tbody tr").all_inner_texts()} <= \
+        {"complaint", "social", "review"}
+    probe.clean()
 
 
 def test_plan_a_pilot_from_the_actions_page(probe, dashboard):

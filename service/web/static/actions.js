@@ -51,7 +51,31 @@
                            { label: t("ac.due"), num: true }, t("ac.verdict"), { label: t("ac.effect"), num: true }], rows,
                           { id: "actions-table" })
         : el("p", { class: "muted" }, t("ac.none"))));
+    box.append(await responsesCard(w));
     if (R.can("admin", "analyst")) box.append(planCard(w));
+  }
+
+  /** Response metrics of the window: negative items answered within 24 hours and the median time
+   *  to answer, per region; alerts with an action within 7 days; actions completed by their due date. */
+  async function responsesCard(w) {
+    const by = R.query().get("by") || "region";
+    const m = await api("/responses/metrics", { ...R.apiFilters(w), by });
+    const pick = el("select", { id: "rs-by" }, ["region", "channel", "severity", "brand"].map((v) => el("option", { value: v }, t(`rs.by.${v}`))));
+    pick.value = by;
+    pick.addEventListener("change", () => R.navigate({ by: pick.value }));
+    const rows = m.groups.map((g) => el("tr", { "data-group": g.group },
+      el("td", {}, g.group), el("td", { class: "num" }, R.num(g.negative_items)), el("td", { class: "num" }, pct(g.answered_share, 0)),
+      el("td", { class: "num" }, pct(g.within_share, 0)),
+      el("td", { class: "num" }, g.median_hours_to_answer === null ? "–" : g.median_hours_to_answer.toFixed(1))));
+    const sev = m.alerts.by_severity.map((g) => `${g.severity}: ${pct(g.share_with_action_in_time, 0)} (${g.with_action_in_time}/${g.due})`).join(" · ");
+    return el("section", { class: "card", id: "responses-card" }, el("h2", {}, t("rs.title")),
+      el("p", { class: "hint" }, t("rs.hint")),
+      el("div", { class: "controls" }, el("label", {}, t("rs.by"), " ", pick)),
+      rows.length ? table([t(`rs.by.${by}`), { label: t("rs.negative"), num: true }, { label: t("rs.answered"), num: true },
+                           { label: t("rs.within"), num: true }, { label: t("rs.median"), num: true }], rows, { id: "responses-table" })
+        : el("p", { class: "muted" }, t("empty")),
+      el("p", { id: "responses-alerts" }, `${t("rs.alerts")}: ${sev || "–"}`),
+      el("p", { id: "responses-due" }, `${t("rs.due")}: ${pct(m.alerts.share_completed_by_due_date, 0)} (${m.alerts.actions_completed_by_due_date}/${m.alerts.actions_due})`));
   }
 
   function segmentInputs(prefix, seg) {
@@ -144,10 +168,11 @@
 
   // ---- on an alert's page: the actions answering it, and a form to record one -------------------
   async function alertActions(a) {
-    const res = await api("/actions", { alert_id: a.id, effect: false });
+    const res = await api("/actions", { alert_id: a.id });
     const list = res.actions.length
       ? el("ul", { id: "alert-actions" }, res.actions.map((x) => el("li", {}, link(x.title, R.href(`/dashboard/actions/${x.id}`)),
-          " ", el("span", { class: `badge st-${x.status}` }, t(`ac.s.${x.status}`)), x.owner ? ` · ${x.owner}` : "")))
+          " ", el("span", { class: `badge st-${x.status}` }, t(`ac.s.${x.status}`)), " ", verdictBadge(x.effect),
+          x.effect && x.effect.summary ? el("span", { class: "meta" }, ` ${x.effect.summary}`) : "", x.owner ? ` · ${x.owner}` : "")))
       : el("p", { class: "muted", id: "alert-actions" }, t("ac.none_for_alert"));
     const section = el("section", { class: "card", id: "alert-actions-card" }, el("h2", {}, t("ac.for_alert")), list);
     if (!R.can("admin", "analyst")) return section;

@@ -2,6 +2,10 @@
 "use strict";
 window.RADAR_I18N = {
   en: {
+    "rs.title": "Responses", "rs.hint": "Negative items of the window and how fast they were answered (POST /v1/feedback/{id}/response from a CRM or by hand); an unanswered item younger than 24 hours is not yet missed.",
+    "rs.by": "By", "rs.by.region": "Region", "rs.by.channel": "Channel", "rs.by.severity": "Severity", "rs.by.brand": "Brand",
+    "rs.negative": "Negative items", "rs.answered": "Answered", "rs.within": "Within 24 h", "rs.median": "Median hours",
+    "rs.alerts": "Alerts with an action within 7 days", "rs.due": "Actions completed by their due date",
     "nav.actions": "Actions", "ac.title": "Actions", "ac.hint": "What the team changed, and whether it worked: each action's segment against segments it did not touch (a difference in differences, 95% interval).",
     "ac.what": "What changed", "ac.start": "Start", "ac.end": "End", "ac.owner": "Owner", "ac.due": "Due", "ac.overdue": "overdue",
     "ac.verdict": "Verdict", "ac.effect": "Effect", "ac.points": "pts", "ac.none": "No actions recorded yet: record one from an alert's page.",
@@ -114,6 +118,10 @@ window.RADAR_I18N = {
     "ex.disagrees": "text disagrees with rating",
   },
   zh: {
+    "rs.title": "回复", "rs.hint": "时间范围内的负面反馈及其回复速度（CRM 或人工调用 POST /v1/feedback/{id}/response 记录）；未满 24 小时且未回复的不计为超时。",
+    "rs.by": "按", "rs.by.region": "区域", "rs.by.channel": "渠道", "rs.by.severity": "严重程度", "rs.by.brand": "品牌",
+    "rs.negative": "负面条数", "rs.answered": "已回复", "rs.within": "24 小时内", "rs.median": "中位小时数",
+    "rs.alerts": "7 天内有措施的预警", "rs.due": "按期完成的措施",
     "nav.actions": "措施", "ac.title": "措施", "ac.hint": "团队做了什么改变、是否见效：每项措施的细分与未受影响的细分对比（双重差分，95% 区间）。",
     "ac.what": "改变了什么", "ac.start": "开始", "ac.end": "结束", "ac.owner": "负责人", "ac.due": "截止", "ac.overdue": "已逾期",
     "ac.verdict": "结论", "ac.effect": "效果", "ac.points": "个百分点", "ac.none": "尚未记录措施：可在预警页面记录。",
