@@ -623,6 +623,8 @@ def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, 
                "treated": _r(a), "control": _r(b), "treated_items": int(panel.volume[treated][i]),
                "control_items": int(sum(panel.volume[c][i] for c in chosen))}
               for i, (w, p, q, a, b) in enumerate(zip(panel.weeks, pre, post, tr.rate(), ctl.rate()))]
+    while series and not series[-1]["treated_items"] and not series[-1]["control_items"]:
+        series.pop()  # weeks after the newest item
     report = EffectReport(metric, aspect, segment, start, end, "", "", None, None,
                           _weighted(tr, pre), _weighted(tr, post), _weighted(ctl, pre), _weighted(ctl, post),
                           [f.to_dict(panel.dims) for f in fits], series, min_effect, chosen_by=chosen_by)

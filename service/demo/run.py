@@ -70,9 +70,10 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
         shift_at = cfg.start + timedelta(weeks=cfg.shift_week)
         surge_at = cfg.start + timedelta(weeks=cfg.surge_week)
         mid = cfg.start + timedelta(weeks=cfg.weeks // 2)
+        rollback_at = cfg.start + timedelta(weeks=cfg.rollback_week) if cfg.rollback_week else None
         spicy = repo.aspect_split_counts(s, aspect="taste", sentiment="negative", split_at=shift_at,
                                          group_by=["region", "attr:age_group"],
-                                         flt=repo.FeedbackFilter(brands=(ours,)))
+                                         flt=repo.FeedbackFilter(brands=(ours,), until=rollback_at))
         pack = repo.aspect_split_counts(s, aspect="packaging", sentiment="negative", split_at=surge_at,
                                         group_by=["brand"])
         deliv = repo.aspect_split_counts(s, aspect="delivery", sentiment="negative", split_at=mid,
@@ -83,9 +84,10 @@ def run_demo(rt: Runtime, *, workdir: Path, per_week: int, seed: int, console: C
     console.print(f"languages: {langs}" + (f" (aspects are tagged for {', '.join(supported)}; other languages "
                                            "get sentiment and embeddings until a multilingual encoder is built)"
                                            if supported else ""))
+    until = f" to the rollback (week {cfg.rollback_week})" if cfg.rollback_week else ""
     t1, spicy_rows = _share_table(spicy, ["region", "attr:age_group"],
                                   f"Our brand ({ours}): share of items negative on taste, before vs from week "
-                                  f"{cfg.shift_week} ({shift_at:%Y-%m-%d})")
+                                  f"{cfg.shift_week} ({shift_at:%Y-%m-%d}){until}")
     console.print(t1)
     t2, _ = _share_table(pack, ["brand"], f"Share of items negative on packaging, before vs from week "
                                           f"{cfg.surge_week} ({surge_at:%Y-%m-%d})")
