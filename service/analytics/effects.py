@@ -57,6 +57,7 @@ import numpy as np
 from scipy import stats as sstats
 from sqlalchemy.orm import Session
 
+from service.store import actions as actions_repo
 from service.store import rollups
 from service.store.repo import FeedbackFilter
 
@@ -760,8 +761,6 @@ def action_effect(session: Session, *, action: dict, now: datetime, metric: str 
     answers, when that is later than ``pre_weeks`` before the start (the action is measured
     against the state it answered). Cells another action of the brand touched in the window are
     not controls."""
-    from service.store import actions as actions_repo
-
     segment = action["segment"]
     start = datetime.fromisoformat(action["started_at"])
     end = datetime.fromisoformat(action["ended_at"]) if action.get("ended_at") else None

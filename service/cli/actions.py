@@ -320,7 +320,9 @@ def response_metrics_cmd(ctx: typer.Context,
             alerts = store.alert_action_metrics(s, since=flt.since, until=now, days=action_days, now=now)
     finally:
         rt.close()
-    pct = (lambda v: "" if v is None else f"{100 * v:.0f}%")
+    def pct(v: float | None) -> str:
+        return "" if v is None else f"{100 * v:.0f}%"
+
     emit(chosen(fmt, as_json), title=f"negative items of the last {days} days, answered within {within_hours:g} h",
          data={"by": by, "groups": groups, "alerts": alerts},
          columns=[by, "negative", "answered", f"within {within_hours:g}h", "median hours"],

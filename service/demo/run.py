@@ -180,7 +180,9 @@ def record_demo_action(rt: Runtime, cfg: DemoConfig, truths, console: Console | 
         report = effects.action_effect(s, action=data, now=now)
         s.commit()
     out = report.to_dict()
-    week_of = (lambda iso: (datetime.fromisoformat(iso).replace(tzinfo=tz.utc) - cfg.start).days // 7)
+    def week_of(iso: str) -> int:
+        return (datetime.fromisoformat(iso).replace(tzinfo=tz.utc) - cfg.start).days // 7
+
     pre = [week_of(p["week"]) for p in out["series"] if p["period"] == "before"]
     post = [week_of(p["week"]) for p in out["series"] if p["period"] == "after"]
     chosen = [(c["segment"]["region"], c["segment"]["age_group"]) for c in out["controls"] if c["chosen"]]

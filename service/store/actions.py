@@ -49,7 +49,9 @@ class ActionScope:
 
 
 def action_dict(row: ActionRow, alert_ids: Sequence[int] = ()) -> dict[str, Any]:
-    iso = (lambda t: t.isoformat() if t else None)
+    def iso(t: datetime | None) -> str | None:
+        return t.isoformat() if t else None
+
     return {"id": row.id, "title": row.title, "description": row.description, "kind": row.kind,
             "brand": row.brand, "product": row.product, "segment": json.loads(row.segment), "aspect": row.aspect,
             "metric": row.metric, "min_effect": row.min_effect,

@@ -171,7 +171,7 @@ def test_the_plan_detects_its_minimum_effect_about_as_often_as_it_promises():
     d = hist.cells[("c0",)].rate() - E.control_group(hist, chosen).rate()
     weeks, predicted, sigma = E.plan_from_history(d, abs(min_effect), pre_weeks=pre_weeks)
     assert weeks is not None and 1 <= weeks <= 12 and predicted >= 0.8
-    assert E.power(abs(min_effect), sigma, pre_weeks, weeks - 1) < 0.8 if weeks > 1 else True
+    assert weeks == 1 or E.assured_power(abs(min_effect), sigma, pre_weeks, pre_weeks, weeks - 1) < 0.8
     detected, runs = 0, 300
     for _ in range(runs):
         p = _panel(rng, cells=5, volume=150, weeks=pre_weeks + weeks, pre=pre_weeks, effect_rate=min_effect)
