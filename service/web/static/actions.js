@@ -178,6 +178,9 @@
     if (!R.can("admin", "analyst")) return section;
     const { item, competitor, ...fields } = a.segment || {};
     const seg = { ...(a.region ? { region: a.region } : {}), ...fields };
+    // the alert's segment, editable: a brand-wide alert names none, and an action needs one
+    const where = segmentInputs("ra", seg);
+    const rest = Object.fromEntries(Object.entries(seg).filter(([k]) => k !== "region" && k !== "age_group"));
     const title = el("input", { id: "ra-title", size: 40, placeholder: t("ac.title_hint") });
     const kind = el("select", { id: "ra-kind" }, KINDS.map((k) => el("option", { value: k }, t(`ac.k.${k}`))));
     const start = el("input", { id: "ra-start", type: "date", value: new Date().toISOString().slice(0, 10) });
@@ -187,7 +190,7 @@
       save.disabled = true;
       try {
         const made = await api("/actions", {}, { method: "POST", body: {
-          title: title.value.trim(), kind: kind.value, brand: a.brand, segment: seg, aspect: a.aspect || null,
+          title: title.value.trim(), kind: kind.value, brand: a.brand, segment: { ...rest, ...where.read() }, aspect: a.aspect || null,
           started_at: `${start.value}T00:00:00Z`, owner: owner.value.trim() || null,
           due_at: due.value ? `${due.value}T00:00:00Z` : null, alert_ids: [a.id] } });
         location.href = R.href(`/dashboard/actions/${made.id}`);
@@ -195,6 +198,7 @@
     } }, t("ac.record"));
     section.append(el("h3", {}, t("ac.record_title")), el("p", { class: "hint" }, `${t("al.segment")}: ${R.segmentText(seg)}${a.aspect ? " · " + R.aspectName(a.aspect) : ""}`),
       el("div", { class: "controls", id: "record-action" }, el("label", {}, t("ac.what"), " ", title), el("label", {}, t("ac.kind"), " ", kind),
+         ...where.nodes,
          el("label", {}, t("ac.start"), " ", start), el("label", {}, t("ac.owner"), " ", owner), el("label", {}, t("ac.due"), " ", due), save));
     return section;
   }
