@@ -251,7 +251,7 @@ class DemoGenerator:
 
 
 def gold_did(truths, *, brand: str, treated: tuple[str, str], controls: list[tuple[str, str]] | None,
-             aspect: str, pre_weeks: range, post_weeks: range) -> dict:
+             aspect: str, pre_weeks: range, post_weeks: range) -> dict | None:
     """The difference in differences of the share of items with a negative ``aspect`` topic, on
     the generator's own labels (one voice counted once): ``treated`` (region, age group) against
     ``controls`` (every other cell of the brand when None), ``post_weeks`` against ``pre_weeks``.
@@ -273,6 +273,8 @@ def gold_did(truths, *, brand: str, treated: tuple[str, str], controls: list[tup
         if period and side:
             add(side, period, t.aspects.get(aspect, 0) < 0)
     share = {k: v[1] / v[0] for k, v in cells.items() if v[0]}
+    if len(share) < 4:  # a side or a period without items (a small or short data set)
+        return None
     did = (share["treated:post"] - share["treated:pre"]) - (share["control:post"] - share["control:pre"])
     return {"treated": {"before": share["treated:pre"], "after": share["treated:post"]},
             "control": {"before": share["control:pre"], "after": share["control:post"]}, "did": did}
@@ -315,14 +317,16 @@ def write_demo(path: Path, config: DemoConfig = DemoConfig(), truth_path: Path |
         raise ValueError(f"cannot write {suffix!r}; use .csv, .jsonl or .parquet")
     cfg = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(config).items()}
     effects = {}
+    gold = None
     if config.rollback_week is not None and config.shift_week < config.rollback_week < config.weeks:
+        gold = gold_did(truths, brand=config.shift_brand, treated=(config.shift_region, config.shift_age_group),
+                        controls=None, aspect="taste", pre_weeks=range(config.shift_week + 1, config.rollback_week),
+                        post_weeks=range(config.rollback_week, config.weeks))
+    if gold is not None:
         effects["rollback_effect"] = {
             "brand": config.shift_brand, "segment": {"region": config.shift_region, "age_group": config.shift_age_group},
             "aspect": "taste", "from_week": config.rollback_week,
             "definition": "share of items with a negative taste topic: treated cell vs every other cell of the brand, "
-                          "weeks from the rollback vs the full weeks of the shift before it",
-            **gold_did(truths, brand=config.shift_brand, treated=(config.shift_region, config.shift_age_group),
-                       controls=None, aspect="taste", pre_weeks=range(config.shift_week + 1, config.rollback_week),
-                       post_weeks=range(config.rollback_week, config.weeks))}
+                          "weeks from the rollback vs the full weeks of the shift before it", **gold}
     truth_path.write_text(json.dumps({"config": cfg, "effects": effects, "items": truths}, ensure_ascii=False))
     return {"output": str(path), "rows": count, "truth": str(truth_path)}

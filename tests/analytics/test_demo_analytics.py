@@ -15,8 +15,9 @@ CFG = DemoConfig()  # what the session fixture `demo_store` (tests/conftest.py) 
 
 
 def _shift_window():
+    """The weeks of the shift, up to the recipe's rollback (the demo's recorded action)."""
     since = CFG.start + timedelta(weeks=CFG.shift_week)
-    return since, since + timedelta(weeks=CFG.weeks - CFG.shift_week)
+    return since, CFG.start + timedelta(weeks=CFG.rollback_week or CFG.weeks)
 
 
 def test_differences_rank_the_injected_cell_first_for_taste(demo_store):

@@ -86,6 +86,15 @@ POLICY = {
     ("GET", "/v1/models/{name}"): READ,
     ("POST", "/v1/models/{name}/promote"): ADMIN,
     ("POST", "/v1/models/rollback"): ADMIN,
+    ("POST", "/v1/actions"): ANALYST,
+    ("GET", "/v1/actions"): READ,
+    ("GET", "/v1/actions/{action_id}"): READ,
+    ("PATCH", "/v1/actions/{action_id}"): ANALYST,
+    ("POST", "/v1/actions/{action_id}/close"): ANALYST,
+    ("POST", "/v1/actions/plan"): ANALYST,
+    ("POST", "/v1/feedback/{feedback_id}/response"): WRITE,
+    ("GET", "/v1/feedback/{feedback_id}/response"): READ,
+    ("GET", "/v1/responses/metrics"): READ,
 }
 
 BODIES = {
@@ -105,6 +114,12 @@ BODIES = {
     ("POST", "/v1/feedback/{feedback_id}/labels"): {"labels": [{"target": "sentiment", "value": "negative"}]},
     ("POST", "/v1/models/train"): {},
     ("POST", "/v1/models/{name}/promote"): {},
+    ("POST", "/v1/actions"): {"title": "recipe rolled back", "segment": {"region": "East"}, "aspect": "taste",
+                              "started_at": START.isoformat()},
+    ("PATCH", "/v1/actions/{action_id}"): {"owner": "ops"},
+    ("POST", "/v1/actions/{action_id}/close"): {"status": "cancelled"},
+    ("POST", "/v1/actions/plan"): {"segment": {"region": "East"}, "aspect": "taste", "min_effect": 0.1},
+    ("POST", "/v1/feedback/{feedback_id}/response"): {"responder": "desk"},
 }
 PARAMS = {
     ("GET", "/v1/segments"): {"dimension": "region"},
@@ -175,7 +190,7 @@ def _path(path: str, ids: dict) -> str:
     return (path.replace("{feedback_id}", str(ids["feedback"])).replace("{alert_id}", str(ids["alert"]))
             .replace("{theme_id}", "1").replace("{subscription_id}", str(ids["subscription"]))
             .replace("{message_id}", "999999").replace("{key_id}", str(ids["key"]))
-            .replace("{name}", "generic").replace("{job_id}", "nope"))
+            .replace("{name}", "generic").replace("{job_id}", "nope").replace("{action_id}", "999999"))
 
 
 def test_each_endpoint_lets_exactly_its_roles_through(secured):

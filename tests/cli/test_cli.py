@@ -86,8 +86,8 @@ def test_mapping_flags_and_bad_mapping(tmp_path):
 
 def test_db_commands_and_bad_config(tmp_path):
     res = _radar(["db", "upgrade"], tmp_path)
-    assert res.returncode == 0 and json.loads(res.stdout)["revision"] == "0014"
+    assert res.returncode == 0 and json.loads(res.stdout)["revision"] == "0015"
     res = _radar(["db", "current"], tmp_path)
-    assert json.loads(res.stdout) == {"revision": "0014", "head": "0014"}
+    assert json.loads(res.stdout) == {"revision": "0015", "head": "0015"}
     res = _radar(["db", "current"], tmp_path, RADAR_LIMITS__MAX_BATCH_ITEMS="lots")
     assert res.returncode == 2 and "max_batch_items" in res.stderr

@@ -31,7 +31,7 @@ def _ingest(rt, recs):
 def test_migrations_build_exactly_the_declared_schema(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     engine = rt.engine
-    assert current_revision(engine) == head_revision(engine) == "0014"
+    assert current_revision(engine) == head_revision(engine) == "0015"
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"include_object": include_object_for(c.dialect.name)})
         assert compare_metadata(ctx, Base.metadata) == []

@@ -82,6 +82,9 @@ class CloseIn(BaseModel):
 
 class PlanIn(_Where):
     pre_weeks: int = Field(8, ge=3, le=52, description="Weeks of history that set the noise.")
+    as_of: datetime | None = Field(None, description="Plan from the weeks before this moment; default now.")
+
+    _tz = field_validator("as_of")(_aware)
 
 
 class ActionPublic(BaseModel):
@@ -361,7 +364,8 @@ def plan_pilot(body: PlanIn, session: SessionDep, settings: SettingsDep, caller:
     flt = repo.FeedbackFilter(brands=(brand,), products=(body.product,) if body.product else ())
     try:
         return effects.plan(session, flt=flt, segment=body.segment, metric=body.metric, aspect=body.aspect,
-                            min_effect=body.min_effect, now=datetime.now(timezone.utc), pre_weeks=body.pre_weeks,
+                            min_effect=body.min_effect, now=body.as_of or datetime.now(timezone.utc),
+                            pre_weeks=body.pre_weeks,
                             controls=body.controls).to_dict()
     except effects.EffectError as exc:
         raise ApiError(422, str(exc)) from None

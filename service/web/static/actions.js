@@ -90,7 +90,7 @@
     return s;
   }
 
-  function planCard() {
+  function planCard(w) {
     const seg = segmentInputs("pl", { region: "East" });
     const aspect = aspectSelect("pl-aspect");
     const effect = el("input", { id: "pl-effect", type: "number", value: "5", min: "0.5", step: "0.5", size: 5 });
@@ -100,7 +100,8 @@
       outBox.replaceChildren(el("p", { class: "loading" }, t("loading")));
       try {
         const p = await api("/actions/plan", {}, { method: "POST", body: {
-          segment: seg.read(), aspect: aspect.value, metric: "negative_share", min_effect: Number(effect.value) / 100 } });
+          segment: seg.read(), aspect: aspect.value, metric: "negative_share", min_effect: Number(effect.value) / 100,
+          as_of: w.until } });  // the window's end: the newest data, as every page reads it
         outBox.replaceChildren(el("p", { id: "plan-message" }, p.message),
           table([{ label: t("ac.weeks"), num: true }, { label: t("ac.detectable"), num: true }],
             p.detectable_by_week.map((r) => el("tr", {}, el("td", { class: "num" }, String(r.weeks)),
