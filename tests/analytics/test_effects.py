@@ -50,13 +50,24 @@ def effect_items(seed: int = 11, per_cell: int = 30) -> list[dict]:
     return items
 
 
-@pytest.fixture
-def effect_store(db_url, make_runtime):
-    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+def _effect_store(url, make_runtime):
+    rt = make_runtime(url, scorer=AspectKeywordScorer())
     items = effect_items()
     report = rt.ingest_service().ingest(list(enumerate(items)))
     assert report.counts["created"] == len(items)
     return rt
+
+
+@pytest.fixture
+def effect_store(db_url, make_runtime):
+    """Both databases: the estimate read through each one's queries (and rollups)."""
+    return _effect_store(db_url, make_runtime)
+
+
+@pytest.fixture
+def effect_store_sqlite(sqlite_url, make_runtime):
+    """For what does not depend on the database (the choice of controls, the pre-trend check)."""
+    return _effect_store(sqlite_url, make_runtime)
 
 
 def _truth(region: str, age: str) -> float:
@@ -105,8 +116,8 @@ def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_the
         assert again.estimate.effect == pytest.approx(r.estimate.effect, abs=1e-9)
 
 
-def test_pre_trend_check_fails_where_the_trends_differed(effect_store):
-    rt = effect_store
+def test_pre_trend_check_fails_where_the_trends_differed(effect_store_sqlite):
+    rt = effect_store_sqlite
     with rt.sessions() as s:
         r = E.estimate_effect(s, flt=FeedbackFilter(brands=("spicewell",)),
                               segment={"region": "North", "age_group": "18-24"}, metric="negative_share",
@@ -125,8 +136,8 @@ def test_pre_trend_check_fails_where_the_trends_differed(effect_store):
         assert named.chosen_by == "team" and named.pre_trend is not None
 
 
-def test_control_choice_leaves_out_cells_other_actions_touched_and_errors_name_the_problem(effect_store):
-    rt = effect_store
+def test_control_choice_leaves_out_cells_other_actions_touched_and_errors_name_the_problem(effect_store_sqlite):
+    rt = effect_store_sqlite
     with rt.sessions() as s:
         kw = dict(flt=FeedbackFilter(brands=("spicewell",)), metric="negative_share", aspect="taste",
                   start=START + timedelta(weeks=ACTION_WEEK), end=None, now=START + timedelta(weeks=WEEKS))

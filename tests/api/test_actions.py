@@ -17,14 +17,24 @@ from tests.analytics.conftest import AspectKeywordScorer
 from tests.analytics.test_effects import ACTION_WEEK, START, WEEKS, effect_items
 
 
-@pytest.fixture
-def actions_app(db_url, make_runtime):
-    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+def _actions_app(url, make_runtime):
+    rt = make_runtime(url, scorer=AspectKeywordScorer())
     items = effect_items(per_cell=20)
     for it in items[:40]:  # a few answerable complaints posted recently, so "within 24 hours" is due
         it["created_at"] = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
     rt.ingest_service().ingest(list(enumerate(items)))
     return rt, create_app(runtime=rt)
+
+
+@pytest.fixture
+def actions_app(db_url, make_runtime):
+    """Both databases: writes, reads, scope and the effect through each one's queries."""
+    return _actions_app(db_url, make_runtime)
+
+
+@pytest.fixture
+def actions_app_sqlite(sqlite_url, make_runtime):
+    return _actions_app(sqlite_url, make_runtime)
 
 
 ACTION = {"title": "Spicy recipe rolled back", "kind": "product", "brand": "spicewell",
@@ -86,8 +96,8 @@ def test_action_crud_effect_and_scope(actions_app):
         api.dependency_overrides.clear()
 
 
-def test_plan_endpoint_and_cli(actions_app):
-    rt, api = actions_app
+def test_plan_endpoint_and_cli(actions_app_sqlite):
+    rt, api = actions_app_sqlite
     with TestClient(api) as c:
         r = c.post("/v1/actions/plan", json={"segment": {"region": "West", "age_group": "25-34"}, "aspect": "taste",
                                              "min_effect": 0.2, "brand": "spicewell"})
@@ -107,8 +117,8 @@ def test_plan_endpoint_and_cli(actions_app):
     assert bad.exit_code == 2 and "smell" in bad.output
 
 
-def test_cli_add_list_show_close(actions_app):
-    rt, _ = actions_app
+def test_cli_add_list_show_close(actions_app_sqlite):
+    rt, _ = actions_app_sqlite
     runner = CliRunner()
     env = {"RADAR_DATABASE_URL": str(rt.settings.database_url)}
     out = runner.invoke(cli, ["actions", "add", "--title", "Recipe rollback", "--segment", "region=East",
@@ -191,10 +201,10 @@ def test_erasing_an_author_removes_the_answers_to_their_items(db_url, make_runti
         assert s.scalar(select(func.count()).select_from(ResponseRow)) == 1
 
 
-def test_an_action_answering_an_alert_is_in_its_history_and_the_alert_metrics(actions_app):
+def test_an_action_answering_an_alert_is_in_its_history_and_the_alert_metrics(actions_app_sqlite):
     from tests.delivery.test_outbox import make_alert
 
-    rt, api = actions_app
+    rt, api = actions_app_sqlite
     at = START + timedelta(weeks=ACTION_WEEK - 1)
     with rt.sessions() as s:
         alert = make_alert(s, at=at)
