@@ -754,6 +754,17 @@ def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metr
                       [f.to_dict(dims) for f in fits], table, msg)
 
 
+def action_effect_dict(session: Session, *, action: dict, now: datetime, metric: str | None = None) -> dict:
+    """``action_effect(...).to_dict()``, or, when it cannot be estimated, the verdict
+    ``unavailable`` with the reason (what the API, the CLI and the digest show)."""
+    try:
+        return action_effect(session, action=action, now=now, metric=metric).to_dict()
+    except EffectError as exc:
+        return {"metric": metric or action["metric"], "aspect": action.get("aspect"), "segment": action["segment"],
+                "start": action["started_at"], "end": action.get("ended_at"), "verdict": "unavailable",
+                "message": str(exc), "summary": str(exc), "series": []}
+
+
 def action_effect(session: Session, *, action: dict, now: datetime, metric: str | None = None,
                   max_controls: int = 6, pre_weeks: int = 8) -> EffectReport:
     """The effect of a stored action (``store.actions.action_dict``) as of ``now``: on its own

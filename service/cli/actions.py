@@ -62,15 +62,6 @@ def _brand(rt, brand: Optional[str]) -> str:
     return rt.settings.competitors.our_brand if brand in (None, "", "ours") else brand
 
 
-def _effect(s, data: dict, now: datetime) -> dict:
-    from service.analytics import effects
-
-    try:
-        return effects.action_effect(s, action=data, now=now).to_dict()
-    except effects.EffectError as exc:
-        return {"verdict": "unavailable", "message": str(exc), "summary": str(exc), "series": []}
-
-
 @actions_app.command("add")
 def add_cmd(ctx: typer.Context,
             title: Annotated[str, typer.Option(help="What changed, in a line.")],
@@ -125,6 +116,7 @@ def list_cmd(ctx: typer.Context,
              fmt: FormatOpt = None,
              as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
     """Actions, newest first, with their verdict."""
+    from service.analytics import effects
     from service.store import actions as store
 
     rt = _runtime(ctx)
@@ -136,7 +128,8 @@ def list_cmd(ctx: typer.Context,
             data = []
             for r in rows:
                 d = store.action_dict(r, links[r.id])
-                d["effect"] = _effect(s, d, now) if r.status != "cancelled" and r.started_at <= now else None
+                live = r.status != "cancelled" and r.started_at <= now
+                d["effect"] = effects.action_effect_dict(s, action=d, now=now) if live else None
                 data.append(d)
     finally:
         rt.close()
@@ -152,6 +145,7 @@ def show_cmd(ctx: typer.Context, action_id: int,
              metric: Annotated[Optional[str], typer.Option(help="Measure on another metric than the action's own.")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False):
     """One action, its effect against the controls, and the weekly series."""
+    from service.analytics import effects
     from service.store import actions as store
 
     rt = _runtime(ctx)
@@ -166,7 +160,7 @@ def show_cmd(ctx: typer.Context, action_id: int,
             if metric:
                 _check(rt, d["segment"], d["aspect"], metric, None)
                 d["metric"] = metric
-            d["effect"] = _effect(s, d, now)
+            d["effect"] = effects.action_effect_dict(s, action=d, now=now)
     finally:
         rt.close()
     if as_json:

@@ -227,11 +227,7 @@ def digest_actions(session: Session, sub: SubscriptionRow, period: Period) -> li
         if row.started_at > period.end - timedelta(weeks=1) or latest < period.end - timedelta(weeks=ACTION_WEEKS):
             continue
         data = actions_repo.action_dict(row, actions_repo.alerts_of(session, action_ids=[row.id])[row.id])
-        try:
-            effect = effects.action_effect(session, action=data, now=period.end).to_dict()
-        except effects.EffectError as exc:
-            effect = {"verdict": "unavailable", "message": str(exc)}
-        out.append({"action": data, "effect": effect})
+        out.append({"action": data, "effect": effects.action_effect_dict(session, action=data, now=period.end)})
         if len(out) == MAX_ACTIONS:
             break
     return out

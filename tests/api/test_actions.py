@@ -163,7 +163,7 @@ def test_response_tracking_and_metrics(actions_app):
         g = total[region]
         assert g["answered"] >= 1 and g["within"] >= 1 and g["median_hours_to_answer"] is not None
         everyone = sum(x["negative_items"] for x in m["groups"])
-        assert everyone == len(recent) or everyone >= len(recent)
+        assert everyone >= len(recent)  # the page held at most 50; the metrics count every one
         assert sum(x["within"] for x in m["groups"]) == 1 and sum(x["answered"] for x in m["groups"]) == 2
         sev = c.get("/v1/responses/metrics", params={"by": "severity", "days": 7}).json()
         assert {x["group"] for x in sev["groups"]} <= {"severe", "negative"}

@@ -13,6 +13,7 @@ from service.analytics import effects
 from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep, WriterDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep
+from service.api.routes.labels import visible_item
 from service.api.schemas import DbInt, require_storable
 from service.store import actions as store
 from service.store import alerts as alerts_repo
@@ -246,21 +247,16 @@ def _visible_alerts(session, caller, ids: list[int], field: str) -> None:
             raise ApiError(422, f"no alert {a}", [{"field": f"{field}.{i}", "message": "no such alert in your scope"}])
 
 
-def _effect(session, data: dict, now: datetime) -> dict[str, Any]:
-    try:
-        return effects.action_effect(session, action=data, now=now).to_dict()
-    except effects.EffectError as exc:
-        return {"metric": data["metric"], "aspect": data["aspect"], "segment": data["segment"],
-                "start": data["started_at"], "end": data["ended_at"], "verdict": "unavailable",
-                "message": str(exc), "summary": str(exc)}
-
-
 def public(session, row, *, with_effect: bool, now: datetime) -> dict[str, Any]:
     data = store.action_dict(row, store.alerts_of(session, action_ids=[row.id])[row.id])
     data["overdue"] = bool(row.due_at and row.due_at < now and row.status not in ("completed", "cancelled"))
     if with_effect and row.status != "cancelled" and row.started_at <= now:
-        data["effect"] = _effect(session, data, now)
+        data["effect"] = effects.action_effect_dict(session, action=data, now=now)
     return data
+
+
+_ENDS_BEFORE_START = ApiError(422, "ended_at must be after started_at",
+                              [{"field": "body.ended_at", "message": "before the start"}])
 
 
 def _get(session, caller, action_id: int):
@@ -279,7 +275,7 @@ def create_action(body: ActionIn, session: SessionDep, settings: SettingsDep, ca
     brand = _brand(settings, body.brand)
     _check_where(settings, caller, body, brand)
     if body.ended_at is not None and body.ended_at <= body.started_at:
-        raise ApiError(422, "ended_at must be after started_at", [{"field": "body.ended_at", "message": "before the start"}])
+        raise _ENDS_BEFORE_START
     _visible_alerts(session, caller, body.alert_ids, "body.alert_ids")
     now = datetime.now(timezone.utc)
     row = store.create_action(session, title=body.title, description=body.description, kind=body.kind, brand=brand,
@@ -312,7 +308,7 @@ def get_action(action_id: DbInt, session: SessionDep, caller: ReaderDep,
     now = datetime.now(timezone.utc)
     data = public(session, row, with_effect=metric is None, now=now)
     if metric is not None:
-        data["effect"] = _effect(session, {**data, "metric": metric}, now)
+        data["effect"] = effects.action_effect_dict(session, action=data, now=now, metric=metric)
     return data
 
 
@@ -330,7 +326,7 @@ def patch_action(action_id: DbInt, body: ActionPatch, session: SessionDep, calle
             raise ApiError(422, errors[0]["message"], [{"field": f"body.{e['field']}", "message": e["message"]}
                                                        for e in errors])
     if changes.get("ended_at") is not None and changes["ended_at"] <= row.started_at:
-        raise ApiError(422, "ended_at must be after started_at", [{"field": "body.ended_at", "message": "before the start"}])
+        raise _ENDS_BEFORE_START
     _visible_alerts(session, caller, body.add_alert_ids, "body.add_alert_ids")
     now = datetime.now(timezone.utc)
     store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
@@ -346,7 +342,7 @@ def close_action(action_id: DbInt, body: CloseIn, session: SessionDep, caller: A
     if row.status in ("completed", "cancelled"):
         raise ApiError(409, f"action {action_id} is already {row.status}")
     if body.ended_at is not None and body.ended_at <= row.started_at:
-        raise ApiError(422, "ended_at must be after started_at", [{"field": "body.ended_at", "message": "before the start"}])
+        raise _ENDS_BEFORE_START
     now = datetime.now(timezone.utc)
     changes: dict[str, Any] = {"status": body.status}
     if body.ended_at is not None:
@@ -371,19 +367,16 @@ def plan_pilot(body: PlanIn, session: SessionDep, settings: SettingsDep, caller:
         raise ApiError(422, str(exc)) from None
 
 
-def _visible_item(session, caller, feedback_id: int):
-    item = repo.get_feedback(session, feedback_id=feedback_id)
-    if item is None or (caller.regions is not None and item.region not in caller.regions) or \
-            (caller.brands is not None and item.brand not in caller.brands):
-        raise ApiError(404, f"no feedback item {feedback_id}")
-    return item
+def _responses(session, feedback_id: int) -> dict[str, Any]:
+    return {"feedback_id": feedback_id,
+            "responses": [store.response_dict(r) for r in store.responses_of(session, feedback_id=feedback_id)]}
 
 
 @router.post("/feedback/{feedback_id}/response", response_model=ItemResponses, status_code=201,
              summary="Record that an item was answered (from a CRM or by hand): when, by whom, how")
 def add_response(feedback_id: DbInt, body: ResponseIn, session: SessionDep, caller: WriterDep) -> dict[str, Any]:
     require_storable(body.model_dump())
-    item = _visible_item(session, caller, feedback_id)
+    item = visible_item(session, caller, feedback_id)
     now = datetime.now(timezone.utc)
     at = body.responded_at or now
     if at > now:
@@ -394,15 +387,13 @@ def add_response(feedback_id: DbInt, body: ResponseIn, session: SessionDep, call
     store.add_response(session, feedback_id=feedback_id, responded_at=at, responder=body.responder,
                        channel=body.channel, recorded_by=caller.id, now=now)
     session.commit()
-    return {"feedback_id": feedback_id,
-            "responses": [store.response_dict(r) for r in store.responses_of(session, feedback_id=feedback_id)]}
+    return _responses(session, feedback_id)
 
 
 @router.get("/feedback/{feedback_id}/response", response_model=ItemResponses, summary="An item's answers")
 def item_responses(feedback_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    _visible_item(session, caller, feedback_id)
-    return {"feedback_id": feedback_id,
-            "responses": [store.response_dict(r) for r in store.responses_of(session, feedback_id=feedback_id)]}
+    visible_item(session, caller, feedback_id)
+    return _responses(session, feedback_id)
 
 
 @router.get("/responses/metrics", response_model=ResponseMetrics,

@@ -34,7 +34,8 @@ class LabelPage(BaseModel):
     next_after: int | None = Field(None, description="Pass as `after` for the next page.")
 
 
-def _visible_item(session, caller, feedback_id: int):
+def visible_item(session, caller, feedback_id: int):
+    """The stored item, or 404 when it does not exist or lies outside the caller's scope."""
     item = repo.get_feedback(session, feedback_id=feedback_id)
     if item is None or (caller.regions is not None and item.region not in caller.regions) or \
             (caller.brands is not None and item.brand not in caller.brands):
@@ -53,7 +54,7 @@ def _check_aspects(labels: list[Label], ids: list[str]) -> None:
              summary="Label an item: fix its sentiment, add or remove an aspect, set an aspect's sentiment")
 def put_labels(feedback_id: DbInt, body: LabelsIn, session: SessionDep, settings: SettingsDep,
                caller: AnalystDep) -> dict[str, Any]:
-    _visible_item(session, caller, feedback_id)
+    visible_item(session, caller, feedback_id)
     _check_aspects(body.labels, settings.taxonomy.ids)
     store.put_labels(session, feedback_id=feedback_id, labels=body.labels, source=body.source, actor=caller.id,
                      now=datetime.now(timezone.utc))
@@ -63,7 +64,7 @@ def put_labels(feedback_id: DbInt, body: LabelsIn, session: SessionDep, settings
 
 @router.get("/feedback/{feedback_id}/labels", response_model=ItemLabels, summary="An item's labels")
 def item_labels(feedback_id: DbInt, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
-    _visible_item(session, caller, feedback_id)
+    visible_item(session, caller, feedback_id)
     return {"feedback_id": feedback_id, "labels": store.labels_of(session, feedback_ids=[feedback_id]).get(feedback_id, [])}
 
 
@@ -71,7 +72,7 @@ def item_labels(feedback_id: DbInt, session: SessionDep, caller: AnalystDep) -> 
                summary="Remove an item's labels (all, or one target and aspect)")
 def delete_labels(feedback_id: DbInt, session: SessionDep, caller: AnalystDep,
                   target: LabelTarget | None = None, aspect: str | None = None) -> dict[str, Any]:
-    _visible_item(session, caller, feedback_id)
+    visible_item(session, caller, feedback_id)
     store.delete_labels(session, feedback_id=feedback_id, target=target.value if target else None,
                         aspect=aspect if aspect is not None else ("" if target == LabelTarget.sentiment else None))
     session.commit()
