@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test services system models benchmarks screenshots clean
+.PHONY: install demo test lint services system models benchmarks screenshots clean
 
 install: $(STAMP)
 
@@ -34,9 +34,14 @@ demo: install system models
 models: install
 	$(VENV)/bin/radar models build
 
+# Static checks (configuration in pyproject.toml): lint rules, then the formatter's verdict
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # Two workers (pytest-xdist): a module at a time, every demo-store test on one worker (tests/conftest.py)
 TEST_WORKERS ?= 2
-test: install system services models
+test: install system services models lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Every dashboard page at 1440x900 in headless Chromium over the demo data (real model), into

@@ -41,7 +41,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alert_benchmark import EFFECT_ASPECTS, CachedScorer, Pools, load_pool  # noqa: E402
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, tzinfo=UTC)
 PRE_WEEKS = 8
 POST_WEEKS = (2, 4, 6)
 CONTROLS = (3, 5, 8)
@@ -70,15 +70,34 @@ class Texts:
         for lang in ("en", "zh"):
             sents = pools.all[lang]
             scored = scorer.score([s.text for s in sents], [lang] * len(sents))
-            neg = {a: np.array([any(x.aspect == a and x.sentiment == "negative" for x in st.score.aspects)
-                                for st in scored], dtype=float) for a in EFFECT_ASPECTS}
-            net = np.array([{"positive": 1.0, "negative": -1.0}.get(st.score.sentiment, 0.0) for st in scored])
-            gold = {a: np.array([i for i, s in enumerate(sents) if s.aspects.get(a) == "negative"], dtype=int)
-                    for a in EFFECT_ASPECTS}
+            neg = {
+                a: np.array(
+                    [
+                        any(x.aspect == a and x.sentiment == "negative" for x in st.score.aspects)
+                        for st in scored
+                    ],
+                    dtype=float,
+                )
+                for a in EFFECT_ASPECTS
+            }
+            net = np.array(
+                [{"positive": 1.0, "negative": -1.0}.get(st.score.sentiment, 0.0) for st in scored]
+            )
+            gold = {
+                a: np.array(
+                    [i for i, s in enumerate(sents) if s.aspects.get(a) == "negative"], dtype=int
+                )
+                for a in EFFECT_ASPECTS
+            }
             self.by_lang[lang] = {"neg": neg, "net": net, "gold": gold, "n": len(sents)}
 
     def choices(self) -> list[tuple[str, str]]:
-        return [(lang, a) for lang, d in self.by_lang.items() for a in EFFECT_ASPECTS if len(d["gold"][a]) >= 30]
+        return [
+            (lang, a)
+            for lang, d in self.by_lang.items()
+            for a in EFFECT_ASPECTS
+            if len(d["gold"][a]) >= 30
+        ]
 
     def values(self, lang: str, aspect: str, metric: str) -> np.ndarray:
         d = self.by_lang[lang]
@@ -89,17 +108,34 @@ class Feed:
     """One feed's hidden state: per cell its complaint probability ``q`` per week (level ×
     season × wobble) and its weekly volume. ``counts`` draws the items."""
 
-    def __init__(self, rng: np.random.Generator, texts: Texts, *, lang: str, aspect: str, metric: str, cells: int,
-                 volume: int, weeks: int, q0: float):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        texts: Texts,
+        *,
+        lang: str,
+        aspect: str,
+        metric: str,
+        cells: int,
+        volume: int,
+        weeks: int,
+        q0: float,
+    ):
         self.vals = texts.values(lang, aspect, metric)
         self.gold = texts.by_lang[lang]["gold"][aspect]
         self.n_all = texts.by_lang[lang]["n"]
         self.gap = float(self.vals[self.gold].mean()) - float(self.vals.mean())  # μ_C − μ_B
         season = 1 + 0.3 * np.sin(np.arange(weeks) / 3 + rng.uniform(0, 6))
         self.level = q0 * np.exp(rng.normal(0, 0.3, cells + 1))
-        self.expected_q = self.level[:, None] * season[None, :] * np.exp(WOBBLE ** 2 / 2)
-        self.q = self.level[:, None] * season[None, :] * np.exp(rng.normal(0, WOBBLE, (cells + 1, weeks)))
-        self.n = rng.poisson(volume * np.exp(rng.normal(0, 0.3, cells + 1))[:, None], (cells + 1, weeks))
+        self.expected_q = self.level[:, None] * season[None, :] * np.exp(WOBBLE**2 / 2)
+        self.q = (
+            self.level[:, None]
+            * season[None, :]
+            * np.exp(rng.normal(0, WOBBLE, (cells + 1, weeks)))
+        )
+        self.n = rng.poisson(
+            volume * np.exp(rng.normal(0, 0.3, cells + 1))[:, None], (cells + 1, weeks)
+        )
 
     def truth(self, f: float, weeks: slice) -> float:
         """The expected change of the treated cell's metric over ``weeks`` when ``q`` is × ``f``."""
@@ -116,17 +152,27 @@ class Feed:
         for c in range(q.shape[0]):
             for t in range(q.shape[1]):
                 k = rng.binomial(n[c, t], q[c, t])
-                num[c, t] = (self.vals[self.gold[rng.integers(0, len(self.gold), k)]].sum()
-                             + self.vals[rng.integers(0, self.n_all, n[c, t] - k)].sum())
+                num[c, t] = (
+                    self.vals[self.gold[rng.integers(0, len(self.gold), k)]].sum()
+                    + self.vals[rng.integers(0, self.n_all, n[c, t] - k)].sum()
+                )
         return num
 
     def panel(self, num: np.ndarray, weeks: slice, metric: str):
         from service.analytics import effects as E
 
         n = self.n[:, weeks].astype(float)
-        cells = {(f"cell-{c}",): E.CellSeries((f"cell-{c}",), num[c], n[c]) for c in range(num.shape[0])}
+        cells = {
+            (f"cell-{c}",): E.CellSeries((f"cell-{c}",), num[c], n[c]) for c in range(num.shape[0])
+        }
         vol = {(f"cell-{c}",): n[c] for c in range(num.shape[0])}
-        return E.Panel([START + timedelta(weeks=i) for i in range(num.shape[1])], ("region",), metric, cells, vol)
+        return E.Panel(
+            [START + timedelta(weeks=i) for i in range(num.shape[1])],
+            ("region",),
+            metric,
+            cells,
+            vol,
+        )
 
 
 def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
@@ -139,21 +185,56 @@ def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
         lang, aspect = choices[rng.integers(len(choices))]
         metric = METRICS[i % 2]
         kind = ("null", "better", "worse")[rng.integers(3)]
-        f = 1.0 if kind == "null" else float(rng.uniform(0.0, 0.8) if kind == "better" else rng.uniform(1.3, 2.5))
-        post, k, v = int(rng.choice(POST_WEEKS)), int(rng.choice(CONTROLS)), int(rng.choice(VOLUMES))
+        f = (
+            1.0
+            if kind == "null"
+            else float(rng.uniform(0.0, 0.8) if kind == "better" else rng.uniform(1.3, 2.5))
+        )
+        post, k, v = (
+            int(rng.choice(POST_WEEKS)),
+            int(rng.choice(CONTROLS)),
+            int(rng.choice(VOLUMES)),
+        )
         q0 = float(rng.uniform(0.03, 0.2))
         weeks = PRE_WEEKS + post
-        feed = Feed(rng, texts, lang=lang, aspect=aspect, metric=metric, cells=k, volume=v, weeks=weeks, q0=q0)
+        feed = Feed(
+            rng,
+            texts,
+            lang=lang,
+            aspect=aspect,
+            metric=metric,
+            cells=k,
+            volume=v,
+            weeks=weeks,
+            q0=q0,
+        )
         pre_num = feed.counts(rng, slice(0, PRE_WEEKS))
         post_num = feed.counts(rng, slice(PRE_WEEKS, weeks), f)
         truth = feed.truth(f, slice(PRE_WEEKS, weeks))
         pre_m = np.arange(weeks) < PRE_WEEKS
         panel = feed.panel(np.concatenate([pre_num, post_num], axis=1), slice(0, weeks), metric)
-        row = {"lang": lang, "aspect": aspect, "metric": metric, "kind": kind, "f": round(f, 3), "post": post,
-               "controls": k, "volume": v, "truth": truth}
+        row = {
+            "lang": lang,
+            "aspect": aspect,
+            "metric": metric,
+            "kind": kind,
+            "f": round(f, 3),
+            "post": post,
+            "controls": k,
+            "volume": v,
+            "truth": truth,
+        }
         try:
-            r = E.analyse(panel, ("cell-0",), pre_m, ~pre_m, keys=("region",),
-                          aspect=aspect, start=START + timedelta(weeks=PRE_WEEKS), end=None)
+            r = E.analyse(
+                panel,
+                ("cell-0",),
+                pre_m,
+                ~pre_m,
+                keys=("region",),
+                aspect=aspect,
+                start=START + timedelta(weeks=PRE_WEEKS),
+                end=None,
+            )
         except E.EffectError as exc:
             row.update(error=str(exc))
             rows.append(row)
@@ -162,8 +243,14 @@ def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
         if e is None:
             row.update(error=r.message)
         else:
-            row.update(effect=e.effect, lower=e.lower, upper=e.upper, covered=bool(e.lower <= truth <= e.upper),
-                       verdict=r.verdict, pre_trend_ok=r.pre_trend.ok)
+            row.update(
+                effect=e.effect,
+                lower=e.lower,
+                upper=e.upper,
+                covered=bool(e.lower <= truth <= e.upper),
+                verdict=r.verdict,
+                pre_trend_ok=r.pre_trend.ok,
+            )
         rows.append(row)
     return rows
 
@@ -182,8 +269,17 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         k, v = int(rng.choice(CONTROLS)), int(rng.choice(VOLUMES))
         q0 = float(rng.uniform(0.1, 0.4))
         # one feed: the history alone sets the plan, then the pilot runs on for the planned weeks
-        feed = Feed(rng, texts, lang=lang, aspect=aspect, metric=metric, cells=k, volume=v,
-                    weeks=PRE_WEEKS + MAX_PILOT, q0=q0)
+        feed = Feed(
+            rng,
+            texts,
+            lang=lang,
+            aspect=aspect,
+            metric=metric,
+            cells=k,
+            volume=v,
+            weeks=PRE_WEEKS + MAX_PILOT,
+            q0=q0,
+        )
         # the team's minimum effect: a share of the treated segment's extra complaints going away
         room = -feed.truth(0.0, slice(0, PRE_WEEKS))
         min_effect = float(rng.uniform(0.3, 0.9)) * room
@@ -203,7 +299,9 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         post = slice(PRE_WEEKS, total)
         whole = -feed.truth(0.0, post)  # the change if every extra complaint went away
         if whole <= min_effect:
-            rows.append({"weeks": weeks, "skipped": "the season leaves too few complaints for that effect"})
+            rows.append(
+                {"weeks": weeks, "skipped": "the season leaves too few complaints for that effect"}
+            )
             continue
         f = 1.0 - min_effect / whole
         truth = feed.truth(f, post)
@@ -211,13 +309,31 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         panel = feed.panel(np.concatenate([pre_num, post_num], axis=1), slice(0, total), metric)
         pre_m = np.arange(total) < PRE_WEEKS
         try:
-            r = E.analyse(panel, ("cell-0",), pre_m, ~pre_m, keys=("region",),
-                          aspect=aspect, start=START + timedelta(weeks=PRE_WEEKS), end=None, min_effect=min_effect)
+            r = E.analyse(
+                panel,
+                ("cell-0",),
+                pre_m,
+                ~pre_m,
+                keys=("region",),
+                aspect=aspect,
+                start=START + timedelta(weeks=PRE_WEEKS),
+                end=None,
+                min_effect=min_effect,
+            )
         except E.EffectError as exc:
             rows.append({"weeks": weeks, "skipped": str(exc)})
             continue
-        rows.append({"weeks": weeks, "predicted_power": predicted, "detected": r.verdict == "worked",
-                     "min_effect": min_effect, "truth": truth, "volume": v, "controls": k})
+        rows.append(
+            {
+                "weeks": weeks,
+                "predicted_power": predicted,
+                "detected": r.verdict == "worked",
+                "min_effect": min_effect,
+                "truth": truth,
+                "volume": v,
+                "controls": k,
+            }
+        )
     return rows
 
 
@@ -230,39 +346,68 @@ def summarise(actions: list[dict], plans: list[dict]) -> dict:
     ok = [r for r in actions if "covered" in r]
     by = defaultdict(list)
     for r in ok:
-        for key in (f"volume={r['volume']}", f"weeks_after={r['post']}", f"controls={r['controls']}",
-                    f"effect={r['kind']}", f"metric={r['metric']}", f"language={r['lang']}"):
+        for key in (
+            f"volume={r['volume']}",
+            f"weeks_after={r['post']}",
+            f"controls={r['controls']}",
+            f"effect={r['kind']}",
+            f"metric={r['metric']}",
+            f"language={r['lang']}",
+        ):
             by[key].append(r["covered"])
     null = [r for r in ok if r["kind"] == "null"]
     verdicts = defaultdict(lambda: defaultdict(int))
     for r in ok:
         size = abs(r["truth"])
-        band = "0" if r["kind"] == "null" else ("<2pt" if size < 0.02 else "2-5pt" if size < 0.05 else "≥5pt")
+        band = (
+            "0"
+            if r["kind"] == "null"
+            else ("<2pt" if size < 0.02 else "2-5pt" if size < 0.05 else "≥5pt")
+        )
         if r["metric"] == "negative_share":
             verdicts[f"{r['kind']} {band}"][r["verdict"]] += 1
     ran = [p for p in plans if "detected" in p]
     tight = [p for p in ran if 0.80 <= p["predicted_power"] < 0.85]
     return {
-        "actions": len(actions), "estimated": len(ok), "not_estimated": len(actions) - len(ok),
+        "actions": len(actions),
+        "estimated": len(ok),
+        "not_estimated": len(actions) - len(ok),
         "coverage_95": _rate(r["covered"] for r in ok),
         "coverage_by": {k: {"n": len(v), "coverage": _rate(v)} for k, v in sorted(by.items())},
-        "true_effect_zero": {"n": len(null), "false_worked": _rate(r["verdict"] == "worked" for r in null),
-                             "false_got_worse": _rate(r["verdict"] == "got_worse" for r in null),
-                             "pre_trend_flagged": _rate(not r["pre_trend_ok"] for r in null)},
+        "true_effect_zero": {
+            "n": len(null),
+            "false_worked": _rate(r["verdict"] == "worked" for r in null),
+            "false_got_worse": _rate(r["verdict"] == "got_worse" for r in null),
+            "pre_trend_flagged": _rate(not r["pre_trend_ok"] for r in null),
+        },
         "verdicts_negative_share": {k: dict(v) for k, v in sorted(verdicts.items())},
-        "plans": {"n": len(plans), "run": len(ran), "skipped": len(plans) - len(ran),
-                  "skipped_why": dict(Counter(p["skipped"].split(":")[0] for p in plans if "skipped" in p)),
-                  "detected": _rate(p["detected"] for p in ran),
-                  "predicted_power_mean": _rate(p["predicted_power"] for p in ran),
-                  "weeks_planned": {str(w): n for w in range(1, MAX_PILOT + 1)
-                                    if (n := sum(1 for p in ran if p["weeks"] == w))},
-                  "predicted_0.80-0.85": {"n": len(tight), "detected": _rate(p["detected"] for p in tight),
-                                          "predicted_power_mean": _rate(p["predicted_power"] for p in tight)}},
+        "plans": {
+            "n": len(plans),
+            "run": len(ran),
+            "skipped": len(plans) - len(ran),
+            "skipped_why": dict(
+                Counter(p["skipped"].split(":")[0] for p in plans if "skipped" in p)
+            ),
+            "detected": _rate(p["detected"] for p in ran),
+            "predicted_power_mean": _rate(p["predicted_power"] for p in ran),
+            "weeks_planned": {
+                str(w): n
+                for w in range(1, MAX_PILOT + 1)
+                if (n := sum(1 for p in ran if p["weeks"] == w))
+            },
+            "predicted_0.80-0.85": {
+                "n": len(tight),
+                "detected": _rate(p["detected"] for p in tight),
+                "predicted_power_mean": _rate(p["predicted_power"] for p in tight),
+            },
+        },
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--actions", type=int, default=600)
     ap.add_argument("--plans", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
@@ -281,19 +426,35 @@ def main() -> None:
     pool = load_pool()
     pools = Pools(pool)
     base = Runtime(settings).registry.pipeline("default")
-    scorer = CachedScorer(base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl")
+    scorer = CachedScorer(
+        base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl"
+    )
     texts_all = [s.text for s in pool]
-    with tqdm(total=sum(1 for t in dict.fromkeys(texts_all) if scorer.key(t) not in scorer.cache),
-              desc="score the pool (once)", unit="text", file=sys.stderr) as bar:
+    with tqdm(
+        total=sum(1 for t in dict.fromkeys(texts_all) if scorer.key(t) not in scorer.cache),
+        desc="score the pool (once)",
+        unit="text",
+        file=sys.stderr,
+    ) as bar:
         scorer.warm(texts_all, [s.language for s in pool], progress=bar.update)
     texts = Texts(pools, scorer)
     t1 = time.time()
     actions = simulate_actions(texts, args.actions, args.seed)
     plans = simulate_plans(texts, args.plans, args.seed)
-    print(json.dumps({"model_version": base.version, "pool": {"en": len(pools.all["en"]), "zh": len(pools.all["zh"])},
-                      "aspects_languages": [f"{lang}:{a}" for lang, a in texts.choices()],
-                      "seed": args.seed, "seconds": {"scoring": round(t1 - t0, 1), "simulation": round(time.time() - t1, 1)},
-                      **summarise(actions, plans)}, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "model_version": base.version,
+                "pool": {"en": len(pools.all["en"]), "zh": len(pools.all["zh"])},
+                "aspects_languages": [f"{lang}:{a}" for lang, a in texts.choices()],
+                "seed": args.seed,
+                "seconds": {"scoring": round(t1 - t0, 1), "simulation": round(time.time() - t1, 1)},
+                **summarise(actions, plans),
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 if __name__ == "__main__":

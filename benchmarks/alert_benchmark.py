@@ -58,14 +58,14 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 REGIONS = ("North", "South", "East", "West")
 AGES = ("18-24", "25-34", "35-49", "50+")
 CELL_SIZES = (5, 10, 20, 50)
@@ -86,15 +86,34 @@ class Sentence:
 
 # --- the pool of real sentences ----------------------------------------------------------------
 
-SEMEVAL16_MAP = {"FOOD#QUALITY": "taste", "FOOD#STYLE_OPTIONS": "taste", "DRINKS#QUALITY": "taste",
-                 "FOOD#PRICES": "price_value", "RESTAURANT#PRICES": "price_value", "DRINKS#PRICES": "price_value",
-                 "SERVICE#GENERAL": "customer_service"}
-CATEGORY_MAP = {"food": "taste", "service": "customer_service", "staff": "customer_service", "price": "price_value"}
-ASAP_MAP = {"dish_taste": "taste", "service_waiters_attitude": "customer_service",
-            "service_serving_speed": "customer_service", "service_wait_time": "customer_service",
-            "price_level": "price_value", "price_cost_effective": "price_value", "dish_portion": "quantity_size"}
-ZH_TERMS = {"price_value": ("价格", "性价比", "便宜", "划算", "贵", "价钱", "价位", "实惠", "超值"),
-            "product_quality": ("做工", "质量", "效果", "画质", "成像", "音质", "品质", "材质", "性能")}
+SEMEVAL16_MAP = {
+    "FOOD#QUALITY": "taste",
+    "FOOD#STYLE_OPTIONS": "taste",
+    "DRINKS#QUALITY": "taste",
+    "FOOD#PRICES": "price_value",
+    "RESTAURANT#PRICES": "price_value",
+    "DRINKS#PRICES": "price_value",
+    "SERVICE#GENERAL": "customer_service",
+}
+CATEGORY_MAP = {
+    "food": "taste",
+    "service": "customer_service",
+    "staff": "customer_service",
+    "price": "price_value",
+}
+ASAP_MAP = {
+    "dish_taste": "taste",
+    "service_waiters_attitude": "customer_service",
+    "service_serving_speed": "customer_service",
+    "service_wait_time": "customer_service",
+    "price_level": "price_value",
+    "price_cost_effective": "price_value",
+    "dish_portion": "quantity_size",
+}
+ZH_TERMS = {
+    "price_value": ("价格", "性价比", "便宜", "划算", "贵", "价钱", "价位", "实惠", "超值"),
+    "product_quality": ("做工", "质量", "效果", "画质", "成像", "音质", "品质", "材质", "性能"),
+}
 
 
 def _sentence_polarity(pols) -> str | None:
@@ -126,51 +145,111 @@ def load_pool(max_zh_shopping: int = 6000, seed: int = 7) -> list[Sentence]:
             seen.add(key)
             pool.append(s)
 
-    for i, s in enumerate(ET.parse(root / "semeval2014_absa" / "Restaurants_Train_v2.xml").getroot().iter("sentence")):
+    for s in (
+        ET.parse(root / "semeval2014_absa" / "Restaurants_Train_v2.xml").getroot().iter("sentence")
+    ):
         cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
-        add(Sentence(s.findtext("text") or "", "en", _mapped(cats, CATEGORY_MAP), _sentence_polarity(cats.values()),
-                     f"semeval2014_absa/Restaurants_Train_v2.xml#{s.get('id')}"))
-    for s in ET.parse(root / "semeval2016_absa" / "ABSA16_Restaurants_Train_SB1_v2.xml").getroot().iter("sentence"):
+        add(
+            Sentence(
+                s.findtext("text") or "",
+                "en",
+                _mapped(cats, CATEGORY_MAP),
+                _sentence_polarity(cats.values()),
+                f"semeval2014_absa/Restaurants_Train_v2.xml#{s.get('id')}",
+            )
+        )
+    for s in (
+        ET.parse(root / "semeval2016_absa" / "ABSA16_Restaurants_Train_SB1_v2.xml")
+        .getroot()
+        .iter("sentence")
+    ):
         cats = {o.get("category"): o.get("polarity") for o in s.iter("Opinion")}
-        add(Sentence(s.findtext("text") or "", "en", _mapped(cats, SEMEVAL16_MAP),
-                     _sentence_polarity(cats.values()) if cats else "neutral",
-                     f"semeval2016_absa/ABSA16_Restaurants_Train_SB1_v2.xml#{s.get('id')}"))
+        add(
+            Sentence(
+                s.findtext("text") or "",
+                "en",
+                _mapped(cats, SEMEVAL16_MAP),
+                _sentence_polarity(cats.values()) if cats else "neutral",
+                f"semeval2016_absa/ABSA16_Restaurants_Train_SB1_v2.xml#{s.get('id')}",
+            )
+        )
     for split in ("train", "val"):
-        for i, s in enumerate(ET.parse(root / "mams" / f"mams_acsa_{split}.xml").getroot().iter("sentence")):
+        for i, s in enumerate(
+            ET.parse(root / "mams" / f"mams_acsa_{split}.xml").getroot().iter("sentence")
+        ):
             cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
-            add(Sentence(s.findtext("text") or "", "en", _mapped(cats, CATEGORY_MAP), _sentence_polarity(cats.values()),
-                         f"mams/mams_acsa_{split}.xml#idx:{i}"))
+            add(
+                Sentence(
+                    s.findtext("text") or "",
+                    "en",
+                    _mapped(cats, CATEGORY_MAP),
+                    _sentence_polarity(cats.values()),
+                    f"mams/mams_acsa_{split}.xml#idx:{i}",
+                )
+            )
     pol = {"1": "positive", "0": "neutral", "-1": "negative"}
     for split in ("train", "dev"):
         with open(root / "asap_samples" / f"{split}_sample.csv", encoding="utf-8-sig") as fh:
             for i, r in enumerate(csv.DictReader(fh)):
-                cats = {k: pol[v.strip()] for k, v in r.items() if k in ASAP_MAP and (v or "").strip() in pol}
-                allc = [pol[v.strip()] for k, v in r.items()
-                        if k not in ("index", "reviewbody", "star") and (v or "").strip() in pol]
-                add(Sentence(r["reviewbody"], "zh", _mapped(cats, ASAP_MAP), _sentence_polarity(allc),
-                             f"asap_samples/{split}_sample.csv#{i}"))
+                cats = {
+                    k: pol[v.strip()]
+                    for k, v in r.items()
+                    if k in ASAP_MAP and (v or "").strip() in pol
+                }
+                allc = [
+                    pol[v.strip()]
+                    for k, v in r.items()
+                    if k not in ("index", "reviewbody", "star") and (v or "").strip() in pol
+                ]
+                add(
+                    Sentence(
+                        r["reviewbody"],
+                        "zh",
+                        _mapped(cats, ASAP_MAP),
+                        _sentence_polarity(allc),
+                        f"asap_samples/{split}_sample.csv#{i}",
+                    )
+                )
     by_text: dict[str, dict] = {}
     with open(root / "chinese_aspect_polarity" / "train.tsv", encoding="utf-8") as fh:
         for i, r in enumerate(csv.DictReader(fh, delimiter="\t")):
             if r["domain"] not in ("camera", "car", "notebook", "phone"):
                 continue
-            entry = by_text.setdefault(r["text"], {"ref": f"chinese_aspect_polarity/train.tsv#{i}", "pols": set(),
-                                                   "aspects": {}})
+            entry = by_text.setdefault(
+                r["text"],
+                {"ref": f"chinese_aspect_polarity/train.tsv#{i}", "pols": set(), "aspects": {}},
+            )
             p = r["polarity"].lower()
             entry["pols"].add(p)
             for aspect, terms in ZH_TERMS.items():
                 if any(t in r["aspect"] for t in terms):
                     entry["aspects"].setdefault(aspect, set()).add(p)
     for text, e in by_text.items():
-        add(Sentence(text, "zh", {a: next(iter(p)) for a, p in e["aspects"].items() if len(p) == 1},
-                     _sentence_polarity(e["pols"]), e["ref"]))
+        add(
+            Sentence(
+                text,
+                "zh",
+                {a: next(iter(p)) for a, p in e["aspects"].items() if len(p) == 1},
+                _sentence_polarity(e["pols"]),
+                e["ref"],
+            )
+        )
     shop = []
-    with open(root / "online_shopping_10_cats" / "online_shopping_10_cats.csv", encoding="utf-8-sig") as fh:
+    with open(
+        root / "online_shopping_10_cats" / "online_shopping_10_cats.csv", encoding="utf-8-sig"
+    ) as fh:
         for i, r in enumerate(csv.DictReader(fh)):
             text = (r.get("review") or "").lstrip("\ufeff").strip()
             if 8 <= len(text) <= 200:
-                shop.append(Sentence(text, "zh", {}, "positive" if r["label"] == "1" else "negative",
-                                     f"online_shopping_10_cats/online_shopping_10_cats.csv#{i}"))
+                shop.append(
+                    Sentence(
+                        text,
+                        "zh",
+                        {},
+                        "positive" if r["label"] == "1" else "negative",
+                        f"online_shopping_10_cats/online_shopping_10_cats.csv#{i}",
+                    )
+                )
     for s in random.Random(seed).sample(shop, min(max_zh_shopping, len(shop))):
         add(s)
     return pool
@@ -197,15 +276,22 @@ def load_severity(split: str = "dev") -> list[Sentence]:
             if r["ref_file"].endswith(".xml"):
                 if r["ref_file"] not in xml_cache:
                     sents = list(ET.parse(path).getroot().iter("sentence"))
-                    xml_cache[r["ref_file"]] = {"by_id": {s.get("id"): s.findtext("text") or "" for s in sents},
-                                                "by_idx": [s.findtext("text") or "" for s in sents]}
+                    xml_cache[r["ref_file"]] = {
+                        "by_id": {s.get("id"): s.findtext("text") or "" for s in sents},
+                        "by_idx": [s.findtext("text") or "" for s in sents],
+                    }
                 c = xml_cache[r["ref_file"]]
                 text = c["by_idx"][int(ref[4:])] if ref.startswith("idx:") else c["by_id"].get(ref)
             elif r["ref_file"].endswith(".csv"):
                 with open(path, encoding="utf-8-sig") as f2:
                     for j, row in enumerate(csv.DictReader(f2)):
                         if j == int(ref):
-                            text = row.get("review") or row.get("reviewbody") or row.get("text_a") or ""
+                            text = (
+                                row.get("review")
+                                or row.get("reviewbody")
+                                or row.get("text_a")
+                                or ""
+                            )
                             break
             else:
                 with open(path, encoding="utf-8") as f2:
@@ -213,12 +299,21 @@ def load_severity(split: str = "dev") -> list[Sentence]:
                 row = rows[int(ref)]
                 text = max(row, key=len)
             if text:
-                out.append(Sentence(text.lstrip("\ufeff"), r["language"], {}, "negative",
-                                    f"{r['ref_file']}#{ref}", severe=int(r["label"])))
+                out.append(
+                    Sentence(
+                        text.lstrip("\ufeff"),
+                        r["language"],
+                        {},
+                        "negative",
+                        f"{r['ref_file']}#{ref}",
+                        severe=int(r["label"]),
+                    )
+                )
     return out
 
 
 # --- feeds ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Effect:
@@ -248,10 +343,15 @@ class Pools:
 
     def __init__(self, pool: list[Sentence]):
         self.all = {lang: [s for s in pool if s.language == lang] for lang in ("en", "zh")}
-        self.neg = {lang: [s for s in self.all[lang] if s.sentiment == "negative"] for lang in ("en", "zh")}
-        self.by = {(lang, a, p): [s for s in self.all[lang] if s.aspects.get(a) == p]
-                   for lang in ("en", "zh") for a in EFFECT_ASPECTS + ("product_quality", "quantity_size")
-                   for p in ("negative", "positive")}
+        self.neg = {
+            lang: [s for s in self.all[lang] if s.sentiment == "negative"] for lang in ("en", "zh")
+        }
+        self.by = {
+            (lang, a, p): [s for s in self.all[lang] if s.aspects.get(a) == p]
+            for lang in ("en", "zh")
+            for a in EFFECT_ASPECTS + ("product_quality", "quantity_size")
+            for p in ("negative", "positive")
+        }
 
     def share(self, lang: str, aspect: str, polarity: str) -> float:
         return len(self.by[(lang, aspect, polarity)]) / max(len(self.all[lang]), 1)
@@ -270,9 +370,16 @@ class Pools:
         return rng.choice(self.all[lang])
 
 
-def build_feed(pools: Pools, severity: list[Sentence], *, seed: int, weeks: int = 26, our_brand: str = "spicewell",
-               rivals: tuple[str, str] = ("noodleking", "goldenbowl"), cell_sizes: tuple[int, ...] = CELL_SIZES
-               ) -> tuple[list[dict], list[Effect], dict]:
+def build_feed(
+    pools: Pools,
+    severity: list[Sentence],
+    *,
+    seed: int,
+    weeks: int = 26,
+    our_brand: str = "spicewell",
+    rivals: tuple[str, str] = ("noodleking", "goldenbowl"),
+    cell_sizes: tuple[int, ...] = CELL_SIZES,
+) -> tuple[list[dict], list[Effect], dict]:
     """One seed's items (``radar ingest`` records), its effects and the refs of its texts."""
     rng = random.Random(f"alert-benchmark:{seed}")
     brands = (our_brand, *rivals)
@@ -289,19 +396,57 @@ def build_feed(pools: Pools, severity: list[Sentence], *, seed: int, weeks: int 
         cell = rng.choice([c for c in cells if c not in used])
         used.add(cell)
         sizes[(our_brand, cell)] = size
-        effects.append(Effect("preference_shift", our_brand, EFFECT_ASPECTS[(seed + k) % len(EFFECT_ASPECTS)], cell,
-                              size, multipliers[(seed + 2 * k) % len(multipliers)], rng.randint(10, min(20, weeks - 4))))
-    surge_rival, gap_rival = rng.sample(rivals, 2)  # never the same rival: a surge would hide the gap
-    effects.append(Effect("negative_surge", surge_rival, EFFECT_ASPECTS[(seed + 2) % len(EFFECT_ASPECTS)],
-                          multiplier=(2.0, 3.0)[seed % 2], onset_week=rng.randint(10, min(20, weeks - 4))))
-    effects.append(Effect("competitor_gap", gap_rival, rng.choice(EFFECT_ASPECTS), multiplier=3.0,
-                          onset_week=rng.randint(10, min(20, weeks - 4)), rival=gap_rival))
+        effects.append(
+            Effect(
+                "preference_shift",
+                our_brand,
+                EFFECT_ASPECTS[(seed + k) % len(EFFECT_ASPECTS)],
+                cell,
+                size,
+                multipliers[(seed + 2 * k) % len(multipliers)],
+                rng.randint(10, min(20, weeks - 4)),
+            )
+        )
+    surge_rival, gap_rival = rng.sample(
+        rivals, 2
+    )  # never the same rival: a surge would hide the gap
+    effects.append(
+        Effect(
+            "negative_surge",
+            surge_rival,
+            EFFECT_ASPECTS[(seed + 2) % len(EFFECT_ASPECTS)],
+            multiplier=(2.0, 3.0)[seed % 2],
+            onset_week=rng.randint(10, min(20, weeks - 4)),
+        )
+    )
+    effects.append(
+        Effect(
+            "competitor_gap",
+            gap_rival,
+            rng.choice(EFFECT_ASPECTS),
+            multiplier=3.0,
+            onset_week=rng.randint(10, min(20, weeks - 4)),
+            rival=gap_rival,
+        )
+    )
     trend_cell = rng.choice([c for c in cells if c not in used])
-    effects.append(Effect("trend", our_brand, rng.choice(EFFECT_ASPECTS), trend_cell, sizes[(our_brand, trend_cell)],
-                          1.3, 0))
+    effects.append(
+        Effect(
+            "trend",
+            our_brand,
+            rng.choice(EFFECT_ASPECTS),
+            trend_cell,
+            sizes[(our_brand, trend_cell)],
+            1.3,
+            0,
+        )
+    )
     posts, hours = (10, 20, 50, 100)[seed % 4], (1.0, 3.0, 6.0)[(seed // 4) % 3]
-    crisis_start = START + timedelta(weeks=rng.randint(14, min(22, weeks - 2)), hours=rng.randint(0, 6 * 24 - 1),
-                                     minutes=rng.randint(0, 59))
+    crisis_start = START + timedelta(
+        weeks=rng.randint(14, min(22, weeks - 2)),
+        hours=rng.randint(0, 6 * 24 - 1),
+        minutes=rng.randint(0, 59),
+    )
     crisis = Effect("crisis", our_brand, start=crisis_start, posts=posts, hours=hours)
     effects.append(crisis)
     seasonal = set(rng.sample(range(2, weeks), 2))
@@ -312,10 +457,19 @@ def build_feed(pools: Pools, severity: list[Sentence], *, seed: int, weeks: int 
     def item(s: Sentence, brand: str, cell, when: datetime, channel: str, author: str) -> dict:
         nonlocal n
         n += 1
-        return {"source": {"review": "shop", "social": "weibo", "complaint": "hotline"}[channel], "channel": channel,
-                "external_id": f"s{seed}-{n}", "text": s.text, "language": s.language, "brand": brand,
-                "region": cell[0], "attributes": {"age_group": cell[1]}, "author": author,
-                "created_at": when.isoformat(), "_ref": s.ref}
+        return {
+            "source": {"review": "shop", "social": "weibo", "complaint": "hotline"}[channel],
+            "channel": channel,
+            "external_id": f"s{seed}-{n}",
+            "text": s.text,
+            "language": s.language,
+            "brand": brand,
+            "region": cell[0],
+            "attributes": {"age_group": cell[1]},
+            "author": author,
+            "created_at": when.isoformat(),
+            "_ref": s.ref,
+        }
 
     for week in range(weeks):
         for brand in brands:
@@ -335,21 +489,47 @@ def build_feed(pools: Pools, severity: list[Sentence], *, seed: int, weeks: int 
                         elif e.kind == "competitor_gap" and week >= e.onset_week:
                             boost.append((e.aspect, "positive", e.multiplier))
                         elif e.kind == "trend" and e.cell == cell:
-                            boost.append((e.aspect, "negative", 1 + (e.multiplier - 1) * week / max(weeks - 1, 1)))
+                            boost.append(
+                                (
+                                    e.aspect,
+                                    "negative",
+                                    1 + (e.multiplier - 1) * week / max(weeks - 1, 1),
+                                )
+                            )
                     s = pools.draw(rng, lang, boost)
                     when = START + timedelta(weeks=week, seconds=rng.randrange(7 * 86400))
                     channel = rng.choices(("review", "social", "complaint"), (0.7, 0.2, 0.1))[0]
                     author = f"a{seed}-{n}"
                     items.append(item(s, brand, cell, when, channel, author))
                     if rng.random() < CROSS_POST:  # the same customer posting it again elsewhere
-                        other = rng.choice([c for c in ("review", "social", "complaint") if c != channel])
-                        items.append(item(s, brand, cell, when + timedelta(hours=rng.uniform(0.5, 12)), other, author))
+                        other = rng.choice(
+                            [c for c in ("review", "social", "complaint") if c != channel]
+                        )
+                        items.append(
+                            item(
+                                s,
+                                brand,
+                                cell,
+                                when + timedelta(hours=rng.uniform(0.5, 12)),
+                                other,
+                                author,
+                            )
+                        )
     # the crisis burst: negative social posts about us
     for i in range(posts):
         lang = "zh" if rng.random() < ZH_SHARE else "en"
         when = crisis_start + timedelta(hours=hours * (i / max(posts - 1, 1)) if posts > 1 else 0)
         crisis.post_times.append(when)
-        items.append(item(rng.choice(pools.neg[lang]), our_brand, rng.choice(cells), when, "social", f"c{seed}-{i}"))
+        items.append(
+            item(
+                rng.choice(pools.neg[lang]),
+                our_brand,
+                rng.choice(cells),
+                when,
+                "social",
+                f"c{seed}-{i}",
+            )
+        )
     # hand-labeled severity texts: 2 real harms and 6 near misses, as complaints about us
     harms = [s for s in severity if s.severe == 1]
     misses = [s for s in severity if s.severe == 0]
@@ -358,11 +538,19 @@ def build_feed(pools: Pools, severity: list[Sentence], *, seed: int, weeks: int 
         items.append(item(s, our_brand, rng.choice(cells), when, "complaint", f"h{seed}-{s.ref}"))
     items.sort(key=lambda r: r["created_at"])
     refs = {r["external_id"]: r.pop("_ref") for r in items}
-    return items, effects, {"refs": refs, "sizes": {f"{b}|{c[0]}|{c[1]}": v for (b, c), v in sizes.items()},
-                            "seasonal_weeks": sorted(seasonal)}
+    return (
+        items,
+        effects,
+        {
+            "refs": refs,
+            "sizes": {f"{b}|{c[0]}|{c[1]}": v for (b, c), v in sizes.items()},
+            "seasonal_weeks": sorted(seasonal),
+        },
+    )
 
 
 # --- scoring, once per sentence --------------------------------------------------------------------
+
 
 class CachedScorer:
     """The real pipeline's scores, computed once per distinct text and kept on disk."""
@@ -381,11 +569,19 @@ class CachedScorer:
     def key(text: str) -> str:
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
-    def warm(self, texts: list[str], languages: list[str | None], batch: int = 256, progress=None) -> None:
-        todo = [(t, lang) for t, lang in dict(zip(texts, languages)).items() if self.key(t) not in self.cache]
+    def warm(
+        self, texts: list[str], languages: list[str | None], batch: int = 256, progress=None
+    ) -> None:
+        todo = [
+            (t, lang)
+            for t, lang in dict(zip(texts, languages)).items()
+            if self.key(t) not in self.cache
+        ]
         for lo in range(0, len(todo), batch):
-            part = todo[lo:lo + batch]
-            for (t, _), scored in zip(part, self.scorer.score([t for t, _ in part], [lang for _, lang in part])):
+            part = todo[lo : lo + batch]
+            for (t, _), scored in zip(
+                part, self.scorer.score([t for t, _ in part], [lang for _, lang in part])
+            ):
                 self.cache[self.key(t)] = scored
             if progress:
                 progress(len(part))
@@ -405,7 +601,9 @@ class CachedScorer:
         missing = [i for i, t in enumerate(texts) if self.key(t) not in self.cache]
         if missing:
             langs = languages or [None] * len(texts)
-            for i, scored in zip(missing, self.scorer.score([texts[i] for i in missing], [langs[i] for i in missing])):
+            for i, scored in zip(
+                missing, self.scorer.score([texts[i] for i in missing], [langs[i] for i in missing])
+            ):
                 self.cache[self.key(texts[i])] = scored
         return [self.cache[self.key(t)] for t in texts]
 
@@ -429,25 +627,50 @@ class GoldTags:
         for t, st in zip(texts, self.scored.score(texts, languages)):
             s = self.gold.get(t)
             kept = [a for a in st.score.aspects if a.aspect in self.severity_aspects]
-            gold = [AspectScore(aspect=a, confidence=0.95, sentiment=p,
-                                sentiment_score={"negative": -0.8, "neutral": 0.0, "positive": 0.8}[p], evidence=t)
-                    for a, p in (s.aspects.items() if s is not None else [])]
-            out.append(replace(st, score=st.score.model_copy(update={"aspects": kept + gold,
-                                                                     "model_version": self.version})))
+            gold = [
+                AspectScore(
+                    aspect=a,
+                    confidence=0.95,
+                    sentiment=p,
+                    sentiment_score={"negative": -0.8, "neutral": 0.0, "positive": 0.8}[p],
+                    evidence=t,
+                )
+                for a, p in (s.aspects.items() if s is not None else [])
+            ]
+            out.append(
+                replace(
+                    st,
+                    score=st.score.model_copy(
+                        update={"aspects": kept + gold, "model_version": self.version}
+                    ),
+                )
+            )
         return out
 
 
 # --- one seed --------------------------------------------------------------------------------
 
-def run_seed(seed: int, pools: Pools, severity: list[Sentence], scorer, *, weeks: int = 26, workdir: Path,
-             alert_config=None, cell_sizes: tuple[int, ...] = CELL_SIZES) -> dict:
+
+def run_seed(
+    seed: int,
+    pools: Pools,
+    severity: list[Sentence],
+    scorer,
+    *,
+    weeks: int = 26,
+    workdir: Path,
+    alert_config=None,
+    cell_sizes: tuple[int, ...] = CELL_SIZES,
+) -> dict:
     from service.alerts.engine import AlertEngine
     from service.alerts.rules import AlertConfig
     from service.config import Settings
     from service.runtime import Runtime
     from service.store import alerts as alerts_repo
 
-    items, effects, meta = build_feed(pools, severity, seed=seed, weeks=weeks, cell_sizes=cell_sizes)
+    items, effects, meta = build_feed(
+        pools, severity, seed=seed, weeks=weeks, cell_sizes=cell_sizes
+    )
     db = workdir / f"seed{seed}.db"
     if db.exists():
         db.unlink()
@@ -463,14 +686,24 @@ def run_seed(seed: int, pools: Pools, severity: list[Sentence], scorer, *, weeks
     ours = settings.competitors.our_brand
 
     def engine(types: tuple[str, ...] | None = None) -> AlertEngine:
-        cfg = config if types is None else AlertConfig(
-            severities=config.severities, cooldown_hours=config.cooldown_hours,
-            rules=[r for r in config.rules if r.type in types])
+        cfg = (
+            config
+            if types is None
+            else AlertConfig(
+                severities=config.severities,
+                cooldown_hours=config.cooldown_hours,
+                rules=[r for r in config.rules if r.type in types],
+            )
+        )
         return AlertEngine(cfg, aspects=aspects, our_brand=ours, competitors=settings.competitors)
 
     crisis = next(e for e in effects if e.kind == "crisis")
     runs: list[tuple[datetime, AlertEngine]] = []
-    full, fast, severe_only = engine(), engine(("crisis_spike", "severe_complaint")), engine(("severe_complaint",))
+    full, fast, severe_only = (
+        engine(),
+        engine(("crisis_spike", "severe_complaint")),
+        engine(("severe_complaint",)),
+    )
     runs += [(START + timedelta(weeks=w), full) for w in range(6, weeks + 1)]
     h0 = crisis.start.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     runs += [(h0 + timedelta(hours=h), fast) for h in range(int(crisis.hours) + 27)]
@@ -486,13 +719,26 @@ def run_seed(seed: int, pools: Pools, severity: list[Sentence], scorer, *, weeks
     alerts_s = time.perf_counter() - t1
     rt.close()
     cells = len(REGIONS) * len(AGES)
-    oracle = {str(i): round(oracle_recall(pools, e, n_series=cells * len(aspects), runs=weeks - 5), 4)
-              for i, e in enumerate(effects) if e.kind == "preference_shift"}
-    out = {"seed": seed, "items": len(items), "stored": report.stored, "linked": report.linked,
-           "oracle_recall_within_3": oracle,
-           "ingest_s": round(ingest_s, 1), "alert_runs": len(runs), "alerts_s": round(alerts_s, 1),
-           "effects": [e.to_dict() for e in effects], "skipped": sorted(skipped),
-           **score_alerts(alerts, effects, ref_of=ref_of, severity=severity, weeks=weeks, aspects=aspects)}
+    oracle = {
+        str(i): round(oracle_recall(pools, e, n_series=cells * len(aspects), runs=weeks - 5), 4)
+        for i, e in enumerate(effects)
+        if e.kind == "preference_shift"
+    }
+    out = {
+        "seed": seed,
+        "items": len(items),
+        "stored": report.stored,
+        "linked": report.linked,
+        "oracle_recall_within_3": oracle,
+        "ingest_s": round(ingest_s, 1),
+        "alert_runs": len(runs),
+        "alerts_s": round(alerts_s, 1),
+        "effects": [e.to_dict() for e in effects],
+        "skipped": sorted(skipped),
+        **score_alerts(
+            alerts, effects, ref_of=ref_of, severity=severity, weeks=weeks, aspects=aspects
+        ),
+    }
     db.unlink(missing_ok=True)
     return out
 
@@ -506,7 +752,9 @@ def oracle_recall(pools: Pools, e: Effect, *, n_series: int, runs: int, periods:
     detector can beat: a gap between it and a rule's recall is the rule's; below it, the data's."""
     from scipy import stats
 
-    p0 = (1 - ZH_SHARE) * pools.share("en", e.aspect, "negative") + ZH_SHARE * pools.share("zh", e.aspect, "negative")
+    p0 = (1 - ZH_SHARE) * pools.share("en", e.aspect, "negative") + ZH_SHARE * pools.share(
+        "zh", e.aspect, "negative"
+    )
     trials = periods * e.cell_size
     level = 1.0 / max(n_series * runs, 1)
     need = int(stats.binom.isf(level, trials, p0)) + 1
@@ -517,8 +765,15 @@ def _week_of(iso: str) -> int:
     return int((datetime.fromisoformat(iso) - START).total_seconds() // (7 * 86400))
 
 
-def score_alerts(alerts: list[dict], effects: list[Effect], *, ref_of: dict, severity: list[Sentence], weeks: int,
-                 aspects: list[str]) -> dict:
+def score_alerts(
+    alerts: list[dict],
+    effects: list[Effect],
+    *,
+    ref_of: dict,
+    severity: list[Sentence],
+    weeks: int,
+    aspects: list[str],
+) -> dict:
     """Each alert matched to the effect behind it, an echo of one, or false."""
     harm_refs = {s.ref for s in severity if s.severe == 1}
     judged_refs = {s.ref for s in severity}
@@ -526,13 +781,19 @@ def score_alerts(alerts: list[dict], effects: list[Effect], *, ref_of: dict, sev
     verdicts = []
     for a in alerts:
         detected_week = _week_of(a["first_detected_at"])
-        a_aspects = set(a["details"].get("aspects") or []) | ({a["aspect"]} if a["aspect"] else set())
+        a_aspects = set(a["details"].get("aspects") or []) | (
+            {a["aspect"]} if a["aspect"] else set()
+        )
         verdict, effect = "false", None
         for i, e in enumerate(effects):
             if e.kind == "crisis":
                 if a["type"] == "crisis_spike" and a["brand"] == e.brand:
                     first, last = e.post_times[0], e.post_times[-1] + timedelta(hours=12)
-                    if first - timedelta(hours=1) <= datetime.fromisoformat(a["first_detected_at"]) <= last:
+                    if (
+                        first - timedelta(hours=1)
+                        <= datetime.fromisoformat(a["first_detected_at"])
+                        <= last
+                    ):
                         verdict, effect = "hit", i
                 continue
             if e.kind == "trend":
@@ -568,15 +829,34 @@ def score_alerts(alerts: list[dict], effects: list[Effect], *, ref_of: dict, sev
             ref = ref_of.get(a["segment"].get("item"))
             # judged only on the hand-labeled texts; a background review that reports a harm
             # (rotten fruit, a stomach upset) may well be one: unjudged, listed apart
-            verdict = ("true_severe" if ref in harm_refs else "false" if ref in judged_refs else "unjudged_severe")
+            verdict = (
+                "true_severe"
+                if ref in harm_refs
+                else "false"
+                if ref in judged_refs
+                else "unjudged_severe"
+            )
         elif a["type"] == "crisis_spike" and verdict != "hit":
             verdict = "false"
         if verdict == "hit" and effect not in hits:
             hits[effect] = a
-        verdicts.append({"id": a["id"], "type": a["type"], "severity": a["severity"], "brand": a["brand"],
-                         "aspect": a["aspect"], "segment": a["segment"], "status": a["status"],
-                         "week": detected_week, "verdict": verdict, "effect": effect,
-                         "ref": ref_of.get(a["segment"].get("item")) if a["type"] == "severe_complaint" else None})
+        verdicts.append(
+            {
+                "id": a["id"],
+                "type": a["type"],
+                "severity": a["severity"],
+                "brand": a["brand"],
+                "aspect": a["aspect"],
+                "segment": a["segment"],
+                "status": a["status"],
+                "week": detected_week,
+                "verdict": verdict,
+                "effect": effect,
+                "ref": ref_of.get(a["segment"].get("item"))
+                if a["type"] == "severe_complaint"
+                else None,
+            }
+        )
     per_effect = []
     for i, e in enumerate(effects):
         a = hits.get(i)
@@ -588,21 +868,35 @@ def score_alerts(alerts: list[dict], effects: list[Effect], *, ref_of: dict, sev
             row["incidents"] = len(incidents)
             if a is not None and len(e.post_times) >= 20:
                 row["minutes_after_20th_post"] = round(
-                    (datetime.fromisoformat(a["first_detected_at"]) - e.post_times[19]).total_seconds() / 60, 1)
+                    (
+                        datetime.fromisoformat(a["first_detected_at"]) - e.post_times[19]
+                    ).total_seconds()
+                    / 60,
+                    1,
+                )
             if a is not None:
                 row["minutes_after_first_post"] = round(
-                    (datetime.fromisoformat(a["first_detected_at"]) - e.post_times[0]).total_seconds() / 60, 1)
+                    (
+                        datetime.fromisoformat(a["first_detected_at"]) - e.post_times[0]
+                    ).total_seconds()
+                    / 60,
+                    1,
+                )
                 row["onset_is_first_post"] = a["onset"] == e.post_times[0].isoformat()
                 # the onset is the first post the model scored negative: a few minutes later
                 # when the burst's first posts read neutral to it, never before the burst
                 row["onset_minutes_after_first_post"] = round(
-                    (datetime.fromisoformat(a["onset"]) - e.post_times[0]).total_seconds() / 60, 1)
+                    (datetime.fromisoformat(a["onset"]) - e.post_times[0]).total_seconds() / 60, 1
+                )
         per_effect.append(row)
     l1_wrong = [v for v in verdicts if v["severity"] == "L1" and v["verdict"] == "false"]
-    return {"alerts": verdicts, "per_effect": per_effect,
-            "counts": dict(Counter(v["verdict"] for v in verdicts)),
-            "false_by_rule": dict(Counter(v["type"] for v in verdicts if v["verdict"] == "false")),
-            "l1_not_crisis_or_harm": len(l1_wrong)}
+    return {
+        "alerts": verdicts,
+        "per_effect": per_effect,
+        "counts": dict(Counter(v["verdict"] for v in verdicts)),
+        "false_by_rule": dict(Counter(v["type"] for v in verdicts if v["verdict"] == "false")),
+        "l1_not_crisis_or_harm": len(l1_wrong),
+    }
 
 
 def tagger_recall(pools: Pools, scorer: CachedScorer) -> dict:
@@ -617,21 +911,32 @@ def tagger_recall(pools: Pools, scorer: CachedScorer) -> dict:
 
             def tagged(s: Sentence) -> bool:
                 st = scorer.cache.get(scorer.key(s.text))
-                return st is not None and any(a.aspect == aspect and a.sentiment == "negative" for a in st.score.aspects)
+                return st is not None and any(
+                    a.aspect == aspect and a.sentiment == "negative" for a in st.score.aspects
+                )
 
             out[f"{lang}/{aspect}"] = {
                 "gold_complaints": len(gold),
-                "tagged_negative_of_gold": round(sum(map(tagged, gold)) / len(gold), 3) if gold else None,
-                "tagged_negative_of_all": round(sum(map(tagged, everything)) / len(everything), 3) if everything else None,
-                "gold_share_of_all": round(len(gold) / len(everything), 3) if everything else None}
+                "tagged_negative_of_gold": round(sum(map(tagged, gold)) / len(gold), 3)
+                if gold
+                else None,
+                "tagged_negative_of_all": round(sum(map(tagged, everything)) / len(everything), 3)
+                if everything
+                else None,
+                "gold_share_of_all": round(len(gold) / len(everything), 3) if everything else None,
+            }
     return out
 
 
 # --- the summary -------------------------------------------------------------------------------
 
+
 def summarise(results: list[dict], weeks: int = 26) -> dict:
     def rate(rows):
-        return {"n": len(rows), "recall": round(sum(r["ok"] for r in rows) / len(rows), 3) if rows else None}
+        return {
+            "n": len(rows),
+            "recall": round(sum(r["ok"] for r in rows) / len(rows), 3) if rows else None,
+        }
 
     pref, surge, gap, crisis = defaultdict(list), defaultdict(list), [], defaultdict(list)
     oracle = defaultdict(list)
@@ -647,11 +952,15 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
                 ok = pe["detected"] and pe.get("delay_periods", 99) <= 3
                 pref[(e["multiplier"], e["cell_size"])].append({"ok": ok})
                 if str(pe["effect"]) in res.get("oracle_recall_within_3", {}):
-                    oracle[(e["multiplier"], e["cell_size"])].append(res["oracle_recall_within_3"][str(pe["effect"])])
+                    oracle[(e["multiplier"], e["cell_size"])].append(
+                        res["oracle_recall_within_3"][str(pe["effect"])]
+                    )
                 if pe["detected"]:
                     delays["preference_shift"].append(pe["delay_periods"])
             elif e["kind"] == "negative_surge":
-                surge[e["multiplier"]].append({"ok": pe["detected"] and pe.get("delay_periods", 99) <= 2})
+                surge[e["multiplier"]].append(
+                    {"ok": pe["detected"] and pe.get("delay_periods", 99) <= 2}
+                )
                 if pe["detected"]:
                     delays["negative_surge"].append(pe["delay_periods"])
             elif e["kind"] == "competitor_gap":
@@ -666,48 +975,78 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
         echoes += res["counts"].get("echo", 0)
         l1_wrong += res["l1_not_crisis_or_harm"]
         unjudged += res["counts"].get("unjudged_severe", 0)
-        trend_alerts += sum(1 for a in res["alerts"] if a["verdict"] == "false" and a["type"] == "preference_shift")
+        trend_alerts += sum(
+            1 for a in res["alerts"] if a["verdict"] == "false" and a["type"] == "preference_shift"
+        )
     big = [r for (m, size), rows in pref.items() if m >= 2.5 and size >= 10 for r in rows]
     big_oracle = [v for (m, size), vs in oracle.items() if m >= 2.5 and size >= 10 for v in vs]
     big_surges = [r for m, rows in surge.items() if m >= 2 for r in rows]
-    big_crises = [r for (posts, hours), rows in crisis.items() if posts >= 20 and hours <= 6 for r in rows]
+    big_crises = [
+        r for (posts, hours), rows in crisis.items() if posts >= 20 and hours <= 6 for r in rows
+    ]
     brand_periods = seeds * 3  # three brands, 26 weeks each
     return {
         "seeds": seeds,
         "targets": {
             "recall_shifts_x2.5_cells_ge10_within_3": {
-                **rate(big), "oracle_bound": round(sum(big_oracle) / len(big_oracle), 3) if big_oracle else None},
+                **rate(big),
+                "oracle_bound": round(sum(big_oracle) / len(big_oracle), 3) if big_oracle else None,
+            },
             "recall_surges_x2_within_2": rate(big_surges),
-            "crisis_ge20_posts_le6h": {**rate(big_crises),
-                                       "max_minutes_after_20th_post": max((m for m in crisis_minutes if m is not None),
-                                                                          default=None),
-                                       "incidents_per_burst": dict(Counter(incidents))},
-            "false_alerts_per_26_weeks_of_a_16_cell_brand": round(false_alerts / max(brand_periods, 1) * 26 / weeks, 3),
+            "crisis_ge20_posts_le6h": {
+                **rate(big_crises),
+                "max_minutes_after_20th_post": max(
+                    (m for m in crisis_minutes if m is not None), default=None
+                ),
+                "incidents_per_burst": dict(Counter(incidents)),
+            },
+            "false_alerts_per_26_weeks_of_a_16_cell_brand": round(
+                false_alerts / max(brand_periods, 1) * 26 / weeks, 3
+            ),
             "l1_not_crisis_or_harm": l1_wrong,
         },
         "preference_shift_recall_by_multiplier_and_cell_size": {
-            f"x{m} / {size} a week": {**rate(rows), "oracle_bound": round(sum(oracle[(m, size)]) / len(oracle[(m, size)]), 3)
-                                      if oracle.get((m, size)) else None}
-            for (m, size), rows in sorted(pref.items())},
+            f"x{m} / {size} a week": {
+                **rate(rows),
+                "oracle_bound": round(sum(oracle[(m, size)]) / len(oracle[(m, size)]), 3)
+                if oracle.get((m, size))
+                else None,
+            }
+            for (m, size), rows in sorted(pref.items())
+        },
         "surge_recall_by_multiplier": {f"x{m}": rate(rows) for m, rows in sorted(surge.items())},
         "competitor_gap_recall_x3_within_3": rate(gap),
-        "crisis_recall_by_posts_and_hours": {f"{p} posts / {h:g} h": rate(rows) for (p, h), rows in sorted(crisis.items())},
+        "crisis_recall_by_posts_and_hours": {
+            f"{p} posts / {h:g} h": rate(rows) for (p, h), rows in sorted(crisis.items())
+        },
         "delay_periods": {k: dict(Counter(v)) for k, v in delays.items()},
-        "false_alerts": false_alerts, "echo_alerts": echoes,
+        "false_alerts": false_alerts,
+        "echo_alerts": echoes,
         "severe_l1_on_unlabeled_background_texts": unjudged,
         "false_by_rule": dict(sum((Counter(r["false_by_rule"]) for r in results), Counter())),
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--weeks", type=int, default=26)
-    ap.add_argument("--out", type=Path, default=None, help="Per-seed results (JSON lines); default under the model cache.")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Per-seed results (JSON lines); default under the model cache.",
+    )
     ap.add_argument("--fresh", action="store_true", help="Forget the seeds already in --out.")
-    ap.add_argument("--tags", choices=("model", "gold", "both"), default="both",
-                    help="Aspect tags from the model, from the gold labels (a perfect tagger), or both runs.")
+    ap.add_argument(
+        "--tags",
+        choices=("model", "gold", "both"),
+        default="both",
+        help="Aspect tags from the model, from the gold labels (a perfect tagger), or both runs.",
+    )
     args = ap.parse_args()
 
     from tqdm import tqdm
@@ -730,11 +1069,17 @@ def main() -> None:
     severity = load_severity("dev")
     pools = Pools(pool)
     base = Runtime(settings).registry.pipeline("default")
-    scorer = CachedScorer(base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl")
+    scorer = CachedScorer(
+        base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl"
+    )
     texts = [s.text for s in pool] + [s.text for s in severity]
     langs = [s.language for s in pool] + [s.language for s in severity]
-    with tqdm(total=sum(1 for t in dict.fromkeys(texts) if scorer.key(t) not in scorer.cache),
-              desc="score the pool (once)", unit="text", file=sys.stderr) as bar:
+    with tqdm(
+        total=sum(1 for t in dict.fromkeys(texts) if scorer.key(t) not in scorer.cache),
+        desc="score the pool (once)",
+        unit="text",
+        file=sys.stderr,
+    ) as bar:
         scorer.warm(texts, langs, progress=bar.update)
     severity_aspects = {a.id for a in settings.taxonomy.aspects if a.kind == "severity"}
     scorers = {"model": scorer, "gold": GoldTags(scorer, pool, severity_aspects)}
@@ -743,16 +1088,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         todo = [(m, s) for m in modes for s in seeds if (m, s) not in done]
         for mode, seed in tqdm(todo, desc="seeds", unit="seed", file=sys.stderr):
-            res = {"tags": mode, **run_seed(seed, pools, severity, scorers[mode], weeks=args.weeks, workdir=Path(tmp))}
+            res = {
+                "tags": mode,
+                **run_seed(
+                    seed, pools, severity, scorers[mode], weeks=args.weeks, workdir=Path(tmp)
+                ),
+            }
             done[(mode, seed)] = res
             with open(out, "a") as fh:
                 fh.write(json.dumps(res, default=str) + "\n")
-    print(json.dumps({"pool": {"sentences": len(pool), "en": len(pools.all["en"]), "zh": len(pools.all["zh"]),
-                               "severity_dev_texts": len(severity)},
-                      "model_version": base.version, "results_file": str(out),
-                      "tagger_on_the_pool": tagger_recall(pools, scorer),
-                      "summary": {m: summarise([done[(m, s)] for s in seeds if (m, s) in done], args.weeks)
-                                  for m in modes}}, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "pool": {
+                    "sentences": len(pool),
+                    "en": len(pools.all["en"]),
+                    "zh": len(pools.all["zh"]),
+                    "severity_dev_texts": len(severity),
+                },
+                "model_version": base.version,
+                "results_file": str(out),
+                "tagger_on_the_pool": tagger_recall(pools, scorer),
+                "summary": {
+                    m: summarise([done[(m, s)] for s in seeds if (m, s) in done], args.weeks)
+                    for m in modes
+                },
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 if __name__ == "__main__":

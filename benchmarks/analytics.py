@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,23 +36,52 @@ from service.store.migrate import upgrade  # noqa: E402
 from service.store.repo import FeedbackFilter  # noqa: E402
 from service.store.tables import AspectScoreRow, AttributeRow, FeedbackRow, ScoreRow  # noqa: E402
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 MONTHS = 10
 REGIONS = ["North", "South", "East", "West", "Central"]
 BRANDS = ["spicewell", "noodleking", "goldenbowl"]
 AGES = ["18-24", "25-34", "35-44", "45+"]
 ASPECTS = ["taste", "packaging", "price_value", "delivery", "customer_service", "quantity_size"]
-WORDS_EN = ["spicy", "broth", "noodles", "box", "crushed", "price", "courier", "late", "portion", "service",
-            "refund", "flavour", "salty", "cheap", "lid", "fresh"]
-WORDS_ZH = ["太辣", "汤底", "面条", "包装", "破损", "价格", "快递", "很慢", "分量", "客服", "退款", "味道"]
+WORDS_EN = [
+    "spicy",
+    "broth",
+    "noodles",
+    "box",
+    "crushed",
+    "price",
+    "courier",
+    "late",
+    "portion",
+    "service",
+    "refund",
+    "flavour",
+    "salty",
+    "cheap",
+    "lid",
+    "fresh",
+]
+WORDS_ZH = [
+    "太辣",
+    "汤底",
+    "面条",
+    "包装",
+    "破损",
+    "价格",
+    "快递",
+    "很慢",
+    "分量",
+    "客服",
+    "退款",
+    "味道",
+]
 
 
 def synth(n: int, seed: int = 0):
     """Rows for the four tables, in chunks of 20,000 items."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(40, 384)).astype(np.float32)
-    span = (MONTHS * 30 * 86400)
-    now = datetime.now(timezone.utc)
+    span = MONTHS * 30 * 86400
+    now = datetime.now(UTC)
     for lo in range(0, n, 20_000):
         k = min(20_000, n - lo)
         topic = rng.integers(0, 40, k)
@@ -68,20 +97,51 @@ def synth(n: int, seed: int = 0):
             picks = [words[(topic[j] + m) % len(words)] for m in range(3)]
             body = ("".join(picks) if zh[j] else " ".join(picks)) + f" #{i}"
             created = START + timedelta(seconds=int(secs[j]))
-            fb.append({"id": i + 1, "source": "bench", "external_id": str(i), "channel": "review", "text": body,
-                       "text_hash": f"{i:040x}", "content_hash": f"{i:040x}", "created_at": created,
-                       "brand": BRANDS[i % 3], "region": REGIONS[(i // 3) % 5], "language": "zh" if zh[j] else "en",
-                       "ingested_at": now, "updated_at": now})
+            fb.append(
+                {
+                    "id": i + 1,
+                    "source": "bench",
+                    "external_id": str(i),
+                    "channel": "review",
+                    "text": body,
+                    "text_hash": f"{i:040x}",
+                    "content_hash": f"{i:040x}",
+                    "created_at": created,
+                    "brand": BRANDS[i % 3],
+                    "region": REGIONS[(i // 3) % 5],
+                    "language": "zh" if zh[j] else "en",
+                    "ingested_at": now,
+                    "updated_at": now,
+                }
+            )
             att.append({"feedback_id": i + 1, "name": "age_group", "value": AGES[(i // 7) % 4]})
             s = str(sent[j])
             score = {"negative": -0.7, "neutral": 0.0, "positive": 0.7}[s]
-            sc.append({"feedback_id": i + 1, "sentiment": s, "sentiment_score": score, "p_negative": 0.2,
-                       "p_neutral": 0.2, "p_positive": 0.6, "model_version": "bench-1",
-                       "embedding": emb[j].astype("<f2").tobytes(), "scored_at": now,
-                       "topic_embedding": emb[j].astype("<f2").tobytes()})
+            sc.append(
+                {
+                    "feedback_id": i + 1,
+                    "sentiment": s,
+                    "sentiment_score": score,
+                    "p_negative": 0.2,
+                    "p_neutral": 0.2,
+                    "p_positive": 0.6,
+                    "model_version": "bench-1",
+                    "embedding": emb[j].astype("<f2").tobytes(),
+                    "scored_at": now,
+                    "topic_embedding": emb[j].astype("<f2").tobytes(),
+                }
+            )
             for m in range(1 + (i % 2)):
-                asp.append({"feedback_id": i + 1, "aspect": ASPECTS[(topic[j] + m) % len(ASPECTS)], "confidence": 0.8,
-                            "sentiment": s, "sentiment_score": score, "evidence": body})
+                asp.append(
+                    {
+                        "feedback_id": i + 1,
+                        "aspect": ASPECTS[(topic[j] + m) % len(ASPECTS)],
+                        "confidence": 0.8,
+                        "sentiment": s,
+                        "sentiment_score": score,
+                        "evidence": body,
+                    }
+                )
         yield fb, att, sc, asp
 
 
@@ -92,10 +152,20 @@ def fill(url: str, n: int) -> dict:
     rows = 0
     with engine.begin() as c:
         for fb, att, sc, asp in synth(n):
-            for table, batch in ((FeedbackRow, fb), (AttributeRow, att), (ScoreRow, sc), (AspectScoreRow, asp)):
+            for table, batch in (
+                (FeedbackRow, fb),
+                (AttributeRow, att),
+                (ScoreRow, sc),
+                (AspectScoreRow, asp),
+            ):
                 c.execute(insert(table), batch)
                 rows += len(batch)
-            print(f"\r{url.split(':')[0]}: {fb[-1]['id']:,} items", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r{url.split(':')[0]}: {fb[-1]['id']:,} items",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))
@@ -118,8 +188,11 @@ def time_breakdown(url: str) -> dict:
             out = breakdown(s, dimensions=["region"], flt=flt)
             runs.append(time.time() - t0)
     engine.dispose()
-    return {"breakdown_month_items": out["total"]["volume"], "breakdown_s_median": round(statistics.median(runs), 3),
-            "breakdown_s_runs": [round(r, 3) for r in runs]}
+    return {
+        "breakdown_month_items": out["total"]["volume"],
+        "breakdown_s_median": round(statistics.median(runs), 3),
+        "breakdown_s_runs": [round(r, 3) for r in runs],
+    }
 
 
 def time_benchmark(url: str) -> dict:
@@ -144,8 +217,13 @@ def time_benchmark(url: str) -> dict:
     engine.dispose()
     env = {**os.environ, "RADAR_DATABASE_URL": url, "RADAR_NO_PROGRESS": "1"}
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "service.cli.main", "benchmark", "--days", "3660", "--json"],
-                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.cli.main", "benchmark", "--days", "3660", "--json"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     out["radar_benchmark_cli_s"] = round(time.time() - t0, 2)
     out["radar_benchmark_cli_rc"] = proc.returncode
     return out
@@ -162,26 +240,41 @@ def time_themes(url: str, items: int) -> dict:
         total = s.scalar(select(func.count()).select_from(FeedbackRow))
         since = until - timedelta(days=MONTHS * 30 * min(1.0, items / max(total, 1)))
         t0 = time.time()
-        out = discover(s, flt=FeedbackFilter(), since=since, until=until, scope="bench",
-                       now=datetime.now(timezone.utc))
+        out = discover(
+            s, flt=FeedbackFilter(), since=since, until=until, scope="bench", now=datetime.now(UTC)
+        )
         wall = time.time() - t0
     engine.dispose()
-    return {"themes_items": out["items"], "themes_sample": out["sample"], "themes_found": len(out["themes"]),
-            "sub_themes_found": sum(len(t["children"]) for t in out["themes"]), "themes_s": round(wall, 1)}
+    return {
+        "themes_items": out["items"],
+        "themes_sample": out["sample"],
+        "themes_found": len(out["themes"]),
+        "sub_themes_found": sum(len(t["children"]) for t in out["themes"]),
+        "themes_s": round(wall, 1),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--theme-items", type=int, default=100_000)
     ap.add_argument("--sqlite", default="/tmp/radar-bench-analytics.db")
-    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                    help="Admin URL; a throw-away database is created next to it ('' to skip).")
+    ap.add_argument(
+        "--pg",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="Admin URL; a throw-away database is created next to it ('' to skip).",
+    )
     args = ap.parse_args()
     result: dict = {"items": args.items}
     Path(args.sqlite).unlink(missing_ok=True)
     sqlite_url = f"sqlite:///{args.sqlite}"
-    result["sqlite"] = {**fill(sqlite_url, args.items), **time_breakdown(sqlite_url), **time_benchmark(sqlite_url)}
+    result["sqlite"] = {
+        **fill(sqlite_url, args.items),
+        **time_breakdown(sqlite_url),
+        **time_benchmark(sqlite_url),
+    }
     result["themes_sqlite"] = time_themes(sqlite_url, args.theme_items)
     if args.pg:
         name = f"radar_bench_{uuid.uuid4().hex[:8]}"
@@ -190,7 +283,11 @@ def main() -> None:
             c.execute(text(f'CREATE DATABASE "{name}"'))
         url = args.pg.rsplit("/", 1)[0] + f"/{name}"
         try:
-            result["postgresql"] = {**fill(url, args.items), **time_breakdown(url), **time_benchmark(url)}
+            result["postgresql"] = {
+                **fill(url, args.items),
+                **time_breakdown(url),
+                **time_benchmark(url),
+            }
         finally:
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -49,20 +49,29 @@ def measure(pred: np.ndarray, gold: np.ndarray, conf: np.ndarray, ids: list[str]
     for k, aid in enumerate(ids):
         n = int(pred[:, k].sum())
         if n:
-            per[aid] = {"precision": round(float((pred[:, k] & gold[:, k]).sum()) / n, 3), "tagged": n,
-                        "gold": int(gold[:, k].sum())}
+            per[aid] = {
+                "precision": round(float((pred[:, k] & gold[:, k]).sum()) / n, 3),
+                "tagged": n,
+                "gold": int(gold[:, k].sum()),
+            }
     single = np.where(gold.sum(axis=1) == 1)[0]
     masked = np.where(pred, conf, -1.0)
     top = masked.argmax(axis=1)
     top1 = [bool(pred[i].any() and gold[i, top[i]]) for i in single]
     low = min(per.items(), key=lambda kv: kv[1]["precision"]) if per else None
-    return {"micro_f1": round(100 * 2 * p * r / max(p + r, 1e-9), 1), "precision": round(100 * p, 1),
-            "recall": round(100 * r, 1), "true_positives": tp, "false_positives": npred - tp,
-            "false_negatives": ngold - tp, "tags_per_sentence": round(npred / len(gold), 2),
-            "top1_single_category": round(100 * float(np.mean(top1)), 1) if top1 else None,
-            "single_category_sentences": int(len(single)),
-            "lowest_aspect_precision": None if low is None else {"aspect": low[0], **low[1]},
-            "per_aspect": per}
+    return {
+        "micro_f1": round(100 * 2 * p * r / max(p + r, 1e-9), 1),
+        "precision": round(100 * p, 1),
+        "recall": round(100 * r, 1),
+        "true_positives": tp,
+        "false_positives": npred - tp,
+        "false_negatives": ngold - tp,
+        "tags_per_sentence": round(npred / len(gold), 2),
+        "top1_single_category": round(100 * float(np.mean(top1)), 1) if top1 else None,
+        "single_category_sentences": int(len(single)),
+        "lowest_aspect_precision": None if low is None else {"aspect": low[0], **low[1]},
+        "per_aspect": per,
+    }
 
 
 def run_tagger(tagger, s, emb) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +81,13 @@ def run_tagger(tagger, s, emb) -> tuple[np.ndarray, np.ndarray]:
     step = 512
     for i in range(0, len(s), step):
         sl = slice(i, i + step)
-        hits = tagger.tag_batch(s.texts[sl], emb.spans[sl], [s.language] * len(s.texts[sl]), emb.text[sl],
-                                emb.clauses[sl])
+        hits = tagger.tag_batch(
+            s.texts[sl],
+            emb.spans[sl],
+            [s.language] * len(s.texts[sl]),
+            emb.text[sl],
+            emb.clauses[sl],
+        )
         for j, item in enumerate(hits):
             for h in item:
                 k = ids.index(h.aspect)
@@ -83,9 +97,15 @@ def run_tagger(tagger, s, emb) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=None, help="Comma-separated keys of training.aspect_sets.REPORTED.")
-    ap.add_argument("--fast", action="store_true", help="No nested threshold choice (served threshold).")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sets", default=None, help="Comma-separated keys of training.aspect_sets.REPORTED."
+    )
+    ap.add_argument(
+        "--fast", action="store_true", help="No nested threshold choice (served threshold)."
+    )
     ap.add_argument("--iterations", type=int, default=250)
     args = ap.parse_args()
     t0 = time.time()
@@ -108,8 +128,12 @@ def main() -> None:
     sets = A.load_all()
     feats = {k: set_features(s, encoder) for k, s in sets.items()}
     wanted = args.sets.split(",") if args.sets else list(A.REPORTED)
-    out = {"encoder": f"{spec.encoder} ({encoder.runtime})", "served_model": spec.relevance,
-           "served_threshold": served.threshold, "sets": {}}
+    out = {
+        "encoder": f"{spec.encoder} ({encoder.runtime})",
+        "served_model": spec.relevance,
+        "served_threshold": served.threshold,
+        "sets": {},
+    }
     for key in wanted:
         s = sets[key]
         emb = A.embed(s, encoder)
@@ -120,33 +144,66 @@ def main() -> None:
 
         _, thr, trees = leave_one_out(sets, feats, key, args.iterations, nested=not args.fast)
         thr = served.threshold if args.fast else thr
-        loo = RelevanceModel(trees, thr)  # the leave-one-family-out model, served through the real tagger
-        no_rules = Taxonomy.model_validate({**s.taxonomy.model_dump(),
-                                            "aspects": [{**a.model_dump(), "rules": None}
-                                                        for a in s.taxonomy.aspects]})
-        rules_only = Taxonomy.model_validate({**s.taxonomy.model_dump(),
-                                              "aspects": [{**a.model_dump(), "tagging": "rules"}
-                                                          if a.rules else {**a.model_dump(), "tagging": "rules",
-                                                                            "rules": {"include": {}}}
-                                                          for a in s.taxonomy.aspects]})
-        previous = ZeroShotAspectTagger(s.taxonomy, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
-                                        margin=float(cal["margin"]))
-        row = {"sentences": len(s), "aspects": len(ids), "language": s.language,
-               "taxonomy": f"benchmarks/taxonomies/{s.meta['taxonomy']}.yaml", "zero_shot_threshold": thr}
-        for name, tg in (("zero_shot", tagger(loo)), ("zero_shot_model", tagger(loo, taxonomy=no_rules)),
-                         ("rules_only", tagger(loo, taxonomy=rules_only)), ("previous", tagger(zero=previous, taxonomy=no_rules)),
-                         ("served_default", tagger(served))):
+        loo = RelevanceModel(
+            trees, thr
+        )  # the leave-one-family-out model, served through the real tagger
+        no_rules = Taxonomy.model_validate(
+            {
+                **s.taxonomy.model_dump(),
+                "aspects": [{**a.model_dump(), "rules": None} for a in s.taxonomy.aspects],
+            }
+        )
+        rules_only = Taxonomy.model_validate(
+            {
+                **s.taxonomy.model_dump(),
+                "aspects": [
+                    {**a.model_dump(), "tagging": "rules"}
+                    if a.rules
+                    else {**a.model_dump(), "tagging": "rules", "rules": {"include": {}}}
+                    for a in s.taxonomy.aspects
+                ],
+            }
+        )
+        previous = ZeroShotAspectTagger(
+            s.taxonomy,
+            threshold=float(cal["threshold"]),
+            slope=float(cal["slope"]),
+            margin=float(cal["margin"]),
+        )
+        row = {
+            "sentences": len(s),
+            "aspects": len(ids),
+            "language": s.language,
+            "taxonomy": f"benchmarks/taxonomies/{s.meta['taxonomy']}.yaml",
+            "zero_shot_threshold": thr,
+        }
+        for name, tg in (
+            ("zero_shot", tagger(loo)),
+            ("zero_shot_model", tagger(loo, taxonomy=no_rules)),
+            ("rules_only", tagger(loo, taxonomy=rules_only)),
+            ("previous", tagger(zero=previous, taxonomy=no_rules)),
+            ("served_default", tagger(served)),
+        ):
             pred, conf = run_tagger(tg, s, emb)
             row[name] = measure(pred, s.gold, conf, ids)
         out["sets"][key] = row
-        print(f"{key}: zero-shot F1 {row['zero_shot']['micro_f1']} (previous {row['previous']['micro_f1']}), "
-              f"served {row['served_default']['micro_f1']}", file=sys.stderr, flush=True)
+        print(
+            f"{key}: zero-shot F1 {row['zero_shot']['micro_f1']} (previous {row['previous']['micro_f1']}), "
+            f"served {row['served_default']['micro_f1']}",
+            file=sys.stderr,
+            flush=True,
+        )
     z = [r["zero_shot"] for r in out["sets"].values()]
     out["summary"] = {
         "zero_shot_micro_f1": {k: r["zero_shot"]["micro_f1"] for k, r in out["sets"].items()},
-        "zero_shot_top1": {k: r["zero_shot"]["top1_single_category"] for k, r in out["sets"].items()},
-        "zero_shot_lowest_aspect_precision": min((r["lowest_aspect_precision"]["precision"], k)
-                                                 for k, r in zip(out["sets"], z) if r["lowest_aspect_precision"]),
+        "zero_shot_top1": {
+            k: r["zero_shot"]["top1_single_category"] for k, r in out["sets"].items()
+        },
+        "zero_shot_lowest_aspect_precision": min(
+            (r["lowest_aspect_precision"]["precision"], k)
+            for k, r in zip(out["sets"], z)
+            if r["lowest_aspect_precision"]
+        ),
         "previous_micro_f1": {k: r["previous"]["micro_f1"] for k, r in out["sets"].items()},
         "served_micro_f1": {k: r["served_default"]["micro_f1"] for k, r in out["sets"].items()},
     }

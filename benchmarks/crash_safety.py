@@ -42,7 +42,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-
 import radar_harness as h  # noqa: E402
 
 
@@ -59,14 +58,16 @@ class _Sender:
     def __init__(self, base: str, key: str, batches: list[list[dict]], timeout_s: float):
         self.base, self.key, self.batches, self.timeout_s = base, key, batches, timeout_s
         self.acked: dict[tuple[str, str], tuple[str, int | None]] = {}  # key -> (status, id)
-        self.done = 0              # batches acknowledged
+        self.done = 0  # batches acknowledged
         self.failed: list[int] = []  # batches whose request failed (in flight at the crash)
         self.errors: Counter = Counter()
         self.in_flight = False
         self.statuses: Counter = Counter()
 
     def run(self, stop_on_error: bool = True) -> None:
-        with httpx.Client(base_url=self.base, timeout=httpx.Timeout(self.timeout_s, connect=5)) as c:
+        with httpx.Client(
+            base_url=self.base, timeout=httpx.Timeout(self.timeout_s, connect=5)
+        ) as c:
             for i, batch in enumerate(self.batches):
                 self.in_flight = True
                 try:
@@ -93,11 +94,21 @@ class _Sender:
 
 def _split(items: list[dict], clients: int, batch: int) -> list[list[list[dict]]]:
     per = [items[i::clients] for i in range(clients)]
-    return [[p[j:j + batch] for j in range(0, len(p), batch)] for p in per]
+    return [[p[j : j + batch] for j in range(0, len(p), batch)] for p in per]
 
 
-def server_crash(*, items: int = 4000, clients: int = 4, batch: int = 50, kill_after: float = 0.3, db: str = "sqlite",
-                 workdir: Path, seed: int = 23, timeout_s: float = 600, spot_check: int = 100) -> dict:
+def server_crash(
+    *,
+    items: int = 4000,
+    clients: int = 4,
+    batch: int = 50,
+    kill_after: float = 0.3,
+    db: str = "sqlite",
+    workdir: Path,
+    seed: int = 23,
+    timeout_s: float = 600,
+    spot_check: int = 100,
+) -> dict:
     database = h.fresh_database(db, workdir)
     server = None
     try:
@@ -106,13 +117,17 @@ def server_crash(*, items: int = 4000, clients: int = 4, batch: int = 50, kill_a
         sent = {h.key_of(it): it for it in sent_items}
         plan = _split(sent_items, clients, batch)
         total_batches = sum(len(p) for p in plan)
-        server = h.Server(database.url, workdir, env_extra={"RADAR_API__RATE_LIMIT_PER_MINUTE": "1000000"})
+        server = h.Server(
+            database.url, workdir, env_extra={"RADAR_API__RATE_LIMIT_PER_MINUTE": "1000000"}
+        )
         health = server.start(keys["viewer"])
         version = health["model_version"]
 
         # 1. load, and SIGKILL once enough batches are acknowledged
         senders = [_Sender(server.base, keys["ingest"], p, timeout_s) for p in plan]
-        threads = [threading.Thread(target=s.run, name=f"sender-{i}") for i, s in enumerate(senders)]
+        threads = [
+            threading.Thread(target=s.run, name=f"sender-{i}") for i, s in enumerate(senders)
+        ]
         t0 = time.monotonic()
         for t in threads:
             t.start()
@@ -141,27 +156,47 @@ def server_crash(*, items: int = 4000, clients: int = 4, batch: int = 50, kill_a
         missing = [k for k in acked if k not in stored]
         wrong_id = [k for k, (_, i) in acked.items() if k in stored and stored[k] != i]
         checks_crash = {
-            "killed_mid_ingest": {"ok": killed_at is not None and exit_code == -9 and 0 < acked_batches < total_batches
-                                  and (in_flight_at_kill or 0) > 0,
-                                  "exit_code": exit_code, "batches_acknowledged": acked_batches,
-                                  "batches_in_flight": in_flight_at_kill, "batches_total": total_batches},
-            "acknowledged_items_stored": {"ok": not missing and not wrong_id, "acknowledged": len(acked),
-                                          "missing": len(missing), "stored_under_another_id": len(wrong_id),
-                                          "examples": [list(k) for k in (missing + wrong_id)[:5]]},
-            "acknowledged_as_created": {"ok": all(st == "created" for st, _ in acked.values()),
-                                        "statuses": dict(Counter(st for st, _ in acked.values()))},
-            "restarted": {"ok": health2.get("status") == "ok", "restart_s": round(restart_s, 1),
-                          "health_items": health2.get("items"), "stored": snap["count"]},
+            "killed_mid_ingest": {
+                "ok": killed_at is not None
+                and exit_code == -9
+                and 0 < acked_batches < total_batches
+                and (in_flight_at_kill or 0) > 0,
+                "exit_code": exit_code,
+                "batches_acknowledged": acked_batches,
+                "batches_in_flight": in_flight_at_kill,
+                "batches_total": total_batches,
+            },
+            "acknowledged_items_stored": {
+                "ok": not missing and not wrong_id,
+                "acknowledged": len(acked),
+                "missing": len(missing),
+                "stored_under_another_id": len(wrong_id),
+                "examples": [list(k) for k in (missing + wrong_id)[:5]],
+            },
+            "acknowledged_as_created": {
+                "ok": all(st == "created" for st, _ in acked.values()),
+                "statuses": dict(Counter(st for st, _ in acked.values())),
+            },
+            "restarted": {
+                "ok": health2.get("status") == "ok",
+                "restart_s": round(restart_s, 1),
+                "health_items": health2.get("items"),
+                "stored": snap["count"],
+            },
         }
         checks_crash.update(h.integrity_checks(snap, model_version=version, sent=sent))
         ids = sorted(stored.values())
         sample = ids[:: max(1, len(ids) // spot_check)][:spot_check] if spot_check else []
-        checks_crash["scores_match_items"] = h.score_spot_check(server.base, keys["analyst"], database.url, sample)
+        checks_crash["scores_match_items"] = h.score_spot_check(
+            server.base, keys["analyst"], database.url, sample
+        )
         stored_before_resend = set(stored)
 
         # 3. the clients retry: resend everything
         resenders = [_Sender(server.base, keys["ingest"], p, timeout_s) for p in plan]
-        rthreads = [threading.Thread(target=s.run, kwargs={"stop_on_error": False}) for s in resenders]
+        rthreads = [
+            threading.Thread(target=s.run, kwargs={"stop_on_error": False}) for s in resenders
+        ]
         t2 = time.monotonic()
         for t in rthreads:
             t.start()
@@ -170,39 +205,63 @@ def server_crash(*, items: int = 4000, clients: int = 4, batch: int = 50, kill_a
         resend_s = time.monotonic() - t2
         r_acked = {k: v for s in resenders for k, v in s.acked.items()}
         r_errors = sum((s.errors for s in resenders), Counter())
-        wrong_status = [k for k, (st, _) in r_acked.items()
-                        if st != ("unchanged" if k in stored_before_resend else "created")]
+        wrong_status = [
+            k
+            for k, (st, _) in r_acked.items()
+            if st != ("unchanged" if k in stored_before_resend else "created")
+        ]
         final = h.store_snapshot(database.url)
         id_changed = [k for k in stored_before_resend if final["ids"].get(k) != stored[k]]
         checks_final = {
-            "resend_all_acknowledged": {"ok": not r_errors and len(r_acked) == len(sent),
-                                        "acknowledged": len(r_acked), "errors": dict(r_errors)},
-            "resend_statuses": {"ok": not wrong_status,
-                                "statuses": dict(sum((s.statuses for s in resenders), Counter())),
-                                "expected_unchanged": len(stored_before_resend),
-                                "expected_created": len(sent) - len(stored_before_resend),
-                                "unexpected": len(wrong_status), "examples": [list(k) for k in wrong_status[:5]]},
-            "final_count_equals_distinct_sent": {"ok": final["count"] == len(sent) and set(final["ids"]) == set(sent),
-                                                 "stored": final["count"], "distinct_sent": len(sent)},
+            "resend_all_acknowledged": {
+                "ok": not r_errors and len(r_acked) == len(sent),
+                "acknowledged": len(r_acked),
+                "errors": dict(r_errors),
+            },
+            "resend_statuses": {
+                "ok": not wrong_status,
+                "statuses": dict(sum((s.statuses for s in resenders), Counter())),
+                "expected_unchanged": len(stored_before_resend),
+                "expected_created": len(sent) - len(stored_before_resend),
+                "unexpected": len(wrong_status),
+                "examples": [list(k) for k in wrong_status[:5]],
+            },
+            "final_count_equals_distinct_sent": {
+                "ok": final["count"] == len(sent) and set(final["ids"]) == set(sent),
+                "stored": final["count"],
+                "distinct_sent": len(sent),
+            },
             "stored_ids_stable": {"ok": not id_changed, "changed": len(id_changed)},
         }
         checks_final.update(h.integrity_checks(final, model_version=version, sent=sent))
         ids = sorted(final["ids"].values())
         sample = ids[:: max(1, len(ids) // spot_check)][:spot_check] if spot_check else []
-        checks_final["scores_match_items"] = h.score_spot_check(server.base, keys["analyst"], database.url, sample)
+        checks_final["scores_match_items"] = h.score_spot_check(
+            server.base, keys["analyst"], database.url, sample
+        )
         log = server.log_tail(10**6)
         server.stop()
         return {
-            "settings": {"items": items, "clients": clients, "batch_items": batch, "kill_after_fraction": kill_after},
+            "settings": {
+                "items": items,
+                "clients": clients,
+                "batch_items": batch,
+                "kill_after_fraction": kill_after,
+            },
             "figures": {
-                "items_sent": len(sent), "batches_total": total_batches,
+                "items_sent": len(sent),
+                "batches_total": total_batches,
                 "killed_after_s": round(killed_at, 2) if killed_at is not None else None,
-                "batches_acknowledged_before_kill": acked_batches, "items_acknowledged_before_kill": len(acked),
-                "batches_in_flight_at_kill": in_flight_at_kill, "batches_failed": failed_batches,
+                "batches_acknowledged_before_kill": acked_batches,
+                "items_acknowledged_before_kill": len(acked),
+                "batches_in_flight_at_kill": in_flight_at_kill,
+                "batches_failed": failed_batches,
                 "items_in_flight": len(unacked_sent),
                 "in_flight_items_stored_anyway": len(unacked_sent & set(stored)),
-                "stored_after_restart": snap["count"], "restart_s": round(restart_s, 1),
-                "resend_s": round(resend_s, 1), "stored_final": final["count"],
+                "stored_after_restart": snap["count"],
+                "restart_s": round(restart_s, 1),
+                "resend_s": round(resend_s, 1),
+                "stored_final": final["count"],
                 "server_log_tracebacks_after_restart": log.count("Traceback"),
             },
             "checks_after_crash": checks_crash,
@@ -262,8 +321,17 @@ def _summary(path: Path) -> dict | None:
     return None
 
 
-def ingest_crash(*, rows_per_week: int = 120, kill_at: float = 0.35, db: str = "sqlite", workdir: Path,
-                 seed: int = 29, chunk_size: int | None = None, timeout_s: float = 900, spot_check: int = 100) -> dict:
+def ingest_crash(
+    *,
+    rows_per_week: int = 120,
+    kill_at: float = 0.35,
+    db: str = "sqlite",
+    workdir: Path,
+    seed: int = 29,
+    chunk_size: int | None = None,
+    timeout_s: float = 900,
+    spot_check: int = 100,
+) -> dict:
     from service.config import Settings
     from service.demo.generator import DemoConfig, write_demo
     from service.runtime import Runtime
@@ -302,10 +370,14 @@ def ingest_crash(*, rows_per_week: int = 120, kill_at: float = 0.35, db: str = "
         killed_after = time.monotonic() - t0
         at_kill = h.store_snapshot(database.url)
         checks_crash = {
-            "killed_mid_ingest": {"ok": not finished_first and proc.returncode == -9
-                                  and 0 < at_kill["count"] < len(expected),
-                                  "exit_code": proc.returncode, "stored_at_kill": at_kill["count"],
-                                  "valid_rows": len(expected)},
+            "killed_mid_ingest": {
+                "ok": not finished_first
+                and proc.returncode == -9
+                and 0 < at_kill["count"] < len(expected),
+                "exit_code": proc.returncode,
+                "stored_at_kill": at_kill["count"],
+                "valid_rows": len(expected),
+            },
         }
         checks_crash.update(h.integrity_checks(at_kill, model_version=version, sent=expected))
 
@@ -324,18 +396,32 @@ def ingest_crash(*, rows_per_week: int = 120, kill_at: float = 0.35, db: str = "
         stored_at_kill = set(at_kill["ids"])
         id_changed = [k for k in stored_at_kill if final["ids"].get(k) != at_kill["ids"][k]]
         checks_final = {
-            "rerun_succeeded": {"ok": proc2.returncode == 0, "exit_code": proc2.returncode,
-                                "stderr_tail": (out2.with_suffix(".stderr").read_text(errors="replace")[-500:]
-                                                if proc2.returncode else "")},
-            "final_count_equals_valid_rows": {"ok": final["count"] == len(expected)
-                                              and set(final["ids"]) == set(expected),
-                                              "stored": final["count"], "distinct_valid_rows": len(expected)},
+            "rerun_succeeded": {
+                "ok": proc2.returncode == 0,
+                "exit_code": proc2.returncode,
+                "stderr_tail": (
+                    out2.with_suffix(".stderr").read_text(errors="replace")[-500:]
+                    if proc2.returncode
+                    else ""
+                ),
+            },
+            "final_count_equals_valid_rows": {
+                "ok": final["count"] == len(expected) and set(final["ids"]) == set(expected),
+                "stored": final["count"],
+                "distinct_valid_rows": len(expected),
+            },
             "rerun_stored_only_the_rest": {
-                "ok": (summary.get("created") == len(expected) - len(stored_at_kill)
-                       and summary.get("unchanged") == len(stored_at_kill) and summary.get("updated") == 0
-                       and summary.get("rejected") == n_bad),
-                "summary": summary, "expected_created": len(expected) - len(stored_at_kill),
-                "expected_unchanged": len(stored_at_kill), "expected_rejected": n_bad},
+                "ok": (
+                    summary.get("created") == len(expected) - len(stored_at_kill)
+                    and summary.get("unchanged") == len(stored_at_kill)
+                    and summary.get("updated") == 0
+                    and summary.get("rejected") == n_bad
+                ),
+                "summary": summary,
+                "expected_created": len(expected) - len(stored_at_kill),
+                "expected_unchanged": len(stored_at_kill),
+                "expected_rejected": n_bad,
+            },
             "stored_ids_stable": {"ok": not id_changed, "changed": len(id_changed)},
         }
         checks_final.update(h.integrity_checks(final, model_version=version, sent=expected))
@@ -345,17 +431,29 @@ def ingest_crash(*, rows_per_week: int = 120, kill_at: float = 0.35, db: str = "
             server.start(keys["analyst"])
             ids = sorted(final["ids"].values())
             sample = ids[:: max(1, len(ids) // spot_check)][:spot_check]
-            checks_final["scores_match_items"] = h.score_spot_check(server.base, keys["analyst"], database.url,
-                                                                    sample)
+            checks_final["scores_match_items"] = h.score_spot_check(
+                server.base, keys["analyst"], database.url, sample
+            )
             server.stop()
         return {
-            "settings": {"rows_per_week": rows_per_week, "kill_at_fraction": kill_at,
-                         "chunk_size": chunk_size or Settings().ingest.chunk_size, "format": "csv"},
-            "figures": {"file_rows": file_rows, "valid_rows": n_valid, "invalid_rows": n_bad,
-                        "distinct_valid_keys": len(expected), "killed_after_s": round(killed_after, 2),
-                        "kill_delay_into_chunk_s": round(delay, 2) if delay is not None else None,
-                        "stored_at_kill": at_kill["count"], "rerun_s": round(rerun_s, 1),
-                        "rerun_summary": summary, "stored_final": final["count"]},
+            "settings": {
+                "rows_per_week": rows_per_week,
+                "kill_at_fraction": kill_at,
+                "chunk_size": chunk_size or Settings().ingest.chunk_size,
+                "format": "csv",
+            },
+            "figures": {
+                "file_rows": file_rows,
+                "valid_rows": n_valid,
+                "invalid_rows": n_bad,
+                "distinct_valid_keys": len(expected),
+                "killed_after_s": round(killed_after, 2),
+                "kill_delay_into_chunk_s": round(delay, 2) if delay is not None else None,
+                "stored_at_kill": at_kill["count"],
+                "rerun_s": round(rerun_s, 1),
+                "rerun_summary": summary,
+                "stored_final": final["count"],
+            },
             "checks_after_crash": checks_crash,
             "checks_after_rerun": checks_final,
             "ok": _ok(checks_crash) and _ok(checks_final),
@@ -366,51 +464,117 @@ def ingest_crash(*, rows_per_week: int = 120, kill_at: float = 0.35, db: str = "
         database.drop()
 
 
-def run(*, items: int = 4000, clients: int = 4, batch: int = 50, kill_after: float = 0.3, rows_per_week: int = 120,
-        ingest_kill_at: float = 0.35, chunk_size: int | None = None, db: str = "sqlite", workdir: Path | None = None,
-        seed: int = 23, spot_check: int = 100, parts: tuple[str, ...] = ("server", "ingest")) -> dict:
+def run(
+    *,
+    items: int = 4000,
+    clients: int = 4,
+    batch: int = 50,
+    kill_after: float = 0.3,
+    rows_per_week: int = 120,
+    ingest_kill_at: float = 0.35,
+    chunk_size: int | None = None,
+    db: str = "sqlite",
+    workdir: Path | None = None,
+    seed: int = 23,
+    spot_check: int = 100,
+    parts: tuple[str, ...] = ("server", "ingest"),
+) -> dict:
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="radar-crash-")
         workdir = Path(tmp.name)
     try:
-        report: dict = {"benchmark": "crash_safety",
-                        "database": "postgresql" if db in ("pg", "postgresql") else "sqlite"}
+        report: dict = {
+            "benchmark": "crash_safety",
+            "database": "postgresql" if db in ("pg", "postgresql") else "sqlite",
+        }
         if "server" in parts:
-            report["server_kill"] = server_crash(items=items, clients=clients, batch=batch, kill_after=kill_after,
-                                                 db=db, workdir=Path(workdir), seed=seed, spot_check=spot_check)
+            report["server_kill"] = server_crash(
+                items=items,
+                clients=clients,
+                batch=batch,
+                kill_after=kill_after,
+                db=db,
+                workdir=Path(workdir),
+                seed=seed,
+                spot_check=spot_check,
+            )
         if "ingest" in parts:
-            report["ingest_kill"] = ingest_crash(rows_per_week=rows_per_week, kill_at=ingest_kill_at, db=db,
-                                                 workdir=Path(workdir), seed=seed + 6, chunk_size=chunk_size,
-                                                 spot_check=spot_check)
+            report["ingest_kill"] = ingest_crash(
+                rows_per_week=rows_per_week,
+                kill_at=ingest_kill_at,
+                db=db,
+                workdir=Path(workdir),
+                seed=seed + 6,
+                chunk_size=chunk_size,
+                spot_check=spot_check,
+            )
     finally:
         if tmp:
             tmp.cleanup()
     report["ok"] = all(report[p]["ok"] for p in ("server_kill", "ingest_kill") if p in report)
-    report["failed_checks"] = [f"{p}.{stage}.{name}" for p in ("server_kill", "ingest_kill") if p in report
-                               for stage, checks in report[p].items() if stage.startswith("checks")
-                               for name, c in checks.items() if not c["ok"]]
+    report["failed_checks"] = [
+        f"{p}.{stage}.{name}"
+        for p in ("server_kill", "ingest_kill")
+        if p in report
+        for stage, checks in report[p].items()
+        if stage.startswith("checks")
+        for name, c in checks.items()
+        if not c["ok"]
+    ]
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=4000, help="(a) items sent to the server.")
     ap.add_argument("--clients", type=int, default=4, help="(a) concurrent clients.")
     ap.add_argument("--batch", type=int, default=50, help="(a) items per POST /v1/feedback.")
-    ap.add_argument("--kill-after", type=float, default=0.3, help="(a) share of batches acknowledged before the kill.")
-    ap.add_argument("--rows-per-week", type=int, default=120, help="(b) demo rows per week (26 weeks).")
-    ap.add_argument("--ingest-kill-at", type=float, default=0.35, help="(b) share of rows stored before the kill.")
-    ap.add_argument("--chunk-size", type=int, default=None, help="(b) RADAR_INGEST__CHUNK_SIZE (default: configured).")
+    ap.add_argument(
+        "--kill-after",
+        type=float,
+        default=0.3,
+        help="(a) share of batches acknowledged before the kill.",
+    )
+    ap.add_argument(
+        "--rows-per-week", type=int, default=120, help="(b) demo rows per week (26 weeks)."
+    )
+    ap.add_argument(
+        "--ingest-kill-at",
+        type=float,
+        default=0.35,
+        help="(b) share of rows stored before the kill.",
+    )
+    ap.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="(b) RADAR_INGEST__CHUNK_SIZE (default: configured).",
+    )
     ap.add_argument("--only", choices=("server", "ingest"), default=None)
-    ap.add_argument("--pg", action="store_true", help="Throw-away PostgreSQL databases instead of SQLite.")
+    ap.add_argument(
+        "--pg", action="store_true", help="Throw-away PostgreSQL databases instead of SQLite."
+    )
     ap.add_argument("--seed", type=int, default=23)
-    ap.add_argument("--workdir", type=Path, default=None, help="Keep databases, files and logs here.")
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="Keep databases, files and logs here."
+    )
     args = ap.parse_args(argv)
-    report = run(items=args.items, clients=args.clients, batch=args.batch, kill_after=args.kill_after,
-                 rows_per_week=args.rows_per_week, ingest_kill_at=args.ingest_kill_at, chunk_size=args.chunk_size,
-                 db="pg" if args.pg else "sqlite", workdir=args.workdir, seed=args.seed,
-                 parts=(args.only,) if args.only else ("server", "ingest"))
+    report = run(
+        items=args.items,
+        clients=args.clients,
+        batch=args.batch,
+        kill_after=args.kill_after,
+        rows_per_week=args.rows_per_week,
+        ingest_kill_at=args.ingest_kill_at,
+        chunk_size=args.chunk_size,
+        db="pg" if args.pg else "sqlite",
+        workdir=args.workdir,
+        seed=args.seed,
+        parts=(args.only,) if args.only else ("server", "ingest"),
+    )
     h.write_json(report)
     return 0 if report["ok"] else 1
 

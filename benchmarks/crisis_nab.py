@@ -52,14 +52,19 @@ def load(data: Path) -> dict[str, tuple[datetime, np.ndarray, list[tuple[datetim
     out = {}
     for path in sorted(data.glob("Twitter_volume_*.csv")):
         with open(path) as fh:
-            rows = [(datetime.fromisoformat(r["timestamp"]), float(r["value"])) for r in csv.DictReader(fh)]
+            rows = [
+                (datetime.fromisoformat(r["timestamp"]), float(r["value"]))
+                for r in csv.DictReader(fh)
+            ]
         start = rows[0][0].replace(minute=0, second=0, microsecond=0)
         n_hours = int((rows[-1][0] - start).total_seconds() // 3600) + 1
         hours = np.zeros(n_hours)
         for t, v in rows:
             hours[int((t - start).total_seconds() // 3600)] += v
-        wins = [(datetime.fromisoformat(a[:19]), datetime.fromisoformat(b[:19]))
-                for a, b in windows[f"realTweets/{path.name}"]]
+        wins = [
+            (datetime.fromisoformat(a[:19]), datetime.fromisoformat(b[:19]))
+            for a, b in windows[f"realTweets/{path.name}"]
+        ]
         out[path.stem.removeprefix("Twitter_volume_")] = (start, hours, wins)
     return out
 
@@ -69,13 +74,26 @@ def flat_poisson(count: int, baseline: np.ndarray, window_hours: int) -> float:
     return float(sstats.poisson.sf(count - 1, rate * window_hours)) if count else 1.0
 
 
-def run_series(start: datetime, hours: np.ndarray, wins, test, *, window: int, baseline: int, alpha: float,
-               min_count: int, merge_hours: int) -> dict:
+def run_series(
+    start: datetime,
+    hours: np.ndarray,
+    wins,
+    test,
+    *,
+    window: int,
+    baseline: int,
+    alpha: float,
+    min_count: int,
+    merge_hours: int,
+) -> dict:
     """Hourly runs of one test over one series, incidents and their verdicts."""
     fired = []
     for h in range(baseline + window, len(hours) + 1):  # a run at the start of hour h
-        count = int(hours[h - window:h].sum())
-        if count >= min_count and test(count, hours[h - window - baseline:h - window], window) < alpha:
+        count = int(hours[h - window : h].sum())
+        if (
+            count >= min_count
+            and test(count, hours[h - window - baseline : h - window], window) < alpha
+        ):
             fired.append(h)
     incidents = []
     for h in fired:
@@ -96,15 +114,25 @@ def run_series(start: datetime, hours: np.ndarray, wins, test, *, window: int, b
     first_run = start + timedelta(hours=baseline + window)
     visible = [i for i, (a, b) in enumerate(wins) if b >= first_run]
     days = (len(hours) - baseline - window) / 24
-    return {"runs": len(hours) - baseline - window + 1, "days_watched": round(days, 1),
-            "windows": len(visible), "windows_detected": len(detected & set(visible)),
-            "false_alerts": false, "false_alerts_per_30_days": round(30 * false / days, 2),
-            "hours_from_window_start": delays, "firing_hours": len(fired)}
+    return {
+        "runs": len(hours) - baseline - window + 1,
+        "days_watched": round(days, 1),
+        "windows": len(visible),
+        "windows_detected": len(detected & set(visible)),
+        "false_alerts": false,
+        "false_alerts_per_30_days": round(30 * false / days, 2),
+        "hours_from_window_start": delays,
+        "firing_hours": len(fired),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("RADAR_NAB_DATA", DEFAULT_DATA)))
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("RADAR_NAB_DATA", DEFAULT_DATA))
+    )
     ap.add_argument("--alpha", type=float, default=None, help="Default: the shipped rule's.")
     ap.add_argument("--merge-hours", type=int, default=24)
     args = ap.parse_args(argv)
@@ -112,35 +140,65 @@ def main(argv: list[str] | None = None) -> None:
     from service.alerts.families.crisis import burst_test
     from service.alerts.rules import AlertConfig
 
-    rule = next(r for r in AlertConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "alerts.yaml").rules
-                if r.type == "crisis_spike")
+    rule = next(
+        r
+        for r in AlertConfig.from_yaml(
+            Path(__file__).resolve().parents[1] / "configs" / "alerts.yaml"
+        ).rules
+        if r.type == "crisis_spike"
+    )
     alpha = args.alpha or rule.alpha
-    tests = {"flat_poisson": flat_poisson,
-             "shipped": lambda c, b, w: burst_test(c, b, w).p_value}
+    tests = {"flat_poisson": flat_poisson, "shipped": lambda c, b, w: burst_test(c, b, w).p_value}
     t0 = time.time()
     series = load(args.data)
     per = {name: {} for name in tests}
     for name, test in tests.items():
         for s, (start, hours, wins) in series.items():
-            per[name][s] = run_series(start, hours, wins, test, window=rule.window_hours,
-                                      baseline=rule.baseline_hours, alpha=alpha, min_count=rule.min_count,
-                                      merge_hours=args.merge_hours)
+            per[name][s] = run_series(
+                start,
+                hours,
+                wins,
+                test,
+                window=rule.window_hours,
+                baseline=rule.baseline_hours,
+                alpha=alpha,
+                min_count=rule.min_count,
+                merge_hours=args.merge_hours,
+            )
     total = {}
     for name, rows in per.items():
         days = sum(r["days_watched"] for r in rows.values())
         delays = [d for r in rows.values() for d in r["hours_from_window_start"]]
-        total[name] = {"windows": sum(r["windows"] for r in rows.values()),
-                       "windows_detected": sum(r["windows_detected"] for r in rows.values()),
-                       "false_alerts": sum(r["false_alerts"] for r in rows.values()),
-                       "false_alerts_per_30_days_per_series": round(30 * sum(r["false_alerts"] for r in rows.values())
-                                                                    / days, 2),
-                       "median_hours_from_window_start": float(np.median(delays)) if delays else None}
-        total[name]["window_recall"] = round(total[name]["windows_detected"] / max(total[name]["windows"], 1), 3)
-    print(json.dumps({"data": str(args.data), "rule": {"window_hours": rule.window_hours,
-                                                        "baseline_hours": rule.baseline_hours,
-                                                        "min_count": rule.min_count, "alpha": alpha},
-                      "merge_hours": args.merge_hours, "seconds": round(time.time() - t0, 1),
-                      "total": total, "per_series": per}, indent=2))
+        total[name] = {
+            "windows": sum(r["windows"] for r in rows.values()),
+            "windows_detected": sum(r["windows_detected"] for r in rows.values()),
+            "false_alerts": sum(r["false_alerts"] for r in rows.values()),
+            "false_alerts_per_30_days_per_series": round(
+                30 * sum(r["false_alerts"] for r in rows.values()) / days, 2
+            ),
+            "median_hours_from_window_start": float(np.median(delays)) if delays else None,
+        }
+        total[name]["window_recall"] = round(
+            total[name]["windows_detected"] / max(total[name]["windows"], 1), 3
+        )
+    print(
+        json.dumps(
+            {
+                "data": str(args.data),
+                "rule": {
+                    "window_hours": rule.window_hours,
+                    "baseline_hours": rule.baseline_hours,
+                    "min_count": rule.min_count,
+                    "alpha": alpha,
+                },
+                "merge_hours": args.merge_hours,
+                "seconds": round(time.time() - t0, 1),
+                "total": total,
+                "per_series": per,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

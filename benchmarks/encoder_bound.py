@@ -47,17 +47,46 @@ def cpu() -> dict:
         if line.startswith("cpu MHz") and not mhz:
             mhz = float(line.split(":", 1)[1])
     cores = len(os.sched_getaffinity(0))
-    int8 = 1024 if "amx_int8" in flags else 128 if "avx512_vnni" in flags else 64 if "avx2" in flags else 16
+    int8 = (
+        1024
+        if "amx_int8" in flags
+        else 128
+        if "avx512_vnni" in flags
+        else 64
+        if "avx2" in flags
+        else 16
+    )
     fp32 = 32 if "avx512f" in flags else 16 if "fma" in flags else 4
     ghz = mhz / 1000
-    return {"cores": cores, "ghz": ghz, "int8_macs_per_cycle_core": int8, "fp32_macs_per_cycle_core": fp32,
-            "int8_peak_gmacs": round(int8 * cores * ghz, 1), "fp32_peak_gmacs": round(fp32 * cores * ghz, 1),
-            "flags": sorted(f for f in flags if f in {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",
-                                                        "amx_int8", "amx_bf16", "amx_tile"})}
+    return {
+        "cores": cores,
+        "ghz": ghz,
+        "int8_macs_per_cycle_core": int8,
+        "fp32_macs_per_cycle_core": fp32,
+        "int8_peak_gmacs": round(int8 * cores * ghz, 1),
+        "fp32_peak_gmacs": round(fp32 * cores * ghz, 1),
+        "flags": sorted(
+            f
+            for f in flags
+            if f
+            in {
+                "avx2",
+                "fma",
+                "avx512f",
+                "avx512_vnni",
+                "avx_vnni",
+                "amx_int8",
+                "amx_bf16",
+                "amx_tile",
+            }
+        ),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=2000)
     args = ap.parse_args()
 
@@ -71,7 +100,7 @@ def main() -> None:
     from service.runtime import Runtime
 
     gen = DemoGenerator(DemoConfig(per_week=max(args.items // 26 + 1, 1), seed=11))
-    texts = [row["text"] for row, _ in gen.items()][:args.items]
+    texts = [row["text"] for row, _ in gen.items()][: args.items]
     rt = Runtime(Settings())
     spec = rt.registry.manifest.pipelines[rt.settings.scorer]
     int8 = rt.registry.encoder(spec.encoder)
@@ -88,8 +117,8 @@ def main() -> None:
         mask = np.zeros((len(idx), T), np.int64)
         for j, i in enumerate(idx):
             seq = [tok.cls_token_id, *rows[i].ids, tok.sep_token_id]
-            ids[j, :len(seq)] = seq
-            mask[j, :len(seq)] = 1
+            ids[j, : len(seq)] = seq
+            mask[j, : len(seq)] = 1
         batches.append((ids, mask))
     real = sum(int(m.sum()) for _, m in batches)
     padded = sum(m.size for _, m in batches)
@@ -133,20 +162,34 @@ def main() -> None:
     ops = {op: round(us / total_us, 3) for op, us in by_op.most_common(12)}
     quant = {"Abs", "ReduceMax", "Max", "Div", "Round", "Add", "Clip", "Cast", "Mul"}
     out = {
-        "items": len(texts), "rows": len(rows), "batches": len(batches), "batch_size": int8.batch_size,
+        "items": len(texts),
+        "rows": len(rows),
+        "batches": len(batches),
+        "batch_size": int8.batch_size,
         "tokens": {"real": real, "padded_to": padded, "padding_share": round(1 - real / padded, 3)},
-        "gmac_per_pass": round(macs / 1e9, 2), "macs_per_token_layer_stack": layers * (4 * H * H + 2 * H * I),
-        "int8_onnx": {"seconds": round(t_int8, 2), "items_per_s": round(len(texts) / t_int8, 1),
-                      "tokens_per_s": round(real / t_int8), "gmacs": round(macs / t_int8 / 1e9, 1),
-                      "share_of_int8_peak": round(macs / t_int8 / 1e9 / peaks["int8_peak_gmacs"], 3)},
-        "fp32_torch": {"seconds": round(t_fp32, 2), "items_per_s": round(len(texts) / t_fp32, 1),
-                       "tokens_per_s": round(real / t_fp32), "gmacs": round(macs / t_fp32 / 1e9, 1),
-                       "share_of_fp32_peak": round(macs / t_fp32 / 1e9 / peaks["fp32_peak_gmacs"], 3)},
+        "gmac_per_pass": round(macs / 1e9, 2),
+        "macs_per_token_layer_stack": layers * (4 * H * H + 2 * H * I),
+        "int8_onnx": {
+            "seconds": round(t_int8, 2),
+            "items_per_s": round(len(texts) / t_int8, 1),
+            "tokens_per_s": round(real / t_int8),
+            "gmacs": round(macs / t_int8 / 1e9, 1),
+            "share_of_int8_peak": round(macs / t_int8 / 1e9 / peaks["int8_peak_gmacs"], 3),
+        },
+        "fp32_torch": {
+            "seconds": round(t_fp32, 2),
+            "items_per_s": round(len(texts) / t_fp32, 1),
+            "tokens_per_s": round(real / t_fp32),
+            "gmacs": round(macs / t_fp32 / 1e9, 1),
+            "share_of_fp32_peak": round(macs / t_fp32 / 1e9 / peaks["fp32_peak_gmacs"], 3),
+        },
         "int8_over_fp32": round(t_fp32 / t_int8, 2),
         "cpu": peaks,
         "int8_time_by_operator": ops,
         "int8_share_integer_matmul": round(by_op.get("MatMulInteger", 0) / total_us, 3),
-        "int8_share_quantisation_ops": round(sum(v for k, v in by_op.items() if k in quant) / total_us, 3),
+        "int8_share_quantisation_ops": round(
+            sum(v for k, v in by_op.items() if k in quant) / total_us, 3
+        ),
     }
     print(json.dumps(out, indent=2))
 

@@ -51,10 +51,14 @@ def pipeline_rate(texts: list[str], langs: list[str]) -> dict:
     scorer.score(texts[:64], langs[:64])  # warm
     t0 = time.perf_counter()
     for i in range(0, len(texts), 64):
-        scorer.score(texts[i:i + 64], langs[i:i + 64])
+        scorer.score(texts[i : i + 64], langs[i : i + 64])
     secs = time.perf_counter() - t0
-    return {"items": len(texts), "seconds": round(secs, 2), "items_per_s": round(len(texts) / secs, 1),
-            "model_version": scorer.version}
+    return {
+        "items": len(texts),
+        "seconds": round(secs, 2),
+        "items_per_s": round(len(texts) / secs, 1),
+        "model_version": scorer.version,
+    }
 
 
 def profile_ingest(items: list[dict], workdir: Path) -> dict:
@@ -69,7 +73,7 @@ def profile_ingest(items: list[dict], workdir: Path) -> dict:
     t0 = time.perf_counter()
     prof.enable()
     for i in range(0, len(items), 50):
-        svc.ingest(list(enumerate(items[i:i + 50])))
+        svc.ingest(list(enumerate(items[i : i + 50])))
     prof.disable()
     total = time.perf_counter() - t0
     stats = pstats.Stats(prof).stats
@@ -79,9 +83,15 @@ def profile_ingest(items: list[dict], workdir: Path) -> dict:
             if file.endswith(suffix) and func == name:
                 stages[stage] = stages.get(stage, 0.0) + cum
     rt.close()
-    return {"items": len(items), "seconds": round(total, 2), "items_per_s": round(len(items) / total, 1),
-            "stages": {k: {"seconds": round(v, 2), "share": round(v / total, 3)}
-                       for k, v in sorted(stages.items(), key=lambda kv: -kv[1])}}
+    return {
+        "items": len(items),
+        "seconds": round(total, 2),
+        "items_per_s": round(len(items) / total, 1),
+        "stages": {
+            k: {"seconds": round(v, 2), "share": round(v / total, 3)}
+            for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+        },
+    }
 
 
 def api_run(items: list[dict], *, clients: int, batch: int, workdir: Path) -> dict:
@@ -94,8 +104,12 @@ def api_run(items: list[dict], *, clients: int, batch: int, workdir: Path) -> di
     try:
         base, head = server.base, h.auth(keys["admin"])
         with httpx.Client(timeout=300) as c:  # warm: the first request loads the language models
-            c.post(base + "/v1/feedback", json={"items": h.demo_items(5, seed=98, tag="warm")}, headers=head)
-        batches = [items[i:i + batch] for i in range(0, len(items), batch)]
+            c.post(
+                base + "/v1/feedback",
+                json={"items": h.demo_items(5, seed=98, tag="warm")},
+                headers=head,
+            )
+        batches = [items[i : i + batch] for i in range(0, len(items), batch)]
         lock = threading.Lock()
         latencies: list[float] = []
         counts = {"stored": 0, "503": 0, "errors": 0}
@@ -119,7 +133,9 @@ def api_run(items: list[dict], *, clients: int, batch: int, workdir: Path) -> di
                         if r.status_code == 200:
                             out = r.json()
                             with lock:
-                                counts["stored"] += out["created"] + out["updated"] + out["unchanged"]
+                                counts["stored"] += (
+                                    out["created"] + out["updated"] + out["unchanged"]
+                                )
                         break
 
         t0 = time.perf_counter()
@@ -129,8 +145,15 @@ def api_run(items: list[dict], *, clients: int, batch: int, workdir: Path) -> di
         for t in threads:
             t.join()
         secs = time.perf_counter() - t0
-        return {"clients": clients, "batch": batch, "items": len(items), "seconds": round(secs, 2),
-                "items_per_s": round(len(items) / secs, 1), "latency_ms": h.percentiles(latencies), **counts}
+        return {
+            "clients": clients,
+            "batch": batch,
+            "items": len(items),
+            "seconds": round(secs, 2),
+            "items_per_s": round(len(items) / secs, 1),
+            "latency_ms": h.percentiles(latencies),
+            **counts,
+        }
     finally:
         server.stop()
         db.drop()
@@ -160,14 +183,25 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for clients in args.clients:
             for batch in args.batches:
-                r = api_run(h.demo_items(args.items, seed=7 + clients * 100 + batch, tag=f"c{clients}b{batch}"),
-                            clients=clients, batch=batch, workdir=work)
+                r = api_run(
+                    h.demo_items(
+                        args.items, seed=7 + clients * 100 + batch, tag=f"c{clients}b{batch}"
+                    ),
+                    clients=clients,
+                    batch=batch,
+                    workdir=work,
+                )
                 r["share_of_pipeline"] = round(r["items_per_s"] / rate, 3)
                 runs.append(r)
         out["api"] = runs
         one = {r["batch"]: r["items_per_s"] for r in runs if r["clients"] == 1}
-        out["concurrency_gain"] = {f"{r['clients']} clients, batch {r['batch']}": round(r["items_per_s"] / one[r["batch"]], 2)
-                                   for r in runs if r["clients"] > 1 and r["batch"] in one}
+        out["concurrency_gain"] = {
+            f"{r['clients']} clients, batch {r['batch']}": round(
+                r["items_per_s"] / one[r["batch"]], 2
+            )
+            for r in runs
+            if r["clients"] > 1 and r["batch"] in one
+        }
     out["machine"]["loadavg_end"] = h.loadavg()
     h.write_json(out)
     return 0

@@ -27,7 +27,18 @@ def generated_sets(seed: int = 5) -> dict[str, list[tuple[str, str]]]:
     rng = random.Random(seed)
     en = [p for t in TOPICS.values() for p in t.en]
     zh = [p for t in TOPICS.values() for p in t.zh]
-    words = ["app", "App Store", "iPhone", "NoodleKing", "OK", "bug", "wifi", "logo", "size L", "VIP"]
+    words = [
+        "app",
+        "App Store",
+        "iPhone",
+        "NoodleKing",
+        "OK",
+        "bug",
+        "wifi",
+        "logo",
+        "size L",
+        "VIP",
+    ]
     emoji = [e for v in EMOJI.values() for e in v if e]
     mixed = []
     for _ in range(300):
@@ -40,9 +51,11 @@ def generated_sets(seed: int = 5) -> dict[str, list[tuple[str, str]]]:
             mixed.append((f"@{rng.choice(words)} {rng.choice(en)} {rng.choice(emoji)}", "en"))
         else:
             mixed.append((f"{rng.choice(zh)}{rng.choice(emoji)}{rng.choice(emoji)}", "zh"))
-    return {"generated_en_fragments": [(p, "en") for p in en],
-            "generated_zh_fragments": [(p, "zh") for p in zh],
-            "generated_mixed": mixed}
+    return {
+        "generated_en_fragments": [(p, "en") for p in en],
+        "generated_zh_fragments": [(p, "zh") for p in zh],
+        "generated_mixed": mixed,
+    }
 
 
 def shared_sets() -> dict[str, list[tuple[str, str]]]:
@@ -75,13 +88,24 @@ def main() -> None:
         dt = time.perf_counter() - t0
         correct = sum(g == want for g, (_, want) in zip(got, items))
         wrong = Counter(g for g, (_, want) in zip(got, items) if g != want)
-        results[name] = {"n": len(items), "accuracy": round(correct / len(items), 4),
-                         "und_share": round(got.count("und") / len(items), 4),
-                         "mean_chars": round(sum(len(t) for t, _ in items) / len(items), 1),
-                         "ms_per_text": round(1000 * dt / len(items), 3),
-                         "top_confusions": dict(wrong.most_common(3))}
-    print(json.dumps({"detector": "lingua (restricted to 18 languages) + Han-script rule",
-                      "languages": list(det.languages), "sets": results}, indent=2))
+        results[name] = {
+            "n": len(items),
+            "accuracy": round(correct / len(items), 4),
+            "und_share": round(got.count("und") / len(items), 4),
+            "mean_chars": round(sum(len(t) for t, _ in items) / len(items), 1),
+            "ms_per_text": round(1000 * dt / len(items), 3),
+            "top_confusions": dict(wrong.most_common(3)),
+        }
+    print(
+        json.dumps(
+            {
+                "detector": "lingua (restricted to 18 languages) + Han-script rule",
+                "languages": list(det.languages),
+                "sets": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

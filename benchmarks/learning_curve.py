@@ -86,10 +86,14 @@ def load(name: str):
 
     if name == "laptops16":
         s = A.semeval16_laptops()
-        rows = D.semeval16_categories(D.data_dir() / "semeval2016_absa" / "ABSA16_Laptops_Train_SB1_v2.xml")
+        rows = D.semeval16_categories(
+            D.data_dir() / "semeval2016_absa" / "ABSA16_Laptops_Train_SB1_v2.xml"
+        )
     elif name == "dutch16":
         s = A.semeval16_dutch()
-        rows = D.semeval16_categories(D.data_dir() / "semeval2016_absa" / "ABSA16NL_Restaurants_Train.xml")
+        rows = D.semeval16_categories(
+            D.data_dir() / "semeval2016_absa" / "ABSA16NL_Restaurants_Train.xml"
+        )
     elif name == "mams":
         s = A.mams_train()
         return s, None
@@ -115,11 +119,18 @@ def metrics(pred_P, tags, y_sent, gold) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sets", default="laptops16,dutch16,mams,zh-aspect-polarity")
     ap.add_argument("--budgets", default="25,50,100,200,500")
     ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--iterations", type=int, default=250, help="Boosting rounds of the leave-one-out relevance model.")
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        default=250,
+        help="Boosting rounds of the leave-one-out relevance model.",
+    )
     args = ap.parse_args()
     t_start = time.time()
 
@@ -130,7 +141,14 @@ def main() -> None:
     from service.nlp.tagger import AspectTagger, definition_fingerprint
     from service.teach.features import from_embeddings
     from service.teach.queue import Candidates, choose
-    from service.teach.train import Recipe, TeamLabels, evaluate, fit_team, sentiment_probs, team_tags
+    from service.teach.train import (
+        Recipe,
+        TeamLabels,
+        evaluate,
+        fit_team,
+        sentiment_probs,
+        team_tags,
+    )
     from training import aspect_sets as A
 
     st = Settings()
@@ -140,7 +158,12 @@ def main() -> None:
     base = reg.sentiment_head(spec.sentiment)
     served = reg.relevance_model(spec.relevance)
     budgets = [int(b) for b in args.budgets.split(",")]
-    out = {"encoder": f"{spec.encoder} ({encoder.runtime})", "budgets": budgets, "seeds": args.seeds, "sets": {}}
+    out = {
+        "encoder": f"{spec.encoder} ({encoder.runtime})",
+        "budgets": budgets,
+        "seeds": args.seeds,
+        "sets": {},
+    }
     sets_cache = None
 
     for name in args.sets.split(","):
@@ -153,40 +176,72 @@ def main() -> None:
                 sets_cache = A.load_all()
                 feats_cache = {k: set_features(s, encoder) for k, s in sets_cache.items()}
             key = {"laptops16": "laptops16", "dutch16": "dutch16", "mams": "mams-train"}[name]
-            cached = Path(A.cache_dir()) / f"loo-{key}-{args.iterations}-{sets_cache[key].digest()}.safetensors"
+            cached = (
+                Path(A.cache_dir())
+                / f"loo-{key}-{args.iterations}-{sets_cache[key].digest()}.safetensors"
+            )
             if cached.exists():
                 trees = RelevanceModel.load(cached).trees
             else:
-                _, _, trees = leave_one_out(sets_cache, feats_cache, key, args.iterations, nested=False)
+                _, _, trees = leave_one_out(
+                    sets_cache, feats_cache, key, args.iterations, nested=False
+                )
                 RelevanceModel(trees, served.threshold).save(cached)
             taxonomy = aspect_set.taxonomy
             texts, language = aspect_set.texts, aspect_set.language
-            tagger = AspectTagger(taxonomy, relevance=RelevanceModel(trees, served.threshold)).fit(encoder)
+            tagger = AspectTagger(taxonomy, relevance=RelevanceModel(trees, served.threshold)).fit(
+                encoder
+            )
             emb = A.embed(aspect_set, encoder)
             gold_all = aspect_set.gold
             y_all = sent
         else:
             texts, language, y_all = sent
-            taxonomy = Taxonomy.model_validate({"aspects": [{"id": "none", "names": {"en": "none"},
-                                                             "description": "unused", "examples": ["unused"]}]})
+            taxonomy = Taxonomy.model_validate(
+                {
+                    "aspects": [
+                        {
+                            "id": "none",
+                            "names": {"en": "none"},
+                            "description": "unused",
+                            "examples": ["unused"],
+                        }
+                    ]
+                }
+            )
             tagger = AspectTagger(taxonomy, relevance=served).fit(encoder)
-            fake = A.AspectSet(f"{name}", language, taxonomy, texts, np.zeros((len(texts), 1), bool), family=name)
+            fake = A.AspectSet(
+                f"{name}", language, taxonomy, texts, np.zeros((len(texts), 1), bool), family=name
+            )
             emb = A.embed(fake, encoder)
             gold_all = None
         t0 = time.time()
-        F = from_embeddings(texts, [language] * len(texts), emb.spans, emb.text, emb.clauses, tagger=tagger)
+        F = from_embeddings(
+            texts, [language] * len(texts), emb.spans, emb.text, emb.clauses, tagger=tagger
+        )
         featurize_s = time.time() - t0
         ids = taxonomy.ids
         n = len(texts)
-        labels_all = TeamLabels.empty(n, ids, fingerprints={a.id: definition_fingerprint(a) for a in taxonomy.aspects},
-                                      trainable=set(ids) if gold_all is not None else set())
+        labels_all = TeamLabels.empty(
+            n,
+            ids,
+            fingerprints={a.id: definition_fingerprint(a) for a in taxonomy.aspects},
+            trainable=set(ids) if gold_all is not None else set(),
+        )
         if gold_all is not None:
             labels_all.aspects[:] = gold_all.astype(int)
         if y_all is not None:
             labels_all.sentiment[:] = y_all
-        row = {"items": n, "language": language, "aspects": len(ids) if gold_all is not None else 0,
-               "taxonomy": f"benchmarks/taxonomies/{aspect_set.meta['taxonomy']}.yaml" if aspect_set else None,
-               "tagging_s_per_1000": round(1000 * featurize_s / n, 2), "runs": []}
+        row = {
+            "items": n,
+            "language": language,
+            "aspects": len(ids) if gold_all is not None else 0,
+            "taxonomy": f"benchmarks/taxonomies/{aspect_set.meta['taxonomy']}.yaml"
+            if aspect_set
+            else None,
+            "tagging_s_per_1000": round(1000 * featurize_s / n, 2),
+            "runs": [],
+        }
         for seed in range(args.seeds):
             rng = np.random.default_rng(100 + seed)
             perm = rng.permutation(n)
@@ -197,14 +252,20 @@ def main() -> None:
             g_test = gold_all[test] if gold_all is not None else None
 
             def score(model) -> dict:
-                head = model.sentiment if model is not None and model.sentiment is not None else base
+                head = (
+                    model.sentiment if model is not None and model.sentiment is not None else base
+                )
                 tags = team_tags(model, Ft, ids)[0] if model is not None else Ft.generic_tags
                 return metrics(sentiment_probs(head, Ft.text), tags, y_test, g_test)
 
             run = {"seed": seed, "pool": len(pool), "test": len(test), "generic": score(None)}
             t0 = time.time()
             full, _ = fit_team(base, F.take(pool), labels_all.take(pool))
-            run["all_labels"] = {**score(full), "labels": len(pool), "fit_s": round(time.time() - t0, 2)}
+            run["all_labels"] = {
+                **score(full),
+                "labels": len(pool),
+                "fit_s": round(time.time() - t0, 2),
+            }
             for strategy in ("queue", "random"):
                 picked: list[int] = []
                 model = None
@@ -216,23 +277,44 @@ def main() -> None:
                     while len(picked) < budget:
                         k = min(ROUND, budget - len(picked))
                         if strategy == "random":
-                            picked.extend(int(i) for i in order[len(picked):len(picked) + k])
+                            picked.extend(int(i) for i in order[len(picked) : len(picked) + k])
                             continue
                         rest = np.setdiff1d(pool, picked)
                         Fr = F.take(rest)
-                        head = model.sentiment if model is not None and model.sentiment is not None else base
+                        head = (
+                            model.sentiment
+                            if model is not None and model.sentiment is not None
+                            else base
+                        )
                         probs = team_tags(model, Fr, ids)[1] if model is not None else Fr.probs
                         thr = np.array([tagger.threshold(a) for a in ids])
                         if model is not None and model.aspects is not None:
                             for m_, aid in enumerate(model.aspects.aspects):
                                 thr[ids.index(aid)] = model.aspects.threshold[m_]
-                        counts = np.array([(labels_all.aspects[picked, j] >= 0).sum() if picked else 0
-                                           for j in range(len(ids))], float) if gold_all is not None else np.zeros(len(ids))
-                        cand = Candidates(Fr.text, sentiment_probs(head, Fr.text),
-                                          probs if gold_all is not None else np.zeros((len(rest), len(ids))), thr,
-                                          sentiment_probs(base, Fr.text) if model is not None else None)
-                        chosen = choose(cand, k=k, label_counts=counts,
-                                        labeled_emb=F.text[picked] if picked else None)
+                        counts = (
+                            np.array(
+                                [
+                                    (labels_all.aspects[picked, j] >= 0).sum() if picked else 0
+                                    for j in range(len(ids))
+                                ],
+                                float,
+                            )
+                            if gold_all is not None
+                            else np.zeros(len(ids))
+                        )
+                        cand = Candidates(
+                            Fr.text,
+                            sentiment_probs(head, Fr.text),
+                            probs if gold_all is not None else np.zeros((len(rest), len(ids))),
+                            thr,
+                            sentiment_probs(base, Fr.text) if model is not None else None,
+                        )
+                        chosen = choose(
+                            cand,
+                            k=k,
+                            label_counts=counts,
+                            labeled_emb=F.text[picked] if picked else None,
+                        )
                         picked.extend(int(rest[i]) for i, _, _ in chosen)
                         model, _ = fit_team(base, F.take(picked), labels_all.take(picked))
                     t0 = time.time()
@@ -241,9 +323,19 @@ def main() -> None:
                     t0 = time.time()
                     evaluate(base, F.take(picked), labels_all.take(picked), None, Recipe())
                     report_s = time.time() - t0
-                    curve.append({"labels": budget, **score(model), "train_s": round(fit_s + report_s, 2),
-                                  "heads": len(info["aspects"].get("trained", []))})
-                    print(f"{name} seed {seed} {strategy} {budget}: {json.dumps(curve[-1])}", file=sys.stderr, flush=True)
+                    curve.append(
+                        {
+                            "labels": budget,
+                            **score(model),
+                            "train_s": round(fit_s + report_s, 2),
+                            "heads": len(info["aspects"].get("trained", [])),
+                        }
+                    )
+                    print(
+                        f"{name} seed {seed} {strategy} {budget}: {json.dumps(curve[-1])}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 run[strategy] = curve
             row["runs"].append(run)
         row["wall_s"] = round(time.time() - t_set, 1)
@@ -266,21 +358,31 @@ def summarise(out: dict, budgets: list[int]) -> dict:
         for target, key in (("sentiment", "macro_f1"), ("aspects", "f1")):
             if target not in row["runs"][0]["generic"]:
                 continue
-            t = {"generic": _mean([r["generic"][target][key] for r in row["runs"]]),
-                 "all_labels": _mean([r["all_labels"][target][key] for r in row["runs"]])}
+            t = {
+                "generic": _mean([r["generic"][target][key] for r in row["runs"]]),
+                "all_labels": _mean([r["all_labels"][target][key] for r in row["runs"]]),
+            }
             for strategy in ("queue", "random"):
-                t[strategy] = {str(c["labels"]): _mean([r[strategy][i][target][key] for r in row["runs"]])
-                               for i, c in enumerate(row["runs"][0][strategy])}
+                t[strategy] = {
+                    str(c["labels"]): _mean([r[strategy][i][target][key] for r in row["runs"]])
+                    for i, c in enumerate(row["runs"][0][strategy])
+                }
             if target == "aspects":
-                t["queue_false_positives"] = {str(c["labels"]): c["aspects"]["false_positives"]
-                                              for c in row["runs"][0]["queue"]}
-                t["generic_false_positives"] = row["runs"][0]["generic"]["aspects"]["false_positives"]
+                t["queue_false_positives"] = {
+                    str(c["labels"]): c["aspects"]["false_positives"]
+                    for c in row["runs"][0]["queue"]
+                }
+                t["generic_false_positives"] = row["runs"][0]["generic"]["aspects"][
+                    "false_positives"
+                ]
             d[f"{target}_{key}"] = t
-        d["train_s_max"] = max(c["train_s"] for r in row["runs"] for st in ("queue", "random") for c in r[st])
+        d["train_s_max"] = max(
+            c["train_s"] for r in row["runs"] for st in ("queue", "random") for c in r[st]
+        )
         s[name] = d
     gains = []
-    for name, d in s.items():
-        for k, t in d.items():
+    for d in s.values():
+        for _k, t in d.items():
             if isinstance(t, dict) and "100" in t.get("queue", {}):
                 gains.append(t["queue"]["100"] - t["random"]["100"])
     s["queue_minus_random_at_100_mean"] = _mean(gains)

@@ -48,7 +48,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-
 import radar_harness as h  # noqa: E402
 
 READS = ("feedback_page", "segments", "alerts")
@@ -72,17 +71,31 @@ class Budget:
 class ClientStats:
     def __init__(self):
         self.latency: dict[str, list[float]] = defaultdict(list)
-        self.status: Counter = Counter()         # "op status" -> n
-        self.errors: Counter = Counter()         # "503", "exception:ReadTimeout", "item:rejected" -> n
+        self.status: Counter = Counter()  # "op status" -> n
+        self.errors: Counter = Counter()  # "503", "exception:ReadTimeout", "item:rejected" -> n
         self.item_status: Counter = Counter()
         self.created: set[tuple[str, str]] = set()
         self.sent: dict[tuple[str, str], dict] = {}
         self.requests = 0
-        self.spans: list[tuple[float, float, int]] = []  # (start, end, items created) of answered requests
+        self.spans: list[
+            tuple[float, float, int]
+        ] = []  # (start, end, items created) of answered requests
 
 
-def _client(idx: int, *, base: str, keys: dict[str, str], deadline: float, budget: Budget, batch: int,
-            page_size: int, timeout_s: float, seed: int, tag: str, stats: ClientStats) -> None:
+def _client(
+    idx: int,
+    *,
+    base: str,
+    keys: dict[str, str],
+    deadline: float,
+    budget: Budget,
+    batch: int,
+    page_size: int,
+    timeout_s: float,
+    seed: int,
+    tag: str,
+    stats: ClientStats,
+) -> None:
     stream = h.item_stream(seed=seed + 1000 * idx, tag=f"{tag}-c{idx}")
     ingest_h, read_h = h.auth(keys["ingest"]), h.auth(keys["viewer"])
     reads = idx % len(READS)
@@ -103,7 +116,9 @@ def _client(idx: int, *, base: str, keys: dict[str, str], deadline: float, budge
                     params = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
                     req = lambda: c.get("/v1/feedback", params=params, headers=read_h)  # noqa: E731
                 elif op == "segments":
-                    req = lambda: c.get("/v1/segments", params={"dimension": "region"}, headers=read_h)  # noqa: E731
+                    req = lambda: c.get(
+                        "/v1/segments", params={"dimension": "region"}, headers=read_h
+                    )  # noqa: E731
                 else:
                     req = lambda: c.get("/v1/alerts", headers=read_h)  # noqa: E731
             n += 1
@@ -140,27 +155,54 @@ def _client(idx: int, *, base: str, keys: dict[str, str], deadline: float, budge
                     pages = 0
 
 
-def _segment(*, clients: int, seconds: float, budget: int, server: h.Server, keys: dict[str, str], tag: str,
-             **kw) -> dict:
+def _segment(
+    *,
+    clients: int,
+    seconds: float,
+    budget: int,
+    server: h.Server,
+    keys: dict[str, str],
+    tag: str,
+    **kw,
+) -> dict:
     """``clients`` threads for ``seconds``; requests in flight at the deadline complete (the drain)."""
     stats = [ClientStats() for _ in range(clients)]
     b = Budget(budget)
     load, cpu0 = h.loadavg(), server.cpu_seconds()
     t0 = time.monotonic()
     deadline = t0 + seconds
-    threads = [threading.Thread(target=_client, args=(i,), name=f"client-{i}",
-                                kwargs=dict(base=server.base, keys=keys, deadline=deadline, budget=b,
-                                            tag=tag, stats=stats[i], **kw))
-               for i in range(clients)]
+    threads = [
+        threading.Thread(
+            target=_client,
+            args=(i,),
+            name=f"client-{i}",
+            kwargs=dict(
+                base=server.base,
+                keys=keys,
+                deadline=deadline,
+                budget=b,
+                tag=tag,
+                stats=stats[i],
+                **kw,
+            ),
+        )
+        for i in range(clients)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     end = time.monotonic()
     cpu1 = server.cpu_seconds()
-    return {"stats": stats, "t0": t0, "deadline": deadline, "window_s": min(seconds, end - t0),
-            "drain_s": max(0.0, end - deadline),
-            "server_cpu_s": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None, "loadavg": load}
+    return {
+        "stats": stats,
+        "t0": t0,
+        "deadline": deadline,
+        "window_s": min(seconds, end - t0),
+        "drain_s": max(0.0, end - deadline),
+        "server_cpu_s": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
+        "loadavg": load,
+    }
 
 
 def _mode_report(clients: int, segments: list[dict]) -> dict:
@@ -190,7 +232,9 @@ def _mode_report(clients: int, segments: list[dict]) -> dict:
     cpu_s = sum(cpu) if None not in cpu else None
     busy = window + sum(seg["drain_s"] for seg in segments)
     return {
-        "clients": clients, "segments": len(segments), "window_s": round(window, 2),
+        "clients": clients,
+        "segments": len(segments),
+        "window_s": round(window, 2),
         "drain_s": round(sum(seg["drain_s"] for seg in segments), 2),
         "requests": sum(s.requests for seg in segments for s in seg["stats"]),
         "requests_per_s": round(req_credit / window, 2) if window else None,
@@ -198,18 +242,31 @@ def _mode_report(clients: int, segments: list[dict]) -> dict:
         "items_per_s": round(item_credit / window, 1) if window else None,
         "latency_ms": {op: h.percentiles(v) for op, v in sorted(latency.items())},
         "status_counts": dict(sorted(status.items())),
-        "errors": dict(sorted(errors.items())), "error_count": sum(errors.values()),
+        "errors": dict(sorted(errors.items())),
+        "error_count": sum(errors.values()),
         "item_statuses": dict(item_status),
-        "cpu": {"server_cpu_s": round(cpu_s, 2) if cpu_s is not None else None,
-                "server_cpu_utilisation": round(cpu_s / busy, 2) if cpu_s is not None and busy else None,
-                "server_cpu_ms_per_item_created": round(1000 * cpu_s / created, 2) if cpu_s is not None and created
-                else None,
-                "loadavg_at_segment_starts": [seg["loadavg"] for seg in segments]},
+        "cpu": {
+            "server_cpu_s": round(cpu_s, 2) if cpu_s is not None else None,
+            "server_cpu_utilisation": round(cpu_s / busy, 2)
+            if cpu_s is not None and busy
+            else None,
+            "server_cpu_ms_per_item_created": round(1000 * cpu_s / created, 2)
+            if cpu_s is not None and created
+            else None,
+            "loadavg_at_segment_starts": [seg["loadavg"] for seg in segments],
+        },
     }
 
 
-def resubmission_probe(server: h.Server, keys: dict[str, str], db_url: str, *, trials: int = 3, batch: int = 20,
-                       seed: int = 97) -> dict:
+def resubmission_probe(
+    server: h.Server,
+    keys: dict[str, str],
+    db_url: str,
+    *,
+    trials: int = 3,
+    batch: int = 20,
+    seed: int = 97,
+) -> dict:
     """The same batch of new items POSTed by two clients at the same moment (a client retrying
     while its first attempt is still in flight, e.g. after a client timeout or a 503): each item
     must be stored once and acknowledged as ``created`` once (the other answer ``unchanged``)."""
@@ -225,8 +282,12 @@ def resubmission_probe(server: h.Server, keys: dict[str, str], db_url: str, *, t
         def post(i: int) -> None:
             barrier.wait()
             try:
-                answers[i] = httpx.post(server.base + "/v1/feedback", json={"items": items},
-                                        headers=h.auth(keys["ingest"]), timeout=300)
+                answers[i] = httpx.post(
+                    server.base + "/v1/feedback",
+                    json={"items": items},
+                    headers=h.auth(keys["ingest"]),
+                    timeout=300,
+                )
             except httpx.HTTPError as exc:
                 answers[i] = exc
 
@@ -244,18 +305,41 @@ def resubmission_probe(server: h.Server, keys: dict[str, str], db_url: str, *, t
             for res in a.json()["items"]:
                 acks[res["status"]] += 1
         if len(bodies) == 2:
-            same_ids &= [r["id"] for r in bodies[0]["items"]] == [r["id"] for r in bodies[1]["items"]]
+            same_ids &= [r["id"] for r in bodies[0]["items"]] == [
+                r["id"] for r in bodies[1]["items"]
+            ]
     stored = sum(1 for _, ext in h.store_snapshot(db_url)["ids"] if ext.startswith(tag + "-"))
-    return {"ok": not errors and acks["created"] == stored == trials * batch and same_ids,
-            "trials": trials, "items_per_batch": batch, "distinct_items": trials * batch, "stored": stored,
-            "acknowledged": dict(acks), "acknowledged_created": acks["created"], "same_ids_in_both_answers": same_ids,
-            "errors": dict(errors)}
+    return {
+        "ok": not errors and acks["created"] == stored == trials * batch and same_ids,
+        "trials": trials,
+        "items_per_batch": batch,
+        "distinct_items": trials * batch,
+        "stored": stored,
+        "acknowledged": dict(acks),
+        "acknowledged_created": acks["created"],
+        "same_ids_in_both_answers": same_ids,
+        "errors": dict(errors),
+    }
 
 
-def run(*, clients: int = 8, duration_s: float = 30, baseline_clients: int = 1, rounds: int = 2, batch: int = 20,
-        max_requests: int = 20000, db: str = "sqlite", workdir: Path | None = None, rate_limit: int = 1_000_000,
-        page_size: int = 50, timeout_s: float = 300, seed: int = 11, spot_check: int = 100,
-        server_env: dict[str, str] | None = None, probe: bool = True) -> dict:
+def run(
+    *,
+    clients: int = 8,
+    duration_s: float = 30,
+    baseline_clients: int = 1,
+    rounds: int = 2,
+    batch: int = 20,
+    max_requests: int = 20000,
+    db: str = "sqlite",
+    workdir: Path | None = None,
+    rate_limit: int = 1_000_000,
+    page_size: int = 50,
+    timeout_s: float = 300,
+    seed: int = 11,
+    spot_check: int = 100,
+    server_env: dict[str, str] | None = None,
+    probe: bool = True,
+) -> dict:
     """Baseline and concurrent load on one fresh store and server, interleaved in ``rounds`` rounds
     (ABBA order) so that other work on the machine weighs on both alike; then the checks."""
     tmp = None
@@ -266,8 +350,11 @@ def run(*, clients: int = 8, duration_s: float = 30, baseline_clients: int = 1, 
     server = None
     try:
         keys = h.create_keys(database.url, ["ingest", "viewer", "analyst"])
-        server = h.Server(database.url, Path(workdir),
-                          env_extra={"RADAR_API__RATE_LIMIT_PER_MINUTE": str(rate_limit), **(server_env or {})})
+        server = h.Server(
+            database.url,
+            Path(workdir),
+            env_extra={"RADAR_API__RATE_LIMIT_PER_MINUTE": str(rate_limit), **(server_env or {})},
+        )
         health = server.start(keys["viewer"])
         run_tag = f"lt{uuid.uuid4().hex[:6]}"
         seg_s = duration_s / rounds
@@ -276,12 +363,22 @@ def run(*, clients: int = 8, duration_s: float = 30, baseline_clients: int = 1, 
         order: list[str] = []
         client_cpu0 = time.process_time()
         for r in range(rounds):
-            for mode in (("baseline", "concurrent") if r % 2 == 0 else ("concurrent", "baseline")):
+            for mode in ("baseline", "concurrent") if r % 2 == 0 else ("concurrent", "baseline"):
                 n = baseline_clients if mode == "baseline" else clients
-                segments[mode].append(_segment(
-                    clients=n, seconds=seg_s, budget=seg_budget, server=server, keys=keys,
-                    tag=f"{run_tag}-{mode[0]}{r}", batch=batch, page_size=page_size, timeout_s=timeout_s,
-                    seed=seed + 100_000 * len(order)))
+                segments[mode].append(
+                    _segment(
+                        clients=n,
+                        seconds=seg_s,
+                        budget=seg_budget,
+                        server=server,
+                        keys=keys,
+                        tag=f"{run_tag}-{mode[0]}{r}",
+                        batch=batch,
+                        page_size=page_size,
+                        timeout_s=timeout_s,
+                        seed=seed + 100_000 * len(order),
+                    )
+                )
                 order.append(mode)
         client_cpu = time.process_time() - client_cpu0
 
@@ -294,14 +391,33 @@ def run(*, clients: int = 8, duration_s: float = 30, baseline_clients: int = 1, 
                     sent.update(s.sent)
         snap = h.store_snapshot(database.url)
         stored = set(snap["ids"])
-        checks = {"stored_equals_acknowledged_created": {
-            "ok": stored == created, "stored": snap["count"], "acknowledged_created": len(created),
-            "acknowledged_but_missing": len(created - stored), "stored_not_acknowledged": len(stored - created)}}
+        checks = {
+            "stored_equals_acknowledged_created": {
+                "ok": stored == created,
+                "stored": snap["count"],
+                "acknowledged_created": len(created),
+                "acknowledged_but_missing": len(created - stored),
+                "stored_not_acknowledged": len(stored - created),
+            }
+        }
         checks.update(h.integrity_checks(snap, model_version=health["model_version"], sent=sent))
-        sample = sorted(snap["ids"].values())[:: max(1, snap["count"] // spot_check)][:spot_check] if spot_check else []
-        checks["scores_match_items"] = h.score_spot_check(server.base, keys["analyst"], database.url, sample)
-        probes = {"concurrent_resubmission_acknowledged_once": resubmission_probe(server, keys, database.url)} \
-            if probe else {}
+        sample = (
+            sorted(snap["ids"].values())[:: max(1, snap["count"] // spot_check)][:spot_check]
+            if spot_check
+            else []
+        )
+        checks["scores_match_items"] = h.score_spot_check(
+            server.base, keys["analyst"], database.url, sample
+        )
+        probes = (
+            {
+                "concurrent_resubmission_acknowledged_once": resubmission_probe(
+                    server, keys, database.url
+                )
+            }
+            if probe
+            else {}
+        )
         log = server.log_tail(10**6)
         server.stop()
     finally:
@@ -325,61 +441,120 @@ def run(*, clients: int = 8, duration_s: float = 30, baseline_clients: int = 1, 
         "scorer": "real: radar serve with the configured pipeline",
         "model_version": health["model_version"],
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "settings": {"clients": clients, "baseline_clients": baseline_clients, "duration_s_per_mode": duration_s,
-                     "rounds": rounds, "order": order, "batch_items": batch, "max_requests": max_requests,
-                     "rate_limit_per_minute": rate_limit, "server_env": server_env or {}, "page_size": page_size,
-                     "client_timeout_s": timeout_s,
-                     "mix": "each client alternates POST /v1/feedback with one read: a feedback page (following "
-                            "next_cursor), segments?dimension=region, alerts in turn",
-                     "throughput": "answered requests (and items acknowledged as created) within the segments' "
-                                   "windows / their total length, a request straddling a window's start or deadline "
-                                   "counting for the share of its duration inside; requests in flight at a deadline "
-                                   "complete (drain_s) and count in latencies and in the checks"},
+        "settings": {
+            "clients": clients,
+            "baseline_clients": baseline_clients,
+            "duration_s_per_mode": duration_s,
+            "rounds": rounds,
+            "order": order,
+            "batch_items": batch,
+            "max_requests": max_requests,
+            "rate_limit_per_minute": rate_limit,
+            "server_env": server_env or {},
+            "page_size": page_size,
+            "client_timeout_s": timeout_s,
+            "mix": "each client alternates POST /v1/feedback with one read: a feedback page (following "
+            "next_cursor), segments?dimension=region, alerts in turn",
+            "throughput": "answered requests (and items acknowledged as created) within the segments' "
+            "windows / their total length, a request straddling a window's start or deadline "
+            "counting for the share of its duration inside; requests in flight at a deadline "
+            "complete (drain_s) and count in latencies and in the checks",
+        },
         "baseline": base,
         "concurrent": conc,
-        "speedup": {"requests_per_s": ratio("requests_per_s"), "items_per_s": ratio("items_per_s"),
-                    "server_cpu_per_item": (round(conc["cpu"]["server_cpu_ms_per_item_created"]
-                                                  / base["cpu"]["server_cpu_ms_per_item_created"], 2)
-                                            if conc["cpu"]["server_cpu_ms_per_item_created"]
-                                            and base["cpu"]["server_cpu_ms_per_item_created"] else None)},
+        "speedup": {
+            "requests_per_s": ratio("requests_per_s"),
+            "items_per_s": ratio("items_per_s"),
+            "server_cpu_per_item": (
+                round(
+                    conc["cpu"]["server_cpu_ms_per_item_created"]
+                    / base["cpu"]["server_cpu_ms_per_item_created"],
+                    2,
+                )
+                if conc["cpu"]["server_cpu_ms_per_item_created"]
+                and base["cpu"]["server_cpu_ms_per_item_created"]
+                else None
+            ),
+        },
         "errors_total": errors,
         "load_generator_cpu_s": round(client_cpu, 2),
         "server_log_tracebacks": tracebacks,
         "checks": checks,
         "probes": probes,
-        "ok": errors == 0 and tracebacks == 0 and all(c["ok"] for c in checks.values())
+        "ok": errors == 0
+        and tracebacks == 0
+        and all(c["ok"] for c in checks.values())
         and all(p["ok"] for p in probes.values()),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--duration", type=float, default=30, help="Seconds of load per mode (baseline, concurrent).")
+    ap.add_argument(
+        "--duration",
+        type=float,
+        default=30,
+        help="Seconds of load per mode (baseline, concurrent).",
+    )
     ap.add_argument("--baseline-clients", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="Baseline and concurrent segments alternate (ABBA) this many rounds; each mode runs "
-                         "--duration seconds in all.")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="Baseline and concurrent segments alternate (ABBA) this many rounds; each mode runs "
+        "--duration seconds in all.",
+    )
     ap.add_argument("--batch", type=int, default=20, help="Items per POST /v1/feedback.")
-    ap.add_argument("--max-requests", type=int, default=20000,
-                    help="Bound on the requests of the whole run (split evenly over the segments).")
-    ap.add_argument("--pg", action="store_true", help="A throw-away PostgreSQL database instead of SQLite.")
-    ap.add_argument("--rate-limit", type=int, default=1_000_000, help="RADAR_API__RATE_LIMIT_PER_MINUTE.")
+    ap.add_argument(
+        "--max-requests",
+        type=int,
+        default=20000,
+        help="Bound on the requests of the whole run (split evenly over the segments).",
+    )
+    ap.add_argument(
+        "--pg", action="store_true", help="A throw-away PostgreSQL database instead of SQLite."
+    )
+    ap.add_argument(
+        "--rate-limit", type=int, default=1_000_000, help="RADAR_API__RATE_LIMIT_PER_MINUTE."
+    )
     ap.add_argument("--page-size", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=300, help="Client timeout per request (s).")
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--no-probe", action="store_true",
-                    help="Skip the probe that POSTs the same new batch from two clients at once.")
-    ap.add_argument("--workdir", type=Path, default=None, help="Keep databases and server logs here.")
-    ap.add_argument("--server-env", action="append", default=[], metavar="RADAR_X=VALUE",
-                    help="Extra environment of the server, e.g. RADAR_SCORING__THREADS=1 (repeatable).")
+    ap.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="Skip the probe that POSTs the same new batch from two clients at once.",
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="Keep databases and server logs here."
+    )
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="RADAR_X=VALUE",
+        help="Extra environment of the server, e.g. RADAR_SCORING__THREADS=1 (repeatable).",
+    )
     args = ap.parse_args(argv)
-    report = run(clients=args.clients, duration_s=args.duration, baseline_clients=args.baseline_clients,
-                 rounds=args.rounds,
-                 batch=args.batch, max_requests=args.max_requests, db="pg" if args.pg else "sqlite",
-                 workdir=args.workdir, rate_limit=args.rate_limit, page_size=args.page_size,
-                 timeout_s=args.timeout, seed=args.seed,
-                 server_env=dict(kv.split("=", 1) for kv in args.server_env), probe=not args.no_probe)
+    report = run(
+        clients=args.clients,
+        duration_s=args.duration,
+        baseline_clients=args.baseline_clients,
+        rounds=args.rounds,
+        batch=args.batch,
+        max_requests=args.max_requests,
+        db="pg" if args.pg else "sqlite",
+        workdir=args.workdir,
+        rate_limit=args.rate_limit,
+        page_size=args.page_size,
+        timeout_s=args.timeout,
+        seed=args.seed,
+        server_env=dict(kv.split("=", 1) for kv in args.server_env),
+        probe=not args.no_probe,
+    )
     h.write_json(report)
     return 0 if report["ok"] else 1
 

@@ -24,7 +24,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get("RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 RADAR = [sys.executable, "-m", "service.cli.main"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -81,8 +83,10 @@ def create_keys(url: str, roles: Iterable[str]) -> dict[str, str]:
     rt = Runtime(Settings(database_url=url))
     try:
         with rt.sessions() as s:
-            return {role: create_key(s, role=role, actor="benchmark", name=f"benchmark {role}")[1]
-                    for role in roles}
+            return {
+                role: create_key(s, role=role, actor="benchmark", name=f"benchmark {role}")[1]
+                for role in roles
+            }
     finally:
         rt.close()
 
@@ -91,8 +95,16 @@ def radar_env(url: str, **extra: str) -> dict[str, str]:
     """Environment of a ``radar`` subprocess: the given store, access control on (as shipped,
     whatever the calling process has), no progress bars."""
     env = dict(os.environ)
-    env.update({"RADAR_DATABASE_URL": url, "RADAR_API__AUTH": "true", "RADAR_NO_PROGRESS": "1",
-                "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "RADAR_DATABASE_URL": url,
+            "RADAR_API__AUTH": "true",
+            "RADAR_NO_PROGRESS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -132,15 +144,22 @@ class Server:
         self.starts += 1
         self.log_path = Path(self.workdir) / f"serve-{self.port}-{self.starts}.log"
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(RADAR + ["serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                                     cwd=REPO, env=radar_env(self.url, **self.env_extra), stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            RADAR + ["serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO,
+            env=radar_env(self.url, **self.env_extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=5) as c:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise ServerError(f"radar serve exited with {self.proc.returncode}:\n{self.log_tail()}")
+                    raise ServerError(
+                        f"radar serve exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    )
                 try:
                     r = c.get(self.base + "/v1/health", headers=auth(health_key))
                     if r.status_code == 200 and r.json().get("status") == "ok":
@@ -167,7 +186,9 @@ class Server:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the server process has used so far (all its threads)."""
-        return process_cpu_seconds(self.proc.pid) if self.proc and self.proc.poll() is None else None
+        return (
+            process_cpu_seconds(self.proc.pid) if self.proc and self.proc.poll() is None else None
+        )
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -201,8 +222,14 @@ def start_ingest(url: str, file: Path, log_path: Path, *args: str, **env: str) -
     out = open(log_path, "wb")
     err = open(log_path.with_suffix(".stderr"), "wb")
     try:
-        return subprocess.Popen(RADAR + ["ingest", str(file), *args], cwd=REPO, env=radar_env(url, **env),
-                                stdout=out, stderr=err, start_new_session=True)
+        return subprocess.Popen(
+            RADAR + ["ingest", str(file), *args],
+            cwd=REPO,
+            env=radar_env(url, **env),
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
     finally:
         out.close()
         err.close()
@@ -220,10 +247,27 @@ def item_stream(*, seed: int, tag: str):
     while True:
         for row, _ in DemoGenerator(DemoConfig(per_week=100, weeks=26, seed=seed)).items():
             n += 1
-            item = {k: row[k] for k in ("source", "channel", "text", "created_at", "brand", "product", "region",
-                                        "rating", "rating_scale", "author") if row.get(k) is not None}
+            item = {
+                k: row[k]
+                for k in (
+                    "source",
+                    "channel",
+                    "text",
+                    "created_at",
+                    "brand",
+                    "product",
+                    "region",
+                    "rating",
+                    "rating_scale",
+                    "author",
+                )
+                if row.get(k) is not None
+            }
             item["external_id"] = f"{tag}-{n:07d}"
-            item["attributes"] = {"age_group": row["age_group"], "customer_tier": row["customer_tier"]}
+            item["attributes"] = {
+                "age_group": row["age_group"],
+                "customer_tier": row["customer_tier"],
+            }
             yield item
         seed += 7919
 
@@ -271,25 +315,43 @@ def store_snapshot(url: str) -> dict:
     try:
         with engine.connect() as c:
             q = lambda sql: c.execute(text(sql)).all()  # noqa: E731
-            rows = q("SELECT f.id, f.source, f.external_id, s.feedback_id IS NOT NULL, s.model_version, "
-                     "f.minhash IS NOT NULL FROM feedback f LEFT JOIN score s ON s.feedback_id = f.id")
-            attrs = dict(q("SELECT feedback_id, COUNT(*) FROM feedback_attribute GROUP BY feedback_id"))
+            rows = q(
+                "SELECT f.id, f.source, f.external_id, s.feedback_id IS NOT NULL, s.model_version, "
+                "f.minhash IS NOT NULL FROM feedback f LEFT JOIN score s ON s.feedback_id = f.id"
+            )
+            attrs = dict(
+                q("SELECT feedback_id, COUNT(*) FROM feedback_attribute GROUP BY feedback_id")
+            )
             banded = {r[0] for r in q("SELECT DISTINCT feedback_id FROM feedback_band")}
-            aspect_rows = q("SELECT a.feedback_id, a.aspect, a.sentiment, a.confidence, a.sentiment_score, "
-                            "s.feedback_id IS NOT NULL FROM aspect_score a "
-                            "LEFT JOIN score s ON s.feedback_id = a.feedback_id")
-            orphan_scores = q("SELECT COUNT(*) FROM score s LEFT JOIN feedback f ON f.id = s.feedback_id "
-                              "WHERE f.id IS NULL")[0][0]
-            bad_scores = q("SELECT COUNT(*) FROM score WHERE sentiment NOT IN ('negative','neutral','positive') "
-                           "OR sentiment_score < -1 OR sentiment_score > 1 OR embedding IS NULL "
-                           "OR abs(p_negative + p_neutral + p_positive - 1) > 0.01")[0][0]
-            dup_keys = q("SELECT source, external_id, COUNT(*) FROM feedback GROUP BY source, external_id "
-                         "HAVING COUNT(*) > 1")
+            aspect_rows = q(
+                "SELECT a.feedback_id, a.aspect, a.sentiment, a.confidence, a.sentiment_score, "
+                "s.feedback_id IS NOT NULL FROM aspect_score a "
+                "LEFT JOIN score s ON s.feedback_id = a.feedback_id"
+            )
+            orphan_scores = q(
+                "SELECT COUNT(*) FROM score s LEFT JOIN feedback f ON f.id = s.feedback_id "
+                "WHERE f.id IS NULL"
+            )[0][0]
+            bad_scores = q(
+                "SELECT COUNT(*) FROM score WHERE sentiment NOT IN ('negative','neutral','positive') "
+                "OR sentiment_score < -1 OR sentiment_score > 1 OR embedding IS NULL "
+                "OR abs(p_negative + p_neutral + p_positive - 1) > 0.01"
+            )[0][0]
+            dup_keys = q(
+                "SELECT source, external_id, COUNT(*) FROM feedback GROUP BY source, external_id "
+                "HAVING COUNT(*) > 1"
+            )
     finally:
         engine.dispose()
-    bad_aspects = sum(1 for _, a, sent, conf, ss, has_score in aspect_rows
-                      if not has_score or a not in aspects or sent not in ("negative", "neutral", "positive")
-                      or not (0 <= conf <= 1) or not (-1 <= ss <= 1))
+    bad_aspects = sum(
+        1
+        for _, a, sent, conf, ss, has_score in aspect_rows
+        if not has_score
+        or a not in aspects
+        or sent not in ("negative", "neutral", "positive")
+        or not (0 <= conf <= 1)
+        or not (-1 <= ss <= 1)
+    )
     return {
         "ids": {(src, ext): fid for fid, src, ext, *_ in rows},
         "count": len(rows),
@@ -306,35 +368,62 @@ def store_snapshot(url: str) -> dict:
     }
 
 
-def integrity_checks(snap: dict, *, model_version: str | None, sent: dict[tuple[str, str], dict] | None = None
-                     ) -> dict[str, dict]:
+def integrity_checks(
+    snap: dict, *, model_version: str | None, sent: dict[tuple[str, str], dict] | None = None
+) -> dict[str, dict]:
     """Store-wide invariants: no partial item, no duplicate key, consistent aspects, and (given
     what was sent) nothing stored that was never sent and every stored sent item has its
     attributes. Each check: ``{"ok": bool, ...figures}``."""
     checks = {
-        "no_duplicate_keys": {"ok": not snap["duplicate_keys"], "duplicates": len(snap["duplicate_keys"]),
-                              "examples": [list(d) for d in snap["duplicate_keys"][:5]]},
-        "every_item_scored": {"ok": not snap["unscored"], "unscored": len(snap["unscored"]),
-                              "examples": snap["unscored"][:5]},
-        "scores_valid": {"ok": snap["bad_scores"] == 0 and snap["orphan_scores"] == 0,
-                         "invalid": snap["bad_scores"], "orphans": snap["orphan_scores"]},
-        "aspects_consistent": {"ok": snap["bad_aspect_rows"] == 0, "aspect_rows": snap["aspect_rows"],
-                               "invalid_or_orphan": snap["bad_aspect_rows"]},
-        "near_duplicate_index_complete": {"ok": snap["minhash_without_bands"] == 0,
-                                          "items_with_signature_but_no_bands": snap["minhash_without_bands"]},
+        "no_duplicate_keys": {
+            "ok": not snap["duplicate_keys"],
+            "duplicates": len(snap["duplicate_keys"]),
+            "examples": [list(d) for d in snap["duplicate_keys"][:5]],
+        },
+        "every_item_scored": {
+            "ok": not snap["unscored"],
+            "unscored": len(snap["unscored"]),
+            "examples": snap["unscored"][:5],
+        },
+        "scores_valid": {
+            "ok": snap["bad_scores"] == 0 and snap["orphan_scores"] == 0,
+            "invalid": snap["bad_scores"],
+            "orphans": snap["orphan_scores"],
+        },
+        "aspects_consistent": {
+            "ok": snap["bad_aspect_rows"] == 0,
+            "aspect_rows": snap["aspect_rows"],
+            "invalid_or_orphan": snap["bad_aspect_rows"],
+        },
+        "near_duplicate_index_complete": {
+            "ok": snap["minhash_without_bands"] == 0,
+            "items_with_signature_but_no_bands": snap["minhash_without_bands"],
+        },
     }
     if model_version:
         stale = sum(1 for mv in snap["version_of"].values() if mv and mv != model_version)
-        checks["scored_by_served_model"] = {"ok": stale == 0, "other_version": stale,
-                                            "model_versions": snap["model_versions"]}
+        checks["scored_by_served_model"] = {
+            "ok": stale == 0,
+            "other_version": stale,
+            "model_versions": snap["model_versions"],
+        }
     if sent is not None:
         phantom = [k for k in snap["ids"] if k not in sent]
-        missing_attrs = [k for k, fid in snap["ids"].items()
-                         if k in sent and snap["attributes"].get(fid, 0) != len(sent[k].get("attributes") or {})]
-        checks["nothing_unsent_stored"] = {"ok": not phantom, "unsent": len(phantom),
-                                           "examples": [list(k) for k in phantom[:5]]}
-        checks["attributes_complete"] = {"ok": not missing_attrs, "items_with_wrong_attribute_count":
-                                         len(missing_attrs), "examples": [list(k) for k in missing_attrs[:5]]}
+        missing_attrs = [
+            k
+            for k, fid in snap["ids"].items()
+            if k in sent and snap["attributes"].get(fid, 0) != len(sent[k].get("attributes") or {})
+        ]
+        checks["nothing_unsent_stored"] = {
+            "ok": not phantom,
+            "unsent": len(phantom),
+            "examples": [list(k) for k in phantom[:5]],
+        }
+        checks["attributes_complete"] = {
+            "ok": not missing_attrs,
+            "items_with_wrong_attribute_count": len(missing_attrs),
+            "examples": [list(k) for k in missing_attrs[:5]],
+        }
     return checks
 
 
@@ -355,21 +444,33 @@ def score_spot_check(base: str, key: str, url: str, sample_ids: list[int]) -> di
     engine = make_engine(url)
     try:
         with engine.connect() as c:
-            rows = c.execute(text("SELECT f.id, f.text, s.sentiment_score FROM feedback f JOIN score s "
-                                  "ON s.feedback_id = f.id WHERE f.id IN :ids")
-                             .bindparams(bindparam("ids", expanding=True)), {"ids": sample_ids}).all()
+            rows = c.execute(
+                text(
+                    "SELECT f.id, f.text, s.sentiment_score FROM feedback f JOIN score s "
+                    "ON s.feedback_id = f.id WHERE f.id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": sample_ids},
+            ).all()
     finally:
         engine.dispose()
     if not rows:
         return {"ok": False, "sampled": 0, "reason": "no stored score for the sampled ids"}
-    r = httpx.post(base + "/v1/score", headers=auth(key), timeout=300,
-                   json={"items": [{"id": str(i), "text": t} for i, t, _ in rows]})
+    r = httpx.post(
+        base + "/v1/score",
+        headers=auth(key),
+        timeout=300,
+        json={"items": [{"id": str(i), "text": t} for i, t, _ in rows]},
+    )
     r.raise_for_status()
     fresh = {int(x["id"]): x["sentiment_score"] for x in r.json()["results"]}
     diffs = [abs(fresh[i] - s) for i, _, s in rows]
     q = percentiles(diffs, (50, 90), digits=4)
-    return {"ok": max(diffs) <= 1e-4, "sampled": len(rows), "differing": sum(d > 1e-4 for d in diffs),
-            "abs_sentiment_score_diff": {"p50": q["p50"], "p90": q["p90"], "max": q["max"]}}
+    return {
+        "ok": max(diffs) <= 1e-4,
+        "sampled": len(rows),
+        "differing": sum(d > 1e-4 for d in diffs),
+        "abs_sentiment_score_diff": {"p50": q["p50"], "p90": q["p90"], "max": q["max"]},
+    }
 
 
 def write_json(obj: dict) -> None:

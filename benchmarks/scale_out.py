@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.config import Settings  # noqa: E402
 from service.domain import AspectScore, Score  # noqa: E402
-from service.nlp.pipeline import Scorer, ScoredText  # noqa: E402
+from service.nlp.pipeline import ScoredText, Scorer  # noqa: E402
 
 
 def demo_items(path: Path, n: int) -> Path:
@@ -78,9 +78,14 @@ class _Clock:
     def result(self, rows: int) -> dict:
         wall = time.perf_counter() - self.t0
         steady = wall - (self.first - self.t0) if self.first else wall
-        return {"wall_s": round(wall, 1), "items_per_s": round(rows / wall, 1),
-                "first_chunk_s": round(self.first - self.t0, 1) if self.first else None,
-                "steady_items_per_s": round((rows - self.first_rows) / steady, 1) if steady > 0 else None}
+        return {
+            "wall_s": round(wall, 1),
+            "items_per_s": round(rows / wall, 1),
+            "first_chunk_s": round(self.first - self.t0, 1) if self.first else None,
+            "steady_items_per_s": round((rows - self.first_rows) / steady, 1)
+            if steady > 0
+            else None,
+        }
 
 
 def score_engines(src: Path, work: Path, settings: Settings, workers: list[int]) -> dict:
@@ -93,8 +98,15 @@ def score_engines(src: Path, work: Path, settings: Settings, workers: list[int])
     clock = _Clock()
     rt = Runtime(settings)
     local = work / "local.parquet"
-    rep = score_file(src, local, scorer=rt.scorer, detector=rt.detector, chunk_size=settings.ingest.chunk_size,
-                     resume=False, on_chunk=clock)
+    rep = score_file(
+        src,
+        local,
+        scorer=rt.scorer,
+        detector=rt.detector,
+        chunk_size=settings.ingest.chunk_size,
+        resume=False,
+        on_chunk=clock,
+    )
     out["local"] = {"threads": "onnxruntime default (all cores)", **clock.result(rep.rows)}
     version = rt.scorer.version
     del rt
@@ -107,11 +119,23 @@ def score_engines(src: Path, work: Path, settings: Settings, workers: list[int])
     for n in workers:
         clock = _Clock()
         dest = work / f"ray-{n}.parquet"
-        opts = RayOptions(num_cpus=2, concurrency=n, cpus_per_worker=1, batch_size=settings.ingest.chunk_size)
-        rep = score_with_ray(src, dest, settings=settings, opts=opts, model_version=version, resume=False,
-                             on_chunk=clock)
-        out[f"ray_{n}_workers"] = {"threads_per_worker": 1, **clock.result(rep.rows),
-                                   "vs_local": compare(reference, pq.read_table(dest))}
+        opts = RayOptions(
+            num_cpus=2, concurrency=n, cpus_per_worker=1, batch_size=settings.ingest.chunk_size
+        )
+        rep = score_with_ray(
+            src,
+            dest,
+            settings=settings,
+            opts=opts,
+            model_version=version,
+            resume=False,
+            on_chunk=clock,
+        )
+        out[f"ray_{n}_workers"] = {
+            "threads_per_worker": 1,
+            **clock.result(rep.rows),
+            "vs_local": compare(reference, pq.read_table(dest)),
+        }
     return out
 
 
@@ -119,13 +143,19 @@ def compare(a, b) -> dict:
     """How far one engine's output is from another's, row by row."""
     la, lb = a.to_pylist(), b.to_pylist()
     same_order = [r["external_id"] for r in la] == [r["external_id"] for r in lb]
-    diffs = [abs((x[c] or 0) - (y[c] or 0)) for x, y in zip(la, lb)
-             for c in ("sentiment_score", "p_negative", "p_neutral", "p_positive")]
-    return {"rows": [len(la), len(lb)], "same_order": same_order,
-            "identical_rows": sum(x == y for x, y in zip(la, lb)),
-            "same_sentiment": sum(x["sentiment"] == y["sentiment"] for x, y in zip(la, lb)),
-            "same_aspects": sum(x["aspects"] == y["aspects"] for x, y in zip(la, lb)),
-            "max_abs_score_diff": round(max(diffs, default=0.0), 6)}
+    diffs = [
+        abs((x[c] or 0) - (y[c] or 0))
+        for x, y in zip(la, lb)
+        for c in ("sentiment_score", "p_negative", "p_neutral", "p_positive")
+    ]
+    return {
+        "rows": [len(la), len(lb)],
+        "same_order": same_order,
+        "identical_rows": sum(x == y for x, y in zip(la, lb)),
+        "same_sentiment": sum(x["sentiment"] == y["sentiment"] for x, y in zip(la, lb)),
+        "same_aspects": sum(x["aspects"] == y["aspects"] for x, y in zip(la, lb)),
+        "max_abs_score_diff": round(max(diffs, default=0.0), 6),
+    }
 
 
 class ReplayScorer(Scorer):
@@ -136,9 +166,21 @@ class ReplayScorer(Scorer):
         import pyarrow.parquet as pq
 
         self.version = "replay-1"
-        self.rows = [r for r in pq.read_table(parquet, columns=["sentiment", "sentiment_score", "p_negative",
-                                                                 "p_neutral", "p_positive", "aspects"]).to_pylist()
-                     if r["sentiment"]]
+        self.rows = [
+            r
+            for r in pq.read_table(
+                parquet,
+                columns=[
+                    "sentiment",
+                    "sentiment_score",
+                    "p_negative",
+                    "p_neutral",
+                    "p_positive",
+                    "aspects",
+                ],
+            ).to_pylist()
+            if r["sentiment"]
+        ]
         self.rng = np.random.default_rng(0)
         self.i = 0
 
@@ -150,9 +192,17 @@ class ReplayScorer(Scorer):
             r = self.rows[self.i % len(self.rows)]
             self.i += 1
             aspects = [AspectScore(**a) for a in json.loads(r["aspects"])]
-            score = Score(sentiment=r["sentiment"], sentiment_score=r["sentiment_score"],
-                          probabilities={"negative": r["p_negative"], "neutral": r["p_neutral"],
-                                         "positive": r["p_positive"]}, aspects=aspects, model_version=self.version)
+            score = Score(
+                sentiment=r["sentiment"],
+                sentiment_score=r["sentiment_score"],
+                probabilities={
+                    "negative": r["p_negative"],
+                    "neutral": r["p_neutral"],
+                    "positive": r["p_positive"],
+                },
+                aspects=aspects,
+                model_version=self.version,
+            )
             out.append(ScoredText(score, emb[k], emb[k] if aspects else None))
         return out
 
@@ -181,15 +231,19 @@ def bulk_ingest(src: Path, scored: Path, admin_url: str) -> dict:
     out: dict = {}
     with pg_database(admin_url) as url:
         rt = Runtime(Settings(database_url=url), scorer=ReplayScorer(scored))
-        rt.engine  # migrated before the clock starts
+        _ = rt.engine  # migrated before the clock starts
         service = rt.ingest_service()
         for label in ("first", "rerun"):
             t0 = time.perf_counter()
             rep = service.ingest(read_records(src), keep_results=False)
             wall = time.perf_counter() - t0
             n = sum(rep.counts.values())
-            out[label] = {"items": n, **{k: v for k, v in rep.counts.items() if v}, "wall_s": round(wall, 1),
-                          "items_per_s": round(n / wall, 1)}
+            out[label] = {
+                "items": n,
+                **{k: v for k, v in rep.counts.items() if v},
+                "wall_s": round(wall, 1),
+                "items_per_s": round(n / wall, 1),
+            }
         with rt.sessions() as s:
             out["stored"] = repo.count_feedback(s)
         rt.close()
@@ -221,12 +275,25 @@ def _time_queries(url: str) -> dict:
     young = FeedbackFilter(since=month[0], until=month[1], attributes={"age_group": ("18-24",)})
     with Session(engine) as s:
         out = {
-            "breakdown_month_by_region_s": _median_s(lambda: breakdown(s, dimensions=["region"], flt=flt)),
-            "breakdown_month_18_24_by_region_s": _median_s(lambda: breakdown(s, dimensions=["region"], flt=young)),
-            "benchmark_all_s": _median_s(lambda: benchmark(s, flt=FeedbackFilter(), our_brand="spicewell")),
-            "series_month_taste_weekly_s": _median_s(lambda: series(s, flt=FeedbackFilter(), since=month[0],
-                                                                     until=month[1], bucket="week",
-                                                                     aspect="taste")),
+            "breakdown_month_by_region_s": _median_s(
+                lambda: breakdown(s, dimensions=["region"], flt=flt)
+            ),
+            "breakdown_month_18_24_by_region_s": _median_s(
+                lambda: breakdown(s, dimensions=["region"], flt=young)
+            ),
+            "benchmark_all_s": _median_s(
+                lambda: benchmark(s, flt=FeedbackFilter(), our_brand="spicewell")
+            ),
+            "series_month_taste_weekly_s": _median_s(
+                lambda: series(
+                    s,
+                    flt=FeedbackFilter(),
+                    since=month[0],
+                    until=month[1],
+                    bucket="week",
+                    aspect="taste",
+                )
+            ),
             "newest_page_s": _median_s(lambda: list_feedback(s, flt=FeedbackFilter(), limit=50)),
             "newest_page_in_month_s": _median_s(lambda: list_feedback(s, flt=flt, limit=50)),
         }
@@ -239,8 +306,12 @@ def _index_sizes(url: str) -> dict:
 
     engine = create_engine(url)
     with engine.connect() as c:
-        rows = c.execute(text("SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
-                              "WHERE relname = 'feedback' AND indexrelname LIKE 'ix_feedback_created_at%'")).all()
+        rows = c.execute(
+            text(
+                "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
+                "WHERE relname = 'feedback' AND indexrelname LIKE 'ix_feedback_created_at%'"
+            )
+        ).all()
     engine.dispose()
     return {name: f"{size / 2**20:.2f} MiB" for name, size in rows}
 
@@ -259,7 +330,12 @@ def analytics_before_after(admin_url: str, items: int) -> dict:
         t0 = time.perf_counter()
         with engine.begin() as c:
             for fb, att, sc, asp in synth(items):
-                for table, batch in ((FeedbackRow, fb), (AttributeRow, att), (ScoreRow, sc), (AspectScoreRow, asp)):
+                for table, batch in (
+                    (FeedbackRow, fb),
+                    (AttributeRow, att),
+                    (ScoreRow, sc),
+                    (AspectScoreRow, asp),
+                ):
                     c.execute(insert(table), batch)
         out["fill_s"] = round(time.perf_counter() - t0, 1)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -276,12 +352,17 @@ def analytics_before_after(admin_url: str, items: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--analytics-items", type=int, default=1_000_000)
-    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                    help="Admin URL; throw-away databases are created next to it ('' to skip parts 2 and 3).")
+    ap.add_argument(
+        "--pg",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="Admin URL; throw-away databases are created next to it ('' to skip parts 2 and 3).",
+    )
     args = ap.parse_args()
     result: dict = {"items": args.items}
     with tempfile.TemporaryDirectory(prefix="radar-scale-") as tmp:

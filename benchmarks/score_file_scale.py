@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(cmd, env) -> tuple[float, int, str]:
     """Wall time, peak RSS (KiB) of the child, stdout."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     out, _ = proc.communicate()
     status = proc.returncode
     wall = time.perf_counter() - t0
@@ -50,8 +52,12 @@ def main() -> None:
     ap.add_argument("--kill-after", type=int, default=20_000)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="radar-scale-"))
-    env = {**os.environ, "RADAR_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
-           "RADAR_DATABASE_URL": f"sqlite:///{tmp}/unused.db"}
+    env = {
+        **os.environ,
+        "RADAR_NO_PROGRESS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "RADAR_DATABASE_URL": f"sqlite:///{tmp}/unused.db",
+    }
     from service.demo.generator import DemoConfig, write_demo
 
     per_week = args.rows // 26 + 1
@@ -64,8 +70,13 @@ def main() -> None:
 
     out2 = tmp / "run2.csv"
     progress = tmp / "run2.csv.progress.json"
-    proc = subprocess.Popen(radar + ["-o", str(out2)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        radar + ["-o", str(out2)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     killed_at = None
     while proc.poll() is None:
         if progress.exists():
@@ -86,19 +97,31 @@ def main() -> None:
         expected = [r["external_id"] for r in csv.DictReader(fh)]
     ids1, labels1 = _ids_and_labels(out1)
     ids2, labels2 = _ids_and_labels(out2)
-    print(json.dumps({
-        "rows": info["rows"],
-        "run1": {"seconds": round(wall1, 1), "items_per_s": round(info["rows"] / wall1, 1),
-                 "peak_rss_mib": round(rss1 / 1024, 1)},
-        "run2": {"killed_after_rows": killed_at, "resumed_from_row": resumed["resumed_from_row"],
-                 "rerun_seconds": round(wall2, 1)},
-        "run1_rows_match_input": ids1 == expected,
-        "run2_rows_match_input": ids2 == expected,
-        "run2_duplicates": len(ids2) - len(set(ids2)),
-        "run2_missing": len(set(expected) - set(ids2)),
-        "labels_equal_run1_vs_run2": sum(a == b for a, b in zip(labels1, labels2)) / len(labels1),
-        "workdir": str(tmp),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "rows": info["rows"],
+                "run1": {
+                    "seconds": round(wall1, 1),
+                    "items_per_s": round(info["rows"] / wall1, 1),
+                    "peak_rss_mib": round(rss1 / 1024, 1),
+                },
+                "run2": {
+                    "killed_after_rows": killed_at,
+                    "resumed_from_row": resumed["resumed_from_row"],
+                    "rerun_seconds": round(wall2, 1),
+                },
+                "run1_rows_match_input": ids1 == expected,
+                "run2_rows_match_input": ids2 == expected,
+                "run2_duplicates": len(ids2) - len(set(ids2)),
+                "run2_missing": len(set(expected) - set(ids2)),
+                "labels_equal_run1_vs_run2": sum(a == b for a, b in zip(labels1, labels2))
+                / len(labels1),
+                "workdir": str(tmp),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

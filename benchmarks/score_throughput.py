@@ -30,8 +30,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--chunk", type=int, default=512, help="Items per pipeline call (as ingest chunks).")
-    ap.add_argument("--pipeline", default=None, help="Pipeline name in models/manifest.yaml (default: scorer).")
+    ap.add_argument(
+        "--chunk", type=int, default=512, help="Items per pipeline call (as ingest chunks)."
+    )
+    ap.add_argument(
+        "--pipeline", default=None, help="Pipeline name in models/manifest.yaml (default: scorer)."
+    )
     args = ap.parse_args()
 
     import torch
@@ -45,7 +49,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     gen = DemoGenerator(DemoConfig(per_week=max(args.items // 26 + 1, 1), seed=11))
-    texts = [row["text"] for row, _ in gen.items()][:args.items]
+    texts = [row["text"] for row, _ in gen.items()][: args.items]
     langs = LanguageDetector().detect_many(texts)
 
     from service.nlp.pipeline import ScoringPipeline
@@ -55,8 +59,13 @@ def main() -> None:
     pipe = rt.registry.pipeline(name)
     spec = rt.registry.manifest.pipelines[name]
     head = pipe.sentiment
-    fp32 = ScoringPipeline(encoder=rt.registry.encoder(spec.encoder, runtime="torch"), sentiment=head,
-                           aspects=pipe.aspects, version=pipe.version + "-fp32", languages=pipe.languages)
+    fp32 = ScoringPipeline(
+        encoder=rt.registry.encoder(spec.encoder, runtime="torch"),
+        sentiment=head,
+        aspects=pipe.aspects,
+        version=pipe.version + "-fp32",
+        languages=pipe.languages,
+    )
     st = SentenceTransformer(str(rt.registry.encoder_path(spec.encoder)), device="cpu")
 
     class _NoAspects:
@@ -65,13 +74,18 @@ def main() -> None:
         def tag_batch(self, texts, *rest):
             return [[] for _ in texts]
 
-    bare = ScoringPipeline(encoder=pipe.encoder, sentiment=head, aspects=_NoAspects(), version=pipe.version + "-bare",
-                           languages=pipe.languages)
+    bare = ScoringPipeline(
+        encoder=pipe.encoder,
+        sentiment=head,
+        aspects=_NoAspects(),
+        version=pipe.version + "-bare",
+        languages=pipe.languages,
+    )
 
     def timed(p) -> float:
         t0 = time.perf_counter()
         for i in range(0, len(texts), args.chunk):
-            p.score(texts[i:i + args.chunk], langs[i:i + args.chunk])
+            p.score(texts[i : i + args.chunk], langs[i : i + args.chunk])
         return time.perf_counter() - t0
 
     pipe.score(texts[:64], langs[:64])  # warm-up all three
@@ -88,24 +102,42 @@ def main() -> None:
     head.predict_proba(emb)
     t_base = time.perf_counter() - t0
 
-    print(json.dumps({
-        "items": len(texts),
-        "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
-        "torch_threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "pipeline": {"name": name, "encoder_runtime": rt.registry.encoder_runtime(spec.encoder),
-                     "seconds": round(t_pipe, 2), "items_per_s": round(len(texts) / t_pipe, 1),
-                     "does": "sentiment + aspects (+ aspect sentiment) + embedding"},
-        "no_aspects": {"seconds": round(t_bare, 2), "items_per_s": round(len(texts) / t_bare, 1),
-                       "does": "the same int8 pipeline with the aspect tagger switched off"},
-        "aspect_tagger_cost": round(1 - t_bare / t_pipe, 3),
-        "pipeline_fp32": {"seconds": round(t_fp32, 2), "items_per_s": round(len(texts) / t_fp32, 1),
-                          "does": "the same pipeline on the fp32 PyTorch encoder"},
-        "baseline": {"seconds": round(t_base, 2), "items_per_s": round(len(texts) / t_base, 1),
-                     "does": "SentenceTransformer.encode + the same head (sentiment + embedding only)"},
-        "pipeline_over_baseline": round(t_base / t_pipe, 3),
-        "pipeline_over_fp32": round(t_fp32 / t_pipe, 3),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "items": len(texts),
+                "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+                "torch_threads": torch.get_num_threads(),
+                "cpu": platform.processor() or platform.machine(),
+                "pipeline": {
+                    "name": name,
+                    "encoder_runtime": rt.registry.encoder_runtime(spec.encoder),
+                    "seconds": round(t_pipe, 2),
+                    "items_per_s": round(len(texts) / t_pipe, 1),
+                    "does": "sentiment + aspects (+ aspect sentiment) + embedding",
+                },
+                "no_aspects": {
+                    "seconds": round(t_bare, 2),
+                    "items_per_s": round(len(texts) / t_bare, 1),
+                    "does": "the same int8 pipeline with the aspect tagger switched off",
+                },
+                "aspect_tagger_cost": round(1 - t_bare / t_pipe, 3),
+                "pipeline_fp32": {
+                    "seconds": round(t_fp32, 2),
+                    "items_per_s": round(len(texts) / t_fp32, 1),
+                    "does": "the same pipeline on the fp32 PyTorch encoder",
+                },
+                "baseline": {
+                    "seconds": round(t_base, 2),
+                    "items_per_s": round(len(texts) / t_base, 1),
+                    "does": "SentenceTransformer.encode + the same head (sentiment + embedding only)",
+                },
+                "pipeline_over_baseline": round(t_base / t_pipe, 3),
+                "pipeline_over_fp32": round(t_fp32 / t_pipe, 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

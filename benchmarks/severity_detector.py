@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 LABELS = ROOT / "benchmarks" / "severity" / "labels.csv"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rows(path: Path):
-    csv.field_size_limit(10 ** 9)
+    csv.field_size_limit(10**9)
     if path.suffix == ".csv":
         with open(path, encoding="utf-8", newline="") as fh:
             return list(csv.DictReader(fh))
@@ -54,7 +54,9 @@ def resolve(data: Path, ref_file: str, ref: str) -> str:
     rows = _rows(path)
     if path.suffix == ".csv":
         row = rows[int(ref)]
-        return (row.get("reviewbody") if "asap" in ref_file else row.get("review") or "").lstrip("\ufeff")
+        return (row.get("reviewbody") if "asap" in ref_file else row.get("review") or "").lstrip(
+            "\ufeff"
+        )
     if path.suffix == ".tsv":
         header, body = rows
         col = header.index("text_a") if "text_a" in header else header.index("text")
@@ -79,27 +81,49 @@ def report(pred: list[bool], gold: list[bool], langs: list[str]) -> dict:
     tp = sum(p and g for p, g in zip(pred, gold))
     fp = sum(p and not g for p, g in zip(pred, gold))
     fn = sum(g and not p for p, g in zip(pred, gold))
-    out = {"n": len(gold), "positives": sum(gold), "tp": tp, "fp": fp, "fn": fn,
-           "precision": round(tp / max(tp + fp, 1), 4), "precision_ci95": wilson(tp, tp + fp),
-           "recall": round(tp / max(tp + fn, 1), 4), "recall_ci95": wilson(tp, tp + fn)}
+    out = {
+        "n": len(gold),
+        "positives": sum(gold),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(tp / max(tp + fp, 1), 4),
+        "precision_ci95": wilson(tp, tp + fp),
+        "recall": round(tp / max(tp + fn, 1), 4),
+        "recall_ci95": wilson(tp, tp + fn),
+    }
     p, r = out["precision"], out["recall"]
     out["f1"] = round(2 * p * r / (p + r), 4) if p + r else 0.0
-    out["by_language"] = {lang: {"tp": sum(p and g for p, g, x in zip(pred, gold, langs) if x == lang),
-                                 "fp": sum(p and not g for p, g, x in zip(pred, gold, langs) if x == lang),
-                                 "fn": sum(g and not p for p, g, x in zip(pred, gold, langs) if x == lang),
-                                 "positives": sum(g for g, x in zip(gold, langs) if x == lang),
-                                 "n": sum(x == lang for x in langs)} for lang in sorted(set(langs))}
+    out["by_language"] = {
+        lang: {
+            "tp": sum(p and g for p, g, x in zip(pred, gold, langs) if x == lang),
+            "fp": sum(p and not g for p, g, x in zip(pred, gold, langs) if x == lang),
+            "fn": sum(g and not p for p, g, x in zip(pred, gold, langs) if x == lang),
+            "positives": sum(g for g, x in zip(gold, langs) if x == lang),
+            "n": sum(x == lang for x in langs),
+        }
+        for lang in sorted(set(langs))
+    }
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--split", default="test", choices=["test", "dev", "all"])
     ap.add_argument("--taxonomy", type=Path, default=ROOT / "configs" / "taxonomy.yaml")
-    ap.add_argument("--demo-items", type=int, default=3000, help="Demo generator items scored as well.")
-    ap.add_argument("--no-baseline", action="store_true", help="Skip the previous zero-shot detector.")
-    ap.add_argument("--show-errors", action="store_true",
-                    help="Print the wrong rows' references (dev only: never read test errors to fix rules).")
+    ap.add_argument(
+        "--demo-items", type=int, default=3000, help="Demo generator items scored as well."
+    )
+    ap.add_argument(
+        "--no-baseline", action="store_true", help="Skip the previous zero-shot detector."
+    )
+    ap.add_argument(
+        "--show-errors",
+        action="store_true",
+        help="Print the wrong rows' references (dev only: never read test errors to fix rules).",
+    )
     args = ap.parse_args()
 
     from service.domain import Taxonomy
@@ -120,22 +144,31 @@ def main() -> None:
         return any(rules[a].match(text, lang) for a in severe if a in rules)
 
     pred = [detect(t, lang) for t, lang in zip(texts, langs)]
-    out = {"split": args.split, "taxonomy": str(args.taxonomy.relative_to(ROOT) if args.taxonomy.is_relative_to(ROOT)
-                                                else args.taxonomy),
-           "severity_aspects": severe, "real_texts": report(pred, gold, langs)}
+    out = {
+        "split": args.split,
+        "taxonomy": str(
+            args.taxonomy.relative_to(ROOT) if args.taxonomy.is_relative_to(ROOT) else args.taxonomy
+        ),
+        "severity_aspects": severe,
+        "real_texts": report(pred, gold, langs),
+    }
     borderline = [i for i, r in enumerate(rows) if "borderline" in r["notes"]]
     clear = [i for i in range(len(rows)) if i not in set(borderline)]
-    out["real_texts_without_borderline"] = report([pred[i] for i in clear], [gold[i] for i in clear],
-                                                  [langs[i] for i in clear])
+    out["real_texts_without_borderline"] = report(
+        [pred[i] for i in clear], [gold[i] for i in clear], [langs[i] for i in clear]
+    )
     if args.show_errors and args.split == "dev":
-        out["dev_errors"] = [{"ref_file": r["ref_file"], "ref": r["ref"], "label": r["label"]}
-                             for r, p, g in zip(rows, pred, gold) if p != g]
+        out["dev_errors"] = [
+            {"ref_file": r["ref_file"], "ref": r["ref"], "label": r["label"]}
+            for r, p, g in zip(rows, pred, gold)
+            if p != g
+        ]
 
     from service.demo.generator import DemoConfig, DemoGenerator
     from service.ingest.language import LanguageDetector
 
     gen = DemoGenerator(DemoConfig(per_week=max(args.demo_items // 26 + 1, 1), seed=5))
-    items = list(gen.items())[:args.demo_items]
+    items = list(gen.items())[: args.demo_items]
     d_texts = [row["text"] for row, _ in items]
     d_langs = LanguageDetector().detect_many(d_texts)
     d_gold = ["health_issue" in truth.topics for _, truth in items]
@@ -155,14 +188,24 @@ def main() -> None:
     def alerted(ts: list[str], ls: list[str]) -> list[bool]:
         out = []
         for sc in pipe.score(ts, ls):
-            out.append(any(a.aspect in rule.aspects and a.sentiment_score <= rule.max_sentiment_score
-                           and a.confidence >= rule.min_confidence for a in sc.score.aspects))
+            out.append(
+                any(
+                    a.aspect in rule.aspects
+                    and a.sentiment_score <= rule.max_sentiment_score
+                    and a.confidence >= rule.min_confidence
+                    for a in sc.score.aspects
+                )
+            )
         return out
 
     out["real_texts_through_the_alert_rule"] = report(alerted(texts, langs), gold, langs)
     out["demo_items_through_the_alert_rule"] = report(alerted(d_texts, d_langs), d_gold, d_langs)
-    out["alert_rule"] = {"name": rule.name, "aspects": rule.aspects, "max_sentiment_score": rule.max_sentiment_score,
-                         "min_confidence": rule.min_confidence}
+    out["alert_rule"] = {
+        "name": rule.name,
+        "aspects": rule.aspects,
+        "max_sentiment_score": rule.max_sentiment_score,
+        "min_confidence": rule.min_confidence,
+    }
 
     if not args.no_baseline:
         from service.config import Settings
@@ -176,8 +219,12 @@ def main() -> None:
         enc = reg.encoder(spec.encoder)
         head = reg.sentiment_head(spec.sentiment)
         cal = reg.artifact(spec.aspects).params
-        zero = ZeroShotAspectTagger(taxonomy, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
-                                    margin=float(cal["margin"])).fit(enc)
+        zero = ZeroShotAspectTagger(
+            taxonomy,
+            threshold=float(cal["threshold"]),
+            slope=float(cal["slope"]),
+            margin=float(cal["margin"]),
+        ).fit(enc)
         _, clauses = enc.encode_with_spans(texts, [clause_spans(t) for t in texts])
         base = []
         for c in clauses:

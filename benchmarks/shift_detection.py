@@ -63,13 +63,22 @@ PHIS = (1.0, 1.5, 3.0)
 BANDS = ((5, 50, "5-50"), (50, 500, "50-500"), (500, 5001, "500-5000"))
 TYPES = ("none", "level", "trend", "spike")
 TYPE_P = (0.40, 0.30, 0.15, 0.15)
-TARGET_TYPES = {"interval_breach": ("level", "trend"), "level_shift": ("level",), "trend_change": ("trend",),
-                "surge": ("spike",)}
+TARGET_TYPES = {
+    "interval_breach": ("level", "trend"),
+    "level_shift": ("level",),
+    "trend_change": ("trend",),
+    "surge": ("spike",),
+}
 WEEK = np.array([0.10, 0.05, 0.0, 0.0, 0.05, -0.15, -0.05])
 RAMP = 8  # periods for a trend change to reach its size
-TARGETS = {"recall_level_shift_ge_3sd": ">= 0.90", "false_alert_rate": "<= 0.05",
-           "median_delay_level_shift_ge_3sd": "<= 2", "median_delay_all_detected_changes": "<= 2",
-           "f1": "> baseline", "coverage_95": "0.90 - 0.98 (both fits)"}
+TARGETS = {
+    "recall_level_shift_ge_3sd": ">= 0.90",
+    "false_alert_rate": "<= 0.05",
+    "median_delay_level_shift_ge_3sd": "<= 2",
+    "median_delay_all_detected_changes": "<= 2",
+    "f1": "> baseline",
+    "coverage_95": "0.90 - 0.98 (both fits)",
+}
 
 
 @dataclass
@@ -147,7 +156,19 @@ def make_case(rng: np.random.Generator) -> Case:
         p = np.clip(1 / (1 + np.exp(-logit)) + direction * size * sd * shape, 0.005, 0.995)
         trials = rng.poisson(volume, n).astype(float)
         y = _overdispersed_successes(rng, trials, p, phi, volume).astype(float)
-    return Case(kind, season, volume, phi, y, trials, change, size, direction, onset, history_length(n, season))
+    return Case(
+        kind,
+        season,
+        volume,
+        phi,
+        y,
+        trials,
+        change,
+        size,
+        direction,
+        onset,
+        history_length(n, season),
+    )
 
 
 def _overdispersed_counts(rng: np.random.Generator, mu: np.ndarray, phi: float) -> np.ndarray:
@@ -157,7 +178,9 @@ def _overdispersed_counts(rng: np.random.Generator, mu: np.ndarray, phi: float) 
     return rng.poisson(rng.gamma(shape, phi - 1))
 
 
-def _overdispersed_successes(rng, trials: np.ndarray, p: np.ndarray, phi: float, volume: float) -> np.ndarray:
+def _overdispersed_successes(
+    rng, trials: np.ndarray, p: np.ndarray, phi: float, volume: float
+) -> np.ndarray:
     if phi <= 1 or volume <= 2:
         return rng.binomial(trials.astype(np.int64), p)
     rho = min((phi - 1) / (volume - 1), 0.9)
@@ -187,8 +210,14 @@ def naive(case: Case) -> list[dict]:
             continue
         if t >= b and prev is not None and abs(m[t] - m[prev]) > threshold:
             if last is None or last != prev:
-                alarms.append({"kind": "naive", "direction": int(np.sign(m[t] - m[prev])), "onset": t,
-                               "detected_at": t})
+                alarms.append(
+                    {
+                        "kind": "naive",
+                        "direction": int(np.sign(m[t] - m[prev])),
+                        "onset": t,
+                        "detected_at": t,
+                    }
+                )
             last = t
         prev = t
     return alarms
@@ -202,15 +231,24 @@ def matches(case: Case, det: dict) -> bool:
 
 
 def band(volume: float) -> str:
-    return next(label for lo, hi, label in BANDS if lo <= volume < hi) if volume < 5001 else BANDS[-1][2]
+    return (
+        next(label for lo, hi, label in BANDS if lo <= volume < hi)
+        if volume < 5001
+        else BANDS[-1][2]
+    )
 
 
 def prf(tp: int, detections: int, found: int, changes: int) -> dict:
     precision = tp / detections if detections else None
     recall = found / changes if changes else None
     f1 = (2 * precision * recall / (precision + recall)) if precision and recall else 0.0
-    return {"precision": _r(precision), "recall": _r(recall), "f1": _r(f1), "detections": detections,
-            "changes": changes}
+    return {
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "f1": _r(f1),
+        "detections": detections,
+        "changes": changes,
+    }
 
 
 def _r(x, nd: int = 4):
@@ -242,22 +280,32 @@ def score(cases: list[Case], results: list[list[dict]], kinds: tuple[str, ...]) 
             clean += 1
             false_series += bool(dets)
         else:
-            found_delay.append((case, min((d["detected_at"] - case.onset for d in good), default=None)))
+            found_delay.append(
+                (case, min((d["detected_at"] - case.onset for d in good), default=None))
+            )
     changes = len(found_delay)
     found = sum(d is not None for _, d in found_delay)
-    out = {"overall": prf(tp, det, found, changes),
-           "false_alert_rate": _r(false_series / clean if clean else None),
-           "series_without_change": clean,
-           "median_delay": _median([d for _, d in found_delay if d is not None]),
-           "per_detector": {k: prf(v["tp"], v["det"], v["found"], v["changes"]) for k, v in per.items()}}
+    out = {
+        "overall": prf(tp, det, found, changes),
+        "false_alert_rate": _r(false_series / clean if clean else None),
+        "series_without_change": clean,
+        "median_delay": _median([d for _, d in found_delay if d is not None]),
+        "per_detector": {
+            k: prf(v["tp"], v["det"], v["found"], v["changes"]) for k, v in per.items()
+        },
+    }
     out["by_type_and_size"] = _groups(found_delay, lambda c: f"{c.change} {c.size}sd")
     out["by_size"] = _groups(found_delay, lambda c: f"{c.size}sd")
     out["by_volume"] = _groups(found_delay, lambda c: band(c.volume))
     out["by_type"] = _groups(found_delay, lambda c: c.change)
     level3 = [d for c, d in found_delay if c.change == "level" and c.size >= 3]
     all3 = [d for c, d in found_delay if c.size >= 3]
-    out["recall_level_shift_ge_3sd"] = _r(sum(d is not None for d in level3) / len(level3)) if level3 else None
-    out["recall_all_changes_ge_3sd"] = _r(sum(d is not None for d in all3) / len(all3)) if all3 else None
+    out["recall_level_shift_ge_3sd"] = (
+        _r(sum(d is not None for d in level3) / len(level3)) if level3 else None
+    )
+    out["recall_all_changes_ge_3sd"] = (
+        _r(sum(d is not None for d in all3) / len(all3)) if all3 else None
+    )
     out["median_delay_level_shift_ge_3sd"] = _median([d for d in level3 if d is not None])
     return out
 
@@ -266,14 +314,22 @@ def _groups(found_delay, key) -> dict:
     groups: dict[str, list] = {}
     for case, d in found_delay:
         groups.setdefault(key(case), []).append(d)
-    return {g: {"n": len(ds), "recall": _r(sum(d is not None for d in ds) / len(ds)),
-                "median_delay": _median([d for d in ds if d is not None])} for g, ds in sorted(groups.items())}
+    return {
+        g: {
+            "n": len(ds),
+            "recall": _r(sum(d is not None for d in ds) / len(ds)),
+            "median_delay": _median([d for d in ds if d is not None]),
+        }
+        for g, ds in sorted(groups.items())
+    }
 
 
 def onset_errors(cases: list[Case], results: list[list[dict]]) -> dict:
     errs = [abs(d["onset"] - c.onset) for c, ds in zip(cases, results) for d in ds if matches(c, d)]
-    return {"median_abs_onset_error": _median(errs),
-            "share_within_1": _r(sum(e <= 1 for e in errs) / len(errs)) if errs else None}
+    return {
+        "median_abs_onset_error": _median(errs),
+        "share_within_1": _r(sum(e <= 1 for e in errs) / len(errs)) if errs else None,
+    }
 
 
 def coverage(cases: list[Case], seed: int, share: float | None = None) -> dict:
@@ -289,7 +345,15 @@ def coverage(cases: list[Case], seed: int, share: float | None = None) -> dict:
         n = len(case.y)
         b = case.history if share is None else int(share * n)
         trials = case.trials[:b] if case.trials is not None else None
-        fc = forecast(case.y[:b], n - b, kind=case.kind, trials=trials, alpha=0.05, seed=seed, season=case.season)
+        fc = forecast(
+            case.y[:b],
+            n - b,
+            kind=case.kind,
+            trials=trials,
+            alpha=0.05,
+            seed=seed,
+            season=case.season,
+        )
         models[fc.model] = models.get(fc.model, 0) + 1
         m = metric(case)[b:]
         ok = np.isfinite(m)
@@ -297,8 +361,12 @@ def coverage(cases: list[Case], seed: int, share: float | None = None) -> dict:
         hits["all"] += inside
         hits[case.kind] += inside
         hits[band(case.volume)] += inside
-        hits["first_4"] += ((m >= fc.lower - 1e-12) & (m <= fc.upper + 1e-12))[:4][ok[:4]].astype(int).tolist()
-    out = {k: {"coverage": _r(np.mean(v)) if v else None, "points": len(v)} for k, v in hits.items()}
+        hits["first_4"] += (
+            ((m >= fc.lower - 1e-12) & (m <= fc.upper + 1e-12))[:4][ok[:4]].astype(int).tolist()
+        )
+    out = {
+        k: {"coverage": _r(np.mean(v)) if v else None, "points": len(v)} for k, v in hits.items()
+    }
     out["models"] = dict(sorted(models.items()))
     return out
 
@@ -315,15 +383,25 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     radar, base = [], []
     for i, case in enumerate(cases):
-        dets = detect(case.y, kind=case.kind, trials=case.trials, alpha=args.alpha, k=args.k, season=case.season,
-                      seed=args.seed)
+        dets = detect(
+            case.y,
+            kind=case.kind,
+            trials=case.trials,
+            alpha=args.alpha,
+            k=args.k,
+            season=case.season,
+            seed=args.seed,
+        )
         radar.append([d.to_dict() for d in dets])
         base.append(naive(case))
         if (i + 1) % 50 == 0:
             print(f"{i + 1}/{len(cases)} series, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     detect_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    cov = {"fit_on_history": coverage(cases, args.seed), "fit_on_first_60pct": coverage(cases, args.seed, 0.6)}
+    cov = {
+        "fit_on_history": coverage(cases, args.seed),
+        "fit_on_first_60pct": coverage(cases, args.seed, 0.6),
+    }
     cover_s = time.perf_counter() - t1
     r, nb = score(cases, radar, DETECTORS), score(cases, base, ("naive",))
     r["onset"] = onset_errors(cases, radar)
@@ -331,23 +409,34 @@ def main(argv: list[str] | None = None) -> dict:
     met = {
         "recall_level_shift_ge_3sd": (r["recall_level_shift_ge_3sd"] or 0) >= 0.90,
         "false_alert_rate": (r["false_alert_rate"] or 0) <= 0.05,
-        "median_delay_level_shift_ge_3sd": (r["median_delay_level_shift_ge_3sd"] is not None
-                                            and r["median_delay_level_shift_ge_3sd"] <= 2),
-        "median_delay_all_detected_changes": r["median_delay"] is not None and r["median_delay"] <= 2,
+        "median_delay_level_shift_ge_3sd": (
+            r["median_delay_level_shift_ge_3sd"] is not None
+            and r["median_delay_level_shift_ge_3sd"] <= 2
+        ),
+        "median_delay_all_detected_changes": r["median_delay"] is not None
+        and r["median_delay"] <= 2,
         "f1": r["overall"]["f1"] > nb["overall"]["f1"],
         "coverage_95": all(0.90 <= (c["all"]["coverage"] or 0) <= 0.98 for c in cov.values()),
     }
     out = {
-        "suite": {"series": len(cases), "seed": args.seed, "alpha": args.alpha, "k": args.k,
-                  "by_change": {t: sum(c.change == t for c in cases) for t in TYPES},
-                  "by_kind": {k: sum(c.kind == k for c in cases) for k in ("count", "proportion")}},
+        "suite": {
+            "series": len(cases),
+            "seed": args.seed,
+            "alpha": args.alpha,
+            "k": args.k,
+            "by_change": {t: sum(c.change == t for c in cases) for t in TYPES},
+            "by_kind": {k: sum(c.kind == k for c in cases) for k in ("count", "proportion")},
+        },
         "targets": TARGETS,
         "met": met,
         "radar": r,
         "baseline_naive": nb,
         "forecast_coverage_95": cov,
-        "seconds": {"detect_and_naive": round(detect_s, 1), "coverage": round(cover_s, 1),
-                    "per_series_detect_ms": round(1000 * detect_s / len(cases), 1)},
+        "seconds": {
+            "detect_and_naive": round(detect_s, 1),
+            "coverage": round(cover_s, 1),
+            "per_series_detect_ms": round(1000 * detect_s / len(cases), 1),
+        },
     }
     print(json.dumps(out, indent=2))
     return out

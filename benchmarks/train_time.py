@@ -22,7 +22,7 @@ import os
 import random
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--labels", type=int, default=500)
     ap.add_argument("--store", type=Path, default=None)
@@ -65,11 +67,11 @@ def main() -> None:
         svc = rt.ingest_service()
         with tqdm(total=len(rows), desc="ingest (once)", unit="item", file=sys.stderr) as bar:
             for start in range(0, len(rows), 2000):
-                part = rows[start:start + 2000]
+                part = rows[start : start + 2000]
                 svc.ingest(list(enumerate(part, start)), keep_results=False)
                 bar.update(len(part))
     ingest_s = time.time() - t0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = rt.settings.taxonomy.ids
     with rt.sessions() as s:
         keys = [(r["source"], r["external_id"]) for r in rows]
@@ -83,9 +85,19 @@ def main() -> None:
         for key in chosen:
             t = truth[key[1]]
             pol = sum(t.aspects.values())
-            labels = [Label(target="sentiment", value="negative" if pol < 0 else "positive" if pol > 0 else "neutral")]
-            labels += [Label(target="aspect", aspect=a, value="present" if a in t.aspects else "absent") for a in ids]
-            store.put_labels(s, feedback_id=found[key].id, labels=labels, source="import", actor="bench", now=now)
+            labels = [
+                Label(
+                    target="sentiment",
+                    value="negative" if pol < 0 else "positive" if pol > 0 else "neutral",
+                )
+            ]
+            labels += [
+                Label(target="aspect", aspect=a, value="present" if a in t.aspects else "absent")
+                for a in ids
+            ]
+            store.put_labels(
+                s, feedback_id=found[key].id, labels=labels, source="import", actor="bench", now=now
+            )
         s.commit()
         stored = repo.count_feedback(s)
     name = f"bench-{now.strftime('%Y%m%d-%H%M%S')}"
@@ -107,15 +119,28 @@ def main() -> None:
             times[label].append(time.perf_counter() - t0)
     rt.promote_model("generic", actor="bench")
     g, t = min(times["generic"]), min(times["team"])
-    print(json.dumps({
-        "store_items": stored, "labels": args.labels, "ingest_s_this_run": round(ingest_s, 1),
-        "train_wall_s": round(train_s, 1), "train_seconds_inside": m["params"]["seconds"],
-        "weak_ratings": m["params"]["labels"]["weak_ratings"], "heads": m["params"]["fit"]["aspects"].get("trained"),
-        "model_bytes": m["size_bytes"],
-        "throughput": {"texts": len(texts), "generic_items_per_s": round(len(texts) / g, 1),
-                       "team_items_per_s": round(len(texts) / t, 1), "team_over_generic": round(g / t, 3),
-                       "rounds": args.rounds},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "store_items": stored,
+                "labels": args.labels,
+                "ingest_s_this_run": round(ingest_s, 1),
+                "train_wall_s": round(train_s, 1),
+                "train_seconds_inside": m["params"]["seconds"],
+                "weak_ratings": m["params"]["labels"]["weak_ratings"],
+                "heads": m["params"]["fit"]["aspects"].get("trained"),
+                "model_bytes": m["size_bytes"],
+                "throughput": {
+                    "texts": len(texts),
+                    "generic_items_per_s": round(len(texts) / g, 1),
+                    "team_items_per_s": round(len(texts) / t, 1),
+                    "team_over_generic": round(g / t, 3),
+                    "rounds": args.rounds,
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -49,20 +49,30 @@ class FeedbackIn(BaseModel):
 
     source: str = Field(..., description="System of origin, e.g. tmall, twitter, hotline.")
     channel: Channel = Channel.other
-    external_id: str = Field(..., min_length=1, max_length=256,
-                             description="Unique per source; (source, external_id) is the idempotency key.")
+    external_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=256,
+        description="Unique per source; (source, external_id) is the idempotency key.",
+    )
     text: str = Field(..., min_length=1)
-    created_at: datetime = Field(..., description="Timezone-aware; naive values take the ingest default zone.")
+    created_at: datetime = Field(
+        ..., description="Timezone-aware; naive values take the ingest default zone."
+    )
     brand: ShortStr | None = None
     product: ShortStr | None = None
     region: ShortStr | None = None
     rating: float | None = Field(None, allow_inf_nan=False)
-    rating_scale: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                       description="Maximum of the rating scale, e.g. 5 or 10.")
-    attributes: dict[str, str] = Field(default_factory=dict,
-                                       description="Free segment fields: age_group, customer_tier, dealer…")
+    rating_scale: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Maximum of the rating scale, e.g. 5 or 10."
+    )
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Free segment fields: age_group, customer_tier, dealer…"
+    )
     author: str | None = Field(None, max_length=512, description="Stored only as a salted hash.")
-    language: str | None = Field(None, max_length=16, description="BCP-47 code; detected when absent.")
+    language: str | None = Field(
+        None, max_length=16, description="BCP-47 code; detected when absent."
+    )
 
     @field_validator("source")
     @classmethod
@@ -93,7 +103,7 @@ class FeedbackIn(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _rating_in_scale(self) -> "FeedbackIn":
+    def _rating_in_scale(self) -> FeedbackIn:
         if self.rating is not None:
             scale = self.rating_scale or 5.0
             if not 0 <= self.rating <= scale:
@@ -101,7 +111,7 @@ class FeedbackIn(BaseModel):
             self.rating_scale = scale
         if self.created_at.tzinfo is None:
             raise ValueError("created_at must carry a timezone")
-        self.created_at = self.created_at.astimezone(timezone.utc)
+        self.created_at = self.created_at.astimezone(UTC)
         return self
 
 
@@ -112,7 +122,8 @@ class AspectScore(BaseModel):
     sentiment_score: float = Field(..., ge=-1, le=1)
     evidence: str
     reason: Literal["rule", "model", "rule+model"] = Field(
-        "model", description="What tagged it: a taxonomy rule, the calibrated model score, or both.")
+        "model", description="What tagged it: a taxonomy rule, the calibrated model score, or both."
+    )
     rule: str | None = Field(None, description="The taxonomy pattern that matched, for rule tags.")
 
 
@@ -122,8 +133,11 @@ class Score(BaseModel):
     probabilities: dict[str, float]
     aspects: list[AspectScore] = Field(default_factory=list)
     model_version: str
-    truncated_tokens: int | None = Field(None, description="Tokens past limits.max_item_tokens that the model "
-                                         "did not read (the text is stored whole); None: it read them all.")
+    truncated_tokens: int | None = Field(
+        None,
+        description="Tokens past limits.max_item_tokens that the model "
+        "did not read (the text is stored whole); None: it read them all.",
+    )
 
 
 class Feedback(BaseModel):
@@ -137,8 +151,10 @@ class Feedback(BaseModel):
     created_at: datetime
     brand: str
     brand_source: str | None = Field(
-        None, description="How the brand was resolved: field (the item's brand field), text (a mention "
-                          "in the text) or default (our brand); None for items stored before it was recorded.")
+        None,
+        description="How the brand was resolved: field (the item's brand field), text (a mention "
+        "in the text) or default (our brand); None for items stored before it was recorded.",
+    )
     product: str | None = None
     region: str | None = None
     rating: float | None = None
@@ -165,8 +181,11 @@ class LabelSource(StrEnum):
     rating = "rating"  # derived from the item's star rating (weak)
 
 
-LABEL_VALUES = {"sentiment": SENTIMENT_LABELS, "aspect": ("present", "absent"),
-                "aspect_sentiment": SENTIMENT_LABELS}
+LABEL_VALUES = {
+    "sentiment": SENTIMENT_LABELS,
+    "aspect": ("present", "absent"),
+    "aspect_sentiment": SENTIMENT_LABELS,
+}
 
 
 class Label(BaseModel):
@@ -174,18 +193,24 @@ class Label(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     target: LabelTarget
-    aspect: str | None = Field(None, description="The taxonomy aspect (targets aspect and aspect_sentiment).")
-    value: str = Field(..., description="negative | neutral | positive, or present | absent for target aspect.")
+    aspect: str | None = Field(
+        None, description="The taxonomy aspect (targets aspect and aspect_sentiment)."
+    )
+    value: str = Field(
+        ..., description="negative | neutral | positive, or present | absent for target aspect."
+    )
 
     @model_validator(mode="after")
-    def _check(self) -> "Label":
+    def _check(self) -> Label:
         t = self.target.value
         if t == "sentiment" and self.aspect:
             raise ValueError("a sentiment label names no aspect")
         if t != "sentiment" and not self.aspect:
             raise ValueError(f"a {t} label needs an aspect")
         if self.value not in LABEL_VALUES[t]:
-            raise ValueError(f"{t} value must be one of {', '.join(LABEL_VALUES[t])}, not {self.value!r}")
+            raise ValueError(
+                f"{t} value must be one of {', '.join(LABEL_VALUES[t])}, not {self.value!r}"
+            )
         return self
 
 
@@ -213,13 +238,23 @@ class AspectRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    include: dict[str, list[str]] = Field(default_factory=dict, description="A match tags the aspect.")
-    exclude: dict[str, list[str]] = Field(default_factory=dict,
-                                          description="A match vetoes any include match it overlaps.")
-    negation: bool | None = Field(None, description="Ignore include matches with a negation word just before "
-                                                    "them; default: on for kind severity, off for topics.")
-    window: int = Field(3, ge=0, le=12, description="Words (CJK: 2 characters each) looked back for a negation.")
-    confidence: float = Field(0.9, gt=0.5, le=1.0, description="Confidence of a tag that only a rule supports.")
+    include: dict[str, list[str]] = Field(
+        default_factory=dict, description="A match tags the aspect."
+    )
+    exclude: dict[str, list[str]] = Field(
+        default_factory=dict, description="A match vetoes any include match it overlaps."
+    )
+    negation: bool | None = Field(
+        None,
+        description="Ignore include matches with a negation word just before "
+        "them; default: on for kind severity, off for topics.",
+    )
+    window: int = Field(
+        3, ge=0, le=12, description="Words (CJK: 2 characters each) looked back for a negation."
+    )
+    confidence: float = Field(
+        0.9, gt=0.5, le=1.0, description="Confidence of a tag that only a rule supports."
+    )
 
 
 class AspectDef(BaseModel):
@@ -230,13 +265,19 @@ class AspectDef(BaseModel):
     description: str
     examples: list[str] = Field(default_factory=list)
     kind: Literal["topic", "severity"] = Field(
-        "topic", description="topic: what an item is about; severity: a harm that is tagged only when its "
-                             "detector (the rules, with negation) finds it, never by similarity alone.")
+        "topic",
+        description="topic: what an item is about; severity: a harm that is tagged only when its "
+        "detector (the rules, with negation) finds it, never by similarity alone.",
+    )
     rules: AspectRules | None = None
     tagging: Literal["hybrid", "rules", "model"] = Field(
-        "hybrid", description="hybrid: a rule match or a calibrated model score tags; rules / model: only that. "
-                              "Severity aspects are always rules (the model confirms, it never tags alone).")
-    safety: bool = Field(False, description="Health/safety aspect: severe complaints alert at once.")
+        "hybrid",
+        description="hybrid: a rule match or a calibrated model score tags; rules / model: only that. "
+        "Severity aspects are always rules (the model confirms, it never tags alone).",
+    )
+    safety: bool = Field(
+        False, description="Health/safety aspect: severe complaints alert at once."
+    )
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -258,7 +299,7 @@ class Taxonomy(BaseModel):
     aspects: list[AspectDef]
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Taxonomy":
+    def _unique_ids(self) -> Taxonomy:
         seen: set[str] = set()
         for a in self.aspects:
             if a.id in seen:
@@ -267,7 +308,7 @@ class Taxonomy(BaseModel):
         return self
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "Taxonomy":
+    def from_yaml(cls, path: Path) -> Taxonomy:
         return cls.model_validate(_read_yaml(path))
 
     @property
@@ -283,8 +324,11 @@ class Taxonomy(BaseModel):
     def fingerprint(self) -> str:
         """Changes whenever anything the tagger reads changes (ids, names, descriptions, examples,
         rules, kind and tagging mode)."""
-        payload = json.dumps([a.model_dump(exclude={"safety"}, exclude_none=True) for a in self.aspects],
-                             ensure_ascii=False, sort_keys=True)
+        payload = json.dumps(
+            [a.model_dump(exclude={"safety"}, exclude_none=True) for a in self.aspects],
+            ensure_ascii=False,
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:8]
 
 
@@ -303,14 +347,14 @@ class Competitors(BaseModel):
     brands: list[Brand]
 
     @model_validator(mode="after")
-    def _ours_listed(self) -> "Competitors":
+    def _ours_listed(self) -> Competitors:
         ids = [b.id for b in self.brands]
         if self.our_brand not in ids:
             raise ValueError(f"our_brand {self.our_brand!r} is not among brands {ids}")
         return self
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "Competitors":
+    def from_yaml(cls, path: Path) -> Competitors:
         return cls.model_validate(_read_yaml(path))
 
     def resolve(self, name: str) -> str | None:
@@ -342,7 +386,7 @@ class Competitors(BaseModel):
         counts = self.mentions(text)
         return max(counts, key=counts.__getitem__) if counts else None
 
-    def _current_matcher(self) -> "_BrandMatcher":
+    def _current_matcher(self) -> _BrandMatcher:
         matcher = self._matcher
         if matcher.brands is not self.brands:  # a model_copy with other brands carried the cache
             del self.__dict__["_matcher"]
@@ -350,7 +394,7 @@ class Competitors(BaseModel):
         return matcher
 
     @cached_property
-    def _matcher(self) -> "_BrandMatcher":  # compiled once per instance (not a field)
+    def _matcher(self) -> _BrandMatcher:  # compiled once per instance (not a field)
         return _BrandMatcher.build(self.brands)
 
 
@@ -369,7 +413,7 @@ class _BrandMatcher:
     brand_of: dict[str, str]  # group name → brand id
 
     @classmethod
-    def build(cls, brands: list[Brand]) -> "_BrandMatcher":
+    def build(cls, brands: list[Brand]) -> _BrandMatcher:
         names: dict[str, str] = {}  # normalised name → brand id (the first brand listing it)
         for b in brands:
             for name in (b.id, b.name, *b.aliases):
@@ -384,14 +428,16 @@ class _BrandMatcher:
             if len(words) > 1 and not _CJK_CHAR.search(key):  # "#nknoodles", "@spicewellnoodles"
                 joined = "".join(words)
                 if joined not in names:
-                    alternatives.append((len(joined), "(?<=[#@])" + cls._bounded(joined, re.escape(joined)),
-                                         bid))
+                    alternatives.append(
+                        (len(joined), "(?<=[#@])" + cls._bounded(joined, re.escape(joined)), bid)
+                    )
         # longest first, so that "辣之源面" counts once and not also as "辣之源"
         alternatives.sort(key=lambda a: -a[0])
         if not alternatives:
             return cls(brands, None, {})
-        pattern = re.compile("|".join(f"(?P<n{i}>{rx})" for i, (_, rx, _) in enumerate(alternatives)),
-                             re.IGNORECASE)
+        pattern = re.compile(
+            "|".join(f"(?P<n{i}>{rx})" for i, (_, rx, _) in enumerate(alternatives)), re.IGNORECASE
+        )
         return cls(brands, pattern, {f"n{i}": bid for i, (_, _, bid) in enumerate(alternatives)})
 
     @staticmethod

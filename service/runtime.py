@@ -7,6 +7,7 @@ construction time), and each component is built once.
 from __future__ import annotations
 
 import threading
+from datetime import UTC
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -24,7 +25,6 @@ from service.nlp.registry import ModelRegistry
 from service.store.db import make_engine, make_sessionmaker
 from service.store.migrate import ensure_schema
 
-
 TEAM_CHECK_SECONDS = 5.0  # how often a long-running process looks for a newly promoted team model
 
 
@@ -36,7 +36,9 @@ class Runtime:
         self._team_checked = float("-inf")
         self.jobs: dict[str, dict] = {}  # background training runs of this process
         self._scoring_observer = None  # (items, seconds) of each scored batch, for metrics
-        self._batcher = None  # (the scorer it batches for, the MicroBatcher): the API's shared model queue
+        self._batcher = (
+            None  # (the scorer it batches for, the MicroBatcher): the API's shared model queue
+        )
         self._lock = threading.Lock()
 
     @cached_property
@@ -52,11 +54,17 @@ class Runtime:
     @cached_property
     def registry(self) -> ModelRegistry:
         sc = self.settings.scoring
-        return ModelRegistry(self.settings.models_dir, taxonomy=self.settings.taxonomy,
-                             cache_dir=self.settings.model_cache_dir, batch_size=sc.batch_size,
-                             max_tokens=sc.max_tokens, threads=sc.threads, runtime=sc.runtime,
-                             config_dir=self.settings.config_dir,
-                             max_item_tokens=self.settings.limits.max_item_tokens)
+        return ModelRegistry(
+            self.settings.models_dir,
+            taxonomy=self.settings.taxonomy,
+            cache_dir=self.settings.model_cache_dir,
+            batch_size=sc.batch_size,
+            max_tokens=sc.max_tokens,
+            threads=sc.threads,
+            runtime=sc.runtime,
+            config_dir=self.settings.config_dir,
+            max_item_tokens=self.settings.limits.max_item_tokens,
+        )
 
     @property
     def base_scorer(self) -> Scorer:
@@ -74,7 +82,9 @@ class Runtime:
         base = self.base_scorer
         from service.nlp.pipeline import ScoringPipeline
 
-        if not isinstance(base, ScoringPipeline) or not self._has_store():  # a fake scorer; no store yet
+        if (
+            not isinstance(base, ScoringPipeline) or not self._has_store()
+        ):  # a fake scorer; no store yet
             return base
         now = time.monotonic()
         if now - self._team_checked >= TEAM_CHECK_SECONDS:
@@ -111,7 +121,9 @@ class Runtime:
             row = team_model(s, name=name)
             blob, sha = bytes(row.weights), row.sha256
         try:
-            return self.registry.team_pipeline(base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer)
+            return self.registry.team_pipeline(
+                base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer
+            )
         except ModelError as exc:  # refused: keep scoring with the generic model, loudly
             logging.getLogger("radar.models").error("promoted %s", exc)
             return base
@@ -136,14 +148,21 @@ class Runtime:
     @cached_property
     def preparer(self) -> Preparer:
         ing = self.settings.ingest
-        return Preparer(detector=self.detector, competitors=self.settings.competitors,
-                        author_hasher=self.author_hasher,
-                        pii_mode=PiiMode(ing.pii_mode),
-                        pii_modes_by_source={k: PiiMode(v) for k, v in ing.pii_mode_by_source.items()})
+        return Preparer(
+            detector=self.detector,
+            competitors=self.settings.competitors,
+            author_hasher=self.author_hasher,
+            pii_mode=PiiMode(ing.pii_mode),
+            pii_modes_by_source={k: PiiMode(v) for k, v in ing.pii_mode_by_source.items()},
+        )
 
     def validator(self, mapping: ColumnMapping | None = None) -> Validator:
-        return Validator(mapping, max_text_chars=self.settings.limits.max_text_chars, limits=self.settings.limits,
-                         default_timezone=self.settings.ingest.default_timezone)
+        return Validator(
+            mapping,
+            max_text_chars=self.settings.limits.max_text_chars,
+            limits=self.settings.limits,
+            default_timezone=self.settings.ingest.default_timezone,
+        )
 
     @property
     def api_scorer(self) -> Scorer:
@@ -157,26 +176,44 @@ class Runtime:
                 if self._batcher is not None:
                     self._batcher[1].close()
                 sc = self.settings.scoring
-                self._batcher = (current, MicroBatcher(self.observed(current), max_batch=sc.batch_size,
-                                                       max_wait_ms=sc.batch_wait_ms, max_queue=sc.queue_max_items))
+                self._batcher = (
+                    current,
+                    MicroBatcher(
+                        self.observed(current),
+                        max_batch=sc.batch_size,
+                        max_wait_ms=sc.batch_wait_ms,
+                        max_queue=sc.queue_max_items,
+                    ),
+                )
             return self._batcher[1]
 
-    def ingest_service(self, mapping: ColumnMapping | None = None, scope=None, *,
-                       batched: bool = False) -> IngestService:
+    def ingest_service(
+        self, mapping: ColumnMapping | None = None, scope=None, *, batched: bool = False
+    ) -> IngestService:
         """``scope`` (``jobs.ingest.WriteScope``): the regions and brands a scoped key may write;
         ``batched``: score through the API's shared micro-batcher."""
         ing = self.settings.ingest
         scorer = self.api_scorer if batched else self.observed(self.scorer)
-        return IngestService(sessions=self.sessions, scorer=scorer, preparer=self.preparer,
-                             validator=self.validator(mapping), chunk_size=ing.chunk_size,
-                             duplicates=ing.duplicates, scope=scope)
+        return IngestService(
+            sessions=self.sessions,
+            scorer=scorer,
+            preparer=self.preparer,
+            validator=self.validator(mapping),
+            chunk_size=ing.chunk_size,
+            duplicates=ing.duplicates,
+            scope=scope,
+        )
 
     def alert_engine(self):
         from service.alerts.engine import AlertEngine
 
         s = self.settings
-        return AlertEngine(s.alert_config, aspects=[a.id for a in s.taxonomy.aspects],
-                           our_brand=s.competitors.our_brand, competitors=s.competitors)
+        return AlertEngine(
+            s.alert_config,
+            aspects=[a.id for a in s.taxonomy.aspects],
+            our_brand=s.competitors.our_brand,
+            competitors=s.competitors,
+        )
 
     def delivery_service(self, **kw):
         from service.delivery.scheduler import DeliveryService
@@ -193,17 +230,44 @@ class Runtime:
 
     def tagger_for(self, taxonomy, *, calibrated: bool = True):
         """The served pipeline's tagger (rules, relevance model, validated heads) for ``taxonomy``, fitted."""
-        return self.registry.tagger(self.settings.scorer, taxonomy, calibrated=calibrated).fit(self.encoder)
+        return self.registry.tagger(self.settings.scorer, taxonomy, calibrated=calibrated).fit(
+            self.encoder
+        )
 
-    def preview_taxonomy(self, session: Session, draft, *, flt, sample: int, aspect: str | None = None,
-                         examples: int = 5) -> dict:
+    def preview_taxonomy(
+        self,
+        session: Session,
+        draft,
+        *,
+        flt,
+        sample: int,
+        aspect: str | None = None,
+        examples: int = 5,
+    ) -> dict:
         from service.analytics.taxonomy import preview
 
-        return preview(session, flt=flt, draft=draft, current=self.settings.taxonomy, tagger_for=self.tagger_for,
-                       encoder=self.encoder, sample=sample, aspect=aspect, examples=examples)
+        return preview(
+            session,
+            flt=flt,
+            draft=draft,
+            current=self.settings.taxonomy,
+            tagger_for=self.tagger_for,
+            encoder=self.encoder,
+            sample=sample,
+            aspect=aspect,
+            examples=examples,
+        )
 
-    def calibrate_taxonomy(self, session: Session, *, flt, sample: int, max_share: float, min_share: float,
-                           progress=None) -> dict:
+    def calibrate_taxonomy(
+        self,
+        session: Session,
+        *,
+        flt,
+        sample: int,
+        max_share: float,
+        min_share: float,
+        progress=None,
+    ) -> dict:
         """Fit per-aspect thresholds on the store and save them where the registry reads them;
         scores become stale for ``radar rescore`` (the model version names the calibration)."""
         import json
@@ -212,24 +276,47 @@ class Runtime:
 
         name = self.settings.scorer
         tax = self.settings.taxonomy
-        cal, report = calibrate(session, flt=flt, taxonomy=tax, tagger=self.tagger_for(tax, calibrated=False),
-                                encoder=self.encoder, sample=sample, max_share=max_share,
-                                min_share=min_share, progress=progress)
+        cal, report = calibrate(
+            session,
+            flt=flt,
+            taxonomy=tax,
+            tagger=self.tagger_for(tax, calibrated=False),
+            encoder=self.encoder,
+            sample=sample,
+            max_share=max_share,
+            min_share=min_share,
+            progress=progress,
+        )
         path = self.registry.calibration_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"taxonomy": cal.taxonomy, "items": cal.items, "thresholds": cal.thresholds,
-                                   "max_share": max_share, "min_share": min_share}, indent=2), encoding="utf-8")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "taxonomy": cal.taxonomy,
+                    "items": cal.items,
+                    "thresholds": cal.thresholds,
+                    "max_share": max_share,
+                    "min_share": min_share,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         tmp.replace(path)
         self.reload_models()
-        return {"path": str(path), "items": cal.items, "aspects": report,
-                "model_version": self.registry.pipeline_version(name)}
+        return {
+            "path": str(path),
+            "items": cal.items,
+            "aspects": report,
+            "model_version": self.registry.pipeline_version(name),
+        }
 
     def save_taxonomy(self, text: str) -> dict:
         """Validate a taxonomy (YAML text) and write it as the config folder's ``taxonomy.yaml``
         (the previous file kept beside it as ``taxonomy.yaml.<UTC time>.bak``); the models are
         reloaded, and stored scores of the old taxonomy are stale for ``radar rescore``."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from service.analytics.taxonomy import parse_draft
         from service.store.repo import count_stale
@@ -237,7 +324,7 @@ class Runtime:
         parse_draft(text)
         path = self.settings.taxonomy_path
         if path.exists():
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             path.with_name(f"{path.name}.{stamp}.bak").write_bytes(path.read_bytes())
         tmp = path.with_suffix(".yaml.tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -247,8 +334,12 @@ class Runtime:
         version = self.registry.pipeline_version(self.settings.scorer)
         with self.sessions() as s:
             stale = count_stale(s, model_version=version)
-        return {"path": str(path), "taxonomy": self.settings.taxonomy.fingerprint(), "model_version": version,
-                "stale_items": stale}
+        return {
+            "path": str(path),
+            "taxonomy": self.settings.taxonomy.fingerprint(),
+            "model_version": version,
+            "stale_items": stale,
+        }
 
     # --- teaching: labels, team models ----------------------------------------------------
 
@@ -262,12 +353,19 @@ class Runtime:
             return cached[1]
         name = self.settings.scorer
         base = self.base_scorer
-        head = getattr(base, "sentiment", None) or self.registry.sentiment_head(self.registry.pipeline_spec(name).sentiment)
-        teacher = Teacher(sessions=self.sessions, load_encoder=lambda: self.encoder,
-                          load_tagger=lambda: self.tagger_for(self.settings.taxonomy),
-                          thresholds=self.registry.tagger(name).threshold, base_sentiment=head,
-                          taxonomy=self.settings.taxonomy, settings=self.settings.teach,
-                          meta=self.registry.team_meta(name))
+        head = getattr(base, "sentiment", None) or self.registry.sentiment_head(
+            self.registry.pipeline_spec(name).sentiment
+        )
+        teacher = Teacher(
+            sessions=self.sessions,
+            load_encoder=lambda: self.encoder,
+            load_tagger=lambda: self.tagger_for(self.settings.taxonomy),
+            thresholds=self.registry.tagger(name).threshold,
+            base_sentiment=head,
+            taxonomy=self.settings.taxonomy,
+            settings=self.settings.teach,
+            meta=self.registry.team_meta(name),
+        )
         self._teacher = (key, teacher)
         return teacher
 
@@ -276,8 +374,13 @@ class Runtime:
 
         out = self.teacher().train(name=name, actor=actor, progress=progress)
         with self.sessions() as s:
-            audit(s, actor=actor, action="model.train", target=f"team_model:{out['name']}",
-                  details={"sha256": out["sha256"][:12], "labels": out["params"]["labels"]["items"]})
+            audit(
+                s,
+                actor=actor,
+                action="model.train",
+                target=f"team_model:{out['name']}",
+                details={"sha256": out["sha256"][:12], "labels": out["params"]["labels"]["items"]},
+            )
             s.commit()
         return out
 
@@ -285,11 +388,21 @@ class Runtime:
         """A training run in a background thread of this process; ``jobs[id]`` follows it."""
         import threading
         import uuid
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         job_id = uuid.uuid4().hex[:12]
-        job = {"id": job_id, "status": "running", "name": name, "stage": "start", "done": 0, "total": 0,
-               "started_at": datetime.now(timezone.utc), "finished_at": None, "model": None, "error": None}
+        job = {
+            "id": job_id,
+            "status": "running",
+            "name": name,
+            "stage": "start",
+            "done": 0,
+            "total": 0,
+            "started_at": datetime.now(UTC),
+            "finished_at": None,
+            "model": None,
+            "error": None,
+        }
         self.jobs[job_id] = job
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -299,13 +412,15 @@ class Runtime:
             import logging
 
             try:
-                job["model"] = self.train_team_model(name=name, actor=actor, progress=progress)["name"]
+                job["model"] = self.train_team_model(name=name, actor=actor, progress=progress)[
+                    "name"
+                ]
                 job["status"] = "succeeded"
             except Exception as exc:  # noqa: BLE001 - the job reports it; the server goes on
                 logging.getLogger("radar.teach").exception("training run %s failed", job_id)
                 job.update(status="failed", error=str(exc))
             finally:
-                job["finished_at"] = datetime.now(timezone.utc)
+                job["finished_at"] = datetime.now(UTC)
 
         threading.Thread(target=run, name=f"radar-train-{job_id}", daemon=True).start()
         return job
@@ -314,13 +429,13 @@ class Runtime:
         """Make a team model (or ``generic``) score new items; a model whose report is worse
         than the generic model's is refused unless ``force``."""
         import json
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from service.store import labels as store
         from service.store.access import audit
         from service.teach.service import TeachError, quality_gap
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.sessions() as s:
             if name == "generic":
                 store.demote_all(s, now=now)
@@ -330,26 +445,39 @@ class Runtime:
                     raise KeyError(name)
                 worse = quality_gap(json.loads(row.report))
                 if worse and not force:
-                    raise TeachError(f"team model {name!r} is worse than the generic model on its own held-out "
-                                     f"labels ({'; '.join(worse)}); promote with force to serve it anyway")
+                    raise TeachError(
+                        f"team model {name!r} is worse than the generic model on its own held-out "
+                        f"labels ({'; '.join(worse)}); promote with force to serve it anyway"
+                    )
                 self.load_team_model(name)  # refused here (checksum, base) rather than when serving
                 store.promote(s, name=name, now=now)
-            audit(s, actor=actor, action="model.promote", target=f"team_model:{name}", details={"force": force})
+            audit(
+                s,
+                actor=actor,
+                action="model.promote",
+                target=f"team_model:{name}",
+                details={"force": force},
+            )
             s.commit()
         self.refresh_team()
         return self.serving()
 
     def rollback_model(self, *, actor: str) -> dict:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from service.store import labels as store
         from service.store.access import audit
 
         with self.sessions() as s:
             current = store.promoted_team_model(s)
-            now_serving = store.rollback(s, now=datetime.now(timezone.utc))
-            audit(s, actor=actor, action="model.rollback", target=f"team_model:{current.name if current else 'generic'}",
-                  details={"now_serving": now_serving.name if now_serving else "generic"})
+            now_serving = store.rollback(s, now=datetime.now(UTC))
+            audit(
+                s,
+                actor=actor,
+                action="model.rollback",
+                target=f"team_model:{current.name if current else 'generic'}",
+                details={"now_serving": now_serving.name if now_serving else "generic"},
+            )
             s.commit()
         self.refresh_team()
         return self.serving()
@@ -360,8 +488,11 @@ class Runtime:
 
         with self.sessions() as s:
             key = promoted_key(s)
-        return {"model": key[0] if key else "generic", "model_version": self.scorer.version,
-                "generic_version": self.base_scorer.version}
+        return {
+            "model": key[0] if key else "generic",
+            "model_version": self.scorer.version,
+            "generic_version": self.base_scorer.version,
+        }
 
     def load_team_model(self, name: str):
         """A stored team model over the generic pipeline, checked (``ModelError`` if refused)."""
@@ -375,7 +506,9 @@ class Runtime:
         base = self.base_scorer
         if not hasattr(base, "encoder"):
             base = self.registry.pipeline(self.settings.scorer)
-        return self.registry.team_pipeline(base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer)
+        return self.registry.team_pipeline(
+            base, team_name=name, blob=blob, sha256=sha, name=self.settings.scorer
+        )
 
     def reload_models(self) -> None:
         """Rebuild the pipeline's tagger with the current taxonomy and calibration; the encoder
@@ -416,8 +549,10 @@ class Runtime:
         """The dimensions the daily rollups hold besides brand and region: the dashboard's."""
         from service.store.repo import DIMENSIONS
 
-        dims = [d if d in DIMENSIONS or d.startswith("attr:") else f"attr:{d}"
-                for d in self.settings.dashboard.segment_dimensions]
+        dims = [
+            d if d in DIMENSIONS or d.startswith("attr:") else f"attr:{d}"
+            for d in self.settings.dashboard.segment_dimensions
+        ]
         return [d for d in dict.fromkeys(dims) if d not in ("brand", "region")]
 
     def refresh_rollups(self, *, rebuild: bool = False, progress=None) -> dict:
@@ -426,7 +561,9 @@ class Runtime:
         from service.store import rollups
 
         with self.sessions() as s:
-            out = rollups.refresh(s, dims=self.rollup_dimensions(), rebuild=rebuild, progress=progress)
+            out = rollups.refresh(
+                s, dims=self.rollup_dimensions(), rebuild=rebuild, progress=progress
+            )
             s.commit()
         return out
 

@@ -22,10 +22,12 @@ from sqlalchemy import create_engine, text
 
 from service.config import Settings
 from service.domain import Score
-from service.nlp.pipeline import Scorer, ScoredText
+from service.nlp.pipeline import ScoredText, Scorer
 from service.runtime import Runtime
 
-PG_ADMIN_URL = os.environ.get("RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "RADAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 # --- pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) ------------------------------------
@@ -87,8 +89,13 @@ def pytest_xdist_make_scheduler(config, log):
             scope, work_unit = self.workqueue.popitem(last=False)
             self.assigned_work.setdefault(node, {})[scope] = work_unit
             wanted = {nodeid for nodeid, done in work_unit.items() if not done}
-            node.send_runtest_some([i for i, nodeid in enumerate(self.registered_collections[node])
-                                    if nodeid in wanted])
+            node.send_runtest_some(
+                [
+                    i
+                    for i, nodeid in enumerate(self.registered_collections[node])
+                    if nodeid in wanted
+                ]
+            )
 
     return ModuleAndDemoScheduling(config, log)
 
@@ -168,9 +175,18 @@ class FakeScorer(Scorer):
             p[label] = 0.8
             seed = int(hashlib.sha1(t.encode()).hexdigest()[:8], 16)
             emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
-            out.append(ScoredText(Score(sentiment=label, sentiment_score=p["positive"] - p["negative"],
-                                        probabilities=p, aspects=[], model_version=self.version),
-                                  emb / np.linalg.norm(emb)))
+            out.append(
+                ScoredText(
+                    Score(
+                        sentiment=label,
+                        sentiment_score=p["positive"] - p["negative"],
+                        probabilities=p,
+                        aspects=[],
+                        model_version=self.version,
+                    ),
+                    emb / np.linalg.norm(emb),
+                )
+            )
         return out
 
 

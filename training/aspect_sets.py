@@ -56,8 +56,13 @@ def load_taxonomy(name: str) -> tuple[Taxonomy, dict]:
     return Taxonomy.model_validate(raw), bench
 
 
-def _to_set(name: str, language: str, taxonomy_name: str, rows: list[tuple[str, dict[str, str]]],
-            family: str) -> AspectSet:
+def _to_set(
+    name: str,
+    language: str,
+    taxonomy_name: str,
+    rows: list[tuple[str, dict[str, str]]],
+    family: str,
+) -> AspectSet:
     taxonomy, bench = load_taxonomy(taxonomy_name)
     ids = taxonomy.ids
     cats, by_entity = bench.get("categories", {}), bench.get("entity_default", {})
@@ -82,7 +87,15 @@ def _to_set(name: str, language: str, taxonomy_name: str, rows: list[tuple[str, 
         gold.append(g)
     if unmapped:
         raise ValueError(f"{name}: categories mapped to no aspect: {sorted(unmapped)}")
-    return AspectSet(name, language, taxonomy, texts, np.array(gold), family=family, meta={"taxonomy": taxonomy_name})
+    return AspectSet(
+        name,
+        language,
+        taxonomy,
+        texts,
+        np.array(gold),
+        family=family,
+        meta={"taxonomy": taxonomy_name},
+    )
 
 
 def mams_val() -> AspectSet:
@@ -94,35 +107,66 @@ def mams_train() -> AspectSet:
 
 
 def semeval14_restaurants() -> AspectSet:
-    return _to_set("semeval14-restaurants/train", "en", "semeval14_restaurants",
-                   D.semeval_restaurant_categories(), "semeval-restaurants")
+    return _to_set(
+        "semeval14-restaurants/train",
+        "en",
+        "semeval14_restaurants",
+        D.semeval_restaurant_categories(),
+        "semeval-restaurants",
+    )
 
 
 def semeval16_laptops() -> AspectSet:
-    return _to_set("semeval16-laptops/train", "en", "semeval16_laptops",
-                   D.semeval16_categories(D.data_dir() / "semeval2016_absa" / "ABSA16_Laptops_Train_SB1_v2.xml"),
-                   "semeval-laptops")
+    return _to_set(
+        "semeval16-laptops/train",
+        "en",
+        "semeval16_laptops",
+        D.semeval16_categories(
+            D.data_dir() / "semeval2016_absa" / "ABSA16_Laptops_Train_SB1_v2.xml"
+        ),
+        "semeval-laptops",
+    )
 
 
 def semeval16_restaurants() -> AspectSet:
     # SemEval-2016's restaurant sentences largely repeat SemEval-2014's: one family
-    return _to_set("semeval16-restaurants/train", "en", "semeval16_restaurants",
-                   D.semeval16_categories(D.data_dir() / "semeval2016_absa" / "ABSA16_Restaurants_Train_SB1_v2.xml"),
-                   "semeval-restaurants")
+    return _to_set(
+        "semeval16-restaurants/train",
+        "en",
+        "semeval16_restaurants",
+        D.semeval16_categories(
+            D.data_dir() / "semeval2016_absa" / "ABSA16_Restaurants_Train_SB1_v2.xml"
+        ),
+        "semeval-restaurants",
+    )
 
 
 def semeval16_dutch() -> AspectSet:
-    return _to_set("semeval16-restaurants-nl/train", "nl", "semeval16_restaurants",
-                   D.semeval16_categories(D.data_dir() / "semeval2016_absa" / "ABSA16NL_Restaurants_Train.xml"),
-                   "semeval-dutch")
+    return _to_set(
+        "semeval16-restaurants-nl/train",
+        "nl",
+        "semeval16_restaurants",
+        D.semeval16_categories(
+            D.data_dir() / "semeval2016_absa" / "ABSA16NL_Restaurants_Train.xml"
+        ),
+        "semeval-dutch",
+    )
 
 
 def asap() -> AspectSet:
-    return _to_set("asap/train+dev samples", "zh", "asap", D.asap_categories(("train", "dev")), "asap")
+    return _to_set(
+        "asap/train+dev samples", "zh", "asap", D.asap_categories(("train", "dev")), "asap"
+    )
 
 
-REPORTED = {"mams": mams_val, "semeval14": semeval14_restaurants, "laptops16": semeval16_laptops,
-            "restaurants16": semeval16_restaurants, "dutch16": semeval16_dutch, "asap": asap}
+REPORTED = {
+    "mams": mams_val,
+    "semeval14": semeval14_restaurants,
+    "laptops16": semeval16_laptops,
+    "restaurants16": semeval16_restaurants,
+    "dutch16": semeval16_dutch,
+    "asap": asap,
+}
 TRAINING_ONLY = {"mams-train": mams_train}
 
 
@@ -131,7 +175,9 @@ def load_all(names: list[str] | None = None) -> dict[str, AspectSet]:
     return {n: table[n]() for n in (names or list(table))}
 
 
-def training_sets_for(target: AspectSet, sets: dict[str, AspectSet]) -> list[tuple[AspectSet, np.ndarray]]:
+def training_sets_for(
+    target: AspectSet, sets: dict[str, AspectSet]
+) -> list[tuple[AspectSet, np.ndarray]]:
     """The sets a model reported on ``target`` may train on, each with a mask of its usable
     sentences: never ``target``'s own family (SemEval-2014 and -2016 restaurants share most of
     their sentences; MAMS train and val are one set), and never a sentence ``target`` also has."""
@@ -159,20 +205,24 @@ def embed(s: AspectSet, encoder) -> Embedded:
     from service.nlp.text import clause_spans
 
     runtime = getattr(encoder, "runtime", "torch")
-    path = cache_dir() / f"{encoder.name}-{runtime}" / f"{s.name.replace('/', '_').replace(' ', '_')}-{s.digest()}.npz"
+    path = (
+        cache_dir()
+        / f"{encoder.name}-{runtime}"
+        / f"{s.name.replace('/', '_').replace(' ', '_')}-{s.digest()}.npz"
+    )
     spans = [clause_spans(t) for t in s.texts]
     if path.exists():
         z = np.load(path)
         offsets = z["offsets"]
         cl = z["clauses"]
-        return Embedded(z["text"], [cl[offsets[i]:offsets[i + 1]] for i in range(len(s))], spans)
+        return Embedded(z["text"], [cl[offsets[i] : offsets[i + 1]] for i in range(len(s))], spans)
     text_parts, clause_parts = [], []
     from tqdm import tqdm
 
     step = 256
     with tqdm(total=len(s), desc=f"embed {s.name}", unit="text", dynamic_ncols=True) as bar:
         for i in range(0, len(s), step):
-            t, c = encoder.encode_with_spans(s.texts[i:i + step], spans[i:i + step])
+            t, c = encoder.encode_with_spans(s.texts[i : i + step], spans[i : i + step])
             text_parts.append(t)
             clause_parts.extend(c)
             bar.update(len(t))
@@ -180,7 +230,9 @@ def embed(s: AspectSet, encoder) -> Embedded:
     offsets = np.cumsum([0] + [len(c) for c in clause_parts])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, text=text, clauses=np.concatenate(clause_parts).astype(np.float32), offsets=offsets)
+    np.savez(
+        tmp, text=text, clauses=np.concatenate(clause_parts).astype(np.float32), offsets=offsets
+    )
     tmp.replace(path)
     return Embedded(text, [c.astype(np.float32) for c in clause_parts], spans)
 

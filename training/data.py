@@ -17,8 +17,16 @@ from service.config import REPO_ROOT
 from service.ingest.normalize import dedup_key
 
 NEG, NEU, POS = 0, 1, 2
-UMSAB_LANGS = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi",
-               "italian": "it", "portuguese": "pt", "spanish": "es"}
+UMSAB_LANGS = {
+    "arabic": "ar",
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "hindi": "hi",
+    "italian": "it",
+    "portuguese": "pt",
+    "spanish": "es",
+}
 
 
 def data_dir() -> Path:
@@ -39,12 +47,18 @@ class LabeledSet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def without(self, keys: set[str]) -> "LabeledSet":
+    def without(self, keys: set[str]) -> LabeledSet:
         """A copy without texts whose duplicate key is in ``keys`` (dev texts out of train)."""
         keep = [i for i, t in enumerate(self.texts) if dedup_key(t) not in keys]
-        return LabeledSet(self.name, [self.texts[i] for i in keep], [self.labels[i] for i in keep],
-                          self.binary, self.language, {**self.meta, "removed": len(self) - len(keep)},
-                          [self.spans[i] for i in keep] if self.spans is not None else None)
+        return LabeledSet(
+            self.name,
+            [self.texts[i] for i in keep],
+            [self.labels[i] for i in keep],
+            self.binary,
+            self.language,
+            {**self.meta, "removed": len(self) - len(keep)},
+            [self.spans[i] for i in keep] if self.spans is not None else None,
+        )
 
 
 def _lines(path: Path) -> list[str]:
@@ -52,20 +66,37 @@ def _lines(path: Path) -> list[str]:
 
 
 def sst2(split: str) -> LabeledSet:
-    rows = list(csv.reader(open(data_dir() / "sst2" / f"{split}.tsv", encoding="utf-8"),
-                           delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    return LabeledSet(f"sst2/{split}", [r[1] for r in rows], [POS if r[0] == "1" else NEG for r in rows],
-                      binary=True)
+    rows = list(
+        csv.reader(
+            open(data_dir() / "sst2" / f"{split}.tsv", encoding="utf-8"),
+            delimiter="\t",
+            quoting=csv.QUOTE_NONE,
+        )
+    )[1:]
+    return LabeledSet(
+        f"sst2/{split}",
+        [r[1] for r in rows],
+        [POS if r[0] == "1" else NEG for r in rows],
+        binary=True,
+    )
 
 
 def tweeteval(split: str) -> LabeledSet:
     root = data_dir() / "tweeteval_sentiment"
     if split == "train":
-        rows = list(csv.reader(open(root / "train_reconstructed.tsv", encoding="utf-8"),
-                               delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        rows = list(
+            csv.reader(
+                open(root / "train_reconstructed.tsv", encoding="utf-8"),
+                delimiter="\t",
+                quoting=csv.QUOTE_NONE,
+            )
+        )[1:]
         texts, labels = [r[1] for r in rows], [int(r[0]) for r in rows]
     else:
-        texts, labels = _lines(root / "val_text.txt"), [int(x) for x in _lines(root / "val_labels.txt")]
+        texts, labels = (
+            _lines(root / "val_text.txt"),
+            [int(x) for x in _lines(root / "val_labels.txt")],
+        )
     return LabeledSet(f"tweeteval/{split}", texts, labels, binary=False)
 
 
@@ -73,8 +104,13 @@ def umsab(lang_dir: str, split: str) -> LabeledSet:
     root = data_dir() / "umsab" / lang_dir
     texts = _lines(root / f"{split}_text.txt")
     labels = [int(x) for x in _lines(root / f"{split}_labels.txt")]
-    return LabeledSet(f"umsab-{UMSAB_LANGS[lang_dir]}/{split}", texts, labels, binary=False,
-                      language=UMSAB_LANGS[lang_dir])
+    return LabeledSet(
+        f"umsab-{UMSAB_LANGS[lang_dir]}/{split}",
+        texts,
+        labels,
+        binary=False,
+        language=UMSAB_LANGS[lang_dir],
+    )
 
 
 def semeval_restaurant_categories() -> list[tuple[str, dict[str, str]]]:
@@ -114,7 +150,9 @@ def aspect_term_clauses(path: Path, name: str) -> LabeledSet:
     texts, labels, spans = [], [], []
     for s in ET.parse(path).getroot().iter("sentence"):
         text = s.findtext("text") or ""
-        terms = [(int(t.get("from")), int(t.get("to")), t.get("polarity")) for t in s.iter("aspectTerm")]
+        terms = [
+            (int(t.get("from")), int(t.get("to")), t.get("polarity")) for t in s.iter("aspectTerm")
+        ]
         for a, b in clause_spans(text):
             pols = {p for f, e, p in terms if f < b and e > a}
             if len(pols) == 1 and (p := pols.pop()) in _POLARITY:
@@ -125,11 +163,15 @@ def aspect_term_clauses(path: Path, name: str) -> LabeledSet:
 
 
 def mams_clauses(split: str) -> LabeledSet:
-    return aspect_term_clauses(data_dir() / "mams" / f"mams_atsa_{split}.xml", f"mams-clauses/{split}")
+    return aspect_term_clauses(
+        data_dir() / "mams" / f"mams_atsa_{split}.xml", f"mams-clauses/{split}"
+    )
 
 
 def laptop_clauses() -> LabeledSet:
-    return aspect_term_clauses(data_dir() / "semeval2014_absa" / "Laptop_Train_v2.xml", "laptop-clauses/train")
+    return aspect_term_clauses(
+        data_dir() / "semeval2014_absa" / "Laptop_Train_v2.xml", "laptop-clauses/train"
+    )
 
 
 def chnsenticorp(split: str) -> LabeledSet:
@@ -138,8 +180,13 @@ def chnsenticorp(split: str) -> LabeledSet:
         rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     col = 1 if split == "train" else 2
     lab = 0 if split == "train" else 1
-    return LabeledSet(f"chnsenticorp/{split}", [r[col] for r in rows if len(r) > col],
-                      [POS if r[lab] == "1" else NEG for r in rows if len(r) > col], binary=True, language="zh")
+    return LabeledSet(
+        f"chnsenticorp/{split}",
+        [r[col] for r in rows if len(r) > col],
+        [POS if r[lab] == "1" else NEG for r in rows if len(r) > col],
+        binary=True,
+        language="zh",
+    )
 
 
 def online_shopping() -> LabeledSet:
@@ -147,8 +194,13 @@ def online_shopping() -> LabeledSet:
     path = data_dir() / "online_shopping_10_cats" / "online_shopping_10_cats.csv"
     with open(path, encoding="utf-8-sig") as fh:
         rows = [r for r in csv.DictReader(fh) if (r.get("review") or "").strip()]
-    return LabeledSet("online_shopping/train", [r["review"].lstrip("\ufeff") for r in rows],
-                      [POS if r["label"] == "1" else NEG for r in rows], binary=True, language="zh")
+    return LabeledSet(
+        "online_shopping/train",
+        [r["review"].lstrip("\ufeff") for r in rows],
+        [POS if r["label"] == "1" else NEG for r in rows],
+        binary=True,
+        language="zh",
+    )
 
 
 def sample(s: LabeledSet, n: int | None, seed: int = 13) -> LabeledSet:
@@ -158,9 +210,15 @@ def sample(s: LabeledSet, n: int | None, seed: int = 13) -> LabeledSet:
     import random
 
     keep = sorted(random.Random(seed).sample(range(len(s)), n))
-    return LabeledSet(s.name, [s.texts[i] for i in keep], [s.labels[i] for i in keep], s.binary,
-                      s.language, {**s.meta, "sampled_from": len(s)},
-                      [s.spans[i] for i in keep] if s.spans is not None else None)
+    return LabeledSet(
+        s.name,
+        [s.texts[i] for i in keep],
+        [s.labels[i] for i in keep],
+        s.binary,
+        s.language,
+        {**s.meta, "sampled_from": len(s)},
+        [s.spans[i] for i in keep] if s.spans is not None else None,
+    )
 
 
 def semeval16_categories(path: Path) -> list[tuple[str, dict[str, str]]]:
@@ -185,7 +243,10 @@ def asap_categories(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[st
             raise ValueError("the ASAP test sample is held out")
         with open(data_dir() / "asap_samples" / f"{split}_sample.csv", encoding="utf-8-sig") as fh:
             for r in csv.DictReader(fh):
-                cats = {k: pol[v.strip()] for k, v in r.items()
-                        if k not in ("index", "reviewbody", "star") and (v or "").strip() in pol}
+                cats = {
+                    k: pol[v.strip()]
+                    for k, v in r.items()
+                    if k not in ("index", "reviewbody", "star") and (v or "").strip() in pol
+                }
                 out.append((r["reviewbody"], cats))
     return out

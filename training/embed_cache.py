@@ -19,8 +19,11 @@ def _folder(encoder: Encoder, cache_dir: Path) -> Path:
     from service.nlp.onnx_export import ONNX_VERSION
 
     runtime = getattr(encoder, "runtime", "torch")
-    return Path(cache_dir) / "embeddings" / (
-        encoder.name if runtime == "torch" else f"{encoder.name}-{runtime}-v{ONNX_VERSION}")
+    return (
+        Path(cache_dir)
+        / "embeddings"
+        / (encoder.name if runtime == "torch" else f"{encoder.name}-{runtime}-v{ONNX_VERSION}")
+    )
 
 
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: Path, label: str) -> np.ndarray:
@@ -35,7 +38,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: Path, label: str
             if path.exists():
                 arr = np.load(path)
             else:
-                arr = encoder.encode(texts[start:start + CHUNK]).astype(np.float32)
+                arr = encoder.encode(texts[start : start + CHUNK]).astype(np.float32)
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, arr)
                 tmp.replace(path)
@@ -58,10 +61,14 @@ def embed_set(encoder: Encoder, s, cache_dir: Path) -> np.ndarray:
         sentences.setdefault(sent, []).append(i)
     order = list(sentences)
     out = np.empty((len(s.spans), encoder.dim), dtype=np.float32)
-    with tqdm(total=len(order), desc=f"embed {s.name} (in context)", unit="sentence", dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(order), desc=f"embed {s.name} (in context)", unit="sentence", dynamic_ncols=True
+    ) as bar:
         for start in range(0, len(order), CHUNK):
-            part = order[start:start + CHUNK]
-            _, per = encoder.encode_with_spans(part, [[s.spans[i][1] for i in sentences[t]] for t in part])
+            part = order[start : start + CHUNK]
+            _, per = encoder.encode_with_spans(
+                part, [[s.spans[i][1] for i in sentences[t]] for t in part]
+            )
             for t, embs in zip(part, per):
                 out[sentences[t]] = embs
             bar.update(len(part))

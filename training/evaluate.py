@@ -45,18 +45,29 @@ def _proba3(clf, X) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--pipeline", default=None)
-    ap.add_argument("--datasets", choices=["en", "multilingual"], default=None,
-                    help="Default: multilingual unless the encoder is English-only.")
+    ap.add_argument(
+        "--datasets",
+        choices=["en", "multilingual"],
+        default=None,
+        help="Default: multilingual unless the encoder is English-only.",
+    )
     ap.add_argument("--max-train", type=int, default=15000)
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     t0 = time.time()
     settings = Settings()
     name = args.pipeline or settings.scorer
-    reg = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir,
-                        batch_size=64, max_tokens=128)
+    reg = ModelRegistry(
+        settings.models_dir,
+        taxonomy=settings.taxonomy,
+        cache_dir=settings.model_cache_dir,
+        batch_size=64,
+        max_tokens=128,
+    )
     spec = reg.manifest.pipelines[name]
     languages = reg.encoder_spec(spec.encoder).languages
     preset = args.datasets or ("en" if languages == ["en"] else "multilingual")
@@ -73,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     texts = [t for s in train for t in s.texts]
     labels = np.concatenate([s.labels for s in train])
     word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=3, max_features=200_000, sublinear_tf=True)
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(1, 3), min_df=3, max_features=200_000, sublinear_tf=True
+    )
     Xt = hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()
     tfidf = LogisticRegression(max_iter=2000, C=4.0).fit(Xt, labels)
     E = np.concatenate([embed_set(frozen_enc, s, cache) for s in train])
@@ -85,21 +98,50 @@ def main(argv: list[str] | None = None) -> None:
         p8, p32 = head.predict_proba(e8), head.predict_proba(e32)
         metric, shipped = score_set(s, p8)
         Xd = hstack([word.transform(s.texts), char.transform(s.texts)]).tocsr()
-        rows.append({"set": s.name, "metric": metric, "shipped": shipped, "fp32": score_set(s, p32)[1],
-                     "int8_vs_fp32_agree": 100 * float(np.mean(p8.argmax(1) == p32.argmax(1))),
-                     "tfidf_lr": score_set(s, _proba3(tfidf, Xd))[1],
-                     "frozen_lr": score_set(s, _proba3(frozen, embed_set(frozen_enc, s, cache)))[1]})
+        rows.append(
+            {
+                "set": s.name,
+                "metric": metric,
+                "shipped": shipped,
+                "fp32": score_set(s, p32)[1],
+                "int8_vs_fp32_agree": 100 * float(np.mean(p8.argmax(1) == p32.argmax(1))),
+                "tfidf_lr": score_set(s, _proba3(tfidf, Xd))[1],
+                "frozen_lr": score_set(s, _proba3(frozen, embed_set(frozen_enc, s, cache)))[1],
+            }
+        )
     umsab = [r for r in rows if r["set"].startswith("umsab-")]
     if len(umsab) > 1:
-        rows.append({"set": "umsab mean (8 languages)", "metric": "macro F1",
-                     **{k: float(np.mean([r[k] for r in umsab])) for k in
-                        ("shipped", "fp32", "int8_vs_fp32_agree", "tfidf_lr", "frozen_lr")}})
+        rows.append(
+            {
+                "set": "umsab mean (8 languages)",
+                "metric": "macro F1",
+                **{
+                    k: float(np.mean([r[k] for r in umsab]))
+                    for k in ("shipped", "fp32", "int8_vs_fp32_agree", "tfidf_lr", "frozen_lr")
+                },
+            }
+        )
     if spec.aspect_heads:
         rows += aspect_rows(reg, spec, served, fp32, frozen_enc, args.seed)
-    print(table(rows, ["set", "metric", "shipped", "fp32", "int8_vs_fp32_agree", "tfidf_lr", "frozen_lr"]))
-    print(json.dumps({"pipeline": name, "encoder_runtime": reg.encoder_runtime(spec.encoder),
-                      "wall_s": round(time.time() - t0, 1),
-                      "rows": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}))
+    print(
+        table(
+            rows,
+            ["set", "metric", "shipped", "fp32", "int8_vs_fp32_agree", "tfidf_lr", "frozen_lr"],
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "pipeline": name,
+                "encoder_runtime": reg.encoder_runtime(spec.encoder),
+                "wall_s": round(time.time() - t0, 1),
+                "rows": [
+                    {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                    for r in rows
+                ],
+            }
+        )
+    )
 
 
 def aspect_rows(reg, spec, served, fp32, frozen_enc, seed: int) -> list[dict]:
@@ -115,23 +157,47 @@ def aspect_rows(reg, spec, served, fp32, frozen_enc, seed: int) -> list[dict]:
         t8, c8 = encode(served, report)
         t32, c32 = encode(fp32, report)
         out8, out32 = evaluate(heads, t8, c8, report), evaluate(heads, t32, c32, report)
-        agree = [np.array_equal(a[0] >= heads.threshold, b[0] >= heads.threshold)
-                 and np.array_equal(a[2].argmax(1), b[2].argmax(1))
-                 for a, b in ((heads.predict(t8[i], c8[i]), heads.predict(t32[i], c32[i])) for i in range(len(report)))]
+        agree = [
+            np.array_equal(a[0] >= heads.threshold, b[0] >= heads.threshold)
+            and np.array_equal(a[2].argmax(1), b[2].argmax(1))
+            for a, b in (
+                (heads.predict(t8[i], c8[i]), heads.predict(t32[i], c32[i]))
+                for i in range(len(report))
+            )
+        ]
         word = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
         char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
         tr_texts, rep_texts = [t for t, _ in train], [t for t, _ in report]
-        feats = {"tfidf_lr": (hstack([word.fit_transform(tr_texts), char.fit_transform(tr_texts)]).tocsr(),
-                              hstack([word.transform(rep_texts), char.transform(rep_texts)]).tocsr()),
-                 "frozen_lr": (frozen_enc.encode(tr_texts), frozen_enc.encode(rep_texts))}
-        base = {k: _baseline(Xtr, Xrep, train, report, cats, POLARITY) for k, (Xtr, Xrep) in feats.items()}
-        rows.append({"set": f"{heads.name} ({len(report)} sentences)", "metric": "category micro-F1",
-                     "shipped": out8["micro_f1"], "fp32": out32["micro_f1"],
-                     "int8_vs_fp32_agree": 100 * float(np.mean(agree)),
-                     **{k: v[0] for k, v in base.items()}})
-        rows.append({"set": f"{heads.name}", "metric": "category sentiment acc",
-                     "shipped": out8["sentiment_acc"], "fp32": out32["sentiment_acc"],
-                     **{k: v[1] for k, v in base.items()}})
+        feats = {
+            "tfidf_lr": (
+                hstack([word.fit_transform(tr_texts), char.fit_transform(tr_texts)]).tocsr(),
+                hstack([word.transform(rep_texts), char.transform(rep_texts)]).tocsr(),
+            ),
+            "frozen_lr": (frozen_enc.encode(tr_texts), frozen_enc.encode(rep_texts)),
+        }
+        base = {
+            k: _baseline(Xtr, Xrep, train, report, cats, POLARITY)
+            for k, (Xtr, Xrep) in feats.items()
+        }
+        rows.append(
+            {
+                "set": f"{heads.name} ({len(report)} sentences)",
+                "metric": "category micro-F1",
+                "shipped": out8["micro_f1"],
+                "fp32": out32["micro_f1"],
+                "int8_vs_fp32_agree": 100 * float(np.mean(agree)),
+                **{k: v[0] for k, v in base.items()},
+            }
+        )
+        rows.append(
+            {
+                "set": f"{heads.name}",
+                "metric": "category sentiment acc",
+                "shipped": out8["sentiment_acc"],
+                "fp32": out32["sentiment_acc"],
+                **{k: v[1] for k, v in base.items()},
+            }
+        )
     return rows
 
 
@@ -143,10 +209,14 @@ def _baseline(Xtr, Xrep, train, report, cats, polarity) -> tuple[float, float]:
         if y.all() or not y.any():
             pred[:, j] = y.all()
             continue
-        pred[:, j] = LogisticRegression(max_iter=2000, C=4.0).fit(Xtr, y).predict_proba(Xrep)[:, 1] >= 0.5
+        pred[:, j] = (
+            LogisticRegression(max_iter=2000, C=4.0).fit(Xtr, y).predict_proba(Xrep)[:, 1] >= 0.5
+        )
     for i, (_, g) in enumerate(report):
         got = {cats[j] for j in np.flatnonzero(pred[i])}
-        tp += len(got & set(g)); fp += len(got - set(g)); fn += len(set(g) - got)
+        tp += len(got & set(g))
+        fp += len(got - set(g))
+        fn += len(set(g) - got)
     f1 = 100 * 2 * tp / max(2 * tp + fp + fn, 1)
     right = total = 0
     for cat in cats:
@@ -158,9 +228,13 @@ def _baseline(Xtr, Xrep, train, report, cats, polarity) -> tuple[float, float]:
         if len(set(ys)) < 2:
             guess = np.full(len(te), ys[0] if len(ys) else 2)
         else:
-            guess = LogisticRegression(max_iter=2000, C=4.0).fit(Xtr[[i for i, _ in tr]], ys).predict(
-                Xrep[[i for i, _ in te]])
-        right += int(np.sum(guess == np.array([p for _, p in te]))); total += len(te)
+            guess = (
+                LogisticRegression(max_iter=2000, C=4.0)
+                .fit(Xtr[[i for i, _ in tr]], ys)
+                .predict(Xrep[[i for i, _ in te]])
+            )
+        right += int(np.sum(guess == np.array([p for _, p in te])))
+        total += len(te)
     return f1, 100 * right / max(total, 1)
 
 

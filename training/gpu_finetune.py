@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.nlp.e5_build import QK, _Q4, dequantize_q4_0  # noqa: E402
+from service.nlp.e5_build import _Q4, QK, dequantize_q4_0  # noqa: E402
 
 
 def load_pack(path: Path):
@@ -32,18 +32,31 @@ def load_pack(path: Path):
     def tensor(name: str, rows: int | None = None) -> np.ndarray:
         raw = z[f"t:{name}"].reshape(-1)
         info = meta["tensors"][name]
-        arr = (raw.view("<f4")[:info["count"]] if info["dtype"] == 0
-               else dequantize_q4_0(raw.view(_Q4)[:info["count"] // QK]))
+        arr = (
+            raw.view("<f4")[: info["count"]]
+            if info["dtype"] == 0
+            else dequantize_q4_0(raw.view(_Q4)[: info["count"] // QK])
+        )
         return arr.reshape(rows, -1) if rows else arr
 
     H, FF = h["hidden"], h["ffn"]
-    sd = {"embeddings.word_embeddings.weight": tensor("emb.word", meta["vocab"]),
-          "embeddings.position_embeddings.weight": np.concatenate([np.zeros((2, H), np.float32),
-                                                                   tensor("emb.pos", h["max_positions"])]),
-          "embeddings.token_type_embeddings.weight": tensor("emb.type", h["type_vocab"]),
-          "embeddings.LayerNorm.weight": tensor("emb.ln.w"), "embeddings.LayerNorm.bias": tensor("emb.ln.b")}
-    parts = {"q": ("attention.self.query", H), "k": ("attention.self.key", H), "v": ("attention.self.value", H),
-             "ao": ("attention.output.dense", H), "fi": ("intermediate.dense", FF), "fo": ("output.dense", H)}
+    sd = {
+        "embeddings.word_embeddings.weight": tensor("emb.word", meta["vocab"]),
+        "embeddings.position_embeddings.weight": np.concatenate(
+            [np.zeros((2, H), np.float32), tensor("emb.pos", h["max_positions"])]
+        ),
+        "embeddings.token_type_embeddings.weight": tensor("emb.type", h["type_vocab"]),
+        "embeddings.LayerNorm.weight": tensor("emb.ln.w"),
+        "embeddings.LayerNorm.bias": tensor("emb.ln.b"),
+    }
+    parts = {
+        "q": ("attention.self.query", H),
+        "k": ("attention.self.key", H),
+        "v": ("attention.self.value", H),
+        "ao": ("attention.output.dense", H),
+        "fi": ("intermediate.dense", FF),
+        "fo": ("output.dense", H),
+    }
     for layer in range(h["layers"]):
         pre = f"encoder.layer.{layer}."
         for short, (hf, rows) in parts.items():
@@ -52,8 +65,14 @@ def load_pack(path: Path):
         for short, hf in {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}.items():
             sd[pre + hf + ".weight"] = tensor(f"l{layer}.{short}.w")
             sd[pre + hf + ".bias"] = tensor(f"l{layer}.{short}.b")
-    sets = [(s, torch.from_numpy(z[f"ids:{s['key']}"].astype(np.int64)), torch.from_numpy(z[f"y:{s['key']}"].astype(np.int64)))
-            for s in meta["sets"]]
+    sets = [
+        (
+            s,
+            torch.from_numpy(z[f"ids:{s['key']}"].astype(np.int64)),
+            torch.from_numpy(z[f"y:{s['key']}"].astype(np.int64)),
+        )
+        for s in meta["sets"]
+    ]
     return meta, sd, sets
 
 
@@ -74,11 +93,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=5e-5, help="3e-4 collapsed English 3-class tweets; 5e-5 did not.")
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=5e-5,
+        help="3e-4 collapsed English 3-class tweets; 5e-5 did not.",
+    )
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--binary-weight", type=float, default=1.0,
-                    help="Multiplier on two-class sets (they push the shared space towards polar).")
+    ap.add_argument(
+        "--binary-weight",
+        type=float,
+        default=1.0,
+        help="Multiplier on two-class sets (they push the shared space towards polar).",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -88,28 +116,56 @@ def main() -> None:
     t0 = time.time()
     meta, sd, sets = load_pack(args.pack)
     h, sp = meta["header"], meta["specials"]
-    cfg = XLMRobertaConfig(vocab_size=meta["vocab"], hidden_size=h["hidden"], num_hidden_layers=h["layers"],
-                           num_attention_heads=h["heads"], intermediate_size=h["ffn"], hidden_act="gelu",
-                           max_position_embeddings=h["max_positions"] + 2, type_vocab_size=h["type_vocab"],
-                           layer_norm_eps=float(np.float32(h["eps"])), pad_token_id=sp["pad"])
+    cfg = XLMRobertaConfig(
+        vocab_size=meta["vocab"],
+        hidden_size=h["hidden"],
+        num_hidden_layers=h["layers"],
+        num_attention_heads=h["heads"],
+        intermediate_size=h["ffn"],
+        hidden_act="gelu",
+        max_position_embeddings=h["max_positions"] + 2,
+        type_vocab_size=h["type_vocab"],
+        layer_norm_eps=float(np.float32(h["eps"])),
+        pad_token_id=sp["pad"],
+    )
     model = XLMRobertaModel(cfg, add_pooling_layer=False)
-    missing = model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=False)
+    missing = model.load_state_dict(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=False
+    )
     assert not missing.unexpected_keys, missing
-    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
-                                             target_modules=["query", "key", "value", "dense"]))
-    head = torch.nn.Sequential(torch.nn.Linear(h["hidden"], 512), torch.nn.GELU(), torch.nn.Dropout(0.1),
-                               torch.nn.Linear(512, 3))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=args.rank,
+            lora_alpha=2 * args.rank,
+            lora_dropout=0.05,
+            target_modules=["query", "key", "value", "dense"],
+        ),
+    )
+    head = torch.nn.Sequential(
+        torch.nn.Linear(h["hidden"], 512),
+        torch.nn.GELU(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(512, 3),
+    )
     model.to(dev), head.to(dev)
     train = [(s, x, y) for s, x, y in sets if s["kind"] == "train"]
     devsets = [(s, x, y) for s, x, y in sets if s["kind"] == "dev"]
-    X = torch.cat([x for _, x, _ in train]); Y = torch.cat([y for _, _, y in train])
+    X = torch.cat([x for _, x, _ in train])
+    Y = torch.cat([y for _, _, y in train])
     B = torch.cat([torch.full((len(y),), s["binary"]) for s, _, y in train])
-    W = torch.cat([torch.full((len(y),), float(s["weight"]) * (args.binary_weight if s["binary"] else 1.0))
-                   for s, _, y in train])
+    W = torch.cat(
+        [
+            torch.full((len(y),), float(s["weight"]) * (args.binary_weight if s["binary"] else 1.0))
+            for s, _, y in train
+        ]
+    )
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * ((len(X) + args.batch - 1) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.06)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=steps, pct_start=0.06
+    )
     pad = sp["pad"]
 
     def embed(ids: torch.Tensor) -> torch.Tensor:
@@ -123,40 +179,70 @@ def main() -> None:
         return torch.nn.functional.normalize((hid.float() * m).sum(1) / m.sum(1), dim=1)
 
     def evaluate(tag: str) -> dict:
-        model.eval(); head.eval()
+        model.eval()
+        head.eval()
         res = {}
         with torch.no_grad():
             for s, x, y in devsets:
-                probs = torch.cat([torch.softmax(head(embed(x[i:i + 512])), 1).cpu() for i in range(0, len(x), 512)])
+                probs = torch.cat(
+                    [
+                        torch.softmax(head(embed(x[i : i + 512])), 1).cpu()
+                        for i in range(0, len(x), 512)
+                    ]
+                )
                 name, val = metric(s, probs.numpy(), y.numpy())
                 res[s["name"]] = {name: round(100 * val, 2)}
         um = [v["macro_f1"] for k, v in res.items() if k.startswith("umsab-")]
         res["umsab-mean"] = round(float(np.mean(um)), 2)
         print(tag, json.dumps(res), flush=True)
-        model.train(); head.train()
+        model.train()
+        head.train()
         return res
 
     results = []
     for epoch in range(args.epochs):
         perm = torch.randperm(len(X))
         for i in range(0, len(X), args.batch):
-            b = perm[i:i + args.batch]
+            b = perm[i : i + args.batch]
             logits = head(embed(X[b]))
             y, bi, w = Y[b].to(dev), B[b].to(dev), W[b].to(dev)
             full = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-            two = torch.nn.functional.cross_entropy(logits[:, [0, 2]], (y == 2).long(), reduction="none")
+            two = torch.nn.functional.cross_entropy(
+                logits[:, [0, 2]], (y == 2).long(), reduction="none"
+            )
             loss = (torch.where(bi, two, full) * w).sum() / w.sum()
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
         results.append(evaluate(f"epoch {epoch + 1} ({time.time() - t0:.0f}s)"))
     from safetensors.torch import save_file
 
     args.out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"lora.{k}": v.detach().float().cpu().contiguous() for k, v in model.state_dict().items() if "lora_" in k}
-    tensors.update({f"head.{k}": v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()})
-    save_file(tensors, str(args.out / "adapter.safetensors"), metadata={"rank": str(args.rank), "alpha": str(2 * args.rank)})
-    (args.out / "metrics.json").write_text(json.dumps({"epochs": results, "wall_s": round(time.time() - t0, 1),
-                                                       "device": str(torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"),
-                                                       "train_examples": len(X)}, indent=1))
+    tensors = {
+        f"lora.{k}": v.detach().float().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if "lora_" in k
+    }
+    tensors.update(
+        {f"head.{k}": v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()}
+    )
+    save_file(
+        tensors,
+        str(args.out / "adapter.safetensors"),
+        metadata={"rank": str(args.rank), "alpha": str(2 * args.rank)},
+    )
+    (args.out / "metrics.json").write_text(
+        json.dumps(
+            {
+                "epochs": results,
+                "wall_s": round(time.time() - t0, 1),
+                "device": str(torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"),
+                "train_examples": len(X),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

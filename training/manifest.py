@@ -26,10 +26,12 @@ def update_artifact(models_dir: Path, name: str, entry: dict) -> None:
     data.setdefault("encoders", {})
     data.setdefault("artifacts", {})
     data.setdefault("pipelines", {})
-    for role, f in entry.get("files", {}).items():
+    for _role, f in entry.get("files", {}).items():
         f["sha256"] = sha256_file(Path(models_dir) / f["path"])
     data["artifacts"][name] = _plain(entry)
     Manifest.model_validate(data)  # never write a manifest the registry would refuse
     tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+    tmp.write_text(
+        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
+    )
     tmp.replace(path)

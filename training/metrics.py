@@ -33,7 +33,9 @@ def expected_calibration_error(probs: np.ndarray, labels: list[int], bins: int =
     return float(ece)
 
 
-def sentiment_metric(name: str, binary: bool, probs: np.ndarray, labels: list[int]) -> tuple[str, float]:
+def sentiment_metric(
+    name: str, binary: bool, probs: np.ndarray, labels: list[int]
+) -> tuple[str, float]:
     """The target metric of a sentiment dev set, in percent: accuracy on two-class sets,
     macro recall on TweetEval (its official measure), macro F1 elsewhere."""
     if binary:

@@ -51,7 +51,9 @@ Example = tuple[str, dict[str, str]]  # (sentence, {category: polarity})
 def chinese_terms(mapping_file: Path = MAPPING_FILE) -> list[Example]:
     import yaml
 
-    groups = yaml.safe_load(mapping_file.read_text(encoding="utf-8"))["chinese-aspect-terms"]["terms"]
+    groups = yaml.safe_load(mapping_file.read_text(encoding="utf-8"))["chinese-aspect-terms"][
+        "terms"
+    ]
     of_term = {t: g for g, terms in groups.items() for t in terms}
     by_text: dict[str, dict[str, str]] = {}
     with open(D.data_dir() / "chinese_aspect_polarity" / "train.tsv", encoding="utf-8") as fh:
@@ -87,7 +89,9 @@ def splits(name: str, seed: int) -> tuple[list[Example], list[Example], list[str
 class HeadsModule(torch.nn.Module):
     """The torch twin of ``AspectHeads.predict`` (batched, clause-padded)."""
 
-    def __init__(self, dim: int, k: int, hidden: int = 256, s_hidden: int = 128, dropout: float = 0.1):
+    def __init__(
+        self, dim: int, k: int, hidden: int = 256, s_hidden: int = 128, dropout: float = 0.1
+    ):
         super().__init__()
         self.l1, self.ld = torch.nn.Linear(dim, hidden), torch.nn.Linear(hidden, k)
         self.ls1, self.ls2 = torch.nn.Linear(2 * dim, s_hidden), torch.nn.Linear(s_hidden, 3)
@@ -106,8 +110,17 @@ class HeadsModule(torch.nn.Module):
         return z, s
 
     def export(self) -> dict[str, np.ndarray]:
-        w = {"W1": self.l1.weight, "b1": self.l1.bias, "Wd": self.ld.weight, "bd": self.ld.bias,
-             "Ws1": self.ls1.weight, "bs1": self.ls1.bias, "E": self.E, "Ws2": self.ls2.weight, "bs2": self.ls2.bias}
+        w = {
+            "W1": self.l1.weight,
+            "b1": self.l1.bias,
+            "Wd": self.ld.weight,
+            "bd": self.ld.bias,
+            "Ws1": self.ls1.weight,
+            "bs1": self.ls1.bias,
+            "E": self.E,
+            "Ws2": self.ls2.weight,
+            "bs2": self.ls2.bias,
+        }
         return {k: w[k].detach().numpy().copy() for k in PARAMS}
 
 
@@ -123,8 +136,8 @@ def tensors(text_emb, clause_emb, examples: list[Example], cats: list[str]):
     c = np.zeros((n, width, d), np.float32)
     m = np.zeros((n, width), np.float32)
     for i, ce in enumerate(clause_emb):
-        c[i, :len(ce)] = ce
-        m[i, :len(ce)] = 1
+        c[i, : len(ce)] = ce
+        m[i, : len(ce)] = 1
     y = np.zeros((n, len(cats)), np.float32)
     pol = np.full((n, len(cats)), -100, np.int64)  # -100: no sentiment target
     for i, (_, cs) in enumerate(examples):
@@ -132,7 +145,13 @@ def tensors(text_emb, clause_emb, examples: list[Example], cats: list[str]):
             y[i, cats.index(cat)] = 1
             if p in POLARITY:
                 pol[i, cats.index(cat)] = POLARITY[p]
-    return torch.from_numpy(text_emb), torch.from_numpy(c), torch.from_numpy(m), torch.from_numpy(y), torch.from_numpy(pol)
+    return (
+        torch.from_numpy(text_emb),
+        torch.from_numpy(c),
+        torch.from_numpy(m),
+        torch.from_numpy(y),
+        torch.from_numpy(pol),
+    )
 
 
 def train_heads(data, cats: list[str], *, epochs: int, seed: int, lr: float) -> HeadsModule:
@@ -146,12 +165,19 @@ def train_heads(data, cats: list[str], *, epochs: int, seed: int, lr: float) -> 
     for _ in tqdm(range(epochs), desc="train heads", unit="epoch", dynamic_ncols=True, leave=False):
         perm = torch.randperm(len(t), generator=gen)
         for i in range(0, len(perm), 64):
-            b = perm[i:i + 64]
+            b = perm[i : i + 64]
             z, s = model(t[b], c[b], m[b])
             det = torch.nn.functional.binary_cross_entropy_with_logits(z, y[b])
-            sent = torch.nn.functional.cross_entropy(s.reshape(-1, 3), pol[b].reshape(-1), ignore_index=-100) \
-                if (pol[b] >= 0).any() else z.sum() * 0
-            opt.zero_grad(); (det + sent).backward(); opt.step()
+            sent = (
+                torch.nn.functional.cross_entropy(
+                    s.reshape(-1, 3), pol[b].reshape(-1), ignore_index=-100
+                )
+                if (pol[b] >= 0).any()
+                else z.sum() * 0
+            )
+            opt.zero_grad()
+            (det + sent).backward()
+            opt.step()
         sched.step()
     model.eval()
     return model
@@ -164,18 +190,30 @@ def evaluate(heads: AspectHeads, text_emb, clause_emb, examples: list[Example]) 
     for i, (_, gold) in enumerate(examples):
         prob, _, sent = heads.predict(text_emb[i], clause_emb[i])
         pred = {cats[j] for j in np.flatnonzero(prob >= heads.threshold)}
-        tp += len(pred & set(gold)); fp += len(pred - set(gold)); fn += len(set(gold) - pred)
+        tp += len(pred & set(gold))
+        fp += len(pred - set(gold))
+        fn += len(set(gold) - pred)
         for cat, p in gold.items():
             if p in POLARITY:
                 total += 1
                 right += int(sent[cats.index(cat)].argmax() == POLARITY[p])
     prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return {"micro_f1": 100 * (2 * prec * rec / (prec + rec) if prec + rec else 0.0), "precision": 100 * prec,
-            "recall": 100 * rec, "sentiment_acc": 100 * right / max(total, 1), "n": len(examples)}
+    return {
+        "micro_f1": 100 * (2 * prec * rec / (prec + rec) if prec + rec else 0.0),
+        "precision": 100 * prec,
+        "recall": 100 * rec,
+        "sentiment_acc": 100 * right / max(total, 1),
+        "n": len(examples),
+    }
 
 
-def zero_shot_report(tagger: ZeroShotAspectTagger, clause_emb, examples: list[Example], mapping: dict[str, str],
-                     ids: list[str]) -> dict:
+def zero_shot_report(
+    tagger: ZeroShotAspectTagger,
+    clause_emb,
+    examples: list[Example],
+    mapping: dict[str, str],
+    ids: list[str],
+) -> dict:
     """The zero-shot tagger on the mapped categories (what it can be asked about), counted the
     same way: a mapped aspect predicted on a sentence without its category is a false positive."""
     served = sorted(set(mapping.values()))
@@ -183,26 +221,36 @@ def zero_shot_report(tagger: ZeroShotAspectTagger, clause_emb, examples: list[Ex
     for i, (_, gold) in enumerate(examples):
         want = {mapping[c] for c in gold if c in mapping}
         got = {h.aspect for h in tagger.tag(clause_emb[i]) if h.aspect in served}
-        tp += len(got & want); fp += len(got - want); fn += len(want - got)
+        tp += len(got & want)
+        fp += len(got - want)
+        fn += len(want - got)
     prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return {"micro_f1": 100 * (2 * prec * rec / (prec + rec) if prec + rec else 0.0), "precision": 100 * prec,
-            "recall": 100 * rec}
+    return {
+        "micro_f1": 100 * (2 * prec * rec / (prec + rec) if prec + rec else 0.0),
+        "precision": 100 * prec,
+        "recall": 100 * rec,
+    }
 
 
-def mapped_report(heads: AspectHeads, text_emb, clause_emb, examples: list[Example], mapping: dict[str, str]) -> dict:
+def mapped_report(
+    heads: AspectHeads, text_emb, clause_emb, examples: list[Example], mapping: dict[str, str]
+) -> dict:
     """The trained heads counted like the zero-shot tagger (mapped taxonomy aspects only)."""
     tp = fp = fn = 0
     for i, (_, gold) in enumerate(examples):
         prob, _, _ = heads.predict(text_emb[i], clause_emb[i])
         want = {mapping[c] for c in gold if c in mapping}
         got = {a for c, a in mapping.items() if prob[heads.categories.index(c)] >= heads.threshold}
-        tp += len(got & want); fp += len(got - want); fn += len(want - got)
+        tp += len(got & want)
+        fp += len(got - want)
+        fn += len(want - got)
     prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     return {"micro_f1": 100 * (2 * prec * rec / (prec + rec) if prec + rec else 0.0)}
 
 
-def calibrate(model: HeadsModule, name: str, cats: list[str], text_emb, clause_emb, examples: list[Example]
-              ) -> AspectHeads:
+def calibrate(
+    model: HeadsModule, name: str, cats: list[str], text_emb, clause_emb, examples: list[Example]
+) -> AspectHeads:
     """Threshold (best micro-F1) and sentiment temperature (best NLL) on a held-out slice of train."""
     heads = AspectHeads(name, cats, model.export())
     outs = [heads.predict(text_emb[i], clause_emb[i]) for i in range(len(examples))]
@@ -211,7 +259,9 @@ def calibrate(model: HeadsModule, name: str, cats: list[str], text_emb, clause_e
         tp = fp = fn = 0
         for (prob, _, _), (_, gold) in zip(outs, examples):
             pred = {cats[j] for j in np.flatnonzero(prob >= thr)}
-            tp += len(pred & set(gold)); fp += len(pred - set(gold)); fn += len(set(gold) - pred)
+            tp += len(pred & set(gold))
+            fp += len(pred - set(gold))
+            fn += len(set(gold) - pred)
         f = 2 * tp / max(2 * tp + fp + fn, 1)
         if f > best[0]:
             best = (f, float(thr))
@@ -219,33 +269,48 @@ def calibrate(model: HeadsModule, name: str, cats: list[str], text_emb, clause_e
     for (_, _, sent), (_, gold) in zip(outs, examples):
         for cat, p in gold.items():
             if p in POLARITY:
-                logp.append(np.log(np.clip(sent[cats.index(cat)], 1e-9, 1))); labels.append(POLARITY[p])
+                logp.append(np.log(np.clip(sent[cats.index(cat)], 1e-9, 1)))
+                labels.append(POLARITY[p])
     temperature = 1.0
     if logp:
         z, y = np.array(logp), np.array(labels)
-        nll = {T: -np.mean((z / T - np.log(np.exp(z / T).sum(1, keepdims=True)))[np.arange(len(y)), y])
-               for T in np.arange(0.5, 3.01, 0.05)}
+        nll = {
+            T: -np.mean((z / T - np.log(np.exp(z / T).sum(1, keepdims=True)))[np.arange(len(y)), y])
+            for T in np.arange(0.5, 3.01, 0.05)
+        }
         temperature = float(min(nll, key=nll.get))
-    return AspectHeads(name, cats, model.export(), threshold=round(best[1], 3), temperature=round(temperature, 3))
+    return AspectHeads(
+        name, cats, model.export(), threshold=round(best[1], 3), temperature=round(temperature, 3)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--pipeline", default="default")
     ap.add_argument("--name", default="aspects-e5-heads-v1")
-    ap.add_argument("--datasets", nargs="*", default=None, help="Default: every dataset in the mapping file.")
+    ap.add_argument(
+        "--datasets", nargs="*", default=None, help="Default: every dataset in the mapping file."
+    )
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     t0 = time.time()
     settings = Settings()
-    reg = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir)
+    reg = ModelRegistry(
+        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
+    )
     spec = reg.pipeline_spec(args.pipeline)
     encoder = reg.encoder(spec.encoder)
     cal = reg.artifact(spec.aspects).params
-    zero = ZeroShotAspectTagger(settings.taxonomy, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
-                                margin=float(cal.get("margin", 1.0))).fit(encoder)
+    zero = ZeroShotAspectTagger(
+        settings.taxonomy,
+        threshold=float(cal["threshold"]),
+        slope=float(cal["slope"]),
+        margin=float(cal.get("margin", 1.0)),
+    ).fit(encoder)
     mapping = load_mapping(MAPPING_FILE)
     names = args.datasets or list(mapping)
     ckdir = settings.model_cache_dir / "checkpoints" / "aspects"
@@ -256,17 +321,36 @@ def main(argv: list[str] | None = None) -> None:
         cut = int(len(train) * 0.9)
         perm = np.random.default_rng(args.seed).permutation(len(train))
         fit, held = [train[i] for i in perm[:cut]], [train[i] for i in perm[cut:]]
-        key = hashlib.sha1(json.dumps([vars(args), name, encoder.name, encoder.runtime,
-                                       reg.pipeline_version(args.pipeline), cats, len(train)]).encode()).hexdigest()[:12]
+        key = hashlib.sha1(
+            json.dumps(
+                [
+                    vars(args),
+                    name,
+                    encoder.name,
+                    encoder.runtime,
+                    reg.pipeline_version(args.pipeline),
+                    cats,
+                    len(train),
+                ]
+            ).encode()
+        ).hexdigest()[:12]
         ck = ckdir / f"{name}-{key}.safetensors"
-        print(f"{name}: {len(fit)} train / {len(held)} calibration / {len(report)} report sentences, "
-              f"{len(cats)} categories")
+        print(
+            f"{name}: {len(fit)} train / {len(held)} calibration / {len(report)} report sentences, "
+            f"{len(cats)} categories"
+        )
         rep_t, rep_c = encode(encoder, report)
         if ck.exists():
             heads = AspectHeads.load(ck)
         else:
             fit_t, fit_c = encode(encoder, fit)
-            model = train_heads(tensors(fit_t, fit_c, fit, cats), cats, epochs=args.epochs, seed=args.seed, lr=args.lr)
+            model = train_heads(
+                tensors(fit_t, fit_c, fit, cats),
+                cats,
+                epochs=args.epochs,
+                seed=args.seed,
+                lr=args.lr,
+            )
             held_t, held_c = encode(encoder, held)
             heads = calibrate(model, name, cats, held_t, held_c, held)
             heads.save(ck)
@@ -274,24 +358,62 @@ def main(argv: list[str] | None = None) -> None:
         served = mapping.get(name, {})
         zs = zero_shot_report(zero, rep_c, report, served, settings.taxonomy.ids) if served else {}
         mapped = mapped_report(heads, rep_t, rep_c, report, served) if served else {}
-        rows.append({"set": name, "categories": len(cats), "n": res["n"], "micro_f1": res["micro_f1"],
-                     "precision": res["precision"], "recall": res["recall"], "sentiment_acc": res["sentiment_acc"],
-                     "mapped_f1": mapped.get("micro_f1"), "zero_shot_mapped_f1": zs.get("micro_f1"),
-                     "threshold": heads.threshold})
-        metrics[name] = {k: round(v, 2) if isinstance(v, float) else v for k, v in rows[-1].items() if k != "set"}
+        rows.append(
+            {
+                "set": name,
+                "categories": len(cats),
+                "n": res["n"],
+                "micro_f1": res["micro_f1"],
+                "precision": res["precision"],
+                "recall": res["recall"],
+                "sentiment_acc": res["sentiment_acc"],
+                "mapped_f1": mapped.get("micro_f1"),
+                "zero_shot_mapped_f1": zs.get("micro_f1"),
+                "threshold": heads.threshold,
+            }
+        )
+        metrics[name] = {
+            k: round(v, 2) if isinstance(v, float) else v for k, v in rows[-1].items() if k != "set"
+        }
         out = settings.models_dir / f"{args.name}-{name}.safetensors"
         heads.save(out)
         files[name] = {"path": out.name}
-        data_lines.append(f"{name}: {len(fit)} sentences (+{len(held)} for threshold/temperature), "
-                          f"report on {len(report)}")
-    print(table(rows, ["set", "categories", "n", "micro_f1", "precision", "recall", "sentiment_acc",
-                       "mapped_f1", "zero_shot_mapped_f1", "threshold"]))
+        data_lines.append(
+            f"{name}: {len(fit)} sentences (+{len(held)} for threshold/temperature), "
+            f"report on {len(report)}"
+        )
+    print(
+        table(
+            rows,
+            [
+                "set",
+                "categories",
+                "n",
+                "micro_f1",
+                "precision",
+                "recall",
+                "sentiment_acc",
+                "mapped_f1",
+                "zero_shot_mapped_f1",
+                "threshold",
+            ],
+        )
+    )
     wall = time.time() - t0
-    update_artifact(settings.models_dir, args.name, {
-        "kind": "aspect_heads", "base": spec.encoder, "files": files,
-        "params": {"mapping": "configs/aspect_mapping.yaml"}, "metrics": metrics, "training_data": data_lines,
-        "trained_with": f"python -m training.train_aspects --pipeline {args.pipeline} --epochs {args.epochs} "
-                        f"--seed {args.seed} ({wall:.0f}s on this machine)"})
+    update_artifact(
+        settings.models_dir,
+        args.name,
+        {
+            "kind": "aspect_heads",
+            "base": spec.encoder,
+            "files": files,
+            "params": {"mapping": "configs/aspect_mapping.yaml"},
+            "metrics": metrics,
+            "training_data": data_lines,
+            "trained_with": f"python -m training.train_aspects --pipeline {args.pipeline} --epochs {args.epochs} "
+            f"--seed {args.seed} ({wall:.0f}s on this machine)",
+        },
+    )
     print(json.dumps({"artifact": args.name, "wall_s": round(wall, 1)}))
 
 

@@ -48,8 +48,11 @@ class SetFeatures:
 
 def set_features(s: A.AspectSet, encoder) -> SetFeatures:
     """Features of every (sentence, aspect) of a set, cached beside its embeddings."""
-    path = A.cache_dir() / f"{encoder.name}-{getattr(encoder, 'runtime', 'torch')}" / \
-        f"features-{s.name.replace('/', '_').replace(' ', '_')}-{s.digest()}-{len(FEATURES)}.npz"
+    path = (
+        A.cache_dir()
+        / f"{encoder.name}-{getattr(encoder, 'runtime', 'torch')}"
+        / f"features-{s.name.replace('/', '_').replace(' ', '_')}-{s.digest()}-{len(FEATURES)}.npz"
+    )
     if path.exists():
         z = np.load(path)
         return SetFeatures(z["X"], z["rule_hit"], z["best_clause"])
@@ -58,8 +61,15 @@ def set_features(s: A.AspectSet, encoder) -> SetFeatures:
     rules = compile_taxonomy_rules(s.taxonomy)
     ids = s.ids
     ruled = np.array([aid in rules and rules[aid].applies(s.language) for aid in ids])
-    hit = np.array([[aid in rules and bool(rules[aid].match(text, s.language)) for aid in ids] for text in s.texts])
-    X, best = batch_features(protos, e.text, e.clauses, hit, np.repeat(ruled[None, :], len(s), axis=0))
+    hit = np.array(
+        [
+            [aid in rules and bool(rules[aid].match(text, s.language)) for aid in ids]
+            for text in s.texts
+        ]
+    )
+    X, best = batch_features(
+        protos, e.text, e.clauses, hit, np.repeat(ruled[None, :], len(s), axis=0)
+    )
     out = SetFeatures(X, hit, best)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
@@ -87,8 +97,14 @@ def fit(parts, iterations: int, seed: int = 0) -> TreeEnsemble:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     X, Y, W = _rows(parts)
-    clf = HistGradientBoostingClassifier(max_iter=iterations, learning_rate=0.05, max_leaf_nodes=31,
-                                         min_samples_leaf=40, l2_regularization=1.0, random_state=seed)
+    clf = HistGradientBoostingClassifier(
+        max_iter=iterations,
+        learning_rate=0.05,
+        max_leaf_nodes=31,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
     clf.fit(X, Y, sample_weight=W)
     return TreeEnsemble.from_sklearn(clf)
 
@@ -111,8 +127,13 @@ def best_threshold(preds: list[tuple[np.ndarray, np.ndarray]]) -> float:
     return best[1]
 
 
-def leave_one_out(sets: dict[str, A.AspectSet], feats: dict[str, SetFeatures], target: str,
-                  iterations: int, nested: bool = True) -> tuple[np.ndarray, float, TreeEnsemble]:
+def leave_one_out(
+    sets: dict[str, A.AspectSet],
+    feats: dict[str, SetFeatures],
+    target: str,
+    iterations: int,
+    nested: bool = True,
+) -> tuple[np.ndarray, float, TreeEnsemble]:
     """Probabilities for ``target`` from a model that never saw its family, the threshold
     chosen inside the training families (nested leave-one-family-out), and the model."""
     T = sets[target]
@@ -133,9 +154,13 @@ def leave_one_out(sets: dict[str, A.AspectSet], feats: dict[str, SetFeatures], t
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--name", default="aspects-relevance-e5-v1")
-    ap.add_argument("--pipeline", default="default", help="Whose encoder the features are read from.")
+    ap.add_argument(
+        "--pipeline", default="default", help="Whose encoder the features are read from."
+    )
     ap.add_argument("--iterations", type=int, default=250)
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -144,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     from training.manifest import update_artifact
 
     settings = Settings()
-    reg = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir)
+    reg = ModelRegistry(
+        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
+    )
     encoder = reg.encoder(reg.pipeline_spec(args.pipeline).encoder)
     sets = A.load_all()
     feats = {k: set_features(s, encoder) for k, s in sets.items()}
@@ -154,7 +181,9 @@ def main(argv: list[str] | None = None) -> None:
         held = [k for k, s in sets.items() if s.family == fam]
         rest = [(s, feats[k], np.ones(len(s), bool)) for k, s in sets.items() if s.family != fam]
         held_keys = set().union(*(sets[k].keys() for k in held))
-        rest = [(s, f, np.array([A.dedup_key(t) not in held_keys for t in s.texts])) for s, f, _ in rest]
+        rest = [
+            (s, f, np.array([A.dedup_key(t) not in held_keys for t in s.texts])) for s, f, _ in rest
+        ]
         trees = fit(rest, args.iterations)
         loo += [(predict(trees, feats[k]), sets[k].gold) for k in held]
     threshold = best_threshold(loo)
@@ -167,18 +196,42 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.time() - t0
     n_rows = sum(len(s) * len(s.ids) for s in sets.values())
     n_defs = len({(a.id, a.description) for s in sets.values() for a in s.taxonomy.aspects})
-    update_artifact(settings.models_dir, args.name, {
-        "kind": "aspect_relevance", "base": reg.pipeline_spec(args.pipeline).encoder,
-        "files": {"weights": {"path": path.name, "sha256": sha256_file(path)}},
-        "params": {"threshold": threshold, "features": list(FEATURES), "trees": int(len(trees.offsets))},
-        "metrics": {"see": "benchmarks/aspects_new_taxonomy.py (leave-one-family-out zero-shot per set)"},
-        "training_data": [f"{s.name}: {len(s)} sentences × {len(s.ids)} aspects of benchmarks/taxonomies/"
-                          f"{s.meta.get('taxonomy', '')}" for s in sets.values()],
-        "trained_with": f"python -m training.train_relevance --iterations {args.iterations} "
-                        f"({wall:.0f}s on this machine; {n_rows} pairs, {n_defs} aspect definitions)",
-    })
-    print(json.dumps({"artifact": args.name, "threshold": threshold, "trees": int(len(trees.offsets)),
-                      "pairs": n_rows, "definitions": n_defs, "wall_s": round(wall, 1)}))
+    update_artifact(
+        settings.models_dir,
+        args.name,
+        {
+            "kind": "aspect_relevance",
+            "base": reg.pipeline_spec(args.pipeline).encoder,
+            "files": {"weights": {"path": path.name, "sha256": sha256_file(path)}},
+            "params": {
+                "threshold": threshold,
+                "features": list(FEATURES),
+                "trees": int(len(trees.offsets)),
+            },
+            "metrics": {
+                "see": "benchmarks/aspects_new_taxonomy.py (leave-one-family-out zero-shot per set)"
+            },
+            "training_data": [
+                f"{s.name}: {len(s)} sentences × {len(s.ids)} aspects of benchmarks/taxonomies/"
+                f"{s.meta.get('taxonomy', '')}"
+                for s in sets.values()
+            ],
+            "trained_with": f"python -m training.train_relevance --iterations {args.iterations} "
+            f"({wall:.0f}s on this machine; {n_rows} pairs, {n_defs} aspect definitions)",
+        },
+    )
+    print(
+        json.dumps(
+            {
+                "artifact": args.name,
+                "threshold": threshold,
+                "trees": int(len(trees.offsets)),
+                "pairs": n_rows,
+                "definitions": n_defs,
+                "wall_s": round(wall, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

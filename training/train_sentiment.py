@@ -49,15 +49,21 @@ class Prefix:
     the pooling range of each example and the base encoder's pooled embedding. ``subset``
     gives a view of some examples without copying the states."""
 
-    def __init__(self, states: np.ndarray, offsets: np.ndarray, pool: np.ndarray, base: np.ndarray,
-                 index: np.ndarray | None = None):
+    def __init__(
+        self,
+        states: np.ndarray,
+        offsets: np.ndarray,
+        pool: np.ndarray,
+        base: np.ndarray,
+        index: np.ndarray | None = None,
+    ):
         self.states, self.offsets, self._pool, self._base = states, offsets, pool, base
         self.index = np.arange(len(pool)) if index is None else index
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def subset(self, rows: np.ndarray) -> "Prefix":
+    def subset(self, rows: np.ndarray) -> Prefix:
         return Prefix(self.states, self.offsets, self._pool, self._base, self.index[rows])
 
     def lengths(self) -> np.ndarray:
@@ -75,18 +81,25 @@ class Prefix:
         pool = np.zeros((len(idx), width), np.float32)
         for j, i in enumerate(idx):
             n = lengths[j]
-            h[j, :n] = self.states[self.offsets[i]:self.offsets[i + 1]]
+            h[j, :n] = self.states[self.offsets[i] : self.offsets[i + 1]]
             mask[j, :n] = 1
             a, b = self._pool[i]
             pool[j, a:b] = 1
         return torch.from_numpy(h), torch.from_numpy(mask), torch.from_numpy(pool)
 
 
-def _tokenize(tok, s: D.LabeledSet, prefix: str, max_len: int) -> tuple[list[list[int]], list[tuple[int, int]]]:
+def _tokenize(
+    tok, s: D.LabeledSet, prefix: str, max_len: int
+) -> tuple[list[list[int]], list[tuple[int, int]]]:
     """Token ids (with ``<s>``/``</s>``, at most ``max_len``) and the pooling range per example:
     the whole sequence for a text, the clause's tokens for a clause in its sentence."""
     if s.spans is None:
-        enc = tok([prefix + t for t in s.texts], add_special_tokens=True, truncation=True, max_length=max_len)
+        enc = tok(
+            [prefix + t for t in s.texts],
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_len,
+        )
         ids = enc["input_ids"]
         return ids, [(0, len(x)) for x in ids]
     sents = [sent for sent, _ in s.spans]
@@ -97,15 +110,24 @@ def _tokenize(tok, s: D.LabeledSet, prefix: str, max_len: int) -> tuple[list[lis
         a, b = s.spans[k][1]
         inside = [j for j, (x, y) in enumerate(offs) if y > x and x - shift < b and y - shift > a]
         lo = max(0, min(inside[0], len(ids) - (max_len - 2))) if inside else 0
-        window = ids[lo:lo + max_len - 2]
+        window = ids[lo : lo + max_len - 2]
         out_ids.append([tok.cls_token_id, *window, tok.sep_token_id])
         sel = [j - lo + 1 for j in inside if lo <= j < lo + len(window)]
         pools.append((sel[0], sel[-1] + 1) if sel else (0, len(window) + 2))
     return out_ids, pools
 
 
-def build_prefix(model, tok, s: D.LabeledSet, *, prefix: str, freeze: int, max_len: int, folder: Path,
-                 batch: int = 64) -> Prefix:
+def build_prefix(
+    model,
+    tok,
+    s: D.LabeledSet,
+    *,
+    prefix: str,
+    freeze: int,
+    max_len: int,
+    folder: Path,
+    batch: int = 64,
+) -> Prefix:
     """Run the frozen encoder once over a set (resumable per set) and keep layer ``freeze``'s
     states plus the base pooled embedding."""
     ids, pools = _tokenize(tok, s, prefix, max_len)
@@ -120,24 +142,30 @@ def build_prefix(model, tok, s: D.LabeledSet, *, prefix: str, freeze: int, max_l
     base = np.zeros((len(ids), model.config.hidden_size), np.float16)
     order = np.argsort(-lengths, kind="stable")
     pad = tok.pad_token_id
-    with torch.inference_mode(), tqdm(total=len(ids), desc=f"frozen layers {s.name}", unit="text",
-                                      dynamic_ncols=True) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=len(ids), desc=f"frozen layers {s.name}", unit="text", dynamic_ncols=True
+        ) as bar,
+    ):
         for k in range(0, len(order), batch):
-            idx = order[k:k + batch]
+            idx = order[k : k + batch]
             width = int(lengths[idx].max())
             x = torch.full((len(idx), width), pad, dtype=torch.long)
             m = torch.zeros((len(idx), width), dtype=torch.long)
             pm = torch.zeros((len(idx), width))
             for j, i in enumerate(idx):
-                x[j, :lengths[i]] = torch.tensor(ids[i])
-                m[j, :lengths[i]] = 1
-                pm[j, pools[i][0]:pools[i][1]] = 1
+                x[j, : lengths[i]] = torch.tensor(ids[i])
+                m[j, : lengths[i]] = 1
+                pm[j, pools[i][0] : pools[i][1]] = 1
             out = model(input_ids=x, attention_mask=m, output_hidden_states=True)
             hid = out.hidden_states[freeze].numpy()
             last = out.last_hidden_state
-            pooled = torch.nn.functional.normalize((last * pm.unsqueeze(-1)).sum(1) / pm.sum(1, keepdim=True), dim=1)
+            pooled = torch.nn.functional.normalize(
+                (last * pm.unsqueeze(-1)).sum(1) / pm.sum(1, keepdim=True), dim=1
+            )
             for j, i in enumerate(idx):
-                states[offsets[i]:offsets[i + 1]] = hid[j, :lengths[i]]
+                states[offsets[i] : offsets[i + 1]] = hid[j, : lengths[i]]
             base[idx] = pooled.numpy()
             bar.update(len(idx))
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,8 +182,12 @@ class TopModel(torch.nn.Module):
         super().__init__()
         self.layers = torch.nn.ModuleList(encoder_model.encoder.layer[freeze:])
         dim = encoder_model.config.hidden_size
-        self.head = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Dropout(0.1),
-                                        torch.nn.Linear(hidden, 3))
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(dim, hidden),
+            torch.nn.GELU(),
+            torch.nn.Dropout(0.1),
+            torch.nn.Linear(hidden, 3),
+        )
 
     def pooled(self, h: torch.Tensor, mask: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         ext = (1.0 - mask)[:, None, None, :] * torch.finfo(h.dtype).min
@@ -170,7 +202,9 @@ class TopModel(torch.nn.Module):
         return self.head(v), v
 
 
-def _batches(prefixes: list[Prefix], batch: int, rng: np.random.Generator) -> list[list[tuple[int, int]]]:
+def _batches(
+    prefixes: list[Prefix], batch: int, rng: np.random.Generator
+) -> list[list[tuple[int, int]]]:
     """Random batches of similar length (less padding): shuffle, sort within pools of 50 batches."""
     items = [(k, i) for k, p in enumerate(prefixes) for i in range(len(p))]
     perm = rng.permutation(len(items))
@@ -179,8 +213,8 @@ def _batches(prefixes: list[Prefix], batch: int, rng: np.random.Generator) -> li
     out = []
     pool = 50 * batch
     for s in range(0, len(perm), pool):
-        chunk = sorted((items[j] for j in perm[s:s + pool]), key=lambda it: length[it])
-        out += [chunk[j:j + batch] for j in range(0, len(chunk), batch)]
+        chunk = sorted((items[j] for j in perm[s : s + pool]), key=lambda it: length[it])
+        out += [chunk[j : j + batch] for j in range(0, len(chunk), batch)]
     order = rng.permutation(len(out))
     return [out[j] for j in order]
 
@@ -192,7 +226,9 @@ def _run_batch(top: TopModel, prefixes: list[Prefix], items: list[tuple[int, int
         idx = np.array([i for kk, i in items if kk == k])
         h, m, p = prefixes[k].batch(idx)
         logits, v = top(h, m, p)
-        hs.append(logits); vs.append(v); rows.append((k, idx))
+        hs.append(logits)
+        vs.append(v)
+        rows.append((k, idx))
     return torch.cat(hs), torch.cat(vs), rows
 
 
@@ -203,7 +239,7 @@ def predict(top: TopModel, prefix: Prefix, batch: int = 128) -> np.ndarray:
     order = np.argsort(-prefix.lengths())
     with torch.inference_mode():
         for k in range(0, len(order), batch):
-            idx = order[k:k + batch]
+            idx = order[k : k + batch]
             logits, _ = top(*prefix.batch(idx))
             out[idx] = logits.numpy()
     top.train()
@@ -217,24 +253,42 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--encoder", default="multilingual-e5-small")
     ap.add_argument("--name", default="sentiment-e5-lora-v1", help="The sentiment head artifact.")
     ap.add_argument("--adapter", default="e5-lora-sentiment-v1", help="The LoRA adapter artifact.")
-    ap.add_argument("--init-head", default="sentiment-e5-v1",
-                    help="Start the head from this frozen-encoder head ('' for random).")
-    ap.add_argument("--freeze", type=int, default=8, help="Bottom layers kept frozen (cached once).")
+    ap.add_argument(
+        "--init-head",
+        default="sentiment-e5-v1",
+        help="Start the head from this frozen-encoder head ('' for random).",
+    )
+    ap.add_argument(
+        "--freeze", type=int, default=8, help="Bottom layers kept frozen (cached once)."
+    )
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4, help="Adapters; the head gets 2x.")
-    ap.add_argument("--keep", type=float, default=1.0, help="Weight of the keep-near-base embedding loss.")
+    ap.add_argument(
+        "--keep", type=float, default=1.0, help="Weight of the keep-near-base embedding loss."
+    )
     ap.add_argument("--max-per-set", type=int, default=5000)
-    ap.add_argument("--set-size", action="append", default=["tweeteval=15000"], metavar="SET=N",
-                    help="Per-set cap overriding --max-per-set (set name before the '/', repeatable).")
-    ap.add_argument("--binary-weight", type=float, default=0.5,
-                    help="Multiplier on the two-class sets' loss (they pull the space towards polar).")
+    ap.add_argument(
+        "--set-size",
+        action="append",
+        default=["tweeteval=15000"],
+        metavar="SET=N",
+        help="Per-set cap overriding --max-per-set (set name before the '/', repeatable).",
+    )
+    ap.add_argument(
+        "--binary-weight",
+        type=float,
+        default=0.5,
+        help="Multiplier on the two-class sets' loss (they pull the space towards polar).",
+    )
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--checkpoint-every", type=int, default=200)
@@ -246,61 +300,104 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     settings = Settings()
-    reg = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir)
+    reg = ModelRegistry(
+        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
+    )
     spec = reg.encoder_spec(args.encoder)
     from transformers import AutoModel, AutoTokenizer
 
     path = reg.encoder_path(args.encoder)
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager").eval()
+    model = AutoModel.from_pretrained(
+        path, add_pooling_layer=False, attn_implementation="eager"
+    ).eval()
     from service.nlp.checksums import sha256_file
 
     enc_digest = sha256_file(path / "model.safetensors")
-    folder = settings.model_cache_dir / "finetune" / f"{args.encoder}-f{args.freeze}-L{args.max_len}-{enc_digest[:8]}"
+    folder = (
+        settings.model_cache_dir
+        / "finetune"
+        / f"{args.encoder}-f{args.freeze}-L{args.max_len}-{enc_digest[:8]}"
+    )
 
     caps = dict(kv.split("=", 1) for kv in args.set_size)
     train, dev = datasets("multilingual", None, args.seed)
-    train = [D.sample(s, int(caps.get(s.name.split("/")[0], args.max_per_set)), args.seed) for s in train]
+    train = [
+        D.sample(s, int(caps.get(s.name.split("/")[0], args.max_per_set)), args.seed) for s in train
+    ]
     for s in train:
         extra = f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else ""
-        print(f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set{extra}")
-    pre = lambda s: build_prefix(model, tok, s, prefix=spec.prefix, freeze=args.freeze,  # noqa: E731
-                                 max_len=args.max_len, folder=folder)
+        print(
+            f"{s.name}: {len(s)} rows after removing {s.meta['removed']} that appear in a dev set{extra}"
+        )
+
+    def pre(s):
+        return build_prefix(
+            model,
+            tok,
+            s,
+            prefix=spec.prefix,
+            freeze=args.freeze,
+            max_len=args.max_len,
+            folder=folder,
+        )
+
     train_p, cal_p, cal_sets, parts = [], [], [], []
     for k, s in enumerate(train):
         p = pre(s)
         tr, cal = _split(len(s), 0.1, args.seed + k)
-        train_p.append(p.subset(tr)); cal_p.append(p.subset(cal))
+        train_p.append(p.subset(tr))
+        cal_p.append(p.subset(cal))
         y = np.asarray(s.labels)
         parts.append((y[tr], s.binary, _weight(s.name) * (args.binary_weight if s.binary else 1.0)))
         cal_sets.append((y[cal], s.binary))
     dev_p = [pre(s) for s in dev]
     print(f"frozen-layer cache ready ({time.time() - t0:.0f}s)")
 
-    wrapped = add_lora(model, list(range(args.freeze, model.config.num_hidden_layers)), args.rank, args.alpha,
-                       dropout=0.05)
+    wrapped = add_lora(
+        model,
+        list(range(args.freeze, model.config.num_hidden_layers)),
+        args.rank,
+        args.alpha,
+        dropout=0.05,
+    )
     top = TopModel(model, args.freeze, args.hidden)
     if args.init_head:
         h0 = reg.sentiment_head(args.init_head)
         with torch.no_grad():
-            top.head[0].weight.copy_(torch.from_numpy(h0.hidden_weight)); top.head[0].bias.copy_(torch.from_numpy(h0.hidden_bias))
-            top.head[3].weight.copy_(torch.from_numpy(h0.weight)); top.head[3].bias.copy_(torch.from_numpy(h0.bias))
+            top.head[0].weight.copy_(torch.from_numpy(h0.hidden_weight))
+            top.head[0].bias.copy_(torch.from_numpy(h0.hidden_bias))
+            top.head[3].weight.copy_(torch.from_numpy(h0.weight))
+            top.head[3].bias.copy_(torch.from_numpy(h0.bias))
     lora_params = [p for m in wrapped.values() for p in (m.lora_A, m.lora_B)]
-    opt = torch.optim.AdamW([{"params": lora_params, "lr": args.lr},
-                             {"params": top.head.parameters(), "lr": 2 * args.lr}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [
+            {"params": lora_params, "lr": args.lr},
+            {"params": top.head.parameters(), "lr": 2 * args.lr},
+        ],
+        weight_decay=0.01,
+    )
     rng = np.random.default_rng(args.seed)
     plan = [_batches(train_p, args.batch, rng) for _ in range(args.epochs)]
     steps = sum(len(p) for p in plan)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, 2 * args.lr], total_steps=steps,
-                                                pct_start=0.05, anneal_strategy="linear")
-    run_key = hashlib.sha1(json.dumps([vars(args), [(s.name, len(s)) for s in train]], sort_keys=True)
-                           .encode()).hexdigest()[:12]
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=[args.lr, 2 * args.lr],
+        total_steps=steps,
+        pct_start=0.05,
+        anneal_strategy="linear",
+    )
+    run_key = hashlib.sha1(
+        json.dumps([vars(args), [(s.name, len(s)) for s in train]], sort_keys=True).encode()
+    ).hexdigest()[:12]
     ckpt = settings.model_cache_dir / "checkpoints" / f"{args.adapter}-{run_key}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=True)
-        top.load_state_dict(state["top"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
+        top.load_state_dict(state["top"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
         step = state["step"]
         print(f"resuming at step {step} of {steps}")
     flat = [b for p in plan for b in p]
@@ -317,14 +414,25 @@ def main(argv: list[str] | None = None) -> None:
         base = torch.cat([torch.from_numpy(train_p[k].base(idx)) for k, idx in rows])
         keep = (1 - (v * base).sum(1)).mean()
         loss = _loss(logits, y, binary, w) + args.keep * keep
-        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
         step += 1
         avg = float(loss) if avg is None else 0.98 * avg + 0.02 * float(loss)
-        bar.update(1); bar.set_postfix(loss=f"{avg:.3f}", keep=f"{float(keep):.4f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{avg:.3f}", keep=f"{float(keep):.4f}")
         if step % args.checkpoint_every == 0 or step == steps:
             tmp = ckpt.with_suffix(".tmp")
-            torch.save({"top": top.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step}, tmp)
+            torch.save(
+                {
+                    "top": top.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "step": step,
+                },
+                tmp,
+            )
             tmp.replace(ckpt)
     bar.close()
 
@@ -333,7 +441,12 @@ def main(argv: list[str] | None = None) -> None:
     cal_y = np.concatenate([y for y, _ in cal_sets])
     cal_b = np.concatenate([np.full(len(y), b) for y, b in cal_sets])
     sd = {k: v.detach().numpy().copy() for k, v in top.head.state_dict().items()}
-    parts_head = dict(weight=sd["3.weight"], bias=sd["3.bias"], hidden_weight=sd["0.weight"], hidden_bias=sd["0.bias"])
+    parts_head = dict(
+        weight=sd["3.weight"],
+        bias=sd["3.bias"],
+        hidden_weight=sd["0.weight"],
+        hidden_bias=sd["0.bias"],
+    )
     temperature = fit_temperature(cal_logits, cal_y, cal_b)
     head = SentimentHead(temperature=temperature, **parts_head)
     print(f"temperature fitted on the held-out 10% of train: {temperature:.3f}")
@@ -342,9 +455,13 @@ def main(argv: list[str] | None = None) -> None:
         z = predict(top, p)
         row = sentiment_row(s, _softmax(z / temperature), _softmax(z))
         rows.append(row)
-        metrics[s.name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items() if k != "set"}
+        metrics[s.name] = {
+            k: round(v, 4) if isinstance(v, float) else v for k, v in row.items() if k != "set"
+        }
     um = [r["value"] for r in rows if r["set"].startswith("umsab-")]
-    rows.append({"set": "umsab (8 languages)", "metric": "mean macro F1", "value": float(np.mean(um))})
+    rows.append(
+        {"set": "umsab (8 languages)", "metric": "mean macro F1", "value": float(np.mean(um))}
+    )
     metrics["umsab/val-mean"] = {"metric": "mean macro F1", "value": round(float(np.mean(um)), 4)}
     print(table(rows, ["set", "metric", "value", "ece_before", "ece_after"]))
 
@@ -353,24 +470,54 @@ def main(argv: list[str] | None = None) -> None:
     save_adapter(adapter_file, wrapped, rank=args.rank, alpha=args.alpha)
     head_file = settings.models_dir / f"{args.name}.safetensors"
     head.save(head_file)
-    command = (f"python -m training.train_sentiment --freeze {args.freeze} --rank {args.rank} --alpha {args.alpha} "
-               f"--epochs {args.epochs} --batch {args.batch} --lr {args.lr} --keep {args.keep} "
-               f"--max-per-set {args.max_per_set} {' '.join('--set-size ' + x for x in args.set_size)} "
-               f"--binary-weight {args.binary_weight} --max-len {args.max_len} --seed {args.seed} "
-               f"({wall / 60:.0f} min on this machine, 2 cores, frozen-layer cache included)")
-    data_lines = [f"{s.name} ({len(s)} rows, dev texts removed"
-                  + (f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else "") + ")"
-                  for s in train]
-    update_artifact(settings.models_dir, args.adapter, {
-        "kind": "lora_adapter", "base": args.encoder, "files": {"weights": {"path": adapter_file.name}},
-        "params": {"rank": args.rank, "alpha": args.alpha, "layers": list(range(args.freeze, model.config.num_hidden_layers))},
-        "training_data": data_lines, "trained_with": command})
-    update_artifact(settings.models_dir, args.name, {
-        "kind": "sentiment_head", "base": f"{args.encoder}+{args.adapter}",
-        "files": {"weights": {"path": head_file.name}}, "labels": list(head.labels),
-        "params": {"temperature": round(temperature, 4)}, "metrics": metrics,
-        "training_data": data_lines, "trained_with": command})
-    print(json.dumps({"adapter": args.adapter, "head": args.name, "steps": steps, "wall_s": round(wall, 1)}))
+    command = (
+        f"python -m training.train_sentiment --freeze {args.freeze} --rank {args.rank} --alpha {args.alpha} "
+        f"--epochs {args.epochs} --batch {args.batch} --lr {args.lr} --keep {args.keep} "
+        f"--max-per-set {args.max_per_set} {' '.join('--set-size ' + x for x in args.set_size)} "
+        f"--binary-weight {args.binary_weight} --max-len {args.max_len} --seed {args.seed} "
+        f"({wall / 60:.0f} min on this machine, 2 cores, frozen-layer cache included)"
+    )
+    data_lines = [
+        f"{s.name} ({len(s)} rows, dev texts removed"
+        + (f", sampled from {s.meta['sampled_from']}" if "sampled_from" in s.meta else "")
+        + ")"
+        for s in train
+    ]
+    update_artifact(
+        settings.models_dir,
+        args.adapter,
+        {
+            "kind": "lora_adapter",
+            "base": args.encoder,
+            "files": {"weights": {"path": adapter_file.name}},
+            "params": {
+                "rank": args.rank,
+                "alpha": args.alpha,
+                "layers": list(range(args.freeze, model.config.num_hidden_layers)),
+            },
+            "training_data": data_lines,
+            "trained_with": command,
+        },
+    )
+    update_artifact(
+        settings.models_dir,
+        args.name,
+        {
+            "kind": "sentiment_head",
+            "base": f"{args.encoder}+{args.adapter}",
+            "files": {"weights": {"path": head_file.name}},
+            "labels": list(head.labels),
+            "params": {"temperature": round(temperature, 4)},
+            "metrics": metrics,
+            "training_data": data_lines,
+            "trained_with": command,
+        },
+    )
+    print(
+        json.dumps(
+            {"adapter": args.adapter, "head": args.name, "steps": steps, "wall_s": round(wall, 1)}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ from training.manifest import update_artifact
 from training.metrics import table
 
 SEMEVAL_TO_TAXONOMY = {"food": "taste", "service": "customer_service", "price": "price_value"}
-MAMS_TO_TAXONOMY = {"food": "taste", "service": "customer_service", "staff": "customer_service",
-                    "price": "price_value"}
+MAMS_TO_TAXONOMY = {
+    "food": "taste",
+    "service": "customer_service",
+    "staff": "customer_service",
+    "price": "price_value",
+}
 POLARITY = {"negative": 0, "neutral": 1, "positive": 2}
 NEUTRAL_ON_FOOD = ("product_quality", "quantity_size", "health_safety")
 
@@ -44,13 +48,19 @@ def micro_f1(pred: np.ndarray, gold: np.ndarray, ignore: np.ndarray) -> tuple[fl
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--encoder", default="minilm-l6-en")
     ap.add_argument("--name", default="aspects-zeroshot-minilm-v1")
     ap.add_argument("--slope", type=float, default=25.0)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--sentiment", default=None, help="Sentiment head for the aspect-sentiment report "
-                    "(default: the one the manifest pairs with this encoder).")
+    ap.add_argument(
+        "--sentiment",
+        default=None,
+        help="Sentiment head for the aspect-sentiment report "
+        "(default: the one the manifest pairs with this encoder).",
+    )
     args = ap.parse_args(argv)
     t0 = time.time()
     settings = Settings()
@@ -90,28 +100,61 @@ def main(argv: list[str] | None = None) -> None:
     _, thr, margin = best
     pred = predict(held, thr, margin)
     f1, p, r = micro_f1(pred, gold[held], ignore[held])
-    rows = [{"set": "semeval14-restaurants (20% held out)", "threshold": thr, "margin": margin,
-             "micro_f1": 100 * f1, "precision": 100 * p, "recall": 100 * r}]
+    rows = [
+        {
+            "set": "semeval14-restaurants (20% held out)",
+            "threshold": thr,
+            "margin": margin,
+            "micro_f1": 100 * f1,
+            "precision": 100 * p,
+            "recall": 100 * r,
+        }
+    ]
     for cat, aid in SEMEVAL_TO_TAXONOMY.items():
         j = ids.index(aid)
         fj, pj, rj = micro_f1(pred[:, [j]], gold[held][:, [j]], ignore[held][:, [j]])
-        rows.append({"set": f"  {cat} → {aid}", "micro_f1": 100 * fj, "precision": 100 * pj, "recall": 100 * rj})
+        rows.append(
+            {
+                "set": f"  {cat} → {aid}",
+                "micro_f1": 100 * fj,
+                "precision": 100 * pj,
+                "recall": 100 * rj,
+            }
+        )
     mams = mams_report(settings, encoder, thr, margin, args)
     rows.append(mams)
-    print(table(rows, ["set", "threshold", "margin", "micro_f1", "precision", "recall", "sentiment_acc"]))
+    print(
+        table(
+            rows, ["set", "threshold", "margin", "micro_f1", "precision", "recall", "sentiment_acc"]
+        )
+    )
     wall = time.time() - t0
-    update_artifact(settings.models_dir, args.name, {
-        "kind": "aspect_calibration", "base": args.encoder,
-        "params": {"threshold": round(thr, 4), "margin": margin, "slope": args.slope},
-        "metrics": {"semeval14_restaurants_heldout_micro_f1": round(100 * f1, 2),
-                    "precision": round(100 * p, 2), "recall": round(100 * r, 2),
-                    "mams_acsa_val_zero_shot_micro_f1": round(mams["micro_f1"], 2),
-                    "mams_acsa_val_sentiment_accuracy": round(mams["sentiment_acc"], 2)},
-        "training_data": ["semeval2014_absa/Restaurants_Train_v2.xml (80% of sentences, seed "
-                          f"{args.seed}; threshold and margin only)"],
-        "trained_with": f"python -m training.tune_aspects --encoder {args.encoder} ({wall:.0f}s on this machine)",
-    })
-    print(json.dumps({"artifact": args.name, "threshold": thr, "margin": margin, "wall_s": round(wall, 1)}))
+    update_artifact(
+        settings.models_dir,
+        args.name,
+        {
+            "kind": "aspect_calibration",
+            "base": args.encoder,
+            "params": {"threshold": round(thr, 4), "margin": margin, "slope": args.slope},
+            "metrics": {
+                "semeval14_restaurants_heldout_micro_f1": round(100 * f1, 2),
+                "precision": round(100 * p, 2),
+                "recall": round(100 * r, 2),
+                "mams_acsa_val_zero_shot_micro_f1": round(mams["micro_f1"], 2),
+                "mams_acsa_val_sentiment_accuracy": round(mams["sentiment_acc"], 2),
+            },
+            "training_data": [
+                "semeval2014_absa/Restaurants_Train_v2.xml (80% of sentences, seed "
+                f"{args.seed}; threshold and margin only)"
+            ],
+            "trained_with": f"python -m training.tune_aspects --encoder {args.encoder} ({wall:.0f}s on this machine)",
+        },
+    )
+    print(
+        json.dumps(
+            {"artifact": args.name, "threshold": thr, "margin": margin, "wall_s": round(wall, 1)}
+        )
+    )
 
 
 def mams_report(settings, encoder, thr: float, margin: float, args) -> dict:
@@ -119,16 +162,21 @@ def mams_report(settings, encoder, thr: float, margin: float, args) -> dict:
     pipeline gives a detected category (read from its evidence clause)."""
     from service.nlp.registry import ModelRegistry
 
-    reg = ModelRegistry(settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir)
-    head_name = args.sentiment or next((p.sentiment for p in reg.manifest.pipelines.values()
-                                        if p.encoder == args.encoder), None)
+    reg = ModelRegistry(
+        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
+    )
+    head_name = args.sentiment or next(
+        (p.sentiment for p in reg.manifest.pipelines.values() if p.encoder == args.encoder), None
+    )
     head = reg.sentiment_head(head_name) if head_name else None
     ids = settings.taxonomy.ids
     sents = D.mams_categories("val")
     texts = [t for t, _ in sents]
     spans = [clause_spans(t) for t in texts]
     _, clause_emb = encoder.encode_with_spans(texts, spans)
-    tagger = ZeroShotAspectTagger(settings.taxonomy, threshold=thr, slope=args.slope, margin=margin).fit(encoder)
+    tagger = ZeroShotAspectTagger(
+        settings.taxonomy, threshold=thr, slope=args.slope, margin=margin
+    ).fit(encoder)
     gold = np.zeros((len(sents), len(ids)), dtype=bool)
     ignore = np.zeros_like(gold)
     pred = np.zeros_like(gold)
@@ -150,8 +198,13 @@ def mams_report(settings, encoder, thr: float, margin: float, args) -> dict:
                 total += 1
                 right += int(probs[h.clause].argmax()) in gold_pol[h.aspect]
     f1, p, r = micro_f1(pred, gold, ignore)
-    return {"set": "mams-acsa val (zero-shot, not tuned on)", "micro_f1": 100 * f1, "precision": 100 * p,
-            "recall": 100 * r, "sentiment_acc": 100 * right / max(total, 1)}
+    return {
+        "set": "mams-acsa val (zero-shot, not tuned on)",
+        "micro_f1": 100 * f1,
+        "precision": 100 * p,
+        "recall": 100 * r,
+        "sentiment_acc": 100 * right / max(total, 1),
+    }
 
 
 if __name__ == "__main__":

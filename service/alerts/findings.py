@@ -14,8 +14,14 @@ from scipy import stats as sstats
 
 from service.store.repo import FeedbackFilter
 
-FILTER_FIELD = {"region": "regions", "brand": "brands", "channel": "channels", "language": "languages",
-                "product": "products", "source": "sources"}
+FILTER_FIELD = {
+    "region": "regions",
+    "brand": "brands",
+    "channel": "channels",
+    "language": "languages",
+    "product": "products",
+    "source": "sources",
+}
 
 
 @dataclass
@@ -62,13 +68,27 @@ def merge_findings(found: list[Finding]) -> list[Finding]:
     ``found`` comes strongest first."""
     kept: list[Finding] = []
     for f in found:
-        home = next((g for g in kept if g.brand == f.brand and g.segment == f.segment
-                     and (g.key == f.key or explained_by(f, g.items))), None)
+        home = next(
+            (
+                g
+                for g in kept
+                if g.brand == f.brand
+                and g.segment == f.segment
+                and (g.key == f.key or explained_by(f, g.items))
+            ),
+            None,
+        )
         if home is None:
             kept.append(f)
             continue
         home.details.setdefault("also", []).append(
-            {"title": f.title, "aspect": f.aspect, **f.details.get("signal", {}), "q_value": f.details.get("q_value")})
+            {
+                "title": f.title,
+                "aspect": f.aspect,
+                **f.details.get("signal", {}),
+                "q_value": f.details.get("q_value"),
+            }
+        )
         if f.aspect and f.aspect not in home.details.setdefault("aspects", []):
             home.details["aspects"].append(f.aspect)
         home.items |= f.items
@@ -83,12 +103,20 @@ class RunReport:
     unchanged: list[int] = field(default_factory=list)
     cooling_down: list[str] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)  # {rule, reason}: rules that could not run
-    folded: list[dict] = field(default_factory=list)  # {alert, into}: single alerts made part of an incident
+    folded: list[dict] = field(
+        default_factory=list
+    )  # {alert, into}: single alerts made part of an incident
 
     def to_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "raised": self.raised, "updated": self.updated,
-                "unchanged": self.unchanged, "cooling_down": self.cooling_down, "skipped": self.skipped,
-                "folded": self.folded}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "raised": self.raised,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "cooling_down": self.cooling_down,
+            "skipped": self.skipped,
+            "folded": self.folded,
+        }
 
 
 def segment_filter(flt: FeedbackFilter, segment: dict[str, str]) -> FeedbackFilter:

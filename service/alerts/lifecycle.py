@@ -13,7 +13,7 @@ down; and the response metrics (acknowledged within the deadline of its severity
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -34,13 +34,26 @@ def same_incident(session: Session, f: Finding) -> AlertRow | None:
     return None
 
 
-def apply(session: Session, f: Finding, as_of: datetime, actor: str, report: RunReport, config: AlertConfig) -> None:
+def apply(
+    session: Session,
+    f: Finding,
+    as_of: datetime,
+    actor: str,
+    report: RunReport,
+    config: AlertConfig,
+) -> None:
     last = alerts_repo.latest_by_key(session, key=f.key)
     if (last is None or last.status == "resolved") and f.details.get("aspects"):
         last = same_incident(session, f) or last
-    values = dict(title=f.title, severity=f.severity, baseline=f.baseline, observed=f.observed,
-                  magnitude=f.magnitude, confidence=f.confidence,
-                  details=json.dumps(f.details, ensure_ascii=False, default=str))
+    values = dict(
+        title=f.title,
+        severity=f.severity,
+        baseline=f.baseline,
+        observed=f.observed,
+        magnitude=f.magnitude,
+        confidence=f.confidence,
+        details=json.dumps(f.details, ensure_ascii=False, default=str),
+    )
     if last is not None and last.status != "resolved":
         if as_of <= last.last_detected_at or all(getattr(last, k) == v for k, v in values.items()):
             report.unchanged.append(last.id)
@@ -48,24 +61,49 @@ def apply(session: Session, f: Finding, as_of: datetime, actor: str, report: Run
         for k, v in values.items():
             setattr(last, k, v)
         last.last_detected_at, last.updated_at = as_of, as_of
-        alerts_repo.add_event(session, alert=last, at=as_of, actor=actor, action="updated",
-                              note=f"observed {f.observed}, magnitude {f.magnitude}")
+        alerts_repo.add_event(
+            session,
+            alert=last,
+            at=as_of,
+            actor=actor,
+            action="updated",
+            note=f"observed {f.observed}, magnitude {f.magnitude}",
+        )
         report.updated.append(last.id)
         return
-    if last is not None and last.resolved_at and as_of < last.resolved_at + timedelta(hours=config.cooldown_hours):
+    if (
+        last is not None
+        and last.resolved_at
+        and as_of < last.resolved_at + timedelta(hours=config.cooldown_hours)
+    ):
         report.cooling_down.append(f.key)
         return
     row = alerts_repo.insert_alert(
-        session, key=f.key, rule=f.rule, type=f.type, status="open", brand=f.brand, region=f.region,
-        aspect=f.aspect, segment=json.dumps(f.segment, ensure_ascii=False), metric=f.metric,
-        onset=f.onset, first_detected_at=as_of, last_detected_at=as_of,
+        session,
+        key=f.key,
+        rule=f.rule,
+        type=f.type,
+        status="open",
+        brand=f.brand,
+        region=f.region,
+        aspect=f.aspect,
+        segment=json.dumps(f.segment, ensure_ascii=False),
+        metric=f.metric,
+        onset=f.onset,
+        first_detected_at=as_of,
+        last_detected_at=as_of,
         deadline_at=as_of + timedelta(hours=config.deadline_hours(f.severity)),
-        created_at=as_of, updated_at=as_of, **values)
+        created_at=as_of,
+        updated_at=as_of,
+        **values,
+    )
     alerts_repo.add_event(session, alert=row, at=as_of, actor=actor, action="raised", note=f.title)
     report.raised.append(row.id)
 
 
-def fold(session: Session, f: Finding, *, alert_id: int, as_of: datetime, actor: str, report: RunReport) -> None:
+def fold(
+    session: Session, f: Finding, *, alert_id: int, as_of: datetime, actor: str, report: RunReport
+) -> None:
     """A single severe complaint inside an open crisis incident: listed in the incident's
     ``also`` (once), not raised."""
     row = alerts_repo.get_alert(session, alert_id=alert_id)
@@ -80,29 +118,43 @@ def fold(session: Session, f: Finding, *, alert_id: int, as_of: datetime, actor:
     also.append({"title": f.title, "item": item, "aspect": f.aspect})
     row.details = json.dumps(details, ensure_ascii=False, default=str)
     row.updated_at = as_of
-    alerts_repo.add_event(session, alert=row, at=as_of, actor=actor, action="updated",
-                          note=f"folded in: {f.title}")
+    alerts_repo.add_event(
+        session, alert=row, at=as_of, actor=actor, action="updated", note=f"folded in: {f.title}"
+    )
     report.updated.append(row.id)
 
 
 def absorb_into_crises(session: Session, *, as_of: datetime, actor: str, report: RunReport) -> None:
     """Severe-complaint alerts raised before a burst reached its threshold, about items of that
     burst, become part of the crisis: resolved with a note naming it, listed in its ``also``."""
-    for crisis in alerts_repo.list_alerts(session, statuses=("open", "acknowledged"), types=("crisis_spike",)):
+    for crisis in alerts_repo.list_alerts(
+        session, statuses=("open", "acknowledged"), types=("crisis_spike",)
+    ):
         details = json.loads(crisis.details or "{}")
         items = set(details.get("items", []))
         if not items:
             continue
         also = details.setdefault("also", [])
         changed = False
-        for row in alerts_repo.unresolved(session, rule="", brand=crisis.brand, types=["severe_complaint"]):
+        for row in alerts_repo.unresolved(
+            session, rule="", brand=crisis.brand, types=["severe_complaint"]
+        ):
             item = json.loads(row.segment).get("item")
             if item not in items:
                 continue
             if not any(a.get("item") == item for a in also):
-                also.append({"title": row.title, "item": item, "aspect": row.aspect, "alert": row.id})
-            transition(session, row, "resolved", actor=actor, note=f"part of crisis alert {crisis.id}", now=as_of,
-                       commit=False)
+                also.append(
+                    {"title": row.title, "item": item, "aspect": row.aspect, "alert": row.id}
+                )
+            transition(
+                session,
+                row,
+                "resolved",
+                actor=actor,
+                note=f"part of crisis alert {crisis.id}",
+                now=as_of,
+                commit=False,
+            )
             report.folded.append({"alert": row.id, "into": crisis.id})
             changed = True
         if changed:
@@ -110,17 +162,29 @@ def absorb_into_crises(session: Session, *, as_of: datetime, actor: str, report:
             crisis.updated_at = as_of
 
 
-TRANSITIONS = {"open": {"acknowledged", "resolved"}, "acknowledged": {"resolved"}, "resolved": {"open"}}
+TRANSITIONS = {
+    "open": {"acknowledged", "resolved"},
+    "acknowledged": {"resolved"},
+    "resolved": {"open"},
+}
 
 
 class TransitionError(ValueError):
     pass
 
 
-def transition(session: Session, alert: AlertRow, status: str, *, actor: str, note: str | None = None,
-               now: datetime | None = None, commit: bool = True) -> AlertRow:
+def transition(
+    session: Session,
+    alert: AlertRow,
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+    commit: bool = True,
+) -> AlertRow:
     """open → acknowledged → resolved (or open → resolved; resolved → open reopens)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if status == alert.status:
         return alert
     if status not in TRANSITIONS.get(alert.status, set()):
@@ -144,7 +208,7 @@ def transition(session: Session, alert: AlertRow, status: str, *, actor: str, no
 def response_metrics(session: Session, scope: AlertScope = AlertScope()) -> dict:
     """Share of alerts acknowledged within their deadline, by severity and by region."""
     rows = alerts_repo.response_rows(session, scope=scope)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def summarise(group: list) -> dict:
         n = len(group)
@@ -152,17 +216,22 @@ def response_metrics(session: Session, scope: AlertScope = AlertScope()) -> dict
         on_time = [r for r in answered if (r[3] or r[4]) <= r[5]]
         hours = sorted(((r[3] or r[4]) - r[2]).total_seconds() / 3600 for r in answered)
         overdue = [r for r in group if (r[3] or r[4]) is None and r[6] != "resolved" and now > r[5]]
-        return {"alerts": n, "acknowledged": len(answered),
-                "acknowledged_within_deadline": len(on_time),
-                "share_within_deadline": round(len(on_time) / n, 4) if n else None,
-                "median_hours_to_acknowledge": round(float(np.median(hours)), 2) if hours else None,
-                "open_overdue": len(overdue)}
+        return {
+            "alerts": n,
+            "acknowledged": len(answered),
+            "acknowledged_within_deadline": len(on_time),
+            "share_within_deadline": round(len(on_time) / n, 4) if n else None,
+            "median_hours_to_acknowledge": round(float(np.median(hours)), 2) if hours else None,
+            "open_overdue": len(overdue),
+        }
 
     by_sev: dict[str, list] = {}
     by_region: dict[str, list] = {}
     for r in rows:
         by_sev.setdefault(r[0], []).append(r)
         by_region.setdefault(r[1] or "(all regions)", []).append(r)
-    return {"overall": summarise(list(rows)),
-            "by_severity": {k: summarise(v) for k, v in sorted(by_sev.items())},
-            "by_region": {k: summarise(v) for k, v in sorted(by_region.items())}}
+    return {
+        "overall": summarise(list(rows)),
+        "by_severity": {k: summarise(v) for k, v in sorted(by_sev.items())},
+        "by_region": {k: summarise(v) for k, v in sorted(by_region.items())},
+    }

@@ -8,7 +8,7 @@ Input should be 'hour', 'day' or 'week'``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,18 +27,33 @@ class _Rule(BaseModel):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
     severity: Severity = "L2"
     enabled: bool = True
-    brands: list[str] = Field(default_factory=list, description="Brand ids; 'ours' is our brand; empty: every brand.")
+    brands: list[str] = Field(
+        default_factory=list, description="Brand ids; 'ours' is our brand; empty: every brand."
+    )
 
 
 class _SeriesRule(_Rule):
     bucket: Literal["day", "week"] = "week"
     history: int = Field(26, ge=6, le=520, description="Periods of history the detectors see.")
-    recent: int = Field(2, ge=1, le=12, description="A gap's change must be confirmed within the last `recent` "
-                        "periods; for the rise rules, the onsets the test tries (the last `recent` periods).")
-    fdr: float = Field(0.05, gt=0, lt=0.5, description="Benjamini–Hochberg level over every series the rule tests.")
-    min_mentions: float = Field(3.0, ge=0, description="Mean mentions per period below which a series is not tested.")
-    aspects: list[str] = Field(default_factory=list, description="Aspect ids; empty: every aspect of the taxonomy.")
-    phrases: bool = Field(True, description="Also test each tracked phrase's share of items (a keyword surge).")
+    recent: int = Field(
+        2,
+        ge=1,
+        le=12,
+        description="A gap's change must be confirmed within the last `recent` "
+        "periods; for the rise rules, the onsets the test tries (the last `recent` periods).",
+    )
+    fdr: float = Field(
+        0.05, gt=0, lt=0.5, description="Benjamini–Hochberg level over every series the rule tests."
+    )
+    min_mentions: float = Field(
+        3.0, ge=0, description="Mean mentions per period below which a series is not tested."
+    )
+    aspects: list[str] = Field(
+        default_factory=list, description="Aspect ids; empty: every aspect of the taxonomy."
+    )
+    phrases: bool = Field(
+        True, description="Also test each tracked phrase's share of items (a keyword surge)."
+    )
 
 
 class PreferenceShift(_SeriesRule):
@@ -46,7 +61,9 @@ class PreferenceShift(_SeriesRule):
 
     type: Literal["preference_shift"]
     recent: int = Field(6, ge=1, le=12, description="Onsets tried: the last `recent` periods.")
-    dimensions: list[str] = Field(default_factory=lambda: ["region", "age_group"], min_length=1, max_length=2)
+    dimensions: list[str] = Field(
+        default_factory=lambda: ["region", "age_group"], min_length=1, max_length=2
+    )
 
 
 class NegativeSurge(_SeriesRule):
@@ -65,7 +82,9 @@ class CrisisSpike(_Rule):
     window_hours: int = Field(6, ge=1, le=72)
     baseline_hours: int = Field(168, ge=24, le=24 * 60)
     min_count: int = Field(5, ge=1)
-    alpha: float = Field(0.001, gt=0, lt=0.2, description="Poisson tail probability that raises it.")
+    alpha: float = Field(
+        0.001, gt=0, lt=0.2, description="Poisson tail probability that raises it."
+    )
 
 
 class CompetitorGap(_SeriesRule):
@@ -99,14 +118,16 @@ class Threshold(_Rule):
     min_mentions: int = Field(10, ge=0)
 
     @model_validator(mode="after")
-    def _one_bound(self) -> "Threshold":
+    def _one_bound(self) -> Threshold:
         if self.above is None and self.below is None:
             raise ValueError("give `above` or `below`")
         return self
 
 
-Rule = Annotated[Union[PreferenceShift, NegativeSurge, CrisisSpike, CompetitorGap, SevereComplaint, Threshold],
-                 Field(discriminator="type")]
+Rule = Annotated[
+    PreferenceShift | NegativeSurge | CrisisSpike | CompetitorGap | SevereComplaint | Threshold,
+    Field(discriminator="type"),
+]
 
 
 class SeverityPolicy(BaseModel):
@@ -118,10 +139,16 @@ class SeverityPolicy(BaseModel):
 class AlertConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    severities: dict[Severity, SeverityPolicy] = Field(default_factory=lambda: {
-        "L1": SeverityPolicy(deadline_hours=24), "L2": SeverityPolicy(deadline_hours=48),
-        "L3": SeverityPolicy(deadline_hours=72)})
-    cooldown_hours: float = Field(168, ge=0, description="After a resolve, the same alert is not raised again for this long.")
+    severities: dict[Severity, SeverityPolicy] = Field(
+        default_factory=lambda: {
+            "L1": SeverityPolicy(deadline_hours=24),
+            "L2": SeverityPolicy(deadline_hours=48),
+            "L3": SeverityPolicy(deadline_hours=72),
+        }
+    )
+    cooldown_hours: float = Field(
+        168, ge=0, description="After a resolve, the same alert is not raised again for this long."
+    )
     rules: list[Rule] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -139,7 +166,7 @@ class AlertConfig(BaseModel):
         return policy.deadline_hours if policy else {"L1": 24, "L2": 48, "L3": 72}[severity]
 
     @classmethod
-    def parse(cls, data: object, source: str = "alerts.yaml") -> "AlertConfig":
+    def parse(cls, data: object, source: str = "alerts.yaml") -> AlertConfig:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -150,7 +177,7 @@ class AlertConfig(BaseModel):
             raise AlertConfigError(_explain(exc, data, source)) from None
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "AlertConfig":
+    def from_yaml(cls, path: Path) -> AlertConfig:
         if not path.exists():
             return cls()
         try:
@@ -174,8 +201,17 @@ def _explain(exc: ValidationError, data: dict, source: str) -> str:
             field = f", field {'.'.join(rest)!r}" if rest else ""
             lines.append(f"{source}: {where}{field}: {err['msg']}")
         else:
-            lines.append(f"{source}: field {'.'.join(str(x) for x in loc) or '(top)'!r}: {err['msg']}")
+            lines.append(
+                f"{source}: field {'.'.join(str(x) for x in loc) or '(top)'!r}: {err['msg']}"
+            )
     return "; ".join(lines)
 
 
-_TYPES = {"preference_shift", "negative_surge", "crisis_spike", "competitor_gap", "severe_complaint", "threshold"}
+_TYPES = {
+    "preference_shift",
+    "negative_surge",
+    "crisis_spike",
+    "competitor_gap",
+    "severe_complaint",
+    "threshold",
+}

@@ -49,9 +49,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Literal, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import numpy as np
 from scipy import stats as sstats
@@ -78,14 +79,14 @@ class EffectError(ValueError):
 
 
 def week_floor(ts: datetime) -> datetime:
-    ts = ts.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    ts = ts.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return ts - timedelta(days=ts.weekday())
 
 
 def week_ceil(ts: datetime) -> datetime:
     """The first Monday 00:00 UTC at or after ``ts``."""
     f = week_floor(ts)
-    return f if f == ts.astimezone(timezone.utc) else f + WEEK
+    return f if f == ts.astimezone(UTC) else f + WEEK
 
 
 FIELDS = ("region", "channel", "product", "language", "source")
@@ -104,35 +105,69 @@ def check_metric(metric: str, aspect: str | None) -> None:
         raise EffectError("metric 'rating' needs an aspect (ratings are read per aspect mentioned)")
 
 
-def check_where(*, aspects: Sequence[str], segment: dict[str, str], aspect: str | None, metric: str,
-                controls: Sequence[dict] | None) -> list[dict]:
+def check_where(
+    *,
+    aspects: Sequence[str],
+    segment: dict[str, str],
+    aspect: str | None,
+    metric: str,
+    controls: Sequence[dict] | None,
+) -> list[dict]:
     """What is wrong with an action's or a pilot's "where" and metric, as ``{field, message}``
     (empty: nothing). The API answers 422 with them, the CLI prints them."""
     errors = []
     if not segment:
-        errors.append({"field": "segment", "message": "name at least one dimension, e.g. region=East"})
+        errors.append(
+            {"field": "segment", "message": "name at least one dimension, e.g. region=East"}
+        )
     for k in segment:
         if not DIMENSION_NAME.fullmatch(k):
-            errors.append({"field": f"segment.{k}", "message": "a dimension is a field (region, channel, product, "
-                           "language, source) or an attribute name: letters, digits and _"})
+            errors.append(
+                {
+                    "field": f"segment.{k}",
+                    "message": "a dimension is a field (region, channel, product, "
+                    "language, source) or an attribute name: letters, digits and _",
+                }
+            )
         elif k in ("brand",):
-            errors.append({"field": f"segment.{k}", "message": "the brand is the action's own field, not a segment"})
+            errors.append(
+                {
+                    "field": f"segment.{k}",
+                    "message": "the brand is the action's own field, not a segment",
+                }
+            )
     if aspect is not None and aspect not in aspects:
-        errors.append({"field": "aspect", "message": f"{aspect!r} is not in the taxonomy ({', '.join(aspects)})"})
+        errors.append(
+            {
+                "field": "aspect",
+                "message": f"{aspect!r} is not in the taxonomy ({', '.join(aspects)})",
+            }
+        )
     try:
         check_metric(metric, aspect)
     except EffectError as exc:
         errors.append({"field": "metric", "message": str(exc)})
     for i, c in enumerate(controls or []):
         if set(c) != set(segment):
-            errors.append({"field": f"controls.{i}", "message": f"a control segment names the segment's dimensions "
-                                                                f"({', '.join(sorted(segment))})"})
+            errors.append(
+                {
+                    "field": f"controls.{i}",
+                    "message": f"a control segment names the segment's dimensions "
+                    f"({', '.join(sorted(segment))})",
+                }
+            )
         elif dict(c) == dict(segment):
-            errors.append({"field": f"controls.{i}", "message": "the treated segment cannot be its own control"})
+            errors.append(
+                {
+                    "field": f"controls.{i}",
+                    "message": "the treated segment cannot be its own control",
+                }
+            )
     return errors
 
 
 # --- the weekly panel --------------------------------------------------------------------------
+
 
 @dataclass
 class CellSeries:
@@ -167,8 +202,16 @@ def _numerator(metric: str, f, aspect: str | None) -> tuple[float, float]:
     raise AssertionError(metric)
 
 
-def build_panel(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], metric: str, aspect: str | None,
-                since: datetime, until: datetime) -> Panel:
+def build_panel(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    dims: Sequence[str],
+    metric: str,
+    aspect: str | None,
+    since: datetime,
+    until: datetime,
+) -> Panel:
     """Per week in ``[since, until)`` (Monday starts) and per cell of ``dims`` (values of the
     items under ``flt``), the metric's numerator and denominator: from ``rollups.facts``, so from
     the daily rollups where they can answer."""
@@ -193,7 +236,7 @@ def build_panel(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], m
         return d[cell]
 
     def week_of(day) -> int | None:
-        day = datetime.strptime(str(day)[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        day = datetime.strptime(str(day)[:10], "%Y-%m-%d").replace(tzinfo=UTC)
         return index.get(week_floor(day))
 
     for key, f in items.items():
@@ -212,7 +255,9 @@ def build_panel(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], m
             slot(num, cell)
             slot(den, cell)[i] += f.items  # share of the segment's items with a negative mention
     if aspect:
-        for key, f in rollups.facts(session, flt=window, dims=list(dims), aspects=True, by_day=True).items():
+        for key, f in rollups.facts(
+            session, flt=window, dims=list(dims), aspects=True, by_day=True
+        ).items():
             if key[-1] != aspect:
                 continue
             i = week_of(key[0])
@@ -232,6 +277,7 @@ def build_panel(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], m
 
 
 # --- the estimator -------------------------------------------------------------------------------
+
 
 @dataclass
 class PreTrend:
@@ -268,7 +314,9 @@ class Estimate:
     post_weeks: int
 
 
-def did(treated: CellSeries, control: CellSeries, post: np.ndarray, *, alpha: float = ALPHA) -> tuple[Estimate, PreTrend]:
+def did(
+    treated: CellSeries, control: CellSeries, post: np.ndarray, *, alpha: float = ALPHA
+) -> tuple[Estimate, PreTrend]:
     """The DiD of ``treated`` vs ``control`` over the weeks where both have data; ``post``: a
     boolean per week (True after the action, False before; weeks in neither are NaN-masked by
     the caller through ``den`` 0)."""
@@ -280,8 +328,10 @@ def did(treated: CellSeries, control: CellSeries, post: np.ndarray, *, alpha: fl
     t = np.arange(len(post))[ok]
     n_pre, n_post = int((after == 0).sum()), int((after == 1).sum())
     if n_pre < MIN_PRE_WEEKS:
-        raise EffectError(f"{n_pre} week(s) with data before the action in the treated segment and its controls; "
-                          f"at least {MIN_PRE_WEEKS} are needed")
+        raise EffectError(
+            f"{n_pre} week(s) with data before the action in the treated segment and its controls; "
+            f"at least {MIN_PRE_WEEKS} are needed"
+        )
     if n_post < 1:
         raise EffectError("no complete week with data since the action started yet")
     trend = pre_trend(d[after == 0], t[after == 0], alpha)
@@ -289,9 +339,17 @@ def did(treated: CellSeries, control: CellSeries, post: np.ndarray, *, alpha: fl
         raise EffectError("too few weeks to estimate the noise")
     fit = sm.OLS(d, sm.add_constant(after, has_constant="add")).fit()
     lo, hi = fit.conf_int(alpha)[1]
-    est = Estimate(float(fit.params[1]), float(lo), float(hi), float(fit.bse[1]), int(fit.df_resid),
-                   float(fit.pvalues[1]) if math.isfinite(fit.pvalues[1]) else 1.0,
-                   float(math.sqrt(max(fit.scale, 0.0))), n_pre, n_post)
+    est = Estimate(
+        float(fit.params[1]),
+        float(lo),
+        float(hi),
+        float(fit.bse[1]),
+        int(fit.df_resid),
+        float(fit.pvalues[1]) if math.isfinite(fit.pvalues[1]) else 1.0,
+        float(math.sqrt(max(fit.scale, 0.0))),
+        n_pre,
+        n_post,
+    )
     if not math.isfinite(est.se) or est.se == 0:  # identical weeks: no noise to price
         est.lower = est.upper = est.effect
         est.p_value = 0.0 if est.effect else 1.0
@@ -313,8 +371,15 @@ def power(effect: float, sigma: float, n_pre: int, n_post: int, alpha: float = A
     return float(sstats.nct.sf(crit, df, abs(effect) / se))
 
 
-def weeks_for(effect: float, sigma: float, n_pre: int, *, target: float = POWER, alpha: float = ALPHA,
-              max_weeks: int = MAX_WEEKS) -> int | None:
+def weeks_for(
+    effect: float,
+    sigma: float,
+    n_pre: int,
+    *,
+    target: float = POWER,
+    alpha: float = ALPHA,
+    max_weeks: int = MAX_WEEKS,
+) -> int | None:
     """The fewest weeks after the start that detect ``effect`` with probability ``target``
     (None: not within ``max_weeks``)."""
     for m in range(1, max_weeks + 1):
@@ -323,7 +388,9 @@ def weeks_for(effect: float, sigma: float, n_pre: int, *, target: float = POWER,
     return None
 
 
-def detectable(sigma: float, n_pre: int, n_post: int, *, target: float = POWER, alpha: float = ALPHA) -> float:
+def detectable(
+    sigma: float, n_pre: int, n_post: int, *, target: float = POWER, alpha: float = ALPHA
+) -> float:
     """The smallest effect detected with probability ``target`` at these weeks."""
     if n_pre < 2 or n_post < 1 or sigma <= 0:
         return 0.0
@@ -341,6 +408,7 @@ def detectable(sigma: float, n_pre: int, n_post: int, *, target: float = POWER, 
 
 # --- controls ------------------------------------------------------------------------------------
 
+
 @dataclass
 class ControlFit:
     cell: tuple
@@ -351,13 +419,24 @@ class ControlFit:
     reason: str = ""
 
     def to_dict(self, dims: Sequence[str]) -> dict:
-        return {"segment": dict(zip(_names(dims), self.cell)), "slope_t": _r(self.slope_t),
-                "weeks_before": self.weeks, "items_per_week": round(self.items_per_week, 1),
-                "chosen": self.chosen, "reason": self.reason}
+        return {
+            "segment": dict(zip(_names(dims), self.cell)),
+            "slope_t": _r(self.slope_t),
+            "weeks_before": self.weeks,
+            "items_per_week": round(self.items_per_week, 1),
+            "chosen": self.chosen,
+            "reason": self.reason,
+        }
 
 
-def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Sequence[tuple] = (),
-                  max_controls: int = 6) -> list[ControlFit]:
+def rank_controls(
+    panel: Panel,
+    treated: tuple,
+    pre: np.ndarray,
+    *,
+    exclude: Sequence[tuple] = (),
+    max_controls: int = 6,
+) -> list[ControlFit]:
     """Every candidate cell with how parallel it ran to ``treated`` over the ``pre`` weeks, the
     chosen ones first."""
     import statsmodels.api as sm
@@ -389,7 +468,9 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
             if abs(tv) >= float(sstats.t.ppf(1 - EXCLUDE_ALPHA / 2, max(int(ok.sum()) - 2, 1))):
                 fit.reason = "trend before the action not parallel"
         fits.append(fit)
-    usable = sorted((f for f in fits if not f.reason), key=lambda f: (abs(f.slope_t or 0.0), -f.items_per_week))
+    usable = sorted(
+        (f for f in fits if not f.reason), key=lambda f: (abs(f.slope_t or 0.0), -f.items_per_week)
+    )
     for f in usable[:max_controls]:
         f.chosen, f.reason = True, "parallel before the action"
     for f in usable[max_controls:]:
@@ -398,42 +479,79 @@ def rank_controls(panel: Panel, treated: tuple, pre: np.ndarray, *, exclude: Seq
         closest = sorted((f for f in fits if f.slope_t is not None), key=lambda f: abs(f.slope_t))
         for f in closest[:max_controls]:
             f.chosen, f.reason = True, "the closest, though not parallel before the action"
-    return sorted(fits, key=lambda f: (not f.chosen, bool(f.reason.startswith(("data", "touched"))),
-                                        abs(f.slope_t) if f.slope_t is not None else 99.0))
+    return sorted(
+        fits,
+        key=lambda f: (
+            not f.chosen,
+            bool(f.reason.startswith(("data", "touched"))),
+            abs(f.slope_t) if f.slope_t is not None else 99.0,
+        ),
+    )
 
 
 # --- verdicts ------------------------------------------------------------------------------------
 
-def verdict(est: Estimate, trend: PreTrend, metric: str, min_effect: float) -> tuple[str, str, int | None]:
+
+def verdict(
+    est: Estimate, trend: PreTrend, metric: str, min_effect: float
+) -> tuple[str, str, int | None]:
     """``(verdict, plain sentence, more weeks needed)``."""
     good = GOOD_DIRECTION[metric]
     units = fmt_delta(metric, min_effect)
     if not trend.ok:
-        return ("inconclusive", "the treated segment and its controls were already drifting apart before the action "
-                f"(pre-trend p = {trend.p_value:.3f}), so the difference cannot be put down to the action", None)
+        return (
+            "inconclusive",
+            "the treated segment and its controls were already drifting apart before the action "
+            f"(pre-trend p = {trend.p_value:.3f}), so the difference cannot be put down to the action",
+            None,
+        )
     above, below = est.lower > 0, est.upper < 0
     if (below and good < 0) or (above and good > 0):
-        return "worked", f"worked: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
-                         "against the controls", None
+        return (
+            "worked",
+            f"worked: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
+            "against the controls",
+            None,
+        )
     if (above and good < 0) or (below and good > 0):
-        return "got_worse", f"got worse: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
-                            "against the controls", None
+        return (
+            "got_worse",
+            f"got worse: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
+            "against the controls",
+            None,
+        )
     if good == 0 and (above or below):
         word = "rose" if above else "fell"
-        return word, f"{word}: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} " \
-                     "against the controls", None
+        return (
+            word,
+            f"{word}: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
+            "against the controls",
+            None,
+        )
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
         floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
-        return ("no_effect_yet", f"no measurable effect yet; at this volume, against {est.pre_weeks} weeks before, "
-                f"a change of {units} cannot be told from the weekly noise however long it runs (after a year: "
-                f"{fmt_delta(metric, floor_)} and more)", None)
+        return (
+            "no_effect_yet",
+            f"no measurable effect yet; at this volume, against {est.pre_weeks} weeks before, "
+            f"a change of {units} cannot be told from the weekly noise however long it runs (after a year: "
+            f"{fmt_delta(metric, floor_)} and more)",
+            None,
+        )
     more = need - est.post_weeks
     if more <= 0:
-        return ("no_effect", f"no measurable effect: a change of {units} would have been detected by now "
-                f"(detectable now: {fmt_delta(metric, detectable(est.sigma, est.pre_weeks, est.post_weeks))})", 0)
-    return ("no_effect_yet", f"no measurable effect yet: {more} more week{'s' if more != 1 else ''} at this volume "
-            f"would detect a change of {units}", more)
+        return (
+            "no_effect",
+            f"no measurable effect: a change of {units} would have been detected by now "
+            f"(detectable now: {fmt_delta(metric, detectable(est.sigma, est.pre_weeks, est.post_weeks))})",
+            0,
+        )
+    return (
+        "no_effect_yet",
+        f"no measurable effect yet: {more} more week{'s' if more != 1 else ''} at this volume "
+        f"would detect a change of {units}",
+        more,
+    )
 
 
 def fmt_delta(metric: str, v: float) -> str:
@@ -476,6 +594,7 @@ def _r(v: float | None, digits: int = 4) -> float | None:
 
 # --- one action's effect and one pilot's plan ------------------------------------------------------
 
+
 @dataclass
 class EffectReport:
     metric: str
@@ -501,36 +620,56 @@ class EffectReport:
     def to_dict(self) -> dict:
         e = self.estimate
         return {
-            "metric": self.metric, "aspect": self.aspect, "segment": self.segment,
-            "start": self.start.isoformat(), "end": self.end.isoformat() if self.end else None,
-            "verdict": self.verdict, "message": self.message,
-            "effect": _r(e.effect) if e else None, "lower": _r(e.lower) if e else None,
-            "upper": _r(e.upper) if e else None, "se": _r(e.se) if e else None,
-            "p_value": _r(e.p_value, 6) if e else None, "df": e.df if e else None,
-            "weeks_before": e.pre_weeks if e else None, "weeks_after": e.post_weeks if e else None,
+            "metric": self.metric,
+            "aspect": self.aspect,
+            "segment": self.segment,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "verdict": self.verdict,
+            "message": self.message,
+            "effect": _r(e.effect) if e else None,
+            "lower": _r(e.lower) if e else None,
+            "upper": _r(e.upper) if e else None,
+            "se": _r(e.se) if e else None,
+            "p_value": _r(e.p_value, 6) if e else None,
+            "df": e.df if e else None,
+            "weeks_before": e.pre_weeks if e else None,
+            "weeks_after": e.post_weeks if e else None,
             "pre_trend": self.pre_trend.to_dict() if self.pre_trend else None,
             "treated": {"before": _r(self.treated_before), "after": _r(self.treated_after)},
             "control": {"before": _r(self.control_before), "after": _r(self.control_after)},
-            "min_effect": self.min_effect, "more_weeks": self.more_weeks,
-            "controls_chosen_by": self.chosen_by, "controls": self.controls, "series": self.series,
-            "notes": self.notes, "summary": summary_line(self),
+            "min_effect": self.min_effect,
+            "more_weeks": self.more_weeks,
+            "controls_chosen_by": self.chosen_by,
+            "controls": self.controls,
+            "series": self.series,
+            "notes": self.notes,
+            "summary": summary_line(self),
         }
 
 
 def summary_line(r: EffectReport) -> str:
-    """"since 1 Oct, taste complaints fell from 45% to 18%; elsewhere 16% → 15%; effect −26 points [−33, −19]"."""
+    """ "since 1 Oct, taste complaints fell from 45% to 18%; elsewhere 16% → 15%; effect −26 points [−33, −19]"."""
     if r.estimate is None:
         return r.message
     what = f"{r.aspect} " if r.aspect else ""
-    label = {"negative_share": f"{what}complaints", "net_sentiment": f"{what}net sentiment",
-             "rating": f"{what}rating", "volume": "volume"}[r.metric]
-    t0, t1, c0, c1 = (fmt_level(r.metric, v) for v in (r.treated_before, r.treated_after, r.control_before,
-                                                          r.control_after))
+    label = {
+        "negative_share": f"{what}complaints",
+        "net_sentiment": f"{what}net sentiment",
+        "rating": f"{what}rating",
+        "volume": "volume",
+    }[r.metric]
+    t0, t1, c0, c1 = (
+        fmt_level(r.metric, v)
+        for v in (r.treated_before, r.treated_after, r.control_before, r.control_after)
+    )
     e = r.estimate
     moved = "fell" if (r.treated_after or 0) < (r.treated_before or 0) else "rose"
-    return (f"since {r.start.date().isoformat()}, {label} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
-            f"effect {fmt_delta(r.metric, e.effect)} {fmt_interval(r.metric, e.lower, e.upper)}"
-            f" — {r.verdict.replace('_', ' ')}")
+    return (
+        f"since {r.start.date().isoformat()}, {label} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
+        f"effect {fmt_delta(r.metric, e.effect)} {fmt_interval(r.metric, e.lower, e.upper)}"
+        f" — {r.verdict.replace('_', ' ')}"
+    )
 
 
 def _weighted(c: CellSeries, mask: np.ndarray) -> float | None:
@@ -538,7 +677,9 @@ def _weighted(c: CellSeries, mask: np.ndarray) -> float | None:
     return float(c.num[mask].sum() / den) if den > 0 else None
 
 
-def _window(start: datetime, end: datetime | None, now: datetime, pre_weeks: int, pre_from: datetime | None):
+def _window(
+    start: datetime, end: datetime | None, now: datetime, pre_weeks: int, pre_from: datetime | None
+):
     """``(pre_start, pre_end, first_post, last)``: whole weeks before the week the action
     started in, and whole weeks from the first Monday at or after the start to the last complete
     week (or the week it ended in, left out). A week the action started inside is neither."""
@@ -553,50 +694,101 @@ def _window(start: datetime, end: datetime | None, now: datetime, pre_weeks: int
     return pre_start, pre_end, first_post, last
 
 
-def estimate_effect(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metric: str,
-                    aspect: str | None, start: datetime, end: datetime | None, now: datetime,
-                    pre_weeks: int = 8, pre_from: datetime | None = None, controls: list[dict] | None = None,
-                    exclude: Sequence[dict] = (), max_controls: int = 6, min_effect: float | None = None,
-                    alpha: float = ALPHA) -> EffectReport:
+def estimate_effect(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    segment: dict[str, str],
+    metric: str,
+    aspect: str | None,
+    start: datetime,
+    end: datetime | None,
+    now: datetime,
+    pre_weeks: int = 8,
+    pre_from: datetime | None = None,
+    controls: list[dict] | None = None,
+    exclude: Sequence[dict] = (),
+    max_controls: int = 6,
+    min_effect: float | None = None,
+    alpha: float = ALPHA,
+) -> EffectReport:
     """The effect of an action on ``segment`` (dimension → value; ``flt`` holds brand and
     product) from ``start`` (to ``end``) as of ``now``. ``pre_from``: the weeks before start no
     earlier than this (an alert's onset: the action is measured against the state it answered).
     ``controls``: segments to use instead of the automatic choice. ``exclude``: segments other
     actions touched."""
     if not segment:
-        raise EffectError("an action needs a segment (e.g. region) to compare with segments it did not touch")
+        raise EffectError(
+            "an action needs a segment (e.g. region) to compare with segments it did not touch"
+        )
     check_metric(metric, aspect)
     dims, keys = segment_dimensions(segment), tuple(segment)
     treated = tuple(segment[k] for k in keys)
     pre_start, pre_end, first_post, last = _window(start, end, now, pre_weeks, pre_from)
     min_effect = float(min_effect if min_effect is not None else DEFAULT_MIN_EFFECT[metric])
     if pre_end - pre_start < MIN_PRE_WEEKS * WEEK:
-        raise EffectError(f"only {(pre_end - pre_start).days // 7} complete week(s) before the action in the window; "
-                          f"at least {MIN_PRE_WEEKS} are needed")
-    panel = build_panel(session, flt=flt, dims=dims, metric=metric, aspect=aspect, since=pre_start,
-                        until=max(last, first_post))
+        raise EffectError(
+            f"only {(pre_end - pre_start).days // 7} complete week(s) before the action in the window; "
+            f"at least {MIN_PRE_WEEKS} are needed"
+        )
+    panel = build_panel(
+        session,
+        flt=flt,
+        dims=dims,
+        metric=metric,
+        aspect=aspect,
+        since=pre_start,
+        until=max(last, first_post),
+    )
     if treated not in panel.cells:
         raise EffectError(f"no items in the segment {segment} in the weeks around the action")
     pre = np.array([pre_start <= w < pre_end for w in panel.weeks])
     post = np.array([first_post <= w < last for w in panel.weeks])
-    return analyse(panel, treated, pre, post, keys=keys, aspect=aspect, start=start, end=end,
-                   controls=[tuple(c.get(k) for k in keys) for c in (controls or [])],
-                   exclude=exclude, max_controls=max_controls,
-                   min_effect=min_effect, alpha=alpha)
+    return analyse(
+        panel,
+        treated,
+        pre,
+        post,
+        keys=keys,
+        aspect=aspect,
+        start=start,
+        end=end,
+        controls=[tuple(c.get(k) for k in keys) for c in (controls or [])],
+        exclude=exclude,
+        max_controls=max_controls,
+        min_effect=min_effect,
+        alpha=alpha,
+    )
 
 
-def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, keys: Sequence[str],
-            aspect: str | None, start: datetime, end: datetime | None, controls: Sequence[tuple] = (),
-            exclude: Sequence[dict] = (), max_controls: int = 6, min_effect: float | None = None,
-            alpha: float = ALPHA) -> EffectReport:
+def analyse(
+    panel: Panel,
+    treated: tuple,
+    pre: np.ndarray,
+    post: np.ndarray,
+    *,
+    keys: Sequence[str],
+    aspect: str | None,
+    start: datetime,
+    end: datetime | None,
+    controls: Sequence[tuple] = (),
+    exclude: Sequence[dict] = (),
+    max_controls: int = 6,
+    min_effect: float | None = None,
+    alpha: float = ALPHA,
+) -> EffectReport:
     """The effect on ``panel``'s cell ``treated`` between the ``pre`` and ``post`` weeks (boolean
     masks over ``panel.weeks``): controls chosen (or ``controls`` as named), the DiD, the
     pre-trend check and the verdict. ``exclude``: segments other actions touched (a partial
     segment, e.g. a region, excludes every cell inside it). The store's path
     (``estimate_effect``) and the simulation benchmark both come here."""
     metric = panel.metric
-    touched = [c for c in panel.cells if c != treated and any(
-        all(dict(zip(keys, c)).get(k) == v for k, v in ex.items()) for ex in exclude if ex)]
+    touched = [
+        c
+        for c in panel.cells
+        if c != treated
+        and any(all(dict(zip(keys, c)).get(k) == v for k, v in ex.items()) for ex in exclude if ex)
+    ]
     min_effect = float(min_effect if min_effect is not None else DEFAULT_MIN_EFFECT[metric])
     segment = dict(zip(keys, treated))
     fits = rank_controls(panel, treated, pre, exclude=touched, max_controls=max_controls)
@@ -604,7 +796,9 @@ def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, 
     if controls:
         missing = [c for c in controls if c not in panel.cells]
         if missing:
-            raise EffectError(f"no items in control segment(s) {[dict(zip(keys, c)) for c in missing]}")
+            raise EffectError(
+                f"no items in control segment(s) {[dict(zip(keys, c)) for c in missing]}"
+            )
         if treated in controls:
             raise EffectError("the treated segment cannot be its own control")
         for f in fits:
@@ -613,22 +807,47 @@ def analyse(panel: Panel, treated: tuple, pre: np.ndarray, post: np.ndarray, *, 
         chosen_by = "team"
     chosen = [f.cell for f in fits if f.chosen]
     if not chosen:
-        raise EffectError(f"no control segment fits: none of the other {', '.join(_names(panel.dims))} cells has items "
-                          f"in most weeks before the action")
+        raise EffectError(
+            f"no control segment fits: none of the other {', '.join(_names(panel.dims))} cells has items "
+            f"in most weeks before the action"
+        )
     tr = panel.cells[treated]
     ctl = control_group(panel, chosen)
     mask = pre | post
     trm = CellSeries(tr.cell, tr.num, np.where(mask, tr.den, 0))
     ctm = CellSeries(ctl.cell, ctl.num, np.where(mask, ctl.den, 0))
-    series = [{"week": w.date().isoformat(), "period": "before" if p else "after" if q else "between",
-               "treated": _r(a), "control": _r(b), "treated_items": int(panel.volume[treated][i]),
-               "control_items": int(sum(panel.volume[c][i] for c in chosen))}
-              for i, (w, p, q, a, b) in enumerate(zip(panel.weeks, pre, post, tr.rate(), ctl.rate()))]
+    series = [
+        {
+            "week": w.date().isoformat(),
+            "period": "before" if p else "after" if q else "between",
+            "treated": _r(a),
+            "control": _r(b),
+            "treated_items": int(panel.volume[treated][i]),
+            "control_items": int(sum(panel.volume[c][i] for c in chosen)),
+        }
+        for i, (w, p, q, a, b) in enumerate(zip(panel.weeks, pre, post, tr.rate(), ctl.rate()))
+    ]
     while series and not series[-1]["treated_items"] and not series[-1]["control_items"]:
         series.pop()  # weeks after the newest item
-    report = EffectReport(metric, aspect, segment, start, end, "", "", None, None,
-                          _weighted(tr, pre), _weighted(tr, post), _weighted(ctl, pre), _weighted(ctl, post),
-                          [f.to_dict(panel.dims) for f in fits], series, min_effect, chosen_by=chosen_by)
+    report = EffectReport(
+        metric,
+        aspect,
+        segment,
+        start,
+        end,
+        "",
+        "",
+        None,
+        None,
+        _weighted(tr, pre),
+        _weighted(tr, post),
+        _weighted(ctl, pre),
+        _weighted(ctl, post),
+        [f.to_dict(panel.dims) for f in fits],
+        series,
+        min_effect,
+        chosen_by=chosen_by,
+    )
     try:
         est, trend = did(trm, ctm, post, alpha=alpha)
     except EffectError as exc:
@@ -665,13 +884,25 @@ class PlanReport:
     message: str
 
     def to_dict(self) -> dict:
-        return {"metric": self.metric, "aspect": self.aspect, "segment": self.segment, "min_effect": self.min_effect,
-                "weeks": self.weeks, "power_at_weeks": _r(self.power_at_weeks), "noise_sd": _r(self.sigma),
-                "weeks_of_history": self.weeks_of_history, "items_per_week": round(self.items_per_week, 1),
-                "controls": self.controls, "detectable_by_week": self.detectable_by_week, "message": self.message}
+        return {
+            "metric": self.metric,
+            "aspect": self.aspect,
+            "segment": self.segment,
+            "min_effect": self.min_effect,
+            "weeks": self.weeks,
+            "power_at_weeks": _r(self.power_at_weeks),
+            "noise_sd": _r(self.sigma),
+            "weeks_of_history": self.weeks_of_history,
+            "items_per_week": round(self.items_per_week, 1),
+            "controls": self.controls,
+            "detectable_by_week": self.detectable_by_week,
+            "message": self.message,
+        }
 
 
-def assured_power(effect: float, s: float, n_hist: int, n_pre: int, n_post: int, alpha: float = ALPHA) -> float:
+def assured_power(
+    effect: float, s: float, n_hist: int, n_pre: int, n_post: int, alpha: float = ALPHA
+) -> float:
     """The probability that a pilot is found to have worked, as far as the history can tell:
     the power at the weekly noise averaged over what ``n_hist`` weeks leave open about it
     (σ² = s²·(n−1)/χ²(n−1), at 24 quantiles), times the chance that the pre-trend check passes
@@ -691,14 +922,23 @@ def assured_power(effect: float, s: float, n_hist: int, n_pre: int, n_post: int,
     return float(np.mean(sstats.nct.sf(crit, df, abs(effect) / se))) * (1 - alpha)
 
 
-def plan_from_history(d_hist: np.ndarray, min_effect: float, *, pre_weeks: int, alpha: float = ALPHA,
-                      target: float = POWER, max_weeks: int = MAX_WEEKS) -> tuple[int | None, float | None, float]:
+def plan_from_history(
+    d_hist: np.ndarray,
+    min_effect: float,
+    *,
+    pre_weeks: int,
+    alpha: float = ALPHA,
+    target: float = POWER,
+    max_weeks: int = MAX_WEEKS,
+) -> tuple[int | None, float | None, float]:
     """``(weeks, the probability of detecting min_effect in them, noise sd)`` from the weekly
     differences of the history (``assured_power``)."""
     d = d_hist[np.isfinite(d_hist)]
     if len(d) < MIN_PRE_WEEKS:
-        raise EffectError(f"{len(d)} week(s) of history with data in the segment and its controls; "
-                          f"at least {MIN_PRE_WEEKS} are needed")
+        raise EffectError(
+            f"{len(d)} week(s) of history with data in the segment and its controls; "
+            f"at least {MIN_PRE_WEEKS} are needed"
+        )
     sigma = float(np.std(d, ddof=1))
     n_pre = min(len(d), pre_weeks)
     for m in range(1, max_weeks + 1):
@@ -708,14 +948,27 @@ def plan_from_history(d_hist: np.ndarray, min_effect: float, *, pre_weeks: int, 
     return None, None, sigma
 
 
-def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metric: str, aspect: str | None,
-         min_effect: float | None, now: datetime, pre_weeks: int = 8, controls: list[dict] | None = None,
-         max_controls: int = 6, alpha: float = ALPHA) -> PlanReport:
+def plan(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    segment: dict[str, str],
+    metric: str,
+    aspect: str | None,
+    min_effect: float | None,
+    now: datetime,
+    pre_weeks: int = 8,
+    controls: list[dict] | None = None,
+    max_controls: int = 6,
+    alpha: float = ALPHA,
+) -> PlanReport:
     """How long a pilot in ``segment`` starting after ``now`` must run to detect ``min_effect``
     (in the metric's units; a share's as a fraction) with 80% power, at the volume and noise of
     the last ``pre_weeks`` complete weeks, and which controls fit."""
     if not segment:
-        raise EffectError("a pilot needs a segment (e.g. region) to compare with segments it does not touch")
+        raise EffectError(
+            "a pilot needs a segment (e.g. region) to compare with segments it does not touch"
+        )
     check_metric(metric, aspect)
     min_effect = abs(float(min_effect if min_effect is not None else DEFAULT_MIN_EFFECT[metric]))
     if min_effect <= 0:
@@ -724,7 +977,9 @@ def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metr
     treated = tuple(segment[k] for k in keys)
     end = week_floor(now)
     start = end - pre_weeks * WEEK
-    panel = build_panel(session, flt=flt, dims=dims, metric=metric, aspect=aspect, since=start, until=end)
+    panel = build_panel(
+        session, flt=flt, dims=dims, metric=metric, aspect=aspect, since=start, until=end
+    )
     if treated not in panel.cells:
         raise EffectError(f"no items in the segment {segment} in the last {pre_weeks} weeks")
     pre = np.ones(len(panel.weeks), dtype=bool)
@@ -741,32 +996,68 @@ def plan(session: Session, *, flt: FeedbackFilter, segment: dict[str, str], metr
     d = panel.cells[treated].rate() - ctl.rate()
     weeks, pw, sigma = plan_from_history(d, min_effect, pre_weeks=pre_weeks, alpha=alpha)
     n_pre = int(np.isfinite(d).sum())
-    table = [{"weeks": m, "detectable": _r(detectable(sigma, n_pre, m, alpha=alpha))} for m in (1, 2, 4, 6, 8, 12)]
+    table = [
+        {"weeks": m, "detectable": _r(detectable(sigma, n_pre, m, alpha=alpha))}
+        for m in (1, 2, 4, 6, 8, 12)
+    ]
     per_week = float(panel.volume[treated].mean())
     if weeks is None:
-        msg = (f"a change of {fmt_delta(metric, min_effect)} cannot be detected within {MAX_WEEKS} weeks at "
-               f"{per_week:.0f} items a week; pilot a larger segment or aim for a larger change")
+        msg = (
+            f"a change of {fmt_delta(metric, min_effect)} cannot be detected within {MAX_WEEKS} weeks at "
+            f"{per_week:.0f} items a week; pilot a larger segment or aim for a larger change"
+        )
     else:
-        msg = (f"run the pilot for {weeks} week{'s' if weeks != 1 else ''}: at {per_week:.0f} items a week that "
-               f"detects a change of {fmt_delta(metric, min_effect)} with {100 * pw:.0f}% power against "
-               f"{len(chosen)} control segment{'s' if len(chosen) != 1 else ''}")
-    return PlanReport(metric, aspect, dict(segment), min_effect, weeks, pw, sigma, n_pre, per_week,
-                      [f.to_dict(dims) for f in fits], table, msg)
+        msg = (
+            f"run the pilot for {weeks} week{'s' if weeks != 1 else ''}: at {per_week:.0f} items a week that "
+            f"detects a change of {fmt_delta(metric, min_effect)} with {100 * pw:.0f}% power against "
+            f"{len(chosen)} control segment{'s' if len(chosen) != 1 else ''}"
+        )
+    return PlanReport(
+        metric,
+        aspect,
+        dict(segment),
+        min_effect,
+        weeks,
+        pw,
+        sigma,
+        n_pre,
+        per_week,
+        [f.to_dict(dims) for f in fits],
+        table,
+        msg,
+    )
 
 
-def action_effect_dict(session: Session, *, action: dict, now: datetime, metric: str | None = None) -> dict:
+def action_effect_dict(
+    session: Session, *, action: dict, now: datetime, metric: str | None = None
+) -> dict:
     """``action_effect(...).to_dict()``, or, when it cannot be estimated, the verdict
     ``unavailable`` with the reason (what the API, the CLI and the digest show)."""
     try:
         return action_effect(session, action=action, now=now, metric=metric).to_dict()
     except EffectError as exc:
-        return {"metric": metric or action["metric"], "aspect": action.get("aspect"), "segment": action["segment"],
-                "start": action["started_at"], "end": action.get("ended_at"), "verdict": "unavailable",
-                "message": str(exc), "summary": str(exc), "series": []}
+        return {
+            "metric": metric or action["metric"],
+            "aspect": action.get("aspect"),
+            "segment": action["segment"],
+            "start": action["started_at"],
+            "end": action.get("ended_at"),
+            "verdict": "unavailable",
+            "message": str(exc),
+            "summary": str(exc),
+            "series": [],
+        }
 
 
-def action_effect(session: Session, *, action: dict, now: datetime, metric: str | None = None,
-                  max_controls: int = 6, pre_weeks: int = 8) -> EffectReport:
+def action_effect(
+    session: Session,
+    *,
+    action: dict,
+    now: datetime,
+    metric: str | None = None,
+    max_controls: int = 6,
+    pre_weeks: int = 8,
+) -> EffectReport:
     """The effect of a stored action (``store.actions.action_dict``) as of ``now``: on its own
     metric, or ``metric``. The weeks before are counted from the earliest onset of the alerts it
     answers, when that is later than ``pre_weeks`` before the start (the action is measured
@@ -779,15 +1070,36 @@ def action_effect(session: Session, *, action: dict, now: datetime, metric: str 
     pre_from = min(onsets) if onsets else None
     if pre_from is not None and pre_from >= week_floor(start):
         pre_from = None  # an onset after the start says nothing about the weeks before
-    flt = FeedbackFilter(brands=(action["brand"],), products=(action["product"],) if action.get("product") else ())
-    others = actions_repo.overlapping(session, brand=action["brand"], since=start - pre_weeks * WEEK,
-                                      until=end or now, besides=action.get("id"))
+    flt = FeedbackFilter(
+        brands=(action["brand"],), products=(action["product"],) if action.get("product") else ()
+    )
+    others = actions_repo.overlapping(
+        session,
+        brand=action["brand"],
+        since=start - pre_weeks * WEEK,
+        until=end or now,
+        besides=action.get("id"),
+    )
     exclude = []
     for o in others:
         seg = json.loads(o.segment)
-        if seg and all(k in segment for k in seg):  # a segment over other dimensions cannot be told apart
+        if seg and all(
+            k in segment for k in seg
+        ):  # a segment over other dimensions cannot be told apart
             exclude.append(seg)
-    return estimate_effect(session, flt=flt, segment=segment, metric=metric or action["metric"],
-                           aspect=action.get("aspect"), start=start, end=end, now=now, pre_weeks=pre_weeks,
-                           pre_from=pre_from, controls=action.get("controls"), exclude=exclude,
-                           max_controls=max_controls, min_effect=action.get("min_effect"))
+    return estimate_effect(
+        session,
+        flt=flt,
+        segment=segment,
+        metric=metric or action["metric"],
+        aspect=action.get("aspect"),
+        start=start,
+        end=end,
+        now=now,
+        pre_weeks=pre_weeks,
+        pre_from=pre_from,
+        controls=action.get("controls"),
+        exclude=exclude,
+        max_controls=max_controls,
+        min_effect=action.get("min_effect"),
+    )

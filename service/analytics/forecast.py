@@ -114,8 +114,14 @@ class _Spec:
         if self.family == "ets":
             from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-            return ETSModel(z, error="add", trend="add" if self.trend else None, damped_trend=self.trend,
-                            seasonal="add" if self.season else None, seasonal_periods=self.season)
+            return ETSModel(
+                z,
+                error="add",
+                trend="add" if self.trend else None,
+                damped_trend=self.trend,
+                seasonal="add" if self.season else None,
+                seasonal_periods=self.season,
+            )
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         seasonal = (1, 0, 0, self.season) if self.season else (0, 0, 0, 0)
@@ -137,8 +143,16 @@ class _Prepared:
         return int(self.ok.sum())
 
 
-def forecast(y, horizon: int, *, kind: str = "count", trials=None, alpha: float = 0.05, seed: int = 0,
-             season: int | None = None) -> Forecast:
+def forecast(
+    y,
+    horizon: int,
+    *,
+    kind: str = "count",
+    trials=None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    season: int | None = None,
+) -> Forecast:
     """Forecast ``horizon`` periods of ``y`` with a ``(1 − alpha)`` prediction interval."""
     values, n_trials = _validate(y, horizon, kind, trials, alpha)
     prep = _prepare(values, kind, n_trials)
@@ -159,14 +173,19 @@ def forecast(y, horizon: int, *, kind: str = "count", trials=None, alpha: float 
         mean, lower, upper = _predict(spec, res, len(z), horizon, alpha, seed)
     except Exception:  # noqa: BLE001 - a model that cannot predict falls back, never crashes
         return _fallback(prep, kind, horizon, alpha, "fallback: prediction failed")
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+    if not (
+        np.all(np.isfinite(mean)) and np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
+    ):
         return _fallback(prep, kind, horizon, alpha, "fallback: non-finite prediction")
     return _finish(prep, kind, mean, lower, upper, alpha, spec.name, criterion)
 
 
 # --- input and scales -----------------------------------------------------------------------
 
-def _validate(y, horizon: int, kind: str, trials, alpha: float) -> tuple[np.ndarray, np.ndarray | None]:
+
+def _validate(
+    y, horizon: int, kind: str, trials, alpha: float
+) -> tuple[np.ndarray, np.ndarray | None]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     values = np.asarray(y, dtype=float).ravel()
@@ -227,6 +246,7 @@ def _logit_sampling_var(n: int, p: float) -> float:
 
 
 # --- candidates and selection ---------------------------------------------------------------
+
 
 def _candidates(n: int, season: int | None) -> list[_Spec]:
     """Candidates in order of complexity."""
@@ -289,8 +309,10 @@ def _select(z: np.ndarray, specs: list[_Spec]):
             return float(diff.mean()) <= float(diff.std(ddof=1)) / math.sqrt(origins) + 1e-12
 
         ranking = " ".join(f"{sp.name} {errors[sp].mean():.4g}" for sp in order)
-        label = (f"rolling-origin one-step MAE over the last {origins} origins ({ranking}); "
-                 f"simplest within one standard error of the best ({best.name})")
+        label = (
+            f"rolling-origin one-step MAE over the last {origins} origins ({ranking}); "
+            f"simplest within one standard error of the best ({best.name})"
+        )
     else:
         aicc: dict[_Spec, float] = {}
         for spec in specs:
@@ -321,14 +343,18 @@ def _select(z: np.ndarray, specs: list[_Spec]):
 
 # --- prediction -----------------------------------------------------------------------------
 
+
 def _bounds(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(mean, lower, upper)`` from an ETS or a SARIMAX summary frame."""
     if "pi_lower" in frame:
         lo, hi = "pi_lower", "pi_upper"
     else:
         lo, hi = "mean_ci_lower", "mean_ci_upper"
-    return (frame["mean"].to_numpy(dtype=float), frame[lo].to_numpy(dtype=float),
-            frame[hi].to_numpy(dtype=float))
+    return (
+        frame["mean"].to_numpy(dtype=float),
+        frame[lo].to_numpy(dtype=float),
+        frame[hi].to_numpy(dtype=float),
+    )
 
 
 def _predict(spec: _Spec, res, n: int, horizon: int, alpha: float, seed: int):
@@ -352,37 +378,63 @@ def _fallback(prep: _Prepared, kind: str, horizon: int, alpha: float, criterion:
     n = len(z)
     mean = float(np.mean(z))
     var = float(np.var(z, ddof=1)) if n >= 2 else 0.0
-    quantile = float(student_t.ppf(1 - alpha / 2, n - 1)) if n >= 2 and var > 0 else float(norm.ppf(1 - alpha / 2))
+    quantile = (
+        float(student_t.ppf(1 - alpha / 2, n - 1))
+        if n >= 2 and var > 0
+        else float(norm.ppf(1 - alpha / 2))
+    )
     if kind == "count":
         floor = max(mean, 1.0 / n)
         if var < floor:
             var, quantile = floor, float(norm.ppf(1 - alpha / 2))
     if kind == "level" and n == 1:
         ones = np.ones(horizon)
-        return Forecast(ones * float(np.clip(mean, -1, 1)), -ones, ones.copy(), alpha, "naive-mean", criterion)
+        return Forecast(
+            ones * float(np.clip(mean, -1, 1)), -ones, ones.copy(), alpha, "naive-mean", criterion
+        )
     half = quantile * math.sqrt(var * (1 + 1 / n))
     means = np.full(horizon, mean)
     return _finish(prep, kind, means, means - half, means + half, alpha, "naive-mean", criterion)
 
 
-def _finish(prep: _Prepared, kind: str, mean: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            alpha: float, model: str, criterion: str) -> Forecast:
+def _finish(
+    prep: _Prepared,
+    kind: str,
+    mean: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    alpha: float,
+    model: str,
+    criterion: str,
+) -> Forecast:
     if kind == "count":
         mean, lower, upper = np.maximum(mean, 0), np.maximum(lower, 0), np.maximum(upper, 0)
     elif kind == "level":
         mean, lower, upper = np.clip(mean, -1, 1), np.clip(lower, -1, 1), np.clip(upper, -1, 1)
     else:
         mean, lower, upper = _observed_share(prep, mean, lower, upper, alpha)
-    return Forecast(np.asarray(mean, dtype=float), np.asarray(lower, dtype=float),
-                    np.asarray(upper, dtype=float), float(alpha), model, criterion)
+    return Forecast(
+        np.asarray(mean, dtype=float),
+        np.asarray(lower, dtype=float),
+        np.asarray(upper, dtype=float),
+        float(alpha),
+        model,
+        criterion,
+    )
 
 
-def _observed_share(prep: _Prepared, mean: np.ndarray, lower: np.ndarray, upper: np.ndarray, alpha: float):
+def _observed_share(
+    prep: _Prepared, mean: np.ndarray, lower: np.ndarray, upper: np.ndarray, alpha: float
+):
     """Logit-scale forecast → share forecast with a binomial-mixture interval at ``n̄`` trials."""
     z = float(norm.ppf(1 - alpha / 2))
     total_var = ((upper - lower) / (2 * z)) ** 2
     first = float(total_var[0])
-    latent = (total_var - first) + max(first - prep.sampling_var, 0.0) + max(first / prep.observed, prep.pooled_var)
+    latent = (
+        (total_var - first)
+        + max(first - prep.sampling_var, 0.0)
+        + max(first / prep.observed, prep.pooled_var)
+    )
     n = max(int(round(prep.trials_next)), 1)
     to_logit = _empirical_logit_inverse(n)
     out = np.empty((3, len(mean)))

@@ -17,8 +17,8 @@ filter. An exact id costs no query; the store is only asked when a value is not 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,8 +40,10 @@ class UnknownName(ValueError):
     def __init__(self, field: str, value: str, valid: Iterable[str]):
         self.field, self.value, self.valid = field, value, sorted(set(valid))
         listed = ", ".join(self.valid[:MAX_LISTED]) + (" …" if len(self.valid) > MAX_LISTED else "")
-        super().__init__(f"unknown {field} {value!r}: valid values are {listed or '(none stored yet)'} "
-                         "(ids, display names and aliases, in any case)")
+        super().__init__(
+            f"unknown {field} {value!r}: valid values are {listed or '(none stored yet)'} "
+            "(ids, display names and aliases, in any case)"
+        )
 
 
 class Names:
@@ -65,11 +67,15 @@ class Names:
         if found is None and _key(value) == "ours":
             found = self.our_brand
         if found is None:
-            raise UnknownName("brand", value, [*self._brand_ids, *self._distinct(session, FeedbackRow.brand)])
+            raise UnknownName(
+                "brand", value, [*self._brand_ids, *self._distinct(session, FeedbackRow.brand)]
+            )
         return found
 
     def aspect(self, session: Session | None, value: str) -> str:
-        found = self._aspects.get(_key(value)) or self._stored(session, AspectScoreRow.aspect, value)
+        found = self._aspects.get(_key(value)) or self._stored(
+            session, AspectScoreRow.aspect, value
+        )
         if found is None:
             raise UnknownName("aspect", value, self._aspect_ids)
         return found
@@ -93,8 +99,12 @@ class Names:
 
     def filter(self, session: Session | None, flt: FeedbackFilter) -> FeedbackFilter:
         """``flt`` with its brands, aspects and regions resolved to stored ids."""
-        return replace(flt, brands=self.brands(session, flt.brands), aspects=self.aspects(session, flt.aspects),
-                       regions=self.regions(session, flt.regions))
+        return replace(
+            flt,
+            brands=self.brands(session, flt.brands),
+            aspects=self.aspects(session, flt.aspects),
+            regions=self.regions(session, flt.regions),
+        )
 
     # --- the store ----------------------------------------------------------------------------
 

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.analytics.stats import benjamini_hochberg, cohens_h, mean_interval, net_interval, two_proportion, wilson
+from service.analytics.stats import (
+    benjamini_hochberg,
+    cohens_h,
+    mean_interval,
+    net_interval,
+    two_proportion,
+    wilson,
+)
 from service.domain import Taxonomy
 from service.store import rollups
 from service.store.repo import DIMENSIONS, FeedbackFilter, UnknownDimension
@@ -35,13 +42,17 @@ NONE_LABEL = "(none)"
 MAX_DIMENSIONS = 2
 
 
-def resolve_dimensions(session: Session, names: Sequence[str], flt: FeedbackFilter | None = None) -> list[str]:
+def resolve_dimensions(
+    session: Session, names: Sequence[str], flt: FeedbackFilter | None = None
+) -> list[str]:
     """Canonical names (``attr:<name>`` for attributes); unknown names raise ``UnknownDimension``.
     An attribute is known when an item has it within ``flt``'s regions and brands (a scoped
     caller's filter: it learns nothing of items outside its scope)."""
     where = None
     if flt is not None:
-        where = FeedbackFilter(regions=flt.regions, brands=flt.brands, nothing=flt.nothing, include_duplicates=True)
+        where = FeedbackFilter(
+            regions=flt.regions, brands=flt.brands, nothing=flt.nothing, include_duplicates=True
+        )
     if not names:
         raise UnknownDimension("give at least one dimension")
     if len(names) > MAX_DIMENSIONS:
@@ -57,8 +68,10 @@ def resolve_dimensions(session: Session, names: Sequence[str], flt: FeedbackFilt
             stmt = where.apply(stmt.join(FeedbackRow, FeedbackRow.id == AttributeRow.feedback_id))
         found = attr and session.scalar(stmt.limit(1))
         if not found:
-            raise UnknownDimension(f"unknown dimension {name!r}: not one of {sorted(DIMENSIONS)} and no stored "
-                                   f"item has an attribute {attr!r}")
+            raise UnknownDimension(
+                f"unknown dimension {name!r}: not one of {sorted(DIMENSIONS)} and no stored "
+                f"item has an attribute {attr!r}"
+            )
         out.append(f"attr:{attr}")
     if len(set(out)) != len(out):
         raise UnknownDimension(f"a dimension is repeated: {list(names)}")
@@ -86,7 +99,9 @@ def _totals(segs: dict[tuple, ItemFacts], asp: dict[tuple, dict[str, AspectFacts
 
 
 def _interval(value, lower, upper) -> dict:
-    r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)  # noqa: E731
+    def r(v):
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+
     return {"value": r(value), "lower": r(lower), "upper": r(upper)}
 
 
@@ -95,19 +110,32 @@ def _share(k: int, n: int, alpha: float) -> dict:
     return {"count": k, **_interval(k / n if n else None, lo if n else None, hi if n else None)}
 
 
-def _summary(c: ItemFacts, asp: dict[str, AspectFacts], alpha: float, taxonomy: Taxonomy | None) -> dict:
+def _summary(
+    c: ItemFacts, asp: dict[str, AspectFacts], alpha: float, taxonomy: Taxonomy | None
+) -> dict:
     order = taxonomy.ids if taxonomy else []
     names = sorted(asp, key=lambda a: (order.index(a) if a in order else len(order), a))
     return {
-        "volume": c.items, "scored": c.scored,
-        "sentiment": {"negative": _share(c.neg, c.scored, alpha), "neutral": _share(c.neu, c.scored, alpha),
-                      "positive": _share(c.pos, c.scored, alpha)},
+        "volume": c.items,
+        "scored": c.scored,
+        "sentiment": {
+            "negative": _share(c.neg, c.scored, alpha),
+            "neutral": _share(c.neu, c.scored, alpha),
+            "positive": _share(c.pos, c.scored, alpha),
+        },
         "mean_sentiment_score": _interval(*mean_interval(c.score_sum, c.score_sq, c.scored, alpha)),
         "net_sentiment": _interval(*net_interval(c.pos, c.neg, c.scored, alpha)),
-        "aspects": [{"aspect": a, "mentions": asp[a].mentions,
-                     "share_of_items": _share(asp[a].mentions, c.scored, alpha),
-                     "net_sentiment": _interval(*net_interval(asp[a].pos, asp[a].neg, asp[a].mentions, alpha))}
-                    for a in names],
+        "aspects": [
+            {
+                "aspect": a,
+                "mentions": asp[a].mentions,
+                "share_of_items": _share(asp[a].mentions, c.scored, alpha),
+                "net_sentiment": _interval(
+                    *net_interval(asp[a].pos, asp[a].neg, asp[a].mentions, alpha)
+                ),
+            }
+            for a in names
+        ],
     }
 
 
@@ -115,9 +143,16 @@ def _label(key: tuple) -> tuple:
     return tuple(NONE_LABEL if v is None else v for v in key)
 
 
-def breakdown(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilter | None = None,
-              alpha: float = 0.05, aspects: bool = True, taxonomy: Taxonomy | None = None,
-              limit: int | None = None) -> dict:
+def breakdown(
+    session: Session,
+    *,
+    dimensions: Sequence[str],
+    flt: FeedbackFilter | None = None,
+    alpha: float = 0.05,
+    aspects: bool = True,
+    taxonomy: Taxonomy | None = None,
+    limit: int | None = None,
+) -> dict:
     """Per segment of one or two dimensions (largest first), and the window's total."""
     dims = resolve_dimensions(session, dimensions, flt)
     flt = flt or FeedbackFilter()
@@ -125,10 +160,21 @@ def breakdown(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilte
     total, total_asp = _totals(segs, asp)
     keys = sorted(segs, key=lambda k: (-segs[k].items, _label(k)))
     shown = keys[:limit] if limit else keys
-    return {"dimensions": [d[5:] if d.startswith("attr:") else d for d in dims], "alpha": alpha,
-            "segments": [{"segment": dict(zip([d[5:] if d.startswith("attr:") else d for d in dims], _label(k))),
-                          **_summary(segs[k], asp.get(k, {}), alpha, taxonomy)} for k in shown],
-            "segments_total": len(keys), "total": _summary(total, total_asp, alpha, taxonomy)}
+    return {
+        "dimensions": [d[5:] if d.startswith("attr:") else d for d in dims],
+        "alpha": alpha,
+        "segments": [
+            {
+                "segment": dict(
+                    zip([d[5:] if d.startswith("attr:") else d for d in dims], _label(k))
+                ),
+                **_summary(segs[k], asp.get(k, {}), alpha, taxonomy),
+            }
+            for k in shown
+        ],
+        "segments_total": len(keys),
+        "total": _summary(total, total_asp, alpha, taxonomy),
+    }
 
 
 @dataclass(frozen=True)
@@ -155,13 +201,25 @@ class Finding:
         return d
 
 
-_WORDS = {"negative_share": "negative share", "positive_share": "positive share",
-          "aspect_mention_rate": "mentioned in", "aspect_negative_share": "negative share"}
+_WORDS = {
+    "negative_share": "negative share",
+    "positive_share": "positive share",
+    "aspect_mention_rate": "mentioned in",
+    "aspect_negative_share": "negative share",
+}
 
 
-def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFilter | None = None,
-                min_n: int = 30, alpha: float = 0.05, aspects: Sequence[str] | None = None,
-                taxonomy: Taxonomy | None = None, limit: int = 50) -> dict:
+def differences(
+    session: Session,
+    *,
+    dimensions: Sequence[str],
+    flt: FeedbackFilter | None = None,
+    min_n: int = 30,
+    alpha: float = 0.05,
+    aspects: Sequence[str] | None = None,
+    taxonomy: Taxonomy | None = None,
+    limit: int = 50,
+) -> dict:
     """Segments that differ significantly from the rest of the window, strongest first."""
     dims = resolve_dimensions(session, dimensions, flt)
     names = [d[5:] if d.startswith("attr:") else d for d in dims]
@@ -172,14 +230,52 @@ def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFil
     for key, c in segs.items():
         if any(v is None for v in key):
             continue  # items without the dimension are not a segment
-        tests.append((key, "negative_share", None, c.neg, c.scored, total.neg - c.neg, total.scored - c.scored))
-        tests.append((key, "positive_share", None, c.pos, c.scored, total.pos - c.pos, total.scored - c.scored))
+        tests.append(
+            (
+                key,
+                "negative_share",
+                None,
+                c.neg,
+                c.scored,
+                total.neg - c.neg,
+                total.scored - c.scored,
+            )
+        )
+        tests.append(
+            (
+                key,
+                "positive_share",
+                None,
+                c.pos,
+                c.scored,
+                total.pos - c.pos,
+                total.scored - c.scored,
+            )
+        )
         for a in sorted(wanted & set(total_asp)):
             ac, ta = asp.get(key, {}).get(a, AspectFacts()), total_asp[a]
-            tests.append((key, "aspect_mention_rate", a, ac.mentions, c.scored, ta.mentions - ac.mentions,
-                          total.scored - c.scored))
-            tests.append((key, "aspect_negative_share", a, ac.neg, ac.mentions, ta.neg - ac.neg,
-                          ta.mentions - ac.mentions))
+            tests.append(
+                (
+                    key,
+                    "aspect_mention_rate",
+                    a,
+                    ac.mentions,
+                    c.scored,
+                    ta.mentions - ac.mentions,
+                    total.scored - c.scored,
+                )
+            )
+            tests.append(
+                (
+                    key,
+                    "aspect_negative_share",
+                    a,
+                    ac.neg,
+                    ac.mentions,
+                    ta.neg - ac.neg,
+                    ta.mentions - ac.mentions,
+                )
+            )
     tests = [t for t in tests if t[4] >= min_n and t[6] >= min_n]
     stats = [two_proportion(k1, n1, k2, n2) for _, _, _, k1, n1, k2, n2 in tests]
     qs = benjamini_hochberg([p for _, p in stats])
@@ -190,11 +286,36 @@ def differences(session: Session, *, dimensions: Sequence[str], flt: FeedbackFil
         p1, p2 = k1 / n1, k2 / n2
         h = cohens_h(p1, p2)
         label = " / ".join(str(v) for v in key)
-        what = f"'{taxonomy.get(a).name('en') if taxonomy and a in taxonomy.ids else a}' " if a else ""
-        line = (f"{label}: {what}{_WORDS[metric]} {100 * p1:.0f}% vs {100 * p2:.0f}% elsewhere, n={n1}"
-                + (" items" if metric == "aspect_mention_rate" else ""))
-        findings.append(Finding(dict(zip(names, key)), metric, a, p1, p2, n1, n2, z, p, q, h,
-                                abs(h) * math.log10(1 + n1), line))
+        what = (
+            f"'{taxonomy.get(a).name('en') if taxonomy and a in taxonomy.ids else a}' " if a else ""
+        )
+        line = (
+            f"{label}: {what}{_WORDS[metric]} {100 * p1:.0f}% vs {100 * p2:.0f}% elsewhere, n={n1}"
+            + (" items" if metric == "aspect_mention_rate" else "")
+        )
+        findings.append(
+            Finding(
+                dict(zip(names, key)),
+                metric,
+                a,
+                p1,
+                p2,
+                n1,
+                n2,
+                z,
+                p,
+                q,
+                h,
+                abs(h) * math.log10(1 + n1),
+                line,
+            )
+        )
     findings.sort(key=lambda f: -f.rank_score)
-    return {"dimensions": names, "alpha": alpha, "min_n": min_n, "tested": len(tests),
-            "significant": len(findings), "findings": [f.as_dict() for f in findings[:limit]]}
+    return {
+        "dimensions": names,
+        "alpha": alpha,
+        "min_n": min_n,
+        "tested": len(tests),
+        "significant": len(findings),
+        "findings": [f.as_dict() for f in findings[:limit]],
+    }

@@ -164,9 +164,18 @@ class _Baseline:
     seasonal: np.ndarray  # phase offsets on the stabilised scale, every period
 
 
-def detect(y, *, kind: str = "count", trials=None, alpha: float = 0.01, k: int = 2, min_history: int = 8,
-           season: int | None = None, seed: int = 0,
-           detectors: Sequence[str] = DETECTORS) -> list[Detection]:
+def detect(
+    y,
+    *,
+    kind: str = "count",
+    trials=None,
+    alpha: float = 0.01,
+    k: int = 2,
+    min_history: int = 8,
+    season: int | None = None,
+    seed: int = 0,
+    detectors: Sequence[str] = DETECTORS,
+) -> list[Detection]:
     """Changes in ``y`` after its baseline, sorted by the period they were detected at."""
     unknown = set(detectors) - set(DETECTORS)
     if unknown:
@@ -179,8 +188,12 @@ def detect(y, *, kind: str = "count", trials=None, alpha: float = 0.01, k: int =
     n = len(series.z)
     season = season if season and season >= 2 else None
     b = _baseline_length(n, min_history, season)
-    if (b >= n or int(series.ok[:b].sum()) < min_history or not series.ok[b:].any()
-            or _all_zero(series)):
+    if (
+        b >= n
+        or int(series.ok[:b].sum()) < min_history
+        or not series.ok[b:].any()
+        or _all_zero(series)
+    ):
         return []
     base = _fit_baseline(series, b, season)
     found: list[Detection] = []
@@ -191,9 +204,16 @@ def detect(y, *, kind: str = "count", trials=None, alpha: float = 0.01, k: int =
         found += surges
     if "interval_breach" in detectors:
         found += _breach(series, base, share["interval_breach"], k, season, seed)
-    level = _level_shift(series, base, share["level_shift"], isolated, seed) if "level_shift" in detectors else None
-    trend = _trend_change(series, base, share["trend_change"], isolated, seed) if "trend_change" in detectors \
+    level = (
+        _level_shift(series, base, share["level_shift"], isolated, seed)
+        if "level_shift" in detectors
         else None
+    )
+    trend = (
+        _trend_change(series, base, share["trend_change"], isolated, seed)
+        if "trend_change" in detectors
+        else None
+    )
     if level is not None and trend is not None:
         level, trend = _arbitrate(series, base, isolated, level, trend)
     found += [d for d in (level, trend) if d is not None]
@@ -204,11 +224,16 @@ def detect(y, *, kind: str = "count", trials=None, alpha: float = 0.01, k: int =
 def _drop_explained_surges(found: list[Detection]) -> list[Detection]:
     """Surges after the onset of a sustained change in the same direction are that change."""
     sustained = [d for d in found if d.kind != "surge"]
-    return [d for d in found if d.kind != "surge"
-            or not any(s.direction == d.direction and d.onset > s.onset for s in sustained)]
+    return [
+        d
+        for d in found
+        if d.kind != "surge"
+        or not any(s.direction == d.direction and d.onset > s.onset for s in sustained)
+    ]
 
 
 # --- preparation and baseline ---------------------------------------------------------------
+
 
 def _prepare(y, kind: str, trials) -> _Series:
     if kind not in KINDS:
@@ -235,7 +260,11 @@ def _prepare(y, kind: str, trials) -> _Series:
         if np.any(values[ok] < 0):
             raise ValueError("counts cannot be negative")
         safe_y = np.where(ok, values, 0.0)
-        z, v, metric = 2 * np.sqrt(safe_y + 3 / 8), np.ones_like(values), np.where(ok, values, np.nan)
+        z, v, metric = (
+            2 * np.sqrt(safe_y + 3 / 8),
+            np.ones_like(values),
+            np.where(ok, values, np.nan),
+        )
     else:
         ok = np.isfinite(values)
         if n_trials is not None:
@@ -289,7 +318,7 @@ def _robust_fit(Z: np.ndarray, W: np.ndarray, X: np.ndarray):
     beta, inv = solve(W * kept)
     resid = (Z - beta @ X.T) * np.sqrt(W * kept)
     dof = np.maximum(kept.sum(axis=1) - p, 1)
-    phi = (resid ** 2).sum(axis=1) / dof
+    phi = (resid**2).sum(axis=1) / dof
     return beta, phi, inv, kept
 
 
@@ -303,18 +332,31 @@ def _fit_baseline(series: _Series, b: int, season: int | None) -> _Baseline:
         beta, phi, inv, kept = _robust_fit(series.z[None, :b], w[None, :b], X[:b])
     mu = (beta @ X.T)[0]
     seasonal = mu - beta[0, 0]
-    raw_phi, dof = _pooled_phi(phi, kept, X.shape[1], (series.z - seasonal)[None], series.v[None], series.ok[None])
+    raw_phi, dof = _pooled_phi(
+        phi, kept, X.shape[1], (series.z - seasonal)[None], series.v[None], series.ok[None]
+    )
     raw_phi, dof = float(raw_phi[0]), float(dof[0])
     phi_used = max(raw_phi, 1.0) if series.kind != "level" else max(raw_phi, 1e-12)
     leverage = np.einsum("np,pq,nq->n", X, inv[0], X)
     resid = np.where(series.ok, (series.z - mu) / np.sqrt(phi_used * (series.v + leverage)), 0.0)
     expected = _expected_units(series, X, b, kept[0])
-    return _Baseline(b, X, phi_used, _known_scale(series.kind, raw_phi), dof, leverage, mu, resid, expected,
-                     seasonal)
+    return _Baseline(
+        b,
+        X,
+        phi_used,
+        _known_scale(series.kind, raw_phi),
+        dof,
+        leverage,
+        mu,
+        resid,
+        expected,
+        seasonal,
+    )
 
 
-def _pooled_phi(phi_base: np.ndarray, kept: np.ndarray, p: int, d: np.ndarray, v: np.ndarray,
-                ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pooled_phi(
+    phi_base: np.ndarray, kept: np.ndarray, p: int, d: np.ndarray, v: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise variance per row: the baseline fit's, pooled with the one of the whole series'
     period-over-period differences (robust to a level shift, a slow trend and spikes, so the
     monitored periods sharpen the estimate without hiding a change). Returns ``(φ, dof)``;
@@ -332,15 +374,24 @@ def _pooled_phi(phi_base: np.ndarray, kept: np.ndarray, p: int, d: np.ndarray, v
         keep = np.isfinite(xs) & (np.abs(xs - med) <= OUTLIER * np.maximum(scale, 1e-12))
         count = keep.sum(axis=1)
         mean = np.where(keep, xs, 0.0).sum(axis=1) / np.maximum(count, 1)
-        phi_diff[usable] = np.where(keep, (xs - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(count - 1, 1)
+        phi_diff[usable] = np.where(keep, (xs - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(
+            count - 1, 1
+        )
         dof_diff[usable] = np.maximum(count - 1, 0) / 1.5
     dof = dof_base + dof_diff
     pooled = (dof_base * phi_base + dof_diff * phi_diff) / np.maximum(dof, 1e-12)
     return np.where(dof > 0, pooled, phi_base), dof
 
 
-def _seasonal(series: _Series, b: int, X: np.ndarray, w: np.ndarray, beta: np.ndarray, phi: float,
-              kept: np.ndarray) -> bool:
+def _seasonal(
+    series: _Series,
+    b: int,
+    X: np.ndarray,
+    w: np.ndarray,
+    beta: np.ndarray,
+    phi: float,
+    kept: np.ndarray,
+) -> bool:
     """F-test of the phase offsets on the baseline (level ``SEASON_ALPHA``); the noise variance is
     floored at the sampling one for counts and proportions."""
     wk = w[:b] * kept
@@ -381,8 +432,9 @@ def _expected_units(series: _Series, X: np.ndarray, b: int, kept: np.ndarray) ->
 
 # --- detectors ------------------------------------------------------------------------------
 
+
 def _surges(series: _Series, base: _Baseline, alpha: float) -> list[Detection]:
-    idx = np.flatnonzero(series.ok[base.b:]) + base.b
+    idx = np.flatnonzero(series.ok[base.b :]) + base.b
     if idx.size == 0:
         return []
     exact = np.array([_upper_tail(series, base, t) for t in idx])
@@ -437,10 +489,17 @@ def _isolated(series: _Series, base: _Baseline, surges: list[Detection]) -> np.n
     flagged = {d.onset for d in surges}
     for d in surges:
         run = [d.onset]
-        while run[-1] + 1 < len(series.z) and (run[-1] + 1 in flagged or _surging(series, base, run[-1] + 1)):
+        while run[-1] + 1 < len(series.z) and (
+            run[-1] + 1 in flagged or _surging(series, base, run[-1] + 1)
+        ):
             run.append(run[-1] + 1)
         after = run[-1] + 1
-        if len(run) <= 2 and after < len(series.z) and series.ok[after] and base.resid[after] < BACK:
+        if (
+            len(run) <= 2
+            and after < len(series.z)
+            and series.ok[after]
+            and base.resid[after] < BACK
+        ):
             mask[run] = True
     return mask
 
@@ -449,15 +508,18 @@ def _surging(series: _Series, base: _Baseline, t: int) -> bool:
     return bool(series.ok[t] and base.resid[t] >= CLIP)
 
 
-def _breach(series: _Series, base: _Baseline, alpha: float, k: int, season: int | None,
-            seed: int) -> list[Detection]:
+def _breach(
+    series: _Series, base: _Baseline, alpha: float, k: int, season: int | None, seed: int
+) -> list[Detection]:
     b, n = base.b, len(series.z)
     history = series.values[:b]
     trials = series.trials[:b] if series.kind == "proportion" else None
     if series.kind == "proportion":
         history = np.where(series.ok[:b], history, 0.0)
         trials = np.where(series.ok[:b], trials, 0.0)
-    fc = forecast(history, n - b, kind=series.kind, trials=trials, alpha=alpha, seed=seed, season=season)
+    fc = forecast(
+        history, n - b, kind=series.kind, trials=trials, alpha=alpha, seed=seed, season=season
+    )
     observed = series.metric[b:]
     side = np.where(observed > fc.upper, 1, np.where(observed < fc.lower, -1, 0))
     side[~series.ok[b:]] = 0
@@ -467,16 +529,19 @@ def _breach(series: _Series, base: _Baseline, alpha: float, k: int, season: int 
     windows = max(int(series.ok[b:].sum()) - k + 1, 1)
     streak = 0
     for i, s in enumerate(side):
-        streak = streak + 1 if s != 0 and (streak == 0 or side[i - 1] == s) else (1 if s != 0 else 0)
+        streak = (
+            streak + 1 if s != 0 and (streak == 0 or side[i - 1] == s) else (1 if s != 0 else 0)
+        )
         if streak >= k:
             onset = i - k + 1
-            p = min(1.0, windows * float(np.prod(point_p[onset:i + 1])))
+            p = min(1.0, windows * float(np.prod(point_p[onset : i + 1])))
             return [_detection(series, base, "interval_breach", int(s), b + onset, b + i, p)]
     return []
 
 
-def _level_shift(series: _Series, base: _Baseline, alpha: float, isolated: np.ndarray,
-                 seed: int) -> Detection | None:
+def _level_shift(
+    series: _Series, base: _Baseline, alpha: float, isolated: np.ndarray, seed: int
+) -> Detection | None:
     b, n = base.b, len(series.z)
     r = np.clip(np.where(isolated | ~series.ok, 0.0, base.resid), -CLIP, CLIP)[b:]
     up, down = _cusum(r[None, :])
@@ -539,7 +604,9 @@ def _season_of(design: np.ndarray) -> int:
 
 
 @lru_cache(maxsize=1024)
-def _cusum_null(n: int, b: int, season: int, known: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _cusum_null(
+    n: int, b: int, season: int, known: bool, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Largest two-sided CUSUM value and largest scan statistic over the monitored periods of
     Gaussian series (each sorted), with the baseline's level (and phases) estimated as for real
     series, and the noise variance either known (``known``: the binomial/Poisson floor bound)
@@ -553,7 +620,9 @@ def _cusum_null(n: int, b: int, season: int, known: bool, seed: int) -> tuple[np
         phi = np.ones(NULL_DRAWS)
     else:
         seasonal = beta @ X.T - beta[:, :1]
-        phi, _ = _pooled_phi(phi, kept, X.shape[1], Z - seasonal, np.ones_like(Z), np.ones(Z.shape, dtype=bool))
+        phi, _ = _pooled_phi(
+            phi, kept, X.shape[1], Z - seasonal, np.ones_like(Z), np.ones(Z.shape, dtype=bool)
+        )
         phi = np.maximum(phi, 1e-12)
     leverage = np.einsum("np,spq,nq->sn", X[b:], inv, X[b:])
     r = (Z[:, b:] - beta @ X[b:].T) / np.sqrt(phi[:, None] * (1 + leverage))
@@ -563,15 +632,16 @@ def _cusum_null(n: int, b: int, season: int, known: bool, seed: int) -> tuple[np
     return np.sort(np.maximum(up, down).max(axis=1)), np.sort(scan)
 
 
-def _trend_change(series: _Series, base: _Baseline, alpha: float, isolated: np.ndarray,
-                  seed: int) -> Detection | None:
+def _trend_change(
+    series: _Series, base: _Baseline, alpha: float, isolated: np.ndarray, seed: int
+) -> Detection | None:
     b, n = base.b, len(series.z)
     d = series.z - base.seasonal
     w = np.where(series.ok & ~isolated, 1.0 / series.v, 0.0)
     floor = 1.0 if series.kind != "level" else 0.0
     stat, sign, tau = _hinge_scan(d[None, :], w[None, :], floor)
-    sustained = np.minimum(stat[0, b - 1:-1], stat[0, b:])
-    same = sign[0, b - 1:-1] == sign[0, b:]
+    sustained = np.minimum(stat[0, b - 1 : -1], stat[0, b:])
+    same = sign[0, b - 1 : -1] == sign[0, b:]
     null = _trend_null(n, b, seed)
     h = float(np.quantile(null, 1 - alpha))
     hits = np.flatnonzero((sustained >= h) & same)
@@ -606,9 +676,9 @@ def _hinge_scan(d: np.ndarray, w: np.ndarray, floor: float):
     after = np.cumsum(present[:, None, :] * (x[None] > 0), axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_sw = np.where(sw > 0, sw, 1.0)
-        var_x = swxx - swx ** 2 / safe_sw
+        var_x = swxx - swx**2 / safe_sw
         cov = swxd - swx * swd / safe_sw
-        var_d = swdd - swd ** 2 / safe_sw
+        var_d = swdd - swd**2 / safe_sw
         slope = cov / var_x
         rss = np.maximum(var_d - slope * cov, 0.0)
         sigma2 = np.maximum(rss / np.maximum(count - 2, 1), floor)
@@ -629,12 +699,13 @@ def _trend_null(n: int, b: int, seed: int) -> np.ndarray:
     for lo in range(0, NULL_DRAWS, chunk):
         size = min(chunk, NULL_DRAWS - lo)
         stat, _, _ = _hinge_scan(rng.standard_normal((size, n)), np.ones((size, n)), 0.0)
-        out.append(np.minimum(stat[:, b - 1:-1], stat[:, b:]).max(axis=1))
+        out.append(np.minimum(stat[:, b - 1 : -1], stat[:, b:]).max(axis=1))
     return np.sort(np.concatenate(out))
 
 
-def _arbitrate(series: _Series, base: _Baseline, isolated: np.ndarray, level: Detection,
-               trend: Detection) -> tuple[Detection | None, Detection | None]:
+def _arbitrate(
+    series: _Series, base: _Baseline, isolated: np.ndarray, level: Detection, trend: Detection
+) -> tuple[Detection | None, Detection | None]:
     """Keep the level shift or the trend change, whichever fits the whole series better."""
     t = np.arange(len(series.z))
     d = series.z - base.seasonal
@@ -653,14 +724,16 @@ def _rss(d: np.ndarray, w: np.ndarray, x: np.ndarray) -> float:
 
 # --- reporting ------------------------------------------------------------------------------
 
+
 def _runs(idx: np.ndarray) -> list[np.ndarray]:
     if idx.size == 0:
         return []
     return np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
 
 
-def _detection(series: _Series, base: _Baseline, kind: str, direction: int, onset: int, at: int,
-               p: float) -> Detection:
+def _detection(
+    series: _Series, base: _Baseline, kind: str, direction: int, onset: int, at: int, p: float
+) -> Detection:
     span = slice(onset, at + 1)
     ok = series.ok[span]
     if series.kind == "proportion":
@@ -671,11 +744,22 @@ def _detection(series: _Series, base: _Baseline, kind: str, direction: int, onse
         observed = float(np.mean(series.metric[span][ok]))
         expected = float(np.mean(base.expected[span][ok]))
     p = float(min(max(p, 0.0), 1.0))
-    return Detection(kind, int(direction), int(onset), int(at), observed - expected, expected, observed,
-                     p, 1.0 - p)
+    return Detection(
+        kind,
+        int(direction),
+        int(onset),
+        int(at),
+        observed - expected,
+        expected,
+        observed,
+        p,
+        1.0 - p,
+    )
 
 
-def expected_band(periods: list, expected: float | None, *, trials=None, se=None, z: float = 1.959964) -> list[dict]:
+def expected_band(
+    periods: list, expected: float | None, *, trials=None, se=None, z: float = 1.959964
+) -> list[dict]:
     """The band an alert is drawn against, computed once when it is detected and stored with it
     (the dashboard and the e-mail chart draw this, not their own): per period the expected value
     and ``expected ± z·sd``, with sd the binomial ``sqrt(p(1-p)/n)`` of a rate (``trials``: items
@@ -695,7 +779,12 @@ def expected_band(periods: list, expected: float | None, *, trials=None, se=None
             lo, hi = float(expected) - z * sd, float(expected) + z * sd
             if trials is not None:
                 lo, hi = max(lo, 0.0), min(hi, 1.0)
-        out.append({"period": period.isoformat() if hasattr(period, "isoformat") else period,
-                    "expected": None if expected is None else round(float(expected), 6),
-                    "lower": None if lo is None else round(lo, 6), "upper": None if hi is None else round(hi, 6)})
+        out.append(
+            {
+                "period": period.isoformat() if hasattr(period, "isoformat") else period,
+                "expected": None if expected is None else round(float(expected), 6),
+                "lower": None if lo is None else round(lo, 6),
+                "upper": None if hi is None else round(hi, 6),
+            }
+        )
     return out

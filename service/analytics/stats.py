@@ -39,7 +39,9 @@ def wilson(k: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def mean_interval(total: float, total_sq: float, n: int, alpha: float = 0.05) -> tuple[float | None, float, float]:
+def mean_interval(
+    total: float, total_sq: float, n: int, alpha: float = 0.05
+) -> tuple[float | None, float, float]:
     """``(mean, lower, upper)``; one value gives a zero-width interval, none gives ``None``."""
     if n <= 0:
         return None, float("nan"), float("nan")
@@ -51,7 +53,9 @@ def mean_interval(total: float, total_sq: float, n: int, alpha: float = 0.05) ->
     return mean, mean - half, mean + half
 
 
-def net_interval(pos: int, neg: int, n: int, alpha: float = 0.05) -> tuple[float | None, float, float]:
+def net_interval(
+    pos: int, neg: int, n: int, alpha: float = 0.05
+) -> tuple[float | None, float, float]:
     if n <= 0:
         return None, float("nan"), float("nan")
     pp, pn = pos / n, neg / n
@@ -73,7 +77,9 @@ def two_proportion(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
 
 
 def cohens_h(p1: float, p2: float) -> float:
-    return 2 * math.asin(math.sqrt(min(max(p1, 0.0), 1.0))) - 2 * math.asin(math.sqrt(min(max(p2, 0.0), 1.0)))
+    return 2 * math.asin(math.sqrt(min(max(p1, 0.0), 1.0))) - 2 * math.asin(
+        math.sqrt(min(max(p2, 0.0), 1.0))
+    )
 
 
 def benjamini_hochberg(pvalues: list[float]) -> list[float]:

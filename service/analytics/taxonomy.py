@@ -50,8 +50,18 @@ def _run(tagger, texts, langs, spans, text_emb, clause_emb) -> _Tagged:
     return _Tagged(*tagger.score_batch(texts, spans, langs, text_emb, clause_emb))
 
 
-def preview(session: Session, *, flt: FeedbackFilter, draft: Taxonomy, current: Taxonomy, tagger_for,
-            encoder, sample: int = 1000, aspect: str | None = None, examples: int = 5) -> dict:
+def preview(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    draft: Taxonomy,
+    current: Taxonomy,
+    tagger_for,
+    encoder,
+    sample: int = 1000,
+    aspect: str | None = None,
+    examples: int = 5,
+) -> dict:
     """``tagger_for(taxonomy)`` gives a fitted tagger for a taxonomy (the served pipeline's)."""
     from service.nlp.text import clause_spans
 
@@ -64,7 +74,9 @@ def preview(session: Session, *, flt: FeedbackFilter, draft: Taxonomy, current: 
     langs = [r[2] for r in rows]
     spans = [clause_spans(t) for t in texts]
     new_tagger, old_tagger = tagger_for(draft), tagger_for(current)
-    text_emb, clause_emb = encoder.encode_with_spans(texts, spans)  # one pass serves both taxonomies
+    text_emb, clause_emb = encoder.encode_with_spans(
+        texts, spans
+    )  # one pass serves both taxonomies
     new = _run(new_tagger, texts, langs, spans, text_emb, clause_emb)
     old_hits = old_tagger.tag_batch(texts, spans, langs, text_emb, clause_emb) if texts else []
     n = len(rows)
@@ -74,16 +86,26 @@ def preview(session: Session, *, flt: FeedbackFilter, draft: Taxonomy, current: 
         for h in hs:
             tagged[h.aspect].add(i)
             hit_of[(i, h.aspect)] = h
-    old = {a: {i for i, hs in enumerate(old_hits) for h in hs if h.aspect == a} for a in current.ids}
+    old = {
+        a: {i for i, hs in enumerate(old_hits) for h in hs if h.aspect == a} for a in current.ids
+    }
 
     def item(i: int, a: str) -> dict:
         h = hit_of.get((i, a))
         k = draft.ids.index(a)
-        out = {"id": ids[i], "text": texts[i][:SNIPPET], "model_probability": round(float(new.probs[i, k]), 4)}
+        out = {
+            "id": ids[i],
+            "text": texts[i][:SNIPPET],
+            "model_probability": round(float(new.probs[i, k]), 4),
+        }
         if h is not None:
             x, y = spans[i][h.clause]
-            out.update(evidence=texts[i][x:y][:SNIPPET], reason=h.reason, rule=h.rule,
-                       confidence=round(float(h.confidence), 4))
+            out.update(
+                evidence=texts[i][x:y][:SNIPPET],
+                reason=h.reason,
+                rule=h.rule,
+                confidence=round(float(h.confidence), 4),
+            )
         return out
 
     report = []
@@ -98,23 +120,47 @@ def preview(session: Session, *, flt: FeedbackFilter, draft: Taxonomy, current: 
         p = new.probs[:, k]
         ranked = sorted(mine, key=lambda i: -hit_of[(i, a.id)].confidence)
         above = [i for i in np.argsort(p) if thr <= p[i] < thr + BORDER and i in mine][:examples]
-        below = [i for i in np.argsort(-p) if thr - BORDER <= p[i] < thr and i not in mine][:examples]
+        below = [i for i in np.argsort(-p) if thr - BORDER <= p[i] < thr and i not in mine][
+            :examples
+        ]
         before = old.get(a.id, set())
-        report.append({
-            "aspect": a.id, "name": a.name("en"), "kind": a.kind, "sources": list(a.sources),
-            "threshold": round(thr, 4), "tagged": len(mine), "share": round(len(mine) / n, 4) if n else 0.0,
-            "estimated_in_scope": round(len(mine) / n * total) if n else 0, "by_reason": reasons,
-            "matches": [item(i, a.id) for i in ranked[:examples]],
-            "borderline": {"just_tagged": [item(int(i), a.id) for i in above],
-                           "just_missed": [item(int(i), a.id) for i in below]},
-            "overlap": {b: len(mine & tagged[b]) for b in draft.ids if b != a.id and mine & tagged[b]},
-            "change": {"new_aspect": a.id not in current.ids, "before": len(before), "gained": len(mine - before),
-                       "lost": len(before - mine)},
-        })
+        report.append(
+            {
+                "aspect": a.id,
+                "name": a.name("en"),
+                "kind": a.kind,
+                "sources": list(a.sources),
+                "threshold": round(thr, 4),
+                "tagged": len(mine),
+                "share": round(len(mine) / n, 4) if n else 0.0,
+                "estimated_in_scope": round(len(mine) / n * total) if n else 0,
+                "by_reason": reasons,
+                "matches": [item(i, a.id) for i in ranked[:examples]],
+                "borderline": {
+                    "just_tagged": [item(int(i), a.id) for i in above],
+                    "just_missed": [item(int(i), a.id) for i in below],
+                },
+                "overlap": {
+                    b: len(mine & tagged[b]) for b in draft.ids if b != a.id and mine & tagged[b]
+                },
+                "change": {
+                    "new_aspect": a.id not in current.ids,
+                    "before": len(before),
+                    "gained": len(mine - before),
+                    "lost": len(before - mine),
+                },
+            }
+        )
     removed = [a for a in current.ids if a not in draft.ids]
-    return {"sample": n, "in_scope": total, "taxonomy": draft.fingerprint(), "current_taxonomy": current.fingerprint(),
-            "aspects": report, "removed_aspects": [{"aspect": a, "before": len(old[a])} for a in removed],
-            "untagged": sum(1 for hs in new.hits if not hs)}
+    return {
+        "sample": n,
+        "in_scope": total,
+        "taxonomy": draft.fingerprint(),
+        "current_taxonomy": current.fingerprint(),
+        "aspects": report,
+        "removed_aspects": [{"aspect": a, "before": len(old[a])} for a in removed],
+        "untagged": sum(1 for hs in new.hits if not hs),
+    }
 
 
 def parse_draft(text: str) -> Taxonomy:
@@ -135,8 +181,12 @@ def parse_draft(text: str) -> Taxonomy:
     try:
         draft = Taxonomy.model_validate(raw)
     except ValidationError as exc:
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise TaxonomyError("; ".join(f"{d['field']}: {d['message']}" for d in details), details) from None
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise TaxonomyError(
+            "; ".join(f"{d['field']}: {d['message']}" for d in details), details
+        ) from None
     try:
         compile_taxonomy_rules(draft)
     except RuleError as exc:
@@ -150,9 +200,20 @@ class TaxonomyError(ValueError):
         self.details = details or []
 
 
-def calibrate(session: Session, *, flt: FeedbackFilter, taxonomy: Taxonomy, tagger, encoder, sample: int = 5000,
-              max_share: float = 0.35, min_share: float = 0.002, floor: float = 0.2, ceiling: float = 0.95,
-              progress=None):
+def calibrate(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    taxonomy: Taxonomy,
+    tagger,
+    encoder,
+    sample: int = 5000,
+    max_share: float = 0.35,
+    min_share: float = 0.002,
+    floor: float = 0.2,
+    ceiling: float = 0.95,
+    progress=None,
+):
     """Per-aspect model thresholds from how the model's probabilities are distributed over the
     team's own stored items (no labels): an aspect whose model tags would reach more than
     ``max_share`` of the items (together with its rule tags) gets the threshold at which they
@@ -169,13 +230,15 @@ def calibrate(session: Session, *, flt: FeedbackFilter, taxonomy: Taxonomy, tagg
     probs, rule_any = [], []
     step = 256
     for i in range(0, len(texts), step):
-        t, la = texts[i:i + step], langs[i:i + step]
+        t, la = texts[i : i + step], langs[i : i + step]
         sp = [clause_spans(x) for x in t]
         te, ce = encoder.encode_with_spans(t, sp)
         rh = [tagger.rule_matches(x, lang) for x, lang in zip(t, la)]
         p, _ = tagger.model_probabilities(te, ce, rh, la)
         probs.append(p)
-        rule_any.append(np.array([[a.id in r for a in taxonomy.aspects] for r in rh], bool).reshape(len(t), -1))
+        rule_any.append(
+            np.array([[a.id in r for a in taxonomy.aspects] for r in rh], bool).reshape(len(t), -1)
+        )
         if progress:
             progress(len(t))
     n = len(texts)
@@ -184,7 +247,13 @@ def calibrate(session: Session, *, flt: FeedbackFilter, taxonomy: Taxonomy, tagg
     thresholds, report = {}, []
     base = tagger.relevance.threshold if tagger.relevance is not None else 0.5
     for k, a in enumerate(taxonomy.aspects):
-        entry = {"aspect": a.id, "threshold": base, "model_share": None, "rule_share": None, "change": "kept"}
+        entry = {
+            "aspect": a.id,
+            "threshold": base,
+            "model_share": None,
+            "rule_share": None,
+            "change": "kept",
+        }
         if n == 0 or "model" not in a.sources:
             entry["change"] = "no model tags" if n else "no items"
             report.append(entry)
@@ -195,7 +264,11 @@ def calibrate(session: Session, *, flt: FeedbackFilter, taxonomy: Taxonomy, tagg
         if share > max_share:
             free = P[~rules_k, k]
             room = max(int(max_share * n) - int(rules_k.sum()), 0)
-            thr = ceiling if room == 0 or room >= len(free) else float(min(ceiling, np.sort(free)[::-1][room - 1] + 1e-6))
+            thr = (
+                ceiling
+                if room == 0 or room >= len(free)
+                else float(min(ceiling, np.sort(free)[::-1][room - 1] + 1e-6))
+            )
             thr = max(thr, base)
             entry["change"] = "raised"
         elif (P[:, k] >= base).mean() < min_share and not rules_k.any():
@@ -204,8 +277,13 @@ def calibrate(session: Session, *, flt: FeedbackFilter, taxonomy: Taxonomy, tagg
             thr = min(thr, base)
             entry["change"] = "lowered" if thr < base else "kept"
         thresholds[a.id] = round(thr, 4)
-        entry.update(threshold=round(thr, 4), model_share=round(float((P[:, k] >= base).mean()), 4),
-                     rule_share=round(float(rules_k.mean()), 4),
-                     share_after=round(float(((P[:, k] >= thr) | rules_k).mean()), 4))
+        entry.update(
+            threshold=round(thr, 4),
+            model_share=round(float((P[:, k] >= base).mean()), 4),
+            rule_share=round(float(rules_k.mean()), 4),
+            share_after=round(float(((P[:, k] >= thr) | rules_k).mean()), 4),
+        )
         report.append(entry)
-    return AspectCalibration(thresholds=thresholds, taxonomy=taxonomy.fingerprint(), items=n), report
+    return AspectCalibration(
+        thresholds=thresholds, taxonomy=taxonomy.fingerprint(), items=n
+    ), report

@@ -50,52 +50,105 @@ def _hydrate(session: Session, result: dict, flt: FeedbackFilter) -> dict:
     texts: dict[int, str] = {}
     if ids:
         base = replace(flt, since=None, until=None, include_duplicates=True)
-        texts = dict(session.execute(base.apply(select(FeedbackRow.id, FeedbackRow.text)
-                                                .where(FeedbackRow.id.in_(ids)))).all())
+        texts = dict(
+            session.execute(
+                base.apply(select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.id.in_(ids)))
+            ).all()
+        )
     for t in themes:
         t["quotes"] = [{"id": i, "text": texts[i]} for i in t.get("quotes") or [] if i in texts]
     return result
 
 
-def lookup(session: Session, *, scope: str, since: datetime, until: datetime, max_age: timedelta,
-           slack: timedelta, now: datetime) -> ThemeCacheRow | None:
+def lookup(
+    session: Session,
+    *,
+    scope: str,
+    since: datetime,
+    until: datetime,
+    max_age: timedelta,
+    slack: timedelta,
+    now: datetime,
+) -> ThemeCacheRow | None:
     span = int((until - since).total_seconds())
     return session.scalars(
         select(ThemeCacheRow)
-        .where(ThemeCacheRow.scope == scope, ThemeCacheRow.span_s == span,
-               ThemeCacheRow.window_end >= until - slack, ThemeCacheRow.window_end <= until + slack,
-               ThemeCacheRow.computed_at >= now - max_age)
-        .order_by(ThemeCacheRow.computed_at.desc())).first()
+        .where(
+            ThemeCacheRow.scope == scope,
+            ThemeCacheRow.span_s == span,
+            ThemeCacheRow.window_end >= until - slack,
+            ThemeCacheRow.window_end <= until + slack,
+            ThemeCacheRow.computed_at >= now - max_age,
+        )
+        .order_by(ThemeCacheRow.computed_at.desc())
+    ).first()
 
 
-def store(session: Session, *, scope: str, since: datetime, until: datetime, result: dict, now: datetime) -> None:
-    session.execute(delete(ThemeCacheRow).where(ThemeCacheRow.computed_at < now - timedelta(days=KEEP_DAYS)))
-    session.merge(ThemeCacheRow(scope=scope, span_s=int((until - since).total_seconds()), window_end=until,
-                                computed_at=now, result=json.dumps(_strip(result), ensure_ascii=False)))
+def store(
+    session: Session, *, scope: str, since: datetime, until: datetime, result: dict, now: datetime
+) -> None:
+    session.execute(
+        delete(ThemeCacheRow).where(ThemeCacheRow.computed_at < now - timedelta(days=KEEP_DAYS))
+    )
+    session.merge(
+        ThemeCacheRow(
+            scope=scope,
+            span_s=int((until - since).total_seconds()),
+            window_end=until,
+            computed_at=now,
+            result=json.dumps(_strip(result), ensure_ascii=False),
+        )
+    )
     session.commit()
 
 
-def themes_for(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime,
-               population: FeedbackFilter, now: datetime, max_age: timedelta, slack: timedelta,
-               competitors=None, refresh: bool = False) -> dict:
+def themes_for(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    population: FeedbackFilter,
+    now: datetime,
+    max_age: timedelta,
+    slack: timedelta,
+    competitors=None,
+    refresh: bool = False,
+) -> dict:
     """The themes of ``[since, until)`` under ``flt``: a stored answer when one fits (with
     ``cached_at``), else computed now and stored."""
     scope = scope_key(flt)
     if max_age > timedelta(0) and not refresh:
-        row = lookup(session, scope=scope, since=since, until=until, max_age=max_age, slack=slack, now=now)
+        row = lookup(
+            session, scope=scope, since=since, until=until, max_age=max_age, slack=slack, now=now
+        )
         if row is not None:
             out = _hydrate(session, json.loads(row.result), flt)
             out["cached_at"] = utc(row.computed_at).isoformat()
             return out
-    result = discover(session, flt=flt, since=since, until=until, scope=scope, population=population, now=now,
-                      competitors=competitors)
+    result = discover(
+        session,
+        flt=flt,
+        since=since,
+        until=until,
+        scope=scope,
+        population=population,
+        now=now,
+        competitors=competitors,
+    )
     store(session, scope=scope, since=since, until=until, result=result, now=now)
     result["cached_at"] = None
     return result
 
 
-def refresh(session: Session, *, scopes: list[FeedbackFilter], days: list[int], now: datetime,
-            competitors=None) -> list[dict]:
+def refresh(
+    session: Session,
+    *,
+    scopes: list[FeedbackFilter],
+    days: list[int],
+    now: datetime,
+    competitors=None,
+) -> list[dict]:
     """Compute and store the default windows (the last ``days`` days up to the newest item) of
     each scope; returns what was done per scope and window."""
     done = []
@@ -104,10 +157,26 @@ def refresh(session: Session, *, scopes: list[FeedbackFilter], days: list[int], 
             window = default_window(session, flt, d)
             if window is None:
                 continue
-            result = themes_for(session, flt=flt, since=window[0], until=window[1], population=flt, now=now,
-                                max_age=timedelta(0), slack=timedelta(0), competitors=competitors, refresh=True)
-            done.append({"scope": scope_key(flt), "days": d, "items": result["items"],
-                         "themes": len(result["themes"])})
+            result = themes_for(
+                session,
+                flt=flt,
+                since=window[0],
+                until=window[1],
+                population=flt,
+                now=now,
+                max_age=timedelta(0),
+                slack=timedelta(0),
+                competitors=competitors,
+                refresh=True,
+            )
+            done.append(
+                {
+                    "scope": scope_key(flt),
+                    "days": d,
+                    "items": result["items"],
+                    "themes": len(result["themes"]),
+                }
+            )
     return done
 
 

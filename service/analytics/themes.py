@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from itertools import chain
 
 import numpy as np
@@ -58,22 +58,39 @@ from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W\d_]{2,}(?:'[a-z]+)?", re.UNICODE)
-ZH_STOP = set("的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 啊 哦 呀 这 那 个 一个 没有 不是 我们 你们 他们 "
-              "这个 那个 就是 还是 但是 不过 而且 因为 所以 如果 感觉 真的 非常 比较 已经 一下 一点 什么 "
-              "怎么 可以 自己 觉得 这次 这样 然后 还有 买 了 吃 东西 一直 之前 现在 时候".split())
+ZH_STOP = set(
+    "的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 啊 哦 呀 这 那 个 一个 没有 不是 我们 你们 他们 "
+    "这个 那个 就是 还是 但是 不过 而且 因为 所以 如果 感觉 真的 非常 比较 已经 一下 一点 什么 "
+    "怎么 可以 自己 觉得 这次 这样 然后 还有 买 了 吃 东西 一直 之前 现在 时候".split()
+)
 
 
 @lru_cache(maxsize=1)
 def _english_stop() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return ENGLISH_STOP_WORDS | {"just", "really", "got", "get", "bought", "buy", "ve", "im", "it's", "don't"}
+    return ENGLISH_STOP_WORDS | {
+        "just",
+        "really",
+        "got",
+        "get",
+        "bought",
+        "buy",
+        "ve",
+        "im",
+        "it's",
+        "don't",
+    }
 
 
 # what is not a word of the feedback: links, e-mail addresses, @handles, HTML entities, and the
 # "[redacted-…]" placeholders ingest leaves where contact details were
-_NOISE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+|&[a-z]+;|&#\d+;|\[redacted[^\]]*\]", re.I)
-_WEB_WORDS = frozenset({"http", "https", "www", "com", "net", "org", "html", "amp", "quot", "via", "rt"})
+_NOISE = re.compile(
+    r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+|&[a-z]+;|&#\d+;|\[redacted[^\]]*\]", re.I
+)
+_WEB_WORDS = frozenset(
+    {"http", "https", "www", "com", "net", "org", "html", "amp", "quot", "via", "rt"}
+)
 
 
 def tokenize(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
@@ -87,10 +104,17 @@ def tokenize(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
         if not part:
             continue
         if _HAN.fullmatch(part):
-            out += [w for w in jieba_module().lcut(part) if len(w) >= 2 and w not in ZH_STOP and w not in drop]
+            out += [
+                w
+                for w in jieba_module().lcut(part)
+                if len(w) >= 2 and w not in ZH_STOP and w not in drop
+            ]
         else:
-            out += [w for w in (m.lower() for m in _WORD.findall(part))
-                    if len(w) > 2 and w not in stop and w not in _WEB_WORDS and w not in drop]
+            out += [
+                w
+                for w in (m.lower() for m in _WORD.findall(part))
+                if len(w) > 2 and w not in stop and w not in _WEB_WORDS and w not in drop
+            ]
     return out
 
 
@@ -136,7 +160,13 @@ def class_tfidf(docs: list[list[str]], top: int = 6) -> list[list[str]]:
 
 def facet_of(aspect: str, sentiment_score: float, band: float = 0.2) -> str:
     """``aspect:polarity`` from an aspect's sentiment score (P(pos) − P(neg)), neutral within ±band."""
-    pol = "positive" if sentiment_score > band else "negative" if sentiment_score < -band else "neutral"
+    pol = (
+        "positive"
+        if sentiment_score > band
+        else "negative"
+        if sentiment_score < -band
+        else "neutral"
+    )
     return f"{aspect}:{pol}"
 
 
@@ -205,9 +235,14 @@ class ThemeModel:
         return np.vstack(rows) if rows else np.zeros((0, 0), np.float32)
 
     @staticmethod
-    def _means(x: np.ndarray, languages: list[str | None]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        means = {lang: x[np.array([v == lang for v in languages])].mean(axis=0)
-                 for lang, n in Counter(languages).items() if lang is not None and n >= 5}
+    def _means(
+        x: np.ndarray, languages: list[str | None]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        means = {
+            lang: x[np.array([v == lang for v in languages])].mean(axis=0)
+            for lang, n in Counter(languages).items()
+            if lang is not None and n >= 5
+        }
         return x.mean(axis=0), means
 
     def _split(self, x: np.ndarray, mcs: int) -> np.ndarray | None:
@@ -220,8 +255,12 @@ class ThemeModel:
         from sklearn.metrics import silhouette_score
 
         rng = np.random.default_rng(self.seed)
-        fit_idx = np.sort(rng.choice(len(x), 3000, replace=False)) if len(x) > 3000 else np.arange(len(x))
-        pca = PCA(min(self.dims, x.shape[1], len(fit_idx) - 1), random_state=self.seed).fit(x[fit_idx])
+        fit_idx = (
+            np.sort(rng.choice(len(x), 3000, replace=False)) if len(x) > 3000 else np.arange(len(x))
+        )
+        pca = PCA(min(self.dims, x.shape[1], len(fit_idx) - 1), random_state=self.seed).fit(
+            x[fit_idx]
+        )
         z = pca.transform(x)
         best, best_s = None, self.split_silhouette
         for k in range(2, min(self.max_split, len(x) // mcs) + 1):
@@ -229,8 +268,13 @@ class ThemeModel:
             labels = km.predict(z)
             if np.bincount(labels, minlength=k).min() < mcs:
                 continue
-            s = silhouette_score(x[fit_idx], labels[fit_idx], metric="cosine", sample_size=min(2000, len(fit_idx)),
-                                 random_state=self.seed)
+            s = silhouette_score(
+                x[fit_idx],
+                labels[fit_idx],
+                metric="cosine",
+                sample_size=min(2000, len(fit_idx)),
+                random_state=self.seed,
+            )
             if s >= best_s:
                 best, best_s = labels, s
         return best
@@ -243,30 +287,52 @@ class ThemeModel:
         if len(x) < 2 * mcs:
             return np.full(len(x), -1)
         z = PCA(min(self.dims, x.shape[1], len(x) - 1), random_state=self.seed).fit_transform(x)
-        return HDBSCAN(min_cluster_size=mcs, min_samples=max(3, mcs // 3), cluster_selection_method="leaf",
-                       copy=True).fit_predict(z)
+        return HDBSCAN(
+            min_cluster_size=mcs,
+            min_samples=max(3, mcs // 3),
+            cluster_selection_method="leaf",
+            copy=True,
+        ).fit_predict(z)
 
     @staticmethod
-    def _centroids(x: np.ndarray, raw: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _centroids(
+        x: np.ndarray, raw: np.ndarray, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ks = sorted(set(labels.tolist()) - {-1})
         # no cluster (every item is noise, e.g. a handful of untagged items): no centroids, not a crash
-        cents = np.array([_unit(x[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), x.shape[1])
-        raws = np.array([_unit(raw[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(len(ks), raw.shape[1])
-        radii = np.array([np.percentile(x[labels == k] @ c, 5) for k, c in zip(ks, cents)], np.float32)
+        cents = np.array([_unit(x[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(
+            len(ks), x.shape[1]
+        )
+        raws = np.array([_unit(raw[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(
+            len(ks), raw.shape[1]
+        )
+        radii = np.array(
+            [np.percentile(x[labels == k] @ c, 5) for k, c in zip(ks, cents)], np.float32
+        )
         return cents, raws, radii
 
-    def _fit_correction(self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]) -> None:
+    def _fit_correction(
+        self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]
+    ) -> None:
         """The facets' centroids in one language-centred space, for ``correct``."""
         mean, lang_means = self._means(emb, languages)
-        self.global_ = _Part(None, mean, lang_means, np.zeros((0, emb.shape[1]), np.float32),
-                             np.zeros((0, emb.shape[1]), np.float32))
+        self.global_ = _Part(
+            None,
+            mean,
+            lang_means,
+            np.zeros((0, emb.shape[1]), np.float32),
+            np.zeros((0, emb.shape[1]), np.float32),
+        )
         x = self.global_.center(emb, languages)
         self.facet_names_ = sorted({f for f in facets if f is not None})
         f_arr = np.array([f if f is not None else "" for f in facets], dtype=object)
-        self.facet_centroids_ = np.array([_unit(x[f_arr == name].mean(axis=0)) for name in self.facet_names_],
-                                         np.float32).reshape(len(self.facet_names_), emb.shape[1])
+        self.facet_centroids_ = np.array(
+            [_unit(x[f_arr == name].mean(axis=0)) for name in self.facet_names_], np.float32
+        ).reshape(len(self.facet_names_), emb.shape[1])
 
-    def correct(self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]) -> list[str | None]:
+    def correct(
+        self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]
+    ) -> list[str | None]:
         """One correction pass: an item whose topic vector lies clearly nearer (by more than
         ``reassign_margin`` in cosine) to another facet's centroid than to its own moves there.
         The aspect tagger errs; the evidence clause says what the item is about. (One pass, not
@@ -283,16 +349,24 @@ class ThemeModel:
                 out.append(f)
                 continue
             own = sims[i, pos[f]]
-            out.append(self.facet_names_[best[i]] if sims[i, best[i]] > own + self.reassign_margin else f)
+            out.append(
+                self.facet_names_[best[i]] if sims[i, best[i]] > own + self.reassign_margin else f
+            )
         return out
 
-    def fit(self, emb: np.ndarray, languages: list[str | None] | None = None,
-            facets: list[str | None] | None = None) -> "ThemeModel":
+    def fit(
+        self,
+        emb: np.ndarray,
+        languages: list[str | None] | None = None,
+        facets: list[str | None] | None = None,
+    ) -> ThemeModel:
         n = len(emb)
         languages = list(languages) if languages is not None else [None] * n
         facets = list(facets) if facets is not None else [None] * n
         rng = np.random.default_rng(self.seed)
-        idx = np.sort(rng.choice(n, self.sample, replace=False)) if n > self.sample else np.arange(n)
+        idx = (
+            np.sort(rng.choice(n, self.sample, replace=False)) if n > self.sample else np.arange(n)
+        )
         mcs = self.min_cluster_size or max(5, len(idx) // 100)
         self._fit_correction(emb[idx], [languages[i] for i in idx], [facets[i] for i in idx])
         facets = self.correct(emb, languages, facets)
@@ -307,11 +381,18 @@ class ThemeModel:
             raw = emb[members]
             langs = [languages[i] for i in members]
             mean, lang_means = self._means(raw, langs)
-            part = _Part(facet, mean, lang_means, np.zeros((0, emb.shape[1]), np.float32),
-                         np.zeros((0, emb.shape[1]), np.float32))
+            part = _Part(
+                facet,
+                mean,
+                lang_means,
+                np.zeros((0, emb.shape[1]), np.float32),
+                np.zeros((0, emb.shape[1]), np.float32),
+            )
             x = part.center(raw, langs)
             if facet is None:
-                part.centroids, part.raw, part.radius = self._centroids(x, raw, self._discover(x, mcs))
+                part.centroids, part.raw, part.radius = self._centroids(
+                    x, raw, self._discover(x, mcs)
+                )
                 if not len(part.centroids):
                     continue
             else:
@@ -322,15 +403,23 @@ class ThemeModel:
             self.parts_.append(part)
         return self
 
-    def assign(self, emb: np.ndarray, languages: list[str | None] | None = None,
-               facets: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def assign(
+        self,
+        emb: np.ndarray,
+        languages: list[str | None] | None = None,
+        facets: list[str | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(top-level theme per item, -1 for none; cosine to its centroid)``. An item with a
         facet belongs to its facet's theme; an aspect-less item to the nearest aspect-less theme
         whose radius it lies within."""
         return self._assign(emb, languages, facets, sub=False)
 
-    def assign_sub(self, emb: np.ndarray, languages: list[str | None] | None = None,
-                   facets: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def assign_sub(
+        self,
+        emb: np.ndarray,
+        languages: list[str | None] | None = None,
+        facets: list[str | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(sub-theme per item as an index into themes_, -1 for none; cosine to it)``."""
         return self._assign(emb, languages, facets, sub=True)
 
@@ -342,12 +431,20 @@ class ThemeModel:
         offset = sum(len(p.centroids) for p in self.parts_) if sub else 0
         for part in self.parts_:
             cents = part.sub if sub else part.centroids
-            sel = np.flatnonzero(np.array([f == part.facet for f in facets], bool)) if n else np.zeros(0, int)
+            sel = (
+                np.flatnonzero(np.array([f == part.facet for f in facets], bool))
+                if n
+                else np.zeros(0, int)
+            )
             if cents is not None and len(sel):
                 sims = part.center(emb[sel], [languages[i] for i in sel]) @ cents.T
                 best = sims.argmax(axis=1)
                 c = sims[np.arange(len(sel)), best]
-                keep = c >= part.radius[best] if part.radius is not None and not sub else np.ones(len(sel), bool)
+                keep = (
+                    c >= part.radius[best]
+                    if part.radius is not None and not sub
+                    else np.ones(len(sel), bool)
+                )
                 labels[sel[keep]] = best[keep] + offset
                 cos[sel] = c
             offset += 0 if cents is None else len(cents)
@@ -374,10 +471,18 @@ def load_items(session: Session, flt: FeedbackFilter, with_aspects: bool = True)
     """The window's canonical scored items with what themes need: the topic vector (the item's
     own embedding where no aspect was found), its facet (the most confident aspect with its
     polarity) and its evidence text."""
-    stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, ScoreRow.embedding, ScoreRow.topic_embedding,
-                            ScoreRow.sentiment, FeedbackRow.language)
-                     .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-                     .where(FeedbackRow.duplicate_of.is_(None))).order_by(FeedbackRow.id)
+    stmt = flt.apply(
+        select(
+            FeedbackRow.id,
+            FeedbackRow.text,
+            ScoreRow.embedding,
+            ScoreRow.topic_embedding,
+            ScoreRow.sentiment,
+            FeedbackRow.language,
+        )
+        .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+        .where(FeedbackRow.duplicate_of.is_(None))
+    ).order_by(FeedbackRow.id)
     rows = session.execute(stmt).all()
     if not rows:
         return WindowItems(np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32), [])
@@ -385,9 +490,15 @@ def load_items(session: Session, flt: FeedbackFilter, with_aspects: bool = True)
     ids = np.array([r[0] for r in rows], np.int64)
     aspects: dict[int, list[str]] = {}
     primary: dict[int, tuple[float, str, float, str]] = {}
-    a_stmt = flt.apply(select(AspectScoreRow.feedback_id, AspectScoreRow.aspect, AspectScoreRow.confidence,
-                              AspectScoreRow.sentiment_score, AspectScoreRow.evidence)
-                       .join(FeedbackRow, FeedbackRow.id == AspectScoreRow.feedback_id))
+    a_stmt = flt.apply(
+        select(
+            AspectScoreRow.feedback_id,
+            AspectScoreRow.aspect,
+            AspectScoreRow.confidence,
+            AspectScoreRow.sentiment_score,
+            AspectScoreRow.evidence,
+        ).join(FeedbackRow, FeedbackRow.id == AspectScoreRow.feedback_id)
+    )
     for fid, aspect, conf, score, evidence in session.execute(a_stmt):
         aspects.setdefault(fid, []).append(aspect)
         if fid not in primary or conf > primary[fid][0]:
@@ -399,15 +510,30 @@ def load_items(session: Session, flt: FeedbackFilter, with_aspects: bool = True)
         # sit with the clause vectors of its facet, so it joins the aspect-less items
         facets.append(facet_of(p[1], p[2]) if p is not None and r[3] is not None else None)
         evidence.append(p[3] if p is not None and p[3] else r[1])
-    return WindowItems(ids, [r[1] for r in rows], emb, [r[4] for r in rows], [r[5] for r in rows],
-                       aspects if with_aspects else {}, facets, evidence)
+    return WindowItems(
+        ids,
+        [r[1] for r in rows],
+        emb,
+        [r[4] for r in rows],
+        [r[5] for r in rows],
+        aspects if with_aspects else {},
+        facets,
+        evidence,
+    )
 
 
-def _match(session: Session, refs: list[ThemeRef], match_cosine: float, now: datetime,
-           keywords: list[list[str]]) -> list[int]:
+def _match(
+    session: Session,
+    refs: list[ThemeRef],
+    match_cosine: float,
+    now: datetime,
+    keywords: list[list[str]],
+) -> list[int]:
     """A stored theme id per fitted theme: the most similar unused stored theme of the same facet
     and the same parent (top-level themes first, so sub-themes know their parent's id), or a new one."""
-    stored = session.execute(select(ThemeRow.id, ThemeRow.centroid, ThemeRow.facet, ThemeRow.parent_id)).all()
+    stored = session.execute(
+        select(ThemeRow.id, ThemeRow.centroid, ThemeRow.facet, ThemeRow.parent_id)
+    ).all()
     mat = decode_vectors([c for _, c, _, _ in stored]) if stored else np.zeros((0, 0), np.float32)
     used: set[int] = set()
     out: list[int] = []
@@ -423,8 +549,14 @@ def _match(session: Session, refs: list[ThemeRef], match_cosine: float, now: dat
         blob = ref.raw.astype("<f2").tobytes()
         words = json.dumps(keywords[i], ensure_ascii=False)
         if best is None:
-            row = ThemeRow(centroid=blob, facet=ref.facet, parent_id=parent, keywords=words,
-                           created_at=now, updated_at=now)
+            row = ThemeRow(
+                centroid=blob,
+                facet=ref.facet,
+                parent_id=parent,
+                keywords=words,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(row)
             session.flush()
             best = row.id
@@ -443,10 +575,23 @@ def _facet_dict(facet: str | None) -> dict | None:
     return {"aspect": aspect, "polarity": polarity}
 
 
-def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, scope: str,
-             now: datetime, population: FeedbackFilter | None = None, model: ThemeModel | None = None,
-             match_cosine: float = 0.9, quotes: int = 3, alpha: float = 0.05, min_items: int = 10,
-             store: bool = True, competitors=None) -> dict:
+def discover(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    scope: str,
+    now: datetime,
+    population: FeedbackFilter | None = None,
+    model: ThemeModel | None = None,
+    match_cosine: float = 0.9,
+    quotes: int = 3,
+    alpha: float = 0.05,
+    min_items: int = 10,
+    store: bool = True,
+    competitors=None,
+) -> dict:
     """Themes of ``[since, until)`` under ``flt`` (a segment), compared with the window before:
     top-level themes, emerging ones first, each with its sub-themes under ``children``.
 
@@ -461,13 +606,20 @@ def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: d
     model = model or ThemeModel()
     cur = load_items(session, replace(flt, since=since, until=until))
     prev_flt = replace(flt, since=since - (until - since), until=since)
-    result = {"window": {"since": since.isoformat(), "until": until.isoformat()},
-              "previous_window": {"since": prev_flt.since.isoformat(), "until": since.isoformat()},
-              "items": len(cur.ids), "sample": min(len(cur.ids), model.sample), "themes": []}
+    result = {
+        "window": {"since": since.isoformat(), "until": until.isoformat()},
+        "previous_window": {"since": prev_flt.since.isoformat(), "until": since.isoformat()},
+        "items": len(cur.ids),
+        "sample": min(len(cur.ids), model.sample),
+        "themes": [],
+    }
     if len(cur.ids) == 0:
         return result
-    fit_on = cur if population is None or population == flt else load_items(
-        session, replace(population, since=since, until=until), with_aspects=False)
+    fit_on = (
+        cur
+        if population is None or population == flt
+        else load_items(session, replace(population, since=since, until=until), with_aspects=False)
+    )
     model.fit(fit_on.emb, fit_on.languages, fit_on.facets)
     labels, cos = model.assign(cur.emb, cur.languages, cur.facets)
     sub, sub_cos = model.assign_sub(cur.emb, cur.languages, cur.facets)
@@ -486,13 +638,22 @@ def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: d
         return np.flatnonzero((labels if c < n_top else sub) == c)
 
     words = keyword_tokenizer(session, competitors)
-    docs = [list(chain.from_iterable(words(cur.evidence[i]) for i in members_of(c))) for c in range(len(refs))]
+    docs = [
+        list(chain.from_iterable(words(cur.evidence[i]) for i in members_of(c)))
+        for c in range(len(refs))
+    ]
     # sub-themes are labelled against their siblings (what tells them apart), themes against each other
     keywords = [[] for _ in refs]
-    for group in [list(range(n_top))] + [[c for c, r in enumerate(refs) if r.parent == p] for p in range(n_top)]:
+    for group in [list(range(n_top))] + [
+        [c for c, r in enumerate(refs) if r.parent == p] for p in range(n_top)
+    ]:
         for c, words in zip(group, class_tfidf([docs[c] for c in group])):
             keywords[c] = words
-    theme_ids = _match(session, refs, match_cosine, now, keywords) if store else list(range(1, len(refs) + 1))
+    theme_ids = (
+        _match(session, refs, match_cosine, now, keywords)
+        if store
+        else list(range(1, len(refs) + 1))
+    )
     n, n_prev = len(cur.ids), len(prev.ids)
     stats = []
     for c in range(len(refs)):
@@ -517,36 +678,62 @@ def discover(session: Session, *, flt: FeedbackFilter, since: datetime, until: d
         near = members[np.argsort(-(cos if c < n_top else sub_cos)[members])[:quotes]]
         facet = _facet_dict(ref.facet)
         label = ", ".join(keywords[c][:3])
-        records.append({
-            "id": int(theme_ids[c]), "facet": facet,
-            "parent": None if ref.parent is None else int(theme_ids[ref.parent]),
-            "label": f"{facet['aspect']} · {facet['polarity']}: {label}" if facet else label,
-            "keywords": keywords[c], "size": kc, "share": round(share, 4),
-            "previous": {"size": kp, "share": None if share_prev is None else round(share_prev, 4)},
-            "emerging": bool(grew), "new": bool(new), "q_value": round(float(qs[c]), 6),
-            "sentiment": {s: sent.get(s, 0) for s in ("negative", "neutral", "positive")},
-            "net_sentiment": round((sent.get("positive", 0) - sent.get("negative", 0)) / max(kc, 1), 4),
-            "top_aspects": [{"aspect": a, "mentions": m} for a, m in asp.most_common(3)],
-            "quotes": [{"id": int(cur.ids[i]), "text": cur.texts[i]} for i in near]})
+        records.append(
+            {
+                "id": int(theme_ids[c]),
+                "facet": facet,
+                "parent": None if ref.parent is None else int(theme_ids[ref.parent]),
+                "label": f"{facet['aspect']} · {facet['polarity']}: {label}" if facet else label,
+                "keywords": keywords[c],
+                "size": kc,
+                "share": round(share, 4),
+                "previous": {
+                    "size": kp,
+                    "share": None if share_prev is None else round(share_prev, 4),
+                },
+                "emerging": bool(grew),
+                "new": bool(new),
+                "q_value": round(float(qs[c]), 6),
+                "sentiment": {s: sent.get(s, 0) for s in ("negative", "neutral", "positive")},
+                "net_sentiment": round(
+                    (sent.get("positive", 0) - sent.get("negative", 0)) / max(kc, 1), 4
+                ),
+                "top_aspects": [{"aspect": a, "mentions": m} for a, m in asp.most_common(3)],
+                "quotes": [{"id": int(cur.ids[i]), "text": cur.texts[i]} for i in near],
+            }
+        )
     if store:
         for t in records:
-            session.merge(ThemeSnapshotRow(
-                theme_id=t["id"], scope=scope, window_start=since, window_end=until, size=t["size"],
-                share=t["share"], net_sentiment=t["net_sentiment"], emerging=t["emerging"],
-                keywords=json.dumps(t["keywords"], ensure_ascii=False),
-                quotes=json.dumps([q["id"] for q in t["quotes"]]), computed_at=now))
+            session.merge(
+                ThemeSnapshotRow(
+                    theme_id=t["id"],
+                    scope=scope,
+                    window_start=since,
+                    window_end=until,
+                    size=t["size"],
+                    share=t["share"],
+                    net_sentiment=t["net_sentiment"],
+                    emerging=t["emerging"],
+                    keywords=json.dumps(t["keywords"], ensure_ascii=False),
+                    quotes=json.dumps([q["id"] for q in t["quotes"]]),
+                    computed_at=now,
+                )
+            )
         session.commit()
     order = lambda t: (not t["emerging"], -t["size"])  # noqa: E731
     for c in range(n_top):
-        records[c]["children"] = sorted((records[k] for k, r in enumerate(refs) if r.parent == c and records[k]["size"]),
-                                        key=order)
+        records[c]["children"] = sorted(
+            (records[k] for k, r in enumerate(refs) if r.parent == c and records[k]["size"]),
+            key=order,
+        )
     result["themes"] = sorted((t for t in records[:n_top] if t["size"]), key=order)
     result["unassigned"] = int((labels == -1).sum())
     return result
 
 
-def theme_detail(session: Session, theme_id: int, *, flt: FeedbackFilter | None = None,
-                 scope: str | None = None) -> dict | None:
+def theme_detail(
+    session: Session, theme_id: int, *, flt: FeedbackFilter | None = None, scope: str | None = None
+) -> dict | None:
     """A stored theme with its history (one row per analysed window) and latest quotes
     (only quotes ``flt``, e.g. the caller's data scope, lets through). With ``scope`` (a
     scoped caller's filter key), only that scope's history, keywords from it, and None when the
@@ -564,11 +751,30 @@ def theme_detail(session: Session, theme_id: int, *, flt: FeedbackFilter | None 
     quotes = []
     if snaps:
         ids = json.loads(snaps[-1].quotes)
-        stmt = (flt or FeedbackFilter()).apply(select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.id.in_(ids)))
+        stmt = (flt or FeedbackFilter()).apply(
+            select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.id.in_(ids))
+        )
         texts = dict(session.execute(stmt).all())
         quotes = [{"id": i, "text": texts[i]} for i in ids if i in texts]
-    return {"id": row.id, "facet": _facet_dict(row.facet), "parent": row.parent_id, "keywords": keywords, "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat(), "quotes": quotes,
-            "history": [{"scope": s.scope, "since": s.window_start.isoformat(), "until": s.window_end.isoformat(),
-                         "size": s.size, "share": s.share, "net_sentiment": s.net_sentiment,
-                         "emerging": s.emerging, "keywords": json.loads(s.keywords)} for s in snaps]}
+    return {
+        "id": row.id,
+        "facet": _facet_dict(row.facet),
+        "parent": row.parent_id,
+        "keywords": keywords,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "quotes": quotes,
+        "history": [
+            {
+                "scope": s.scope,
+                "since": s.window_start.isoformat(),
+                "until": s.window_end.isoformat(),
+                "size": s.size,
+                "share": s.share,
+                "net_sentiment": s.net_sentiment,
+                "emerging": s.emerging,
+                "keywords": json.loads(s.keywords),
+            }
+            for s in snaps
+        ],
+    }

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -37,7 +37,11 @@ from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
 
 Bucket = Literal["hour", "day", "week"]
-BUCKETS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+BUCKETS: dict[str, timedelta] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
 PHRASE_THRESHOLD = 0.9
 MAX_PERIODS = 2_000
 
@@ -48,7 +52,7 @@ class SeriesError(ValueError):
 
 def floor(ts: datetime, bucket: Bucket) -> datetime:
     """The start of ``ts``'s bucket, in UTC."""
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     if bucket == "hour":
         return ts.replace(minute=0, second=0, microsecond=0)
     day = ts.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -62,7 +66,9 @@ def periods(since: datetime, until: datetime, bucket: Bucket) -> list[datetime]:
     start, step = floor(since, bucket), BUCKETS[bucket]
     n = int(np.ceil((until - start) / step)) if until > start else 0
     if n > MAX_PERIODS:
-        raise SeriesError(f"{n} {bucket} periods requested; at most {MAX_PERIODS}: use a longer bucket")
+        raise SeriesError(
+            f"{n} {bucket} periods requested; at most {MAX_PERIODS}: use a longer bucket"
+        )
     return [start + i * step for i in range(n)]
 
 
@@ -84,7 +90,7 @@ def bucket_key(session: Session, bucket: Bucket):
 
 def parse_bucket_key(key: str) -> datetime:
     fmt = "%Y-%m-%d %H" if len(key) > 10 else "%Y-%m-%d"
-    return datetime.strptime(key, fmt).replace(tzinfo=timezone.utc)
+    return datetime.strptime(key, fmt).replace(tzinfo=UTC)
 
 
 @dataclass
@@ -111,11 +117,29 @@ class Series:
         return _ratio(self.sentiment_sum, self.mentions)
 
     def to_dict(self) -> dict:
-        return {"bucket": self.bucket, "points": [
-            {"period": p.isoformat(), "items": int(i), "mentions": int(m), "negative": int(n),
-             "share_of_voice": sov, "negative_share": ns, "mean_sentiment": ms}
-            for p, i, m, n, sov, ns, ms in zip(self.periods, self.items, self.mentions, self.negative,
-                                               self.share_of_voice, self.negative_share, self.mean_sentiment)]}
+        return {
+            "bucket": self.bucket,
+            "points": [
+                {
+                    "period": p.isoformat(),
+                    "items": int(i),
+                    "mentions": int(m),
+                    "negative": int(n),
+                    "share_of_voice": sov,
+                    "negative_share": ns,
+                    "mean_sentiment": ms,
+                }
+                for p, i, m, n, sov, ns, ms in zip(
+                    self.periods,
+                    self.items,
+                    self.mentions,
+                    self.negative,
+                    self.share_of_voice,
+                    self.negative_share,
+                    self.mean_sentiment,
+                )
+            ],
+        }
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
@@ -126,8 +150,16 @@ def _counts(session: Session, stmt: Select, key) -> dict[str, tuple]:
     return {k: tuple(rest) for k, *rest in session.execute(stmt.group_by(key))}
 
 
-def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket = "week",
-           aspect: str | None = None, phrase_ids: set[int] | None = None) -> Series:
+def series(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket = "week",
+    aspect: str | None = None,
+    phrase_ids: set[int] | None = None,
+) -> Series:
     """The series of ``[since, until)`` under ``flt``; ``aspect`` or ``phrase_ids`` (the item ids
     a tracked phrase matches, from ``phrase_matches``) narrow the mentions."""
     grid = periods(since, until, bucket)
@@ -141,21 +173,40 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
     base = select(key, func.count()).select_from(FeedbackRow)
     items = _counts(session, segment.apply(base), key)
     if aspect is not None:
-        stmt = flt.apply(select(key, func.count(), func.sum(case((AspectScoreRow.sentiment == "negative", 1), else_=0)),
-                                func.sum(AspectScoreRow.sentiment_score))
-                         .select_from(FeedbackRow)
-                         .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                         .where(AspectScoreRow.aspect == aspect))
+        stmt = flt.apply(
+            select(
+                key,
+                func.count(),
+                func.sum(case((AspectScoreRow.sentiment == "negative", 1), else_=0)),
+                func.sum(AspectScoreRow.sentiment_score),
+            )
+            .select_from(FeedbackRow)
+            .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+            .where(AspectScoreRow.aspect == aspect)
+        )
     else:
-        stmt = flt.apply(select(key, func.count(), func.sum(case((ScoreRow.sentiment == "negative", 1), else_=0)),
-                                func.sum(ScoreRow.sentiment_score))
-                         .select_from(FeedbackRow).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id))
+        stmt = flt.apply(
+            select(
+                key,
+                func.count(),
+                func.sum(case((ScoreRow.sentiment == "negative", 1), else_=0)),
+                func.sum(ScoreRow.sentiment_score),
+            )
+            .select_from(FeedbackRow)
+            .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+        )
         if phrase_ids is not None:
             stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
     mentions = _counts(session, stmt, key)
     idx = {p: i for i, p in enumerate(grid)}
-    out = Series(bucket, grid, np.zeros(len(grid), np.int64), np.zeros(len(grid), np.int64),
-                 np.zeros(len(grid), np.int64), np.zeros(len(grid), np.float64))
+    out = Series(
+        bucket,
+        grid,
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.float64),
+    )
     for k, (n,) in items.items():
         i = idx.get(parse_bucket_key(k))
         if i is not None:
@@ -167,12 +218,24 @@ def series(session: Session, *, flt: FeedbackFilter, since: datetime, until: dat
     return out
 
 
-def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: FeedbackFilter,
-                   segment: FeedbackFilter, aspect: str | None) -> Series:
+def _series_by_day(
+    session: Session,
+    grid: list[datetime],
+    bucket: Bucket,
+    flt: FeedbackFilter,
+    segment: FeedbackFilter,
+    aspect: str | None,
+) -> Series:
     """``series`` from daily counts (the rollups where they answer), folded into ``bucket``."""
     idx = {p: i for i, p in enumerate(grid)}
-    out = Series(bucket, grid, np.zeros(len(grid), np.int64), np.zeros(len(grid), np.int64),
-                 np.zeros(len(grid), np.int64), np.zeros(len(grid), np.float64))
+    out = Series(
+        bucket,
+        grid,
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.int64),
+        np.zeros(len(grid), np.float64),
+    )
 
     def slot(day: str) -> int | None:
         return idx.get(floor(parse_bucket_key(day), bucket))
@@ -181,7 +244,9 @@ def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: 
         # the items that mention the aspect (the API's aspect filter) are its mentions: counted
         # from the aspect's rows, which the rollups hold, instead of through a filter they lack
         flt, segment = replace(flt, aspects=()), replace(segment, aspects=())
-        for (day, a), f in rollups.facts(session, flt=segment, dims=[], aspects=True, by_day=True).items():
+        for (day, a), f in rollups.facts(
+            session, flt=segment, dims=[], aspects=True, by_day=True
+        ).items():
             if a == aspect and (i := slot(day)) is not None:
                 out.items[i] += f.mentions
     else:
@@ -189,7 +254,9 @@ def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: 
             if (i := slot(day)) is not None:
                 out.items[i] += f.items
     if aspect is not None:
-        for (day, a), f in rollups.facts(session, flt=flt, dims=[], aspects=True, by_day=True).items():
+        for (day, a), f in rollups.facts(
+            session, flt=flt, dims=[], aspects=True, by_day=True
+        ).items():
             if a == aspect and (i := slot(day)) is not None:
                 out.mentions[i] += f.mentions
                 out.negative[i] += f.neg
@@ -203,20 +270,37 @@ def _series_by_day(session: Session, grid: list[datetime], bucket: Bucket, flt: 
     return out
 
 
-def phrase_matches(session: Session, *, flt: FeedbackFilter, phrase: str, embedding: np.ndarray | None,
-                   threshold: float = PHRASE_THRESHOLD, chunk: int = 20_000) -> set[int]:
+def phrase_matches(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    phrase: str,
+    embedding: np.ndarray | None,
+    threshold: float = PHRASE_THRESHOLD,
+    chunk: int = 20_000,
+) -> set[int]:
     """Ids of the canonical items under ``flt`` that mention ``phrase`` or a close paraphrase."""
     from service.analytics.themes import decode_vectors
 
     flt = replace(flt, include_duplicates=False)
-    literal_ids = set(session.scalars(flt.apply(
-        select(FeedbackRow.id).where(func.lower(FeedbackRow.text).contains(phrase.lower(), autoescape=True)))))
+    literal_ids = set(
+        session.scalars(
+            flt.apply(
+                select(FeedbackRow.id).where(
+                    func.lower(FeedbackRow.text).contains(phrase.lower(), autoescape=True)
+                )
+            )
+        )
+    )
     if embedding is None:
         return literal_ids
     target = np.asarray(embedding, np.float32)
     target = target / max(float(np.linalg.norm(target)), 1e-12)
-    stmt = flt.apply(select(FeedbackRow.id, ScoreRow.embedding, ScoreRow.topic_embedding)
-                     .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)).order_by(FeedbackRow.id)
+    stmt = flt.apply(
+        select(FeedbackRow.id, ScoreRow.embedding, ScoreRow.topic_embedding).join(
+            ScoreRow, ScoreRow.feedback_id == FeedbackRow.id
+        )
+    ).order_by(FeedbackRow.id)
     found = set(literal_ids)
     rows = session.execute(stmt).yield_per(chunk).partitions(chunk)
     for part in rows:
@@ -240,9 +324,13 @@ def slope(values: list[float | None], weights: np.ndarray | None = None) -> dict
     res = sm.WLS(y[ok], sm.add_constant(x.astype(float)), weights=w).fit()
     lo, hi = res.conf_int(0.05)[1]
     p = float(res.pvalues[1]) if np.isfinite(res.pvalues[1]) else 1.0
-    return {"per_period": round(float(res.params[1]), 6), "lower": round(float(lo), 6), "upper": round(float(hi), 6),
-            "p_value": round(p, 6),
-            "direction": "flat" if p >= 0.05 else ("up" if res.params[1] > 0 else "down")}
+    return {
+        "per_period": round(float(res.params[1]), 6),
+        "lower": round(float(lo), 6),
+        "upper": round(float(hi), 6),
+        "p_value": round(p, 6),
+        "direction": "flat" if p >= 0.05 else ("up" if res.params[1] > 0 else "down"),
+    }
 
 
 # --- tracked phrases -----------------------------------------------------------------------
@@ -267,8 +355,9 @@ class PhraseScope:
         """Whether this scope lists ``row``: every phrase for an unrestricted key, and for a
         scoped one the phrases of everyone (tracked by an unrestricted key) or of its scope."""
         regions, brands = self._of(row.regions), self._of(row.brands)
-        return ((not regions or self.regions is None or bool(regions & set(self.regions)))
-                and (not brands or self.brands is None or bool(brands & set(self.brands))))
+        return (not regions or self.regions is None or bool(regions & set(self.regions))) and (
+            not brands or self.brands is None or bool(brands & set(self.brands))
+        )
 
     def widen(self, row: TrackedPhraseRow) -> None:
         """``row`` is tracked by this scope too: its scope is the union (unrestricted wins)."""
@@ -278,44 +367,80 @@ class PhraseScope:
             setattr(row, name, json.dumps(union, ensure_ascii=False))
 
 
-def add_phrase(session: Session, *, phrase: str, embedding: np.ndarray | None, threshold: float | None,
-               model_version: str | None, actor: str, scope: PhraseScope = PhraseScope()) -> TrackedPhraseRow:
+def add_phrase(
+    session: Session,
+    *,
+    phrase: str,
+    embedding: np.ndarray | None,
+    threshold: float | None,
+    model_version: str | None,
+    actor: str,
+    scope: PhraseScope = PhraseScope(),
+) -> TrackedPhraseRow:
     phrase = " ".join(phrase.split())
     if not phrase:
         raise PhraseError("the phrase is empty")
     if len(phrase) > 200:
         raise PhraseError(f"the phrase has {len(phrase)} characters; at most 200")
-    existing = session.scalars(select(TrackedPhraseRow).where(TrackedPhraseRow.phrase == phrase)).first()
+    existing = session.scalars(
+        select(TrackedPhraseRow).where(TrackedPhraseRow.phrase == phrase)
+    ).first()
     if existing is not None:
         if not scope.sees(existing):
             scope.widen(existing)
             session.commit()
         return existing
-    row = TrackedPhraseRow(phrase=phrase, threshold=PHRASE_THRESHOLD if threshold is None else threshold,
-                           embedding=None if embedding is None else np.asarray(embedding, "<f2").tobytes(),
-                           model_version=model_version, created_by=actor, created_at=datetime.now(timezone.utc),
-                           regions=json.dumps(sorted(scope.regions or []), ensure_ascii=False),
-                           brands=json.dumps(sorted(scope.brands or []), ensure_ascii=False))
+    row = TrackedPhraseRow(
+        phrase=phrase,
+        threshold=PHRASE_THRESHOLD if threshold is None else threshold,
+        embedding=None if embedding is None else np.asarray(embedding, "<f2").tobytes(),
+        model_version=model_version,
+        created_by=actor,
+        created_at=datetime.now(UTC),
+        regions=json.dumps(sorted(scope.regions or []), ensure_ascii=False),
+        brands=json.dumps(sorted(scope.brands or []), ensure_ascii=False),
+    )
     session.add(row)
     session.commit()
     return row
 
 
-def track_phrase(session: Session, scorer, phrase: str, *, threshold: float | None = None, paraphrases: bool = True,
-                 actor: str, scope: PhraseScope = PhraseScope()) -> TrackedPhraseRow:
+def track_phrase(
+    session: Session,
+    scorer,
+    phrase: str,
+    *,
+    threshold: float | None = None,
+    paraphrases: bool = True,
+    actor: str,
+    scope: PhraseScope = PhraseScope(),
+) -> TrackedPhraseRow:
     """Track ``phrase``; with ``paraphrases`` its embedding (as the scorer embeds an evidence
     clause) is stored so that close paraphrases match too."""
     emb = None
     if paraphrases:
         scored = scorer.score([phrase])[0]
         emb = scored.topic_embedding if scored.topic_embedding is not None else scored.embedding
-    return add_phrase(session, phrase=phrase, embedding=emb, threshold=threshold,
-                      model_version=getattr(scorer, "version", None), actor=actor, scope=scope)
+    return add_phrase(
+        session,
+        phrase=phrase,
+        embedding=emb,
+        threshold=threshold,
+        model_version=getattr(scorer, "version", None),
+        actor=actor,
+        scope=scope,
+    )
 
 
 def phrase_dict(row: TrackedPhraseRow) -> dict:
-    return {"id": row.id, "phrase": row.phrase, "threshold": row.threshold, "paraphrases": row.embedding is not None,
-            "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+    return {
+        "id": row.id,
+        "phrase": row.phrase,
+        "threshold": row.threshold,
+        "paraphrases": row.embedding is not None,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 # --- reports (what the API and the CLI answer) ---------------------------------------------
@@ -338,47 +463,100 @@ def _metric_inputs(s: Series, metric: str) -> tuple[np.ndarray, str, np.ndarray 
 
 
 def phrase_vector(phrase: TrackedPhraseRow) -> np.ndarray | None:
-    return None if phrase.embedding is None else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
+    return (
+        None
+        if phrase.embedding is None
+        else np.frombuffer(phrase.embedding, "<f2").astype(np.float32)
+    )
 
 
-def _selected_series(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
-                     aspect: str | None, phrase: TrackedPhraseRow | None) -> Series:
+def _selected_series(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    aspect: str | None,
+    phrase: TrackedPhraseRow | None,
+) -> Series:
     """The series of an aspect's mentions, a tracked phrase's, or (neither) every item's."""
     ids = None
     if phrase is not None:
-        ids = phrase_matches(session, flt=replace(flt, since=since, until=until), phrase=phrase.phrase,
-                             embedding=phrase_vector(phrase), threshold=phrase.threshold)
-    return series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids)
+        ids = phrase_matches(
+            session,
+            flt=replace(flt, since=since, until=until),
+            phrase=phrase.phrase,
+            embedding=phrase_vector(phrase),
+            threshold=phrase.threshold,
+        )
+    return series(
+        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids
+    )
 
 
-def trend_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
-                 aspect: str | None = None, phrase: TrackedPhraseRow | None = None) -> dict:
+def trend_report(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    aspect: str | None = None,
+    phrase: TrackedPhraseRow | None = None,
+) -> dict:
     """The series, each metric's linear trend, and the shifts the detectors see in it."""
     from service.analytics.shifts import detect
 
-    s = _selected_series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase)
-    out = {"window": {"since": since.isoformat(), "until": until.isoformat()}, "aspect": aspect,
-           "phrase": None if phrase is None else phrase_dict(phrase), **s.to_dict()}
-    out["trend"] = {"volume": slope([float(v) for v in s.mentions]),
-                    "share_of_voice": slope(s.share_of_voice, s.items),
-                    "negative_share": slope(s.negative_share, s.mentions),
-                    "mean_sentiment": slope(s.mean_sentiment, s.mentions)}
+    s = _selected_series(
+        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
+    )
+    out = {
+        "window": {"since": since.isoformat(), "until": until.isoformat()},
+        "aspect": aspect,
+        "phrase": None if phrase is None else phrase_dict(phrase),
+        **s.to_dict(),
+    }
+    out["trend"] = {
+        "volume": slope([float(v) for v in s.mentions]),
+        "share_of_voice": slope(s.share_of_voice, s.items),
+        "negative_share": slope(s.negative_share, s.mentions),
+        "mean_sentiment": slope(s.mean_sentiment, s.mentions),
+    }
     shifts = []
     for metric in ("volume", "negative_share"):
         y, kind, trials = _metric_inputs(s, metric)
         for d in detect(y, kind=kind, trials=trials):
-            shifts.append({"metric": metric, "period": s.periods[min(d.onset, len(s.periods) - 1)].isoformat(),
-                           **d.to_dict()})
+            shifts.append(
+                {
+                    "metric": metric,
+                    "period": s.periods[min(d.onset, len(s.periods) - 1)].isoformat(),
+                    **d.to_dict(),
+                }
+            )
     out["shifts"] = shifts
     return out
 
 
-def forecast_report(session: Session, *, flt: FeedbackFilter, since: datetime, until: datetime, bucket: Bucket,
-                    metric: str, horizon: int, alpha: float, seed: int, aspect: str | None = None,
-                    phrase: TrackedPhraseRow | None = None) -> dict:
+def forecast_report(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    metric: str,
+    horizon: int,
+    alpha: float,
+    seed: int,
+    aspect: str | None = None,
+    phrase: TrackedPhraseRow | None = None,
+) -> dict:
     from service.analytics.forecast import forecast
 
-    s = _selected_series(session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase)
+    s = _selected_series(
+        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
+    )
     y, kind, trials = _metric_inputs(s, metric)
     if kind == "level":  # periods without mentions carry no level: forecast the observed ones
         keep = ~np.isnan(y)
@@ -390,8 +568,23 @@ def forecast_report(session: Session, *, flt: FeedbackFilter, since: datetime, u
     step = BUCKETS[bucket]
     start = s.periods[-1] + step if s.periods else floor(until, bucket)
     history = getattr(s, metric) if metric != "volume" else [int(v) for v in s.mentions]
-    return {"metric": metric, "aspect": aspect, "phrase": None if phrase is None else phrase_dict(phrase),
-            "bucket": bucket, "alpha": alpha, "seed": seed, "model": fc.model, "criterion": fc.criterion,
-            "history": [{"period": p.isoformat(), "value": v} for p, v in zip(s.periods, history)],
-            "forecast": [{"period": (start + i * step).isoformat(), "mean": float(m), "lower": float(lo),
-                          "upper": float(hi)} for i, (m, lo, hi) in enumerate(zip(fc.mean, fc.lower, fc.upper))]}
+    return {
+        "metric": metric,
+        "aspect": aspect,
+        "phrase": None if phrase is None else phrase_dict(phrase),
+        "bucket": bucket,
+        "alpha": alpha,
+        "seed": seed,
+        "model": fc.model,
+        "criterion": fc.criterion,
+        "history": [{"period": p.isoformat(), "value": v} for p, v in zip(s.periods, history)],
+        "forecast": [
+            {
+                "period": (start + i * step).isoformat(),
+                "mean": float(m),
+                "lower": float(lo),
+                "upper": float(hi),
+            }
+            for i, (m, lo, hi) in enumerate(zip(fc.mean, fc.lower, fc.upper))
+        ],
+    }

@@ -14,12 +14,16 @@ from service.store.repo import FeedbackFilter, utc
 from service.store.tables import FeedbackRow
 
 
-def default_window(session: Session, flt: FeedbackFilter, days: int = 28) -> tuple[datetime, datetime] | None:
+def default_window(
+    session: Session, flt: FeedbackFilter, days: int = 28
+) -> tuple[datetime, datetime] | None:
     """``[since, until)`` from the filter, filling what is missing: ``until`` just after the newest
     item in scope, ``since`` ``days`` before ``until``. ``None`` when nothing is in scope."""
     until = flt.until
     if until is None:
-        newest = session.scalar(replace(flt, until=None).apply(select(func.max(FeedbackRow.created_at))))
+        newest = session.scalar(
+            replace(flt, until=None).apply(select(func.max(FeedbackRow.created_at)))
+        )
         if newest is None:
             return None
         until = utc(newest) + timedelta(seconds=1)  # SQLite aggregates come back naive

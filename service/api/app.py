@@ -11,8 +11,21 @@ from service.api import errors
 from service.api.limits import BodyLimitMiddleware, RateLimiter
 from service.api.observe import RequestMiddleware, install_database_errors
 from service.api.readiness import Readiness
-from service.api.routes import (access, actions, alerts, analytics, benchmark, delivery, feedback, health, labels,
-                                models, score, taxonomy, trends)
+from service.api.routes import (
+    access,
+    actions,
+    alerts,
+    analytics,
+    benchmark,
+    delivery,
+    feedback,
+    health,
+    labels,
+    models,
+    score,
+    taxonomy,
+    trends,
+)
 from service.config import Settings
 from service.runtime import Runtime
 from service.web import routes as web
@@ -24,12 +37,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime.engine  # migrate before the first request, not during it
+        _ = runtime.engine  # migrate before the first request, not during it
         yield
         runtime.close()
 
-    app = FastAPI(title="Feedback Radar", version=__version__, lifespan=lifespan,
-                  description="Customer-feedback intelligence: tag, score, segment, forecast and alert.")
+    app = FastAPI(
+        title="Feedback Radar",
+        version=__version__,
+        lifespan=lifespan,
+        description="Customer-feedback intelligence: tag, score, segment, forecast and alert.",
+    )
     app.state.runtime = runtime
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
     app.state.readiness = Readiness(runtime)
@@ -42,9 +59,24 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     install_database_errors(app, metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
-    app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: sees every answer, 413s included
-    for module in (health, score, feedback, labels, models, analytics, trends, alerts, benchmark, delivery, access,
-                   taxonomy, actions):
+    app.add_middleware(
+        RequestMiddleware, metrics=metrics
+    )  # outermost: sees every answer, 413s included
+    for module in (
+        health,
+        score,
+        feedback,
+        labels,
+        models,
+        analytics,
+        trends,
+        alerts,
+        benchmark,
+        delivery,
+        access,
+        taxonomy,
+        actions,
+    ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(web.router)  # the dashboard: pages that read the /v1 endpoints above
     return app

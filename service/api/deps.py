@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
-
-from datetime import datetime, timedelta, timezone
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -80,12 +79,17 @@ class Caller:
 
 
 _BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer rk_…")
-_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in an X-API-Key header.")
+_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The same key in an X-API-Key header."
+)
 
 
-def get_caller(request: Request, runtime: RuntimeDep,
-               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
-               header_key: Annotated[str | None, Depends(_HEADER)] = None) -> Caller:
+def get_caller(
+    request: Request,
+    runtime: RuntimeDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+    header_key: Annotated[str | None, Depends(_HEADER)] = None,
+) -> Caller:
     """The single place where authentication and data scopes plug in: the API key of the
     request (``Authorization: Bearer rk_…`` or ``X-API-Key``) with its role and scope, rate
     limited per key. With ``api.auth`` off (a private sandbox), everyone is an admin.
@@ -105,20 +109,33 @@ def get_caller(request: Request, runtime: RuntimeDep,
     else:
         presented = bearer.credentials if bearer is not None else header_key
         if not presented:
-            raise ApiError(401, "an API key is required: Authorization: Bearer rk_… (or X-API-Key)",
-                           headers={"WWW-Authenticate": "Bearer"})
-        _refuse_when_limited(limiter.wait(_failed(address)), settings, "unknown keys from this address")
+            raise ApiError(
+                401,
+                "an API key is required: Authorization: Bearer rk_… (or X-API-Key)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        _refuse_when_limited(
+            limiter.wait(_failed(address)), settings, "unknown keys from this address"
+        )
         with runtime.sessions() as session:
             row = lookup(session, presented)
             if row is None:
                 limiter.take(_failed(address))
-                raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+                raise ApiError(
+                    401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+                )
             regions, brands = json.loads(row.regions), json.loads(row.brands)
-            caller = Caller(id=f"key:{row.prefix}", role=row.role, regions=tuple(regions) or None,
-                            brands=tuple(brands) or None)
+            caller = Caller(
+                id=f"key:{row.prefix}",
+                role=row.role,
+                regions=tuple(regions) or None,
+                brands=tuple(brands) or None,
+            )
             request.state.key_prefix = row.prefix  # for the access log: the prefix, never the key
             _record_use(session, row)
-    _refuse_when_limited(limiter.take(caller.id if settings.api.auth else address), settings, "requests")
+    _refuse_when_limited(
+        limiter.take(caller.id if settings.api.auth else address), settings, "requests"
+    )
     return caller
 
 
@@ -128,8 +145,11 @@ def _failed(address: str) -> str:
 
 def _refuse_when_limited(wait: float, settings: Settings, what: str) -> None:
     if wait:
-        raise ApiError(429, f"rate limit of {settings.api.rate_limit_per_minute} {what} a minute reached",
-                       headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+        raise ApiError(
+            429,
+            f"rate limit of {settings.api.rate_limit_per_minute} {what} a minute reached",
+            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+        )
 
 
 _log = logging.getLogger("radar.api")
@@ -140,7 +160,7 @@ def _record_use(session: Session, row) -> None:
     """Note when a key was last used (at most one write a minute per key), best effort: a
     database that cannot be written (read-only, full, locked) must not fail the request."""
     global _use_unrecorded
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if row.last_used_at is not None and now - row.last_used_at <= timedelta(minutes=1):
         return
     row.last_used_at = now
@@ -152,7 +172,9 @@ def _record_use(session: Session, row) -> None:
             _use_unrecorded = True
             from service.store.db import describe
 
-            _log.warning("cannot record when API keys are used (the request goes on): %s", describe(exc))
+            _log.warning(
+                "cannot record when API keys are used (the request goes on): %s", describe(exc)
+            )
 
 
 def require(*roles: str):
@@ -160,7 +182,11 @@ def require(*roles: str):
 
     def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if caller.role not in roles:
-            raise ApiError(403, f"the {caller.role} role cannot do this (needs {' or '.join(roles)})", code="forbidden")
+            raise ApiError(
+                403,
+                f"the {caller.role} role cannot do this (needs {' or '.join(roles)})",
+                code="forbidden",
+            )
         return caller
 
     return check

@@ -12,15 +12,22 @@ from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
 from service.ingest.validate import EARLIEST, LATEST
-from service.store.repo import (AttributeFilterError, FeedbackFilter, RatingDisagreement, parse_attribute_filters,
-                                utc)
+from service.store.repo import (
+    AttributeFilterError,
+    FeedbackFilter,
+    RatingDisagreement,
+    parse_attribute_filters,
+    utc,
+)
 
 
 def attribute_pairs(pairs: list[str]) -> dict[str, tuple[str, ...]]:
     try:
         return parse_attribute_filters(pairs)
     except AttributeFilterError as exc:
-        raise ApiError(422, str(exc), [{"field": f"query.attr.{exc.index}", "message": "expected NAME:VALUE"}]) from None
+        raise ApiError(
+            422, str(exc), [{"field": f"query.attr.{exc.index}", "message": "expected NAME:VALUE"}]
+        ) from None
 
 
 def _in_range(value: datetime) -> bool:
@@ -39,9 +46,12 @@ def unknown_name(exc, caller=None) -> ApiError:
     if scope is not None:
         valid = sorted(set(valid) & set(scope)) or sorted(scope)
     listed = ", ".join(valid[:40]) or "(none stored yet)"
-    return ApiError(422, f"unknown {exc.field} {exc.value!r}: valid values are {listed} "
-                         "(ids, display names and aliases, in any case)",
-                    [{"field": f"query.{exc.field}", "message": f"unknown {exc.field}", "valid": valid[:200]}])
+    return ApiError(
+        422,
+        f"unknown {exc.field} {exc.value!r}: valid values are {listed} "
+        "(ids, display names and aliases, in any case)",
+        [{"field": f"query.{exc.field}", "message": f"unknown {exc.field}", "valid": valid[:200]}],
+    )
 
 
 def resolve_names(call, caller=None):
@@ -55,8 +65,12 @@ def resolve_names(call, caller=None):
 
 
 def _disagreement(t) -> RatingDisagreement:
-    return RatingDisagreement(negative_max=t.rating_negative_max, positive_min=t.rating_positive_min,
-                              scale=t.rating_scale, margin=t.disagree_margin)
+    return RatingDisagreement(
+        negative_max=t.rating_negative_max,
+        positive_min=t.rating_positive_min,
+        scale=t.rating_scale,
+        margin=t.disagree_margin,
+    )
 
 
 def feedback_filter(
@@ -64,8 +78,13 @@ def feedback_filter(
     caller_settings: SettingsDep,
     session: SessionDep,
     names: NamesDep,
-    since: Annotated[datetime | None, Query(description="Inclusive lower bound on created_at (UTC if no offset).")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive upper bound on created_at.")] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="Inclusive lower bound on created_at (UTC if no offset)."),
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Exclusive upper bound on created_at.")
+    ] = None,
     source: Annotated[list[str], Query()] = [],
     channel: Annotated[list[Channel], Query()] = [],
     brand: Annotated[list[str], Query()] = [],
@@ -74,25 +93,52 @@ def feedback_filter(
     language: Annotated[list[str], Query()] = [],
     sentiment: Annotated[list[Sentiment], Query()] = [],
     aspect: Annotated[list[str], Query()] = [],
-    attr: Annotated[list[str], Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24).")] = [],
-    include_duplicates: Annotated[bool, Query(description="Also items linked as duplicates of an earlier one "
-                                              "(the same voice: same author, or a cross-post). Every count "
-                                              "leaves them out by default.")] = False,
-    disagrees: Annotated[bool, Query(description="Only items whose text disagrees strongly with their rating "
-                                     "(teach.disagree_margin; rating bands teach.rating_*).")] = False,
+    attr: Annotated[
+        list[str],
+        Query(description="Attribute filter NAME:VALUE, repeatable (e.g. age_group:18-24)."),
+    ] = [],
+    include_duplicates: Annotated[
+        bool,
+        Query(
+            description="Also items linked as duplicates of an earlier one "
+            "(the same voice: same author, or a cross-post). Every count "
+            "leaves them out by default."
+        ),
+    ] = False,
+    disagrees: Annotated[
+        bool,
+        Query(
+            description="Only items whose text disagrees strongly with their rating "
+            "(teach.disagree_margin; rating bands teach.rating_*)."
+        ),
+    ] = False,
 ) -> FeedbackFilter:
     for name, value in (("since", since), ("until", until)):
         if value is not None and not _in_range(value):
-            raise ApiError(422, f"{name} must fall in the years {EARLIEST.year} to {LATEST.year - 1}",
-                           [{"field": f"query.{name}", "message": "out of range"}])
+            raise ApiError(
+                422,
+                f"{name} must fall in the years {EARLIEST.year} to {LATEST.year - 1}",
+                [{"field": f"query.{name}", "message": "out of range"}],
+            )
     if since and until and utc(since) >= utc(until):
-        raise ApiError(422, "since must be before until", [{"field": "query.since", "message": "after until"}])
+        raise ApiError(
+            422, "since must be before until", [{"field": "query.since", "message": "after until"}]
+        )
     flt = FeedbackFilter(
-        since=utc(since), until=utc(until), sources=tuple(s.lower() for s in source),
-        channels=tuple(c.value for c in channel), brands=tuple(brand), products=tuple(product),
-        regions=tuple(region), languages=tuple(language), sentiments=tuple(s.value for s in sentiment),
-        aspects=tuple(aspect), attributes=attribute_pairs(attr), include_duplicates=include_duplicates,
-        disagrees=_disagreement(caller_settings.teach) if disagrees else None)
+        since=utc(since),
+        until=utc(until),
+        sources=tuple(s.lower() for s in source),
+        channels=tuple(c.value for c in channel),
+        brands=tuple(brand),
+        products=tuple(product),
+        regions=tuple(region),
+        languages=tuple(language),
+        sentiments=tuple(s.value for s in sentiment),
+        aspects=tuple(aspect),
+        attributes=attribute_pairs(attr),
+        include_duplicates=include_duplicates,
+        disagrees=_disagreement(caller_settings.teach) if disagrees else None,
+    )
     return caller.restrict(resolve_names(lambda: names.filter(session, flt), caller))
 
 

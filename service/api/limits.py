@@ -15,10 +15,19 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, send, size: str) -> None:
-        body = json.dumps(error_body(413, f"request body is {size}; the limit is {self.max_bytes:,} bytes")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            error_body(413, f"request body is {size}; the limit is {self.max_bytes:,} bytes")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send):
@@ -156,6 +165,9 @@ def within(seconds: float, fn, *args, **kwargs):
         raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except cf.TimeoutError:
         stop.set()
-        raise ApiError(503, f"the model did not answer within {seconds:g} s and the work was stopped; retry "
-                            "later or in smaller batches (a retried ingest stores nothing twice)",
-                       headers={"Retry-After": "30"}) from None
+        raise ApiError(
+            503,
+            f"the model did not answer within {seconds:g} s and the work was stopped; retry "
+            "later or in smaller batches (a retried ingest stores nothing twice)",
+            headers={"Retry-After": "30"},
+        ) from None

@@ -14,12 +14,16 @@ import logging
 import re
 import uuid
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ACCESS = logging.getLogger("radar.access")
 REQUEST_ID: ContextVar[str | None] = ContextVar("radar_request_id", default=None)
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}  # uvicorn's ANSI copy
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}  # uvicorn's ANSI copy
 
 
 def request_id(incoming: str | None) -> str:
@@ -33,8 +37,12 @@ class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "message", "request_id"?, ...extra fields}`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         rid = getattr(record, "request_id", None) or REQUEST_ID.get()
         if rid:
             out["request_id"] = rid
@@ -55,7 +63,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         rid = REQUEST_ID.get()
-        return f"{line} [request {rid}]" if rid and record.name != ACCESS.name else line  # access lines name it
+        return (
+            f"{line} [request {rid}]" if rid and record.name != ACCESS.name else line
+        )  # access lines name it
 
 
 class _Stderr(logging.StreamHandler):
@@ -89,10 +99,31 @@ def configure(log_format: str, *, level: int = logging.WARNING, access: bool = F
     ACCESS.setLevel(logging.INFO if access else logging.NOTSET)
 
 
-def access_line(*, method: str, route: str, status: int, latency_ms: float, request_id: str,
-                key_prefix: str | None) -> None:
+def access_line(
+    *,
+    method: str,
+    route: str,
+    status: int,
+    latency_ms: float,
+    request_id: str,
+    key_prefix: str | None,
+) -> None:
     """The one access-log line of a request: the fields as JSON fields, and as text."""
-    fields = {"request_id": request_id, "method": method, "route": route, "status": status,
-              "latency_ms": round(latency_ms, 1), "key_prefix": key_prefix}
-    ACCESS.info("%s %s %d %.1f ms key=%s request=%s", method, route, status, latency_ms, key_prefix or "-",
-                request_id, extra=fields)
+    fields = {
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "latency_ms": round(latency_ms, 1),
+        "key_prefix": key_prefix,
+    }
+    ACCESS.info(
+        "%s %s %d %.1f ms key=%s request=%s",
+        method,
+        route,
+        status,
+        latency_ms,
+        key_prefix or "-",
+        request_id,
+        extra=fields,
+    )

@@ -56,7 +56,10 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())],
+                }
             await send(message)
 
         try:
@@ -64,8 +67,14 @@ class RequestMiddleware:
         finally:
             seconds = time.perf_counter() - start
             route = route_template(scope)
-            access_line(method=scope["method"], route=route, status=status, latency_ms=seconds * 1000,
-                        request_id=rid, key_prefix=(scope.get("state") or {}).get("key_prefix"))
+            access_line(
+                method=scope["method"],
+                route=route,
+                status=status,
+                latency_ms=seconds * 1000,
+                request_id=rid,
+                key_prefix=(scope.get("state") or {}).get("key_prefix"),
+            )
             if self.metrics is not None:
                 self.metrics.observe_request(route, scope["method"], status, seconds)
 
@@ -86,5 +95,8 @@ def install_database_errors(app: FastAPI, metrics=None) -> None:
             return JSONResponse(error_body(500, "internal error", code="internal"), status_code=500)
         log.error("database %s on %s: %s", kind, where, describe(exc))
         message = f"the database is {kind}: {describe(exc)}"
-        return JSONResponse(error_body(503, message, code=f"database_{kind.replace('-', '_')}"), status_code=503,
-                            headers={"Retry-After": "30"})
+        return JSONResponse(
+            error_body(503, message, code=f"database_{kind.replace('-', '_')}"),
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )

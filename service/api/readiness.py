@@ -56,7 +56,10 @@ class Readiness:
                 try:
                     state, detail = check_integrity(self._engine())
                 except SQLAlchemyError as exc:
-                    state, detail = ("corrupt" if classify(exc) == "corrupt" else "unavailable"), describe(exc)
+                    state, detail = (
+                        ("corrupt" if classify(exc) == "corrupt" else "unavailable"),
+                        describe(exc),
+                    )
                 self._integrity = (now, state, detail)
             _, state, detail = self._integrity
         return Check("database", state == "ok", state, detail)
@@ -65,7 +68,11 @@ class Readiness:
         """Whether the last integrity check (a probe's, within its cache time) found damage;
         runs no check itself, so a write path can ask on every request."""
         found = self._integrity
-        return found is not None and found[1] == "corrupt" and self.clock() - found[0] < self.integrity_ttl
+        return (
+            found is not None
+            and found[1] == "corrupt"
+            and self.clock() - found[0] < self.integrity_ttl
+        )
 
     def write(self) -> Check:
         try:
@@ -80,8 +87,12 @@ class Readiness:
             ok, current, head = at_head(self._engine())
         except SQLAlchemyError as exc:
             return Check("migrations", False, "unavailable", describe(exc))
-        return Check("migrations", ok, "ok" if ok else "behind",
-                     None if ok else f"schema at {current or 'nothing'}, the code expects {head}")
+        return Check(
+            "migrations",
+            ok,
+            "ok" if ok else "behind",
+            None if ok else f"schema at {current or 'nothing'}, the code expects {head}",
+        )
 
     def model(self) -> Check:
         state, detail = self.runtime.model_status()
@@ -119,13 +130,21 @@ def health(readiness: Readiness, session, *, count_items) -> dict:
             session.rollback()
     version = by["model"].detail if by["model"].ok else None
     ok = database == "ok" and all(c.ok for c in checks) and version is not None
-    return {"status": "ok" if ok else "degraded", "database": database, "model_version": version, "items": items,
-            "checks": [c.as_dict() for c in checks]}
+    return {
+        "status": "ok" if ok else "degraded",
+        "database": database,
+        "model_version": version,
+        "items": items,
+        "checks": [c.as_dict() for c in checks],
+    }
 
 
 def ready(readiness: Readiness) -> tuple[bool, dict]:
     """Whether every check passes, and the body of ``GET /v1/health/ready`` naming those that fail."""
     checks = readiness.checks()
     failed = [c.name for c in checks if not c.ok]
-    return not failed, {"status": "not ready" if failed else "ready", "failed": failed,
-                        "checks": [c.as_dict() for c in checks]}
+    return not failed, {
+        "status": "not ready" if failed else "ready",
+        "failed": failed,
+        "checks": [c.as_dict() for c in checks],
+    }

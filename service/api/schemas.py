@@ -18,6 +18,7 @@ def lone_surrogate(s: str) -> bool:
 def require_storable(body: Any, path: str = "body") -> None:
     """422 for strings no store keeps: a lone surrogate (not UTF-8, so neither SQL nor the
     answer can encode it) or NUL (PostgreSQL's text refuses it), before anything is written."""
+
     def walk(value: Any, at: str):
         if isinstance(value, str):
             if lone_surrogate(value):
@@ -33,8 +34,11 @@ def require_storable(body: Any, path: str = "body") -> None:
 
     details = list(walk(body.model_dump() if isinstance(body, BaseModel) else body, path))
     if details:
-        raise ApiError(422, "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5]),
-                       details)
+        raise ApiError(
+            422,
+            "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5]),
+            details,
+        )
 
 
 # Ids, offsets and other integers that reach the database: a 64-bit integer there, so a
@@ -44,7 +48,9 @@ DbInt = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 
 class ScoreItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(None, max_length=256, description="Echoed back to match results to inputs.")
+    id: str | None = Field(
+        None, max_length=256, description="Echoed back to match results to inputs."
+    )
     text: str = Field(..., description="The text to score.")
 
 
@@ -73,9 +79,11 @@ class ScoreResponse(BaseModel):
 class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[dict[str, Any]] = Field(
-        ..., min_length=1,
+        ...,
+        min_length=1,
         description="Feedback items in the data dictionary (see FeedbackIn); each is validated "
-                    "on its own, so one bad item never rejects the others.")
+        "on its own, so one bad item never rejects the others.",
+    )
 
 
 class ItemError(BaseModel):
@@ -88,8 +96,11 @@ class IngestItemResult(BaseModel):
     external_id: str | None
     status: str = Field(..., description="created | updated | unchanged | rejected")
     id: int | None
-    duplicate_of: int | None = Field(None, description="The earlier item this one is the same voice as "
-                                                        "(same author, or a cross-post): counted once.")
+    duplicate_of: int | None = Field(
+        None,
+        description="The earlier item this one is the same voice as "
+        "(same author, or a cross-post): counted once.",
+    )
     errors: list[ItemError] = Field(default_factory=list)
 
 
@@ -98,7 +109,9 @@ class IngestResponse(BaseModel):
     updated: int
     unchanged: int
     rejected: int
-    linked: int = Field(0, description="Items of this batch linked as duplicates of an earlier item.")
+    linked: int = Field(
+        0, description="Items of this batch linked as duplicates of an earlier item."
+    )
     items: list[IngestItemResult]
 
 
@@ -110,8 +123,11 @@ class FeedbackPage(BaseModel):
 class HealthCheck(BaseModel):
     name: str = Field(..., description="database, write, migrations or model.")
     ok: bool
-    state: str = Field(..., description="ok; database: corrupt or unavailable; write: read-only, busy or "
-                                        "unavailable; migrations: behind; model: loaded, loadable or unavailable.")
+    state: str = Field(
+        ...,
+        description="ok; database: corrupt or unavailable; write: read-only, busy or "
+        "unavailable; migrations: behind; model: loaded, loadable or unavailable.",
+    )
     detail: str | None = Field(None, description="Why, in the database's or the registry's words.")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ def _runtime(ctx: typer.Context):
 
     rt = Runtime(ctx.obj.settings)
     try:
-        rt.settings.alert_config
+        _ = rt.settings.alert_config  # parsed here so a mistake is reported
     except AlertConfigError as exc:
         err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -38,9 +38,14 @@ def run_once(rt, as_of: datetime | None = None) -> dict:
 
 
 @alerts_app.command("run")
-def run_cmd(ctx: typer.Context,
-            as_of: Annotated[Optional[datetime], typer.Option(help="Evaluate as of this moment (UTC if no offset); default now.")] = None,
-            as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False):
+def run_cmd(
+    ctx: typer.Context,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(help="Evaluate as of this moment (UTC if no offset); default now."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+):
     """Evaluate every rule once: raise new alerts, update ongoing ones. Running it twice raises nothing new."""
     from service.store.repo import utc
 
@@ -52,17 +57,23 @@ def run_cmd(ctx: typer.Context,
     if as_json:
         out.print_json(json.dumps(report))
         return
-    out.print(f"as of {report['as_of']}: {len(report['raised'])} raised, {len(report['updated'])} updated, "
-              f"{len(report['unchanged'])} unchanged, {len(report['cooling_down'])} cooling down")
+    out.print(
+        f"as of {report['as_of']}: {len(report['raised'])} raised, {len(report['updated'])} updated, "
+        f"{len(report['unchanged'])} unchanged, {len(report['cooling_down'])} cooling down"
+    )
     for skip in report["skipped"]:
         out.print(f"  skipped rule {skip['rule']}: {skip['reason']}")
 
 
 @alerts_app.command("list")
-def list_cmd(ctx: typer.Context,
-             status: Annotated[list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")] = [],
-             fmt: FormatOpt = None,
-             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
+def list_cmd(
+    ctx: typer.Context,
+    status: Annotated[
+        list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")
+    ] = [],
+    fmt: FormatOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+):
     """Alerts, most severe and newest first."""
     from service.store import alerts as alerts_repo
 
@@ -72,10 +83,23 @@ def list_cmd(ctx: typer.Context,
             rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
     finally:
         rt.close()
-    emit(chosen(fmt, as_json), title=f"{len(rows)} alerts", data=rows,
-         columns=["id", "sev", "status", "type", "title", "deadline"],
-         rows=[[str(a["id"]), a["severity"], a["status"], a["type"], escape(a["title"]), a["deadline_at"][:16]]
-               for a in rows])
+    emit(
+        chosen(fmt, as_json),
+        title=f"{len(rows)} alerts",
+        data=rows,
+        columns=["id", "sev", "status", "type", "title", "deadline"],
+        rows=[
+            [
+                str(a["id"]),
+                a["severity"],
+                a["status"],
+                a["type"],
+                escape(a["title"]),
+                a["deadline_at"][:16],
+            ]
+            for a in rows
+        ],
+    )
 
 
 def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: str | None) -> None:
@@ -90,7 +114,7 @@ def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: s
                 err.print(f"[red]no alert {alert_id}[/red]")
                 raise typer.Exit(1)
             try:
-                transition(s, row, status, actor=by, note=note, now=datetime.now(timezone.utc))
+                transition(s, row, status, actor=by, note=note, now=datetime.now(UTC))
             except TransitionError as exc:
                 err.print(f"[red]{exc}[/red]")
                 raise typer.Exit(1) from None
@@ -100,7 +124,7 @@ def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: s
 
 
 By = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
-Note = Annotated[Optional[str], typer.Option(help="A note for the alert's history.")]
+Note = Annotated[str | None, typer.Option(help="A note for the alert's history.")]
 
 
 @alerts_app.command("ack")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -13,8 +13,12 @@ from rich.markup import escape
 
 from service.cli.output import FormatOpt, chosen, emit
 
-subscriptions_app = typer.Typer(help="Manage email digest and webhook subscriptions.", no_args_is_help=True)
-digest_app = typer.Typer(help="Send what is due: digests, immediate alerts, webhook retries.", no_args_is_help=True)
+subscriptions_app = typer.Typer(
+    help="Manage email digest and webhook subscriptions.", no_args_is_help=True
+)
+digest_app = typer.Typer(
+    help="Send what is due: digests, immediate alerts, webhook retries.", no_args_is_help=True
+)
 outbox_app = typer.Typer(help="Inspect and retry composed messages.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
@@ -30,7 +34,9 @@ def _fail(exc: ValidationError | ValueError) -> None:
     if isinstance(exc, ValidationError):
         for e in exc.errors():
             field = ".".join(str(x) for x in e["loc"]) or "body"
-            err.print(f"[red]{field}: {e['msg'].removeprefix('Value error, ')}[/red]", soft_wrap=True)
+            err.print(
+                f"[red]{field}: {e['msg'].removeprefix('Value error, ')}[/red]", soft_wrap=True
+            )
     else:
         field = getattr(exc, "field", None)  # a SubscriptionError names its field
         err.print(f"[red]{escape(f'{field}: {exc}' if field else str(exc))}[/red]", soft_wrap=True)
@@ -42,30 +48,55 @@ def _split(values: list[str]) -> list[str] | None:
 
 
 @subscriptions_app.command("add")
-def add(ctx: typer.Context,
-        target: Annotated[str, typer.Argument(help="An email address, or a webhook URL with --channel webhook.")],
-        channel: Annotated[str, typer.Option(help="email | webhook")] = "email",
-        format: Annotated[Optional[str], typer.Option(help="Webhooks: generic | slack | wecom | dingtalk.")] = None,
-        name: Annotated[Optional[str], typer.Option(help="A label.")] = None,
-        brand: Annotated[list[str], typer.Option(help="Brand ids (repeat or comma-separate); none: all.")] = [],
-        region: Annotated[list[str], typer.Option(help="Regions; none: all.")] = [],
-        aspect: Annotated[list[str], typer.Option(help="Aspect ids; none: all.")] = [],
-        min_severity: Annotated[Optional[str], typer.Option(help="L1 | L2 | L3 (L1 most severe).")] = None,
-        frequency: Annotated[str, typer.Option(help="immediate | daily | weekly")] = "daily",
-        language: Annotated[str, typer.Option(help="en | zh")] = "en",
-        timezone_: Annotated[str, typer.Option("--timezone", help="IANA time zone of the send hour.")] = "UTC",
-        send_hour: Annotated[int, typer.Option(help="Local hour the digest goes out (0-23).")] = 8,
-        send_weekday: Annotated[int, typer.Option(help="Weekly: 0 = Monday … 6 = Sunday.")] = 0,
-        quiet: Annotated[str, typer.Option(help="Empty period: skip | all_quiet")] = "skip",
-        secret_env: Annotated[Optional[str], typer.Option(help="Webhooks: env variable with the HMAC secret.")] = None):
+def add(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(help="An email address, or a webhook URL with --channel webhook.")
+    ],
+    channel: Annotated[str, typer.Option(help="email | webhook")] = "email",
+    format: Annotated[
+        str | None, typer.Option(help="Webhooks: generic | slack | wecom | dingtalk.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A label.")] = None,
+    brand: Annotated[
+        list[str], typer.Option(help="Brand ids (repeat or comma-separate); none: all.")
+    ] = [],
+    region: Annotated[list[str], typer.Option(help="Regions; none: all.")] = [],
+    aspect: Annotated[list[str], typer.Option(help="Aspect ids; none: all.")] = [],
+    min_severity: Annotated[str | None, typer.Option(help="L1 | L2 | L3 (L1 most severe).")] = None,
+    frequency: Annotated[str, typer.Option(help="immediate | daily | weekly")] = "daily",
+    language: Annotated[str, typer.Option(help="en | zh")] = "en",
+    timezone_: Annotated[
+        str, typer.Option("--timezone", help="IANA time zone of the send hour.")
+    ] = "UTC",
+    send_hour: Annotated[int, typer.Option(help="Local hour the digest goes out (0-23).")] = 8,
+    send_weekday: Annotated[int, typer.Option(help="Weekly: 0 = Monday … 6 = Sunday.")] = 0,
+    quiet: Annotated[str, typer.Option(help="Empty period: skip | all_quiet")] = "skip",
+    secret_env: Annotated[
+        str | None, typer.Option(help="Webhooks: env variable with the HMAC secret.")
+    ] = None,
+):
     """Subscribe an email address or a webhook."""
     from service.delivery import subscriptions as subs
 
     try:
         data = subs.SubscriptionIn(
-            channel=channel, target=target, format=format, name=name, brands=_split(brand), regions=_split(region),
-            aspects=_split(aspect), min_severity=min_severity, frequency=frequency, language=language,
-            timezone=timezone_, send_hour=send_hour, send_weekday=send_weekday, quiet=quiet, secret_env=secret_env)
+            channel=channel,
+            target=target,
+            format=format,
+            name=name,
+            brands=_split(brand),
+            regions=_split(region),
+            aspects=_split(aspect),
+            min_severity=min_severity,
+            frequency=frequency,
+            language=language,
+            timezone=timezone_,
+            send_hour=send_hour,
+            send_weekday=send_weekday,
+            quiet=quiet,
+            secret_env=secret_env,
+        )
     except ValidationError as exc:
         _fail(exc)
     rt = _rt(ctx)
@@ -80,8 +111,11 @@ def add(ctx: typer.Context,
 
 
 @subscriptions_app.command("list")
-def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
-             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
+def list_cmd(
+    ctx: typer.Context,
+    fmt: FormatOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+):
     """Every subscription (webhook URLs shown without their query)."""
     from sqlalchemy import select
 
@@ -91,22 +125,53 @@ def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
     rt = _rt(ctx)
     try:
         with rt.sessions() as s:
-            rows = [subscription_dict(r) for r in s.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))]
+            rows = [
+                subscription_dict(r)
+                for r in s.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))
+            ]
     finally:
         rt.close()
     table = []
     for r in rows:
-        scope = "; ".join(f"{k}={','.join(r[k])}" for k in ("brands", "regions", "aspects") if r[k]) or "all"
-        when = "at once" if r["frequency"] == "immediate" else f"{r['send_hour']:02d}:00 {r['timezone']}"
-        table.append([str(r["id"]), "yes" if r["active"] else "no", f"{r['channel']}/{r['format']}",
-                      escape(r["target"]), scope, r["min_severity"], r["frequency"], r["language"], when])
-    emit(chosen(fmt, as_json), title="Subscriptions", data=rows, rows=table,
-         columns=["id", "active", "channel", "target", "scope", "sev", "frequency", "lang", "when"])
+        scope = (
+            "; ".join(f"{k}={','.join(r[k])}" for k in ("brands", "regions", "aspects") if r[k])
+            or "all"
+        )
+        when = (
+            "at once"
+            if r["frequency"] == "immediate"
+            else f"{r['send_hour']:02d}:00 {r['timezone']}"
+        )
+        table.append(
+            [
+                str(r["id"]),
+                "yes" if r["active"] else "no",
+                f"{r['channel']}/{r['format']}",
+                escape(r["target"]),
+                scope,
+                r["min_severity"],
+                r["frequency"],
+                r["language"],
+                when,
+            ]
+        )
+    emit(
+        chosen(fmt, as_json),
+        title="Subscriptions",
+        data=rows,
+        rows=table,
+        columns=["id", "active", "channel", "target", "scope", "sev", "frequency", "lang", "when"],
+    )
 
 
 @subscriptions_app.command("update")
-def update_cmd(ctx: typer.Context, subscription_id: int,
-               set_: Annotated[list[str], typer.Option("--set", help="field=value (lists comma-separated), repeatable.")] = []):
+def update_cmd(
+    ctx: typer.Context,
+    subscription_id: int,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="field=value (lists comma-separated), repeatable.")
+    ] = [],
+):
     """Change fields of a subscription, e.g. --set regions=East,North --set send_hour=9."""
     from service.delivery import subscriptions as subs
     from service.store.tables import SubscriptionRow
@@ -118,9 +183,15 @@ def update_cmd(ctx: typer.Context, subscription_id: int,
             _fail(ValueError(f"--set {pair!r}: use field=value"))
         if key == "active" and value.lower() not in ("true", "false"):
             _fail(ValueError(f"active: {value!r} is not true or false"))
-        patch[key] = ([v for v in value.split(",") if v] if key in subs.LISTS else
-                      int(value) if key in ("send_hour", "send_weekday") and value.lstrip("-").isdigit() else
-                      value.lower() == "true" if key == "active" else value)
+        patch[key] = (
+            [v for v in value.split(",") if v]
+            if key in subs.LISTS
+            else int(value)
+            if key in ("send_hour", "send_weekday") and value.lstrip("-").isdigit()
+            else value.lower() == "true"
+            if key == "active"
+            else value
+        )
     try:
         body = subs.SubscriptionPatch(**patch)
     except ValidationError as exc:
@@ -131,7 +202,9 @@ def update_cmd(ctx: typer.Context, subscription_id: int,
             row = s.get(SubscriptionRow, subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
-            out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli"))))
+            out.print_json(
+                json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli")))
+            )
     finally:
         rt.close()
 
@@ -158,14 +231,20 @@ def remove(ctx: typer.Context, subscription_id: int):
 def _now(at: datetime | None) -> datetime:
     from service.store.repo import utc
 
-    return utc(at) if at else datetime.now(timezone.utc)
+    return utc(at) if at else datetime.now(UTC)
 
 
 @digest_app.command("run")
-def run(ctx: typer.Context,
-        now: Annotated[Optional[datetime], typer.Option(help="Act as if it were this moment (UTC if no offset).")] = None,
-        compose_only: Annotated[bool, typer.Option("--compose-only", help="Compose into the outbox, send nothing.")] = False,
-        as_json: Annotated[bool, typer.Option("--json")] = False):
+def run(
+    ctx: typer.Context,
+    now: Annotated[
+        datetime | None, typer.Option(help="Act as if it were this moment (UTC if no offset).")
+    ] = None,
+    compose_only: Annotated[
+        bool, typer.Option("--compose-only", help="Compose into the outbox, send nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+):
     """Compose what is due (digests, immediate alerts) and send what the outbox holds. Idempotent: safe under cron
     every minute."""
     rt = _rt(ctx)
@@ -177,15 +256,20 @@ def run(ctx: typer.Context,
         out.print_json(json.dumps(report))
         return
     d = report["dispatch"] or {"sent": [], "retrying": [], "dead": []}
-    out.print(f"{len(report['composed'])} composed, {len(d['sent'])} sent, {len(d['retrying'])} to retry, "
-              f"{len(d['dead'])} dead-lettered, {len(report['quiet_skipped'])} quiet periods skipped")
+    out.print(
+        f"{len(report['composed'])} composed, {len(d['sent'])} sent, {len(d['retrying'])} to retry, "
+        f"{len(d['dead'])} dead-lettered, {len(report['quiet_skipped'])} quiet periods skipped"
+    )
     for f in report["failed"]:
         err.print(f"[red]subscription {f['subscription_id']}: {f['error']}[/red]")
 
 
 @digest_app.command("preview")
-def preview_cmd(ctx: typer.Context, subscription_id: int,
-                now: Annotated[Optional[datetime], typer.Option(help="As of this moment; default now.")] = None):
+def preview_cmd(
+    ctx: typer.Context,
+    subscription_id: int,
+    now: Annotated[datetime | None, typer.Option(help="As of this moment; default now.")] = None,
+):
     """Print the plain-text digest a subscriber would get for their latest period (sends nothing)."""
     from service.delivery.scheduler import preview
     from service.store.tables import SubscriptionRow
@@ -204,10 +288,15 @@ def preview_cmd(ctx: typer.Context, subscription_id: int,
 
 
 @outbox_app.command("list")
-def outbox_list(ctx: typer.Context,
-                status: Annotated[Optional[str], typer.Option(help="pending | sending | sent | dead | cancelled")] = None,
-                limit: int = 50, fmt: FormatOpt = None,
-                as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help="pending | sending | sent | dead | cancelled")
+    ] = None,
+    limit: int = 50,
+    fmt: FormatOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+):
     """Composed messages, newest first (dead letters with their last error)."""
     from sqlalchemy import select
 
@@ -215,7 +304,11 @@ def outbox_list(ctx: typer.Context,
     from service.store.tables import OutboxRow
 
     if status not in (None, "pending", "sending", "sent", "dead", "cancelled"):
-        _fail(ValueError(f"--status: {status!r} is not one of pending, sending, sent, dead, cancelled"))
+        _fail(
+            ValueError(
+                f"--status: {status!r} is not one of pending, sending, sent, dead, cancelled"
+            )
+        )
     rt = _rt(ctx)
     try:
         with rt.sessions() as s:
@@ -225,10 +318,24 @@ def outbox_list(ctx: typer.Context,
             rows = [outbox_dict(r) for r in s.scalars(stmt)]
     finally:
         rt.close()
-    emit(chosen(fmt, as_json), title="Outbox", data=rows,
-         columns=["id", "status", "tries", "channel", "target", "subject", "last error"],
-         rows=[[str(r["id"]), r["status"], str(r["attempts"]), f"{r['channel']}/{r['format']}", escape(r["target"]),
-                escape(r["subject"] or ""), escape(r["last_error"] or "")] for r in rows])
+    emit(
+        chosen(fmt, as_json),
+        title="Outbox",
+        data=rows,
+        columns=["id", "status", "tries", "channel", "target", "subject", "last error"],
+        rows=[
+            [
+                str(r["id"]),
+                r["status"],
+                str(r["attempts"]),
+                f"{r['channel']}/{r['format']}",
+                escape(r["target"]),
+                escape(r["subject"] or ""),
+                escape(r["last_error"] or ""),
+            ]
+            for r in rows
+        ],
+    )
 
 
 @outbox_app.command("retry")

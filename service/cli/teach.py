@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,22 +25,43 @@ ACTOR = f"cli:{os.environ.get('USER', 'unknown')}"
 
 
 def _bar(total, desc: str, unit: str = "row") -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                disable=os.environ.get("RADAR_NO_PROGRESS") == "1")
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
+    )
 
 
 @labels_app.command("import")
 def labels_import(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV or JSONL: id (or source + external_id), sentiment, aspects "
-                                         "(aspect[:sentiment] list), optionally absent.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv | jsonl (default: from the extension).")] = None,
-    partial: Annotated[bool, typer.Option("--partial", help="Label only the aspects listed (default: the list is "
-                                          "complete and every other aspect is labeled absent).")] = False,
-    errors_out: Annotated[Optional[Path], typer.Option("--errors", help="Write every rejected row as JSON lines here.")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or JSONL: id (or source + external_id), sentiment, aspects "
+            "(aspect[:sentiment] list), optionally absent."
+        ),
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv | jsonl (default: from the extension).")
+    ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Label only the aspects listed (default: the list is "
+            "complete and every other aspect is labeled absent).",
+        ),
+    ] = False,
+    errors_out: Annotated[
+        Path | None, typer.Option("--errors", help="Write every rejected row as JSON lines here.")
+    ] = None,
 ):
     """Import labels; one error per bad row (the good rows are stored), idempotent."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from service.ingest.readers import ReaderError, count_rows, read_records
     from service.teach.labels import import_labels
@@ -52,16 +74,25 @@ def labels_import(
         records = read_records(file, fmt)
         total = count_rows(file, fmt)
         with _bar(total, f"labels {file.name}") as bar:
-            report = import_labels(rt.sessions, records, taxonomy=rt.settings.taxonomy, actor=ACTOR,
-                                   now=datetime.now(timezone.utc), partial=partial, on_chunk=bar.update)
+            report = import_labels(
+                rt.sessions,
+                records,
+                taxonomy=rt.settings.taxonomy,
+                actor=ACTOR,
+                now=datetime.now(UTC),
+                partial=partial,
+                on_chunk=bar.update,
+            )
     except ReaderError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     for e in report.errors[:50]:
         err.print(f"[yellow]rejected[/yellow] {e}")
     if errors_out:
-        errors_out.write_text("".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in report.errors),
-                              encoding="utf-8")
+        errors_out.write_text(
+            "".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in report.errors),
+            encoding="utf-8",
+        )
     typer.echo(json.dumps({"file": str(file), **report.as_dict()}))
     rt.close()
 
@@ -69,7 +100,9 @@ def labels_import(
 @labels_app.command("export")
 def labels_export(
     ctx: typer.Context,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL file (default: standard output).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSONL file (default: standard output).")
+    ] = None,
 ):
     """Every labeled item's labels as JSON lines, in the import format."""
     from service.teach.labels import export_rows
@@ -92,9 +125,16 @@ def labels_export(
 
 def train(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Option("--name", help="Name of the team model (default: team-<UTC time>).")] = None,
-    promote: Annotated[bool, typer.Option("--promote", help="Promote it when its report is no worse than the "
-                                          "generic model's.")] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the team model (default: team-<UTC time>)."),
+    ] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote", help="Promote it when its report is no worse than the generic model's."
+        ),
+    ] = False,
 ):
     """Train a team model on every label (and rated items as weak labels), cross-validate it
     against the generic model and store it; it serves only once promoted."""
@@ -116,8 +156,13 @@ def train(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     _print_report(m)
-    result = {"model": m["name"], "sha256": m["sha256"], "seconds": m["params"]["seconds"],
-              "labels": m["params"]["labels"]["items"], "report": _headline(m["report"])}
+    result = {
+        "model": m["name"],
+        "sha256": m["sha256"],
+        "seconds": m["params"]["seconds"],
+        "labels": m["params"]["labels"]["items"],
+        "report": _headline(m["report"]),
+    }
     if promote:
         try:
             result["serving"] = rt.promote_model(m["name"], actor=ACTOR)
@@ -129,30 +174,57 @@ def train(
 
 def _headline(report: dict) -> dict:
     out = {}
-    for target, key in (("sentiment", "macro_f1"), ("aspects", "f1"), ("aspect_sentiment", "macro_f1")):
+    for target, key in (
+        ("sentiment", "macro_f1"),
+        ("aspects", "f1"),
+        ("aspect_sentiment", "macro_f1"),
+    ):
         if target in report:
-            out[target] = {"generic": report[target]["generic"][key], "team": report[target]["team"][key], "metric": key}
+            out[target] = {
+                "generic": report[target]["generic"][key],
+                "team": report[target]["team"][key],
+                "metric": key,
+            }
     return out
 
 
 def _print_report(m: dict) -> None:
     r = m["report"]
-    t = Table(title=f"{m['name']}: {r['folds']}-fold cross-validation on {r['items']} labeled items")
+    t = Table(
+        title=f"{m['name']}: {r['folds']}-fold cross-validation on {r['items']} labeled items"
+    )
     for c in ("target", "n", "generic", "team"):
         t.add_column(c)
     if "sentiment" in r:
         s = r["sentiment"]
-        t.add_row("sentiment macro-F1", str(s["n"]), str(s["generic"]["macro_f1"]), str(s["team"]["macro_f1"]))
+        t.add_row(
+            "sentiment macro-F1",
+            str(s["n"]),
+            str(s["generic"]["macro_f1"]),
+            str(s["team"]["macro_f1"]),
+        )
         t.add_row("sentiment ECE", "", str(s["generic"]["ece"]), str(s["team"]["ece"]))
     if "aspects" in r:
         a = r["aspects"]
-        t.add_row("aspects micro-F1", str(a["pairs"]), str(a["generic"]["f1"]), str(a["team"]["f1"]))
-        t.add_row("aspects false positives", "", str(a["generic"]["false_positives"]), str(a["team"]["false_positives"]))
+        t.add_row(
+            "aspects micro-F1", str(a["pairs"]), str(a["generic"]["f1"]), str(a["team"]["f1"])
+        )
+        t.add_row(
+            "aspects false positives",
+            "",
+            str(a["generic"]["false_positives"]),
+            str(a["team"]["false_positives"]),
+        )
         for aid, v in a["per_aspect"].items():
             t.add_row(f"  {aid} F1", str(v["labels"]), _f(v["generic"]["f1"]), _f(v["team"]["f1"]))
     if "aspect_sentiment" in r:
         s = r["aspect_sentiment"]
-        t.add_row("aspect sentiment macro-F1", str(s["n"]), str(s["generic"]["macro_f1"]), str(s["team"]["macro_f1"]))
+        t.add_row(
+            "aspect sentiment macro-F1",
+            str(s["n"]),
+            str(s["generic"]["macro_f1"]),
+            str(s["team"]["macro_f1"]),
+        )
     err.print(t)
 
 
@@ -169,8 +241,16 @@ def models_list(ctx: typer.Context, fmt: FormatOpt = None):
     with rt.sessions() as s:
         key = store.promoted_key(s)
         rows = [summary(r, serving=bool(key and key[0] == r.name)) for r in store.team_models(s)]
-    models = [{"name": m["name"], "serving": m["serving"], "created_at": m["created_at"],
-               "labels": m["params"].get("labels", {}).get("items"), "report": _headline(m["report"])} for m in rows]
+    models = [
+        {
+            "name": m["name"],
+            "serving": m["serving"],
+            "created_at": m["created_at"],
+            "labels": m["params"].get("labels", {}).get("items"),
+            "report": _headline(m["report"]),
+        }
+        for m in rows
+    ]
     serving = rt.serving()
     rt.close()
 
@@ -178,11 +258,32 @@ def models_list(ctx: typer.Context, fmt: FormatOpt = None):
         h = m["report"].get(target)
         return "–" if h is None else f"{h['generic']} → {h['team']}"
 
-    emit(chosen(fmt), data={"models": models, "serving": serving},
-         title=f"Team models (serving: {serving['model']}, {serving['model_version']})",
-         columns=["name", "serving", "created", "labels", "sentiment macro-F1", "aspects F1", "aspect sentiment F1"],
-         rows=[[m["name"], "yes" if m["serving"] else "", str(m["created_at"])[:16], str(m["labels"] or 0),
-                fig(m, "sentiment"), fig(m, "aspects"), fig(m, "aspect_sentiment")] for m in models])
+    emit(
+        chosen(fmt),
+        data={"models": models, "serving": serving},
+        title=f"Team models (serving: {serving['model']}, {serving['model_version']})",
+        columns=[
+            "name",
+            "serving",
+            "created",
+            "labels",
+            "sentiment macro-F1",
+            "aspects F1",
+            "aspect sentiment F1",
+        ],
+        rows=[
+            [
+                m["name"],
+                "yes" if m["serving"] else "",
+                str(m["created_at"])[:16],
+                str(m["labels"] or 0),
+                fig(m, "sentiment"),
+                fig(m, "aspects"),
+                fig(m, "aspect_sentiment"),
+            ]
+            for m in models
+        ],
+    )
 
 
 def models_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team model name.")]):
@@ -203,8 +304,12 @@ def models_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Te
 
 def models_promote(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Team model name, or `generic` for the generic model.")],
-    force: Annotated[bool, typer.Option("--force", help="Even if its report is worse than the generic model's.")] = False,
+    name: Annotated[
+        str, typer.Argument(help="Team model name, or `generic` for the generic model.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if its report is worse than the generic model's.")
+    ] = False,
 ):
     """Score new items with this model (`radar rescore` rescores the stored ones)."""
     from service.nlp.registry import ModelError

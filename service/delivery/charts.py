@@ -56,31 +56,78 @@ BASE_FONT = "DejaVu Sans"  # bundled with matplotlib, so always present
 
 # Families that draw Chinese, best first (Linux, macOS and Windows names).
 KNOWN_CJK = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC",
-    "Hiragino Sans GB", "Heiti SC", "STHeiti", "SimHei", "Noto Sans CJK TC", "Noto Sans CJK JP",
-    "Source Han Sans TC", "Source Han Sans", "Droid Sans Fallback", "AR PL UMing CN",
-    "AR PL UKai CN", "SimSun", "Arial Unicode MS",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+    "STHeiti",
+    "SimHei",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK JP",
+    "Source Han Sans TC",
+    "Source Han Sans",
+    "Droid Sans Fallback",
+    "AR PL UMing CN",
+    "AR PL UKai CN",
+    "SimSun",
+    "Arial Unicode MS",
 )
-_CJK_FILE = re.compile(r"cjk|wqy|wenquan|sourcehan|source-han|droidsansfallback|yahei|msyh|simhei|"
-                       r"simsun|pingfang|hiragino|heiti|stheiti|uming|ukai|notosanssc|notoserifsc",
-                       re.IGNORECASE)
+_CJK_FILE = re.compile(
+    r"cjk|wqy|wenquan|sourcehan|source-han|droidsansfallback|yahei|msyh|simhei|"
+    r"simsun|pingfang|hiragino|heiti|stheiti|uming|ukai|notosanssc|notoserifsc",
+    re.IGNORECASE,
+)
 # What a CJK font must draw to be used: the Chinese labels below and the date format.
 _CJK_PROBE = "实际预期区间超出起点基线净情感年月日时（）"
 
 COLORS = {
-    "observed": "#1f4e79", "band": "#a6c8e6", "mean": "#2b6cb0", "breach": "#d62728",
-    "onset": "#555555", "baseline": "#7f7f7f", "negative": "#d9534f", "positive": "#3c9a5f",
-    "neutral": "#9e9e9e", "grid": "#e6e6e6", "text": "#333333", "spine": "#bbbbbb",
+    "observed": "#1f4e79",
+    "band": "#a6c8e6",
+    "mean": "#2b6cb0",
+    "breach": "#d62728",
+    "onset": "#555555",
+    "baseline": "#7f7f7f",
+    "negative": "#d9534f",
+    "positive": "#3c9a5f",
+    "neutral": "#9e9e9e",
+    "grid": "#e6e6e6",
+    "text": "#333333",
+    "spine": "#bbbbbb",
 }
-BRAND_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-                "#7f7f7f")  # no red or green: those mean "negative" and "positive" here
+BRAND_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)  # no red or green: those mean "negative" and "positive" here
 
 LABELS = {
-    "en": {"observed": "observed", "expected": "expected ({level}% band)", "breach": "breach",
-           "onset": "onset", "baseline": "baseline", "net_sentiment": "net sentiment"},
-    "zh": {"observed": "实际", "expected": "预期（{level}%区间）", "breach": "超出区间",
-           "onset": "起点", "baseline": "基线", "net_sentiment": "净情感"},
+    "en": {
+        "observed": "observed",
+        "expected": "expected ({level}% band)",
+        "breach": "breach",
+        "onset": "onset",
+        "baseline": "baseline",
+        "net_sentiment": "net sentiment",
+    },
+    "zh": {
+        "observed": "实际",
+        "expected": "预期（{level}%区间）",
+        "breach": "超出区间",
+        "onset": "起点",
+        "baseline": "基线",
+        "net_sentiment": "净情感",
+    },
 }
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -129,8 +176,13 @@ def _cjk_in_font_list() -> str | None:
     entries = font_manager.fontManager.ttflist
     names = {e.name for e in entries}
     candidates = [name for name in KNOWN_CJK if name in names]
-    candidates += sorted({e.name for e in entries
-                          if _CJK_FILE.search(str(e.fname).rsplit("/", 1)[-1]) and e.name not in candidates})
+    candidates += sorted(
+        {
+            e.name
+            for e in entries
+            if _CJK_FILE.search(str(e.fname).rsplit("/", 1)[-1]) and e.name not in candidates
+        }
+    )
     for name in candidates:
         if all(_has_glyph(name, ch) for ch in _CJK_PROBE):
             return name
@@ -145,8 +197,9 @@ def _has_glyph(family: str, ch: str) -> bool:
 def _font(family: str):
     """matplotlib's (cached, per-thread) FT2Font for a family, or ``None`` if not installed."""
     try:
-        return font_manager.get_font(font_manager.findfont(FontProperties(family=family),
-                                                           fallback_to_default=False))
+        return font_manager.get_font(
+            font_manager.findfont(FontProperties(family=family), fallback_to_default=False)
+        )
     except Exception:  # noqa: BLE001 - not installed or unreadable
         return None
 
@@ -189,6 +242,7 @@ def _drawable(text: object, families: list[str]) -> str:
 
 # --- figure plumbing ------------------------------------------------------------------------
 
+
 def _figure(height_in: float) -> tuple[Figure, object]:
     fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
@@ -216,6 +270,7 @@ def _font_props(size: float = 8) -> FontProperties:
 
 # --- alert chart ----------------------------------------------------------------------------
 
+
 def breach_indexes(observed, lower, upper, *, direction: int = 1) -> list[int]:
     """Indexes of the observed values outside the forecast band on the alert's side.
 
@@ -227,7 +282,9 @@ def breach_indexes(observed, lower, upper, *, direction: int = 1) -> list[int]:
     lo = np.asarray(lower, dtype=float)
     hi = np.asarray(upper, dtype=float)
     if not (y.shape == lo.shape == hi.shape):
-        raise ValueError(f"observed, lower and upper differ in length: {y.size}, {lo.size}, {hi.size}")
+        raise ValueError(
+            f"observed, lower and upper differ in length: {y.size}, {lo.size}, {hi.size}"
+        )
     with np.errstate(invalid="ignore"):
         outside = y < lo if direction < 0 else y > hi
     return [int(i) for i in np.flatnonzero(outside & np.isfinite(y))]
@@ -240,7 +297,11 @@ def _parse_series(alert: dict) -> tuple[list[datetime], np.ndarray, np.ndarray] 
     series = details.get("series") if isinstance(details, dict) else None
     if not isinstance(series, list) or len(series) < MIN_PERIODS:
         return None
-    key = "matches" if any(isinstance(p, dict) and "matches" in p for p in series) else "negative_mentions"
+    key = (
+        "matches"
+        if any(isinstance(p, dict) and "matches" in p for p in series)
+        else "negative_mentions"
+    )
     periods, items, hits = [], [], []
     try:
         for p in series:
@@ -308,13 +369,17 @@ def _stored_band(alert: dict, n: int):
     try:
         lo = np.array([np.nan if b.get("lower") is None else float(b["lower"]) for b in stored])
         hi = np.array([np.nan if b.get("upper") is None else float(b["upper"]) for b in stored])
-        mean = np.array([np.nan if b.get("expected") is None else float(b["expected"]) for b in stored])
+        mean = np.array(
+            [np.nan if b.get("expected") is None else float(b["expected"]) for b in stored]
+        )
     except (TypeError, ValueError, AttributeError):
         return None
     return SimpleNamespace(lower=lo, upper=hi, mean=mean) if np.isfinite(hi).any() else None
 
 
-def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed: int = 0) -> bytes | None:
+def alert_chart(
+    alert: dict, *, language: str = "en", alpha: float = 0.05, seed: int = 0
+) -> bytes | None:
     """A 640×260 px PNG of a series alert's per-period rate against what was expected.
 
     The rate is ``matches`` (phrase alerts) or ``negative_mentions`` over ``items`` per
@@ -349,8 +414,14 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
     if band is None and onset is not None and int(np.sum(items[:onset] > 0)) >= MIN_HISTORY:
         start = onset  # an alert stored before bands were: the forecast from its own history
         try:
-            fc = forecast(hits[:onset], len(periods) - onset, kind="proportion", trials=items[:onset],
-                          alpha=alpha, seed=seed)
+            fc = forecast(
+                hits[:onset],
+                len(periods) - onset,
+                kind="proportion",
+                trials=items[:onset],
+                alpha=alpha,
+                seed=seed,
+            )
             if np.all(np.isfinite(fc.lower)) and np.all(np.isfinite(fc.upper)) and len(fc.mean):
                 band = fc
         except ValueError:
@@ -369,8 +440,12 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
             lo, hi, mean = np.repeat(lo, 2), np.repeat(hi, 2), np.repeat(mean, 2)
         ax.fill_between(bx, lo, hi, color=COLORS["band"], alpha=0.6, linewidth=0, zorder=1)
         ax.plot(bx, mean, color=COLORS["mean"], linestyle="--", linewidth=1.2, zorder=2)
-        handles.append((Patch(facecolor=COLORS["band"], alpha=0.6, linewidth=0),
-                        Line2D([], [], color=COLORS["mean"], linestyle="--", linewidth=1.2)))
+        handles.append(
+            (
+                Patch(facecolor=COLORS["band"], alpha=0.6, linewidth=0),
+                Line2D([], [], color=COLORS["mean"], linestyle="--", linewidth=1.2),
+            )
+        )
         names.append(text["expected"].format(level=level))
         top = max(top, float(np.nanmax(band.upper)))
     elif alert.get("baseline") is not None:
@@ -380,20 +455,43 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
         names.append(text["baseline"])
         top = max(top, baseline)
 
-    observed_line, = ax.plot(x, rate, color=COLORS["observed"], linewidth=1.6, marker="o", markersize=3,
-                             zorder=3)
+    (observed_line,) = ax.plot(
+        x, rate, color=COLORS["observed"], linewidth=1.6, marker="o", markersize=3, zorder=3
+    )
     handles.insert(0, observed_line)
     names.insert(0, text["observed"])
 
     if band is not None and onset is not None:
         off = onset - start
-        hit = [onset + i for i in breach_indexes(rate[onset:], band.lower[off:], band.upper[off:], direction=direction)]
+        hit = [
+            onset + i
+            for i in breach_indexes(
+                rate[onset:], band.lower[off:], band.upper[off:], direction=direction
+            )
+        ]
         if hit:
-            ax.plot(x[hit], rate[hit], linestyle="none", marker="o", markersize=6,
-                    markerfacecolor=COLORS["breach"], markeredgecolor="white", markeredgewidth=0.8,
-                    zorder=4)
-            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6,
-                                  markerfacecolor=COLORS["breach"], markeredgecolor="white"))
+            ax.plot(
+                x[hit],
+                rate[hit],
+                linestyle="none",
+                marker="o",
+                markersize=6,
+                markerfacecolor=COLORS["breach"],
+                markeredgecolor="white",
+                markeredgewidth=0.8,
+                zorder=4,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="o",
+                    markersize=6,
+                    markerfacecolor=COLORS["breach"],
+                    markeredgecolor="white",
+                )
+            )
             names.append(text["breach"])
 
     if onset is not None:
@@ -410,13 +508,24 @@ def alert_chart(alert: dict, *, language: str = "en", alpha: float = 0.05, seed:
     ax.set_axisbelow(True)
     ticks, tick_labels = _date_ticks(periods, onset if onset is not None else len(periods) - 1, zh)
     ax.set_xticks(x[ticks], tick_labels)
-    ax.legend(handles, names, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(names), frameon=False,
-              prop=_font_props(8), handlelength=2.0, columnspacing=1.4, borderaxespad=0.2,
-              labelcolor=COLORS["text"])
+    ax.legend(
+        handles,
+        names,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncol=len(names),
+        frameon=False,
+        prop=_font_props(8),
+        handlelength=2.0,
+        columnspacing=1.4,
+        borderaxespad=0.2,
+        labelcolor=COLORS["text"],
+    )
     return _png(fig)
 
 
 # --- bar charts -----------------------------------------------------------------------------
+
 
 def _num(v) -> float | None:
     try:
@@ -453,13 +562,27 @@ def _errorbars(ax, ys, values, lowers, uppers) -> None:
     if not keep:
         return
     v = np.asarray([values[i] for i in keep])
-    err = np.vstack([np.maximum(v - np.asarray([lowers[i] for i in keep]), 0),
-                     np.maximum(np.asarray([uppers[i] for i in keep]) - v, 0)])
-    ax.errorbar(v, np.asarray([ys[i] for i in keep]), xerr=err, fmt="none", ecolor="#444444",
-                elinewidth=0.9, capsize=2.5, zorder=3)
+    err = np.vstack(
+        [
+            np.maximum(v - np.asarray([lowers[i] for i in keep]), 0),
+            np.maximum(np.asarray([uppers[i] for i in keep]) - v, 0),
+        ]
+    )
+    ax.errorbar(
+        v,
+        np.asarray([ys[i] for i in keep]),
+        xerr=err,
+        fmt="none",
+        ecolor="#444444",
+        elinewidth=0.9,
+        capsize=2.5,
+        zorder=3,
+    )
 
 
-def _finish_sentiment_axis(ax, values: list[float], labels: dict[str, str], end_labels: bool) -> None:
+def _finish_sentiment_axis(
+    ax, values: list[float], labels: dict[str, str], end_labels: bool
+) -> None:
     left, right, full = _sentiment_limits(values, end_labels)
     ax.set_xlim(left, right)
     ax.axvline(0, color="#666666", linewidth=0.9, zorder=2)
@@ -484,7 +607,9 @@ def region_sentiment_chart(rows: list[dict], *, language: str = "en") -> bytes |
     28 px per region; at most 30 regions are drawn (those with the most items). ``None`` for
     no rows.
     """
-    rows = [r for r in (rows or []) if isinstance(r, dict) and _num(r.get("net_sentiment")) is not None]
+    rows = [
+        r for r in (rows or []) if isinstance(r, dict) and _num(r.get("net_sentiment")) is not None
+    ]
     if not rows:
         return None
     if len(rows) > MAX_BARS:
@@ -498,8 +623,10 @@ def region_sentiment_chart(rows: list[dict], *, language: str = "en") -> bytes |
     ys = list(range(len(rows)))
 
     fig, ax = _figure(_bar_height(len(rows), 0.28, 0.75))
-    colors = [COLORS["negative"] if v < 0 else COLORS["positive"] if v > 0 else COLORS["neutral"]
-              for v in values]
+    colors = [
+        COLORS["negative"] if v < 0 else COLORS["positive"] if v > 0 else COLORS["neutral"]
+        for v in values
+    ]
     ax.barh(ys, values, height=0.62, color=colors, zorder=2)
     _errorbars(ax, ys, values, lowers, uppers)
     extent = values + [b for b in lowers + uppers if b is not None]
@@ -512,9 +639,17 @@ def region_sentiment_chart(rows: list[dict], *, language: str = "en") -> bytes |
             continue
         # Beyond the bar or its error bar, on the bar's side of 0 (the limits leave room).
         end = min(v, lo if lo is not None else v) if v < 0 else max(v, hi if hi is not None else v)
-        ax.annotate(f"n={int(items)}", (end, y), xytext=(-3 if v < 0 else 3, 0), textcoords="offset points",
-                    ha="right" if v < 0 else "left", va="center", fontproperties=_font_props(7),
-                    color=COLORS["text"], zorder=4)
+        ax.annotate(
+            f"n={int(items)}",
+            (end, y),
+            xytext=(-3 if v < 0 else 3, 0),
+            textcoords="offset points",
+            ha="right" if v < 0 else "left",
+            va="center",
+            fontproperties=_font_props(7),
+            color=COLORS["text"],
+            zorder=4,
+        )
     return _png(fig)
 
 
@@ -527,7 +662,9 @@ def benchmark_chart(rows: list[dict], *, language: str = "en") -> bytes | None:
     640 px wide; the height grows with aspects × brands (at most 30 aspects). ``None`` for no
     rows. Ready for the competitor benchmark, which does not exist yet.
     """
-    rows = [r for r in (rows or []) if isinstance(r, dict) and _num(r.get("net_sentiment")) is not None]
+    rows = [
+        r for r in (rows or []) if isinstance(r, dict) and _num(r.get("net_sentiment")) is not None
+    ]
     if not rows:
         return None
     families = _families()
@@ -556,14 +693,28 @@ def benchmark_chart(rows: list[dict], *, language: str = "en") -> bytes | None:
             values.append(float(np.clip(_num(r["net_sentiment"]), -1, 1)))
             lowers.append(_num(r.get("lower")))
             uppers.append(_num(r.get("upper")))
-        ax.barh(ys, values, height=group * 0.9, color=BRAND_COLORS[j % len(BRAND_COLORS)], zorder=2,
-                label=_drawable(brand, families))
+        ax.barh(
+            ys,
+            values,
+            height=group * 0.9,
+            color=BRAND_COLORS[j % len(BRAND_COLORS)],
+            zorder=2,
+            label=_drawable(brand, families),
+        )
         _errorbars(ax, ys, values, lowers, uppers)
         extent += values + [b for b in lowers + uppers if b is not None]
     _finish_sentiment_axis(ax, extent, text, end_labels=False)
     ax.set_yticks(range(len(aspects)), [_drawable(a, families) for a in aspects])
     ax.set_ylim(len(aspects) - 0.5, -0.5)  # first aspect on top, first brand on top in a group
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(brands), 4), frameon=False,
-              prop=_font_props(8), handlelength=1.2, columnspacing=1.4, borderaxespad=0.2,
-              labelcolor=COLORS["text"])
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncol=min(len(brands), 4),
+        frameon=False,
+        prop=_font_props(8),
+        handlelength=1.2,
+        columnspacing=1.4,
+        borderaxespad=0.2,
+        labelcolor=COLORS["text"],
+    )
     return _png(fig)

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from service.delivery.notice import Notice
 from service.delivery.subscriptions import Period, alerts_in_scope, scope_of, unsubscribe_token
 from service.domain import Taxonomy
-from service.store.repo import FeedbackFilter
 from service.store import alerts as alerts_repo
 from service.store.alerts import alert_dict
+from service.store.repo import FeedbackFilter
 from service.store.tables import SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -43,82 +43,142 @@ SEVERITY_COLOUR = {"L1": "#b42318", "L2": "#c4320a", "L3": "#667085"}
 
 STRINGS = {
     "en": {
-        "daily": "daily", "weekly": "weekly", "immediate": "alert",
+        "daily": "daily",
+        "weekly": "weekly",
+        "immediate": "alert",
         "subject": "Feedback Radar {freq} digest, {period}: {n} alert{s}",
         "subject_quiet": "Feedback Radar {freq} digest, {period}: all quiet",
         "subject_alert": "[{severity}] Feedback Radar: {what}",
-        "heading": "Feedback Radar · {freq} digest", "heading_alert": "Feedback Radar · alert",
+        "heading": "Feedback Radar · {freq} digest",
+        "heading_alert": "Feedback Radar · alert",
         "period": "{start} to {end} ({tz})",
         "quiet": "All quiet: no alerts in your scope in this period.",
-        "alerts": "Alerts in your scope", "changed": "What changed since the last digest",
-        "raised": "new", "updated": "updated", "acknowledged": "acknowledged", "resolved": "resolved",
+        "alerts": "Alerts in your scope",
+        "changed": "What changed since the last digest",
+        "raised": "new",
+        "updated": "updated",
+        "acknowledged": "acknowledged",
+        "resolved": "resolved",
         "nothing_changed": "Nothing changed since the last digest.",
-        "complaints": "{aspect} complaints", "phrase": "“{phrase}”",
+        "complaints": "{aspect} complaints",
+        "phrase": "“{phrase}”",
         "moved": "{what}: {observed} of items vs {expected} expected",
         "posts": "{what}: {observed:.0f} negative posts vs {expected:.1f} expected",
-        "severe": "A severe {what} complaint", "metric": "{what}: {observed:.3g} (bound {expected:.3g})",
-        "where": "Where", "since": "Since", "everyone": "all of {brand}", "drivers": "Driving segments",
-        "quotes": "What customers say", "open": "Open in Radar", "status": "Status",
-        "status_open": "open", "status_acknowledged": "acknowledged", "status_resolved": "resolved",
+        "severe": "A severe {what} complaint",
+        "metric": "{what}: {observed:.3g} (bound {expected:.3g})",
+        "where": "Where",
+        "since": "Since",
+        "everyone": "all of {brand}",
+        "drivers": "Driving segments",
+        "quotes": "What customers say",
+        "open": "Open in Radar",
+        "status": "Status",
+        "status_open": "open",
+        "status_acknowledged": "acknowledged",
+        "status_resolved": "resolved",
         "chart_alt": "Series of {what} in {where} with the expected band; points above it are the breach",
-        "regions": "Net sentiment by region, 28 days to {end}", "regions_alt": "Net sentiment per region",
+        "regions": "Net sentiment by region, 28 days to {end}",
+        "regions_alt": "Net sentiment per region",
         "benchmark": "Net sentiment against competitors on the aspects with the largest gaps, 28 days to {end}",
         "benchmark_alt": "Net sentiment per aspect, our brand and each competitor, with 95% intervals",
-        "scope": "Your scope", "all": "all", "brands": "brands", "regions_label": "regions",
-        "aspects": "aspects", "min_severity": "severity {sev} and above",
+        "scope": "Your scope",
+        "all": "all",
+        "brands": "brands",
+        "regions_label": "regions",
+        "aspects": "aspects",
+        "min_severity": "severity {sev} and above",
         "footer": "You receive this because you subscribed to Feedback Radar digests.",
-        "unsubscribe": "Unsubscribe", "more": "and {n} more alerts in the API",
+        "unsubscribe": "Unsubscribe",
+        "more": "and {n} more alerts in the API",
         "singles": "Single severe complaints ({n})",
         "actions": "Did it work? Actions against their controls",
         "action_line": "{title} ({where}): since {start}, {what} {moved} from {t0} to {t1}; elsewhere {c0} → {c1}; "
-                       "effect {effect} {interval}: {verdict}",
+        "effect {effect} {interval}: {verdict}",
         "action_pending": "{title} ({where}): {message}",
         "responses": "Negative items of the last 7 days answered within 24 hours: {within} of {due} due ({share}); "
-                     "median time to answer {median} h; alerts with an action within 7 days: {alerts}",
-        "fell": "fell", "rose": "rose", "all_metric": "{aspect} complaints", "net_metric": "{aspect} net sentiment", "vol_metric": "volume",
+        "median time to answer {median} h; alerts with an action within 7 days: {alerts}",
+        "fell": "fell",
+        "rose": "rose",
+        "all_metric": "{aspect} complaints",
+        "net_metric": "{aspect} net sentiment",
+        "vol_metric": "volume",
         "rating_metric": "{aspect} rating",
-        "verdict_worked": "worked", "verdict_got_worse": "got worse", "verdict_no_effect": "no measurable effect",
-        "verdict_no_effect_yet": "no measurable effect yet", "verdict_inconclusive": "inconclusive (trends differed before)",
-        "verdict_rose": "rose", "verdict_fell": "fell",
+        "verdict_worked": "worked",
+        "verdict_got_worse": "got worse",
+        "verdict_no_effect": "no measurable effect",
+        "verdict_no_effect_yet": "no measurable effect yet",
+        "verdict_inconclusive": "inconclusive (trends differed before)",
+        "verdict_rose": "rose",
+        "verdict_fell": "fell",
     },
     "zh": {
-        "daily": "每日", "weekly": "每周", "immediate": "告警",
+        "daily": "每日",
+        "weekly": "每周",
+        "immediate": "告警",
         "subject": "Feedback Radar {freq}摘要（{period}）：{n} 条告警",
         "subject_quiet": "Feedback Radar {freq}摘要（{period}）：一切平稳",
         "subject_alert": "[{severity}] Feedback Radar：{what}",
-        "heading": "Feedback Radar · {freq}摘要", "heading_alert": "Feedback Radar · 告警",
+        "heading": "Feedback Radar · {freq}摘要",
+        "heading_alert": "Feedback Radar · 告警",
         "period": "{start} 至 {end}（{tz}）",
         "quiet": "一切平稳：本期您关注的范围内没有告警。",
-        "alerts": "您关注范围内的告警", "changed": "自上期摘要以来的变化",
-        "raised": "新增", "updated": "更新", "acknowledged": "已确认", "resolved": "已解决",
+        "alerts": "您关注范围内的告警",
+        "changed": "自上期摘要以来的变化",
+        "raised": "新增",
+        "updated": "更新",
+        "acknowledged": "已确认",
+        "resolved": "已解决",
         "nothing_changed": "自上期摘要以来没有变化。",
-        "complaints": "{aspect}投诉", "phrase": "“{phrase}”",
+        "complaints": "{aspect}投诉",
+        "phrase": "“{phrase}”",
         "moved": "{what}：占 {observed}，预期 {expected}",
         "posts": "{what}：{observed:.0f} 条负面帖子，预期 {expected:.1f} 条",
-        "severe": "一条严重的{what}投诉", "metric": "{what}：{observed:.3g}（界限 {expected:.3g}）",
-        "where": "范围", "since": "开始于", "everyone": "{brand} 全部", "drivers": "主要驱动细分",
-        "quotes": "顾客原话", "open": "在 Radar 中查看", "status": "状态",
-        "status_open": "未处理", "status_acknowledged": "已确认", "status_resolved": "已解决",
+        "severe": "一条严重的{what}投诉",
+        "metric": "{what}：{observed:.3g}（界限 {expected:.3g}）",
+        "where": "范围",
+        "since": "开始于",
+        "everyone": "{brand} 全部",
+        "drivers": "主要驱动细分",
+        "quotes": "顾客原话",
+        "open": "在 Radar 中查看",
+        "status": "状态",
+        "status_open": "未处理",
+        "status_acknowledged": "已确认",
+        "status_resolved": "已解决",
         "chart_alt": "{where}{what}的序列与预期区间；高于区间的点为超出",
-        "regions": "各地区净情感（截至 {end} 的 28 天）", "regions_alt": "各地区净情感",
+        "regions": "各地区净情感（截至 {end} 的 28 天）",
+        "regions_alt": "各地区净情感",
         "benchmark": "与竞品差距最大的方面的净情感（截至 {end} 的 28 天）",
         "benchmark_alt": "各方面净情感：本品牌与各竞品，含 95% 区间",
-        "scope": "您的关注范围", "all": "全部", "brands": "品牌", "regions_label": "地区",
-        "aspects": "方面", "min_severity": "{sev} 及以上",
+        "scope": "您的关注范围",
+        "all": "全部",
+        "brands": "品牌",
+        "regions_label": "地区",
+        "aspects": "方面",
+        "min_severity": "{sev} 及以上",
         "footer": "您收到此邮件是因为订阅了 Feedback Radar 摘要。",
-        "unsubscribe": "退订", "more": "另有 {n} 条告警，请在 API 中查看",
+        "unsubscribe": "退订",
+        "more": "另有 {n} 条告警，请在 API 中查看",
         "singles": "单条严重投诉（{n} 条）",
         "actions": "措施是否见效？与对照细分比较",
         "action_line": "{title}（{where}）：自 {start} 起，{what}从 {t0} {moved}至 {t1}；其他细分 {c0} → {c1}；"
-                       "效果 {effect} {interval}：{verdict}",
+        "效果 {effect} {interval}：{verdict}",
         "action_pending": "{title}（{where}）：{message}",
         "responses": "近 7 天负面反馈 24 小时内回复：{within}/{due}（{share}）；回复时间中位数 {median} 小时；"
-                     "7 天内有措施的预警：{alerts}",
-        "fell": "降", "rose": "升", "all_metric": "{aspect}投诉", "net_metric": "{aspect}净情感", "vol_metric": "声量",
+        "7 天内有措施的预警：{alerts}",
+        "fell": "降",
+        "rose": "升",
+        "all_metric": "{aspect}投诉",
+        "net_metric": "{aspect}净情感",
+        "vol_metric": "声量",
         "rating_metric": "{aspect}评分",
-        "verdict_worked": "见效", "verdict_got_worse": "变差", "verdict_no_effect": "无可测效果",
-        "verdict_no_effect_yet": "尚无可测效果", "verdict_inconclusive": "无法判断（此前趋势不同）",
-        "verdict_rose": "上升", "verdict_fell": "下降",
+        "verdict_worked": "见效",
+        "verdict_got_worse": "变差",
+        "verdict_no_effect": "无可测效果",
+        "verdict_no_effect_yet": "尚无可测效果",
+        "verdict_inconclusive": "无法判断（此前趋势不同）",
+        "verdict_rose": "上升",
+        "verdict_fell": "下降",
     },
 }
 
@@ -132,10 +192,14 @@ class Digest:
     subscription: SubscriptionRow
     period: Period
     alerts: list[dict]
-    changes: dict[str, list[dict]] | None  # action -> [{"alert_id", "title", "at", "actor"}]; None: one alert
+    changes: (
+        dict[str, list[dict]] | None
+    )  # action -> [{"alert_id", "title", "at", "actor"}]; None: one alert
     regions: list[dict] = field(default_factory=list)
     benchmark: list[dict] = field(default_factory=list)  # benchmark_chart rows
-    actions: list[dict] = field(default_factory=list)  # {"action": action_dict, "effect": EffectReport dict}
+    actions: list[dict] = field(
+        default_factory=list
+    )  # {"action": action_dict, "effect": EffectReport dict}
     responses: dict | None = None  # digest_responses
 
     @property
@@ -152,24 +216,46 @@ class Digest:
         return main[:MAX_DETAILED], singles[:MAX_SINGLES], more
 
 
-def build_digest(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str,
-                 changes_since: datetime | None = None, regions: bool = True) -> Digest:
+def build_digest(
+    session: Session,
+    sub: SubscriptionRow,
+    period: Period,
+    *,
+    our_brand: str,
+    changes_since: datetime | None = None,
+    regions: bool = True,
+) -> Digest:
     """The digest of ``period`` as of its end (the same content however late it is composed);
     "what changed" runs from ``changes_since`` (the end of the last digest sent, when periods
     were skipped) to the period's end."""
-    rows = alerts_repo.active_between(session, scope=alerts_in_scope(sub), start=period.start, end=period.end)
+    rows = alerts_repo.active_between(
+        session, scope=alerts_in_scope(sub), start=period.start, end=period.end
+    )
     alerts = [alert_dict(r) for r in rows]
     ids = [a["id"] for a in alerts]
-    changes: dict[str, list[dict]] = {"raised": [], "updated": [], "acknowledged": [], "resolved": []}
+    changes: dict[str, list[dict]] = {
+        "raised": [],
+        "updated": [],
+        "acknowledged": [],
+        "resolved": [],
+    }
     if ids:
         titles = {a["id"]: a["title"] for a in alerts}
-        events = alerts_repo.events_of(session, alert_ids=ids, since=changes_since or period.start, until=period.end)
+        events = alerts_repo.events_of(
+            session, alert_ids=ids, since=changes_since or period.start, until=period.end
+        )
         seen: set[tuple[str, int]] = set()
         for e in events:
             if e.action in changes and (e.action, e.alert_id) not in seen:
                 seen.add((e.action, e.alert_id))
-                changes[e.action].append({"alert_id": e.alert_id, "title": titles[e.alert_id],
-                                          "at": e.at.isoformat(), "actor": e.actor})
+                changes[e.action].append(
+                    {
+                        "alert_id": e.alert_id,
+                        "title": titles[e.alert_id],
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                    }
+                )
     d = Digest(sub, period, alerts, changes)
     if regions:
         d.regions = digest_regions(session, sub, period, our_brand=our_brand)
@@ -187,25 +273,50 @@ def digest_responses(session: Session, sub: SubscriptionRow, period: Period) -> 
 
     scope = alerts_in_scope(sub)
     since = period.end - timedelta(days=7)
-    flt = FeedbackFilter(since=since, until=period.end, brands=scope.brands or (), regions=scope.regions or ())
-    groups = actions_repo.response_metrics(session, flt=flt, by="all", severe_aspects=(), within_hours=24.0,
-                                           now=period.end)
-    alerts = actions_repo.alert_action_metrics(session, since=since, until=period.end, days=7.0, now=period.end,
-                                               regions=scope.regions, brands=scope.brands)
+    flt = FeedbackFilter(
+        since=since, until=period.end, brands=scope.brands or (), regions=scope.regions or ()
+    )
+    groups = actions_repo.response_metrics(
+        session, flt=flt, by="all", severe_aspects=(), within_hours=24.0, now=period.end
+    )
+    alerts = actions_repo.alert_action_metrics(
+        session,
+        since=since,
+        until=period.end,
+        days=7.0,
+        now=period.end,
+        regions=scope.regions,
+        brands=scope.brands,
+    )
     if not groups and not alerts["by_severity"]:
         return None
-    g = groups[0] if groups else {"negative_items": 0, "due": 0, "within": 0, "median_hours_to_answer": None}
-    return {"negative": g["negative_items"], "due": g["due"], "within": g["within"],
-            "median": g["median_hours_to_answer"],
-            "alerts_due": sum(x["due"] for x in alerts["by_severity"]),
-            "alerts_in_time": sum(x["with_action_in_time"] for x in alerts["by_severity"])}
+    g = (
+        groups[0]
+        if groups
+        else {"negative_items": 0, "due": 0, "within": 0, "median_hours_to_answer": None}
+    )
+    return {
+        "negative": g["negative_items"],
+        "due": g["due"],
+        "within": g["within"],
+        "median": g["median_hours_to_answer"],
+        "alerts_due": sum(x["due"] for x in alerts["by_severity"]),
+        "alerts_in_time": sum(x["with_action_in_time"] for x in alerts["by_severity"]),
+    }
 
 
 def responses_line(r: dict, lang: str) -> str:
     share = f"{100 * r['within'] / r['due']:.0f}%" if r["due"] else "–"
     median = "–" if r["median"] is None else f"{r['median']:.1f}"
-    return t(lang, "responses", within=r["within"], due=r["due"], share=share, median=median,
-             alerts=f"{r['alerts_in_time']}/{r['alerts_due']}")
+    return t(
+        lang,
+        "responses",
+        within=r["within"],
+        due=r["due"],
+        share=share,
+        median=median,
+        alerts=f"{r['alerts_in_time']}/{r['alerts_due']}",
+    )
 
 
 ACTION_WEEKS = 12  # an action is reported for this many weeks after it started (or ended)
@@ -219,52 +330,85 @@ def digest_actions(session: Session, sub: SubscriptionRow, period: Period) -> li
     from service.store import actions as actions_repo
 
     scope = alerts_in_scope(sub)
-    rows = actions_repo.list_actions(session, scope=actions_repo.ActionScope(regions=scope.regions, brands=scope.brands),
-                                     statuses=["planned", "active", "completed"])
+    rows = actions_repo.list_actions(
+        session,
+        scope=actions_repo.ActionScope(regions=scope.regions, brands=scope.brands),
+        statuses=["planned", "active", "completed"],
+    )
     out = []
     for row in rows:
         latest = row.ended_at or row.started_at
-        if row.started_at > period.end - timedelta(weeks=1) or latest < period.end - timedelta(weeks=ACTION_WEEKS):
+        if row.started_at > period.end - timedelta(weeks=1) or latest < period.end - timedelta(
+            weeks=ACTION_WEEKS
+        ):
             continue
-        data = actions_repo.action_dict(row, actions_repo.alerts_of(session, action_ids=[row.id])[row.id])
-        out.append({"action": data, "effect": effects.action_effect_dict(session, action=data, now=period.end)})
+        data = actions_repo.action_dict(
+            row, actions_repo.alerts_of(session, action_ids=[row.id])[row.id]
+        )
+        out.append(
+            {
+                "action": data,
+                "effect": effects.action_effect_dict(session, action=data, now=period.end),
+            }
+        )
         if len(out) == MAX_ACTIONS:
             break
     return out
 
 
 def action_line(a: dict, lang: str, taxonomy: Taxonomy | None) -> str:
-    """"Spicy recipe rolled back (East × 18-24): since 2026-10-05, taste complaints fell from 64%
+    """ "Spicy recipe rolled back (East × 18-24): since 2026-10-05, taste complaints fell from 64%
     to 13%; elsewhere 16% → 15%; effect −49.2 points [−58.1, −40.3]: worked"."""
     act, e = a["action"], a["effect"]
     from service.analytics.effects import fmt_delta, fmt_interval, fmt_level, segment_text
 
     where_ = segment_text(act["segment"])
     if e.get("effect") is None:
-        return t(lang, "action_pending", title=act["title"], where=where_, message=e.get("message", ""))
+        return t(
+            lang, "action_pending", title=act["title"], where=where_, message=e.get("message", "")
+        )
     aspect = act["aspect"] or ""
     if taxonomy is not None and aspect in taxonomy.ids:
         aspect = taxonomy.get(aspect).name(lang)
 
     m = e["metric"]
-    what = t(lang, {"net_sentiment": "net_metric", "volume": "vol_metric", "rating": "rating_metric"}.get(m, "all_metric"),
-             aspect=aspect).strip()
+    what = t(
+        lang,
+        {"net_sentiment": "net_metric", "volume": "vol_metric", "rating": "rating_metric"}.get(
+            m, "all_metric"
+        ),
+        aspect=aspect,
+    ).strip()
     tr, ct = e["treated"], e["control"]
     moved = "fell" if (tr["after"] or 0) < (tr["before"] or 0) else "rose"
     verdict = STRINGS.get(lang, STRINGS["en"]).get(f"verdict_{e['verdict']}", e["verdict"])
     effect = fmt_delta(m, e["effect"])
     if lang == "zh":
         effect = effect.replace(" points", " 个百分点").replace(" items/week", " 条/周")
-    return t(lang, "action_line", title=act["title"], where=where_, start=act["started_at"][:10], what=what,
-             moved=t(lang, moved), t0=fmt_level(m, tr["before"]), t1=fmt_level(m, tr["after"]),
-             c0=fmt_level(m, ct["before"]), c1=fmt_level(m, ct["after"]), effect=effect,
-             interval=fmt_interval(m, e["lower"], e["upper"]), verdict=verdict)
+    return t(
+        lang,
+        "action_line",
+        title=act["title"],
+        where=where_,
+        start=act["started_at"][:10],
+        what=what,
+        moved=t(lang, moved),
+        t0=fmt_level(m, tr["before"]),
+        t1=fmt_level(m, tr["after"]),
+        c0=fmt_level(m, ct["before"]),
+        c1=fmt_level(m, ct["after"]),
+        effect=effect,
+        interval=fmt_interval(m, e["lower"], e["upper"]),
+        verdict=verdict,
+    )
 
 
 BENCHMARK_ASPECTS = 4
 
 
-def digest_benchmark(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> list[dict]:
+def digest_benchmark(
+    session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str
+) -> list[dict]:
     """Our brand and each competitor on the aspects where we differ most from the competitors
     pooled, within the subscriber's regions and aspects, over the 28 days to the period's end."""
     from service.analytics.benchmark import MARKET, benchmark
@@ -272,9 +416,16 @@ def digest_benchmark(session: Session, sub: SubscriptionRow, period: Period, *, 
     scope = scope_of(sub)
     if scope["brands"] and our_brand not in scope["brands"]:
         return []
-    flt = FeedbackFilter(regions=tuple(scope["regions"]), since=period.end - REGION_WINDOW, until=period.end)
-    rep = benchmark(session, flt=flt, our_brand=our_brand, brands=tuple(b for b in scope["brands"] if b != our_brand),
-                    aspects=tuple(scope["aspects"]))
+    flt = FeedbackFilter(
+        regions=tuple(scope["regions"]), since=period.end - REGION_WINDOW, until=period.end
+    )
+    rep = benchmark(
+        session,
+        flt=flt,
+        our_brand=our_brand,
+        brands=tuple(b for b in scope["brands"] if b != our_brand),
+        aspects=tuple(scope["aspects"]),
+    )
     market = [g for g in rep["gaps"] if g["competitor"] == MARKET and g["gap"] is not None]
     if not market:
         market = [g for g in rep["gaps"] if g["gap"] is not None]
@@ -283,27 +434,58 @@ def digest_benchmark(session: Session, sub: SubscriptionRow, period: Period, *, 
         if g["aspect"] not in top:
             top.append(g["aspect"])
     top = top[:BENCHMARK_ASPECTS]
-    return [{"aspect": m["aspect"], "brand": m["brand"], "net_sentiment": m["net_sentiment"]["value"],
-             "lower": m["net_sentiment"]["lower"], "upper": m["net_sentiment"]["upper"]}
-            for m in rep["metrics"] if m["aspect"] in top and m["net_sentiment"]["value"] is not None]
+    return [
+        {
+            "aspect": m["aspect"],
+            "brand": m["brand"],
+            "net_sentiment": m["net_sentiment"]["value"],
+            "lower": m["net_sentiment"]["lower"],
+            "upper": m["net_sentiment"]["upper"],
+        }
+        for m in rep["metrics"]
+        if m["aspect"] in top and m["net_sentiment"]["value"] is not None
+    ]
 
 
-def digest_regions(session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str) -> list[dict]:
+def digest_regions(
+    session: Session, sub: SubscriptionRow, period: Period, *, our_brand: str
+) -> list[dict]:
     """Net sentiment by region within the subscriber's scope (our brand when it names none)."""
     scope = scope_of(sub)
-    return region_sentiment(session, brands=tuple(scope["brands"]) or (our_brand,), regions=tuple(scope["regions"]),
-                            since=period.end - REGION_WINDOW, until=period.end)
+    return region_sentiment(
+        session,
+        brands=tuple(scope["brands"]) or (our_brand,),
+        regions=tuple(scope["regions"]),
+        since=period.end - REGION_WINDOW,
+        until=period.end,
+    )
 
 
-def region_sentiment(session: Session, *, brands: tuple[str, ...], regions: tuple[str, ...], since: datetime,
-                     until: datetime) -> list[dict]:
+def region_sentiment(
+    session: Session,
+    *,
+    brands: tuple[str, ...],
+    regions: tuple[str, ...],
+    since: datetime,
+    until: datetime,
+) -> list[dict]:
     from service.analytics.segments import breakdown
 
-    flt = FeedbackFilter(brands=brands, regions=regions, since=since, until=until, include_duplicates=False)
+    flt = FeedbackFilter(
+        brands=brands, regions=regions, since=since, until=until, include_duplicates=False
+    )
     out = breakdown(session, dimensions=["region"], flt=flt, aspects=False)
-    return [{"region": s["segment"]["region"], "items": s["volume"], "net_sentiment": s["net_sentiment"]["value"],
-             "lower": s["net_sentiment"]["lower"], "upper": s["net_sentiment"]["upper"]}
-            for s in out["segments"] if s["net_sentiment"]["value"] is not None and s["segment"]["region"]]
+    return [
+        {
+            "region": s["segment"]["region"],
+            "items": s["volume"],
+            "net_sentiment": s["net_sentiment"]["value"],
+            "lower": s["net_sentiment"]["lower"],
+            "upper": s["net_sentiment"]["upper"],
+        }
+        for s in out["segments"]
+        if s["net_sentiment"]["value"] is not None and s["segment"]["region"]
+    ]
 
 
 # --- the alert's facts in the subscriber's language ----------------------------------------
@@ -316,29 +498,57 @@ def _pct(x: float | None) -> str:
 def what_moved(alert: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     """One line: what moved, by how much, against what expectation."""
     aspect = alert.get("aspect")
-    name = taxonomy.get(aspect).name(lang) if taxonomy and aspect and aspect in taxonomy.ids else (aspect or "")
+    name = (
+        taxonomy.get(aspect).name(lang)
+        if taxonomy and aspect and aspect in taxonomy.ids
+        else (aspect or "")
+    )
     signal = alert["details"].get("signal", {})
     if signal.get("phrase"):  # a tracked phrase's rise is filed under the aspect it complains about
         what = t(lang, "phrase", phrase=signal["phrase"])
         if name:
             what = f"{t(lang, 'complaints', aspect=name)} · {what}"
     elif alert["type"] == "crisis_spike":
-        return t(lang, "posts", what=alert.get("brand") or "", observed=alert["observed"] or 0,
-                 expected=alert["baseline"] or 0)
+        return t(
+            lang,
+            "posts",
+            what=alert.get("brand") or "",
+            observed=alert["observed"] or 0,
+            expected=alert["baseline"] or 0,
+        )
     elif alert["type"] == "severe_complaint":
         return t(lang, "severe", what=name)
     elif alert["type"] == "threshold":
-        return t(lang, "metric", what=alert.get("metric") or "", observed=alert["observed"] or 0,
-                 expected=alert["baseline"] or 0)
+        return t(
+            lang,
+            "metric",
+            what=alert.get("metric") or "",
+            observed=alert["observed"] or 0,
+            expected=alert["baseline"] or 0,
+        )
     else:
         what = t(lang, "complaints", aspect=name)
-    return t(lang, "moved", what=what, observed=_pct(alert.get("observed")), expected=_pct(alert.get("baseline")))
+    return t(
+        lang,
+        "moved",
+        what=what,
+        observed=_pct(alert.get("observed")),
+        expected=_pct(alert.get("baseline")),
+    )
 
 
 def where(alert: dict, lang: str) -> str:
-    seg = {k: v for k, v in (alert.get("segment") or {}).items() if k not in ("item", "channel", "regions")}
+    seg = {
+        k: v
+        for k, v in (alert.get("segment") or {}).items()
+        if k not in ("item", "channel", "regions")
+    }
     brand = alert.get("brand") or ""
-    return f"{' × '.join(str(v) for v in seg.values())} ({brand})" if seg else t(lang, "everyone", brand=brand)
+    return (
+        f"{' × '.join(str(v) for v in seg.values())} ({brand})"
+        if seg
+        else t(lang, "everyone", brand=brand)
+    )
 
 
 def alert_link(settings_public_url: str, alert_id: int) -> str:
@@ -346,8 +556,10 @@ def alert_link(settings_public_url: str, alert_id: int) -> str:
 
 
 def _drivers(alert: dict) -> list[str]:
-    return [f"{d['dimension']} = {d['value']} (+{d['growth_per_week']:g}/wk)"
-            for d in alert["details"].get("drivers", [])[:3]]
+    return [
+        f"{d['dimension']} = {d['value']} (+{d['growth_per_week']:g}/wk)"
+        for d in alert["details"].get("drivers", [])[:3]
+    ]
 
 
 def _quotes(alert: dict) -> list[str]:
@@ -373,8 +585,10 @@ class Rendered:
 
 def _scope_line(sub: SubscriptionRow, lang: str) -> str:
     scope = scope_of(sub)
-    parts = [f"{t(lang, label)}: {', '.join(scope[k]) or t(lang, 'all')}"
-             for k, label in (("brands", "brands"), ("regions", "regions_label"), ("aspects", "aspects"))]
+    parts = [
+        f"{t(lang, label)}: {', '.join(scope[k]) or t(lang, 'all')}"
+        for k, label in (("brands", "brands"), ("regions", "regions_label"), ("aspects", "aspects"))
+    ]
     return " · ".join(parts + [t(lang, "min_severity", sev=sub.min_severity)])
 
 
@@ -384,16 +598,31 @@ def _local(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, taxonomy: Taxonomy | None,
-                  max_charts: int = 5, charts: bool = True) -> Rendered:
+def render_digest(
+    d: Digest,
+    *,
+    public_url: str,
+    unsubscribe_url: str | None,
+    taxonomy: Taxonomy | None,
+    max_charts: int = 5,
+    charts: bool = True,
+) -> Rendered:
     sub, lang = d.subscription, d.subscription.language
     freq = t(lang, sub.frequency)
-    period = t(lang, "period", start=_local(d.period.start, sub.timezone), end=_local(d.period.end, sub.timezone),
-               tz=sub.timezone)
+    period = t(
+        lang,
+        "period",
+        start=_local(d.period.start, sub.timezone),
+        end=_local(d.period.end, sub.timezone),
+        tz=sub.timezone,
+    )
     day = _local(d.period.end, sub.timezone)[:10]
     n = len(d.alerts)
-    subject = (t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s") if n
-               else t(lang, "subject_quiet", freq=freq, period=day))
+    subject = (
+        t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s")
+        if n
+        else t(lang, "subject_quiet", freq=freq, period=day)
+    )
     images: list[tuple[str, bytes, str]] = []
     chart_of: dict[int, str] = {}
     closing: list[tuple[str, str]] = []  # (content id, caption) of the charts after the alerts
@@ -404,19 +633,44 @@ def render_digest(d: Digest, *, public_url: str, unsubscribe_url: str | None, ta
             png = _safe_chart(alert_chart, a, language=lang)
             if png:
                 cid = f"alert-{a['id']}-{hashlib.sha1(png).hexdigest()[:8]}@radar"
-                images.append((cid, png, t(lang, "chart_alt", what=what_moved(a, lang, taxonomy), where=where(a, lang))))
+                images.append(
+                    (
+                        cid,
+                        png,
+                        t(
+                            lang,
+                            "chart_alt",
+                            what=what_moved(a, lang, taxonomy),
+                            where=where(a, lang),
+                        ),
+                    )
+                )
                 chart_of[a["id"]] = cid
         end = _local(d.period.end, sub.timezone)[:10]
         for cid, draw, data, caption, alt in (
-                ("regions@radar", region_sentiment_chart, d.regions, t(lang, "regions", end=end), t(lang, "regions_alt")),
-                ("benchmark@radar", benchmark_chart, d.benchmark, t(lang, "benchmark", end=end),
-                 t(lang, "benchmark_alt"))):
+            (
+                "regions@radar",
+                region_sentiment_chart,
+                d.regions,
+                t(lang, "regions", end=end),
+                t(lang, "regions_alt"),
+            ),
+            (
+                "benchmark@radar",
+                benchmark_chart,
+                d.benchmark,
+                t(lang, "benchmark", end=end),
+                t(lang, "benchmark_alt"),
+            ),
+        ):
             png = _safe_chart(draw, data, language=lang) if data else None
             if png:
                 images.append((cid, png, alt))
                 closing.append((cid, caption))
     text = _digest_text(d, lang, period, public_url, unsubscribe_url, taxonomy)
-    body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of, closing, images)
+    body = _digest_html(
+        d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of, closing, images
+    )
     return Rendered(subject, text, body, images)
 
 
@@ -425,7 +679,9 @@ def _safe_chart(draw, data, **kw) -> bytes | None:
     try:
         return draw(data, **kw)
     except Exception:  # noqa: BLE001
-        log.exception("chart %s failed; the digest goes without it", getattr(draw, "__name__", draw))
+        log.exception(
+            "chart %s failed; the digest goes without it", getattr(draw, "__name__", draw)
+        )
         return None
 
 
@@ -434,8 +690,10 @@ def _one_line(text: str) -> str:
 
 
 def _alert_text(a: dict, lang: str, public_url: str, taxonomy: Taxonomy | None) -> list[str]:
-    out = [f"[{a['severity']}] {what_moved(a, lang, taxonomy)}",
-           f"  {t(lang, 'where')}: {where(a, lang)}"]
+    out = [
+        f"[{a['severity']}] {what_moved(a, lang, taxonomy)}",
+        f"  {t(lang, 'where')}: {where(a, lang)}",
+    ]
     if a.get("onset"):
         out.append(f"  {t(lang, 'since')}: {a['onset'][:10]}")
     out.append(f"  {t(lang, 'status')}: {t(lang, 'status_' + a['status'])}")
@@ -453,8 +711,14 @@ def _single(a: dict, lang: str, public_url: str | None, taxonomy: Taxonomy | Non
     return f"[{a['severity']}] {line} {alert_link(public_url, a['id'])}" if public_url else line
 
 
-def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe_url: str | None,
-                 taxonomy: Taxonomy | None) -> str:
+def _digest_text(
+    d: Digest,
+    lang: str,
+    period: str,
+    public_url: str,
+    unsubscribe_url: str | None,
+    taxonomy: Taxonomy | None,
+) -> str:
     sub = d.subscription
     lines = [t(lang, "heading", freq=t(lang, sub.frequency)), period, _scope_line(sub, lang), ""]
     if not d.alerts:
@@ -472,7 +736,9 @@ def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe
         lines += [t(lang, "changed")]
         lines += _change_lines(d, lang) or [t(lang, "nothing_changed")]
     if d.actions:
-        lines += ["", t(lang, "actions")] + [f"- {action_line(a, lang, taxonomy)}" for a in d.actions]
+        lines += ["", t(lang, "actions")] + [
+            f"- {action_line(a, lang, taxonomy)}" for a in d.actions
+        ]
     if d.responses:
         lines += ["", responses_line(d.responses, lang)]
     lines += ["", t(lang, "footer")]
@@ -482,103 +748,169 @@ def _digest_text(d: Digest, lang: str, period: str, public_url: str, unsubscribe
 
 
 def _change_lines(d: Digest, lang: str) -> list[str]:
-    return [f"- {t(lang, action)}: {c['title']}" for action, items in (d.changes or {}).items() for c in items]
+    return [
+        f"- {t(lang, action)}: {c['title']}"
+        for action, items in (d.changes or {}).items()
+        for c in items
+    ]
 
 
 def _heading(d: Digest, lang: str) -> str:
-    return t(lang, "heading_alert") if d.changes is None else t(lang, "heading", freq=t(lang, d.subscription.frequency))
+    return (
+        t(lang, "heading_alert")
+        if d.changes is None
+        else t(lang, "heading", freq=t(lang, d.subscription.frequency))
+    )
 
 
 _P = 'style="margin:0 0 8px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:20px;color:#101828"'
 _SMALL = 'style="margin:0 0 6px 0;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:18px;color:#475467"'
 
 
-def _digest_html(d: Digest, lang: str, period: str, public_url: str, unsubscribe_url: str | None,
-                 taxonomy: Taxonomy | None, chart_of: dict[int, str], closing: list[tuple[str, str]],
-                 images: list[tuple[str, bytes, str]]) -> str:
+def _digest_html(
+    d: Digest,
+    lang: str,
+    period: str,
+    public_url: str,
+    unsubscribe_url: str | None,
+    taxonomy: Taxonomy | None,
+    chart_of: dict[int, str],
+    closing: list[tuple[str, str]],
+    images: list[tuple[str, bytes, str]],
+) -> str:
     e = html.escape
     sub = d.subscription
     alt = {cid: a for cid, _, a in images}
-    rows = [f'<tr><td style="padding:20px 24px 8px 24px;background:#101828;color:#ffffff;font-family:Arial,Helvetica,'
-            f'sans-serif"><h1 style="margin:0;font-size:20px;line-height:28px;color:#ffffff">'
-            f'{e(_heading(d, lang))}</h1><p style="margin:4px 0 0 0;font-size:13px;'
-            f'color:#d0d5dd">{e(period)}</p><p style="margin:4px 0 12px 0;font-size:12px;color:#98a2b3">'
-            f'{e(_scope_line(sub, lang))}</p></td></tr>']
+    rows = [
+        f'<tr><td style="padding:20px 24px 8px 24px;background:#101828;color:#ffffff;font-family:Arial,Helvetica,'
+        f'sans-serif"><h1 style="margin:0;font-size:20px;line-height:28px;color:#ffffff">'
+        f'{e(_heading(d, lang))}</h1><p style="margin:4px 0 0 0;font-size:13px;'
+        f'color:#d0d5dd">{e(period)}</p><p style="margin:4px 0 12px 0;font-size:12px;color:#98a2b3">'
+        f"{e(_scope_line(sub, lang))}</p></td></tr>"
+    ]
     if not d.alerts:
-        rows.append(f'<tr><td style="padding:16px 24px"><p {_P}>{e(t(lang, "quiet"))}</p></td></tr>')
+        rows.append(
+            f'<tr><td style="padding:16px 24px"><p {_P}>{e(t(lang, "quiet"))}</p></td></tr>'
+        )
     else:
-        rows.append(f'<tr><td style="padding:16px 24px 0 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
-                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "alerts"))}</h2></td></tr>')
+        rows.append(
+            f'<tr><td style="padding:16px 24px 0 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+            f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "alerts"))}</h2></td></tr>'
+        )
         main, singles, more = d.sections()
         for a in main:
             colour = SEVERITY_COLOUR.get(a["severity"], "#667085")
-            cells = [f'<p {_P}><span style="display:inline-block;padding:1px 6px;border-radius:3px;background:{colour};'
-                     f'color:#ffffff;font-size:12px;font-weight:bold">{e(a["severity"])}</span> '
-                     f'<strong>{e(what_moved(a, lang, taxonomy))}</strong></p>',
-                     f'<p {_SMALL}>{e(t(lang, "where"))}: {e(where(a, lang))}'
-                     + (f' · {e(t(lang, "since"))}: {e(a["onset"][:10])}' if a.get("onset") else "")
-                     + f' · {e(t(lang, "status"))}: {e(t(lang, "status_" + a["status"]))}</p>']
+            cells = [
+                f'<p {_P}><span style="display:inline-block;padding:1px 6px;border-radius:3px;background:{colour};'
+                f'color:#ffffff;font-size:12px;font-weight:bold">{e(a["severity"])}</span> '
+                f"<strong>{e(what_moved(a, lang, taxonomy))}</strong></p>",
+                f"<p {_SMALL}>{e(t(lang, 'where'))}: {e(where(a, lang))}"
+                + (f" · {e(t(lang, 'since'))}: {e(a['onset'][:10])}" if a.get("onset") else "")
+                + f" · {e(t(lang, 'status'))}: {e(t(lang, 'status_' + a['status']))}</p>",
+            ]
             if a["id"] in chart_of:
                 cid = chart_of[a["id"]]
-                cells.append(f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
-                             f'style="display:block;width:592px;max-width:100%;height:auto;border:0;margin:4px 0 8px 0">')
+                cells.append(
+                    f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
+                    f'style="display:block;width:592px;max-width:100%;height:auto;border:0;margin:4px 0 8px 0">'
+                )
             if _drivers(a):
-                cells.append(f'<p {_SMALL}>{e(t(lang, "drivers"))}: {e("; ".join(_drivers(a)))}</p>')
+                cells.append(
+                    f"<p {_SMALL}>{e(t(lang, 'drivers'))}: {e('; '.join(_drivers(a)))}</p>"
+                )
             for q in _quotes(a):
-                cells.append(f'<p style="margin:0 0 6px 0;padding:6px 10px;border-left:3px solid #d0d5dd;'
-                             f'font-family:Arial,Helvetica,sans-serif;font-size:13px;line-height:19px;color:#344054">'
-                             f'“{e(q)}”</p>')
-            cells.append(f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
-                         f'{e(t(lang, "open"))} →</a></p>')
-            rows.append(f'<tr><td style="padding:8px 24px 12px 24px;border-bottom:1px solid #eaecf0">{"".join(cells)}'
-                        f'</td></tr>')
+                cells.append(
+                    f'<p style="margin:0 0 6px 0;padding:6px 10px;border-left:3px solid #d0d5dd;'
+                    f'font-family:Arial,Helvetica,sans-serif;font-size:13px;line-height:19px;color:#344054">'
+                    f"“{e(q)}”</p>"
+                )
+            cells.append(
+                f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
+                f"{e(t(lang, 'open'))} →</a></p>"
+            )
+            rows.append(
+                f'<tr><td style="padding:8px 24px 12px 24px;border-bottom:1px solid #eaecf0">{"".join(cells)}'
+                f"</td></tr>"
+            )
         if singles:
             n = sum(a["type"] == "severe_complaint" for a in d.alerts)
-            items = "".join(f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
-                            f'{e(a["severity"])}</a> {e(_single(a, lang, None, taxonomy))}</p>' for a in singles)
-            rows.append(f'<tr><td style="padding:12px 24px 4px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
-                        f'Helvetica,sans-serif;font-size:15px;color:#101828">{e(t(lang, "singles", n=n))}</h2>'
-                        f'{items}</td></tr>')
+            items = "".join(
+                f'<p {_SMALL}><a href="{e(alert_link(public_url, a["id"]))}" style="color:#1570ef">'
+                f"{e(a['severity'])}</a> {e(_single(a, lang, None, taxonomy))}</p>"
+                for a in singles
+            )
+            rows.append(
+                f'<tr><td style="padding:12px 24px 4px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                f'Helvetica,sans-serif;font-size:15px;color:#101828">{e(t(lang, "singles", n=n))}</h2>'
+                f"{items}</td></tr>"
+            )
         if more:
-            rows.append(f'<tr><td style="padding:4px 24px"><p {_SMALL}><a href="{e(public_url.rstrip("/"))}/v1/alerts" '
-                        f'style="color:#1570ef">{e(t(lang, "more", n=more))}</a></p></td></tr>')
+            rows.append(
+                f'<tr><td style="padding:4px 24px"><p {_SMALL}><a href="{e(public_url.rstrip("/"))}/v1/alerts" '
+                f'style="color:#1570ef">{e(t(lang, "more", n=more))}</a></p></td></tr>'
+            )
         changes = _change_lines(d, lang)
-        items = "".join(f'<p {_SMALL}>{e(c)}</p>' for c in changes) or f'<p {_SMALL}>{e(t(lang, "nothing_changed"))}</p>'
+        items = (
+            "".join(f"<p {_SMALL}>{e(c)}</p>" for c in changes)
+            or f"<p {_SMALL}>{e(t(lang, 'nothing_changed'))}</p>"
+        )
         if d.changes is not None:  # None: a single alert sent at once, not a digest
-            rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
-                        f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
-                        f'</td></tr>')
+            rows.append(
+                f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+                f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "changed"))}</h2>{items}'
+                f"</td></tr>"
+            )
     if d.responses:
-        rows.append(f'<tr><td style="padding:8px 24px 4px 24px"><p {_SMALL}>{e(responses_line(d.responses, lang))}</p>'
-                    f'</td></tr>')
+        rows.append(
+            f'<tr><td style="padding:8px 24px 4px 24px"><p {_SMALL}>{e(responses_line(d.responses, lang))}</p>'
+            f"</td></tr>"
+        )
     if d.actions:
-        items = "".join(f'<p {_SMALL}>{e(action_line(a, lang, taxonomy))}</p>' for a in d.actions)
-        rows.append(f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
-                    f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "actions"))}</h2>{items}'
-                    f'</td></tr>')
+        items = "".join(f"<p {_SMALL}>{e(action_line(a, lang, taxonomy))}</p>" for a in d.actions)
+        rows.append(
+            f'<tr><td style="padding:16px 24px 8px 24px"><h2 style="margin:0 0 8px 0;font-family:Arial,'
+            f'Helvetica,sans-serif;font-size:16px;color:#101828">{e(t(lang, "actions"))}</h2>{items}'
+            f"</td></tr>"
+        )
     for cid, caption in closing:
-        rows.append(f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>{e(caption)}</p>'
-                    f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
-                    f'style="display:block;width:592px;max-width:100%;height:auto;border:0"></td></tr>')
+        rows.append(
+            f'<tr><td style="padding:8px 24px 12px 24px"><p {_SMALL}>{e(caption)}</p>'
+            f'<img src="cid:{e(cid)}" width="592" alt="{e(alt[cid])}" '
+            f'style="display:block;width:592px;max-width:100%;height:auto;border:0"></td></tr>'
+        )
     foot = e(t(lang, "footer"))
     if unsubscribe_url:
-        foot += f' <a href="{e(unsubscribe_url)}" style="color:#475467">{e(t(lang, "unsubscribe"))}</a>'
+        foot += (
+            f' <a href="{e(unsubscribe_url)}" style="color:#475467">{e(t(lang, "unsubscribe"))}</a>'
+        )
     rows.append(f'<tr><td style="padding:16px 24px 24px 24px"><p {_SMALL}>{foot}</p></td></tr>')
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(_heading(d, lang))}'
-            f'</title></head><body style="margin:0;padding:0;background:#f2f4f7">'
-            f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7">'
-            f'<tr><td align="center" style="padding:16px 8px">'
-            f'<table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0" '
-            f'style="width:640px;max-width:100%;background:#ffffff;border:1px solid #eaecf0">{"".join(rows)}</table>'
-            f'</td></tr></table></body></html>')
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(_heading(d, lang))}'
+        f'</title></head><body style="margin:0;padding:0;background:#f2f4f7">'
+        f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f2f4f7">'
+        f'<tr><td align="center" style="padding:16px 8px">'
+        f'<table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0" '
+        f'style="width:640px;max-width:100%;background:#ffffff;border:1px solid #eaecf0">{"".join(rows)}</table>'
+        f"</td></tr></table></body></html>"
+    )
 
 
-def email_bytes(r: Rendered, *, to: str, sender: str, msg_id: str, date: datetime, language: str,
-                unsubscribe_url: str | None) -> bytes:
+def email_bytes(
+    r: Rendered,
+    *,
+    to: str,
+    sender: str,
+    msg_id: str,
+    date: datetime,
+    language: str,
+    unsubscribe_url: str | None,
+) -> bytes:
     """The RFC 5322 message: alternative(text, related(html, png…)), CRLF line ends."""
     msg = EmailMessage(policy=SMTP)
-    msg["Subject"] = _one_line(r.subject)  # a line break in a phrase or segment must not break the header
+    msg["Subject"] = _one_line(
+        r.subject
+    )  # a line break in a phrase or segment must not break the header
     msg["From"] = sender
     msg["To"] = to
     msg["Date"] = format_datetime(date)
@@ -590,9 +922,15 @@ def email_bytes(r: Rendered, *, to: str, sender: str, msg_id: str, date: datetim
     msg.set_content(r.text, subtype="plain", charset="utf-8")
     msg.add_alternative(r.html, subtype="html", charset="utf-8")
     html_part = msg.get_payload()[1]
-    for cid, png, alt in r.images:
-        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
-                              filename=cid.split("@")[0] + ".png", disposition="inline")
+    for cid, png, _alt in r.images:
+        html_part.add_related(
+            png,
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=cid.split("@")[0] + ".png",
+            disposition="inline",
+        )
     msg["Content-Language"] = language  # after the body: setting content clears Content-* headers
     return msg.as_bytes()
 
@@ -600,11 +938,20 @@ def email_bytes(r: Rendered, *, to: str, sender: str, msg_id: str, date: datetim
 # --- one alert at once (immediate subscriptions) -------------------------------------------
 
 
-def render_alert(alert: dict, sub: SubscriptionRow, *, public_url: str, unsubscribe_url: str | None,
-                 taxonomy: Taxonomy | None, charts: bool = True) -> Rendered:
+def render_alert(
+    alert: dict,
+    sub: SubscriptionRow,
+    *,
+    public_url: str,
+    unsubscribe_url: str | None,
+    taxonomy: Taxonomy | None,
+    charts: bool = True,
+) -> Rendered:
     lang = sub.language
     what = what_moved(alert, lang, taxonomy)
-    subject = t(lang, "subject_alert", severity=alert["severity"], what=f"{what} · {where(alert, lang)}")
+    subject = t(
+        lang, "subject_alert", severity=alert["severity"], what=f"{what} · {where(alert, lang)}"
+    )
     lines = _alert_text(alert, lang, public_url, taxonomy) + ["", t(lang, "footer")]
     if unsubscribe_url:
         lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
@@ -614,12 +961,30 @@ def render_alert(alert: dict, sub: SubscriptionRow, *, public_url: str, unsubscr
 
         png = _safe_chart(alert_chart, alert, language=lang)
         if png:
-            images.append((f"alert-{alert['id']}@radar", png, t(lang, "chart_alt", what=what, where=where(alert, lang))))
-    period = Period(key="alert", start=datetime.fromisoformat(alert["first_detected_at"]),
-                    end=datetime.fromisoformat(alert["first_detected_at"]))
+            images.append(
+                (
+                    f"alert-{alert['id']}@radar",
+                    png,
+                    t(lang, "chart_alt", what=what, where=where(alert, lang)),
+                )
+            )
+    period = Period(
+        key="alert",
+        start=datetime.fromisoformat(alert["first_detected_at"]),
+        end=datetime.fromisoformat(alert["first_detected_at"]),
+    )
     d = Digest(sub, period, [alert], None)
-    body = _digest_html(d, lang, subject, public_url, unsubscribe_url, taxonomy,
-                        {alert["id"]: images[0][0]} if images else {}, [], images)
+    body = _digest_html(
+        d,
+        lang,
+        subject,
+        public_url,
+        unsubscribe_url,
+        taxonomy,
+        {alert["id"]: images[0][0]} if images else {},
+        [],
+        images,
+    )
     return Rendered(subject, "\n".join(lines) + "\n", body, images)
 
 
@@ -631,30 +996,58 @@ def digest_notice(d: Digest, *, public_url: str, taxonomy: Taxonomy | None) -> N
     day = _local(d.period.end, sub.timezone)[:10]
     freq = t(lang, sub.frequency)
     n = len(d.alerts)
-    title = (t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s") if n
-             else t(lang, "subject_quiet", freq=freq, period=day))
-    lines = [f"[{a['severity']}] {what_moved(a, lang, taxonomy)} · {where(a, lang)}" for a in d.alerts[:10]]
+    title = (
+        t(lang, "subject", freq=freq, period=day, n=n, s="" if n == 1 else "s")
+        if n
+        else t(lang, "subject_quiet", freq=freq, period=day)
+    )
+    lines = [
+        f"[{a['severity']}] {what_moved(a, lang, taxonomy)} · {where(a, lang)}"
+        for a in d.alerts[:10]
+    ]
     if n > 10:
         lines.append(t(lang, "more", n=n - 10))
     if not n:
         lines.append(t(lang, "quiet"))
     top = min((a["severity"] for a in d.alerts), default=None)
-    return Notice(kind="digest", title=title, lines=lines, language=lang, severity=top,
-                  link=f"{public_url.rstrip('/')}/v1/alerts", data={
-                      "period": {"key": d.period.key, "start": d.period.start.isoformat(),
-                                 "end": d.period.end.isoformat()},
-                      "alerts": d.alerts, "changes": d.changes, "regions": d.regions})
+    return Notice(
+        kind="digest",
+        title=title,
+        lines=lines,
+        language=lang,
+        severity=top,
+        link=f"{public_url.rstrip('/')}/v1/alerts",
+        data={
+            "period": {
+                "key": d.period.key,
+                "start": d.period.start.isoformat(),
+                "end": d.period.end.isoformat(),
+            },
+            "alerts": d.alerts,
+            "changes": d.changes,
+            "regions": d.regions,
+        },
+    )
 
 
-def alert_notice(alert: dict, sub: SubscriptionRow, *, public_url: str, taxonomy: Taxonomy | None) -> Notice:
+def alert_notice(
+    alert: dict, sub: SubscriptionRow, *, public_url: str, taxonomy: Taxonomy | None
+) -> Notice:
     lang = sub.language
     lines = [f"{t(lang, 'where')}: {where(alert, lang)}"]
     if alert.get("onset"):
         lines.append(f"{t(lang, 'since')}: {alert['onset'][:10]}")
     lines += [f"{t(lang, 'drivers')}: {x}" for x in _drivers(alert)]
     lines += [f"“{q}”" for q in _quotes(alert)]
-    return Notice(kind="alert", title=what_moved(alert, lang, taxonomy), lines=lines, language=lang,
-                  severity=alert["severity"], link=alert_link(public_url, alert["id"]), data={"alert": alert})
+    return Notice(
+        kind="alert",
+        title=what_moved(alert, lang, taxonomy),
+        lines=lines,
+        language=lang,
+        severity=alert["severity"],
+        link=alert_link(public_url, alert["id"]),
+        data={"alert": alert},
+    )
 
 
 def unsubscribe_url(public_url: str, sub: SubscriptionRow, key: bytes) -> str:

@@ -35,7 +35,7 @@ import signal
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 from sqlalchemy import and_, or_, select, update
@@ -58,17 +58,43 @@ def failpoint(name: str) -> None:
 
 
 def composed(session: Session, dedupe_key: str) -> bool:
-    return session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)) is not None
+    return (
+        session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)) is not None
+    )
 
 
-def enqueue(session: Session, *, dedupe_key: str, subscription_id: int | None, channel: str, format: str,
-            target: str, subject: str | None, message_id: str, payload: bytes, now: datetime,
-            period_start: datetime | None = None, period_end: datetime | None = None) -> OutboxRow | None:
+def enqueue(
+    session: Session,
+    *,
+    dedupe_key: str,
+    subscription_id: int | None,
+    channel: str,
+    format: str,
+    target: str,
+    subject: str | None,
+    message_id: str,
+    payload: bytes,
+    now: datetime,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+) -> OutboxRow | None:
     """Store a composed message once; None when that ``dedupe_key`` was already composed."""
-    row = OutboxRow(dedupe_key=dedupe_key, subscription_id=subscription_id, channel=channel, format=format,
-                    target=target, subject=subject, message_id=message_id, payload=payload,
-                    period_start=period_start, period_end=period_end, status="pending", attempts=0,
-                    next_attempt_at=now, created_at=now)
+    row = OutboxRow(
+        dedupe_key=dedupe_key,
+        subscription_id=subscription_id,
+        channel=channel,
+        format=format,
+        target=target,
+        subject=subject,
+        message_id=message_id,
+        payload=payload,
+        period_start=period_start,
+        period_end=period_end,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
     session.add(row)
     try:
         session.commit()
@@ -84,17 +110,30 @@ def enqueue(session: Session, *, dedupe_key: str, subscription_id: int | None, c
 def send_email(settings: DeliverySettings, *, to: str, message: bytes) -> SendResult:
     """One message over SMTP (plain, STARTTLS or TLS; login when a username is set)."""
     sender = parseaddr(settings.sender)[1] or settings.sender
-    if settings.smtp_username and settings.smtp_security == "none" and not settings.smtp_allow_plain_auth:
-        return SendResult(ok=False, status=None, retryable=False,
-                          error="refusing to send the SMTP password over a plain connection: set "
-                                "delivery.smtp_security to starttls or ssl (or smtp_allow_plain_auth)")
+    if (
+        settings.smtp_username
+        and settings.smtp_security == "none"
+        and not settings.smtp_allow_plain_auth
+    ):
+        return SendResult(
+            ok=False,
+            status=None,
+            retryable=False,
+            error="refusing to send the SMTP password over a plain connection: set "
+            "delivery.smtp_security to starttls or ssl (or smtp_allow_plain_auth)",
+        )
     try:
-        tls = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
+        tls = ssl.create_default_context(
+            cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+        )
         if settings.smtp_security == "ssl":
-            client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
-                                      context=tls)
+            client = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout, context=tls
+            )
         else:
-            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+            client = smtplib.SMTP(
+                settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
+            )
         with client:
             if settings.smtp_security == "starttls":
                 client.starttls(context=tls)
@@ -104,13 +143,23 @@ def send_email(settings: DeliverySettings, *, to: str, message: bytes) -> SendRe
         return SendResult(ok=True, status=250, error=None, retryable=False)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
-        return SendResult(ok=False, status=code, error=f"recipient refused: {code} {_text(text)}",
-                          retryable=400 <= code < 500)
+        return SendResult(
+            ok=False,
+            status=code,
+            error=f"recipient refused: {code} {_text(text)}",
+            retryable=400 <= code < 500,
+        )
     except smtplib.SMTPResponseException as exc:
-        return SendResult(ok=False, status=exc.smtp_code, error=f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}",
-                          retryable=not (500 <= exc.smtp_code < 600))
+        return SendResult(
+            ok=False,
+            status=exc.smtp_code,
+            error=f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}",
+            retryable=not (500 <= exc.smtp_code < 600),
+        )
     except (OSError, smtplib.SMTPException) as exc:  # refused, timeouts, TLS, dropped connections
-        return SendResult(ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+        return SendResult(
+            ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True
+        )
 
 
 def _text(raw) -> str:
@@ -139,12 +188,19 @@ class DispatchReport:
     cancelled: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"sent": self.sent, "retrying": self.retrying, "dead": self.dead, "cancelled": self.cancelled}
+        return {
+            "sent": self.sent,
+            "retrying": self.retrying,
+            "dead": self.dead,
+            "cancelled": self.cancelled,
+        }
 
 
 def _claimable(due: datetime, clock: datetime):
-    return or_(and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= due),
-               and_(OutboxRow.status == "sending", OutboxRow.lease_until < clock))
+    return or_(
+        and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= due),
+        and_(OutboxRow.status == "sending", OutboxRow.lease_until < clock),
+    )
 
 
 def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
@@ -162,31 +218,52 @@ class Dispatcher:
     lease that has already run out, and a run acting as of the past still owns what it
     claims. A claim carries a random token and a message is settled only by its claimer."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: DeliverySettings, *, send_email_fn=None,
-                 send_webhook_fn=None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: DeliverySettings,
+        *,
+        send_email_fn=None,
+        send_webhook_fn=None,
+    ):
         self.sessions = sessions
         self.settings = settings
-        self.send_email_fn = send_email_fn or (lambda to, message: send_email(settings, to=to, message=message))
+        self.send_email_fn = send_email_fn or (
+            lambda to, message: send_email(settings, to=to, message=message)
+        )
         if send_webhook_fn is None:
             from service.delivery.webhook import send
 
             def send_webhook_fn(fmt, url, body, secret):
-                return send(fmt, url, body, secret=secret, timeout=settings.webhook_timeout,
-                            allow=settings.webhook_allow)
+                return send(
+                    fmt,
+                    url,
+                    body,
+                    secret=secret,
+                    timeout=settings.webhook_timeout,
+                    allow=settings.webhook_allow,
+                )
+
         self.send_webhook_fn = send_webhook_fn
 
     def run(self, now: datetime | None = None, *, limit: int = 500) -> DispatchReport:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         report = DispatchReport()
         with self.sessions() as session:
-            ids = session.scalars(select(OutboxRow.id).where(_claimable(now, max(now, _wall())))
-                                  .order_by(OutboxRow.id).limit(limit)).all()
+            ids = session.scalars(
+                select(OutboxRow.id)
+                .where(_claimable(now, max(now, _wall())))
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            ).all()
             for oid in ids:
                 try:  # one message's trouble (a locked database, a bad row) never stops the others
                     self._one(session, oid, now, report)
                 except Exception:
                     session.rollback()
-                    log.exception("outbox %s: dispatch failed; it is retried when its lease ends", oid)
+                    log.exception(
+                        "outbox %s: dispatch failed; it is retried when its lease ends", oid
+                    )
         return report
 
     def _one(self, session: Session, oid: int, now: datetime, report: DispatchReport) -> None:
@@ -197,38 +274,66 @@ class Dispatcher:
         session.refresh(row)
         sub = session.get(SubscriptionRow, row.subscription_id) if row.subscription_id else None
         if sub is None or not sub.active:  # unsubscribed or removed since it was composed
-            self._settle(session, oid, token, report.cancelled, status="cancelled",
-                         last_error="the subscription was removed or unsubscribed before it was sent")
+            self._settle(
+                session,
+                oid,
+                token,
+                report.cancelled,
+                status="cancelled",
+                last_error="the subscription was removed or unsubscribed before it was sent",
+            )
             return
         result = self._send(row, sub)
         failpoint("after_send")
         if result.ok:
-            self._settle(session, oid, token, report.sent, status="sent", sent_at=_wall(), last_error=None)
+            self._settle(
+                session, oid, token, report.sent, status="sent", sent_at=_wall(), last_error=None
+            )
         elif result.retryable and row.attempts < self.settings.max_attempts:
-            self._settle(session, oid, token, report.retrying, status="pending", last_error=result.error,
-                         next_attempt_at=now + backoff(self.settings, row.attempts))
+            self._settle(
+                session,
+                oid,
+                token,
+                report.retrying,
+                status="pending",
+                last_error=result.error,
+                next_attempt_at=now + backoff(self.settings, row.attempts),
+            )
         else:
             log.warning("outbox %s dead after %s tries: %s", oid, row.attempts, result.error)
             self._settle(session, oid, token, report.dead, status="dead", last_error=result.error)
 
     def _claim(self, session: Session, oid: int, now: datetime, token: str) -> bool:
         clock = max(now, _wall())
-        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, _claimable(now, clock))
-                              .values(status="sending", attempts=OutboxRow.attempts + 1, claim_token=token,
-                                      lease_until=clock + timedelta(seconds=self.settings.lease_seconds)))
+        res = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == oid, _claimable(now, clock))
+            .values(
+                status="sending",
+                attempts=OutboxRow.attempts + 1,
+                claim_token=token,
+                lease_until=clock + timedelta(seconds=self.settings.lease_seconds),
+            )
+        )
         session.commit()
         return res.rowcount == 1
 
     def _settle(self, session: Session, oid: int, token: str, into: list[int], **values) -> None:
         """Record the outcome, only if this sender still owns the message."""
-        res = session.execute(update(OutboxRow).where(OutboxRow.id == oid, OutboxRow.claim_token == token,
-                                                      OutboxRow.status == "sending")
-                              .values(lease_until=None, claim_token=None, **values))
+        res = session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == oid, OutboxRow.claim_token == token, OutboxRow.status == "sending"
+            )
+            .values(lease_until=None, claim_token=None, **values)
+        )
         session.commit()
         if res.rowcount == 1:
             into.append(oid)
         else:
-            log.warning("outbox %s: the lease ran out during the send; another sender owns it now", oid)
+            log.warning(
+                "outbox %s: the lease ran out during the send; another sender owns it now", oid
+            )
 
     def _send(self, row: OutboxRow, sub: SubscriptionRow) -> SendResult:
         try:
@@ -236,24 +341,32 @@ class Dispatcher:
                 return self.send_email_fn(row.target, row.payload)
             secret = webhook_secret(sub)
             if secret is None:
-                return SendResult(ok=False, status=None, retryable=False,
-                                  error=f"webhook secret {sub.secret_env or DEFAULT_SECRET_ENV} is not set in the "
-                                        "environment: webhooks are only sent signed")
+                return SendResult(
+                    ok=False,
+                    status=None,
+                    retryable=False,
+                    error=f"webhook secret {sub.secret_env or DEFAULT_SECRET_ENV} is not set in the "
+                    "environment: webhooks are only sent signed",
+                )
             return self.send_webhook_fn(row.format, row.target, row.payload, secret)
         except Exception as exc:  # a sender bug must not stop the other messages
             log.exception("outbox %s: sender failed", row.id)
-            return SendResult(ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+            return SendResult(
+                ok=False, status=None, error=f"{type(exc).__name__}: {exc}"[:300], retryable=True
+            )
 
 
 def _wall() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> OutboxRow:
     """Put a dead-lettered (or cancelled) message back in the queue now, with a fresh count of
     tries. Messages queued, being sent or sent are left alone."""
     if row.status not in ("dead", "cancelled"):
-        raise ValueError(f"message {row.id} is {row.status}; only dead or cancelled messages are retried")
+        raise ValueError(
+            f"message {row.id} is {row.status}; only dead or cancelled messages are retried"
+        )
     row.status, row.attempts, row.lease_until, row.claim_token = "pending", 0, None, None
     row.next_attempt_at = now or _wall()
     session.commit()
@@ -263,11 +376,21 @@ def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> O
 def outbox_dict(row: OutboxRow) -> dict:
     from service.delivery.webhook import redact_url
 
-    return {"id": row.id, "dedupe_key": row.dedupe_key, "subscription_id": row.subscription_id,
-            "channel": row.channel, "format": row.format,
-            "target": row.target if row.channel == "email" else redact_url(row.target),
-            "subject": row.subject, "message_id": row.message_id, "status": row.status, "attempts": row.attempts,
-            "next_attempt_at": row.next_attempt_at.isoformat(), "last_error": row.last_error,
-            "created_at": row.created_at.isoformat(), "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-            "period_start": row.period_start.isoformat() if row.period_start else None,
-            "period_end": row.period_end.isoformat() if row.period_end else None}
+    return {
+        "id": row.id,
+        "dedupe_key": row.dedupe_key,
+        "subscription_id": row.subscription_id,
+        "channel": row.channel,
+        "format": row.format,
+        "target": row.target if row.channel == "email" else redact_url(row.target),
+        "subject": row.subject,
+        "message_id": row.message_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "last_error": row.last_error,
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "period_start": row.period_start.isoformat() if row.period_start else None,
+        "period_end": row.period_end.isoformat() if row.period_end else None,
+    }

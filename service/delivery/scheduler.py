@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.delivery import digest as dg
-from service.delivery.outbox import DispatchReport, Dispatcher, composed, enqueue, failpoint
+from service.delivery.outbox import Dispatcher, DispatchReport, composed, enqueue, failpoint
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
 from service.store import alerts as alerts_repo
 from service.store.alerts import alert_dict
@@ -44,12 +44,24 @@ class RunReport:
     dispatch: DispatchReport | None = None
 
     def to_dict(self) -> dict:
-        return {"now": self.now.isoformat(), "composed": self.composed, "quiet_skipped": self.quiet_skipped,
-                "failed": self.failed, "dispatch": self.dispatch.to_dict() if self.dispatch else None}
+        return {
+            "now": self.now.isoformat(),
+            "composed": self.composed,
+            "quiet_skipped": self.quiet_skipped,
+            "failed": self.failed,
+            "dispatch": self.dispatch.to_dict() if self.dispatch else None,
+        }
 
 
 class DeliveryService:
-    def __init__(self, settings: Settings, sessions, *, dispatcher: Dispatcher | None = None, charts: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions,
+        *,
+        dispatcher: Dispatcher | None = None,
+        charts: bool = True,
+    ):
         self.settings = settings
         self.delivery = settings.delivery
         self.sessions = sessions
@@ -61,11 +73,14 @@ class DeliveryService:
         return self.delivery.signing_key.get_secret_value().encode()
 
     def run(self, now: datetime | None = None, *, send: bool = True) -> RunReport:
-        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        now = (now or datetime.now(UTC)).astimezone(UTC)
         report = RunReport(now=now)
         with self.sessions() as session:
-            subs = session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
-                                   .order_by(SubscriptionRow.id)).all()
+            subs = session.scalars(
+                select(SubscriptionRow)
+                .where(SubscriptionRow.active.is_(True))
+                .order_by(SubscriptionRow.id)
+            ).all()
             for sub in subs:
                 sid = sub.id
                 try:  # one subscriber's problem never stops the others
@@ -76,38 +91,70 @@ class DeliveryService:
                 except Exception as exc:
                     session.rollback()
                     log.exception("subscription %s: compose failed", sid)
-                    report.failed.append({"subscription_id": sid, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                    report.failed.append(
+                        {"subscription_id": sid, "error": f"{type(exc).__name__}: {exc}"[:300]}
+                    )
         failpoint("after_compose")
         if send:
             report.dispatch = self.dispatcher.run(now)
         return report
 
-    def _compose_digest(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
+    def _compose_digest(
+        self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport
+    ) -> None:
         period = due_period(sub, now)
         if period is None:
             return
         key = f"digest:{_who(sub)}:{period.key}"
         if composed(session, key):
             return
-        last = session.scalar(select(func.max(OutboxRow.period_end)).where(
-            OutboxRow.dedupe_key.like(f"digest:{_who(sub)}:%")))
-        since = min(last, period.start) if last is not None else period.start  # the last digest sent, or skipped gaps
-        d = dg.build_digest(session, sub, period, our_brand=self.settings.competitors.our_brand, changes_since=since,
-                            regions=False)
+        last = session.scalar(
+            select(func.max(OutboxRow.period_end)).where(
+                OutboxRow.dedupe_key.like(f"digest:{_who(sub)}:%")
+            )
+        )
+        since = (
+            min(last, period.start) if last is not None else period.start
+        )  # the last digest sent, or skipped gaps
+        d = dg.build_digest(
+            session,
+            sub,
+            period,
+            our_brand=self.settings.competitors.our_brand,
+            changes_since=since,
+            regions=False,
+        )
         if d.empty and sub.quiet == "skip":
             report.quiet_skipped.append(key)
             return
-        d.regions = dg.digest_regions(session, sub, period, our_brand=self.settings.competitors.our_brand)
-        d.benchmark = dg.digest_benchmark(session, sub, period, our_brand=self.settings.competitors.our_brand)
+        d.regions = dg.digest_regions(
+            session, sub, period, our_brand=self.settings.competitors.our_brand
+        )
+        d.benchmark = dg.digest_benchmark(
+            session, sub, period, our_brand=self.settings.competitors.our_brand
+        )
         taxonomy = self.settings.taxonomy
         public = self.delivery.public_url
         if sub.channel == "email":
             unsub = dg.unsubscribe_url(public, sub, self._key)
-            r = dg.render_digest(d, public_url=public, unsubscribe_url=unsub, taxonomy=taxonomy,
-                                 max_charts=self.delivery.max_charts, charts=self.charts)
+            r = dg.render_digest(
+                d,
+                public_url=public,
+                unsubscribe_url=unsub,
+                taxonomy=taxonomy,
+                max_charts=self.delivery.max_charts,
+                charts=self.charts,
+            )
             msg_id = dg.message_id(key, self.delivery.sender)
-            payload = dg.email_bytes(r, to=sub.target, sender=self.delivery.sender, msg_id=msg_id,
-                                     date=period.end, language=sub.language, unsubscribe_url=unsub)
+            payload = dg.email_bytes(
+                r,
+                to=sub.target,
+                sender=self.delivery.sender,
+                msg_id=msg_id,
+                date=period.end,
+                language=sub.language,
+                unsubscribe_url=unsub,
+            )
             subject = r.subject
         else:
             from service.delivery.webhook import compose
@@ -115,15 +162,34 @@ class DeliveryService:
             notice = dg.digest_notice(d, public_url=public, taxonomy=taxonomy)
             notice.data["id"] = key
             payload, subject, msg_id = compose(sub.format, notice), notice.title, key
-        if enqueue(session, dedupe_key=key, subscription_id=sub.id, channel=sub.channel, format=sub.format,
-                   target=sub.target, subject=subject, message_id=msg_id, payload=payload, now=now,
-                   period_start=period.start, period_end=period.end):
+        if enqueue(
+            session,
+            dedupe_key=key,
+            subscription_id=sub.id,
+            channel=sub.channel,
+            format=sub.format,
+            target=sub.target,
+            subject=subject,
+            message_id=msg_id,
+            payload=payload,
+            now=now,
+            period_start=period.start,
+            period_end=period.end,
+        ):
             report.composed.append(key)
 
-    def _compose_alerts(self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport) -> None:
-        rows = alerts_repo.raised_between(session, scope=alerts_in_scope(sub), start=sub.immediate_since, end=now)
+    def _compose_alerts(
+        self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport
+    ) -> None:
+        rows = alerts_repo.raised_between(
+            session, scope=alerts_in_scope(sub), start=sub.immediate_since, end=now
+        )
         prefix = f"alert:{_who(sub)}:"
-        done = set(session.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(prefix + "%"))))
+        done = set(
+            session.scalars(
+                select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(prefix + "%"))
+            )
+        )
         taxonomy, public = self.settings.taxonomy, self.delivery.public_url
         for row in rows:
             key = f"{prefix}{row.id}"
@@ -132,11 +198,24 @@ class DeliveryService:
             alert = alert_dict(row)
             if sub.channel == "email":
                 unsub = dg.unsubscribe_url(public, sub, self._key)
-                r = dg.render_alert(alert, sub, public_url=public, unsubscribe_url=unsub, taxonomy=taxonomy,
-                                    charts=self.charts)
+                r = dg.render_alert(
+                    alert,
+                    sub,
+                    public_url=public,
+                    unsubscribe_url=unsub,
+                    taxonomy=taxonomy,
+                    charts=self.charts,
+                )
                 msg_id = dg.message_id(key, self.delivery.sender)
-                payload = dg.email_bytes(r, to=sub.target, sender=self.delivery.sender, msg_id=msg_id,
-                                         date=row.first_detected_at, language=sub.language, unsubscribe_url=unsub)
+                payload = dg.email_bytes(
+                    r,
+                    to=sub.target,
+                    sender=self.delivery.sender,
+                    msg_id=msg_id,
+                    date=row.first_detected_at,
+                    language=sub.language,
+                    unsubscribe_url=unsub,
+                )
                 subject = r.subject
             else:
                 from service.delivery.webhook import compose
@@ -144,8 +223,18 @@ class DeliveryService:
                 notice = dg.alert_notice(alert, sub, public_url=public, taxonomy=taxonomy)
                 notice.data["id"] = key
                 payload, subject, msg_id = compose(sub.format, notice), notice.title, key
-            if enqueue(session, dedupe_key=key, subscription_id=sub.id, channel=sub.channel, format=sub.format,
-                       target=sub.target, subject=subject, message_id=msg_id, payload=payload, now=now):
+            if enqueue(
+                session,
+                dedupe_key=key,
+                subscription_id=sub.id,
+                channel=sub.channel,
+                format=sub.format,
+                target=sub.target,
+                subject=subject,
+                message_id=msg_id,
+                payload=payload,
+                now=now,
+            ):
                 report.composed.append(key)
 
 
@@ -155,15 +244,38 @@ def _who(sub: SubscriptionRow) -> str:
     return f"{sub.id}.{sub.token_salt[:8]}"
 
 
-def preview(settings: Settings, session: Session, sub: SubscriptionRow, now: datetime, *, charts: bool = False
-            ) -> dict:
+def preview(
+    settings: Settings,
+    session: Session,
+    sub: SubscriptionRow,
+    now: datetime,
+    *,
+    charts: bool = False,
+) -> dict:
     """What the subscriber's latest period looks like (composes nothing into the outbox)."""
     period = due_period(sub, now)
     if period is None:
-        period = Period(key="preview", start=now - timedelta(days=7 if sub.frequency == "weekly" else 1), end=now)
+        period = Period(
+            key="preview",
+            start=now - timedelta(days=7 if sub.frequency == "weekly" else 1),
+            end=now,
+        )
     d = dg.build_digest(session, sub, period, our_brand=settings.competitors.our_brand)
-    r = dg.render_digest(d, public_url=settings.delivery.public_url, unsubscribe_url=None, taxonomy=settings.taxonomy,
-                         charts=charts)
-    return {"period": {"key": period.key, "start": period.start.isoformat(), "end": period.end.isoformat()},
-            "subject": r.subject, "text": r.text, "alerts": len(d.alerts),
-            "changes": {k: len(v) for k, v in d.changes.items()}}
+    r = dg.render_digest(
+        d,
+        public_url=settings.delivery.public_url,
+        unsubscribe_url=None,
+        taxonomy=settings.taxonomy,
+        charts=charts,
+    )
+    return {
+        "period": {
+            "key": period.key,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+        },
+        "subject": r.subject,
+        "text": r.text,
+        "alerts": len(d.alerts),
+        "changes": {k: len(v) for k, v in d.changes.items()},
+    }

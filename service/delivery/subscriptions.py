@@ -30,7 +30,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,28 +61,45 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
+        ) from None
 
 
 class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=128, description="A label, e.g. 'East regional lead'.")
+    name: str | None = Field(
+        None, max_length=128, description="A label, e.g. 'East regional lead'."
+    )
     brands: list[str] | None = Field(None, description="Brand ids; empty: every brand.")
-    regions: list[str] | None = Field(None, description="Regions; empty: every region (a regional lead names theirs).")
+    regions: list[str] | None = Field(
+        None, description="Regions; empty: every region (a regional lead names theirs)."
+    )
     aspects: list[str] | None = Field(None, description="Aspect ids; empty: every aspect.")
     min_severity: Literal["L1", "L2", "L3"] | None = Field(
-        None, description="The least severe alert included (L1 is the most severe): L2 sends L1 and L2.")
+        None,
+        description="The least severe alert included (L1 is the most severe): L2 sends L1 and L2.",
+    )
     frequency: Literal["immediate", "daily", "weekly"] | None = None
     language: Literal["en", "zh"] | None = None
-    timezone: str | None = Field(None, description="IANA time zone of the send hour, e.g. Asia/Shanghai.")
+    timezone: str | None = Field(
+        None, description="IANA time zone of the send hour, e.g. Asia/Shanghai."
+    )
     send_hour: int | None = Field(None, ge=0, le=23)
-    send_weekday: int | None = Field(None, ge=0, le=6, description="Weekly digests: 0 = Monday … 6 = Sunday.")
+    send_weekday: int | None = Field(
+        None, ge=0, le=6, description="Weekly digests: 0 = Monday … 6 = Sunday."
+    )
     quiet: Literal["skip", "all_quiet"] | None = Field(
-        None, description="A period with nothing in scope: send nothing (skip) or a one-line 'all quiet'.")
-    secret_env: str | None = Field(None, pattern=r"^RADAR_WEBHOOK_SECRET(_[A-Z0-9_]{1,100})?$",
-                                   description="Webhooks: the environment variable holding the HMAC secret; its name "
-                                               "starts with RADAR_WEBHOOK_SECRET (default: RADAR_WEBHOOK_SECRET).")
+        None,
+        description="A period with nothing in scope: send nothing (skip) or a one-line 'all quiet'.",
+    )
+    secret_env: str | None = Field(
+        None,
+        pattern=r"^RADAR_WEBHOOK_SECRET(_[A-Z0-9_]{1,100})?$",
+        description="Webhooks: the environment variable holding the HMAC secret; its name "
+        "starts with RADAR_WEBHOOK_SECRET (default: RADAR_WEBHOOK_SECRET).",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -94,9 +111,12 @@ class _Fields(BaseModel):
 
 class SubscriptionIn(_Fields):
     channel: Literal["email", "webhook"] = "email"
-    target: str = Field(min_length=3, max_length=2000, description="An email address, or a webhook URL.")
+    target: str = Field(
+        min_length=3, max_length=2000, description="An email address, or a webhook URL."
+    )
     format: Literal["email", "generic", "slack", "wecom", "dingtalk"] | None = Field(
-        None, description="Webhooks: generic JSON, slack, wecom or dingtalk (default generic).")
+        None, description="Webhooks: generic JSON, slack, wecom or dingtalk (default generic)."
+    )
 
     @field_validator("target")
     @classmethod
@@ -126,13 +146,29 @@ class SubscriptionPatch(_Fields):
     active: bool | None = Field(None, description="false pauses it; true resumes it.")
 
 
-DEFAULTS = {"brands": [], "regions": [], "aspects": [], "min_severity": "L3", "frequency": "daily", "language": "en",
-            "timezone": "UTC", "send_hour": 8, "send_weekday": 0, "quiet": "skip"}
+DEFAULTS = {
+    "brands": [],
+    "regions": [],
+    "aspects": [],
+    "min_severity": "L3",
+    "frequency": "daily",
+    "language": "en",
+    "timezone": "UTC",
+    "send_hour": 8,
+    "send_weekday": 0,
+    "quiet": "skip",
+}
 LISTS = ("brands", "regions", "aspects")
 
 
-def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime | None = None,
-           allow: Iterable[str] = ()) -> SubscriptionRow:
+def create(
+    session: Session,
+    data: SubscriptionIn,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    allow: Iterable[str] = (),
+) -> SubscriptionRow:
     """Store a subscription. A webhook target must not resolve to a private, loopback,
     link-local, multicast or reserved address unless ``allow`` (``delivery.webhook_allow``)
     names its host or network: :class:`SubscriptionError` on ``target`` otherwise."""
@@ -141,20 +177,36 @@ def create(session: Session, data: SubscriptionIn, *, actor: str, now: datetime 
             check_url(data.target.strip(), allow)
         except TargetRefused as exc:
             raise SubscriptionError(str(exc), "target") from None
-    now = now or datetime.now(timezone.utc)
-    values = {k: (getattr(data, k) if getattr(data, k) is not None else d) for k, d in DEFAULTS.items()}
+    now = now or datetime.now(UTC)
+    values = {
+        k: (getattr(data, k) if getattr(data, k) is not None else d) for k, d in DEFAULTS.items()
+    }
     if data.frequency == "immediate" and data.min_severity is None:
         values["min_severity"] = "L1"  # immediate is for the alerts that cannot wait
     row = SubscriptionRow(
-        name=data.name, channel=data.channel, target=data.target.strip(),
+        name=data.name,
+        channel=data.channel,
+        target=data.target.strip(),
         format=data.format or ("email" if data.channel == "email" else "generic"),
         **{k: json.dumps(v, ensure_ascii=False) if k in LISTS else v for k, v in values.items()},
-        secret_env=data.secret_env, token_salt=secrets.token_hex(16), immediate_since=now, active=True,
-        created_by=actor, created_at=now, updated_at=now)
+        secret_env=data.secret_env,
+        token_salt=secrets.token_hex(16),
+        immediate_since=now,
+        active=True,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(row)
     session.flush()
-    audit(session, actor=actor, action="subscription.create", target=f"subscription:{row.id}",
-          details={"channel": row.channel, "scope": scope_of(row), "frequency": row.frequency}, now=now)
+    audit(
+        session,
+        actor=actor,
+        action="subscription.create",
+        target=f"subscription:{row.id}",
+        details={"channel": row.channel, "scope": scope_of(row), "frequency": row.frequency},
+        now=now,
+    )
     session.commit()
     return row
 
@@ -165,11 +217,23 @@ def delete(session: Session, row: SubscriptionRow, *, actor: str) -> None:
     session.commit()
 
 
-def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, now: datetime | None = None,
-           actor: str = "radar") -> SubscriptionRow:
-    now = now or datetime.now(timezone.utc)
-    audit(session, actor=actor, action="subscription.update", target=f"subscription:{row.id}",
-          details={"changed": sorted(patch.model_dump(exclude_unset=True))}, now=now)
+def update(
+    session: Session,
+    row: SubscriptionRow,
+    patch: SubscriptionPatch,
+    *,
+    now: datetime | None = None,
+    actor: str = "radar",
+) -> SubscriptionRow:
+    now = now or datetime.now(UTC)
+    audit(
+        session,
+        actor=actor,
+        action="subscription.update",
+        target=f"subscription:{row.id}",
+        details={"changed": sorted(patch.model_dump(exclude_unset=True))},
+        now=now,
+    )
     was_active, was_frequency = row.active, row.frequency
     for k, v in patch.model_dump(exclude_unset=True).items():
         if v is None and k != "secret_env":
@@ -178,30 +242,52 @@ def update(session: Session, row: SubscriptionRow, patch: SubscriptionPatch, *, 
     if row.active and not was_active:
         row.unsubscribed_at = None
     if row.frequency == "immediate" and (not was_active or was_frequency != "immediate"):
-        row.immediate_since = now  # what was raised while it was paused or a digest is not sent at once
+        row.immediate_since = (
+            now  # what was raised while it was paused or a digest is not sent at once
+        )
     row.updated_at = now
     session.commit()
     return row
 
 
-def unsubscribe(session: Session, row: SubscriptionRow, *, now: datetime | None = None) -> SubscriptionRow:
+def unsubscribe(
+    session: Session, row: SubscriptionRow, *, now: datetime | None = None
+) -> SubscriptionRow:
     if row.active:
-        row.active, row.unsubscribed_at = False, now or datetime.now(timezone.utc)
-        audit(session, actor="unsubscribe-link", action="subscription.unsubscribe", target=f"subscription:{row.id}",
-              now=row.unsubscribed_at)
+        row.active, row.unsubscribed_at = False, now or datetime.now(UTC)
+        audit(
+            session,
+            actor="unsubscribe-link",
+            action="subscription.unsubscribe",
+            target=f"subscription:{row.id}",
+            now=row.unsubscribed_at,
+        )
         session.commit()
     return row
 
 
 def subscription_dict(row: SubscriptionRow) -> dict:
-    return {"id": row.id, "name": row.name, "channel": row.channel, "format": row.format,
-            "target": row.target if row.channel == "email" else redact_url(row.target),
-            **{k: json.loads(getattr(row, k)) for k in LISTS},
-            "min_severity": row.min_severity, "frequency": row.frequency, "language": row.language,
-            "timezone": row.timezone, "send_hour": row.send_hour, "send_weekday": row.send_weekday,
-            "quiet": row.quiet, "secret_env": row.secret_env, "active": row.active, "created_by": row.created_by,
-            "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-            "unsubscribed_at": row.unsubscribed_at.isoformat() if row.unsubscribed_at else None}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "channel": row.channel,
+        "format": row.format,
+        "target": row.target if row.channel == "email" else redact_url(row.target),
+        **{k: json.loads(getattr(row, k)) for k in LISTS},
+        "min_severity": row.min_severity,
+        "frequency": row.frequency,
+        "language": row.language,
+        "timezone": row.timezone,
+        "send_hour": row.send_hour,
+        "send_weekday": row.send_weekday,
+        "quiet": row.quiet,
+        "secret_env": row.secret_env,
+        "active": row.active,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "unsubscribed_at": row.unsubscribed_at.isoformat() if row.unsubscribed_at else None,
+    }
 
 
 # --- scope ---------------------------------------------------------------------------------
@@ -220,8 +306,12 @@ def alerts_in_scope(row: SubscriptionRow) -> AlertScope:
     """What the subscriber may receive: the same scope rule as an API caller's (a regional scope
     sees only alerts of its regions), plus aspects and the minimum severity."""
     scope = scope_of(row)
-    return AlertScope(regions=tuple(scope["regions"]) or None, brands=tuple(scope["brands"]) or None,
-                      aspects=tuple(scope["aspects"]), severities=tuple(severities(row.min_severity)))
+    return AlertScope(
+        regions=tuple(scope["regions"]) or None,
+        brands=tuple(scope["brands"]) or None,
+        aspects=tuple(scope["aspects"]),
+        severities=tuple(severities(row.min_severity)),
+    )
 
 
 # --- schedule ------------------------------------------------------------------------------
@@ -235,7 +325,7 @@ class Period:
 
 
 def _local_slot(day: date, hour: int, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
 
 
 def due_period(row: SubscriptionRow, now: datetime) -> Period | None:
@@ -246,7 +336,9 @@ def due_period(row: SubscriptionRow, now: datetime) -> Period | None:
     tz = _zone(row.timezone)
     local = now.astimezone(tz)
     step = 1 if row.frequency == "daily" else 7
-    day = local.date() - timedelta(days=0 if step == 1 else (local.weekday() - row.send_weekday) % 7)
+    day = local.date() - timedelta(
+        days=0 if step == 1 else (local.weekday() - row.send_weekday) % 7
+    )
     end = _local_slot(day, row.send_hour, tz)
     if end > now:
         day -= timedelta(days=step)
@@ -275,7 +367,8 @@ def from_token(session: Session, token: str, key: bytes) -> SubscriptionRow | No
     if not (head.isascii() and head.isdigit() and len(head) <= 18) or not mac:
         return None
     row = session.get(SubscriptionRow, int(head))
-    if row is None or not hmac.compare_digest(mac.encode("utf-8", "replace"),
-                                              _mac(row.id, row.token_salt, key).encode()):
+    if row is None or not hmac.compare_digest(
+        mac.encode("utf-8", "replace"), _mac(row.id, row.token_salt, key).encode()
+    ):
         return None
     return row

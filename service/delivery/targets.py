@@ -74,8 +74,14 @@ class AllowList:
         return _host_key(host) in self.hosts
 
     def admits(self, addr: IPAddress) -> bool:
-        forms = [addr] + ([addr.ipv4_mapped] if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped else [])
-        return any(form in net for form in forms for net in self.networks if form.version == net.version)
+        forms = [addr] + (
+            [addr.ipv4_mapped]
+            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped
+            else []
+        )
+        return any(
+            form in net for form in forms for net in self.networks if form.version == net.version
+        )
 
 
 def _host_key(host: str) -> str:
@@ -112,8 +118,13 @@ def parse_address(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
 
-def vet(host: str, port: int, allow: Iterable[str] | AllowList = (), *,
-        resolve: Resolver = socket.getaddrinfo) -> list[str]:
+def vet(
+    host: str,
+    port: int,
+    allow: Iterable[str] | AllowList = (),
+    *,
+    resolve: Resolver = socket.getaddrinfo,
+) -> list[str]:
     """The addresses of ``host`` a webhook may connect to, in the resolver's order; raises
     :class:`TargetRefused` when any address it resolves to is refused (one bad address
     refuses the host: which one a connection would use is not ours to choose) and lets the
@@ -129,10 +140,14 @@ def vet(host: str, port: int, allow: Iterable[str] | AllowList = (), *,
         addr = parse_address(text)
         why = refusal(addr)
         if why is not None and not rules.admits(addr):
-            shown = host if _host_key(host) == _host_key(text) else f"{host} resolves to {text}, which"
+            shown = (
+                host if _host_key(host) == _host_key(text) else f"{host} resolves to {text}, which"
+            )
             article = "an" if why[0] in "aeiou" else "a"
-            raise TargetRefused(f"webhook target {shown} is {article} {why} address, and "
-                                "delivery.webhook_allow names neither the host nor its network")
+            raise TargetRefused(
+                f"webhook target {shown} is {article} {why} address, and "
+                "delivery.webhook_allow names neither the host nor its network"
+            )
     return found
 
 
@@ -141,7 +156,9 @@ def endpoint(url: httpx.URL) -> tuple[str, int]:
     return url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80)
 
 
-def check_url(url: str, allow: Iterable[str] | AllowList = (), *, resolve: Resolver = socket.getaddrinfo) -> None:
+def check_url(
+    url: str, allow: Iterable[str] | AllowList = (), *, resolve: Resolver = socket.getaddrinfo
+) -> None:
     """Raise :class:`TargetRefused` for a webhook URL that is not an http(s) URL with a host or
     that resolves to a refused address now. A host that does not resolve at all passes: it
     may be a DNS name not published yet, and every send checks again (:func:`vet`)."""

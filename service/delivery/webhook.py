@@ -124,17 +124,25 @@ def _generic(notice: Notice) -> dict:
 
 def _slack(notice: Notice) -> dict:
     title = _chat_title(notice)
-    blocks: list[dict] = [{
-        "type": "header",
-        "text": {"type": "plain_text", "text": _cut_chars(title, SLACK_HEADER_MAX), "emoji": True},
-    }]
+    blocks: list[dict] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": _cut_chars(title, SLACK_HEADER_MAX),
+                "emoji": True,
+            },
+        }
+    ]
     lines = _clean_lines(notice)
     if lines:
         bullets = "\n".join("• " + _slack_escape(line) for line in lines)
-        blocks.append({
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": _cut_slack(bullets, SLACK_SECTION_MAX)},
-        })
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut_slack(bullets, SLACK_SECTION_MAX)},
+            }
+        )
     if notice.link:
         url = _slack_escape(notice.link.replace("|", "%7C"))
         link = f"<{url}|{_slack_escape(_link_label(notice))}>"
@@ -304,11 +312,12 @@ def dingtalk_signed_url(url: str, secret: str, now_ms: int) -> str:
     The rest of the query (``access_token``) is kept byte for byte; a ``timestamp``/``sign``
     already there (a stored URL signed before) is replaced, not repeated."""
     ms = int(now_ms)
-    digest = hmac.new(secret.encode("utf-8"), f"{ms}\n{secret}".encode("utf-8"), hashlib.sha256)
+    digest = hmac.new(secret.encode("utf-8"), f"{ms}\n{secret}".encode(), hashlib.sha256)
     signature = quote_plus(base64.b64encode(digest.digest()).decode("ascii"))
     parts = urlsplit(url)
     kept = [
-        piece for piece in parts.query.split("&")
+        piece
+        for piece in parts.query.split("&")
         if piece and piece.split("=", 1)[0] not in ("timestamp", "sign")
     ]
     query = "&".join([*kept, f"timestamp={ms}", f"sign={signature}"])
@@ -404,7 +413,9 @@ def send(
     status = response.status_code
     if not 200 <= status < 300:
         retryable = status >= 500 or status in (408, 429)
-        return fail(status, f"{_status_line(status)}{_slack_code(fmt, response)} from {where}", retryable)
+        return fail(
+            status, f"{_status_line(status)}{_slack_code(fmt, response)} from {where}", retryable
+        )
     if fmt in ("wecom", "dingtalk"):
         # These robots answer 200 to everything and put the verdict in the JSON: only the
         # number is kept, their ``errmsg`` is text from the receiver (see _status_line).
@@ -417,12 +428,26 @@ def send(
     return SendResult(True, status, None, False)
 
 
-def _post_first(addresses: list[str], url: httpx.URL, body: bytes, headers: dict[str, str],
-                extensions: dict, timeout: float, client: httpx.Client | None) -> httpx.Response:
+def _post_first(
+    addresses: list[str],
+    url: httpx.URL,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict,
+    timeout: float,
+    client: httpx.Client | None,
+) -> httpx.Response:
     """POST to the first of the checked ``addresses`` that takes the connection."""
+
     def post(c: httpx.Client, address: str) -> httpx.Response:
-        request = c.build_request("POST", url.copy_with(host=address), content=body, headers=headers,
-                                  extensions=extensions, timeout=timeout)
+        request = c.build_request(
+            "POST",
+            url.copy_with(host=address),
+            content=body,
+            headers=headers,
+            extensions=extensions,
+            timeout=timeout,
+        )
         return c.send(request, follow_redirects=False)
 
     def each(c: httpx.Client) -> httpx.Response:
@@ -449,12 +474,26 @@ def _status_line(status: int) -> str:
 
 # Slack answers a rejected incoming-webhook call with one of these words as the whole body; a
 # word from this fixed list tells the admin what to fix and carries nothing of the receiver's.
-SLACK_ERRORS = frozenset({
-    "invalid_payload", "invalid_blocks", "invalid_blocks_format", "invalid_token", "user_not_found",
-    "channel_not_found", "channel_is_archived", "action_prohibited", "posting_to_general_channel_denied",
-    "too_many_attachments", "no_service", "no_service_id", "no_team", "team_disabled", "no_active_hooks",
-    "rate_limited",
-})
+SLACK_ERRORS = frozenset(
+    {
+        "invalid_payload",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_token",
+        "user_not_found",
+        "channel_not_found",
+        "channel_is_archived",
+        "action_prohibited",
+        "posting_to_general_channel_denied",
+        "too_many_attachments",
+        "no_service",
+        "no_service_id",
+        "no_team",
+        "team_disabled",
+        "no_active_hooks",
+        "rate_limited",
+    }
+)
 
 
 def _slack_code(fmt: str, response: httpx.Response) -> str:
@@ -508,7 +547,7 @@ def _scrub(text: str, *, url: str, secret: bytes | None) -> str:
 def _redact_match(match: re.Match) -> str:
     found = match.group(0)
     url = found.rstrip(":,;.)]")  # punctuation after a URL belongs to the sentence
-    return redact_url(url) + found[len(url):]
+    return redact_url(url) + found[len(url) :]
 
 
 class _RedactUrls(logging.Filter):

@@ -24,28 +24,48 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from service.demo.phrases import (AGREE, CLOSERS, CONTACT, CONTRAST, EMOJI, OPENERS, STORIES, TOPICS)
+from service.demo.phrases import AGREE, CLOSERS, CONTACT, CONTRAST, EMOJI, OPENERS, STORIES, TOPICS
 
-BRANDS = {"spicewell": ("SpiceWell", "辣之源", ("Fire Noodles", "Sesame Cup", "Mild Broth")),
-          "noodleking": ("NoodleKing", "面大王", ("King Ramen", "Beef Bowl", "Veggie Pack")),
-          "goldenbowl": ("GoldenBowl", "金碗", ("Golden Udon", "Tom Yum Cup", "Classic Chicken"))}
+BRANDS = {
+    "spicewell": ("SpiceWell", "辣之源", ("Fire Noodles", "Sesame Cup", "Mild Broth")),
+    "noodleking": ("NoodleKing", "面大王", ("King Ramen", "Beef Bowl", "Veggie Pack")),
+    "goldenbowl": ("GoldenBowl", "金碗", ("Golden Udon", "Tom Yum Cup", "Classic Chicken")),
+}
 BRAND_SHARE = {"spicewell": 0.5, "noodleking": 0.3, "goldenbowl": 0.2}
 REGIONS = ("North", "South", "East", "West", "Central")
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45+")
 AGE_SHARE = (0.25, 0.3, 0.25, 0.2)
 TIERS = ("standard", "plus", "vip")
 CHANNELS = {"review": 0.6, "social": 0.25, "complaint": 0.15}
-SOURCES = {("review", "en"): ("amazon", "walmart"), ("review", "zh"): ("tmall", "jd"),
-           ("social", "en"): ("twitter", "instagram"), ("social", "zh"): ("weibo", "xiaohongshu"),
-           ("complaint", "en"): ("hotline", "email"), ("complaint", "zh"): ("hotline", "wechat")}
+SOURCES = {
+    ("review", "en"): ("amazon", "walmart"),
+    ("review", "zh"): ("tmall", "jd"),
+    ("social", "en"): ("twitter", "instagram"),
+    ("social", "zh"): ("weibo", "xiaohongshu"),
+    ("complaint", "en"): ("hotline", "email"),
+    ("complaint", "zh"): ("hotline", "wechat"),
+}
 
-BASE_WEIGHTS = {"taste_good": .16, "too_spicy": .03, "bland": .04, "packaging_damage": .04,
-                "packaging_nice": .05, "delivery": .14, "price_high": .06, "value_good": .06,
-                "service_bad": .05, "service_good": .04, "health_issue": .015, "portion_small": .04,
-                "out_of_stock": .03, "easy_prep": .06, "neutral_note": .07}
+BASE_WEIGHTS = {
+    "taste_good": 0.16,
+    "too_spicy": 0.03,
+    "bland": 0.04,
+    "packaging_damage": 0.04,
+    "packaging_nice": 0.05,
+    "delivery": 0.14,
+    "price_high": 0.06,
+    "value_good": 0.06,
+    "service_bad": 0.05,
+    "service_good": 0.04,
+    "health_issue": 0.015,
+    "portion_small": 0.04,
+    "out_of_stock": 0.03,
+    "easy_prep": 0.06,
+    "neutral_note": 0.07,
+}
 
 
 # What the demo's insight team follows by name (POST /v1/tracked-phrases): the complaint the
@@ -58,7 +78,7 @@ class DemoConfig:
     weeks: int = 26
     per_week: int = 1000
     seed: int = 7
-    start: datetime = datetime(2026, 5, 4, tzinfo=timezone.utc)  # a Monday
+    start: datetime = datetime(2026, 5, 4, tzinfo=UTC)  # a Monday
     zh_share: float = 0.5
     shift_week: int = 18
     shift_region: str = "East"
@@ -97,15 +117,20 @@ class DemoGenerator:
     def _delivery_negative(self, week: int) -> float:
         c = self.config
         frac = week / max(c.weeks - 1, 1)
-        return c.delivery_negative_start + (c.delivery_negative_end - c.delivery_negative_start) * frac
+        return (
+            c.delivery_negative_start + (c.delivery_negative_end - c.delivery_negative_start) * frac
+        )
 
     def _pick_topic(self, rng: random.Random, week: int, channel: str, brand: str) -> str:
         weights = dict(BASE_WEIGHTS)
         if brand == self.config.surge_brand:
             weights["packaging_damage"] = 0.0  # drawn separately at the (surging) rate
         if channel == "complaint":
-            weights = {k: v for k, v in weights.items() if TOPICS.get(k, TOPICS["bland"]).polarity < 0
-                       or k == "delivery"}
+            weights = {
+                k: v
+                for k, v in weights.items()
+                if TOPICS.get(k, TOPICS["bland"]).polarity < 0 or k == "delivery"
+            }
         names, w = zip(*weights.items())
         topic = rng.choices(names, w)[0]
         if topic == "delivery":
@@ -129,16 +154,23 @@ class DemoGenerator:
             j = rng.randrange(1, len(w) - 1)
             op = rng.random()
             if op < 0.4:
-                w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+                w = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
             elif op < 0.7:
-                w = w[:j] + w[j + 1:]
+                w = w[:j] + w[j + 1 :]
             else:
                 w = w[:j] + w[j] + w[j:]
             words[i] = w
         return " ".join(words)
 
-    def _compose(self, rng: random.Random, topics: list[str], lang: str, channel: str,
-                 brand: str, product: str) -> str:
+    def _compose(
+        self,
+        rng: random.Random,
+        topics: list[str],
+        lang: str,
+        channel: str,
+        brand: str,
+        product: str,
+    ) -> str:
         brand_name = BRANDS[brand][0] if lang == "en" else BRANDS[brand][1]
         parts = [self._phrase(rng, topics[0], lang)]
         for prev, cur in zip(topics, topics[1:]):
@@ -196,9 +228,13 @@ class DemoGenerator:
                 k = rng.choices((1, 2, 3, 4), (0.4, 0.4, 0.15, 0.05))[0]
                 topics: list[str] = []
                 effects: list[str] = []
-                shifted = (brand == c.shift_brand and region == c.shift_region
-                           and age == c.shift_age_group and week >= c.shift_week
-                           and (c.rollback_week is None or week < c.rollback_week))
+                shifted = (
+                    brand == c.shift_brand
+                    and region == c.shift_region
+                    and age == c.shift_age_group
+                    and week >= c.shift_week
+                    and (c.rollback_week is None or week < c.rollback_week)
+                )
                 if shifted:
                     ramp = 0.6 if week == c.shift_week else 1.0
                     if rng.random() < c.shift_rate * ramp:
@@ -217,8 +253,12 @@ class DemoGenerator:
                         topics.append(t)
                 if any(t.startswith("delivery") for t in topics):
                     effects.append("delivery_improvement")
-                created = week_start + timedelta(days=rng.randrange(7), hours=rng.choice(range(7, 24)),
-                                                 minutes=rng.randrange(60), seconds=rng.randrange(60))
+                created = week_start + timedelta(
+                    days=rng.randrange(7),
+                    hours=rng.choice(range(7, 24)),
+                    minutes=rng.randrange(60),
+                    seconds=rng.randrange(60),
+                )
                 source = rng.choice(SOURCES[(channel, lang)])
                 ext = f"{source}-{n:07d}"
                 text = self._compose(rng, topics, lang, channel, brand, product)
@@ -227,31 +267,81 @@ class DemoGenerator:
                 if channel == "review":
                     rating = float(min(5, max(1, round(3 + 1.7 * polarity + rng.gauss(0, 0.6)))))
                 author = f"cust-{rng.randrange(40_000):05d}"
-                row = {"source": source, "channel": channel, "external_id": ext, "text": text,
-                       "created_at": created.isoformat().replace("+00:00", "Z"), "brand": brand,
-                       "product": product, "region": region, "rating": rating,
-                       "rating_scale": 5 if rating is not None else None, "author": author,
-                       "age_group": age, "customer_tier": rng.choices(TIERS, (0.6, 0.3, 0.1))[0]}
+                row = {
+                    "source": source,
+                    "channel": channel,
+                    "external_id": ext,
+                    "text": text,
+                    "created_at": created.isoformat().replace("+00:00", "Z"),
+                    "brand": brand,
+                    "product": product,
+                    "region": region,
+                    "rating": rating,
+                    "rating_scale": 5 if rating is not None else None,
+                    "author": author,
+                    "age_group": age,
+                    "customer_tier": rng.choices(TIERS, (0.6, 0.3, 0.1))[0],
+                }
                 aspects: dict[str, int] = {}
                 for t in topics:
                     a = TOPICS[t].aspect
                     if a:
                         aspects[a] = TOPICS[t].polarity if a not in aspects else aspects[a]
-                truth = Truth(ext, week, topics[0], topics, aspects, effects, brand=brand, region=region, age_group=age)
+                truth = Truth(
+                    ext,
+                    week,
+                    topics[0],
+                    topics,
+                    aspects,
+                    effects,
+                    brand=brand,
+                    region=region,
+                    age_group=age,
+                )
                 yield row, truth
                 if channel == "complaint" and rng.random() < c.crosspost_rate:
                     n += 1
                     social_src = rng.choice(SOURCES[("social", lang)])
-                    dup = dict(row, source=social_src, channel="social", external_id=f"{social_src}-{n:07d}",
-                               text=(f"@{BRANDS[brand][0]} " if lang == "en" else f"#{BRANDS[brand][1]}# ") + text,
-                               created_at=(created + timedelta(hours=rng.randint(1, 20))).isoformat()
-                               .replace("+00:00", "Z"), rating=None, rating_scale=None)
-                    yield dup, Truth(dup["external_id"], week, topics[0], topics, aspects, effects,
-                                     duplicate_of=ext, brand=brand, region=region, age_group=age)
+                    dup = dict(
+                        row,
+                        source=social_src,
+                        channel="social",
+                        external_id=f"{social_src}-{n:07d}",
+                        text=(f"@{BRANDS[brand][0]} " if lang == "en" else f"#{BRANDS[brand][1]}# ")
+                        + text,
+                        created_at=(created + timedelta(hours=rng.randint(1, 20)))
+                        .isoformat()
+                        .replace("+00:00", "Z"),
+                        rating=None,
+                        rating_scale=None,
+                    )
+                    yield (
+                        dup,
+                        Truth(
+                            dup["external_id"],
+                            week,
+                            topics[0],
+                            topics,
+                            aspects,
+                            effects,
+                            duplicate_of=ext,
+                            brand=brand,
+                            region=region,
+                            age_group=age,
+                        ),
+                    )
 
 
-def gold_did(truths, *, brand: str, treated: tuple[str, str], controls: list[tuple[str, str]] | None,
-             aspect: str, pre_weeks: range, post_weeks: range) -> dict | None:
+def gold_did(
+    truths,
+    *,
+    brand: str,
+    treated: tuple[str, str],
+    controls: list[tuple[str, str]] | None,
+    aspect: str,
+    pre_weeks: range,
+    post_weeks: range,
+) -> dict | None:
     """The difference in differences of the share of items with a negative ``aspect`` topic, on
     the generator's own labels (one voice counted once): ``treated`` (region, age group) against
     ``controls`` (every other cell of the brand when None), ``post_weeks`` against ``pre_weeks``.
@@ -269,22 +359,48 @@ def gold_did(truths, *, brand: str, treated: tuple[str, str], controls: list[tup
             continue
         period = "pre" if t.week in pre_weeks else "post" if t.week in post_weeks else None
         cell = (t.region, t.age_group)
-        side = "treated" if cell == treated else "control" if (controls is None or cell in controls) else None
+        side = (
+            "treated"
+            if cell == treated
+            else "control"
+            if (controls is None or cell in controls)
+            else None
+        )
         if period and side:
             add(side, period, t.aspects.get(aspect, 0) < 0)
     share = {k: v[1] / v[0] for k, v in cells.items() if v[0]}
     if len(share) < 4:  # a side or a period without items (a small or short data set)
         return None
-    did = (share["treated:post"] - share["treated:pre"]) - (share["control:post"] - share["control:pre"])
-    return {"treated": {"before": share["treated:pre"], "after": share["treated:post"]},
-            "control": {"before": share["control:pre"], "after": share["control:post"]}, "did": did}
+    did = (share["treated:post"] - share["treated:pre"]) - (
+        share["control:post"] - share["control:pre"]
+    )
+    return {
+        "treated": {"before": share["treated:pre"], "after": share["treated:post"]},
+        "control": {"before": share["control:pre"], "after": share["control:post"]},
+        "did": did,
+    }
 
 
-COLUMNS = ["source", "channel", "external_id", "text", "created_at", "brand", "product", "region",
-           "rating", "rating_scale", "author", "age_group", "customer_tier"]
+COLUMNS = [
+    "source",
+    "channel",
+    "external_id",
+    "text",
+    "created_at",
+    "brand",
+    "product",
+    "region",
+    "rating",
+    "rating_scale",
+    "author",
+    "age_group",
+    "customer_tier",
+]
 
 
-def write_demo(path: Path, config: DemoConfig = DemoConfig(), truth_path: Path | None = None) -> dict:
+def write_demo(
+    path: Path, config: DemoConfig = DemoConfig(), truth_path: Path | None = None
+) -> dict:
     """Write the data set (format from the extension) and its ground truth; returns a summary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,14 +435,26 @@ def write_demo(path: Path, config: DemoConfig = DemoConfig(), truth_path: Path |
     effects = {}
     gold = None
     if config.rollback_week is not None and config.shift_week < config.rollback_week < config.weeks:
-        gold = gold_did(truths, brand=config.shift_brand, treated=(config.shift_region, config.shift_age_group),
-                        controls=None, aspect="taste", pre_weeks=range(config.shift_week + 1, config.rollback_week),
-                        post_weeks=range(config.rollback_week, config.weeks))
+        gold = gold_did(
+            truths,
+            brand=config.shift_brand,
+            treated=(config.shift_region, config.shift_age_group),
+            controls=None,
+            aspect="taste",
+            pre_weeks=range(config.shift_week + 1, config.rollback_week),
+            post_weeks=range(config.rollback_week, config.weeks),
+        )
     if gold is not None:
         effects["rollback_effect"] = {
-            "brand": config.shift_brand, "segment": {"region": config.shift_region, "age_group": config.shift_age_group},
-            "aspect": "taste", "from_week": config.rollback_week,
+            "brand": config.shift_brand,
+            "segment": {"region": config.shift_region, "age_group": config.shift_age_group},
+            "aspect": "taste",
+            "from_week": config.rollback_week,
             "definition": "share of items with a negative taste topic: treated cell vs every other cell of the brand, "
-                          "weeks from the rollback vs the full weeks of the shift before it", **gold}
-    truth_path.write_text(json.dumps({"config": cfg, "effects": effects, "items": truths}, ensure_ascii=False))
+            "weeks from the rollback vs the full weeks of the shift before it",
+            **gold,
+        }
+    truth_path.write_text(
+        json.dumps({"config": cfg, "effects": effects, "items": truths}, ensure_ascii=False)
+    )
     return {"output": str(path), "rows": count, "truth": str(truth_path)}

@@ -35,7 +35,7 @@ def fingerprint(text: str) -> Fingerprint | None:
     key = dedup_key(text)
     if len(key) < MIN_KEY_CHARS:
         return None
-    shingles = {key[i:i + SHINGLE].encode("utf-8") for i in range(len(key) - SHINGLE + 1)}
+    shingles = {key[i : i + SHINGLE].encode("utf-8") for i in range(len(key) - SHINGLE + 1)}
     from datasketch import MinHash  # imported when first needed: it pulls in scipy.integrate
 
     mh = MinHash(num_perm=NUM_PERM, seed=1)
@@ -43,8 +43,9 @@ def fingerprint(text: str) -> Fingerprint | None:
     sig = mh.hashvalues.astype("<u4")
     bands = []
     for b in range(BANDS):
-        h = hashlib.blake2b(sig[b * ROWS:(b + 1) * ROWS].tobytes(), digest_size=8,
-                            person=b.to_bytes(2, "little"))
+        h = hashlib.blake2b(
+            sig[b * ROWS : (b + 1) * ROWS].tobytes(), digest_size=8, person=b.to_bytes(2, "little")
+        )
         bands.append(int.from_bytes(h.digest(), "little", signed=True))
     return Fingerprint(sig.tobytes(), tuple(bands))
 
@@ -94,4 +95,7 @@ class DuplicatePolicy:
             return item.author_hash == earlier.author_hash
         if not long_text or (item.source, item.channel) == (earlier.source, earlier.channel):
             return False
-        return abs((item.created_at - earlier.created_at).total_seconds()) / 3600 <= self.cross_post_hours
+        return (
+            abs((item.created_at - earlier.created_at).total_seconds()) / 3600
+            <= self.cross_post_hours
+        )

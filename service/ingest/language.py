@@ -10,8 +10,26 @@ from __future__ import annotations
 import re
 import threading
 
-DEFAULT_LANGUAGES = ("en", "zh", "ja", "ko", "es", "fr", "de", "it", "pt", "ru", "ar", "hi",
-                     "nl", "tr", "vi", "th", "id", "pl")
+DEFAULT_LANGUAGES = (
+    "en",
+    "zh",
+    "ja",
+    "ko",
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "ru",
+    "ar",
+    "hi",
+    "nl",
+    "tr",
+    "vi",
+    "th",
+    "id",
+    "pl",
+)
 
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
@@ -36,8 +54,11 @@ class LanguageDetector:
                     from lingua import IsoCode639_1, LanguageDetectorBuilder
 
                     codes = [getattr(IsoCode639_1, c.upper()) for c in self.languages]
-                    self._detector = (LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
-                                      .with_preloaded_language_models().build())
+                    self._detector = (
+                        LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
+                        .with_preloaded_language_models()
+                        .build()
+                    )
         return self._detector
 
     def detect(self, text: str) -> str:

@@ -37,11 +37,18 @@ class ColumnMapping:
     def __post_init__(self):
         for target in list(self.columns) + list(self.defaults):
             if target not in DICTIONARY_FIELDS:
-                raise MappingError(f"unknown field {target!r}; fields are: {', '.join(DICTIONARY_FIELDS)}")
+                raise MappingError(
+                    f"unknown field {target!r}; fields are: {', '.join(DICTIONARY_FIELDS)}"
+                )
 
     @classmethod
-    def from_pairs(cls, pairs: list[str] | None = None, defaults: list[str] | None = None,
-                   file: Path | None = None, **kw) -> "ColumnMapping":
+    def from_pairs(
+        cls,
+        pairs: list[str] | None = None,
+        defaults: list[str] | None = None,
+        file: Path | None = None,
+        **kw,
+    ) -> ColumnMapping:
         columns: dict[str, str] = {}
         dflt: dict[str, Any] = {}
         ignore: tuple[str, ...] = ()
@@ -78,7 +85,7 @@ class ColumnMapping:
             if column in used:
                 continue
             if column.startswith(ATTRIBUTE_PREFIX):
-                attributes[column[len(ATTRIBUTE_PREFIX):]] = value
+                attributes[column[len(ATTRIBUTE_PREFIX) :]] = value
             elif column in DICTIONARY_FIELDS:
                 if column not in self.columns:  # a mapped field wins over a same-named column
                     payload[column] = value

@@ -34,9 +34,11 @@ _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
 # Other numbers only in a phone-like shape: +country code, (area) code, or 3-3-4 groups;
 # bare digit runs (order numbers, batch codes) are left alone.
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(?\d{1,4}\)?[ .\-]?)?\d{2,4}(?:[ .\-]?\d{2,4}){1,3}"
-                    r"|\(\d{2,4}\)[ .\-]?\d{3,4}[ .\-]?\d{4}"
-                    r"|\d{3}[.\-]\d{3}[.\-]\d{4})(?!\d)")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(?\d{1,4}\)?[ .\-]?)?\d{2,4}(?:[ .\-]?\d{2,4}){1,3}"
+    r"|\(\d{2,4}\)[ .\-]?\d{3,4}[ .\-]?\d{4}"
+    r"|\d{3}[.\-]\d{3}[.\-]\d{4})(?!\d)"
+)
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -62,49 +64,128 @@ def _luhn(digits: str) -> bool:
 # then optionally a direction, a unit ("Apt 4B") and a city with a US state / ZIP or a UK
 # postcode. Types that double as ordinary words (Way, Place, Court, Drive…) count only with
 # such a tail or after an address cue ("I live at", "ship to", "address:").
-_EN_STRONG = ("street", "st", "road", "rd", "avenue", "ave", "boulevard", "blvd", "lane", "ln",
-              "highway", "hwy", "parkway", "pkwy")
+_EN_STRONG = (
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "boulevard",
+    "blvd",
+    "lane",
+    "ln",
+    "highway",
+    "hwy",
+    "parkway",
+    "pkwy",
+)
 _EN_WEAK = ("way", "place", "pl", "court", "ct", "drive", "dr", "terrace", "crescent")
-_US_STATES = ("AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
-              "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC").split()
+_US_STATES = (
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC"
+).split()
 _SP = r"[ \t]+"
 _EN_WORD = r"(?:[A-Z][A-Za-z'’\-]*|\d{1,3}(?:st|nd|rd|th))"
 _EN_CITY = r"[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}"
 _EN_ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}"
-_EN_UNIT = (r"(?:Apt|Apartment|Unit|Suite|Ste|Flat|Floor|Fl|Room|Rm)\.?[ \t]*#?[ \t]*"
-            r"[A-Za-z]?\d{1,5}[A-Za-z]?")
+_EN_UNIT = (
+    r"(?:Apt|Apartment|Unit|Suite|Ste|Flat|Floor|Fl|Room|Rm)\.?[ \t]*#?[ \t]*"
+    r"[A-Za-z]?\d{1,5}[A-Za-z]?"
+)
 _EN_STATE = "(?:" + "|".join(_US_STATES) + ")"
 _EN_ADDRESS = re.compile(
     r"(?<![\w.,$€£¥%/:#\-])"
     rf"(?P<prefix>{_EN_UNIT},?{_SP})?"
-    r"(?P<number>\d{1,5}[A-Za-z]?(?:[ \t]?[-–][ \t]?\d{1,5}[A-Za-z]?)?)" + _SP +
-    rf"(?P<name>(?:(?:[NSEW]|North|South|East|West)\.?{_SP})?"
-    rf"(?:{_EN_WORD}{_SP}){{0,2}}{_EN_WORD})" + _SP +
-    r"(?P<type>(?i:" + "|".join(_EN_STRONG + _EN_WEAK) + r"))\b\.?"
+    r"(?P<number>\d{1,5}[A-Za-z]?(?:[ \t]?[-–][ \t]?\d{1,5}[A-Za-z]?)?)"
+    + _SP
+    + rf"(?P<name>(?:(?:[NSEW]|North|South|East|West)\.?{_SP})?"
+    rf"(?:{_EN_WORD}{_SP}){{0,2}}{_EN_WORD})"
+    + _SP
+    + r"(?P<type>(?i:"
+    + "|".join(_EN_STRONG + _EN_WEAK)
+    + r"))\b\.?"
     r"(?:[ \t]+(?:NE|NW|SE|SW|N|S|E|W|North|South|East|West)\b\.?)?"
     rf"(?P<unit>,?{_SP}(?:{_EN_UNIT}|#[ \t]?\d{{1,5}}[A-Za-z]?)\b)?"
     r"(?P<tail>"
     rf",?\s+{_EN_CITY},?[ \t]+{_EN_STATE}(?:[ \t]+{_EN_ZIP})?\b"
     rf"|,?\s+(?:{_EN_CITY},?[ \t]+)?{_UK_POSTCODE}\b"
     rf"|,?\s+{_EN_CITY},?[ \t]+{_EN_ZIP}\b"
-    r")?")
+    r")?"
+)
 # Words that are not part of a street name, and words before a number that make it a count,
 # a rank or a level rather than a house number ("Top 5 Food Street stalls", "Level 2 Food Court").
-_EN_NOT_NAME = {"on", "in", "at", "of", "and", "or", "for", "to", "with", "from", "by", "my",
-                "our", "your", "is", "are", "was", "were", "i", "it", "we", "you", "they", "the",
-                "a", "an"}
-_EN_NOT_BEFORE = {"the", "top", "best", "level", "floor", "gate", "platform", "terminal", "route",
-                  "day", "week", "chapter", "episode", "season", "part", "page", "version", "model",
-                  "rated", "rating", "ate", "ordered", "bought", "got", "had", "only", "about",
-                  "over", "under", "than", "x"}
+_EN_NOT_NAME = {
+    "on",
+    "in",
+    "at",
+    "of",
+    "and",
+    "or",
+    "for",
+    "to",
+    "with",
+    "from",
+    "by",
+    "my",
+    "our",
+    "your",
+    "is",
+    "are",
+    "was",
+    "were",
+    "i",
+    "it",
+    "we",
+    "you",
+    "they",
+    "the",
+    "a",
+    "an",
+}
+_EN_NOT_BEFORE = {
+    "the",
+    "top",
+    "best",
+    "level",
+    "floor",
+    "gate",
+    "platform",
+    "terminal",
+    "route",
+    "day",
+    "week",
+    "chapter",
+    "episode",
+    "season",
+    "part",
+    "page",
+    "version",
+    "model",
+    "rated",
+    "rating",
+    "ate",
+    "ordered",
+    "bought",
+    "got",
+    "had",
+    "only",
+    "about",
+    "over",
+    "under",
+    "than",
+    "x",
+}
 _EN_CUE = re.compile(
     r"(?:\b(?:live[sd]?|living|stay(?:s|ed|ing)?|reside[sd]?|residing|located|based|moved?)"
     r"[ \t]+(?:at|on|to|in)"
     r"|\baddress(?:[ \t]+is)?"
     r"|\b(?:deliver(?:ed|y)?|ship(?:ped|ping)?|send|sent|mail(?:ed)?|post(?:ed)?|return(?:ed)?)"
     r"\b[^.!?\n]{0,20}?\bto)"
-    r"[ \t]*[:：]?[ \t]*$", re.IGNORECASE)
+    r"[ \t]*[:：]?[ \t]*$",
+    re.IGNORECASE,
+)
 
 
 def _en_address(m: re.Match) -> tuple[int, int] | None:
@@ -114,13 +195,14 @@ def _en_address(m: re.Match) -> tuple[int, int] | None:
     kind = m.group("type")
     if len(words) == 1 and re.fullmatch(r"\d+(?:st|nd|rd|th)", words[0]) and not kind.istitle():
         return None  # "3 1st rd picks": a first round, not 1st Rd
-    before = m.string[max(0, m.start() - 60):m.start()]
+    before = m.string[max(0, m.start() - 60) : m.start()]
     if not m.group("prefix"):
         prev = re.search(r"(\w+)[ \t]*$", before)
         if prev and (prev.group(1).lower() in _EN_NOT_BEFORE or prev.group(1).isdigit()):
             return None  # "Top 5 …", "1 2 3 4 Total Golden St…": a rank or a count
     if kind.lower() in _EN_WEAK and not (
-            m.group("prefix") or m.group("unit") or m.group("tail") or _EN_CUE.search(before)):
+        m.group("prefix") or m.group("unit") or m.group("tail") or _EN_CUE.search(before)
+    ):
         return None
     return m.span()
 
@@ -152,21 +234,59 @@ _ZH_PART = f"(?:{_ZH_BUILDING}|{_ZH_UNIT}|{_ZH_ROOM}|{_ZH_FLOOR})"
 _ZH_MORE = rf"(?:{_S}(?:{_ZH_PART}|{_ZH_BARE_ROOM})){{0,4}}"  # bounded: no quadratic backtracking
 # A flat without a road number must say more than "3楼" or "2室": two or more parts, one of
 # them a unit or room ("5栋1单元402室", "3号楼502室"), or an estate and its building ("阳光小区5号楼").
-_ZH_FLAT = (rf"(?:{_ZH_ESTATE}{_S}(?:{_ZH_BUILDING}|{_ZH_UNIT}|{_ZH_ROOM}){_ZH_MORE}"
-            rf"|(?:{_ZH_UNIT}|{_ZH_ROOM}){_S}(?:{_ZH_PART}|{_ZH_BARE_ROOM}){_ZH_MORE}"
-            rf"|{_ZH_PART}(?:{_S}{_ZH_PART}){{0,3}}{_S}(?:{_ZH_UNIT}|{_ZH_ROOM}|{_ZH_BARE_ROOM})"
-            rf"{_ZH_MORE})")
-_ZH_ROAD = (rf"{_ZH_STREET}(?:{_S}[一二三四五六七八九十\d]{{1,3}}段)?{_S}{_ZH_NUMBER}"  # 人民南路四段1号
-            rf"(?:{_S}(?:{_ZH_ESTATE}{_S})?{_ZH_PART}{_ZH_MORE})?")
+_ZH_FLAT = (
+    rf"(?:{_ZH_ESTATE}{_S}(?:{_ZH_BUILDING}|{_ZH_UNIT}|{_ZH_ROOM}){_ZH_MORE}"
+    rf"|(?:{_ZH_UNIT}|{_ZH_ROOM}){_S}(?:{_ZH_PART}|{_ZH_BARE_ROOM}){_ZH_MORE}"
+    rf"|{_ZH_PART}(?:{_S}{_ZH_PART}){{0,3}}{_S}(?:{_ZH_UNIT}|{_ZH_ROOM}|{_ZH_BARE_ROOM})"
+    rf"{_ZH_MORE})"
+)
+_ZH_ROAD = (
+    rf"{_ZH_STREET}(?:{_S}[一二三四五六七八九十\d]{{1,3}}段)?{_S}{_ZH_NUMBER}"  # 人民南路四段1号
+    rf"(?:{_S}(?:{_ZH_ESTATE}{_S})?{_ZH_PART}{_ZH_MORE})?"
+)
 _ZH_ADDRESS = re.compile(rf"(?:{_ZH_ADMIN}{_S}){{0,5}}(?:{_ZH_ROAD}|{_ZH_FLAT})")
 # the first place name of a match, to trim (see _zh_start)
-_ZH_FIRST = re.compile(rf"(?P<name>{_ZH_NAME}{{2,6}}?){_ZH_ADMIN_SFX}"
-                       rf"|(?P<name2>{_ZH_NAME}{{1,5}}?){_ZH_STREET_SFX}"
-                       rf"|(?P<name3>{_ZH_NAME}{{2,8}}?){_ZH_ESTATE_SFX}")
-_ZH_PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江",
-                 "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州",
-                 "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港",
-                 "澳门")
+_ZH_FIRST = re.compile(
+    rf"(?P<name>{_ZH_NAME}{{2,6}}?){_ZH_ADMIN_SFX}"
+    rf"|(?P<name2>{_ZH_NAME}{{1,5}}?){_ZH_STREET_SFX}"
+    rf"|(?P<name3>{_ZH_NAME}{{2,8}}?){_ZH_ESTATE_SFX}"
+)
+_ZH_PROVINCES = (
+    "北京",
+    "天津",
+    "上海",
+    "重庆",
+    "河北",
+    "山西",
+    "辽宁",
+    "吉林",
+    "黑龙江",
+    "江苏",
+    "浙江",
+    "安徽",
+    "福建",
+    "江西",
+    "山东",
+    "河南",
+    "湖北",
+    "湖南",
+    "广东",
+    "海南",
+    "四川",
+    "贵州",
+    "云南",
+    "陕西",
+    "甘肃",
+    "青海",
+    "台湾",
+    "内蒙古",
+    "广西",
+    "西藏",
+    "宁夏",
+    "新疆",
+    "香港",
+    "澳门",
+)
 # Characters that rarely belong to a place name but can ("位于", "楼下", "2024年", but 下沙路,
 # 海口市, 个旧市): the first place name of a match starts after the last of them, keeping at
 # least 2 characters.
@@ -197,6 +317,7 @@ def _zh_address(m: re.Match) -> tuple[int, int] | None:
 
 # --- rules -------------------------------------------------------------------------------
 
+
 def _whole_if(check: Callable[[str], bool]) -> Callable[[re.Match], tuple[int, int] | None]:
     return lambda m: m.span() if check(m.group(0)) else None
 
@@ -218,7 +339,9 @@ _RULES = (
     _Rule("CARD", _CARD, _whole_if(lambda s: _luhn(re.sub(r"\D", "", s)))),
     _Rule("PHONE", _PHONE, _whole_if(lambda s: len(re.sub(r"\D", "", s)) >= 8)),
     _Rule("ADDRESS", _EN_ADDRESS, _en_address, re.compile(r"\d[A-Za-z]?[ \t]+[A-Z0-9]")),
-    _Rule("ADDRESS", _ZH_ADDRESS, _zh_address, re.compile(r"[A-Za-z\d][ \t]?[号栋幢座单室户楼层弄]")),
+    _Rule(
+        "ADDRESS", _ZH_ADDRESS, _zh_address, re.compile(r"[A-Za-z\d][ \t]?[号栋幢座单室户楼层弄]")
+    ),
 )
 
 
@@ -245,6 +368,7 @@ def redact(text: str, mode: PiiMode = PiiMode.redact) -> tuple[str, dict[str, in
             found[rule.kind] = found.get(rule.kind, 0) + 1
             s = m.string[start:end]
             handled = f"[{rule.kind}]" if mode is PiiMode.redact else _mask(s)
-            return m.string[m.start():start] + handled + m.string[end:m.end()]
+            return m.string[m.start() : start] + handled + m.string[end : m.end()]
+
         text = rule.pattern.sub(_sub, text)
     return text, found

@@ -39,9 +39,15 @@ class PreparedItem:
 
 
 class Preparer:
-    def __init__(self, *, detector: LanguageDetector, competitors: Competitors,
-                 author_hasher: Callable[[str], str], pii_mode: PiiMode = PiiMode.redact,
-                 pii_modes_by_source: dict[str, PiiMode] | None = None):
+    def __init__(
+        self,
+        *,
+        detector: LanguageDetector,
+        competitors: Competitors,
+        author_hasher: Callable[[str], str],
+        pii_mode: PiiMode = PiiMode.redact,
+        pii_modes_by_source: dict[str, PiiMode] | None = None,
+    ):
         self.detector = detector
         self.competitors = competitors
         self.author_hasher = author_hasher
@@ -54,16 +60,25 @@ class Preparer:
         text, found = redact(text, mode)
         brand, brand_source = self._brand(item.brand, text)
         language = item.language.lower() if item.language else self.detector.detect(text)
-        clean = item.model_copy(update={"text": text, "brand": brand, "language": language,
-                                        "author": None})
+        clean = item.model_copy(
+            update={"text": text, "brand": brand, "language": language, "author": None}
+        )
         author_hash = self.author_hasher(item.author) if item.author else None
         content = clean.model_dump(mode="json", exclude={"source", "external_id"})
         content["author_hash"] = author_hash
         content["brand_source"] = brand_source.value
-        content_hash = hashlib.sha1(json.dumps(content, sort_keys=True, ensure_ascii=False)
-                                    .encode()).hexdigest()
-        return PreparedItem(clean, author_hash, text_hash(text), content_hash,
-                            fingerprint(text), found, brand_source)
+        content_hash = hashlib.sha1(
+            json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()
+        return PreparedItem(
+            clean,
+            author_hash,
+            text_hash(text),
+            content_hash,
+            fingerprint(text),
+            found,
+            brand_source,
+        )
 
     def _brand(self, given: str | None, text: str) -> tuple[str, BrandSource]:
         """The brand field resolved to a brand id; without one, the brand the (normalised,

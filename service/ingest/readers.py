@@ -28,8 +28,12 @@ class RowError:
     external_id: str | None = None
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "field": ",".join(self.fields) or None, "reason": self.reason,
-                "external_id": self.external_id}
+        return {
+            "row": self.row,
+            "field": ",".join(self.fields) or None,
+            "reason": self.reason,
+            "external_id": self.external_id,
+        }
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f", field {'/'.join(self.fields)}" if self.fields else "")
@@ -46,8 +50,15 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
             raise ReaderError(f"unknown format {explicit!r}; expected one of {', '.join(FORMATS)}")
         return explicit
     suffix = path.suffix.lower().lstrip(".")
-    fmt = {"csv": "csv", "tsv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl",
-           "parquet": "parquet", "pq": "parquet"}.get(suffix)
+    fmt = {
+        "csv": "csv",
+        "tsv": "csv",
+        "jsonl": "jsonl",
+        "ndjson": "jsonl",
+        "json": "jsonl",
+        "parquet": "parquet",
+        "pq": "parquet",
+    }.get(suffix)
     if fmt is None:
         raise ReaderError(f"{path}: cannot tell the format from {path.suffix!r}; pass --format")
     return fmt
@@ -110,7 +121,10 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict | RowError]]:
                 yield lineno, RowError(lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
             if not isinstance(record, dict):
-                yield lineno, RowError(lineno, f"expected a JSON object, found {type(record).__name__}")
+                yield (
+                    lineno,
+                    RowError(lineno, f"expected a JSON object, found {type(record).__name__}"),
+                )
                 continue
             yield lineno, record
 
@@ -151,4 +165,3 @@ def count_rows(path: Path, fmt: str | None = None) -> int | None:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             n += chunk.count(b"\n")
     return max(n - 1, 0) if fmt == "csv" else n
-

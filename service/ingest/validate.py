@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,8 +20,8 @@ from service.ingest.readers import RowError
 _FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
 # Time windows reach years back from the newest item and buckets round outwards: an item at the
 # calendar's edge (year 1 or 9999) would make that arithmetic overflow for every caller.
-EARLIEST = datetime(100, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(9900, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(100, 1, 1, tzinfo=UTC)
+LATEST = datetime(9900, 1, 1, tzinfo=UTC)
 
 
 def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
@@ -32,7 +32,7 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
         if not math.isfinite(value):
             raise ValueError("not a finite number")
         seconds = value / 1000 if abs(value) > 1e11 else value
-        dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        dt = datetime.fromtimestamp(seconds, tz=UTC)
     elif isinstance(value, str) and value.strip():
         s = value.strip()
         if s.lstrip("-").replace(".", "", 1).isdigit():
@@ -52,9 +52,11 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
         raise ValueError("missing")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     if not EARLIEST <= dt < LATEST:
-        raise ValueError(f"out of range: {dt.isoformat()} (years {EARLIEST.year} to {LATEST.year - 1})")
+        raise ValueError(
+            f"out of range: {dt.isoformat()} (years {EARLIEST.year} to {LATEST.year - 1})"
+        )
     return dt
 
 
@@ -85,8 +87,14 @@ def _loc_to_field(loc: tuple, origin: dict[str, str]) -> str:
 class Validator:
     """Validates mapped records against the dictionary and the configured limits."""
 
-    def __init__(self, mapping: ColumnMapping | None = None, *, max_text_chars: int,
-                 default_timezone: str = "UTC", limits=None):
+    def __init__(
+        self,
+        mapping: ColumnMapping | None = None,
+        *,
+        max_text_chars: int,
+        default_timezone: str = "UTC",
+        limits=None,
+    ):
         from service.config import Limits
 
         self.mapping = mapping or ColumnMapping()
@@ -104,9 +112,19 @@ class Validator:
         for k, v in attrs.items():
             name = _printable(str(k))
             if len(str(k)) > lim.max_attribute_name_chars:
-                errors.append((f"attributes.{name[:40]}…", f"name longer than {lim.max_attribute_name_chars} characters"))
+                errors.append(
+                    (
+                        f"attributes.{name[:40]}…",
+                        f"name longer than {lim.max_attribute_name_chars} characters",
+                    )
+                )
             elif isinstance(v, str) and len(v) > lim.max_attribute_value_chars:
-                errors.append((f"attributes.{name}", f"value longer than {lim.max_attribute_value_chars} characters"))
+                errors.append(
+                    (
+                        f"attributes.{name}",
+                        f"value longer than {lim.max_attribute_value_chars} characters",
+                    )
+                )
         return errors
 
     def validate(self, row: int, record: dict[str, Any]) -> FeedbackIn | RowError:
@@ -143,8 +161,12 @@ class Validator:
             else:
                 payload[key] = None
             if payload[key] is None:
-                errors.append((_loc_to_field((key,), origin), "must be a string (or a finite number of at most "
-                                                              "1,000 digits)"))
+                errors.append(
+                    (
+                        _loc_to_field((key,), origin),
+                        "must be a string (or a finite number of at most 1,000 digits)",
+                    )
+                )
                 payload.pop(key)
 
         if "created_at" in payload:
@@ -155,19 +177,35 @@ class Validator:
                 payload.pop("created_at")
         text = payload.get("text")
         if isinstance(text, str) and len(text) > self.max_text_chars:
-            errors.append((_loc_to_field(("text",), origin),
-                           f"too long: {len(text):,} characters (limit {self.max_text_chars:,})"))
+            errors.append(
+                (
+                    _loc_to_field(("text",), origin),
+                    f"too long: {len(text):,} characters (limit {self.max_text_chars:,})",
+                )
+            )
             payload.pop("text")
 
-        if isinstance(text, str) and text.strip() and "text" in payload and not normalize_text(text):
-            errors.append((_loc_to_field(("text",), origin), "must not be empty (only control or invisible characters)"))
+        if (
+            isinstance(text, str)
+            and text.strip()
+            and "text" in payload
+            and not normalize_text(text)
+        ):
+            errors.append(
+                (
+                    _loc_to_field(("text",), origin),
+                    "must not be empty (only control or invisible characters)",
+                )
+            )
             payload.pop("text")
 
         for key, value in list(payload.items()):
             if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
                 errors.append((_loc_to_field((key,), origin), "invalid UTF-8 / lone surrogate"))
                 payload.pop(key)
-            elif key not in ("text", "author") and _has_nul(value):  # PostgreSQL stores no NUL (the text
+            elif key not in ("text", "author") and _has_nul(
+                value
+            ):  # PostgreSQL stores no NUL (the text
                 # drops control characters, the author is only hashed)
                 errors.append((_loc_to_field((key,), origin), "contains a NUL character"))
                 payload.pop(key)
@@ -176,7 +214,12 @@ class Validator:
         except ValidationError as exc:
             for err in exc.errors():
                 # a check across fields (rating within its scale) names the field it is about
-                loc = err["loc"] or tuple(f for f in FeedbackIn.model_fields if re.search(rf"\b{f}\b", err["msg"]))[:1]
+                loc = (
+                    err["loc"]
+                    or tuple(
+                        f for f in FeedbackIn.model_fields if re.search(rf"\b{f}\b", err["msg"])
+                    )[:1]
+                )
                 field = _loc_to_field(loc, origin)
                 if any(field.split(" ")[0] == f for f, _ in errors):
                     continue
@@ -187,7 +230,11 @@ class Validator:
             fields = [f for f, _ in errors]
             reason = "; ".join(f"{f}: {m}" for f, m in errors)
             # echoed in answers that must encode as UTF-8: a lone surrogate is shown escaped
-            return RowError(row, _printable(reason), [_printable(f) for f in fields],
-                            _printable(ext_id) if ext_id is not None else None)
+            return RowError(
+                row,
+                _printable(reason),
+                [_printable(f) for f in fields],
+                _printable(ext_id) if ext_id is not None else None,
+            )
         assert item is not None
         return item

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -58,7 +58,10 @@ class IngestReport:
     def add(self, results: list[ItemResult]) -> None:
         for r in results:
             self.counts[r.status.value] += 1
-            self.linked += r.duplicate_of is not None and r.status in (Status.created, Status.updated)
+            self.linked += r.duplicate_of is not None and r.status in (
+                Status.created,
+                Status.updated,
+            )
         if self.keep_results:
             self.results.extend(results)
 
@@ -76,13 +79,17 @@ class WriteScope:
     brands: tuple[str, ...] | None = None
 
     def admits(self, region: str | None, brand: str | None) -> bool:
-        return ((self.regions is None or region in self.regions)
-                and (self.brands is None or brand in self.brands))
+        return (self.regions is None or region in self.regions) and (
+            self.brands is None or brand in self.brands
+        )
 
 
-NOT_IN_SCOPE = {"field": "external_id", "reason": "not found: no item with this source and external_id may be "
-                                                  "written with this key (its region or brand is outside the "
-                                                  "key's scope)"}
+NOT_IN_SCOPE = {
+    "field": "external_id",
+    "reason": "not found: no item with this source and external_id may be "
+    "written with this key (its region or brand is outside the "
+    "key's scope)",
+}
 
 
 def chunked(it: Iterable, size: int) -> Iterator[list]:
@@ -97,9 +104,17 @@ def chunked(it: Iterable, size: int) -> Iterator[list]:
 
 
 class IngestService:
-    def __init__(self, *, sessions: sessionmaker[Session], scorer: Scorer, preparer: Preparer,
-                 validator: Validator, chunk_size: int = 512, duplicates: DuplicatePolicy = DuplicatePolicy(),
-                 scope: WriteScope | None = None):
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        scorer: Scorer,
+        preparer: Preparer,
+        validator: Validator,
+        chunk_size: int = 512,
+        duplicates: DuplicatePolicy = DuplicatePolicy(),
+        scope: WriteScope | None = None,
+    ):
         self.scope = scope
         self.sessions = sessions
         self.scorer = scorer
@@ -108,8 +123,13 @@ class IngestService:
         self.chunk_size = chunk_size
         self.duplicates = duplicates
 
-    def ingest(self, records: Iterable[tuple[int, dict[str, Any] | RowError]], *,
-               keep_results: bool = True, on_chunk: Callable[[int], None] | None = None) -> IngestReport:
+    def ingest(
+        self,
+        records: Iterable[tuple[int, dict[str, Any] | RowError]],
+        *,
+        keep_results: bool = True,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> IngestReport:
         report = IngestReport(keep_results=keep_results)
         from service.nlp.cancel import check
 
@@ -119,9 +139,14 @@ class IngestService:
             report.add(results)
             for r in results:
                 if r.status is Status.rejected:
-                    report.errors.append(RowError(r.row, "; ".join(e["reason"] for e in r.errors),
-                                                  [e["field"] for e in r.errors if e.get("field")],
-                                                  r.external_id))
+                    report.errors.append(
+                        RowError(
+                            r.row,
+                            "; ".join(e["reason"] for e in r.errors),
+                            [e["field"] for e in r.errors if e.get("field")],
+                            r.external_id,
+                        )
+                    )
             if on_chunk:
                 on_chunk(len(chunk))
         return report
@@ -133,12 +158,18 @@ class IngestService:
         for pos, (row, rec) in enumerate(chunk):
             got = rec if isinstance(rec, RowError) else self.validator.validate(row, rec)
             if isinstance(got, RowError):
-                results[pos] = ItemResult(row, Status.rejected, got.external_id,
-                                          errors=[{"field": ",".join(got.fields) or None, "reason": got.reason}])
+                results[pos] = ItemResult(
+                    row,
+                    Status.rejected,
+                    got.external_id,
+                    errors=[{"field": ",".join(got.fields) or None, "reason": got.reason}],
+                )
                 continue
             p = self.preparer.prepare(got)
             if self.scope is not None and not self.scope.admits(p.item.region, p.item.brand):
-                results[pos] = ItemResult(row, Status.rejected, p.item.external_id, errors=[NOT_IN_SCOPE])
+                results[pos] = ItemResult(
+                    row, Status.rejected, p.item.external_id, errors=[NOT_IN_SCOPE]
+                )
                 continue
             if p.key in prepared:  # the same key twice in one chunk: the later row wins
                 superseded.setdefault(p.key, []).append(prepared[p.key][0])
@@ -160,16 +191,23 @@ class IngestService:
                 else:
                     to_write.append((pos, p))
             if to_write:
-                scored = self.scorer.score([p.item.text for _, p in to_write],
-                                           [p.item.language for _, p in to_write])
+                scored = self.scorer.score(
+                    [p.item.text for _, p in to_write], [p.item.language for _, p in to_write]
+                )
                 self._write(to_write, scored, results)
         for key, positions in superseded.items():  # a later row of the batch was written instead
             winner = results[prepared[key][0]]
             for pos in positions:
                 results[pos].status = Status.rejected
-                results[pos].errors = [{"field": "external_id", "reason": (
-                    f"the same source and external_id as row {winner.row} of this batch, which was "
-                    "written instead (one item per key and batch)")}]
+                results[pos].errors = [
+                    {
+                        "field": "external_id",
+                        "reason": (
+                            f"the same source and external_id as row {winner.row} of this batch, which was "
+                            "written instead (one item per key and batch)"
+                        ),
+                    }
+                ]
         return [results[i] for i in sorted(results)]
 
     def _in_scope(self, ex: repo.Existing) -> bool:
@@ -178,11 +216,13 @@ class IngestService:
     def _is_current(self, ex: repo.Existing, p: PreparedItem) -> bool:
         return ex.content_hash == p.content_hash and ex.model_version == self.scorer.version
 
-    def _write(self, items: list[tuple[int, PreparedItem]], scored: list, results: dict[int, ItemResult]) -> None:
+    def _write(
+        self, items: list[tuple[int, PreparedItem]], scored: list, results: dict[int, ItemResult]
+    ) -> None:
         """Store scored items in one transaction. Created / updated / unchanged is decided here,
         from what the store holds once the keys are locked: of two requests that send the same
         new item at once, exactly one is answered "created"."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             with transaction(self.sessions) as s:
                 repo.lock_keys(s, keys=[p.key for _, p in items])
@@ -191,7 +231,9 @@ class IngestService:
                 write: list[tuple[int, PreparedItem, Any]] = []
                 for (pos, p), sc in zip(items, scored):
                     ex = existing.get(p.key)
-                    if ex is not None and not self._in_scope(ex):  # stored meanwhile, outside the scope
+                    if ex is not None and not self._in_scope(
+                        ex
+                    ):  # stored meanwhile, outside the scope
                         decided[pos] = (Status.rejected, None)
                         continue
                     if ex is None:
@@ -200,10 +242,16 @@ class IngestService:
                         decided[pos] = (Status.unchanged, ex.id)
                         continue
                     else:  # changed text, or the same text scored by another model version
-                        decided[pos] = (Status.unchanged if ex.content_hash == p.content_hash
-                                        else Status.updated, None)
+                        decided[pos] = (
+                            Status.unchanged
+                            if ex.content_hash == p.content_hash
+                            else Status.updated,
+                            None,
+                        )
                     write.append((pos, p, sc))
-                ids = repo.upsert_items(s, items=[p for _, p, _ in write], now=now, duplicates=self.duplicates)
+                ids = repo.upsert_items(
+                    s, items=[p for _, p, _ in write], now=now, duplicates=self.duplicates
+                )
                 repo.save_scores(s, scores={ids[p.key]: sc for _, p, sc in write}, now=now)
                 links = repo.duplicate_links(s, ids=list(ids.values()))
             for pos, p in items:
@@ -211,7 +259,10 @@ class IngestService:
                 if status is Status.rejected:
                     results[pos].status, results[pos].errors = status, [NOT_IN_SCOPE]
                     continue
-                results[pos].status, results[pos].id = status, id_ if id_ is not None else ids[p.key]
+                results[pos].status, results[pos].id = (
+                    status,
+                    id_ if id_ is not None else ids[p.key],
+                )
                 results[pos].duplicate_of = links.get(results[pos].id)
         except (IntegrityError, DataError, ProgrammingError) as exc:
             if len(items) == 1:
@@ -219,31 +270,48 @@ class IngestService:
                 msg = str(getattr(exc, "orig", exc)).splitlines()[0]
                 # logged: the error's class and code, never its message (it can quote the row)
                 orig = getattr(exc, "orig", None) or exc
-                code = (getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
-                        or "-")
-                log.warning("row %s rejected by the database (%s %s)", results[pos].row,
-                            type(orig).__name__, code)
+                code = (
+                    getattr(orig, "sqlstate", None)
+                    or getattr(orig, "sqlite_errorname", None)
+                    or "-"
+                )
+                log.warning(
+                    "row %s rejected by the database (%s %s)",
+                    results[pos].row,
+                    type(orig).__name__,
+                    code,
+                )
                 results[pos].status = Status.rejected
-                results[pos].errors = [{"field": None, "reason": f"rejected by the database: {msg}"}]
+                results[pos].errors = [
+                    {"field": None, "reason": f"rejected by the database: {msg}"}
+                ]
                 return
             mid = len(items) // 2
             self._write(items[:mid], scored[:mid], results)
             self._write(items[mid:], scored[mid:], results)
 
 
-def rescore(*, sessions: sessionmaker[Session], scorer: Scorer, chunk_size: int = 512,
-            on_chunk: Callable[[int], None] | None = None) -> int:
+def rescore(
+    *,
+    sessions: sessionmaker[Session],
+    scorer: Scorer,
+    chunk_size: int = 512,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
     """Score every stored item whose score is missing or from another model version."""
     done, after = 0, 0
     while True:
         with sessions() as s:
-            batch = repo.stale_items(s, model_version=scorer.version, after_id=after, limit=chunk_size)
+            batch = repo.stale_items(
+                s, model_version=scorer.version, after_id=after, limit=chunk_size
+            )
         if not batch:
             return done
         scored = scorer.score([t for _, t, _ in batch], [lang for _, _, lang in batch])
         with transaction(sessions) as s:
-            repo.save_scores(s, scores={i: sc for (i, _, _), sc in zip(batch, scored)},
-                             now=datetime.now(timezone.utc))
+            repo.save_scores(
+                s, scores={i: sc for (i, _, _), sc in zip(batch, scored)}, now=datetime.now(UTC)
+            )
         done += len(batch)
         after = batch[-1][0]
         if on_chunk:

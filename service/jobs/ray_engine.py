@@ -51,7 +51,9 @@ _SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"}
 
 @dataclass(frozen=True)
 class RayOptions:
-    address: str | None = None  # an existing cluster ("auto", "ray://host:10001", "host:6379"); None: start one
+    address: str | None = (
+        None  # an existing cluster ("auto", "ray://host:10001", "host:6379"); None: start one
+    )
     num_cpus: int | None = None  # CPUs of a local instance (None: all of this machine)
     batch_size: int = 512  # rows per block = per model call
     concurrency: int | None = None  # actors (None: one per cpus_per_worker CPUs of the cluster)
@@ -65,7 +67,9 @@ def expand_inputs(spec: str | Path, fmt: str | None = None) -> list[Path]:
     s = str(spec)
     p = Path(s)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and (fmt or f.suffix.lower() in _SUFFIXES))
+        files = sorted(
+            f for f in p.iterdir() if f.is_file() and (fmt or f.suffix.lower() in _SUFFIXES)
+        )
     elif p.is_file():
         files = [p]
     else:
@@ -91,8 +95,12 @@ def ray_session(opts: RayOptions) -> Iterator[None]:
 
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
-                              "log_to_driver": False, **opts.ray_init}
+        kw: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+            "log_to_driver": False,
+            **opts.ray_init,
+        }
         if opts.address:
             ray.init(address=opts.address, **kw)
         else:
@@ -124,8 +132,13 @@ def _datasource(files: list[Path], fmt: str | None, chunk_rows: int, start: tupl
 
         records = ((seq, rec) for seq, rec in enumerate(read_records(path, fmt)) if seq >= skip_n)
         for chunk in chunked(records, chunk_rows):
-            yield pa.table({"_file": pa.array([index], pa.int32()), "_end": pa.array([chunk[-1][0] + 1], pa.int64()),
-                            "_chunk": pa.array([pickle.dumps([rec for _, rec in chunk])], pa.binary())})
+            yield pa.table(
+                {
+                    "_file": pa.array([index], pa.int32()),
+                    "_end": pa.array([chunk[-1][0] + 1], pa.int64()),
+                    "_chunk": pa.array([pickle.dumps([rec for _, rec in chunk])], pa.binary()),
+                }
+            )
 
     class FeedbackFiles(Datasource):
         def get_name(self) -> str:
@@ -134,14 +147,24 @@ def _datasource(files: list[Path], fmt: str | None, chunk_rows: int, start: tupl
         def estimate_inmemory_data_size(self) -> int | None:
             return sum(f.stat().st_size for f in files[first_file:])
 
-        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
-                           data_context=None) -> list[ReadTask]:
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context=None
+        ) -> list[ReadTask]:
             tasks = []
             for i in range(first_file, len(files)):
-                meta = BlockMetadata(num_rows=None, size_bytes=files[i].stat().st_size,
-                                     input_files=[str(files[i])], exec_stats=None)
-                tasks.append(ReadTask(lambda i=i: read(i, files[i], skip if i == first_file else 0), meta,
-                                      per_task_row_limit=per_task_row_limit))
+                meta = BlockMetadata(
+                    num_rows=None,
+                    size_bytes=files[i].stat().st_size,
+                    input_files=[str(files[i])],
+                    exec_stats=None,
+                )
+                tasks.append(
+                    ReadTask(
+                        lambda i=i: read(i, files[i], skip if i == first_file else 0),
+                        meta,
+                        per_task_row_limit=per_task_row_limit,
+                    )
+                )
             return tasks
 
     return FeedbackFiles()
@@ -161,10 +184,18 @@ def _dataset(files, fmt, opts: RayOptions, start: tuple[int, int], actor: type, 
     ctx.target_max_block_size = 1
     ctx.target_min_block_size = 1
     ds = ray.data.read_datasource(_datasource(files, fmt, opts.batch_size, start), num_cpus=0)
-    size = opts.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_worker))
+    size = opts.concurrency or max(
+        1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_worker)
+    )
     # one chunk per call: a model call per chunk, and progress as each one lands
-    return ds.map_batches(actor, fn_constructor_kwargs=ctor, batch_size=1, batch_format="pyarrow",
-                          compute=ActorPoolStrategy(size=size), num_cpus=opts.cpus_per_worker)
+    return ds.map_batches(
+        actor,
+        fn_constructor_kwargs=ctor,
+        batch_size=1,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=size),
+        num_cpus=opts.cpus_per_worker,
+    )
 
 
 def _worker_settings(settings: Settings, cpus: float) -> Settings:
@@ -173,11 +204,14 @@ def _worker_settings(settings: Settings, cpus: float) -> Settings:
     encoder's threads matched to the CPUs the actor holds."""
     from sqlalchemy.engine import make_url
 
-    update: dict[str, Any] = {"scoring": settings.scoring.model_copy(update={"threads": max(1, int(cpus))})}
+    update: dict[str, Any] = {
+        "scoring": settings.scoring.model_copy(update={"threads": max(1, int(cpus))})
+    }
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        update["database_url"] = url.set(database=str(Path(url.database).expanduser().resolve())) \
-            .render_as_string(hide_password=False)
+        update["database_url"] = url.set(
+            database=str(Path(url.database).expanduser().resolve())
+        ).render_as_string(hide_password=False)
     return settings.model_copy(update=update)
 
 
@@ -192,10 +226,17 @@ class _ChunkActor:
         import pyarrow as pa
 
         files = batch.column("_file").to_pylist()
-        out = [pickle.dumps(self.process(pickle.loads(raw), index))
-               for raw, index in zip(batch.column("_chunk").to_pylist(), files)]
-        return pa.table({"_file": batch.column("_file"), "_end": batch.column("_end"),
-                         "_out": pa.array(out, pa.binary())})
+        out = [
+            pickle.dumps(self.process(pickle.loads(raw), index))
+            for raw, index in zip(batch.column("_chunk").to_pylist(), files)
+        ]
+        return pa.table(
+            {
+                "_file": batch.column("_file"),
+                "_end": batch.column("_end"),
+                "_out": pa.array(out, pa.binary()),
+            }
+        )
 
 
 class ScoreActor(_ChunkActor):
@@ -211,9 +252,14 @@ class ScoreActor(_ChunkActor):
         if self._runtime is None:
             self._runtime = Runtime(self.settings)
         rt = self._runtime
-        rows, _ = score_records(chunk, scorer=rt.scorer, detector=rt.detector, text_column=self.text_column,
-                                max_text_chars=self.settings.limits.max_text_chars,
-                                where=f"{self.names[index]}: " if self.names else "")
+        rows, _ = score_records(
+            chunk,
+            scorer=rt.scorer,
+            detector=rt.detector,
+            text_column=self.text_column,
+            max_text_chars=self.settings.limits.max_text_chars,
+            where=f"{self.names[index]}: " if self.names else "",
+        )
         return rows
 
 
@@ -228,36 +274,61 @@ class IngestActor(_ChunkActor):
 
         if self._service is None:
             self._service = Runtime(self.settings).ingest_service(self.mapping)
-        self._service.chunk_size = max(self._service.chunk_size, len(chunk))  # one transaction per chunk
+        self._service.chunk_size = max(
+            self._service.chunk_size, len(chunk)
+        )  # one transaction per chunk
         return self._service.ingest(chunk, keep_results=False)
 
 
 # --- jobs --------------------------------------------------------------------------------------
 
 
-def score_with_ray(inputs: str | Path, output_path: Path, *, settings: Settings, opts: RayOptions,
-                   model_version: str, text_column: str = "text", input_format: str | None = None,
-                   output_format: str | None = None, resume: bool = True,
-                   on_chunk: Callable[[int], None] | None = None) -> ScoreFileReport:
+def score_with_ray(
+    inputs: str | Path,
+    output_path: Path,
+    *,
+    settings: Settings,
+    opts: RayOptions,
+    model_version: str,
+    text_column: str = "text",
+    input_format: str | None = None,
+    output_format: str | None = None,
+    resume: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> ScoreFileReport:
     """``radar score --engine ray``: the same output as ``score_file`` (one output for all
     inputs, in input order), scored by an actor pool. ``model_version`` (the driver's
     ``scorer.version``, known without loading the model) is part of the resume signature."""
     files = expand_inputs(inputs, input_format)
     output_path = Path(output_path)
     out_fmt = detect_format(output_path, output_format)
-    sig = {"inputs": [_signature(f) for f in files], "model_version": model_version,
-           "text_column": text_column, "output_format": out_fmt, "engine": "ray"}
+    sig = {
+        "inputs": [_signature(f) for f in files],
+        "model_version": model_version,
+        "text_column": text_column,
+        "output_format": out_fmt,
+        "engine": "ray",
+    }
     out = ScoredOutput(output_path, out_fmt=out_fmt, signature=sig, resume=resume)
     start = (out.position["file"], out.position["records"]) if out.position else (0, 0)
-    resumed_from = sum(_count(f, input_format) for f in files[:start[0]]) + start[1]
+    resumed_from = sum(_count(f, input_format) for f in files[: start[0]]) + start[1]
     if on_chunk and resumed_from:
         on_chunk(resumed_from)
     rows = resumed_from
     scored = errors = 0
     with ray_session(opts):
-        ds = _dataset(files, input_format, opts, start, ScoreActor,
-                      {"settings": _worker_settings(settings, opts.cpus_per_worker), "text_column": text_column,
-                       "names": [f.name for f in files] if len(files) > 1 else None})
+        ds = _dataset(
+            files,
+            input_format,
+            opts,
+            start,
+            ScoreActor,
+            {
+                "settings": _worker_settings(settings, opts.cpus_per_worker),
+                "text_column": text_column,
+                "names": [f.name for f in files] if len(files) > 1 else None,
+            },
+        )
         with closing(_results(ds)) as results:
             for index, end, out_rows in results:
                 n_err = sum(1 for r in out_rows if r.get("error"))
@@ -274,11 +345,16 @@ def score_with_ray(inputs: str | Path, output_path: Path, *, settings: Settings,
 def _results(ds) -> Iterator[tuple[int, int, Any]]:
     """``(file index, end record, what the actor returned)`` per chunk, in input order. When
     the caller stops (an error, Ctrl-C), the execution is closed at once: nothing runs on."""
-    blocks = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))  # a generator: close() ends it
+    blocks = iter(
+        ds.iter_batches(batch_size=None, batch_format="pyarrow")
+    )  # a generator: close() ends it
     try:
         for block in blocks:
-            for index, end, raw in zip(block.column("_file").to_pylist(), block.column("_end").to_pylist(),
-                                       block.column("_out").to_pylist()):
+            for index, end, raw in zip(
+                block.column("_file").to_pylist(),
+                block.column("_end").to_pylist(),
+                block.column("_out").to_pylist(),
+            ):
                 yield index, end, pickle.loads(raw)
     finally:
         blocks.close()
@@ -289,9 +365,15 @@ def _count(path: Path, fmt: str | None) -> int:
     return sum(1 for _ in read_records(path, fmt))
 
 
-def ingest_with_ray(inputs: str | Path, *, settings: Settings, opts: RayOptions,
-                    mapping: ColumnMapping | None = None, input_format: str | None = None,
-                    on_chunk: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_with_ray(
+    inputs: str | Path,
+    *,
+    settings: Settings,
+    opts: RayOptions,
+    mapping: ColumnMapping | None = None,
+    input_format: str | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> IngestReport:
     """``radar ingest --engine ray``: every block validated, prepared, scored and stored by an
     actor, one transaction per block; idempotent on ``(source, external_id)``."""
     from service.runtime import Runtime
@@ -299,11 +381,13 @@ def ingest_with_ray(inputs: str | Path, *, settings: Settings, opts: RayOptions,
     files = expand_inputs(inputs, input_format)
     worker = _worker_settings(settings, opts.cpus_per_worker)
     rt = Runtime(worker)
-    rt.engine  # the schema is migrated once, here, before any actor writes
+    _ = rt.engine  # the schema is migrated once, here, before any actor writes
     rt.close()
     report = IngestReport(keep_results=False)
     with ray_session(opts):
-        ds = _dataset(files, input_format, opts, (0, 0), IngestActor, {"settings": worker, "mapping": mapping})
+        ds = _dataset(
+            files, input_format, opts, (0, 0), IngestActor, {"settings": worker, "mapping": mapping}
+        )
         with closing(_results(ds)) as results:
             for index, _, part in results:
                 for k, v in part.counts.items():

@@ -31,8 +31,17 @@ from service.ingest.readers import RowError, detect_format, read_records
 from service.jobs.ingest import chunked
 from service.nlp.pipeline import Scorer
 
-SCORE_COLUMNS = ["sentiment", "sentiment_score", "p_negative", "p_neutral", "p_positive",
-                 "aspects", "language", "model_version", "error"]
+SCORE_COLUMNS = [
+    "sentiment",
+    "sentiment_score",
+    "p_negative",
+    "p_neutral",
+    "p_positive",
+    "aspects",
+    "language",
+    "model_version",
+    "error",
+]
 
 
 @dataclass
@@ -108,7 +117,9 @@ class _TextWriter:
             buf = io.StringIO()
             # CRLF rows (RFC 4180): the csv module then quotes a cell holding a carriage return,
             # which with "\n" rows it writes bare, splitting the row in two for any reader.
-            w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\r\n")
+            w = csv.DictWriter(
+                buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\r\n"
+            )
             if not self.header_written:
                 w.writeheader()
                 self.header_written = True
@@ -134,7 +145,7 @@ class _ParquetWriter:
             shutil.rmtree(self.parts)
         self.parts.mkdir(parents=True, exist_ok=True)
         self.n = resume_parts or 0
-        for extra in sorted(self.parts.glob("part-*.parquet"))[self.n:]:
+        for extra in sorted(self.parts.glob("part-*.parquet"))[self.n :]:
             extra.unlink()
 
     def write(self, rows: list[dict]) -> None:
@@ -154,13 +165,19 @@ class _ParquetWriter:
         import pyarrow.parquet as pq
 
         files = sorted(self.parts.glob("part-*.parquet"))
-        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive") \
-            if files else pa.schema([(c, pa.string()) for c in SCORE_COLUMNS])
+        schema = (
+            pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+            if files
+            else pa.schema([(c, pa.string()) for c in SCORE_COLUMNS])
+        )
         tmp = self.path.with_name(self.path.name + ".tmp")
         with pq.ParquetWriter(tmp, schema) as w:
             for f in files:
-                w.write_table(pq.read_table(f).cast(schema) if pq.read_schema(f) != schema
-                              else pq.read_table(f))
+                w.write_table(
+                    pq.read_table(f).cast(schema)
+                    if pq.read_schema(f) != schema
+                    else pq.read_table(f)
+                )
         os.replace(tmp, self.path)
         shutil.rmtree(self.parts)
 
@@ -168,17 +185,26 @@ class _ParquetWriter:
 def _score_columns(sc) -> dict[str, Any]:
     s = sc.score
     return {
-        "sentiment": s.sentiment.value, "sentiment_score": s.sentiment_score,
-        "p_negative": s.probabilities["negative"], "p_neutral": s.probabilities["neutral"],
+        "sentiment": s.sentiment.value,
+        "sentiment_score": s.sentiment_score,
+        "p_negative": s.probabilities["negative"],
+        "p_neutral": s.probabilities["neutral"],
         "p_positive": s.probabilities["positive"],
         "aspects": json.dumps([a.model_dump(mode="json") for a in s.aspects], ensure_ascii=False),
-        "model_version": s.model_version, "error": None,
+        "model_version": s.model_version,
+        "error": None,
     }
 
 
-def score_records(chunk: list[tuple[int, dict[str, Any] | RowError]], *, scorer: Scorer,
-                  detector: LanguageDetector, text_column: str = "text",
-                  max_text_chars: int = 20_000, where: str = "") -> tuple[list[dict], int]:
+def score_records(
+    chunk: list[tuple[int, dict[str, Any] | RowError]],
+    *,
+    scorer: Scorer,
+    detector: LanguageDetector,
+    text_column: str = "text",
+    max_text_chars: int = 20_000,
+    where: str = "",
+) -> tuple[list[dict], int]:
     """One chunk of ``(row, record)`` in, its output rows out (every input column kept, the
     score columns added, a bad row's reason in ``error``) and how many were scored.
 
@@ -245,27 +271,50 @@ class ScoredOutput:
                 self._columns = [c for c in first if c not in SCORE_COLUMNS] + SCORE_COLUMNS
             self._writer = _TextWriter(self.path, self.fmt, self._columns, self._offset)
         self._writer.write(rows)
-        self.progress.save({"signature": self.signature, "position": position, **position,
-                            "offset": self._writer.tell(), "columns": self._columns})
+        self.progress.save(
+            {
+                "signature": self.signature,
+                "position": position,
+                **position,
+                "offset": self._writer.tell(),
+                "columns": self._columns,
+            }
+        )
 
     def finish(self, text_column: str = "text") -> None:
         if self._writer is None:  # empty input
-            self._writer = _TextWriter(self.path, self.fmt, self._columns or [text_column, *SCORE_COLUMNS], None)
+            self._writer = _TextWriter(
+                self.path, self.fmt, self._columns or [text_column, *SCORE_COLUMNS], None
+            )
             if self.fmt == "csv":
                 self._writer.write([])
         self._writer.finish()
         self.progress.clear()
 
 
-def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector: LanguageDetector,
-               text_column: str = "text", input_format: str | None = None,
-               output_format: str | None = None, chunk_size: int = 512, max_text_chars: int = 20_000,
-               resume: bool = True, on_chunk: Callable[[int], None] | None = None) -> ScoreFileReport:
+def score_file(
+    input_path: Path,
+    output_path: Path,
+    *,
+    scorer: Scorer,
+    detector: LanguageDetector,
+    text_column: str = "text",
+    input_format: str | None = None,
+    output_format: str | None = None,
+    chunk_size: int = 512,
+    max_text_chars: int = 20_000,
+    resume: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> ScoreFileReport:
     input_path, output_path = Path(input_path), Path(output_path)
     in_fmt = detect_format(input_path, input_format)
     out_fmt = detect_format(output_path, output_format)
-    sig = {**_signature(input_path), "model_version": scorer.version, "text_column": text_column,
-           "output_format": out_fmt}
+    sig = {
+        **_signature(input_path),
+        "model_version": scorer.version,
+        "text_column": text_column,
+        "output_format": out_fmt,
+    }
     out = ScoredOutput(output_path, out_fmt=out_fmt, signature=sig, resume=resume)
     done = out.position["rows_done"] if out.position else 0
     rows_seen = scored_n = err_n = 0
@@ -275,8 +324,13 @@ def score_file(input_path: Path, output_path: Path, *, scorer: Scorer, detector:
             if on_chunk:
                 on_chunk(len(chunk))
             continue
-        out_rows, n = score_records(chunk, scorer=scorer, detector=detector, text_column=text_column,
-                                    max_text_chars=max_text_chars)
+        out_rows, n = score_records(
+            chunk,
+            scorer=scorer,
+            detector=detector,
+            text_column=text_column,
+            max_text_chars=max_text_chars,
+        )
         scored_n += n
         err_n += len(out_rows) - n
         rows_seen += len(chunk)

@@ -47,14 +47,17 @@ class AspectHeads:
     threshold: float = 0.5
     temperature: float = 1.0  # of the sentiment logits (calibration)
 
-    def predict(self, text_emb: np.ndarray, clause_emb: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(
+        self, text_emb: np.ndarray, clause_emb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For one item: ``(probability (K,), evidence clause index (K,), sentiment (K, 3))``."""
         p = self.params
         x = np.vstack([text_emb[None, :], clause_emb]) if len(clause_emb) else text_emb[None, :]
         logits = gelu(x @ p["W1"].T + p["b1"]) @ p["Wd"].T + p["bd"]  # (1 + k, K)
         prob = 1.0 / (1.0 + np.exp(-logits.max(axis=0)))
-        evidence = logits[1:].argmax(axis=0) if len(clause_emb) else np.zeros(len(self.categories), int)
+        evidence = (
+            logits[1:].argmax(axis=0) if len(clause_emb) else np.zeros(len(self.categories), int)
+        )
         rep = _softmax(logits, axis=0).T @ x  # (K, d)
         s_in = np.hstack([rep, np.repeat(text_emb[None, :], len(rep), axis=0)])
         hidden = gelu(s_in @ p["Ws1"].T + p["bs1"] + p["E"])
@@ -62,25 +65,39 @@ class AspectHeads:
         return prob, evidence, sent
 
     def save(self, path: Path) -> None:
-        save_file({k: self.params[k].astype(np.float32) for k in PARAMS}, str(path), metadata={
-            "name": self.name, "categories": json.dumps(self.categories),
-            "threshold": repr(float(self.threshold)), "temperature": repr(float(self.temperature))})
+        save_file(
+            {k: self.params[k].astype(np.float32) for k in PARAMS},
+            str(path),
+            metadata={
+                "name": self.name,
+                "categories": json.dumps(self.categories),
+                "threshold": repr(float(self.threshold)),
+                "temperature": repr(float(self.temperature)),
+            },
+        )
 
     @classmethod
-    def load(cls, path: Path) -> "AspectHeads":
+    def load(cls, path: Path) -> AspectHeads:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata()
-        return cls(meta["name"], json.loads(meta["categories"]), load_file(str(path)),
-                   float(meta["threshold"]), float(meta["temperature"]))
+        return cls(
+            meta["name"],
+            json.loads(meta["categories"]),
+            load_file(str(path)),
+            float(meta["threshold"]),
+            float(meta["temperature"]),
+        )
 
 
 def load_mapping(path: Path) -> dict[str, dict[str, str]]:
     """``{dataset: {category: taxonomy id}}``; categories mapped to nothing are left out."""
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return {ds: {cat: aid for cat, aid in (m.get("categories") or {}).items() if aid}
-            for ds, m in raw.items()}
+    return {
+        ds: {cat: aid for cat, aid in (m.get("categories") or {}).items() if aid}
+        for ds, m in raw.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,15 @@ class AspectHit:
 
 
 class ZeroShotAspectTagger:
-    def __init__(self, taxonomy: Taxonomy, *, threshold: float, slope: float, margin: float = 1.0,
-                 max_aspects: int = 6):
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        *,
+        threshold: float,
+        slope: float,
+        margin: float = 1.0,
+        max_aspects: int = 6,
+    ):
         self.taxonomy = taxonomy
         self.threshold = threshold
         self.slope = slope
@@ -45,7 +52,7 @@ class ZeroShotAspectTagger:
                 owner.append(k)
         return texts, owner
 
-    def fit(self, encoder: Encoder) -> "ZeroShotAspectTagger":
+    def fit(self, encoder: Encoder) -> ZeroShotAspectTagger:
         texts, owner = self.prototype_texts()
         # the taxonomy's words are the query side, feedback clauses the passage side
         self.prototypes_ = encoder.encode_queries(texts)
@@ -54,7 +61,9 @@ class ZeroShotAspectTagger:
 
     def clause_scores(self, clause_emb: np.ndarray) -> np.ndarray:
         """``(n_clauses, n_aspects)`` best similarity of each clause to each aspect."""
-        sims = clause_emb.astype(np.float64) @ self.prototypes_.T.astype(np.float64)  # batch-independent
+        sims = clause_emb.astype(np.float64) @ self.prototypes_.T.astype(
+            np.float64
+        )  # batch-independent
         n_aspects = len(self.taxonomy.aspects)
         out = np.full((len(clause_emb), n_aspects), -1.0, dtype=np.float32)
         for k in range(n_aspects):
@@ -77,6 +86,9 @@ class ZeroShotAspectTagger:
         conf = self.confidence(self.clause_scores(clause_emb))
         best_clause = conf.argmax(axis=0)
         best = conf.max(axis=0)
-        hits = [AspectHit(self.taxonomy.aspects[k].id, float(best[k]), int(best_clause[k]))
-                for k in np.argsort(-best) if best[k] >= 0.5]
-        return hits[:self.max_aspects]
+        hits = [
+            AspectHit(self.taxonomy.aspects[k].id, float(best[k]), int(best_clause[k]))
+            for k in np.argsort(-best)
+            if best[k] >= 0.5
+        ]
+        return hits[: self.max_aspects]

@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from service.nlp.cancel import Cancelled, cancellable, check
-from service.nlp.pipeline import Scorer, ScoredText
+from service.nlp.pipeline import ScoredText, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class _Job:
     languages: list[str | None]
     future: Future = field(default_factory=Future)
     cancelled: bool = False
-    running: "_Batch | None" = None  # the shared call it is part of, once taken
+    running: _Batch | None = None  # the shared call it is part of, once taken
 
 
 @dataclass
@@ -56,14 +56,23 @@ class _Batch:
 class MicroBatcher(Scorer):
     """A ``Scorer`` that coalesces concurrent ``score`` calls into shared calls of ``inner``."""
 
-    def __init__(self, inner: Scorer, *, max_batch: int = 64, max_wait_ms: float = 5.0, max_queue: int = 4000,
-                 on_batch=None):
+    def __init__(
+        self,
+        inner: Scorer,
+        *,
+        max_batch: int = 64,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 4000,
+        on_batch=None,
+    ):
         self.inner = inner
         self.version = inner.version
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
-        self.on_batch = on_batch  # (texts, requests, seconds) after each shared call, e.g. for metrics
+        self.on_batch = (
+            on_batch  # (texts, requests, seconds) after each shared call, e.g. for metrics
+        )
         self._jobs: deque[_Job] = deque()
         self._queued = 0
         self._cv = threading.Condition()
@@ -169,5 +178,5 @@ class MicroBatcher(Scorer):
                 self.on_batch(len(texts), len(batch), time.perf_counter() - t0)
             at = 0
             for j in batch:
-                j.future.set_result(scored[at:at + len(j.texts)])
+                j.future.set_result(scored[at : at + len(j.texts)])
                 at += len(j.texts)

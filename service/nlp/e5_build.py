@@ -52,7 +52,7 @@ class E5File:
 
     def array(self, name: str, rows: int | None = None) -> np.ndarray:
         dtype, count, off, nbytes = self.tensors[name]
-        buf = self.raw[off:off + nbytes]
+        buf = self.raw[off : off + nbytes]
         if dtype == 0:
             arr = np.frombuffer(buf, dtype="<f4", count=count).astype(np.float32)
         elif dtype == 1:
@@ -75,38 +75,68 @@ def read_e5_file(path: Path) -> E5File:
     if bytes(raw[:4]) != b"E5S1":
         raise ValueError(f"{path}: not an E5S1 model file")
     o = 4
-    (version,) = struct.unpack_from("<I", raw, o); o += 4
-    H, NL, NH, FF, VOC, MAXP, TVS = struct.unpack_from("<7i", raw, o); o += 28
-    (eps,) = struct.unpack_from("<f", raw, o); o += 4
-    (qk,) = struct.unpack_from("<i", raw, o); o += 4
+    (version,) = struct.unpack_from("<I", raw, o)
+    o += 4
+    H, NL, NH, FF, VOC, MAXP, TVS = struct.unpack_from("<7i", raw, o)
+    o += 28
+    (eps,) = struct.unpack_from("<f", raw, o)
+    o += 4
+    (qk,) = struct.unpack_from("<i", raw, o)
+    o += 4
     if qk != QK:
         raise ValueError(f"{path}: block size {qk}, expected {QK}")
-    n, bos, eos, pad, unk = struct.unpack_from("<5i", raw, o); o += 20
-    (blob_len,) = struct.unpack_from("<Q", raw, o); o += 8
-    offs = np.frombuffer(raw, dtype="<u4", count=n + 1, offset=o); o += 4 * (n + 1)
-    scores = np.frombuffer(raw, dtype="<f4", count=n, offset=o).astype(np.float32); o += 4 * n
-    blob = bytes(raw[o:o + blob_len]); o += blob_len
-    pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n)]
-    n_norm, nm_bytes = struct.unpack_from("<iI", raw, o); o += 8
+    n, bos, eos, pad, unk = struct.unpack_from("<5i", raw, o)
+    o += 20
+    (blob_len,) = struct.unpack_from("<Q", raw, o)
+    o += 8
+    offs = np.frombuffer(raw, dtype="<u4", count=n + 1, offset=o)
+    o += 4 * (n + 1)
+    scores = np.frombuffer(raw, dtype="<f4", count=n, offset=o).astype(np.float32)
+    o += 4 * n
+    blob = bytes(raw[o : o + blob_len])
+    o += blob_len
+    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
+    n_norm, nm_bytes = struct.unpack_from("<iI", raw, o)
+    o += 8
     norm: dict[int, tuple[int, ...]] = {}
     p = o
     for _ in range(n_norm):
-        (cp,) = struct.unpack_from("<I", raw, p); p += 4
-        k = raw[p]; p += 1
-        norm[cp] = struct.unpack_from(f"<{k}I", raw, p); p += 4 * k
+        (cp,) = struct.unpack_from("<I", raw, p)
+        p += 4
+        k = raw[p]
+        p += 1
+        norm[cp] = struct.unpack_from(f"<{k}I", raw, p)
+        p += 4 * k
     o += nm_bytes
-    (ndir,) = struct.unpack_from("<i", raw, o); o += 4
+    (ndir,) = struct.unpack_from("<i", raw, o)
+    o += 4
     tensors = {}
     for _ in range(ndir):
-        (nl,) = struct.unpack_from("<H", raw, o); o += 2
-        name = bytes(raw[o:o + nl]).decode(); o += nl
-        dtype = raw[o]; o += 1
-        (count,) = struct.unpack_from("<I", raw, o); o += 4
-        off, nbytes = struct.unpack_from("<QQ", raw, o); o += 16
+        (nl,) = struct.unpack_from("<H", raw, o)
+        o += 2
+        name = bytes(raw[o : o + nl]).decode()
+        o += nl
+        dtype = raw[o]
+        o += 1
+        (count,) = struct.unpack_from("<I", raw, o)
+        o += 4
+        off, nbytes = struct.unpack_from("<QQ", raw, o)
+        o += 16
         tensors[name] = (dtype, count, off, nbytes)
-    header = dict(version=version, hidden=H, layers=NL, heads=NH, ffn=FF, vocab=VOC, max_positions=MAXP,
-                  type_vocab=TVS, eps=eps)
-    return E5File(header, pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk), norm, tensors, raw)
+    header = dict(
+        version=version,
+        hidden=H,
+        layers=NL,
+        heads=NH,
+        ffn=FF,
+        vocab=VOC,
+        max_positions=MAXP,
+        type_vocab=TVS,
+        eps=eps,
+    )
+    return E5File(
+        header, pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk), norm, tensors, raw
+    )
 
 
 def state_dict(f: E5File, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
@@ -115,13 +145,20 @@ def state_dict(f: E5File, progress: Callable[[int], None] | None = None) -> dict
     sd = {
         "embeddings.word_embeddings.weight": f.array("emb.word", h["vocab"]),
         "embeddings.position_embeddings.weight": np.concatenate(
-            [np.zeros((2, H), np.float32), f.array("emb.pos", h["max_positions"])]),
+            [np.zeros((2, H), np.float32), f.array("emb.pos", h["max_positions"])]
+        ),
         "embeddings.token_type_embeddings.weight": f.array("emb.type", h["type_vocab"]),
         "embeddings.LayerNorm.weight": f.array("emb.ln.w"),
         "embeddings.LayerNorm.bias": f.array("emb.ln.b"),
     }
-    parts = {"q": ("attention.self.query", H), "k": ("attention.self.key", H), "v": ("attention.self.value", H),
-             "ao": ("attention.output.dense", H), "fi": ("intermediate.dense", FF), "fo": ("output.dense", H)}
+    parts = {
+        "q": ("attention.self.query", H),
+        "k": ("attention.self.key", H),
+        "v": ("attention.self.value", H),
+        "ao": ("attention.output.dense", H),
+        "fi": ("intermediate.dense", FF),
+        "fo": ("output.dense", H),
+    }
     norms = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
     for layer in range(h["layers"]):
         pre = f"encoder.layer.{layer}."
@@ -145,15 +182,33 @@ def _char_class(cps: set[int]) -> str:
 
 def build_tokenizer(f: E5File):
     """A fast tokenizer with the engine's normalisation and unigram segmentation."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     removed = {cp for cp, out in f.norm.items() if not out}
     to_space = {cp for cp, out in f.norm.items() if out == (0x20,) and cp != 0x20}
     # codepoints NFKC would change but the engine's map keeps as they are: protect them
-    keep = [cp for cp in range(0x80, 0x30000) if cp not in f.norm and not 0xD800 <= cp < 0xE000
-            and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)]
-    mismatched = [cp for cp, out in f.norm.items() if out and cp not in to_space
-                  and unicodedata.normalize("NFKC", chr(cp)) != "".join(map(chr, out))]
+    keep = [
+        cp
+        for cp in range(0x80, 0x30000)
+        if cp not in f.norm
+        and not 0xD800 <= cp < 0xE000
+        and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+    ]
+    mismatched = [
+        cp
+        for cp, out in f.norm.items()
+        if out
+        and cp not in to_space
+        and unicodedata.normalize("NFKC", chr(cp)) != "".join(map(chr, out))
+    ]
     steps = []
     if removed:
         steps.append(normalizers.Replace(Regex(_char_class(removed)), ""))
@@ -168,15 +223,24 @@ def build_tokenizer(f: E5File):
     for i, cp in enumerate(keep):
         steps.append(normalizers.Replace(chr(guard + i), chr(cp)))
     steps.append(normalizers.Replace(Regex(" {2,}"), " "))
-    tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(f.pieces, f.scores)],
-                                   unk_id=f.specials["unk"], byte_fallback=False))
+    tok = Tokenizer(
+        models.Unigram(
+            [(p, float(s)) for p, s in zip(f.pieces, f.scores)],
+            unk_id=f.specials["unk"],
+            byte_fallback=False,
+        )
+    )
     tok.normalizer = normalizers.Sequence(steps)
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="▁", prepend_scheme="always", split=True
+    )
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     bos, eos = f.pieces[f.specials["bos"]], f.pieces[f.specials["eos"]]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, f.specials["bos"]), (eos, f.specials["eos"])])
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, f.specials["bos"]), (eos, f.specials["eos"])],
+    )
     return tok
 
 
@@ -184,8 +248,13 @@ def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build(source: Path, out_dir: Path, *, force: bool = False,
-          progress: Callable[[str, int, int], None] | None = None) -> dict:
+def build(
+    source: Path,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
     """Build (or keep) the transformers model in ``out_dir``; returns the build record."""
     import torch
     from safetensors.torch import save_file
@@ -196,9 +265,14 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
     src_sha = sha256_file(source)
     if record_path.exists() and not force:
         rec = json.loads(record_path.read_text())
-        if (rec.get("source_sha256") == src_sha and rec.get("build_version") == BUILD_VERSION
-                and all((out_dir / name).exists() and sha256_file(out_dir / name) == digest
-                        for name, digest in rec["files"].items())):
+        if (
+            rec.get("source_sha256") == src_sha
+            and rec.get("build_version") == BUILD_VERSION
+            and all(
+                (out_dir / name).exists() and sha256_file(out_dir / name) == digest
+                for name, digest in rec["files"].items()
+            )
+        ):
             return {**rec, "reused": True}
     tmp = out_dir.with_name(out_dir.name + ".building")
     if tmp.exists():
@@ -216,27 +290,61 @@ def build(source: Path, out_dir: Path, *, force: bool = False,
 
     sd = state_dict(f, progress=lambda n: tick(n))
     config = XLMRobertaConfig(
-        vocab_size=h["vocab"], hidden_size=h["hidden"], num_hidden_layers=h["layers"],
-        num_attention_heads=h["heads"], intermediate_size=h["ffn"], hidden_act="gelu",
-        max_position_embeddings=h["max_positions"] + 2, type_vocab_size=h["type_vocab"],
-        layer_norm_eps=float(np.float32(h["eps"])), pad_token_id=f.specials["pad"],
-        bos_token_id=f.specials["bos"], eos_token_id=f.specials["eos"], architectures=["XLMRobertaModel"])
+        vocab_size=h["vocab"],
+        hidden_size=h["hidden"],
+        num_hidden_layers=h["layers"],
+        num_attention_heads=h["heads"],
+        intermediate_size=h["ffn"],
+        hidden_act="gelu",
+        max_position_embeddings=h["max_positions"] + 2,
+        type_vocab_size=h["type_vocab"],
+        layer_norm_eps=float(np.float32(h["eps"])),
+        pad_token_id=f.specials["pad"],
+        bos_token_id=f.specials["bos"],
+        eos_token_id=f.specials["eos"],
+        architectures=["XLMRobertaModel"],
+    )
     config.save_pretrained(tmp)
-    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sorted(sd.items())},
-              str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sorted(sd.items())},
+        str(tmp / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     tick(1, "write weights")
-    fast = XLMRobertaTokenizerFast(tokenizer_object=build_tokenizer(f), bos_token="<s>", eos_token="</s>",
-                                   sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
-                                   mask_token="<mask>", model_max_length=h["max_positions"])
+    fast = XLMRobertaTokenizerFast(
+        tokenizer_object=build_tokenizer(f),
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=h["max_positions"],
+    )
     fast.save_pretrained(tmp)
     tick(1, "write tokenizer")
-    (tmp / "radar_encoder.json").write_text(json.dumps(
-        {"pooling": "mean", "normalize": True, "query_prefix": "query: ", "passage_prefix": "passage: ",
-         "max_tokens": h["max_positions"], "long_texts": "windows of max_tokens-2 content tokens, "
-         "token-count-weighted mean"}, indent=2))
+    (tmp / "radar_encoder.json").write_text(
+        json.dumps(
+            {
+                "pooling": "mean",
+                "normalize": True,
+                "query_prefix": "query: ",
+                "passage_prefix": "passage: ",
+                "max_tokens": h["max_positions"],
+                "long_texts": "windows of max_tokens-2 content tokens, token-count-weighted mean",
+            },
+            indent=2,
+        )
+    )
     files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-    rec = {"build_version": BUILD_VERSION, "source": str(source), "source_sha256": src_sha,
-           "header": h, "files": files}
+    rec = {
+        "build_version": BUILD_VERSION,
+        "source": str(source),
+        "source_sha256": src_sha,
+        "header": h,
+        "files": files,
+    }
     (tmp / "build.json").write_text(json.dumps(rec, indent=2))
     tick(1, "checksums")
     if out_dir.exists():

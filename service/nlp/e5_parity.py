@@ -21,8 +21,13 @@ class ParityReport:
         return self.mean_cosine >= mean_min and self.min_cosine >= min_min
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "mean_cosine": round(self.mean_cosine, 5), "min_cosine": round(self.min_cosine, 5),
-                "by_kind": self.by_kind, "worst": [[k, round(c, 4), t[:60]] for k, c, t in self.worst]}
+        return {
+            "n": self.n,
+            "mean_cosine": round(self.mean_cosine, 5),
+            "min_cosine": round(self.min_cosine, 5),
+            "by_kind": self.by_kind,
+            "worst": [[k, round(c, 4), t[:60]] for k, c, t in self.worst],
+        }
 
 
 def engine_embeddings(texts: list[str], prefix: str = "passage") -> np.ndarray:
@@ -41,8 +46,15 @@ def check_parity(encoder: TransformerEncoder, items: list[tuple[str, str]]) -> P
     kinds: dict[str, list[float]] = {}
     for (k, _), c in zip(items, cos):
         kinds.setdefault(k, []).append(float(c))
-    by_kind = {k: {"n": len(v), "mean": round(float(np.mean(v)), 5), "min": round(float(np.min(v)), 5)}
-               for k, v in kinds.items()}
+    by_kind = {
+        k: {"n": len(v), "mean": round(float(np.mean(v)), 5), "min": round(float(np.min(v)), 5)}
+        for k, v in kinds.items()
+    }
     order = np.argsort(cos)[:5]
-    return ParityReport(len(texts), float(cos.mean()), float(cos.min()), by_kind,
-                        [(items[i][0], float(cos[i]), items[i][1]) for i in order])
+    return ParityReport(
+        len(texts),
+        float(cos.mean()),
+        float(cos.min()),
+        by_kind,
+        [(items[i][0], float(cos[i]), items[i][1]) for i in order],
+    )

@@ -25,8 +25,9 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32, L2-normalised, in input order."""
 
-    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
-                          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text embeddings and, from the same forward pass, one embedding per character
         span of each text (mean of the span's contextual token states)."""
 
@@ -36,7 +37,7 @@ class Encoder(Protocol):
 
 def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @dataclass
@@ -50,9 +51,18 @@ class TransformerEncoder:
     """``onnx_path`` (optional) runs the forward pass with ONNX Runtime (the int8 fast path)
     instead of PyTorch; tokenisation, windows and pooling are the same either way."""
 
-    def __init__(self, path: Path, *, name: str, batch_size: int = 64, max_tokens: int = 256,
-                 threads: int | None = None, prefix: str = "", query_prefix: str | None = None,
-                 onnx_path: Path | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        batch_size: int = 64,
+        max_tokens: int = 256,
+        threads: int | None = None,
+        prefix: str = "",
+        query_prefix: str | None = None,
+        onnx_path: Path | None = None,
+    ):
         self.path = Path(path)
         self.query_prefix = prefix if query_prefix is None else query_prefix
         self.onnx_path = Path(onnx_path) if onnx_path else None
@@ -80,8 +90,11 @@ class TransformerEncoder:
                     if self.onnx_path is not None:
                         model = _OnnxModel(self.onnx_path, self.threads)
                     else:
-                        model = AutoModel.from_pretrained(self.path, add_pooling_layer=False) \
-                            if _accepts_pooling_flag(self.path) else AutoModel.from_pretrained(self.path)
+                        model = (
+                            AutoModel.from_pretrained(self.path, add_pooling_layer=False)
+                            if _accepts_pooling_flag(self.path)
+                            else AutoModel.from_pretrained(self.path)
+                        )
                         model.eval()
                     self._tokenizer = tokenizer
                     self._model = model
@@ -95,8 +108,11 @@ class TransformerEncoder:
 
     @property
     def runtime(self) -> str:
-        return "onnx-int8" if self.onnx_path and "int8" in self.onnx_path.name else (
-            "onnx" if self.onnx_path else "torch")
+        return (
+            "onnx-int8"
+            if self.onnx_path and "int8" in self.onnx_path.name
+            else ("onnx" if self.onnx_path else "torch")
+        )
 
     def budget(self, texts: list[str], max_tokens: int) -> list[tuple[str, int]]:
         """Each text cut to its first ``max_tokens`` tokens, with how many tokens were cut.
@@ -110,19 +126,21 @@ class TransformerEncoder:
         enc = tok([texts[i] for i in long], add_special_tokens=False, return_offsets_mapping=True)
         for i, offs in zip(long, enc["offset_mapping"]):
             if len(offs) > max_tokens:
-                out[i] = (texts[i][:offs[max_tokens - 1][1]], len(offs) - max_tokens)
+                out[i] = (texts[i][: offs[max_tokens - 1][1]], len(offs) - max_tokens)
         return out
 
     def _rows(self, texts: list[str], prefix: str) -> list[_Row]:
         _, tok = self._load()
         shift = len(prefix)
-        enc = tok([prefix + t for t in texts], add_special_tokens=False, return_offsets_mapping=True)
+        enc = tok(
+            [prefix + t for t in texts], add_special_tokens=False, return_offsets_mapping=True
+        )
         width = max(self.max_tokens - 2, 1)
         rows = []
         for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
             offs = [(a - shift, b - shift) for a, b in offs]
             for start in range(0, max(len(ids), 1), width):
-                rows.append(_Row(i, ids[start:start + width], offs[start:start + width]))
+                rows.append(_Row(i, ids[start : start + width], offs[start : start + width]))
         return rows
 
     def _forward(self, rows: list[_Row]):
@@ -140,17 +158,20 @@ class TransformerEncoder:
             mask = torch.zeros((len(idx), longest), dtype=torch.long)
             for j, i in enumerate(idx):
                 seq = [bos, *rows[i].ids, eos]
-                ids[j, :len(seq)] = torch.tensor(seq)
-                mask[j, :len(seq)] = 1
+                ids[j, : len(seq)] = torch.tensor(seq)
+                mask[j, : len(seq)] = 1
             if isinstance(model, _OnnxModel):
                 hidden = model(ids.numpy(), mask.numpy())
             else:
                 with torch.inference_mode():
-                    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+                    hidden = (
+                        model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+                    )
             yield idx, hidden, mask.sum(1).numpy()
 
-    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], *,
-                          prefix: str | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], *, prefix: str | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         dim = self.dim
         if not texts:
             return np.zeros((0, dim), np.float32), []
@@ -170,7 +191,7 @@ class TransformerEncoder:
                 if spans[r.text] and r.offsets:
                     starts = np.fromiter((a for a, _ in r.offsets), np.int64, len(r.offsets))
                     ends = np.fromiter((b for _, b in r.offsets), np.int64, len(r.offsets))
-                    content = h[1:1 + len(r.ids)]
+                    content = h[1 : 1 + len(r.ids)]
                     for k, (a, b) in enumerate(spans[r.text]):
                         sel = (ends > starts) & (starts < b) & (ends > a)
                         if sel.any():
@@ -183,7 +204,9 @@ class TransformerEncoder:
             span_out.append(_normalize(ss / np.maximum(nn, 1)[:, None]))
             missing.extend((i, k) for k in np.flatnonzero(nn == 0))
         if missing:  # spans without a token of their own (e.g. only spaces): encode alone
-            alone = self.encode([texts[i][spans[i][k][0]:spans[i][k][1]] or texts[i] for i, k in missing])
+            alone = self.encode(
+                [texts[i][spans[i][k][0] : spans[i][k][1]] or texts[i] for i, k in missing]
+            )
             for (i, k), v in zip(missing, alone):
                 span_out[i][k] = v
         return text_out, span_out
@@ -209,8 +232,10 @@ class _OnnxModel:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self.session.run(["last_hidden_state"], {"input_ids": ids.astype(np.int64),
-                                                         "attention_mask": mask.astype(np.int64)})[0]
+        return self.session.run(
+            ["last_hidden_state"],
+            {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)},
+        )[0]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -18,8 +18,14 @@ import torch
 from torch import nn
 
 # the linear layers of a BERT/XLM-R encoder layer an adapter may target
-TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
-           "attention.output.dense", "intermediate.dense", "output.dense")
+TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 
 
 class LoRALinear(nn.Module):
@@ -50,8 +56,9 @@ def _layer_modules(encoder_model: nn.Module, layers: list[int]):
             yield f"encoder.layer.{i}.{target}", parent, leaf
 
 
-def add_lora(model: nn.Module, layers: list[int], rank: int, alpha: float, dropout: float = 0.0
-             ) -> dict[str, LoRALinear]:
+def add_lora(
+    model: nn.Module, layers: list[int], rank: int, alpha: float, dropout: float = 0.0
+) -> dict[str, LoRALinear]:
     """Wrap the target linears of ``layers`` in place; everything else is frozen."""
     for p in model.parameters():
         p.requires_grad_(False)
@@ -71,13 +78,23 @@ def adapter_state(wrapped: dict[str, LoRALinear]) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_adapter(path: Path, wrapped: dict[str, LoRALinear], *, rank: int, alpha: float,
-                 extra: dict[str, torch.Tensor] | None = None) -> None:
+def save_adapter(
+    path: Path,
+    wrapped: dict[str, LoRALinear],
+    *,
+    rank: int,
+    alpha: float,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
     from safetensors.torch import save_file
 
     tensors = adapter_state(wrapped)
     tensors.update(extra or {})
-    save_file(tensors, str(path), metadata={"rank": str(rank), "alpha": str(alpha), "format": "radar-lora-1"})
+    save_file(
+        tensors,
+        str(path),
+        metadata={"rank": str(rank), "alpha": str(alpha), "format": "radar-lora-1"},
+    )
 
 
 def load_adapter(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -91,7 +108,9 @@ def load_adapter(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
-def merge_adapter(model: nn.Module, tensors: dict[str, torch.Tensor], alpha: float, rank: int) -> int:
+def merge_adapter(
+    model: nn.Module, tensors: dict[str, torch.Tensor], alpha: float, rank: int
+) -> int:
     """Add every adapter's ``scale · B·A`` into the plain (unwrapped) model; returns the count."""
     scale = alpha / rank
     merged = 0

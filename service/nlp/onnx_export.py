@@ -71,27 +71,47 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
     src = _source_digest(model_dir)
     if record.exists() and not force:
         rec = json.loads(record.read_text())
-        if rec.get("source_digest") == src and rec.get("onnx_version") == ONNX_VERSION and all(
-                (out_dir / n).exists() and sha256_file(out_dir / n) == d for n, d in rec["files"].items()):
+        if (
+            rec.get("source_digest") == src
+            and rec.get("onnx_version") == ONNX_VERSION
+            and all(
+                (out_dir / n).exists() and sha256_file(out_dir / n) == d
+                for n, d in rec["files"].items()
+            )
+        ):
             return {**rec, "reused": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(model_dir).eval()
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]])
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
     fp32 = out_dir / "model.onnx"
-    torch.onnx.export(model, (ids, mask), str(fp32), input_names=["input_ids", "attention_mask"],
-                      output_names=["last_hidden_state"], opset_version=OPSET, dynamo=False,
-                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                    "attention_mask": {0: "batch", 1: "tokens"},
-                                    "last_hidden_state": {0: "batch", 1: "tokens"}})
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(fp32),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"],
+        opset_version=OPSET,
+        dynamo=False,
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "last_hidden_state": {0: "batch", 1: "tokens"},
+        },
+    )
     int8 = out_dir / "model.int8.onnx"
     stats = quantize_per_token(fp32, int8, smooth=calibrate(fp32, model_dir))
     files = {p.name: sha256_file(p) for p in (fp32, int8)}
-    rec = {"onnx_version": ONNX_VERSION, "source": str(model_dir), "source_digest": src, "files": files,
-           "quantisation": f"int8, one activation scale per token, per-channel weights "
-                           f"(service.nlp.onnx_export.quantize_per_token): {stats['matmuls']} matrix "
-                           f"products ({stats['smoothed']} inputs smoothed, alpha {SMOOTH_ALPHA}), "
-                           f"{stats['embeddings']} embedding table(s) int8 per row"}
+    rec = {
+        "onnx_version": ONNX_VERSION,
+        "source": str(model_dir),
+        "source_digest": src,
+        "files": files,
+        "quantisation": f"int8, one activation scale per token, per-channel weights "
+        f"(service.nlp.onnx_export.quantize_per_token): {stats['matmuls']} matrix "
+        f"products ({stats['smoothed']} inputs smoothed, alpha {SMOOTH_ALPHA}), "
+        f"{stats['embeddings']} embedding table(s) int8 per row",
+    }
     record.write_text(json.dumps(rec, indent=2))
     return {**rec, "reused": False}
 
@@ -106,21 +126,34 @@ def calibrate(fp32: Path, model_dir: Path, texts: list[str] | None = None) -> di
     if texts is None:
         from service.nlp.parity_texts import parity_texts
 
-        prefix = json.loads((Path(model_dir) / "radar_encoder.json").read_text()).get("passage_prefix", "") \
-            if (Path(model_dir) / "radar_encoder.json").exists() else ""
+        prefix = (
+            json.loads((Path(model_dir) / "radar_encoder.json").read_text()).get(
+                "passage_prefix", ""
+            )
+            if (Path(model_dir) / "radar_encoder.json").exists()
+            else ""
+        )
         texts = [prefix + t for _, t in parity_texts()]
     model = onnx.load(str(fp32))
     weights = {i.name for i in model.graph.initializer}
-    inputs = sorted({n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights})
+    inputs = sorted(
+        {n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights}
+    )
     have = {o.name for o in model.graph.output}
     model.graph.output.extend(onnx.ValueInfoProto(name=x) for x in inputs if x not in have)
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep the named values
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    opts.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )  # keep the named values
+    session = ort.InferenceSession(
+        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+    )
     tok = AutoTokenizer.from_pretrained(model_dir)
     peak: dict[str, np.ndarray] = {}
     for text in texts:
-        ids = np.array([tok(text, truncation=True, max_length=CALIBRATION_TOKENS)["input_ids"]], np.int64)
+        ids = np.array(
+            [tok(text, truncation=True, max_length=CALIBRATION_TOKENS)["input_ids"]], np.int64
+        )
         values = session.run(inputs, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         for name, v in zip(inputs, values):
             m = np.abs(v.reshape(-1, v.shape[-1])).max(axis=0)
@@ -128,8 +161,14 @@ def calibrate(fp32: Path, model_dir: Path, texts: list[str] | None = None) -> di
     return peak
 
 
-def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | None = None,
-                       alpha: float = SMOOTH_ALPHA, min_embedding_rows: int = 10_000) -> dict:
+def quantize_per_token(
+    src: Path,
+    dst: Path,
+    *,
+    smooth: dict[str, np.ndarray] | None = None,
+    alpha: float = SMOOTH_ALPHA,
+    min_embedding_rows: int = 10_000,
+) -> dict:
     """Rewrite the fp32 graph at ``src`` into the per-token int8 graph at ``dst`` (see the
     module docstring); ``smooth`` (from ``calibrate``) smooths each product's input first.
     Returns how many matrix products, smoothed inputs and embedding tables were rewritten."""
@@ -147,18 +186,32 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
         added.append(numpy_helper.from_array(value, name))
         return name
 
-    eps, q_max = const("ptq/eps", np.array(1e-12, np.float32)), const("ptq/127", np.array(127.0, np.float32))
+    eps, q_max = (
+        const("ptq/eps", np.array(1e-12, np.float32)),
+        const("ptq/127", np.array(127.0, np.float32)),
+    )
     zero_point = const("ptq/zp", np.array(128, np.uint8))
-    flat, column = const("ptq/flat", np.array([-1], np.int64)), const("ptq/column", np.array([-1, 1], np.int64))
-    first, last = const("ptq/first", np.array([0], np.int64)), const("ptq/last", np.array([-1], np.int64))
+    flat, column = (
+        const("ptq/flat", np.array([-1], np.int64)),
+        const("ptq/column", np.array([-1, 1], np.int64)),
+    )
+    first, last = (
+        const("ptq/first", np.array([0], np.int64)),
+        const("ptq/last", np.array([-1], np.int64)),
+    )
     # one smoothing factor per input, shared by the products that read it (query, key, value)
     factors: dict[str, np.ndarray] = {}
     for x, peak in (smooth or {}).items():
-        readers = [numpy_helper.to_array(weights[n.input[1]]) for n in graph.node
-                   if n.op_type == "MatMul" and n.input[0] == x and n.input[1] in weights]
+        readers = [
+            numpy_helper.to_array(weights[n.input[1]])
+            for n in graph.node
+            if n.op_type == "MatMul" and n.input[0] == x and n.input[1] in weights
+        ]
         if readers:
             w_peak = np.abs(np.concatenate(readers, axis=1)).max(axis=1)
-            f = np.power(np.maximum(peak, 1e-5), alpha) / np.power(np.maximum(w_peak, 1e-5), 1 - alpha)
+            f = np.power(np.maximum(peak, 1e-5), alpha) / np.power(
+                np.maximum(w_peak, 1e-5), 1 - alpha
+            )
             factors[x] = np.clip(f, 1e-2, 1e2).astype(np.float32)
     nodes, n_mm, n_emb = [], 0, 0
     smoothed: dict[str, str] = {}
@@ -195,7 +248,9 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
                 helper.make_node("Reshape", [p + "s", column], [p + "s2"]),
                 helper.make_node("Shape", [p + "s1"], [p + "n"]),
                 helper.make_node("Expand", [zero_point, p + "n"], [p + "zp"]),
-                helper.make_node("QuantizeLinear", [p + "x2", p + "s1", p + "zp"], [p + "q"], axis=0),
+                helper.make_node(
+                    "QuantizeLinear", [p + "x2", p + "s1", p + "zp"], [p + "q"], axis=0
+                ),
                 helper.make_node("MatMulInteger", [p + "q", p + "W", zero_point], [p + "acc"]),
                 helper.make_node("Cast", [p + "acc"], [p + "acc_f"], to=TensorProto.FLOAT),
                 helper.make_node("Mul", [p + "acc_f", p + "w_scale"], [p + "y_w"]),
@@ -203,10 +258,16 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
                 helper.make_node("Shape", [x], [p + "x_shape"]),
                 helper.make_node("Slice", [p + "x_shape", first, last], [p + "lead"]),
                 helper.make_node("Concat", [p + "lead", p + "d_out"], [p + "y_shape"], axis=0),
-                helper.make_node("Reshape", [p + "y2", p + "y_shape"], [node.output[0]], name=node.name),
+                helper.make_node(
+                    "Reshape", [p + "y2", p + "y_shape"], [node.output[0]], name=node.name
+                ),
             ]
-        elif (node.op_type == "Gather" and node.input[0] in weights and len(weights[node.input[0]].dims) == 2
-              and weights[node.input[0]].dims[0] >= min_embedding_rows):
+        elif (
+            node.op_type == "Gather"
+            and node.input[0] in weights
+            and len(weights[node.input[0]].dims) == 2
+            and weights[node.input[0]].dims[0] >= min_embedding_rows
+        ):
             E = numpy_helper.to_array(weights[node.input[0]]).astype(np.float32)
             row_scale = np.maximum(np.abs(E).max(axis=1, keepdims=True), 1e-12) / 127.0
             p = f"ptq/emb{n_emb}/"
@@ -218,9 +279,14 @@ def quantize_per_token(src: Path, dst: Path, *, smooth: dict[str, np.ndarray] | 
             g_scale = helper.make_node("Gather", [p + "row_scale", node.input[1]], [p + "scales"])
             g_rows.attribute.extend(axis)
             g_scale.attribute.extend(axis)
-            nodes += [g_rows, g_scale,
-                      helper.make_node("Cast", [p + "rows"], [p + "rows_f"], to=TensorProto.FLOAT),
-                      helper.make_node("Mul", [p + "rows_f", p + "scales"], [node.output[0]], name=node.name)]
+            nodes += [
+                g_rows,
+                g_scale,
+                helper.make_node("Cast", [p + "rows"], [p + "rows_f"], to=TensorProto.FLOAT),
+                helper.make_node(
+                    "Mul", [p + "rows_f", p + "scales"], [node.output[0]], name=node.name
+                ),
+            ]
         else:
             nodes.append(node)
     del graph.node[:]

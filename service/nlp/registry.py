@@ -41,10 +41,16 @@ class EncoderSpec(BaseModel):
     file: str = Field("", description="For builds: the package file the model is built from.")
     languages: list[str] = Field(default_factory=list, description="Empty: multilingual.")
     prefix: str = ""
-    query_prefix: str | None = Field(None, description="Prefix of the query side (aspect descriptions).")
+    query_prefix: str | None = Field(
+        None, description="Prefix of the query side (aspect descriptions)."
+    )
     max_tokens: int | None = None
-    base: str | None = Field(None, description="For adapted builds: the encoder the adapter is merged into.")
-    adapter: str | None = Field(None, description="A `lora_adapter` artifact merged into `base` at build time.")
+    base: str | None = Field(
+        None, description="For adapted builds: the encoder the adapter is merged into."
+    )
+    adapter: str | None = Field(
+        None, description="A `lora_adapter` artifact merged into `base` at build time."
+    )
     description: str = ""
 
 
@@ -55,7 +61,9 @@ class FileSpec(BaseModel):
 
 class ArtifactSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["sentiment_head", "aspect_calibration", "aspect_heads", "aspect_relevance", "lora_adapter"]
+    kind: Literal[
+        "sentiment_head", "aspect_calibration", "aspect_heads", "aspect_relevance", "lora_adapter"
+    ]
     base: str
     files: dict[str, FileSpec] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
@@ -70,10 +78,16 @@ class PipelineSpec(BaseModel):
     encoder: str
     sentiment: str
     aspects: str
-    aspect_heads: str | None = Field(None, description="Trained aspect heads (an `aspect_heads` artifact), "
-                                     "served only under aspects whose definition they were validated on.")
-    relevance: str | None = Field(None, description="The aspect relevance model (an `aspect_relevance` artifact); "
-                                  "without one, the similarity-only zero-shot calibration in `aspects` scores.")
+    aspect_heads: str | None = Field(
+        None,
+        description="Trained aspect heads (an `aspect_heads` artifact), "
+        "served only under aspects whose definition they were validated on.",
+    )
+    relevance: str | None = Field(
+        None,
+        description="The aspect relevance model (an `aspect_relevance` artifact); "
+        "without one, the similarity-only zero-shot calibration in `aspects` scores.",
+    )
 
 
 class Manifest(BaseModel):
@@ -83,16 +97,26 @@ class Manifest(BaseModel):
     pipelines: dict[str, PipelineSpec]
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         if not path.exists():
             raise ModelError(f"no model manifest at {path}")
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: Path, *, taxonomy: Taxonomy, cache_dir: Path | None = None,
-                 batch_size: int = 64, max_tokens: int = 256, threads: int | None = None,
-                 runtime: str = "auto", config_dir: Path | None = None, max_item_tokens: int | None = None):
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        taxonomy: Taxonomy,
+        cache_dir: Path | None = None,
+        batch_size: int = 64,
+        max_tokens: int = 256,
+        threads: int | None = None,
+        runtime: str = "auto",
+        config_dir: Path | None = None,
+        max_item_tokens: int | None = None,
+    ):
         from service.config import DEFAULT_CONFIG_DIR
 
         self.runtime = runtime
@@ -102,7 +126,9 @@ class ModelRegistry:
         self.taxonomy = taxonomy
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.max_item_tokens = max_item_tokens  # the model reads at most this many tokens of one item
+        self.max_item_tokens = (
+            max_item_tokens  # the model reads at most this many tokens of one item
+        )
         self.threads = threads
         self._manifest: Manifest | None = None
         self._cache: dict[tuple[str, str], Any] = {}
@@ -130,14 +156,18 @@ class ModelRegistry:
     def encoder_spec(self, name: str) -> EncoderSpec:
         spec = self.manifest.encoders.get(name)
         if spec is None:
-            raise ModelError(f"unknown encoder {name!r}; manifest has {sorted(self.manifest.encoders)}")
+            raise ModelError(
+                f"unknown encoder {name!r}; manifest has {sorted(self.manifest.encoders)}"
+            )
         return spec
 
     def package_path(self, name: str) -> Path:
         spec = self.encoder_spec(name)
         found = importlib.util.find_spec(spec.package)
         if found is None or not found.submodule_search_locations:
-            raise ModelError(f"encoder {name!r} needs the package {spec.package!r}; run `make install`")
+            raise ModelError(
+                f"encoder {name!r} needs the package {spec.package!r}; run `make install`"
+            )
         return Path(list(found.submodule_search_locations)[0])
 
     def build_dir(self, name: str) -> Path:
@@ -148,8 +178,10 @@ class ModelRegistry:
         if spec.source == "build":
             path = self.build_dir(name)
             if not (path / "build.json").exists():
-                raise ModelError(f"encoder {name!r} is not built yet: run `radar models build` "
-                                 f"(it converts the weights of the {spec.package!r} package into {path})")
+                raise ModelError(
+                    f"encoder {name!r} is not built yet: run `radar models build` "
+                    f"(it converts the weights of the {spec.package!r} package into {path})"
+                )
         else:
             path = self.package_path(name) / spec.subdir
         if not (path / "config.json").exists():
@@ -174,15 +206,27 @@ class ModelRegistry:
         spec = self.encoder_spec(name)
         rt = runtime or self.encoder_runtime(name)
         onnx = self.onnx_dir(name) / "model.int8.onnx" if rt == "onnx-int8" else None
-        return self._once("encoder", f"{name}@{rt}", lambda: TransformerEncoder(
-            self.encoder_path(name), name=name, batch_size=self.batch_size,
-            max_tokens=spec.max_tokens or self.max_tokens, threads=self.threads, prefix=spec.prefix,
-            query_prefix=spec.query_prefix, onnx_path=onnx))
+        return self._once(
+            "encoder",
+            f"{name}@{rt}",
+            lambda: TransformerEncoder(
+                self.encoder_path(name),
+                name=name,
+                batch_size=self.batch_size,
+                max_tokens=spec.max_tokens or self.max_tokens,
+                threads=self.threads,
+                prefix=spec.prefix,
+                query_prefix=spec.query_prefix,
+                onnx_path=onnx,
+            ),
+        )
 
     def artifact(self, name: str) -> ArtifactSpec:
         spec = self.manifest.artifacts.get(name)
         if spec is None:
-            raise ModelError(f"unknown model artifact {name!r}; manifest has {sorted(self.manifest.artifacts)}")
+            raise ModelError(
+                f"unknown model artifact {name!r}; manifest has {sorted(self.manifest.artifacts)}"
+            )
         return spec
 
     def artifact_file(self, name: str, role: str) -> Path:
@@ -195,12 +239,16 @@ class ModelRegistry:
             raise ModelError(f"artifact {name!r}: {path} is missing (train it with training/)")
         digest = sha256_file(path)
         if digest != f.sha256:
-            raise ModelError(f"artifact {name!r}: {path} has sha256 {digest[:12]}…, "
-                             f"manifest says {f.sha256[:12]}…")
+            raise ModelError(
+                f"artifact {name!r}: {path} has sha256 {digest[:12]}…, "
+                f"manifest says {f.sha256[:12]}…"
+            )
         return path
 
     def sentiment_head(self, name: str) -> SentimentHead:
-        return self._once("sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights")))
+        return self._once(
+            "sentiment", name, lambda: SentimentHead.load(self.artifact_file(name, "weights"))
+        )
 
     @property
     def mapping_path(self) -> Path:
@@ -216,12 +264,17 @@ class ModelRegistry:
         def build():
             spec = self.artifact(name)
             mapping = self.mapping()
-            return [(AspectHeads.load(self.artifact_file(name, role)), mapping.get(role, {})) for role in spec.files]
+            return [
+                (AspectHeads.load(self.artifact_file(name, role)), mapping.get(role, {}))
+                for role in spec.files
+            ]
 
         return self._once("aspect_heads", name, build)
 
     def relevance_model(self, name: str) -> RelevanceModel:
-        return self._once("relevance", name, lambda: RelevanceModel.load(self.artifact_file(name, "weights")))
+        return self._once(
+            "relevance", name, lambda: RelevanceModel.load(self.artifact_file(name, "weights"))
+        )
 
     def calibration_path(self, pipeline: str) -> Path:
         return self.cache_dir / "calibration" / f"{pipeline}-tax-{self.taxonomy.fingerprint()}.json"
@@ -234,35 +287,66 @@ class ModelRegistry:
         if not path.exists():
             return None
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return AspectCalibration(thresholds={k: float(v) for k, v in raw["thresholds"].items()},
-                                 taxonomy=raw["taxonomy"], items=int(raw.get("items", 0)))
+        return AspectCalibration(
+            thresholds={k: float(v) for k, v in raw["thresholds"].items()},
+            taxonomy=raw["taxonomy"],
+            items=int(raw.get("items", 0)),
+        )
 
-    def tagger(self, name: str = "default", taxonomy: Taxonomy | None = None, *,
-               calibrated: bool = True, team=None) -> AspectTagger:
+    def tagger(
+        self,
+        name: str = "default",
+        taxonomy: Taxonomy | None = None,
+        *,
+        calibrated: bool = True,
+        team=None,
+    ) -> AspectTagger:
         """The aspect tagger of a pipeline for ``taxonomy`` (default: the configured one), not fitted."""
         spec = self.pipeline_spec(name)
         tax = taxonomy or self.taxonomy
         heads, validated, zero = [], {}, None
         relevance = self.relevance_model(spec.relevance) if spec.relevance else None
-        if relevance is None:  # pipelines without a relevance model: the similarity-only calibration
+        if (
+            relevance is None
+        ):  # pipelines without a relevance model: the similarity-only calibration
             cal = self.artifact(spec.aspects).params
-            zero = ZeroShotAspectTagger(tax, threshold=float(cal["threshold"]), slope=float(cal["slope"]),
-                                        margin=float(cal.get("margin", 1.0)))
+            zero = ZeroShotAspectTagger(
+                tax,
+                threshold=float(cal["threshold"]),
+                slope=float(cal["slope"]),
+                margin=float(cal.get("margin", 1.0)),
+            )
         if spec.aspect_heads:
             heads = self.aspect_heads(spec.aspect_heads)
             validated = dict(self.artifact(spec.aspect_heads).params.get("validated") or {})
-        return AspectTagger(tax, relevance=relevance, zero_shot=zero, heads=heads, validated=validated,
-                            calibration=self.calibration(name) if calibrated else None,
-                            team=None if team is None else team.aspects)
+        return AspectTagger(
+            tax,
+            relevance=relevance,
+            zero_shot=zero,
+            heads=heads,
+            validated=validated,
+            calibration=self.calibration(name) if calibrated else None,
+            team=None if team is None else team.aspects,
+        )
 
     def team_meta(self, name: str = "default", encoder_runtime: str | None = None) -> dict:
         """What a team model trained over pipeline ``name`` records of its base (and must match)."""
         spec = self.pipeline_spec(name)
-        return {"base_pipeline": name, "base_encoder": spec.encoder,
-                "base_sentiment_sha256": self.artifact(spec.sentiment).files["weights"].sha256}
+        return {
+            "base_pipeline": name,
+            "base_encoder": spec.encoder,
+            "base_sentiment_sha256": self.artifact(spec.sentiment).files["weights"].sha256,
+        }
 
-    def team_pipeline(self, base: ScoringPipeline, *, team_name: str, blob: bytes, sha256: str,
-                      name: str = "default") -> ScoringPipeline:
+    def team_pipeline(
+        self,
+        base: ScoringPipeline,
+        *,
+        team_name: str,
+        blob: bytes,
+        sha256: str,
+        name: str = "default",
+    ) -> ScoringPipeline:
         """``base`` (pipeline ``name``) with a team model's heads: refused when the blob's checksum
         is not ``sha256`` or it was trained over another encoder or sentiment head."""
         import hashlib
@@ -271,26 +355,40 @@ class ModelRegistry:
 
         digest = hashlib.sha256(blob).hexdigest()
         if digest != sha256:
-            raise ModelError(f"team model {team_name!r}: checksum {digest[:12]}… differs from the stored "
-                             f"{sha256[:12]}…; retrain it")
+            raise ModelError(
+                f"team model {team_name!r}: checksum {digest[:12]}… differs from the stored "
+                f"{sha256[:12]}…; retrain it"
+            )
         model = TeamModel.from_bytes(blob, base.sentiment)
         expected = self.team_meta(name)
         for key in ("base_encoder", "base_sentiment_sha256"):
             if model.meta.get(key) != expected[key]:
-                raise ModelError(f"team model {team_name!r} was trained over {key} {model.meta.get(key)!r}, "
-                                 f"this pipeline has {expected[key]!r}; retrain it")
+                raise ModelError(
+                    f"team model {team_name!r} was trained over {key} {model.meta.get(key)!r}, "
+                    f"this pipeline has {expected[key]!r}; retrain it"
+                )
         if model.meta.get("dim") not in (None, base.encoder.dim):
-            raise ModelError(f"team model {team_name!r} expects {model.meta['dim']}-d embeddings, "
-                             f"the encoder gives {base.encoder.dim}")
+            raise ModelError(
+                f"team model {team_name!r} expects {model.meta['dim']}-d embeddings, "
+                f"the encoder gives {base.encoder.dim}"
+            )
         tagger = self.tagger(name, team=model).fit(base.encoder)
         version = f"{base.version}:team-{team_name[:20]}@{sha256[:8]}"
-        return ScoringPipeline(encoder=base.encoder, sentiment=model.sentiment or base.sentiment, aspects=tagger,
-                               version=version, languages=base.languages, max_item_tokens=base.max_item_tokens)
+        return ScoringPipeline(
+            encoder=base.encoder,
+            sentiment=model.sentiment or base.sentiment,
+            aspects=tagger,
+            version=version,
+            languages=base.languages,
+            max_item_tokens=base.max_item_tokens,
+        )
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         spec = self.manifest.pipelines.get(name)
         if spec is None:
-            raise ModelError(f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}")
+            raise ModelError(
+                f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}"
+            )
         return spec
 
     def pipeline(self, name: str = "default") -> ScoringPipeline:
@@ -300,10 +398,14 @@ class ModelRegistry:
             encoder = self.encoder(spec.encoder)
             head = self.sentiment_head(spec.sentiment)
             tagger = self.tagger(name).fit(encoder)
-            return ScoringPipeline(encoder=encoder, sentiment=head, aspects=tagger,
-                                   version=self.pipeline_version(name, runtime=encoder.runtime),
-                                   languages=tuple(self.manifest.encoders[spec.encoder].languages),
-                                   max_item_tokens=self.max_item_tokens)
+            return ScoringPipeline(
+                encoder=encoder,
+                sentiment=head,
+                aspects=tagger,
+                version=self.pipeline_version(name, runtime=encoder.runtime),
+                languages=tuple(self.manifest.encoders[spec.encoder].languages),
+                max_item_tokens=self.max_item_tokens,
+            )
 
         return self._once("pipeline", name, build)
 
@@ -325,10 +427,16 @@ class ModelRegistry:
                 parts.append(self.artifact(spec.relevance).files["weights"].sha256)
             if spec.aspect_heads:
                 heads = self.artifact(spec.aspect_heads)
-                parts += [sorted(f.sha256 for f in heads.files.values()), heads.params.get("validated"), self.mapping()]
+                parts += [
+                    sorted(f.sha256 for f in heads.files.values()),
+                    heads.params.get("validated"),
+                    self.mapping(),
+                ]
             cal = self.calibration(name)
             parts.append(cal.thresholds if cal else None)
             blob = json.dumps(parts, sort_keys=True)
             aspects = f"{aspects}@{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
-        return (f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
-                f":tax-{self.taxonomy.fingerprint()}")
+        return (
+            f"{name}:{spec.encoder}-{rt}:{spec.sentiment}@{head_sha}:{aspects}"
+            f":tax-{self.taxonomy.fingerprint()}"
+        )

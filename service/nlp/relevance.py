@@ -33,10 +33,21 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 FEATURES = (
-    "clause_best", "clause_description", "clause_names", "clause_examples_top2",
-    "text_best", "text_description", "text_examples", "n_clauses",
-    "margin_to_best_other", "rank_in_item", "z_in_item", "log_n_aspects",
-    "rule_matched", "any_rule_matched", "aspect_has_rules",
+    "clause_best",
+    "clause_description",
+    "clause_names",
+    "clause_examples_top2",
+    "text_best",
+    "text_description",
+    "text_examples",
+    "n_clauses",
+    "margin_to_best_other",
+    "rank_in_item",
+    "z_in_item",
+    "log_n_aspects",
+    "rule_matched",
+    "any_rule_matched",
+    "aspect_has_rules",
 )
 TREE_FIELDS = ("feature", "threshold", "left", "right", "leaf", "value", "missing_left")
 
@@ -50,10 +61,14 @@ class Prototypes:
     role: np.ndarray  # (m,) 0 description, 1 name, 2 example
 
     @classmethod
-    def of(cls, taxonomy, encoder) -> "Prototypes":
+    def of(cls, taxonomy, encoder) -> Prototypes:
         texts, aspect, role = [], [], []
         for k, a in enumerate(taxonomy.aspects):
-            for r, group in ((0, [a.description]), (1, list(a.names.values())), (2, list(a.examples))):
+            for r, group in (
+                (0, [a.description]),
+                (1, list(a.names.values())),
+                (2, list(a.examples)),
+            ):
                 for t in group:
                     texts.append(t)
                     aspect.append(k)
@@ -65,7 +80,9 @@ class Prototypes:
         return int(self.aspect.max()) + 1 if len(self.aspect) else 0
 
 
-def _role_max(S: np.ndarray, protos: Prototypes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _role_max(
+    S: np.ndarray, protos: Prototypes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row and aspect: best similarity to the description, to the names, to the examples,
     and the mean of the two best examples (names stand in for missing examples, the
     description for missing names)."""
@@ -82,12 +99,23 @@ def _role_max(S: np.ndarray, protos: Prototypes) -> tuple[np.ndarray, np.ndarray
         sd[:, k] = d.max(axis=1)
         sn[:, k] = n.max(axis=1)
         se[:, k] = e.max(axis=1)
-        top2[:, k] = (np.partition(e, e.shape[1] - 2, axis=1)[:, -2:].mean(axis=1) if e.shape[1] >= 2 else e[:, 0])
+        top2[:, k] = (
+            np.partition(e, e.shape[1] - 2, axis=1)[:, -2:].mean(axis=1)
+            if e.shape[1] >= 2
+            else e[:, 0]
+        )
     return sd, sn, se, top2
 
 
-def batch_features(protos: Prototypes, text_emb: np.ndarray, clause_embs: list[np.ndarray], rule_hit: np.ndarray,
-                   ruled: np.ndarray, *, clause_scores: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+def batch_features(
+    protos: Prototypes,
+    text_emb: np.ndarray,
+    clause_embs: list[np.ndarray],
+    rule_hit: np.ndarray,
+    ruled: np.ndarray,
+    *,
+    clause_scores: list | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(n, K, len(FEATURES))`` features and ``(n, K)`` best clause of a batch of items: one
     matrix product for every clause of the batch, reductions by item. ``clause_scores``, when
     given a list, receives each item's ``(k_i, K)`` best similarity per clause and aspect."""
@@ -141,15 +169,20 @@ class TreeEnsemble:
         self.baseline = baseline
 
     @classmethod
-    def from_sklearn(cls, clf) -> "TreeEnsemble":
+    def from_sklearn(cls, clf) -> TreeEnsemble:
         nodes = [p[0].nodes for p in clf._predictors]
         offsets = np.cumsum([0] + [len(n) for n in nodes])[:-1]
         cat = np.concatenate(nodes)
         shift = np.concatenate([np.full(len(n), o) for n, o in zip(nodes, offsets)])
-        trees = {"feature": cat["feature_idx"].astype(np.int32), "threshold": cat["num_threshold"].astype(np.float64),
-                 "left": (cat["left"] + shift).astype(np.int32), "right": (cat["right"] + shift).astype(np.int32),
-                 "leaf": cat["is_leaf"].astype(np.uint8), "value": cat["value"].astype(np.float64),
-                 "missing_left": cat["missing_go_to_left"].astype(np.uint8)}
+        trees = {
+            "feature": cat["feature_idx"].astype(np.int32),
+            "threshold": cat["num_threshold"].astype(np.float64),
+            "left": (cat["left"] + shift).astype(np.int32),
+            "right": (cat["right"] + shift).astype(np.int32),
+            "leaf": cat["is_leaf"].astype(np.uint8),
+            "value": cat["value"].astype(np.float64),
+            "missing_left": cat["missing_go_to_left"].astype(np.uint8),
+        }
         return cls(trees, offsets.astype(np.int32), float(np.ravel(clf._baseline_prediction)[0]))
 
     def _session(self):
@@ -166,26 +199,47 @@ class TreeEnsemble:
             local = np.arange(n) - self.offsets[tree]
             leaf = t["leaf"] == 1
             node = helper.make_node(
-                "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1, aggregate_function="SUM",
-                post_transform="NONE", base_values=[float(self.baseline)],
-                nodes_treeids=tree.tolist(), nodes_nodeids=local.tolist(),
+                "TreeEnsembleRegressor",
+                ["X"],
+                ["Y"],
+                domain="ai.onnx.ml",
+                n_targets=1,
+                aggregate_function="SUM",
+                post_transform="NONE",
+                base_values=[float(self.baseline)],
+                nodes_treeids=tree.tolist(),
+                nodes_nodeids=local.tolist(),
                 nodes_featureids=np.where(leaf, 0, t["feature"]).astype(int).tolist(),
                 nodes_values=np.where(leaf, 0.0, t["threshold"]).astype(np.float32).tolist(),
                 nodes_modes=["LEAF" if x else "BRANCH_LEQ" for x in leaf],
-                nodes_truenodeids=np.where(leaf, 0, t["left"] - self.offsets[tree]).astype(int).tolist(),
-                nodes_falsenodeids=np.where(leaf, 0, t["right"] - self.offsets[tree]).astype(int).tolist(),
+                nodes_truenodeids=np.where(leaf, 0, t["left"] - self.offsets[tree])
+                .astype(int)
+                .tolist(),
+                nodes_falsenodeids=np.where(leaf, 0, t["right"] - self.offsets[tree])
+                .astype(int)
+                .tolist(),
                 nodes_missing_value_tracks_true=t["missing_left"].astype(int).tolist(),
-                target_treeids=tree[leaf].tolist(), target_nodeids=local[leaf].tolist(),
-                target_ids=[0] * int(leaf.sum()), target_weights=t["value"][leaf].astype(np.float32).tolist())
-            graph = helper.make_graph([node], "relevance",
-                                      [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None])],
-                                      [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])])
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                            helper.make_opsetid("ai.onnx.ml", 3)])
+                target_treeids=tree[leaf].tolist(),
+                target_nodeids=local[leaf].tolist(),
+                target_ids=[0] * int(leaf.sum()),
+                target_weights=t["value"][leaf].astype(np.float32).tolist(),
+            )
+            graph = helper.make_graph(
+                [node],
+                "relevance",
+                [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None])],
+                [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+            )
+            model = helper.make_model(
+                graph,
+                opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
+            )
             model.ir_version = 8
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1
-            sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(
+                model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            )
             self.__dict__["_sess"] = sess
         return sess
 
@@ -193,7 +247,11 @@ class TreeEnsemble:
         """``(n,)`` probabilities for the rows of ``X`` (ONNX Runtime's tree ensemble)."""
         if len(X) == 0:
             return np.zeros(0)
-        raw = self._session().run(None, {"X": np.ascontiguousarray(X, np.float32)})[0][:, 0].astype(np.float64)
+        raw = (
+            self._session()
+            .run(None, {"X": np.ascontiguousarray(X, np.float32)})[0][:, 0]
+            .astype(np.float64)
+        )
         return 1.0 / (1.0 + np.exp(-raw))
 
     def predict_proba_numpy(self, X: np.ndarray) -> np.ndarray:
@@ -228,12 +286,19 @@ class RelevanceModel:
     def save(self, path: Path, **meta) -> None:
         arrays = {f"tree.{k}": v for k, v in self.trees.t.items()}
         arrays["tree.offsets"] = self.trees.offsets
-        save_file(arrays, str(path), metadata={
-            "baseline": repr(self.trees.baseline), "threshold": repr(float(self.threshold)),
-            "features": json.dumps(list(self.features)), **{k: json.dumps(v) for k, v in meta.items()}})
+        save_file(
+            arrays,
+            str(path),
+            metadata={
+                "baseline": repr(self.trees.baseline),
+                "threshold": repr(float(self.threshold)),
+                "features": json.dumps(list(self.features)),
+                **{k: json.dumps(v) for k, v in meta.items()},
+            },
+        )
 
     @classmethod
-    def load(cls, path: Path) -> "RelevanceModel":
+    def load(cls, path: Path) -> RelevanceModel:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as fh:
@@ -241,7 +306,12 @@ class RelevanceModel:
         arrays = load_file(str(path))
         feats = tuple(json.loads(meta["features"]))
         if feats != FEATURES:
-            raise ValueError(f"{path}: relevance features {feats} differ from this code's {FEATURES}; retrain it")
-        trees = TreeEnsemble({k: arrays[f"tree.{k}"] for k in TREE_FIELDS}, arrays["tree.offsets"],
-                             float(meta["baseline"]))
+            raise ValueError(
+                f"{path}: relevance features {feats} differ from this code's {FEATURES}; retrain it"
+            )
+        trees = TreeEnsemble(
+            {k: arrays[f"tree.{k}"] for k in TREE_FIELDS},
+            arrays["tree.offsets"],
+            float(meta["baseline"]),
+        )
         return cls(trees, float(meta["threshold"]), feats)

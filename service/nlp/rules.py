@@ -40,11 +40,15 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _NEAR = re.compile(r"\s+~(\d+)\s+")
 
 NEGATORS = {
-    "latin": re.compile(r"(?i)\b(?:not|no|never|none|nothing|without|hardly|nor|neither|"
-                        r"\w+n't|dont|didnt|doesnt|wasnt|isnt|wont|cant|couldnt|havent|hasnt|wouldnt|"
-                        r"if|hope|afraid|worried|unless)\b"),
+    "latin": re.compile(
+        r"(?i)\b(?:not|no|never|none|nothing|without|hardly|nor|neither|"
+        r"\w+n't|dont|didnt|doesnt|wasnt|isnt|wont|cant|couldnt|havent|hasnt|wouldnt|"
+        r"if|hope|afraid|worried|unless)\b"
+    ),
     # negations and the hedges that report no harm ("以为漏电": thought it was leaking)
-    "cjk": re.compile(r"没有|没|不(?![过错久仅少停断但管同光单])|无(?!论)|未|别(?!人)|非(?!常)|並未|并未|從未|从未|绝不|以为|担心|怕|会不会|据说|听说"),
+    "cjk": re.compile(
+        r"没有|没|不(?![过错久仅少停断但管同光单])|无(?!论)|未|别(?!人)|非(?!常)|並未|并未|從未|从未|绝不|以为|担心|怕|会不会|据说|听说"
+    ),
 }
 CJK_WINDOW_FACTOR = 2  # a CJK window counts characters: two per word
 
@@ -136,8 +140,9 @@ class Pattern:
         self.needs_words = any(t.whole_word and t.cjk for g in self.groups for t in g)
         self.anchors = _Anchors.of(self.groups[0])
 
-    def find(self, text: str, words: set[tuple[int, int]] | None = None,
-             keys: "TextKeys | None" = None) -> list[RuleMatch]:
+    def find(
+        self, text: str, words: set[tuple[int, int]] | None = None, keys: TextKeys | None = None
+    ) -> list[RuleMatch]:
         if keys is not None and not self.anchors.may_match(keys):
             return []
         found = [[s for t in g for s in t.find(text, words)] for g in self.groups]
@@ -149,7 +154,9 @@ class Pattern:
         for a, b in found[0]:
             lo, hi, ok = a, b, True
             for window, spans in zip(self.windows, found[1:]):
-                near = [(x, y) for x, y in spans if _gap(text, (lo, hi), (x, y), self.cjk) <= window]
+                near = [
+                    (x, y) for x, y in spans if _gap(text, (lo, hi), (x, y), self.cjk) <= window
+                ]
                 if not near:
                     ok = False
                     break
@@ -165,7 +172,7 @@ def _gap(text: str, s1: tuple[int, int], s2: tuple[int, int], cjk: bool) -> int:
     a, b = (s1, s2) if s1[0] <= s2[0] else (s2, s1)
     if b[0] <= a[1]:
         return 0
-    between = text[a[1]:b[0]]
+    between = text[a[1] : b[0]]
     if cjk:
         return (len(between.strip()) + CJK_WINDOW_FACTOR - 1) // CJK_WINDOW_FACTOR
     return len(_WORD.findall(between))
@@ -173,9 +180,9 @@ def _gap(text: str, s1: tuple[int, int], s2: tuple[int, int], cjk: bool) -> int:
 
 def _negated(text: str, start: int, window: int) -> bool:
     before = text[:start]
-    if is_cjk(text[start:start + 4]) or (before and is_cjk(before[-1:])):
+    if is_cjk(text[start : start + 4]) or (before and is_cjk(before[-1:])):
         # the clause's own words only: stop at the last punctuation
-        seg = re.split(r"[，,。.!！?？;；、\n]", before[-window * CJK_WINDOW_FACTOR:])[-1]
+        seg = re.split(r"[，,。.!！?？;；、\n]", before[-window * CJK_WINDOW_FACTOR :])[-1]
         return bool(NEGATORS["cjk"].search(seg))
     seg = re.split(r"[,.!?;:\n]", before)[-1]
     words = _WORD.findall(seg.replace("'", ""))[-window:] if window else []
@@ -203,7 +210,7 @@ class _Anchors:
     literals: tuple[str, ...]
 
     @classmethod
-    def of(cls, terms: list[_Term]) -> "_Anchors":
+    def of(cls, terms: list[_Term]) -> _Anchors:
         words, prefixes, chars, literals = set(), [], set(), []
         for t in terms:
             if t.cjk:
@@ -245,7 +252,9 @@ class CompiledRules:
                 try:
                     compiled.append(Pattern(str(p)))
                 except (RuleError, re.error) as e:
-                    raise RuleError(f"aspect {self.aspect!r}: rules.{what}.{lang}: pattern {p!r}: {e}") from e
+                    raise RuleError(
+                        f"aspect {self.aspect!r}: rules.{what}.{lang}: pattern {p!r}: {e}"
+                    ) from e
             out[lang] = compiled
         return out
 
@@ -258,7 +267,7 @@ class CompiledRules:
             return [p for ps in table.values() for p in ps]
         return [*table.get(language, []), *table.get("any", [])]
 
-    def _prefilter(self, language: str | None) -> "_Anchors | None":
+    def _prefilter(self, language: str | None) -> _Anchors | None:
         """What a text must contain for any include pattern to match: the first word of a
         Latin term (or its prefix), the first character of a CJK term, or a literal. Checked
         against the text's words and characters (``TextKeys``, computed once per text), so most
@@ -269,7 +278,9 @@ class CompiledRules:
             self._pre[key] = _Anchors.of(terms) if terms else None
         return self._pre[key]
 
-    def match(self, text: str, language: str | None, keys: "TextKeys | None" = None) -> list[RuleMatch]:
+    def match(
+        self, text: str, language: str | None, keys: TextKeys | None = None
+    ) -> list[RuleMatch]:
         """Include matches in ``text`` that no exclude pattern overlaps and no negation
         precedes (when negation is on), in order of position."""
         keys = keys or TextKeys(text)
@@ -277,7 +288,9 @@ class CompiledRules:
         if pre is None or not pre.may_match(keys):
             return []
         inc = self._for(self.include, language)
-        needs_words = any(p.needs_words for p in inc) or any(p.needs_words for p in self._for(self.exclude, language))
+        needs_words = any(p.needs_words for p in inc) or any(
+            p.needs_words for p in self._for(self.exclude, language)
+        )
         words = _word_bounds(text) if needs_words else None
         hits = [m for p in inc for m in p.find(text, words, keys)]
         if not hits:
@@ -295,5 +308,8 @@ class CompiledRules:
 
 def compile_taxonomy_rules(taxonomy) -> dict[str, CompiledRules]:
     """``{aspect id: CompiledRules}`` for the aspects that have any include pattern."""
-    return {a.id: CompiledRules(a.id, a.rules, negation=a.kind == "severity")
-            for a in taxonomy.aspects if a.rules is not None and any(a.rules.include.values())}
+    return {
+        a.id: CompiledRules(a.id, a.rules, negation=a.kind == "severity")
+        for a in taxonomy.aspects
+        if a.rules is not None and any(a.rules.include.values())
+    }

@@ -60,18 +60,30 @@ class SentimentHead:
         if self.hidden_weight is not None:
             tensors["hidden_weight"] = self.hidden_weight.astype(np.float32)
             tensors["hidden_bias"] = self.hidden_bias.astype(np.float32)
-        save_file(tensors, str(path), metadata={"labels": json.dumps(list(self.labels)),
-                                                "temperature": repr(float(self.temperature))})
+        save_file(
+            tensors,
+            str(path),
+            metadata={
+                "labels": json.dumps(list(self.labels)),
+                "temperature": repr(float(self.temperature)),
+            },
+        )
 
     @classmethod
-    def load(cls, path: Path) -> "SentimentHead":
+    def load(cls, path: Path) -> SentimentHead:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata()
         t = load_file(str(path))
-        return cls(t["weight"], t["bias"], float(meta["temperature"]), tuple(json.loads(meta["labels"])),
-                   t.get("hidden_weight"), t.get("hidden_bias"))
+        return cls(
+            t["weight"],
+            t["bias"],
+            float(meta["temperature"]),
+            tuple(json.loads(meta["labels"])),
+            t.get("hidden_weight"),
+            t.get("hidden_bias"),
+        )
 
 
 def sentiment_score(probs: np.ndarray) -> np.ndarray:

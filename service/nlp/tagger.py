@@ -53,10 +53,18 @@ def _clause_of(spans: list[tuple[int, int]], pos: int) -> int:
 class AspectTagger:
     """Rules and a model part for every aspect; trained heads only where validated."""
 
-    def __init__(self, taxonomy: Taxonomy, *, relevance: RelevanceModel | None = None,
-                 zero_shot: ZeroShotAspectTagger | None = None,
-                 heads: list[tuple[AspectHeads, dict[str, str]]] = (), validated: dict[str, str] | None = None,
-                 calibration: AspectCalibration | None = None, team=None, max_aspects: int = 6):
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        *,
+        relevance: RelevanceModel | None = None,
+        zero_shot: ZeroShotAspectTagger | None = None,
+        heads: list[tuple[AspectHeads, dict[str, str]]] = (),
+        validated: dict[str, str] | None = None,
+        calibration: AspectCalibration | None = None,
+        team=None,
+        max_aspects: int = 6,
+    ):
         if relevance is None and zero_shot is None:
             raise ValueError("the tagger needs a relevance model or a zero-shot tagger")
         self.taxonomy = taxonomy
@@ -68,22 +76,40 @@ class AspectTagger:
         # definition (``validated``: aspect id -> definition fingerprint); never by name alone
         validated = validated or {}
         current = {a.id: definition_fingerprint(a) for a in taxonomy.aspects}
-        self.heads = [(h, {c: a for c, a in m.items() if a in ids and c in h.categories
-                           and validated.get(a) == current[a]}) for h, m in heads]
+        self.heads = [
+            (
+                h,
+                {
+                    c: a
+                    for c, a in m.items()
+                    if a in ids and c in h.categories and validated.get(a) == current[a]
+                },
+            )
+            for h, m in heads
+        ]
         self.covered = {a for _, m in self.heads for a in m.values()}
         self.rules = compile_taxonomy_rules(taxonomy)
-        self.calibration = calibration if calibration and calibration.taxonomy == taxonomy.fingerprint() else None
+        self.calibration = (
+            calibration if calibration and calibration.taxonomy == taxonomy.fingerprint() else None
+        )
         # a team model's aspect heads (``service/nlp/team.py``), each serving only the aspect
         # definition it was trained on; they decide their aspects (the rules are their input)
         self.team = team
-        self.team_served = [aid for aid in (team.aspects if team is not None else [])
-                            if aid in current and team.fingerprints.get(aid) == current[aid]
-                            and taxonomy.get(aid).kind == "topic" and relevance is not None]
-        self._team_threshold = {aid: float(team.threshold[team.aspects.index(aid)]) for aid in self.team_served}
+        self.team_served = [
+            aid
+            for aid in (team.aspects if team is not None else [])
+            if aid in current
+            and team.fingerprints.get(aid) == current[aid]
+            and taxonomy.get(aid).kind == "topic"
+            and relevance is not None
+        ]
+        self._team_threshold = {
+            aid: float(team.threshold[team.aspects.index(aid)]) for aid in self.team_served
+        }
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def fit(self, encoder) -> "AspectTagger":
+    def fit(self, encoder) -> AspectTagger:
         if self.relevance is not None:
             self.prototypes_ = Prototypes.of(self.taxonomy, encoder)
         if self.zero_shot is not None:
@@ -110,9 +136,15 @@ class AspectTagger:
                 out[aid] = m
         return out
 
-    def model_probabilities(self, text_emb: np.ndarray, clause_embs: list[np.ndarray],
-                            rule_hits: list[dict], languages: list[str | None], *, clause_scores: list | None = None
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def model_probabilities(
+        self,
+        text_emb: np.ndarray,
+        clause_embs: list[np.ndarray],
+        rule_hits: list[dict],
+        languages: list[str | None],
+        *,
+        clause_scores: list | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(n, K)`` probability of each aspect and ``(n, K)`` its best clause, for a batch
         (``clause_scores``: a list that receives each item's per-clause similarities)."""
         ids = self.taxonomy.ids
@@ -131,50 +163,92 @@ class AspectTagger:
             return np.zeros((0, K)), np.zeros((0, K), int)
         hit = np.array([[aid in rule_hits[i] for aid in ids] for i in range(n)], bool)
         ruled = np.array([self._ruled(lang) for lang in languages], bool)
-        X, best = batch_features(self.prototypes_, text_emb, clause_embs, hit, ruled, clause_scores=clause_scores)
+        X, best = batch_features(
+            self.prototypes_, text_emb, clause_embs, hit, ruled, clause_scores=clause_scores
+        )
         return self.relevance.trees.predict_proba(X.reshape(n * K, -1)).reshape(n, K), best
 
     def _ruled(self, language: str | None) -> np.ndarray:
         """(K,) which aspects have include rules in ``language`` (cached per language)."""
         cache = self.__dict__.setdefault("_ruled_cache", {})
         if language not in cache:
-            cache[language] = np.array([aid in self.rules and self.rules[aid].applies(language)
-                                        for aid in self.taxonomy.ids], bool)
+            cache[language] = np.array(
+                [
+                    aid in self.rules and self.rules[aid].applies(language)
+                    for aid in self.taxonomy.ids
+                ],
+                bool,
+            )
         return cache[language]
 
-    def tag_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
-                  text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> list[list[AspectHit]]:
+    def tag_batch(
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        languages: list[str | None],
+        text_emb: np.ndarray,
+        clause_embs: list[np.ndarray],
+    ) -> list[list[AspectHit]]:
         return self.score_batch(texts, spans, languages, text_emb, clause_embs)[0]
 
-    def score_batch(self, texts: list[str], spans: list[list[tuple[int, int]]], languages: list[str | None],
-                    text_emb: np.ndarray, clause_embs: list[np.ndarray]) -> tuple[list[list[AspectHit]], np.ndarray]:
+    def score_batch(
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        languages: list[str | None],
+        text_emb: np.ndarray,
+        clause_embs: list[np.ndarray],
+    ) -> tuple[list[list[AspectHit]], np.ndarray]:
         """The hits of each item and the ``(n, K)`` model probabilities they were decided on."""
         rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
         sims: list[np.ndarray] = []
-        probs, best = self.model_probabilities(text_emb, clause_embs, rule_hits, languages, clause_scores=sims)
+        probs, best = self.model_probabilities(
+            text_emb, clause_embs, rule_hits, languages, clause_scores=sims
+        )
         if self.team_served and len(texts):
             ids = self.taxonomy.ids
             hit = np.array([[aid in rule_hits[i] for aid in ids] for i in range(len(texts))], float)
             k_of = {aid: ids.index(aid) for aid in self.team_served}
-            team = self.team.probabilities(k_of, probs, best, text_emb, clause_embs, hit, self.team_served)
+            team = self.team.probabilities(
+                k_of, probs, best, text_emb, clause_embs, hit, self.team_served
+            )
             probs = probs.copy()
             for j, aid in enumerate(self.team_served):
                 probs[:, k_of[aid]] = team[:, j]
         out = []
         for i in range(len(texts)):
-            out.append(self._combine(i, spans[i], rule_hits[i], probs[i], best[i], text_emb[i], clause_embs[i],
-                                     sims[i] if i < len(sims) else None))
+            out.append(
+                self._combine(
+                    i,
+                    spans[i],
+                    rule_hits[i],
+                    probs[i],
+                    best[i],
+                    text_emb[i],
+                    clause_embs[i],
+                    sims[i] if i < len(sims) else None,
+                )
+            )
         return out, probs
 
-    def tag(self, text_emb: np.ndarray, clause_emb: np.ndarray, *, text: str = "",
-            spans: list[tuple[int, int]] | None = None, language: str | None = None) -> list[AspectHit]:
+    def tag(
+        self,
+        text_emb: np.ndarray,
+        clause_emb: np.ndarray,
+        *,
+        text: str = "",
+        spans: list[tuple[int, int]] | None = None,
+        language: str | None = None,
+    ) -> list[AspectHit]:
         """One item (the batch form is ``tag_batch``)."""
         if len(clause_emb) == 0:
             return []
         spans = spans if spans is not None else [(0, len(text))] * len(clause_emb)
         return self.tag_batch([text], [spans], [language], text_emb[None, :], [clause_emb])[0]
 
-    def _combine(self, i, spans, rule_hits, prob, best, text_emb, clause_emb, sims=None) -> list[AspectHit]:
+    def _combine(
+        self, i, spans, rule_hits, prob, best, text_emb, clause_emb, sims=None
+    ) -> list[AspectHit]:
         if len(clause_emb) == 0:
             return []
         hits: dict[str, AspectHit] = {}
@@ -200,7 +274,9 @@ class AspectTagger:
                 else:
                     clause, m = at[0]
                 c = a.rules.confidence
-                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, clause, "rule+model" if model_ok else "rule", m.pattern)
+                hits[a.id] = AspectHit(
+                    a.id, c + (1 - c) * p, clause, "rule+model" if model_ok else "rule", m.pattern
+                )
             elif model_ok:
                 hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
         for heads, mapping in self.heads:
@@ -212,12 +288,21 @@ class AspectTagger:
                 conf = _rescale(float(hprob[j]), heads.threshold)
                 prev = hits.get(aid)
                 if conf >= 0.5 or prev is not None:
-                    reason = "rule+model" if prev is not None and conf >= 0.5 else (prev.reason if prev else "model")
-                    hits[aid] = HeadHit(aid, max(conf, prev.confidence if prev else 0.0),
-                                        prev.clause if prev else int(evidence[j]), reason,
-                                        prev.rule if prev else None, tuple(float(v) for v in sent[j]))
+                    reason = (
+                        "rule+model"
+                        if prev is not None and conf >= 0.5
+                        else (prev.reason if prev else "model")
+                    )
+                    hits[aid] = HeadHit(
+                        aid,
+                        max(conf, prev.confidence if prev else 0.0),
+                        prev.clause if prev else int(evidence[j]),
+                        reason,
+                        prev.rule if prev else None,
+                        tuple(float(v) for v in sent[j]),
+                    )
         ranked = sorted(hits.values(), key=lambda h: -h.confidence)
-        return ranked[:self.max_aspects]
+        return ranked[: self.max_aspects]
 
 
 def definition_fingerprint(aspect) -> str:
@@ -225,6 +310,11 @@ def definition_fingerprint(aspect) -> str:
     import hashlib
     import json
 
-    payload = json.dumps(aspect.model_dump(include={"names", "description", "examples", "rules", "kind"},
-                                           exclude_none=True), ensure_ascii=False, sort_keys=True)
+    payload = json.dumps(
+        aspect.model_dump(
+            include={"names", "description", "examples", "rules", "kind"}, exclude_none=True
+        ),
+        ensure_ascii=False,
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -67,7 +67,9 @@ class TeamSentimentHead:
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         emb = np.asarray(emb, np.float64)  # batch-independent products (see SentimentHead.logits)
-        return softmax(prior_logits(self.base, emb) + emb @ self.weight.T.astype(np.float64) + self.bias)
+        return softmax(
+            prior_logits(self.base, emb) + emb @ self.weight.T.astype(np.float64) + self.bias
+        )
 
 
 def aspect_design(text_emb: np.ndarray, clause_best: np.ndarray) -> np.ndarray:
@@ -75,7 +77,9 @@ def aspect_design(text_emb: np.ndarray, clause_best: np.ndarray) -> np.ndarray:
     return np.hstack([text_emb, clause_best]).astype(np.float64)  # batch-independent products
 
 
-def best_clauses(clause_embs: list[np.ndarray], best: np.ndarray, k: int, text_emb: np.ndarray) -> np.ndarray:
+def best_clauses(
+    clause_embs: list[np.ndarray], best: np.ndarray, k: int, text_emb: np.ndarray
+) -> np.ndarray:
     """``(n, d)`` each item's best clause for aspect column ``k`` (the text when it has none)."""
     out = np.empty_like(text_emb)
     for i, c in enumerate(clause_embs):
@@ -93,14 +97,27 @@ class TeamAspectHeads:
     bias: np.ndarray  # (m,)
     threshold: np.ndarray  # (m,)
 
-    def probabilities(self, k_of: dict[str, int], probs: np.ndarray, best: np.ndarray, text_emb: np.ndarray,
-                      clause_embs: list[np.ndarray], rule_hit: np.ndarray, served: list[str]) -> np.ndarray:
+    def probabilities(
+        self,
+        k_of: dict[str, int],
+        probs: np.ndarray,
+        best: np.ndarray,
+        text_emb: np.ndarray,
+        clause_embs: list[np.ndarray],
+        rule_hit: np.ndarray,
+        served: list[str],
+    ) -> np.ndarray:
         """``(n, len(served))`` the team probability of each served aspect (ids in ``served``)."""
         out = np.zeros((len(text_emb), len(served)))
         for j, aid in enumerate(served):
             m, k = self.aspects.index(aid), k_of[aid]
             x = aspect_design(text_emb, best_clauses(clause_embs, best, k, text_emb))
-            z = self.prior[m] * logit(probs[:, k]) + self.rule[m] * rule_hit[:, k] + x @ self.weight[m] + self.bias[m]
+            z = (
+                self.prior[m] * logit(probs[:, k])
+                + self.rule[m] * rule_hit[:, k]
+                + x @ self.weight[m]
+                + self.bias[m]
+            )
             out[:, j] = sigmoid(z)
         return out
 
@@ -130,18 +147,28 @@ class TeamModel:
         return save(t, metadata={"team": json.dumps(meta, sort_keys=True)})
 
     @classmethod
-    def from_bytes(cls, blob: bytes, base: SentimentHead) -> "TeamModel":
+    def from_bytes(cls, blob: bytes, base: SentimentHead) -> TeamModel:
         from safetensors.numpy import load
 
         t = load(blob)
         # the metadata sits in the header: 8 bytes of length (little-endian), then JSON
         n = int.from_bytes(blob[:8], "little")
-        meta = json.loads(json.loads(blob[8:8 + n])["__metadata__"]["team"])
-        sent = (TeamSentimentHead(base, t["sentiment.weight"], t["sentiment.bias"])
-                if "sentiment.weight" in t else None)
+        meta = json.loads(json.loads(blob[8 : 8 + n])["__metadata__"]["team"])
+        sent = (
+            TeamSentimentHead(base, t["sentiment.weight"], t["sentiment.bias"])
+            if "sentiment.weight" in t
+            else None
+        )
         aspects = None
         if meta.get("aspects"):
-            aspects = TeamAspectHeads(list(meta["aspects"]), dict(meta["fingerprints"]), t["aspects.weight"],
-                                      t["aspects.prior"], t["aspects.rule"], t["aspects.bias"], t["aspects.threshold"])
+            aspects = TeamAspectHeads(
+                list(meta["aspects"]),
+                dict(meta["fingerprints"]),
+                t["aspects.weight"],
+                t["aspects.prior"],
+                t["aspects.rule"],
+                t["aspects.bias"],
+                t["aspects.threshold"],
+            )
         meta = {k: v for k, v in meta.items() if k not in ("aspects", "fingerprints")}
         return cls(sent, aspects, meta)

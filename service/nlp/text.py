@@ -10,7 +10,8 @@ _SENTENCE = re.compile(r"(?<=[.!?…。！？；;])\s*|\n+")
 _CONTRAST = re.compile(
     r"(?i)\s*(?:,\s*|\s)(?=(?:but|however|although|though|whereas|except|yet)\b)"
     r"|[，,]\s*(?=(?:但是|但|不过|可是|然而|就是|只是|而且|并且|另外|还有))"
-    r"|(?<=[，,])(?=[\u4e00-\u9fff])")
+    r"|(?<=[，,])(?=[\u4e00-\u9fff])"
+)
 MIN_CLAUSE_CHARS = 3
 _TRIM = " \t\n,，、"
 MAX_CLAUSES = 12
@@ -44,7 +45,7 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
         else:
             spans.append((a, b))
     if len(spans) > MAX_CLAUSES:  # keep the cost bounded on very long texts
-        spans = spans[:MAX_CLAUSES - 1] + [(spans[MAX_CLAUSES - 1][0], spans[-1][1])]
+        spans = spans[: MAX_CLAUSES - 1] + [(spans[MAX_CLAUSES - 1][0], spans[-1][1])]
     return spans or [(0, len(text))]
 
 

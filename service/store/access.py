@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,26 +42,50 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(session: Session, *, role: str, actor: str, name: str | None = None, regions: list[str] | None = None,
-               brands: list[str] | None = None, now: datetime | None = None) -> tuple[ApiKeyRow, str]:
+def create_key(
+    session: Session,
+    *,
+    role: str,
+    actor: str,
+    name: str | None = None,
+    regions: list[str] | None = None,
+    brands: list[str] | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiKeyRow, str]:
     """A new key and its full text (shown once; never stored)."""
     if role not in ROLES:
         raise AccessError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     while True:
         prefix = secrets.token_hex(4)
         if session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.prefix == prefix)) is None:
             break
     secret = secrets.token_urlsafe(32)
-    row = ApiKeyRow(prefix=prefix, secret_hash=_hash(secret), name=name, role=role,
-                    regions=json.dumps(sorted(set(regions or [])), ensure_ascii=False),
-                    brands=json.dumps(sorted(set(brands or [])), ensure_ascii=False), created_by=actor,
-                    created_at=now)
+    row = ApiKeyRow(
+        prefix=prefix,
+        secret_hash=_hash(secret),
+        name=name,
+        role=role,
+        regions=json.dumps(sorted(set(regions or [])), ensure_ascii=False),
+        brands=json.dumps(sorted(set(brands or [])), ensure_ascii=False),
+        created_by=actor,
+        created_at=now,
+    )
     session.add(row)
     session.flush()
-    audit(session, actor=actor, action="key.create", target=f"key:{prefix}",
-          details={"role": role, "name": name, "regions": json.loads(row.regions), "brands": json.loads(row.brands)},
-          now=now)
+    audit(
+        session,
+        actor=actor,
+        action="key.create",
+        target=f"key:{prefix}",
+        details={
+            "role": role,
+            "name": name,
+            "regions": json.loads(row.regions),
+            "brands": json.loads(row.brands),
+        },
+        now=now,
+    )
     session.commit()
     return row, f"rk_{prefix}_{secret}"
 
@@ -77,41 +101,84 @@ def lookup(session: Session, presented: str) -> ApiKeyRow | None:
     return row if hmac.compare_digest(row.secret_hash, _hash(parts[2])) else None
 
 
-def revoke_key(session: Session, row: ApiKeyRow, *, actor: str, now: datetime | None = None) -> ApiKeyRow:
+def revoke_key(
+    session: Session, row: ApiKeyRow, *, actor: str, now: datetime | None = None
+) -> ApiKeyRow:
     if row.revoked_at is None:
-        row.revoked_at = now or datetime.now(timezone.utc)
-        audit(session, actor=actor, action="key.revoke", target=f"key:{row.prefix}", now=row.revoked_at)
+        row.revoked_at = now or datetime.now(UTC)
+        audit(
+            session,
+            actor=actor,
+            action="key.revoke",
+            target=f"key:{row.prefix}",
+            now=row.revoked_at,
+        )
         session.commit()
     return row
 
 
-def set_scope(session: Session, row: ApiKeyRow, *, actor: str, regions: list[str], brands: list[str]) -> ApiKeyRow:
+def set_scope(
+    session: Session, row: ApiKeyRow, *, actor: str, regions: list[str], brands: list[str]
+) -> ApiKeyRow:
     before = {"regions": json.loads(row.regions), "brands": json.loads(row.brands)}
     row.regions = json.dumps(sorted(set(regions)), ensure_ascii=False)
     row.brands = json.dumps(sorted(set(brands)), ensure_ascii=False)
-    audit(session, actor=actor, action="key.scope", target=f"key:{row.prefix}",
-          details={"before": before, "after": {"regions": json.loads(row.regions), "brands": json.loads(row.brands)}})
+    audit(
+        session,
+        actor=actor,
+        action="key.scope",
+        target=f"key:{row.prefix}",
+        details={
+            "before": before,
+            "after": {"regions": json.loads(row.regions), "brands": json.loads(row.brands)},
+        },
+    )
     session.commit()
     return row
 
 
 def key_dict(row: ApiKeyRow) -> dict:
-    return {"id": row.id, "prefix": row.prefix, "name": row.name, "role": row.role,
-            "regions": json.loads(row.regions), "brands": json.loads(row.brands), "created_by": row.created_by,
-            "created_at": row.created_at.isoformat(),
-            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None}
+    return {
+        "id": row.id,
+        "prefix": row.prefix,
+        "name": row.name,
+        "role": row.role,
+        "regions": json.loads(row.regions),
+        "brands": json.loads(row.brands),
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+    }
 
 
-def audit(session: Session, *, actor: str, action: str, target: str | None = None, details: dict | None = None,
-          now: datetime | None = None) -> AuditRow:
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+    now: datetime | None = None,
+) -> AuditRow:
     """Add an audit entry to the session (committed with the change it records)."""
-    row = AuditRow(at=now or datetime.now(timezone.utc), actor=actor, action=action, target=target,
-                   details=json.dumps(details or {}, ensure_ascii=False, default=str))
+    row = AuditRow(
+        at=now or datetime.now(UTC),
+        actor=actor,
+        action=action,
+        target=target,
+        details=json.dumps(details or {}, ensure_ascii=False, default=str),
+    )
     session.add(row)
     return row
 
 
 def audit_dict(row: AuditRow) -> dict:
-    return {"id": row.id, "at": row.at.isoformat(), "actor": row.actor, "action": row.action, "target": row.target,
-            "details": json.loads(row.details)}
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "action": row.action,
+        "target": row.target,
+        "details": json.loads(row.details),
+    }

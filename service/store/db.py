@@ -17,7 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
-PROBE_TIMEOUT_MS = 2_000  # a health probe waits this long for another writer, not the full busy timeout
+PROBE_TIMEOUT_MS = (
+    2_000  # a health probe waits this long for another writer, not the full busy timeout
+)
 
 
 def _sqlite_pragmas(dbapi_conn, _record):
@@ -75,13 +77,35 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 # --- what a database error means -------------------------------------------------------------
 
 # SQLite primary result codes (the low byte of an extended code)
-_SQLITE = {3: "read-only", 8: "read-only", 5: "busy", 6: "busy", 11: "corrupt", 26: "corrupt",
-           7: "unavailable", 10: "unavailable", 13: "unavailable", 14: "unavailable"}
+_SQLITE = {
+    3: "read-only",
+    8: "read-only",
+    5: "busy",
+    6: "busy",
+    11: "corrupt",
+    26: "corrupt",
+    7: "unavailable",
+    10: "unavailable",
+    13: "unavailable",
+    14: "unavailable",
+}
 # PostgreSQL SQLSTATEs, then SQLSTATE classes
-_PG = {"25006": "read-only", "42501": "read-only", "55P03": "busy", "40P01": "busy", "57014": "busy",
-       "XX001": "corrupt", "XX002": "corrupt"}
+_PG = {
+    "25006": "read-only",
+    "42501": "read-only",
+    "55P03": "busy",
+    "40P01": "busy",
+    "57014": "busy",
+    "XX001": "corrupt",
+    "XX002": "corrupt",
+}
 _PG_CLASSES = {"08": "unavailable", "53": "unavailable", "57": "unavailable", "58": "unavailable"}
-UNUSABLE = ("read-only", "busy", "corrupt", "unavailable")  # the database's state, not the statement's fault
+UNUSABLE = (
+    "read-only",
+    "busy",
+    "corrupt",
+    "unavailable",
+)  # the database's state, not the statement's fault
 
 
 def classify(exc: BaseException) -> str:
@@ -122,7 +146,12 @@ def check_integrity(engine: Engine) -> tuple[str, str | None]:
             if engine.dialect.name == "sqlite":
                 rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check(3)").fetchall()]
                 if rows != ["ok"]:
-                    found = [line for r in rows for line in str(r).splitlines() if not line.startswith("***")]
+                    found = [
+                        line
+                        for r in rows
+                        for line in str(r).splitlines()
+                        if not line.startswith("***")
+                    ]
                     return "corrupt", "; ".join(found[:3])[:500] or "quick_check answered nothing"
             else:
                 conn.execute(text("SELECT count(*) FROM alembic_version")).scalar()
@@ -181,7 +210,9 @@ def backup_sqlite(engine: Engine, dest: Path) -> Path:
         target = sqlite3.connect(tmp)
         try:
             raw.driver_connection.backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            target.execute(
+                "PRAGMA journal_mode=DELETE"
+            )  # one self-contained file, no -wal beside it
         finally:
             target.close()
     finally:

@@ -6,7 +6,7 @@ rolled up again or answered from the items."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ def day_text(session: Session, col=FeedbackRow.created_at):
 
 
 def day_of(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def _mark_from(session: Session, where) -> None:
@@ -36,7 +36,7 @@ def mark_ids(session: Session, ids: Sequence[int]) -> None:
     """The days of these stored items (call before deleting them)."""
     ids = list(ids)
     for i in range(0, len(ids), _CHUNK):
-        _mark_from(session, FeedbackRow.id.in_(ids[i:i + _CHUNK]))
+        _mark_from(session, FeedbackRow.id.in_(ids[i : i + _CHUNK]))
 
 
 def mark_keys(session: Session, keys: Sequence[tuple[str, str]]) -> None:
@@ -44,14 +44,16 @@ def mark_keys(session: Session, keys: Sequence[tuple[str, str]]) -> None:
     update may move an item to another day)."""
     keys = list(keys)
     for i in range(0, len(keys), _CHUNK):
-        _mark_from(session, tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(keys[i:i + _CHUNK]))
+        _mark_from(
+            session, tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(keys[i : i + _CHUNK])
+        )
 
 
 def mark_linked_to(session: Session, ids: Sequence[int]) -> None:
     """The days of the items linked as duplicates of these (their link is about to change)."""
     ids = list(ids)
     for i in range(0, len(ids), _CHUNK):
-        _mark_from(session, FeedbackRow.duplicate_of.in_(ids[i:i + _CHUNK]))
+        _mark_from(session, FeedbackRow.duplicate_of.in_(ids[i : i + _CHUNK]))
 
 
 def mark_days(session: Session, days: Iterable[str]) -> None:

@@ -31,35 +31,67 @@ from sqlalchemy.orm import Session
 
 from service.store import dirty
 from service.store.alerts import scrub_quotes
-from service.store.tables import (AlertEventRow, AlertRow, AspectScoreRow, AttributeRow, BandRow, FeedbackRow,
-                                  LabelRow, OutboxRow, ResponseRow, ScoreRow, ThemeCacheRow, ThemeRow, ThemeSnapshotRow)
+from service.store.tables import (
+    AlertEventRow,
+    AlertRow,
+    AspectScoreRow,
+    AttributeRow,
+    BandRow,
+    FeedbackRow,
+    LabelRow,
+    OutboxRow,
+    ResponseRow,
+    ScoreRow,
+    ThemeCacheRow,
+    ThemeRow,
+    ThemeSnapshotRow,
+)
 
 ERASED = "[erased]"
 _QUOTED = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
 _WINDOW = 20  # characters of an erased text that identify it in a composed message
-_TABLES = ("feedback", "score", "aspect_score", "feedback_attribute", "feedback_band", "label", "alert",
-           "alert_event", "theme", "theme_snapshot", "theme_cache", "outbox")
+_TABLES = (
+    "feedback",
+    "score",
+    "aspect_score",
+    "feedback_attribute",
+    "feedback_band",
+    "label",
+    "alert",
+    "alert_event",
+    "theme",
+    "theme_snapshot",
+    "theme_cache",
+    "outbox",
+)
 
 
 def erase_author(session: Session, *, author_hash: str) -> dict:
     """Delete every item of one author and the copies of their words; returns counts. The
     caller audits and commits, then calls ``purge_freed``."""
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("PRAGMA secure_delete = ON"))  # deleted cells are overwritten with zeros
-    rows = session.execute(select(FeedbackRow.id, FeedbackRow.text)
-                           .where(FeedbackRow.author_hash == author_hash)).all()
+        session.execute(
+            text("PRAGMA secure_delete = ON")
+        )  # deleted cells are overwritten with zeros
+    rows = session.execute(
+        select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.author_hash == author_hash)
+    ).all()
     ids = [r[0] for r in rows]
     texts = [r[1] for r in rows]
     counts = {"items": len(ids), "alerts_scrubbed": 0, "themes_scrubbed": 0, "messages_redacted": 0}
     if not ids:
         return counts
     gone = set(ids)
-    counts["alerts_scrubbed"] = scrub_quotes(session, gone=gone) + _scrub_alert_texts(session, texts)
+    counts["alerts_scrubbed"] = scrub_quotes(session, gone=gone) + _scrub_alert_texts(
+        session, texts
+    )
     for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
+        chunk = ids[i : i + 500]
         dirty.mark_ids(session, chunk)
         dirty.mark_linked_to(session, chunk)
-        session.execute(update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None))
+        session.execute(
+            update(FeedbackRow).where(FeedbackRow.duplicate_of.in_(chunk)).values(duplicate_of=None)
+        )
         for table in (LabelRow, ResponseRow, AspectScoreRow, ScoreRow, AttributeRow, BandRow):
             session.execute(delete(table).where(table.feedback_id.in_(chunk)))
         session.execute(delete(FeedbackRow).where(FeedbackRow.id.in_(chunk)))
@@ -108,7 +140,9 @@ def _redact_quotes(s: str | None, texts: list[str], keep: set[str]) -> str | Non
 def _scrub_alert_texts(session: Session, texts: list[str]) -> int:
     from service.store.tables import TrackedPhraseRow
 
-    tracked = {_fold(p) for p in session.scalars(select(TrackedPhraseRow.phrase))}  # the team's words
+    tracked = {
+        _fold(p) for p in session.scalars(select(TrackedPhraseRow.phrase))
+    }  # the team's words
     folded = [_fold(t) for t in texts]
     changed = 0
     for alert in session.scalars(select(AlertRow)):
@@ -130,8 +164,11 @@ def _only_theirs(session: Session, words: Iterable[str], texts: list[str]) -> se
     for w in {w for w in words if w}:
         if not any(w.casefold() in t for t in folded):
             continue
-        still = session.scalar(select(FeedbackRow.id)
-                               .where(func.lower(FeedbackRow.text).contains(w.lower(), autoescape=True)).limit(1))
+        still = session.scalar(
+            select(FeedbackRow.id)
+            .where(func.lower(FeedbackRow.text).contains(w.lower(), autoescape=True))
+            .limit(1)
+        )
         if still is None:
             out.add(w)
     return out
@@ -181,7 +218,7 @@ def _fragments(t: str) -> list[str]:
     f = _fold(t)
     if len(f) <= _WINDOW:
         return [f] if len(f) >= 4 else []
-    return [f[i:i + _WINDOW] for i in range(0, len(f) - _WINDOW + 1, _WINDOW // 2)]
+    return [f[i : i + _WINDOW] for i in range(0, len(f) - _WINDOW + 1, _WINDOW // 2)]
 
 
 def _scrub_outbox(session: Session, texts: list[str]) -> int:
@@ -193,8 +230,9 @@ def _scrub_outbox(session: Session, texts: list[str]) -> int:
         body = _fold(message_text(row.payload) + "\n" + (row.subject or ""))
         if not any(f in body for f in frags):
             continue
-        row.payload = json.dumps({"erased": "this message quoted feedback erased under the right to erasure"}
-                                 ).encode()
+        row.payload = json.dumps(
+            {"erased": "this message quoted feedback erased under the right to erasure"}
+        ).encode()
         row.subject = None
         if row.status in ("pending", "sending"):
             row.status, row.lease_until, row.claim_token = "cancelled", None, None

@@ -53,9 +53,11 @@ def include_object_for(dialect: str):
     """Alembic's ``include_object`` for comparing a ``dialect`` database with the tables:
     objects declared for another dialect only (``Index(...).ddl_if(dialect=...)``, such as
     PostgreSQL's BRIN index) are not expected there."""
+
     def include(obj, name, type_, reflected, compare_to) -> bool:
         only = getattr(obj, "_ddl_if", None)
         return only is None or only.dialect is None or only.dialect == dialect
+
     return include
 
 

@@ -6,11 +6,26 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Boolean, Select, and_, any_, bindparam, delete, exists, false, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -30,7 +45,7 @@ _IN_CHUNK = 500  # bound on the size of IN (...) lists
 
 def _chunks(seq: Sequence, n: int = _IN_CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def _insert(session: Session):
@@ -73,13 +88,24 @@ class Existing:
     brand: str | None = None
 
 
-def existing_by_key(session: Session, *, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
+def existing_by_key(
+    session: Session, *, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Existing]:
     out: dict[tuple[str, str], Existing] = {}
     for part in _chunks(list(dict.fromkeys(keys))):
-        stmt = (select(FeedbackRow.source, FeedbackRow.external_id, FeedbackRow.id,
-                       FeedbackRow.content_hash, ScoreRow.model_version, FeedbackRow.region, FeedbackRow.brand)
-                .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-                .where(tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(part)))
+        stmt = (
+            select(
+                FeedbackRow.source,
+                FeedbackRow.external_id,
+                FeedbackRow.id,
+                FeedbackRow.content_hash,
+                ScoreRow.model_version,
+                FeedbackRow.region,
+                FeedbackRow.brand,
+            )
+            .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+            .where(tuple_(FeedbackRow.source, FeedbackRow.external_id).in_(part))
+        )
         for src, ext, id_, ch, mv, region, brand in session.execute(stmt):
             out[(src, ext)] = Existing(id_, ch, mv, region, brand)
     return out
@@ -99,22 +125,29 @@ def lock_keys(session: Session, *, keys: Sequence[tuple[str, str]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         hashes = sorted({_key_hash(k) for k in keys})
         for part in _chunks(hashes):
-            session.execute(text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
-                                 "unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS u(k, n) "
-                                 "ORDER BY n) AS locked"),
-                            {"keys": list(part)})
+            session.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
+                    "unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS u(k, n) "
+                    "ORDER BY n) AS locked"
+                ),
+                {"keys": list(part)},
+            )
     else:
         t = FeedbackRow.__table__
         session.execute(update(t).where(false()).values(id=t.c.id))
 
 
 def _key_hash(key: tuple[str, str]) -> int:
-    digest = hashlib.blake2b("\x1f".join(key).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        "\x1f".join(key).encode("utf-8", "surrogatepass"), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: datetime,
-                 duplicates: DuplicatePolicy) -> dict[tuple[str, str], int]:
+def upsert_items(
+    session: Session, *, items: Sequence[PreparedItem], now: datetime, duplicates: DuplicatePolicy
+) -> dict[tuple[str, str], int]:
     """Insert or update items by ``(source, external_id)``; returns their ids.
 
     Attributes and LSH bands are replaced, ``duplicate_of`` is set to the earliest stored item
@@ -129,17 +162,36 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     rows = []
     for p in items:
         it = p.item
-        rows.append(dict(
-            source=it.source, external_id=it.external_id, channel=it.channel.value, text=it.text,
-            text_hash=p.text_hash, content_hash=p.content_hash,
-            minhash=p.fingerprint.signature if p.fingerprint else None,
-            created_at=it.created_at, brand=it.brand, brand_source=p.brand_source.value,
-            product=it.product, region=it.region, rating=it.rating, rating_scale=it.rating_scale,
-            author_hash=p.author_hash, language=it.language, ingested_at=now, updated_at=now))
+        rows.append(
+            dict(
+                source=it.source,
+                external_id=it.external_id,
+                channel=it.channel.value,
+                text=it.text,
+                text_hash=p.text_hash,
+                content_hash=p.content_hash,
+                minhash=p.fingerprint.signature if p.fingerprint else None,
+                created_at=it.created_at,
+                brand=it.brand,
+                brand_source=p.brand_source.value,
+                product=it.product,
+                region=it.region,
+                rating=it.rating,
+                rating_scale=it.rating_scale,
+                author_hash=p.author_hash,
+                language=it.language,
+                ingested_at=now,
+                updated_at=now,
+            )
+        )
     ins = _insert(session)(FeedbackRow)
     stmt = ins.on_conflict_do_update(
         index_elements=[FeedbackRow.source, FeedbackRow.external_id],
-        set_={c: getattr(ins.excluded, c) for c in rows[0] if c not in ("source", "external_id", "ingested_at")},
+        set_={
+            c: getattr(ins.excluded, c)
+            for c in rows[0]
+            if c not in ("source", "external_id", "ingested_at")
+        },
     ).returning(FeedbackRow.id, sort_by_parameter_order=True)
     ids = [r[0] for r in session.execute(stmt, rows)]
     id_by_key = {p.key: i for p, i in zip(items, ids)}
@@ -148,14 +200,20 @@ def upsert_items(session: Session, *, items: Sequence[PreparedItem], now: dateti
     for part in _chunks(id_list):
         session.execute(delete(AttributeRow).where(AttributeRow.feedback_id.in_(part)))
         session.execute(delete(BandRow).where(BandRow.feedback_id.in_(part)))
-    attr_rows = [dict(feedback_id=id_by_key[p.key], name=k, value=v)
-                 for p in items for k, v in p.item.attributes.items()]
+    attr_rows = [
+        dict(feedback_id=id_by_key[p.key], name=k, value=v)
+        for p in items
+        for k, v in p.item.attributes.items()
+    ]
     if attr_rows:
         _bulk_insert(session, AttributeRow.__table__, attr_rows)
-    band_rows = list({(b, id_by_key[p.key]): None for p in items if p.fingerprint
-                      for b in p.fingerprint.bands})
+    band_rows = list(
+        {(b, id_by_key[p.key]): None for p in items if p.fingerprint for b in p.fingerprint.bands}
+    )
     if band_rows:
-        _bulk_insert(session, BandRow.__table__, [dict(band=b, feedback_id=i) for b, i in band_rows])
+        _bulk_insert(
+            session, BandRow.__table__, [dict(band=b, feedback_id=i) for b, i in band_rows]
+        )
     _link_duplicates(session, items=items, id_by_key=id_by_key, policy=duplicates)
     return id_by_key
 
@@ -167,14 +225,20 @@ def _select_in(session: Session, stmt: Select, col, values: Sequence) -> Iterabl
     if session.get_bind().dialect.name == "postgresql":
         array = postgresql.ARRAY(col.type)
         for part in _chunks(values, 50_000):
-            yield from session.execute(stmt.where(col == any_(bindparam("values", list(part), type_=array))))
+            yield from session.execute(
+                stmt.where(col == any_(bindparam("values", list(part), type_=array)))
+            )
         return
     for part in _chunks(values):
         yield from session.execute(stmt.where(col.in_(part)))
 
 
-def _canonicals(session: Session, items: Sequence[PreparedItem], id_by_key: dict[tuple[str, str], int],
-                policy: DuplicatePolicy) -> list[int | None]:
+def _canonicals(
+    session: Session,
+    items: Sequence[PreparedItem],
+    id_by_key: dict[tuple[str, str], int],
+    policy: DuplicatePolicy,
+) -> list[int | None]:
     """Per item, the earliest stored item it duplicates under ``policy`` (None: its own voice).
     Candidates are the same duplicate key (any length: the same author may repeat a short text)
     and, for texts long enough to fingerprint, a near-identical MinHash signature."""
@@ -182,15 +246,18 @@ def _canonicals(session: Session, items: Sequence[PreparedItem], id_by_key: dict
         return [None] * len(items)
     hashes = list({p.text_hash for p in items})
     by_hash: dict[str, list[int]] = {}
-    for h, i in _select_in(session, select(FeedbackRow.text_hash, FeedbackRow.id), FeedbackRow.text_hash, hashes):
+    for h, i in _select_in(
+        session, select(FeedbackRow.text_hash, FeedbackRow.id), FeedbackRow.text_hash, hashes
+    ):
         by_hash.setdefault(h, []).append(i)
     bands = list({b for p in items if p.fingerprint for b in p.fingerprint.bands})
     by_band: dict[int, list[int]] = {}
     for b, i in _select_in(session, select(BandRow.band, BandRow.feedback_id), BandRow.band, bands):
         by_band.setdefault(b, []).append(i)
     sig_ids = list({i for ids in by_band.values() for i in ids})
-    sigs: dict[int, bytes] = dict(_select_in(session, select(FeedbackRow.id, FeedbackRow.minhash),
-                                             FeedbackRow.id, sig_ids))
+    sigs: dict[int, bytes] = dict(
+        _select_in(session, select(FeedbackRow.id, FeedbackRow.minhash), FeedbackRow.id, sig_ids)
+    )
     cands: list[tuple[int, list[int]]] = []
     for p in items:
         own = id_by_key[p.key]
@@ -198,46 +265,102 @@ def _canonicals(session: Session, items: Sequence[PreparedItem], id_by_key: dict
         if p.fingerprint:
             # each candidate once (a copy shares all 32 bands), compared in one array operation:
             # a text repeated thousands of times made this loop quadratic in Python calls
-            near = sorted({i for b in p.fingerprint.bands for i in by_band.get(b, ()) if i < own and sigs.get(i)}
-                          - found)
+            near = sorted(
+                {
+                    i
+                    for b in p.fingerprint.bands
+                    for i in by_band.get(b, ())
+                    if i < own and sigs.get(i)
+                }
+                - found
+            )
             if near:
                 mine = np.frombuffer(p.fingerprint.signature, dtype="<u4")
-                theirs = np.frombuffer(b"".join(sigs[i] for i in near), dtype="<u4").reshape(len(near), -1)
-                found.update(i for i, s in zip(near, (theirs == mine).mean(axis=1)) if s >= policy.threshold)
+                theirs = np.frombuffer(b"".join(sigs[i] for i in near), dtype="<u4").reshape(
+                    len(near), -1
+                )
+                found.update(
+                    i for i, s in zip(near, (theirs == mine).mean(axis=1)) if s >= policy.threshold
+                )
         cands.append((own, sorted(found)))
     wanted = list({i for own, found in cands if found for i in (own, *found)})
-    voices = {i: Voice(b, a, c, src, ch) for i, b, a, c, src, ch in _select_in(
-        session, select(FeedbackRow.id, FeedbackRow.brand, FeedbackRow.author_hash, FeedbackRow.created_at,
-                        FeedbackRow.source, FeedbackRow.channel), FeedbackRow.id, wanted)}
+    voices = {
+        i: Voice(b, a, c, src, ch)
+        for i, b, a, c, src, ch in _select_in(
+            session,
+            select(
+                FeedbackRow.id,
+                FeedbackRow.brand,
+                FeedbackRow.author_hash,
+                FeedbackRow.created_at,
+                FeedbackRow.source,
+                FeedbackRow.channel,
+            ),
+            FeedbackRow.id,
+            wanted,
+        )
+    }
     out = []
     for p, (own, found) in zip(items, cands):
         me = voices.get(own)
-        out.append(next((i for i in found if me is not None and i in voices
-                         and policy.same_voice(me, voices[i], long_text=p.fingerprint is not None)), None))
+        out.append(
+            next(
+                (
+                    i
+                    for i in found
+                    if me is not None
+                    and i in voices
+                    and policy.same_voice(me, voices[i], long_text=p.fingerprint is not None)
+                ),
+                None,
+            )
+        )
     return out
 
 
-def _link_duplicates(session: Session, *, items: Sequence[PreparedItem],
-                     id_by_key: dict[tuple[str, str], int], policy: DuplicatePolicy) -> None:
-    updates = [{"b_id": id_by_key[p.key], "b_dup": canonical}
-               for p, canonical in zip(items, _canonicals(session, items, id_by_key, policy))]
+def _link_duplicates(
+    session: Session,
+    *,
+    items: Sequence[PreparedItem],
+    id_by_key: dict[tuple[str, str], int],
+    policy: DuplicatePolicy,
+) -> None:
+    updates = [
+        {"b_id": id_by_key[p.key], "b_dup": canonical}
+        for p, canonical in zip(items, _canonicals(session, items, id_by_key, policy))
+    ]
     if session.get_bind().dialect.name == "postgresql":
         # one statement for the batch, and rows whose link does not change (most: an item that
         # duplicates nothing stays NULL) are not rewritten: no second row version per insert
-        session.execute(text("UPDATE feedback AS f SET duplicate_of = u.dup FROM unnest("
-                             "CAST(:ids AS bigint[]), CAST(:dups AS bigint[])) AS u(id, dup) "
-                             "WHERE f.id = u.id AND f.duplicate_of IS DISTINCT FROM u.dup"),
-                        {"ids": [u["b_id"] for u in updates], "dups": [u["b_dup"] for u in updates]})
+        session.execute(
+            text(
+                "UPDATE feedback AS f SET duplicate_of = u.dup FROM unnest("
+                "CAST(:ids AS bigint[]), CAST(:dups AS bigint[])) AS u(id, dup) "
+                "WHERE f.id = u.id AND f.duplicate_of IS DISTINCT FROM u.dup"
+            ),
+            {"ids": [u["b_id"] for u in updates], "dups": [u["b_dup"] for u in updates]},
+        )
         return
     t = FeedbackRow.__table__
-    session.connection().execute(update(t).where(t.c.id == bindparam("b_id"))
-                                 .values(duplicate_of=bindparam("b_dup")), updates)
+    session.connection().execute(
+        update(t).where(t.c.id == bindparam("b_id")).values(duplicate_of=bindparam("b_dup")),
+        updates,
+    )
 
 
 def duplicate_links(session: Session, *, ids: Sequence[int]) -> dict[int, int]:
     """Of ``ids``, those linked as a duplicate: id → the item it duplicates."""
-    return {i: d for i, d in _select_in(session, select(FeedbackRow.id, FeedbackRow.duplicate_of)
-                                        .where(FeedbackRow.duplicate_of.is_not(None)), FeedbackRow.id, list(ids))}
+    return {
+        i: d
+        for i, d in _select_in(
+            session,
+            select(FeedbackRow.id, FeedbackRow.duplicate_of).where(
+                FeedbackRow.duplicate_of.is_not(None)
+            ),
+            FeedbackRow.id,
+            list(ids),
+        )
+    }
 
 
 def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetime) -> None:
@@ -253,16 +376,34 @@ def save_scores(session: Session, *, scores: dict[int, ScoredText], now: datetim
     for fid, scored in scores.items():
         s, topic = scored.score, scored.topic_embedding
         p = s.probabilities
-        score_rows.append(dict(
-            feedback_id=fid, sentiment=s.sentiment.value, sentiment_score=s.sentiment_score,
-            p_negative=p["negative"], p_neutral=p["neutral"], p_positive=p["positive"],
-            model_version=s.model_version, embedding=np.asarray(scored.embedding, dtype="<f2").tobytes(),
-            topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(),
-            truncated_tokens=s.truncated_tokens, scored_at=now))
-        aspect_rows.extend(dict(feedback_id=fid, aspect=a.aspect, confidence=a.confidence,
-                                sentiment=a.sentiment.value, sentiment_score=a.sentiment_score,
-                                evidence=a.evidence, reason=a.reason,
-                                rule=None if a.rule is None else a.rule[:200]) for a in s.aspects)
+        score_rows.append(
+            dict(
+                feedback_id=fid,
+                sentiment=s.sentiment.value,
+                sentiment_score=s.sentiment_score,
+                p_negative=p["negative"],
+                p_neutral=p["neutral"],
+                p_positive=p["positive"],
+                model_version=s.model_version,
+                embedding=np.asarray(scored.embedding, dtype="<f2").tobytes(),
+                topic_embedding=None if topic is None else np.asarray(topic, dtype="<f2").tobytes(),
+                truncated_tokens=s.truncated_tokens,
+                scored_at=now,
+            )
+        )
+        aspect_rows.extend(
+            dict(
+                feedback_id=fid,
+                aspect=a.aspect,
+                confidence=a.confidence,
+                sentiment=a.sentiment.value,
+                sentiment_score=a.sentiment_score,
+                evidence=a.evidence,
+                reason=a.reason,
+                rule=None if a.rule is None else a.rule[:200],
+            )
+            for a in s.aspects
+        )
     _bulk_insert(session, ScoreRow.__table__, score_rows)
     _bulk_insert(session, AspectScoreRow.__table__, aspect_rows)
 
@@ -275,20 +416,49 @@ def to_domain(row: FeedbackRow) -> Feedback:
     if row.score is not None:
         s = row.score
         score = Score(
-            sentiment=s.sentiment, sentiment_score=s.sentiment_score,
-            probabilities={"negative": s.p_negative, "neutral": s.p_neutral, "positive": s.p_positive},
-            aspects=[AspectScore(aspect=a.aspect, confidence=a.confidence, sentiment=a.sentiment,
-                                 sentiment_score=a.sentiment_score, evidence=a.evidence,
-                                 reason=a.reason or "model", rule=a.rule)
-                     for a in s.aspects],
-            model_version=s.model_version, truncated_tokens=s.truncated_tokens)
+            sentiment=s.sentiment,
+            sentiment_score=s.sentiment_score,
+            probabilities={
+                "negative": s.p_negative,
+                "neutral": s.p_neutral,
+                "positive": s.p_positive,
+            },
+            aspects=[
+                AspectScore(
+                    aspect=a.aspect,
+                    confidence=a.confidence,
+                    sentiment=a.sentiment,
+                    sentiment_score=a.sentiment_score,
+                    evidence=a.evidence,
+                    reason=a.reason or "model",
+                    rule=a.rule,
+                )
+                for a in s.aspects
+            ],
+            model_version=s.model_version,
+            truncated_tokens=s.truncated_tokens,
+        )
     return Feedback(
-        id=row.id, source=row.source, channel=row.channel, external_id=row.external_id,
-        text=row.text, created_at=row.created_at, brand=row.brand, brand_source=row.brand_source,
-        product=row.product, region=row.region, rating=row.rating, rating_scale=row.rating_scale,
-        attributes={a.name: a.value for a in row.attributes}, author_hash=row.author_hash,
-        language=row.language, duplicate_of=row.duplicate_of, ingested_at=row.ingested_at,
-        updated_at=row.updated_at, score=score)
+        id=row.id,
+        source=row.source,
+        channel=row.channel,
+        external_id=row.external_id,
+        text=row.text,
+        created_at=row.created_at,
+        brand=row.brand,
+        brand_source=row.brand_source,
+        product=row.product,
+        region=row.region,
+        rating=row.rating,
+        rating_scale=row.rating_scale,
+        attributes={a.name: a.value for a in row.attributes},
+        author_hash=row.author_hash,
+        language=row.language,
+        duplicate_of=row.duplicate_of,
+        ingested_at=row.ingested_at,
+        updated_at=row.updated_at,
+        score=score,
+    )
 
 
 def get_feedback(session: Session, *, feedback_id: int) -> Feedback | None:
@@ -309,11 +479,19 @@ class RatingDisagreement:
 
     def condition(self):
         norm = FeedbackRow.rating * self.scale / func.coalesce(FeedbackRow.rating_scale, self.scale)
-        score = (select(ScoreRow.sentiment_score).where(ScoreRow.feedback_id == FeedbackRow.id)
-                 .correlate(FeedbackRow).scalar_subquery())
-        return and_(FeedbackRow.rating.is_not(None),
-                    or_(and_(norm <= self.negative_max, score >= self.margin),
-                        and_(norm >= self.positive_min, score <= -self.margin)))
+        score = (
+            select(ScoreRow.sentiment_score)
+            .where(ScoreRow.feedback_id == FeedbackRow.id)
+            .correlate(FeedbackRow)
+            .scalar_subquery()
+        )
+        return and_(
+            FeedbackRow.rating.is_not(None),
+            or_(
+                and_(norm <= self.negative_max, score >= self.margin),
+                and_(norm >= self.positive_min, score <= -self.margin),
+            ),
+        )
 
 
 class _CanonicalUnindexed(ColumnElement):
@@ -364,7 +542,9 @@ class FeedbackFilter:
     # same author, or a cross-post; service/ingest/dedup.py) is left out unless asked for
     include_duplicates: bool = False
     nothing: bool = False  # an empty intersection (e.g. of a request and a data scope)
-    brand_scope: tuple[str, ...] = ()  # the caller's brands (empty: all): a denominator never goes past it
+    brand_scope: tuple[
+        str, ...
+    ] = ()  # the caller's brands (empty: all): a denominator never goes past it
     disagrees: RatingDisagreement | None = None  # only items whose text disagrees with their rating
 
     def apply(self, stmt: Select, *, by_time: bool = False) -> Select:
@@ -378,20 +558,43 @@ class FeedbackFilter:
             conds.append(FeedbackRow.created_at >= self.since)
         if self.until:
             conds.append(FeedbackRow.created_at < self.until)
-        for col, values in ((FeedbackRow.source, self.sources), (FeedbackRow.channel, self.channels),
-                            (FeedbackRow.brand, self.brands), (FeedbackRow.product, self.products),
-                            (FeedbackRow.region, self.regions), (FeedbackRow.language, self.languages)):
+        for col, values in (
+            (FeedbackRow.source, self.sources),
+            (FeedbackRow.channel, self.channels),
+            (FeedbackRow.brand, self.brands),
+            (FeedbackRow.product, self.products),
+            (FeedbackRow.region, self.regions),
+            (FeedbackRow.language, self.languages),
+        ):
             if values:
                 conds.append(col.in_(values))
         if self.sentiments:
-            conds.append(exists().where(ScoreRow.feedback_id == FeedbackRow.id,
-                                        ScoreRow.sentiment.in_(self.sentiments)).correlate(FeedbackRow))
+            conds.append(
+                exists()
+                .where(
+                    ScoreRow.feedback_id == FeedbackRow.id, ScoreRow.sentiment.in_(self.sentiments)
+                )
+                .correlate(FeedbackRow)
+            )
         if self.aspects:
-            conds.append(exists().where(AspectScoreRow.feedback_id == FeedbackRow.id,
-                                        AspectScoreRow.aspect.in_(self.aspects)).correlate(FeedbackRow))
+            conds.append(
+                exists()
+                .where(
+                    AspectScoreRow.feedback_id == FeedbackRow.id,
+                    AspectScoreRow.aspect.in_(self.aspects),
+                )
+                .correlate(FeedbackRow)
+            )
         for name, values in self.attributes.items():
-            conds.append(exists().where(AttributeRow.feedback_id == FeedbackRow.id,
-                                        AttributeRow.name == name, AttributeRow.value.in_(values)).correlate(FeedbackRow))
+            conds.append(
+                exists()
+                .where(
+                    AttributeRow.feedback_id == FeedbackRow.id,
+                    AttributeRow.name == name,
+                    AttributeRow.value.in_(values),
+                )
+                .correlate(FeedbackRow)
+            )
         if not self.include_duplicates:
             conds.append(canonical(unindexed=by_time))
         if self.disagrees is not None:
@@ -403,7 +606,7 @@ def utc(dt: datetime | None) -> datetime | None:
     """A timestamp as UTC; a naive one is taken to be UTC already."""
     if dt is None:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 class AttributeFilterError(ValueError):
@@ -439,28 +642,37 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         if dt.tzinfo is None:
             raise ValueError
         n = int(id_)
-        if not 0 <= n < 2 ** 63:  # ids are 64-bit signed integers in both databases
+        if not 0 <= n < 2**63:  # ids are 64-bit signed integers in both databases
             raise ValueError(id_)
-        return dt.astimezone(timezone.utc), n
+        return dt.astimezone(UTC), n
     except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise CursorError("cursor is not one this API issued") from exc
 
 
-def list_feedback(session: Session, *, flt: FeedbackFilter, limit: int,
-                  cursor: str | None = None) -> tuple[list[Feedback], str | None]:
+def list_feedback(
+    session: Session, *, flt: FeedbackFilter, limit: int, cursor: str | None = None
+) -> tuple[list[Feedback], str | None]:
     """Newest first, keyset-paginated on ``(created_at, id)``."""
     stmt = flt.apply(select(FeedbackRow), by_time=True)
     if cursor:
         ts, id_ = decode_cursor(cursor)
-        stmt = stmt.where(or_(FeedbackRow.created_at < ts,
-                              and_(FeedbackRow.created_at == ts, FeedbackRow.id < id_)))
+        stmt = stmt.where(
+            or_(
+                FeedbackRow.created_at < ts,
+                and_(FeedbackRow.created_at == ts, FeedbackRow.id < id_),
+            )
+        )
     stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(limit + 1)
     rows = session.scalars(stmt).all()
-    nxt = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    nxt = (
+        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    )
     return [to_domain(r) for r in rows[:limit]], nxt
 
 
-def recent_texts(session: Session, *, flt: FeedbackFilter, limit: int) -> list[tuple[int, str, str | None]]:
+def recent_texts(
+    session: Session, *, flt: FeedbackFilter, limit: int
+) -> list[tuple[int, str, str | None]]:
     """``(id, text, language)`` of the newest ``limit`` items within ``flt``."""
     stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language), by_time=True)
     stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(limit)
@@ -474,28 +686,43 @@ def count_feedback(session: Session, *, flt: FeedbackFilter | None = None) -> in
     return session.scalar((flt or FeedbackFilter(include_duplicates=True)).apply(stmt)) or 0
 
 
-def stale_items(session: Session, *, model_version: str, after_id: int = 0,
-                limit: int = 512) -> list[tuple[int, str, str | None]]:
+def stale_items(
+    session: Session, *, model_version: str, after_id: int = 0, limit: int = 512
+) -> list[tuple[int, str, str | None]]:
     """``(id, text, language)`` of items never scored or scored by another model version."""
-    stmt = (select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language)
-            .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-            .where(FeedbackRow.id > after_id,
-                   or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version))
-            .order_by(FeedbackRow.id).limit(limit))
+    stmt = (
+        select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.language)
+        .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+        .where(
+            FeedbackRow.id > after_id,
+            or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version),
+        )
+        .order_by(FeedbackRow.id)
+        .limit(limit)
+    )
     return [tuple(r) for r in session.execute(stmt)]
 
 
 def count_stale(session: Session, *, model_version: str) -> int:
-    stmt = (select(func.count()).select_from(FeedbackRow)
-            .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-            .where(or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version)))
+    stmt = (
+        select(func.count())
+        .select_from(FeedbackRow)
+        .outerjoin(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+        .where(or_(ScoreRow.feedback_id.is_(None), ScoreRow.model_version != model_version))
+    )
     return session.scalar(stmt) or 0
 
 
 # --- aggregates ----------------------------------------------------------------------------
 
-DIMENSIONS = {"region": FeedbackRow.region, "brand": FeedbackRow.brand, "channel": FeedbackRow.channel,
-               "language": FeedbackRow.language, "product": FeedbackRow.product, "source": FeedbackRow.source}
+DIMENSIONS = {
+    "region": FeedbackRow.region,
+    "brand": FeedbackRow.brand,
+    "channel": FeedbackRow.channel,
+    "language": FeedbackRow.language,
+    "product": FeedbackRow.product,
+    "source": FeedbackRow.source,
+}
 
 
 class UnknownDimension(ValueError):
@@ -512,11 +739,20 @@ def dimension_column(stmt: Select, name: str) -> tuple[Select, object]:
         a = aliased(AttributeRow)
         stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == name[5:]))
         return stmt, a.value.label(name)
-    raise UnknownDimension(f"unknown dimension {name!r}; use one of {sorted(DIMENSIONS)} or attr:<name>")
+    raise UnknownDimension(
+        f"unknown dimension {name!r}; use one of {sorted(DIMENSIONS)} or attr:<name>"
+    )
 
 
-def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_at: datetime,
-                        group_by: Sequence[str], flt: FeedbackFilter | None = None) -> list[dict]:
+def aspect_split_counts(
+    session: Session,
+    *,
+    aspect: str,
+    sentiment: str,
+    split_at: datetime,
+    group_by: Sequence[str],
+    flt: FeedbackFilter | None = None,
+) -> list[dict]:
     """Per segment and period (``before``/``after`` ``split_at``): items, and items whose
     ``aspect`` was tagged with ``sentiment``. Computed in the database."""
     from sqlalchemy import case
@@ -527,16 +763,25 @@ def aspect_split_counts(session: Session, *, aspect: str, sentiment: str, split_
         stmt, col = dimension_column(stmt, d)
         cols.append(col)
     period = case((FeedbackRow.created_at >= split_at, "after"), else_="before").label("period")
-    hit = (select(AspectScoreRow.feedback_id)
-           .where(AspectScoreRow.feedback_id == FeedbackRow.id, AspectScoreRow.aspect == aspect,
-                  AspectScoreRow.sentiment == sentiment).exists())
-    stmt = stmt.with_only_columns(*cols, period, func.count().label("items"),
-                                  func.sum(case((hit, 1), else_=0)).label("hits"))
+    hit = (
+        select(AspectScoreRow.feedback_id)
+        .where(
+            AspectScoreRow.feedback_id == FeedbackRow.id,
+            AspectScoreRow.aspect == aspect,
+            AspectScoreRow.sentiment == sentiment,
+        )
+        .exists()
+    )
+    stmt = stmt.with_only_columns(
+        *cols, period, func.count().label("items"), func.sum(case((hit, 1), else_=0)).label("hits")
+    )
     stmt = (flt or FeedbackFilter()).apply(stmt).group_by(*cols, period)
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
-def count_by(session: Session, *, dimension: str, flt: FeedbackFilter | None = None) -> dict[str | None, int]:
+def count_by(
+    session: Session, *, dimension: str, flt: FeedbackFilter | None = None
+) -> dict[str | None, int]:
     """Item counts per value of a dimension, largest first (computed in the database)."""
     stmt = select(FeedbackRow.id).select_from(FeedbackRow)
     stmt, col = dimension_column(stmt, dimension)

@@ -31,15 +31,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Float, String, case, cast, delete, false, func, insert, literal, null, select, text, update
+from sqlalchemy import (
+    Float,
+    String,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from service.store.dirty import day_text
 from service.store.repo import FeedbackFilter, _chunks, canonical, dimension_column
-from service.store.tables import (AspectScoreRow, FeedbackRow, InstallationRow, RollupAspectDayRow, RollupDayRow,
-                                  RollupDirtyRow, ScoreRow)
+from service.store.tables import (
+    AspectScoreRow,
+    FeedbackRow,
+    InstallationRow,
+    RollupAspectDayRow,
+    RollupDayRow,
+    RollupDirtyRow,
+    ScoreRow,
+)
 
 BUILT = "rollup_dimensions"  # installation row: the dimensions the rollups hold (JSON), absent: none built
 KEYED = ("brand", "region")  # every rollup row carries these
@@ -57,7 +78,7 @@ class ItemFacts:
     score_sum: float = 0.0
     score_sq: float = 0.0
 
-    def add(self, o: "ItemFacts | AspectFacts") -> None:
+    def add(self, o: ItemFacts | AspectFacts) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(o, f.name))
 
@@ -80,18 +101,34 @@ def _sum(x):
 
 def _item_measures():
     s = ScoreRow.sentiment
-    return [func.count(FeedbackRow.id), func.count(ScoreRow.feedback_id),
-            _sum(case((s == "negative", 1), else_=0)), _sum(case((s == "neutral", 1), else_=0)),
-            _sum(case((s == "positive", 1), else_=0)), _sum(ScoreRow.sentiment_score),
-            _sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score)]
+    return [
+        func.count(FeedbackRow.id),
+        func.count(ScoreRow.feedback_id),
+        _sum(case((s == "negative", 1), else_=0)),
+        _sum(case((s == "neutral", 1), else_=0)),
+        _sum(case((s == "positive", 1), else_=0)),
+        _sum(ScoreRow.sentiment_score),
+        _sum(ScoreRow.sentiment_score * ScoreRow.sentiment_score),
+    ]
 
 
 def _aspect_measures():
     s = AspectScoreRow.sentiment
-    rating5 = case((FeedbackRow.rating_scale > 0, cast(FeedbackRow.rating, Float) * 5.0
-                    / cast(FeedbackRow.rating_scale, Float)), else_=None)
-    return [func.count(), _sum(case((s == "negative", 1), else_=0)), _sum(case((s == "positive", 1), else_=0)),
-            _sum(AspectScoreRow.sentiment_score), _sum(rating5), func.count(rating5)]
+    rating5 = case(
+        (
+            FeedbackRow.rating_scale > 0,
+            cast(FeedbackRow.rating, Float) * 5.0 / cast(FeedbackRow.rating_scale, Float),
+        ),
+        else_=None,
+    )
+    return [
+        func.count(),
+        _sum(case((s == "negative", 1), else_=0)),
+        _sum(case((s == "positive", 1), else_=0)),
+        _sum(AspectScoreRow.sentiment_score),
+        _sum(rating5),
+        func.count(rating5),
+    ]
 
 
 def _base(aspects: bool):
@@ -118,8 +155,16 @@ def _merge(into: dict, key: tuple, f) -> None:
         into[key] = f
 
 
-def from_items(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects: bool = False,
-               by_day: bool = False, into: dict | None = None, narrow: bool = False) -> dict:
+def from_items(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    dims: Sequence[str],
+    aspects: bool = False,
+    by_day: bool = False,
+    into: dict | None = None,
+    narrow: bool = False,
+) -> dict:
     """``facts`` computed from the items themselves (added into ``into`` if given); ``narrow``:
     the window is a day or a few, read through the time index (``repo.canonical``)."""
     out = {} if into is None else into
@@ -153,8 +198,12 @@ def _extra_dimension(flt: FeedbackFilter, dims: Sequence[str], built: Sequence[s
     if flt.include_duplicates or flt.sentiments or flt.aspects or flt.disagrees is not None:
         return None
     extra = {d for d in dims if d not in KEYED}
-    for name, values in (("source", flt.sources), ("channel", flt.channels), ("product", flt.products),
-                         ("language", flt.languages)):
+    for name, values in (
+        ("source", flt.sources),
+        ("channel", flt.channels),
+        ("product", flt.products),
+        ("language", flt.languages),
+    ):
         if values:
             extra.add(name)
     extra.update(f"attr:{name}" for name in flt.attributes)
@@ -167,12 +216,16 @@ def _extra_dimension(flt: FeedbackFilter, dims: Sequence[str], built: Sequence[s
 def _value_filter(flt: FeedbackFilter, x: str) -> tuple[str, ...]:
     if x.startswith("attr:"):
         return flt.attributes.get(x[5:], ())
-    return {"source": flt.sources, "channel": flt.channels, "product": flt.products,
-            "language": flt.languages}.get(x, ())
+    return {
+        "source": flt.sources,
+        "channel": flt.channels,
+        "product": flt.products,
+        "language": flt.languages,
+    }.get(x, ())
 
 
 def _day_start(day: str) -> datetime:
-    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
 
 
 def _ranges(days: Sequence[str]) -> list[tuple[datetime, datetime]]:
@@ -187,8 +240,14 @@ def _ranges(days: Sequence[str]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def facts(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects: bool = False,
-          by_day: bool = False) -> dict[tuple, ItemFacts | AspectFacts]:
+def facts(
+    session: Session,
+    *,
+    flt: FeedbackFilter,
+    dims: Sequence[str],
+    aspects: bool = False,
+    by_day: bool = False,
+) -> dict[tuple, ItemFacts | AspectFacts]:
     """Grouped counts of the items under ``flt``: key ``([day,] *dims[, aspect])`` (a dimension's
     value is None where an item lacks it) → ``ItemFacts``, or ``AspectFacts`` per tagged aspect
     when ``aspects``. From the rollups where they can answer (module docstring), else from the
@@ -200,10 +259,12 @@ def facts(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects
     if x is None:
         return from_items(session, flt=flt, dims=dims, aspects=aspects, by_day=by_day)
     # whole days inside the window
-    first = None if flt.since is None else _day_start(flt.since.astimezone(timezone.utc).strftime("%Y-%m-%d"))
+    first = (
+        None if flt.since is None else _day_start(flt.since.astimezone(UTC).strftime("%Y-%m-%d"))
+    )
     if first is not None and first < flt.since:
         first += DAY
-    end = None if flt.until is None else _day_start(flt.until.astimezone(timezone.utc).strftime("%Y-%m-%d"))
+    end = None if flt.until is None else _day_start(flt.until.astimezone(UTC).strftime("%Y-%m-%d"))
     if first is not None and end is not None and first >= end:
         return from_items(session, flt=flt, dims=dims, aspects=aspects, by_day=by_day)
     lo = None if first is None else first.strftime("%Y-%m-%d")
@@ -223,8 +284,15 @@ def facts(session: Session, *, flt: FeedbackFilter, dims: Sequence[str], aspects
         pieces.append((end, flt.until))
     pieces.extend(_ranges(stale))
     for since, until in pieces:
-        from_items(session, flt=replace(flt, since=since, until=until), dims=dims, aspects=aspects, by_day=by_day,
-                   into=out, narrow=True)
+        from_items(
+            session,
+            flt=replace(flt, since=since, until=until),
+            dims=dims,
+            aspects=aspects,
+            by_day=by_day,
+            into=out,
+            narrow=True,
+        )
     # from the rollups: the rest
     t = RollupAspectDayRow if aspects else RollupDayRow
     col = {"brand": t.brand, "region": t.region, x: t.value}
@@ -263,7 +331,9 @@ def _lock(session: Session) -> None:
         session.execute(update(RollupDirtyRow).where(false()).values(day=RollupDirtyRow.day))
 
 
-def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, datetime]] | None) -> None:
+def _compute(
+    session: Session, dim: str, ranges: Sequence[tuple[datetime, datetime]] | None
+) -> None:
     """Insert the rollup rows of ``dim`` for the days in ``ranges`` (None: every day)."""
     day = day_text(session).label("day")
     for aspects, table in ((False, RollupDayRow), (True, RollupAspectDayRow)):
@@ -277,10 +347,22 @@ def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, dateti
             keys.append(AspectScoreRow.aspect)
         stmt = stmt.with_only_columns(*keys, *(_aspect_measures() if aspects else _item_measures()))
         stmt = stmt.where(canonical(unindexed=ranges is not None))
-        stmt = stmt.group_by(day, *([value] if dim else []), FeedbackRow.brand, FeedbackRow.region,
-                             *([AspectScoreRow.aspect] if aspects else []))
-        names = ["day", "dim", "value", "brand", "region", *(["aspect"] if aspects else []),
-                 *(f.name for f in fields(_kind(aspects)))]
+        stmt = stmt.group_by(
+            day,
+            *([value] if dim else []),
+            FeedbackRow.brand,
+            FeedbackRow.region,
+            *([AspectScoreRow.aspect] if aspects else []),
+        )
+        names = [
+            "day",
+            "dim",
+            "value",
+            "brand",
+            "region",
+            *(["aspect"] if aspects else []),
+            *(f.name for f in fields(_kind(aspects))),
+        ]
         for since, until in ranges if ranges is not None else [(None, None)]:
             part = stmt
             if since is not None:
@@ -288,8 +370,13 @@ def _compute(session: Session, dim: str, ranges: Sequence[tuple[datetime, dateti
             session.execute(insert(table).from_select(names, part))
 
 
-def refresh(session: Session, *, dims: Sequence[str], rebuild: bool = False,
-            progress: Callable[[str], None] | None = None) -> dict:
+def refresh(
+    session: Session,
+    *,
+    dims: Sequence[str],
+    rebuild: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Bring the rollups up to date: recompute the stale days, build dimensions newly asked for,
     drop ones no longer asked for; everything when ``rebuild`` or never built. ``dims`` are
     canonical dimension names (feedback fields or ``attr:<name>``; brand and region are always
@@ -329,10 +416,14 @@ def refresh(session: Session, *, dims: Sequence[str], rebuild: bool = False,
     if have is None:
         session.add(InstallationRow(name=BUILT, value=value))
     elif have != want:
-        session.execute(update(InstallationRow).where(InstallationRow.name == BUILT).values(value=value))
+        session.execute(
+            update(InstallationRow).where(InstallationRow.name == BUILT).values(value=value)
+        )
     session.flush()
-    summary["rows"] = sum(session.scalar(select(func.count()).select_from(t)) or 0
-                          for t in (RollupDayRow, RollupAspectDayRow))
+    summary["rows"] = sum(
+        session.scalar(select(func.count()).select_from(t)) or 0
+        for t in (RollupDayRow, RollupAspectDayRow)
+    )
     return summary
 
 
@@ -345,4 +436,3 @@ def drop(session: Session) -> None:
     for t in (RollupDayRow, RollupAspectDayRow, RollupDirtyRow):
         session.execute(delete(t))
     session.execute(delete(InstallationRow).where(InstallationRow.name == BUILT))
-

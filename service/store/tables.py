@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
-                        LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -29,13 +43,13 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; everything inside is UTC-aware")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -48,13 +62,18 @@ class FeedbackRow(Base):
         UniqueConstraint("source", "external_id", name="uq_feedback_source_external_id"),
         # newest-first keyset pagination; the time-window scans of PostgreSQL use the BRIN (0008)
         Index("ix_feedback_created_at_id", "created_at", "id"),
-        Index("ix_feedback_created_at_brin", "created_at", postgresql_using="brin",
-              postgresql_with={"pages_per_range": 32}).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_feedback_created_at_brin",
+            "created_at",
+            postgresql_using="brin",
+            postgresql_with={"pages_per_range": 32},
+        ).ddl_if(dialect="postgresql"),
         Index("ix_feedback_brand_created_at", "brand", "created_at"),
         Index("ix_feedback_region_created_at", "region", "created_at"),
         Index("ix_feedback_text_hash", "text_hash"),
-        CheckConstraint("channel IN ('review','social','complaint','support','survey','other')",
-                        name="channel"),
+        CheckConstraint(
+            "channel IN ('review','social','complaint','support','survey','other')", name="channel"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -76,14 +95,17 @@ class FeedbackRow(Base):
     author_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     duplicate_of: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="SET NULL"), index=True)
+        BigId, ForeignKey("feedback.id", ondelete="SET NULL"), index=True
+    )
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     attributes: Mapped[list[AttributeRow]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
     score: Mapped[ScoreRow | None] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", uselist=False)
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", uselist=False
+    )
 
 
 class AttributeRow(Base):
@@ -91,10 +113,13 @@ class AttributeRow(Base):
 
     __tablename__ = "feedback_attribute"
     # with the item id: a segment filter's semi-join is answered from the index alone
-    __table_args__ = (Index("ix_feedback_attribute_name_value_feedback_id", "name", "value", "feedback_id"),)
+    __table_args__ = (
+        Index("ix_feedback_attribute_name_value_feedback_id", "name", "value", "feedback_id"),
+    )
 
     feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True)
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True
+    )
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
 
@@ -106,7 +131,8 @@ class BandRow(Base):
 
     band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True, index=True)
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class ScoreRow(Base):
@@ -117,7 +143,8 @@ class ScoreRow(Base):
     )
 
     feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True)
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True
+    )
     sentiment: Mapped[str] = mapped_column(String(8), index=True)
     sentiment_score: Mapped[float] = mapped_column(Float)
     p_negative: Mapped[float] = mapped_column(Float)
@@ -132,16 +159,22 @@ class ScoreRow(Base):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     aspects: Mapped[list[AspectScoreRow]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
-        order_by="AspectScoreRow.confidence.desc()")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="AspectScoreRow.confidence.desc()",
+    )
 
 
 class AspectScoreRow(Base):
     __tablename__ = "aspect_score"
-    __table_args__ = (Index("ix_aspect_score_aspect_sentiment_feedback_id", "aspect", "sentiment", "feedback_id"),)
+    __table_args__ = (
+        Index("ix_aspect_score_aspect_sentiment_feedback_id", "aspect", "sentiment", "feedback_id"),
+    )
 
     feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("score.feedback_id", ondelete="CASCADE"), primary_key=True)
+        BigId, ForeignKey("score.feedback_id", ondelete="CASCADE"), primary_key=True
+    )
     aspect: Mapped[str] = mapped_column(String(64), primary_key=True)
     confidence: Mapped[float] = mapped_column(Float)
     sentiment: Mapped[str] = mapped_column(String(8))
@@ -164,7 +197,8 @@ class ThemeRow(Base):
     # that carry no aspect; a theme only ever matches a cluster of its own facet
     facet: Mapped[str | None] = mapped_column(String(80), nullable=True)
     parent_id: Mapped[int | None] = mapped_column(  # sub-themes: the theme of their facet
-        BigId, ForeignKey("theme.id", ondelete="CASCADE"), nullable=True, index=True)
+        BigId, ForeignKey("theme.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     keywords: Mapped[str] = mapped_column(Text)  # JSON list
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -175,7 +209,9 @@ class ThemeSnapshotRow(Base):
 
     __tablename__ = "theme_snapshot"
 
-    theme_id: Mapped[int] = mapped_column(BigId, ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True)
+    theme_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True
+    )
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
@@ -233,7 +269,9 @@ class AlertEventRow(Base):
     __tablename__ = "alert_event"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("alert.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(32))
@@ -282,9 +320,15 @@ class SubscriptionRow(Base):
     send_hour: Mapped[int] = mapped_column(Integer)
     send_weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday, for weekly digests
     quiet: Mapped[str] = mapped_column(String(16))  # skip | all_quiet: what an empty period sends
-    secret_env: Mapped[str | None] = mapped_column(String(128))  # env variable holding a webhook secret
-    token_salt: Mapped[str] = mapped_column(String(64))  # per-subscription part of the unsubscribe token
-    immediate_since: Mapped[datetime] = mapped_column(UTCDateTime())  # alerts raised before are not sent at once
+    secret_env: Mapped[str | None] = mapped_column(
+        String(128)
+    )  # env variable holding a webhook secret
+    token_salt: Mapped[str] = mapped_column(
+        String(64)
+    )  # per-subscription part of the unsubscribe token
+    immediate_since: Mapped[datetime] = mapped_column(
+        UTCDateTime()
+    )  # alerts raised before are not sent at once
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -305,7 +349,8 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     subscription_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("subscription.id", ondelete="SET NULL"), index=True)
+        BigId, ForeignKey("subscription.id", ondelete="SET NULL"), index=True
+    )
     channel: Mapped[str] = mapped_column(String(16))
     format: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(2000))
@@ -328,7 +373,9 @@ class ApiKeyRow(Base):
     """An API key: only its public prefix and the SHA-256 of its secret are stored."""
 
     __tablename__ = "api_key"
-    __table_args__ = (CheckConstraint("role IN ('admin','analyst','viewer','ingest')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','analyst','viewer','ingest')", name="role"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown in lists and logs
@@ -366,13 +413,17 @@ class LabelRow(Base):
     __table_args__ = (
         UniqueConstraint("feedback_id", "target", "aspect", name="uq_label_feedback_id"),
         CheckConstraint("target IN ('sentiment','aspect','aspect_sentiment')", name="target"),
-        CheckConstraint("value IN ('negative','neutral','positive','present','absent')", name="value"),
+        CheckConstraint(
+            "value IN ('negative','neutral','positive','present','absent')", name="value"
+        ),
         CheckConstraint("source IN ('correction','queue','import','rating')", name="source"),
         Index("ix_label_target_aspect", "target", "aspect"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"), index=True)
+    feedback_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), index=True
+    )
     target: Mapped[str] = mapped_column(String(16))
     aspect: Mapped[str] = mapped_column(String(64), default="")  # '' for the overall sentiment
     value: Mapped[str] = mapped_column(String(16))
@@ -488,10 +539,14 @@ class ActionRow(Base):
 
     __tablename__ = "action"
     __table_args__ = (
-        CheckConstraint("kind IN ('product','packaging','price','service','delivery','communication','other')",
-                        name="kind"),
+        CheckConstraint(
+            "kind IN ('product','packaging','price','service','delivery','communication','other')",
+            name="kind",
+        ),
         CheckConstraint("status IN ('planned','active','completed','cancelled')", name="status"),
-        CheckConstraint("metric IN ('negative_share','net_sentiment','volume','rating')", name="metric"),
+        CheckConstraint(
+            "metric IN ('negative_share','net_sentiment','volume','rating')", name="metric"
+        ),
         Index("ix_action_brand_started_at", "brand", "started_at"),
     )
 
@@ -501,12 +556,18 @@ class ActionRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     brand: Mapped[str] = mapped_column(String(128))
     product: Mapped[str | None] = mapped_column(String(256))
-    region: Mapped[str | None] = mapped_column(String(128), index=True)  # the segment's region, for scoping
-    segment: Mapped[str] = mapped_column(Text)  # JSON object: dimension → value (region, age_group, …)
+    region: Mapped[str | None] = mapped_column(
+        String(128), index=True
+    )  # the segment's region, for scoping
+    segment: Mapped[str] = mapped_column(
+        Text
+    )  # JSON object: dimension → value (region, age_group, …)
     aspect: Mapped[str | None] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(16))
     min_effect: Mapped[float | None] = mapped_column(Float)  # the smallest change worth detecting
-    controls: Mapped[str | None] = mapped_column(Text)  # JSON list of segments; NULL: chosen automatically
+    controls: Mapped[str | None] = mapped_column(
+        Text
+    )  # JSON list of segments; NULL: chosen automatically
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     owner: Mapped[str | None] = mapped_column(String(128))
@@ -523,9 +584,12 @@ class ActionAlertRow(Base):
 
     __tablename__ = "action_alert"
 
-    action_id: Mapped[int] = mapped_column(BigId, ForeignKey("action.id", ondelete="CASCADE"), primary_key=True)
-    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    action_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("action.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -534,12 +598,16 @@ class ResponseRow(Base):
     answer of an item is its time to answer; erased with the item."""
 
     __tablename__ = "feedback_response"
-    __table_args__ = (Index("ix_feedback_response_feedback_id_responded_at", "feedback_id", "responded_at"),)
+    __table_args__ = (
+        Index("ix_feedback_response_feedback_id_responded_at", "feedback_id", "responded_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"))
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     responder: Mapped[str] = mapped_column(String(128))
-    channel: Mapped[str] = mapped_column(String(32))  # how the answer went out: email, phone, public_reply, …
+    channel: Mapped[str] = mapped_column(
+        String(32)
+    )  # how the answer went out: email, phone, public_reply, …
     recorded_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

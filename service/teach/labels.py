@@ -30,8 +30,17 @@ from service.ingest.readers import RowError
 from service.store import labels as store
 from service.store.tables import FeedbackRow
 
-_SENTIMENT_ALIASES = {"neg": "negative", "neu": "neutral", "pos": "positive", "-1": "negative", "0": "neutral",
-                      "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
+_SENTIMENT_ALIASES = {
+    "neg": "negative",
+    "neu": "neutral",
+    "pos": "positive",
+    "-1": "negative",
+    "0": "neutral",
+    "1": "positive",
+    "negative": "negative",
+    "neutral": "neutral",
+    "positive": "positive",
+}
 
 
 class LabelError(ValueError):
@@ -43,7 +52,9 @@ class LabelError(ValueError):
 def sentiment_value(raw, field_name: str = "sentiment") -> str:
     v = _SENTIMENT_ALIASES.get(str(raw).strip().lower())
     if v is None:
-        raise LabelError(field_name, f"sentiment must be one of {', '.join(SENTIMENT_LABELS)}, not {raw!r}")
+        raise LabelError(
+            field_name, f"sentiment must be one of {', '.join(SENTIMENT_LABELS)}, not {raw!r}"
+        )
     return v
 
 
@@ -61,7 +72,9 @@ def parse_aspects(raw, taxonomy: Taxonomy) -> list[tuple[str, str | None]]:
         else:
             raw = [p for p in s.replace(";", ",").split(",") if p.strip()]
     if not isinstance(raw, list):
-        raise LabelError("aspects", f"expected a list of aspect[:sentiment], got {type(raw).__name__}")
+        raise LabelError(
+            "aspects", f"expected a list of aspect[:sentiment], got {type(raw).__name__}"
+        )
     out = []
     for part in raw:
         if not isinstance(part, str):
@@ -69,7 +82,9 @@ def parse_aspects(raw, taxonomy: Taxonomy) -> list[tuple[str, str | None]]:
         aid, _, sent = part.strip().partition(":")
         aid = aid.strip()
         if aid not in taxonomy.ids:
-            raise LabelError("aspects", f"{aid!r} is not a taxonomy aspect ({', '.join(taxonomy.ids)})")
+            raise LabelError(
+                "aspects", f"{aid!r} is not a taxonomy aspect ({', '.join(taxonomy.ids)})"
+            )
         out.append((aid, sentiment_value(sent, "aspects") if sent.strip() else None))
     return out
 
@@ -83,13 +98,20 @@ def row_labels(record: dict, taxonomy: Taxonomy, *, partial: bool = False) -> li
         listed = parse_aspects(record["aspects"], taxonomy)
         present = {a for a, _ in listed}
         for aid, s in listed:
-            labels.append(Label(target="aspect_sentiment", aspect=aid, value=s) if s
-                          else Label(target="aspect", aspect=aid, value="present"))
+            labels.append(
+                Label(target="aspect_sentiment", aspect=aid, value=s)
+                if s
+                else Label(target="aspect", aspect=aid, value="present")
+            )
         if "absent" in record:  # explicit (an export's form): only those are absent
             for aid, _ in parse_aspects(record["absent"] or [], taxonomy):
                 labels.append(Label(target="aspect", aspect=aid, value="absent"))
         elif not partial:
-            labels.extend(Label(target="aspect", aspect=a, value="absent") for a in taxonomy.ids if a not in present)
+            labels.extend(
+                Label(target="aspect", aspect=a, value="absent")
+                for a in taxonomy.ids
+                if a not in present
+            )
     if not labels:
         raise LabelError("sentiment", "the row labels nothing: give sentiment and/or aspects")
     return labels
@@ -103,8 +125,12 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"rows": self.rows, "stored_rows": self.stored_rows, "labels": self.labels,
-                "rejected": len(self.errors)}
+        return {
+            "rows": self.rows,
+            "stored_rows": self.stored_rows,
+            "labels": self.labels,
+            "rejected": len(self.errors),
+        }
 
 
 def _resolve(session: Session, records: list[tuple[int, dict]]) -> dict[int, int | RowError]:
@@ -123,7 +149,9 @@ def _resolve(session: Session, records: list[tuple[int, dict]]) -> dict[int, int
         else:
             out[row] = RowError(row, "name the item by id, or by source and external_id", ["id"])
     if by_id:
-        found = set(session.scalars(select(FeedbackRow.id).where(FeedbackRow.id.in_(set(by_id.values())))))
+        found = set(
+            session.scalars(select(FeedbackRow.id).where(FeedbackRow.id.in_(set(by_id.values()))))
+        )
         for row, i in by_id.items():
             out[row] = i if i in found else RowError(row, f"no stored item with id {i}", ["id"])
     if by_key:
@@ -132,13 +160,30 @@ def _resolve(session: Session, records: list[tuple[int, dict]]) -> dict[int, int
         found = existing_by_key(session, keys=list(by_key.values()))
         for row, key in by_key.items():
             e = found.get(key)
-            out[row] = e.id if e else RowError(row, f"no stored item from source {key[0]!r} with external_id "
-                                                    f"{key[1]!r}", ["external_id"], external_id=key[1])
+            out[row] = (
+                e.id
+                if e
+                else RowError(
+                    row,
+                    f"no stored item from source {key[0]!r} with external_id {key[1]!r}",
+                    ["external_id"],
+                    external_id=key[1],
+                )
+            )
     return out
 
 
-def import_labels(sessions, records: Iterable[tuple[int, dict | RowError]], *, taxonomy: Taxonomy, actor: str,
-                  now: datetime, partial: bool = False, chunk: int = 500, on_chunk=None) -> ImportReport:
+def import_labels(
+    sessions,
+    records: Iterable[tuple[int, dict | RowError]],
+    *,
+    taxonomy: Taxonomy,
+    actor: str,
+    now: datetime,
+    partial: bool = False,
+    chunk: int = 500,
+    on_chunk=None,
+) -> ImportReport:
     """Store the labels of every good row (one transaction per chunk: an interruption keeps what
     was committed, and a rerun replaces rather than duplicates)."""
     report = ImportReport()
@@ -162,8 +207,9 @@ def import_labels(sessions, records: Iterable[tuple[int, dict | RowError]], *, t
                 except ValidationError as exc:
                     report.errors.append(RowError(row, exc.errors()[0]["msg"], ["aspects"]))
                     continue
-                report.labels += store.put_labels(s, feedback_id=target, labels=labels, source="import",
-                                                  actor=actor, now=now)
+                report.labels += store.put_labels(
+                    s, feedback_id=target, labels=labels, source="import", actor=actor, now=now
+                )
                 report.stored_rows += 1
             s.commit()
         if on_chunk is not None:
@@ -186,8 +232,18 @@ def export_rows(session: Session) -> Iterable[dict]:
     """One row per labeled item, in the import format (re-importing it changes nothing)."""
     for item in store.labeled_items(session):
         row = session.get(FeedbackRow, item.id)
-        aspects = [f"{a}:{item.aspect_sentiments[a]}" if a in item.aspect_sentiments else a
-                   for a, v in sorted(item.aspects.items()) if v == "present"]
+        aspects = [
+            f"{a}:{item.aspect_sentiments[a]}" if a in item.aspect_sentiments else a
+            for a, v in sorted(item.aspects.items())
+            if v == "present"
+        ]
         absent = sorted(a for a, v in item.aspects.items() if v == "absent")
-        yield {"id": item.id, "source": row.source, "external_id": row.external_id, "sentiment": item.sentiment,
-               "aspects": aspects, "absent": absent, "updated_at": item.updated_at.isoformat()}
+        yield {
+            "id": item.id,
+            "source": row.source,
+            "external_id": row.external_id,
+            "sentiment": item.sentiment,
+            "aspects": aspects,
+            "absent": absent,
+            "updated_at": item.updated_at.isoformat(),
+        }

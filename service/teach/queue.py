@@ -25,8 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WEIGHTS = {"sentiment_uncertainty": 0.3, "aspect_uncertainty": 0.3, "disagreement": 0.2, "scarcity": 0.25,
-           "typicality": 0.3, "recency": 0.05}
+WEIGHTS = {
+    "sentiment_uncertainty": 0.3,
+    "aspect_uncertainty": 0.3,
+    "disagreement": 0.2,
+    "scarcity": 0.25,
+    "typicality": 0.3,
+    "recency": 0.05,
+}
 DIVERSITY = 0.35  # penalty per unit of cosine similarity to the nearest chosen or labeled item
 
 
@@ -51,8 +57,11 @@ def signals(c: Candidates, label_counts: np.ndarray) -> dict[str, np.ndarray]:
     span = np.maximum(thr, 1 - thr)
     close = np.where(c.aspect_probs > 0, 1 - np.abs(c.aspect_probs - thr) / span, 0.0)
     out["aspect_uncertainty"] = close.max(1) if close.shape[1] else np.zeros(n)
-    out["disagreement"] = (0.5 * np.abs(c.sentiment - c.generic_sentiment).sum(1)
-                           if c.generic_sentiment is not None else np.zeros(n))
+    out["disagreement"] = (
+        0.5 * np.abs(c.sentiment - c.generic_sentiment).sum(1)
+        if c.generic_sentiment is not None
+        else np.zeros(n)
+    )
     likely = c.aspect_probs >= 0.5 * thr
     scarce = np.where(likely, 1.0 / (1.0 + label_counts[None, :]), 0.0)
     out["scarcity"] = scarce.max(1) if scarce.shape[1] else np.zeros(n)
@@ -65,8 +74,15 @@ def signals(c: Candidates, label_counts: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def choose(c: Candidates, *, k: int, label_counts: np.ndarray, labeled_emb: np.ndarray | None = None,
-           weights: dict[str, float] | None = None, diversity: float = DIVERSITY) -> list[tuple[int, float, dict]]:
+def choose(
+    c: Candidates,
+    *,
+    k: int,
+    label_counts: np.ndarray,
+    labeled_emb: np.ndarray | None = None,
+    weights: dict[str, float] | None = None,
+    diversity: float = DIVERSITY,
+) -> list[tuple[int, float, dict]]:
     """``[(index, score, signals)]`` of the ``k`` items to label next, best first."""
     if not len(c) or k <= 0:
         return []
@@ -82,6 +98,8 @@ def choose(c: Candidates, *, k: int, label_counts: np.ndarray, labeled_emb: np.n
         score = np.where(taken, -np.inf, base - diversity * nearest)
         i = int(score.argmax())
         taken[i] = True
-        chosen.append((i, float(score[i]), {name: round(float(v[i]), 3) for name, v in sig.items()}))
+        chosen.append(
+            (i, float(score[i]), {name: round(float(v[i]), 3) for name, v in sig.items()})
+        )
         nearest = np.maximum(nearest, np.clip(c.emb @ c.emb[i], 0, 1))
     return chosen

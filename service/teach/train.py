@@ -25,8 +25,17 @@ from scipy.optimize import minimize
 
 from service.domain import SENTIMENT_LABELS
 from service.nlp.sentiment import SentimentHead
-from service.nlp.team import (TeamAspectHeads, TeamModel, TeamSentimentHead, aspect_design, best_clauses, logit,
-                              prior_logits, sigmoid, softmax)
+from service.nlp.team import (
+    TeamAspectHeads,
+    TeamModel,
+    TeamSentimentHead,
+    aspect_design,
+    best_clauses,
+    logit,
+    prior_logits,
+    sigmoid,
+    softmax,
+)
 from service.teach.features import Featurized
 
 LAMBDAS = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -44,13 +53,19 @@ class TeamLabels:
     fingerprints: dict[str, str] = field(default_factory=dict)
     trainable: set[str] = field(default_factory=set)  # topic aspects (severity ones stay on rules)
 
-    def take(self, idx) -> "TeamLabels":
+    def take(self, idx) -> TeamLabels:
         idx = np.asarray(idx, int)
-        return TeamLabels(self.aspect_ids, self.sentiment[idx], self.aspects[idx], self.aspect_sentiment[idx],
-                          self.fingerprints, self.trainable)
+        return TeamLabels(
+            self.aspect_ids,
+            self.sentiment[idx],
+            self.aspects[idx],
+            self.aspect_sentiment[idx],
+            self.fingerprints,
+            self.trainable,
+        )
 
     @classmethod
-    def empty(cls, n: int, aspect_ids: list[str], **kw) -> "TeamLabels":
+    def empty(cls, n: int, aspect_ids: list[str], **kw) -> TeamLabels:
         K = len(aspect_ids)
         return cls(aspect_ids, np.full(n, -1), np.full((n, K), -1), np.full((n, K), -1), **kw)
 
@@ -73,14 +88,14 @@ def _fit_sentiment(X: np.ndarray, y: np.ndarray, w: np.ndarray, Z: np.ndarray, l
     wsum = w.sum()
 
     def f(theta):
-        W, b = theta[:3 * d].reshape(3, d), theta[3 * d:]
+        W, b = theta[: 3 * d].reshape(3, d), theta[3 * d :]
         P = softmax(Z + X @ W.T + b)
-        loss = -(w * np.log(np.clip((P * Y).sum(1), 1e-12, None))).sum() / wsum + lam * (W ** 2).sum()
+        loss = -(w * np.log(np.clip((P * Y).sum(1), 1e-12, None))).sum() / wsum + lam * (W**2).sum()
         G = (P - Y) * (w / wsum)[:, None]
         return loss, np.concatenate([(G.T @ X + 2 * lam * W).ravel(), G.sum(0)])
 
     res = minimize(f, np.zeros(3 * d + 3), jac=True, method="L-BFGS-B", options={"maxiter": 300})
-    return res.x[:3 * d].reshape(3, d), res.x[3 * d:]
+    return res.x[: 3 * d].reshape(3, d), res.x[3 * d :]
 
 
 def _fit_aspect(X: np.ndarray, z: np.ndarray, r: np.ndarray, y: np.ndarray, lam: float):
@@ -91,9 +106,13 @@ def _fit_aspect(X: np.ndarray, z: np.ndarray, r: np.ndarray, y: np.ndarray, lam:
         w, a, rr, b = theta[:d], theta[d], theta[d + 1], theta[d + 2]
         p = sigmoid(a * z + rr * r + X @ w + b)
         pc = np.clip(p, 1e-12, 1 - 1e-12)
-        loss = -(y * np.log(pc) + (1 - y) * np.log(1 - pc)).mean() + lam * ((w ** 2).sum() + (a - 1) ** 2 + 0.1 * rr ** 2)
+        loss = -(y * np.log(pc) + (1 - y) * np.log(1 - pc)).mean() + lam * (
+            (w**2).sum() + (a - 1) ** 2 + 0.1 * rr**2
+        )
         g = (p - y) / n
-        return loss, np.concatenate([X.T @ g + 2 * lam * w, [g @ z + 2 * lam * (a - 1), g @ r + 0.2 * lam * rr, g.sum()]])
+        return loss, np.concatenate(
+            [X.T @ g + 2 * lam * w, [g @ z + 2 * lam * (a - 1), g @ r + 0.2 * lam * rr, g.sum()]]
+        )
 
     theta0 = np.zeros(d + 3)
     theta0[d] = 1.0
@@ -105,7 +124,9 @@ def _fit_aspect(X: np.ndarray, z: np.ndarray, r: np.ndarray, y: np.ndarray, lam:
 def _folds(n: int, k: int, strata: np.ndarray | None, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     fold = np.empty(n, int)
-    groups = [np.arange(n)] if strata is None else [np.where(strata == v)[0] for v in np.unique(strata)]
+    groups = (
+        [np.arange(n)] if strata is None else [np.where(strata == v)[0] for v in np.unique(strata)]
+    )
     offset = 0
     for g in groups:
         g = rng.permutation(g)
@@ -134,8 +155,16 @@ def _sentiment_rows(feats: Featurized, labels: TeamLabels, weak: Weak | None):
         ws.append(np.ones(int(m.sum())))
     rows, cols = np.where(labels.aspect_sentiment >= 0)
     if len(rows):
-        Xs.append(np.stack([feats.clauses[i][int(feats.evidence[i, k])] if len(feats.clauses[i]) else feats.text[i]
-                            for i, k in zip(rows, cols)]))
+        Xs.append(
+            np.stack(
+                [
+                    feats.clauses[i][int(feats.evidence[i, k])]
+                    if len(feats.clauses[i])
+                    else feats.text[i]
+                    for i, k in zip(rows, cols)
+                ]
+            )
+        )
         ys.append(labels.aspect_sentiment[rows, cols])
         ws.append(np.ones(len(rows)))
     if weak is not None and len(weak.label) and weak.weight > 0:
@@ -147,8 +176,9 @@ def _sentiment_rows(feats: Featurized, labels: TeamLabels, weak: Weak | None):
     return np.concatenate(Xs).astype(np.float64), np.concatenate(ys).astype(int), np.concatenate(ws)
 
 
-def fit_sentiment(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: Weak | None,
-                  recipe: Recipe) -> tuple[TeamSentimentHead | None, dict]:
+def fit_sentiment(
+    base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: Weak | None, recipe: Recipe
+) -> tuple[TeamSentimentHead | None, dict]:
     rows = _sentiment_rows(feats, labels, weak)
     if rows is None or len(np.unique(rows[1])) < 2:
         return None, {"trained": False, "reason": "fewer than two sentiment classes labeled"}
@@ -170,21 +200,33 @@ def fit_sentiment(base: SentimentHead, feats: Featurized, labels: TeamLabels, we
         lam = min(losses, key=losses.get)
     W, b = _fit_sentiment(X, y, w, Z, lam)
     return TeamSentimentHead(base, W.astype(np.float32), b.astype(np.float32)), {
-        "trained": True, "lambda": lam, "rows": int(len(y)), "weak_rows": int(0 if weak is None else len(weak.label))}
+        "trained": True,
+        "lambda": lam,
+        "rows": int(len(y)),
+        "weak_rows": int(0 if weak is None else len(weak.label)),
+    }
 
 
 def _aspect_inputs(feats: Featurized, k: int, rows: np.ndarray):
-    X = aspect_design(feats.text[rows], best_clauses([feats.clauses[i] for i in rows], feats.best[rows], k,
-                                                      feats.text[rows])).astype(np.float64)
+    X = aspect_design(
+        feats.text[rows],
+        best_clauses([feats.clauses[i] for i in rows], feats.best[rows], k, feats.text[rows]),
+    ).astype(np.float64)
     return X, logit(feats.probs[rows, k]), feats.rule[rows, k]
 
 
-def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[TeamAspectHeads | None, dict]:
+def fit_aspects(
+    feats: Featurized, labels: TeamLabels, recipe: Recipe
+) -> tuple[TeamAspectHeads | None, dict]:
     ids = labels.aspect_ids
     chosen = []
     for k, aid in enumerate(ids):
         y = labels.aspects[:, k]
-        if aid in labels.trainable and (y == 1).sum() >= recipe.min_labels and (y == 0).sum() >= recipe.min_labels:
+        if (
+            aid in labels.trainable
+            and (y == 1).sum() >= recipe.min_labels
+            and (y == 0).sum() >= recipe.min_labels
+        ):
             chosen.append(k)
     if not chosen:
         return None, {"trained": []}
@@ -251,9 +293,15 @@ def fit_aspects(feats: Featurized, labels: TeamLabels, recipe: Recipe) -> tuple[
         R.append(rr)
         B.append(b)
     served = [ids[k] for k in chosen]
-    heads = TeamAspectHeads(served, {aid: labels.fingerprints.get(aid, "") for aid in served},
-                            np.array(Ws, np.float32), np.array(A, np.float32), np.array(R, np.float32),
-                            np.array(B, np.float32), np.full(len(chosen), thr, np.float32))
+    heads = TeamAspectHeads(
+        served,
+        {aid: labels.fingerprints.get(aid, "") for aid in served},
+        np.array(Ws, np.float32),
+        np.array(A, np.float32),
+        np.array(R, np.float32),
+        np.array(B, np.float32),
+        np.full(len(chosen), thr, np.float32),
+    )
     return heads, {"trained": served, "lambda": lam, "threshold": thr, "dropped": dropped}
 
 
@@ -261,8 +309,14 @@ def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
     return 2 * float((pred & gold).sum()) / max(int(pred.sum() + gold.sum()), 1)
 
 
-def fit_team(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: Weak | None = None,
-             recipe: Recipe | None = None, meta: dict | None = None) -> tuple[TeamModel, dict]:
+def fit_team(
+    base: SentimentHead,
+    feats: Featurized,
+    labels: TeamLabels,
+    weak: Weak | None = None,
+    recipe: Recipe | None = None,
+    meta: dict | None = None,
+) -> tuple[TeamModel, dict]:
     recipe = recipe or Recipe()
     sent, s_info = fit_sentiment(base, feats, labels, weak, recipe)
     aspects, a_info = fit_aspects(feats, labels, recipe)
@@ -272,7 +326,9 @@ def fit_team(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: W
 # --- applying a team model to featurized items (the same arithmetic as the served tagger) ----
 
 
-def team_tags(model: TeamModel, feats: Featurized, aspect_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def team_tags(
+    model: TeamModel, feats: Featurized, aspect_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """``(tags (n, K) bool, probabilities (n, K))``: team heads where trained, generic elsewhere."""
     tags = feats.generic_tags.copy()
     probs = feats.probs.copy()
@@ -281,7 +337,9 @@ def team_tags(model: TeamModel, feats: Featurized, aspect_ids: list[str]) -> tup
         return tags, probs
     served = [aid for aid in a.aspects if aid in aspect_ids]
     k_of = {aid: aspect_ids.index(aid) for aid in served}
-    p = a.probabilities(k_of, feats.probs, feats.best, feats.text, feats.clauses, feats.rule, served)
+    p = a.probabilities(
+        k_of, feats.probs, feats.best, feats.text, feats.clauses, feats.rule, served
+    )
     for j, aid in enumerate(served):
         k = k_of[aid]
         probs[:, k] = p[:, j]
@@ -321,19 +379,31 @@ def _prf(pred: np.ndarray, gold: np.ndarray) -> dict:
     tp = int((pred & gold).sum())
     p = tp / max(int(pred.sum()), 1)
     r = tp / max(int(gold.sum()), 1)
-    return {"precision": round(100 * p, 1), "recall": round(100 * r, 1),
-            "f1": round(100 * 2 * p * r / max(p + r, 1e-9), 1) if (pred.any() or gold.any()) else None,
-            "false_positives": int(pred.sum()) - tp}
+    return {
+        "precision": round(100 * p, 1),
+        "recall": round(100 * r, 1),
+        "f1": round(100 * 2 * p * r / max(p + r, 1e-9), 1) if (pred.any() or gold.any()) else None,
+        "false_positives": int(pred.sum()) - tp,
+    }
 
 
 def sentiment_figures(P: np.ndarray, y: np.ndarray) -> dict:
     pred = P.argmax(1)
-    return {"macro_f1": round(100 * _macro_f1(y, pred), 1), "accuracy": round(100 * float((pred == y).mean()), 1),
-            "ece": round(_ece(P, y), 4)}
+    return {
+        "macro_f1": round(100 * _macro_f1(y, pred), 1),
+        "accuracy": round(100 * float((pred == y).mean()), 1),
+        "ece": round(_ece(P, y), 4),
+    }
 
 
-def evaluate(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: Weak | None = None,
-             recipe: Recipe | None = None, progress=None) -> dict:
+def evaluate(
+    base: SentimentHead,
+    feats: Featurized,
+    labels: TeamLabels,
+    weak: Weak | None = None,
+    recipe: Recipe | None = None,
+    progress=None,
+) -> dict:
     """Cross-validated figures of the recipe against the generic model on the same items."""
     recipe = recipe or Recipe()
     n = len(feats)
@@ -364,31 +434,48 @@ def evaluate(base: SentimentHead, feats: Featurized, labels: TeamLabels, weak: W
     m = labels.sentiment >= 0
     if k and m.sum() >= 2:
         y = labels.sentiment[m]
-        report["sentiment"] = {"n": int(m.sum()), "generic": sentiment_figures(gen_P[m], y),
-                               "team": sentiment_figures(team_P[m], y)}
+        report["sentiment"] = {
+            "n": int(m.sum()),
+            "generic": sentiment_figures(gen_P[m], y),
+            "team": sentiment_figures(team_P[m], y),
+        }
     per, G, T, Gold = {}, [], [], []
     for kk, aid in enumerate(ids):
         rows = np.where(labels.aspects[:, kk] >= 0)[0]
         if not len(rows):
             continue
         gold = labels.aspects[rows, kk] == 1
-        g, t = feats.generic_tags[rows, kk], team_tag[rows, kk] if k else feats.generic_tags[rows, kk]
-        per[aid] = {"labels": int(len(rows)), "present": int(gold.sum()), "generic": _prf(g, gold),
-                    "team": _prf(t, gold)}
+        g, t = (
+            feats.generic_tags[rows, kk],
+            team_tag[rows, kk] if k else feats.generic_tags[rows, kk],
+        )
+        per[aid] = {
+            "labels": int(len(rows)),
+            "present": int(gold.sum()),
+            "generic": _prf(g, gold),
+            "team": _prf(t, gold),
+        }
         G.append(g)
         T.append(t)
         Gold.append(gold)
     if Gold and k:
         gold = np.concatenate(Gold)
-        report["aspects"] = {"pairs": int(len(gold)), "generic": _prf(np.concatenate(G), gold),
-                             "team": _prf(np.concatenate(T), gold), "per_aspect": per}
+        report["aspects"] = {
+            "pairs": int(len(gold)),
+            "generic": _prf(np.concatenate(G), gold),
+            "team": _prf(np.concatenate(T), gold),
+            "per_aspect": per,
+        }
     if team_asp_P:
         keys = sorted(team_asp_P)
         y = np.array([labels.aspect_sentiment[i, kk] for i, kk in keys])
         gP = np.stack([sentiment_probs(base, feats.clause_at(kk, [i]))[0] for i, kk in keys])
         tP = np.stack([team_asp_P[key] for key in keys])
-        report["aspect_sentiment"] = {"n": len(keys), "generic": sentiment_figures(gP, y),
-                                      "team": sentiment_figures(tP, y)}
+        report["aspect_sentiment"] = {
+            "n": len(keys),
+            "generic": sentiment_figures(gP, y),
+            "team": sentiment_figures(tP, y),
+        }
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return report
 

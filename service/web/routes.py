@@ -25,11 +25,25 @@ from service.config import Settings
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "actions", "trends", "segments", "themes", "competitors", "explorer", "taxonomy",
-         "label", "models")
+PAGES = (
+    "overview",
+    "alerts",
+    "actions",
+    "trends",
+    "segments",
+    "themes",
+    "competitors",
+    "explorer",
+    "taxonomy",
+    "label",
+    "models",
+)
 _STATIC = Path(str(resources.files("service.web") / "static"))
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".svg": "image/svg+xml"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 # pages and scripts are versioned by the package version; assets may be cached for a day
 _CACHE = {"Cache-Control": "public, max-age=86400"}
 
@@ -43,10 +57,16 @@ def plotly_bundle() -> Path:
     return path
 
 
-def page_config(settings: Settings, page: str, alert_id: int | None, action_id: int | None = None) -> dict[str, Any]:
+def page_config(
+    settings: Settings, page: str, alert_id: int | None, action_id: int | None = None
+) -> dict[str, Any]:
     tax, comp = settings.taxonomy, settings.competitors
     return {
-        "page": page, "alert_id": alert_id, "action_id": action_id, "version": __version__, "auth": settings.api.auth,
+        "page": page,
+        "alert_id": alert_id,
+        "action_id": action_id,
+        "version": __version__,
+        "auth": settings.api.auth,
         "aspects": [{"id": a.id, "names": a.names} for a in tax.aspects],
         "our_brand": comp.our_brand,
         "brands": [{"id": b.id, "name": b.name} for b in comp.brands],
@@ -87,19 +107,36 @@ _SHELL = """<!doctype html>
 """
 
 
-def _shell(settings: Settings, page: str, alert_id: int | None = None, action_id: int | None = None) -> HTMLResponse:
+def _shell(
+    settings: Settings, page: str, alert_id: int | None = None, action_id: int | None = None
+) -> HTMLResponse:
     # "</" never appears inside the JSON, so the config cannot close its script element
-    config = json.dumps(page_config(settings, page, alert_id, action_id), ensure_ascii=False).replace("</", "<\\/")
-    body = _SHELL.format(version=html.escape(__version__), plotly=plotly_bundle().stat().st_size,
-                         page=html.escape(page), config=config)
-    return HTMLResponse(body, headers={"Cache-Control": "no-cache",
-                                       "Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff",
-                                       "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
+    config = json.dumps(
+        page_config(settings, page, alert_id, action_id), ensure_ascii=False
+    ).replace("</", "<\\/")
+    body = _SHELL.format(
+        version=html.escape(__version__),
+        plotly=plotly_bundle().stat().st_size,
+        page=html.escape(page),
+        config=config,
+    )
+    return HTMLResponse(
+        body,
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": _CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+        },
+    )
 
 
 # scripts only from this origin (plotly.js needs eval-free mode: it has one), no framing
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 @router.get("/")

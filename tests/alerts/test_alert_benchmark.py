@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ab():
-    spec = importlib.util.spec_from_file_location("alert_benchmark", ROOT / "benchmarks" / "alert_benchmark.py")
+    spec = importlib.util.spec_from_file_location(
+        "alert_benchmark", ROOT / "benchmarks" / "alert_benchmark.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules["alert_benchmark"] = mod
     spec.loader.exec_module(mod)
@@ -29,34 +31,101 @@ def ab():
 
 
 EN = {
-    "taste": (["the broth", "the noodles", "the sauce", "the soup", "the flavour"],
-              {"negative": ["is bland", "tastes off", "is far too salty", "is watery and dull", "has no flavour"],
-               "positive": ["is delicious", "tastes great", "is rich and tasty", "is full of flavour", "is lovely"]}),
-    "customer_service": (["the hotline agent", "the support team", "the customer service", "the chat agent",
-                          "the service desk"],
-                         {"negative": ["was rude to me", "never answered", "hung up on me", "ignored my refund",
-                                       "was unhelpful"],
-                          "positive": ["was very helpful", "solved it at once", "was friendly", "called me back",
-                                       "was patient"]}),
-    "price_value": (["the price", "this pack", "the family box", "the bundle", "the new price"],
-                    {"negative": ["is a rip-off", "costs far too much", "is overpriced", "is not worth it",
-                                  "went up again"],
-                     "positive": ["is a bargain", "is great value", "is cheap for what you get", "is worth every cent",
-                                  "is a good deal"]}),
+    "taste": (
+        ["the broth", "the noodles", "the sauce", "the soup", "the flavour"],
+        {
+            "negative": [
+                "is bland",
+                "tastes off",
+                "is far too salty",
+                "is watery and dull",
+                "has no flavour",
+            ],
+            "positive": [
+                "is delicious",
+                "tastes great",
+                "is rich and tasty",
+                "is full of flavour",
+                "is lovely",
+            ],
+        },
+    ),
+    "customer_service": (
+        [
+            "the hotline agent",
+            "the support team",
+            "the customer service",
+            "the chat agent",
+            "the service desk",
+        ],
+        {
+            "negative": [
+                "was rude to me",
+                "never answered",
+                "hung up on me",
+                "ignored my refund",
+                "was unhelpful",
+            ],
+            "positive": [
+                "was very helpful",
+                "solved it at once",
+                "was friendly",
+                "called me back",
+                "was patient",
+            ],
+        },
+    ),
+    "price_value": (
+        ["the price", "this pack", "the family box", "the bundle", "the new price"],
+        {
+            "negative": [
+                "is a rip-off",
+                "costs far too much",
+                "is overpriced",
+                "is not worth it",
+                "went up again",
+            ],
+            "positive": [
+                "is a bargain",
+                "is great value",
+                "is cheap for what you get",
+                "is worth every cent",
+                "is a good deal",
+            ],
+        },
+    ),
 }
 ZH = {
-    "taste": (["汤底", "面条", "酱料", "味道", "口感"],
-              {"negative": ["太咸了", "很淡没味", "有股怪味", "难吃", "不好吃"],
-               "positive": ["很好吃", "味道很棒", "香浓", "很入味", "好吃极了"]}),
-    "customer_service": (["客服", "售后", "客服人员", "热线", "在线客服"],
-                         {"negative": ["态度很差", "一直不回复", "挂我电话", "不给退款", "敷衍了事"],
-                          "positive": ["很耐心", "马上解决了", "态度很好", "回复很快", "很热情"]}),
-    "price_value": (["价格", "这一箱", "家庭装", "套餐", "新价格"],
-                    {"negative": ["太贵了", "不值这个价", "又涨价了", "性价比很低", "坑人"],
-                     "positive": ["很便宜", "性价比高", "很划算", "物有所值", "很实惠"]}),
+    "taste": (
+        ["汤底", "面条", "酱料", "味道", "口感"],
+        {
+            "negative": ["太咸了", "很淡没味", "有股怪味", "难吃", "不好吃"],
+            "positive": ["很好吃", "味道很棒", "香浓", "很入味", "好吃极了"],
+        },
+    ),
+    "customer_service": (
+        ["客服", "售后", "客服人员", "热线", "在线客服"],
+        {
+            "negative": ["态度很差", "一直不回复", "挂我电话", "不给退款", "敷衍了事"],
+            "positive": ["很耐心", "马上解决了", "态度很好", "回复很快", "很热情"],
+        },
+    ),
+    "price_value": (
+        ["价格", "这一箱", "家庭装", "套餐", "新价格"],
+        {
+            "negative": ["太贵了", "不值这个价", "又涨价了", "性价比很低", "坑人"],
+            "positive": ["很便宜", "性价比高", "很划算", "物有所值", "很实惠"],
+        },
+    ),
 }
-FILLER_EN = ["bought it for the office", "my kids had it for lunch", "picked it up at the station shop",
-             "tried the new pack today", "got it on sale last week", "had it after the gym"]
+FILLER_EN = [
+    "bought it for the office",
+    "my kids had it for lunch",
+    "picked it up at the station shop",
+    "tried the new pack today",
+    "got it on sale last week",
+    "had it after the gym",
+]
 FILLER_ZH = ["今天中午吃的", "给孩子买的", "在超市买的", "第二次买了", "活动时买的", "宿舍里吃的"]
 
 
@@ -71,8 +140,16 @@ def _pool(ab):
                 for subj in subjects:
                     for pred in preds:
                         filler = rng.choice(fillers)
-                        text = f"{subj} {pred}, {filler}" if lang == "en" else f"{subj}{pred}，{filler}"
-                        pool.append(ab.Sentence(text, lang, {aspect: polarity}, polarity, f"gen:{len(pool)}"))
+                        text = (
+                            f"{subj} {pred}, {filler}"
+                            if lang == "en"
+                            else f"{subj}{pred}，{filler}"
+                        )
+                        pool.append(
+                            ab.Sentence(
+                                text, lang, {aspect: polarity}, polarity, f"gen:{len(pool)}"
+                            )
+                        )
         for i in range(100):
             a, b = rng.sample(fillers, 2)
             text = f"{a}, and {b} ({i})" if lang == "en" else f"{a}，{b}（{i}）"
@@ -90,26 +167,40 @@ def test_a_small_run_of_the_alert_benchmark(ab, tmp_path, real_runtime_factory):
     severity_aspects = {a.id for a in Settings().taxonomy.aspects if a.kind == "severity"}
     gold = ab.GoldTags(scorer, pool, severity_aspects)
     pools = ab.Pools(pool)
-    results = [ab.run_seed(seed, pools, [], gold, weeks=18, workdir=tmp_path, cell_sizes=(20,))
-               for seed in (1, 2)]
+    results = [
+        ab.run_seed(seed, pools, [], gold, weeks=18, workdir=tmp_path, cell_sizes=(20,))
+        for seed in (1, 2)
+    ]
     summary = ab.summarise(results, weeks=18)
     for r in results:
         assert r["skipped"] == [] and r["linked"] > 0  # the cross-posts were linked, nothing failed
         crisis = next(p for p in r["per_effect"] if p["kind"] == "crisis")
         assert crisis["detected"] and crisis["incidents"] == 1
         burst = r["effects"][crisis["effect"]]
-        spacing = 60 * burst["hours"] / max(burst["posts"] - 1, 1)  # minutes between the burst's posts
+        spacing = (
+            60 * burst["hours"] / max(burst["posts"] - 1, 1)
+        )  # minutes between the burst's posts
         # its onset is among the burst's first posts (the first the model reads as negative; an
         # ordinary negative post minutes before the burst cannot be told from it), never the
         # window's start hours before it
         assert -spacing - 10 <= crisis["onset_minutes_after_first_post"] <= 3 * spacing + 1
         if "minutes_after_20th_post" in crisis:
             assert crisis["minutes_after_20th_post"] <= 60
-    shifts = [(p, r["effects"][p["effect"]]) for r in results for p in r["per_effect"] if p["kind"] == "preference_shift"]
+    shifts = [
+        (p, r["effects"][p["effect"]])
+        for r in results
+        for p in r["per_effect"]
+        if p["kind"] == "preference_shift"
+    ]
     big = [p for p, e in shifts if e["multiplier"] >= 2.5]
     found = [p for p in big if p["detected"] and p["delay_periods"] <= 3]
     surges = [p for r in results for p in r["per_effect"] if p["kind"] == "negative_surge"]
-    report = {"shifts": shifts, "surges": surges, "false": summary["false_by_rule"], "echo": summary["echo_alerts"]}
+    report = {
+        "shifts": shifts,
+        "surges": surges,
+        "false": summary["false_by_rule"],
+        "echo": summary["echo_alerts"],
+    }
     # with exact tags the engine finds every brand-wide surge within two weeks; of the large
     # shifts in one 20-item cell it finds some within three (1 of 3 here): a regression guard,
     # below the 0.90 (the 20-seed figures: README, "The alert benchmark")

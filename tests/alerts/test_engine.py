@@ -3,7 +3,7 @@ shifted cell and none elsewhere, idempotent runs, updates instead of duplicates,
 cool-down, severe complaints, crisis spikes, the caller's scope and response metrics."""
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +16,7 @@ from service.api.deps import Caller, get_caller
 from service.domain import AspectScore
 from tests.analytics.conftest import AspectKeywordScorer
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 SHIFT_WEEK = 9
 
 
@@ -27,13 +27,22 @@ class SafetyScorer(AspectKeywordScorer):
         out = super().score(texts, languages)
         for t, s in zip(texts, out):
             if "stomach ache" in t:
-                s.score.aspects.append(AspectScore(aspect="health_safety", confidence=0.95, sentiment="negative",
-                                                   sentiment_score=-0.9, evidence=t))
+                s.score.aspects.append(
+                    AspectScore(
+                        aspect="health_safety",
+                        confidence=0.95,
+                        sentiment="negative",
+                        sentiment_score=-0.9,
+                        evidence=t,
+                    )
+                )
         return out
 
 
-FILLER = ("morning lunch dinner office student weekend train shop online store family friend kitchen "
-          "camping rainy sunny cheap promo sale pack cup ramen udon broth noon").split()
+FILLER = (
+    "morning lunch dinner office student weekend train shop online store family friend kitchen "
+    "camping rainy sunny cheap promo sale pack cup ramen udon broth noon"
+).split()
 
 
 def _tail(rng) -> str:
@@ -43,8 +52,15 @@ def _tail(rng) -> str:
 
 def _spicy_text(rng, hot: bool) -> str:
     r = rng.random()
-    return ("the noodles are too spicy now" if r < (0.5 if hot else 0.05) else "lovely flavour, great bowl"
-            if r < 0.7 else "the box arrived crushed" if r < 0.75 else "bought it again")
+    return (
+        "the noodles are too spicy now"
+        if r < (0.5 if hot else 0.05)
+        else "lovely flavour, great bowl"
+        if r < 0.7
+        else "the box arrived crushed"
+        if r < 0.75
+        else "bought it again"
+    )
 
 
 def _items(seed=5, text=_spicy_text, prefix="e"):
@@ -58,15 +74,37 @@ def _items(seed=5, text=_spicy_text, prefix="e"):
                 for _ in range(30):
                     hot = region == "East" and age == "18-24" and week >= SHIFT_WEEK
                     n += 1
-                    rows.append({"source": "shop", "channel": "review", "external_id": f"{prefix}{n}", "language": "en",
-                                 "text": f"{text(rng, hot)}, {_tail(rng)}", "brand": "spicewell", "region": region,
-                                 "attributes": {"age_group": age},
-                                 "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
+                    rows.append(
+                        {
+                            "source": "shop",
+                            "channel": "review",
+                            "external_id": f"{prefix}{n}",
+                            "language": "en",
+                            "text": f"{text(rng, hot)}, {_tail(rng)}",
+                            "brand": "spicewell",
+                            "region": region,
+                            "attributes": {"age_group": age},
+                            "created_at": (
+                                START + timedelta(weeks=week, hours=rng.randrange(160))
+                            ).isoformat(),
+                        }
+                    )
     return rows
 
 
-RULES = {"rules": [{"name": "pref", "type": "preference_shift", "brands": ["ours"], "dimensions": ["region", "age_group"],
-                    "history": 12, "recent": 2, "min_mentions": 5}]}
+RULES = {
+    "rules": [
+        {
+            "name": "pref",
+            "type": "preference_shift",
+            "brands": ["ours"],
+            "dimensions": ["region", "age_group"],
+            "history": 12,
+            "recent": 2,
+            "min_mentions": 5,
+        }
+    ]
+}
 
 
 @pytest.fixture
@@ -78,8 +116,11 @@ def store(db_url, make_runtime):
 
 
 def _engine(rt, rules=RULES):
-    return AlertEngine(AlertConfig.parse(rules), aspects=[a.id for a in rt.settings.taxonomy.aspects],
-                       our_brand="spicewell")
+    return AlertEngine(
+        AlertConfig.parse(rules),
+        aspects=[a.id for a in rt.settings.taxonomy.aspects],
+        our_brand="spicewell",
+    )
 
 
 def test_one_alert_for_the_shifted_cell_updated_not_repeated(store):
@@ -102,7 +143,9 @@ def test_one_alert_for_the_shifted_cell_updated_not_repeated(store):
         assert a["segment"] == {"region": "East", "age_group": "18-24"} and a["region"] == "East"
         assert a["onset"][:10] == (START + timedelta(weeks=SHIFT_WEEK)).date().isoformat()
         assert a["observed"] > a["baseline"] and a["magnitude"] > 0.1
-        assert len(a["details"]["quotes"]) == 3 and all("too spicy" in q["text"] for q in a["details"]["quotes"])
+        assert len(a["details"]["quotes"]) == 3 and all(
+            "too spicy" in q["text"] for q in a["details"]["quotes"]
+        )
         assert "spicy" in a["details"]["phrases"]
         assert a["deadline_at"] > a["first_detected_at"]
         # lifecycle through the API, recorded with who and when
@@ -111,13 +154,23 @@ def test_one_alert_for_the_shifted_cell_updated_not_repeated(store):
         assert r.status_code == 200 and r.json()["acknowledged_by"] == "lee"
         assert c.patch(f"/v1/alerts/{a['id']}", json={"status": "bogus"}).status_code == 422
         r = c.patch(f"/v1/alerts/{a['id']}", json={"status": "resolved"})
-        assert [e["action"] for e in r.json()["events"]] == ["raised", "updated", "acknowledged", "resolved"]
+        assert [e["action"] for e in r.json()["events"]] == [
+            "raised",
+            "updated",
+            "acknowledged",
+            "resolved",
+        ]
         assert c.patch(f"/v1/alerts/{a['id']}", json={"status": "acknowledged"}).status_code == 409
         m = c.get("/v1/alerts/metrics").json()
         assert m["by_severity"]["L2"]["alerts"] == 1 and m["by_region"]["East"]["acknowledged"] == 1
         # a West manager sees nothing of it
-        c.app.dependency_overrides[get_caller] = lambda: Caller(id="w", role="viewer", regions=("West",))
-        assert c.get("/v1/alerts").json()["alerts"] == [] and c.get(f"/v1/alerts/{a['id']}").status_code == 404
+        c.app.dependency_overrides[get_caller] = lambda: Caller(
+            id="w", role="viewer", regions=("West",)
+        )
+        assert (
+            c.get("/v1/alerts").json()["alerts"] == []
+            and c.get(f"/v1/alerts/{a['id']}").status_code == 404
+        )
     with rt.sessions() as s:  # resolved: the key cools down instead of raising again
         cool = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 3))
     assert cool.raised == [] and len(cool.cooling_down) == 1
@@ -127,18 +180,54 @@ def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
     rt = make_runtime(sqlite_url, scorer=SafetyScorer())
     rng = random.Random(9)
     now = START + timedelta(days=10)
-    rows = [{"source": "s", "channel": "social", "external_id": f"b{i}", "language": "en", "brand": "spicewell",
-             "text": f"bought it again, {_tail(rng)}" if i % 4 else f"the box arrived crushed, {_tail(rng)}",
-             "created_at": (now - timedelta(hours=180 - i)).isoformat()} for i in range(170)]
-    rows += [{"source": "s", "channel": "social", "external_id": f"c{i}", "language": "en", "brand": "spicewell",
-              "text": f"the box arrived crushed again, awful, {_tail(rng)}", "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()}
-             for i in range(15)]
-    rows += [{"source": "s", "channel": "complaint", "external_id": "h1", "language": "en", "brand": "spicewell",
-              "region": "West", "text": "my son got a stomach ache after eating it",
-              "created_at": (now - timedelta(hours=2)).isoformat()}]
+    rows = [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"b{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": f"bought it again, {_tail(rng)}"
+            if i % 4
+            else f"the box arrived crushed, {_tail(rng)}",
+            "created_at": (now - timedelta(hours=180 - i)).isoformat(),
+        }
+        for i in range(170)
+    ]
+    rows += [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"c{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
+            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
+        }
+        for i in range(15)
+    ]
+    rows += [
+        {
+            "source": "s",
+            "channel": "complaint",
+            "external_id": "h1",
+            "language": "en",
+            "brand": "spicewell",
+            "region": "West",
+            "text": "my son got a stomach ache after eating it",
+            "created_at": (now - timedelta(hours=2)).isoformat(),
+        }
+    ]
     rt.ingest_service().ingest(list(enumerate(rows)))
-    engine = _engine(rt, {"rules": [{"name": "crisis", "type": "crisis_spike", "min_count": 8},
-                                    {"name": "safety", "type": "severe_complaint"}]})
+    engine = _engine(
+        rt,
+        {
+            "rules": [
+                {"name": "crisis", "type": "crisis_spike", "min_count": 8},
+                {"name": "safety", "type": "severe_complaint"},
+            ]
+        },
+    )
     with rt.sessions() as s:
         report = engine.run(s, now)
         assert engine.run(s, now).raised == []
@@ -146,7 +235,10 @@ def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
         alerts = {a["type"]: a for a in c.get("/v1/alerts").json()["alerts"]}
     assert set(alerts) == {"crisis_spike", "severe_complaint"} and len(report.raised) == 2
     assert alerts["crisis_spike"]["severity"] == "L1" and alerts["crisis_spike"]["observed"] >= 15
-    assert alerts["severe_complaint"]["region"] == "West" and "stomach" in alerts["severe_complaint"]["title"]
+    assert (
+        alerts["severe_complaint"]["region"] == "West"
+        and "stomach" in alerts["severe_complaint"]["title"]
+    )
 
 
 def test_radar_alerts_run_and_list(store, tmp_path, monkeypatch):
@@ -163,7 +255,9 @@ def test_radar_alerts_run_and_list(store, tmp_path, monkeypatch):
 
     assert json.loads(second.output)["raised"] == []
     listed = runner.invoke(cli, [*args, "alerts", "list", "--json"])
-    assert listed.exit_code == 0 and len(json.loads(listed.output)) == len(json.loads(first.output)["raised"])
+    assert listed.exit_code == 0 and len(json.loads(listed.output)) == len(
+        json.loads(first.output)["raised"]
+    )
 
 
 def _numb_text(rng, hot: bool) -> str:
@@ -175,11 +269,21 @@ def test_a_tracked_phrase_rising_in_one_cell_is_a_preference_shift(db_url, make_
     from service.analytics.trends import add_phrase
 
     rt = make_runtime(db_url, scorer=SafetyScorer())
-    assert rt.ingest_service().ingest(list(enumerate(_items(11, _numb_text, 'n')))).counts["rejected"] == 0
+    assert (
+        rt.ingest_service().ingest(list(enumerate(_items(11, _numb_text, "n")))).counts["rejected"]
+        == 0
+    )
     as_of = START + timedelta(weeks=SHIFT_WEEK + 2)
     with rt.sessions() as s:
         assert _engine(rt).evaluate(s, as_of)[0] == []  # no aspect moved, nothing tracked yet
-        add_phrase(s, phrase="lips went numb", embedding=None, threshold=None, model_version=None, actor="t")
+        add_phrase(
+            s,
+            phrase="lips went numb",
+            embedding=None,
+            threshold=None,
+            model_version=None,
+            actor="t",
+        )
         findings, _ = _engine(rt).evaluate(s, as_of)
         off = {"rules": [{**RULES["rules"][0], "phrases": False}]}
         assert _engine(rt, off).evaluate(s, as_of)[0] == []
@@ -188,20 +292,28 @@ def test_a_tracked_phrase_rising_in_one_cell_is_a_preference_shift(db_url, make_
     assert f.segment == {"region": "East", "age_group": "18-24"} and f.metric == "phrase_rate"
     assert f.details["signal"] == {"phrase": "lips went numb"} and "“lips went numb”" in f.title
     assert f.key.endswith('|phrase:lips went numb|{"age_group": "18-24", "region": "East"}')
-    assert all("lips went numb" in q["text"] for q in f.details["quotes"]) and len(f.details["quotes"]) == 3
+    assert (
+        all("lips went numb" in q["text"] for q in f.details["quotes"])
+        and len(f.details["quotes"]) == 3
+    )
 
 
 def test_a_phrase_and_its_aspect_rising_together_are_one_alert(store):
     from service.analytics.trends import add_phrase
 
     with store.sessions() as s:
-        add_phrase(s, phrase="too spicy", embedding=None, threshold=None, model_version=None, actor="t")
+        add_phrase(
+            s, phrase="too spicy", embedding=None, threshold=None, model_version=None, actor="t"
+        )
         report = _engine(store).run(s, START + timedelta(weeks=SHIFT_WEEK + 2))
         findings, _ = _engine(store).evaluate(s, START + timedelta(weeks=SHIFT_WEEK + 2))
     assert len(report.raised) == 1 and len(findings) == 1
     f = findings[0]
     assert f.aspect == "taste" and f.details["aspects"] == ["taste"]
-    phrases = [f.details["signal"].get("phrase"), *(a.get("phrase") for a in f.details.get("also", []))]
+    phrases = [
+        f.details["signal"].get("phrase"),
+        *(a.get("phrase") for a in f.details.get("also", [])),
+    ]
     assert "too spicy" in phrases and f.title.count("rising") == 1, f.details
 
 
@@ -213,19 +325,39 @@ def test_a_gap_to_a_competitor_opening_is_a_competitor_gap_alert(db_url, make_ru
             for _ in range(60):
                 bad = rng.random() < (0.6 if brand == "spicewell" and week >= SHIFT_WEEK else 0.15)
                 n += 1
-                rows.append({"source": "shop", "channel": "review", "external_id": f"g{n}", "language": "en",
-                             "brand": brand, "region": "East",
-                             "text": f"{'too spicy flavour' if bad else 'lovely flavour'}, {_tail(rng)}",
-                             "created_at": (START + timedelta(weeks=week, hours=rng.randrange(160))).isoformat()})
+                rows.append(
+                    {
+                        "source": "shop",
+                        "channel": "review",
+                        "external_id": f"g{n}",
+                        "language": "en",
+                        "brand": brand,
+                        "region": "East",
+                        "text": f"{'too spicy flavour' if bad else 'lovely flavour'}, {_tail(rng)}",
+                        "created_at": (
+                            START + timedelta(weeks=week, hours=rng.randrange(160))
+                        ).isoformat(),
+                    }
+                )
     rt = make_runtime(db_url, scorer=SafetyScorer())
     assert rt.ingest_service().ingest(list(enumerate(rows))).counts["rejected"] == 0
-    rules = {"rules": [{"name": "gap", "type": "competitor_gap", "history": 12, "recent": 2, "min_mentions": 5}]}
+    rules = {
+        "rules": [
+            {"name": "gap", "type": "competitor_gap", "history": 12, "recent": 2, "min_mentions": 5}
+        ]
+    }
     with rt.sessions() as s:
-        assert _engine(rt, rules).evaluate(s, START + timedelta(weeks=SHIFT_WEEK))[0] == []  # nothing yet
+        assert (
+            _engine(rt, rules).evaluate(s, START + timedelta(weeks=SHIFT_WEEK))[0] == []
+        )  # nothing yet
         findings, skipped = _engine(rt, rules).evaluate(s, START + timedelta(weeks=SHIFT_WEEK + 2))
     assert skipped == [] and len(findings) == 1, [f.title for f in findings]
     f = findings[0]
-    assert f.type == "competitor_gap" and f.aspect == "taste" and f.segment == {"competitor": "noodleking"}
+    assert (
+        f.type == "competitor_gap"
+        and f.aspect == "taste"
+        and f.segment == {"competitor": "noodleking"}
+    )
     assert f.observed < f.baseline and "moved in their favour" in f.title
     assert f.onset.date() >= (START + timedelta(weeks=SHIFT_WEEK - 1)).date()
     assert any("too spicy" in q["text"] for q in f.details["quotes"])
@@ -237,25 +369,55 @@ def test_a_rule_that_cannot_run_is_reported_and_the_others_still_run(db_url, mak
     rt = make_runtime(db_url, scorer=SafetyScorer())
     rng = random.Random(4)
     now = START + timedelta(days=10)
-    rows = [{"source": "s", "channel": "social", "external_id": f"q{i}", "language": "en", "brand": "spicewell",
-             "text": f"bought it again, {_tail(rng)}", "region": "East",
-             "created_at": (now - timedelta(hours=180 - i)).isoformat()} for i in range(170)]
-    rows += [{"source": "s", "channel": "social", "external_id": f"c{i}", "language": "en", "brand": "spicewell",
-              "text": f"the box arrived crushed again, awful, {_tail(rng)}",
-              "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat()} for i in range(15)]
+    rows = [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"q{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": f"bought it again, {_tail(rng)}",
+            "region": "East",
+            "created_at": (now - timedelta(hours=180 - i)).isoformat(),
+        }
+        for i in range(170)
+    ]
+    rows += [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"c{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
+            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
+        }
+        for i in range(15)
+    ]
     rt.ingest_service().ingest(list(enumerate(rows)))
-    engine = _engine(rt, {"rules": [
-        {"name": "pref", "type": "preference_shift", "dimensions": ["region", "age_group"]},
-        {"name": "odd", "type": "negative_surge", "aspects": ["warp_drive"]},
-        {"name": "crisis", "type": "crisis_spike", "min_count": 8}]})
+    engine = _engine(
+        rt,
+        {
+            "rules": [
+                {"name": "pref", "type": "preference_shift", "dimensions": ["region", "age_group"]},
+                {"name": "odd", "type": "negative_surge", "aspects": ["warp_drive"]},
+                {"name": "crisis", "type": "crisis_spike", "min_count": 8},
+            ]
+        },
+    )
     with rt.sessions() as s:
         report = engine.run(s, now).to_dict()
     reasons = {x["rule"]: x["reason"] for x in report["skipped"]}
     assert set(reasons) == {"pref", "odd"}
-    assert "age_group" in reasons["pref"] and "warp_drive" in reasons["odd"] and "taste" in reasons["odd"]
+    assert (
+        "age_group" in reasons["pref"]
+        and "warp_drive" in reasons["odd"]
+        and "taste" in reasons["odd"]
+    )
     assert len(report["raised"]) == 1
     with rt.sessions() as s:
         from service.store.tables import AlertRow
+
         assert [a.rule for a in s.query(AlertRow)] == ["crisis"]
 
 
@@ -268,17 +430,49 @@ def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
     rt = make_runtime(db_url, scorer=SafetyScorer())
     rng = random.Random(11)
     t0 = START + timedelta(days=20, hours=9, minutes=7)  # the burst's first post
-    rows = [{"source": "s", "channel": "social", "external_id": f"bg{i}", "language": "en", "brand": "spicewell",
-             "text": (f"the box arrived crushed, {_tail(rng)}" if i % 5 == 0 else f"bought it again, {_tail(rng)}"),
-             "created_at": (t0 - timedelta(hours=200) + timedelta(hours=i)).isoformat()} for i in range(199)]
+    rows = [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"bg{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": (
+                f"the box arrived crushed, {_tail(rng)}"
+                if i % 5 == 0
+                else f"bought it again, {_tail(rng)}"
+            ),
+            "created_at": (t0 - timedelta(hours=200) + timedelta(hours=i)).isoformat(),
+        }
+        for i in range(199)
+    ]
     burst = [t0 + timedelta(minutes=8 * i) for i in range(30)]
-    rows += [{"source": "s", "channel": "social", "external_id": f"cr{i}", "language": "en", "brand": "spicewell",
-              "text": (f"my son got a stomach ache after eating it, it came late, {_tail(rng)}" if i in (0, 12, 25)
-                       else f"the box arrived crushed again, awful, {_tail(rng)}"),
-              "created_at": t.isoformat()} for i, t in enumerate(burst)]
+    rows += [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"cr{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": (
+                f"my son got a stomach ache after eating it, it came late, {_tail(rng)}"
+                if i in (0, 12, 25)
+                else f"the box arrived crushed again, awful, {_tail(rng)}"
+            ),
+            "created_at": t.isoformat(),
+        }
+        for i, t in enumerate(burst)
+    ]
     rt.ingest_service().ingest(list(enumerate(rows)))
-    engine = _engine(rt, {"rules": [{"name": "crisis", "type": "crisis_spike", "min_count": 8, "window_hours": 6},
-                                    {"name": "safety", "type": "severe_complaint"}]})
+    engine = _engine(
+        rt,
+        {
+            "rules": [
+                {"name": "crisis", "type": "crisis_spike", "min_count": 8, "window_hours": 6},
+                {"name": "safety", "type": "severe_complaint"},
+            ]
+        },
+    )
     reports = []
     with rt.sessions() as s:
         at = t0.replace(minute=0) - timedelta(hours=2)
@@ -294,13 +488,21 @@ def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
         crisis = alerts_repo.alert_dict(crises[0])
         assert crisis["onset"] == burst[0].isoformat()  # its first post, not the window's start
         raised_at = datetime.fromisoformat(crisis["first_detected_at"])
-        assert burst[0] < raised_at <= burst[19] + timedelta(hours=1)  # within an hour of the 20th post at the latest
+        assert (
+            burst[0] < raised_at <= burst[19] + timedelta(hours=1)
+        )  # within an hour of the 20th post at the latest
         assert crisis["details"]["peak"] == 30 and "peak 30" in crisis["title"]
         also = {a["item"] for a in crisis["details"]["also"]}
         assert len(also) == 3  # the three health complaints of the burst
         # the first health complaint came before the threshold: raised alone, then folded in
         assert len(severe) <= 1 and all(a.status == "resolved" for a in severe)
-        assert all("crisis" in e.note for a in severe for e in alerts_repo.events_of(s, alert_ids=[a.id])
-                   if e.action == "resolved")
+        assert all(
+            "crisis" in e.note
+            for a in severe
+            for e in alerts_repo.events_of(s, alert_ids=[a.id])
+            if e.action == "resolved"
+        )
     raised = [(at, r["raised"]) for at, r in reports if r["raised"]]
-    assert sum(len(r) for _, r in raised) == 1 + len(severe), raised  # nothing raised on the quiet days
+    assert sum(len(r) for _, r in raised) == 1 + len(severe), (
+        raised
+    )  # nothing raised on the quiet days

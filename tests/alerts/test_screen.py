@@ -24,12 +24,16 @@ def test_a_small_cell_that_never_said_it_is_not_alarmed_by_two_mentions():
     y = np.array([0] * 6 + [0, 2])  # 0 of 60 earlier, 2 of 20 in the last two periods
     n = np.full(8, 10)
     jeffreys = sustained_rise(y, n, window=2)
-    borrowed = sustained_rise(y, n, window=2, prior=(0.02 * 2000, 0.98 * 2000))  # the other cells: 2%
+    borrowed = sustained_rise(
+        y, n, window=2, prior=(0.02 * 2000, 0.98 * 2000)
+    )  # the other cells: 2%
     # two mentions where the other cells' 2% expects 0.4 are weaker evidence once the prior is
     # borrowed, and neither comes near what a rule over ~100 series needs (BH at 0.01)
     assert 0.01 < jeffreys.p_value < borrowed.p_value / 2
     # but a real jump in the same cell is still seen with the borrowed prior
-    assert sustained_rise(np.array([0] * 6 + [5, 6]), n, window=2, prior=(40.0, 1960.0)).p_value < 1e-6
+    assert (
+        sustained_rise(np.array([0] * 6 + [5, 6]), n, window=2, prior=(40.0, 1960.0)).p_value < 1e-6
+    )
     assert sustained_rise(y, n, window=8) is None  # no history before the onsets tried
     assert sustained_rise(np.zeros(8), n, window=2) is None
 
@@ -65,21 +69,42 @@ def test_no_rise_no_finding_and_noise_stays_quiet():
 def test_overdispersion_is_priced_in():
     n = np.full(16, 100)
     calm = np.array([8, 9, 7, 8, 9, 8, 7, 8, 9, 8, 7, 8, 9, 14, 15, 16])
-    wild = np.array([2, 18, 3, 15, 1, 16, 4, 14, 2, 17, 3, 11, 7, 14, 15, 16])  # same mean, far noisier
-    assert sustained_rise(calm, n, window=3).p_value < sustained_rise(wild, n, window=3).p_value / 10
+    wild = np.array(
+        [2, 18, 3, 15, 1, 16, 4, 14, 2, 17, 3, 11, 7, 14, 15, 16]
+    )  # same mean, far noisier
+    assert (
+        sustained_rise(calm, n, window=3).p_value < sustained_rise(wild, n, window=3).p_value / 10
+    )
 
 
 def _finding(aspect, items, exposure=200, baseline=0.05, q=0.001, segment=None):
-    return Finding(key=f"r|b|{aspect}|{{}}", rule="r", type="negative_surge", severity="L2", title=f"{aspect} rising",
-                   brand="b", region=None, aspect=aspect, segment=segment or {}, metric="negative_mention_rate",
-                   baseline=baseline, observed=0.2, magnitude=0.15, confidence=0.99, onset=None,
-                   details={"q_value": q, "aspects": [aspect], "signal": {"aspect": aspect}}, items=set(items),
-                   exposure=exposure)
+    return Finding(
+        key=f"r|b|{aspect}|{{}}",
+        rule="r",
+        type="negative_surge",
+        severity="L2",
+        title=f"{aspect} rising",
+        brand="b",
+        region=None,
+        aspect=aspect,
+        segment=segment or {},
+        metric="negative_mention_rate",
+        baseline=baseline,
+        observed=0.2,
+        magnitude=0.15,
+        confidence=0.99,
+        onset=None,
+        details={"q_value": q, "aspects": [aspect], "signal": {"aspect": aspect}},
+        items=set(items),
+        exposure=exposure,
+    )
 
 
 def test_one_incident_is_one_finding_but_two_incidents_stay_two():
     packaging = _finding("packaging", range(40))
-    quality = _finding("product_quality", [*range(30), 500, 501, 502, 503, 504, 505, 506, 507], q=0.004)
+    quality = _finding(
+        "product_quality", [*range(30), 500, 501, 502, 503, 504, 505, 506, 507], q=0.004
+    )
     # quality's 38 items: without packaging's 40, 8 remain against 10 expected (5% of 200)
     out = merge_findings([packaging, quality])
     assert [f.aspect for f in out] == ["packaging"]
@@ -103,7 +128,7 @@ def test_a_busy_afternoon_is_not_a_crisis_but_a_burst_at_night_is():
     rng = np.random.default_rng(4)
     hours = _daily_cycle(8, rng)
     baseline = hours[:168]
-    afternoon = int(hours[168 + 12:168 + 18].sum())  # the next afternoon's 6 hours: ordinary
+    afternoon = int(hours[168 + 12 : 168 + 18].sum())  # the next afternoon's 6 hours: ordinary
     # the baseline's flat weekly rate (~3.5 an hour) makes every afternoon look like a burst
     flat = stats.poisson.sf(afternoon - 1, baseline.mean() * 6)
     test = burst_test(afternoon, np.concatenate([baseline[12:], hours[168:180]]), 6)
@@ -118,7 +143,9 @@ def test_a_clumpy_baseline_needs_a_bigger_burst():
 
     rng = np.random.default_rng(5)
     calm = rng.poisson(2.0, 168).astype(float)
-    clumpy = np.where(rng.random(168) < 0.1, rng.poisson(20.0, 168), 0).astype(float)  # same mean, in clumps
+    clumpy = np.where(rng.random(168) < 0.1, rng.poisson(20.0, 168), 0).astype(
+        float
+    )  # same mean, in clumps
     a, b = burst_test(30, calm, 6), burst_test(30, clumpy, 6)
     assert a.dispersion == 1.0 or a.dispersion < 1.5
     assert b.dispersion > 5 and b.p_value > 1000 * a.p_value

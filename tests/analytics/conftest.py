@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from service.domain import AspectScore, Score
-from service.nlp.pipeline import Scorer, ScoredText
+from service.nlp.pipeline import ScoredText, Scorer
 
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)
-KEYWORDS = {"taste": ("spicy", "flavour", "辣"), "packaging": ("box",), "delivery": ("late", "courier")}
+START = datetime(2026, 3, 2, tzinfo=UTC)
+KEYWORDS = {
+    "taste": ("spicy", "flavour", "辣"),
+    "packaging": ("box",),
+    "delivery": ("late", "courier"),
+}
 
 
 class AspectKeywordScorer(Scorer):
@@ -28,13 +32,30 @@ class AspectKeywordScorer(Scorer):
             label = "negative" if neg else "positive" if pos else "neutral"
             p = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
             p[label] = 0.8
-            aspects = [AspectScore(aspect=a, confidence=0.9, sentiment=label,
-                                   sentiment_score=p["positive"] - p["negative"], evidence=t)
-                       for a, words in KEYWORDS.items() if any(w in t for w in words)]
+            aspects = [
+                AspectScore(
+                    aspect=a,
+                    confidence=0.9,
+                    sentiment=label,
+                    sentiment_score=p["positive"] - p["negative"],
+                    evidence=t,
+                )
+                for a, words in KEYWORDS.items()
+                if any(w in t for w in words)
+            ]
             emb = np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(8).astype(np.float32)
-            out.append(ScoredText(Score(sentiment=label, sentiment_score=p["positive"] - p["negative"],
-                                        probabilities=p, aspects=aspects, model_version=self.version),
-                                  emb / np.linalg.norm(emb)))
+            out.append(
+                ScoredText(
+                    Score(
+                        sentiment=label,
+                        sentiment_score=p["positive"] - p["negative"],
+                        probabilities=p,
+                        aspects=aspects,
+                        model_version=self.version,
+                    ),
+                    emb / np.linalg.norm(emb),
+                )
+            )
         return out
 
 
@@ -55,9 +76,19 @@ def segment_items(seed: int = 3) -> list[dict]:
             text = f"the box arrived crushed #{i}"
         else:
             text = f"bought it again #{i}"
-        items.append({"source": "shop", "channel": "review", "external_id": f"s{i}", "text": text,
-                      "created_at": (START + timedelta(hours=1 + i)).isoformat(), "brand": "spicewell",
-                      "region": region, "attributes": {"age_group": age}, "language": "en"})
+        items.append(
+            {
+                "source": "shop",
+                "channel": "review",
+                "external_id": f"s{i}",
+                "text": text,
+                "created_at": (START + timedelta(hours=1 + i)).isoformat(),
+                "brand": "spicewell",
+                "region": region,
+                "attributes": {"age_group": age},
+                "language": "en",
+            }
+        )
     return items
 
 

@@ -18,13 +18,17 @@ def test_segments_endpoints_answer_and_respect_the_scope(segment_store):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["total"]["volume"] == len(items) and len(body["segments"]) == 6
-        d = c.get("/v1/segments/differences", params={"dimension": ["region", "age_group"],
-                                                        "compare_aspect": "taste"}).json()
+        d = c.get(
+            "/v1/segments/differences",
+            params={"dimension": ["region", "age_group"], "compare_aspect": "taste"},
+        ).json()
         assert d["findings"][0]["segment"] == {"region": "East", "age_group": "18-24"}
         bad = c.get("/v1/segments", params={"dimension": "shoe_size"})
         assert bad.status_code == 422 and "shoe_size" in bad.json()["error"]["message"]
         assert c.get("/v1/segments").status_code == 422  # a dimension is required
-        api.dependency_overrides[get_caller] = lambda: Caller(id="west", role="viewer", regions=("West",))
+        api.dependency_overrides[get_caller] = lambda: Caller(
+            id="west", role="viewer", regions=("West",)
+        )
         scoped = c.get("/v1/segments", params={"dimension": "region"}).json()
         assert [s["segment"]["region"] for s in scoped["segments"]] == ["West"]
         assert scoped["total"]["volume"] == sum(i["region"] == "West" for i in items)
@@ -46,7 +50,9 @@ def test_cli_tables_and_json(segment_store, monkeypatch):
     rt, items = segment_store
     monkeypatch.setenv("RADAR_DATABASE_URL", rt.settings.database_url)
     runner = CliRunner()
-    res = runner.invoke(cli, ["analyze", "differences", "-d", "region", "-d", "age_group", "--aspect", "taste"])
+    res = runner.invoke(
+        cli, ["analyze", "differences", "-d", "region", "-d", "age_group", "--aspect", "taste"]
+    )
     assert res.exit_code == 0, res.output
     assert "East / 18-24" in res.output
     res = runner.invoke(cli, ["analyze", "segments", "-d", "region", "--json"])

@@ -20,15 +20,18 @@ from service.store.repo import FeedbackFilter
 from tests.analytics.conftest import START, AspectKeywordScorer
 
 
-
 def Cell(mentions: int, pos: int, neg: int) -> bm.AspectFacts:
     return bm.AspectFacts(mentions=mentions, pos=pos, neg=neg)
 
 
 def test_gap_test_matches_the_formula():
     gap, z, p = bm.gap_test(Cell(100, 60, 40), Cell(100, 40, 60))
-    se = math.sqrt(2 * (1 - 0.2 ** 2) / 100)  # (p+ + p- - net²) / n on each side
-    assert gap == pytest.approx(0.4) and z == pytest.approx(0.4 / se) and p == pytest.approx(2 * stats.norm.sf(0.4 / se))
+    se = math.sqrt(2 * (1 - 0.2**2) / 100)  # (p+ + p- - net²) / n on each side
+    assert (
+        gap == pytest.approx(0.4)
+        and z == pytest.approx(0.4 / se)
+        and p == pytest.approx(2 * stats.norm.sf(0.4 / se))
+    )
 
 
 def test_a_two_point_gap_is_noise_on_50_mentions_and_real_on_50000():
@@ -45,15 +48,25 @@ def test_the_gap_interval_covers_the_true_gap_95_percent_of_the_time():
         a = rng.multinomial(200, [0.5, 0.3, 0.2])  # pos, neg, neutral: net +0.2
         b = rng.multinomial(150, [0.4, 0.4, 0.2])  # net 0.0
         gap, _, _ = bm.gap_test(Cell(200, a[0], a[1]), Cell(150, b[0], b[1]))
-        half = 1.959964 * math.sqrt(bm._net_var(Cell(200, a[0], a[1])) + bm._net_var(Cell(150, b[0], b[1])))
+        half = 1.959964 * math.sqrt(
+            bm._net_var(Cell(200, a[0], a[1])) + bm._net_var(Cell(150, b[0], b[1]))
+        )
         hits += gap - half <= 0.2 <= gap + half
     assert 0.93 <= hits / runs <= 0.97, hits / runs
 
 
 def _row(i: int, brand: str, text: str, region: str = "East", rating=None) -> dict:
-    return {"source": "shop", "channel": "review", "external_id": f"b{i}", "language": "en", "brand": brand,
-            "region": region, "text": f"{text} #{i}", "created_at": (START + timedelta(hours=(i * 7) % 400)).isoformat(),
-            **({"rating": rating, "rating_scale": 5} if rating is not None else {})}
+    return {
+        "source": "shop",
+        "channel": "review",
+        "external_id": f"b{i}",
+        "language": "en",
+        "brand": brand,
+        "region": region,
+        "text": f"{text} #{i}",
+        "created_at": (START + timedelta(hours=(i * 7) % 400)).isoformat(),
+        **({"rating": rating, "rating_scale": 5} if rating is not None else {}),
+    }
 
 
 def known_items() -> list[dict]:
@@ -64,10 +77,19 @@ def known_items() -> list[dict]:
         for k in range(100):
             i += 1
             bad = k < neg
-            rows.append(_row(i, brand, "too spicy flavour" if bad else "lovely flavour, great", rating=1 if bad else 5))
+            rows.append(
+                _row(
+                    i,
+                    brand,
+                    "too spicy flavour" if bad else "lovely flavour, great",
+                    rating=1 if bad else 5,
+                )
+            )
         for k in range(100):
             i += 1
-            rows.append(_row(i, brand, "the box arrived crushed" if k < 50 else "lovely box, great"))
+            rows.append(
+                _row(i, brand, "the box arrived crushed" if k < 50 else "lovely box, great")
+            )
     return rows
 
 
@@ -86,7 +108,9 @@ def test_benchmark_on_known_rates(known_store):
     ours, theirs = metric[("taste", "spicewell")], metric[("taste", "noodleking")]
     assert ours["mentions"] == theirs["mentions"] == 100 and ours["items"] == 200
     assert ours["negative_rate"]["value"] == 0.6 and theirs["positive_rate"]["value"] == 0.7
-    assert ours["net_sentiment"]["value"] == pytest.approx(-0.2) and theirs["net_sentiment"]["value"] == pytest.approx(0.4)
+    assert ours["net_sentiment"]["value"] == pytest.approx(-0.2) and theirs["net_sentiment"][
+        "value"
+    ] == pytest.approx(0.4)
     assert ours["mention_rate"]["value"] == 0.5 and ours["share_of_voice"] == 0.5
     assert ours["mean_rating"] == pytest.approx(0.6 * 1 + 0.4 * 5)
     lo, hi = ours["negative_rate"]["lower"], ours["negative_rate"]["upper"]
@@ -99,22 +123,36 @@ def test_benchmark_on_known_rates(known_store):
     # BH over the two gaps tested (no pooled "market" with a single competitor)
     assert res["tests"] == 2
     q = benjamini_hochberg([exp_p, bm.gap_test(Cell(100, 50, 50), Cell(100, 50, 50))[2]])
-    assert taste["q_value"] == pytest.approx(q[0], rel=1e-2) and taste["significant"] and taste["favours"] == "competitor"
+    assert (
+        taste["q_value"] == pytest.approx(q[0], rel=1e-2)
+        and taste["significant"]
+        and taste["favours"] == "competitor"
+    )
     with known_store.sessions() as s:
         sw = bm.strengths_and_weaknesses(s, res, flt=FeedbackFilter())
         pri = bm.priorities(s, flt=FeedbackFilter(), our_brand="spicewell")
     assert [w["aspect"] for w in sw["weaknesses"]] == ["taste"] and sw["strengths"] == []
     quotes = sw["weaknesses"][0]["quotes"]
-    assert all("too spicy" in q["text"] for q in quotes["ours"]) and all("lovely" in q["text"] for q in quotes["competitor"])
+    assert all("too spicy" in q["text"] for q in quotes["ours"]) and all(
+        "lovely" in q["text"] for q in quotes["competitor"]
+    )
     ranked = pri["priorities"][bm.ALL]
-    assert pri["importance"]["target"] == "sentiment_score"  # 400 ratings in all, 200 of ours: under MIN_RATED
+    assert (
+        pri["importance"]["target"] == "sentiment_score"
+    )  # 400 ratings in all, 200 of ours: under MIN_RATED
     assert ranked[0]["aspect"] == "taste" and ranked[0]["deficit"] == pytest.approx(0.6)
-    assert ranked[0]["priority"] > 0 and ranked[0]["versus"] == "noodleking" and ranked[0]["gap_significant"]
+    assert (
+        ranked[0]["priority"] > 0
+        and ranked[0]["versus"] == "noodleking"
+        and ranked[0]["gap_significant"]
+    )
 
 
 def test_a_small_difference_is_not_called_a_strength(known_store):
     with known_store.sessions() as s:
-        res = bm.benchmark(s, flt=FeedbackFilter(), our_brand="spicewell", aspects=["packaging"], min_mentions=20)
+        res = bm.benchmark(
+            s, flt=FeedbackFilter(), our_brand="spicewell", aspects=["packaging"], min_mentions=20
+        )
     assert [g["significant"] for g in res["gaps"]] == [False]
     with known_store.sessions() as s:  # under min_mentions: reported, not tested
         res = bm.benchmark(s, flt=FeedbackFilter(), our_brand="spicewell", min_mentions=500)
@@ -134,12 +172,26 @@ def test_api_and_cli(known_store, monkeypatch):
         assert r.json()["priorities"]["(all)"][0]["aspect"] == "taste"
         r = c.get("/v1/benchmark", params={"segment": "no_such_thing"})
         assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "query.segment"
-        r = c.get("/v1/benchmark/series", params={"competitor": "noodleking", "compare_aspect": "taste",
-                                                  "bucket": "day", "since": START.isoformat(), "horizon": 2})
+        r = c.get(
+            "/v1/benchmark/series",
+            params={
+                "competitor": "noodleking",
+                "compare_aspect": "taste",
+                "bucket": "day",
+                "since": START.isoformat(),
+                "horizon": 2,
+            },
+        )
         assert r.status_code == 200
         pts = [p for p in r.json()["points"] if p["gap"] is not None]
         assert pts and all(-2 <= p["gap"] <= 2 for p in pts)
-        assert c.get("/v1/benchmark/series", params={"competitor": "spicewell", "compare_aspect": "taste"}).status_code == 422
+        assert (
+            c.get(
+                "/v1/benchmark/series",
+                params={"competitor": "spicewell", "compare_aspect": "taste"},
+            ).status_code
+            == 422
+        )
     monkeypatch.setenv("RADAR_DATABASE_URL", known_store.settings.database_url)
     res = CliRunner().invoke(app, ["benchmark", "--json", "--days", "3660", "--aspect", "taste"])
     assert res.exit_code == 0, res.output

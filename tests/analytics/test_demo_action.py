@@ -5,7 +5,9 @@ effect measured against the segments it did not touch (real model, demo store)."
 from service.demo.run import record_demo_action
 
 
-def test_the_demo_action_answers_the_taste_alert_and_its_interval_covers_the_injected_effect(demo_store, demo_alerts):
+def test_the_demo_action_answers_the_taste_alert_and_its_interval_covers_the_injected_effect(
+    demo_store, demo_alerts
+):
     rt, truth, cfg = demo_store
     out = record_demo_action(rt, cfg, list(truth.values()))
     assert out["alert_id"] is not None  # linked to the East × 18-24 taste alert of the replay

@@ -21,12 +21,27 @@ def test_the_packaging_surge_is_a_gap_in_the_competitors_disfavour_from_its_onse
     rt, _, cfg = demo_store
     ours, end = rt.settings.competitors.our_brand, _at(cfg, cfg.weeks)
     with rt.sessions() as s:
-        after = bm.benchmark(s, flt=FeedbackFilter(since=_at(cfg, cfg.surge_week), until=end), our_brand=ours,
-                             aspects=["packaging"])
-        before = bm.benchmark(s, flt=FeedbackFilter(since=_at(cfg, DEMO_FIRST_WEEK), until=_at(cfg, cfg.surge_week)),
-                              our_brand=ours, aspects=["packaging"])
-        series = bm.gap_series(s, flt=FeedbackFilter(), our_brand=ours, competitor=cfg.surge_brand, aspect="packaging",
-                               since=_at(cfg, DEMO_FIRST_WEEK), until=end)
+        after = bm.benchmark(
+            s,
+            flt=FeedbackFilter(since=_at(cfg, cfg.surge_week), until=end),
+            our_brand=ours,
+            aspects=["packaging"],
+        )
+        before = bm.benchmark(
+            s,
+            flt=FeedbackFilter(since=_at(cfg, DEMO_FIRST_WEEK), until=_at(cfg, cfg.surge_week)),
+            our_brand=ours,
+            aspects=["packaging"],
+        )
+        series = bm.gap_series(
+            s,
+            flt=FeedbackFilter(),
+            our_brand=ours,
+            competitor=cfg.surge_brand,
+            aspect="packaging",
+            since=_at(cfg, DEMO_FIRST_WEEK),
+            until=end,
+        )
     gap = {g["competitor"]: g for g in after["gaps"]}[cfg.surge_brand]
     assert gap["significant"] and gap["favours"] == "ours" and gap["lower"] > 0.2, gap
     pre = {g["competitor"]: g for g in before["gaps"]}[cfg.surge_brand]
@@ -43,16 +58,28 @@ def test_our_spicy_taste_problem_is_a_taste_gap_in_the_east_and_its_first_priori
     rt, _, cfg = demo_store
     ours, end = rt.settings.competitors.our_brand, _at(cfg, cfg.weeks)
     # the injected cell (the shift is East × 18-24's alone; the whole East dilutes it fourfold)
-    east = FeedbackFilter(regions=(cfg.shift_region,), attributes={"age_group": (cfg.shift_age_group,)},
-                          since=_at(cfg, cfg.shift_week), until=end)
+    east = FeedbackFilter(
+        regions=(cfg.shift_region,),
+        attributes={"age_group": (cfg.shift_age_group,)},
+        since=_at(cfg, cfg.shift_week),
+        until=end,
+    )
     with rt.sessions() as s:
         res = bm.benchmark(s, flt=east, our_brand=ours, aspects=["taste"])
         pri = bm.priorities(s, flt=east, our_brand=ours, taxonomy=rt.settings.taxonomy)
-        west = bm.benchmark(s, flt=FeedbackFilter(regions=("West",), since=_at(cfg, cfg.shift_week), until=end),
-                            our_brand=ours, aspects=["taste"])
+        west = bm.benchmark(
+            s,
+            flt=FeedbackFilter(regions=("West",), since=_at(cfg, cfg.shift_week), until=end),
+            our_brand=ours,
+            aspects=["taste"],
+        )
     market = {g["competitor"]: g for g in res["gaps"]}[bm.MARKET]
-    assert market["significant"] and market["favours"] == "competitor" and market["upper"] < 0, market
-    assert not any(g["significant"] for g in west["gaps"])  # elsewhere our taste is as liked as theirs
+    assert market["significant"] and market["favours"] == "competitor" and market["upper"] < 0, (
+        market
+    )
+    assert not any(
+        g["significant"] for g in west["gaps"]
+    )  # elsewhere our taste is as liked as theirs
     ranked = pri["priorities"][bm.ALL]
     assert ranked[0]["aspect"] == "taste", [(r["aspect"], r["priority"]) for r in ranked[:4]]
     assert pri["importance"]["aspects"]["taste"]["importance"] > 0

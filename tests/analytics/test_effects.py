@@ -4,7 +4,7 @@ generated stores with known effects (both databases) and on simulated panels."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from service.analytics import effects as E
 from service.store.repo import FeedbackFilter
 from tests.analytics.conftest import AspectKeywordScorer
 
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 WEEKS = 14
 ACTION_WEEK = 8
 REGIONS = ("East", "West", "North", "South")
@@ -38,15 +38,36 @@ def effect_items(seed: int = 11, per_cell: int = 30) -> list[dict]:
     for week in range(WEEKS):
         for region in REGIONS:
             for age in AGES:
-                for j in range(per_cell):
+                for _j in range(per_cell):
                     hot = rng.random() < _rate(region, age, week)
-                    text = "the noodles are too spicy now" if hot else rng.choice(
-                        ("lovely flavour, great bowl", "bought it again", "the box arrived crushed"))
-                    at = START + timedelta(weeks=week, days=rng.randrange(7), hours=rng.randrange(24))
+                    text = (
+                        "the noodles are too spicy now"
+                        if hot
+                        else rng.choice(
+                            (
+                                "lovely flavour, great bowl",
+                                "bought it again",
+                                "the box arrived crushed",
+                            )
+                        )
+                    )
+                    at = START + timedelta(
+                        weeks=week, days=rng.randrange(7), hours=rng.randrange(24)
+                    )
                     n = len(items)
-                    items.append({"source": "shop", "channel": "review", "external_id": f"e{n}",
-                                  "text": f"{text} #{n}", "created_at": at.isoformat(), "brand": "spicewell",
-                                  "region": region, "attributes": {"age_group": age}, "language": "en"})
+                    items.append(
+                        {
+                            "source": "shop",
+                            "channel": "review",
+                            "external_id": f"e{n}",
+                            "text": f"{text} #{n}",
+                            "created_at": at.isoformat(),
+                            "brand": "spicewell",
+                            "region": region,
+                            "attributes": {"age_group": age},
+                            "language": "en",
+                        }
+                    )
     return items
 
 
@@ -73,19 +94,33 @@ def effect_store_sqlite(sqlite_url, make_runtime):
 def _truth(region: str, age: str) -> float:
     """The DiD the data were made with: the treated cell's change minus the other cells' (the
     expected rates, before and after the action week)."""
+
     def mean(r, a, weeks):
         return float(np.mean([_rate(r, a, w) for w in weeks]))
+
     pre, post = range(0, ACTION_WEEK), range(ACTION_WEEK, WEEKS)
-    return (mean(region, age, post) - mean(region, age, pre)) - (mean("West", "25-34", post) - mean("West", "25-34", pre))
+    return (mean(region, age, post) - mean(region, age, pre)) - (
+        mean("West", "25-34", post) - mean("West", "25-34", pre)
+    )
 
 
-def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_there_is_none(effect_store):
+def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_there_is_none(
+    effect_store,
+):
     rt = effect_store
     now = START + timedelta(weeks=WEEKS)
     with rt.sessions() as s:
         flt = FeedbackFilter(brands=("spicewell",))
-        r = E.estimate_effect(s, flt=flt, segment={"region": "East", "age_group": "18-24"}, metric="negative_share",
-                              aspect="taste", start=START + timedelta(weeks=ACTION_WEEK), end=None, now=now)
+        r = E.estimate_effect(
+            s,
+            flt=flt,
+            segment={"region": "East", "age_group": "18-24"},
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=now,
+        )
         truth = _truth("East", "18-24")
         assert truth == pytest.approx(-0.32, abs=0.02)  # −30 points × the season of the weeks after
         assert r.estimate.lower <= truth <= r.estimate.upper
@@ -97,67 +132,128 @@ def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_the
         assert {"region": "North", "age_group": "18-24"} not in chosen  # its trend was not parallel
         assert "fell from" in r.to_dict()["summary"] and "worked" in r.to_dict()["summary"]
 
-        null = E.estimate_effect(s, flt=flt, segment={"region": "West", "age_group": "25-34"},
-                                 metric="negative_share", aspect="taste", start=START + timedelta(weeks=ACTION_WEEK),
-                                 end=None, now=now, exclude=[{"region": "East", "age_group": "18-24"}])
+        null = E.estimate_effect(
+            s,
+            flt=flt,
+            segment={"region": "West", "age_group": "25-34"},
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=now,
+            exclude=[{"region": "East", "age_group": "18-24"}],
+        )
         assert null.estimate.lower <= 0 <= null.estimate.upper
         assert null.verdict in ("no_effect", "no_effect_yet")
         if null.verdict == "no_effect_yet":  # how long it would take, or that no length would do
-            assert (f"{null.more_weeks} more week" in null.message if null.more_weeks
-                    else "however long it runs" in null.message)
+            assert (
+                f"{null.more_weeks} more week" in null.message
+                if null.more_weeks
+                else "however long it runs" in null.message
+            )
 
         # the rollups give the same answer as the items
         from service.store import rollups
+
         rollups.refresh(s, dims=["attr:age_group"])
         s.commit()
-        again = E.estimate_effect(s, flt=flt, segment={"region": "East", "age_group": "18-24"},
-                                  metric="negative_share", aspect="taste", start=START + timedelta(weeks=ACTION_WEEK),
-                                  end=None, now=now)
+        again = E.estimate_effect(
+            s,
+            flt=flt,
+            segment={"region": "East", "age_group": "18-24"},
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=now,
+        )
         assert again.estimate.effect == pytest.approx(r.estimate.effect, abs=1e-9)
 
 
 def test_pre_trend_check_fails_where_the_trends_differed(effect_store_sqlite):
     rt = effect_store_sqlite
     with rt.sessions() as s:
-        r = E.estimate_effect(s, flt=FeedbackFilter(brands=("spicewell",)),
-                              segment={"region": "North", "age_group": "18-24"}, metric="negative_share",
-                              aspect="taste", start=START + timedelta(weeks=ACTION_WEEK), end=None,
-                              now=START + timedelta(weeks=WEEKS))
+        r = E.estimate_effect(
+            s,
+            flt=FeedbackFilter(brands=("spicewell",)),
+            segment={"region": "North", "age_group": "18-24"},
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=START + timedelta(weeks=WEEKS),
+        )
         assert not r.pre_trend.ok and r.pre_trend.p_value < 0.05 and r.pre_trend.slope > 0
         assert r.verdict == "inconclusive" and "drifting apart" in r.message
         # named controls are used as named, and the check still applies
-        named = E.estimate_effect(s, flt=FeedbackFilter(brands=("spicewell",)),
-                                  segment={"region": "North", "age_group": "18-24"}, metric="negative_share",
-                                  aspect="taste", start=START + timedelta(weeks=ACTION_WEEK), end=None,
-                                  now=START + timedelta(weeks=WEEKS),
-                                  controls=[{"region": "West", "age_group": "18-24"}])
-        assert [c["segment"] for c in named.to_dict()["controls"] if c["chosen"]] == \
-            [{"region": "West", "age_group": "18-24"}]
+        named = E.estimate_effect(
+            s,
+            flt=FeedbackFilter(brands=("spicewell",)),
+            segment={"region": "North", "age_group": "18-24"},
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=START + timedelta(weeks=WEEKS),
+            controls=[{"region": "West", "age_group": "18-24"}],
+        )
+        assert [c["segment"] for c in named.to_dict()["controls"] if c["chosen"]] == [
+            {"region": "West", "age_group": "18-24"}
+        ]
         assert named.chosen_by == "team" and named.pre_trend is not None
 
 
-def test_control_choice_leaves_out_cells_other_actions_touched_and_errors_name_the_problem(effect_store_sqlite):
+def test_control_choice_leaves_out_cells_other_actions_touched_and_errors_name_the_problem(
+    effect_store_sqlite,
+):
     rt = effect_store_sqlite
     with rt.sessions() as s:
-        kw = dict(flt=FeedbackFilter(brands=("spicewell",)), metric="negative_share", aspect="taste",
-                  start=START + timedelta(weeks=ACTION_WEEK), end=None, now=START + timedelta(weeks=WEEKS))
-        r = E.estimate_effect(s, segment={"region": "East", "age_group": "18-24"}, exclude=[{"region": "West"}], **kw)
+        kw = dict(
+            flt=FeedbackFilter(brands=("spicewell",)),
+            metric="negative_share",
+            aspect="taste",
+            start=START + timedelta(weeks=ACTION_WEEK),
+            end=None,
+            now=START + timedelta(weeks=WEEKS),
+        )
+        r = E.estimate_effect(
+            s, segment={"region": "East", "age_group": "18-24"}, exclude=[{"region": "West"}], **kw
+        )
         rows = r.to_dict()["controls"]
         assert all(c["segment"]["region"] != "West" for c in rows if c["chosen"])
-        assert {c["reason"] for c in rows if c["segment"]["region"] == "West"} == {"touched by another action"}
+        assert {c["reason"] for c in rows if c["segment"]["region"] == "West"} == {
+            "touched by another action"
+        }
         with pytest.raises(E.EffectError, match="weeks"):  # started too early for 3 weeks before
-            E.estimate_effect(s, segment={"region": "East", "age_group": "18-24"},
-                              **{**kw, "start": START + timedelta(weeks=1)})
+            E.estimate_effect(
+                s,
+                segment={"region": "East", "age_group": "18-24"},
+                **{**kw, "start": START + timedelta(weeks=1)},
+            )
         with pytest.raises(E.EffectError, match="no items in the segment"):
             E.estimate_effect(s, segment={"region": "Mars", "age_group": "18-24"}, **kw)
         with pytest.raises(E.EffectError, match="needs an aspect"):
-            E.estimate_effect(s, segment={"region": "East"}, **{**kw, "metric": "rating", "aspect": None})
-        soon = E.estimate_effect(s, segment={"region": "East", "age_group": "18-24"},
-                                 **{**kw, "now": START + timedelta(weeks=ACTION_WEEK, days=3)})
+            E.estimate_effect(
+                s, segment={"region": "East"}, **{**kw, "metric": "rating", "aspect": None}
+            )
+        soon = E.estimate_effect(
+            s,
+            segment={"region": "East", "age_group": "18-24"},
+            **{**kw, "now": START + timedelta(weeks=ACTION_WEEK, days=3)},
+        )
         assert soon.verdict == "not_yet" and soon.estimate is None
 
 
-def _panel(rng, *, cells: int, volume: int, weeks: int, pre: int, effect_rate: float = 0.0, base: float = 0.15):
+def _panel(
+    rng,
+    *,
+    cells: int,
+    volume: int,
+    weeks: int,
+    pre: int,
+    effect_rate: float = 0.0,
+    base: float = 0.15,
+):
     out, vol = {}, {}
     for c in range(cells + 1):
         level = base * np.exp(rng.normal(0, 0.2))
@@ -168,7 +264,9 @@ def _panel(rng, *, cells: int, volume: int, weeks: int, pre: int, effect_rate: f
         k = rng.binomial(n.astype(int), np.clip(q, 0, 1)).astype(float)
         out[(f"c{c}",)] = E.CellSeries((f"c{c}",), k, n)
         vol[(f"c{c}",)] = n
-    return E.Panel([START + timedelta(weeks=i) for i in range(weeks)], ("region",), "negative_share", out, vol)
+    return E.Panel(
+        [START + timedelta(weeks=i) for i in range(weeks)], ("region",), "negative_share", out, vol
+    )
 
 
 def test_the_plan_detects_its_minimum_effect_about_as_often_as_it_promises():
@@ -182,10 +280,14 @@ def test_the_plan_detects_its_minimum_effect_about_as_often_as_it_promises():
     d = hist.cells[("c0",)].rate() - E.control_group(hist, chosen).rate()
     weeks, predicted, sigma = E.plan_from_history(d, abs(min_effect), pre_weeks=pre_weeks)
     assert weeks is not None and 1 <= weeks <= 12 and predicted >= 0.8
-    assert weeks == 1 or E.assured_power(abs(min_effect), sigma, pre_weeks, pre_weeks, weeks - 1) < 0.8
+    assert (
+        weeks == 1 or E.assured_power(abs(min_effect), sigma, pre_weeks, pre_weeks, weeks - 1) < 0.8
+    )
     detected, runs = 0, 300
     for _ in range(runs):
-        p = _panel(rng, cells=5, volume=150, weeks=pre_weeks + weeks, pre=pre_weeks, effect_rate=min_effect)
+        p = _panel(
+            rng, cells=5, volume=150, weeks=pre_weeks + weeks, pre=pre_weeks, effect_rate=min_effect
+        )
         m = np.arange(pre_weeks + weeks) < pre_weeks
         r = E.analyse(p, ("c0",), m, ~m, keys=("region",), aspect="taste", start=START, end=None)
         detected += r.verdict == "worked"
@@ -208,10 +310,24 @@ def test_null_effects_rarely_pass_for_worked_and_the_interval_covers():
 
 
 def test_check_where_names_each_problem():
-    errs = E.check_where(aspects=["taste"], segment={"region": "East"}, aspect="smell", metric="rating",
-                         controls=[{"age_group": "18-24"}, {"region": "East"}])
+    errs = E.check_where(
+        aspects=["taste"],
+        segment={"region": "East"},
+        aspect="smell",
+        metric="rating",
+        controls=[{"age_group": "18-24"}, {"region": "East"}],
+    )
     fields = {e["field"] for e in errs}
     assert fields == {"aspect", "controls.0", "controls.1"}
-    assert E.check_where(aspects=["taste"], segment={}, aspect=None, metric="volume", controls=None)[0]["field"] == "segment"
-    assert any(e["field"] == "metric" for e in E.check_where(aspects=["taste"], segment={"region": "E"}, aspect=None,
-                                                             metric="rating", controls=None))
+    assert (
+        E.check_where(aspects=["taste"], segment={}, aspect=None, metric="volume", controls=None)[
+            0
+        ]["field"]
+        == "segment"
+    )
+    assert any(
+        e["field"] == "metric"
+        for e in E.check_where(
+            aspects=["taste"], segment={"region": "E"}, aspect=None, metric="rating", controls=None
+        )
+    )

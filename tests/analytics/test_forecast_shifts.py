@@ -17,14 +17,19 @@ def poisson_series(seed: int, mean: float = 40.0, n: int = N) -> np.ndarray:
     return np.random.default_rng(seed).poisson(mean, n).astype(float)
 
 
-def proportion_series(seed: int, p, trials: int | np.ndarray = 200, n: int = N) -> tuple[np.ndarray, np.ndarray]:
+def proportion_series(
+    seed: int, p, trials: int | np.ndarray = 200, n: int = N
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    n_t = np.full(n, trials, dtype=float) if np.isscalar(trials) else np.asarray(trials, dtype=float)
+    n_t = (
+        np.full(n, trials, dtype=float) if np.isscalar(trials) else np.asarray(trials, dtype=float)
+    )
     p_t = np.broadcast_to(np.asarray(p, dtype=float), (n,))
     return rng.binomial(n_t.astype(np.int64), p_t).astype(float), n_t
 
 
 # --- forecast ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("length", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("kind", ["count", "proportion", "level"])
@@ -48,7 +53,10 @@ def test_short_series_use_the_fallback_with_finite_intervals(length, kind):
 def test_single_count_gets_at_least_poisson_uncertainty():
     fc = forecast([50], 2)
     assert fc.mean[0] == pytest.approx(50)
-    assert fc.lower[0] < 50 - 1.96 * np.sqrt(50) + 1e-9 and fc.upper[0] > 50 + 1.96 * np.sqrt(50) - 1e-9
+    assert (
+        fc.lower[0] < 50 - 1.96 * np.sqrt(50) + 1e-9
+        and fc.upper[0] > 50 + 1.96 * np.sqrt(50) - 1e-9
+    )
 
 
 def test_empty_series_raise_a_clear_value_error():
@@ -65,7 +73,9 @@ def test_all_zero_series_forecast_zero_and_detect_nothing(length):
     zeros = np.zeros(length)
     fc = forecast(zeros, 5)
     assert np.all(fc.mean == 0) and np.all(fc.lower == 0)
-    assert np.all(np.isfinite(fc.upper)) and np.all(fc.upper <= 3 / np.sqrt(length))  # less doubt, more zeros
+    assert np.all(np.isfinite(fc.upper)) and np.all(
+        fc.upper <= 3 / np.sqrt(length)
+    )  # less doubt, more zeros
     assert detect(zeros) == []
     assert detect(zeros, kind="proportion", trials=np.full(length, 10.0)) == []
 
@@ -132,7 +142,9 @@ def test_forecast_is_deterministic_and_serialisable():
     b = forecast(y, 7, seed=3, season=7)
     assert a.to_dict() == b.to_dict()
     d = json.loads(json.dumps(a.to_dict()))
-    assert set(d) == {"mean", "lower", "upper", "alpha", "model", "criterion"} and len(d["mean"]) == 7
+    assert (
+        set(d) == {"mean", "lower", "upper", "alpha", "model", "criterion"} and len(d["mean"]) == 7
+    )
     assert isinstance(a, Forecast)
 
 
@@ -162,6 +174,7 @@ def test_interval_coverage_is_honest_for_stable_counts():
 
 # --- detect --------------------------------------------------------------------------------
 
+
 def test_a_huge_spike_is_a_surge_not_a_lasting_level_shift():
     y = poisson_series(7)
     y[35] += 300
@@ -190,7 +203,9 @@ def test_a_downward_level_shift_in_counts():
     y = poisson_series(13, mean=100)
     y[30:] = np.random.default_rng(14).poisson(65, N - 30)
     dets = detect(y)
-    assert any(d.kind == "level_shift" and d.direction == -1 and abs(d.onset - 30) <= 1 for d in dets)
+    assert any(
+        d.kind == "level_shift" and d.direction == -1 and abs(d.onset - 30) <= 1 for d in dets
+    )
     assert not [d for d in dets if d.direction == 1]
 
 
@@ -247,8 +262,17 @@ def test_detect_is_deterministic_and_serialisable():
     for d in a:
         assert isinstance(d, Detection)
         out = json.loads(json.dumps(d.to_dict()))
-        assert set(out) == {"kind", "direction", "onset", "detected_at", "magnitude", "baseline", "observed",
-                            "p_value", "confidence"}
+        assert set(out) == {
+            "kind",
+            "direction",
+            "onset",
+            "detected_at",
+            "magnitude",
+            "baseline",
+            "observed",
+            "p_value",
+            "confidence",
+        }
 
 
 def test_detector_selection_and_validation():

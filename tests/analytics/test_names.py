@@ -35,33 +35,72 @@ def test_the_api_reads_names_and_aliases_and_refuses_unknown_ones(named_store):
     with TestClient(create_app(runtime=rt)) as c:
         by_id = _volume(c, brand="noodleking")
         assert by_id == sum(i["brand"] == "noodleking" for i in items) > 0
-        assert _volume(c, brand="NoodleKing") == _volume(c, brand="noodle KING") == _volume(c, brand="面大王") == by_id
+        assert (
+            _volume(c, brand="NoodleKing")
+            == _volume(c, brand="noodle KING")
+            == _volume(c, brand="面大王")
+            == by_id
+        )
         ours = sum(i["brand"] == "Ours" for i in items)
-        assert _volume(c, brand="Ours") == _volume(c, brand="OURS") == ours  # the feed's brand, not our_brand
-        assert _volume(c, region="west") == _volume(c, region="West") == sum(i["region"] == "West" for i in items)
+        assert (
+            _volume(c, brand="Ours") == _volume(c, brand="OURS") == ours
+        )  # the feed's brand, not our_brand
+        assert (
+            _volume(c, region="west")
+            == _volume(c, region="West")
+            == sum(i["region"] == "West" for i in items)
+        )
         taste = _volume(c, aspect="taste")
-        assert taste > 0 and _volume(c, aspect="Taste and flavour") == _volume(c, aspect="口味") == taste
-        for field, value in (("brand", "Noodle Queen"), ("region", "Atlantis"), ("aspect", "warp drive")):
+        assert (
+            taste > 0
+            and _volume(c, aspect="Taste and flavour") == _volume(c, aspect="口味") == taste
+        )
+        for field, value in (
+            ("brand", "Noodle Queen"),
+            ("region", "Atlantis"),
+            ("aspect", "warp drive"),
+        ):
             r = c.get("/v1/segments", params={"dimension": "region", field: value})
             assert r.status_code == 422, (field, r.text)
             err = r.json()["error"]
             assert value in err["message"] and err["details"][0]["field"] == f"query.{field}"
-        bad = c.get("/v1/segments", params={"dimension": "region", "brand": "Noodle Queen"}).json()["error"]
+        bad = c.get("/v1/segments", params={"dimension": "region", "brand": "Noodle Queen"}).json()[
+            "error"
+        ]
         assert {"noodleking", "spicewell", "ours"} <= set(bad["details"][0]["valid"])
-        bad = c.get("/v1/segments", params={"dimension": "region", "region": "Atlantis"}).json()["error"]
+        bad = c.get("/v1/segments", params={"dimension": "region", "region": "Atlantis"}).json()[
+            "error"
+        ]
         assert set(bad["details"][0]["valid"]) == {"East", "West", "North"}
-        d = c.get("/v1/segments/differences", params={"dimension": "region", "compare_aspect": "TASTE AND FLAVOUR"})
-        by_id = c.get("/v1/segments/differences", params={"dimension": "region", "compare_aspect": "taste"})
-        assert d.status_code == 200 and d.json() == by_id.json() and "taste" in {f["aspect"] for f in d.json()["findings"]}
+        d = c.get(
+            "/v1/segments/differences",
+            params={"dimension": "region", "compare_aspect": "TASTE AND FLAVOUR"},
+        )
+        by_id = c.get(
+            "/v1/segments/differences", params={"dimension": "region", "compare_aspect": "taste"}
+        )
+        assert (
+            d.status_code == 200
+            and d.json() == by_id.json()
+            and "taste" in {f["aspect"] for f in d.json()["findings"]}
+        )
         t = c.get("/v1/trends", params={"aspect": "口味", "since": START.isoformat()})
         t_id = c.get("/v1/trends", params={"aspect": "taste", "since": START.isoformat()})
-        assert t.status_code == 200 and t.json() == t_id.json() and sum(p["mentions"] for p in t.json()["points"]) > 0
+        assert (
+            t.status_code == 200
+            and t.json() == t_id.json()
+            and sum(p["mentions"] for p in t.json()["points"]) > 0
+        )
         assert c.get("/v1/trends", params={"aspect": "nope"}).status_code == 422
         assert c.get("/v1/alerts", params={"brand": "NoodleKing"}).status_code == 200
         assert c.get("/v1/alerts", params={"brand": "Noodle Queen"}).status_code == 422
         # a regional key is told only of its own regions
-        c.app.dependency_overrides[get_caller] = lambda: Caller(id="w", role="viewer", regions=("West",))
-        bad = c.get("/v1/segments", params={"dimension": "region", "region": "Atlantis"}).json()["error"]
+        c.app.dependency_overrides[get_caller] = lambda: Caller(
+            id="w", role="viewer", regions=("West",)
+        )
+        bad = c.get("/v1/segments", params={"dimension": "region", "region": "Atlantis"}).json()[
+            "error"
+        ]
         assert bad["details"][0]["valid"] == ["West"] and "East" not in bad["message"]
 
 
@@ -71,19 +110,37 @@ def test_the_cli_reads_names_and_exits_2_on_unknown_ones(named_store):
     args = ["--database-url", rt.settings.database_url]
 
     def seg(*opts):
-        res = runner.invoke(cli, [*args, "analyze", "segments", "--dimension", "region", "--json", *opts])
-        return res.exit_code, (json.loads(res.stdout)["total"]["volume"] if res.exit_code == 0 else res.output)
+        res = runner.invoke(
+            cli, [*args, "analyze", "segments", "--dimension", "region", "--json", *opts]
+        )
+        return res.exit_code, (
+            json.loads(res.stdout)["total"]["volume"] if res.exit_code == 0 else res.output
+        )
 
     assert seg("--brand", "Noodle King") == seg("--brand", "noodleking")
     assert seg("--brand", "Noodle King")[1] > 0
     assert seg("--region", "EAST") == seg("--region", "East")
     code, output = seg("--brand", "Noodle Queen")
     assert code == 2 and "Noodle Queen" in output and "noodleking" in output
-    bench = runner.invoke(cli, [*args, "benchmark", "--brand", "NoodleKing", "--aspect", "Taste and flavour",
-                                "--json", "--days", "60"])
+    bench = runner.invoke(
+        cli,
+        [
+            *args,
+            "benchmark",
+            "--brand",
+            "NoodleKing",
+            "--aspect",
+            "Taste and flavour",
+            "--json",
+            "--days",
+            "60",
+        ],
+    )
     assert bench.exit_code == 0, bench.output
     body = json.loads(bench.stdout)
-    assert body["gaps"] and {(g["competitor"], g["aspect"]) for g in body["gaps"]} == {("noodleking", "taste")}
+    assert body["gaps"] and {(g["competitor"], g["aspect"]) for g in body["gaps"]} == {
+        ("noodleking", "taste")
+    }
     bad = runner.invoke(cli, [*args, "benchmark", "--aspect", "price", "--json"])
     assert bad.exit_code == 2 and "price_value" in bad.output
 
@@ -93,7 +150,10 @@ def test_names_without_a_store():
 
     st = Settings()
     names = Names(st.taxonomy, st.competitors)
-    assert names.brand(None, "辣之源") == "spicewell" and names.brand(None, "ours") == st.competitors.our_brand
+    assert (
+        names.brand(None, "辣之源") == "spicewell"
+        and names.brand(None, "ours") == st.competitors.our_brand
+    )
     assert names.aspects(None, ["口味", "taste"]) == ("taste",)
     with pytest.raises(UnknownName) as exc:
         names.aspect(None, "warp drive")

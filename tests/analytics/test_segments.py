@@ -1,7 +1,7 @@
 """Breakdowns and differences against counts recomputed from the generated items."""
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -29,10 +29,16 @@ def test_one_dimension_breakdown_matches_the_items(segment_store):
         share = seg["sentiment"]["negative"]
         assert share["count"] == neg and share["value"] == pytest.approx(neg / len(mine), abs=1e-4)
         lo, hi = wilson(neg, len(mine))
-        assert share["lower"] == pytest.approx(lo, abs=1e-4) and share["upper"] == pytest.approx(hi, abs=1e-4)
+        assert share["lower"] == pytest.approx(lo, abs=1e-4) and share["upper"] == pytest.approx(
+            hi, abs=1e-4
+        )
         pos = sum(sc.sentiment == "positive" for sc in mine)
         assert seg["net_sentiment"]["value"] == pytest.approx((pos - neg) / len(mine), abs=1e-4)
-        assert seg["net_sentiment"]["lower"] < seg["net_sentiment"]["value"] < seg["net_sentiment"]["upper"]
+        assert (
+            seg["net_sentiment"]["lower"]
+            < seg["net_sentiment"]["value"]
+            < seg["net_sentiment"]["upper"]
+        )
         mean = sum(sc.sentiment_score for sc in mine) / len(mine)
         m = seg["mean_sentiment_score"]
         assert m["value"] == pytest.approx(mean, abs=1e-4) and m["lower"] < mean < m["upper"]
@@ -47,9 +53,15 @@ def test_two_dimensions_with_an_attribute_and_a_window(segment_store):
     until = START + timedelta(hours=301)
     with rt.sessions() as s:
         out = breakdown(s, dimensions=["region", "age_group"], flt=FeedbackFilter(until=until))
-    want = Counter((i["region"], i["attributes"]["age_group"]) for i in items
-                   if datetime.fromisoformat(i["created_at"]) < until)
-    got = {(seg["segment"]["region"], seg["segment"]["age_group"]): seg["volume"] for seg in out["segments"]}
+    want = Counter(
+        (i["region"], i["attributes"]["age_group"])
+        for i in items
+        if datetime.fromisoformat(i["created_at"]) < until
+    )
+    got = {
+        (seg["segment"]["region"], seg["segment"]["age_group"]): seg["volume"]
+        for seg in out["segments"]
+    }
     assert got == dict(want) and out["dimensions"] == ["region", "age_group"]
 
 
@@ -78,10 +90,15 @@ def test_small_segments_are_not_tested(segment_store):
 def test_empty_window_and_unknown_dimension(segment_store):
     rt, _ = segment_store
     with rt.sessions() as s:
-        empty = breakdown(s, dimensions=["region"], flt=FeedbackFilter(since=datetime(2030, 1, 1, tzinfo=timezone.utc)))
+        empty = breakdown(
+            s, dimensions=["region"], flt=FeedbackFilter(since=datetime(2030, 1, 1, tzinfo=UTC))
+        )
         assert empty["segments"] == [] and empty["total"]["volume"] == 0
         assert empty["total"]["sentiment"]["negative"]["value"] is None
-        assert differences(s, dimensions=["region"], flt=FeedbackFilter(nothing=True))["findings"] == []
+        assert (
+            differences(s, dimensions=["region"], flt=FeedbackFilter(nothing=True))["findings"]
+            == []
+        )
         with pytest.raises(UnknownDimension, match="shoe_size"):
             breakdown(s, dimensions=["shoe_size"])
         with pytest.raises(UnknownDimension, match="at most 2"):
@@ -108,7 +125,11 @@ def test_theme_model_recovers_synthetic_topics_across_two_languages():
     lang_shift = {"en": rng.normal(size=64) * 2.0, "zh": rng.normal(size=64) * 2.0}
     topic = rng.integers(0, 12, 3000)
     langs = rng.choice(["en", "zh"], 3000).tolist()
-    emb = centres[topic] + np.array([lang_shift[lang] for lang in langs]) + rng.normal(scale=0.6, size=(3000, 64))
+    emb = (
+        centres[topic]
+        + np.array([lang_shift[lang] for lang in langs])
+        + rng.normal(scale=0.6, size=(3000, 64))
+    )
     emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
     model = ThemeModel(seed=0).fit(emb, langs)
     labels, _ = model.assign(emb, langs)
@@ -118,9 +139,20 @@ def test_theme_model_recovers_synthetic_topics_across_two_languages():
 
 def test_a_one_item_segment_gets_wide_honest_intervals(db_url, make_runtime):
     rt = make_runtime(db_url, scorer=AspectKeywordScorer())
-    rows = [{"source": "s", "channel": "review", "external_id": f"x{i}", "text": t, "language": "en",
-             "created_at": "2026-03-02T10:00:00+00:00", "region": r}
-            for i, (t, r) in enumerate([("too spicy", "Solo"), ("lovely", "Pair"), ("the box arrived crushed", "Pair")])]
+    rows = [
+        {
+            "source": "s",
+            "channel": "review",
+            "external_id": f"x{i}",
+            "text": t,
+            "language": "en",
+            "created_at": "2026-03-02T10:00:00+00:00",
+            "region": r,
+        }
+        for i, (t, r) in enumerate(
+            [("too spicy", "Solo"), ("lovely", "Pair"), ("the box arrived crushed", "Pair")]
+        )
+    ]
     assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == 3
     with rt.sessions() as s:
         out = breakdown(s, dimensions=["region"])
@@ -155,14 +187,37 @@ def test_keywords_leave_out_brands_handles_links_and_stop_words(db_url, make_run
     from service.analytics.themes import keyword_tokenizer
 
     rt = make_runtime(db_url, scorer=AspectKeywordScorer())
-    rows = [{"source": "s", "channel": "social", "external_id": "k1", "language": "en", "brand": "spicewell",
-             "created_at": "2026-03-02T10:00:00+00:00",
-             "text": "@SpiceWell the #spicewellnoodles broth is watery http://t.co/xYz12 via www.example.com &amp; "
-                     "NoodleKing tastes bland, rt 辣之源面太咸了"}]
+    rows = [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": "k1",
+            "language": "en",
+            "brand": "spicewell",
+            "created_at": "2026-03-02T10:00:00+00:00",
+            "text": "@SpiceWell the #spicewellnoodles broth is watery http://t.co/xYz12 via www.example.com &amp; "
+            "NoodleKing tastes bland, rt 辣之源面太咸了",
+        }
+    ]
     assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == 1
     with rt.sessions() as s:
         words = keyword_tokenizer(s, rt.settings.competitors)(rows[0]["text"])
     assert {"broth", "watery", "tastes", "bland"} <= set(words)
-    banned = {"spicewell", "spicewellnoodles", "noodleking", "http", "xyz12", "www", "example", "com", "amp",
-              "via", "rt", "the", "is", "辣之源", "辣之源面"}
+    banned = {
+        "spicewell",
+        "spicewellnoodles",
+        "noodleking",
+        "http",
+        "xyz12",
+        "www",
+        "example",
+        "com",
+        "amp",
+        "via",
+        "rt",
+        "the",
+        "is",
+        "辣之源",
+        "辣之源面",
+    }
     assert not banned & set(words), words

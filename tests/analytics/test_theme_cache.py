@@ -28,7 +28,9 @@ def _quotes(result: dict) -> list[dict]:
     return out
 
 
-def test_a_stored_answer_serves_until_refreshed_and_quotes_through_the_scope(segment_store, make_runtime):
+def test_a_stored_answer_serves_until_refreshed_and_quotes_through_the_scope(
+    segment_store, make_runtime
+):
     rt, items = segment_store
     rt = make_runtime(rt.settings.database_url, scorer=rt.base_scorer, api={"auth": True})
     with rt.sessions() as s:
@@ -44,8 +46,14 @@ def test_a_stored_answer_serves_until_refreshed_and_quotes_through_the_scope(seg
         with rt.sessions() as s:
             assert s.scalar(select(func.count()).select_from(ThemeCacheRow)) == 1
         # a new item moves "the last 28 days" a little: the stored answer still serves (slack)...
-        late = {**items[0], "external_id": "late-1", "created_at": (START + timedelta(days=25, hours=12)).isoformat()}
-        assert c.post("/v1/feedback", json={"items": [late]}, headers=_h(admin)).json()["created"] == 1
+        late = {
+            **items[0],
+            "external_id": "late-1",
+            "created_at": (START + timedelta(days=25, hours=12)).isoformat(),
+        }
+        assert (
+            c.post("/v1/feedback", json={"items": [late]}, headers=_h(admin)).json()["created"] == 1
+        )
         moved = c.get("/v1/themes", headers=_h(admin)).json()
         assert moved["cached_at"] == again["cached_at"] and moved["items"] == first["items"]
         # ...until asked to compute now
@@ -59,7 +67,9 @@ def test_a_stored_answer_serves_until_refreshed_and_quotes_through_the_scope(seg
         assert _quotes(mine) and {regions[q["id"]] for q in _quotes(mine)} == {"East"}
 
 
-def test_the_job_stores_every_keys_scope_and_requests_are_served_from_it(segment_store, make_runtime, monkeypatch):
+def test_the_job_stores_every_keys_scope_and_requests_are_served_from_it(
+    segment_store, make_runtime, monkeypatch
+):
     rt, _ = segment_store
     rt = make_runtime(rt.settings.database_url, scorer=rt.base_scorer, api={"auth": True})
     with rt.sessions() as s:
@@ -72,14 +82,18 @@ def test_the_job_stores_every_keys_scope_and_requests_are_served_from_it(segment
     import json
 
     done = json.loads(res.output)
-    assert len(done) == 3 and all(d["days"] == 28 and d["items"] > 0 for d in done)  # everyone, East, West
+    assert len(done) == 3 and all(
+        d["days"] == 28 and d["items"] > 0 for d in done
+    )  # everyone, East, West
     with TestClient(create_app(runtime=rt)) as c:
         for key in (admin, east):
             r = c.get("/v1/themes", headers=_h(key)).json()
             assert r["cached_at"] is not None and r["themes"]
 
 
-def test_an_erasure_drops_stored_answers_and_erased_items_are_never_quoted(segment_store, make_runtime):
+def test_an_erasure_drops_stored_answers_and_erased_items_are_never_quoted(
+    segment_store, make_runtime
+):
     rt, items = segment_store
     with TestClient(create_app(runtime=rt)) as c:
         first = c.get("/v1/themes").json()

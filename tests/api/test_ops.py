@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,19 +22,29 @@ from service.store import access
 from service.store.tables import ApiKeyRow, OutboxRow
 from tests.delivery.test_outbox import make_alert
 
-START = datetime(2026, 5, 4, tzinfo=timezone.utc)
+START = datetime(2026, 5, 4, tzinfo=UTC)
 
 
 def _items(n: int, *, start: int = 0, words: int = 1) -> list[dict]:
-    return [{"source": "shop", "channel": "review", "external_id": f"o{i}", "region": ("East", "West")[i % 2],
-             "text": " ".join([f"great noodles, order {i}"] * words), "created_at": (START + timedelta(hours=i)).isoformat()}
-            for i in range(start, start + n)]
+    return [
+        {
+            "source": "shop",
+            "channel": "review",
+            "external_id": f"o{i}",
+            "region": ("East", "West")[i % 2],
+            "text": " ".join([f"great noodles, order {i}"] * words),
+            "created_at": (START + timedelta(hours=i)).isoformat(),
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def _store(make_runtime, url, scorer, *, n=4, words=1, **settings):
     """A runtime over a store with ``n`` items and an admin key (its text)."""
     rt = make_runtime(url, scorer=scorer, **settings)
-    assert rt.ingest_service().ingest(list(enumerate(_items(n, words=words)))).counts["created"] == n
+    assert (
+        rt.ingest_service().ingest(list(enumerate(_items(n, words=words)))).counts["created"] == n
+    )
     with rt.sessions() as s:
         key = access.create_key(s, role="admin", actor="test")[1]
     return rt, key
@@ -46,8 +56,11 @@ def _h(key: str) -> dict:
 
 def _metrics(body: str) -> dict[tuple, float]:
     """``{(sample name, (label, value), ...): value}`` of a Prometheus exposition."""
-    return {(s.name, *sorted(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(body) for s in fam.samples}
+    return {
+        (s.name, *sorted(s.labels.items())): s.value
+        for fam in text_string_to_metric_families(body)
+        for s in fam.samples
+    }
 
 
 def test_live_and_ready_need_no_key_and_health_keeps_the_details(db_url, make_runtime, fake_scorer):
@@ -60,13 +73,25 @@ def test_live_and_ready_need_no_key_and_health_keeps_the_details(db_url, make_ru
         body = ready.json()
         assert body["status"] == "ready" and body["failed"] == []
         assert {ch["name"]: ch["state"] for ch in body["checks"]} == {
-            "database": "ok", "write": "ok", "migrations": "ok", "model": "loaded"}
+            "database": "ok",
+            "write": "ok",
+            "migrations": "ok",
+            "model": "loaded",
+        }
         assert c.get("/v1/health").status_code == 401  # the details need a key
         h = c.get("/v1/health", headers=_h(key)).json()
-        assert h["status"] == "ok" and h["database"] == "ok" and h["items"] == 4 and h["model_version"] == "fake-1"
+        assert (
+            h["status"] == "ok"
+            and h["database"] == "ok"
+            and h["items"] == 4
+            and h["model_version"] == "fake-1"
+        )
         assert [ch["name"] for ch in h["checks"]] == ["database", "write", "migrations", "model"]
         spec = c.get("/openapi.json").json()["paths"]
-        assert "security" not in spec["/v1/health/ready"]["get"] and "503" in spec["/v1/health/ready"]["get"]["responses"]
+        assert (
+            "security" not in spec["/v1/health/ready"]["get"]
+            and "503" in spec["/v1/health/ready"]["get"]["responses"]
+        )
 
 
 def test_the_model_check_finds_the_packaged_model_without_loading_it(sqlite_url, make_runtime):
@@ -93,8 +118,14 @@ def read_only(db_url, make_runtime, fake_scorer, request):
     rt.close()
     if db_url.startswith("sqlite"):
         path = db_url.removeprefix("sqlite:///")
-        yield make_runtime(f"sqlite:///file:{path}?mode=ro&uri=true", scorer=fake_scorer,
-                           api={"auth": True, "metrics": True}), key
+        yield (
+            make_runtime(
+                f"sqlite:///file:{path}?mode=ro&uri=true",
+                scorer=fake_scorer,
+                api={"auth": True, "metrics": True},
+            ),
+            key,
+        )
         return
     from tests.conftest import PG_ADMIN_URL
 
@@ -116,7 +147,11 @@ def test_a_read_only_store_still_serves_reads_and_says_why_writes_fail(read_only
         # the key's last use cannot be recorded: the request goes on (it was a 500 before)
         h = c.get("/v1/health", headers=_h(key))
         assert h.status_code == 200, h.text
-        assert h.json()["database"] == "read-only" and h.json()["status"] == "degraded" and h.json()["items"] == 4
+        assert (
+            h.json()["database"] == "read-only"
+            and h.json()["status"] == "degraded"
+            and h.json()["items"] == 4
+        )
         assert len(c.get("/v1/feedback", headers=_h(key)).json()["items"]) == 4
         ready = c.get("/v1/health/ready")
         assert ready.status_code == 503 and ready.json()["failed"] == ["write"]
@@ -148,7 +183,9 @@ def _corrupt(path) -> None:
         fh.write(b"\xa5" * 12288)
 
 
-def test_a_corrupted_copy_is_reported_corrupt_and_not_ready(sqlite_url, make_runtime, fake_scorer, tmp_path):
+def test_a_corrupted_copy_is_reported_corrupt_and_not_ready(
+    sqlite_url, make_runtime, fake_scorer, tmp_path
+):
     rt, key = _store(make_runtime, sqlite_url, fake_scorer, n=1500, words=8, api={"auth": True})
     rt.close()
     bad = tmp_path / "copy.db"
@@ -163,14 +200,25 @@ def test_a_corrupted_copy_is_reported_corrupt_and_not_ready(sqlite_url, make_run
         assert ready.status_code == 503 and "database" in ready.json()["failed"]
         db = next(ch for ch in ready.json()["checks"] if ch["name"] == "database")
         assert db["state"] == "corrupt" and db["detail"] and len(db["detail"]) <= 500
-        assert c.get("/v1/health/live").status_code == 200  # alive: restarting will not mend the file
-        item = {"source": "t", "external_id": "after-damage", "text": "good noodles", "channel": "review",
-                "created_at": "2026-05-01T00:00:00Z"}
-        w = c.post("/v1/feedback", json={"items": [item]}, headers=_h(key))  # no write lands in a damaged file
+        assert (
+            c.get("/v1/health/live").status_code == 200
+        )  # alive: restarting will not mend the file
+        item = {
+            "source": "t",
+            "external_id": "after-damage",
+            "text": "good noodles",
+            "channel": "review",
+            "created_at": "2026-05-01T00:00:00Z",
+        }
+        w = c.post(
+            "/v1/feedback", json={"items": [item]}, headers=_h(key)
+        )  # no write lands in a damaged file
         assert w.status_code == 503 and w.json()["error"]["code"] == "database_corrupt"
 
 
-def test_the_integrity_answer_is_cached_for_a_while(sqlite_url, make_runtime, fake_scorer, tmp_path):
+def test_the_integrity_answer_is_cached_for_a_while(
+    sqlite_url, make_runtime, fake_scorer, tmp_path
+):
     rt, _ = _store(make_runtime, sqlite_url, fake_scorer, n=1500, words=8)
     rt.close()
     path = tmp_path / "copy.db"
@@ -187,7 +235,9 @@ def test_the_integrity_answer_is_cached_for_a_while(sqlite_url, make_runtime, fa
 
 
 def test_unknown_keys_count_against_the_address_until_429(sqlite_url, make_runtime, fake_scorer):
-    rt, key = _store(make_runtime, sqlite_url, fake_scorer, api={"auth": True, "rate_limit_per_minute": 3})
+    rt, key = _store(
+        make_runtime, sqlite_url, fake_scorer, api={"auth": True, "rate_limit_per_minute": 3}
+    )
     with TestClient(create_app(runtime=rt)) as c:
         guesses = [c.get("/v1/feedback", headers=_h(f"rk_guess{i}_nope")) for i in range(4)]
         assert [r.status_code for r in guesses] == [401, 401, 401, 429]
@@ -202,7 +252,10 @@ def test_metrics_count_requests_scoring_and_the_store(sqlite_url, make_runtime, 
     rt = make_runtime(sqlite_url, scorer=fake_scorer, api={"metrics": True})
     with TestClient(create_app(runtime=rt)) as c:
         assert c.post("/v1/feedback", json={"items": _items(3)}).status_code == 200
-        assert c.post("/v1/score", json={"items": [{"text": "great"}, {"text": "bad"}]}).status_code == 200
+        assert (
+            c.post("/v1/score", json={"items": [{"text": "great"}, {"text": "bad"}]}).status_code
+            == 200
+        )
         fid = c.get("/v1/feedback").json()["items"][0]["id"]
         for _ in range(2):
             c.get(f"/v1/feedback/{fid}")
@@ -212,51 +265,92 @@ def test_metrics_count_requests_scoring_and_the_store(sqlite_url, make_runtime, 
             make_alert(s, at=START, severity="L2")
             make_alert(s, at=START + timedelta(days=1), severity="L1", region="West")
             for i, status in enumerate(("pending", "pending", "dead")):
-                s.add(OutboxRow(dedupe_key=f"d{i}", channel="email", format="text", target="a@example.test",
-                                message_id=f"<m{i}@t>", payload=b"x", status=status, attempts=0,
-                                next_attempt_at=START, created_at=START))
+                s.add(
+                    OutboxRow(
+                        dedupe_key=f"d{i}",
+                        channel="email",
+                        format="text",
+                        target="a@example.test",
+                        message_id=f"<m{i}@t>",
+                        payload=b"x",
+                        status=status,
+                        attempts=0,
+                        next_attempt_at=START,
+                        created_at=START,
+                    )
+                )
             s.commit()
         r = c.get("/metrics")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         m = _metrics(r.text)
     req = "radar_http_requests_total"
-    assert m[(req, ("method", "GET"), ("route", "/v1/feedback/{feedback_id}"), ("status", "200"))] == 2
-    assert m[(req, ("method", "GET"), ("route", "/v1/feedback/{feedback_id}"), ("status", "404"))] == 1
+    assert (
+        m[(req, ("method", "GET"), ("route", "/v1/feedback/{feedback_id}"), ("status", "200"))] == 2
+    )
+    assert (
+        m[(req, ("method", "GET"), ("route", "/v1/feedback/{feedback_id}"), ("status", "404"))] == 1
+    )
     assert m[(req, ("method", "GET"), ("route", "unmatched"), ("status", "404"))] == 1
     assert m[(req, ("method", "POST"), ("route", "/v1/feedback"), ("status", "200"))] == 1
-    assert not any("999999" in str(k) or "/no/such" in str(k) for k in m)  # templates, never raw paths
-    assert m[("radar_http_request_duration_seconds_count", ("method", "POST"), ("route", "/v1/score"))] == 1
+    assert not any(
+        "999999" in str(k) or "/no/such" in str(k) for k in m
+    )  # templates, never raw paths
+    assert (
+        m[("radar_http_request_duration_seconds_count", ("method", "POST"), ("route", "/v1/score"))]
+        == 1
+    )
     assert m[("radar_items_scored_total",)] == 5
     assert m[("radar_scoring_batch_size_count",)] == 2 and m[("radar_scoring_batch_size_sum",)] == 5
     assert m[("radar_scoring_duration_seconds_count",)] == 2
     assert m[("radar_items_stored", ("channel", "review"))] == 3
     assert m[("radar_scores_stored", ("model_version", "fake-1"))] == 3
-    assert m[("radar_outbox_messages", ("status", "pending"))] == 2 and m[("radar_outbox_messages", ("status", "dead"))] == 1
+    assert (
+        m[("radar_outbox_messages", ("status", "pending"))] == 2
+        and m[("radar_outbox_messages", ("status", "dead"))] == 1
+    )
     assert m[("radar_alerts", ("rule", "pref"), ("severity", "L1"), ("status", "open"))] == 1
     assert m[("radar_alerts", ("rule", "pref"), ("severity", "L2"), ("status", "open"))] == 1
     assert m[("radar_model_pool_depth",)] == 0 and m[("radar_scoring_queue_texts",)] == 0
     assert m[("radar_store_up",)] == 1
 
 
-def test_metrics_are_off_by_default_per_app_and_behind_their_key(sqlite_url, make_runtime, fake_scorer):
+def test_metrics_are_off_by_default_per_app_and_behind_their_key(
+    sqlite_url, make_runtime, fake_scorer
+):
     rt = make_runtime(sqlite_url, scorer=fake_scorer)
     with TestClient(create_app(runtime=rt)) as c:
         assert c.get("/metrics").status_code == 404
-    keyed = make_runtime(sqlite_url, scorer=fake_scorer, api={"metrics": True, "metrics_key": "scrape-me"})
+    keyed = make_runtime(
+        sqlite_url, scorer=fake_scorer, api={"metrics": True, "metrics_key": "scrape-me"}
+    )
     other = make_runtime(sqlite_url, scorer=fake_scorer, api={"metrics": True})
     with TestClient(create_app(runtime=keyed)) as c, TestClient(create_app(runtime=other)) as o:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers=_h("wrong")).status_code == 401
         c.get("/v1/health/live")
         m = _metrics(c.get("/metrics", headers=_h("scrape-me")).text)
-        assert m[("radar_http_requests_total", ("method", "GET"), ("route", "/v1/health/live"), ("status", "200"))] == 1
+        assert (
+            m[
+                (
+                    "radar_http_requests_total",
+                    ("method", "GET"),
+                    ("route", "/v1/health/live"),
+                    ("status", "200"),
+                )
+            ]
+            == 1
+        )
         # another app of the same process counts its own requests only
         mo = _metrics(o.get("/metrics").text)
-        assert not any(k[0] == "radar_http_requests_total" and ("route", "/v1/health/live") in k for k in mo)
+        assert not any(
+            k[0] == "radar_http_requests_total" and ("route", "/v1/health/live") in k for k in mo
+        )
     assert "/metrics" not in create_app(runtime=keyed).openapi()["paths"]
 
 
-def test_one_json_access_line_per_request_without_text_or_keys(sqlite_url, make_runtime, fake_scorer):
+def test_one_json_access_line_per_request_without_text_or_keys(
+    sqlite_url, make_runtime, fake_scorer
+):
     rt, key = _store(make_runtime, sqlite_url, fake_scorer, api={"auth": True})
     lines: list[str] = []
 
@@ -272,15 +366,22 @@ def test_one_json_access_line_per_request_without_text_or_keys(sqlite_url, make_
     try:
         with TestClient(create_app(runtime=rt)) as c:
             secret_text = "my order arrived crushed, call me on 555-0100"
-            r = c.post("/v1/feedback", headers={**_h(key), "X-Request-ID": "trace-42"},
-                       json={"items": [{**_items(1, start=50)[0], "text": secret_text}]})
+            r = c.post(
+                "/v1/feedback",
+                headers={**_h(key), "X-Request-ID": "trace-42"},
+                json={"items": [{**_items(1, start=50)[0], "text": secret_text}]},
+            )
             assert r.status_code == 200 and r.headers["X-Request-ID"] == "trace-42"
             fid = r.json()["items"][0]["id"]
             r2 = c.get(f"/v1/feedback/{fid}", headers=_h(key))
             generated = r2.headers["X-Request-ID"]
             assert len(generated) == 32
-            assert c.get("/v1/health", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"] != \
-                "bad id with spaces"
+            assert (
+                c.get("/v1/health", headers={"X-Request-ID": "bad id with spaces"}).headers[
+                    "X-Request-ID"
+                ]
+                != "bad id with spaces"
+            )
     finally:
         access_log.removeHandler(handler)
         access_log.setLevel(old)
@@ -288,7 +389,11 @@ def test_one_json_access_line_per_request_without_text_or_keys(sqlite_url, make_
     assert len(records) == 3
     first, second = records[0], records[1]
     prefix = key.split("_")[1]
-    assert first["request_id"] == "trace-42" and first["route"] == "/v1/feedback" and first["method"] == "POST"
+    assert (
+        first["request_id"] == "trace-42"
+        and first["route"] == "/v1/feedback"
+        and first["method"] == "POST"
+    )
     assert first["status"] == 200 and first["latency_ms"] > 0 and first["key_prefix"] == prefix
     assert second["request_id"] == generated and second["route"] == "/v1/feedback/{feedback_id}"
     assert records[2]["status"] == 401 and records[2]["key_prefix"] is None

@@ -37,9 +37,13 @@ def config_dir(tmp_path):
 def store(db_url, real_pipeline, config_dir, tmp_path):
     """A runtime over a generated store with its own copy of the configs and of the pipeline
     object (saving a taxonomy rebuilds its tagger; the shared one must stay as it is)."""
-    own = ScoringPipeline(encoder=real_pipeline.encoder, sentiment=real_pipeline.sentiment,
-                          aspects=real_pipeline.aspects, version=real_pipeline.version,
-                          languages=real_pipeline.languages)
+    own = ScoringPipeline(
+        encoder=real_pipeline.encoder,
+        sentiment=real_pipeline.sentiment,
+        aspects=real_pipeline.aspects,
+        version=real_pipeline.version,
+        languages=real_pipeline.languages,
+    )
     rt = Runtime(Settings(database_url=db_url, config_dir=config_dir), scorer=own)
     report = rt.ingest_service().ingest(list(enumerate(_rows())), keep_results=False)
     assert report.counts["rejected"] == 0
@@ -61,10 +65,13 @@ def _draft(config_dir, extra=None, drop=(), edit=None) -> dict:
     return tax
 
 
-SPICE = {"id": "spiciness", "names": {"en": "Spiciness", "zh": "辣度"},
-         "description": "How hot and spicy the food is, chili heat.",
-         "examples": ["way too spicy", "not spicy enough", "太辣了"],
-         "rules": {"include": {"en": ["spicy", "chili", "chilli", "hot sauce"], "zh": ["辣"]}}}
+SPICE = {
+    "id": "spiciness",
+    "names": {"en": "Spiciness", "zh": "辣度"},
+    "description": "How hot and spicy the food is, chili heat.",
+    "examples": ["way too spicy", "not spicy enough", "太辣了"],
+    "rules": {"include": {"en": ["spicy", "chili", "chilli", "hot sauce"], "zh": ["辣"]}},
+}
 
 
 def test_each_tag_is_stored_with_its_reason_and_rule(store):
@@ -85,8 +92,14 @@ def test_each_tag_is_stored_with_its_reason_and_rule(store):
 def test_preview_counts_matches_borderline_overlap_and_change(store, config_dir):
     app = create_app(runtime=store)
     with TestClient(app) as c:
-        r = c.post("/v1/taxonomy/preview", json={"taxonomy": _draft(config_dir, extra=SPICE, drop=("availability",)),
-                                                 "sample": N_ITEMS, "examples": 3})
+        r = c.post(
+            "/v1/taxonomy/preview",
+            json={
+                "taxonomy": _draft(config_dir, extra=SPICE, drop=("availability",)),
+                "sample": N_ITEMS,
+                "examples": 3,
+            },
+        )
         assert r.status_code == 200, r.text
         body = r.json()
     assert body["sample"] == N_ITEMS and body["in_scope"] == N_ITEMS
@@ -112,17 +125,25 @@ def test_preview_one_aspect_scope_roles_and_errors(store, config_dir):
     app = create_app(runtime=store)
     with TestClient(app) as c:
         draft = _draft(config_dir, extra=SPICE)
-        one = c.post("/v1/taxonomy/preview", json={"taxonomy": draft, "aspect": "spiciness", "sample": 50}).json()
+        one = c.post(
+            "/v1/taxonomy/preview", json={"taxonomy": draft, "aspect": "spiciness", "sample": 50}
+        ).json()
         assert [a["aspect"] for a in one["aspects"]] == ["spiciness"] and one["sample"] == 50
         bad = c.post("/v1/taxonomy/preview", json={"taxonomy": draft, "aspect": "nope"})
-        assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "body.aspect"
+        assert (
+            bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "body.aspect"
+        )
         broken = _draft(config_dir, edit={"taste": {"rules": {"include": {"en": ["tasty ~2"]}}}})
         r = c.post("/v1/taxonomy/preview", json={"taxonomy": broken})
         assert r.status_code == 422 and "aspect 'taste'" in r.json()["error"]["message"]
         r = c.post("/v1/taxonomy/preview", json={"taxonomy": "aspects: [{id: Bad Id}]"})
-        assert r.status_code == 422 and r.json()["error"]["details"][0]["field"].startswith("body.taxonomy.aspects")
+        assert r.status_code == 422 and r.json()["error"]["details"][0]["field"].startswith(
+            "body.taxonomy.aspects"
+        )
         east = sum(1 for row in _rows() if row.get("region") == "East")
-        app.dependency_overrides[get_caller] = lambda: Caller(id="east", role="analyst", regions=("East",))
+        app.dependency_overrides[get_caller] = lambda: Caller(
+            id="east", role="analyst", regions=("East",)
+        )
         scoped = c.post("/v1/taxonomy/preview", json={"taxonomy": draft, "sample": N_ITEMS}).json()
         assert scoped["in_scope"] == east and scoped["sample"] == east
         app.dependency_overrides[get_caller] = lambda: Caller(id="v", role="viewer")
@@ -144,7 +165,9 @@ def test_saving_a_taxonomy_writes_it_keeps_a_backup_and_makes_scores_stale(store
         assert body["stale_items"] == N_ITEMS and body["model_version"] != old_version
         assert "spiciness" in [a["id"] for a in c.get("/v1/taxonomy").json()["taxonomy"]["aspects"]]
         # new items are tagged with the saved taxonomy at once
-        res = c.post("/v1/score", json={"items": [{"text": "Way too spicy, my mouth is on fire"}]}).json()
+        res = c.post(
+            "/v1/score", json={"items": [{"text": "Way too spicy, my mouth is on fire"}]}
+        ).json()
         assert "spiciness" in {a["aspect"] for a in res["results"][0]["aspects"]}
         assert res["model_version"] == body["model_version"]
     backups = list(config_dir.glob("taxonomy.yaml.*.bak"))
@@ -157,11 +180,20 @@ def test_cli_taxonomy_test_prints_the_preview(store, config_dir, tmp_path):
     from service.cli.main import app
 
     draft = tmp_path / "draft.yaml"
-    draft.write_text(yaml.safe_dump(_draft(config_dir, extra=SPICE), allow_unicode=True), encoding="utf-8")
-    env = {"RADAR_DATABASE_URL": store.settings.database_url, "RADAR_CONFIG_DIR": str(config_dir),
-           "RADAR_NO_PROGRESS": "1", "COLUMNS": "200"}
-    res = CliRunner().invoke(app, ["taxonomy", "test", str(draft), "--aspect", "spiciness", "--json",
-                                   "--sample", "80"], env=env)
+    draft.write_text(
+        yaml.safe_dump(_draft(config_dir, extra=SPICE), allow_unicode=True), encoding="utf-8"
+    )
+    env = {
+        "RADAR_DATABASE_URL": store.settings.database_url,
+        "RADAR_CONFIG_DIR": str(config_dir),
+        "RADAR_NO_PROGRESS": "1",
+        "COLUMNS": "200",
+    }
+    res = CliRunner().invoke(
+        app,
+        ["taxonomy", "test", str(draft), "--aspect", "spiciness", "--json", "--sample", "80"],
+        env=env,
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert [a["aspect"] for a in body["aspects"]] == ["spiciness"] and body["sample"] == 80
@@ -180,22 +212,36 @@ def test_calibration_holds_an_over_tagging_new_aspect_to_the_configured_share(st
     from service.store.repo import FeedbackFilter
 
     taste = next(a for a in _draft(config_dir)["aspects"] if a["id"] == "taste")
-    broad = {"id": "flavour_talk", "names": {"en": "Flavour talk"}, "description": taste["description"],
-             "examples": taste["examples"]}
+    broad = {
+        "id": "flavour_talk",
+        "names": {"en": "Flavour talk"},
+        "description": taste["description"],
+        "examples": taste["examples"],
+    }
     store.save_taxonomy(yaml.safe_dump(_draft(config_dir, extra=broad), allow_unicode=True))
     base = store.tagger_for(store.settings.taxonomy, calibrated=False).relevance.threshold
     with store.sessions() as s:
-        first = {a["aspect"]: a for a in store.calibrate_taxonomy(
-            s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=1.0, min_share=0.0)["aspects"]}
+        first = {
+            a["aspect"]: a
+            for a in store.calibrate_taxonomy(
+                s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=1.0, min_share=0.0
+            )["aspects"]
+        }
         share = first["flavour_talk"]["model_share"]
         assert share >= 0.02, first["flavour_talk"]  # it does tag some items before calibration
         cap = share / 2
-        res = store.calibrate_taxonomy(s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=cap, min_share=0.0)
+        res = store.calibrate_taxonomy(
+            s, flt=FeedbackFilter(), sample=N_ITEMS, max_share=cap, min_share=0.0
+        )
     by = {a["aspect"]: a for a in res["aspects"]}
     assert res["items"] == N_ITEMS
     assert by["flavour_talk"]["change"] == "raised" and by["flavour_talk"]["threshold"] > base
     assert by["flavour_talk"]["share_after"] <= cap + 1e-9
-    kept = [a for a in by.values() if a["model_share"] is not None and a["model_share"] + a["rule_share"] <= cap]
+    kept = [
+        a
+        for a in by.values()
+        if a["model_share"] is not None and a["model_share"] + a["rule_share"] <= cap
+    ]
     assert kept and all(a["change"] == "kept" and a["threshold"] == base for a in kept)
     # the calibrated thresholds are served (and named in the model version)
     assert store.scorer.aspects.calibration is not None
@@ -207,9 +253,12 @@ def test_aspect_mapping_is_read_from_the_config_folder(config_dir, real_pipeline
     from service.nlp.registry import ModelRegistry
 
     (config_dir / "aspect_mapping.yaml").write_text(
-        "mams-acsa:\n  categories: {staff: customer_service, food: taste}\n", encoding="utf-8")
+        "mams-acsa:\n  categories: {staff: customer_service, food: taste}\n", encoding="utf-8"
+    )
     st = Settings(config_dir=config_dir)
-    reg = ModelRegistry(st.models_dir, taxonomy=st.taxonomy, cache_dir=st.model_cache_dir, config_dir=config_dir)
+    reg = ModelRegistry(
+        st.models_dir, taxonomy=st.taxonomy, cache_dir=st.model_cache_dir, config_dir=config_dir
+    )
     assert reg.mapping() == {"mams-acsa": {"staff": "customer_service", "food": "taste"}}
     rt = Runtime(st)
     assert rt.registry.mapping_path == config_dir / "aspect_mapping.yaml"

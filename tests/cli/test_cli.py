@@ -10,7 +10,17 @@ from typer.testing import CliRunner
 from service.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["ingest", "score", "rescore", "serve", "demo", "demo-data", "db upgrade", "db current", "models build"]
+COMMANDS = [
+    "ingest",
+    "score",
+    "rescore",
+    "serve",
+    "demo",
+    "demo-data",
+    "db upgrade",
+    "db current",
+    "models build",
+]
 
 
 def _options_of(command_path: list[str]):
@@ -26,7 +36,9 @@ def _options_of(command_path: list[str]):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_documents_every_option(command):
     runner = CliRunner()
-    res = runner.invoke(app, command.split() + ["--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
+    res = runner.invoke(
+        app, command.split() + ["--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
+    )
     assert res.exit_code == 0, res.output
     for opt in _options_of(command.split()):
         assert opt.help, f"{command}: option {opt.name} has no help text"
@@ -36,22 +48,37 @@ def test_every_command_documents_every_option(command):
 
 
 def _radar(args, tmp_path, **env):
-    e = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db", **env}
-    return subprocess.run([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=600)
+    e = {
+        **os.environ,
+        "RADAR_NO_PROGRESS": "1",
+        "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli.main", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_ingest_malformed_file_reports_each_bad_row_and_stores_good_ones(tmp_path):
     src = tmp_path / "mixed.csv"
     head = "source,channel,external_id,text,created_at,region,rating,age_group\n"
-    good = ['shop,review,1,"Lovely taste, will buy again",2026-05-04T10:00:00Z,East,5,18-24',
-            'shop,review,2,"The box arrived crushed",2026-05-05T10:00:00Z,West,1,45+',
-            'shop,review,3,"味道很好，物流也快",2026-05-06T10:00:00Z,North,4,25-34']
-    bad = ['shop,review,4,"fine",31/31/2026,East,3,18-24',
-           'shop,review,5,,2026-05-04T10:00:00Z,East,3,18-24',
-           'shop,review,6,"rating is words",2026-05-04T10:00:00Z,East,great,18-24',
-           'shop,review,7,"' + "long " * 220_000 + '",2026-05-04T10:00:00Z,East,3,18-24',
-           'shop,review,8']
+    good = [
+        'shop,review,1,"Lovely taste, will buy again",2026-05-04T10:00:00Z,East,5,18-24',
+        'shop,review,2,"The box arrived crushed",2026-05-05T10:00:00Z,West,1,45+',
+        'shop,review,3,"味道很好，物流也快",2026-05-06T10:00:00Z,North,4,25-34',
+    ]
+    bad = [
+        'shop,review,4,"fine",31/31/2026,East,3,18-24',
+        "shop,review,5,,2026-05-04T10:00:00Z,East,3,18-24",
+        'shop,review,6,"rating is words",2026-05-04T10:00:00Z,East,great,18-24',
+        'shop,review,7,"' + "long " * 220_000 + '",2026-05-04T10:00:00Z,East,3,18-24',
+        "shop,review,8",
+    ]
     data = (head + "\n".join(good[:2] + bad + good[2:]) + "\n").encode()
     data += b'shop,review,9,"bad \xff\xfe bytes",2026-05-04T10:00:00Z,East,3,18-24\n'
     src.write_bytes(data)
@@ -75,9 +102,27 @@ def test_ingest_malformed_file_reports_each_bad_row_and_stores_good_ones(tmp_pat
 
 def test_mapping_flags_and_bad_mapping(tmp_path):
     src = tmp_path / "export.jsonl"
-    src.write_text(json.dumps({"rid": "r1", "body": "Super easy to prepare, great value", "ts": "2026-05-04"}) + "\n")
-    res = _radar(["ingest", str(src), "--map", "external_id=rid", "--map", "text=body", "--map", "created_at=ts",
-                  "--set", "source=survey", "--set", "channel=survey"], tmp_path)
+    src.write_text(
+        json.dumps({"rid": "r1", "body": "Super easy to prepare, great value", "ts": "2026-05-04"})
+        + "\n"
+    )
+    res = _radar(
+        [
+            "ingest",
+            str(src),
+            "--map",
+            "external_id=rid",
+            "--map",
+            "text=body",
+            "--map",
+            "created_at=ts",
+            "--set",
+            "source=survey",
+            "--set",
+            "channel=survey",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1])["created"] == 1
     res = _radar(["ingest", str(src), "--map", "nonsense"], tmp_path)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,20 +29,34 @@ from service.store.tables import AlertRow, FeedbackRow, ScoreRow
 from tests.delivery.test_outbox import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
-START = datetime(2026, 5, 4, tzinfo=timezone.utc)
+START = datetime(2026, 5, 4, tzinfo=UTC)
 
 
 def _radar(args, url: str, **env) -> subprocess.CompletedProcess:
     e = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": url, **env}
     e.pop("COLUMNS", None)
-    return subprocess.run([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli.main", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _rows(start: int, n: int) -> list[dict]:
-    return [{"source": "shop", "channel": "review", "external_id": f"b{i}", "region": ("East", "West")[i % 2],
-             "text": f"great noodles, order {i}", "created_at": (START + timedelta(minutes=i)).isoformat()}
-            for i in range(start, start + n)]
+    return [
+        {
+            "source": "shop",
+            "channel": "review",
+            "external_id": f"b{i}",
+            "region": ("East", "West")[i % 2],
+            "text": f"great noodles, order {i}",
+            "created_at": (START + timedelta(minutes=i)).isoformat(),
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def _store(make_runtime, url, scorer, n=40):
@@ -58,14 +72,23 @@ def _read_only(url: str) -> str:
     return f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
 
 
-def test_a_read_only_store_ends_a_command_with_one_line(sqlite_url, make_runtime, fake_scorer, tmp_path):
+def test_a_read_only_store_ends_a_command_with_one_line(
+    sqlite_url, make_runtime, fake_scorer, tmp_path
+):
     rt = _store(make_runtime, sqlite_url, fake_scorer)
     rt.close()
     ro = _read_only(sqlite_url)
     src = tmp_path / "new.csv"
-    src.write_text("source,channel,external_id,text,created_at\n"
-                   "shop,review,n1,\"The box arrived crushed\",2026-05-04T10:00:00Z\n", encoding="utf-8")
-    for args in (["ingest", str(src)], ["keys", "create", "--role", "viewer"], ["alerts", "ack", "1", "--by", "ops"]):
+    src.write_text(
+        "source,channel,external_id,text,created_at\n"
+        'shop,review,n1,"The box arrived crushed",2026-05-04T10:00:00Z\n',
+        encoding="utf-8",
+    )
+    for args in (
+        ["ingest", str(src)],
+        ["keys", "create", "--role", "viewer"],
+        ["alerts", "ack", "1", "--by", "ops"],
+    ):
         res = _radar(args, ro)
         assert res.returncode == 4, (args, res.stdout, res.stderr)
         assert "Traceback" not in res.stderr, res.stderr
@@ -78,11 +101,15 @@ def test_a_read_only_store_ends_a_command_with_one_line(sqlite_url, make_runtime
     assert listed.returncode == 0 and {a["status"] for a in json.loads(listed.stdout)} == {"open"}
 
 
-def test_backup_of_a_live_store_restores_every_item_score_and_alert(sqlite_url, make_runtime, fake_scorer, tmp_path):
+def test_backup_of_a_live_store_restores_every_item_score_and_alert(
+    sqlite_url, make_runtime, fake_scorer, tmp_path
+):
     rt = _store(make_runtime, sqlite_url, fake_scorer, n=300)
     with rt.sessions() as s:
         before = {r.external_id: r.text for r in s.scalars(select(FeedbackRow))}
-        before_scores = {(f, v) for f, v in s.execute(select(ScoreRow.feedback_id, ScoreRow.model_version))}
+        before_scores = {
+            (f, v) for f, v in s.execute(select(ScoreRow.feedback_id, ScoreRow.model_version))
+        }
         before_alerts = {(a.key, a.severity, a.status) for a in s.scalars(select(AlertRow))}
     stop, written = threading.Event(), []
 
@@ -105,9 +132,15 @@ def test_backup_of_a_live_store_restores_every_item_score_and_alert(sqlite_url, 
         thread.join(timeout=60)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
-    assert report["integrity"] == "ok" and report["revision"] and report["bytes"] == backup.stat().st_size
+    assert (
+        report["integrity"] == "ok"
+        and report["revision"]
+        and report["bytes"] == backup.stat().st_size
+    )
     assert not list(backup.parent.glob("*.partial")) and not Path(f"{backup}-wal").exists()
-    assert _radar(["db", "backup", str(backup)], sqlite_url).returncode == 2  # never over a file unasked
+    assert (
+        _radar(["db", "backup", str(backup)], sqlite_url).returncode == 2
+    )  # never over a file unasked
 
     restored = tmp_path / "restored" / "radar.db"
     restored.parent.mkdir()
@@ -115,9 +148,13 @@ def test_backup_of_a_live_store_restores_every_item_score_and_alert(sqlite_url, 
     again = make_runtime(f"sqlite:///{restored}", scorer=fake_scorer)
     with again.sessions() as s:
         items = {r.external_id: r.text for r in s.scalars(select(FeedbackRow))}
-        scores = {(f, v) for f, v in s.execute(select(ScoreRow.feedback_id, ScoreRow.model_version))}
+        scores = {
+            (f, v) for f, v in s.execute(select(ScoreRow.feedback_id, ScoreRow.model_version))
+        }
         alerts = {(a.key, a.severity, a.status) for a in s.scalars(select(AlertRow))}
-        unscored = s.scalar(select(FeedbackRow.id).where(~FeedbackRow.id.in_(select(ScoreRow.feedback_id))))
+        unscored = s.scalar(
+            select(FeedbackRow.id).where(~FeedbackRow.id.in_(select(ScoreRow.feedback_id)))
+        )
     with rt.sessions() as s:
         live = {r.external_id: r.text for r in s.scalars(select(FeedbackRow))}
     assert before.items() <= items.items() and before_scores <= scores and alerts == before_alerts
@@ -131,21 +168,39 @@ def test_backup_of_postgresql_points_to_pg_dump(pg_database, tmp_path):
     assert not (tmp_path / "x.db").exists()
 
 
-def test_listings_are_table_csv_or_json_and_never_cut_when_piped(sqlite_url, make_runtime, fake_scorer):
+def test_listings_are_table_csv_or_json_and_never_cut_when_piped(
+    sqlite_url, make_runtime, fake_scorer
+):
     rt = _store(make_runtime, sqlite_url, fake_scorer)
-    name = "regional lead for the north-east dealers and their after-sales partners (rotated yearly)"
+    name = (
+        "regional lead for the north-east dealers and their after-sales partners (rotated yearly)"
+    )
     with rt.sessions() as s:
         access.create_key(s, role="viewer", actor="test", name=name, regions=["East"])
     table = _radar(["keys", "list"], sqlite_url)
     assert table.returncode == 0, table.stderr
-    assert any(name in line for line in table.stdout.splitlines()), table.stdout  # one line, not folded at 80
+    assert any(name in line for line in table.stdout.splitlines()), (
+        table.stdout
+    )  # one line, not folded at 80
     assert max(len(line) for line in table.stdout.splitlines()) > 120
-    rows = list(csv.DictReader(io.StringIO(_radar(["keys", "list", "--format", "csv"], sqlite_url).stdout)))
-    assert [r["name"] for r in rows] == [name] and rows[0]["scope"] == "regions=East" and rows[0]["role"] == "viewer"
+    rows = list(
+        csv.DictReader(io.StringIO(_radar(["keys", "list", "--format", "csv"], sqlite_url).stdout))
+    )
+    assert (
+        [r["name"] for r in rows] == [name]
+        and rows[0]["scope"] == "regions=East"
+        and rows[0]["role"] == "viewer"
+    )
     as_json = json.loads(_radar(["keys", "list", "--format", "json"], sqlite_url).stdout)
     assert as_json[0]["name"] == name and as_json[0]["regions"] == ["East"]
-    alerts = list(csv.DictReader(io.StringIO(_radar(["alerts", "list", "--format", "csv"], sqlite_url).stdout)))
-    assert [a["sev"] for a in alerts] == ["L1", "L2"] and alerts[0]["title"] == "taste complaints rising in West"
+    alerts = list(
+        csv.DictReader(
+            io.StringIO(_radar(["alerts", "list", "--format", "csv"], sqlite_url).stdout)
+        )
+    )
+    assert [a["sev"] for a in alerts] == ["L1", "L2"] and alerts[0][
+        "title"
+    ] == "taste complaints rising in West"
     clash = _radar(["alerts", "list", "--json", "--format", "csv"], sqlite_url)
     assert clash.returncode == 2 and "--json" in clash.stderr
 
@@ -161,9 +216,20 @@ def test_analysis_tables_as_csv(sqlite_url, make_runtime, fake_scorer, monkeypat
     assert json.loads(as_json.stdout)["total"]["volume"] == 40
 
 
-@pytest.mark.parametrize("command", ["db backup", "keys list", "alerts list", "analyze segments",
-                                     "analyze differences", "analyze themes", "benchmark", "taxonomy test",
-                                     "models list"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "db backup",
+        "keys list",
+        "alerts list",
+        "analyze segments",
+        "analyze differences",
+        "analyze themes",
+        "benchmark",
+        "taxonomy test",
+        "models list",
+    ],
+)
 def test_listing_commands_document_their_options(command):
     res = CliRunner().invoke(app, command.split() + ["--help"], env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
@@ -179,11 +245,23 @@ def _free_port() -> int:
 
 def test_serve_prints_the_first_admin_key_on_stdout_and_logs_json_lines(tmp_path):
     port = _free_port()
-    env = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
-           "RADAR_API__AUTH": "true", "RADAR_LOG_FORMAT": "json", "RADAR_API__METRICS": "true",
-           "RADAR_API__METRICS_KEY": "scrape-secret"}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--no-preload", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "RADAR_NO_PROGRESS": "1",
+        "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
+        "RADAR_API__AUTH": "true",
+        "RADAR_LOG_FORMAT": "json",
+        "RADAR_API__METRICS": "true",
+        "RADAR_API__METRICS_KEY": "scrape-secret",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "serve", "--no-preload", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         key = proc.stdout.readline().strip()  # the first line of stdout: the key alone
@@ -203,8 +281,10 @@ def test_serve_prints_the_first_admin_key_on_stdout_and_logs_json_lines(tmp_path
         assert missing.status_code == 404
         assert httpx.get(f"{base}/metrics").status_code == 401
         scraped = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape-secret"})
-        assert 'radar_http_requests_total{method="GET",route="/v1/feedback/{feedback_id}",status="404"} 1.0' \
+        assert (
+            'radar_http_requests_total{method="GET",route="/v1/feedback/{feedback_id}",status="404"} 1.0'
             in scraped.text
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -214,8 +294,13 @@ def test_serve_prints_the_first_admin_key_on_stdout_and_logs_json_lines(tmp_path
     by_id = {line["request_id"]: line for line in access_lines}
     first = by_id["ops-check-1"]
     assert first["route"] == "/v1/feedback" and first["status"] == 200 and first["method"] == "GET"
-    assert first["key_prefix"] == key.split("_")[1] and isinstance(first["latency_ms"], (int, float))
+    assert first["key_prefix"] == key.split("_")[1] and isinstance(
+        first["latency_ms"], (int, float)
+    )
     miss = next(line for line in access_lines if line["status"] == 404)
-    assert miss["route"] == "/v1/feedback/{feedback_id}" and miss["request_id"] == missing.headers["X-Request-ID"]
+    assert (
+        miss["route"] == "/v1/feedback/{feedback_id}"
+        and miss["request_id"] == missing.headers["X-Request-ID"]
+    )
     assert key not in err and "scrape-secret" not in err
     assert key not in out.replace(key, "", 1)  # printed once

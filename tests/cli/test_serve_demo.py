@@ -15,11 +15,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_prints_the_summary_and_serves(tmp_path):
     port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
-           "RADAR_API__PORT": str(port), "RADAR_API__AUTH": "true"}  # as shipped: keys required
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "demo", "--per-week", "60",
-                             "--workdir", str(tmp_path / "demo")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "RADAR_NO_PROGRESS": "1",
+        "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
+        "RADAR_API__PORT": str(port),
+        "RADAR_API__AUTH": "true",
+    }  # as shipped: keys required
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli.main",
+            "demo",
+            "--per-week",
+            "60",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         deadline = time.time() + 600
@@ -32,15 +51,20 @@ def test_demo_prints_the_summary_and_serves(tmp_path):
                 auth = {"Authorization": f"Bearer {key}"}
                 for _ in range(100):
                     try:
-                        health = httpx.get(f"http://127.0.0.1:{port}/v1/health", headers=auth, timeout=2).json()
+                        health = httpx.get(
+                            f"http://127.0.0.1:{port}/v1/health", headers=auth, timeout=2
+                        ).json()
                         break
                     except httpx.HTTPError:
                         time.sleep(0.2)
                 break
         out = "".join(lines)
         assert health and health["status"] == "ok" and health["items"] > 1000, out
-        page = httpx.get(f"http://127.0.0.1:{port}/v1/feedback", params={"region": "East", "limit": 3},
-                         headers=auth).json()
+        page = httpx.get(
+            f"http://127.0.0.1:{port}/v1/feedback",
+            params={"region": "East", "limit": 3},
+            headers=auth,
+        ).json()
         assert len(page["items"]) == 3 and page["next_cursor"]
         assert httpx.get(f"http://127.0.0.1:{port}/v1/feedback").status_code == 401
         # the demo ends with the dashboard's URL, the key in its fragment; the page is served

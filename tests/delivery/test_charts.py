@@ -8,23 +8,36 @@ import io
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
 from service.delivery import charts
-from service.delivery.charts import (alert_chart, benchmark_chart, breach_indexes, cjk_font,
-                                     region_sentiment_chart)
+from service.delivery.charts import (
+    alert_chart,
+    benchmark_chart,
+    breach_indexes,
+    cjk_font,
+    region_sentiment_chart,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-START = datetime(2026, 5, 4, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 5, 4, tzinfo=UTC)  # a Monday
 BREACH_RGB = np.array([0xD6, 0x27, 0x28]) / 255
 
 
-def step_alert(before: int = 20, after: int = 4, p0: float = 0.1, p1: float = 0.4, items: int = 200,
-               key: str = "negative_mentions", zero: tuple[int, ...] = (), onset: int | None = None) -> dict:
+def step_alert(
+    before: int = 20,
+    after: int = 4,
+    p0: float = 0.1,
+    p1: float = 0.4,
+    items: int = 200,
+    key: str = "negative_mentions",
+    zero: tuple[int, ...] = (),
+    onset: int | None = None,
+) -> dict:
     """A series alert with a known step: ``before`` weeks at ``p0`` of ``items`` items, then
     ``after`` weeks at ``p1`` (counts exact, no noise, except a small wobble so the history
     is not constant); periods in ``zero`` have no items."""
@@ -33,17 +46,34 @@ def step_alert(before: int = 20, after: int = 4, p0: float = 0.1, p1: float = 0.
         n = 0 if i in zero else items
         p = p0 if i < before else p1
         wobble = (i % 3 - 1) * 0.01 if i < before else 0.0
-        series.append({"period": (START + timedelta(weeks=i)).isoformat(), "items": n,
-                       key: int(round(n * max(p + wobble, 0)))})
+        series.append(
+            {
+                "period": (START + timedelta(weeks=i)).isoformat(),
+                "items": n,
+                key: int(round(n * max(p + wobble, 0))),
+            }
+        )
     at = before if onset is None else onset
     return {
-        "id": 3, "type": "preference_shift", "severity": "L2",
+        "id": 3,
+        "type": "preference_shift",
+        "severity": "L2",
         "title": "taste complaints rising in East × 18-24 (spicewell)",
         "metric": "phrase_rate" if key == "matches" else "negative_mention_rate",
-        "onset": series[min(at, len(series) - 1)]["period"], "baseline": p0, "observed": p1,
-        "details": {"series": series,
-                    "detection": {"kind": "interval_breach", "direction": 1, "onset": at,
-                                  "detected_at": before + after - 1, "baseline": p0, "observed": p1}},
+        "onset": series[min(at, len(series) - 1)]["period"],
+        "baseline": p0,
+        "observed": p1,
+        "details": {
+            "series": series,
+            "detection": {
+                "kind": "interval_breach",
+                "direction": 1,
+                "onset": at,
+                "detected_at": before + after - 1,
+                "baseline": p0,
+                "observed": p1,
+            },
+        },
     }
 
 
@@ -68,8 +98,11 @@ def render_quietly(fn, *args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = fn(*args, **kwargs)
-    glyphs = [str(w.message) for w in caught
-              if "Glyph" in str(w.message) or "missing from font" in str(w.message)]
+    glyphs = [
+        str(w.message)
+        for w in caught
+        if "Glyph" in str(w.message) or "missing from font" in str(w.message)
+    ]
     assert not glyphs, glyphs
     return out, caught
 
@@ -82,6 +115,7 @@ def no_cjk_font(monkeypatch):
 
 # --- breach helper --------------------------------------------------------------------------
 
+
 def test_breach_indexes_above_the_upper_bound():
     observed = [0.10, 0.30, None, 0.25, 0.50, float("nan")]
     lower = [0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
@@ -91,7 +125,10 @@ def test_breach_indexes_above_the_upper_bound():
 
 
 def test_breach_indexes_below_for_a_fall_and_empty_cases():
-    assert breach_indexes([0.01, 0.2, 0.03], [0.05, 0.05, 0.05], [0.3, 0.3, 0.3], direction=-1) == [0, 2]
+    assert breach_indexes([0.01, 0.2, 0.03], [0.05, 0.05, 0.05], [0.3, 0.3, 0.3], direction=-1) == [
+        0,
+        2,
+    ]
     assert breach_indexes([], [], []) == []
     assert breach_indexes([0.1, 0.2], [0.0, 0.0], [0.5, 0.5]) == []
     with pytest.raises(ValueError):
@@ -99,6 +136,7 @@ def test_breach_indexes_below_for_a_fall_and_empty_cases():
 
 
 # --- alert chart ----------------------------------------------------------------------------
+
 
 def test_alert_chart_is_a_640x260_png_with_the_breach_marked():
     png, caught = render_quietly(alert_chart, step_alert())
@@ -127,13 +165,20 @@ def test_phrase_alert_uses_matches():
     assert red_pixels(img) > 50
 
 
-@pytest.mark.parametrize("alert", [
-    {"id": 1, "type": "crisis_spike", "details": {"p_value": 0.001, "window_hours": 6}},
-    {"id": 2, "type": "severe_complaint", "details": {"quotes": []}},
-    {"id": 3, "type": "threshold", "details": {"period": "2026-09-14T00:00:00+00:00", "mentions": 9}},
-    {"id": 4, "type": "preference_shift", "details": {}},
-    {"id": 5, "type": "preference_shift"},
-])
+@pytest.mark.parametrize(
+    "alert",
+    [
+        {"id": 1, "type": "crisis_spike", "details": {"p_value": 0.001, "window_hours": 6}},
+        {"id": 2, "type": "severe_complaint", "details": {"quotes": []}},
+        {
+            "id": 3,
+            "type": "threshold",
+            "details": {"period": "2026-09-14T00:00:00+00:00", "mentions": 9},
+        },
+        {"id": 4, "type": "preference_shift", "details": {}},
+        {"id": 5, "type": "preference_shift"},
+    ],
+)
 def test_alerts_without_a_series_have_no_chart(alert):
     assert alert_chart(alert) is None
 
@@ -198,8 +243,10 @@ def test_chinese_falls_back_to_english_without_a_cjk_font(no_cjk_font):
     zh, caught = render_quietly(alert_chart, step_alert(), language="zh")
     assert not caught, [str(w.message) for w in caught]
     assert zh == render_quietly(alert_chart, step_alert(), language="en")[0]
-    rows = [{"region": "华东", "items": 10, "net_sentiment": -0.4, "lower": None, "upper": None},
-            {"region": "East 东", "items": 12, "net_sentiment": 0.3, "lower": 0.1, "upper": 0.5}]
+    rows = [
+        {"region": "华东", "items": 10, "net_sentiment": -0.4, "lower": None, "upper": None},
+        {"region": "East 东", "items": 12, "net_sentiment": 0.3, "lower": 0.1, "upper": 0.5},
+    ]
     png, caught = render_quietly(region_sentiment_chart, rows, language="zh")
     assert_size(png, 640, decode(png).shape[0])
     assert not caught, [str(w.message) for w in caught]
@@ -233,13 +280,20 @@ def test_charts_are_thread_safe():
 
 # --- bar charts -----------------------------------------------------------------------------
 
+
 def regions(n: int) -> list[dict]:
     out = []
     for i in range(n):
         v = math.sin(i + 1) * 0.8
-        out.append({"region": f"Region {i}", "items": 20 + 7 * i, "net_sentiment": v,
-                    "lower": max(v - 0.15, -1) if i % 2 else None,
-                    "upper": min(v + 0.15, 1) if i % 2 else None})
+        out.append(
+            {
+                "region": f"Region {i}",
+                "items": 20 + 7 * i,
+                "net_sentiment": v,
+                "lower": max(v - 0.15, -1) if i % 2 else None,
+                "upper": min(v + 0.15, 1) if i % 2 else None,
+            }
+        )
     return out
 
 
@@ -254,8 +308,10 @@ def test_region_chart_decodes_and_grows_with_rows():
         assert not caught, [str(w.message) for w in caught]
     assert heights[0] < heights[1] < heights[2] <= 900
     assert region_sentiment_chart(regions(6)) == region_sentiment_chart(list(reversed(regions(6))))
-    small = [{"region": r, "items": 50, "net_sentiment": v, "lower": None, "upper": None}
-             for r, v in (("East", -0.08), ("West", -0.02))]
+    small = [
+        {"region": r, "items": 50, "net_sentiment": v, "lower": None, "upper": None}
+        for r, v in (("East", -0.08), ("West", -0.02))
+    ]
     assert decode(region_sentiment_chart(small, language="zh")).shape[1] == 640
 
 
@@ -268,9 +324,17 @@ def test_region_chart_limits_include_zero_and_stay_tight_for_small_values():
 
 def benchmark_rows(aspects: int, brands: int = 3) -> list[dict]:
     names = ["spicewell", "rival A", "rival B", "rival C"][:brands]
-    return [{"aspect": f"aspect {a}", "brand": b, "net_sentiment": round(0.2 * (a - j) % 1.2 - 0.6, 2),
-             "lower": None if j == 1 else -0.7, "upper": None if j == 1 else 0.7}
-            for a in range(aspects) for j, b in enumerate(names)]
+    return [
+        {
+            "aspect": f"aspect {a}",
+            "brand": b,
+            "net_sentiment": round(0.2 * (a - j) % 1.2 - 0.6, 2),
+            "lower": None if j == 1 else -0.7,
+            "upper": None if j == 1 else 0.7,
+        }
+        for a in range(aspects)
+        for j, b in enumerate(names)
+    ]
 
 
 def test_benchmark_chart_decodes_and_grows_with_rows():
@@ -297,12 +361,17 @@ def test_names_from_the_data_are_drawn_as_text_not_mathtext():
     aspect named like one stopped the chart (unknown symbol) or lost its dollars."""
     from matplotlib.text import Text
 
-    rows = [{"region": name, "items": 30, "net_sentiment": v, "lower": None, "upper": None}
-            for name, v in zip(DOLLAR_NAMES, (-0.4, 0.1, 0.5))]
+    rows = [
+        {"region": name, "items": 30, "net_sentiment": v, "lower": None, "upper": None}
+        for name, v in zip(DOLLAR_NAMES, (-0.4, 0.1, 0.5))
+    ]
     png, _ = render_quietly(region_sentiment_chart, rows)
     assert abs(decode(png).shape[1] - 640) <= 2
-    bench = [{"aspect": aspect, "brand": brand, "net_sentiment": 0.1, "lower": None, "upper": None}
-             for aspect in DOLLAR_NAMES for brand in ("spicewell", DOLLAR_NAMES[0])]
+    bench = [
+        {"aspect": aspect, "brand": brand, "net_sentiment": 0.1, "lower": None, "upper": None}
+        for aspect in DOLLAR_NAMES
+        for brand in ("spicewell", DOLLAR_NAMES[0])
+    ]
     png, _ = render_quietly(benchmark_chart, bench)
     assert abs(decode(png).shape[1] - 640) <= 2
     for name in DOLLAR_NAMES:  # what the label holds is drawn as plain text, dollars and all

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,26 +25,71 @@ from service.runtime import Runtime
 from service.store.tables import AlertEventRow, AlertRow, OutboxRow
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2027, 3, 1, tzinfo=timezone.utc)  # a Monday; in the future, so that leases run on this clock
+T0 = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday; in the future, so that leases run on this clock
 
 
-def make_alert(session, *, at: datetime, severity="L2", region="East", brand="spicewell", aspect="taste",
-               type="preference_shift") -> AlertRow:
-    series = [{"period": (at - timedelta(weeks=12 - i)).isoformat(), "items": 40, "negative_mentions": 4 if i < 10 else 16}
-              for i in range(12)]
-    details = {"series": series, "detection": {"kind": "interval_breach", "direction": 1, "onset": 10, "detected_at": 11,
-                                               "baseline": 0.1, "observed": 0.4},
-               "signal": {"aspect": aspect}, "aspects": [aspect], "drivers": [],
-               "quotes": [{"id": 1, "text": "way too spicy now", "evidence": "too spicy"}]}
-    row = AlertRow(key=f"k|{brand}|{aspect}|{region}|{at.isoformat()}", rule="pref", type=type, severity=severity,
-                   status="open", title=f"{aspect} complaints rising in {region}", brand=brand, region=region,
-                   aspect=aspect, segment=json.dumps({"region": region}), metric="negative_mention_rate",
-                   baseline=0.1, observed=0.4, magnitude=0.3, confidence=0.99, onset=at - timedelta(weeks=2),
-                   first_detected_at=at, last_detected_at=at, deadline_at=at + timedelta(hours=48),
-                   details=json.dumps(details), created_at=at, updated_at=at)
+def make_alert(
+    session,
+    *,
+    at: datetime,
+    severity="L2",
+    region="East",
+    brand="spicewell",
+    aspect="taste",
+    type="preference_shift",
+) -> AlertRow:
+    series = [
+        {
+            "period": (at - timedelta(weeks=12 - i)).isoformat(),
+            "items": 40,
+            "negative_mentions": 4 if i < 10 else 16,
+        }
+        for i in range(12)
+    ]
+    details = {
+        "series": series,
+        "detection": {
+            "kind": "interval_breach",
+            "direction": 1,
+            "onset": 10,
+            "detected_at": 11,
+            "baseline": 0.1,
+            "observed": 0.4,
+        },
+        "signal": {"aspect": aspect},
+        "aspects": [aspect],
+        "drivers": [],
+        "quotes": [{"id": 1, "text": "way too spicy now", "evidence": "too spicy"}],
+    }
+    row = AlertRow(
+        key=f"k|{brand}|{aspect}|{region}|{at.isoformat()}",
+        rule="pref",
+        type=type,
+        severity=severity,
+        status="open",
+        title=f"{aspect} complaints rising in {region}",
+        brand=brand,
+        region=region,
+        aspect=aspect,
+        segment=json.dumps({"region": region}),
+        metric="negative_mention_rate",
+        baseline=0.1,
+        observed=0.4,
+        magnitude=0.3,
+        confidence=0.99,
+        onset=at - timedelta(weeks=2),
+        first_detected_at=at,
+        last_detected_at=at,
+        deadline_at=at + timedelta(hours=48),
+        details=json.dumps(details),
+        created_at=at,
+        updated_at=at,
+    )
     session.add(row)
     session.flush()
-    session.add(AlertEventRow(alert_id=row.id, at=at, actor="radar", action="raised", note=row.title))
+    session.add(
+        AlertEventRow(alert_id=row.id, at=at, actor="radar", action="raised", note=row.title)
+    )
     session.commit()
     return row
 
@@ -53,8 +98,16 @@ LOOPBACK = ["127.0.0.1/32"]  # the webhook receivers of these tests listen on lo
 
 
 def _settings(url: str, port: int, **delivery) -> Settings:
-    return Settings(database_url=url, delivery={"smtp_port": port, "signing_key": "k", "backoff_seconds": 60,
-                                                "webhook_allow": LOOPBACK, **delivery})
+    return Settings(
+        database_url=url,
+        delivery={
+            "smtp_port": port,
+            "signing_key": "k",
+            "backoff_seconds": 60,
+            "webhook_allow": LOOPBACK,
+            **delivery,
+        },
+    )
 
 
 @pytest.fixture
@@ -64,17 +117,42 @@ def store(db_url, smtp_server):
     rt = Runtime(_settings(db_url, smtp_server.port))
     with rt.sessions() as s:
         make_alert(s, at=T0 - timedelta(days=3))
-        subs.create(s, subs.SubscriptionIn(target="lead@example.test", regions=["East"]), actor="t",
-                    now=T0 - timedelta(days=10))
+        subs.create(
+            s,
+            subs.SubscriptionIn(target="lead@example.test", regions=["East"]),
+            actor="t",
+            now=T0 - timedelta(days=10),
+        )
     yield rt
     rt.close()
 
 
 def _radar(url: str, port: int, now: datetime, **env) -> subprocess.CompletedProcess:
-    e = {**os.environ, "RADAR_DATABASE_URL": url, "RADAR_DELIVERY__SMTP_PORT": str(port),
-         "RADAR_DELIVERY__SIGNING_KEY": "k", "RADAR_DELIVERY__LEASE_SECONDS": "1", **env}
-    return subprocess.run([sys.executable, "-m", "service.cli.main", "digest", "run", "--now", now.isoformat(), "--json"],
-                          cwd=REPO, env=e, capture_output=True, text=True, timeout=180)
+    e = {
+        **os.environ,
+        "RADAR_DATABASE_URL": url,
+        "RADAR_DELIVERY__SMTP_PORT": str(port),
+        "RADAR_DELIVERY__SIGNING_KEY": "k",
+        "RADAR_DELIVERY__LEASE_SECONDS": "1",
+        **env,
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli.main",
+            "digest",
+            "run",
+            "--now",
+            now.isoformat(),
+            "--json",
+        ],
+        cwd=REPO,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _statuses(rt) -> list[tuple[str, int]]:
@@ -88,7 +166,9 @@ def test_killed_between_compose_and_send_delivers_once_after_restart(store, smtp
     url, now = store.settings.database_url, T0 + timedelta(hours=8, minutes=1)
     killed = _radar(url, smtp_server.port, now, RADAR_FAILPOINTS="after_compose")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert smtp_server.messages == [] and _statuses(store) == [("pending", 0)]  # composed and stored, not sent
+    assert smtp_server.messages == [] and _statuses(store) == [
+        ("pending", 0)
+    ]  # composed and stored, not sent
     again = _radar(url, smtp_server.port, now + timedelta(minutes=1))
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(smtp_server.messages) == 1 and _statuses(store) == [("sent", 1)]
@@ -118,7 +198,10 @@ def test_temporary_failures_back_off_then_permanent_ones_dead_letter(store, smtp
     assert service.run(now + timedelta(seconds=59)).dispatch.retrying == []  # not due before 60 s
     assert service.run(now + timedelta(seconds=60)).dispatch.retrying  # second failure: 120 s more
     assert service.run(now + timedelta(seconds=60 + 119)).dispatch.sent == []
-    assert service.run(now + timedelta(seconds=60 + 120)).dispatch.sent and len(smtp_server.messages) == 1
+    assert (
+        service.run(now + timedelta(seconds=60 + 120)).dispatch.sent
+        and len(smtp_server.messages) == 1
+    )
     assert _statuses(store) == [("sent", 3)]
     # the next day's digest is refused for good: dead at once, with the server's answer
     smtp_server.replies = ["550 5.1.1 mailbox unavailable"]
@@ -129,16 +212,22 @@ def test_temporary_failures_back_off_then_permanent_ones_dead_letter(store, smtp
         assert len(dead) == 1 and "550" in dead[0]["last_error"]
         assert c.post(f"/v1/outbox/{dead[0]['id']}/retry").json()["status"] == "pending"
         sent = c.get("/v1/outbox", params={"status": "sent"}).json()["messages"][0]
-        assert c.post(f"/v1/outbox/{sent['id']}/retry").status_code == 409  # only dead letters go back
+        assert (
+            c.post(f"/v1/outbox/{sent['id']}/retry").status_code == 409
+        )  # only dead letters go back
         assert c.post(f"/v1/outbox/{dead[0]['id']}/retry").status_code == 409  # queued already
-    assert service.dispatcher.run().sent and len(smtp_server.messages) == 2  # retried by hand: queued for now
+    assert (
+        service.dispatcher.run().sent and len(smtp_server.messages) == 2
+    )  # retried by hand: queued for now
 
 
 def test_unreachable_server_is_retried_then_dead_lettered(sqlite_url, smtp_server):
     rt = Runtime(_settings(sqlite_url, 1, max_attempts=3))  # nothing listens on port 1
     with rt.sessions() as s:
         make_alert(s, at=T0 - timedelta(days=1))
-        subs.create(s, subs.SubscriptionIn(target="x@example.test"), actor="t", now=T0 - timedelta(days=5))
+        subs.create(
+            s, subs.SubscriptionIn(target="x@example.test"), actor="t", now=T0 - timedelta(days=5)
+        )
     service = rt.delivery_service()
     now = T0 + timedelta(hours=9)
     for k in range(3):
@@ -163,38 +252,55 @@ def test_two_schedulers_at_once_send_each_message_once(store, smtp_server):
 
 
 def _row(**kw) -> subs.SubscriptionRow:
-    base = dict(id=1, frequency="daily", active=True, timezone="UTC", send_hour=8, send_weekday=0,
-                created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    base = dict(
+        id=1,
+        frequency="daily",
+        active=True,
+        timezone="UTC",
+        send_hour=8,
+        send_weekday=0,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
     return subs.SubscriptionRow(**{**base, **kw})
 
 
 def test_schedule_follows_the_local_clock_across_daylight_saving():
     ny = _row(timezone="America/New_York")
     # 2026-03-08: clocks go forward in New York; 08:00 local is 12:00 UTC on that day, 13:00 before
-    p = subs.due_period(ny, datetime(2026, 3, 8, 12, 30, tzinfo=timezone.utc))
-    assert p.key == "daily:2026-03-08" and p.end == datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
+    p = subs.due_period(ny, datetime(2026, 3, 8, 12, 30, tzinfo=UTC))
+    assert p.key == "daily:2026-03-08" and p.end == datetime(2026, 3, 8, 12, tzinfo=UTC)
     assert p.end - p.start == timedelta(hours=23)
-    assert subs.due_period(ny, datetime(2026, 3, 8, 11, 59, tzinfo=timezone.utc)).key == "daily:2026-03-07"
+    assert subs.due_period(ny, datetime(2026, 3, 8, 11, 59, tzinfo=UTC)).key == "daily:2026-03-07"
     berlin = _row(timezone="Europe/Berlin", send_hour=7)
-    p = subs.due_period(berlin, datetime(2026, 10, 25, 6, 30, tzinfo=timezone.utc))  # 07:30 CET, a 25 h day
+    p = subs.due_period(berlin, datetime(2026, 10, 25, 6, 30, tzinfo=UTC))  # 07:30 CET, a 25 h day
     assert p.key == "daily:2026-10-25" and p.end - p.start == timedelta(hours=25)
     weekly = _row(frequency="weekly", send_weekday=4, timezone="Asia/Shanghai", send_hour=9)
-    p = subs.due_period(weekly, datetime(2026, 3, 10, 3, tzinfo=timezone.utc))  # Tuesday: last Friday's
-    assert p.key == "weekly:2026-03-06" and p.end == datetime(2026, 3, 6, 1, tzinfo=timezone.utc)
+    p = subs.due_period(weekly, datetime(2026, 3, 10, 3, tzinfo=UTC))  # Tuesday: last Friday's
+    assert p.key == "weekly:2026-03-06" and p.end == datetime(2026, 3, 6, 1, tzinfo=UTC)
     assert p.end - p.start == timedelta(days=7)
-    late = _row(created_at=datetime(2026, 3, 10, 9, tzinfo=timezone.utc))
-    assert subs.due_period(late, datetime(2026, 3, 10, 10, tzinfo=timezone.utc)) is None  # ended before it existed
-    assert subs.due_period(_row(frequency="immediate"), datetime(2026, 3, 10, tzinfo=timezone.utc)) is None
+    late = _row(created_at=datetime(2026, 3, 10, 9, tzinfo=UTC))
+    assert (
+        subs.due_period(late, datetime(2026, 3, 10, 10, tzinfo=UTC)) is None
+    )  # ended before it existed
+    assert subs.due_period(_row(frequency="immediate"), datetime(2026, 3, 10, tzinfo=UTC)) is None
 
 
 def test_quiet_periods_send_nothing_or_one_line_by_choice(sqlite_url, smtp_server):
     rt = Runtime(_settings(sqlite_url, smtp_server.port))
     with rt.sessions() as s:
         for target, quiet in (("skip@example.test", "skip"), ("quiet@example.test", "all_quiet")):
-            subs.create(s, subs.SubscriptionIn(target=target, quiet=quiet, language="zh" if quiet == "all_quiet" else "en"),
-                        actor="t", now=T0 - timedelta(days=2))
+            subs.create(
+                s,
+                subs.SubscriptionIn(
+                    target=target, quiet=quiet, language="zh" if quiet == "all_quiet" else "en"
+                ),
+                actor="t",
+                now=T0 - timedelta(days=2),
+            )
     report = rt.delivery_service().run(T0 + timedelta(hours=8, minutes=1))
-    assert len(report.quiet_skipped) == 1 and [m["To"] for m in smtp_server.parsed()] == ["quiet@example.test"]
+    assert len(report.quiet_skipped) == 1 and [m["To"] for m in smtp_server.parsed()] == [
+        "quiet@example.test"
+    ]
     msg = smtp_server.parsed()[0]
     assert "一切平稳" in msg["Subject"] and "一切平稳" in msg.get_body(("plain",)).get_content()
     rt.close()
@@ -223,21 +329,43 @@ def test_an_l1_alert_goes_at_once_to_a_signed_wecom_webhook(sqlite_url, monkeypa
     rt = Runtime(_settings(sqlite_url, 1))
     try:
         with rt.sessions() as s:
-            subs.create(s, subs.SubscriptionIn(channel="webhook", format="wecom", frequency="immediate", language="zh",
-                                               target=f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=abc",
-                                               secret_env="RADAR_WEBHOOK_SECRET_ONCALL"), actor="t", now=T0,
-                        allow=LOOPBACK)
-            make_alert(s, at=T0 + timedelta(hours=1), severity="L2")  # below its minimum (L1): not sent
-            l1 = make_alert(s, at=T0 + timedelta(hours=2), severity="L1", aspect="health_safety",
-                            type="severe_complaint")
+            subs.create(
+                s,
+                subs.SubscriptionIn(
+                    channel="webhook",
+                    format="wecom",
+                    frequency="immediate",
+                    language="zh",
+                    target=f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=abc",
+                    secret_env="RADAR_WEBHOOK_SECRET_ONCALL",
+                ),
+                actor="t",
+                now=T0,
+                allow=LOOPBACK,
+            )
+            make_alert(
+                s, at=T0 + timedelta(hours=1), severity="L2"
+            )  # below its minimum (L1): not sent
+            l1 = make_alert(
+                s,
+                at=T0 + timedelta(hours=2),
+                severity="L1",
+                aspect="health_safety",
+                type="severe_complaint",
+            )
         service = rt.delivery_service()
         report = service.run(T0 + timedelta(hours=2, minutes=1))
         assert report.dispatch.sent and len(_Receiver.received) == 1
         path, headers, body = _Receiver.received[0]
-        assert path.endswith("key=abc") and verify(body, headers, b"s3cret", now=datetime.now().timestamp())
+        assert path.endswith("key=abc") and verify(
+            body, headers, b"s3cret", now=datetime.now().timestamp()
+        )
         payload = json.loads(body)
         assert payload["msgtype"] == "markdown" and "[L1]" in payload["markdown"]["content"]
-        assert "健康与安全" in payload["markdown"]["content"] and f"/v1/alerts/{l1.id}" in payload["markdown"]["content"]
+        assert (
+            "健康与安全" in payload["markdown"]["content"]
+            and f"/v1/alerts/{l1.id}" in payload["markdown"]["content"]
+        )
         service.run(T0 + timedelta(hours=3))
         assert len(_Receiver.received) == 1  # once per alert
     finally:
@@ -256,22 +384,53 @@ def test_subscriptions_through_the_api(sqlite_url):
 
     rt = Runtime(_settings(sqlite_url, 1))
     with TestClient(_app(rt)) as c:
-        r = c.post("/v1/subscriptions", json={"target": "a@example.test", "regions": ["East"], "language": "zh",
-                                              "timezone": "Asia/Shanghai", "send_hour": 8})
-        assert r.status_code == 201 and r.json()["regions"] == ["East"] and r.json()["min_severity"] == "L3"
+        r = c.post(
+            "/v1/subscriptions",
+            json={
+                "target": "a@example.test",
+                "regions": ["East"],
+                "language": "zh",
+                "timezone": "Asia/Shanghai",
+                "send_hour": 8,
+            },
+        )
+        assert (
+            r.status_code == 201
+            and r.json()["regions"] == ["East"]
+            and r.json()["min_severity"] == "L3"
+        )
         sid = r.json()["id"]
-        bad = c.post("/v1/subscriptions", json={"target": "a@example.test", "timezone": "Mars/Olympus"})
+        bad = c.post(
+            "/v1/subscriptions", json={"target": "a@example.test", "timezone": "Mars/Olympus"}
+        )
         assert bad.status_code == 422 and "timezone" in json.dumps(bad.json())
         bad = c.post("/v1/subscriptions", json={"target": "not-an-address"})
         assert bad.status_code == 422 and "not an email address" in json.dumps(bad.json())
-        hook = c.post("/v1/subscriptions", json={"channel": "webhook", "format": "slack", "frequency": "immediate",
-                                                 "target": "https://hooks.slack.com/services/T0/B0/SECRET"}).json()
+        hook = c.post(
+            "/v1/subscriptions",
+            json={
+                "channel": "webhook",
+                "format": "slack",
+                "frequency": "immediate",
+                "target": "https://hooks.slack.com/services/T0/B0/SECRET",
+            },
+        ).json()
         assert "SECRET" not in hook["target"] and hook["min_severity"] == "L1"
         assert c.patch(f"/v1/subscriptions/{sid}", json={"send_hour": 25}).status_code == 422
-        assert c.patch(f"/v1/subscriptions/{sid}", json={"send_hour": 9, "active": False}).json()["active"] is False
-        assert c.get("/v1/subscriptions", params={"active": True}).json()["subscriptions"][0]["id"] == hook["id"]
+        assert (
+            c.patch(f"/v1/subscriptions/{sid}", json={"send_hour": 9, "active": False}).json()[
+                "active"
+            ]
+            is False
+        )
+        assert (
+            c.get("/v1/subscriptions", params={"active": True}).json()["subscriptions"][0]["id"]
+            == hook["id"]
+        )
         c.app.dependency_overrides[get_caller] = lambda: Caller(id="v", role="viewer")
-        assert c.get("/v1/subscriptions").status_code == 403 and c.get("/v1/outbox").status_code == 403
+        assert (
+            c.get("/v1/subscriptions").status_code == 403 and c.get("/v1/outbox").status_code == 403
+        )
         c.app.dependency_overrides.clear()
         assert c.delete(f"/v1/subscriptions/{sid}").status_code == 204
         assert c.get(f"/v1/subscriptions/{sid}").status_code == 404
@@ -285,11 +444,26 @@ def test_radar_subscriptions_and_digest_commands(sqlite_url, smtp_server, tmp_pa
 
     env = {"RADAR_DATABASE_URL": sqlite_url, "RADAR_DELIVERY__SMTP_PORT": str(smtp_server.port)}
     runner = CliRunner()
-    r = runner.invoke(app, ["subscriptions", "add", "lead@example.test", "--region", "East,North", "--language", "zh",
-                            "--timezone", "Asia/Shanghai"], env=env)
+    r = runner.invoke(
+        app,
+        [
+            "subscriptions",
+            "add",
+            "lead@example.test",
+            "--region",
+            "East,North",
+            "--language",
+            "zh",
+            "--timezone",
+            "Asia/Shanghai",
+        ],
+        env=env,
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["regions"] == ["East", "North"]
-    r = runner.invoke(app, ["subscriptions", "add", "x@example.test", "--timezone", "Nowhere/City"], env=env)
+    r = runner.invoke(
+        app, ["subscriptions", "add", "x@example.test", "--timezone", "Nowhere/City"], env=env
+    )
     assert r.exit_code == 2 and "timezone" in r.output and "Nowhere/City" in r.output
     r = runner.invoke(app, ["subscriptions", "update", "1", "--set", "send_hour=7"], env=env)
     assert r.exit_code == 0 and json.loads(r.output)["send_hour"] == 7
@@ -306,11 +480,19 @@ def test_radar_serve_runs_the_delivery_schedule_in_process(sqlite_url, smtp_serv
     from service.cli.main import _digest_job, _schedule
 
     rt = Runtime(_settings(sqlite_url, smtp_server.port))
-    with rt.sessions() as s:  # due now: yesterday's subscriber, midnight UTC, wants "all quiet" lines
-        subs.create(s, subs.SubscriptionIn(target="q@example.test", quiet="all_quiet", send_hour=0), actor="t",
-                    now=datetime.now(timezone.utc) - timedelta(days=2))
+    with (
+        rt.sessions() as s
+    ):  # due now: yesterday's subscriber, midnight UTC, wants "all quiet" lines
+        subs.create(
+            s,
+            subs.SubscriptionIn(target="q@example.test", quiet="all_quiet", send_hour=0),
+            actor="t",
+            now=datetime.now(UTC) - timedelta(days=2),
+        )
     stop = threading.Event()
-    th = threading.Thread(target=_schedule, args=("digest", _digest_job(rt), 0.2, stop), daemon=True)
+    th = threading.Thread(
+        target=_schedule, args=("digest", _digest_job(rt), 0.2, stop), daemon=True
+    )
     th.start()
     deadline = time.time() + 20
     while not smtp_server.messages and time.time() < deadline:
@@ -331,7 +513,11 @@ def test_unsubscribed_before_the_send_is_cancelled_not_sent(store, smtp_server):
     with store.sessions() as s:
         subs.unsubscribe(s, s.scalars(select(subs.SubscriptionRow)).one())
     report = service.run(now + timedelta(minutes=1))
-    assert report.dispatch.cancelled and smtp_server.messages == [] and _statuses(store) == [("cancelled", 1)]
+    assert (
+        report.dispatch.cancelled
+        and smtp_server.messages == []
+        and _statuses(store) == [("cancelled", 1)]
+    )
 
 
 def test_switching_to_immediate_does_not_replay_old_alerts(store, smtp_server):
@@ -339,25 +525,38 @@ def test_switching_to_immediate_does_not_replay_old_alerts(store, smtp_server):
 
     with store.sessions() as s:
         sub = s.scalars(select(subs.SubscriptionRow)).one()
-        subs.update(s, sub, subs.SubscriptionPatch(frequency="immediate", min_severity="L3"), now=T0)
+        subs.update(
+            s, sub, subs.SubscriptionPatch(frequency="immediate", min_severity="L3"), now=T0
+        )
         make_alert(s, at=T0 + timedelta(minutes=5), aspect="packaging")
     report = store.delivery_service().run(T0 + timedelta(minutes=10))
-    assert len(report.composed) == 1 and len(smtp_server.messages) == 1  # the new alert, not the one of 3 days ago
+    assert (
+        len(report.composed) == 1 and len(smtp_server.messages) == 1
+    )  # the new alert, not the one of 3 days ago
     msg = smtp_server.parsed()[0]
     assert msg["Subject"].startswith("[L2] Feedback Radar:") and "Packaging" in msg["Subject"]
     text = msg.get_body(("plain",)).get_content()
     assert "What changed" not in text
 
 
-def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(sqlite_url, smtp_server, monkeypatch):
+def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(
+    sqlite_url, smtp_server, monkeypatch
+):
     from service.config import DeliverySettings
     from service.delivery.outbox import send_email
 
     monkeypatch.delenv("RADAR_WEBHOOK_SECRET", raising=False)
     rt = Runtime(_settings(sqlite_url, 1))
     with rt.sessions() as s:
-        subs.create(s, subs.SubscriptionIn(channel="webhook", frequency="immediate", target="http://127.0.0.1:9/hook"),
-                    actor="t", now=T0, allow=LOOPBACK)
+        subs.create(
+            s,
+            subs.SubscriptionIn(
+                channel="webhook", frequency="immediate", target="http://127.0.0.1:9/hook"
+            ),
+            actor="t",
+            now=T0,
+            allow=LOOPBACK,
+        )
         make_alert(s, at=T0 + timedelta(minutes=1), severity="L1")
     report = rt.delivery_service().run(T0 + timedelta(minutes=2))
     assert report.dispatch.dead
@@ -368,9 +567,16 @@ def test_webhooks_are_only_sent_signed_and_plain_smtp_login_is_refused(sqlite_ur
     rt.close()
     plain = DeliverySettings(smtp_port=smtp_server.port, smtp_username="radar", smtp_password="pw")
     r = send_email(plain, to="a@example.test", message=b"Subject: x\r\n\r\nx\r\n")
-    assert not r.ok and not r.retryable and "plain connection" in r.error and smtp_server.messages == []
+    assert (
+        not r.ok
+        and not r.retryable
+        and "plain connection" in r.error
+        and smtp_server.messages == []
+    )
     with pytest.raises(Exception, match="secret_env"):
-        subs.SubscriptionIn(channel="webhook", target="http://x.test/h", secret_env="RADAR_DELIVERY__SMTP_PASSWORD")
+        subs.SubscriptionIn(
+            channel="webhook", target="http://x.test/h", secret_env="RADAR_DELIVERY__SMTP_PASSWORD"
+        )
 
 
 # --- webhook targets, errors and logs (issue 20) -------------------------------------------
@@ -397,17 +603,35 @@ def test_webhook_targets_inside_the_network_are_refused_through_the_api(sqlite_u
             assert f"{kind} address" in json.dumps(body) and "webhook_allow" in json.dumps(body)
             assert [d["field"] for d in body["error"]["details"]] == ["body.target"], body
             assert "PROBE-TOKEN-1" not in r.text and "/hook" not in r.text
-        assert c.post("/v1/subscriptions", json={"channel": "webhook",
-                                                 "target": "http://0177.0.0.1/h"}).status_code == 422
+        assert (
+            c.post(
+                "/v1/subscriptions", json={"channel": "webhook", "target": "http://0177.0.0.1/h"}
+            ).status_code
+            == 422
+        )
         assert c.get("/v1/subscriptions").json()["subscriptions"] == []  # nothing stored
     rt.close()
     rt = Runtime(_settings(sqlite_url, 1, webhook_allow=["127.0.0.0/8", "169.254.169.254"]))
     with TestClient(_app(rt)) as c:  # what the allow-list names is accepted, nothing more
-        assert c.post("/v1/subscriptions", json={"channel": "webhook",
-                                                 "target": "http://0x7f000001/h"}).status_code == 201
-        assert c.post("/v1/subscriptions", json={"channel": "webhook",
-                                                 "target": "http://169.254.169.254/h"}).status_code == 201
-        assert c.post("/v1/subscriptions", json={"channel": "webhook", "target": "http://10.0.0.1/h"}).status_code == 422
+        assert (
+            c.post(
+                "/v1/subscriptions", json={"channel": "webhook", "target": "http://0x7f000001/h"}
+            ).status_code
+            == 201
+        )
+        assert (
+            c.post(
+                "/v1/subscriptions",
+                json={"channel": "webhook", "target": "http://169.254.169.254/h"},
+            ).status_code
+            == 201
+        )
+        assert (
+            c.post(
+                "/v1/subscriptions", json={"channel": "webhook", "target": "http://10.0.0.1/h"}
+            ).status_code
+            == 422
+        )
     rt.close()
 
 
@@ -424,7 +648,9 @@ def test_radar_subscriptions_add_refuses_internal_webhook_targets(sqlite_url):
         assert "target: webhook target" in r.output and f"{kind} address" in r.output
         assert "PROBE-TOKEN-1" not in r.output
     allowed = {**env, "RADAR_DELIVERY__WEBHOOK_ALLOW": '["127.0.0.1/32"]'}
-    r = runner.invoke(app, ["subscriptions", "add", "http://localhost:9/h", "--channel", "webhook"], env=allowed)
+    r = runner.invoke(
+        app, ["subscriptions", "add", "http://localhost:9/h", "--channel", "webhook"], env=allowed
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["target"] == "http://localhost:9/…"
 
@@ -432,8 +658,13 @@ def test_radar_subscriptions_add_refuses_internal_webhook_targets(sqlite_url):
 def _l1_alert_for_webhook(rt: Runtime, target: str) -> Runtime:
     """An immediate webhook subscription to ``target`` (allowed on loopback) and an L1 alert."""
     with rt.sessions() as s:
-        subs.create(s, subs.SubscriptionIn(channel="webhook", frequency="immediate", target=target),
-                    actor="t", now=T0, allow=LOOPBACK)
+        subs.create(
+            s,
+            subs.SubscriptionIn(channel="webhook", frequency="immediate", target=target),
+            actor="t",
+            now=T0,
+            allow=LOOPBACK,
+        )
         make_alert(s, at=T0 + timedelta(minutes=1), severity="L1")
     return rt
 
@@ -445,12 +676,16 @@ def _the_dead_letter(rt: Runtime) -> dict:
     return dead
 
 
-def test_a_target_refused_at_send_time_is_dead_lettered_and_never_contacted(sqlite_url, receiver, monkeypatch):
+def test_a_target_refused_at_send_time_is_dead_lettered_and_never_contacted(
+    sqlite_url, receiver, monkeypatch
+):
     """Allowed when subscribed; by the send the allow-list no longer names it (as when a
     name's DNS answer turns private): refused with the reason, dead at once, no request."""
     monkeypatch.setenv("RADAR_WEBHOOK_SECRET", "s3cret")
     receiver.answer(200, b"")
-    _l1_alert_for_webhook(Runtime(_settings(sqlite_url, 1)), receiver.url + "/hook?token=TOK-55aa66bb").close()
+    _l1_alert_for_webhook(
+        Runtime(_settings(sqlite_url, 1)), receiver.url + "/hook?token=TOK-55aa66bb"
+    ).close()
     rt = Runtime(_settings(sqlite_url, 1, webhook_allow=[]))
     report = rt.delivery_service().run(T0 + timedelta(minutes=2))
     assert report.dispatch.dead and not report.dispatch.sent and receiver.requests == []
@@ -461,13 +696,19 @@ def test_a_target_refused_at_send_time_is_dead_lettered_and_never_contacted(sqli
     rt.close()
 
 
-def test_a_failed_webhook_records_status_and_reason_and_logs_no_url_secrets(sqlite_url, receiver, monkeypatch,
-                                                                            caplog):
+def test_a_failed_webhook_records_status_and_reason_and_logs_no_url_secrets(
+    sqlite_url, receiver, monkeypatch, caplog
+):
     monkeypatch.setenv("RADAR_WEBHOOK_SECRET", "s3cret")
-    receiver.answer(400, b"invalid payload; internal host db-7.corp:5432 user=admin token=INNER-SECRET",
-                    "text/plain")
-    rt = _l1_alert_for_webhook(Runtime(_settings(sqlite_url, 1)),
-                               receiver.url + "/services/T0/B0/PATH-SECRET-77?token=TOK-88cc")
+    receiver.answer(
+        400,
+        b"invalid payload; internal host db-7.corp:5432 user=admin token=INNER-SECRET",
+        "text/plain",
+    )
+    rt = _l1_alert_for_webhook(
+        Runtime(_settings(sqlite_url, 1)),
+        receiver.url + "/services/T0/B0/PATH-SECRET-77?token=TOK-88cc",
+    )
     with caplog.at_level(logging.DEBUG):  # radar -v
         report = rt.delivery_service().run(T0 + timedelta(minutes=2))
     assert report.dispatch.dead and len(receiver.requests) == 1

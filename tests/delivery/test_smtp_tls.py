@@ -19,9 +19,28 @@ MESSAGE = b"From: radar@example.test\r\nTo: a@example.test\r\nSubject: hi\r\nMes
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
     d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(d / "key.pem"),
-                    "-out", str(d / "cert.pem")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return d / "cert.pem", d / "key.pem"
 
 
@@ -39,12 +58,28 @@ def tls_server(request, cert):
     ctx.load_cert_chain(*cert)
     inbox, port = Inbox(), free_port()
     if request.param == "starttls":
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
-                                authenticator=_auth, auth_required=True)
+        controller = Controller(
+            inbox,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=ctx,
+            require_starttls=True,
+            authenticator=_auth,
+            auth_required=True,
+        )
     else:
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=ctx, authenticator=_auth,
-                                auth_required=True, auth_require_tls=False)  # TLS from the start: it is TLS
-    with warnings.catch_warnings():  # aiosmtpd cannot tell that an ssl_context server is already TLS
+        controller = Controller(
+            inbox,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=ctx,
+            authenticator=_auth,
+            auth_required=True,
+            auth_require_tls=False,
+        )  # TLS from the start: it is TLS
+    with (
+        warnings.catch_warnings()
+    ):  # aiosmtpd cannot tell that an ssl_context server is already TLS
         warnings.simplefilter("ignore", UserWarning)
         controller.start()
     try:
@@ -54,8 +89,14 @@ def tls_server(request, cert):
 
 
 def _settings(security, port, cert, password="s3cret", ca=True) -> DeliverySettings:
-    return DeliverySettings(smtp_port=port, smtp_security=security, smtp_username="radar", smtp_password=password,
-                            smtp_ca_file=cert[0] if ca else None, smtp_timeout=3)
+    return DeliverySettings(
+        smtp_port=port,
+        smtp_security=security,
+        smtp_username="radar",
+        smtp_password=password,
+        smtp_ca_file=cert[0] if ca else None,
+        smtp_timeout=3,
+    )
 
 
 def test_tls_and_login_deliver(tls_server, cert):
@@ -67,8 +108,12 @@ def test_tls_and_login_deliver(tls_server, cert):
 
 def test_a_wrong_password_or_an_unknown_certificate_sends_nothing(tls_server, cert):
     security, port, inbox = tls_server
-    bad = send_email(_settings(security, port, cert, password="n0pe"), to="a@example.test", message=MESSAGE)
+    bad = send_email(
+        _settings(security, port, cert, password="n0pe"), to="a@example.test", message=MESSAGE
+    )
     assert not bad.ok and "n0pe" not in (bad.error or "")
-    untrusted = send_email(_settings(security, port, cert, ca=False), to="a@example.test", message=MESSAGE)
+    untrusted = send_email(
+        _settings(security, port, cert, ca=False), to="a@example.test", message=MESSAGE
+    )
     assert not untrusted.ok and "CERTIFICATE" in untrusted.error.upper()
     assert inbox.messages == []

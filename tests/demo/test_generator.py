@@ -29,7 +29,9 @@ def test_items_vary_like_real_feedback():
     assert {r["channel"] for r in rows} == {"review", "social", "complaint"}
     assert {r["brand"] for r in rows} == {"spicewell", "noodleking", "goldenbowl"}
     assert sum("[" not in t and "@example.com" in t for t in texts) > 0  # contact details to redact
-    assert all(datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).tzinfo for r in rows[:50])
+    assert all(
+        datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).tzinfo for r in rows[:50]
+    )
 
 
 def test_injected_effects_are_where_the_truth_says():
@@ -40,17 +42,28 @@ def test_injected_effects_are_where_the_truth_says():
         sel = [t for r, t in items if pred(r, t)]
         return sum(topic in t.topics for t in sel) / max(len(sel), 1), len(sel)
 
-    in_cell = lambda r, t: (r["brand"] == cfg.shift_brand and r["region"] == cfg.shift_region  # noqa: E731
-                            and r["age_group"] == cfg.shift_age_group)
+    in_cell = lambda r, t: (
+        r["brand"] == cfg.shift_brand
+        and r["region"] == cfg.shift_region  # noqa: E731
+        and r["age_group"] == cfg.shift_age_group
+    )
     shifted = lambda t: cfg.shift_week <= t.week < cfg.rollback_week  # noqa: E731
     after, n_after = share(lambda r, t: in_cell(r, t) and shifted(t), "too_spicy")
     before, _ = share(lambda r, t: in_cell(r, t) and t.week < cfg.shift_week, "too_spicy")
-    rolled_back, n_back = share(lambda r, t: in_cell(r, t) and t.week >= cfg.rollback_week, "too_spicy")
-    elsewhere, _ = share(lambda r, t: not in_cell(r, t) and r["brand"] == cfg.shift_brand and shifted(t), "too_spicy")
+    rolled_back, n_back = share(
+        lambda r, t: in_cell(r, t) and t.week >= cfg.rollback_week, "too_spicy"
+    )
+    elsewhere, _ = share(
+        lambda r, t: not in_cell(r, t) and r["brand"] == cfg.shift_brand and shifted(t), "too_spicy"
+    )
     assert after > 0.3 and before < 0.1 and elsewhere < 0.1 and n_after > 20
     assert rolled_back < 0.1 and n_back > 20  # the recipe rolled back: the extra complaints stop
-    surge, _ = share(lambda r, t: r["brand"] == cfg.surge_brand and t.week >= cfg.surge_week, "packaging_damage")
-    pre, _ = share(lambda r, t: r["brand"] == cfg.surge_brand and t.week < cfg.surge_week, "packaging_damage")
+    surge, _ = share(
+        lambda r, t: r["brand"] == cfg.surge_brand and t.week >= cfg.surge_week, "packaging_damage"
+    )
+    pre, _ = share(
+        lambda r, t: r["brand"] == cfg.surge_brand and t.week < cfg.surge_week, "packaging_damage"
+    )
     assert surge > 0.3 and pre < 0.1
     early = [t for r, t in items if t.week < 6 and any(x.startswith("delivery") for x in t.topics)]
     late = [t for r, t in items if t.week >= 20 and any(x.startswith("delivery") for x in t.topics)]
@@ -76,6 +89,9 @@ def test_the_truth_keeps_the_rollbacks_injected_effect(tmp_path):
     info = write_demo(tmp_path / "demo.csv", DemoConfig(per_week=400))
     truth = json.loads(Path(info["truth"]).read_text())
     e = truth["effects"]["rollback_effect"]
-    assert e["segment"] == {"region": "East", "age_group": "18-24"} and e["from_week"] == DemoConfig().rollback_week
+    assert (
+        e["segment"] == {"region": "East", "age_group": "18-24"}
+        and e["from_week"] == DemoConfig().rollback_week
+    )
     assert e["did"] < -0.3 and e["treated"]["before"] > 0.4 and e["treated"]["after"] < 0.25
     assert abs(e["control"]["after"] - e["control"]["before"]) < 0.05

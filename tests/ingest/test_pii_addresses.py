@@ -1,7 +1,7 @@
 """Street addresses in feedback text: redacted (or masked) where clearly an address, and
 ordinary sentences left exactly as written, since a false positive destroys feedback."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -98,8 +98,10 @@ def test_ordinary_text_is_left_exactly_as_written(text):
 
 
 def test_each_address_is_counted():
-    out, found = redact("寄到杭州市西湖区文三路100号，或者北京市朝阳区建国路88号, "
-                        "or 221B Baker Street, London NW1 6XE")
+    out, found = redact(
+        "寄到杭州市西湖区文三路100号，或者北京市朝阳区建国路88号, "
+        "or 221B Baker Street, London NW1 6XE"
+    )
     assert out == "寄到[ADDRESS]，或者[ADDRESS], or [ADDRESS]"
     assert found == {"ADDRESS": 3}
 
@@ -134,10 +136,17 @@ def test_modes_leave_ordinary_text_alone():
             assert redact(text, mode) == (text, {})
 
 
-@pytest.mark.parametrize("text", [
-    "区" * 20_000, "市区" * 10_000 + "1号", "1栋" * 10_000, "1 Main Main Main " * 3_000,
-    "A" * 20_000, "12 Main Street, " * 5_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "区" * 20_000,
+        "市区" * 10_000 + "1号",
+        "1栋" * 10_000,
+        "1 Main Main Main " * 3_000,
+        "A" * 20_000,
+        "12 Main Street, " * 5_000,
+    ],
+)
 def test_long_repetitive_text_is_handled_quickly(text):
     import time
 
@@ -148,18 +157,27 @@ def test_long_repetitive_text_is_handled_quickly(text):
 
 # --- at ingest -----------------------------------------------------------------------------
 
-T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 
 
 def _rec(ext, text, source="weibo"):
-    return {"source": source, "channel": "social", "external_id": ext, "text": text,
-            "created_at": T0.isoformat()}
+    return {
+        "source": source,
+        "channel": "social",
+        "external_id": ext,
+        "text": text,
+        "created_at": T0.isoformat(),
+    }
 
 
 def test_ingest_stores_addresses_redacted_per_source_mode_and_counts_them(
-        sqlite_url, make_runtime, fake_scorer, monkeypatch):
-    rt = make_runtime(sqlite_url, fake_scorer,
-                      ingest={"pii_mode": "redact", "pii_mode_by_source": {"hotline": "mask", "shop": "keep"}})
+    sqlite_url, make_runtime, fake_scorer, monkeypatch
+):
+    rt = make_runtime(
+        sqlite_url,
+        fake_scorer,
+        ingest={"pii_mode": "redact", "pii_mode_by_source": {"hotline": "mask", "shop": "keep"}},
+    )
     preparer = rt.preparer
     found: dict[str, dict[str, int]] = {}
     prepare = preparer.prepare
@@ -171,7 +189,10 @@ def test_ingest_stores_addresses_redacted_per_source_mode_and_counts_them(
 
     monkeypatch.setattr(preparer, "prepare", recording)
     rows = [
-        _rec("en", "Box crushed. I live at 221B Baker Street, London NW1 6XE, mail li.wei@example.com"),
+        _rec(
+            "en",
+            "Box crushed. I live at 221B Baker Street, London NW1 6XE, mail li.wei@example.com",
+        ),
         _rec("zh", "寄到上海市浦东新区张江路123号5栋1单元402室，包装破了，电话13812345678"),
         _rec("masked", "我家在北京市朝阳区建国路88号，面条很好吃", source="hotline"),
         _rec("kept", "I live at 221B Baker Street, great noodles", source="shop"),
@@ -185,7 +206,9 @@ def test_ingest_stores_addresses_redacted_per_source_mode_and_counts_them(
 
     assert stored["en"] == "Box crushed. I live at [ADDRESS], mail [EMAIL]"
     assert stored["zh"] == "寄到[ADDRESS]，包装破了，电话[PHONE]"
-    assert stored["masked"].startswith("我家在北京*") and stored["masked"].endswith("*8号，面条很好吃")
+    assert stored["masked"].startswith("我家在北京*") and stored["masked"].endswith(
+        "*8号，面条很好吃"
+    )
     assert "建国路" not in stored["masked"]
     assert stored["kept"] == rows[3]["text"]
     assert stored["plain"] == rows[4]["text"]

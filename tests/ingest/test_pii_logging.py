@@ -3,7 +3,7 @@ validation, not for a row the database rejects; through the ingest service and t
 
 import logging
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,15 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from service.api.app import create_app
 from service.store import repo
 
-T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 EMAIL = "li.wei@example.com"
 PHONES = ("13812345678", "+86 139 8765 4321")
 SENTINEL = "db-says-7f3a"  # in the (fake) database error message, which quotes the row
 
 
 def _rec(ext, text, source="weibo", **kw):
-    r = {"source": source, "channel": "social", "external_id": ext, "text": text,
-         "created_at": T0.isoformat()}
+    r = {
+        "source": source,
+        "channel": "social",
+        "external_id": ext,
+        "text": text,
+        "created_at": T0.isoformat(),
+    }
     r.update(kw)
     return r
 
@@ -28,9 +33,16 @@ def _rec(ext, text, source="weibo", **kw):
 def _items(tag):
     """A good row, an invalid row and a row the database rejects, each with contact details."""
     good = _rec(f"{tag}-ok", f"Box crushed, mail me at {EMAIL} or call {PHONES[0]} ({tag})")
-    invalid = _rec(f"{tag}-invalid", f"面条太辣了，联系{PHONES[1]}，邮箱{EMAIL} ({tag})", created_at="not a date")
-    rejected = _rec(f"db-{tag}", f"cup leaked, {EMAIL} / {PHONES[0]}, 寄到北京市朝阳区建国路88号 ({tag})",
-                    source="shop")  # kept as written (pii_mode keep): what the database sees
+    invalid = _rec(
+        f"{tag}-invalid",
+        f"面条太辣了，联系{PHONES[1]}，邮箱{EMAIL} ({tag})",
+        created_at="not a date",
+    )
+    rejected = _rec(
+        f"db-{tag}",
+        f"cup leaked, {EMAIL} / {PHONES[0]}, 寄到北京市朝阳区建国路88号 ({tag})",
+        source="shop",
+    )  # kept as written (pii_mode keep): what the database sees
     return [good, invalid, rejected]
 
 
@@ -43,8 +55,11 @@ def failing_db(monkeypatch):
         bad = [p for p in items if p.item.external_id.startswith("db-")]
         if bad:
             text = bad[0].item.text
-            raise IntegrityError("INSERT INTO feedback (text) VALUES (%(text)s)", {"text": text},
-                                 Exception(f"{SENTINEL}: value {text!r} violates a check"))
+            raise IntegrityError(
+                "INSERT INTO feedback (text) VALUES (%(text)s)",
+                {"text": text},
+                Exception(f"{SENTINEL}: value {text!r} violates a check"),
+            )
         return real(session, items=items, **kw)
 
     monkeypatch.setattr(repo, "upsert_items", upsert)
@@ -69,7 +84,9 @@ def _assert_nothing_raw_logged(caplog, rows):
     assert SENTINEL not in logged
 
 
-def test_ingest_service_never_logs_feedback_text(sqlite_url, make_runtime, fake_scorer, failing_db, caplog):
+def test_ingest_service_never_logs_feedback_text(
+    sqlite_url, make_runtime, fake_scorer, failing_db, caplog
+):
     rt = make_runtime(sqlite_url, fake_scorer, ingest={"pii_mode_by_source": {"shop": "keep"}})
     rows = _items("svc")
     caplog.set_level(logging.DEBUG)
@@ -85,7 +102,9 @@ def test_ingest_service_never_logs_feedback_text(sqlite_url, make_runtime, fake_
     assert EMAIL not in stored and PHONES[0] not in stored and "[EMAIL]" in stored
 
 
-def test_api_ingest_never_logs_feedback_text(sqlite_url, make_runtime, fake_scorer, failing_db, caplog):
+def test_api_ingest_never_logs_feedback_text(
+    sqlite_url, make_runtime, fake_scorer, failing_db, caplog
+):
     rt = make_runtime(sqlite_url, fake_scorer, ingest={"pii_mode_by_source": {"shop": "keep"}})
     rows = _items("api")
     caplog.set_level(logging.DEBUG)

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,12 +23,15 @@ def _validate_all(path, mapping=None, max_chars=20_000):
 
 def test_csv_rows_map_onto_the_dictionary_and_extra_columns_become_attributes(tmp_path):
     p = tmp_path / "a.csv"
-    p.write_text(HEADER + 'tmall,review,1,"Great taste, fast delivery",2026-05-04T10:00:00+08:00,East,4.5,18-24\n',
-                 encoding="utf-8")
+    p.write_text(
+        HEADER
+        + 'tmall,review,1,"Great taste, fast delivery",2026-05-04T10:00:00+08:00,East,4.5,18-24\n',
+        encoding="utf-8",
+    )
     (item,), bad = _validate_all(p)
     assert bad == []
     assert item.source == "tmall" and item.channel.value == "review"
-    assert item.created_at == datetime(2026, 5, 4, 2, 0, tzinfo=timezone.utc)
+    assert item.created_at == datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
     assert item.attributes == {"age_group": "18-24"}
     assert item.rating == 4.5 and item.rating_scale == 5
 
@@ -36,18 +39,20 @@ def test_csv_rows_map_onto_the_dictionary_and_extra_columns_become_attributes(tm
 def test_malformed_file_gives_one_clear_error_per_bad_row_and_keeps_good_rows(tmp_path):
     p = tmp_path / "bad.csv"
     rows = [
-        'tmall,review,1,good one,2026-05-04T10:00:00Z,East,4,18-24',          # 2 good
-        'tmall,review,2,fine,not-a-date,East,4,18-24',                         # 3 bad date
-        'tmall,review,3,,2026-05-04T10:00:00Z,East,4,18-24',                   # 4 empty text
+        "tmall,review,1,good one,2026-05-04T10:00:00Z,East,4,18-24",  # 2 good
+        "tmall,review,2,fine,not-a-date,East,4,18-24",  # 3 bad date
+        "tmall,review,3,,2026-05-04T10:00:00Z,East,4,18-24",  # 4 empty text
         'tmall,review,4,"' + "x" * 1_048_576 + '",2026-05-04T10:00:00Z,East,4,18-24',  # 5 1 MB text
-        'tmall,review,5,ok,2026-05-04T10:00:00Z,East,five,18-24',              # 6 wrong type
-        'tmall,review,6,too few columns',                                      # 7 missing columns
-        'tmall,shouting,7,ok,2026-05-04T10:00:00Z,East,4,18-24',               # 8 bad channel
-        'tmall,review,8,fine again,2026-05-05,East,,35-44',                    # 9 good (naive date)
+        "tmall,review,5,ok,2026-05-04T10:00:00Z,East,five,18-24",  # 6 wrong type
+        "tmall,review,6,too few columns",  # 7 missing columns
+        "tmall,shouting,7,ok,2026-05-04T10:00:00Z,East,4,18-24",  # 8 bad channel
+        "tmall,review,8,fine again,2026-05-05,East,,35-44",  # 9 good (naive date)
     ]
     data = (HEADER + "\n".join(rows) + "\n").encode("utf-8")
-    data += b'tmall,review,9,caf\xe9 bad bytes,2026-05-04T10:00:00Z,East,4,18-24\n'  # 10 invalid UTF-8
-    data += b"tmall,review,10,last good row,2026-05-06T00:00:00Z,West,3,45+\n"      # 11 good
+    data += (
+        b"tmall,review,9,caf\xe9 bad bytes,2026-05-04T10:00:00Z,East,4,18-24\n"  # 10 invalid UTF-8
+    )
+    data += b"tmall,review,10,last good row,2026-05-06T00:00:00Z,West,3,45+\n"  # 11 good
     p.write_bytes(data)
     good, bad = _validate_all(p)
     assert [g.external_id for g in good] == ["1", "8", "10"]
@@ -73,8 +78,10 @@ def test_missing_required_columns_are_named(tmp_path):
 def test_column_mapping_by_flags_and_defaults(tmp_path):
     p = tmp_path / "export.csv"
     p.write_text("review_id,body,date,stars\nA1,Loved it,2026-05-04 10:00:00,5\n", encoding="utf-8")
-    m = ColumnMapping.from_pairs(["external_id=review_id", "text=body", "created_at=date", "rating=stars"],
-                                 ["source=jd", "channel=review"])
+    m = ColumnMapping.from_pairs(
+        ["external_id=review_id", "text=body", "created_at=date", "rating=stars"],
+        ["source=jd", "channel=review"],
+    )
     (item,), bad = _validate_all(p, m)
     assert not bad and item.external_id == "A1" and item.source == "jd" and item.rating == 5
     assert item.attributes == {}
@@ -84,31 +91,61 @@ def test_column_mapping_by_flags_and_defaults(tmp_path):
 
 def test_mapping_file(tmp_path):
     f = tmp_path / "map.yaml"
-    f.write_text("columns: {text: comment, external_id: cid, created_at: ts}\ndefaults: {source: survey2026, channel: survey}\nignore: [internal]\n")
+    f.write_text(
+        "columns: {text: comment, external_id: cid, created_at: ts}\ndefaults: {source: survey2026, channel: survey}\nignore: [internal]\n"
+    )
     p = tmp_path / "s.jsonl"
-    p.write_text(json.dumps({"cid": 7, "comment": "ok", "ts": 1767225600, "internal": "x", "tier": "vip"}) + "\n")
+    p.write_text(
+        json.dumps({"cid": 7, "comment": "ok", "ts": 1767225600, "internal": "x", "tier": "vip"})
+        + "\n"
+    )
     (item,), bad = _validate_all(p, ColumnMapping.from_pairs(file=f))
     assert not bad
-    assert item.external_id == "7" and item.created_at.year == 2026 and item.attributes == {"tier": "vip"}
+    assert (
+        item.external_id == "7"
+        and item.created_at.year == 2026
+        and item.attributes == {"tier": "vip"}
+    )
 
 
 def test_jsonl_bad_lines_are_reported_by_line(tmp_path):
     p = tmp_path / "a.jsonl"
     ok = {"source": "app", "external_id": "1", "text": "nice", "created_at": "2026-05-04T00:00:00Z"}
-    p.write_bytes(b"\n".join([json.dumps(ok).encode(), b"{not json", b"[1,2]",
-                              b'{"source":"app","external_id":"2","text":"\xff","created_at":"2026-05-04"}']) + b"\n")
+    p.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(ok).encode(),
+                b"{not json",
+                b"[1,2]",
+                b'{"source":"app","external_id":"2","text":"\xff","created_at":"2026-05-04"}',
+            ]
+        )
+        + b"\n"
+    )
     good, bad = _validate_all(p)
     assert len(good) == 1
-    assert [(e.row, e.reason.split(":")[0]) for e in bad] == [(2, "invalid JSON"), (3, "expected a JSON object, found list"),
-                                                             (4, "invalid UTF-8 at byte 42")]
+    assert [(e.row, e.reason.split(":")[0]) for e in bad] == [
+        (2, "invalid JSON"),
+        (3, "expected a JSON object, found list"),
+        (4, "invalid UTF-8 at byte 42"),
+    ]
 
 
 def test_parquet_streams_in_batches(tmp_path):
     p = tmp_path / "a.parquet"
     n = 10_000
-    pq.write_table(pa.table({"source": ["s"] * n, "external_id": [str(i) for i in range(n)],
-                             "text": [f"text {i}" for i in range(n)],
-                             "created_at": [datetime(2026, 5, 4, tzinfo=timezone.utc)] * n}), p, row_group_size=1000)
+    pq.write_table(
+        pa.table(
+            {
+                "source": ["s"] * n,
+                "external_id": [str(i) for i in range(n)],
+                "text": [f"text {i}" for i in range(n)],
+                "created_at": [datetime(2026, 5, 4, tzinfo=UTC)] * n,
+            }
+        ),
+        p,
+        row_group_size=1000,
+    )
     it = read_records(p)
     first = next(it)
     assert first[0] == 1 and first[1]["external_id"] == "0"

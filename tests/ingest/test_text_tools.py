@@ -7,7 +7,10 @@ from service.ingest.pii import PiiMode, redact
 
 
 def test_normalize_keeps_what_was_written_but_cleans_whitespace():
-    assert normalize_text("\ufeff  Great\u200b taste!\r\n\r\n  包装　很好  ") == "Great taste!\n包装 很好"
+    assert (
+        normalize_text("\ufeff  Great\u200b taste!\r\n\r\n  包装　很好  ")
+        == "Great taste!\n包装 很好"
+    )
 
 
 def test_dedup_key_ignores_width_case_space_and_punctuation():
@@ -15,14 +18,17 @@ def test_dedup_key_ignores_width_case_space_and_punctuation():
     assert text_hash("太辣了！") == text_hash("太辣了")
 
 
-@pytest.mark.parametrize("text,kind", [
-    ("mail me at li.wei@example.com please", "EMAIL"),
-    ("我的电话13812345678", "PHONE"),
-    ("call +86 138 1234 5678 today", "PHONE"),
-    ("call me on (415) 555-0134", "PHONE"),
-    ("ID 11010519491231002X here", "ID"),
-    ("card 4111 1111 1111 1111 charged twice", "CARD"),
-])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("mail me at li.wei@example.com please", "EMAIL"),
+        ("我的电话13812345678", "PHONE"),
+        ("call +86 138 1234 5678 today", "PHONE"),
+        ("call me on (415) 555-0134", "PHONE"),
+        ("ID 11010519491231002X here", "ID"),
+        ("card 4111 1111 1111 1111 charged twice", "CARD"),
+    ],
+)
 def test_redaction_finds_personal_data(text, kind):
     out, found = redact(text)
     assert f"[{kind}]" in out and found.get(kind) == 1
@@ -40,21 +46,26 @@ def test_mask_mode_keeps_ends():
     assert redact("li.wei@example.com", PiiMode.keep)[0] == "li.wei@example.com"
 
 
-@pytest.mark.parametrize("text,lang", [
-    ("The box arrived crushed and the noodles were everywhere", "en"),
-    ("味道太辣了，吃不下去", "zh"),
-    ("这个 app 很好用 but 有点慢", "zh"),
-    ("La sopa estaba demasiado picante", "es"),
-    ("Die Lieferung kam viel zu spät", "de"),
-    ("12345 !!!", "und"),
-])
+@pytest.mark.parametrize(
+    "text,lang",
+    [
+        ("The box arrived crushed and the noodles were everywhere", "en"),
+        ("味道太辣了，吃不下去", "zh"),
+        ("这个 app 很好用 but 有点慢", "zh"),
+        ("La sopa estaba demasiado picante", "es"),
+        ("Die Lieferung kam viel zu spät", "de"),
+        ("12345 !!!", "und"),
+    ],
+)
 def test_language_detection(text, lang):
     assert LanguageDetector().detect(text) == lang
 
 
 def test_near_duplicates_are_similar_and_different_texts_are_not():
     a = fingerprint("The cup was cracked and the soup leaked all over my bag, really disappointed.")
-    b = fingerprint("@NoodleKing The cup was cracked and the soup leaked all over my bag, really disappointed 😡")
+    b = fingerprint(
+        "@NoodleKing The cup was cracked and the soup leaked all over my bag, really disappointed 😡"
+    )
     c = fingerprint("Delivery was super fast and the noodles taste great, will buy again for sure.")
     assert similarity(a.signature, b.signature) >= 0.8
     assert similarity(a.signature, c.signature) < 0.3

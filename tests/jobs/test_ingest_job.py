@@ -11,8 +11,15 @@ from service.store import repo
 
 
 def _rec(i, text, **kw):
-    r = {"source": "weibo", "channel": "social", "external_id": f"w{i}", "text": text,
-         "created_at": "2026-06-01T09:30:00+08:00", "region": "East", "age_group": "18-24"}
+    r = {
+        "source": "weibo",
+        "channel": "social",
+        "external_id": f"w{i}",
+        "text": text,
+        "created_at": "2026-06-01T09:30:00+08:00",
+        "region": "East",
+        "age_group": "18-24",
+    }
     r.update(kw)
     return r
 
@@ -21,7 +28,11 @@ def test_ingest_stores_normalised_redacted_scored_items(db_url, real_runtime_fac
     rt = real_runtime_factory(db_url)
     rt.settings.author_salt = Settings(author_salt="pepper").author_salt
     recs = [
-        _rec(1, "  Terrible, the box arrived crushed.\u200b Call me on 138 1234 5678  ", author="alice@example.com"),
+        _rec(
+            1,
+            "  Terrible, the box arrived crushed.\u200b Call me on 138 1234 5678  ",
+            author="alice@example.com",
+        ),
         _rec(2, "味道太辣了，我吃不下去", brand="面大王"),
         _rec(3, "Great taste but the box arrived crushed.", brand="NoodleKing", source="Twitter"),
     ]
@@ -32,7 +43,9 @@ def test_ingest_stores_normalised_redacted_scored_items(db_url, real_runtime_fac
     assert a.text == "Terrible, the box arrived crushed. Call me on [PHONE]"
     inner = hashlib.sha256(b"pepper\x00alice@example.com").hexdigest()  # RADAR_AUTHOR_SALT's hash,
     with rt.sessions() as s:  # wrapped with the store's own random salt
-        salt = bytes.fromhex(s.scalar(text("SELECT value FROM installation WHERE name = 'author_salt'")))
+        salt = bytes.fromhex(
+            s.scalar(text("SELECT value FROM installation WHERE name = 'author_salt'"))
+        )
     assert a.author_hash == hashlib.sha256(salt + b"\x01" + inner.encode()).hexdigest()
     assert a.language == "en" and b.language == "zh"
     assert a.brand == "spicewell" and b.brand == "noodleking" and c.brand == "noodleking"
@@ -44,10 +57,17 @@ def test_ingest_stores_normalised_redacted_scored_items(db_url, real_runtime_fac
     assert a.score.model_version == rt.scorer.version
 
 
-def test_rescore_finds_items_of_another_model_version(db_url, real_runtime_factory, make_runtime, fake_scorer):
+def test_rescore_finds_items_of_another_model_version(
+    db_url, real_runtime_factory, make_runtime, fake_scorer
+):
     old = make_runtime(db_url, fake_scorer)
-    old.ingest_service().ingest(list(enumerate([_rec(i, f"Delivery number {i} was quick and the taste is great")
-                                               for i in range(5)])))
+    old.ingest_service().ingest(
+        list(
+            enumerate(
+                [_rec(i, f"Delivery number {i} was quick and the taste is great") for i in range(5)]
+            )
+        )
+    )
     rt = real_runtime_factory(db_url)
     with rt.sessions() as s:
         assert repo.count_stale(s, model_version=rt.scorer.version) == 5
@@ -59,7 +79,9 @@ def test_rescore_finds_items_of_another_model_version(db_url, real_runtime_facto
     assert rescore(sessions=rt.sessions, scorer=rt.scorer) == 0
 
 
-def test_demo_slice_is_stored_once_even_when_ingested_twice(tmp_path, sqlite_url, real_runtime_factory):
+def test_demo_slice_is_stored_once_even_when_ingested_twice(
+    tmp_path, sqlite_url, real_runtime_factory
+):
     from service.demo.generator import DemoConfig, write_demo
 
     src = tmp_path / "demo.csv"
@@ -72,4 +94,9 @@ def test_demo_slice_is_stored_once_even_when_ingested_twice(tmp_path, sqlite_url
     with rt.sessions() as s:
         assert repo.count_feedback(s) == info["rows"]
         assert set(repo.count_by(s, dimension="language")) >= {"en", "zh"}
-        assert repo.count_by(s, dimension="attr:age_group").keys() == {"18-24", "25-34", "35-44", "45+"}
+        assert repo.count_by(s, dimension="attr:age_group").keys() == {
+            "18-24",
+            "25-34",
+            "35-44",
+            "45+",
+        }

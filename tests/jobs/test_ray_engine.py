@@ -38,8 +38,12 @@ class Boom(Exception):
 def local_ray(tmp_path_factory):
     """One local Ray instance for the module; the jobs join it instead of starting their own."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+    )
     yield
     ray.shutdown()
 
@@ -51,11 +55,19 @@ def _demo(path, per_week, seed=3, bad=False):
             header = next(csv.reader(open(path, encoding="utf-8")))
             w = csv.DictWriter(fh, fieldnames=header)
             w.writerow({**{h: "x" for h in header}, "text": "", "external_id": "empty-1"})
-            w.writerow({**{h: "x" for h in header}, "text": "Great taste, box crushed.", "external_id": "last-1"})
+            w.writerow(
+                {
+                    **{h: "x" for h in header},
+                    "text": "Great taste, box crushed.",
+                    "external_id": "last-1",
+                }
+            )
     return path
 
 
-def test_radar_score_engine_ray_equals_local_engine_row_for_row(tmp_path, local_ray, real_pipeline, monkeypatch):
+def test_radar_score_engine_ray_equals_local_engine_row_for_row(
+    tmp_path, local_ray, real_pipeline, monkeypatch
+):
     from service.cli.main import app
     from service.ingest.language import LanguageDetector
 
@@ -64,8 +76,21 @@ def test_radar_score_engine_ray_equals_local_engine_row_for_row(tmp_path, local_
     score_file(src, local, scorer=real_pipeline, detector=LanguageDetector(), chunk_size=100)
     monkeypatch.setenv("RADAR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     out = tmp_path / "ray.parquet"
-    res = CliRunner().invoke(app, ["score", str(src), "-o", str(out), "--engine", "ray", "--batch-size", "37",
-                                   "--concurrency", "2"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(src),
+            "-o",
+            str(out),
+            "--engine",
+            "ray",
+            "--batch-size",
+            "37",
+            "--concurrency",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     a, b = pq.read_table(local), pq.read_table(out)
     assert b.schema == a.schema and b.num_rows == a.num_rows
@@ -75,17 +100,25 @@ def test_radar_score_engine_ray_equals_local_engine_row_for_row(tmp_path, local_
     assert [r["aspects"] for r in lb] == [r["aspects"] for r in la]
     for ra, rb in zip(la, lb):
         for col in ("sentiment_score", "p_negative", "p_neutral", "p_positive"):
-            assert rb[col] == pytest.approx(ra[col], abs=1e-6) if ra[col] is not None else rb[col] is None
+            assert (
+                rb[col] == pytest.approx(ra[col], abs=1e-6)
+                if ra[col] is not None
+                else rb[col] is None
+            )
     assert lb == la  # in fact identical, bad rows and their reasons included
     assert "field text: empty" in next(r["error"] for r in lb if r["external_id"] == "empty-1")
     assert not (tmp_path / "ray.parquet.progress.json").exists()
 
 
-def test_interrupted_ray_score_of_a_directory_resumes_without_duplicates_or_gaps(tmp_path, local_ray):
+def test_interrupted_ray_score_of_a_directory_resumes_without_duplicates_or_gaps(
+    tmp_path, local_ray
+):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for i in range(3):
-        _demo(inputs / f"part-{i}.csv", per_week=2, seed=10 + i)  # ~50 rows each, a truth .json beside
+        _demo(
+            inputs / f"part-{i}.csv", per_week=2, seed=10 + i
+        )  # ~50 rows each, a truth .json beside
     (inputs / "notes.txt").write_text("not an input")
     out = tmp_path / "scored.csv"
     opts = RayOptions(batch_size=20, concurrency=1)
@@ -98,7 +131,9 @@ def test_interrupted_ray_score_of_a_directory_resumes_without_duplicates_or_gaps
             raise Boom()
 
     with pytest.raises(Boom):
-        score_with_ray(inputs, out, settings=settings, opts=opts, model_version="v1", on_chunk=die_after_four)
+        score_with_ray(
+            inputs, out, settings=settings, opts=opts, model_version="v1", on_chunk=die_after_four
+        )
     rep = score_with_ray(inputs, out, settings=settings, opts=opts, model_version="v1")
     expected = [r["external_id"] for f in sorted(inputs.glob("*.csv")) for _, r in read_records(f)]
     sizes = [len(c) for f in sorted(inputs.glob("*.csv")) for c in chunked(read_records(f), 20)]
@@ -128,7 +163,9 @@ def test_interrupted_ray_ingest_stores_nothing_twice(tmp_path, local_ray, db_url
     assert 30 <= stored_first < n  # the job stopped part-way, whole chunks stored
     report = ingest_with_ray(src, settings=settings, opts=opts)
     assert report.counts["rejected"] == 0
-    assert report.counts["unchanged"] >= stored_first  # what was stored is neither stored nor scored again
+    assert (
+        report.counts["unchanged"] >= stored_first
+    )  # what was stored is neither stored nor scored again
     assert report.counts["created"] == n - report.counts["unchanged"]
     with rt.sessions() as s:
         assert repo.count_feedback(s) == n
@@ -139,6 +176,8 @@ def test_interrupted_ray_ingest_stores_nothing_twice(tmp_path, local_ray, db_url
 def test_the_local_engine_never_imports_ray():
     import subprocess
 
-    code = ("import sys, service.cli.main, service.jobs.score_file, service.jobs.ingest, service.runtime; "
-            "sys.exit('ray' in sys.modules)")
+    code = (
+        "import sys, service.cli.main, service.jobs.score_file, service.jobs.ingest, service.runtime; "
+        "sys.exit('ray' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

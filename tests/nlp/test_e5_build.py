@@ -28,7 +28,7 @@ def test_q4_blocks_dequantise_as_the_engine_documents():
     block["d"] = 0.5
     block["qs"][0, :] = np.arange(16, dtype=np.uint8) | (np.arange(16, dtype=np.uint8)[::-1] << 4)
     w = e5_build.dequantize_q4_0(block)
-    assert w[:16].tolist() == [(q - 8) * 0.5 for q in range(16)]       # low nibbles: weights 0..15
+    assert w[:16].tolist() == [(q - 8) * 0.5 for q in range(16)]  # low nibbles: weights 0..15
     assert w[16:].tolist() == [(q - 8) * 0.5 for q in range(15, -1, -1)]  # high nibbles: 16..31
 
 

@@ -34,7 +34,10 @@ def test_int8_agrees_with_fp32_on_labels(registry, tmp_path_factory):
     head = registry.sentiment_head(registry.manifest.pipelines["english"].sentiment)
     agree = np.mean(head.predict_proba(a).argmax(1) == head.predict_proba(b).argmax(1))
     assert agree >= 0.95, agree
-    assert "one activation scale per token" in rec["quantisation"] and "smoothed" in rec["quantisation"]
+    assert (
+        "one activation scale per token" in rec["quantisation"]
+        and "smoothed" in rec["quantisation"]
+    )
 
     # a text's hidden states do not depend on its batch, its padding or its neighbours: bit for bit
     model, tok = int8._load()
@@ -43,11 +46,11 @@ def test_int8_agrees_with_fp32_on_labels(registry, tmp_path_factory):
     ids = np.full((len(seqs), longest), tok.pad_token_id, np.int64)
     mask = np.zeros_like(ids)
     for i, s in enumerate(seqs):
-        ids[i, :len(s)], mask[i, :len(s)] = s, 1
+        ids[i, : len(s)], mask[i, : len(s)] = s, 1
     together = model(ids, mask)
     for i, s in enumerate(seqs):
         alone = model(np.array([s], np.int64), np.ones((1, len(s)), np.int64))[0]
-        assert np.array_equal(together[i, :len(s)], alone), i
+        assert np.array_equal(together[i, : len(s)], alone), i
     reversed_ = model(ids[::-1].copy(), mask[::-1].copy())[::-1]
     assert np.array_equal(reversed_ * mask[..., None], together * mask[..., None])
 
@@ -65,10 +68,14 @@ def test_the_served_int8_encoder_agrees_with_fp32(registry):
 
 
 def test_runtime_choice_and_version(registry, tmp_path):
-    reg = ModelRegistry(registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="auto")
+    reg = ModelRegistry(
+        registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="auto"
+    )
     enc = reg.manifest.pipelines["english"].encoder
     assert reg.encoder_runtime(enc) == "torch"  # nothing built in this empty cache
     assert "-fp32:" in reg.pipeline_version("english")
-    strict = ModelRegistry(registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="onnx-int8")
+    strict = ModelRegistry(
+        registry.models_dir, taxonomy=registry.taxonomy, cache_dir=tmp_path, runtime="onnx-int8"
+    )
     with pytest.raises(ModelError, match="radar models build"):
         strict.encoder_runtime(enc)

@@ -8,8 +8,14 @@ from service.nlp.lora import add_lora, load_adapter, merge_adapter, save_adapter
 
 def _tiny(seed: int) -> XLMRobertaModel:
     torch.manual_seed(seed)
-    cfg = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=40)
+    cfg = XLMRobertaConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+    )
     return XLMRobertaModel(cfg, add_pooling_layer=False).eval()
 
 
@@ -22,7 +28,9 @@ def test_merged_adapter_reproduces_the_adapted_model(tmp_path):
     assert len(wrapped) == 12  # six linears per layer
     assert all(not p.requires_grad for n, p in adapted.named_parameters() if "lora_" not in n)
     with torch.no_grad():  # B starts at zero: an untrained adapter changes nothing
-        assert torch.allclose(adapted(input_ids=ids, attention_mask=mask).last_hidden_state, base_out, atol=1e-6)
+        assert torch.allclose(
+            adapted(input_ids=ids, attention_mask=mask).last_hidden_state, base_out, atol=1e-6
+        )
         for m in wrapped.values():
             m.lora_B.normal_(0, 0.2)
         want = adapted(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -42,8 +50,16 @@ def test_an_adapter_for_another_shape_is_refused(tmp_path):
     path = tmp_path / "a.safetensors"
     save_adapter(path, wrapped, rank=2, alpha=2)
     tensors, _ = load_adapter(path)
-    other = XLMRobertaModel(XLMRobertaConfig(vocab_size=50, hidden_size=24, num_hidden_layers=1,
-                                             num_attention_heads=2, intermediate_size=32), add_pooling_layer=False)
+    other = XLMRobertaModel(
+        XLMRobertaConfig(
+            vocab_size=50,
+            hidden_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        ),
+        add_pooling_layer=False,
+    )
     try:
         merge_adapter(other, tensors, alpha=2, rank=2)
     except ValueError as e:

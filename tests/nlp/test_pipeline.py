@@ -8,23 +8,35 @@ from service.nlp.text import clause_spans, split_clauses
 
 
 def test_clauses_split_on_sentences_contrast_and_chinese_commas():
-    assert split_clauses("Great taste but the box arrived crushed.") == ["Great taste", "but the box arrived crushed."]
+    assert split_clauses("Great taste but the box arrived crushed.") == [
+        "Great taste",
+        "but the box arrived crushed.",
+    ]
     assert split_clauses("味道很好，但是包装破损了") == ["味道很好", "但是包装破损了"]
     assert split_clauses("ok") == ["ok"]
     text = "Nice. It arrived late; the lid is hard to open"
-    assert [text[a:b] for a, b in clause_spans(text)] == ["Nice.", "It arrived late;", "the lid is hard to open"]
+    assert [text[a:b] for a, b in clause_spans(text)] == [
+        "Nice.",
+        "It arrived late;",
+        "the lid is hard to open",
+    ]
 
 
-@pytest.mark.parametrize("text,label", [
-    ("Absolutely delicious, the best noodles I have ever had!", "positive"),
-    ("Terrible. The soup was cold and it made me sick.", "negative"),
-    ("Customer service never answered and my refund is still missing.", "negative"),
-    ("I love how easy these are to prepare, great value too.", "positive"),
-])
+@pytest.mark.parametrize(
+    "text,label",
+    [
+        ("Absolutely delicious, the best noodles I have ever had!", "positive"),
+        ("Terrible. The soup was cold and it made me sick.", "negative"),
+        ("Customer service never answered and my refund is still missing.", "negative"),
+        ("I love how easy these are to prepare, great value too.", "positive"),
+    ],
+)
 def test_clear_english_polarity(real_pipeline, text, label):
     (s,) = real_pipeline.score([text], ["en"])
     assert s.score.sentiment == label
-    assert (s.score.sentiment_score > 0.3) if label == "positive" else (s.score.sentiment_score < -0.3)
+    assert (
+        (s.score.sentiment_score > 0.3) if label == "positive" else (s.score.sentiment_score < -0.3)
+    )
     assert abs(sum(s.score.probabilities.values()) - 1) < 1e-3
 
 
@@ -37,15 +49,21 @@ def test_mixed_aspects_get_their_own_sentiment_and_evidence(real_pipeline):
 
 
 def test_aspects_name_the_right_theme(real_pipeline):
-    texts = ["The parcel arrived a week late and tracking never updated.",
-             "Way too expensive for such a small pack, not worth the money.",
-             "Found a piece of plastic inside and my son got a stomach ache."]
+    texts = [
+        "The parcel arrived a week late and tracking never updated.",
+        "Way too expensive for such a small pack, not worth the money.",
+        "Found a piece of plastic inside and my son got a stomach ache.",
+    ]
     tops = [s.score.aspects[0].aspect for s in real_pipeline.score(texts, ["en"] * 3)]
     assert tops == ["delivery", "price_value", "health_safety"]
 
 
 def test_batch_order_embeddings_and_version(real_pipeline):
-    texts = ["short", "a much longer text about the delivery that took forever to arrive at my door", "medium length text here"]
+    texts = [
+        "short",
+        "a much longer text about the delivery that took forever to arrive at my door",
+        "medium length text here",
+    ]
     batch = real_pipeline.score(texts, ["en"] * 3)
     alone = [real_pipeline.score([t], ["en"])[0] for t in texts]
     # Length sorting must not change who gets which score, and a text's scores do not depend
@@ -71,12 +89,27 @@ def test_no_aspects_for_languages_the_encoder_does_not_know(real_runtime_factory
 
 def test_a_new_aspect_is_tagged_zero_shot(real_pipeline):
     base = real_pipeline.aspects.taxonomy
-    extra = Taxonomy.model_validate({"aspects": [*(a.model_dump() for a in base.aspects), {
-        "id": "sustainability", "names": {"en": "Sustainability", "zh": "环保"},
-        "description": "Environmental impact, plastic waste, recycling and eco-friendly packaging.",
-        "examples": ["too much plastic waste", "the packaging is not recyclable", "eco friendly"]}]})
+    extra = Taxonomy.model_validate(
+        {
+            "aspects": [
+                *(a.model_dump() for a in base.aspects),
+                {
+                    "id": "sustainability",
+                    "names": {"en": "Sustainability", "zh": "环保"},
+                    "description": "Environmental impact, plastic waste, recycling and eco-friendly packaging.",
+                    "examples": [
+                        "too much plastic waste",
+                        "the packaging is not recyclable",
+                        "eco friendly",
+                    ],
+                },
+            ]
+        }
+    )
     # the served tagger (relevance model, rules) with the new aspect added, no retraining
-    tagger = real_pipeline_registry(real_pipeline).tagger("default", extra).fit(real_pipeline.encoder)
+    tagger = (
+        real_pipeline_registry(real_pipeline).tagger("default", extra).fit(real_pipeline.encoder)
+    )
     text = "So much single-use plastic, none of it recyclable."
     text_emb, (clauses,) = real_pipeline.encoder.encode_with_spans([text], [[(0, 50)]])
     hits = tagger.tag(text_emb[0], clauses, text=text, spans=[(0, 50)], language="en")
@@ -89,13 +122,24 @@ def real_pipeline_registry(pipeline):
     from service.nlp.registry import ModelRegistry
 
     st = Settings()
-    return ModelRegistry(st.models_dir, taxonomy=pipeline.aspects.taxonomy, cache_dir=st.model_cache_dir)
+    return ModelRegistry(
+        st.models_dir, taxonomy=pipeline.aspects.taxonomy, cache_dir=st.model_cache_dir
+    )
 
 
 def _scores(results):
-    return [(r.score.sentiment, r.score.sentiment_score, r.score.probabilities,
-             [(a.aspect, a.confidence, a.sentiment, a.sentiment_score, a.evidence, a.reason) for a in r.score.aspects])
-            for r in results]
+    return [
+        (
+            r.score.sentiment,
+            r.score.sentiment_score,
+            r.score.probabilities,
+            [
+                (a.aspect, a.confidence, a.sentiment, a.sentiment_score, a.evidence, a.reason)
+                for a in r.score.aspects
+            ],
+        )
+        for r in results
+    ]
 
 
 def test_one_score_per_text_whatever_its_batch(real_pipeline):
@@ -113,7 +157,7 @@ def test_one_score_per_text_whatever_its_batch(real_pipeline):
     for size in (32, 256):
         got = []
         for lo in range(0, len(texts), size):
-            got += real_pipeline.score(texts[lo:lo + size], langs[lo:lo + size])
+            got += real_pipeline.score(texts[lo : lo + size], langs[lo : lo + size])
         assert _scores(got) == expected, size
     singles = [real_pipeline.score([t], [lang])[0] for t, lang in zip(texts[:60], langs[:60])]
     assert _scores(singles) == expected[:60]

@@ -33,12 +33,22 @@ def test_onnx_trees_give_the_numpy_reference_and_survive_a_round_trip(tmp_path):
 def test_an_items_features_do_not_depend_on_its_batch(real_pipeline):
     tagger = real_pipeline.aspects
     enc = real_pipeline.encoder
-    texts = ["Great taste but the box arrived crushed.", "味道很好，但是包装破损了", "Shipping was slow."]
+    texts = [
+        "Great taste but the box arrived crushed.",
+        "味道很好，但是包装破损了",
+        "Shipping was slow.",
+    ]
     spans = [[(0, 16), (17, 40)], [(0, 4), (5, 12)], [(0, 18)]]
     text_emb, clauses = enc.encode_with_spans(texts, spans)
     K = len(tagger.taxonomy.ids)
     hit = np.zeros((3, K), bool)
     X, best = batch_features(tagger.prototypes_, text_emb, clauses, hit, hit)
     for i in range(3):
-        Xi, bi = batch_features(tagger.prototypes_, text_emb[i:i + 1], clauses[i:i + 1], hit[i:i + 1], hit[i:i + 1])
+        Xi, bi = batch_features(
+            tagger.prototypes_,
+            text_emb[i : i + 1],
+            clauses[i : i + 1],
+            hit[i : i + 1],
+            hit[i : i + 1],
+        )
         assert np.allclose(Xi[0], X[i], atol=1e-4) and np.array_equal(bi[0], best[i])

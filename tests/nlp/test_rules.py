@@ -9,8 +9,11 @@ from service.nlp.rules import CompiledRules, RuleError, compile_taxonomy_rules
 
 
 def rules(include, exclude=None, negation=False, window=3) -> CompiledRules:
-    return CompiledRules("x", AspectRules(include=include, exclude=exclude or {}, negation=negation,
-                                          window=window), negation=False)
+    return CompiledRules(
+        "x",
+        AspectRules(include=include, exclude=exclude or {}, negation=negation, window=window),
+        negation=False,
+    )
 
 
 def patterns(r: CompiledRules, text: str, lang: str = "en") -> list[str]:
@@ -75,8 +78,18 @@ def test_patterns_apply_by_language_and_any():
 
 
 def test_a_bad_pattern_is_named_with_its_aspect_and_language():
-    tax = Taxonomy.model_validate({"aspects": [{"id": "taste", "names": {"en": "Taste"}, "description": "d",
-                                                "rules": {"include": {"en": ["good", " ~2 "]}}}]})
+    tax = Taxonomy.model_validate(
+        {
+            "aspects": [
+                {
+                    "id": "taste",
+                    "names": {"en": "Taste"},
+                    "description": "d",
+                    "rules": {"include": {"en": ["good", " ~2 "]}},
+                }
+            ]
+        }
+    )
     with pytest.raises(RuleError, match=r"aspect 'taste': rules.include.en: pattern ' ~2 '"):
         compile_taxonomy_rules(tax)
 
@@ -90,47 +103,74 @@ def harm():
     return lambda text, lang: any(compiled[a].match(text, lang) for a in severe)
 
 
-@pytest.mark.parametrize("text", [
-    "Found a piece of plastic in my noodles",
-    "my son got sick after eating this, vomiting all night",
-    "I had an allergic reaction, my lips were swollen",
-    "The cup cracked and I burned my hand",
-    "the milk was spoiled and smelled sour",
-    "there was a cockroach in the soup",
-    "it was past its expiry date and moldy",
-    "the charger caught fire",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Found a piece of plastic in my noodles",
+        "my son got sick after eating this, vomiting all night",
+        "I had an allergic reaction, my lips were swollen",
+        "The cup cracked and I burned my hand",
+        "the milk was spoiled and smelled sour",
+        "there was a cockroach in the soup",
+        "it was past its expiry date and moldy",
+        "the charger caught fire",
+    ],
+)
 def test_harm_detector_english_positives(harm, text):
     assert harm(text, "en")
 
 
-@pytest.mark.parametrize("text", [
-    "Kind of watery and tasteless",
-    "Burns my mouth, too much chili",
-    "Overpriced compared to other brands",
-    "Shipping was painfully slow",
-    "The box arrived crushed and the cup cracked",
-    "I'm sick of waiting for my order",
-    "no hair, no bugs, really clean kitchen",
-    "didn't get sick, but it was bland",
-    "too much sugar, not healthy",
-    "the portion is tiny",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kind of watery and tasteless",
+        "Burns my mouth, too much chili",
+        "Overpriced compared to other brands",
+        "Shipping was painfully slow",
+        "The box arrived crushed and the cup cracked",
+        "I'm sick of waiting for my order",
+        "no hair, no bugs, really clean kitchen",
+        "didn't get sick, but it was bland",
+        "too much sugar, not healthy",
+        "the portion is tiny",
+    ],
+)
 def test_harm_detector_english_near_misses(harm, text):
     assert not harm(text, "en")
 
 
-@pytest.mark.parametrize("text", [
-    "面里吃出一根头发", "吃了以后拉肚子", "孩子吃完过敏起疹子", "汤太烫，烫伤了手", "牛奶变质了，一股酸味",
-    "面里有虫子", "打开发现已经发霉了", "充电器冒烟了", "不过吃完肚子疼",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "面里吃出一根头发",
+        "吃了以后拉肚子",
+        "孩子吃完过敏起疹子",
+        "汤太烫，烫伤了手",
+        "牛奶变质了，一股酸味",
+        "面里有虫子",
+        "打开发现已经发霉了",
+        "充电器冒烟了",
+        "不过吃完肚子疼",
+    ],
+)
 def test_harm_detector_chinese_positives(harm, text):
     assert harm(text, "zh")
 
 
-@pytest.mark.parametrize("text", [
-    "太咸了，吃不下去", "一包根本吃不饱", "杯子裂了，汤漏了一地", "太辣了", "价格太贵了", "快递太慢了",
-    "没有异物，很干净", "吃了也没拉肚子，就是不好吃", "毛巾上有头发，卫生一般", "手机坏了",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "太咸了，吃不下去",
+        "一包根本吃不饱",
+        "杯子裂了，汤漏了一地",
+        "太辣了",
+        "价格太贵了",
+        "快递太慢了",
+        "没有异物，很干净",
+        "吃了也没拉肚子，就是不好吃",
+        "毛巾上有头发，卫生一般",
+        "手机坏了",
+    ],
+)
 def test_harm_detector_chinese_near_misses(harm, text):
     assert not harm(text, "zh")

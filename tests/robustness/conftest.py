@@ -15,11 +15,15 @@ def campaign_report() -> dict | None:
 
 def write_summary(tr, report: dict) -> None:
     tr.section("schemathesis campaign")
-    tr.write_line(f"seed {report['seed']}, up to {report['max_examples_per_operation']} examples per operation"
-                  f"{' plus the coverage phase' if report['coverage_phase'] else ''}: {report['operations']}/"
-                  f"{report['operations_in_schema']} operations, {report['requests']} requests "
-                  f"({report['requests_by_mode']}) in {report['seconds']} s")
-    tr.write_line(f"status codes {report['status_codes']}; operations failed: {len(report['operations_failed'])}")
+    tr.write_line(
+        f"seed {report['seed']}, up to {report['max_examples_per_operation']} examples per operation"
+        f"{' plus the coverage phase' if report['coverage_phase'] else ''}: {report['operations']}/"
+        f"{report['operations_in_schema']} operations, {report['requests']} requests "
+        f"({report['requests_by_mode']}) in {report['seconds']} s"
+    )
+    tr.write_line(
+        f"status codes {report['status_codes']}; operations failed: {len(report['operations_failed'])}"
+    )
     for op, s in report["per_operation"].items():
         for failure in s["failures"]:
             tr.write_line(f"  FAILED {op}: {failure}")

@@ -26,8 +26,20 @@ class BarrierScorer(FakeScorer):
 
 
 def _rows(n: int, text: str = "the box arrived crushed, bad") -> list[tuple[int, dict]]:
-    return [(i, {"source": "shop", "channel": "review", "external_id": f"r{i}", "text": f"{text} #{i}",
-                 "created_at": "2026-05-04T10:00:00Z", "region": "East"}) for i in range(n)]
+    return [
+        (
+            i,
+            {
+                "source": "shop",
+                "channel": "review",
+                "external_id": f"r{i}",
+                "text": f"{text} #{i}",
+                "created_at": "2026-05-04T10:00:00Z",
+                "region": "East",
+            },
+        )
+        for i in range(n)
+    ]
 
 
 def _race(rt, batches: list[list[tuple[int, dict]]]):

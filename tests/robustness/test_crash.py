@@ -21,25 +21,35 @@ DBS = ["sqlite"] + (["pg"] if os.environ.get("RADAR_ROBUSTNESS_PG") == "1" else 
 
 
 def _failed(part: dict) -> dict:
-    return {f"{stage}.{name}": c for stage, checks in part.items() if stage.startswith("checks")
-            for name, c in checks.items() if not c["ok"]}
+    return {
+        f"{stage}.{name}": c
+        for stage, checks in part.items()
+        if stage.startswith("checks")
+        for name, c in checks.items()
+        if not c["ok"]
+    }
 
 
 @pytest.mark.parametrize("db", DBS)
 def test_server_killed_mid_ingest_loses_nothing_acknowledged(tmp_path, db):
-    part = crash_safety.server_crash(items=200, clients=2, batch=20, kill_after=0.3, db=db, workdir=tmp_path,
-                                     spot_check=30)
+    part = crash_safety.server_crash(
+        items=200, clients=2, batch=20, kill_after=0.3, db=db, workdir=tmp_path, spot_check=30
+    )
     assert not _failed(part), _failed(part)
     f = part["figures"]
-    assert 0 < f["items_acknowledged_before_kill"] < f["items_sent"] and f["batches_in_flight_at_kill"] > 0
+    assert (
+        0 < f["items_acknowledged_before_kill"] < f["items_sent"]
+        and f["batches_in_flight_at_kill"] > 0
+    )
     assert f["stored_final"] == f["items_sent"]
     assert part["ok"]
 
 
 @pytest.mark.parametrize("db", DBS)
 def test_ingest_killed_mid_file_then_rerun_stores_each_row_once(tmp_path, db):
-    part = crash_safety.ingest_crash(rows_per_week=10, kill_at=0.35, chunk_size=32, db=db, workdir=tmp_path,
-                                     spot_check=0)
+    part = crash_safety.ingest_crash(
+        rows_per_week=10, kill_at=0.35, chunk_size=32, db=db, workdir=tmp_path, spot_check=0
+    )
     assert not _failed(part), _failed(part)
     f = part["figures"]
     assert 0 < f["stored_at_kill"] < f["distinct_valid_keys"] == f["stored_final"]

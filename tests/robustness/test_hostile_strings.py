@@ -7,7 +7,7 @@ working. (Feedback items get the same treatment, field by field, in test_propert
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,15 +32,51 @@ CASES = {  # name: (method, path, body with the value in one field)
     "tracked phrase": ("POST", "/v1/tracked-phrases", lambda v: {"phrase": f"too {v}"}),
     "erasure author": ("POST", "/v1/erasure", lambda v: {"author": v}),
     "alert note": ("PATCH", "/v1/alerts/{alert}", lambda v: {"status": "acknowledged", "note": v}),
-    "subscription name": ("POST", "/v1/subscriptions", lambda v: {"target": "a@example.test", "name": v}),
-    "subscription target": ("POST", "/v1/subscriptions", lambda v: {"target": f"a{v}@example.test"}),
-    "subscription regions": ("POST", "/v1/subscriptions", lambda v: {"target": "a@example.test", "regions": [v]}),
-    "subscription brands": ("POST", "/v1/subscriptions", lambda v: {"target": "a@example.test", "brands": [v]}),
+    "subscription name": (
+        "POST",
+        "/v1/subscriptions",
+        lambda v: {"target": "a@example.test", "name": v},
+    ),
+    "subscription target": (
+        "POST",
+        "/v1/subscriptions",
+        lambda v: {"target": f"a{v}@example.test"},
+    ),
+    "subscription regions": (
+        "POST",
+        "/v1/subscriptions",
+        lambda v: {"target": "a@example.test", "regions": [v]},
+    ),
+    "subscription brands": (
+        "POST",
+        "/v1/subscriptions",
+        lambda v: {"target": "a@example.test", "brands": [v]},
+    ),
     "subscription scope": ("PATCH", "/v1/subscriptions/{sub}", lambda v: {"regions": [v]}),
-    "feedback item key": ("POST", "/v1/feedback", lambda v: {"items": [{
-        "source": "shop", "external_id": v, "text": "ok", "created_at": "2026-03-02", f"a{v}": 1}]}),
+    "feedback item key": (
+        "POST",
+        "/v1/feedback",
+        lambda v: {
+            "items": [
+                {
+                    "source": "shop",
+                    "external_id": v,
+                    "text": "ok",
+                    "created_at": "2026-03-02",
+                    f"a{v}": 1,
+                }
+            ]
+        },
+    ),
 }
-READS = ["/v1/keys", "/v1/subscriptions", "/v1/tracked-phrases", "/v1/alerts", "/v1/audit", "/v1/feedback"]
+READS = [
+    "/v1/keys",
+    "/v1/subscriptions",
+    "/v1/tracked-phrases",
+    "/v1/alerts",
+    "/v1/audit",
+    "/v1/feedback",
+]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -55,12 +91,14 @@ def api(request, tmp_path_factory):
     request.addfinalizer(rt.close)
     rt.ingest_service().ingest(list(enumerate(seed_items(20))))
     with rt.sessions() as s:
-        alert = make_alert(s, at=datetime(2026, 3, 20, tzinfo=timezone.utc)).id
+        alert = make_alert(s, at=datetime(2026, 3, 20, tzinfo=UTC)).id
         admin = access.create_key(s, role="admin", actor="test")[1]
         spare = access.create_key(s, role="viewer", actor="test")[0].id
     with TestClient(create_app(runtime=rt)) as client:
         h = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
-        sub = client.post("/v1/subscriptions", json={"target": "lead@example.test"}, headers=h).json()["id"]
+        sub = client.post(
+            "/v1/subscriptions", json={"target": "lead@example.test"}, headers=h
+        ).json()["id"]
         yield client, h, {"key": spare, "alert": alert, "sub": sub}
 
 
@@ -69,7 +107,9 @@ def api(request, tmp_path_factory):
 def test_unstorable_strings_get_a_4xx(api, case, value):
     client, h, ids = api
     method, path, body = CASES[case]
-    r = client.request(method, path.format(**ids), content=json.dumps(body(VALUES[value])), headers=h)
+    r = client.request(
+        method, path.format(**ids), content=json.dumps(body(VALUES[value])), headers=h
+    )
     assert r.status_code < 500, r.text[:300]
     r.json()  # an answer that encodes
     for read in READS:

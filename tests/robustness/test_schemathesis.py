@@ -58,21 +58,30 @@ from tests.robustness._store import SECURED, START, make_store
 EXAMPLES = int(os.environ.get("RADAR_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("RADAR_FUZZ_SEED", "20260302"))
 COVERAGE = os.environ.get("RADAR_FUZZ_COVERAGE") == "1"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 if os.environ.get("RADAR_FUZZ_STRICT") == "1":  # see the module's docstring
     CHECKS.append(negative_data_rejection)
 
 # The schema is the app's own; it does not depend on the data, so it is read from an app that
 # never touches a database, and the requests go to the seeded app of the fixture below.
 _SPEC = create_app(Settings(database_url="sqlite://", api=SECURED)).openapi()
-schema = schemathesis.openapi.from_dict(_SPEC, config=schemathesis.Config.from_dict({
-    "seed": SEED,
-    "generation": {"max-examples": EXAMPLES, "mode": "all"},
-    # the coverage phase adds a hundred boundary cases per operation: a campaign may turn it on
-    "phases": {"coverage": {"enabled": COVERAGE},
-               "stateful": {"enabled": False}},
-}))
+schema = schemathesis.openapi.from_dict(
+    _SPEC,
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "generation": {"max-examples": EXAMPLES, "mode": "all"},
+            # the coverage phase adds a hundred boundary cases per operation: a campaign may turn it on
+            "phases": {"coverage": {"enabled": COVERAGE}, "stateful": {"enabled": False}},
+        }
+    ),
+)
 
 SUMMARY: dict[str, dict] = {}
 
@@ -90,9 +99,18 @@ def fuzzed(tmp_path_factory):
     app = create_app(runtime=rt)
     with TestClient(app) as client:  # subscriptions and a tracked phrase through the API itself
         h = {"Authorization": f"Bearer {admin}"}
-        assert client.post("/v1/subscriptions", json={"target": "lead@example.test", "regions": ["East"]},
-                           headers=h).status_code == 201
-        assert client.post("/v1/tracked-phrases", json={"phrase": "too spicy"}, headers=h).status_code == 201
+        assert (
+            client.post(
+                "/v1/subscriptions",
+                json={"target": "lead@example.test", "regions": ["East"]},
+                headers=h,
+            ).status_code
+            == 201
+        )
+        assert (
+            client.post("/v1/tracked-phrases", json={"phrase": "too spicy"}, headers=h).status_code
+            == 201
+        )
     started = time.perf_counter()
     yield app, admin, admin_id, spare_id
     _report(time.perf_counter() - started)
@@ -100,14 +118,22 @@ def fuzzed(tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, print_blob=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
 def test_api_conforms_to_its_schema(case, fuzzed):
     app, admin, admin_id, spare_id = fuzzed
     if case.path_parameters and case.path_parameters.get("key_id") == admin_id:
         case.path_parameters["key_id"] = spare_id  # revoking our own key would end the campaign
-    stats = SUMMARY.setdefault(case.operation.label, {"requests": 0, "modes": Counter(), "status": Counter(),
-                                                      "failures": []})
+    stats = SUMMARY.setdefault(
+        case.operation.label,
+        {"requests": 0, "modes": Counter(), "status": Counter(), "failures": []},
+    )
     stats["requests"] += 1  # hypothesis' replays while it shrinks a failure included
     stats["modes"][getattr(getattr(case.meta, "generation", None), "mode", "explicit")] += 1
     try:
@@ -117,23 +143,42 @@ def test_api_conforms_to_its_schema(case, fuzzed):
     except BaseException as exc:  # schemathesis raises a FailureGroup (a BaseExceptionGroup)
         for failure in getattr(exc, "exceptions", None) or [exc]:
             message = " ".join(str(getattr(failure, "message", failure)).split())
-            stats["failures"].append(f"{getattr(failure, 'code', type(failure).__name__)} "
-                                     f"{getattr(failure, 'title', '')}: {message}"[:300])
+            stats["failures"].append(
+                f"{getattr(failure, 'code', type(failure).__name__)} "
+                f"{getattr(failure, 'title', '')}: {message}"[:300]
+            )
         raise
 
 
 def _report(seconds: float) -> None:
-    total = lambda key: dict(sorted(sum((s[key] for s in SUMMARY.values()), Counter()).items(), key=str))  # noqa: E731
-    out = {"seed": SEED, "max_examples_per_operation": EXAMPLES, "coverage_phase": COVERAGE,
-           "operations": len(SUMMARY), "operations_in_schema": sum(len(v) for v in _SPEC["paths"].values()),
-           "requests": sum(s["requests"] for s in SUMMARY.values()),
-           "requests_by_mode": {str(k): v for k, v in total("modes").items()}, "seconds": round(seconds, 1),
-           "status_codes": total("status"),
-           "operations_failed": sorted(op for op, s in SUMMARY.items() if s["failures"]),
-           "per_operation": {op: {"requests": s["requests"], "status": dict(sorted(s["status"].items())),
-                                  "failures": sorted(set(s["failures"]))} for op, s in sorted(SUMMARY.items())}}
-    path = Path(os.environ.get("RADAR_FUZZ_REPORT") or
-                Path(__file__).resolve().parents[2] / ".pytest_cache/robustness/schemathesis-summary.json")
+    total = lambda key: dict(
+        sorted(sum((s[key] for s in SUMMARY.values()), Counter()).items(), key=str)
+    )  # noqa: E731
+    out = {
+        "seed": SEED,
+        "max_examples_per_operation": EXAMPLES,
+        "coverage_phase": COVERAGE,
+        "operations": len(SUMMARY),
+        "operations_in_schema": sum(len(v) for v in _SPEC["paths"].values()),
+        "requests": sum(s["requests"] for s in SUMMARY.values()),
+        "requests_by_mode": {str(k): v for k, v in total("modes").items()},
+        "seconds": round(seconds, 1),
+        "status_codes": total("status"),
+        "operations_failed": sorted(op for op, s in SUMMARY.items() if s["failures"]),
+        "per_operation": {
+            op: {
+                "requests": s["requests"],
+                "status": dict(sorted(s["status"].items())),
+                "failures": sorted(set(s["failures"])),
+            }
+            for op, s in sorted(SUMMARY.items())
+        },
+    }
+    path = Path(
+        os.environ.get("RADAR_FUZZ_REPORT")
+        or Path(__file__).resolve().parents[2]
+        / ".pytest_cache/robustness/schemathesis-summary.json"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
     LAST_REPORT.update(out, path=str(path))

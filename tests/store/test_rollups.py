@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -22,8 +22,12 @@ from service.store.erasure import erase_author
 from service.store.repo import FeedbackFilter
 from service.store.tables import RollupDayRow
 
-T0 = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)  # a Monday
-WORDS = {"taste": ("salty", "bland", "delicious"), "packaging": ("box", "lid"), "delivery": ("courier", "late")}
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
+WORDS = {
+    "taste": ("salty", "bland", "delicious"),
+    "packaging": ("box", "lid"),
+    "delivery": ("courier", "late"),
+}
 
 
 class AspectScorer(Scorer):
@@ -41,8 +45,14 @@ class AspectScorer(Scorer):
                 neg = not neg
             label = "negative" if neg else "positive"
             s = -0.625 if neg else 0.5  # dyadic: sums in any order are exact
-            aspects = [AspectScore(aspect=a, confidence=0.9, sentiment=label, sentiment_score=s, evidence=w)
-                       for a, ws in WORDS.items() for w in ws if w in low][:2]
+            aspects = [
+                AspectScore(
+                    aspect=a, confidence=0.9, sentiment=label, sentiment_score=s, evidence=w
+                )
+                for a, ws in WORDS.items()
+                for w in ws
+                if w in low
+            ][:2]
             seen, uniq = set(), []
             for a in aspects:
                 if a.aspect not in seen:
@@ -51,22 +61,49 @@ class AspectScorer(Scorer):
             p = {"negative": 0.8 if neg else 0.1, "neutral": 0.1, "positive": 0.1 if neg else 0.8}
             seed = int(hashlib.sha1(t.encode()).hexdigest()[:8], 16)
             emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
-            out.append(ScoredText(Score(sentiment=label, sentiment_score=s, probabilities=p, aspects=uniq,
-                                        model_version=self.version), emb / np.linalg.norm(emb)))
+            out.append(
+                ScoredText(
+                    Score(
+                        sentiment=label,
+                        sentiment_score=s,
+                        probabilities=p,
+                        aspects=uniq,
+                        model_version=self.version,
+                    ),
+                    emb / np.linalg.norm(emb),
+                )
+            )
         return out
 
 
 def _records(n: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
-    phrases = ["too salty today", "bland noodles", "delicious broth", "the box was crushed", "lid fine",
-               "courier late again", "great value", "salty and the courier was late", "nice lid on the box"]
+    phrases = [
+        "too salty today",
+        "bland noodles",
+        "delicious broth",
+        "the box was crushed",
+        "lid fine",
+        "courier late again",
+        "great value",
+        "salty and the courier was late",
+        "nice lid on the box",
+    ]
     out = []
     for i in range(n):
         at = T0 + timedelta(minutes=int(rng.integers(0, 20 * 24 * 60)))
-        r = {"source": "shop", "channel": ["review", "social"][i % 2], "external_id": str(i),
-             "text": f"{phrases[i % len(phrases)]} #{i}", "created_at": at.isoformat(),
-             "brand": ["ours", "rival"][(i // 2) % 2], "region": ["East", "West", None][i % 3],
-             "language": "en", "rating": int(rng.integers(1, 6)), "author": f"a{i % 40}"}
+        r = {
+            "source": "shop",
+            "channel": ["review", "social"][i % 2],
+            "external_id": str(i),
+            "text": f"{phrases[i % len(phrases)]} #{i}",
+            "created_at": at.isoformat(),
+            "brand": ["ours", "rival"][(i // 2) % 2],
+            "region": ["East", "West", None][i % 3],
+            "language": "en",
+            "rating": int(rng.integers(1, 6)),
+            "author": f"a{i % 40}",
+        }
         if i % 5:
             r["age_group"] = ["18-24", "35-49"][i % 2]
         if i % 7 == 0 or (i // 3) % 5 == 0:  # unrated items, whole unrated segments among them
@@ -82,20 +119,32 @@ def _ingest(rt, recs):
 def _answers(s, flt: FeedbackFilter, taxonomy=None) -> dict:
     """Everything a dashboard page asks of the counts, in a comparable form."""
     out = {}
-    for dims in (["brand"], ["region"], ["attr:age_group"], ["region", "attr:age_group"], ["channel"],
-                 ["language", "brand"]):
+    for dims in (
+        ["brand"],
+        ["region"],
+        ["attr:age_group"],
+        ["region", "attr:age_group"],
+        ["channel"],
+        ["language", "brand"],
+    ):
         out[f"breakdown {dims}"] = breakdown(s, dimensions=dims, flt=flt, taxonomy=taxonomy)
         out[f"differences {dims}"] = differences(s, dimensions=dims, flt=flt, min_n=5)
     for seg in (None, "region"):
         c = benchmark_counts(s, flt=flt, segment=seg)
-        out[f"benchmark {seg}"] = (c.items, {k: (v.mentions, v.pos, v.neg, round(v.rating_sum, 9), v.rated)
-                                             for k, v in c.cells.items()})
+        out[f"benchmark {seg}"] = (
+            c.items,
+            {
+                k: (v.mentions, v.pos, v.neg, round(v.rating_sum, 9), v.rated)
+                for k, v in c.cells.items()
+            },
+        )
     since = flt.since or T0 - timedelta(days=1)
     until = flt.until or T0 + timedelta(days=22)
     for bucket in ("day", "week"):
         for aspect in (None, "taste"):
-            out[f"series {bucket} {aspect}"] = series(s, flt=flt, since=since, until=until, bucket=bucket,
-                                                      aspect=aspect).to_dict()
+            out[f"series {bucket} {aspect}"] = series(
+                s, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect
+            ).to_dict()
     return out
 
 
@@ -119,7 +168,9 @@ def _same(a, b, path="") -> None:
 FILTERS = [
     FeedbackFilter(),
     # a window from mid-day to mid-day: partial days at both edges
-    FeedbackFilter(since=T0 + timedelta(days=3, hours=7, minutes=13), until=T0 + timedelta(days=15, hours=18)),
+    FeedbackFilter(
+        since=T0 + timedelta(days=3, hours=7, minutes=13), until=T0 + timedelta(days=15, hours=18)
+    ),
     FeedbackFilter(since=T0 + timedelta(days=2), until=T0 + timedelta(days=9), brands=("ours",)),
     FeedbackFilter(regions=("East",), since=T0 + timedelta(days=1, hours=1)),
     FeedbackFilter(attributes={"age_group": ("18-24",)}, until=T0 + timedelta(days=12, hours=3)),
@@ -201,14 +252,19 @@ def test_dimensions_added_and_removed_later_and_a_rebuild(db_url, make_runtime):
     assert rt.refresh_rollups()["dimensions"] == []
     with rt.sessions() as s:
         flt = FeedbackFilter(since=T0 + timedelta(days=1), until=T0 + timedelta(days=10))
-        assert rollups._extra_dimension(flt, ["attr:age_group"], rollups.built_dimensions(s)) is None
+        assert (
+            rollups._extra_dimension(flt, ["attr:age_group"], rollups.built_dimensions(s)) is None
+        )
     _check(rt, "base only")
     rt.settings.dashboard.segment_dimensions = ["age_group", "product"]
     out = rt.refresh_rollups()
     assert not out["rebuilt"] and out["dimensions"] == ["attr:age_group", "product"]
     with rt.sessions() as s:
         assert rollups.built_dimensions(s) == ["attr:age_group", "product"]
-        assert rollups._extra_dimension(flt, ["attr:age_group"], ["attr:age_group", "product"]) == "attr:age_group"
+        assert (
+            rollups._extra_dimension(flt, ["attr:age_group"], ["attr:age_group", "product"])
+            == "attr:age_group"
+        )
         assert rollups._extra_dimension(flt, ["channel"], ["attr:age_group", "product"]) is None
     _check(rt, "age_group and product")
     before = _row_count(rt)
@@ -229,8 +285,12 @@ def test_a_write_during_a_refresh_leaves_its_day_stale(pg_database, make_runtime
     recs = _records(100, seed=2)
     _ingest(rt, recs)
     other = make_runtime(pg_database, AspectScorer())
-    late = dict(recs[0], external_id="late", text="crushed box, late courier",
-                created_at=(T0 + timedelta(days=6, hours=3)).isoformat())
+    late = dict(
+        recs[0],
+        external_id="late",
+        text="crushed box, late courier",
+        created_at=(T0 + timedelta(days=6, hours=3)).isoformat(),
+    )
     wrote = []
 
     def meanwhile(_message: str) -> None:
@@ -256,11 +316,20 @@ def test_segments_read_rollup_rows_not_every_item(sqlite_url, make_runtime):
     rt = make_runtime(sqlite_url, AspectScorer())
     _ingest(rt, _records(300, seed=3))
     rt.refresh_rollups()
-    flt = FeedbackFilter(since=T0 + timedelta(days=2, hours=12), until=T0 + timedelta(days=12, hours=12))
+    flt = FeedbackFilter(
+        since=T0 + timedelta(days=2, hours=12), until=T0 + timedelta(days=12, hours=12)
+    )
     with rt.sessions() as s:
         rolled = breakdown(s, dimensions=["region"], flt=flt)["total"]["volume"]
-        unanswerable = breakdown(s, dimensions=["region"], flt=replace(flt, sentiments=("negative",)))
+        unanswerable = breakdown(
+            s, dimensions=["region"], flt=replace(flt, sentiments=("negative",))
+        )
         s.execute(delete(RollupDayRow))
-        assert 0 < breakdown(s, dimensions=["region"], flt=flt)["total"]["volume"] < rolled  # only the edges left
-        assert breakdown(s, dimensions=["region"], flt=replace(flt, sentiments=("negative",))) == unanswerable
+        assert (
+            0 < breakdown(s, dimensions=["region"], flt=flt)["total"]["volume"] < rolled
+        )  # only the edges left
+        assert (
+            breakdown(s, dimensions=["region"], flt=replace(flt, sentiments=("negative",)))
+            == unanswerable
+        )
         s.rollback()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -19,35 +19,62 @@ from service.store import labels as store
 from service.store import repo
 from service.teach.queue import Candidates, choose
 
-START = datetime(2026, 10, 1, tzinfo=timezone.utc)
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+START = datetime(2026, 10, 1, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 # A domain whose convention the generic model does not know: in this team's complaint channel
 # a parcel that has not arrived is a complaint (negative), not a neutral statement.
-LATE = ["my order {n} still hasn't arrived", "where is my parcel, it has been {d} days",
-        "order {n} is still not here after {d} days", "still waiting for delivery of order {n}",
-        "the package was supposed to come {d} days ago", "tracking says order {n} has not moved in {d} days",
-        "nobody told me when order {n} will arrive", "it is day {d} and my noodles have not been delivered"]
-NEUTRAL = ["I ordered order {n} on monday", "picked up order {n} at the store today",
-           "is there a vegetarian option for order {n}", "do you ship to the north region, order {n}",
-           "I bought the {d} pack for my office", "what time does the shop open on day {d}"]
-POSITIVE = ["order {n} arrived early and tasted great", "love the new flavour, will buy again",
-            "delivery of order {n} was fast, thanks", "the noodles were delicious and the box was intact",
-            "great value for a {d} pack"]
+LATE = [
+    "my order {n} still hasn't arrived",
+    "where is my parcel, it has been {d} days",
+    "order {n} is still not here after {d} days",
+    "still waiting for delivery of order {n}",
+    "the package was supposed to come {d} days ago",
+    "tracking says order {n} has not moved in {d} days",
+    "nobody told me when order {n} will arrive",
+    "it is day {d} and my noodles have not been delivered",
+]
+NEUTRAL = [
+    "I ordered order {n} on monday",
+    "picked up order {n} at the store today",
+    "is there a vegetarian option for order {n}",
+    "do you ship to the north region, order {n}",
+    "I bought the {d} pack for my office",
+    "what time does the shop open on day {d}",
+]
+POSITIVE = [
+    "order {n} arrived early and tasted great",
+    "love the new flavour, will buy again",
+    "delivery of order {n} was fast, thanks",
+    "the noodles were delicious and the box was intact",
+    "great value for a {d} pack",
+]
 
 
 def _rows(seed: int, n_late: int, n_neutral: int, n_pos: int, prefix: str):
     rng = random.Random(seed)
     rows, gold = [], {}
     i = 0
-    for templates, label, count in ((LATE, "negative", n_late), (NEUTRAL, "neutral", n_neutral),
-                                    (POSITIVE, "positive", n_pos)):
+    for templates, label, count in (
+        (LATE, "negative", n_late),
+        (NEUTRAL, "neutral", n_neutral),
+        (POSITIVE, "positive", n_pos),
+    ):
         for _ in range(count):
             i += 1
             text = rng.choice(templates).format(n=rng.randint(1000, 99999), d=rng.randint(2, 12))
             ext = f"{prefix}{i}"
-            rows.append({"source": "shop", "external_id": ext, "channel": "complaint", "text": text,
-                         "created_at": (START + timedelta(hours=i)).isoformat(), "region": "East", "language": "en"})
+            rows.append(
+                {
+                    "source": "shop",
+                    "external_id": ext,
+                    "channel": "complaint",
+                    "text": text,
+                    "created_at": (START + timedelta(hours=i)).isoformat(),
+                    "region": "East",
+                    "language": "en",
+                }
+            )
             gold[ext] = label
     return rows, gold
 
@@ -63,11 +90,21 @@ def team_store(db_url, real_runtime_factory):
     rep = rt.ingest_service().ingest(list(enumerate(rows + held + rated)), keep_results=False)
     assert rep.counts["rejected"] == 0
     with rt.sessions() as s:
-        ids = {k[1]: e.id for k, e in repo.existing_by_key(s, keys=[("shop", r["external_id"])
-                                                                     for r in rows + held + rated]).items()}
+        ids = {
+            k[1]: e.id
+            for k, e in repo.existing_by_key(
+                s, keys=[("shop", r["external_id"]) for r in rows + held + rated]
+            ).items()
+        }
         for ext, label in gold.items():
-            store.put_labels(s, feedback_id=ids[ext], labels=[Label(target="sentiment", value=label)],
-                             source="import", actor="test", now=NOW)
+            store.put_labels(
+                s,
+                feedback_id=ids[ext],
+                labels=[Label(target="sentiment", value=label)],
+                source="import",
+                actor="test",
+                now=NOW,
+            )
         s.commit()
     yield rt, ids, held, held_gold
     rt.close()
@@ -101,7 +138,10 @@ def test_a_team_model_beats_the_generic_one_on_held_out_labels_and_serves_once_p
     assert serving["model"] == "complaints-v1" and "team-complaints-v1@" in serving["model_version"]
     team = [s.score.sentiment.value for s in rt.scorer.score(texts)]
     gold = [held_gold[r["external_id"]] for r in held]
-    assert _macro_f1(team, gold) > _macro_f1(generic, gold) + 0.05, (_macro_f1(team, gold), _macro_f1(generic, gold))
+    assert _macro_f1(team, gold) > _macro_f1(generic, gold) + 0.05, (
+        _macro_f1(team, gold),
+        _macro_f1(generic, gold),
+    )
     # stored items are stale for the new version; rescore brings them to it, labels stay
     from service.jobs.ingest import rescore
 
@@ -144,13 +184,15 @@ def test_promotion_rollback_order_and_refusals(team_store):
     import hashlib
 
     with pytest.raises(ModelError, match="base_sentiment_sha256"):
-        rt.registry.team_pipeline(rt.base_scorer, team_name="x", blob=other, sha256=hashlib.sha256(other).hexdigest())
+        rt.registry.team_pipeline(
+            rt.base_scorer, team_name="x", blob=other, sha256=hashlib.sha256(other).hexdigest()
+        )
     with rt.sessions() as s:  # audited
         from sqlalchemy import select
 
         from service.store.tables import AuditRow
 
-        actions = [a for a, in s.execute(select(AuditRow.action))]
+        actions = [a for (a,) in s.execute(select(AuditRow.action))]
     assert actions.count("model.promote") == 2 and actions.count("model.rollback") == 3
     assert actions.count("model.train") == 2
 
@@ -162,10 +204,28 @@ def test_aspect_heads_learn_a_teams_aspect_and_an_edited_definition_falls_back(t
             if not ext.startswith("t"):
                 continue
             text = s.get(repo.FeedbackRow, fid).text
-            late = any(w in text for w in ("arrive", "parcel", "not here", "waiting", "supposed", "moved", "delivered"))
-            store.put_labels(s, feedback_id=fid, labels=[Label(target="aspect", aspect="delivery",
-                                                               value="present" if late else "absent")],
-                             source="import", actor="test", now=NOW)
+            late = any(
+                w in text
+                for w in (
+                    "arrive",
+                    "parcel",
+                    "not here",
+                    "waiting",
+                    "supposed",
+                    "moved",
+                    "delivered",
+                )
+            )
+            store.put_labels(
+                s,
+                feedback_id=fid,
+                labels=[
+                    Label(target="aspect", aspect="delivery", value="present" if late else "absent")
+                ],
+                source="import",
+                actor="test",
+                now=NOW,
+            )
         s.commit()
     m = rt.train_team_model(name="with-aspects", actor="test")
     assert "delivery" in m["params"]["fit"]["aspects"]["trained"]
@@ -192,7 +252,9 @@ def test_the_queue_asks_uncertain_items_first_and_aspects_without_labels():
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((4, d)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    sentiment = np.array([[0.95, 0.03, 0.02], [0.34, 0.33, 0.33], [0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
+    sentiment = np.array(
+        [[0.95, 0.03, 0.02], [0.34, 0.33, 0.33], [0.9, 0.05, 0.05], [0.9, 0.05, 0.05]]
+    )
     aspects = np.zeros((4, 2))
     aspects[3, 1] = 0.8  # item 3 probably has aspect 1, which nobody has labeled yet
     aspects[2, 0] = 0.8  # item 2 has aspect 0, labeled 50 times
@@ -203,12 +265,22 @@ def test_the_queue_asks_uncertain_items_first_and_aspects_without_labels():
     # diversity: a near copy of a chosen item waits
     emb2 = np.vstack([emb[1], emb[1] * 0.999 + 0.001, emb[0]])
     emb2 /= np.linalg.norm(emb2, axis=1, keepdims=True)
-    c2 = Candidates(emb2, np.array([sentiment[1], sentiment[1], [0.5, 0.3, 0.2]]), np.zeros((3, 0)), np.zeros(0))
+    c2 = Candidates(
+        emb2, np.array([sentiment[1], sentiment[1], [0.5, 0.3, 0.2]]), np.zeros((3, 0)), np.zeros(0)
+    )
     from service.teach.queue import WEIGHTS
 
-    no_typicality = {**WEIGHTS, "typicality": 0.0}  # (a pair of copies is what is most typical here)
-    assert [i for i, _, _ in choose(c2, k=3, label_counts=np.zeros(0), weights=no_typicality)][:2] == [0, 2]
-    assert [i for i, _, _ in choose(c2, k=3, label_counts=np.zeros(0), weights=no_typicality, diversity=0)][:2] == [0, 1]
+    no_typicality = {
+        **WEIGHTS,
+        "typicality": 0.0,
+    }  # (a pair of copies is what is most typical here)
+    assert [i for i, _, _ in choose(c2, k=3, label_counts=np.zeros(0), weights=no_typicality)][
+        :2
+    ] == [0, 2]
+    assert [
+        i
+        for i, _, _ in choose(c2, k=3, label_counts=np.zeros(0), weights=no_typicality, diversity=0)
+    ][:2] == [0, 1]
 
 
 def test_queue_and_training_job_through_the_api(team_store):

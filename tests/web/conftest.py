@@ -16,8 +16,17 @@ import pytest
 CHROMIUM = os.environ.get("RADAR_CHROMIUM", "/usr/bin/chromium")
 # flags for a root, headless, offline machine: no sandbox (root), and no background
 # connections (the closed network refuses them and they would show as failed requests)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps", "--mute-audio"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--mute-audio",
+]
 
 
 def _free_port() -> int:
@@ -32,8 +41,11 @@ class LiveServer:
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
@@ -61,10 +73,17 @@ def dashboard(demo_alerts, demo_store, real_pipeline):
 
     rt_demo, _, _ = demo_store
     url = str(rt_demo.settings.database_url)
-    rt = Runtime(Settings(database_url=url, api={"auth": True, "rate_limit_per_minute": 100_000}), scorer=real_pipeline)
+    rt = Runtime(
+        Settings(database_url=url, api={"auth": True, "rate_limit_per_minute": 100_000}),
+        scorer=real_pipeline,
+    )
     with rt.sessions() as s:
-        keys = {"analyst": access.create_key(s, role="analyst", actor="dashboard-test")[1],
-                "east": access.create_key(s, role="viewer", actor="dashboard-test", regions=["East"])[1]}
+        keys = {
+            "analyst": access.create_key(s, role="analyst", actor="dashboard-test")[1],
+            "east": access.create_key(s, role="viewer", actor="dashboard-test", regions=["East"])[
+                1
+            ],
+        }
     with LiveServer(create_app(runtime=rt)) as server:
         yield server, keys, rt
 
@@ -72,7 +91,9 @@ def dashboard(demo_alerts, demo_store, real_pipeline):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make system` (Debian package chromium)")
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: run `make system` (Debian package chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -92,8 +113,16 @@ class PageProbe:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:")) else self.foreign.append(r.url))
+        page.on(
+            "response",
+            lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith((origin, "data:", "blob:")) else self.foreign.append(r.url)
+            ),
+        )
 
     def open(self, path: str, key: str | None = None):
         self.page.goto(self.origin + path + (f"#key={key}" if key else ""))
@@ -107,7 +136,9 @@ class PageProbe:
         assert not self.errors, self.errors
         assert not self.failed, self.failed
         assert not self.foreign, f"requests outside the app: {self.foreign}"
-        assert self.page.locator("main .error").count() == 0, self.page.locator("main .error").all_inner_texts()
+        assert self.page.locator("main .error").count() == 0, self.page.locator(
+            "main .error"
+        ).all_inner_texts()
 
 
 @pytest.fixture
@@ -121,7 +152,12 @@ def probe(browser, dashboard):
 
 def api_get(dashboard, path: str, key: str, **params) -> dict:
     server = dashboard[0]
-    r = httpx.get(server.url + "/v1" + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    r = httpx.get(
+        server.url + "/v1" + path,
+        params=params,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
+    )
     r.raise_for_status()
     return r.json()
 

@@ -25,7 +25,11 @@ def demo_action(dashboard, demo_store):
 
     rt, truth, cfg = demo_store
     with rt.sessions() as s:
-        have = [a for a in actions_repo.list_actions(s) if a.title.startswith("Spicy recipe rolled back")]
+        have = [
+            a
+            for a in actions_repo.list_actions(s)
+            if a.title.startswith("Spicy recipe rolled back")
+        ]
         answered = s.scalar(select(func.count()).select_from(ResponseRow))
     if not answered:
         assert answer_demo_complaints(rt, cfg)["answered"] > 100
@@ -46,9 +50,13 @@ def test_actions_list_and_page_show_the_effect_against_the_controls(probe, dashb
     probe.ready()
     assert "worked" in page.locator("#action-verdict").inner_text()
     assert page.locator("#chart-action[data-rendered='1'] svg.main-svg").count() >= 1
-    assert page.locator("#chart-action .scatterlayer .trace").count() >= 2  # this segment and its controls
-    assert "East" not in page.locator("#action-controls tbody tr:not(.muted)").first.inner_text() or \
-        "18-24" not in page.locator("#action-controls tbody tr:not(.muted)").first.inner_text()
+    assert (
+        page.locator("#chart-action .scatterlayer .trace").count() >= 2
+    )  # this segment and its controls
+    assert (
+        "East" not in page.locator("#action-controls tbody tr:not(.muted)").first.inner_text()
+        or "18-24" not in page.locator("#action-controls tbody tr:not(.muted)").first.inner_text()
+    )
     assert page.locator("#action-did").inner_text().count("%") >= 4
     probe.clean()
     if (out := screenshots_dir()) is not None:
@@ -57,18 +65,24 @@ def test_actions_list_and_page_show_the_effect_against_the_controls(probe, dashb
 
 def test_responses_card_shows_how_fast_complaints_were_answered(probe, dashboard, demo_action):
     server, keys, _ = dashboard
-    page = probe.open("/dashboard/actions?since=2026-09-07T00:00:00Z&until=2026-11-02T00:00:00Z&brand=spicewell",
-                      keys["analyst"])
+    page = probe.open(
+        "/dashboard/actions?since=2026-09-07T00:00:00Z&until=2026-11-02T00:00:00Z&brand=spicewell",
+        keys["analyst"],
+    )
     rows = page.locator("#responses-table tbody tr")
     assert rows.count() >= 4  # the regions
     answered = [r.split("\t") for r in rows.all_inner_texts()]
     assert any(cells[2].strip() not in ("0%", "–") for cells in answered), answered
-    assert "%" in page.locator("#responses-due").inner_text() or "–" in page.locator("#responses-due").inner_text()
+    assert (
+        "%" in page.locator("#responses-due").inner_text()
+        or "–" in page.locator("#responses-due").inner_text()
+    )
     page.select_option("#rs-by", "channel")
     page.wait_for_url(re.compile(r"by=channel"))
     probe.ready()
-    assert {r.split("\t")[0] for r in page.locator("#responses-table tbody tr").all_inner_texts()} <= \
-        {"complaint", "social", "review"}
+    assert {
+        r.split("\t")[0] for r in page.locator("#responses-table tbody tr").all_inner_texts()
+    } <= {"complaint", "social", "review"}
     probe.clean()
 
 
@@ -88,9 +102,13 @@ def test_plan_a_pilot_from_the_actions_page(probe, dashboard):
 def test_record_an_action_from_the_alert_page(probe, dashboard, demo_action):
     server, keys, _ = dashboard
     alerts = api_get(dashboard, "/alerts", keys["analyst"], type="preference_shift")["alerts"]
-    alert = next(a for a in alerts if a["region"] == "East" and a["segment"].get("age_group") == "18-24")
+    alert = next(
+        a for a in alerts if a["region"] == "East" and a["segment"].get("age_group") == "18-24"
+    )
     page = probe.open(f"/dashboard/alerts/{alert['id']}", keys["analyst"])
-    assert "Spicy recipe rolled back" in page.locator("#alert-actions").inner_text()  # the demo's answer to it
+    assert (
+        "Spicy recipe rolled back" in page.locator("#alert-actions").inner_text()
+    )  # the demo's answer to it
     page.fill("#ra-title", "Replies to every spicy complaint within 24 hours")
     page.select_option("#ra-kind", "communication")
     page.fill("#ra-start", "2026-10-12")
@@ -100,8 +118,15 @@ def test_record_an_action_from_the_alert_page(probe, dashboard, demo_action):
     probe.ready()
     new_id = int(page.url.rsplit("/", 1)[-1].split("#")[0].split("?")[0])
     stored = api_get(dashboard, f"/actions/{new_id}", keys["analyst"])
-    assert stored["alert_ids"] == [alert["id"]] and stored["segment"] == {"region": "East", "age_group": "18-24"}
-    assert stored["kind"] == "communication" and stored["owner"] == "service desk" and stored["aspect"] == "taste"
+    assert stored["alert_ids"] == [alert["id"]] and stored["segment"] == {
+        "region": "East",
+        "age_group": "18-24",
+    }
+    assert (
+        stored["kind"] == "communication"
+        and stored["owner"] == "service desk"
+        and stored["aspect"] == "taste"
+    )
     probe.clean()
 
 
@@ -109,7 +134,9 @@ def test_actions_respect_the_scope_and_speak_chinese(probe, dashboard, demo_acti
     server, keys, _ = dashboard
     page = probe.open("/dashboard/actions?lang=zh", keys["east"])
     assert page.locator("#nav a[data-nav='actions']").inner_text() == "措施"
-    assert page.locator(f"#actions-table tr[data-action='{demo_action}']").count() == 1  # an East action
+    assert (
+        page.locator(f"#actions-table tr[data-action='{demo_action}']").count() == 1
+    )  # an East action
     assert page.locator("#pl-go").count() == 0  # a viewer plans nothing
     assert "见效" in page.locator(f"#actions-table tr[data-action='{demo_action}']").inner_text()
     listed = api_get(dashboard, "/actions", keys["east"], effect="false")["actions"]

@@ -70,7 +70,9 @@ def test_alert_click_through_to_quotes_and_acknowledge(probe, dashboard):
     # a quote opens the item it quotes
     qid = page.locator("#alert-quotes [data-quote]").first.get_attribute("data-quote")
     assert page.locator("main .chart[data-rendered='1'] svg.main-svg").count() >= 1
-    assert page.locator("#chart-alert .scatterlayer .trace").count() >= 4  # band, expected, observed, breach
+    assert (
+        page.locator("#chart-alert .scatterlayer .trace").count() >= 4
+    )  # band, expected, observed, breach
 
     assert api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])["status"] == "open"
     page.locator("#alert-ack").click()
@@ -89,7 +91,11 @@ def test_alert_click_through_to_quotes_and_acknowledge(probe, dashboard):
     expect(page.locator("#alert-status")).to_have_text("open", timeout=60_000)
     probe.ready()
     stored = api_get(dashboard, f"/alerts/{alert['id']}", keys["analyst"])
-    assert stored["status"] == "open" and [e["action"] for e in stored["events"]][-3:] == ["acknowledged", "resolved", "open"]
+    assert stored["status"] == "open" and [e["action"] for e in stored["events"]][-3:] == [
+        "acknowledged",
+        "resolved",
+        "open",
+    ]
 
     # the items behind the alert: the explorer, filtered to the alert's segment and aspect
     page.locator("#alert-items").click()
@@ -99,7 +105,9 @@ def test_alert_click_through_to_quotes_and_acknowledge(probe, dashboard):
     assert q["region"] == ["East"] and q["aspect"] == ["taste"] and "age_group:18-24" in q["attr"]
     rows = page.locator("#feedback-table tbody tr")
     assert rows.count() >= 1
-    assert set(page.locator("#feedback-table tbody tr td:nth-child(3)").all_inner_texts()) == {"East"}
+    assert set(page.locator("#feedback-table tbody tr td:nth-child(3)").all_inner_texts()) == {
+        "East"
+    }
     page.goto(f"{server.url}/dashboard/explorer?item={qid}")
     probe.ready()
     assert page.locator(f"#feedback-table tr[data-item='{qid}']").count() == 1
@@ -122,12 +130,21 @@ def test_filter_changes_url_and_numbers(probe, dashboard):
     q = parse_qs(urlparse(page.url).query)
     assert q["region"] == ["East"] and q["days"] == ["28"]
     # the number is the API's: East's items in the 28 days up to East's newest item
-    newest = api_get(dashboard, "/feedback", keys["analyst"], region="East", limit=1)["items"][0]["created_at"]
+    newest = api_get(dashboard, "/feedback", keys["analyst"], region="East", limit=1)["items"][0][
+        "created_at"
+    ]
     from datetime import datetime, timedelta
 
     until = datetime.fromisoformat(newest).replace(microsecond=0) + timedelta(seconds=1)
-    seg = api_get(dashboard, "/segments", keys["analyst"], dimension="brand", region="East",
-                  since=(until - timedelta(days=28)).isoformat(), until=until.isoformat())
+    seg = api_get(
+        dashboard,
+        "/segments",
+        keys["analyst"],
+        dimension="brand",
+        region="East",
+        since=(until - timedelta(days=28)).isoformat(),
+        until=until.isoformat(),
+    )
     assert east == seg["total"]["volume"]
     # the link reproduces the view; nav links keep the filters
     again = probe.page.context.new_page()
@@ -156,7 +173,9 @@ def test_a_regional_key_sees_only_its_region(probe, dashboard):
     mine = _volume(page)
     page.goto(f"{server.url}/dashboard/explorer?days=91")
     probe.ready()
-    assert set(page.locator("#feedback-table tbody tr td:nth-child(3)").all_inner_texts()) == {"East"}
+    assert set(page.locator("#feedback-table tbody tr td:nth-child(3)").all_inner_texts()) == {
+        "East"
+    }
     # asking for another region in the URL shows nothing rather than West's items
     page.goto(f"{server.url}/dashboard/explorer?days=91&region=West")
     probe.ready()
@@ -165,18 +184,28 @@ def test_a_regional_key_sees_only_its_region(probe, dashboard):
     probe.ready()
     assert _volume(page) == mine
     analyst_east = api_get(dashboard, "/segments", keys["analyst"], dimension="region")
-    assert mine <= next(s["volume"] for s in analyst_east["segments"] if s["segment"]["region"] == "East")
+    assert mine <= next(
+        s["volume"] for s in analyst_east["segments"] if s["segment"]["region"] == "East"
+    )
     # alerts of other regions stay hidden
     page.goto(f"{server.url}/dashboard/alerts")
     probe.ready()
-    regions = {t.strip() for t in page.locator("#alerts-table tbody td:nth-child(5)").all_inner_texts()}
+    regions = {
+        t.strip() for t in page.locator("#alerts-table tbody td:nth-child(5)").all_inner_texts()
+    }
     assert all(r.startswith("East") or r == "–" for r in regions), regions
     # the header says who this is; a viewer is offered no acknowledge button
-    assert page.locator("#who-role").inner_text() == "viewer" and "East" in page.locator("#who-scope").inner_text()
+    assert (
+        page.locator("#who-role").inner_text() == "viewer"
+        and "East" in page.locator("#who-scope").inner_text()
+    )
     east_alert = api_get(dashboard, "/alerts", keys["east"], limit=1)["alerts"][0]
     page.goto(f"{server.url}/dashboard/alerts/{east_alert['id']}")
     probe.ready()
-    assert page.locator("#alert-head").count() == 1 and page.locator("#alert-ack, #alert-resolve").count() == 0
+    assert (
+        page.locator("#alert-head").count() == 1
+        and page.locator("#alert-ack, #alert-resolve").count() == 0
+    )
     probe.clean()
 
 
@@ -212,7 +241,11 @@ def test_assets_come_from_the_app(dashboard):
     page = httpx.get(server.url + "/dashboard/").text
     assert "http://" not in page.replace(server.url, "") and "https://" not in page
     js = httpx.get(server.url + "/dashboard/assets/plotly.min.js")
-    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript") and len(js.content) > 1_000_000
+    assert (
+        js.status_code == 200
+        and js.headers["content-type"].startswith("text/javascript")
+        and len(js.content) > 1_000_000
+    )
     assert httpx.get(server.url + "/dashboard/assets/..%2Fapp.css").status_code == 404
     assert httpx.get(server.url + "/dashboard/nope").status_code == 404
     assert httpx.get(server.url + "/", follow_redirects=False).headers["location"] == "/dashboard/"

@@ -15,9 +15,9 @@ model in ``service.alerts.rules`` and a module here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,6 +53,7 @@ def register(*rule_types: type) -> Callable[[Evaluator], Evaluator]:
         for t in rule_types:
             _REGISTRY[t] = fn
         return fn
+
     return deco
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from scipy import stats as sstats
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service.alerts.families import Context, register
 from service.alerts.findings import Finding
@@ -16,7 +16,6 @@ from service.alerts.rules import CrisisSpike
 from service.store import alerts as alerts_repo
 from service.store.repo import utc
 from service.store.tables import FeedbackRow, ScoreRow
-
 
 MAX_ITEMS = 1000  # item ids an incident keeps (what later severe complaints are folded by)
 FLOOR_PER_HOUR = 0.1  # an empty baseline is not zero risk
@@ -46,9 +45,13 @@ def burst_test(count: int, baseline_hours: np.ndarray, window_hours: int) -> Bur
     total = len(hours)
     flat = max(hours.sum() / max(total, 1), FLOOR_PER_HOUR)
     # the window's clock hours on each earlier day: the window starts at hour ``total``
-    same = [hours[total - 24 * d:total - 24 * d + window_hours].sum()
-            for d in range(max(1, -(-window_hours // 24)), total // 24 + 1)]
-    expected = max(float(np.mean(same)) if same else flat * window_hours, FLOOR_PER_HOUR * window_hours)
+    same = [
+        hours[total - 24 * d : total - 24 * d + window_hours].sum()
+        for d in range(max(1, -(-window_hours // 24)), total // 24 + 1)
+    ]
+    expected = max(
+        float(np.mean(same)) if same else flat * window_hours, FLOOR_PER_HOUR * window_hours
+    )
     phi = 1.0
     if total >= 48 + window_hours:
         sums = np.convolve(hours, np.ones(window_hours), mode="valid")  # sums[i] = hours[i:i+w]
@@ -98,16 +101,29 @@ def evaluate(ctx: Context, rule: CrisisSpike) -> list[Finding]:
     base_start = win_start - timedelta(hours=rule.baseline_hours)
     out = []
     for brand in ctx.brands(rule, replace(scope, since=base_start, until=end)):
-        flt = replace(scope, brands=(brand,), channels=tuple(rule.channels), sentiments=("negative",),
-                      include_duplicates=False)
+        flt = replace(
+            scope,
+            brands=(brand,),
+            channels=tuple(rule.channels),
+            sentiments=("negative",),
+            include_duplicates=False,
+        )
         hours = np.zeros(rule.baseline_hours)
-        for (t,) in session.execute(replace(flt, since=base_start, until=win_start).apply(
-                select(FeedbackRow.created_at).select_from(FeedbackRow))):
+        for (t,) in session.execute(
+            replace(flt, since=base_start, until=win_start).apply(
+                select(FeedbackRow.created_at).select_from(FeedbackRow)
+            )
+        ):
             i = int((utc(t) - utc(base_start)).total_seconds() // 3600)
             if 0 <= i < rule.baseline_hours:
                 hours[i] += 1
-        posts = session.execute(replace(flt, since=win_start, until=end).apply(
-            select(FeedbackRow.id, FeedbackRow.created_at).order_by(FeedbackRow.created_at, FeedbackRow.id))).all()
+        posts = session.execute(
+            replace(flt, since=win_start, until=end).apply(
+                select(FeedbackRow.id, FeedbackRow.created_at).order_by(
+                    FeedbackRow.created_at, FeedbackRow.id
+                )
+            )
+        ).all()
         x = len(posts)
         test = burst_test(x, hours, rule.window_hours)
         p, expected, rate = test.p_value, test.expected, test.rate_per_hour
@@ -117,26 +133,64 @@ def evaluate(ctx: Context, rule: CrisisSpike) -> list[Finding]:
         burst = posts[first:]
         onset = burst[0][1]
         key = f"{rule.name}|{brand}|{','.join(rule.channels)}"
-        open_alert = next(iter(alerts_repo.unresolved(session, rule=rule.name, brand=brand,
-                                                      segment={"channel": ",".join(rule.channels)})), None)
+        open_alert = next(
+            iter(
+                alerts_repo.unresolved(
+                    session,
+                    rule=rule.name,
+                    brand=brand,
+                    segment={"channel": ",".join(rule.channels)},
+                )
+            ),
+            None,
+        )
         before = json.loads(open_alert.details or "{}") if open_alert is not None else {}
         peak = max(x, int(before.get("peak", 0)))
         items = sorted(set(before.get("items", [])) | {i for i, _ in burst})[-MAX_ITEMS:]
         if open_alert is not None and open_alert.onset is not None:
             onset = min(onset, open_alert.onset)
-        quotes = session.execute(replace(flt, since=onset, until=end, sentiments=()).apply(
-            select(FeedbackRow.id, FeedbackRow.text).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-            .where(ScoreRow.sentiment == "negative").order_by(ScoreRow.sentiment_score)).limit(3)).all()
+        quotes = session.execute(
+            replace(flt, since=onset, until=end, sentiments=())
+            .apply(
+                select(FeedbackRow.id, FeedbackRow.text)
+                .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+                .where(ScoreRow.sentiment == "negative")
+                .order_by(ScoreRow.sentiment_score)
+            )
+            .limit(3)
+        ).all()
         channels = "/".join(rule.channels)
-        out.append(Finding(
-            key=key, rule=rule.name, type=rule.type, severity=rule.severity, brand=brand, region=None, aspect=None,
-            title=(f"Negative {channels} posts about {brand}: peak {peak} in {rule.window_hours} h vs "
-                   f"{expected:.1f} expected, since {onset.strftime('%Y-%m-%d %H:%M')} UTC"),
-            segment={"channel": ",".join(rule.channels)}, metric="negative_posts", baseline=round(expected, 3),
-            observed=float(x), magnitude=round(x - expected, 3), confidence=round(1 - p, 6), onset=onset,
-            details={"p_value": p, "window_hours": rule.window_hours, "baseline_per_hour": round(rate, 4),
-                     "dispersion": round(test.dispersion, 3),
-                     "peak": peak, "burst_posts": len(burst), "items": items,
-                     "quotes": [{"id": i, "text": t} for i, t in quotes]},
-            items=set(items)))
+        out.append(
+            Finding(
+                key=key,
+                rule=rule.name,
+                type=rule.type,
+                severity=rule.severity,
+                brand=brand,
+                region=None,
+                aspect=None,
+                title=(
+                    f"Negative {channels} posts about {brand}: peak {peak} in {rule.window_hours} h vs "
+                    f"{expected:.1f} expected, since {onset.strftime('%Y-%m-%d %H:%M')} UTC"
+                ),
+                segment={"channel": ",".join(rule.channels)},
+                metric="negative_posts",
+                baseline=round(expected, 3),
+                observed=float(x),
+                magnitude=round(x - expected, 3),
+                confidence=round(1 - p, 6),
+                onset=onset,
+                details={
+                    "p_value": p,
+                    "window_hours": rule.window_hours,
+                    "baseline_per_hour": round(rate, 4),
+                    "dispersion": round(test.dispersion, 3),
+                    "peak": peak,
+                    "burst_posts": len(burst),
+                    "items": items,
+                    "quotes": [{"id": i, "text": t} for i, t in quotes],
+                },
+                items=set(items),
+            )
+        )
     return out

@@ -32,23 +32,36 @@ def evaluate(ctx: Context, rule: CompetitorGap) -> list[Finding]:
     grid = periods(since, until, rule.bucket)
     base = replace(scope, since=since, until=until, include_duplicates=False)
     ours = ctx.our_brand
-    rivals = list(rule.competitors) or [b for b in session.scalars(base.apply(
-        select(FeedbackRow.brand).distinct())) if b != ours]
+    rivals = list(rule.competitors) or [
+        b for b in session.scalars(base.apply(select(FeedbackRow.brand).distinct())) if b != ours
+    ]
     rivals = sorted(rivals) + ([MARKET] if len(rivals) > 1 and not rule.competitors else [])
     tested = []
     for rival in rivals:
         for aspect in rule.aspects or ctx.aspects:
-            s = gap_series(session, flt=base, our_brand=ours, competitor=rival, aspect=aspect, since=since,
-                           until=until, bucket=rule.bucket)
+            s = gap_series(
+                session,
+                flt=base,
+                our_brand=ours,
+                competitor=rival,
+                aspect=aspect,
+                since=since,
+                until=until,
+                bucket=rule.bucket,
+            )
             pts = s["points"]
             mentions = np.array([min(p["ours_mentions"], p["their_mentions"]) for p in pts], float)
             if mentions.mean() < rule.min_mentions:
                 continue
             y = np.array([np.nan if p["gap"] is None else p["gap"] for p in pts], float)
             w = np.array([1.0 / max(p["se"] ** 2, 1e-9) if p["se"] else 1.0 for p in pts])
-            first = int(np.argmax(np.isfinite(y)))  # the series starts with the first period both sides spoke
-            dets = [replace(d, onset=d.onset + first, detected_at=d.detected_at + first)
-                    for d in detect(y[first:], kind="level", trials=w[first:])]
+            first = int(
+                np.argmax(np.isfinite(y))
+            )  # the series starts with the first period both sides spoke
+            dets = [
+                replace(d, onset=d.onset + first, detected_at=d.detected_at + first)
+                for d in detect(y[first:], kind="level", trials=w[first:])
+            ]
             dets = [d for d in dets if d.detected_at >= len(grid) - rule.recent]
             best = min(dets, key=lambda d: d.p_value, default=None)
             tested.append((best.p_value if best else 1.0, rival, aspect, best, pts))
@@ -60,19 +73,48 @@ def evaluate(ctx: Context, rule: CompetitorGap) -> list[Finding]:
             continue
         onset = grid[min(det.onset, len(grid) - 1)]
         way = "widened in our favour" if det.direction > 0 else "moved in their favour"
-        title = (f"{aspect} gap to {rival} {way}: {det.observed:+.2f} vs {det.baseline:+.2f} expected "
-                 f"(our net sentiment minus theirs), since {onset.date().isoformat()}")
+        title = (
+            f"{aspect} gap to {rival} {way}: {det.observed:+.2f} vs {det.baseline:+.2f} expected "
+            f"(our net sentiment minus theirs), since {onset.date().isoformat()}"
+        )
         sentiment = ("negative", "positive") if det.direction < 0 else ("positive", "negative")
         flt = replace(base, since=onset)
-        quotes = (aspect_quotes(session, flt, brand=ours, aspect=aspect, sentiment=sentiment[0], n=2)
-                  + (aspect_quotes(session, flt, brand=rival, aspect=aspect, sentiment=sentiment[1], n=1)
-                     if rival != MARKET else []))
-        out.append(Finding(
-            key=f"{rule.name}|{ours}|{aspect}|{rival}", rule=rule.name, type=rule.type, severity=rule.severity,
-            title=title, brand=ours, region=None, aspect=aspect, segment={"competitor": rival},
-            metric="net_sentiment_gap", baseline=round(det.baseline, 4), observed=round(det.observed, 4),
-            magnitude=round(det.magnitude, 4), confidence=round(det.confidence, 4), onset=onset,
-            details={"q_value": round(float(q), 6), "detector": det.kind, "detection": det.to_dict(),
-                     "competitor": rival, "series": pts, "quotes": quotes, "aspects": [aspect],
-                     "band": expected_band([p["period"] for p in pts], det.baseline, se=[p["se"] for p in pts])}))
+        quotes = aspect_quotes(
+            session, flt, brand=ours, aspect=aspect, sentiment=sentiment[0], n=2
+        ) + (
+            aspect_quotes(session, flt, brand=rival, aspect=aspect, sentiment=sentiment[1], n=1)
+            if rival != MARKET
+            else []
+        )
+        out.append(
+            Finding(
+                key=f"{rule.name}|{ours}|{aspect}|{rival}",
+                rule=rule.name,
+                type=rule.type,
+                severity=rule.severity,
+                title=title,
+                brand=ours,
+                region=None,
+                aspect=aspect,
+                segment={"competitor": rival},
+                metric="net_sentiment_gap",
+                baseline=round(det.baseline, 4),
+                observed=round(det.observed, 4),
+                magnitude=round(det.magnitude, 4),
+                confidence=round(det.confidence, 4),
+                onset=onset,
+                details={
+                    "q_value": round(float(q), 6),
+                    "detector": det.kind,
+                    "detection": det.to_dict(),
+                    "competitor": rival,
+                    "series": pts,
+                    "quotes": quotes,
+                    "aspects": [aspect],
+                    "band": expected_band(
+                        [p["period"] for p in pts], det.baseline, se=[p["se"] for p in pts]
+                    ),
+                },
+            )
+        )
     return out

@@ -39,8 +39,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.alerts.families import Context, register
-from service.alerts.findings import (Finding, describe, explained_by, merge_findings, segment_filter,
-                                     signal_name)
+from service.alerts.findings import (
+    Finding,
+    describe,
+    explained_by,
+    merge_findings,
+    segment_filter,
+    signal_name,
+)
 from service.alerts.rules import NegativeSurge, PreferenceShift
 from service.analytics.shifts import Detection, expected_band
 from service.analytics.stats import benjamini_hochberg
@@ -77,8 +83,13 @@ MIN_BEFORE = 4  # periods with items before the earliest onset tried
 OUTLIER = 3.5  # Pearson residuals beyond which a period does not count towards the dispersion
 
 
-def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float, float] = (0.5, 0.5),
-                   min_before: int = MIN_BEFORE) -> Detection | None:
+def sustained_rise(
+    y: np.ndarray,
+    n: np.ndarray,
+    window: int,
+    prior: tuple[float, float] = (0.5, 0.5),
+    min_before: int = MIN_BEFORE,
+) -> Detection | None:
     """A step up in a binomial series (``y`` of ``n`` per period) whose onset is one of the last
     ``window`` periods, tested the way a sustained preference shift looks: for each onset ``τ``,
     the count from ``τ`` to the last period against the beta-binomial predictive of the periods
@@ -108,14 +119,19 @@ def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float
         # the window must not pass for noise and hide itself
         kept = resid[np.abs(resid) <= OUTLIER]
         if len(kept) >= 4:
-            phi = max(1.0, float((kept ** 2).sum()) / (len(kept) - 1))
+            phi = max(1.0, float((kept**2).sum()) / (len(kept) - 1))
     a, b = prior
     p_min = 1.0
     for tau in range(first, m):
         kb, nb = y[:tau].sum() / phi, n[:tau].sum() / phi
         ka, na = y[tau:].sum() / phi, n[tau:].sum() / phi
         if na > 0 and ka > 0 and ka / na > (a + kb) / (a + b + nb):
-            p_min = min(p_min, float(sstats.betabinom.sf(int(np.ceil(ka)) - 1, int(round(na)), a + kb, b + nb - kb)))
+            p_min = min(
+                p_min,
+                float(
+                    sstats.betabinom.sf(int(np.ceil(ka)) - 1, int(round(na)), a + kb, b + nb - kb)
+                ),
+            )
     if p_min * window >= 1:
         return None
     # the onset is the step's maximum-likelihood position (both rates free), not the onset with
@@ -129,6 +145,7 @@ def sustained_rise(y: np.ndarray, n: np.ndarray, window: int, prior: tuple[float
 
 def _step_loglik(y: np.ndarray, n: np.ndarray, tau: int) -> float:
     """Binomial log-likelihood of a step at ``tau`` with each side's rate at its estimate."""
+
     def side(k: float, t: float) -> float:
         if t <= 0 or k <= 0 or k >= t:
             return 0.0
@@ -148,23 +165,31 @@ def _cells(session: Session, dims: list[str], flt: FeedbackFilter) -> list[dict[
         stmt, col = dimension_column(stmt, d)
         cols.append(col)
     stmt = flt.apply(stmt.add_columns(*cols).select_from(FeedbackRow).distinct())
-    return [dict(zip(canon, row)) for row in session.execute(stmt) if all(v is not None for v in row)]
+    return [
+        dict(zip(canon, row)) for row in session.execute(stmt) if all(v is not None for v in row)
+    ]
 
 
-def _aspect_counts(session: Session, flt: FeedbackFilter, grid: list[datetime], bucket: str
-                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _aspect_counts(
+    session: Session, flt: FeedbackFilter, grid: list[datetime], bucket: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Items per period, and per aspect the items with a negative mention of it."""
     key = bucket_key(session, bucket).label("k")
     idx = {p: i for i, p in enumerate(grid)}
     items = np.zeros(len(grid), np.int64)
-    for k, n in session.execute(flt.apply(select(key, func.count()).select_from(FeedbackRow)).group_by(key)):
+    for k, n in session.execute(
+        flt.apply(select(key, func.count()).select_from(FeedbackRow)).group_by(key)
+    ):
         i = idx.get(parse_bucket_key(k))
         if i is not None:
             items[i] = n
     neg: dict[str, np.ndarray] = {}
-    stmt = flt.apply(select(key, AspectScoreRow.aspect, func.count()).select_from(FeedbackRow)
-                     .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                     .where(AspectScoreRow.sentiment == "negative"))
+    stmt = flt.apply(
+        select(key, AspectScoreRow.aspect, func.count())
+        .select_from(FeedbackRow)
+        .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+        .where(AspectScoreRow.sentiment == "negative")
+    )
     for k, aspect, n in session.execute(stmt.group_by(key, AspectScoreRow.aspect)):
         i = idx.get(parse_bucket_key(k))
         if i is not None:
@@ -172,8 +197,9 @@ def _aspect_counts(session: Session, flt: FeedbackFilter, grid: list[datetime], 
     return items, neg
 
 
-def _phrase_counts(session: Session, flt: FeedbackFilter, dims: list[str], grid: list[datetime],
-                   bucket: str) -> tuple[dict[str, str | None], dict[tuple, dict[str, tuple[np.ndarray, list[int]]]]]:
+def _phrase_counts(
+    session: Session, flt: FeedbackFilter, dims: list[str], grid: list[datetime], bucket: str
+) -> tuple[dict[str, str | None], dict[tuple, dict[str, tuple[np.ndarray, list[int]]]]]:
     """Every tracked phrase's matching items per cell (values of ``dims``; ``()`` without
     dimensions) and period, with their ids, and the aspect each phrase is a complaint about
     (the aspect most often tagged negative on its matches; None when none is)."""
@@ -187,27 +213,45 @@ def _phrase_counts(session: Session, flt: FeedbackFilter, dims: list[str], grid:
     aspects: dict[str, str | None] = {}
     cells: dict[tuple, dict[str, tuple[np.ndarray, list[int]]]] = {}
     for ph in phrases:
-        ids = sorted(phrase_matches(session, flt=flt, phrase=ph.phrase, embedding=phrase_vector(ph),
-                                    threshold=ph.threshold))
+        ids = sorted(
+            phrase_matches(
+                session,
+                flt=flt,
+                phrase=ph.phrase,
+                embedding=phrase_vector(ph),
+                threshold=ph.threshold,
+            )
+        )
         tagged: Counter = Counter()
         for lo in range(0, len(ids), 5000):
-            chunk = ids[lo:lo + 5000]
+            chunk = ids[lo : lo + 5000]
             stmt = select()
             cols = []
             for d in canon:
                 stmt, col = dimension_column(stmt, d)
                 cols.append(col)
-            stmt = stmt.add_columns(FeedbackRow.id, key, *cols).select_from(FeedbackRow).where(FeedbackRow.id.in_(chunk))
+            stmt = (
+                stmt.add_columns(FeedbackRow.id, key, *cols)
+                .select_from(FeedbackRow)
+                .where(FeedbackRow.id.in_(chunk))
+            )
             for fid, k, *values in session.execute(stmt):
                 i = idx.get(parse_bucket_key(k))
                 if i is None or any(v is None for v in values):
                     continue
                 counts, members = cells.setdefault(tuple(values), {}).setdefault(
-                    ph.phrase, (np.zeros(len(grid), np.int64), []))
+                    ph.phrase, (np.zeros(len(grid), np.int64), [])
+                )
                 counts[i] += 1
                 members.append(fid)
-            tagged.update(session.scalars(select(AspectScoreRow.aspect).where(
-                AspectScoreRow.feedback_id.in_(chunk), AspectScoreRow.sentiment == "negative")))
+            tagged.update(
+                session.scalars(
+                    select(AspectScoreRow.aspect).where(
+                        AspectScoreRow.feedback_id.in_(chunk),
+                        AspectScoreRow.sentiment == "negative",
+                    )
+                )
+            )
         aspects[ph.phrase] = tagged.most_common(1)[0][0] if tagged else None
     return aspects, cells
 
@@ -225,8 +269,9 @@ def evaluate(ctx: Context, rule) -> list[Finding]:
     tested: list[tuple[float, dict]] = []
     for brand in ctx.brands(rule, base):
         bflt = replace(base, brands=(brand,))
-        phrase_aspect, phrase_cells = _phrase_counts(session, bflt, dims, grid, rule.bucket) \
-            if rule.phrases else ({}, {})
+        phrase_aspect, phrase_cells = (
+            _phrase_counts(session, bflt, dims, grid, rule.bucket) if rule.phrases else ({}, {})
+        )
         candidates = []  # (cell, filter, items, first, [(aspect, phrase, y, members)])
         for cell in _cells(session, dims, bflt) if dims else [{}]:
             cflt = segment_filter(bflt, cell)
@@ -234,8 +279,10 @@ def evaluate(ctx: Context, rule) -> list[Finding]:
             if items.mean() < rule.min_mentions:
                 continue
             signals = [(aspect, None, neg[aspect], None) for aspect in aspects if aspect in neg]
-            signals += [(phrase_aspect[text], text, counts, members) for text, (counts, members)
-                        in phrase_cells.get(tuple(cell.values()), {}).items()]
+            signals += [
+                (phrase_aspect[text], text, counts, members)
+                for text, (counts, members) in phrase_cells.get(tuple(cell.values()), {}).items()
+            ]
             candidates.append((cell, cflt, items, int(np.argmax(items > 0)), signals))
         priors: dict[str, tuple[float, float]] = {}
         if dims:  # a cell's earlier rate borrows strength from the other cells' (cell_prior)
@@ -243,36 +290,65 @@ def evaluate(ctx: Context, rule) -> list[Finding]:
             for _, _, items, _, signals in candidates:
                 for aspect, phrase, y, _ in signals:
                     ks, ns = earlier.setdefault(signal_name(aspect, phrase), ([], []))
-                    ks.append(y[:-rule.recent].sum())
-                    ns.append(items[:-rule.recent].sum())
+                    ks.append(y[: -rule.recent].sum())
+                    ns.append(items[: -rule.recent].sum())
             for _, _, items, _, signals in candidates:  # cells without the signal count too
                 for name, (ks, ns) in earlier.items():
-                    if not any(signal_name(aspect, phrase) == name for aspect, phrase, _, _ in signals):
+                    if not any(
+                        signal_name(aspect, phrase) == name for aspect, phrase, _, _ in signals
+                    ):
                         ks.append(0)
-                        ns.append(items[:-rule.recent].sum())
-            priors = {name: cell_prior(np.array(ks), np.array(ns)) for name, (ks, ns) in earlier.items()}
+                        ns.append(items[: -rule.recent].sum())
+            priors = {
+                name: cell_prior(np.array(ks), np.array(ns)) for name, (ks, ns) in earlier.items()
+            }
         for cell, cflt, items, first, signals in candidates:
             for aspect, phrase, y, members in signals:
                 if y.sum() == 0:
                     continue
-                det = sustained_rise(y[first:], items[first:], rule.recent,
-                                     priors.get(signal_name(aspect, phrase), (0.5, 0.5)))
+                det = sustained_rise(
+                    y[first:],
+                    items[first:],
+                    rule.recent,
+                    priors.get(signal_name(aspect, phrase), (0.5, 0.5)),
+                )
                 if det is not None:
                     det = replace(det, onset=det.onset + first, detected_at=det.detected_at + first)
-                tested.append((det.p_value if det else 1.0,
-                               {"brand": brand, "cell": cell, "aspect": aspect, "phrase": phrase, "det": det,
-                                "y": y, "items": items, "flt": cflt, "members": members}))
+                tested.append(
+                    (
+                        det.p_value if det else 1.0,
+                        {
+                            "brand": brand,
+                            "cell": cell,
+                            "aspect": aspect,
+                            "phrase": phrase,
+                            "det": det,
+                            "y": y,
+                            "items": items,
+                            "flt": cflt,
+                            "members": members,
+                        },
+                    )
+                )
     if not tested:
         return []
     qs = benjamini_hochberg([p for p, _ in tested])
-    strongest_first = sorted((q, p, i) for i, (q, (p, t)) in enumerate(zip(qs, tested))
-                             if t["det"] is not None and q < rule.fdr)
-    found = merge_findings([_series_finding(ctx, rule, tested[i][1], grid, float(q))
-                            for q, _, i in strongest_first])
+    strongest_first = sorted(
+        (q, p, i)
+        for i, (q, (p, t)) in enumerate(zip(qs, tested))
+        if t["det"] is not None and q < rule.fdr
+    )
+    found = merge_findings(
+        [_series_finding(ctx, rule, tested[i][1], grid, float(q)) for q, _, i in strongest_first]
+    )
     # what a series needed to be a finding here (BH's bar for a single discovery)
     bar = rule.fdr / len(tested)
-    return [f for f in found if not _part_of_open_incident(session, f, f.scope)
-            and not _explained_by_open_cells(session, f, f.scope, bar)]
+    return [
+        f
+        for f in found
+        if not _part_of_open_incident(session, f, f.scope)
+        and not _explained_by_open_cells(session, f, f.scope, bar)
+    ]
 
 
 def _part_of_open_incident(session: Session, f: Finding, flt: FeedbackFilter) -> bool:
@@ -286,16 +362,26 @@ def _part_of_open_incident(session: Session, f: Finding, flt: FeedbackFilter) ->
         aspects = json.loads(row.details or "{}").get("aspects") or [row.aspect]
         if f.aspect in aspects or row.onset is None:
             continue  # the same aspect under another signal: lifecycle's same_incident
-        items = set(session.scalars(replace(flt, since=row.onset).apply(
-            select(FeedbackRow.id).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-            .where(AspectScoreRow.aspect.in_(aspects), AspectScoreRow.sentiment == "negative"))))
+        items = set(
+            session.scalars(
+                replace(flt, since=row.onset).apply(
+                    select(FeedbackRow.id)
+                    .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                    .where(
+                        AspectScoreRow.aspect.in_(aspects), AspectScoreRow.sentiment == "negative"
+                    )
+                )
+            )
+        )
         if explained_by(f, items):
             log.info("%s is part of open alert %s", f.title, row.id)
             return True
     return False
 
 
-def _explained_by_open_cells(session: Session, f: Finding, flt: FeedbackFilter, alpha: float) -> bool:
+def _explained_by_open_cells(
+    session: Session, f: Finding, flt: FeedbackFilter, alpha: float
+) -> bool:
     """Whether a brand-wide rise is open cell alerts' rise seen from above: without the items of
     the cells of the brand's open ``preference_shift`` alerts on the same aspect, since their
     onsets, ``f`` would not have been a finding: its remaining count is not significant at
@@ -312,8 +398,13 @@ def _explained_by_open_cells(session: Session, f: Finding, flt: FeedbackFilter, 
         cell = json.loads(row.segment or "{}")
         # every item of the cell since its onset: the brand-wide finding may be a tracked
         # phrase's matches, which the cell's aspect tags do not list one for one
-        items |= set(session.scalars(replace(segment_filter(flt, cell), since=row.onset).apply(
-            select(FeedbackRow.id).select_from(FeedbackRow))))
+        items |= set(
+            session.scalars(
+                replace(segment_filter(flt, cell), since=row.onset).apply(
+                    select(FeedbackRow.id).select_from(FeedbackRow)
+                )
+            )
+        )
     if items and explained_by(f, items, alpha):
         log.info("%s is the open cell alerts' rise seen brand-wide", f.title)
         return True
@@ -330,14 +421,24 @@ def _series_finding(ctx: Context, rule, t: dict, grid: list[datetime], q: float)
     where = describe(seg) if seg else f"all of {brand}"
     what = f"“{phrase}”" + (f" ({aspect})" if aspect else "") if phrase else f"{aspect} complaints"
     share = "of items mention it" if phrase else "of items"
-    title = (f"{what} rising in {where} ({brand}): {100 * det.observed:.0f}% {share} vs "
-             f"{100 * det.baseline:.0f}% expected, since {onset.date().isoformat()}")
+    title = (
+        f"{what} rising in {where} ({brand}): {100 * det.observed:.0f}% {share} vs "
+        f"{100 * det.baseline:.0f}% expected, since {onset.date().isoformat()}"
+    )
     details = {
-        "expected": round(det.baseline, 4), "q_value": round(q, 6), "detector": det.kind,
+        "expected": round(det.baseline, 4),
+        "q_value": round(q, 6),
+        "detector": det.kind,
         "signal": {"phrase": phrase} if phrase else {"aspect": aspect},
         "detection": det.to_dict(),
-        "series": [{"period": p.isoformat(), "items": int(n), ("matches" if phrase else "negative_mentions"): int(k)}
-                   for p, n, k in zip(grid, t["items"], t["y"])],
+        "series": [
+            {
+                "period": p.isoformat(),
+                "items": int(n),
+                ("matches" if phrase else "negative_mentions"): int(k),
+            }
+            for p, n, k in zip(grid, t["items"], t["y"])
+        ],
         "band": expected_band(grid, det.baseline, trials=[int(n) for n in t["items"]]),
         **_explain(ctx, t["flt"], aspect, onset, grid[-1] + (grid[1] - grid[0]), ids=t["members"]),
         "aspects": [aspect] if aspect else [],
@@ -346,32 +447,73 @@ def _series_finding(ctx: Context, rule, t: dict, grid: list[datetime], q: float)
     topic = aspect if aspect else f"phrase:{phrase}"
     return Finding(
         key=f"{rule.name}|{brand}|{topic}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
-        rule=rule.name, type=rule.type, severity=rule.severity, title=title, brand=brand,
-        region=cell.get("region"), aspect=aspect, segment=seg,
+        rule=rule.name,
+        type=rule.type,
+        severity=rule.severity,
+        title=title,
+        brand=brand,
+        region=cell.get("region"),
+        aspect=aspect,
+        segment=seg,
         metric="phrase_rate" if phrase else "negative_mention_rate",
-        baseline=round(det.baseline, 4), observed=round(det.observed, 4), magnitude=round(det.magnitude, 4),
-        confidence=round(det.confidence, 4), onset=onset, details=details, items=items,
-        exposure=int(t["items"][min(det.onset, len(grid) - 1):].sum()), scope=t["flt"])
+        baseline=round(det.baseline, 4),
+        observed=round(det.observed, 4),
+        magnitude=round(det.magnitude, 4),
+        confidence=round(det.confidence, 4),
+        onset=onset,
+        details=details,
+        items=items,
+        exposure=int(t["items"][min(det.onset, len(grid) - 1) :].sum()),
+        scope=t["flt"],
+    )
 
 
-def _explain(ctx: Context, flt: FeedbackFilter, aspect: str | None, onset: datetime, until: datetime,
-             ids: list[int] | None = None) -> dict:
+def _explain(
+    ctx: Context,
+    flt: FeedbackFilter,
+    aspect: str | None,
+    onset: datetime,
+    until: datetime,
+    ids: list[int] | None = None,
+) -> dict:
     """What drives a shift: the sub-segments whose negative mentions (or, with ``ids``, a
     tracked phrase's matches) grew most after the onset, the words that tell the new
     complaints from the old, and three quotes."""
     from service.analytics.themes import class_tfidf, keyword_tokenizer
 
     session = ctx.session
+
     def rows(a: datetime, b: datetime):
         if ids is not None:
-            cols = [FeedbackRow.id, FeedbackRow.text, FeedbackRow.text, ScoreRow.sentiment_score,
-                    FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
-            stmt = select(*cols).join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id).where(FeedbackRow.id.in_(ids))
+            cols = [
+                FeedbackRow.id,
+                FeedbackRow.text,
+                FeedbackRow.text,
+                ScoreRow.sentiment_score,
+                FeedbackRow.channel,
+                FeedbackRow.language,
+                FeedbackRow.product,
+            ]
+            stmt = (
+                select(*cols)
+                .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+                .where(FeedbackRow.id.in_(ids))
+            )
         else:
-            cols = [FeedbackRow.id, FeedbackRow.text, AspectScoreRow.evidence, AspectScoreRow.sentiment_score,
-                    FeedbackRow.channel, FeedbackRow.language, FeedbackRow.product]
-            stmt = (select(*cols).join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                    .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative"))
+            cols = [
+                FeedbackRow.id,
+                FeedbackRow.text,
+                AspectScoreRow.evidence,
+                AspectScoreRow.sentiment_score,
+                FeedbackRow.channel,
+                FeedbackRow.language,
+                FeedbackRow.product,
+            ]
+            stmt = (
+                select(*cols)
+                .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+                .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative")
+            )
         return session.execute(replace(flt, since=a, until=b).apply(stmt)).all()
 
     before_start = flt.since or onset - (until - onset)
@@ -386,13 +528,25 @@ def _explain(ctx: Context, flt: FeedbackFilter, aspect: str | None, onset: datet
             if value is None:
                 continue
             growth = n / span_a - cb.get(value, 0) / span_b
-            drivers.append({"dimension": dim, "value": value, "after": n, "before": cb.get(value, 0),
-                            "growth_per_week": round(growth * 7 * 86400, 2)})
+            drivers.append(
+                {
+                    "dimension": dim,
+                    "value": value,
+                    "after": n,
+                    "before": cb.get(value, 0),
+                    "growth_per_week": round(growth * 7 * 86400, 2),
+                }
+            )
     drivers.sort(key=lambda d: -d["growth_per_week"])
     words = keyword_tokenizer(session, ctx.competitors)
     docs = [[w for r in part for w in words(r[2] or r[1])] for part in (before, after)]
     phrases = class_tfidf(docs, top=6)[1] if after else []
-    quotes = [{"id": r[0], "text": r[1], "evidence": r[2]} for r in sorted(after, key=lambda r: r[3])[:3]]
-    return {"drivers": [d for d in drivers if d["growth_per_week"] > 0][:5], "phrases": phrases, "quotes": quotes,
-            "_after_ids": {r[0] for r in after}}
-
+    quotes = [
+        {"id": r[0], "text": r[1], "evidence": r[2]} for r in sorted(after, key=lambda r: r[3])[:3]
+    ]
+    return {
+        "drivers": [d for d in drivers if d["growth_per_week"] > 0][:5],
+        "phrases": phrases,
+        "quotes": quotes,
+        "_after_ids": {r[0] for r in after},
+    }

@@ -19,19 +19,44 @@ def evaluate(ctx: Context, rule: SevereComplaint) -> list[Finding]:
     flt = replace(scope, since=as_of - timedelta(hours=rule.lookback_hours), until=as_of)
     if rule.brands:
         flt = replace(flt, brands=tuple(ctx.brands(rule, flt)))
-    stmt = flt.apply(select(FeedbackRow.id, FeedbackRow.text, FeedbackRow.brand, FeedbackRow.region,
-                            FeedbackRow.created_at, AspectScoreRow.aspect, AspectScoreRow.sentiment_score,
-                            AspectScoreRow.evidence)
-                     .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                     .where(AspectScoreRow.aspect.in_(rule.aspects),
-                            AspectScoreRow.sentiment_score <= rule.max_sentiment_score,
-                            AspectScoreRow.confidence >= rule.min_confidence))
+    stmt = flt.apply(
+        select(
+            FeedbackRow.id,
+            FeedbackRow.text,
+            FeedbackRow.brand,
+            FeedbackRow.region,
+            FeedbackRow.created_at,
+            AspectScoreRow.aspect,
+            AspectScoreRow.sentiment_score,
+            AspectScoreRow.evidence,
+        )
+        .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
+        .where(
+            AspectScoreRow.aspect.in_(rule.aspects),
+            AspectScoreRow.sentiment_score <= rule.max_sentiment_score,
+            AspectScoreRow.confidence >= rule.min_confidence,
+        )
+    )
     out = []
     for fid, text, brand, region, created, aspect, score, evidence in session.execute(stmt):
-        out.append(Finding(
-            key=f"{rule.name}|item:{fid}", rule=rule.name, type=rule.type, severity=rule.severity,
-            title=f"Severe {aspect} complaint about {brand}: “{(evidence or text)[:80]}”", brand=brand,
-            region=region, aspect=aspect, segment={"item": fid}, metric="sentiment_score", baseline=None,
-            observed=score, magnitude=None, confidence=None, onset=created,
-            details={"quotes": [{"id": fid, "text": text, "evidence": evidence}]}))
+        out.append(
+            Finding(
+                key=f"{rule.name}|item:{fid}",
+                rule=rule.name,
+                type=rule.type,
+                severity=rule.severity,
+                title=f"Severe {aspect} complaint about {brand}: “{(evidence or text)[:80]}”",
+                brand=brand,
+                region=region,
+                aspect=aspect,
+                segment={"item": fid},
+                metric="sentiment_score",
+                baseline=None,
+                observed=score,
+                magnitude=None,
+                confidence=None,
+                onset=created,
+                details={"quotes": [{"id": fid, "text": text, "evidence": evidence}]},
+            )
+        )
     return out

@@ -20,8 +20,12 @@ router = APIRouter(tags=["access"])
 class KeyIn(BaseModel):
     role: Literal["admin", "analyst", "viewer", "ingest"]
     name: str | None = Field(None, max_length=128)
-    regions: list[str] = Field(default_factory=list, description="Data scope: only these regions (empty: all).")
-    brands: list[str] = Field(default_factory=list, description="Data scope: only these brands (empty: all).")
+    regions: list[str] = Field(
+        default_factory=list, description="Data scope: only these regions (empty: all)."
+    )
+    brands: list[str] = Field(
+        default_factory=list, description="Data scope: only these brands (empty: all)."
+    )
 
 
 class ScopeIn(BaseModel):
@@ -29,24 +33,42 @@ class ScopeIn(BaseModel):
     brands: list[str] = Field(default_factory=list)
 
 
-@router.get("/me", summary="The caller: the key's role and data scope (what the dashboard shows and offers)")
+@router.get(
+    "/me", summary="The caller: the key's role and data scope (what the dashboard shows and offers)"
+)
 def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"id": caller.id, "role": caller.role, "auth": settings.api.auth,
-            "regions": list(caller.regions) if caller.regions is not None else None,
-            "brands": list(caller.brands) if caller.brands is not None else None}
+    return {
+        "id": caller.id,
+        "role": caller.role,
+        "auth": settings.api.auth,
+        "regions": list(caller.regions) if caller.regions is not None else None,
+        "brands": list(caller.brands) if caller.brands is not None else None,
+    }
 
 
-@router.post("/keys", status_code=201, summary="Create an API key (its text is shown once, in this answer)")
+@router.post(
+    "/keys", status_code=201, summary="Create an API key (its text is shown once, in this answer)"
+)
 def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     require_storable(body)
-    row, text = access.create_key(session, role=body.role, actor=caller.id, name=body.name, regions=body.regions,
-                                  brands=body.brands)
+    row, text = access.create_key(
+        session,
+        role=body.role,
+        actor=caller.id,
+        name=body.name,
+        regions=body.regions,
+        brands=body.brands,
+    )
     return {**access.key_dict(row), "key": text}
 
 
 @router.get("/keys", summary="API keys (prefixes, roles, scopes; never their secrets)")
 def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
-    return {"keys": [access.key_dict(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]}
+    return {
+        "keys": [
+            access.key_dict(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))
+        ]
+    }
 
 
 def _key(session, key_id: int) -> ApiKeyRow:
@@ -57,10 +79,19 @@ def _key(session, key_id: int) -> ApiKeyRow:
 
 
 @router.patch("/keys/{key_id}", summary="Change a key's data scope")
-def scope_key(key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def scope_key(
+    key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep
+) -> dict[str, Any]:
     require_storable(body)
-    return access.key_dict(access.set_scope(session, _key(session, key_id), actor=caller.id, regions=body.regions,
-                                            brands=body.brands))
+    return access.key_dict(
+        access.set_scope(
+            session,
+            _key(session, key_id),
+            actor=caller.id,
+            regions=body.regions,
+            brands=body.brands,
+        )
+    )
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key (it stops working at once)")
@@ -69,10 +100,17 @@ def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str
 
 
 @router.get("/audit", summary="The audit log, newest first")
-def audit_log(session: SessionDep, settings: SettingsDep, caller: AdminDep,
-              action: Annotated[list[str], Query(description="e.g. key.create, alert.resolved, erasure")] = [],
-              actor: Annotated[list[str], Query()] = [],
-              limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
+def audit_log(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: AdminDep,
+    action: Annotated[
+        list[str], Query(description="e.g. key.create, alert.resolved, erasure")
+    ] = [],
+    actor: Annotated[list[str], Query()] = [],
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     stmt = select(AuditRow).order_by(AuditRow.id.desc())
     if action:
         stmt = stmt.where(AuditRow.action.in_(action))
@@ -80,21 +118,37 @@ def audit_log(session: SessionDep, settings: SettingsDep, caller: AdminDep,
         stmt = stmt.where(AuditRow.actor.in_(actor))
     limit = min(limit, settings.limits.page_size_max)
     rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
-    return {"entries": [access.audit_dict(r) for r in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None}
+    return {
+        "entries": [access.audit_dict(r) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
 class ErasureIn(BaseModel):
-    author: str = Field(min_length=1, max_length=256,
-                        description="The author's identifier as it was sent at ingest (hashed here, never stored).")
+    author: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The author's identifier as it was sent at ingest (hashed here, never stored).",
+    )
 
 
-@router.post("/erasure", summary="Right to erasure: delete one author's items, scores and embeddings (audited)")
-def erase(body: ErasureIn, session: SessionDep, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
+@router.post(
+    "/erasure",
+    summary="Right to erasure: delete one author's items, scores and embeddings (audited)",
+)
+def erase(
+    body: ErasureIn, session: SessionDep, runtime: RuntimeDep, caller: AdminDep
+) -> dict[str, Any]:
     # a POST body, not a path: the identifier must not land in access logs
     author_hash = runtime.author_hasher(body.author)
     counts = erasure.erase_author(session, author_hash=author_hash)
-    access.audit(session, actor=caller.id, action="erasure", target=f"author:{author_hash[:12]}", details=counts)
+    access.audit(
+        session,
+        actor=caller.id,
+        action="erasure",
+        target=f"author:{author_hash[:12]}",
+        details=counts,
+    )
     session.commit()
     erasure.purge_freed(runtime.engine)
     return {"erased": counts}

@@ -3,7 +3,7 @@ response metrics (``service/store/actions.py``, ``service/analytics/effects.py``
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -23,27 +23,43 @@ router = APIRouter(tags=["actions"])
 
 Kind = Literal["product", "packaging", "price", "service", "delivery", "communication", "other"]
 MetricName = Literal["negative_share", "net_sentiment", "volume", "rating"]
-Segment = dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
-               Annotated[str, Field(min_length=1, max_length=256)]]
+Segment = dict[
+    Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
+    Annotated[str, Field(min_length=1, max_length=256)],
+]
 
 
 def _aware(v: datetime | None) -> datetime | None:
     if v is not None and v.tzinfo is None:
-        return v.replace(tzinfo=timezone.utc)
+        return v.replace(tzinfo=UTC)
     return v
 
 
 class _Where(BaseModel):
     brand: str | None = Field(None, max_length=128, description="A brand id; default our brand.")
     product: str | None = Field(None, max_length=256)
-    segment: Segment = Field(..., min_length=1, max_length=3,
-                             description="Where: dimension → value, e.g. {\"region\": \"East\", \"age_group\": \"18-24\"}.")
-    aspect: str | None = Field(None, max_length=64, description="The aspect the metric reads (a taxonomy id).")
+    segment: Segment = Field(
+        ...,
+        min_length=1,
+        max_length=3,
+        description='Where: dimension → value, e.g. {"region": "East", "age_group": "18-24"}.',
+    )
+    aspect: str | None = Field(
+        None, max_length=64, description="The aspect the metric reads (a taxonomy id)."
+    )
     metric: MetricName = "negative_share"
-    min_effect: float | None = Field(None, gt=0, description="The smallest change worth detecting, in the metric's "
-                                     "units (a share as a fraction: 0.05 is 5 points).")
-    controls: list[Segment] | None = Field(None, max_length=20, description="Control segments; default chosen "
-                                           "automatically by how parallel they ran before.")
+    min_effect: float | None = Field(
+        None,
+        gt=0,
+        description="The smallest change worth detecting, in the metric's "
+        "units (a share as a fraction: 0.05 is 5 points).",
+    )
+    controls: list[Segment] | None = Field(
+        None,
+        max_length=20,
+        description="Control segments; default chosen "
+        "automatically by how parallel they ran before.",
+    )
 
 
 class ActionIn(_Where):
@@ -54,7 +70,9 @@ class ActionIn(_Where):
     ended_at: datetime | None = None
     owner: str | None = Field(None, max_length=128)
     due_at: datetime | None = None
-    alert_ids: list[DbInt] = Field(default_factory=list, max_length=50, description="The alerts it answers.")
+    alert_ids: list[DbInt] = Field(
+        default_factory=list, max_length=50, description="The alerts it answers."
+    )
 
     _tz = field_validator("started_at", "ended_at", "due_at")(_aware)
 
@@ -75,15 +93,20 @@ class ActionPatch(BaseModel):
 
 class CloseIn(BaseModel):
     status: Literal["completed", "cancelled"] = "completed"
-    ended_at: datetime | None = Field(None, description="When the change stopped (a limited edition); leave out "
-                                      "for a change that stays.")
+    ended_at: datetime | None = Field(
+        None,
+        description="When the change stopped (a limited edition); leave out "
+        "for a change that stays.",
+    )
 
     _tz = field_validator("ended_at")(_aware)
 
 
 class PlanIn(_Where):
     pre_weeks: int = Field(8, ge=3, le=52, description="Weeks of history that set the noise.")
-    as_of: datetime | None = Field(None, description="Plan from the weeks before this moment; default now.")
+    as_of: datetime | None = Field(
+        None, description="Plan from the weeks before this moment; default now."
+    )
 
     _tz = field_validator("as_of")(_aware)
 
@@ -129,12 +152,16 @@ class EffectPublic(BaseModel):
     segment: dict[str, str]
     start: str
     end: str | None
-    verdict: str = Field(description="worked, got_worse, no_effect_yet, no_effect, inconclusive (the pre-trend "
-                         "check failed), rose/fell (volume), not_yet (no complete week after the start), "
-                         "unavailable (cannot be estimated: see message).")
+    verdict: str = Field(
+        description="worked, got_worse, no_effect_yet, no_effect, inconclusive (the pre-trend "
+        "check failed), rose/fell (volume), not_yet (no complete week after the start), "
+        "unavailable (cannot be estimated: see message)."
+    )
     message: str
     summary: str
-    effect: float | None = Field(None, description="Difference in differences, in the metric's units.")
+    effect: float | None = Field(
+        None, description="Difference in differences, in the metric's units."
+    )
     lower: float | None = None
     upper: float | None = None
     se: float | None = None
@@ -166,10 +193,14 @@ class PlanPublic(BaseModel):
     aspect: str | None
     segment: dict[str, str]
     min_effect: float
-    weeks: int | None = Field(description="Weeks the pilot must run to detect min_effect with probability 0.8; "
-                              "null: more than 52.")
-    power_at_weeks: float | None = Field(description="That probability: the power averaged over the uncertainty "
-                                         "of the noise, times the pre-trend check's 95%.")
+    weeks: int | None = Field(
+        description="Weeks the pilot must run to detect min_effect with probability 0.8; "
+        "null: more than 52."
+    )
+    power_at_weeks: float | None = Field(
+        description="That probability: the power averaged over the uncertainty "
+        "of the noise, times the pre-trend check's 95%."
+    )
     noise_sd: float | None
     weeks_of_history: int
     items_per_week: float
@@ -180,8 +211,12 @@ class PlanPublic(BaseModel):
 
 class ResponseIn(BaseModel):
     responded_at: datetime | None = Field(None, description="When it was answered; default now.")
-    responder: str = Field(..., min_length=1, max_length=128, description="Who answered (a person or a team).")
-    channel: str = Field("other", min_length=1, max_length=32, description="How: email, phone, public_reply, …")
+    responder: str = Field(
+        ..., min_length=1, max_length=128, description="Who answered (a person or a team)."
+    )
+    channel: str = Field(
+        "other", min_length=1, max_length=32, description="How: email, phone, public_reply, …"
+    )
 
     _tz = field_validator("responded_at")(_aware)
 
@@ -207,7 +242,9 @@ class ResponseGroup(BaseModel):
     answered_share: float | None
     due: int = Field(description="Items answered in time or old enough to have been.")
     within: int
-    within_share: float | None = Field(description="Share of the due items answered within the hours asked.")
+    within_share: float | None = Field(
+        description="Share of the due items answered within the hours asked."
+    )
     median_hours_to_answer: float | None
 
 
@@ -215,11 +252,14 @@ class ResponseMetrics(BaseModel):
     by: str
     within_hours: float
     groups: list[ResponseGroup]
-    alerts: dict[str, Any] = Field(description="Per alert severity: the share with an action within `action_days`; "
-                                   "actions completed by their due date.")
+    alerts: dict[str, Any] = Field(
+        description="Per alert severity: the share with an action within `action_days`; "
+        "actions completed by their due date."
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
 
 def _scope(caller) -> store.ActionScope:
     return store.ActionScope(regions=caller.regions, brands=caller.brands)
@@ -230,33 +270,53 @@ def _brand(settings, brand: str | None) -> str:
 
 
 def _check_where(settings, caller, body: _Where, brand: str) -> None:
-    errors = effects.check_where(aspects=settings.taxonomy.ids, segment=body.segment, aspect=body.aspect,
-                                 metric=body.metric, controls=body.controls)
+    errors = effects.check_where(
+        aspects=settings.taxonomy.ids,
+        segment=body.segment,
+        aspect=body.aspect,
+        metric=body.metric,
+        controls=body.controls,
+    )
     if errors:
-        raise ApiError(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors),
-                       [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors])
+        raise ApiError(
+            422,
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors],
+        )
     if not _scope(caller).allows(brand=brand, region=body.segment.get("region")):
-        raise ApiError(403, "the action is outside your data scope (brand, or region: a regional key must name "
-                       "one of its regions in the segment)")
+        raise ApiError(
+            403,
+            "the action is outside your data scope (brand, or region: a regional key must name "
+            "one of its regions in the segment)",
+        )
 
 
 def _visible_alerts(session, caller, ids: list[int], field: str) -> None:
     scope = alerts_repo.AlertScope(regions=caller.regions, brands=caller.brands)
     for i, a in enumerate(ids):
         if alerts_repo.get_alert(session, alert_id=a, scope=scope) is None:
-            raise ApiError(422, f"no alert {a}", [{"field": f"{field}.{i}", "message": "no such alert in your scope"}])
+            raise ApiError(
+                422,
+                f"no alert {a}",
+                [{"field": f"{field}.{i}", "message": "no such alert in your scope"}],
+            )
 
 
 def public(session, row, *, with_effect: bool, now: datetime) -> dict[str, Any]:
     data = store.action_dict(row, store.alerts_of(session, action_ids=[row.id])[row.id])
-    data["overdue"] = bool(row.due_at and row.due_at < now and row.status not in ("completed", "cancelled"))
+    data["overdue"] = bool(
+        row.due_at and row.due_at < now and row.status not in ("completed", "cancelled")
+    )
     if with_effect and row.status != "cancelled" and row.started_at <= now:
         data["effect"] = effects.action_effect_dict(session, action=data, now=now)
     return data
 
 
-_ENDS_BEFORE_START = ApiError(422, "ended_at must be after started_at",
-                              [{"field": "body.ended_at", "message": "before the start"}])
+_ENDS_BEFORE_START = ApiError(
+    422,
+    "ended_at must be after started_at",
+    [{"field": "body.ended_at", "message": "before the start"}],
+)
 
 
 def _get(session, caller, action_id: int):
@@ -268,82 +328,148 @@ def _get(session, caller, action_id: int):
 
 # --- routes ---------------------------------------------------------------------------------------
 
-@router.post("/actions", response_model=ActionPublic, status_code=201,
-             summary="Record an action: what changed, where, from when, the alerts it answers")
-def create_action(body: ActionIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep) -> dict[str, Any]:
+
+@router.post(
+    "/actions",
+    response_model=ActionPublic,
+    status_code=201,
+    summary="Record an action: what changed, where, from when, the alerts it answers",
+)
+def create_action(
+    body: ActionIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep
+) -> dict[str, Any]:
     require_storable(body.model_dump())
     brand = _brand(settings, body.brand)
     _check_where(settings, caller, body, brand)
     if body.ended_at is not None and body.ended_at <= body.started_at:
         raise _ENDS_BEFORE_START
     _visible_alerts(session, caller, body.alert_ids, "body.alert_ids")
-    now = datetime.now(timezone.utc)
-    row = store.create_action(session, title=body.title, description=body.description, kind=body.kind, brand=brand,
-                              product=body.product, segment=body.segment, aspect=body.aspect, metric=body.metric,
-                              min_effect=body.min_effect, controls=body.controls, started_at=body.started_at,
-                              ended_at=body.ended_at, owner=body.owner, due_at=body.due_at, actor=caller.id, now=now,
-                              alert_ids=body.alert_ids)
+    now = datetime.now(UTC)
+    row = store.create_action(
+        session,
+        title=body.title,
+        description=body.description,
+        kind=body.kind,
+        brand=brand,
+        product=body.product,
+        segment=body.segment,
+        aspect=body.aspect,
+        metric=body.metric,
+        min_effect=body.min_effect,
+        controls=body.controls,
+        started_at=body.started_at,
+        ended_at=body.ended_at,
+        owner=body.owner,
+        due_at=body.due_at,
+        actor=caller.id,
+        now=now,
+        alert_ids=body.alert_ids,
+    )
     session.commit()
     return public(session, row, with_effect=True, now=now)
 
 
-@router.get("/actions", response_model=ActionPage, summary="Actions in your scope, newest first, with their effect")
-def list_actions(session: SessionDep, settings: SettingsDep, caller: ReaderDep,
-                 status: Annotated[list[Literal["planned", "active", "completed", "cancelled"]], Query()] = [],
-                 brand: Annotated[list[str], Query()] = [], alert_id: DbInt | None = None,
-                 effect: Annotated[bool, Query(description="Estimate each action's effect (slower).")] = True,
-                 limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
+@router.get(
+    "/actions",
+    response_model=ActionPage,
+    summary="Actions in your scope, newest first, with their effect",
+)
+def list_actions(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: ReaderDep,
+    status: Annotated[list[Literal["planned", "active", "completed", "cancelled"]], Query()] = [],
+    brand: Annotated[list[str], Query()] = [],
+    alert_id: DbInt | None = None,
+    effect: Annotated[bool, Query(description="Estimate each action's effect (slower).")] = True,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     limit = min(limit, settings.limits.page_size_max)
-    rows = store.list_actions(session, scope=_scope(caller), statuses=status, brands=brand, alert_id=alert_id,
-                              limit=limit + 1, offset=offset)
-    now = datetime.now(timezone.utc)
-    return {"actions": [public(session, r, with_effect=effect, now=now) for r in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None}
+    rows = store.list_actions(
+        session,
+        scope=_scope(caller),
+        statuses=status,
+        brands=brand,
+        alert_id=alert_id,
+        limit=limit + 1,
+        offset=offset,
+    )
+    now = datetime.now(UTC)
+    return {
+        "actions": [public(session, r, with_effect=effect, now=now) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
-@router.get("/actions/{action_id}", response_model=ActionPublic, summary="One action with its measured effect")
-def get_action(action_id: DbInt, session: SessionDep, caller: ReaderDep,
-               metric: MetricName | None = None) -> dict[str, Any]:
+@router.get(
+    "/actions/{action_id}",
+    response_model=ActionPublic,
+    summary="One action with its measured effect",
+)
+def get_action(
+    action_id: DbInt, session: SessionDep, caller: ReaderDep, metric: MetricName | None = None
+) -> dict[str, Any]:
     row = _get(session, caller, action_id)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     data = public(session, row, with_effect=metric is None, now=now)
     if metric is not None:
         data["effect"] = effects.action_effect_dict(session, action=data, now=now, metric=metric)
     return data
 
 
-@router.patch("/actions/{action_id}", response_model=ActionPublic,
-              summary="Change an action: owner, due date, end, status, controls, more alerts")
-def patch_action(action_id: DbInt, body: ActionPatch, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+@router.patch(
+    "/actions/{action_id}",
+    response_model=ActionPublic,
+    summary="Change an action: owner, due date, end, status, controls, more alerts",
+)
+def patch_action(
+    action_id: DbInt, body: ActionPatch, session: SessionDep, caller: AnalystDep
+) -> dict[str, Any]:
     require_storable(body.model_dump())
     row = _get(session, caller, action_id)
     changes = body.model_dump(exclude_unset=True, exclude={"add_alert_ids"})
     if changes.get("controls"):
         seg = store.action_dict(row)["segment"]
-        errors = [e for e in effects.check_where(aspects=[], segment=seg, aspect=None, metric="volume",
-                                                 controls=changes["controls"]) if e["field"].startswith("controls")]
+        errors = [
+            e
+            for e in effects.check_where(
+                aspects=[], segment=seg, aspect=None, metric="volume", controls=changes["controls"]
+            )
+            if e["field"].startswith("controls")
+        ]
         if errors:
-            raise ApiError(422, errors[0]["message"], [{"field": f"body.{e['field']}", "message": e["message"]}
-                                                       for e in errors])
+            raise ApiError(
+                422,
+                errors[0]["message"],
+                [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors],
+            )
     if changes.get("ended_at") is not None and changes["ended_at"] <= row.started_at:
         raise _ENDS_BEFORE_START
     _visible_alerts(session, caller, body.add_alert_ids, "body.add_alert_ids")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
-    store.link_alerts(session, action_id=row.id, alert_ids=body.add_alert_ids, now=now, actor=caller.id)
+    store.link_alerts(
+        session, action_id=row.id, alert_ids=body.add_alert_ids, now=now, actor=caller.id
+    )
     session.commit()
     return public(session, row, with_effect=True, now=now)
 
 
-@router.post("/actions/{action_id}/close", response_model=ActionPublic,
-             summary="Mark an action completed (or cancelled)")
-def close_action(action_id: DbInt, body: CloseIn, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+@router.post(
+    "/actions/{action_id}/close",
+    response_model=ActionPublic,
+    summary="Mark an action completed (or cancelled)",
+)
+def close_action(
+    action_id: DbInt, body: CloseIn, session: SessionDep, caller: AnalystDep
+) -> dict[str, Any]:
     row = _get(session, caller, action_id)
     if row.status in ("completed", "cancelled"):
         raise ApiError(409, f"action {action_id} is already {row.status}")
     if body.ended_at is not None and body.ended_at <= row.started_at:
         raise _ENDS_BEFORE_START
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     changes: dict[str, Any] = {"status": body.status}
     if body.ended_at is not None:
         changes["ended_at"] = body.ended_at
@@ -352,60 +478,115 @@ def close_action(action_id: DbInt, body: CloseIn, session: SessionDep, caller: A
     return public(session, row, with_effect=True, now=now)
 
 
-@router.post("/actions/plan", response_model=PlanPublic,
-             summary="Plan a pilot: the weeks it must run to detect a minimum effect, and the controls that fit")
-def plan_pilot(body: PlanIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep) -> dict[str, Any]:
+@router.post(
+    "/actions/plan",
+    response_model=PlanPublic,
+    summary="Plan a pilot: the weeks it must run to detect a minimum effect, and the controls that fit",
+)
+def plan_pilot(
+    body: PlanIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep
+) -> dict[str, Any]:
     brand = _brand(settings, body.brand)
     _check_where(settings, caller, body, brand)
     flt = repo.FeedbackFilter(brands=(brand,), products=(body.product,) if body.product else ())
     try:
-        return effects.plan(session, flt=flt, segment=body.segment, metric=body.metric, aspect=body.aspect,
-                            min_effect=body.min_effect, now=body.as_of or datetime.now(timezone.utc),
-                            pre_weeks=body.pre_weeks,
-                            controls=body.controls).to_dict()
+        return effects.plan(
+            session,
+            flt=flt,
+            segment=body.segment,
+            metric=body.metric,
+            aspect=body.aspect,
+            min_effect=body.min_effect,
+            now=body.as_of or datetime.now(UTC),
+            pre_weeks=body.pre_weeks,
+            controls=body.controls,
+        ).to_dict()
     except effects.EffectError as exc:
         raise ApiError(422, str(exc)) from None
 
 
 def _responses(session, feedback_id: int) -> dict[str, Any]:
-    return {"feedback_id": feedback_id,
-            "responses": [store.response_dict(r) for r in store.responses_of(session, feedback_id=feedback_id)]}
+    return {
+        "feedback_id": feedback_id,
+        "responses": [
+            store.response_dict(r) for r in store.responses_of(session, feedback_id=feedback_id)
+        ],
+    }
 
 
-@router.post("/feedback/{feedback_id}/response", response_model=ItemResponses, status_code=201,
-             summary="Record that an item was answered (from a CRM or by hand): when, by whom, how")
-def add_response(feedback_id: DbInt, body: ResponseIn, session: SessionDep, caller: WriterDep) -> dict[str, Any]:
+@router.post(
+    "/feedback/{feedback_id}/response",
+    response_model=ItemResponses,
+    status_code=201,
+    summary="Record that an item was answered (from a CRM or by hand): when, by whom, how",
+)
+def add_response(
+    feedback_id: DbInt, body: ResponseIn, session: SessionDep, caller: WriterDep
+) -> dict[str, Any]:
     require_storable(body.model_dump())
     item = visible_item(session, caller, feedback_id)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     at = body.responded_at or now
     if at > now:
-        raise ApiError(422, "responded_at is in the future", [{"field": "body.responded_at", "message": "after now"}])
+        raise ApiError(
+            422,
+            "responded_at is in the future",
+            [{"field": "body.responded_at", "message": "after now"}],
+        )
     if at < item.created_at:
-        raise ApiError(422, "responded_at is before the item was posted",
-                       [{"field": "body.responded_at", "message": f"before {item.created_at.isoformat()}"}])
-    store.add_response(session, feedback_id=feedback_id, responded_at=at, responder=body.responder,
-                       channel=body.channel, recorded_by=caller.id, now=now)
+        raise ApiError(
+            422,
+            "responded_at is before the item was posted",
+            [{"field": "body.responded_at", "message": f"before {item.created_at.isoformat()}"}],
+        )
+    store.add_response(
+        session,
+        feedback_id=feedback_id,
+        responded_at=at,
+        responder=body.responder,
+        channel=body.channel,
+        recorded_by=caller.id,
+        now=now,
+    )
     session.commit()
     return _responses(session, feedback_id)
 
 
-@router.get("/feedback/{feedback_id}/response", response_model=ItemResponses, summary="An item's answers")
+@router.get(
+    "/feedback/{feedback_id}/response", response_model=ItemResponses, summary="An item's answers"
+)
 def item_responses(feedback_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     visible_item(session, caller, feedback_id)
     return _responses(session, feedback_id)
 
 
-@router.get("/responses/metrics", response_model=ResponseMetrics,
-            summary="Response metrics: negative items answered within N hours, median time to answer; alerts with "
-                    "an action within N days; actions completed by their due date")
-def response_metrics(session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: ReaderDep,
-                     by: Literal["region", "channel", "severity", "brand"] = "region",
-                     within_hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
-                     action_days: Annotated[float, Query(gt=0, le=365)] = 7.0) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+@router.get(
+    "/responses/metrics",
+    response_model=ResponseMetrics,
+    summary="Response metrics: negative items answered within N hours, median time to answer; alerts with "
+    "an action within N days; actions completed by their due date",
+)
+def response_metrics(
+    session: SessionDep,
+    settings: SettingsDep,
+    flt: FilterDep,
+    caller: ReaderDep,
+    by: Literal["region", "channel", "severity", "brand"] = "region",
+    within_hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
+    action_days: Annotated[float, Query(gt=0, le=365)] = 7.0,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
     severe = [a.id for a in settings.taxonomy.aspects if a.kind == "severity"]
-    groups = store.response_metrics(session, flt=flt, by=by, severe_aspects=severe, within_hours=within_hours, now=now)
-    alerts = store.alert_action_metrics(session, since=flt.since, until=flt.until, days=action_days, now=now,
-                                        regions=caller.regions, brands=caller.brands)
+    groups = store.response_metrics(
+        session, flt=flt, by=by, severe_aspects=severe, within_hours=within_hours, now=now
+    )
+    alerts = store.alert_action_metrics(
+        session,
+        since=flt.since,
+        until=flt.until,
+        days=action_days,
+        now=now,
+        regions=caller.regions,
+        brands=caller.brands,
+    )
     return {"by": by, "within_hours": within_hours, "groups": groups, "alerts": alerts}

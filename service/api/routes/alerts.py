@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+
 from service.alerts import lifecycle
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
-from service.api.filters import resolve_names
 from service.api.errors import ApiError
+from service.api.filters import resolve_names
 from service.api.schemas import DbInt, require_storable
 from service.store import alerts as alerts_repo
 from service.store.alerts import AlertScope, alert_dict
@@ -23,22 +24,42 @@ def _scope(caller, **kw) -> AlertScope:
 
 
 @router.get("/alerts", summary="Alerts, most severe and newest first")
-def list_alerts(session: SessionDep, settings: SettingsDep, caller: ReaderDep, names: NamesDep,
-                status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
-                severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
-                type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
-                brand: Annotated[list[str], Query()] = [], region: Annotated[list[str], Query()] = [],
-                limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
+def list_alerts(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: ReaderDep,
+    names: NamesDep,
+    status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
+    severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
+    type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
+    brand: Annotated[list[str], Query()] = [],
+    region: Annotated[list[str], Query()] = [],
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     brand = list(resolve_names(lambda: names.brands(session, brand), caller))
     region = list(resolve_names(lambda: names.regions(session, region), caller))
     limit = min(limit, settings.limits.page_size_max)
-    rows = alerts_repo.list_alerts(session, scope=_scope(caller, severities=tuple(severity)), statuses=status,
-                                   types=type, brands=brand, regions=region, limit=limit + 1, offset=offset)
-    return {"alerts": [alert_dict(r) for r in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None}
+    rows = alerts_repo.list_alerts(
+        session,
+        scope=_scope(caller, severities=tuple(severity)),
+        statuses=status,
+        types=type,
+        brands=brand,
+        regions=region,
+        limit=limit + 1,
+        offset=offset,
+    )
+    return {
+        "alerts": [alert_dict(r) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
-@router.get("/alerts/metrics", summary="Response metrics: alerts acknowledged within their deadline, by severity and region")
+@router.get(
+    "/alerts/metrics",
+    summary="Response metrics: alerts acknowledged within their deadline, by severity and region",
+)
 def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     return lifecycle.response_metrics(session, _scope(caller))
 
@@ -57,12 +78,19 @@ def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[s
 
 
 class AlertPatch(BaseModel):
-    status: Literal["acknowledged", "resolved", "open"] = Field(description="acknowledged, resolved, or open to reopen.")
+    status: Literal["acknowledged", "resolved", "open"] = Field(
+        description="acknowledged, resolved, or open to reopen."
+    )
     note: str | None = Field(None, max_length=2000)
 
 
-@router.patch("/alerts/{alert_id}", summary="Acknowledge, resolve or reopen an alert (who and when are recorded)")
-def patch_alert(alert_id: DbInt, body: AlertPatch, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+@router.patch(
+    "/alerts/{alert_id}",
+    summary="Acknowledge, resolve or reopen an alert (who and when are recorded)",
+)
+def patch_alert(
+    alert_id: DbInt, body: AlertPatch, session: SessionDep, caller: AnalystDep
+) -> dict[str, Any]:
     require_storable(body)
     row = _get(session, alert_id, caller)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -28,42 +28,60 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
 
 
 @router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
-def create_subscription(body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep,
-                        caller: AdminDep) -> dict[str, Any]:
+def create_subscription(
+    body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep, caller: AdminDep
+) -> dict[str, Any]:
     require_storable(body)
     try:
         row = subs.create(session, body, actor=caller.id, allow=settings.delivery.webhook_allow)
     except subs.SubscriptionError as exc:
-        raise ApiError(422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]) from None
+        raise ApiError(
+            422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]
+        ) from None
     return subs.subscription_dict(row)
 
 
 @router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
-def list_subscriptions(session: SessionDep, settings: SettingsDep, caller: AdminDep,
-                       active: Annotated[bool | None, Query()] = None,
-                       limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
+def list_subscriptions(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: AdminDep,
+    active: Annotated[bool | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     stmt = select(SubscriptionRow).order_by(SubscriptionRow.id)
     if active is not None:
         stmt = stmt.where(SubscriptionRow.active.is_(active))
     limit = min(limit, settings.limits.page_size_max)
     rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
-    return {"subscriptions": [subs.subscription_dict(r) for r in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None}
+    return {
+        "subscriptions": [subs.subscription_dict(r) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
 @router.get("/subscriptions/{subscription_id}", summary="One subscription")
-def get_subscription(subscription_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def get_subscription(
+    subscription_id: DbInt, session: SessionDep, caller: AdminDep
+) -> dict[str, Any]:
     return subs.subscription_dict(_get(session, subscription_id))
 
 
-@router.patch("/subscriptions/{subscription_id}", summary="Change a subscription's scope, schedule or language")
-def patch_subscription(subscription_id: DbInt, body: subs.SubscriptionPatch, session: SessionDep,
-                       caller: AdminDep) -> dict[str, Any]:
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    summary="Change a subscription's scope, schedule or language",
+)
+def patch_subscription(
+    subscription_id: DbInt, body: subs.SubscriptionPatch, session: SessionDep, caller: AdminDep
+) -> dict[str, Any]:
     require_storable(body)
     try:
         row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)
     except subs.SubscriptionError as exc:
-        raise ApiError(422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]) from None
+        raise ApiError(
+            422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]
+        ) from None
     return subs.subscription_dict(row)
 
 
@@ -73,65 +91,116 @@ def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: Adm
     return Response(status_code=204)
 
 
-@router.get("/subscriptions/{subscription_id}/preview",
-            summary="The subscriber's latest digest as plain text (composes and sends nothing)")
-def preview_subscription(subscription_id: DbInt, session: SessionDep, settings: SettingsDep,
-                         caller: AdminDep) -> dict[str, Any]:
+@router.get(
+    "/subscriptions/{subscription_id}/preview",
+    summary="The subscriber's latest digest as plain text (composes and sends nothing)",
+)
+def preview_subscription(
+    subscription_id: DbInt, session: SessionDep, settings: SettingsDep, caller: AdminDep
+) -> dict[str, Any]:
     from service.delivery.scheduler import preview
 
-    return preview(settings, session, _get(session, subscription_id), datetime.now(timezone.utc))
+    return preview(settings, session, _get(session, subscription_id), datetime.now(UTC))
 
 
-_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-         '<title>Feedback Radar</title></head>'
-         '<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:48px auto;color:#101828">'
-         '<h1 style="font-size:20px">{title}</h1><p>{text}</p>{form}</body></html>')
-_INVALID = _PAGE.format(title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form="")
-_INVALID_DOC = {404: {"description": "The link is not valid (a page)", "content": {"text/html": {"schema": {"type": "string"}}}}}
+_PAGE = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+    "<title>Feedback Radar</title></head>"
+    '<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:48px auto;color:#101828">'
+    '<h1 style="font-size:20px">{title}</h1><p>{text}</p>{form}</body></html>'
+)
+_INVALID = _PAGE.format(
+    title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form=""
+)
+_INVALID_DOC = {
+    404: {
+        "description": "The link is not valid (a page)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _subscription(session, settings, token: str):
-    return subs.from_token(session, token, settings.delivery.signing_key.get_secret_value().encode())
+    return subs.from_token(
+        session, token, settings.delivery.signing_key.get_secret_value().encode()
+    )
 
 
-@router.get("/unsubscribe", response_class=HTMLResponse, responses=_INVALID_DOC,
-            summary="The signed link of a digest: a page that confirms before unsubscribing")
-def unsubscribe_page(session: SessionDep, settings: SettingsDep,
-                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
+@router.get(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    responses=_INVALID_DOC,
+    summary="The signed link of a digest: a page that confirms before unsubscribing",
+)
+def unsubscribe_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str, Query(min_length=3, max_length=200)],
+) -> HTMLResponse:
     # a GET changes nothing: mail scanners follow links, and must not unsubscribe anyone
     row = _subscription(session, settings, token)
     if row is None:
         return HTMLResponse(_INVALID, status_code=404)
     zh = row.language == "zh"
     if not row.active:
-        return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", form="",
-                                         text=html.escape(row.target) + (" 已退订。" if zh else " is unsubscribed.")))
-    form = (f'<form method="post" action="?token={html.escape(token)}"><button type="submit" '
-            f'style="font-size:16px;padding:8px 16px">{"退订" if zh else "Unsubscribe"}</button></form>')
-    text = (f"不再向 {html.escape(row.target)} 发送 Feedback Radar 的消息？" if zh else
-            f"Stop sending Feedback Radar messages to {html.escape(row.target)}?")
+        return HTMLResponse(
+            _PAGE.format(
+                title="已退订" if zh else "Unsubscribed",
+                form="",
+                text=html.escape(row.target) + (" 已退订。" if zh else " is unsubscribed."),
+            )
+        )
+    form = (
+        f'<form method="post" action="?token={html.escape(token)}"><button type="submit" '
+        f'style="font-size:16px;padding:8px 16px">{"退订" if zh else "Unsubscribe"}</button></form>'
+    )
+    text = (
+        f"不再向 {html.escape(row.target)} 发送 Feedback Radar 的消息？"
+        if zh
+        else f"Stop sending Feedback Radar messages to {html.escape(row.target)}?"
+    )
     return HTMLResponse(_PAGE.format(title="退订" if zh else "Unsubscribe", text=text, form=form))
 
 
-@router.post("/unsubscribe", response_class=HTMLResponse, responses=_INVALID_DOC,
-             summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)")
-def unsubscribe_post(session: SessionDep, settings: SettingsDep,
-                     token: Annotated[str, Query(min_length=3, max_length=200)]) -> HTMLResponse:
+@router.post(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    responses=_INVALID_DOC,
+    summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)",
+)
+def unsubscribe_post(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str, Query(min_length=3, max_length=200)],
+) -> HTMLResponse:
     row = _subscription(session, settings, token)
     if row is None:
         return HTMLResponse(_INVALID, status_code=404)
     subs.unsubscribe(session, row)
     zh = row.language == "zh"
-    text = (f"{html.escape(row.target)} 将不再收到 Feedback Radar 的消息。" if zh else
-            f"{html.escape(row.target)} will receive no more Feedback Radar messages.")
+    text = (
+        f"{html.escape(row.target)} 将不再收到 Feedback Radar 的消息。"
+        if zh
+        else f"{html.escape(row.target)} will receive no more Feedback Radar messages."
+    )
     return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", text=text, form=""))
 
 
-@router.get("/outbox", summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)")
-def list_outbox(session: SessionDep, settings: SettingsDep, caller: AdminDep,
-                status: Annotated[list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()] = [],
-                subscription_id: Annotated[DbInt | None, Query()] = None,
-                limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[DbInt, Query(ge=0)] = 0) -> dict[str, Any]:
+@router.get(
+    "/outbox",
+    summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)",
+)
+def list_outbox(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: AdminDep,
+    status: Annotated[
+        list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()
+    ] = [],
+    subscription_id: Annotated[DbInt | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     stmt = select(OutboxRow).order_by(OutboxRow.id.desc())
     if status:
         stmt = stmt.where(OutboxRow.status.in_(status))
@@ -139,8 +208,10 @@ def list_outbox(session: SessionDep, settings: SettingsDep, caller: AdminDep,
         stmt = stmt.where(OutboxRow.subscription_id == subscription_id)
     limit = min(limit, settings.limits.page_size_max)
     rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
-    return {"messages": [ob.outbox_dict(r) for r in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None}
+    return {
+        "messages": [ob.outbox_dict(r) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
 @router.post("/outbox/{message_id}/retry", summary="Queue a dead-lettered message again")

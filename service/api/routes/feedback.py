@@ -5,10 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.deps import ReaderDep, ReadinessDep, RuntimeDep, SessionDep, SettingsDep, WriterDep
-from service.api.filters import FilterDep
 from service.api.errors import ApiError
+from service.api.filters import FilterDep
 from service.api.limits import within
-from service.api.schemas import DbInt, FeedbackPage, IngestItemResult, IngestRequest, IngestResponse, ItemError
+from service.api.schemas import (
+    DbInt,
+    FeedbackPage,
+    IngestItemResult,
+    IngestRequest,
+    IngestResponse,
+    ItemError,
+)
 from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
 from service.jobs.ingest import WriteScope
@@ -19,43 +26,83 @@ router = APIRouter(tags=["feedback"])
 _STRICT = ColumnMapping(extra_as_attributes=False)
 
 
-@router.post("/feedback", response_model=IngestResponse,
-             summary="Ingest a batch: validate, score and store; idempotent on (source, external_id)")
-def ingest(body: IngestRequest, runtime: RuntimeDep, settings: SettingsDep, caller: WriterDep,
-           readiness: ReadinessDep) -> IngestResponse:
+@router.post(
+    "/feedback",
+    response_model=IngestResponse,
+    summary="Ingest a batch: validate, score and store; idempotent on (source, external_id)",
+)
+def ingest(
+    body: IngestRequest,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    caller: WriterDep,
+    readiness: ReadinessDep,
+) -> IngestResponse:
     if readiness.known_corrupt():  # what a probe found: no write lands in a damaged file
-        raise ApiError(503, "the database is damaged (see GET /v1/health/ready); restore it from a backup",
-                       code="database_corrupt", headers={"Retry-After": "60"})
+        raise ApiError(
+            503,
+            "the database is damaged (see GET /v1/health/ready); restore it from a backup",
+            code="database_corrupt",
+            headers={"Retry-After": "60"},
+        )
     if len(body.items) > settings.limits.max_batch_items:
-        raise ApiError(413, f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}")
+        raise ApiError(
+            413,
+            f"{len(body.items)} items in one request; the limit is {settings.limits.max_batch_items}",
+        )
     scope = None
     if caller.regions is not None or caller.brands is not None:
         scope = WriteScope(regions=caller.regions, brands=caller.brands)
-    report = within(settings.limits.model_timeout_s, runtime.ingest_service(_STRICT, scope=scope, batched=True).ingest,
-                    list(enumerate(body.items)))
-    items = [IngestItemResult(index=r.row, external_id=r.external_id, status=r.status.value, id=r.id,
-                              duplicate_of=r.duplicate_of, errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors])
-             for r in report.results]
+    report = within(
+        settings.limits.model_timeout_s,
+        runtime.ingest_service(_STRICT, scope=scope, batched=True).ingest,
+        list(enumerate(body.items)),
+    )
+    items = [
+        IngestItemResult(
+            index=r.row,
+            external_id=r.external_id,
+            status=r.status.value,
+            id=r.id,
+            duplicate_of=r.duplicate_of,
+            errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors],
+        )
+        for r in report.results
+    ]
     c = report.counts
-    return IngestResponse(created=c["created"], updated=c["updated"], unchanged=c["unchanged"],
-                          rejected=c["rejected"], linked=report.linked, items=items)
+    return IngestResponse(
+        created=c["created"],
+        updated=c["updated"],
+        unchanged=c["unchanged"],
+        rejected=c["rejected"],
+        linked=report.linked,
+        items=items,
+    )
 
 
 @router.get("/feedback", response_model=FeedbackPage, summary="List stored feedback, newest first")
 def list_feedback(
-    session: SessionDep, settings: SettingsDep, flt: FilterDep, caller: ReaderDep,
-    limit: Annotated[int, Query(ge=1, description="Page size (capped by limits.page_size_max).")] = 50,
+    session: SessionDep,
+    settings: SettingsDep,
+    flt: FilterDep,
+    caller: ReaderDep,
+    limit: Annotated[
+        int, Query(ge=1, description="Page size (capped by limits.page_size_max).")
+    ] = 50,
     cursor: str | None = None,
 ) -> FeedbackPage:
     try:
-        items, nxt = repo.list_feedback(session, flt=flt,
-                                        limit=min(limit, settings.limits.page_size_max), cursor=cursor)
+        items, nxt = repo.list_feedback(
+            session, flt=flt, limit=min(limit, settings.limits.page_size_max), cursor=cursor
+        )
     except repo.CursorError as exc:
         raise ApiError(422, str(exc), [{"field": "query.cursor", "message": str(exc)}]) from None
     return FeedbackPage(items=[_shown(caller, i) for i in items], next_cursor=nxt)
 
 
-@router.get("/feedback/{feedback_id}", response_model=Feedback, summary="One stored item with its score")
+@router.get(
+    "/feedback/{feedback_id}", response_model=Feedback, summary="One stored item with its score"
+)
 def get_feedback(feedback_id: DbInt, session: SessionDep, caller: ReaderDep) -> Feedback:
     item = repo.get_feedback(session, feedback_id=feedback_id)
     if item is None or not _visible(caller, item):
@@ -69,5 +116,6 @@ def _shown(caller, item: Feedback) -> Feedback:
 
 
 def _visible(caller, item: Feedback) -> bool:
-    return ((caller.regions is None or item.region in caller.regions)
-            and (caller.brands is None or item.brand in caller.brands))
+    return (caller.regions is None or item.region in caller.regions) and (
+        caller.brands is None or item.brand in caller.brands
+    )

@@ -13,7 +13,9 @@ from service.store import repo
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, summary="Database, write access, schema and model, in detail")
+@router.get(
+    "/health", response_model=Health, summary="Database, write access, schema and model, in detail"
+)
 def health(session: SessionDep, readiness: ReadinessDep, caller: CallerDep) -> Health:
     return Health(**checks.health(readiness, session, count_items=repo.count_feedback))
 
@@ -23,9 +25,13 @@ def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/health/ready", response_model=Ready, responses={503: {"model": Ready, "description": "Not ready"}},
-            summary="Readiness (no key): database intact and writable, schema at head, model loadable; "
-                    "503 naming what failed")
+@router.get(
+    "/health/ready",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "Not ready"}},
+    summary="Readiness (no key): database intact and writable, schema at head, model loadable; "
+    "503 naming what failed",
+)
 def ready(readiness: ReadinessDep, response: Response) -> Ready:
     ok, body = checks.ready(readiness)
     if not ok:

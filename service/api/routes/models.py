@@ -17,31 +17,46 @@ router = APIRouter(tags=["models"])
 
 
 class TrainIn(BaseModel):
-    name: str | None = Field(None, description="Name of the new team model (default: team-<UTC time>).")
+    name: str | None = Field(
+        None, description="Name of the new team model (default: team-<UTC time>)."
+    )
 
 
 class PromoteIn(BaseModel):
-    force: bool = Field(False, description="Serve it even if its report is worse than the generic model's.")
+    force: bool = Field(
+        False, description="Serve it even if its report is worse than the generic model's."
+    )
 
 
 @router.get("/models", summary="The generic model, the team models and which one scores new items")
 def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     key = store.promoted_key(session)
-    models = [summary(r, serving=key is not None and key[0] == r.name) for r in store.team_models(session)]
+    models = [
+        summary(r, serving=key is not None and key[0] == r.name) for r in store.team_models(session)
+    ]
     for m in models:  # the list stays light: the per-aspect tables are in GET /v1/models/{name}
         m["report"] = {k: v for k, v in m["report"].items() if k != "aspects"} | (
             {"aspects": {k: v for k, v in m["report"]["aspects"].items() if k != "per_aspect"}}
-            if "aspects" in m["report"] else {})
+            if "aspects" in m["report"]
+            else {}
+        )
     return {"serving": runtime.serving(), "models": models}
 
 
-@router.post("/models/train", status_code=202, summary="Train a team model on the labels (background job)")
-def train(body: TrainIn, runtime: RuntimeDep, session: SessionDep, caller: AnalystDep) -> dict[str, Any]:
+@router.post(
+    "/models/train", status_code=202, summary="Train a team model on the labels (background job)"
+)
+def train(
+    body: TrainIn, runtime: RuntimeDep, session: SessionDep, caller: AnalystDep
+) -> dict[str, Any]:
     if not store.labeled_ids(session):
         raise ApiError(409, "no labels yet: correct items or answer the labeling queue first")
     if body.name and store.team_model(session, name=body.name) is not None:
-        raise ApiError(409, f"a team model named {body.name!r} exists",
-                       [{"field": "body.name", "message": "already taken"}])
+        raise ApiError(
+            409,
+            f"a team model named {body.name!r} exists",
+            [{"field": "body.name", "message": "already taken"}],
+        )
     return runtime.start_training(name=body.name, actor=caller.id)
 
 
@@ -62,7 +77,10 @@ def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, An
     return summary(row, serving=key is not None and key[0] == name)
 
 
-@router.post("/models/{name}/promote", summary="Score new items with this team model (`generic`: the generic one)")
+@router.post(
+    "/models/{name}/promote",
+    summary="Score new items with this team model (`generic`: the generic one)",
+)
 def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
     from service.nlp.registry import ModelError
 
@@ -74,6 +92,9 @@ def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -
         raise ApiError(409, str(exc)) from None
 
 
-@router.post("/models/rollback", summary="Stop serving the promoted team model (the one before it serves again)")
+@router.post(
+    "/models/rollback",
+    summary="Stop serving the promoted team model (the one before it serves again)",
+)
 def rollback(runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
     return runtime.rollback_model(actor=caller.id)

@@ -24,7 +24,9 @@ class TaxonomyDoc(BaseModel):
 
 
 class DraftIn(BaseModel):
-    taxonomy: str | dict[str, Any] = Field(..., description="The draft: YAML text, or the same as a JSON object.")
+    taxonomy: str | dict[str, Any] = Field(
+        ..., description="The draft: YAML text, or the same as a JSON object."
+    )
     aspect: str | None = Field(None, description="Only this aspect of the draft.")
     sample: Annotated[int, Field(ge=1, le=5000)] = 1000
     examples: Annotated[int, Field(ge=0, le=50)] = 5
@@ -74,7 +76,9 @@ class RemovedAspect(BaseModel):
 
 
 class PreviewOut(BaseModel):
-    sample: int = Field(..., description="Stored items re-tagged (the newest within the filters and scope).")
+    sample: int = Field(
+        ..., description="Stored items re-tagged (the newest within the filters and scope)."
+    )
     in_scope: int
     taxonomy: str
     current_taxonomy: str
@@ -91,7 +95,9 @@ class SaveOut(BaseModel):
     path: str
     taxonomy: str
     model_version: str
-    stale_items: int = Field(..., description="Stored items whose scores are now stale (`radar rescore`).")
+    stale_items: int = Field(
+        ..., description="Stored items whose scores are now stale (`radar rescore`)."
+    )
 
 
 def _text(body_taxonomy) -> str:
@@ -104,30 +110,46 @@ def _parse(text: str) -> Taxonomy:
     try:
         return parse_draft(text)
     except TaxonomyError as exc:
-        details = [{"field": f"body.taxonomy.{d['field']}", "message": d["message"]} for d in exc.details] or \
-            [{"field": "body.taxonomy", "message": str(exc)}]
+        details = [
+            {"field": f"body.taxonomy.{d['field']}", "message": d["message"]} for d in exc.details
+        ] or [{"field": "body.taxonomy", "message": str(exc)}]
         raise ApiError(422, f"taxonomy: {exc}", details) from None
 
 
 @router.get("/taxonomy", response_model=TaxonomyDoc, summary="The current taxonomy")
 def get_taxonomy(settings: SettingsDep, caller: ReaderDep) -> TaxonomyDoc:
-    return TaxonomyDoc(fingerprint=settings.taxonomy.fingerprint(),
-                       yaml=settings.taxonomy_path.read_text(encoding="utf-8"), taxonomy=settings.taxonomy)
+    return TaxonomyDoc(
+        fingerprint=settings.taxonomy.fingerprint(),
+        yaml=settings.taxonomy_path.read_text(encoding="utf-8"),
+        taxonomy=settings.taxonomy,
+    )
 
 
-@router.post("/taxonomy/preview", response_model=PreviewOut,
-             summary="What a draft taxonomy would tag among the stored items (nothing is saved)")
-def preview_taxonomy(body: DraftIn, session: SessionDep, runtime: RuntimeDep, flt: FilterDep,
-                     caller: AnalystDep) -> dict[str, Any]:
+@router.post(
+    "/taxonomy/preview",
+    response_model=PreviewOut,
+    summary="What a draft taxonomy would tag among the stored items (nothing is saved)",
+)
+def preview_taxonomy(
+    body: DraftIn, session: SessionDep, runtime: RuntimeDep, flt: FilterDep, caller: AnalystDep
+) -> dict[str, Any]:
     draft = _parse(_text(body.taxonomy))
     if body.aspect is not None and body.aspect not in draft.ids:
-        raise ApiError(422, f"aspect {body.aspect!r} is not in the draft",
-                       [{"field": "body.aspect", "message": f"not one of {draft.ids}"}])
-    return runtime.preview_taxonomy(session, draft, flt=flt, sample=body.sample, aspect=body.aspect,
-                                    examples=body.examples)
+        raise ApiError(
+            422,
+            f"aspect {body.aspect!r} is not in the draft",
+            [{"field": "body.aspect", "message": f"not one of {draft.ids}"}],
+        )
+    return runtime.preview_taxonomy(
+        session, draft, flt=flt, sample=body.sample, aspect=body.aspect, examples=body.examples
+    )
 
 
-@router.put("/taxonomy", response_model=SaveOut, summary="Make a taxonomy current (stored scores become stale)")
+@router.put(
+    "/taxonomy",
+    response_model=SaveOut,
+    summary="Make a taxonomy current (stored scores become stale)",
+)
 def save_taxonomy(body: SaveIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
     text = _text(body.taxonomy)
     _parse(text)

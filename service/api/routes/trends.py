@@ -17,10 +17,17 @@ from service.store.tables import TrackedPhraseRow
 
 router = APIRouter(tags=["trends"])
 
-BucketQ = Annotated[Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")]
+BucketQ = Annotated[
+    Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")
+]
 Days = Annotated[int, Query(ge=1, le=3660, description="Window length when `since` is not given.")]
-AspectQ = Annotated[str | None, Query(description="An aspect (id or display name): its mentions (default: every item).")]
-PhraseQ = Annotated[DbInt | None, Query(description="A tracked phrase id: the items that mention it.")]
+AspectQ = Annotated[
+    str | None,
+    Query(description="An aspect (id or display name): its mentions (default: every item)."),
+]
+PhraseQ = Annotated[
+    DbInt | None, Query(description="A tracked phrase id: the items that mention it.")
+]
 
 
 def _aspect(session, names, aspect: str | None) -> str | None:
@@ -35,7 +42,11 @@ def _phrase(session, phrase_id: int | None, aspect: str | None, caller) -> Track
     if phrase_id is None:
         return None
     if aspect is not None:
-        raise ApiError(422, "give an aspect or a phrase_id, not both", [{"field": "query.phrase_id", "message": "with aspect"}])
+        raise ApiError(
+            422,
+            "give an aspect or a phrase_id, not both",
+            [{"field": "query.phrase_id", "message": "with aspect"}],
+        )
     row = session.get(TrackedPhraseRow, phrase_id)
     if row is None or not _scope(caller).sees(row):
         raise ApiError(404, f"no tracked phrase {phrase_id}")
@@ -46,51 +57,112 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
     return ApiError(422, str(exc), [{"field": "query", "message": str(exc)}])
 
 
-@router.get("/trends", summary="A metric family per UTC period, with each metric's trend and detected shifts")
-def trends(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: NamesDep, bucket: BucketQ = "week", days: Days = 182,
-           aspect: AspectQ = None, phrase_id: PhraseQ = None) -> dict[str, Any]:
+@router.get(
+    "/trends",
+    summary="A metric family per UTC period, with each metric's trend and detected shifts",
+)
+def trends(
+    session: SessionDep,
+    flt: FilterDep,
+    caller: ReaderDep,
+    names: NamesDep,
+    bucket: BucketQ = "week",
+    days: Days = 182,
+    aspect: AspectQ = None,
+    phrase_id: PhraseQ = None,
+) -> dict[str, Any]:
     phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
         return {"window": None, "bucket": bucket, "points": [], "trend": {}, "shifts": []}
     try:
-        return tr.trend_report(session, flt=flt, since=window[0], until=window[1], bucket=bucket, aspect=aspect,
-                               phrase=phrase)
+        return tr.trend_report(
+            session,
+            flt=flt,
+            since=window[0],
+            until=window[1],
+            bucket=bucket,
+            aspect=aspect,
+            phrase=phrase,
+        )
     except tr.SeriesError as exc:
         raise _series_error(exc) from None
 
 
-@router.get("/forecast", summary="Forecast of one metric with mean, lower and upper for an explicit alpha")
-def forecast(session: SessionDep, flt: FilterDep, caller: ReaderDep, names: NamesDep,
-             metric: Annotated[Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()] = "volume",
-             horizon: Annotated[int, Query(ge=1, le=104)] = 4, alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
-             seed: int = 0, bucket: BucketQ = "week", days: Days = 182, aspect: AspectQ = None,
-             phrase_id: PhraseQ = None) -> dict[str, Any]:
+@router.get(
+    "/forecast", summary="Forecast of one metric with mean, lower and upper for an explicit alpha"
+)
+def forecast(
+    session: SessionDep,
+    flt: FilterDep,
+    caller: ReaderDep,
+    names: NamesDep,
+    metric: Annotated[
+        Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()
+    ] = "volume",
+    horizon: Annotated[int, Query(ge=1, le=104)] = 4,
+    alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+    seed: int = 0,
+    bucket: BucketQ = "week",
+    days: Days = 182,
+    aspect: AspectQ = None,
+    phrase_id: PhraseQ = None,
+) -> dict[str, Any]:
     phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
     if window is None:
         raise ApiError(404, "no feedback in scope to forecast")
     try:
-        return tr.forecast_report(session, flt=flt, since=window[0], until=window[1], bucket=bucket, metric=metric,
-                                  horizon=horizon, alpha=alpha, seed=seed, aspect=aspect, phrase=phrase)
+        return tr.forecast_report(
+            session,
+            flt=flt,
+            since=window[0],
+            until=window[1],
+            bucket=bucket,
+            metric=metric,
+            horizon=horizon,
+            alpha=alpha,
+            seed=seed,
+            aspect=aspect,
+            phrase=phrase,
+        )
     except (tr.SeriesError, ValueError) as exc:
         raise ApiError(422, str(exc), [{"field": "query", "message": str(exc)}]) from None
 
 
 class PhraseIn(BaseModel):
-    phrase: str = Field(min_length=1, max_length=200, description="Any language, e.g. 'too spicy' or '太辣'.")
-    threshold: float | None = Field(None, ge=0.5, le=1.0, description=f"Paraphrase cosine (default {tr.PHRASE_THRESHOLD}).")
-    paraphrases: bool = Field(True, description="Also match close paraphrases through the embeddings.")
+    phrase: str = Field(
+        min_length=1, max_length=200, description="Any language, e.g. 'too spicy' or '太辣'."
+    )
+    threshold: float | None = Field(
+        None, ge=0.5, le=1.0, description=f"Paraphrase cosine (default {tr.PHRASE_THRESHOLD})."
+    )
+    paraphrases: bool = Field(
+        True, description="Also match close paraphrases through the embeddings."
+    )
 
 
-@router.post("/tracked-phrases", status_code=201, summary="Track a keyword or phrase (and its close paraphrases)")
-def track_phrase(body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: AnalystDep) -> dict[str, Any]:
+@router.post(
+    "/tracked-phrases",
+    status_code=201,
+    summary="Track a keyword or phrase (and its close paraphrases)",
+)
+def track_phrase(
+    body: PhraseIn, session: SessionDep, scorer: ScorerDep, caller: AnalystDep
+) -> dict[str, Any]:
     require_storable(body)
     try:
-        row = tr.track_phrase(session, scorer, body.phrase, threshold=body.threshold, paraphrases=body.paraphrases,
-                              actor=caller.id, scope=_scope(caller))
+        row = tr.track_phrase(
+            session,
+            scorer,
+            body.phrase,
+            threshold=body.threshold,
+            paraphrases=body.paraphrases,
+            actor=caller.id,
+            scope=_scope(caller),
+        )
     except tr.PhraseError as exc:
         raise ApiError(422, str(exc), [{"field": "body.phrase", "message": str(exc)}]) from None
     return tr.phrase_dict(row)
@@ -101,5 +173,8 @@ def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]
     from sqlalchemy import select
 
     scope = _scope(caller)
-    return [tr.phrase_dict(r) for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))
-            if scope.sees(r)]
+    return [
+        tr.phrase_dict(r)
+        for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))
+        if scope.sees(r)
+    ]
