@@ -681,7 +681,7 @@ def run_seed(
     ingest_s = time.perf_counter() - t0
     by_ext = {r.external_id: r.id for r in report.results if r.id is not None}
     ref_of = {by_ext[e]: ref for e, ref in meta["refs"].items() if e in by_ext}
-    config = alert_config or settings.alert_config
+    config = alert_config or AlertConfig.from_yaml(settings.alerts_path)
     aspects = [a.id for a in settings.taxonomy.aspects]
     ours = settings.competitors.our_brand
 

@@ -112,7 +112,7 @@ def score_engines(src: Path, work: Path, settings: Settings, workers: list[int])
     del rt
     reference = pq.read_table(local)
     try:
-        from service.jobs.ray_engine import RayOptions, score_with_ray
+        from service.scale.ray_engine import RayOptions, score_with_ray
     except ImportError:  # pragma: no cover
         out["ray"] = "not installed (pip install 'feedback-radar[ray]')"
         return out

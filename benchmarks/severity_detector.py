@@ -177,11 +177,14 @@ def main() -> None:
 
     # what raises an L1 alert: the detector's tag through the shipped severe_complaint rule's
     # gates (the tag's sentiment score and confidence), on the real pipeline's scores
+    from service.alerts.rules import AlertConfig
     from service.config import Settings
     from service.runtime import Runtime
 
     st = Settings()
-    rule = next(r for r in st.alert_config.rules if r.type == "severe_complaint")
+    rule = next(
+        r for r in AlertConfig.from_yaml(st.alerts_path).rules if r.type == "severe_complaint"
+    )
     rt = Runtime(st)
     pipe = rt.registry.pipeline(st.scorer)
 

@@ -74,16 +74,6 @@ class IngestSettings(BaseModel):
         "an author unknown on either side: one cross-posted voice.",
     )
 
-    @property
-    def duplicates(self):
-        from service.ingest.dedup import DuplicatePolicy
-
-        return DuplicatePolicy(
-            link=self.link_duplicates,
-            threshold=self.near_duplicate_threshold,
-            cross_post_hours=self.cross_post_hours,
-        )
-
     pii_mode: Literal["redact", "mask", "keep"] = Field(
         "redact", description="How personal data in text is handled at ingest."
     )
@@ -322,13 +312,6 @@ class Settings(BaseSettings):
     @property
     def alerts_path(self) -> Path:
         return self.config_dir / "alerts.yaml"
-
-    @cached_property
-    def alert_config(self):
-        """The alert rules (``configs/alerts.yaml``); a mistake raises ``AlertConfigError``."""
-        from service.alerts.rules import AlertConfig
-
-        return AlertConfig.from_yaml(self.alerts_path)
 
     @cached_property
     def taxonomy(self) -> Taxonomy:

@@ -13,7 +13,9 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.alerts.rules import AlertConfig
 from service.config import Settings
+from service.ingest.dedup import DuplicatePolicy
 from service.ingest.language import LanguageDetector
 from service.ingest.mapping import ColumnMapping
 from service.ingest.pii import PiiMode
@@ -200,16 +202,21 @@ class Runtime:
             preparer=self.preparer,
             validator=self.validator(mapping),
             chunk_size=ing.chunk_size,
-            duplicates=ing.duplicates,
+            duplicates=DuplicatePolicy.from_settings(ing),
             scope=scope,
         )
+
+    @cached_property
+    def alert_config(self) -> AlertConfig:
+        """The alert rules (``configs/alerts.yaml``); a mistake raises ``AlertConfigError``."""
+        return AlertConfig.from_yaml(self.settings.alerts_path)
 
     def alert_engine(self):
         from service.alerts.engine import AlertEngine
 
         s = self.settings
         return AlertEngine(
-            s.alert_config,
+            self.alert_config,
             aspects=[a.id for a in s.taxonomy.aspects],
             our_brand=s.competitors.our_brand,
             competitors=s.competitors,

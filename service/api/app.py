@@ -17,6 +17,7 @@ from service.api.routes import (
     alerts,
     analytics,
     benchmark,
+    dashboard,
     delivery,
     feedback,
     health,
@@ -28,7 +29,6 @@ from service.api.routes import (
 )
 from service.config import Settings
 from service.runtime import Runtime
-from service.web import routes as web
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -72,11 +72,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         trends,
         alerts,
         benchmark,
+        dashboard,
         delivery,
         access,
         taxonomy,
         actions,
     ):
         app.include_router(module.router, prefix="/v1")
-    app.include_router(web.router)  # the dashboard: pages that read the /v1 endpoints above
+    app.include_router(dashboard.router)  # the dashboard: pages that read the /v1 endpoints above
     return app

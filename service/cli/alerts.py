@@ -23,7 +23,7 @@ def _runtime(ctx: typer.Context):
 
     rt = Runtime(ctx.obj.settings)
     try:
-        _ = rt.settings.alert_config  # parsed here so a mistake is reported
+        _ = rt.alert_config  # parsed here so a mistake is reported
     except AlertConfigError as exc:
         err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -208,7 +208,7 @@ def _ray_options(
     except ImportError:
         console.print("[red]error:[/red] --engine ray needs Ray: pip install 'feedback-radar[ray]'")
         raise typer.Exit(2) from None
-    from service.jobs.ray_engine import RayOptions
+    from service.scale.ray_engine import RayOptions
 
     return RayOptions(
         address=address,
@@ -295,7 +295,7 @@ def ingest(
             records = read_records(file, fmt)
             total = count_rows(file, fmt)
         else:
-            from service.jobs.ray_engine import expand_inputs, total_rows
+            from service.scale.ray_engine import expand_inputs, total_rows
 
             expand_inputs(file, fmt)
             total = total_rows(file, fmt)
@@ -309,7 +309,7 @@ def ingest(
                 records, keep_results=False, on_chunk=bar.update
             )
         else:
-            from service.jobs.ray_engine import ingest_with_ray
+            from service.scale.ray_engine import ingest_with_ray
 
             report = ingest_with_ray(
                 file,
@@ -408,7 +408,7 @@ def score(
     rt = _runtime(ctx)
     try:
         if ray_opts is not None:
-            from service.jobs.ray_engine import score_with_ray, total_rows
+            from service.scale.ray_engine import score_with_ray, total_rows
 
             with _bar(total_rows(file, fmt), f"score {file.name}") as bar:
                 rep = score_with_ray(

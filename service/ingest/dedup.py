@@ -15,6 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
+from service.config import IngestSettings
 from service.ingest.normalize import dedup_key
 
 NUM_PERM = 128
@@ -87,6 +88,14 @@ class DuplicatePolicy:
     link: bool = True
     threshold: float = 0.8
     cross_post_hours: float = 72.0
+
+    @classmethod
+    def from_settings(cls, ingest: IngestSettings) -> DuplicatePolicy:
+        return cls(
+            link=ingest.link_duplicates,
+            threshold=ingest.near_duplicate_threshold,
+            cross_post_hours=ingest.cross_post_hours,
+        )
 
     def same_voice(self, item: Voice, earlier: Voice, *, long_text: bool) -> bool:
         if not self.link or item.brand != earlier.brand:

@@ -74,7 +74,7 @@ class _Progress:
         self.path.unlink(missing_ok=True)
 
 
-def _signature(path: Path) -> dict:
+def file_signature(path: Path) -> dict:
     st = path.stat()
     return {"input": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -310,7 +310,7 @@ def score_file(
     in_fmt = detect_format(input_path, input_format)
     out_fmt = detect_format(output_path, output_format)
     sig = {
-        **_signature(input_path),
+        **file_signature(input_path),
         "model_version": scorer.version,
         "text_column": text_column,
         "output_format": out_fmt,

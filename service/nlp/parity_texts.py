@@ -1,6 +1,7 @@
 """A fixed, varied set of texts for checking a built encoder against the package's engine.
 
-Deterministic for a seed: English and Chinese feedback from the demo generator, short
+Deterministic for a seed: English and Chinese feedback written by the demo generator and frozen
+in ``parity_inputs.json`` (so a change to the demo never changes the sample), short
 reviews in twelve other languages (written for this project), emoji-heavy posts, odd
 whitespace, URLs and numbers, mixed scripts, and very long texts that need several
 512-token windows.
@@ -8,10 +9,18 @@ whitespace, URLs and numbers, mixed scripts, and very long texts that need sever
 
 from __future__ import annotations
 
+import json
 import random
+from functools import cache
+from pathlib import Path
 
-from service.demo.generator import DemoConfig, DemoGenerator
-from service.demo.phrases import EMOJI, TOPICS
+INPUTS = Path(__file__).with_name("parity_inputs.json")
+
+
+@cache
+def _inputs() -> dict[str, list[str]]:
+    return json.loads(INPUTS.read_text(encoding="utf-8"))
+
 
 OTHER_LANGUAGES = {
     "es": [
@@ -114,19 +123,14 @@ OTHER_LANGUAGES = {
 
 
 def parity_texts(n_long: int = 12, seed: int = 17) -> list[tuple[str, str]]:
-    """``(kind, text)`` pairs: 576 by default."""
+    """``(kind, text)`` pairs: 576 by default. ``seed`` drives the random choices (emoji,
+    punctuation, long texts); the frozen feedback is the same for every seed."""
     rng = random.Random(seed)
+    fixed = _inputs()
     out: list[tuple[str, str]] = []
-    # the demo as it was when these texts were fixed (no rollback): a change to the demo's
-    # effects must not change the sample the built encoder is checked on
-    gen = list(
-        DemoGenerator(DemoConfig(per_week=12, weeks=26, seed=seed, rollback_week=None)).items()
-    )
-    en = [r["text"] for r, _ in gen if not any("\u4e00" <= c <= "\u9fff" for c in r["text"])]
-    zh = [r["text"] for r, _ in gen if any("\u4e00" <= c <= "\u9fff" for c in r["text"])]
-    out += [("en", t) for t in en[:150]]
-    out += [("zh", t) for t in zh[:150]]
-    emoji = [e for v in EMOJI.values() for e in v if e]
+    out += [("en", t) for t in fixed["feedback_en"]]
+    out += [("zh", t) for t in fixed["feedback_zh"]]
+    emoji = fixed["emoji"]
     for lang, phrases in OTHER_LANGUAGES.items():
         for p in phrases:
             out.append((lang, p))
@@ -155,8 +159,8 @@ def parity_texts(n_long: int = 12, seed: int = 17) -> list[tuple[str, str]]:
         "line1\r\nline2",
     ]
     out += [("edge", t) for t in odd]
-    phrases_en = [p for t in TOPICS.values() for p in t.en]
-    phrases_zh = [p for t in TOPICS.values() for p in t.zh]
+    phrases_en = fixed["phrases_en"]
+    phrases_zh = fixed["phrases_zh"]
     for i in range(n_long):
         bank = phrases_zh if i % 3 == 1 else phrases_en
         k = rng.randint(120, 420) if bank is phrases_en else rng.randint(150, 500)

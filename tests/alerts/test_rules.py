@@ -7,7 +7,7 @@ from service.config import Settings
 
 
 def test_the_shipped_rule_file_parses():
-    cfg = Settings().alert_config
+    cfg = AlertConfig.from_yaml(Settings().alerts_path)
     assert {r.type for r in cfg.rules} >= {
         "preference_shift",
         "negative_surge",

@@ -27,7 +27,7 @@ from service.store import repo
 
 ray = pytest.importorskip("ray")
 
-from service.jobs.ray_engine import RayOptions, ingest_with_ray, score_with_ray  # noqa: E402
+from service.scale.ray_engine import RayOptions, ingest_with_ray, score_with_ray  # noqa: E402
 
 
 class Boom(Exception):

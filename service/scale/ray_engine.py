@@ -36,9 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import make_url
+
 from service.ingest.readers import ReaderError, RowError, count_rows, detect_format, read_records
 from service.jobs.ingest import IngestReport, chunked
-from service.jobs.score_file import ScoredOutput, ScoreFileReport, _signature, score_records
+from service.jobs.score_file import ScoredOutput, ScoreFileReport, file_signature, score_records
+from service.runtime import Runtime
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -202,8 +205,6 @@ def _worker_settings(settings: Settings, cpus: float) -> Settings:
     """What an actor runs with: the driver's settings (same taxonomy, model, salt, store), a
     SQLite path made absolute (actors may not share the driver's working directory), and the
     encoder's threads matched to the CPUs the actor holds."""
-    from sqlalchemy.engine import make_url
-
     update: dict[str, Any] = {
         "scoring": settings.scoring.model_copy(update={"threads": max(1, int(cpus))})
     }
@@ -247,8 +248,6 @@ class ScoreActor(_ChunkActor):
         self._runtime = None
 
     def process(self, chunk, index):
-        from service.runtime import Runtime
-
         if self._runtime is None:
             self._runtime = Runtime(self.settings)
         rt = self._runtime
@@ -270,8 +269,6 @@ class IngestActor(_ChunkActor):
         self._service = None
 
     def process(self, chunk, index):
-        from service.runtime import Runtime
-
         if self._service is None:
             self._service = Runtime(self.settings).ingest_service(self.mapping)
         self._service.chunk_size = max(
@@ -303,7 +300,7 @@ def score_with_ray(
     output_path = Path(output_path)
     out_fmt = detect_format(output_path, output_format)
     sig = {
-        "inputs": [_signature(f) for f in files],
+        "inputs": [file_signature(f) for f in files],
         "model_version": model_version,
         "text_column": text_column,
         "output_format": out_fmt,
@@ -376,8 +373,6 @@ def ingest_with_ray(
 ) -> IngestReport:
     """``radar ingest --engine ray``: every block validated, prepared, scored and stored by an
     actor, one transaction per block; idempotent on ``(source, external_id)``."""
-    from service.runtime import Runtime
-
     files = expand_inputs(inputs, input_format)
     worker = _worker_settings(settings, opts.cpus_per_worker)
     rt = Runtime(worker)
