@@ -41,414 +41,19 @@ absent before.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
 from itertools import chain
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.analytics.keywords import class_tfidf, keyword_tokenizer
 from service.analytics.stats import benjamini_hochberg, two_proportion
+from service.analytics.theme_model import ThemeModel, ThemeRef, decode_vectors, facet_of
+from service.store import themes as theme_store
 from service.store.repo import FeedbackFilter
-from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow, ThemeSnapshotRow
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[^\W\d_]{2,}(?:'[a-z]+)?", re.UNICODE)
-ZH_STOP = set(
-    "的 了 是 我 也 很 都 就 在 和 有 还 又 吗 吧 呢 啊 哦 呀 这 那 个 一个 没有 不是 我们 你们 他们 "
-    "这个 那个 就是 还是 但是 不过 而且 因为 所以 如果 感觉 真的 非常 比较 已经 一下 一点 什么 "
-    "怎么 可以 自己 觉得 这次 这样 然后 还有 买 了 吃 东西 一直 之前 现在 时候".split()
-)
-
-
-@lru_cache(maxsize=1)
-def _english_stop() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return ENGLISH_STOP_WORDS | {
-        "just",
-        "really",
-        "got",
-        "get",
-        "bought",
-        "buy",
-        "ve",
-        "im",
-        "it's",
-        "don't",
-    }
-
-
-# what is not a word of the feedback: links, e-mail addresses, @handles, HTML entities, and the
-# "[redacted-…]" placeholders ingest leaves where contact details were
-_NOISE = re.compile(
-    r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+|&[a-z]+;|&#\d+;|\[redacted[^\]]*\]", re.I
-)
-_WEB_WORDS = frozenset(
-    {"http", "https", "www", "com", "net", "org", "html", "amp", "quot", "via", "rt"}
-)
-
-
-def tokenize(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
-    """Words for keyword extraction: jieba for Chinese runs, words elsewhere; stop words of both
-    languages, links, handles and the (case-folded) words in ``drop`` (brand names) left out."""
-    from service.nlp.rules import jieba_module
-
-    stop = _english_stop()
-    out = []
-    for part in re.split(f"({_HAN.pattern})", _NOISE.sub(" ", text)):
-        if not part:
-            continue
-        if _HAN.fullmatch(part):
-            out += [
-                w
-                for w in jieba_module().lcut(part)
-                if len(w) >= 2 and w not in ZH_STOP and w not in drop
-            ]
-        else:
-            out += [
-                w
-                for w in (m.lower() for m in _WORD.findall(part))
-                if len(w) > 2 and w not in stop and w not in _WEB_WORDS and w not in drop
-            ]
-    return out
-
-
-def keyword_tokenizer(session: Session, competitors=None):
-    """``tokenize`` for this store's keywords: brand mentions (given the brand list) blanked
-    out first, then the brand words of ``brand_words`` dropped."""
-    drop = brand_words(session, competitors)
-    if competitors is None:
-        return lambda text: tokenize(text, drop)
-    return lambda text: tokenize(competitors.without_mentions(text), drop)
-
-
-def brand_words(session: Session, competitors=None) -> frozenset[str]:
-    """Words that name a brand: the stored brand ids and, given the brand list, every brand's
-    name and aliases, whole and word by word (what ``tokenize`` leaves out)."""
-    names = set(session.scalars(select(FeedbackRow.brand).distinct()))
-    if competitors is not None:
-        for b in competitors.brands:
-            names |= {b.id, b.name, *b.aliases}
-    out: set[str] = set()
-    for name in names:
-        key = (name or "").casefold()
-        out.add(key)
-        out.add(re.sub(r"[\s_\-]+", "", key))
-        out |= {w for w in re.split(r"[\s_\-]+", key) if len(w) > 2}
-    return frozenset(w for w in out if w)
-
-
-def class_tfidf(docs: list[list[str]], top: int = 6) -> list[list[str]]:
-    """Top keywords per class (class-based TF-IDF over each class's concatenated tokens)."""
-    counts = [Counter(d) for d in docs]
-    total = Counter()
-    for c in counts:
-        total.update(c)
-    avg = max(np.mean([sum(c.values()) for c in counts]) if counts else 1.0, 1.0)
-    out = []
-    for c in counts:
-        n = max(sum(c.values()), 1)
-        weights = {w: (k / n) * np.log(1 + avg / total[w]) for w, k in c.items()}
-        out.append([w for w, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:top]])
-    return out
-
-
-def facet_of(aspect: str, sentiment_score: float, band: float = 0.2) -> str:
-    """``aspect:polarity`` from an aspect's sentiment score (P(pos) − P(neg)), neutral within ±band."""
-    pol = (
-        "positive"
-        if sentiment_score > band
-        else "negative"
-        if sentiment_score < -band
-        else "neutral"
-    )
-    return f"{aspect}:{pol}"
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-@dataclass
-class _Part:
-    """The fitted state of one facet (or of the aspect-less items, facet None): its centring,
-    its themes' centroids and, for a facet, its sub-themes' centroids."""
-
-    facet: str | None
-    mean: np.ndarray
-    language_means: dict[str, np.ndarray]
-    centroids: np.ndarray  # in the centred space, unit rows
-    raw: np.ndarray  # in the stored space: comparable across windows (theme matching)
-    radius: np.ndarray | None = None  # aspect-less themes only: members lie within it
-    sub: np.ndarray | None = None  # a facet's sub-themes, centred space
-    sub_raw: np.ndarray | None = None
-
-    def center(self, x: np.ndarray, languages: list[str | None]) -> np.ndarray:
-        out = x - self.mean
-        for lang, mean in self.language_means.items():
-            sel = np.array([v == lang for v in languages])
-            if sel.any():
-                out[sel] = x[sel] - mean
-        return _unit(out)
-
-
-@dataclass(frozen=True)
-class ThemeRef:
-    facet: str | None
-    parent: int | None  # index of the parent theme (sub-themes only)
-    raw: np.ndarray
-
-
-@dataclass
-class ThemeModel:
-    """Themes of one window; see the module docstring for the method."""
-
-    min_cluster_size: int | None = None  # default: max(5, 1% of the sample)
-    sample: int = 20_000
-    dims: int = 16
-    max_split: int = 6
-    split_silhouette: float = 0.05
-    reassign_margin: float = 0.05
-    seed: int = 0
-    parts_: list[_Part] = field(default_factory=list, init=False)
-    facet_names_: list[str] = field(default_factory=list, init=False)
-
-    @property
-    def themes_(self) -> list[ThemeRef]:
-        """Every theme, top-level ones first (their index is their label), then sub-themes."""
-        top = [ThemeRef(p.facet, None, r) for p in self.parts_ for r in p.raw]
-        subs, offset = [], 0
-        for p in self.parts_:
-            if p.sub_raw is not None:
-                subs += [ThemeRef(p.facet, offset, r) for r in p.sub_raw]
-            offset += len(p.centroids)
-        return top + subs
-
-    @property
-    def centroids_(self) -> np.ndarray:
-        rows = [p.centroids for p in self.parts_]
-        return np.vstack(rows) if rows else np.zeros((0, 0), np.float32)
-
-    @staticmethod
-    def _means(
-        x: np.ndarray, languages: list[str | None]
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        means = {
-            lang: x[np.array([v == lang for v in languages])].mean(axis=0)
-            for lang, n in Counter(languages).items()
-            if lang is not None and n >= 5
-        }
-        return x.mean(axis=0), means
-
-    def _split(self, x: np.ndarray, mcs: int) -> np.ndarray | None:
-        """Sub-themes of one facet: k-means for k = 2..max_split, the k with the best silhouette
-        (cosine) when it reaches ``split_silhouette`` and every part holds ``mcs`` items. Run on
-        the facet's vectors reduced by PCA to ``dims`` dimensions, fitted on at most 3,000 of them
-        (the rest take their nearest centre): a 100,000-item window stays well under a minute."""
-        from sklearn.cluster import KMeans
-        from sklearn.decomposition import PCA
-        from sklearn.metrics import silhouette_score
-
-        rng = np.random.default_rng(self.seed)
-        fit_idx = (
-            np.sort(rng.choice(len(x), 3000, replace=False)) if len(x) > 3000 else np.arange(len(x))
-        )
-        pca = PCA(min(self.dims, x.shape[1], len(fit_idx) - 1), random_state=self.seed).fit(
-            x[fit_idx]
-        )
-        z = pca.transform(x)
-        best, best_s = None, self.split_silhouette
-        for k in range(2, min(self.max_split, len(x) // mcs) + 1):
-            km = KMeans(k, n_init=3, random_state=self.seed).fit(z[fit_idx])
-            labels = km.predict(z)
-            if np.bincount(labels, minlength=k).min() < mcs:
-                continue
-            s = silhouette_score(
-                x[fit_idx],
-                labels[fit_idx],
-                metric="cosine",
-                sample_size=min(2000, len(fit_idx)),
-                random_state=self.seed,
-            )
-            if s >= best_s:
-                best, best_s = labels, s
-        return best
-
-    def _discover(self, x: np.ndarray, mcs: int) -> np.ndarray:
-        """Clusters among the items that carry no aspect: HDBSCAN (leaf selection) after PCA."""
-        from sklearn.cluster import HDBSCAN
-        from sklearn.decomposition import PCA
-
-        if len(x) < 2 * mcs:
-            return np.full(len(x), -1)
-        z = PCA(min(self.dims, x.shape[1], len(x) - 1), random_state=self.seed).fit_transform(x)
-        return HDBSCAN(
-            min_cluster_size=mcs,
-            min_samples=max(3, mcs // 3),
-            cluster_selection_method="leaf",
-            copy=True,
-        ).fit_predict(z)
-
-    @staticmethod
-    def _centroids(
-        x: np.ndarray, raw: np.ndarray, labels: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ks = sorted(set(labels.tolist()) - {-1})
-        # no cluster (every item is noise, e.g. a handful of untagged items): no centroids, not a crash
-        cents = np.array([_unit(x[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(
-            len(ks), x.shape[1]
-        )
-        raws = np.array([_unit(raw[labels == k].mean(axis=0)) for k in ks], np.float32).reshape(
-            len(ks), raw.shape[1]
-        )
-        radii = np.array(
-            [np.percentile(x[labels == k] @ c, 5) for k, c in zip(ks, cents)], np.float32
-        )
-        return cents, raws, radii
-
-    def _fit_correction(
-        self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]
-    ) -> None:
-        """The facets' centroids in one language-centred space, for ``correct``."""
-        mean, lang_means = self._means(emb, languages)
-        self.global_ = _Part(
-            None,
-            mean,
-            lang_means,
-            np.zeros((0, emb.shape[1]), np.float32),
-            np.zeros((0, emb.shape[1]), np.float32),
-        )
-        x = self.global_.center(emb, languages)
-        self.facet_names_ = sorted({f for f in facets if f is not None})
-        f_arr = np.array([f if f is not None else "" for f in facets], dtype=object)
-        self.facet_centroids_ = np.array(
-            [_unit(x[f_arr == name].mean(axis=0)) for name in self.facet_names_], np.float32
-        ).reshape(len(self.facet_names_), emb.shape[1])
-
-    def correct(
-        self, emb: np.ndarray, languages: list[str | None], facets: list[str | None]
-    ) -> list[str | None]:
-        """One correction pass: an item whose topic vector lies clearly nearer (by more than
-        ``reassign_margin`` in cosine) to another facet's centroid than to its own moves there.
-        The aspect tagger errs; the evidence clause says what the item is about. (One pass, not
-        k-means to convergence: measured on the demo data, ARI against the generator's topics
-        0.47 → 0.54 after one pass, and back down with more.)"""
-        if not self.facet_names_ or self.reassign_margin is None or not len(emb):
-            return list(facets)
-        pos = {name: i for i, name in enumerate(self.facet_names_)}
-        sims = self.global_.center(emb, list(languages)) @ self.facet_centroids_.T
-        best = sims.argmax(axis=1)
-        out = []
-        for i, f in enumerate(facets):
-            if f is None or f not in pos:
-                out.append(f)
-                continue
-            own = sims[i, pos[f]]
-            out.append(
-                self.facet_names_[best[i]] if sims[i, best[i]] > own + self.reassign_margin else f
-            )
-        return out
-
-    def fit(
-        self,
-        emb: np.ndarray,
-        languages: list[str | None] | None = None,
-        facets: list[str | None] | None = None,
-    ) -> ThemeModel:
-        n = len(emb)
-        languages = list(languages) if languages is not None else [None] * n
-        facets = list(facets) if facets is not None else [None] * n
-        rng = np.random.default_rng(self.seed)
-        idx = (
-            np.sort(rng.choice(n, self.sample, replace=False)) if n > self.sample else np.arange(n)
-        )
-        mcs = self.min_cluster_size or max(5, len(idx) // 100)
-        self._fit_correction(emb[idx], [languages[i] for i in idx], [facets[i] for i in idx])
-        facets = self.correct(emb, languages, facets)
-        self.parts_ = []
-        by_facet: dict[str | None, list[int]] = {}
-        for i in idx:
-            by_facet.setdefault(facets[i], []).append(int(i))
-        for facet in sorted(by_facet, key=lambda f: (f is None, f or "")):
-            members = np.asarray(by_facet[facet])
-            if len(members) < mcs:
-                continue  # too few to call a theme: its items stay unassigned
-            raw = emb[members]
-            langs = [languages[i] for i in members]
-            mean, lang_means = self._means(raw, langs)
-            part = _Part(
-                facet,
-                mean,
-                lang_means,
-                np.zeros((0, emb.shape[1]), np.float32),
-                np.zeros((0, emb.shape[1]), np.float32),
-            )
-            x = part.center(raw, langs)
-            if facet is None:
-                part.centroids, part.raw, part.radius = self._centroids(
-                    x, raw, self._discover(x, mcs)
-                )
-                if not len(part.centroids):
-                    continue
-            else:
-                part.centroids, part.raw, _ = self._centroids(x, raw, np.zeros(len(x), int))
-                sub = self._split(x, max(5, len(x) // 20))
-                if sub is not None:
-                    part.sub, part.sub_raw, _ = self._centroids(x, raw, sub)
-            self.parts_.append(part)
-        return self
-
-    def assign(
-        self,
-        emb: np.ndarray,
-        languages: list[str | None] | None = None,
-        facets: list[str | None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(top-level theme per item, -1 for none; cosine to its centroid)``. An item with a
-        facet belongs to its facet's theme; an aspect-less item to the nearest aspect-less theme
-        whose radius it lies within."""
-        return self._assign(emb, languages, facets, sub=False)
-
-    def assign_sub(
-        self,
-        emb: np.ndarray,
-        languages: list[str | None] | None = None,
-        facets: list[str | None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(sub-theme per item as an index into themes_, -1 for none; cosine to it)``."""
-        return self._assign(emb, languages, facets, sub=True)
-
-    def _assign(self, emb, languages, facets, *, sub: bool) -> tuple[np.ndarray, np.ndarray]:
-        n = len(emb)
-        labels, cos = np.full(n, -1), np.zeros(n, np.float32)
-        languages = list(languages) if languages is not None else [None] * n
-        facets = self.correct(emb, languages, list(facets) if facets is not None else [None] * n)
-        offset = sum(len(p.centroids) for p in self.parts_) if sub else 0
-        for part in self.parts_:
-            cents = part.sub if sub else part.centroids
-            sel = (
-                np.flatnonzero(np.array([f == part.facet for f in facets], bool))
-                if n
-                else np.zeros(0, int)
-            )
-            if cents is not None and len(sel):
-                sims = part.center(emb[sel], [languages[i] for i in sel]) @ cents.T
-                best = sims.argmax(axis=1)
-                c = sims[np.arange(len(sel)), best]
-                keep = (
-                    c >= part.radius[best]
-                    if part.radius is not None and not sub
-                    else np.ones(len(sel), bool)
-                )
-                labels[sel[keep]] = best[keep] + offset
-                cos[sel] = c
-            offset += 0 if cents is None else len(cents)
-        return labels, cos
 
 
 @dataclass
@@ -463,43 +68,18 @@ class WindowItems:
     evidence: list[str] = field(default_factory=list)  # the text keywords come from
 
 
-def decode_vectors(blobs: list[bytes]) -> np.ndarray:
-    return _unit(np.vstack([np.frombuffer(b, dtype="<f2") for b in blobs]).astype(np.float32))
-
-
 def load_items(session: Session, flt: FeedbackFilter, with_aspects: bool = True) -> WindowItems:
     """The window's canonical scored items with what themes need: the topic vector (the item's
     own embedding where no aspect was found), its facet (the most confident aspect with its
     polarity) and its evidence text."""
-    stmt = flt.apply(
-        select(
-            FeedbackRow.id,
-            FeedbackRow.text,
-            ScoreRow.embedding,
-            ScoreRow.topic_embedding,
-            ScoreRow.sentiment,
-            FeedbackRow.language,
-        )
-        .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-        .where(FeedbackRow.duplicate_of.is_(None))
-    ).order_by(FeedbackRow.id)
-    rows = session.execute(stmt).all()
+    rows = theme_store.window_items(session, flt=flt)
     if not rows:
         return WindowItems(np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32), [])
     emb = decode_vectors([r[3] if r[3] is not None else r[2] for r in rows])
     ids = np.array([r[0] for r in rows], np.int64)
     aspects: dict[int, list[str]] = {}
     primary: dict[int, tuple[float, str, float, str]] = {}
-    a_stmt = flt.apply(
-        select(
-            AspectScoreRow.feedback_id,
-            AspectScoreRow.aspect,
-            AspectScoreRow.confidence,
-            AspectScoreRow.sentiment_score,
-            AspectScoreRow.evidence,
-        ).join(FeedbackRow, FeedbackRow.id == AspectScoreRow.feedback_id)
-    )
-    for fid, aspect, conf, score, evidence in session.execute(a_stmt):
+    for fid, aspect, conf, score, evidence in theme_store.window_aspects(session, flt=flt):
         aspects.setdefault(fid, []).append(aspect)
         if fid not in primary or conf > primary[fid][0]:
             primary[fid] = (conf, aspect, score, evidence)
@@ -531,9 +111,7 @@ def _match(
 ) -> list[int]:
     """A stored theme id per fitted theme: the most similar unused stored theme of the same facet
     and the same parent (top-level themes first, so sub-themes know their parent's id), or a new one."""
-    stored = session.execute(
-        select(ThemeRow.id, ThemeRow.centroid, ThemeRow.facet, ThemeRow.parent_id)
-    ).all()
+    stored = theme_store.stored_themes(session)
     mat = decode_vectors([c for _, c, _, _ in stored]) if stored else np.zeros((0, 0), np.float32)
     used: set[int] = set()
     out: list[int] = []
@@ -546,23 +124,15 @@ def _match(
             sim = float(mat[j] @ ref.raw)
             if sim >= best_sim:
                 best, best_sim = tid, sim
-        blob = ref.raw.astype("<f2").tobytes()
-        words = json.dumps(keywords[i], ensure_ascii=False)
-        if best is None:
-            row = ThemeRow(
-                centroid=blob,
-                facet=ref.facet,
-                parent_id=parent,
-                keywords=words,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            best = row.id
-        else:
-            row = session.get(ThemeRow, best)
-            row.centroid, row.keywords, row.updated_at = blob, words, now
+        best = theme_store.save_theme(
+            session,
+            theme_id=best,
+            centroid=ref.raw.astype("<f2").tobytes(),
+            facet=ref.facet,
+            parent_id=parent,
+            keywords=keywords[i],
+            now=now,
+        )
         used.add(best)
         out.append(best)
     return out
@@ -601,8 +171,6 @@ def discover(
     segment shares with the rest is found in the larger sample. Growth is tested for themes with
     at least ``min_items`` items in the window (smaller ones cannot be told from noise and would
     only dilute the correction), one Benjamini–Hochberg family per level."""
-    from dataclasses import replace
-
     model = model or ThemeModel()
     cur = load_items(session, replace(flt, since=since, until=until))
     prev_flt = replace(flt, since=since - (until - since), until=since)
@@ -703,22 +271,9 @@ def discover(
             }
         )
     if store:
-        for t in records:
-            session.merge(
-                ThemeSnapshotRow(
-                    theme_id=t["id"],
-                    scope=scope,
-                    window_start=since,
-                    window_end=until,
-                    size=t["size"],
-                    share=t["share"],
-                    net_sentiment=t["net_sentiment"],
-                    emerging=t["emerging"],
-                    keywords=json.dumps(t["keywords"], ensure_ascii=False),
-                    quotes=json.dumps([q["id"] for q in t["quotes"]]),
-                    computed_at=now,
-                )
-            )
+        theme_store.save_snapshots(
+            session, themes=records, scope=scope, since=since, until=until, now=now
+        )
         session.commit()
     order = lambda t: (not t["emerging"], -t["size"])  # noqa: E731
     for c in range(n_top):
@@ -738,23 +293,17 @@ def theme_detail(
     (only quotes ``flt``, e.g. the caller's data scope, lets through). With ``scope`` (a
     scoped caller's filter key), only that scope's history, keywords from it, and None when the
     theme was never found there."""
-    row = session.get(ThemeRow, theme_id)
+    row = theme_store.theme(session, theme_id=theme_id)
     if row is None:
         return None
-    stmt = select(ThemeSnapshotRow).where(ThemeSnapshotRow.theme_id == theme_id)
-    if scope is not None:
-        stmt = stmt.where(ThemeSnapshotRow.scope == scope)
-    snaps = session.scalars(stmt.order_by(ThemeSnapshotRow.window_start)).all()
+    snaps = theme_store.snapshots(session, theme_id=theme_id, scope=scope)
     if scope is not None and not snaps:
         return None
     keywords = json.loads(snaps[-1].keywords if scope is not None else row.keywords)
     quotes = []
     if snaps:
         ids = json.loads(snaps[-1].quotes)
-        stmt = (flt or FeedbackFilter()).apply(
-            select(FeedbackRow.id, FeedbackRow.text).where(FeedbackRow.id.in_(ids))
-        )
-        texts = dict(session.execute(stmt).all())
+        texts = theme_store.texts(session, ids=ids, flt=flt)
         quotes = [{"id": i, "text": texts[i]} for i in ids if i in texts]
     return {
         "id": row.id,

@@ -280,7 +280,7 @@ def phrase_matches(
     chunk: int = 20_000,
 ) -> set[int]:
     """Ids of the canonical items under ``flt`` that mention ``phrase`` or a close paraphrase."""
-    from service.analytics.themes import decode_vectors
+    from service.analytics.theme_model import decode_vectors
 
     flt = replace(flt, include_duplicates=False)
     literal_ids = set(

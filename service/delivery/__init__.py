@@ -1,1 +1,6 @@
-"""Delivery: email digests and webhooks (compose, charts, SMTP, webhook formats, outbox)."""
+"""Delivery: email digests and webhooks (compose, charts, SMTP, webhook formats, the outbox and its
+scheduler), for the subscriptions people keep.
+
+May import ``analytics``, ``store``, ``nlp``, ``ingest``, ``config`` and ``domain``; never
+``alerts`` (alerts are read from the store) or anything above.
+"""

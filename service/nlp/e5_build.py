@@ -22,7 +22,6 @@ deterministic and idempotent: a build whose recorded checksums still match is ke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -242,10 +241,6 @@ def build_tokenizer(f: E5File):
         special_tokens=[(bos, f.specials["bos"]), (eos, f.specials["eos"])],
     )
     return tok
-
-
-def sha256_bytes(data: bytes | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def build(

@@ -21,8 +21,6 @@ from service.nlp.sentiment import SentimentHead, sentiment_score
 from service.nlp.tagger import AspectTagger
 from service.nlp.text import clause_spans
 
-LABELS = ("negative", "neutral", "positive")
-
 
 @dataclass(frozen=True)
 class ScoredText:
@@ -116,6 +114,7 @@ class ScoringPipeline(Scorer):
             if wanted
             else None
         )
+        labels = self.sentiment.labels  # the head's own, from its artifact
         for t, text in enumerate(texts):
             aspects = []
             hits = tagged.get(t, [])
@@ -131,7 +130,7 @@ class ScoringPipeline(Scorer):
                     AspectScore(
                         aspect=hit.aspect,
                         confidence=round(hit.confidence, 4),
-                        sentiment=LABELS[int(ap.argmax())],
+                        sentiment=labels[int(ap.argmax())],
                         sentiment_score=round(float(sentiment_score(ap[None, :])[0]), 4),
                         evidence=text[a:b],
                         reason=hit.reason,
@@ -143,9 +142,9 @@ class ScoringPipeline(Scorer):
             out.append(
                 ScoredText(
                     Score(
-                        sentiment=LABELS[int(p.argmax())],
+                        sentiment=labels[int(p.argmax())],
                         sentiment_score=round(float(polarity[t]), 4),
-                        probabilities={k: round(float(v), 4) for k, v in zip(LABELS, p)},
+                        probabilities={k: round(float(v), 4) for k, v in zip(labels, p)},
                         aspects=aspects,
                         model_version=self.version,
                         truncated_tokens=cut[t] or None,

@@ -22,11 +22,13 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from service.store.paging import Page, page
 from service.store.tables import ApiKeyRow, AuditRow
 
 ROLES = ("admin", "analyst", "viewer", "ingest")
@@ -135,6 +137,60 @@ def set_scope(
     )
     session.commit()
     return row
+
+
+def list_keys(session: Session, *, active: bool = False) -> list[ApiKeyRow]:
+    """Keys in id order (``active``: only those not revoked)."""
+    stmt = select(ApiKeyRow).order_by(ApiKeyRow.id)
+    if active:
+        stmt = stmt.where(ApiKeyRow.revoked_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def get_key(session: Session, *, key_id: int) -> ApiKeyRow | None:
+    return session.get(ApiKeyRow, key_id)
+
+
+def find_key(session: Session, *, prefix_or_id: str) -> ApiKeyRow | None:
+    """The key with this prefix, or (all digits) this id."""
+    cond = ApiKeyRow.prefix == prefix_or_id
+    if prefix_or_id.isdigit():
+        cond = or_(cond, ApiKeyRow.id == int(prefix_or_id))
+    return session.scalars(select(ApiKeyRow).where(cond)).first()
+
+
+def active_keys_named(session: Session, *, name: str) -> list[ApiKeyRow]:
+    return list(
+        session.scalars(
+            select(ApiKeyRow).where(ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None))
+        )
+    )
+
+
+def has_active_admin(session: Session) -> bool:
+    return (
+        session.scalar(
+            select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))
+        )
+        is not None
+    )
+
+
+def audit_entries(
+    session: Session,
+    *,
+    actions: Sequence[str] = (),
+    actors: Sequence[str] = (),
+    offset: int = 0,
+    limit: int,
+) -> Page[AuditRow]:
+    """Audit entries, newest first (``actions``, ``actors``: any of them)."""
+    stmt = select(AuditRow).order_by(AuditRow.id.desc())
+    if actions:
+        stmt = stmt.where(AuditRow.action.in_(list(actions)))
+    if actors:
+        stmt = stmt.where(AuditRow.actor.in_(list(actors)))
+    return page(session, stmt, offset=offset, limit=limit)
 
 
 def key_dict(row: ApiKeyRow) -> dict:

@@ -744,6 +744,16 @@ def dimension_column(stmt: Select, name: str) -> tuple[Select, object]:
     )
 
 
+def dimension_columns(stmt: Select, names: Sequence[str]) -> tuple[Select, list]:
+    """``dimension_column`` for each of ``names``, in order: the statement with every join it
+    needs, and the columns."""
+    cols = []
+    for name in names:
+        stmt, col = dimension_column(stmt, name)
+        cols.append(col)
+    return stmt, cols
+
+
 def aspect_split_counts(
     session: Session,
     *,
@@ -757,11 +767,7 @@ def aspect_split_counts(
     ``aspect`` was tagged with ``sentiment``. Computed in the database."""
     from sqlalchemy import case
 
-    stmt = select(FeedbackRow.id).select_from(FeedbackRow)
-    cols = []
-    for d in group_by:
-        stmt, col = dimension_column(stmt, d)
-        cols.append(col)
+    stmt, cols = dimension_columns(select(FeedbackRow.id).select_from(FeedbackRow), group_by)
     period = case((FeedbackRow.created_at >= split_at, "after"), else_="before").label("period")
     hit = (
         select(AspectScoreRow.feedback_id)
@@ -777,6 +783,11 @@ def aspect_split_counts(
     )
     stmt = (flt or FeedbackFilter()).apply(stmt).group_by(*cols, period)
     return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def stored_brands(session: Session) -> list[str]:
+    """Every brand id stored on an item."""
+    return list(session.scalars(select(FeedbackRow.brand).distinct()))
 
 
 def count_by(

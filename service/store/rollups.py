@@ -51,7 +51,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from service.store.dirty import day_text
-from service.store.repo import FeedbackFilter, _chunks, canonical, dimension_column
+from service.store.repo import (
+    FeedbackFilter,
+    _chunks,
+    canonical,
+    dimension_column,
+    dimension_columns,
+)
 from service.store.tables import (
     AspectScoreRow,
     FeedbackRow,
@@ -173,9 +179,8 @@ def from_items(
     stmt, cols = _base(aspects), []
     if by_day:
         cols.append(day_text(session).label("day"))
-    for d in dims:
-        stmt, col = dimension_column(stmt, d)
-        cols.append(col)
+    stmt, dim_cols = dimension_columns(stmt, dims)
+    cols += dim_cols
     if aspects:
         cols.append(AspectScoreRow.aspect)
     measures = _aspect_measures() if aspects else _item_measures()

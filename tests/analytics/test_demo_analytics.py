@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from service.analytics.segments import differences
-from service.analytics.themes import ThemeModel, discover, load_items, theme_detail
+from service.analytics.theme_model import ThemeModel
+from service.analytics.themes import discover, load_items, theme_detail
 from service.demo.generator import DemoConfig
 from service.store.repo import FeedbackFilter
 

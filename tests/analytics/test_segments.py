@@ -118,7 +118,7 @@ def test_theme_model_recovers_synthetic_topics_across_two_languages():
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
 
-    from service.analytics.themes import ThemeModel
+    from service.analytics.theme_model import ThemeModel
 
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(12, 64))
@@ -169,7 +169,7 @@ def test_untagged_items_that_form_no_cluster_give_no_theme_and_no_crash():
     facet is a theme, the scattered items stay unassigned."""
     import numpy as np
 
-    from service.analytics.themes import ThemeModel
+    from service.analytics.theme_model import ThemeModel
 
     rng = np.random.default_rng(3)
     scattered = rng.normal(size=(60, 32))
@@ -184,7 +184,7 @@ def test_untagged_items_that_form_no_cluster_give_no_theme_and_no_crash():
 
 
 def test_keywords_leave_out_brands_handles_links_and_stop_words(db_url, make_runtime):
-    from service.analytics.themes import keyword_tokenizer
+    from service.analytics.keywords import keyword_tokenizer
 
     rt = make_runtime(db_url, scorer=AspectKeywordScorer())
     rows = [

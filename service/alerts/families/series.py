@@ -52,7 +52,7 @@ from service.analytics.shifts import Detection, expected_band
 from service.analytics.stats import benjamini_hochberg
 from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods
 from service.store import alerts as alerts_repo
-from service.store.repo import FeedbackFilter, dimension_column
+from service.store.repo import FeedbackFilter, dimension_columns
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
 
 log = logging.getLogger(__name__)
@@ -159,11 +159,7 @@ def _cells(session: Session, dims: list[str], flt: FeedbackFilter) -> list[dict[
     from service.analytics.segments import resolve_dimensions
 
     canon = resolve_dimensions(session, dims)
-    stmt = select()
-    cols = []
-    for d in canon:
-        stmt, col = dimension_column(stmt, d)
-        cols.append(col)
+    stmt, cols = dimension_columns(select(), canon)
     stmt = flt.apply(stmt.add_columns(*cols).select_from(FeedbackRow).distinct())
     return [
         dict(zip(canon, row)) for row in session.execute(stmt) if all(v is not None for v in row)
@@ -225,11 +221,7 @@ def _phrase_counts(
         tagged: Counter = Counter()
         for lo in range(0, len(ids), 5000):
             chunk = ids[lo : lo + 5000]
-            stmt = select()
-            cols = []
-            for d in canon:
-                stmt, col = dimension_column(stmt, d)
-                cols.append(col)
+            stmt, cols = dimension_columns(select(), canon)
             stmt = (
                 stmt.add_columns(FeedbackRow.id, key, *cols)
                 .select_from(FeedbackRow)
@@ -479,7 +471,7 @@ def _explain(
     """What drives a shift: the sub-segments whose negative mentions (or, with ``ids``, a
     tracked phrase's matches) grew most after the onset, the words that tell the new
     complaints from the old, and three quotes."""
-    from service.analytics.themes import class_tfidf, keyword_tokenizer
+    from service.analytics.keywords import class_tfidf, keyword_tokenizer
 
     session = ctx.session
 

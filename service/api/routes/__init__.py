@@ -1,0 +1,1 @@
+"""One router per resource (``/v1/<resource>``), plus ``dashboard`` (the pages) and ``health``."""

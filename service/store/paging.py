@@ -1,0 +1,24 @@
+"""Offset paging, written once: a page of rows and the offset of the next page (None: the last)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    next_offset: int | None
+
+
+def page(session: Session, stmt: Select, *, offset: int, limit: int) -> Page:
+    """``limit`` rows of ``stmt`` (an ordered select of ORM rows) from ``offset``; one row more is
+    read to know whether another page follows."""
+    rows = list(session.scalars(stmt.offset(offset).limit(limit + 1)).all())
+    return Page(rows[:limit], offset + limit if len(rows) > limit else None)
