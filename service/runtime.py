@@ -6,15 +6,23 @@ construction time), and each component is built once.
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
-from datetime import UTC
+import time
+import uuid
+from datetime import UTC, datetime
 from functools import cached_property
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.alerts.engine import AlertEngine
 from service.alerts.rules import AlertConfig
+from service.analytics.taxonomy import calibrate, parse_draft, preview
 from service.config import Settings
+from service.delivery.scheduler import DeliveryService
 from service.ingest.dedup import DuplicatePolicy
 from service.ingest.language import LanguageDetector
 from service.ingest.mapping import ColumnMapping
@@ -22,10 +30,17 @@ from service.ingest.pii import PiiMode
 from service.ingest.prepare import Preparer
 from service.ingest.validate import Validator
 from service.jobs.ingest import IngestService
-from service.nlp.pipeline import Scorer
-from service.nlp.registry import ModelRegistry
-from service.store.db import make_engine, make_sessionmaker
+from service.nlp.batcher import MicroBatcher
+from service.nlp.pipeline import Scorer, ScoringPipeline
+from service.nlp.registry import ModelError, ModelRegistry
+from service.store import installation, rollups
+from service.store import labels as store
+from service.store.access import audit
+from service.store.db import make_engine, make_sessionmaker, sqlite_file
+from service.store.labels import promoted_key, team_model
 from service.store.migrate import ensure_schema
+from service.store.repo import DIMENSIONS, count_stale
+from service.teach.service import Teacher, TeachError, quality_gap
 
 TEAM_CHECK_SECONDS = 5.0  # how often a long-running process looks for a newly promoted team model
 
@@ -79,10 +94,8 @@ class Runtime:
     def scorer(self) -> Scorer:
         """What scores new items: the promoted team model over the generic pipeline, if any
         (looked up at most every few seconds, so a promotion reaches running servers)."""
-        import time
 
         base = self.base_scorer
-        from service.nlp.pipeline import ScoringPipeline
 
         if (
             not isinstance(base, ScoringPipeline) or not self._has_store()
@@ -91,7 +104,6 @@ class Runtime:
         now = time.monotonic()
         if now - self._team_checked >= TEAM_CHECK_SECONDS:
             self._team_checked = now
-            from service.store.labels import promoted_key
 
             with self.sessions() as s:
                 key = promoted_key(s)
@@ -104,9 +116,6 @@ class Runtime:
         model: batch scoring of files must not create one)."""
         if "engine" in self.__dict__:
             return True
-        from sqlalchemy.engine import make_url
-
-        from service.store.db import sqlite_file
 
         if make_url(self.settings.database_url).get_backend_name() != "sqlite":
             return True
@@ -114,11 +123,6 @@ class Runtime:
         return path is not None and path.exists()
 
     def _team_scorer(self, base, name: str) -> Scorer:
-        import logging
-
-        from service.nlp.registry import ModelError
-        from service.store.labels import team_model
-
         with self.sessions() as s:
             row = team_model(s, name=name)
             blob, sha = bytes(row.weights), row.sha256
@@ -141,7 +145,6 @@ class Runtime:
     @cached_property
     def author_hasher(self):
         """Author id → stored hash: the configured hash wrapped with this store's salt."""
-        from service.store import installation
 
         with self.sessions() as s:
             salt = installation.author_salt(s)
@@ -170,7 +173,6 @@ class Runtime:
     def api_scorer(self) -> Scorer:
         """What the API scores with: the current scorer behind one micro-batcher shared by all
         requests (``service.nlp.batcher``; a new one when the scorer changes, e.g. a promotion)."""
-        from service.nlp.batcher import MicroBatcher
 
         current = self.scorer
         with self._lock:
@@ -212,8 +214,6 @@ class Runtime:
         return AlertConfig.from_yaml(self.settings.alerts_path)
 
     def alert_engine(self):
-        from service.alerts.engine import AlertEngine
-
         s = self.settings
         return AlertEngine(
             self.alert_config,
@@ -223,8 +223,6 @@ class Runtime:
         )
 
     def delivery_service(self, **kw):
-        from service.delivery.scheduler import DeliveryService
-
         return DeliveryService(self.settings, self.sessions, **kw)
 
     # --- the taxonomy against the store ---------------------------------------------------
@@ -251,8 +249,6 @@ class Runtime:
         aspect: str | None = None,
         examples: int = 5,
     ) -> dict:
-        from service.analytics.taxonomy import preview
-
         return preview(
             session,
             flt=flt,
@@ -277,9 +273,6 @@ class Runtime:
     ) -> dict:
         """Fit per-aspect thresholds on the store and save them where the registry reads them;
         scores become stale for ``radar rescore`` (the model version names the calibration)."""
-        import json
-
-        from service.analytics.taxonomy import calibrate
 
         name = self.settings.scorer
         tax = self.settings.taxonomy
@@ -323,10 +316,6 @@ class Runtime:
         """Validate a taxonomy (YAML text) and write it as the config folder's ``taxonomy.yaml``
         (the previous file kept beside it as ``taxonomy.yaml.<UTC time>.bak``); the models are
         reloaded, and stored scores of the old taxonomy are stale for ``radar rescore``."""
-        from datetime import datetime
-
-        from service.analytics.taxonomy import parse_draft
-        from service.store.repo import count_stale
 
         parse_draft(text)
         path = self.settings.taxonomy_path
@@ -352,7 +341,6 @@ class Runtime:
 
     def teacher(self):
         """The store side of teaching (``service/teach``), built once per taxonomy."""
-        from service.teach.service import Teacher
 
         key = self.settings.taxonomy.fingerprint()
         cached = self.__dict__.get("_teacher")
@@ -377,8 +365,6 @@ class Runtime:
         return teacher
 
     def train_team_model(self, *, name: str | None, actor: str, progress=None) -> dict:
-        from service.store.access import audit
-
         out = self.teacher().train(name=name, actor=actor, progress=progress)
         with self.sessions() as s:
             audit(
@@ -393,9 +379,6 @@ class Runtime:
 
     def start_training(self, *, name: str | None, actor: str) -> dict:
         """A training run in a background thread of this process; ``jobs[id]`` follows it."""
-        import threading
-        import uuid
-        from datetime import datetime
 
         job_id = uuid.uuid4().hex[:12]
         job = {
@@ -416,8 +399,6 @@ class Runtime:
             job.update(stage=stage, done=done, total=total)
 
         def run() -> None:
-            import logging
-
             try:
                 job["model"] = self.train_team_model(name=name, actor=actor, progress=progress)[
                     "name"
@@ -435,12 +416,6 @@ class Runtime:
     def promote_model(self, name: str, *, actor: str, force: bool = False) -> dict:
         """Make a team model (or ``generic``) score new items; a model whose report is worse
         than the generic model's is refused unless ``force``."""
-        import json
-        from datetime import datetime
-
-        from service.store import labels as store
-        from service.store.access import audit
-        from service.teach.service import TeachError, quality_gap
 
         now = datetime.now(UTC)
         with self.sessions() as s:
@@ -470,11 +445,6 @@ class Runtime:
         return self.serving()
 
     def rollback_model(self, *, actor: str) -> dict:
-        from datetime import datetime
-
-        from service.store import labels as store
-        from service.store.access import audit
-
         with self.sessions() as s:
             current = store.promoted_team_model(s)
             now_serving = store.rollback(s, now=datetime.now(UTC))
@@ -491,7 +461,6 @@ class Runtime:
 
     def serving(self) -> dict:
         """Which model scores new items, and its version."""
-        from service.store.labels import promoted_key
 
         with self.sessions() as s:
             key = promoted_key(s)
@@ -503,7 +472,6 @@ class Runtime:
 
     def load_team_model(self, name: str):
         """A stored team model over the generic pipeline, checked (``ModelError`` if refused)."""
-        from service.store.labels import team_model
 
         with self.sessions() as s:
             row = team_model(s, name=name)
@@ -538,7 +506,6 @@ class Runtime:
         """``("loaded", version)`` when the scorer is in memory, ``("loadable", version)`` when the
         registry finds every file it needs (the encoder build, the sentiment head with its
         checksum) without loading any weights, else ``("unavailable", why)``."""
-        from service.nlp.registry import ModelError
 
         if self._scorer is not None:
             return "loaded", self._scorer.version
@@ -554,7 +521,6 @@ class Runtime:
 
     def rollup_dimensions(self) -> list[str]:
         """The dimensions the daily rollups hold besides brand and region: the dashboard's."""
-        from service.store.repo import DIMENSIONS
 
         dims = [
             d if d in DIMENSIONS or d.startswith("attr:") else f"attr:{d}"
@@ -565,7 +531,6 @@ class Runtime:
     def refresh_rollups(self, *, rebuild: bool = False, progress=None) -> dict:
         """Recompute the days writes made stale (everything when ``rebuild`` or never built);
         committed at the end (``service/store/rollups.py``)."""
-        from service.store import rollups
 
         with self.sessions() as s:
             out = rollups.refresh(
@@ -609,8 +574,6 @@ class _ObservedScorer(Scorer):
         return self.inner.version
 
     def score(self, texts, languages=None):
-        import time
-
         start = time.perf_counter()
         out = self.inner.score(texts, languages)
         self._observer(len(texts), time.perf_counter() - start)

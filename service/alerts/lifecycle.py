@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from service.alerts.findings import Finding, RunReport
 from service.alerts.rules import AlertConfig
 from service.store import alerts as alerts_repo
+from service.store.access import audit
 from service.store.alerts import AlertScope
 from service.store.tables import AlertRow
 
@@ -197,7 +198,6 @@ def transition(
         alert.resolved_by = alert.resolved_at = None
     alert.status, alert.updated_at = status, now
     alerts_repo.add_event(session, alert=alert, at=now, actor=actor, action=status, note=note)
-    from service.store.access import audit
 
     audit(session, actor=actor, action=f"alert.{status}", target=f"alert:{alert.id}", now=now)
     if commit:

@@ -45,7 +45,9 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from service.analytics.forecast import forecast
 from service.analytics.stats import benjamini_hochberg, net_interval, two_sided_p, wilson, z_for
+from service.analytics.trends import BUCKETS, bucket_key, parse_bucket_key, periods
 from service.domain import Taxonomy
 from service.store import rollups
 from service.store.repo import FeedbackFilter, dimension_column
@@ -314,7 +316,7 @@ def importance(
     alpha: float = 0.05,
 ) -> dict:
     """Per aspect: how far our items' overall score moves per unit of its sentiment (OLS)."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # slow to import (seconds): only when this analysis runs
 
     f = replace(flt, brands=(our_brand,), include_duplicates=False)
     items = session.execute(
@@ -441,7 +443,6 @@ def gap_series(
     bucket: str = "week",
 ) -> dict:
     """Per period: each side's net sentiment on the aspect and the gap with its standard error."""
-    from service.analytics.trends import bucket_key, parse_bucket_key, periods
 
     grid = periods(since, until, bucket)
     idx = {p: i for i, p in enumerate(grid)}
@@ -524,8 +525,6 @@ def gap_report(
 ) -> dict:
     """The gap series of ``flt``'s window and its forecast (``service.analytics.forecast``: a
     level series weighted by each period's effective number of mentions)."""
-    from service.analytics.forecast import forecast
-    from service.analytics.trends import BUCKETS
 
     out = gap_series(
         session,

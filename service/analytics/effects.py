@@ -290,7 +290,7 @@ class PreTrend:
 
 
 def pre_trend(d_pre: np.ndarray, t_pre: np.ndarray, alpha: float = ALPHA) -> PreTrend:
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # slow to import (seconds): only when this analysis runs
 
     if len(d_pre) < 3:
         return PreTrend(None, None, True)
@@ -320,7 +320,7 @@ def did(
     """The DiD of ``treated`` vs ``control`` over the weeks where both have data; ``post``: a
     boolean per week (True after the action, False before; weeks in neither are NaN-masked by
     the caller through ``den`` 0)."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # slow to import (seconds): only when this analysis runs
 
     yt, yc = treated.rate(), control.rate()
     ok = np.isfinite(yt) & np.isfinite(yc)
@@ -439,7 +439,7 @@ def rank_controls(
 ) -> list[ControlFit]:
     """Every candidate cell with how parallel it ran to ``treated`` over the ``pre`` weeks, the
     chosen ones first."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # slow to import (seconds): only when this analysis runs
 
     tr = panel.cells[treated]
     yt = tr.rate()

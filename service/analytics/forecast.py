@@ -112,7 +112,9 @@ class _Spec:
 
     def model(self, z: pd.Series):
         if self.family == "ets":
-            from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+            from statsmodels.tsa.exponential_smoothing.ets import (
+                ETSModel,  # slow to import (seconds): only when this analysis runs
+            )
 
             return ETSModel(
                 z,
@@ -122,7 +124,9 @@ class _Spec:
                 seasonal="add" if self.season else None,
                 seasonal_periods=self.season,
             )
-        from statsmodels.tsa.statespace.sarimax import SARIMAX
+        from statsmodels.tsa.statespace.sarimax import (
+            SARIMAX,  # slow to import (seconds): only when this analysis runs
+        )
 
         seasonal = (1, 0, 0, self.season) if self.season else (0, 0, 0, 0)
         return SARIMAX(z, order=(1, 0, 0), seasonal_order=seasonal, trend="c")

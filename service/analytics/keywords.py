@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from sqlalchemy.orm import Session
 
+from service.nlp.rules import jieba_module
 from service.store.repo import stored_brands
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -26,7 +27,9 @@ ZH_STOP = set(
 
 @lru_cache(maxsize=1)
 def _english_stop() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import (
+        ENGLISH_STOP_WORDS,  # slow to import: only when this analysis runs
+    )
 
     return ENGLISH_STOP_WORDS | {
         "just",
@@ -55,7 +58,6 @@ _WEB_WORDS = frozenset(
 def tokenize(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
     """Words for keyword extraction: jieba for Chinese runs, words elsewhere; stop words of both
     languages, links, handles and the (case-folded) words in ``drop`` (brand names) left out."""
-    from service.nlp.rules import jieba_module
 
     stop = _english_stop()
     out = []

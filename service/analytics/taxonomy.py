@@ -28,9 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import yaml
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service.domain import Taxonomy
+from service.nlp.rules import RuleError, compile_taxonomy_rules
+from service.nlp.tagger import AspectCalibration
+from service.nlp.text import clause_spans
 from service.store import repo
 from service.store.repo import FeedbackFilter
 
@@ -63,7 +68,6 @@ def preview(
     examples: int = 5,
 ) -> dict:
     """``tagger_for(taxonomy)`` gives a fitted tagger for a taxonomy (the served pipeline's)."""
-    from service.nlp.text import clause_spans
 
     if aspect is not None and aspect not in draft.ids:
         raise KeyError(aspect)
@@ -166,10 +170,6 @@ def preview(
 def parse_draft(text: str) -> Taxonomy:
     """A draft taxonomy from YAML text; every mistake names its field or its pattern
     (``TaxonomyError``), so a team sees what to fix before anything runs."""
-    import yaml
-    from pydantic import ValidationError
-
-    from service.nlp.rules import RuleError, compile_taxonomy_rules
 
     try:
         raw = yaml.safe_load(text)
@@ -221,8 +221,6 @@ def calibrate(
     no rule tags) gets the threshold at which it reaches that share, never below ``floor``.
     Every other aspect keeps the model's calibrated threshold. Returns the calibration and a
     per-aspect report."""
-    from service.nlp.tagger import AspectCalibration
-    from service.nlp.text import clause_spans
 
     rows = repo.recent_texts(session, flt=flt, limit=sample)
     texts = [r[1] for r in rows]

@@ -103,9 +103,9 @@ class ThemeModel:
         (cosine) when it reaches ``split_silhouette`` and every part holds ``mcs`` items. Run on
         the facet's vectors reduced by PCA to ``dims`` dimensions, fitted on at most 3,000 of them
         (the rest take their nearest centre): a 100,000-item window stays well under a minute."""
-        from sklearn.cluster import KMeans
-        from sklearn.decomposition import PCA
-        from sklearn.metrics import silhouette_score
+        from sklearn.cluster import KMeans  # slow to import: only when this analysis runs
+        from sklearn.decomposition import PCA  # slow to import: only when this analysis runs
+        from sklearn.metrics import silhouette_score  # slow to import: only when this analysis runs
 
         rng = np.random.default_rng(self.seed)
         fit_idx = (
@@ -134,8 +134,8 @@ class ThemeModel:
 
     def _discover(self, x: np.ndarray, mcs: int) -> np.ndarray:
         """Clusters among the items that carry no aspect: HDBSCAN (leaf selection) after PCA."""
-        from sklearn.cluster import HDBSCAN
-        from sklearn.decomposition import PCA
+        from sklearn.cluster import HDBSCAN  # slow to import: only when this analysis runs
+        from sklearn.decomposition import PCA  # slow to import: only when this analysis runs
 
         if len(x) < 2 * mcs:
             return np.full(len(x), -1)

@@ -32,6 +32,9 @@ import numpy as np
 from sqlalchemy import Integer, Select, String, case, func, literal, select
 from sqlalchemy.orm import Session
 
+from service.analytics.forecast import forecast
+from service.analytics.shifts import detect
+from service.analytics.theme_model import decode_vectors
 from service.store import rollups
 from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
@@ -280,7 +283,6 @@ def phrase_matches(
     chunk: int = 20_000,
 ) -> set[int]:
     """Ids of the canonical items under ``flt`` that mention ``phrase`` or a close paraphrase."""
-    from service.analytics.theme_model import decode_vectors
 
     flt = replace(flt, include_duplicates=False)
     literal_ids = set(
@@ -313,7 +315,7 @@ def phrase_matches(
 def slope(values: list[float | None], weights: np.ndarray | None = None) -> dict | None:
     """Weighted least-squares slope per period of a series (None values skipped) with its
     95% interval and p-value: how a slow trend is reported (not alerted)."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # slow to import (seconds): only when this analysis runs
 
     y = np.array([np.nan if v is None else v for v in values], float)
     ok = ~np.isnan(y)
@@ -506,7 +508,6 @@ def trend_report(
     phrase: TrackedPhraseRow | None = None,
 ) -> dict:
     """The series, each metric's linear trend, and the shifts the detectors see in it."""
-    from service.analytics.shifts import detect
 
     s = _selected_series(
         session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
@@ -552,8 +553,6 @@ def forecast_report(
     aspect: str | None = None,
     phrase: TrackedPhraseRow | None = None,
 ) -> dict:
-    from service.analytics.forecast import forecast
-
     s = _selected_series(
         session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
     )

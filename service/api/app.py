@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import errors
+from service.api import metrics as prometheus
 from service.api.limits import BodyLimitMiddleware, RateLimiter
 from service.api.observe import RequestMiddleware, install_database_errors
 from service.api.readiness import Readiness
@@ -52,8 +53,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.readiness = Readiness(runtime)
     metrics = None
     if settings.api.metrics:
-        from service.api import metrics as prometheus
-
         metrics = app.state.metrics = prometheus.Metrics(runtime)
         app.include_router(prometheus.router)
     errors.install(app)

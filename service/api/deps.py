@@ -5,6 +5,7 @@ Tests override these (``app.dependency_overrides``) rather than patching globals
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,11 +17,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from service.analytics.names import Names
 from service.api.errors import ApiError
 from service.api.readiness import Readiness
 from service.config import Settings
 from service.nlp.pipeline import Scorer
 from service.runtime import Runtime
+from service.store.access import lookup
 from service.store.repo import FeedbackFilter
 
 
@@ -42,7 +45,6 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 def get_names(runtime: RuntimeDep):
     """Brands, aspects and regions by id, display name or alias (``service.analytics.names``)."""
-    from service.analytics.names import Names
 
     return Names(runtime.settings.taxonomy, runtime.settings.competitors)
 
@@ -97,9 +99,6 @@ def get_caller(
     Unknown or revoked keys count against the client's address: once an address has spent its
     rate limit on them it gets 429 (with Retry-After) before any key it sends is looked up, a
     valid one included, so keys cannot be guessed at speed."""
-    import json
-
-    from service.store.access import lookup
 
     settings = runtime.settings
     limiter = request.app.state.limiter

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from service.analytics.names import UnknownName
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.domain import Channel, Sentiment
@@ -56,7 +57,6 @@ def unknown_name(exc, caller=None) -> ApiError:
 
 def resolve_names(call, caller=None):
     """``call()`` (a ``Names`` lookup), its ``UnknownName`` as the 422 of ``unknown_name``."""
-    from service.analytics.names import UnknownName
 
     try:
         return call()

@@ -3,10 +3,15 @@ model worker pool (503 past its timeout)."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from service.api.errors import error_body
+from service.api.errors import ApiError, error_body
+from service.nlp.batcher import Overloaded
+from service.nlp.cancel import cancellable
 
 
 class BodyLimitMiddleware:
@@ -75,9 +80,6 @@ class RateLimiter:
     its own)."""
 
     def __init__(self, per_minute: int, clock=None):
-        import threading
-        import time
-
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.clock = clock or time.monotonic
@@ -107,8 +109,6 @@ class _CountingPool(ThreadPoolExecutor):
     """The model worker pool, counting the calls submitted and not finished (queued or running)."""
 
     def __init__(self, *args, **kwargs):
-        import threading
-
         super().__init__(*args, **kwargs)
         self.depth = 0
         self._depth_lock = threading.Lock()
@@ -142,12 +142,6 @@ def within(seconds: float, fn, *args, **kwargs):
     cancelled at its next check (``service.nlp.cancel``: between encoder batches and ingest
     chunks). Chunks an ingest stored before stay stored; it is idempotent, so the client's
     retry stores nothing twice."""
-    import concurrent.futures as cf
-    import threading
-
-    from service.api.errors import ApiError
-    from service.nlp.batcher import Overloaded
-    from service.nlp.cancel import cancellable
 
     stop = threading.Event()
 

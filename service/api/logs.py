@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -73,8 +74,6 @@ class _Stderr(logging.StreamHandler):
 
     @property
     def stream(self):
-        import sys
-
         return sys.stderr
 
     @stream.setter

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.api.errors import ApiError
 from service.api.limits import model_pool_depth
 from service.store.db import classify, grouped_counts
+from service.store.tables import AlertRow, FeedbackRow, OutboxRow, ScoreRow
 
 STORE_TTL_S = (
     10.0  # the store's counts are read at most this often, however often Prometheus scrapes
@@ -109,8 +110,6 @@ class _StoreCollector:
         return []  # read only when scraped, never at registration
 
     def _counts(self) -> dict | None:
-        from service.store.tables import AlertRow, FeedbackRow, OutboxRow, ScoreRow
-
         with self._lock:
             at, counts = self._read
             if time.monotonic() - at < self.ttl:

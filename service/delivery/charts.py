@@ -26,6 +26,7 @@ import threading
 import unicodedata
 import warnings
 from datetime import datetime
+from types import SimpleNamespace
 
 import numpy as np
 from matplotlib import font_manager
@@ -361,7 +362,6 @@ def _date_ticks(periods: list[datetime], anchor: int, zh: bool) -> tuple[list[in
 def _stored_band(alert: dict, n: int):
     """The band stored with the alert when it was detected (``details.band``,
     ``service.analytics.shifts.expected_band``), as arrays; None when it has none."""
-    from types import SimpleNamespace
 
     stored = (alert.get("details") or {}).get("band")
     if not isinstance(stored, list) or len(stored) != n:

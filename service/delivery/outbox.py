@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import DeliverySettings
-from service.delivery.webhook import SendResult
+from service.delivery.webhook import SendResult, redact_url, send
 from service.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,6 @@ class Dispatcher:
             lambda to, message: send_email(settings, to=to, message=message)
         )
         if send_webhook_fn is None:
-            from service.delivery.webhook import send
 
             def send_webhook_fn(fmt, url, body, secret):
                 return send(
@@ -374,8 +373,6 @@ def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> O
 
 
 def outbox_dict(row: OutboxRow) -> dict:
-    from service.delivery.webhook import redact_url
-
     return {
         "id": row.id,
         "dedupe_key": row.dedupe_key,

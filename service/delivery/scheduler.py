@@ -28,6 +28,7 @@ from service.config import Settings
 from service.delivery import digest as dg
 from service.delivery.outbox import Dispatcher, DispatchReport, composed, enqueue, failpoint
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
+from service.delivery.webhook import compose
 from service.store import alerts as alerts_repo
 from service.store.alerts import alert_dict
 from service.store.tables import OutboxRow, SubscriptionRow
@@ -157,8 +158,6 @@ class DeliveryService:
             )
             subject = r.subject
         else:
-            from service.delivery.webhook import compose
-
             notice = dg.digest_notice(d, public_url=public, taxonomy=taxonomy)
             notice.data["id"] = key
             payload, subject, msg_id = compose(sub.format, notice), notice.title, key
@@ -218,8 +217,6 @@ class DeliveryService:
                 )
                 subject = r.subject
             else:
-                from service.delivery.webhook import compose
-
                 notice = dg.alert_notice(alert, sub, public_url=public, taxonomy=taxonomy)
                 notice.data["id"] = key
                 payload, subject, msg_id = compose(sub.format, notice), notice.title, key

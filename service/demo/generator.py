@@ -423,8 +423,8 @@ def write_demo(
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
     elif suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # Parquet only: slow to import
+        import pyarrow.parquet as pq  # Parquet only: slow to import
 
         rows = list(rows_iter)
         count = len(rows)

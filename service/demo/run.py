@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,12 +12,19 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 from tqdm import tqdm
 
-from service.demo.generator import TRACKED_PHRASES, DemoConfig, write_demo
+from service.analytics import effects
+from service.analytics.trends import track_phrase
+from service.delivery.scheduler import preview
+from service.demo.generator import TRACKED_PHRASES, DemoConfig, gold_did, write_demo
 from service.ingest.readers import count_rows, read_records
 from service.runtime import Runtime
+from service.store import actions as actions_repo
+from service.store import alerts as alerts_repo
 from service.store import repo
+from service.store.tables import FeedbackRow, ScoreRow, SubscriptionRow
 
 
 def _share_table(
@@ -174,12 +182,6 @@ def answer_demo_complaints(
     """The demo's service desk: of our brand's negative complaints and social posts in the last
     ``weeks`` weeks, ``share`` are answered, after a lognormal delay (median 8 hours), as a CRM
     would record them through ``POST /v1/feedback/{id}/response``."""
-    import random
-
-    from sqlalchemy import select
-
-    from service.store import actions as actions_repo
-    from service.store.tables import FeedbackRow, ScoreRow
 
     rng = random.Random(seed)
     end = cfg.start + timedelta(weeks=cfg.weeks)
@@ -226,11 +228,6 @@ def record_demo_action(
     from ``cfg.rollback_week``, recorded as an action linked to the alert; then its effect as
     Radar measures it (as of the end of the data) beside what the generator truly did over the
     same weeks and controls (``gold_did``)."""
-
-    from service.analytics import effects
-    from service.demo.generator import gold_did
-    from service.store import actions as actions_repo
-    from service.store import alerts as alerts_repo
 
     if cfg.rollback_week is None:
         return None
@@ -323,9 +320,6 @@ def show_digest(rt: Runtime, cfg: DemoConfig, console: Console) -> None:
     """What the East regional lead's Chinese daily digest says the morning after the data ends
     (composed, not sent: subscribers are added with `radar subscriptions add`)."""
 
-    from service.delivery.scheduler import preview
-    from service.store.tables import SubscriptionRow
-
     lead = SubscriptionRow(
         channel="email",
         format="email",
@@ -353,7 +347,6 @@ def show_digest(rt: Runtime, cfg: DemoConfig, console: Console) -> None:
 
 def track_demo_phrases(rt: Runtime) -> list[str]:
     """Track the demo team's phrases (with paraphrases), as they would through the API."""
-    from service.analytics.trends import track_phrase
 
     with rt.sessions() as s:
         return [track_phrase(s, rt.scorer, p, actor="demo").phrase for p in TRACKED_PHRASES]
@@ -364,7 +357,6 @@ def replay_alerts(
 ) -> list[dict]:
     """Run the alert rules as of the start of every week, as `radar alerts run` under cron
     would have, and show the alerts that stand at the end."""
-    from service.store import alerts as alerts_repo
 
     engine = rt.alert_engine()
     with rt.sessions() as s:

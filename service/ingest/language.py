@@ -51,7 +51,10 @@ class LanguageDetector:
         if self._detector is None:
             with self._lock:
                 if self._detector is None:
-                    from lingua import IsoCode639_1, LanguageDetectorBuilder
+                    from lingua import (  # loads its language models: only when a language is detected
+                        IsoCode639_1,
+                        LanguageDetectorBuilder,
+                    )
 
                     codes = [getattr(IsoCode639_1, c.upper()) for c in self.languages]
                     self._detector = (

@@ -130,7 +130,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict | RowError]]:
 
 
 def read_parquet(path: Path, batch_size: int = 4096) -> Iterator[tuple[int, dict | RowError]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # Parquet only: slow to import
 
     pf = pq.ParquetFile(path)
     row = 0
@@ -157,7 +157,7 @@ def count_rows(path: Path, fmt: str | None = None) -> int | None:
     path = Path(path)
     fmt = detect_format(path, fmt)
     if fmt == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # Parquet only: slow to import
 
         return pq.ParquetFile(path).metadata.num_rows
     n = 0

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from dateutil import parser as dateparser
 from pydantic import ValidationError
 
+from service.config import Limits
 from service.domain import FeedbackIn
 from service.ingest.mapping import ColumnMapping
 from service.ingest.normalize import normalize_text
@@ -95,8 +96,6 @@ class Validator:
         default_timezone: str = "UTC",
         limits=None,
     ):
-        from service.config import Limits
-
         self.mapping = mapping or ColumnMapping()
         self.max_text_chars = max_text_chars
         self.limits = limits or Limits()

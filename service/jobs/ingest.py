@@ -22,6 +22,7 @@ from service.ingest.dedup import DuplicatePolicy
 from service.ingest.prepare import PreparedItem, Preparer
 from service.ingest.readers import RowError
 from service.ingest.validate import Validator
+from service.nlp.cancel import check
 from service.nlp.pipeline import Scorer
 from service.store import repo
 from service.store.db import transaction
@@ -131,7 +132,6 @@ class IngestService:
         on_chunk: Callable[[int], None] | None = None,
     ) -> IngestReport:
         report = IngestReport(keep_results=keep_results)
-        from service.nlp.cancel import check
 
         for chunk in chunked(records, self.chunk_size):
             check()

@@ -16,6 +16,7 @@ input cell ``-7``) is written as it is. JSONL and Parquet keep every value uncha
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -112,8 +113,6 @@ class _TextWriter:
             data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
             self.fh.write(data.encode("utf-8"))
         else:
-            import io
-
             buf = io.StringIO()
             # CRLF rows (RFC 4180): the csv module then quotes a cell holding a carriage return,
             # which with "\n" rows it writes bare, splitting the row in two for any reader.
@@ -149,8 +148,8 @@ class _ParquetWriter:
             extra.unlink()
 
     def write(self, rows: list[dict]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # Parquet only: slow to import
+        import pyarrow.parquet as pq  # Parquet only: slow to import
 
         tmp = self.parts / f"part-{self.n:06d}.tmp"
         pq.write_table(pa.Table.from_pylist(rows), tmp)
@@ -161,8 +160,8 @@ class _ParquetWriter:
         return self.n
 
     def finish(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # Parquet only: slow to import
+        import pyarrow.parquet as pq  # Parquet only: slow to import
 
         files = sorted(self.parts.glob("part-*.parquet"))
         schema = (

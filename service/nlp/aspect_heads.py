@@ -78,7 +78,7 @@ class AspectHeads:
 
     @classmethod
     def load(cls, path: Path) -> AspectHeads:
-        from safetensors import safe_open
+        from safetensors import safe_open  # only when weights are read or written
 
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata()

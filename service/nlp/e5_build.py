@@ -189,7 +189,7 @@ def build_tokenizer(f: E5File):
         normalizers,
         pre_tokenizers,
         processors,
-    )
+    )  # only when a tokeniser is built
 
     removed = {cp for cp, out in f.norm.items() if not out}
     to_space = {cp for cp, out in f.norm.items() if out == (0x20,) and cp != 0x20}
@@ -251,9 +251,12 @@ def build(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Build (or keep) the transformers model in ``out_dir``; returns the build record."""
-    import torch
-    from safetensors.torch import save_file
-    from transformers import XLMRobertaConfig, XLMRobertaTokenizerFast
+    import torch  # heavy (seconds, GBs): only when a model is built or trained
+    from safetensors.torch import save_file  # only when weights are read or written
+    from transformers import (  # heavy: only when a model is built
+        XLMRobertaConfig,
+        XLMRobertaTokenizerFast,
+    )
 
     source, out_dir = Path(source), Path(out_dir)
     record_path = out_dir / "build.json"

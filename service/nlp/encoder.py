@@ -10,12 +10,15 @@ to cut padding, and results come back in input order.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from service.nlp.cancel import check
 
 
 class Encoder(Protocol):
@@ -79,9 +82,14 @@ class TransformerEncoder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    import torch
-                    from transformers import AutoModel, AutoTokenizer
-                    from transformers.utils import logging as hf_logging
+                    import torch  # heavy (seconds, GBs): only when a model is built or trained
+                    from transformers import (  # heavy: only when a model is built
+                        AutoModel,
+                        AutoTokenizer,
+                    )
+                    from transformers.utils import (
+                        logging as hf_logging,  # heavy: only when a model is built
+                    )
 
                     if self.threads:
                         torch.set_num_threads(self.threads)
@@ -102,8 +110,6 @@ class TransformerEncoder:
 
     @property
     def dim(self) -> int:
-        import json
-
         return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
 
     @property
@@ -145,11 +151,10 @@ class TransformerEncoder:
 
     def _forward(self, rows: list[_Row]):
         """Yield ``(row indices, hidden states (n, L, H) as numpy, lengths)`` per batch."""
-        import torch
+        import torch  # heavy (seconds, GBs): only when a model is built or trained
 
         model, tok = self._load()
         bos, eos, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
-        from service.nlp.cancel import check
 
         for idx in length_sorted_batches([len(r.ids) for r in rows], self.batch_size):
             check()  # a caller that stopped waiting stops the work here
@@ -223,7 +228,7 @@ class _OnnxModel:
     """An ONNX Runtime session over ``input_ids`` and ``attention_mask``."""
 
     def __init__(self, path: Path, threads: int | None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # heavy: only when an ONNX model is loaded
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -244,8 +249,6 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _accepts_pooling_flag(path: Path) -> bool:
-    import json
-
     try:
         arch = json.loads((Path(path) / "config.json").read_text()).get("model_type", "")
     except (OSError, ValueError):

@@ -86,7 +86,7 @@ def save_adapter(
     alpha: float,
     extra: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # only when weights are read or written
 
     tensors = adapter_state(wrapped)
     tensors.update(extra or {})
@@ -98,7 +98,7 @@ def save_adapter(
 
 
 def load_adapter(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
+    from safetensors import safe_open  # only when weights are read or written
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}

@@ -4,9 +4,16 @@ local model cache from its package and verified against the package's own engine
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 
 from service.nlp import e5_build
+from service.nlp.checksums import sha256_file
+from service.nlp.e5_parity import check_parity
+from service.nlp.encoder import TransformerEncoder
+from service.nlp.lora import load_adapter, merge_adapter
+from service.nlp.onnx_export import export
+from service.nlp.parity_texts import parity_texts
 from service.nlp.registry import ModelError, ModelRegistry
 
 PARITY_MEAN, PARITY_MIN = 0.99, 0.97
@@ -20,7 +27,6 @@ def build_encoders(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[dict]:
     """Convert the ``source: build`` encoders, then export every encoder to int8 ONNX."""
-    from service.nlp.onnx_export import export
 
     results = []
     # adapted encoders after the base they merge into
@@ -94,12 +100,8 @@ def merge_build(registry: ModelRegistry, name: str, *, force: bool = False) -> d
 
     Rebuilt only when the base weights or the adapter file changed. The tokenizer and the
     encoder conventions are the base's; the record keeps both inputs' checksums."""
-    import shutil
 
-    from transformers import AutoModel
-
-    from service.nlp.checksums import sha256_file
-    from service.nlp.lora import load_adapter, merge_adapter
+    from transformers import AutoModel  # heavy: only when a model is built
 
     spec = registry.encoder_spec(name)
     if not spec.base:
@@ -148,10 +150,6 @@ def verify_parity(
     items: list[tuple[str, str]] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
-    from service.nlp.e5_parity import check_parity
-    from service.nlp.encoder import TransformerEncoder
-    from service.nlp.parity_texts import parity_texts
-
     spec = registry.encoder_spec(name)
     enc = TransformerEncoder(
         registry.build_dir(name),

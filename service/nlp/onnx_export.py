@@ -40,12 +40,14 @@ right for a per-column scale but not for a per-row one (measured: cosine to fp32
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from service.nlp.checksums import sha256_file
+from service.nlp.parity_texts import parity_texts
 
 ONNX_VERSION = 5  # 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster)
 OPSET = 17
@@ -54,8 +56,6 @@ CALIBRATION_TOKENS = 256
 
 
 def _source_digest(model_dir: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
         h.update(sha256_file(Path(model_dir) / name).encode())
@@ -63,8 +63,8 @@ def _source_digest(model_dir: Path) -> str:
 
 
 def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
-    import torch
-    from transformers import AutoModel
+    import torch  # heavy (seconds, GBs): only when a model is built or trained
+    from transformers import AutoModel  # heavy: only when a model is built
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     record = out_dir / "onnx.json"
@@ -119,13 +119,11 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
 def calibrate(fp32: Path, model_dir: Path, texts: list[str] | None = None) -> dict[str, np.ndarray]:
     """Per input of every weight ``MatMul`` of the fp32 graph: the largest ``|x|`` of each
     channel over the calibration texts' tokens (each text run alone, so no padding counts)."""
-    import onnx
-    import onnxruntime as ort
-    from transformers import AutoTokenizer
+    import onnx  # heavy: only when a model is exported
+    import onnxruntime as ort  # heavy: only when an ONNX model is loaded
+    from transformers import AutoTokenizer  # heavy: only when a model is built
 
     if texts is None:
-        from service.nlp.parity_texts import parity_texts
-
         prefix = (
             json.loads((Path(model_dir) / "radar_encoder.json").read_text()).get(
                 "passage_prefix", ""
@@ -172,8 +170,8 @@ def quantize_per_token(
     """Rewrite the fp32 graph at ``src`` into the per-token int8 graph at ``dst`` (see the
     module docstring); ``smooth`` (from ``calibrate``) smooths each product's input first.
     Returns how many matrix products, smoothed inputs and embedding tables were rewritten."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # heavy: only when a model is exported
+    from onnx import TensorProto, helper, numpy_helper  # heavy: only when a model is exported
 
     model = onnx.load(str(src))
     graph = model.graph

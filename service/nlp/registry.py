@@ -7,7 +7,9 @@ against the sha256 in the manifest before use.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.config import DEFAULT_CONFIG_DIR
 from service.domain import Taxonomy
 from service.nlp.aspect_heads import AspectHeads, load_mapping
 from service.nlp.aspects import ZeroShotAspectTagger
@@ -24,6 +27,7 @@ from service.nlp.pipeline import ScoringPipeline
 from service.nlp.relevance import RelevanceModel
 from service.nlp.sentiment import SentimentHead
 from service.nlp.tagger import AspectCalibration, AspectTagger
+from service.nlp.team import TeamModel
 
 
 class ModelError(RuntimeError):
@@ -117,8 +121,6 @@ class ModelRegistry:
         config_dir: Path | None = None,
         max_item_tokens: int | None = None,
     ):
-        from service.config import DEFAULT_CONFIG_DIR
-
         self.runtime = runtime
         self.config_dir = Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR
         self.models_dir = Path(models_dir)
@@ -281,7 +283,6 @@ class ModelRegistry:
 
     def calibration(self, pipeline: str) -> AspectCalibration | None:
         """Per-aspect thresholds fitted on the team's store (``radar taxonomy calibrate``), if any."""
-        import json
 
         path = self.calibration_path(pipeline)
         if not path.exists():
@@ -349,9 +350,6 @@ class ModelRegistry:
     ) -> ScoringPipeline:
         """``base`` (pipeline ``name``) with a team model's heads: refused when the blob's checksum
         is not ``sha256`` or it was trained over another encoder or sentiment head."""
-        import hashlib
-
-        from service.nlp.team import TeamModel
 
         digest = hashlib.sha256(blob).hexdigest()
         if digest != sha256:
@@ -419,8 +417,6 @@ class ModelRegistry:
         if spec.aspect_heads or spec.relevance:
             # relevance, heads, their validation, the mapping and the store calibration in one
             # digest (versions stay short)
-            import hashlib
-            import json
 
             parts: list = [self.artifact(spec.aspects).params]
             if spec.relevance:

@@ -190,8 +190,8 @@ class TreeEnsemble:
         arrays are the model, the graph is built in memory when first used)."""
         sess = self.__dict__.get("_sess")
         if sess is None:
-            import onnxruntime as ort
-            from onnx import TensorProto, helper
+            import onnxruntime as ort  # heavy: only when an ONNX model is loaded
+            from onnx import TensorProto, helper  # heavy: only when a model is exported
 
             t = self.t
             n = len(t["feature"])
@@ -299,7 +299,7 @@ class RelevanceModel:
 
     @classmethod
     def load(cls, path: Path) -> RelevanceModel:
-        from safetensors import safe_open
+        from safetensors import safe_open  # only when weights are read or written
 
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata()

@@ -75,7 +75,7 @@ _JIEBA_LOCK = threading.Lock()
 def jieba_module():
     """jieba, loaded once, quietly (its logger is reset to DEBUG when the module is imported, so
     the level is set here, after the import) and thread-safely: every caller goes through this."""
-    import jieba
+    import jieba  # loads its dictionary: only when Chinese text is cut
 
     jieba.setLogLevel(logging.WARNING)  # jieba logs DEBUG lines on stderr when it loads
     with _JIEBA_LOCK:

@@ -71,7 +71,7 @@ class SentimentHead:
 
     @classmethod
     def load(cls, path: Path) -> SentimentHead:
-        from safetensors import safe_open
+        from safetensors import safe_open  # only when weights are read or written
 
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata()

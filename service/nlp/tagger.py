@@ -22,6 +22,8 @@ that a new aspect tags a plausible share of the team's items.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -307,8 +309,6 @@ class AspectTagger:
 
 def definition_fingerprint(aspect) -> str:
     """What a head is validated against: the aspect's names, description, examples and rules."""
-    import hashlib
-    import json
 
     payload = json.dumps(
         aspect.model_dump(

@@ -131,7 +131,7 @@ class TeamModel:
     meta: dict = field(default_factory=dict)  # base_encoder, base_sentiment_sha256, dim, taxonomy
 
     def to_bytes(self) -> bytes:
-        from safetensors.numpy import save
+        from safetensors.numpy import save  # only when weights are read or written
 
         t: dict[str, np.ndarray] = {}
         if self.sentiment is not None:
@@ -148,7 +148,7 @@ class TeamModel:
 
     @classmethod
     def from_bytes(cls, blob: bytes, base: SentimentHead) -> TeamModel:
-        from safetensors.numpy import load
+        from safetensors.numpy import load  # only when weights are read or written
 
         t = load(blob)
         # the metadata sits in the header: 8 bytes of length (little-endian), then JSON

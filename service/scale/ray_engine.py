@@ -28,6 +28,7 @@ starts with ``num_cpus`` CPUs. On a cluster every node needs the same package, c
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -92,9 +93,8 @@ def ray_session(opts: RayOptions) -> Iterator[None]:
     """Ray connected (to ``opts.address``) or started locally for the job; shut down after if
     this call started it. Usage statistics stay off: nothing leaves the machine."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import logging
 
-    import ray
+    import ray  # optional extra (--engine ray): imported only when used
 
     started = False
     if not ray.is_initialized():
@@ -125,13 +125,18 @@ def _datasource(files: list[Path], fmt: str | None, chunk_rows: int, start: tupl
     pickled: values keep their exact types). A chunk is the unit of work whatever blocks
     Ray Data makes of the rows (it merges and splits blocks freely), so every model call
     sees exactly the chunk the local engine would."""
-    from ray.data.block import BlockMetadata
-    from ray.data.datasource import Datasource, ReadTask
+    from ray.data.block import (
+        BlockMetadata,  # optional extra (--engine ray): imported only when used
+    )
+    from ray.data.datasource import (  # optional extra (--engine ray): imported only when used
+        Datasource,
+        ReadTask,
+    )
 
     first_file, skip = start
 
     def read(index: int, path: Path, skip_n: int):
-        import pyarrow as pa
+        import pyarrow as pa  # Parquet only: slow to import
 
         records = ((seq, rec) for seq, rec in enumerate(read_records(path, fmt)) if seq >= skip_n)
         for chunk in chunked(records, chunk_rows):
@@ -174,8 +179,11 @@ def _datasource(files: list[Path], fmt: str | None, chunk_rows: int, start: tupl
 
 
 def _dataset(files, fmt, opts: RayOptions, start: tuple[int, int], actor: type, ctor: dict):
-    import ray
-    from ray.data import ActorPoolStrategy, DataContext
+    import ray  # optional extra (--engine ray): imported only when used
+    from ray.data import (  # optional extra (--engine ray): imported only when used
+        ActorPoolStrategy,
+        DataContext,
+    )
 
     ctx = DataContext.get_current()
     ctx.execution_options.preserve_order = True  # chunks come back in input order: a prefix is done
@@ -224,7 +232,7 @@ class _ChunkActor:
         raise NotImplementedError
 
     def __call__(self, batch):
-        import pyarrow as pa
+        import pyarrow as pa  # Parquet only: slow to import
 
         files = batch.column("_file").to_pylist()
         out = [

@@ -7,13 +7,15 @@ can it be written (``check_writable``), what does an error from it mean (``class
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
@@ -113,8 +115,6 @@ def classify(exc: BaseException) -> str:
     read-only file or transaction), ``busy`` (another writer holds a lock), ``corrupt``
     (damaged pages, not a database file), ``unavailable`` (cannot connect or open, disk full,
     I/O), or ``error``: the statement's own failure (a constraint, a missing table: a bug)."""
-    from sqlalchemy.exc import DisconnectionError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     orig = getattr(exc, "orig", None) or exc
     code = getattr(orig, "sqlite_errorcode", None)
@@ -187,7 +187,6 @@ def check_writable(engine: Engine) -> tuple[str, str | None]:
 
 def grouped_counts(session: Session, *columns) -> dict[tuple, int]:
     """Rows per combination of ``columns`` (of one table): ``{(value, ...): count}``."""
-    from sqlalchemy import func, select
 
     rows = session.execute(select(*columns, func.count()).group_by(*columns)).all()
     return {tuple(r[:-1]): int(r[-1]) for r in rows}
@@ -197,7 +196,6 @@ def backup_sqlite(engine: Engine, dest: Path) -> Path:
     """A consistent copy of a live SQLite store at ``dest`` through SQLite's online backup API
     (writers may go on meanwhile; the copy is the database as of one moment). Written beside
     ``dest`` and renamed into place, so ``dest`` is never half a database."""
-    import sqlite3
 
     if engine.dialect.name != "sqlite":
         raise ValueError(f"{engine.dialect.name} databases are backed up with their own tools")

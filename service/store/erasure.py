@@ -45,6 +45,7 @@ from service.store.tables import (
     ThemeCacheRow,
     ThemeRow,
     ThemeSnapshotRow,
+    TrackedPhraseRow,
 )
 
 ERASED = "[erased]"
@@ -138,8 +139,6 @@ def _redact_quotes(s: str | None, texts: list[str], keep: set[str]) -> str | Non
 
 
 def _scrub_alert_texts(session: Session, texts: list[str]) -> int:
-    from service.store.tables import TrackedPhraseRow
-
     tracked = {
         _fold(p) for p in session.scalars(select(TrackedPhraseRow.phrase))
     }  # the team's words

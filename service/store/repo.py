@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     delete,
     exists,
     false,
@@ -27,8 +28,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement
 
 from service.domain import AspectScore, Feedback, Score
@@ -65,8 +67,7 @@ def _bulk_insert(session: Session, table, rows: list[dict]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         session.execute(_insert(session)(table), rows)
         return
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
+    import psycopg  # PostgreSQL only
 
     cols = list(rows[0])
     sql = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN"
@@ -734,8 +735,6 @@ def dimension_column(stmt: Select, name: str) -> tuple[Select, object]:
     if name in DIMENSIONS:
         return stmt, DIMENSIONS[name].label(name)
     if name.startswith("attr:") and len(name) > 5:
-        from sqlalchemy.orm import aliased
-
         a = aliased(AttributeRow)
         stmt = stmt.outerjoin(a, and_(a.feedback_id == FeedbackRow.id, a.name == name[5:]))
         return stmt, a.value.label(name)
@@ -765,7 +764,6 @@ def aspect_split_counts(
 ) -> list[dict]:
     """Per segment and period (``before``/``after`` ``split_at``): items, and items whose
     ``aspect`` was tagged with ``sentiment``. Computed in the database."""
-    from sqlalchemy import case
 
     stmt, cols = dimension_columns(select(FeedbackRow.id).select_from(FeedbackRow), group_by)
     period = case((FeedbackRow.created_at >= split_at, "after"), else_="before").label("period")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from service.domain import SENTIMENT_LABELS, Label, Taxonomy
 from service.ingest.readers import RowError
 from service.store import labels as store
+from service.store.repo import existing_by_key
 from service.store.tables import FeedbackRow
 
 _SENTIMENT_ALIASES = {
@@ -155,8 +156,6 @@ def _resolve(session: Session, records: list[tuple[int, dict]]) -> dict[int, int
         for row, i in by_id.items():
             out[row] = i if i in found else RowError(row, f"no stored item with id {i}", ["id"])
     if by_key:
-        from service.store.repo import existing_by_key
-
         found = existing_by_key(session, keys=list(by_key.values()))
         for row, key in by_key.items():
             e = found.get(key)

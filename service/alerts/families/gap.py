@@ -10,7 +10,8 @@ from sqlalchemy import select
 from service.alerts.families import Context, register
 from service.alerts.findings import Finding
 from service.alerts.rules import CompetitorGap
-from service.analytics.shifts import expected_band
+from service.analytics.benchmark import MARKET, aspect_quotes, gap_series
+from service.analytics.shifts import detect, expected_band
 from service.analytics.stats import benjamini_hochberg
 from service.analytics.trends import BUCKETS, floor, periods
 from service.store.tables import FeedbackRow
@@ -23,8 +24,6 @@ def evaluate(ctx: Context, rule: CompetitorGap) -> list[Finding]:
     by its inverse variance, through the shift detectors; shifts either way confirmed
     within the last ``recent`` periods (a gap opening or closing), BH over every series."""
     session, as_of, scope = ctx.session, ctx.as_of, ctx.scope
-    from service.analytics.benchmark import MARKET, aspect_quotes, gap_series
-    from service.analytics.shifts import detect
 
     step = BUCKETS[rule.bucket]
     until = floor(as_of, rule.bucket)

@@ -48,9 +48,19 @@ from service.alerts.findings import (
     signal_name,
 )
 from service.alerts.rules import NegativeSurge, PreferenceShift
+from service.analytics.keywords import class_tfidf, keyword_tokenizer
+from service.analytics.segments import resolve_dimensions
 from service.analytics.shifts import Detection, expected_band
 from service.analytics.stats import benjamini_hochberg
-from service.analytics.trends import BUCKETS, bucket_key, floor, parse_bucket_key, periods
+from service.analytics.trends import (
+    BUCKETS,
+    bucket_key,
+    floor,
+    parse_bucket_key,
+    periods,
+    phrase_matches,
+    phrase_vector,
+)
 from service.store import alerts as alerts_repo
 from service.store.repo import FeedbackFilter, dimension_columns
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
@@ -156,8 +166,6 @@ def _step_loglik(y: np.ndarray, n: np.ndarray, tau: int) -> float:
 
 
 def _cells(session: Session, dims: list[str], flt: FeedbackFilter) -> list[dict[str, str]]:
-    from service.analytics.segments import resolve_dimensions
-
     canon = resolve_dimensions(session, dims)
     stmt, cols = dimension_columns(select(), canon)
     stmt = flt.apply(stmt.add_columns(*cols).select_from(FeedbackRow).distinct())
@@ -199,8 +207,6 @@ def _phrase_counts(
     """Every tracked phrase's matching items per cell (values of ``dims``; ``()`` without
     dimensions) and period, with their ids, and the aspect each phrase is a complaint about
     (the aspect most often tagged negative on its matches; None when none is)."""
-    from service.analytics.segments import resolve_dimensions
-    from service.analytics.trends import phrase_matches, phrase_vector
 
     phrases = session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id)).all()
     canon = resolve_dimensions(session, dims) if dims else []
@@ -471,7 +477,6 @@ def _explain(
     """What drives a shift: the sub-segments whose negative mentions (or, with ``ids``, a
     tracked phrase's matches) grew most after the onset, the words that tell the new
     complaints from the old, and three quotes."""
-    from service.analytics.keywords import class_tfidf, keyword_tokenizer
 
     session = ctx.session
 
