@@ -108,3 +108,30 @@ class DuplicatePolicy:
             abs((item.created_at - earlier.created_at).total_seconds()) / 3600
             <= self.cross_post_hours
         )
+
+    def near_identical(self, mine: Fingerprint, theirs: dict[int, bytes]) -> set[int]:
+        """Of stored signatures (id → MinHash), the ids whose estimated Jaccard similarity to
+        ``mine`` reaches ``threshold``; compared in one array operation (a text repeated
+        thousands of times made a loop of Python calls quadratic)."""
+        if not theirs:
+            return set()
+        ids = sorted(theirs)
+        mat = np.frombuffer(b"".join(theirs[i] for i in ids), dtype="<u4").reshape(len(ids), -1)
+        similar = (mat == np.frombuffer(mine.signature, dtype="<u4")).mean(axis=1)
+        return {i for i, s in zip(ids, similar) if s >= self.threshold}
+
+    def earliest_same_voice(
+        self, me: Voice | None, found: list[int], voices: dict[int, Voice], *, long_text: bool
+    ) -> int | None:
+        """The first of ``found`` (earlier items with the same or a near-identical text, in id
+        order) that is the same voice as ``me``; None: ``me`` is a voice of its own."""
+        if me is None:
+            return None
+        return next(
+            (
+                i
+                for i in found
+                if i in voices and self.same_voice(me, voices[i], long_text=long_text)
+            ),
+            None,
+        )

@@ -242,7 +242,8 @@ def _canonicals(
 ) -> list[int | None]:
     """Per item, the earliest stored item it duplicates under ``policy`` (None: its own voice).
     Candidates are the same duplicate key (any length: the same author may repeat a short text)
-    and, for texts long enough to fingerprint, a near-identical MinHash signature."""
+    and, for texts long enough to fingerprint, a near-identical MinHash signature. The store
+    finds the candidates; what makes one a duplicate is ``service/ingest/dedup.py``'s."""
     if not policy.link or not items:
         return [None] * len(items)
     hashes = list({p.text_hash for p in items})
@@ -264,25 +265,14 @@ def _canonicals(
         own = id_by_key[p.key]
         found = {i for i in by_hash.get(p.text_hash, []) if i < own}
         if p.fingerprint:
-            # each candidate once (a copy shares all 32 bands), compared in one array operation:
-            # a text repeated thousands of times made this loop quadratic in Python calls
-            near = sorted(
-                {
-                    i
-                    for b in p.fingerprint.bands
-                    for i in by_band.get(b, ())
-                    if i < own and sigs.get(i)
-                }
-                - found
-            )
-            if near:
-                mine = np.frombuffer(p.fingerprint.signature, dtype="<u4")
-                theirs = np.frombuffer(b"".join(sigs[i] for i in near), dtype="<u4").reshape(
-                    len(near), -1
-                )
-                found.update(
-                    i for i, s in zip(near, (theirs == mine).mean(axis=1)) if s >= policy.threshold
-                )
+            # each candidate once (a copy shares all 32 bands)
+            near = {
+                i
+                for b in p.fingerprint.bands
+                for i in by_band.get(b, ())
+                if i < own and sigs.get(i)
+            } - found
+            found |= policy.near_identical(p.fingerprint, {i: sigs[i] for i in near})
         cands.append((own, sorted(found)))
     wanted = list({i for own, found in cands if found for i in (own, *found)})
     voices = {
@@ -301,22 +291,12 @@ def _canonicals(
             wanted,
         )
     }
-    out = []
-    for p, (own, found) in zip(items, cands):
-        me = voices.get(own)
-        out.append(
-            next(
-                (
-                    i
-                    for i in found
-                    if me is not None
-                    and i in voices
-                    and policy.same_voice(me, voices[i], long_text=p.fingerprint is not None)
-                ),
-                None,
-            )
+    return [
+        policy.earliest_same_voice(
+            voices.get(own), found, voices, long_text=p.fingerprint is not None
         )
-    return out
+        for p, (own, found) in zip(items, cands)
+    ]
 
 
 def _link_duplicates(
