@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.nlp.e5_build import _Q4, QK, dequantize_q4_0  # noqa: E402
+from service.nlp.e5_build import _Q4, QK, dequantize_q4_0, xlmr_config  # noqa: E402
 
 
 def load_pack(path: Path):
@@ -111,23 +111,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     from peft import LoraConfig, get_peft_model
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+    from transformers import XLMRobertaModel
 
     t0 = time.time()
     meta, sd, sets = load_pack(args.pack)
     h, sp = meta["header"], meta["specials"]
-    cfg = XLMRobertaConfig(
-        vocab_size=meta["vocab"],
-        hidden_size=h["hidden"],
-        num_hidden_layers=h["layers"],
-        num_attention_heads=h["heads"],
-        intermediate_size=h["ffn"],
-        hidden_act="gelu",
-        max_position_embeddings=h["max_positions"] + 2,
-        type_vocab_size=h["type_vocab"],
-        layer_norm_eps=float(np.float32(h["eps"])),
-        pad_token_id=sp["pad"],
-    )
+    cfg = xlmr_config(h, vocab=meta["vocab"], pad=sp["pad"])
     model = XLMRobertaModel(cfg, add_pooling_layer=False)
     missing = model.load_state_dict(
         {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=False

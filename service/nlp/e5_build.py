@@ -243,6 +243,26 @@ def build_tokenizer(f: E5File):
     return tok
 
 
+def xlmr_config(header: dict, *, vocab: int, pad: int, **extra):
+    """The XLM-RoBERTa configuration of a packaged e5 file's ``header`` (``extra``: more fields,
+    e.g. the special token ids the saved model records)."""
+    from transformers import XLMRobertaConfig  # heavy: only when a model is built
+
+    return XLMRobertaConfig(
+        vocab_size=vocab,
+        hidden_size=header["hidden"],
+        num_hidden_layers=header["layers"],
+        num_attention_heads=header["heads"],
+        intermediate_size=header["ffn"],
+        hidden_act="gelu",
+        max_position_embeddings=header["max_positions"] + 2,
+        type_vocab_size=header["type_vocab"],
+        layer_norm_eps=float(np.float32(header["eps"])),
+        pad_token_id=pad,
+        **extra,
+    )
+
+
 def build(
     source: Path,
     out_dir: Path,
@@ -254,7 +274,6 @@ def build(
     import torch  # heavy (seconds, GBs): only when a model is built or trained
     from safetensors.torch import save_file  # only when weights are read or written
     from transformers import (  # heavy: only when a model is built
-        XLMRobertaConfig,
         XLMRobertaTokenizerFast,
     )
 
@@ -287,17 +306,10 @@ def build(
             progress(what, step[0], total)
 
     sd = state_dict(f, progress=lambda n: tick(n))
-    config = XLMRobertaConfig(
-        vocab_size=h["vocab"],
-        hidden_size=h["hidden"],
-        num_hidden_layers=h["layers"],
-        num_attention_heads=h["heads"],
-        intermediate_size=h["ffn"],
-        hidden_act="gelu",
-        max_position_embeddings=h["max_positions"] + 2,
-        type_vocab_size=h["type_vocab"],
-        layer_norm_eps=float(np.float32(h["eps"])),
-        pad_token_id=f.specials["pad"],
+    config = xlmr_config(
+        h,
+        vocab=h["vocab"],
+        pad=f.specials["pad"],
         bos_token_id=f.specials["bos"],
         eos_token_id=f.specials["eos"],
         architectures=["XLMRobertaModel"],

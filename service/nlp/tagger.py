@@ -183,15 +183,9 @@ class AspectTagger:
             )
         return cache[language]
 
-    def tag_batch(
-        self,
-        texts: list[str],
-        spans: list[list[tuple[int, int]]],
-        languages: list[str | None],
-        text_emb: np.ndarray,
-        clause_embs: list[np.ndarray],
-    ) -> list[list[AspectHit]]:
-        return self.score_batch(texts, spans, languages, text_emb, clause_embs)[0]
+    def tag_batch(self, *batch) -> list[list[AspectHit]]:
+        """The hits of each item: ``score_batch``'s, with the same arguments."""
+        return self.score_batch(*batch)[0]
 
     def score_batch(
         self,
