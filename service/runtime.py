@@ -553,6 +553,12 @@ class Runtime:
         observer = self._scoring_observer
         return scorer if observer is None else _ObservedScorer(scorer, observer)
 
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:  # a runtime may serve again after (an app's lifespan ends, another starts)
             if self._batcher is not None:

@@ -11,7 +11,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from service.cli.context import open_runtime
 from service.cli.output import FormatOpt, chosen, emit
+from service.store import actions as store
+from service.store import alerts as alerts_repo
+from service.store import repo
+from service.store.repo import FeedbackFilter, utc
 
 actions_app = typer.Typer(
     help="Record actions, measure their effect against a control, plan pilots.",
@@ -50,18 +55,11 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 
 def _when(value: datetime | None) -> datetime | None:
-    from service.store.repo import utc
-
     return utc(value) if value else None
 
 
-def _runtime(ctx: typer.Context):
-    from service.runtime import Runtime
-
-    return Runtime(ctx.obj.settings)
-
-
 def _check(rt, segment, aspect, metric, controls) -> None:
+    # lazy: service.analytics.effects pulls in scipy.stats (~0.5 s)
     from service.analytics.effects import check_where
 
     errors = check_where(
@@ -113,15 +111,11 @@ def add_cmd(
     by: Annotated[str, typer.Option("--by", help="Who records it.")] = "cli",
 ):
     """Record an action: what changed, where, from when, the alerts it answers."""
-    from service.store import actions as store
-    from service.store import alerts as alerts_repo
-
     if kind not in store.KINDS:
         raise typer.BadParameter(f"--kind {kind!r}: use one of {', '.join(store.KINDS)}")
     seg = _pairs(segment, "--segment")
     controls = [_pairs([c], "--control") for c in control] or None
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         _check(rt, seg, aspect, metric, controls)
         if end is not None and _when(end) <= _when(start):
             err.print("[red]--end must be after --start[/red]")
@@ -154,8 +148,6 @@ def add_cmd(
             )
             s.commit()
             out.print(f"action {row.id} recorded ({row.status})")
-    finally:
-        rt.close()
 
 
 @actions_app.command("list")
@@ -168,11 +160,10 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ):
     """Actions, newest first, with their verdict."""
+    # lazy: service.analytics.effects pulls in scipy.stats (~0.5 s)
     from service.analytics import effects
-    from service.store import actions as store
 
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         now = datetime.now(UTC)
         with rt.sessions() as s:
             rows = store.list_actions(s, statuses=status)
@@ -183,8 +174,6 @@ def list_cmd(
                 live = r.status != "cancelled" and r.started_at <= now
                 d["effect"] = effects.action_effect_dict(s, action=d, now=now) if live else None
                 data.append(d)
-    finally:
-        rt.close()
     emit(
         chosen(fmt, as_json),
         title=f"{len(data)} actions",
@@ -216,11 +205,10 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ):
     """One action, its effect against the controls, and the weekly series."""
+    # lazy: service.analytics.effects pulls in scipy.stats (~0.5 s)
     from service.analytics import effects
-    from service.store import actions as store
 
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         now = datetime.now(UTC)
         with rt.sessions() as s:
             row = store.get_action(s, action_id=action_id)
@@ -232,8 +220,6 @@ def show_cmd(
                 _check(rt, d["segment"], d["aspect"], metric, None)
                 d["metric"] = metric
             d["effect"] = effects.action_effect_dict(s, action=d, now=now)
-    finally:
-        rt.close()
     if as_json:
         out.print_json(json.dumps(d, ensure_ascii=False, default=str))
         return
@@ -288,10 +274,7 @@ def close_cmd(
     ] = None,
 ):
     """Mark an action completed (or cancelled)."""
-    from service.store import actions as store
-
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
             row = store.get_action(s, action_id=action_id)
             if row is None:
@@ -309,8 +292,6 @@ def close_cmd(
             store.update_action(s, row=row, changes=changes, now=datetime.now(UTC))
             s.commit()
             out.print(f"action {action_id}: {changes['status']}")
-    finally:
-        rt.close()
 
 
 @actions_app.command("plan")
@@ -334,13 +315,12 @@ def plan_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ):
     """How long a pilot in a segment must run to detect a minimum effect with 80% power, and the controls that fit."""
+    # lazy: service.analytics.effects pulls in scipy.stats (~0.5 s)
     from service.analytics import effects
-    from service.store.repo import FeedbackFilter
 
     seg = _pairs(segment, "--segment")
     controls = [_pairs([c], "--control") for c in control] or None
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         _check(rt, seg, aspect, metric, controls)
         with rt.sessions() as s:
             try:
@@ -360,8 +340,6 @@ def plan_cmd(
             except effects.EffectError as exc:
                 err.print(f"[red]{escape(str(exc))}[/red]")
                 raise typer.Exit(1) from None
-    finally:
-        rt.close()
     if as_json:
         out.print_json(json.dumps(p, ensure_ascii=False))
         return
@@ -391,11 +369,7 @@ def response_add_cmd(
     ] = None,
 ):
     """Record that an item was answered."""
-    from service.store import actions as store
-    from service.store import repo
-
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         now = datetime.now(UTC)
         when = _when(at) or now
         with rt.sessions() as s:
@@ -419,8 +393,6 @@ def response_add_cmd(
             )
             s.commit()
             out.print(f"item {feedback_id}: answered {when.isoformat()} by {escape(by)}")
-    finally:
-        rt.close()
 
 
 @responses_app.command("metrics")
@@ -435,13 +407,9 @@ def response_metrics_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ):
     """Negative items answered within N hours and the median time to answer, per group; alerts with an action."""
-    from service.store import actions as store
-    from service.store.repo import FeedbackFilter
-
     if by not in store.RESPONSE_GROUPS:
         raise typer.BadParameter(f"--by {by!r}: use one of {', '.join(store.RESPONSE_GROUPS)}")
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         now = _when(as_of) or datetime.now(UTC)
         flt = FeedbackFilter(since=now - timedelta(days=days), until=now)
         severe = [a.id for a in rt.settings.taxonomy.aspects if a.kind == "severity"]
@@ -452,8 +420,6 @@ def response_metrics_cmd(
             alerts = store.alert_action_metrics(
                 s, since=flt.since, until=now, days=action_days, now=now
             )
-    finally:
-        rt.close()
 
     def pct(v: float | None) -> str:
         return "" if v is None else f"{100 * v:.0f}%"

@@ -10,7 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from service.alerts.lifecycle import TransitionError, response_metrics, transition
+from service.alerts.rules import AlertConfigError
+from service.cli.context import open_runtime
 from service.cli.output import FormatOpt, chosen, emit
+from service.store import alerts as alerts_repo
+from service.store.repo import utc
 
 alerts_app = typer.Typer(help="Evaluate alert rules and manage alerts.", no_args_is_help=True)
 out = Console()
@@ -18,13 +23,13 @@ err = Console(stderr=True)
 
 
 def _runtime(ctx: typer.Context):
-    from service.alerts.rules import AlertConfigError
-    from service.runtime import Runtime
-
-    rt = Runtime(ctx.obj.settings)
+    """The command's runtime, once its alert rules have been read (a mistake in them is reported
+    and ends the command)."""
+    rt = open_runtime(ctx)
     try:
-        _ = rt.alert_config  # parsed here so a mistake is reported
+        _ = rt.alert_config
     except AlertConfigError as exc:
+        rt.close()
         err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     return rt
@@ -47,13 +52,8 @@ def run_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
 ):
     """Evaluate every rule once: raise new alerts, update ongoing ones. Running it twice raises nothing new."""
-    from service.store.repo import utc
-
-    rt = _runtime(ctx)
-    try:
+    with _runtime(ctx) as rt:
         report = run_once(rt, utc(as_of) if as_of else None)
-    finally:
-        rt.close()
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -75,14 +75,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ):
     """Alerts, most severe and newest first."""
-    from service.store import alerts as alerts_repo
-
-    rt = _runtime(ctx)
-    try:
-        with rt.sessions() as s:
-            rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
-    finally:
-        rt.close()
+    with _runtime(ctx) as rt, rt.sessions() as s:
+        rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
     emit(
         chosen(fmt, as_json),
         title=f"{len(rows)} alerts",
@@ -103,24 +97,17 @@ def list_cmd(
 
 
 def _transition(ctx: typer.Context, alert_id: int, status: str, by: str, note: str | None) -> None:
-    from service.alerts.lifecycle import TransitionError, transition
-    from service.store import alerts as alerts_repo
-
-    rt = _runtime(ctx)
-    try:
-        with rt.sessions() as s:
-            row = alerts_repo.get_alert(s, alert_id=alert_id)
-            if row is None:
-                err.print(f"[red]no alert {alert_id}[/red]")
-                raise typer.Exit(1)
-            try:
-                transition(s, row, status, actor=by, note=note, now=datetime.now(UTC))
-            except TransitionError as exc:
-                err.print(f"[red]{exc}[/red]")
-                raise typer.Exit(1) from None
-            out.print(f"alert {alert_id}: {status} by {by}")
-    finally:
-        rt.close()
+    with _runtime(ctx) as rt, rt.sessions() as s:
+        row = alerts_repo.get_alert(s, alert_id=alert_id)
+        if row is None:
+            err.print(f"[red]no alert {alert_id}[/red]")
+            raise typer.Exit(1)
+        try:
+            transition(s, row, status, actor=by, note=note, now=datetime.now(UTC))
+        except TransitionError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        out.print(f"alert {alert_id}: {status} by {by}")
 
 
 By = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
@@ -142,11 +129,5 @@ def resolve_cmd(ctx: typer.Context, alert_id: int, by: By, note: Note = None):
 @alerts_app.command("metrics")
 def metrics_cmd(ctx: typer.Context):
     """Response metrics as JSON: alerts acknowledged within their deadline, by severity and by region."""
-    from service.alerts.lifecycle import response_metrics
-
-    rt = _runtime(ctx)
-    try:
-        with rt.sessions() as s:
-            out.print_json(json.dumps(response_metrics(s)))
-    finally:
-        rt.close()
+    with _runtime(ctx) as rt, rt.sessions() as s:
+        out.print_json(json.dumps(response_metrics(s)))

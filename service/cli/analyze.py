@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -9,7 +11,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from service.analytics import benchmark as bm
+from service.analytics import theme_cache
+from service.analytics.names import Names, UnknownName
+from service.analytics.segments import breakdown, differences
+from service.analytics.themes import discover
+from service.analytics.windows import default_window, scope_key
+from service.cli.context import open_runtime
 from service.cli.output import Format, FormatOpt, chosen, emit
+from service.store import access as access_repo
 from service.store.repo import (
     AttributeFilterError,
     FeedbackFilter,
@@ -62,15 +72,7 @@ def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
     )
 
 
-def _runtime(ctx: typer.Context):
-    from service.runtime import Runtime
-
-    return Runtime(ctx.obj.settings)
-
-
 def _names(settings):
-    from service.analytics.names import Names
-
     return Names(settings.taxonomy, settings.competitors)
 
 
@@ -81,8 +83,6 @@ def _resolved(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
 
 def _resolved_or_exit(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
     """``_resolved``, an unknown brand, aspect or region exiting with 2 and the valid ones."""
-    from service.analytics.names import UnknownName
-
     try:
         return _resolved(s, settings, flt)
     except UnknownName as exc:
@@ -93,18 +93,12 @@ def _resolved_or_exit(s, settings, flt: FeedbackFilter) -> FeedbackFilter:
 def refresh_theme_cache(rt) -> list[dict]:
     """The themes job: the default windows of everyone's scope (unrestricted, and each active
     API key's regions and brands), computed and stored for ``GET /v1/themes``."""
-    import json
-
-    from sqlalchemy import select
-
-    from service.analytics import theme_cache
-    from service.analytics.windows import scope_key
+    # lazy: service.api.deps imports FastAPI and the scoring stack (~0.35 s)
     from service.api.deps import Caller
-    from service.store.tables import ApiKeyRow
 
     with rt.sessions() as s:
         scopes = {scope_key(FeedbackFilter()): FeedbackFilter()}
-        for row in s.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))):
+        for row in access_repo.list_keys(s, active=True):
             regions, brands = json.loads(row.regions), json.loads(row.brands)
             flt = Caller(
                 id="job",
@@ -125,17 +119,12 @@ def refresh_theme_cache(rt) -> list[dict]:
 def _answer(ctx: typer.Context, query):
     """Run ``query(session, settings)`` on a fresh runtime; an unknown dimension, brand, aspect
     or region exits with 2 and names the valid ones."""
-    from service.analytics.names import UnknownName
-
-    rt = _runtime(ctx)
     try:
-        with rt.sessions() as s:
+        with open_runtime(ctx) as rt, rt.sessions() as s:
             return query(s, rt.settings)
     except (UnknownDimension, UnknownName) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    finally:
-        rt.close()
 
 
 def _pct(share: dict) -> str:
@@ -165,8 +154,6 @@ def segments_cmd(
     limit: Annotated[int, typer.Option(help="Segments shown (largest first).")] = 50,
 ):
     """Volume, sentiment shares, mean and net sentiment (95% intervals) and top aspects per segment."""
-    from service.analytics.segments import breakdown
-
     fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
@@ -223,8 +210,6 @@ def differences_cmd(
     limit: Annotated[int, typer.Option(help="Findings shown.")] = 20,
 ):
     """Segments that differ from the rest (two-proportion tests, Benjamini–Hochberg), strongest first."""
-    from service.analytics.segments import differences
-
     fmt = chosen(fmt, as_json)
     flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
@@ -273,15 +258,9 @@ def themes_cmd(
     ] = False,
 ):
     """Themes of a window (clusters of stored embeddings) with keywords, quotes and growth."""
-    from service.analytics.themes import discover
-    from service.analytics.windows import default_window, scope_key
-
     if refresh_cache:
-        rt = _runtime(ctx)
-        try:
+        with open_runtime(ctx) as rt:
             done = refresh_theme_cache(rt)
-        finally:
-            rt.close()
         emit(
             chosen(fmt, as_json),
             data=done,
@@ -353,10 +332,6 @@ benchmark_app = typer.Typer(
 
 
 def _benchmark_window(s, flt: FeedbackFilter, days: int) -> FeedbackFilter | None:
-    from dataclasses import replace
-
-    from service.analytics.windows import default_window
-
     window = default_window(s, flt, days)
     return None if window is None else replace(flt, since=window[0], until=window[1])
 
@@ -390,8 +365,6 @@ def benchmark_cmd(
     (significant ones marked), or with --priorities the improvement priorities."""
     if ctx.invoked_subcommand is not None:
         return
-    from service.analytics import benchmark as bm
-
     flt = _filter(since, until, [], region, language, attr)
 
     def query(s, st):

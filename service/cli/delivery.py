@@ -11,7 +11,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from service.cli.context import open_runtime
 from service.cli.output import FormatOpt, chosen, emit
+from service.store import outbox as outbox_repo
+from service.store import subscriptions as subs_repo
+from service.store.repo import utc
 
 subscriptions_app = typer.Typer(
     help="Manage email digest and webhook subscriptions.", no_args_is_help=True
@@ -22,12 +26,6 @@ digest_app = typer.Typer(
 outbox_app = typer.Typer(help="Inspect and retry composed messages.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-
-
-def _rt(ctx: typer.Context):
-    from service.runtime import Runtime
-
-    return Runtime(ctx.obj.settings)
 
 
 def _fail(exc: ValidationError | ValueError) -> None:
@@ -77,6 +75,7 @@ def add(
     ] = None,
 ):
     """Subscribe an email address or a webhook."""
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery import subscriptions as subs
 
     try:
@@ -99,15 +98,12 @@ def add(
         )
     except ValidationError as exc:
         _fail(exc)
-    rt = _rt(ctx)
     try:
-        with rt.sessions() as s:
+        with open_runtime(ctx) as rt, rt.sessions() as s:
             row = subs.create(s, data, actor="cli", allow=rt.settings.delivery.webhook_allow)
             out.print_json(json.dumps(subs.subscription_dict(row)))
     except subs.SubscriptionError as exc:
         _fail(exc)
-    finally:
-        rt.close()
 
 
 @subscriptions_app.command("list")
@@ -117,20 +113,12 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ):
     """Every subscription (webhook URLs shown without their query)."""
-    from sqlalchemy import select
-
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.subscriptions import subscription_dict
-    from service.store.tables import SubscriptionRow
 
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            rows = [
-                subscription_dict(r)
-                for r in s.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))
-            ]
-    finally:
-        rt.close()
+            rows = [subscription_dict(r) for r in subs_repo.list_subscriptions(s).rows]
     table = []
     for r in rows:
         scope = (
@@ -173,8 +161,8 @@ def update_cmd(
     ] = [],
 ):
     """Change fields of a subscription, e.g. --set regions=East,North --set send_hour=9."""
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery import subscriptions as subs
-    from service.store.tables import SubscriptionRow
 
     patch: dict = {}
     for pair in set_:
@@ -196,41 +184,32 @@ def update_cmd(
         body = subs.SubscriptionPatch(**patch)
     except ValidationError as exc:
         _fail(exc)
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            row = s.get(SubscriptionRow, subscription_id)
+            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
             out.print_json(
                 json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli")))
             )
-    finally:
-        rt.close()
 
 
 @subscriptions_app.command("remove")
 def remove(ctx: typer.Context, subscription_id: int):
     """Delete a subscription (its sent messages stay in the outbox's history)."""
-    from service.store.tables import SubscriptionRow
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
+    from service.delivery.subscriptions import delete
 
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            row = s.get(SubscriptionRow, subscription_id)
+            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
-            from service.delivery.subscriptions import delete
-
             delete(s, row, actor="cli")
-    finally:
-        rt.close()
     out.print(f"removed subscription {subscription_id}")
 
 
 def _now(at: datetime | None) -> datetime:
-    from service.store.repo import utc
-
     return utc(at) if at else datetime.now(UTC)
 
 
@@ -247,11 +226,8 @@ def run(
 ):
     """Compose what is due (digests, immediate alerts) and send what the outbox holds. Idempotent: safe under cron
     every minute."""
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         report = rt.delivery_service().run(_now(now), send=not compose_only).to_dict()
-    finally:
-        rt.close()
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -271,18 +247,15 @@ def preview_cmd(
     now: Annotated[datetime | None, typer.Option(help="As of this moment; default now.")] = None,
 ):
     """Print the plain-text digest a subscriber would get for their latest period (sends nothing)."""
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.scheduler import preview
-    from service.store.tables import SubscriptionRow
 
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            row = s.get(SubscriptionRow, subscription_id)
+            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
             if row is None:
                 _fail(ValueError(f"no subscription {subscription_id}"))
             p = preview(rt.settings, s, row, _now(now))
-    finally:
-        rt.close()
     out.print(f"[bold]{p['subject']}[/bold]", soft_wrap=True)
     out.print(p["text"], soft_wrap=True, markup=False, highlight=False)
 
@@ -298,10 +271,8 @@ def outbox_list(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ):
     """Composed messages, newest first (dead letters with their last error)."""
-    from sqlalchemy import select
-
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.outbox import outbox_dict
-    from service.store.tables import OutboxRow
 
     if status not in (None, "pending", "sending", "sent", "dead", "cancelled"):
         _fail(
@@ -309,15 +280,10 @@ def outbox_list(
                 f"--status: {status!r} is not one of pending, sending, sent, dead, cancelled"
             )
         )
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            stmt = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
-            if status:
-                stmt = stmt.where(OutboxRow.status == status)
-            rows = [outbox_dict(r) for r in s.scalars(stmt)]
-    finally:
-        rt.close()
+            page = outbox_repo.list_messages(s, statuses=[status] if status else [], limit=limit)
+            rows = [outbox_dict(r) for r in page.rows]
     emit(
         chosen(fmt, as_json),
         title="Outbox",
@@ -341,19 +307,16 @@ def outbox_list(
 @outbox_app.command("retry")
 def outbox_retry(ctx: typer.Context, message_id: int):
     """Queue a dead-lettered message again (sent on the next `radar digest run`)."""
+    # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.outbox import retry
-    from service.store.tables import OutboxRow
 
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            row = s.get(OutboxRow, message_id)
+            row = outbox_repo.get_message(s, message_id=message_id)
             if row is None:
                 _fail(ValueError(f"no message {message_id}"))
             try:
                 retry(s, row)
             except ValueError as exc:
                 _fail(exc)
-    finally:
-        rt.close()
     out.print(f"message {message_id} queued again")

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from service.cli.context import open_runtime
 from service.cli.output import FormatOpt, chosen, emit
+from service.store.access import (
+    AccessError,
+    active_keys_named,
+    create_key,
+    find_key,
+    has_active_admin,
+    key_dict,
+    list_keys,
+    revoke_key,
+)
 
 keys_app = typer.Typer(
     help="API keys: roles admin, analyst, viewer, ingest; optional data scope.",
@@ -16,12 +27,6 @@ keys_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-def _rt(ctx: typer.Context):
-    from service.runtime import Runtime
-
-    return Runtime(ctx.obj.settings)
 
 
 def _split(values: list[str]) -> list[str]:
@@ -42,11 +47,8 @@ def create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ):
     """Create a key and print it once: only its hash is stored."""
-    from service.store.access import AccessError, create_key, key_dict
-
-    rt = _rt(ctx)
     try:
-        with rt.sessions() as s:
+        with open_runtime(ctx) as rt, rt.sessions() as s:
             row, text = create_key(
                 s, role=role, actor="cli", name=name, regions=_split(region), brands=_split(brand)
             )
@@ -54,8 +56,6 @@ def create(
     except AccessError as exc:
         err.print(f"[red]--role: {exc}[/red]")
         raise typer.Exit(2) from None
-    finally:
-        rt.close()
     if as_json:
         out.print_json(json.dumps({**info, "key": text}))
         return
@@ -75,17 +75,9 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ):
     """Every key: prefix, role, scope, when made, last used, revoked."""
-    from sqlalchemy import select
-
-    from service.store.access import key_dict
-    from service.store.tables import ApiKeyRow
-
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            rows = [key_dict(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
-    finally:
-        rt.close()
+            rows = [key_dict(r) for r in list_keys(s)]
     table = [
         [
             str(r["id"]),
@@ -113,38 +105,20 @@ def revoke(
     ctx: typer.Context, prefix: Annotated[str, typer.Argument(help="The key's prefix (or its id).")]
 ):
     """Revoke a key: it stops working at once."""
-    from sqlalchemy import or_, select
-
-    from service.store.access import revoke_key
-    from service.store.tables import ApiKeyRow
-
-    rt = _rt(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         with rt.sessions() as s:
-            cond = ApiKeyRow.prefix == prefix
-            if prefix.isdigit():
-                cond = or_(cond, ApiKeyRow.id == int(prefix))
-            row = s.scalars(select(ApiKeyRow).where(cond)).first()
+            row = find_key(s, prefix_or_id=prefix)
             if row is None:
                 err.print(f"[red]no key {prefix}[/red]")
                 raise typer.Exit(2)
             revoke_key(s, row, actor="cli")
-    finally:
-        rt.close()
     out.print(f"revoked key {row.prefix}")
 
 
 def ensure_admin_key(rt, *, name: str = "first admin") -> str | None:
     """A first admin key when the store has no active admin key (its text), else None."""
-    from sqlalchemy import select
-
-    from service.store.access import create_key
-    from service.store.tables import ApiKeyRow
-
     with rt.sessions() as s:
-        if s.scalar(
-            select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))
-        ):
+        if has_active_admin(s):
             return None
         return create_key(s, role="admin", actor="setup", name=name)[1]
 
@@ -152,14 +126,7 @@ def ensure_admin_key(rt, *, name: str = "first admin") -> str | None:
 def rotate_demo_key(rt) -> str:
     """A fresh "demo admin" key; the previous one is revoked (each `radar demo` prints a key
     that works, and keys do not pile up)."""
-    from sqlalchemy import select
-
-    from service.store.access import create_key, revoke_key
-    from service.store.tables import ApiKeyRow
-
     with rt.sessions() as s:
-        for row in s.scalars(
-            select(ApiKeyRow).where(ApiKeyRow.name == "demo admin", ApiKeyRow.revoked_at.is_(None))
-        ):
+        for row in active_keys_named(s, name="demo admin"):
             revoke_key(s, row, actor="demo")
         return create_key(s, role="admin", actor="demo", name="demo admin")[1]

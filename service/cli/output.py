@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from tqdm import tqdm
 
 UNLIMITED = 100_000  # columns of a console that is not a terminal: each line as long as it is
 
@@ -66,9 +67,8 @@ def emit(
             data = [dict(zip(columns, (_plain(c) for c in row))) for row in rows]
         wide().print_json(json.dumps(data, ensure_ascii=False, default=str))
     elif fmt is Format.csv:
-        from service.jobs.score_file import (
-            csv_cell,  # formulas neutralised, as `radar score` writes
-        )
+        # formulas neutralised, as `radar score` writes; lazy: score_file pulls in scipy (~0.2 s)
+        from service.jobs.score_file import csv_cell
 
         writer = csv.writer(sys.stdout, lineterminator="\r\n")  # CRLF: a cell holding \r is quoted
         writer.writerow(columns)
@@ -88,3 +88,15 @@ def _plain(cell: Any) -> Any:
     if isinstance(cell, str):
         return Text.from_markup(cell).plain
     return cell
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "row") -> tqdm:
+    """A progress bar on stderr (none when ``RADAR_NO_PROGRESS=1``)."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
+    )

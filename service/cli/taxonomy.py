@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from tqdm import tqdm
 
+from service.analytics.taxonomy import TaxonomyError, parse_draft
 from service.cli.analyze import (
     Attr,
     Brand,
@@ -22,9 +24,10 @@ from service.cli.analyze import (
     Until,
     _filter,
     _resolved_or_exit,
-    _runtime,
 )
+from service.cli.context import open_runtime
 from service.cli.output import Format, FormatOpt, chosen, emit, wide
+from service.store.repo import FeedbackFilter
 
 taxonomy_app = typer.Typer(
     help="Test a draft taxonomy on stored items, calibrate thresholds, save it.",
@@ -35,8 +38,6 @@ err = Console(stderr=True)
 
 
 def _draft(file: Path):
-    from service.analytics.taxonomy import TaxonomyError, parse_draft
-
     if not file.exists():
         err.print(f"[red]{file}: no such file[/red]")
         raise typer.Exit(2)
@@ -87,19 +88,15 @@ def test_cmd(
         )
         raise typer.Exit(2)
     flt = _filter(since, until, brand, region, language, attr)
-    rt = _runtime(ctx)
-    try:
-        with rt.sessions() as s:
-            res = rt.preview_taxonomy(
-                s,
-                draft,
-                flt=_resolved_or_exit(s, rt.settings, flt),
-                sample=sample,
-                aspect=aspect,
-                examples=examples,
-            )
-    finally:
-        rt.close()
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        res = rt.preview_taxonomy(
+            s,
+            draft,
+            flt=_resolved_or_exit(s, rt.settings, flt),
+            sample=sample,
+            aspect=aspect,
+            examples=examples,
+        )
     fmt = chosen(fmt, as_json)
     rows = []
     for a in res["aspects"]:
@@ -170,31 +167,26 @@ def calibrate_cmd(
 ):
     """Fit per-aspect model thresholds on the store's own items (no labels): an aspect must not
     tag half the store, nor nothing. Saved beside the model cache; run `radar rescore` after."""
-    from tqdm import tqdm
-
-    from service.store.repo import FeedbackFilter
-
-    rt = _runtime(ctx)
-    bar = tqdm(
-        total=None,
-        desc="calibrate",
-        unit="item",
-        file=sys.stderr,
-        disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
-    )
-    try:
-        with rt.sessions() as s:
-            res = rt.calibrate_taxonomy(
-                s,
-                flt=FeedbackFilter(),
-                sample=sample,
-                max_share=max_share,
-                min_share=min_share,
-                progress=bar.update,
-            )
-    finally:
-        bar.close()
-        rt.close()
+    with open_runtime(ctx) as rt:
+        bar = tqdm(
+            total=None,
+            desc="calibrate",
+            unit="item",
+            file=sys.stderr,
+            disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
+        )
+        try:
+            with rt.sessions() as s:
+                res = rt.calibrate_taxonomy(
+                    s,
+                    flt=FeedbackFilter(),
+                    sample=sample,
+                    max_share=max_share,
+                    min_share=min_share,
+                    progress=bar.update,
+                )
+        finally:
+            bar.close()
     t = Table(title=f"Thresholds fitted on {res['items']} stored items ({res['path']})")
     for col in ("aspect", "threshold", "model share", "rule share", "share after", "change"):
         t.add_column(col)
@@ -231,10 +223,7 @@ def save_cmd(
     """Validate FILE and write it as the config folder's taxonomy.yaml (the old one kept as a
     .bak beside it); stored scores become stale for `radar rescore`."""
     _draft(file)
-    rt = _runtime(ctx)
-    try:
+    with open_runtime(ctx) as rt:
         res = rt.save_taxonomy(file.read_text(encoding="utf-8"))
-    finally:
-        rt.close()
     out.print(json.dumps(res))
     err.print(f"{res['stale_items']} stored items now have stale scores: run `radar rescore`.")

@@ -6,33 +6,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from tqdm import tqdm
 
-from service.cli.analyze import _runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.context import open_runtime
+from service.cli.output import FormatOpt, chosen, emit, progress_bar
+from service.ingest.readers import ReaderError, count_rows, read_records
+from service.store import labels as store
+from service.store.repo import count_stale
+from service.teach.labels import export_rows, import_labels
 
 labels_app = typer.Typer(help="Import and export a team's labels.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 ACTOR = f"cli:{os.environ.get('USER', 'unknown')}"
-
-
-def _bar(total, desc: str, unit: str = "row") -> tqdm:
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        dynamic_ncols=True,
-        file=sys.stderr,
-        disable=os.environ.get("RADAR_NO_PROGRESS") == "1",
-    )
 
 
 @labels_app.command("import")
@@ -61,40 +53,34 @@ def labels_import(
     ] = None,
 ):
     """Import labels; one error per bad row (the good rows are stored), idempotent."""
-    from datetime import datetime
-
-    from service.ingest.readers import ReaderError, count_rows, read_records
-    from service.teach.labels import import_labels
-
     if not file.is_file():
         err.print(f"[red]error:[/red] {file}: no such file")
         raise typer.Exit(2)
-    rt = _runtime(ctx)
-    try:
-        records = read_records(file, fmt)
-        total = count_rows(file, fmt)
-        with _bar(total, f"labels {file.name}") as bar:
-            report = import_labels(
-                rt.sessions,
-                records,
-                taxonomy=rt.settings.taxonomy,
-                actor=ACTOR,
-                now=datetime.now(UTC),
-                partial=partial,
-                on_chunk=bar.update,
+    with open_runtime(ctx) as rt:
+        try:
+            records = read_records(file, fmt)
+            total = count_rows(file, fmt)
+            with progress_bar(total, f"labels {file.name}") as bar:
+                report = import_labels(
+                    rt.sessions,
+                    records,
+                    taxonomy=rt.settings.taxonomy,
+                    actor=ACTOR,
+                    now=datetime.now(UTC),
+                    partial=partial,
+                    on_chunk=bar.update,
+                )
+        except ReaderError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        for e in report.errors[:50]:
+            err.print(f"[yellow]rejected[/yellow] {e}")
+        if errors_out:
+            errors_out.write_text(
+                "".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in report.errors),
+                encoding="utf-8",
             )
-    except ReaderError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    for e in report.errors[:50]:
-        err.print(f"[yellow]rejected[/yellow] {e}")
-    if errors_out:
-        errors_out.write_text(
-            "".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in report.errors),
-            encoding="utf-8",
-        )
-    typer.echo(json.dumps({"file": str(file), **report.as_dict()}))
-    rt.close()
+        typer.echo(json.dumps({"file": str(file), **report.as_dict()}))
 
 
 @labels_app.command("export")
@@ -105,22 +91,19 @@ def labels_export(
     ] = None,
 ):
     """Every labeled item's labels as JSON lines, in the import format."""
-    from service.teach.labels import export_rows
-
-    rt = _runtime(ctx)
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    n = 0
-    try:
-        with rt.sessions() as s:
-            for row in export_rows(s):
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                n += 1
-    finally:
+    with open_runtime(ctx) as rt:
+        fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+        n = 0
+        try:
+            with rt.sessions() as s:
+                for row in export_rows(s):
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    n += 1
+        finally:
+            if output:
+                fh.close()
         if output:
-            fh.close()
-    if output:
-        typer.echo(json.dumps({"output": str(output), "items": n}))
-    rt.close()
+            typer.echo(json.dumps({"output": str(output), "items": n}))
 
 
 def train(
@@ -138,38 +121,38 @@ def train(
 ):
     """Train a team model on every label (and rated items as weak labels), cross-validate it
     against the generic model and store it; it serves only once promoted."""
+    # lazy: service.teach.service pulls in the training stack (scipy, ~0.3 s)
     from service.teach.service import TeachError
 
-    rt = _runtime(ctx)
-    bar = _bar(None, "train", "step")
+    with open_runtime(ctx) as rt:
+        bar = progress_bar(None, "train", "step")
 
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.set_description(stage)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.set_description(stage)
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-    try:
-        with bar:
-            m = rt.train_team_model(name=name, actor=ACTOR, progress=progress)
-    except TeachError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    _print_report(m)
-    result = {
-        "model": m["name"],
-        "sha256": m["sha256"],
-        "seconds": m["params"]["seconds"],
-        "labels": m["params"]["labels"]["items"],
-        "report": _headline(m["report"]),
-    }
-    if promote:
         try:
-            result["serving"] = rt.promote_model(m["name"], actor=ACTOR)
+            with bar:
+                m = rt.train_team_model(name=name, actor=ACTOR, progress=progress)
         except TeachError as exc:
-            err.print(f"[yellow]not promoted:[/yellow] {exc}")
-    typer.echo(json.dumps(result, default=str))
-    rt.close()
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        _print_report(m)
+        result = {
+            "model": m["name"],
+            "sha256": m["sha256"],
+            "seconds": m["params"]["seconds"],
+            "labels": m["params"]["labels"]["items"],
+            "report": _headline(m["report"]),
+        }
+        if promote:
+            try:
+                result["serving"] = rt.promote_model(m["name"], actor=ACTOR)
+            except TeachError as exc:
+                err.print(f"[yellow]not promoted:[/yellow] {exc}")
+        typer.echo(json.dumps(result, default=str))
 
 
 def _headline(report: dict) -> dict:
@@ -234,25 +217,26 @@ def _f(v) -> str:
 
 def models_list(ctx: typer.Context, fmt: FormatOpt = None):
     """The team models, their headline figures (generic → team) and which one serves."""
-    from service.store import labels as store
+    # lazy: service.teach.service pulls in the training stack (scipy, ~0.3 s)
     from service.teach.service import summary
 
-    rt = _runtime(ctx)
-    with rt.sessions() as s:
-        key = store.promoted_key(s)
-        rows = [summary(r, serving=bool(key and key[0] == r.name)) for r in store.team_models(s)]
-    models = [
-        {
-            "name": m["name"],
-            "serving": m["serving"],
-            "created_at": m["created_at"],
-            "labels": m["params"].get("labels", {}).get("items"),
-            "report": _headline(m["report"]),
-        }
-        for m in rows
-    ]
-    serving = rt.serving()
-    rt.close()
+    with open_runtime(ctx) as rt:
+        with rt.sessions() as s:
+            key = store.promoted_key(s)
+            rows = [
+                summary(r, serving=bool(key and key[0] == r.name)) for r in store.team_models(s)
+            ]
+        models = [
+            {
+                "name": m["name"],
+                "serving": m["serving"],
+                "created_at": m["created_at"],
+                "labels": m["params"].get("labels", {}).get("items"),
+                "report": _headline(m["report"]),
+            }
+            for m in rows
+        ]
+        serving = rt.serving()
 
     def fig(m: dict, target: str) -> str:
         h = m["report"].get(target)
@@ -288,11 +272,10 @@ def models_list(ctx: typer.Context, fmt: FormatOpt = None):
 
 def models_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team model name.")]):
     """One team model's full report."""
-    from service.store import labels as store
+    # lazy: service.teach.service pulls in the training stack (scipy, ~0.3 s)
     from service.teach.service import summary
 
-    rt = _runtime(ctx)
-    with rt.sessions() as s:
+    with open_runtime(ctx) as rt, rt.sessions() as s:
         row = store.team_model(s, name=name)
         if row is None:
             err.print(f"[red]error:[/red] no team model {name!r}")
@@ -312,26 +295,25 @@ def models_promote(
     ] = False,
 ):
     """Score new items with this model (`radar rescore` rescores the stored ones)."""
+    # lazy: the model registry and service.teach.service pull in scipy (~0.3 s)
     from service.nlp.registry import ModelError
     from service.teach.service import TeachError
 
-    rt = _runtime(ctx)
-    try:
-        serving = rt.promote_model(name, actor=ACTOR, force=force)
-    except KeyError:
-        err.print(f"[red]error:[/red] no team model {name!r}")
-        raise typer.Exit(2) from None
-    except (TeachError, ModelError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(3) from None
-    from service.store.repo import count_stale
-
-    with rt.sessions() as s:
-        serving["stale_items"] = count_stale(s, model_version=serving["model_version"])
+    with open_runtime(ctx) as rt:
+        try:
+            serving = rt.promote_model(name, actor=ACTOR, force=force)
+        except KeyError:
+            err.print(f"[red]error:[/red] no team model {name!r}")
+            raise typer.Exit(2) from None
+        except (TeachError, ModelError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(3) from None
+        with rt.sessions() as s:
+            serving["stale_items"] = count_stale(s, model_version=serving["model_version"])
     typer.echo(json.dumps(serving))
 
 
 def models_rollback(ctx: typer.Context):
     """Stop serving the promoted team model: the one promoted before it serves again (or the generic one)."""
-    rt = _runtime(ctx)
-    typer.echo(json.dumps(rt.rollback_model(actor=ACTOR)))
+    with open_runtime(ctx) as rt:
+        typer.echo(json.dumps(rt.rollback_model(actor=ACTOR)))
