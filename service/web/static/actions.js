@@ -204,5 +204,6 @@
     return section;
   }
 
-  window.RadarActions = { actions, action: actionPage, alertActions };
+  window.RadarActions = { alertActions };  // the alert page's card
+  Object.assign(window.RadarPages, { actions, action: actionPage });
 })();
