@@ -27,6 +27,8 @@
     return el("section", { class: "card quarter" }, el("h2", {}, label),
               el("div", { class: "kpi", id }, url ? link(value, url) : value), sub ? el("div", { class: "kpi-sub" }, sub) : null);
   }
+  /** An alert's region and segment, as its list and its page show them. */
+  function alertWhere(a) { return [a.region, R.segmentText(a.segment)].filter((x) => x && x !== "–").join(" · ") || "–"; }
   function table(headers, rows, attrs) {
     return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: h.num ? "num" : "" }, h.label ?? h)))),
               el("tbody", {}, rows));
@@ -196,7 +198,7 @@
     return out;
   }
 
-  window.RadarUI = { addDays, periodHref, whole, netClass, kpi, table, quoteList, highlight, correctControl,
+  window.RadarUI = { addDays, periodHref, whole, netClass, kpi, alertWhere, table, quoteList, highlight, correctControl,
                      SENTIMENTS, fig, versus, qualityTable };
   window.RadarPages = {};
 })();

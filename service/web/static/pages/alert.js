@@ -4,7 +4,7 @@
 (() => {
   const R = window.Radar;
   const { el, t, card, api, num, pct, signed, link, chartBox, chart, COLORS } = R;
-  const { addDays, periodHref, table, quoteList } = window.RadarUI;
+  const { addDays, periodHref, table, quoteList, alertWhere } = window.RadarUI;
 
   /** The alert's own series: the observed rate (or gap) per period against what was expected,
    *  with the 95% band the detector judged it by and the periods that broke out of it. */
@@ -49,7 +49,7 @@
       el("p", {}, link(`← ${t("al.back")}`, R.href("/dashboard/alerts"))),
       el("h2", {}, R.severityBadge(a.severity), " ", el("span", { class: `badge st-${a.status}`, id: "alert-status" }, t(`al.${a.status}`)), " ", a.title),
       el("dl", { class: "facts" },
-        [[t("al.type"), a.type], [t("f.brand"), R.brandName(a.brand || "–")], [t("al.segment"), [a.region, R.segmentText(a.segment)].filter((x) => x && x !== "–").join(" · ") || "–"],
+        [[t("al.type"), a.type], [t("f.brand"), R.brandName(a.brand || "–")], [t("al.segment"), alertWhere(a)],
          [t("al.baseline"), a.baseline === null ? "–" : a.metric.includes("rate") || a.metric.includes("share") ? pct(a.baseline) : signed(a.baseline)],
          [t("al.observed"), a.metric.includes("rate") || a.metric.includes("share") ? pct(a.observed) : signed(a.observed)],
          [t("al.confidence"), a.confidence === null ? "–" : pct(a.confidence)], [t("al.onset"), R.date(a.onset)],

@@ -3,7 +3,7 @@
 (() => {
   const R = window.Radar;
   const { el, t, card, api, link } = R;
-  const { table } = window.RadarUI;
+  const { table, alertWhere } = window.RadarUI;
 
   async function alerts(box, w) {
     const q = R.query();
@@ -25,7 +25,7 @@
       el("td", {}, el("span", { class: `badge st-${a.status}` }, t(`al.${a.status}`))),
       el("td", {}, link(a.title, R.href(`/dashboard/alerts/${a.id}`))),
       el("td", {}, R.brandName(a.brand || "–")),
-      el("td", {}, [a.region, R.segmentText(a.segment)].filter((x) => x && x !== "–").join(" · ") || "–"),
+      el("td", {}, alertWhere(a)),
       el("td", { class: "num" }, R.date(a.onset)), el("td", { class: "num" }, R.date(a.last_detected_at))));
     box.append(card(`${t("al.title")} (${res.alerts.length}${res.next_offset ? "+" : ""})`, controls,
       rows.length ? table([t("al.severity"), t("al.status"), "", t("f.brand"), t("al.segment"), { label: t("al.onset"), num: true },
