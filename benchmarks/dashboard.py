@@ -36,7 +36,7 @@ from analytics import fill  # noqa: E402
 
 
 def page_calls(since: str, until: str, prev: str) -> dict[str, list[tuple[str, dict]]]:
-    """The /v1 calls each page makes for the default view (service/web/static/pages.js)."""
+    """The /v1 calls each page makes for the default view (service/web/static/pages/*.js)."""
     w = {"since": since, "until": until}
     return {
         "overview": [

@@ -46,6 +46,31 @@ _TYPES = {
 }
 # pages and scripts are versioned by the package version; assets may be cached for a day
 _CACHE = {"Cache-Control": "public, max-age=86400"}
+# The dashboard's scripts (under static/), run in this order once the document is parsed
+# (deferred): the interface strings, the shared parts (app.js), what pages share (ui.js), the
+# actions pages, then one file per page, each registering itself in window.RadarPages.
+SCRIPTS = (
+    "i18n.js",
+    "app.js",
+    "ui.js",
+    "actions.js",
+    *(
+        f"pages/{name}.js"
+        for name in (
+            "overview",
+            "alerts",
+            "alert",
+            "trends",
+            "segments",
+            "themes",
+            "competitors",
+            "explorer",
+            "taxonomy",
+            "label",
+            "models",
+        )
+    ),
+)
 
 
 @lru_cache(maxsize=1)
@@ -85,10 +110,7 @@ _SHELL = """<!doctype html>
 <link rel="stylesheet" href="/dashboard/assets/app.css?v={version}">
 <script id="radar-config" type="application/json">{config}</script>
 <script src="/dashboard/assets/plotly.min.js?v={plotly}" defer></script>
-<script src="/dashboard/assets/i18n.js?v={version}" defer></script>
-<script src="/dashboard/assets/app.js?v={version}" defer></script>
-<script src="/dashboard/assets/actions.js?v={version}" defer></script>
-<script src="/dashboard/assets/pages.js?v={version}" defer></script>
+{scripts}
 </head>
 <body data-page="{page}">
 <header class="top">
@@ -119,6 +141,10 @@ def _shell(
         plotly=plotly_bundle().stat().st_size,
         page=html.escape(page),
         config=config,
+        scripts="\n".join(
+            f'<script src="/dashboard/assets/{name}?v={html.escape(__version__)}" defer></script>'
+            for name in SCRIPTS
+        ),
     )
     return HTMLResponse(
         body,
@@ -169,12 +195,22 @@ def plotly_js() -> Response:
     return FileResponse(plotly_bundle(), media_type=_TYPES[".js"], headers=_CACHE)
 
 
-@router.get("/dashboard/assets/{name}")
-def asset(name: str) -> Response:
-    path = _STATIC / name
+def _asset(folder: Path, name: str) -> Response:
+    path = folder / name
     if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
         raise ApiError(404, f"no asset {name}")
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_CACHE)
+
+
+@router.get("/dashboard/assets/{name}")
+def asset(name: str) -> Response:
+    return _asset(_STATIC, name)
+
+
+@router.get("/dashboard/assets/pages/{name}")
+def page_script(name: str) -> Response:
+    """One page's script (static/pages/)."""
+    return _asset(_STATIC / "pages", name)
 
 
 @router.get("/dashboard/{page}")

@@ -5,12 +5,9 @@
 (() => {
   const R = window.Radar;
   const { el, t, card, api, pct, link, chartBox, chart, COLORS } = R;
+  const { table } = window.RadarUI;
   const KINDS = ["product", "packaging", "price", "service", "delivery", "communication", "other"];
 
-  function table(headers, rows, attrs) {
-    return el("table", attrs || {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { class: h.num ? "num" : "" }, h.label ?? h)))),
-              el("tbody", {}, rows));
-  }
   function delta(metric, x) {
     if (x === null || x === undefined) return "–";
     if (metric === "negative_share") return `${x > 0 ? "+" : ""}${(100 * x).toFixed(1)} ${t("ac.points")}`;
@@ -204,5 +201,6 @@
     return section;
   }
 
-  window.RadarActions = { actions, action: actionPage, alertActions };
+  window.RadarActions = { alertActions };  // the alert page's card
+  Object.assign(window.RadarPages, { actions, action: actionPage });
 })();

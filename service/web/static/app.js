@@ -1,5 +1,6 @@
 // Feedback Radar dashboard: the shared parts (configuration, key, filters in the URL, API
-// calls, DOM and chart helpers). Pages are drawn by pages.js from /v1 endpoints only.
+// calls, DOM and chart helpers). Pages are drawn by pages/*.js (helpers they share: ui.js)
+// from /v1 endpoints only.
 "use strict";
 
 const Radar = (() => {
