@@ -74,10 +74,12 @@ class HistoryPoint(ResponseModel):
 
 
 class ForecastPoint(ResponseModel):
+    """null where the forecaster gives no finite value (e.g. an extreme alpha)."""
+
     period: str
-    mean: float
-    lower: float
-    upper: float
+    mean: float | None
+    lower: float | None
+    upper: float | None
 
 
 class ForecastSeries(ResponseModel):
