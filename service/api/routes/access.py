@@ -10,7 +10,16 @@ from sqlalchemy import select
 
 from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
-from service.api.schemas import DbInt, require_storable
+from service.api.schemas import (
+    AuditPage,
+    DbInt,
+    ErasureResult,
+    KeyCreated,
+    KeyList,
+    KeyPublic,
+    Me,
+    require_storable,
+)
 from service.store import access, erasure
 from service.store.tables import ApiKeyRow, AuditRow
 
@@ -34,7 +43,10 @@ class ScopeIn(BaseModel):
 
 
 @router.get(
-    "/me", summary="The caller: the key's role and data scope (what the dashboard shows and offers)"
+    "/me",
+    response_model=Me,
+    response_model_exclude_unset=True,
+    summary="The caller: the key's role and data scope (what the dashboard shows and offers)",
 )
 def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     return {
@@ -47,7 +59,11 @@ def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/keys", status_code=201, summary="Create an API key (its text is shown once, in this answer)"
+    "/keys",
+    response_model=KeyCreated,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="Create an API key (its text is shown once, in this answer)",
 )
 def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     require_storable(body)
@@ -62,7 +78,12 @@ def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, 
     return {**access.key_dict(row), "key": text}
 
 
-@router.get("/keys", summary="API keys (prefixes, roles, scopes; never their secrets)")
+@router.get(
+    "/keys",
+    response_model=KeyList,
+    response_model_exclude_unset=True,
+    summary="API keys (prefixes, roles, scopes; never their secrets)",
+)
 def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return {
         "keys": [
@@ -78,7 +99,12 @@ def _key(session, key_id: int) -> ApiKeyRow:
     return row
 
 
-@router.patch("/keys/{key_id}", summary="Change a key's data scope")
+@router.patch(
+    "/keys/{key_id}",
+    response_model=KeyPublic,
+    response_model_exclude_unset=True,
+    summary="Change a key's data scope",
+)
 def scope_key(
     key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep
 ) -> dict[str, Any]:
@@ -94,12 +120,22 @@ def scope_key(
     )
 
 
-@router.delete("/keys/{key_id}", summary="Revoke a key (it stops working at once)")
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyPublic,
+    response_model_exclude_unset=True,
+    summary="Revoke a key (it stops working at once)",
+)
 def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     return access.key_dict(access.revoke_key(session, _key(session, key_id), actor=caller.id))
 
 
-@router.get("/audit", summary="The audit log, newest first")
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    response_model_exclude_unset=True,
+    summary="The audit log, newest first",
+)
 def audit_log(
     session: SessionDep,
     settings: SettingsDep,
@@ -134,6 +170,8 @@ class ErasureIn(BaseModel):
 
 @router.post(
     "/erasure",
+    response_model=ErasureResult,
+    response_model_exclude_unset=True,
     summary="Right to erasure: delete one author's items, scores and embeddings (audited)",
 )
 def erase(

@@ -11,7 +11,7 @@ from service.alerts import lifecycle
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.filters import resolve_names
-from service.api.schemas import DbInt, require_storable
+from service.api.schemas import AlertList, AlertMetrics, AlertPublic, DbInt, require_storable
 from service.store import alerts as alerts_repo
 from service.store.alerts import AlertScope, alert_dict
 from service.store.tables import AlertRow
@@ -23,7 +23,12 @@ def _scope(caller, **kw) -> AlertScope:
     return AlertScope(regions=caller.regions, brands=caller.brands, **kw)
 
 
-@router.get("/alerts", summary="Alerts, most severe and newest first")
+@router.get(
+    "/alerts",
+    response_model=AlertList,
+    response_model_exclude_unset=True,
+    summary="Alerts, most severe and newest first",
+)
 def list_alerts(
     session: SessionDep,
     settings: SettingsDep,
@@ -58,6 +63,8 @@ def list_alerts(
 
 @router.get(
     "/alerts/metrics",
+    response_model=AlertMetrics,
+    response_model_exclude_unset=True,
     summary="Response metrics: alerts acknowledged within their deadline, by severity and region",
 )
 def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -71,7 +78,12 @@ def _get(session, alert_id: int, caller) -> AlertRow:
     return row
 
 
-@router.get("/alerts/{alert_id}", summary="One alert with its history")
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertPublic,
+    response_model_exclude_unset=True,
+    summary="One alert with its history",
+)
 def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = _get(session, alert_id, caller)
     return alert_dict(row, alerts_repo.events_of(session, alert_ids=[row.id]))
@@ -86,6 +98,8 @@ class AlertPatch(BaseModel):
 
 @router.patch(
     "/alerts/{alert_id}",
+    response_model=AlertPublic,
+    response_model_exclude_unset=True,
     summary="Acknowledge, resolve or reopen an alert (who and when are recorded)",
 )
 def patch_alert(

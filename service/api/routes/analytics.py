@@ -14,7 +14,7 @@ from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
-from service.api.schemas import DbInt
+from service.api.schemas import DbInt, SegmentBreakdown, SegmentDifferences, ThemeDetail, ThemeList
 from service.store.access import READ_ROLES
 from service.store.repo import FeedbackFilter, UnknownDimension
 
@@ -34,7 +34,10 @@ def _unknown(exc: UnknownDimension) -> ApiError:
 
 
 @router.get(
-    "/segments", summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals"
+    "/segments",
+    response_model=SegmentBreakdown,
+    response_model_exclude_unset=True,
+    summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals",
 )
 def segments(
     session: SessionDep,
@@ -59,6 +62,8 @@ def segments(
 
 @router.get(
     "/segments/differences",
+    response_model=SegmentDifferences,
+    response_model_exclude_unset=True,
     summary="Segments that differ significantly from the rest (BH-corrected)",
 )
 def differences(
@@ -91,7 +96,10 @@ def differences(
 
 
 @router.get(
-    "/themes", summary="Themes of a window (clusters of the stored embeddings), emerging ones first"
+    "/themes",
+    response_model=ThemeList,
+    response_model_exclude_unset=True,
+    summary="Themes of a window (clusters of the stored embeddings), emerging ones first",
 )
 def themes(
     session: SessionDep,
@@ -138,7 +146,12 @@ def themes(
     )
 
 
-@router.get("/themes/{theme_id}", summary="One theme: keywords, latest quotes and its history")
+@router.get(
+    "/themes/{theme_id}",
+    response_model=ThemeDetail,
+    response_model_exclude_unset=True,
+    summary="One theme: keywords, latest quotes and its history",
+)
 def theme(
     theme_id: DbInt, session: SessionDep, flt: FilterDep, caller: CallerDep
 ) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from service.analytics.windows import default_window
 from service.api.deps import NamesDep, SessionDep, SettingsDep, require
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
+from service.api.schemas import Benchmark, BenchmarkPriorities, GapSeries
 from service.store.access import READ_ROLES
 from service.store.repo import FeedbackFilter, UnknownDimension
 
@@ -48,6 +49,8 @@ def _call(fn, **kw):
 
 @router.get(
     "/benchmark",
+    response_model=Benchmark,
+    response_model_exclude_unset=True,
     summary="Brand × aspect metrics, gaps to our brand (BH-corrected), strengths and weaknesses",
 )
 def benchmark(
@@ -86,7 +89,10 @@ def benchmark(
 
 
 @router.get(
-    "/benchmark/priorities", summary="Our aspects ranked by importance × gap to the best competitor"
+    "/benchmark/priorities",
+    response_model=BenchmarkPriorities,
+    response_model_exclude_unset=True,
+    summary="Our aspects ranked by importance × gap to the best competitor",
 )
 def priorities(
     session: SessionDep,
@@ -117,6 +123,8 @@ def priorities(
 
 @router.get(
     "/benchmark/series",
+    response_model=GapSeries,
+    response_model_exclude_unset=True,
     summary="The gap on one aspect to one competitor per period, with its forecast",
 )
 def series(

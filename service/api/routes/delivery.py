@@ -12,7 +12,15 @@ from sqlalchemy import select
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
-from service.api.schemas import DbInt, require_storable
+from service.api.schemas import (
+    DbInt,
+    DigestPreview,
+    OutboxList,
+    OutboxMessage,
+    SubscriptionList,
+    SubscriptionPublic,
+    require_storable,
+)
 from service.delivery import outbox as ob
 from service.delivery import subscriptions as subs
 from service.store.tables import OutboxRow, SubscriptionRow
@@ -27,7 +35,13 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
     return row
 
 
-@router.post("/subscriptions", status_code=201, summary="Subscribe an email address or a webhook")
+@router.post(
+    "/subscriptions",
+    response_model=SubscriptionPublic,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="Subscribe an email address or a webhook",
+)
 def create_subscription(
     body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep, caller: AdminDep
 ) -> dict[str, Any]:
@@ -41,7 +55,12 @@ def create_subscription(
     return subs.subscription_dict(row)
 
 
-@router.get("/subscriptions", summary="The subscriptions (webhook URLs without their query)")
+@router.get(
+    "/subscriptions",
+    response_model=SubscriptionList,
+    response_model_exclude_unset=True,
+    summary="The subscriptions (webhook URLs without their query)",
+)
 def list_subscriptions(
     session: SessionDep,
     settings: SettingsDep,
@@ -61,7 +80,12 @@ def list_subscriptions(
     }
 
 
-@router.get("/subscriptions/{subscription_id}", summary="One subscription")
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionPublic,
+    response_model_exclude_unset=True,
+    summary="One subscription",
+)
 def get_subscription(
     subscription_id: DbInt, session: SessionDep, caller: AdminDep
 ) -> dict[str, Any]:
@@ -70,6 +94,8 @@ def get_subscription(
 
 @router.patch(
     "/subscriptions/{subscription_id}",
+    response_model=SubscriptionPublic,
+    response_model_exclude_unset=True,
     summary="Change a subscription's scope, schedule or language",
 )
 def patch_subscription(
@@ -85,7 +111,13 @@ def patch_subscription(
     return subs.subscription_dict(row)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Deleted: no body"}},
+    summary="Delete a subscription",
+)
 def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: AdminDep) -> Response:
     subs.delete(session, _get(session, subscription_id), actor=caller.id)
     return Response(status_code=204)
@@ -93,6 +125,8 @@ def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: Adm
 
 @router.get(
     "/subscriptions/{subscription_id}/preview",
+    response_model=DigestPreview,
+    response_model_exclude_unset=True,
     summary="The subscriber's latest digest as plain text (composes and sends nothing)",
 )
 def preview_subscription(
@@ -112,11 +146,15 @@ _PAGE = (
 _INVALID = _PAGE.format(
     title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form=""
 )
-_INVALID_DOC = {
+_PAGE_DOC = {
+    200: {
+        "description": "A page (text/html), not JSON",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
     404: {
         "description": "The link is not valid (a page)",
         "content": {"text/html": {"schema": {"type": "string"}}},
-    }
+    },
 }
 
 
@@ -129,7 +167,7 @@ def _subscription(session, settings, token: str):
 @router.get(
     "/unsubscribe",
     response_class=HTMLResponse,
-    responses=_INVALID_DOC,
+    responses=_PAGE_DOC,
     summary="The signed link of a digest: a page that confirms before unsubscribing",
 )
 def unsubscribe_page(
@@ -165,7 +203,7 @@ def unsubscribe_page(
 @router.post(
     "/unsubscribe",
     response_class=HTMLResponse,
-    responses=_INVALID_DOC,
+    responses=_PAGE_DOC,
     summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)",
 )
 def unsubscribe_post(
@@ -188,6 +226,8 @@ def unsubscribe_post(
 
 @router.get(
     "/outbox",
+    response_model=OutboxList,
+    response_model_exclude_unset=True,
     summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)",
 )
 def list_outbox(
@@ -214,7 +254,12 @@ def list_outbox(
     }
 
 
-@router.post("/outbox/{message_id}/retry", summary="Queue a dead-lettered message again")
+@router.post(
+    "/outbox/{message_id}/retry",
+    response_model=OutboxMessage,
+    response_model_exclude_unset=True,
+    summary="Queue a dead-lettered message again",
+)
 def retry_outbox(message_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
     row = session.get(OutboxRow, message_id)
     if row is None:

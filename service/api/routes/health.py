@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 
 from service.api import readiness as checks
 from service.api.deps import CallerDep, ReadinessDep, SessionDep
-from service.api.schemas import Health, Ready
+from service.api.schemas import Health, Liveness, Ready
 from service.store import repo
 
 router = APIRouter(tags=["health"])
@@ -20,7 +20,12 @@ def health(session: SessionDep, readiness: ReadinessDep, caller: CallerDep) -> H
     return Health(**checks.health(readiness, session, count_items=repo.count_feedback))
 
 
-@router.get("/health/live", summary="Liveness (no key): the process answers")
+@router.get(
+    "/health/live",
+    response_model=Liveness,
+    response_model_exclude_unset=True,
+    summary="Liveness (no key): the process answers",
+)
 def live() -> dict[str, str]:
     return {"status": "alive"}
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, SessionDep
 from service.api.errors import ApiError
+from service.api.schemas import ModelList, ServingModel, TeamModelPublic, TrainingJob
 from service.store import labels as store
 from service.teach.service import TeachError, summary
 
@@ -28,7 +29,12 @@ class PromoteIn(BaseModel):
     )
 
 
-@router.get("/models", summary="The generic model, the team models and which one scores new items")
+@router.get(
+    "/models",
+    response_model=ModelList,
+    response_model_exclude_unset=True,
+    summary="The generic model, the team models and which one scores new items",
+)
 def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     key = store.promoted_key(session)
     models = [
@@ -44,7 +50,11 @@ def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> 
 
 
 @router.post(
-    "/models/train", status_code=202, summary="Train a team model on the labels (background job)"
+    "/models/train",
+    response_model=TrainingJob,
+    response_model_exclude_unset=True,
+    status_code=202,
+    summary="Train a team model on the labels (background job)",
 )
 def train(
     body: TrainIn, runtime: RuntimeDep, session: SessionDep, caller: AnalystDep
@@ -60,7 +70,12 @@ def train(
     return runtime.start_training(name=body.name, actor=caller.id)
 
 
-@router.get("/models/jobs/{job_id}", summary="A training job's progress and outcome")
+@router.get(
+    "/models/jobs/{job_id}",
+    response_model=TrainingJob,
+    response_model_exclude_unset=True,
+    summary="A training job's progress and outcome",
+)
 def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
     j = runtime.jobs.get(job_id)
     if j is None:
@@ -68,7 +83,12 @@ def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
     return j
 
 
-@router.get("/models/{name}", summary="A team model with its full evaluation report")
+@router.get(
+    "/models/{name}",
+    response_model=TeamModelPublic,
+    response_model_exclude_unset=True,
+    summary="A team model with its full evaluation report",
+)
 def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = store.team_model(session, name=name)
     if row is None:
@@ -79,6 +99,8 @@ def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, An
 
 @router.post(
     "/models/{name}/promote",
+    response_model=ServingModel,
+    response_model_exclude_unset=True,
     summary="Score new items with this team model (`generic`: the generic one)",
 )
 def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
@@ -94,6 +116,8 @@ def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -
 
 @router.post(
     "/models/rollback",
+    response_model=ServingModel,
+    response_model_exclude_unset=True,
     summary="Stop serving the promoted team model (the one before it serves again)",
 )
 def rollback(runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:

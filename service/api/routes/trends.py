@@ -12,7 +12,7 @@ from service.analytics.windows import default_window
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
-from service.api.schemas import DbInt, require_storable
+from service.api.schemas import DbInt, ForecastSeries, TrackedPhrase, TrendSeries, require_storable
 from service.store.tables import TrackedPhraseRow
 
 router = APIRouter(tags=["trends"])
@@ -59,6 +59,8 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
 
 @router.get(
     "/trends",
+    response_model=TrendSeries,
+    response_model_exclude_unset=True,
     summary="A metric family per UTC period, with each metric's trend and detected shifts",
 )
 def trends(
@@ -91,7 +93,10 @@ def trends(
 
 
 @router.get(
-    "/forecast", summary="Forecast of one metric with mean, lower and upper for an explicit alpha"
+    "/forecast",
+    response_model=ForecastSeries,
+    response_model_exclude_unset=True,
+    summary="Forecast of one metric with mean, lower and upper for an explicit alpha",
 )
 def forecast(
     session: SessionDep,
@@ -146,6 +151,8 @@ class PhraseIn(BaseModel):
 
 @router.post(
     "/tracked-phrases",
+    response_model=TrackedPhrase,
+    response_model_exclude_unset=True,
     status_code=201,
     summary="Track a keyword or phrase (and its close paraphrases)",
 )
@@ -168,7 +175,12 @@ def track_phrase(
     return tr.phrase_dict(row)
 
 
-@router.get("/tracked-phrases", summary="The tracked phrases")
+@router.get(
+    "/tracked-phrases",
+    response_model=list[TrackedPhrase],
+    response_model_exclude_unset=True,
+    summary="The tracked phrases",
+)
 def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:
     from sqlalchemy import select
 

@@ -143,3 +143,47 @@ class Ready(BaseModel):
     status: str = Field(..., description="ready (200) or not ready (503).")
     failed: list[str] = Field(default_factory=list, description="The checks that failed.")
     checks: list[HealthCheck]
+
+
+class Liveness(BaseModel):
+    status: str = Field(..., description="alive")
+
+
+# Response models of the other resources (one module each), re-exported here.
+from service.api.schemas.access import (  # noqa: E402, F401
+    AuditEntry,
+    AuditPage,
+    ErasureResult,
+    KeyCreated,
+    KeyList,
+    KeyPublic,
+    Me,
+)
+from service.api.schemas.alerts import (  # noqa: E402, F401
+    AlertEvent,
+    AlertList,
+    AlertMetrics,
+    AlertPublic,
+    ResponseSummary,
+)
+from service.api.schemas.analytics import (  # noqa: E402, F401
+    SegmentBreakdown,
+    SegmentDifferences,
+    Theme,
+    ThemeDetail,
+    ThemeList,
+)
+from service.api.schemas.benchmark import (  # noqa: E402, F401
+    Benchmark,
+    BenchmarkPriorities,
+    GapSeries,
+)
+from service.api.schemas.delivery import (  # noqa: E402, F401
+    DigestPreview,
+    OutboxList,
+    OutboxMessage,
+    SubscriptionList,
+    SubscriptionPublic,
+)
+from service.api.schemas.models import ModelList, ServingModel, TeamModelPublic, TrainingJob  # noqa: E402, F401
+from service.api.schemas.trends import ForecastSeries, TrackedPhrase, TrendSeries  # noqa: E402, F401

@@ -1,0 +1,22 @@
+"""What the response models share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+# A datetime the route hands over as a ``datetime`` object: written as ``isoformat()`` (``+00:00``,
+# as FastAPI's encoder wrote it before the route had a model), not pydantic's ``Z``.
+IsoDatetime = Annotated[
+    datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")
+]
+
+
+class ResponseModel(BaseModel):
+    """A response body. The routes return plain dicts and are declared with
+    ``response_model_exclude_unset=True``: a key the dict lacks stays absent (it is not written as
+    null), so a model documents the body without changing it."""
+
+    model_config = ConfigDict(extra="ignore")
