@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
@@ -21,7 +20,7 @@ from service.api.schemas import (
     require_storable,
 )
 from service.store import access, erasure
-from service.store.tables import ApiKeyRow, AuditRow
+from service.store.tables import ApiKeyRow
 
 router = APIRouter(tags=["access"])
 
@@ -85,15 +84,11 @@ def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, 
     summary="API keys (prefixes, roles, scopes; never their secrets)",
 )
 def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
-    return {
-        "keys": [
-            access.key_dict(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))
-        ]
-    }
+    return {"keys": [access.key_dict(r) for r in access.list_keys(session)]}
 
 
 def _key(session, key_id: int) -> ApiKeyRow:
-    row = session.get(ApiKeyRow, key_id)
+    row = access.get_key(session, key_id=key_id)
     if row is None:
         raise ApiError(404, f"no key {key_id}")
     return row
@@ -147,16 +142,16 @@ def audit_log(
     limit: Annotated[int, Query(ge=1)] = 100,
     offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    stmt = select(AuditRow).order_by(AuditRow.id.desc())
-    if action:
-        stmt = stmt.where(AuditRow.action.in_(action))
-    if actor:
-        stmt = stmt.where(AuditRow.actor.in_(actor))
-    limit = min(limit, settings.limits.page_size_max)
-    rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
+    page = access.audit_entries(
+        session,
+        actions=action,
+        actors=actor,
+        offset=offset,
+        limit=min(limit, settings.limits.page_size_max),
+    )
     return {
-        "entries": [access.audit_dict(r) for r in rows[:limit]],
-        "next_offset": offset + limit if len(rows) > limit else None,
+        "entries": [access.audit_dict(r) for r in page.rows],
+        "next_offset": page.next_offset,
     }
 
 

@@ -18,6 +18,7 @@ from service.api.schemas import DbInt, require_storable
 from service.store import actions as store
 from service.store import alerts as alerts_repo
 from service.store import repo
+from service.store.paging import Page
 
 router = APIRouter(tags=["actions"])
 
@@ -396,9 +397,10 @@ def list_actions(
         offset=offset,
     )
     now = datetime.now(UTC)
+    page = Page.of(rows, offset=offset, limit=limit)
     return {
-        "actions": [public(session, r, with_effect=effect, now=now) for r in rows[:limit]],
-        "next_offset": offset + limit if len(rows) > limit else None,
+        "actions": [public(session, r, with_effect=effect, now=now) for r in page.rows],
+        "next_offset": page.next_offset,
     }
 
 

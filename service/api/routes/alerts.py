@@ -14,6 +14,7 @@ from service.api.filters import resolve_names
 from service.api.schemas import AlertList, AlertMetrics, AlertPublic, DbInt, require_storable
 from service.store import alerts as alerts_repo
 from service.store.alerts import AlertScope, alert_dict
+from service.store.paging import Page
 from service.store.tables import AlertRow
 
 router = APIRouter(tags=["alerts"])
@@ -55,10 +56,8 @@ def list_alerts(
         limit=limit + 1,
         offset=offset,
     )
-    return {
-        "alerts": [alert_dict(r) for r in rows[:limit]],
-        "next_offset": offset + limit if len(rows) > limit else None,
-    }
+    page = Page.of(rows, offset=offset, limit=limit)
+    return {"alerts": [alert_dict(r) for r in page.rows], "next_offset": page.next_offset}
 
 
 @router.get(

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
@@ -23,13 +22,15 @@ from service.api.schemas import (
 )
 from service.delivery import outbox as ob
 from service.delivery import subscriptions as subs
-from service.store.tables import OutboxRow, SubscriptionRow
+from service.store import outbox as outbox_repo
+from service.store import subscriptions as subs_repo
+from service.store.tables import SubscriptionRow
 
 router = APIRouter(tags=["delivery"])
 
 
 def _get(session, subscription_id: int) -> SubscriptionRow:
-    row = session.get(SubscriptionRow, subscription_id)
+    row = subs_repo.get_subscription(session, subscription_id=subscription_id)
     if row is None:
         raise ApiError(404, f"no subscription {subscription_id}")
     return row
@@ -69,14 +70,12 @@ def list_subscriptions(
     limit: Annotated[int, Query(ge=1)] = 100,
     offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    stmt = select(SubscriptionRow).order_by(SubscriptionRow.id)
-    if active is not None:
-        stmt = stmt.where(SubscriptionRow.active.is_(active))
-    limit = min(limit, settings.limits.page_size_max)
-    rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
+    page = subs_repo.list_subscriptions(
+        session, active=active, offset=offset, limit=min(limit, settings.limits.page_size_max)
+    )
     return {
-        "subscriptions": [subs.subscription_dict(r) for r in rows[:limit]],
-        "next_offset": offset + limit if len(rows) > limit else None,
+        "subscriptions": [subs.subscription_dict(r) for r in page.rows],
+        "next_offset": page.next_offset,
     }
 
 
@@ -241,16 +240,16 @@ def list_outbox(
     limit: Annotated[int, Query(ge=1)] = 100,
     offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    stmt = select(OutboxRow).order_by(OutboxRow.id.desc())
-    if status:
-        stmt = stmt.where(OutboxRow.status.in_(status))
-    if subscription_id is not None:
-        stmt = stmt.where(OutboxRow.subscription_id == subscription_id)
-    limit = min(limit, settings.limits.page_size_max)
-    rows = session.scalars(stmt.offset(offset).limit(limit + 1)).all()
+    page = outbox_repo.list_messages(
+        session,
+        statuses=status,
+        subscription_id=subscription_id,
+        offset=offset,
+        limit=min(limit, settings.limits.page_size_max),
+    )
     return {
-        "messages": [ob.outbox_dict(r) for r in rows[:limit]],
-        "next_offset": offset + limit if len(rows) > limit else None,
+        "messages": [ob.outbox_dict(r) for r in page.rows],
+        "next_offset": page.next_offset,
     }
 
 
@@ -261,7 +260,7 @@ def list_outbox(
     summary="Queue a dead-lettered message again",
 )
 def retry_outbox(message_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
-    row = session.get(OutboxRow, message_id)
+    row = outbox_repo.get_message(session, message_id=message_id)
     if row is None:
         raise ApiError(404, f"no message {message_id}")
     try:

@@ -13,6 +13,7 @@ from service.api.deps import AnalystDep, NamesDep, ReaderDep, ScorerDep, Session
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
 from service.api.schemas import DbInt, ForecastSeries, TrackedPhrase, TrendSeries, require_storable
+from service.store import phrases as phrases_repo
 from service.store.tables import TrackedPhraseRow
 
 router = APIRouter(tags=["trends"])
@@ -47,7 +48,7 @@ def _phrase(session, phrase_id: int | None, aspect: str | None, caller) -> Track
             "give an aspect or a phrase_id, not both",
             [{"field": "query.phrase_id", "message": "with aspect"}],
         )
-    row = session.get(TrackedPhraseRow, phrase_id)
+    row = phrases_repo.get_phrase(session, phrase_id=phrase_id)
     if row is None or not _scope(caller).sees(row):
         raise ApiError(404, f"no tracked phrase {phrase_id}")
     return row
@@ -182,11 +183,5 @@ def track_phrase(
     summary="The tracked phrases",
 )
 def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
     scope = _scope(caller)
-    return [
-        tr.phrase_dict(r)
-        for r in session.scalars(select(TrackedPhraseRow).order_by(TrackedPhraseRow.id))
-        if scope.sees(r)
-    ]
+    return [tr.phrase_dict(r) for r in phrases_repo.list_phrases(session) if scope.sees(r)]
