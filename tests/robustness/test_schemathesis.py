@@ -5,10 +5,9 @@ generated requests, valid and invalid (generation mode "all"), checking that
 - no request gets a 5xx (`not_a_server_error`);
 - every status code and content type answered is documented (`status_code_conformance`,
   `content_type_conformance`, `response_headers_conformance`) and every body matches its
-  documented schema (`response_schema_conformance`). That is a real check for the routes with
-  a response model (feedback list/item, ingest, score, health) and for every 4xx body (the
-  documented `Error` shape); the routes typed ``dict[str, Any]`` document a bare object, so
-  for them it checks only that the answer is a JSON object.
+  documented schema (`response_schema_conformance`): every `/v1` operation declares a named
+  response model (``tests/api/test_openapi_schemas.py``), and every 4xx body the documented
+  `Error` shape.
 
 `negative_data_rejection` (a request that breaks the schema must get a 4xx) is left out by
 default: pydantic's lax parsing accepts what the schema's formats do not promise (epoch
