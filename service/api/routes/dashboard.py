@@ -43,6 +43,7 @@ _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json",  # strings.json: the interface words, shared with the digests
 }
 # pages and scripts are versioned by the package version; assets may be cached for a day
 _CACHE = {"Cache-Control": "public, max-age=86400"}
