@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import DeliverySettings
 from service.delivery.webhook import SendResult, redact_url, send
+from service.store import outbox as outbox_repo
 from service.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ def failpoint(name: str) -> None:
 
 
 def composed(session: Session, dedupe_key: str) -> bool:
-    return (
-        session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)) is not None
-    )
+    return outbox_repo.has_message(session, dedupe_key=dedupe_key)
 
 
 def enqueue(

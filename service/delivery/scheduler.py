@@ -21,7 +21,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -30,8 +29,10 @@ from service.delivery.outbox import Dispatcher, DispatchReport, composed, enqueu
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
 from service.delivery.webhook import compose
 from service.store import alerts as alerts_repo
+from service.store import outbox as outbox_repo
+from service.store import subscriptions as subs_repo
 from service.store.alerts import alert_dict
-from service.store.tables import OutboxRow, SubscriptionRow
+from service.store.tables import SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,7 @@ class DeliveryService:
         now = (now or datetime.now(UTC)).astimezone(UTC)
         report = RunReport(now=now)
         with self.sessions() as session:
-            subs = session.scalars(
-                select(SubscriptionRow)
-                .where(SubscriptionRow.active.is_(True))
-                .order_by(SubscriptionRow.id)
-            ).all()
+            subs = subs_repo.list_subscriptions(session, active=True).rows
             for sub in subs:
                 sid = sub.id
                 try:  # one subscriber's problem never stops the others
@@ -109,11 +106,7 @@ class DeliveryService:
         key = f"digest:{_who(sub)}:{period.key}"
         if composed(session, key):
             return
-        last = session.scalar(
-            select(func.max(OutboxRow.period_end)).where(
-                OutboxRow.dedupe_key.like(f"digest:{_who(sub)}:%")
-            )
-        )
+        last = outbox_repo.last_period_end(session, prefix=f"digest:{_who(sub)}:")
         since = (
             min(last, period.start) if last is not None else period.start
         )  # the last digest sent, or skipped gaps
@@ -184,11 +177,7 @@ class DeliveryService:
             session, scope=alerts_in_scope(sub), start=sub.immediate_since, end=now
         )
         prefix = f"alert:{_who(sub)}:"
-        done = set(
-            session.scalars(
-                select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(prefix + "%"))
-            )
-        )
+        done = outbox_repo.keys_with_prefix(session, prefix=prefix)
         taxonomy, public = self.settings.taxonomy, self.delivery.public_url
         for row in rows:
             key = f"{prefix}{row.id}"

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from service.delivery.targets import TargetRefused, check_url
 from service.delivery.webhook import redact_url
+from service.store import subscriptions as subs_repo
 from service.store.access import audit
 from service.store.alerts import AlertScope
 from service.store.tables import SubscriptionRow
@@ -366,7 +367,7 @@ def from_token(session: Session, token: str, key: bytes) -> SubscriptionRow | No
     head, _, mac = token.partition(".")
     if not (head.isascii() and head.isdigit() and len(head) <= 18) or not mac:
         return None
-    row = session.get(SubscriptionRow, int(head))
+    row = subs_repo.get_subscription(session, subscription_id=int(head))
     if row is None or not hmac.compare_digest(
         mac.encode("utf-8", "replace"), _mac(row.id, row.token_salt, key).encode()
     ):
