@@ -127,48 +127,26 @@ class DeliveryService:
         d.benchmark = dg.digest_benchmark(
             session, sub, period, our_brand=self.settings.competitors.our_brand
         )
-        taxonomy = self.settings.taxonomy
-        public = self.delivery.public_url
-        if sub.channel == "email":
-            unsub = dg.unsubscribe_url(public, sub, self._key)
-            r = dg.render_digest(
+        taxonomy, public = self.settings.taxonomy, self.delivery.public_url
+        self._enqueue(
+            session,
+            sub,
+            key,
+            now=now,
+            date=period.end,
+            email=lambda unsub: dg.render_digest(
                 d,
                 public_url=public,
                 unsubscribe_url=unsub,
                 taxonomy=taxonomy,
                 max_charts=self.delivery.max_charts,
                 charts=self.charts,
-            )
-            msg_id = dg.message_id(key, self.delivery.sender)
-            payload = dg.email_bytes(
-                r,
-                to=sub.target,
-                sender=self.delivery.sender,
-                msg_id=msg_id,
-                date=period.end,
-                language=sub.language,
-                unsubscribe_url=unsub,
-            )
-            subject = r.subject
-        else:
-            notice = dg.digest_notice(d, public_url=public, taxonomy=taxonomy)
-            notice.data["id"] = key
-            payload, subject, msg_id = compose(sub.format, notice), notice.title, key
-        if enqueue(
-            session,
-            dedupe_key=key,
-            subscription_id=sub.id,
-            channel=sub.channel,
-            format=sub.format,
-            target=sub.target,
-            subject=subject,
-            message_id=msg_id,
-            payload=payload,
-            now=now,
+            ),
+            notice=lambda: dg.digest_notice(d, public_url=public, taxonomy=taxonomy),
+            report=report,
             period_start=period.start,
             period_end=period.end,
-        ):
-            report.composed.append(key)
+        )
 
     def _compose_alerts(
         self, session: Session, sub: SubscriptionRow, now: datetime, report: RunReport
@@ -184,44 +162,74 @@ class DeliveryService:
             if key in done:
                 continue
             alert = alert_dict(row)
-            if sub.channel == "email":
-                unsub = dg.unsubscribe_url(public, sub, self._key)
-                r = dg.render_alert(
+            self._enqueue(
+                session,
+                sub,
+                key,
+                now=now,
+                date=row.first_detected_at,
+                email=lambda unsub, alert=alert: dg.render_alert(
                     alert,
                     sub,
                     public_url=public,
                     unsubscribe_url=unsub,
                     taxonomy=taxonomy,
                     charts=self.charts,
-                )
-                msg_id = dg.message_id(key, self.delivery.sender)
-                payload = dg.email_bytes(
-                    r,
-                    to=sub.target,
-                    sender=self.delivery.sender,
-                    msg_id=msg_id,
-                    date=row.first_detected_at,
-                    language=sub.language,
-                    unsubscribe_url=unsub,
-                )
-                subject = r.subject
-            else:
-                notice = dg.alert_notice(alert, sub, public_url=public, taxonomy=taxonomy)
-                notice.data["id"] = key
-                payload, subject, msg_id = compose(sub.format, notice), notice.title, key
-            if enqueue(
-                session,
-                dedupe_key=key,
-                subscription_id=sub.id,
-                channel=sub.channel,
-                format=sub.format,
-                target=sub.target,
-                subject=subject,
-                message_id=msg_id,
-                payload=payload,
-                now=now,
-            ):
-                report.composed.append(key)
+                ),
+                notice=lambda alert=alert: dg.alert_notice(
+                    alert, sub, public_url=public, taxonomy=taxonomy
+                ),
+                report=report,
+            )
+
+    def _enqueue(
+        self,
+        session: Session,
+        sub: SubscriptionRow,
+        key: str,
+        *,
+        now: datetime,
+        date: datetime,
+        email,
+        notice,
+        report: RunReport,
+        **period,
+    ) -> None:
+        """One message for ``sub`` into the outbox under ``key``: an email rendered by
+        ``email(unsubscribe_url)``, or the webhook body of ``notice()`` in the subscription's
+        format; ``period``: the digest period's ``period_start`` and ``period_end``."""
+        if sub.channel == "email":
+            unsub = dg.unsubscribe_url(self.delivery.public_url, sub, self._key)
+            r = email(unsub)
+            msg_id = dg.message_id(key, self.delivery.sender)
+            payload = dg.email_bytes(
+                r,
+                to=sub.target,
+                sender=self.delivery.sender,
+                msg_id=msg_id,
+                date=date,
+                language=sub.language,
+                unsubscribe_url=unsub,
+            )
+            subject = r.subject
+        else:
+            n = notice()
+            n.data["id"] = key
+            payload, subject, msg_id = compose(sub.format, n), n.title, key
+        if enqueue(
+            session,
+            dedupe_key=key,
+            subscription_id=sub.id,
+            channel=sub.channel,
+            format=sub.format,
+            target=sub.target,
+            subject=subject,
+            message_id=msg_id,
+            payload=payload,
+            now=now,
+            **period,
+        ):
+            report.composed.append(key)
 
 
 def _who(sub: SubscriptionRow) -> str:
