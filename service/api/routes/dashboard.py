@@ -55,22 +55,8 @@ SCRIPTS = (
     "app.js",
     "ui.js",
     "actions.js",
-    *(
-        f"pages/{name}.js"
-        for name in (
-            "overview",
-            "alerts",
-            "alert",
-            "trends",
-            "segments",
-            "themes",
-            "competitors",
-            "explorer",
-            "taxonomy",
-            "label",
-            "models",
-        )
-    ),
+    # every page of PAGES has its script, and the alert page too; the actions pages are actions.js
+    *(f"pages/{name}.js" for name in (*(p for p in PAGES if p != "actions"), "alert")),
 )
 
 
