@@ -50,6 +50,22 @@ def _tail(rng) -> str:
     return " ".join(rng.sample(FILLER, 6))
 
 
+def _crushed_burst(now, rng) -> list[dict]:
+    """15 angry posts about crushed boxes over the last five hours: a crisis burst."""
+    return [
+        {
+            "source": "s",
+            "channel": "social",
+            "external_id": f"c{i}",
+            "language": "en",
+            "brand": "spicewell",
+            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
+            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
+        }
+        for i in range(15)
+    ]
+
+
 def _spicy_text(rng, hot: bool) -> str:
     r = rng.random()
     return (
@@ -194,18 +210,7 @@ def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
         }
         for i in range(170)
     ]
-    rows += [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"c{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
-            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
-        }
-        for i in range(15)
-    ]
+    rows += _crushed_burst(now, rng)
     rows += [
         {
             "source": "s",
@@ -382,18 +387,7 @@ def test_a_rule_that_cannot_run_is_reported_and_the_others_still_run(db_url, mak
         }
         for i in range(170)
     ]
-    rows += [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"c{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
-            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
-        }
-        for i in range(15)
-    ]
+    rows += _crushed_burst(now, rng)
     rt.ingest_service().ingest(list(enumerate(rows)))
     engine = _engine(
         rt,
