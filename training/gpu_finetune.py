@@ -21,7 +21,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.nlp.e5_build import _Q4, QK, dequantize_q4_0, xlmr_config  # noqa: E402
+from service.nlp.e5_build import (  # noqa: E402
+    _Q4,
+    QK,
+    assemble_state_dict,
+    dequantize_q4_0,
+    xlmr_config,
+)
 
 
 def load_pack(path: Path):
@@ -39,32 +45,7 @@ def load_pack(path: Path):
         )
         return arr.reshape(rows, -1) if rows else arr
 
-    H, FF = h["hidden"], h["ffn"]
-    sd = {
-        "embeddings.word_embeddings.weight": tensor("emb.word", meta["vocab"]),
-        "embeddings.position_embeddings.weight": np.concatenate(
-            [np.zeros((2, H), np.float32), tensor("emb.pos", h["max_positions"])]
-        ),
-        "embeddings.token_type_embeddings.weight": tensor("emb.type", h["type_vocab"]),
-        "embeddings.LayerNorm.weight": tensor("emb.ln.w"),
-        "embeddings.LayerNorm.bias": tensor("emb.ln.b"),
-    }
-    parts = {
-        "q": ("attention.self.query", H),
-        "k": ("attention.self.key", H),
-        "v": ("attention.self.value", H),
-        "ao": ("attention.output.dense", H),
-        "fi": ("intermediate.dense", FF),
-        "fo": ("output.dense", H),
-    }
-    for layer in range(h["layers"]):
-        pre = f"encoder.layer.{layer}."
-        for short, (hf, rows) in parts.items():
-            sd[pre + hf + ".weight"] = tensor(f"l{layer}.{short}.w", rows)
-            sd[pre + hf + ".bias"] = tensor(f"l{layer}.{short}.b")
-        for short, hf in {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}.items():
-            sd[pre + hf + ".weight"] = tensor(f"l{layer}.{short}.w")
-            sd[pre + hf + ".bias"] = tensor(f"l{layer}.{short}.b")
+    sd = assemble_state_dict(h, vocab=meta["vocab"], array=tensor)
     sets = [
         (
             s,

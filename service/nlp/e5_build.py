@@ -139,16 +139,27 @@ def read_e5_file(path: Path) -> E5File:
 
 
 def state_dict(f: E5File, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    h = f.header
+    return assemble_state_dict(f.header, vocab=f.header["vocab"], array=f.array, progress=progress)
+
+
+def assemble_state_dict(
+    h: dict,
+    *,
+    vocab: int,
+    array: Callable[..., np.ndarray],
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The transformers XLM-RoBERTa state dict of an e5 file's tensors, each read by
+    ``array(name, rows=None)`` (``progress(1)`` after each layer)."""
     H, FF = h["hidden"], h["ffn"]
     sd = {
-        "embeddings.word_embeddings.weight": f.array("emb.word", h["vocab"]),
+        "embeddings.word_embeddings.weight": array("emb.word", vocab),
         "embeddings.position_embeddings.weight": np.concatenate(
-            [np.zeros((2, H), np.float32), f.array("emb.pos", h["max_positions"])]
+            [np.zeros((2, H), np.float32), array("emb.pos", h["max_positions"])]
         ),
-        "embeddings.token_type_embeddings.weight": f.array("emb.type", h["type_vocab"]),
-        "embeddings.LayerNorm.weight": f.array("emb.ln.w"),
-        "embeddings.LayerNorm.bias": f.array("emb.ln.b"),
+        "embeddings.token_type_embeddings.weight": array("emb.type", h["type_vocab"]),
+        "embeddings.LayerNorm.weight": array("emb.ln.w"),
+        "embeddings.LayerNorm.bias": array("emb.ln.b"),
     }
     parts = {
         "q": ("attention.self.query", H),
@@ -162,11 +173,11 @@ def state_dict(f: E5File, progress: Callable[[int], None] | None = None) -> dict
     for layer in range(h["layers"]):
         pre = f"encoder.layer.{layer}."
         for short, (hf, rows) in parts.items():
-            sd[pre + hf + ".weight"] = f.array(f"l{layer}.{short}.w", rows)
-            sd[pre + hf + ".bias"] = f.array(f"l{layer}.{short}.b")
+            sd[pre + hf + ".weight"] = array(f"l{layer}.{short}.w", rows)
+            sd[pre + hf + ".bias"] = array(f"l{layer}.{short}.b")
         for short, hf in norms.items():
-            sd[pre + hf + ".weight"] = f.array(f"l{layer}.{short}.w")
-            sd[pre + hf + ".bias"] = f.array(f"l{layer}.{short}.b")
+            sd[pre + hf + ".weight"] = array(f"l{layer}.{short}.w")
+            sd[pre + hf + ".bias"] = array(f"l{layer}.{short}.b")
         if progress:
             progress(1)
     return sd
