@@ -6,7 +6,7 @@ For every sentiment dev set in ``../shared/data`` (SST-2, TweetEval, UMSAB × 8,
 MAMS clauses; the training preset's dev sets):
 
 - ``agree_int8``: the share of sentiment labels the served int8 graph (per-token activation
-  scales, ``service.nlp.onnx_export``) gives as the fp32 PyTorch encoder does, with the same head;
+  scales, ``service.nlp.build.onnx_export``) gives as the fp32 PyTorch encoder does, with the same head;
 - ``agree_dynamic``: the same for ONNX Runtime's dynamic int8 (one activation scale per tensor,
   what was served before), built here from the same fp32 graph; ``--no-dynamic`` skips it;
 - ``metric_fp32`` / ``metric_int8``: the set's own metric under each.

@@ -16,7 +16,7 @@ CHUNK = 2048
 def _folder(encoder: Encoder, cache_dir: Path) -> Path:
     """Per encoder and runtime (an int8 encoder's embeddings are not the fp32 ones, nor those
     of an earlier int8 graph)."""
-    from service.nlp.onnx_export import ONNX_VERSION
+    from service.nlp.build.onnx_export import ONNX_VERSION
 
     runtime = getattr(encoder, "runtime", "torch")
     return (

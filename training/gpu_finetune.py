@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.nlp.e5_build import (  # noqa: E402
+from service.nlp.build.e5_build import (  # noqa: E402
     _Q4,
     QK,
     assemble_state_dict,

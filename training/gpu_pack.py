@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from service.config import Settings
-from service.nlp.e5_build import read_e5_file
+from service.nlp.build.e5_build import read_e5_file
 from service.nlp.registry import ModelRegistry
 from training.train_sentiment_head import _weight, datasets
 

@@ -2,7 +2,7 @@
 
     python -m training.train_sentiment [--freeze 8 --rank 8 --epochs 2 --max-per-set 5000 --threads 2]
 
-What it trains: low-rank adapters (``service/nlp/lora.py``) on every linear layer of the
+What it trains: low-rank adapters (``service/nlp/build/lora.py``) on every linear layer of the
 encoder's top ``12 - freeze`` layers, and the sentiment MLP head on the pooled embedding.
 The bottom ``freeze`` layers stay frozen, so their output is computed once per training
 text and cached on disk (``<model cache>/finetune/``); each step then runs only the top
@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from service.config import Settings
-from service.nlp.lora import add_lora, save_adapter
+from service.nlp.build.lora import add_lora, save_adapter
 from service.nlp.registry import ModelRegistry
 from service.nlp.sentiment import SentimentHead
 from training import data as D

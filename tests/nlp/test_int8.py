@@ -5,7 +5,7 @@ import pytest
 
 from service.config import Settings
 from service.demo.generator import DemoConfig, DemoGenerator
-from service.nlp.onnx_export import export
+from service.nlp.build.onnx_export import export
 from service.nlp.registry import ModelError, ModelRegistry
 from service.runtime import Runtime
 

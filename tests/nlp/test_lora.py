@@ -3,7 +3,7 @@
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
-from service.nlp.lora import add_lora, load_adapter, merge_adapter, save_adapter
+from service.nlp.build.lora import add_lora, load_adapter, merge_adapter, save_adapter
 
 
 def _tiny(seed: int) -> XLMRobertaModel:

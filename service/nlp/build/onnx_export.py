@@ -30,7 +30,7 @@ transformer activations carry a few outlier channels that set every token's scal
 the rest, so each input channel ``c`` is divided by ``s_c = max|x_c|^α / max|W_c|^(1-α)`` and the
 weight rows multiplied by it, which leaves the fp32 product unchanged and moves the outliers
 into the per-channel weight scales. ``max|x_c|`` is calibrated once at build time on the
-fixed parity texts (``service.nlp.parity_texts``), so ``s`` is a constant of the graph and
+fixed parity texts (``service.nlp.build.parity_texts``), so ``s`` is a constant of the graph and
 changes nothing about batch independence.
 
 The scales are multiplied after the integer product in the order ``(int32 · w_scale) · s``:
@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from service.nlp.build.parity_texts import parity_texts
 from service.nlp.checksums import sha256_file
-from service.nlp.parity_texts import parity_texts
 
 ONNX_VERSION = 5  # 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster)
 OPSET = 17
@@ -108,7 +108,7 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
         "source_digest": src,
         "files": files,
         "quantisation": f"int8, one activation scale per token, per-channel weights "
-        f"(service.nlp.onnx_export.quantize_per_token): {stats['matmuls']} matrix "
+        f"(service.nlp.build.onnx_export.quantize_per_token): {stats['matmuls']} matrix "
         f"products ({stats['smoothed']} inputs smoothed, alpha {SMOOTH_ALPHA}), "
         f"{stats['embeddings']} embedding table(s) int8 per row",
     }

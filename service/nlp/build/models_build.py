@@ -7,13 +7,13 @@ import json
 import shutil
 from collections.abc import Callable
 
-from service.nlp import e5_build
+from service.nlp.build import e5_build
+from service.nlp.build.e5_parity import check_parity
+from service.nlp.build.lora import load_adapter, merge_adapter
+from service.nlp.build.onnx_export import export
+from service.nlp.build.parity_texts import parity_texts
 from service.nlp.checksums import sha256_file
-from service.nlp.e5_parity import check_parity
 from service.nlp.encoder import TransformerEncoder
-from service.nlp.lora import load_adapter, merge_adapter
-from service.nlp.onnx_export import export
-from service.nlp.parity_texts import parity_texts
 from service.nlp.registry import ModelError, ModelRegistry
 
 PARITY_MEAN, PARITY_MIN = 0.99, 0.97
