@@ -37,10 +37,9 @@ from service.delivery.digest_render import (
     render_digest,
 )
 from service.delivery.message import email_bytes, message_id, unsubscribe_url
-from service.delivery.strings import STRINGS, t
+from service.delivery.strings import t
 
 __all__ = [
-    "STRINGS",
     "ActionReport",
     "Digest",
     "Rendered",
