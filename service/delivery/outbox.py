@@ -44,7 +44,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import DeliverySettings
 from service.delivery.webhook import SendResult, redact_url, send
-from service.store import outbox as outbox_repo
 from service.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -56,10 +55,6 @@ def failpoint(name: str) -> None:
     """Die here, as a crash would, when ``RADAR_FAILPOINTS`` names this point (tests only)."""
     if name in os.environ.get(FAILPOINTS_ENV, "").split(","):
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def composed(session: Session, dedupe_key: str) -> bool:
-    return outbox_repo.has_message(session, dedupe_key=dedupe_key)
 
 
 def enqueue(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.delivery import digest as dg
-from service.delivery.outbox import Dispatcher, DispatchReport, composed, enqueue, failpoint
+from service.delivery.outbox import Dispatcher, DispatchReport, enqueue, failpoint
 from service.delivery.subscriptions import Period, alerts_in_scope, due_period
 from service.delivery.webhook import compose
 from service.store import alerts as alerts_repo
@@ -104,7 +104,7 @@ class DeliveryService:
         if period is None:
             return
         key = f"digest:{_who(sub)}:{period.key}"
-        if composed(session, key):
+        if outbox_repo.has_message(session, dedupe_key=key):
             return
         last = outbox_repo.last_period_end(session, prefix=f"digest:{_who(sub)}:")
         since = (
@@ -193,11 +193,12 @@ class DeliveryService:
         email,
         notice,
         report: RunReport,
-        **period,
+        period_start: datetime | None = None,
+        period_end: datetime | None = None,
     ) -> None:
         """One message for ``sub`` into the outbox under ``key``: an email rendered by
         ``email(unsubscribe_url)``, or the webhook body of ``notice()`` in the subscription's
-        format; ``period``: the digest period's ``period_start`` and ``period_end``."""
+        format; a digest gives its period."""
         if sub.channel == "email":
             unsub = dg.unsubscribe_url(self.delivery.public_url, sub, self._key)
             r = email(unsub)
@@ -227,7 +228,8 @@ class DeliveryService:
             message_id=msg_id,
             payload=payload,
             now=now,
-            **period,
+            period_start=period_start,
+            period_end=period_end,
         ):
             report.composed.append(key)
 
