@@ -41,6 +41,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,29 +105,32 @@ class Texts:
         return d["neg"][aspect] if metric == "negative_share" else d["net"]
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """What one feed is drawn for: the language and aspect, the metric Radar reports, the number
+    of control cells beside the treated one, the weekly volume per cell and the complaint
+    probability ``q0`` the cells' levels are drawn around."""
+
+    lang: str
+    aspect: str
+    metric: str
+    controls: int
+    volume: int
+    q0: float
+
+
 class Feed:
     """One feed's hidden state: per cell its complaint probability ``q`` per week (level ×
     season × wobble) and its weekly volume. ``counts`` draws the items."""
 
-    def __init__(
-        self,
-        rng: np.random.Generator,
-        texts: Texts,
-        *,
-        lang: str,
-        aspect: str,
-        metric: str,
-        cells: int,
-        volume: int,
-        weeks: int,
-        q0: float,
-    ):
-        self.vals = texts.values(lang, aspect, metric)
+    def __init__(self, rng: np.random.Generator, texts: Texts, scenario: Scenario, weeks: int):
+        lang, aspect, cells = scenario.lang, scenario.aspect, scenario.controls
+        self.vals = texts.values(lang, aspect, scenario.metric)
         self.gold = texts.by_lang[lang]["gold"][aspect]
         self.n_all = texts.by_lang[lang]["n"]
         self.gap = float(self.vals[self.gold].mean()) - float(self.vals.mean())  # μ_C − μ_B
         season = 1 + 0.3 * np.sin(np.arange(weeks) / 3 + rng.uniform(0, 6))
-        self.level = q0 * np.exp(rng.normal(0, 0.3, cells + 1))
+        self.level = scenario.q0 * np.exp(rng.normal(0, 0.3, cells + 1))
         self.expected_q = self.level[:, None] * season[None, :] * np.exp(WOBBLE**2 / 2)
         self.q = (
             self.level[:, None]
@@ -134,7 +138,7 @@ class Feed:
             * np.exp(rng.normal(0, WOBBLE, (cells + 1, weeks)))
         )
         self.n = rng.poisson(
-            volume * np.exp(rng.normal(0, 0.3, cells + 1))[:, None], (cells + 1, weeks)
+            scenario.volume * np.exp(rng.normal(0, 0.3, cells + 1))[:, None], (cells + 1, weeks)
         )
 
     def truth(self, f: float, weeks: slice) -> float:
@@ -175,6 +179,25 @@ class Feed:
         )
 
 
+def _analyse(panel, weeks: int, aspect: str, **options):
+    """Radar's estimator on a panel of ``weeks`` weeks: ``cell-0`` acted on from week
+    ``PRE_WEEKS``, the other cells its candidate controls."""
+    from service.analytics import effects as E
+
+    pre = np.arange(weeks) < PRE_WEEKS
+    return E.analyse(
+        panel,
+        ("cell-0",),
+        pre,
+        ~pre,
+        keys=("region",),
+        aspect=aspect,
+        start=START + timedelta(weeks=PRE_WEEKS),
+        end=None,
+        **options,
+    )
+
+
 def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
     from service.analytics import effects as E
 
@@ -196,22 +219,12 @@ def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
             int(rng.choice(VOLUMES)),
         )
         q0 = float(rng.uniform(0.03, 0.2))
+        scenario = Scenario(lang, aspect, metric, controls=k, volume=v, q0=q0)
         weeks = PRE_WEEKS + post
-        feed = Feed(
-            rng,
-            texts,
-            lang=lang,
-            aspect=aspect,
-            metric=metric,
-            cells=k,
-            volume=v,
-            weeks=weeks,
-            q0=q0,
-        )
+        feed = Feed(rng, texts, scenario, weeks)
         pre_num = feed.counts(rng, slice(0, PRE_WEEKS))
         post_num = feed.counts(rng, slice(PRE_WEEKS, weeks), f)
         truth = feed.truth(f, slice(PRE_WEEKS, weeks))
-        pre_m = np.arange(weeks) < PRE_WEEKS
         panel = feed.panel(np.concatenate([pre_num, post_num], axis=1), slice(0, weeks), metric)
         row = {
             "lang": lang,
@@ -225,16 +238,7 @@ def simulate_actions(texts: Texts, n: int, seed: int) -> list[dict]:
             "truth": truth,
         }
         try:
-            r = E.analyse(
-                panel,
-                ("cell-0",),
-                pre_m,
-                ~pre_m,
-                keys=("region",),
-                aspect=aspect,
-                start=START + timedelta(weeks=PRE_WEEKS),
-                end=None,
-            )
+            r = _analyse(panel, weeks, aspect)
         except E.EffectError as exc:
             row.update(error=str(exc))
             rows.append(row)
@@ -268,18 +272,9 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         metric = "negative_share"
         k, v = int(rng.choice(CONTROLS)), int(rng.choice(VOLUMES))
         q0 = float(rng.uniform(0.1, 0.4))
+        scenario = Scenario(lang, aspect, metric, controls=k, volume=v, q0=q0)
         # one feed: the history alone sets the plan, then the pilot runs on for the planned weeks
-        feed = Feed(
-            rng,
-            texts,
-            lang=lang,
-            aspect=aspect,
-            metric=metric,
-            cells=k,
-            volume=v,
-            weeks=PRE_WEEKS + MAX_PILOT,
-            q0=q0,
-        )
+        feed = Feed(rng, texts, scenario, PRE_WEEKS + MAX_PILOT)
         # the team's minimum effect: a share of the treated segment's extra complaints going away
         room = -feed.truth(0.0, slice(0, PRE_WEEKS))
         min_effect = float(rng.uniform(0.3, 0.9)) * room
@@ -307,19 +302,8 @@ def simulate_plans(texts: Texts, n: int, seed: int) -> list[dict]:
         truth = feed.truth(f, post)
         post_num = feed.counts(rng, post, f)
         panel = feed.panel(np.concatenate([pre_num, post_num], axis=1), slice(0, total), metric)
-        pre_m = np.arange(total) < PRE_WEEKS
         try:
-            r = E.analyse(
-                panel,
-                ("cell-0",),
-                pre_m,
-                ~pre_m,
-                keys=("region",),
-                aspect=aspect,
-                start=START + timedelta(weeks=PRE_WEEKS),
-                end=None,
-                min_effect=min_effect,
-            )
+            r = _analyse(panel, total, aspect, min_effect=min_effect)
         except E.EffectError as exc:
             rows.append({"weeks": weeks, "skipped": str(exc)})
             continue
