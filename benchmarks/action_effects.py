@@ -35,7 +35,6 @@ whole), and the planner's predicted power beside it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -50,7 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alert_benchmark import EFFECT_ASPECTS, CachedScorer, Pools, load_pool  # noqa: E402
+from alert_benchmark import EFFECT_ASPECTS, CachedScorer, Pools, load_pool, pool_scorer  # noqa: E402
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 PRE_WEEKS = 8
@@ -398,29 +397,12 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
 
-    from tqdm import tqdm
-
     from service.config import Settings
-    from service.runtime import Runtime
 
-    settings = Settings()
-    cache = Path(settings.model_cache_dir).expanduser() / "alert-bench"
-    cache.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     pool = load_pool()
     pools = Pools(pool)
-    base = Runtime(settings).registry.pipeline("default")
-    scorer = CachedScorer(
-        base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl"
-    )
-    texts_all = [s.text for s in pool]
-    with tqdm(
-        total=sum(1 for t in dict.fromkeys(texts_all) if scorer.key(t) not in scorer.cache),
-        desc="score the pool (once)",
-        unit="text",
-        file=sys.stderr,
-    ) as bar:
-        scorer.warm(texts_all, [s.language for s in pool], progress=bar.update)
+    scorer = pool_scorer(Settings(), [s.text for s in pool], [s.language for s in pool])
     texts = Texts(pools, scorer)
     t1 = time.time()
     actions = simulate_actions(texts, args.actions, args.seed)
@@ -428,7 +410,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "model_version": base.version,
+                "model_version": scorer.version,
                 "pool": {"en": len(pools.all["en"]), "zh": len(pools.all["zh"])},
                 "aspects_languages": [f"{lang}:{a}" for lang, a in texts.choices()],
                 "seed": args.seed,

@@ -608,6 +608,36 @@ class CachedScorer:
         return [self.cache[self.key(t)] for t in texts]
 
 
+def bench_cache(settings) -> Path:
+    """The benchmarks' folder under the model cache (``alert-bench/``): pool scores, results."""
+    cache = Path(settings.model_cache_dir).expanduser() / "alert-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+def pool_scorer(settings, texts: list[str], languages: list[str]) -> CachedScorer:
+    """The default pipeline's scores, kept per model version under ``bench_cache``, with
+    ``texts`` scored now where they are not yet (a progress bar on stderr)."""
+    from tqdm import tqdm
+
+    from service.runtime import Runtime
+
+    base = Runtime(settings).registry.pipeline("default")
+    scorer = CachedScorer(
+        base,
+        bench_cache(settings)
+        / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl",
+    )
+    with tqdm(
+        total=sum(1 for t in dict.fromkeys(texts) if scorer.key(t) not in scorer.cache),
+        desc="score the pool (once)",
+        unit="text",
+        file=sys.stderr,
+    ) as bar:
+        scorer.warm(texts, languages, progress=bar.update)
+    return scorer
+
+
 class GoldTags:
     """The same scores with the aspects replaced by the sentence's gold labels (severity tags
     kept as the model made them): what the rules would do with a perfect tagger. Run next to
@@ -1052,12 +1082,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from service.config import Settings
-    from service.runtime import Runtime
 
     settings = Settings()
-    cache = Path(settings.model_cache_dir).expanduser() / "alert-bench"
-    cache.mkdir(parents=True, exist_ok=True)
-    out = args.out or cache / "results.jsonl"
+    out = args.out or bench_cache(settings) / "results.jsonl"
     done: dict[tuple[str, int], dict] = {}
     if out.exists() and not args.fresh:
         for line in out.read_text().splitlines():
@@ -1068,19 +1095,11 @@ def main() -> None:
     pool = load_pool()
     severity = load_severity("dev")
     pools = Pools(pool)
-    base = Runtime(settings).registry.pipeline("default")
-    scorer = CachedScorer(
-        base, cache / f"scores-{hashlib.sha1(base.version.encode()).hexdigest()[:10]}.pkl"
+    scorer = pool_scorer(
+        settings,
+        [s.text for s in pool] + [s.text for s in severity],
+        [s.language for s in pool] + [s.language for s in severity],
     )
-    texts = [s.text for s in pool] + [s.text for s in severity]
-    langs = [s.language for s in pool] + [s.language for s in severity]
-    with tqdm(
-        total=sum(1 for t in dict.fromkeys(texts) if scorer.key(t) not in scorer.cache),
-        desc="score the pool (once)",
-        unit="text",
-        file=sys.stderr,
-    ) as bar:
-        scorer.warm(texts, langs, progress=bar.update)
     severity_aspects = {a.id for a in settings.taxonomy.aspects if a.kind == "severity"}
     scorers = {"model": scorer, "gold": GoldTags(scorer, pool, severity_aspects)}
     modes = ["model", "gold"] if args.tags == "both" else [args.tags]
@@ -1106,7 +1125,7 @@ def main() -> None:
                     "zh": len(pools.all["zh"]),
                     "severity_dev_texts": len(severity),
                 },
-                "model_version": base.version,
+                "model_version": scorer.version,
                 "results_file": str(out),
                 "tagger_on_the_pool": tagger_recall(pools, scorer),
                 "summary": {
