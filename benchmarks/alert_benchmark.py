@@ -129,10 +129,49 @@ def _mapped(cats: dict, mapping: dict) -> dict:
     return {a: next(iter(p)) for a, p in out.items() if len(p) == 1}
 
 
+@dataclass(frozen=True)
+class AbsaFile:
+    """An English ABSA XML file of the pool: the element that holds a category and its polarity,
+    the categories' map to the taxonomy, the gold polarity of a sentence without any, and
+    whether a sentence is referenced by its position (the file's sentences have no ids)."""
+
+    path: str  # under the data folder
+    opinion: str
+    mapping: dict
+    without_opinions: str | None = None
+    ref_by_index: bool = False
+
+    def sentences(self, root: Path):
+        import xml.etree.ElementTree as ET
+
+        for i, s in enumerate(ET.parse(root / self.path).getroot().iter("sentence")):
+            cats = {c.get("category"): c.get("polarity") for c in s.iter(self.opinion)}
+            yield Sentence(
+                s.findtext("text") or "",
+                "en",
+                _mapped(cats, self.mapping),
+                _sentence_polarity(cats.values()) if cats else self.without_opinions,
+                f"{self.path}#idx:{i}" if self.ref_by_index else f"{self.path}#{s.get('id')}",
+            )
+
+
+ABSA_FILES = (
+    AbsaFile("semeval2014_absa/Restaurants_Train_v2.xml", "aspectCategory", CATEGORY_MAP),
+    AbsaFile(
+        "semeval2016_absa/ABSA16_Restaurants_Train_SB1_v2.xml",
+        "Opinion",
+        SEMEVAL16_MAP,
+        without_opinions="neutral",
+    ),
+    *(
+        AbsaFile(f"mams/mams_acsa_{split}.xml", "aspectCategory", CATEGORY_MAP, ref_by_index=True)
+        for split in ("train", "val")
+    ),
+)
+
+
 def load_pool(max_zh_shopping: int = 6000, seed: int = 7) -> list[Sentence]:
     """Every sentence the feeds draw from, with gold labels mapped to the shipped taxonomy."""
-    import xml.etree.ElementTree as ET
-
     from training import data as D
 
     root = D.data_dir()
@@ -145,48 +184,9 @@ def load_pool(max_zh_shopping: int = 6000, seed: int = 7) -> list[Sentence]:
             seen.add(key)
             pool.append(s)
 
-    for s in (
-        ET.parse(root / "semeval2014_absa" / "Restaurants_Train_v2.xml").getroot().iter("sentence")
-    ):
-        cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
-        add(
-            Sentence(
-                s.findtext("text") or "",
-                "en",
-                _mapped(cats, CATEGORY_MAP),
-                _sentence_polarity(cats.values()),
-                f"semeval2014_absa/Restaurants_Train_v2.xml#{s.get('id')}",
-            )
-        )
-    for s in (
-        ET.parse(root / "semeval2016_absa" / "ABSA16_Restaurants_Train_SB1_v2.xml")
-        .getroot()
-        .iter("sentence")
-    ):
-        cats = {o.get("category"): o.get("polarity") for o in s.iter("Opinion")}
-        add(
-            Sentence(
-                s.findtext("text") or "",
-                "en",
-                _mapped(cats, SEMEVAL16_MAP),
-                _sentence_polarity(cats.values()) if cats else "neutral",
-                f"semeval2016_absa/ABSA16_Restaurants_Train_SB1_v2.xml#{s.get('id')}",
-            )
-        )
-    for split in ("train", "val"):
-        for i, s in enumerate(
-            ET.parse(root / "mams" / f"mams_acsa_{split}.xml").getroot().iter("sentence")
-        ):
-            cats = {c.get("category"): c.get("polarity") for c in s.iter("aspectCategory")}
-            add(
-                Sentence(
-                    s.findtext("text") or "",
-                    "en",
-                    _mapped(cats, CATEGORY_MAP),
-                    _sentence_polarity(cats.values()),
-                    f"mams/mams_acsa_{split}.xml#idx:{i}",
-                )
-            )
+    for absa in ABSA_FILES:
+        for s in absa.sentences(root):
+            add(s)
     pol = {"1": "positive", "0": "neutral", "-1": "negative"}
     for split in ("train", "dev"):
         with open(root / "asap_samples" / f"{split}_sample.csv", encoding="utf-8-sig") as fh:
