@@ -22,7 +22,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -145,27 +144,36 @@ def synth(n: int, seed: int = 0):
         yield fb, att, sc, asp
 
 
+def insert_synth(c, n: int, progress=None) -> int:
+    """``n`` synthetic items (``synth``) inserted into the four tables through the connection
+    ``c``: the rows inserted. ``progress`` is told the last item's id after each chunk."""
+    rows = 0
+    for fb, att, sc, asp in synth(n):
+        for table, batch in (
+            (FeedbackRow, fb),
+            (AttributeRow, att),
+            (ScoreRow, sc),
+            (AspectScoreRow, asp),
+        ):
+            c.execute(insert(table), batch)
+            rows += len(batch)
+        if progress:
+            progress(fb[-1]["id"])
+    return rows
+
+
 def fill(url: str, n: int) -> dict:
     engine = create_engine(url)
     upgrade(engine)
     t0 = time.time()
-    rows = 0
     with engine.begin() as c:
-        for fb, att, sc, asp in synth(n):
-            for table, batch in (
-                (FeedbackRow, fb),
-                (AttributeRow, att),
-                (ScoreRow, sc),
-                (AspectScoreRow, asp),
-            ):
-                c.execute(insert(table), batch)
-                rows += len(batch)
-            print(
-                f"\r{url.split(':')[0]}: {fb[-1]['id']:,} items",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        rows = insert_synth(
+            c,
+            n,
+            progress=lambda last: print(
+                f"\r{url.split(':')[0]}: {last:,} items", end="", file=sys.stderr, flush=True
+            ),
+        )
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))
@@ -254,7 +262,14 @@ def time_themes(url: str, items: int) -> dict:
     }
 
 
+def measure(url: str, items: int) -> dict:
+    """Fill the store at ``url`` with ``items`` items, then time the breakdown and the benchmark."""
+    return {**fill(url, items), **time_breakdown(url), **time_benchmark(url)}
+
+
 def main() -> None:
+    from benchmarks.radar_harness import pg_database
+
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -267,31 +282,13 @@ def main() -> None:
         help="Admin URL; a throw-away database is created next to it ('' to skip).",
     )
     args = ap.parse_args()
-    result: dict = {"items": args.items}
     Path(args.sqlite).unlink(missing_ok=True)
     sqlite_url = f"sqlite:///{args.sqlite}"
-    result["sqlite"] = {
-        **fill(sqlite_url, args.items),
-        **time_breakdown(sqlite_url),
-        **time_benchmark(sqlite_url),
-    }
+    result: dict = {"items": args.items, "sqlite": measure(sqlite_url, args.items)}
     result["themes_sqlite"] = time_themes(sqlite_url, args.theme_items)
     if args.pg:
-        name = f"radar_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = args.pg.rsplit("/", 1)[0] + f"/{name}"
-        try:
-            result["postgresql"] = {
-                **fill(url, args.items),
-                **time_breakdown(url),
-                **time_benchmark(url),
-            }
-        finally:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        with pg_database(args.pg) as url:
+            result["postgresql"] = measure(url, args.items)
     result["targets"] = {"breakdown_s": 2.0, "benchmark_s": 3.0, "themes_s": 60.0}
     print(json.dumps(result))
 

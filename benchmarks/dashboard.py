@@ -21,11 +21,10 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -222,6 +221,8 @@ def run(
 
 
 def main() -> None:
+    from benchmarks.radar_harness import pg_database
+
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -281,26 +282,10 @@ def main() -> None:
             from_items,
         )
     if args.pg:
-        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        names = [f"radar_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-        with admin.connect() as c:
-            for n in names:
-                c.execute(text(f'CREATE DATABASE "{n}"'))
-        base = args.pg.rsplit("/", 1)[0]
-        try:
+        with pg_database(args.pg) as url, pg_database(args.pg) as baseline_url:
             result["postgresql"] = run(
-                f"{base}/{names[0]}",
-                args.items,
-                args.baseline_items,
-                f"{base}/{names[1]}",
-                skip,
-                from_items,
+                url, args.items, args.baseline_items, baseline_url, skip, from_items
             )
-        finally:
-            with admin.connect() as c:
-                for n in names:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
-            admin.dispose()
     print(json.dumps(result))
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,15 +45,21 @@ class Database:
 
     def drop(self) -> None:
         if self._drop:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            try:
-                with admin.connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{self._drop}" WITH (FORCE)'))
-            finally:
-                admin.dispose()
+            _on_server(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{self._drop}" WITH (FORCE)')
             self._drop = None
+
+
+def _on_server(admin_url: str, statement: str) -> None:
+    """One statement on the PostgreSQL server of ``admin_url``, outside a transaction (CREATE
+    or DROP DATABASE)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(statement))
+    finally:
+        admin.dispose()
 
 
 def fresh_database(kind: str, workdir: Path) -> Database:
@@ -61,17 +68,21 @@ def fresh_database(kind: str, workdir: Path) -> Database:
         path = Path(workdir) / f"radar-{uuid.uuid4().hex[:8]}.db"
         return Database("sqlite", f"sqlite:///{path}")
     if kind in ("pg", "postgresql"):
-        from sqlalchemy import create_engine, text
-
         name = f"radar_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            admin.dispose()
+        _on_server(PG_ADMIN_URL, f'CREATE DATABASE "{name}"')
         return Database("postgresql", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", _drop=name)
     raise ValueError(f"unknown database kind {kind!r}")
+
+
+@contextmanager
+def pg_database(admin_url: str = PG_ADMIN_URL):
+    """A throw-away PostgreSQL database next to ``admin_url`` for the block: its URL."""
+    name = f"radar_bench_{uuid.uuid4().hex[:8]}"
+    _on_server(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        _on_server(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create_keys(url: str, roles: Iterable[str]) -> dict[str, str]:

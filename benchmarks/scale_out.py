@@ -30,8 +30,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -207,23 +205,8 @@ class ReplayScorer(Scorer):
         return out
 
 
-@contextmanager
-def pg_database(admin_url: str):
-    from sqlalchemy import create_engine, text
-
-    name = f"radar_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def bulk_ingest(src: Path, scored: Path, admin_url: str) -> dict:
+    from benchmarks.radar_harness import pg_database
     from service.ingest.readers import read_records
     from service.runtime import Runtime
     from service.store import repo
@@ -317,11 +300,11 @@ def _index_sizes(url: str) -> dict:
 
 
 def analytics_before_after(admin_url: str, items: int) -> dict:
-    from sqlalchemy import create_engine, insert, text
+    from sqlalchemy import create_engine, text
 
-    from benchmarks.analytics import synth
+    from benchmarks.analytics import insert_synth
+    from benchmarks.radar_harness import pg_database
     from service.store.migrate import upgrade
-    from service.store.tables import AspectScoreRow, AttributeRow, FeedbackRow, ScoreRow
 
     out: dict = {"items": items}
     with pg_database(admin_url) as url:
@@ -329,14 +312,7 @@ def analytics_before_after(admin_url: str, items: int) -> dict:
         upgrade(engine, "0007")
         t0 = time.perf_counter()
         with engine.begin() as c:
-            for fb, att, sc, asp in synth(items):
-                for table, batch in (
-                    (FeedbackRow, fb),
-                    (AttributeRow, att),
-                    (ScoreRow, sc),
-                    (AspectScoreRow, asp),
-                ):
-                    c.execute(insert(table), batch)
+            insert_synth(c, items)
         out["fill_s"] = round(time.perf_counter() - t0, 1)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE"))
