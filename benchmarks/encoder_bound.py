@@ -161,6 +161,18 @@ def main() -> None:
     total_us = sum(by_op.values()) or 1
     ops = {op: round(us / total_us, 3) for op, us in by_op.most_common(12)}
     quant = {"Abs", "ReduceMax", "Max", "Div", "Round", "Add", "Clip", "Cast", "Mul"}
+
+    def speed(seconds: float, precision: str) -> dict:
+        """One encoder's rates over the batches, and its share of the CPU's peak at ``precision``."""
+        gmacs = macs / seconds / 1e9
+        return {
+            "seconds": round(seconds, 2),
+            "items_per_s": round(len(texts) / seconds, 1),
+            "tokens_per_s": round(real / seconds),
+            "gmacs": round(gmacs, 1),
+            f"share_of_{precision}_peak": round(gmacs / peaks[f"{precision}_peak_gmacs"], 3),
+        }
+
     out = {
         "items": len(texts),
         "rows": len(rows),
@@ -169,20 +181,8 @@ def main() -> None:
         "tokens": {"real": real, "padded_to": padded, "padding_share": round(1 - real / padded, 3)},
         "gmac_per_pass": round(macs / 1e9, 2),
         "macs_per_token_layer_stack": layers * (4 * H * H + 2 * H * I),
-        "int8_onnx": {
-            "seconds": round(t_int8, 2),
-            "items_per_s": round(len(texts) / t_int8, 1),
-            "tokens_per_s": round(real / t_int8),
-            "gmacs": round(macs / t_int8 / 1e9, 1),
-            "share_of_int8_peak": round(macs / t_int8 / 1e9 / peaks["int8_peak_gmacs"], 3),
-        },
-        "fp32_torch": {
-            "seconds": round(t_fp32, 2),
-            "items_per_s": round(len(texts) / t_fp32, 1),
-            "tokens_per_s": round(real / t_fp32),
-            "gmacs": round(macs / t_fp32 / 1e9, 1),
-            "share_of_fp32_peak": round(macs / t_fp32 / 1e9 / peaks["fp32_peak_gmacs"], 3),
-        },
+        "int8_onnx": speed(t_int8, "int8"),
+        "fp32_torch": speed(t_fp32, "fp32"),
         "int8_over_fp32": round(t_fp32 / t_int8, 2),
         "cpu": peaks,
         "int8_time_by_operator": ops,

@@ -102,6 +102,13 @@ def main() -> None:
     head.predict_proba(emb)
     t_base = time.perf_counter() - t0
 
+    def rate(seconds: float, does: str) -> dict:
+        return {
+            "seconds": round(seconds, 2),
+            "items_per_s": round(len(texts) / seconds, 1),
+            "does": does,
+        }
+
     print(
         json.dumps(
             {
@@ -112,26 +119,17 @@ def main() -> None:
                 "pipeline": {
                     "name": name,
                     "encoder_runtime": rt.registry.encoder_runtime(spec.encoder),
-                    "seconds": round(t_pipe, 2),
-                    "items_per_s": round(len(texts) / t_pipe, 1),
-                    "does": "sentiment + aspects (+ aspect sentiment) + embedding",
+                    **rate(t_pipe, "sentiment + aspects (+ aspect sentiment) + embedding"),
                 },
-                "no_aspects": {
-                    "seconds": round(t_bare, 2),
-                    "items_per_s": round(len(texts) / t_bare, 1),
-                    "does": "the same int8 pipeline with the aspect tagger switched off",
-                },
+                "no_aspects": rate(
+                    t_bare, "the same int8 pipeline with the aspect tagger switched off"
+                ),
                 "aspect_tagger_cost": round(1 - t_bare / t_pipe, 3),
-                "pipeline_fp32": {
-                    "seconds": round(t_fp32, 2),
-                    "items_per_s": round(len(texts) / t_fp32, 1),
-                    "does": "the same pipeline on the fp32 PyTorch encoder",
-                },
-                "baseline": {
-                    "seconds": round(t_base, 2),
-                    "items_per_s": round(len(texts) / t_base, 1),
-                    "does": "SentenceTransformer.encode + the same head (sentiment + embedding only)",
-                },
+                "pipeline_fp32": rate(t_fp32, "the same pipeline on the fp32 PyTorch encoder"),
+                "baseline": rate(
+                    t_base,
+                    "SentenceTransformer.encode + the same head (sentiment + embedding only)",
+                ),
                 "pipeline_over_baseline": round(t_base / t_pipe, 3),
                 "pipeline_over_fp32": round(t_fp32 / t_pipe, 3),
             },
