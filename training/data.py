@@ -47,18 +47,22 @@ class LabeledSet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def without(self, keys: set[str]) -> LabeledSet:
-        """A copy without texts whose duplicate key is in ``keys`` (dev texts out of train)."""
-        keep = [i for i, t in enumerate(self.texts) if dedup_key(t) not in keys]
+    def subset(self, keep: list[int], **meta) -> LabeledSet:
+        """The examples at the indices ``keep``, in that order, with ``meta`` added to the set's."""
         return LabeledSet(
             self.name,
             [self.texts[i] for i in keep],
             [self.labels[i] for i in keep],
             self.binary,
             self.language,
-            {**self.meta, "removed": len(self) - len(keep)},
+            {**self.meta, **meta},
             [self.spans[i] for i in keep] if self.spans is not None else None,
         )
+
+    def without(self, keys: set[str]) -> LabeledSet:
+        """A copy without texts whose duplicate key is in ``keys`` (dev texts out of train)."""
+        keep = [i for i, t in enumerate(self.texts) if dedup_key(t) not in keys]
+        return self.subset(keep, removed=len(self) - len(keep))
 
 
 def _lines(path: Path) -> list[str]:
@@ -210,15 +214,7 @@ def sample(s: LabeledSet, n: int | None, seed: int = 13) -> LabeledSet:
     import random
 
     keep = sorted(random.Random(seed).sample(range(len(s)), n))
-    return LabeledSet(
-        s.name,
-        [s.texts[i] for i in keep],
-        [s.labels[i] for i in keep],
-        s.binary,
-        s.language,
-        {**s.meta, "sampled_from": len(s)},
-        [s.spans[i] for i in keep] if s.spans is not None else None,
-    )
+    return s.subset(keep, sampled_from=len(s))
 
 
 def semeval16_categories(path: Path) -> list[tuple[str, dict[str, str]]]:
