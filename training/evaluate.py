@@ -25,8 +25,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from service.config import Settings
-from service.nlp.registry import ModelRegistry
 from training.embed_cache import embed_set
+from training.manifest import model_registry
 from training.metrics import sentiment_metric, table
 from training.train_sentiment_head import datasets
 
@@ -61,13 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     settings = Settings()
     name = args.pipeline or settings.scorer
-    reg = ModelRegistry(
-        settings.models_dir,
-        taxonomy=settings.taxonomy,
-        cache_dir=settings.model_cache_dir,
-        batch_size=64,
-        max_tokens=128,
-    )
+    reg = model_registry(settings, batch_size=64, max_tokens=128)
     spec = reg.manifest.pipelines[name]
     languages = reg.encoder_spec(spec.encoder).languages
     preset = args.datasets or ("en" if languages == ["en"] else "multilingual")

@@ -18,7 +18,7 @@ import numpy as np
 
 from service.config import Settings
 from service.nlp.build.e5_build import read_e5_file
-from service.nlp.registry import ModelRegistry
+from training.manifest import model_registry
 from training.train_sentiment_head import _weight, datasets
 
 ENCODER = "multilingual-e5-small"
@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     settings = Settings()
-    reg = ModelRegistry(
-        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
-    )
+    reg = model_registry(settings)
     spec = reg.encoder_spec(ENCODER)
     f = read_e5_file(reg.package_path(ENCODER) / spec.file)
     tok = AutoTokenizer.from_pretrained(reg.encoder_path(ENCODER))

@@ -1,4 +1,5 @@
-"""Writing entries into ``models/manifest.yaml`` after training."""
+"""The models folder as training sees it: the registry it reads the packaged models through,
+and entries written into ``models/manifest.yaml`` after training."""
 
 from __future__ import annotations
 
@@ -6,8 +7,20 @@ from pathlib import Path
 
 import yaml
 
+from service.config import Settings
 from service.nlp.checksums import sha256_file
-from service.nlp.registry import Manifest
+from service.nlp.registry import Manifest, ModelRegistry
+
+
+def model_registry(settings: Settings, **options) -> ModelRegistry:
+    """The registry of the configured models folder and model cache; ``options`` (batch size,
+    token window) are training's own, not the serving settings'."""
+    return ModelRegistry(
+        settings.models_dir,
+        taxonomy=settings.taxonomy,
+        cache_dir=settings.model_cache_dir,
+        **options,
+    )
 
 
 def _plain(v):

@@ -36,10 +36,9 @@ from tqdm import tqdm
 from service.config import REPO_ROOT, Settings
 from service.nlp.aspect_heads import PARAMS, AspectHeads, load_mapping
 from service.nlp.aspects import ZeroShotAspectTagger
-from service.nlp.registry import ModelRegistry
 from service.nlp.text import clause_spans
 from training import data as D
-from training.manifest import update_artifact
+from training.manifest import model_registry, update_artifact
 from training.metrics import table
 
 POLARITY = {"negative": 0, "neutral": 1, "positive": 2}
@@ -299,9 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.time()
     settings = Settings()
-    reg = ModelRegistry(
-        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
-    )
+    reg = model_registry(settings)
     spec = reg.pipeline_spec(args.pipeline)
     encoder = reg.encoder(spec.encoder)
     cal = reg.artifact(spec.aspects).params

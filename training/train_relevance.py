@@ -165,13 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.time()
     from service.config import Settings
-    from service.nlp.registry import ModelRegistry
-    from training.manifest import update_artifact
+    from training.manifest import model_registry, update_artifact
 
     settings = Settings()
-    reg = ModelRegistry(
-        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
-    )
+    reg = model_registry(settings)
     encoder = reg.encoder(reg.pipeline_spec(args.pipeline).encoder)
     sets = A.load_all()
     feats = {k: set_features(s, encoder) for k, s in sets.items()}

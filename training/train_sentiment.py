@@ -36,10 +36,9 @@ from tqdm import tqdm
 
 from service.config import Settings
 from service.nlp.build.lora import add_lora, save_adapter
-from service.nlp.registry import ModelRegistry
 from service.nlp.sentiment import SentimentHead
 from training import data as D
-from training.manifest import update_artifact
+from training.manifest import model_registry, update_artifact
 from training.metrics import sentiment_row, table
 from training.train_sentiment_head import _loss, _split, _weight, datasets, fit_temperature
 
@@ -300,9 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     settings = Settings()
-    reg = ModelRegistry(
-        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
-    )
+    reg = model_registry(settings)
     spec = reg.encoder_spec(args.encoder)
     from transformers import AutoModel, AutoTokenizer
 

@@ -24,11 +24,10 @@ import torch
 from tqdm import tqdm
 
 from service.config import Settings
-from service.nlp.registry import ModelRegistry
 from service.nlp.sentiment import SentimentHead
 from training import data as D
 from training.embed_cache import embed_set
-from training.manifest import update_artifact
+from training.manifest import model_registry, update_artifact
 from training.metrics import sentiment_row, table
 
 DATASET_WEIGHT = {
@@ -143,13 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.time()
     settings = Settings()
-    registry = ModelRegistry(
-        settings.models_dir,
-        taxonomy=settings.taxonomy,
-        cache_dir=settings.model_cache_dir,
-        batch_size=64,
-        max_tokens=args.max_tokens,
-    )
+    registry = model_registry(settings, batch_size=64, max_tokens=args.max_tokens)
     encoder = registry.encoder(args.encoder)
     cache = settings.model_cache_dir
 

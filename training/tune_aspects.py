@@ -25,7 +25,7 @@ from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.registry import ModelRegistry
 from service.nlp.text import clause_spans
 from training import data as D
-from training.manifest import update_artifact
+from training.manifest import model_registry, update_artifact
 from training.metrics import table
 
 SEMEVAL_TO_TAXONOMY = {"food": "taste", "service": "customer_service", "price": "price_value"}
@@ -160,11 +160,8 @@ def main(argv: list[str] | None = None) -> None:
 def mams_report(settings, encoder, thr: float, margin: float, args) -> dict:
     """Zero-shot on MAMS ACSA val (never tuned on): category detection and the sentiment the
     pipeline gives a detected category (read from its evidence clause)."""
-    from service.nlp.registry import ModelRegistry
 
-    reg = ModelRegistry(
-        settings.models_dir, taxonomy=settings.taxonomy, cache_dir=settings.model_cache_dir
-    )
+    reg = model_registry(settings)
     head_name = args.sentiment or next(
         (p.sentiment for p in reg.manifest.pipelines.values() if p.encoder == args.encoder), None
     )
