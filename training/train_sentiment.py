@@ -38,6 +38,7 @@ from service.config import Settings
 from service.nlp.build.lora import add_lora, save_adapter
 from service.nlp.sentiment import SentimentHead
 from training import data as D
+from training.checkpoints import resume, run_checkpoint, save_checkpoint
 from training.manifest import model_registry, update_artifact
 from training.metrics import sentiment_row, table
 from training.train_sentiment_head import _loss, _split, _weight, datasets, fit_temperature
@@ -384,18 +385,11 @@ def main(argv: list[str] | None = None) -> None:
         pct_start=0.05,
         anneal_strategy="linear",
     )
-    run_key = hashlib.sha1(
-        json.dumps([vars(args), [(s.name, len(s)) for s in train]], sort_keys=True).encode()
-    ).hexdigest()[:12]
-    ckpt = settings.model_cache_dir / "checkpoints" / f"{args.adapter}-{run_key}.pt"
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    step = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        top.load_state_dict(state["top"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step = state["step"]
+    ckpt = run_checkpoint(
+        settings.model_cache_dir, args.adapter, [vars(args), [(s.name, len(s)) for s in train]]
+    )
+    step = resume(ckpt, "step", top=top, opt=opt, sched=sched)
+    if step:
         print(f"resuming at step {step} of {steps}")
     flat = [b for p in plan for b in p]
     ys = [torch.from_numpy(y) for y, _, _ in parts]
@@ -420,17 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{avg:.3f}", keep=f"{float(keep):.4f}")
         if step % args.checkpoint_every == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save(
-                {
-                    "top": top.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "step": step,
-                },
-                tmp,
-            )
-            tmp.replace(ckpt)
+            save_checkpoint(ckpt, "step", step, top=top, opt=opt, sched=sched)
     bar.close()
 
     # calibration on the held-out 10% of train, then the dev table

@@ -15,7 +15,6 @@ cached in chunks and training checkpoints every epoch, so an interrupted run res
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from service.config import Settings
 from service.nlp.sentiment import SentimentHead
 from training import data as D
+from training.checkpoints import resume, run_checkpoint, save_checkpoint
 from training.embed_cache import embed_set
 from training.manifest import model_registry, update_artifact
 from training.metrics import sentiment_row, table
@@ -179,20 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     else:
         layer = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3))
     opt = torch.optim.AdamW(layer.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    run_key = hashlib.sha1(
-        json.dumps(
-            [vars(args), [(s.name, len(s), s.spans is not None) for s in train], DATASET_WEIGHT],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:12]
-    ckpt = cache / "checkpoints" / f"{args.name}-{run_key}.pt"  # resumes only the same run
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    start_epoch = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        layer.load_state_dict(state["layer"])
-        opt.load_state_dict(state["opt"])
-        start_epoch = state["epoch"]
+    ckpt = run_checkpoint(
+        cache,
+        args.name,
+        [vars(args), [(s.name, len(s), s.spans is not None) for s in train], DATASET_WEIGHT],
+    )
+    start_epoch = resume(ckpt, "epoch", layer=layer, opt=opt)
+    if start_epoch:
         print(f"resuming from epoch {start_epoch}")
     Xt, Yt, Bt, Wt = (
         torch.tensor(X),
@@ -224,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
             loss.backward()
             opt.step()
         sched.step()
-        torch.save({"layer": layer.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}, ckpt)
+        save_checkpoint(ckpt, "epoch", epoch + 1, layer=layer, opt=opt)
 
     layer.eval()
     sd = {k: v.detach().numpy().copy() for k, v in layer.state_dict().items()}
