@@ -49,6 +49,24 @@ def _ok(checks: dict) -> bool:
     return all(c["ok"] for c in checks.values())
 
 
+def _report(settings: dict, figures: dict, checks: dict[str, dict]) -> dict:
+    """One part's report: ``checks`` by stage ("crash", then the retry's), ok if all are."""
+    return {
+        "settings": settings,
+        "figures": figures,
+        **{f"checks_after_{stage}": c for stage, c in checks.items()},
+        "ok": all(_ok(c) for c in checks.values()),
+    }
+
+
+def _spot_check(server: h.Server, key: str, url: str, snapshot: dict, n: int) -> dict:
+    """``n`` stored items, spread over the store's ids, rescored through the API and compared
+    with what the store holds for them."""
+    ids = sorted(snapshot["ids"].values())
+    sample = ids[:: max(1, len(ids) // n)][:n] if n else []
+    return h.score_spot_check(server.base, key, url, sample)
+
+
 # --- (a) the server ---------------------------------------------------------------------------
 
 
@@ -185,10 +203,8 @@ def server_crash(
             },
         }
         checks_crash.update(h.integrity_checks(snap, model_version=version, sent=sent))
-        ids = sorted(stored.values())
-        sample = ids[:: max(1, len(ids) // spot_check)][:spot_check] if spot_check else []
-        checks_crash["scores_match_items"] = h.score_spot_check(
-            server.base, keys["analyst"], database.url, sample
+        checks_crash["scores_match_items"] = _spot_check(
+            server, keys["analyst"], database.url, snap, spot_check
         )
         stored_before_resend = set(stored)
 
@@ -234,21 +250,19 @@ def server_crash(
             "stored_ids_stable": {"ok": not id_changed, "changed": len(id_changed)},
         }
         checks_final.update(h.integrity_checks(final, model_version=version, sent=sent))
-        ids = sorted(final["ids"].values())
-        sample = ids[:: max(1, len(ids) // spot_check)][:spot_check] if spot_check else []
-        checks_final["scores_match_items"] = h.score_spot_check(
-            server.base, keys["analyst"], database.url, sample
+        checks_final["scores_match_items"] = _spot_check(
+            server, keys["analyst"], database.url, final, spot_check
         )
         log = server.log_tail(10**6)
         server.stop()
-        return {
-            "settings": {
+        return _report(
+            {
                 "items": items,
                 "clients": clients,
                 "batch_items": batch,
                 "kill_after_fraction": kill_after,
             },
-            "figures": {
+            {
                 "items_sent": len(sent),
                 "batches_total": total_batches,
                 "killed_after_s": round(killed_at, 2) if killed_at is not None else None,
@@ -264,10 +278,8 @@ def server_crash(
                 "stored_final": final["count"],
                 "server_log_tracebacks_after_restart": log.count("Traceback"),
             },
-            "checks_after_crash": checks_crash,
-            "checks_after_resend": checks_final,
-            "ok": _ok(checks_crash) and _ok(checks_final),
-        }
+            {"crash": checks_crash, "resend": checks_final},
+        )
     finally:
         if server:
             server.kill9()
@@ -429,20 +441,18 @@ def ingest_crash(
             keys = h.create_keys(database.url, ["analyst"])
             server = h.Server(database.url, workdir)
             server.start(keys["analyst"])
-            ids = sorted(final["ids"].values())
-            sample = ids[:: max(1, len(ids) // spot_check)][:spot_check]
-            checks_final["scores_match_items"] = h.score_spot_check(
-                server.base, keys["analyst"], database.url, sample
+            checks_final["scores_match_items"] = _spot_check(
+                server, keys["analyst"], database.url, final, spot_check
             )
             server.stop()
-        return {
-            "settings": {
+        return _report(
+            {
                 "rows_per_week": rows_per_week,
                 "kill_at_fraction": kill_at,
                 "chunk_size": chunk_size or Settings().ingest.chunk_size,
                 "format": "csv",
             },
-            "figures": {
+            {
                 "file_rows": file_rows,
                 "valid_rows": n_valid,
                 "invalid_rows": n_bad,
@@ -454,10 +464,8 @@ def ingest_crash(
                 "rerun_summary": summary,
                 "stored_final": final["count"],
             },
-            "checks_after_crash": checks_crash,
-            "checks_after_rerun": checks_final,
-            "ok": _ok(checks_crash) and _ok(checks_final),
-        }
+            {"crash": checks_crash, "rerun": checks_final},
+        )
     finally:
         if server:
             server.kill9()
@@ -554,27 +562,14 @@ def main(argv: list[str] | None = None) -> int:
         help="(b) RADAR_INGEST__CHUNK_SIZE (default: configured).",
     )
     ap.add_argument("--only", choices=("server", "ingest"), default=None)
-    ap.add_argument(
-        "--pg", action="store_true", help="Throw-away PostgreSQL databases instead of SQLite."
-    )
+    h.add_database_option(ap, "Throw-away PostgreSQL databases instead of SQLite.")
     ap.add_argument("--seed", type=int, default=23)
     ap.add_argument(
         "--workdir", type=Path, default=None, help="Keep databases, files and logs here."
     )
-    args = ap.parse_args(argv)
-    report = run(
-        items=args.items,
-        clients=args.clients,
-        batch=args.batch,
-        kill_after=args.kill_after,
-        rows_per_week=args.rows_per_week,
-        ingest_kill_at=args.ingest_kill_at,
-        chunk_size=args.chunk_size,
-        db="pg" if args.pg else "sqlite",
-        workdir=args.workdir,
-        seed=args.seed,
-        parts=(args.only,) if args.only else ("server", "ingest"),
-    )
+    options = vars(ap.parse_args(argv))  # run()'s keywords
+    only = options.pop("only")
+    report = run(**options, parts=(only,) if only else ("server", "ingest"))
     h.write_json(report)
     return 0 if report["ok"] else 1
 

@@ -495,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument(
         "--duration",
+        dest="duration_s",
+        metavar="DURATION",
         type=float,
         default=30,
         help="Seconds of load per mode (baseline, concurrent).",
@@ -514,9 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         default=20000,
         help="Bound on the requests of the whole run (split evenly over the segments).",
     )
-    ap.add_argument(
-        "--pg", action="store_true", help="A throw-away PostgreSQL database instead of SQLite."
-    )
+    h.add_database_option(ap, "A throw-away PostgreSQL database instead of SQLite.")
     ap.add_argument(
         "--rate-limit", type=int, default=1_000_000, help="RADAR_API__RATE_LIMIT_PER_MINUTE."
     )
@@ -525,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument(
         "--no-probe",
-        action="store_true",
+        dest="probe",
+        action="store_false",
         help="Skip the probe that POSTs the same new batch from two clients at once.",
     )
     ap.add_argument(
@@ -538,23 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RADAR_X=VALUE",
         help="Extra environment of the server, e.g. RADAR_SCORING__THREADS=1 (repeatable).",
     )
-    args = ap.parse_args(argv)
-    report = run(
-        clients=args.clients,
-        duration_s=args.duration,
-        baseline_clients=args.baseline_clients,
-        rounds=args.rounds,
-        batch=args.batch,
-        max_requests=args.max_requests,
-        db="pg" if args.pg else "sqlite",
-        workdir=args.workdir,
-        rate_limit=args.rate_limit,
-        page_size=args.page_size,
-        timeout_s=args.timeout,
-        seed=args.seed,
-        server_env=dict(kv.split("=", 1) for kv in args.server_env),
-        probe=not args.no_probe,
-    )
+    options = vars(ap.parse_args(argv))  # run()'s keywords, but for these two:
+    options["timeout_s"] = options.pop("timeout")
+    options["server_env"] = dict(kv.split("=", 1) for kv in options["server_env"])
+    report = run(**options)
     h.write_json(report)
     return 0 if report["ok"] else 1
 

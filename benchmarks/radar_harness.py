@@ -9,6 +9,7 @@ command with the configured (real) scoring model.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -72,6 +73,14 @@ def fresh_database(kind: str, workdir: Path) -> Database:
         _on_server(PG_ADMIN_URL, f'CREATE DATABASE "{name}"')
         return Database("postgresql", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", _drop=name)
     raise ValueError(f"unknown database kind {kind!r}")
+
+
+def add_database_option(ap: argparse.ArgumentParser, help: str) -> None:
+    """``--pg``: the benchmark's ``db`` keyword, "pg" (throw-away PostgreSQL databases next to
+    ``PG_ADMIN_URL``) or, without it, "sqlite"."""
+    ap.add_argument(
+        "--pg", dest="db", action="store_const", const="pg", default="sqlite", help=help
+    )
 
 
 @contextmanager
