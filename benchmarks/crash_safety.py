@@ -496,26 +496,19 @@ def run(
             "benchmark": "crash_safety",
             "database": "postgresql" if db in ("pg", "postgresql") else "sqlite",
         }
+        # where both parts keep their store, and how many stored items they spot-check
+        store = {"db": db, "workdir": Path(workdir), "spot_check": spot_check}
         if "server" in parts:
             report["server_kill"] = server_crash(
-                items=items,
-                clients=clients,
-                batch=batch,
-                kill_after=kill_after,
-                db=db,
-                workdir=Path(workdir),
-                seed=seed,
-                spot_check=spot_check,
+                items=items, clients=clients, batch=batch, kill_after=kill_after, seed=seed, **store
             )
         if "ingest" in parts:
             report["ingest_kill"] = ingest_crash(
                 rows_per_week=rows_per_week,
                 kill_at=ingest_kill_at,
-                db=db,
-                workdir=Path(workdir),
-                seed=seed + 6,
                 chunk_size=chunk_size,
-                spot_check=spot_check,
+                seed=seed + 6,
+                **store,
             )
     finally:
         if tmp:
