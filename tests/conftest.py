@@ -154,9 +154,40 @@ def db_url(request, tmp_path):
     return url
 
 
+# on a test over `db_url` whose subject does not depend on the database: SQLite alone
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'radar.db'}"
+
+
+def keyword_probabilities(label: str) -> dict[str, float]:
+    """0.8 on the label, 0.1 on each of the other two."""
+    p = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
+    p[label] = 0.8
+    return p
+
+
+def fake_scored(
+    text: str, label: str, p: dict[str, float], version: str, aspects=(), sentiment_score=None
+) -> ScoredText:
+    """A fake scorer's answer for one text: the score as given (the sentiment score, unless given,
+    is positive minus negative) and a unit embedding fixed by the text (the same text, the same
+    vector)."""
+    seed = int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
+    emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
+    if sentiment_score is None:
+        sentiment_score = p["positive"] - p["negative"]
+    score = Score(
+        sentiment=label,
+        sentiment_score=sentiment_score,
+        probabilities=p,
+        aspects=list(aspects),
+        model_version=version,
+    )
+    return ScoredText(score, emb / np.linalg.norm(emb))
 
 
 class FakeScorer(Scorer):
@@ -171,22 +202,7 @@ class FakeScorer(Scorer):
             pos = sum(w in low for w in ("good", "great", "love", "好"))
             neg = sum(w in low for w in ("bad", "crushed", "late", "差", "辣"))
             label = "positive" if pos > neg else "negative" if neg > pos else "neutral"
-            p = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
-            p[label] = 0.8
-            seed = int(hashlib.sha1(t.encode()).hexdigest()[:8], 16)
-            emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
-            out.append(
-                ScoredText(
-                    Score(
-                        sentiment=label,
-                        sentiment_score=p["positive"] - p["negative"],
-                        probabilities=p,
-                        aspects=[],
-                        model_version=self.version,
-                    ),
-                    emb / np.linalg.norm(emb),
-                )
-            )
+            out.append(fake_scored(t, label, keyword_probabilities(label), self.version))
         return out
 
 
@@ -207,6 +223,13 @@ def make_runtime():
     yield _make
     for rt in made:
         rt.close()
+
+
+def ingest_new(rt: Runtime, items: list[dict]) -> Runtime:
+    """``items`` ingested into ``rt``'s store, every one of them created: the runtime."""
+    report = rt.ingest_service().ingest(list(enumerate(items)))
+    assert report.counts["created"] == len(items)
+    return rt
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from service.alerts.rules import AlertConfig
 from service.api.app import create_app
 from service.api.deps import Caller, get_caller
 from service.domain import AspectScore
-from tests.analytics.conftest import AspectKeywordScorer
+from tests.analytics.conftest import AspectKeywordScorer, spicewell_review
+from tests.conftest import ingest_new
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 SHIFT_WEEK = 9
@@ -50,18 +51,28 @@ def _tail(rng) -> str:
     return " ".join(rng.sample(FILLER, 6))
 
 
+def _post(external_id: str, text: str, at: datetime, **fields) -> dict:
+    """A social post in English about spicewell (``fields``: more fields, or other values)."""
+    return {
+        "source": "s",
+        "channel": "social",
+        "external_id": external_id,
+        "language": "en",
+        "brand": "spicewell",
+        "text": text,
+        "created_at": at.isoformat(),
+        **fields,
+    }
+
+
 def _crushed_burst(now, rng) -> list[dict]:
     """15 angry posts about crushed boxes over the last five hours: a crisis burst."""
     return [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"c{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": f"the box arrived crushed again, awful, {_tail(rng)}",
-            "created_at": (now - timedelta(minutes=20 * i + 5)).isoformat(),
-        }
+        _post(
+            f"c{i}",
+            f"the box arrived crushed again, awful, {_tail(rng)}",
+            now - timedelta(minutes=20 * i + 5),
+        )
         for i in range(15)
     ]
 
@@ -90,21 +101,9 @@ def _items(seed=5, text=_spicy_text, prefix="e"):
                 for _ in range(30):
                     hot = region == "East" and age == "18-24" and week >= SHIFT_WEEK
                     n += 1
-                    rows.append(
-                        {
-                            "source": "shop",
-                            "channel": "review",
-                            "external_id": f"{prefix}{n}",
-                            "language": "en",
-                            "text": f"{text(rng, hot)}, {_tail(rng)}",
-                            "brand": "spicewell",
-                            "region": region,
-                            "attributes": {"age_group": age},
-                            "created_at": (
-                                START + timedelta(weeks=week, hours=rng.randrange(160))
-                            ).isoformat(),
-                        }
-                    )
+                    said = f"{text(rng, hot)}, {_tail(rng)}"
+                    at = START + timedelta(weeks=week, hours=rng.randrange(160))
+                    rows.append(spicewell_review(f"{prefix}{n}", said, at, region, age))
     return rows
 
 
@@ -125,10 +124,7 @@ RULES = {
 
 @pytest.fixture
 def store(db_url, make_runtime):
-    rt = make_runtime(db_url, scorer=SafetyScorer())
-    rows = _items()
-    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == len(rows)
-    return rt
+    return ingest_new(make_runtime(db_url, scorer=SafetyScorer()), _items())
 
 
 def _engine(rt, rules=RULES):
@@ -197,31 +193,22 @@ def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
     rng = random.Random(9)
     now = START + timedelta(days=10)
     rows = [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"b{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": f"bought it again, {_tail(rng)}"
-            if i % 4
-            else f"the box arrived crushed, {_tail(rng)}",
-            "created_at": (now - timedelta(hours=180 - i)).isoformat(),
-        }
+        _post(
+            f"b{i}",
+            f"bought it again, {_tail(rng)}" if i % 4 else f"the box arrived crushed, {_tail(rng)}",
+            now - timedelta(hours=180 - i),
+        )
         for i in range(170)
     ]
     rows += _crushed_burst(now, rng)
     rows += [
-        {
-            "source": "s",
-            "channel": "complaint",
-            "external_id": "h1",
-            "language": "en",
-            "brand": "spicewell",
-            "region": "West",
-            "text": "my son got a stomach ache after eating it",
-            "created_at": (now - timedelta(hours=2)).isoformat(),
-        }
+        _post(
+            "h1",
+            "my son got a stomach ache after eating it",
+            now - timedelta(hours=2),
+            channel="complaint",
+            region="West",
+        )
     ]
     rt.ingest_service().ingest(list(enumerate(rows)))
     engine = _engine(
@@ -375,16 +362,9 @@ def test_a_rule_that_cannot_run_is_reported_and_the_others_still_run(db_url, mak
     rng = random.Random(4)
     now = START + timedelta(days=10)
     rows = [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"q{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": f"bought it again, {_tail(rng)}",
-            "region": "East",
-            "created_at": (now - timedelta(hours=180 - i)).isoformat(),
-        }
+        _post(
+            f"q{i}", f"bought it again, {_tail(rng)}", now - timedelta(hours=180 - i), region="East"
+        )
         for i in range(170)
     ]
     rows += _crushed_burst(now, rng)
@@ -425,36 +405,24 @@ def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
     rng = random.Random(11)
     t0 = START + timedelta(days=20, hours=9, minutes=7)  # the burst's first post
     rows = [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"bg{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": (
-                f"the box arrived crushed, {_tail(rng)}"
-                if i % 5 == 0
-                else f"bought it again, {_tail(rng)}"
-            ),
-            "created_at": (t0 - timedelta(hours=200) + timedelta(hours=i)).isoformat(),
-        }
+        _post(
+            f"bg{i}",
+            f"the box arrived crushed, {_tail(rng)}"
+            if i % 5 == 0
+            else f"bought it again, {_tail(rng)}",
+            t0 - timedelta(hours=200) + timedelta(hours=i),
+        )
         for i in range(199)
     ]
     burst = [t0 + timedelta(minutes=8 * i) for i in range(30)]
     rows += [
-        {
-            "source": "s",
-            "channel": "social",
-            "external_id": f"cr{i}",
-            "language": "en",
-            "brand": "spicewell",
-            "text": (
-                f"my son got a stomach ache after eating it, it came late, {_tail(rng)}"
-                if i in (0, 12, 25)
-                else f"the box arrived crushed again, awful, {_tail(rng)}"
-            ),
-            "created_at": t.isoformat(),
-        }
+        _post(
+            f"cr{i}",
+            f"my son got a stomach ache after eating it, it came late, {_tail(rng)}"
+            if i in (0, 12, 25)
+            else f"the box arrived crushed again, awful, {_tail(rng)}",
+            t,
+        )
         for i, t in enumerate(burst)
     ]
     rt.ingest_service().ingest(list(enumerate(rows)))

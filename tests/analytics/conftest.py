@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
-from service.domain import AspectScore, Score
-from service.nlp.pipeline import ScoredText, Scorer
+from service.domain import AspectScore
+from service.nlp.pipeline import Scorer
+from tests.conftest import fake_scored, ingest_new, keyword_probabilities
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 KEYWORDS = {
@@ -30,8 +30,7 @@ class AspectKeywordScorer(Scorer):
             neg = any(w in t for w in ("too spicy", "crushed", "late", "太辣"))
             pos = any(w in t for w in ("lovely", "great", "好吃"))
             label = "negative" if neg else "positive" if pos else "neutral"
-            p = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
-            p[label] = 0.8
+            p = keyword_probabilities(label)
             aspects = [
                 AspectScore(
                     aspect=a,
@@ -43,20 +42,23 @@ class AspectKeywordScorer(Scorer):
                 for a, words in KEYWORDS.items()
                 if any(w in t for w in words)
             ]
-            emb = np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(8).astype(np.float32)
-            out.append(
-                ScoredText(
-                    Score(
-                        sentiment=label,
-                        sentiment_score=p["positive"] - p["negative"],
-                        probabilities=p,
-                        aspects=aspects,
-                        model_version=self.version,
-                    ),
-                    emb / np.linalg.norm(emb),
-                )
-            )
+            out.append(fake_scored(t, label, p, self.version, aspects=aspects))
         return out
+
+
+def spicewell_review(external_id: str, text: str, at: datetime, region: str, age: str) -> dict:
+    """An English shop review of spicewell from ``region`` by the ``age`` group, as ingest takes it."""
+    return {
+        "source": "shop",
+        "channel": "review",
+        "external_id": external_id,
+        "text": text,
+        "created_at": at.isoformat(),
+        "brand": "spicewell",
+        "region": region,
+        "attributes": {"age_group": age},
+        "language": "en",
+    }
 
 
 def segment_items(seed: int = 3) -> list[dict]:
@@ -76,26 +78,11 @@ def segment_items(seed: int = 3) -> list[dict]:
             text = f"the box arrived crushed #{i}"
         else:
             text = f"bought it again #{i}"
-        items.append(
-            {
-                "source": "shop",
-                "channel": "review",
-                "external_id": f"s{i}",
-                "text": text,
-                "created_at": (START + timedelta(hours=1 + i)).isoformat(),
-                "brand": "spicewell",
-                "region": region,
-                "attributes": {"age_group": age},
-                "language": "en",
-            }
-        )
+        items.append(spicewell_review(f"s{i}", text, START + timedelta(hours=1 + i), region, age))
     return items
 
 
 @pytest.fixture
 def segment_store(db_url, make_runtime):
-    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
     items = segment_items()
-    report = rt.ingest_service().ingest(list(enumerate(items)))
-    assert report.counts["created"] == len(items)
-    return rt, items
+    return ingest_new(make_runtime(db_url, scorer=AspectKeywordScorer()), items), items

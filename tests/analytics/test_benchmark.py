@@ -18,6 +18,7 @@ from service.analytics import benchmark as bm
 from service.analytics.stats import benjamini_hochberg
 from service.store.repo import FeedbackFilter
 from tests.analytics.conftest import START, AspectKeywordScorer
+from tests.conftest import ingest_new
 
 
 def Cell(mentions: int, pos: int, neg: int) -> bm.AspectFacts:
@@ -95,10 +96,7 @@ def known_items() -> list[dict]:
 
 @pytest.fixture
 def known_store(db_url, make_runtime):
-    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
-    rows = known_items()
-    assert rt.ingest_service().ingest(list(enumerate(rows))).counts["created"] == len(rows)
-    return rt
+    return ingest_new(make_runtime(db_url, scorer=AspectKeywordScorer()), known_items())
 
 
 def test_benchmark_on_known_rates(known_store):
@@ -185,13 +183,8 @@ def test_api_and_cli(known_store, monkeypatch):
         assert r.status_code == 200
         pts = [p for p in r.json()["points"] if p["gap"] is not None]
         assert pts and all(-2 <= p["gap"] <= 2 for p in pts)
-        assert (
-            c.get(
-                "/v1/benchmark/series",
-                params={"competitor": "spicewell", "compare_aspect": "taste"},
-            ).status_code
-            == 422
-        )
+        ours = {"competitor": "spicewell", "compare_aspect": "taste"}  # our brand: no competitor
+        assert c.get("/v1/benchmark/series", params=ours).status_code == 422
     monkeypatch.setenv("RADAR_DATABASE_URL", known_store.settings.database_url)
     res = CliRunner().invoke(app, ["benchmark", "--json", "--days", "3660", "--aspect", "taste"])
     assert res.exit_code == 0, res.output

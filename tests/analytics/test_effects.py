@@ -11,7 +11,8 @@ import pytest
 
 from service.analytics import effects as E
 from service.store.repo import FeedbackFilter
-from tests.analytics.conftest import AspectKeywordScorer
+from tests.analytics.conftest import AspectKeywordScorer, spicewell_review
+from tests.conftest import ingest_new, sqlite_only
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 WEEKS = 14
@@ -55,40 +56,16 @@ def effect_items(seed: int = 11, per_cell: int = 30) -> list[dict]:
                         weeks=week, days=rng.randrange(7), hours=rng.randrange(24)
                     )
                     n = len(items)
-                    items.append(
-                        {
-                            "source": "shop",
-                            "channel": "review",
-                            "external_id": f"e{n}",
-                            "text": f"{text} #{n}",
-                            "created_at": at.isoformat(),
-                            "brand": "spicewell",
-                            "region": region,
-                            "attributes": {"age_group": age},
-                            "language": "en",
-                        }
-                    )
+                    items.append(spicewell_review(f"e{n}", f"{text} #{n}", at, region, age))
     return items
-
-
-def _effect_store(url, make_runtime):
-    rt = make_runtime(url, scorer=AspectKeywordScorer())
-    items = effect_items()
-    report = rt.ingest_service().ingest(list(enumerate(items)))
-    assert report.counts["created"] == len(items)
-    return rt
 
 
 @pytest.fixture
 def effect_store(db_url, make_runtime):
-    """Both databases: the estimate read through each one's queries (and rollups)."""
-    return _effect_store(db_url, make_runtime)
-
-
-@pytest.fixture
-def effect_store_sqlite(sqlite_url, make_runtime):
-    """For what does not depend on the database (the choice of controls, the pre-trend check)."""
-    return _effect_store(sqlite_url, make_runtime)
+    """Both databases: the estimate read through each one's queries (and rollups); the tests of
+    what does not depend on the database (the choice of controls, the pre-trend check) run on
+    SQLite alone."""
+    return ingest_new(make_runtime(db_url, scorer=AspectKeywordScorer()), effect_items())
 
 
 def _truth(region: str, age: str) -> float:
@@ -104,23 +81,28 @@ def _truth(region: str, age: str) -> float:
     )
 
 
+# the recipe change from the action week, measured on the "too spicy" share as of the data's end
+EFFECT = dict(
+    flt=FeedbackFilter(brands=("spicewell",)),
+    metric="negative_share",
+    aspect="taste",
+    start=START + timedelta(weeks=ACTION_WEEK),
+    end=None,
+    now=START + timedelta(weeks=WEEKS),
+)
+
+
+def _estimate(s, segment: dict[str, str], **options) -> E.EffectReport:
+    """The effect on ``segment``: ``EFFECT``, with ``options`` changed or added."""
+    return E.estimate_effect(s, segment=segment, **{**EFFECT, **options})
+
+
 def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_there_is_none(
     effect_store,
 ):
     rt = effect_store
-    now = START + timedelta(weeks=WEEKS)
     with rt.sessions() as s:
-        flt = FeedbackFilter(brands=("spicewell",))
-        r = E.estimate_effect(
-            s,
-            flt=flt,
-            segment={"region": "East", "age_group": "18-24"},
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=now,
-        )
+        r = _estimate(s, {"region": "East", "age_group": "18-24"})
         truth = _truth("East", "18-24")
         assert truth == pytest.approx(-0.32, abs=0.02)  # −30 points × the season of the weeks after
         assert r.estimate.lower <= truth <= r.estimate.upper
@@ -132,15 +114,9 @@ def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_the
         assert {"region": "North", "age_group": "18-24"} not in chosen  # its trend was not parallel
         assert "fell from" in r.to_dict()["summary"] and "worked" in r.to_dict()["summary"]
 
-        null = E.estimate_effect(
+        null = _estimate(
             s,
-            flt=flt,
-            segment={"region": "West", "age_group": "25-34"},
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=now,
+            {"region": "West", "age_group": "25-34"},
             exclude=[{"region": "East", "age_group": "18-24"}],
         )
         assert null.estimate.lower <= 0 <= null.estimate.upper
@@ -157,44 +133,21 @@ def test_did_on_a_generated_store_finds_the_known_effect_and_no_effect_where_the
 
         rollups.refresh(s, dims=["attr:age_group"])
         s.commit()
-        again = E.estimate_effect(
-            s,
-            flt=flt,
-            segment={"region": "East", "age_group": "18-24"},
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=now,
-        )
+        again = _estimate(s, {"region": "East", "age_group": "18-24"})
         assert again.estimate.effect == pytest.approx(r.estimate.effect, abs=1e-9)
 
 
-def test_pre_trend_check_fails_where_the_trends_differed(effect_store_sqlite):
-    rt = effect_store_sqlite
+@sqlite_only
+def test_pre_trend_check_fails_where_the_trends_differed(effect_store):
+    rt = effect_store
     with rt.sessions() as s:
-        r = E.estimate_effect(
-            s,
-            flt=FeedbackFilter(brands=("spicewell",)),
-            segment={"region": "North", "age_group": "18-24"},
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=START + timedelta(weeks=WEEKS),
-        )
+        r = _estimate(s, {"region": "North", "age_group": "18-24"})
         assert not r.pre_trend.ok and r.pre_trend.p_value < 0.05 and r.pre_trend.slope > 0
         assert r.verdict == "inconclusive" and "drifting apart" in r.message
         # named controls are used as named, and the check still applies
-        named = E.estimate_effect(
+        named = _estimate(
             s,
-            flt=FeedbackFilter(brands=("spicewell",)),
-            segment={"region": "North", "age_group": "18-24"},
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=START + timedelta(weeks=WEEKS),
+            {"region": "North", "age_group": "18-24"},
             controls=[{"region": "West", "age_group": "18-24"}],
         )
         assert [c["segment"] for c in named.to_dict()["controls"] if c["chosen"]] == [
@@ -203,43 +156,28 @@ def test_pre_trend_check_fails_where_the_trends_differed(effect_store_sqlite):
         assert named.chosen_by == "team" and named.pre_trend is not None
 
 
+@sqlite_only
 def test_control_choice_leaves_out_cells_other_actions_touched_and_errors_name_the_problem(
-    effect_store_sqlite,
+    effect_store,
 ):
-    rt = effect_store_sqlite
+    rt = effect_store
     with rt.sessions() as s:
-        kw = dict(
-            flt=FeedbackFilter(brands=("spicewell",)),
-            metric="negative_share",
-            aspect="taste",
-            start=START + timedelta(weeks=ACTION_WEEK),
-            end=None,
-            now=START + timedelta(weeks=WEEKS),
-        )
-        r = E.estimate_effect(
-            s, segment={"region": "East", "age_group": "18-24"}, exclude=[{"region": "West"}], **kw
-        )
+        r = _estimate(s, {"region": "East", "age_group": "18-24"}, exclude=[{"region": "West"}])
         rows = r.to_dict()["controls"]
         assert all(c["segment"]["region"] != "West" for c in rows if c["chosen"])
         assert {c["reason"] for c in rows if c["segment"]["region"] == "West"} == {
             "touched by another action"
         }
         with pytest.raises(E.EffectError, match="weeks"):  # started too early for 3 weeks before
-            E.estimate_effect(
-                s,
-                segment={"region": "East", "age_group": "18-24"},
-                **{**kw, "start": START + timedelta(weeks=1)},
-            )
+            _estimate(s, {"region": "East", "age_group": "18-24"}, start=START + timedelta(weeks=1))
         with pytest.raises(E.EffectError, match="no items in the segment"):
-            E.estimate_effect(s, segment={"region": "Mars", "age_group": "18-24"}, **kw)
+            _estimate(s, {"region": "Mars", "age_group": "18-24"})
         with pytest.raises(E.EffectError, match="needs an aspect"):
-            E.estimate_effect(
-                s, segment={"region": "East"}, **{**kw, "metric": "rating", "aspect": None}
-            )
-        soon = E.estimate_effect(
+            _estimate(s, {"region": "East"}, metric="rating", aspect=None)
+        soon = _estimate(
             s,
-            segment={"region": "East", "age_group": "18-24"},
-            **{**kw, "now": START + timedelta(weeks=ACTION_WEEK, days=3)},
+            {"region": "East", "age_group": "18-24"},
+            now=START + timedelta(weeks=ACTION_WEEK, days=3),
         )
         assert soon.verdict == "not_yet" and soon.estimate is None
 

@@ -12,6 +12,7 @@ from service.api.app import create_app
 from service.api.deps import Caller, get_caller
 from service.cli.main import app as cli
 from tests.analytics.conftest import START, AspectKeywordScorer, segment_items
+from tests.conftest import ingest_new
 
 
 @pytest.fixture
@@ -20,8 +21,7 @@ def named_store(db_url, make_runtime):
     items = segment_items()
     for i, it in enumerate(items):  # a rival, and a feed's own brand that is in no brand list
         it["brand"] = ("spicewell", "noodleking", "Ours")[i % 3]
-    assert rt.ingest_service().ingest(list(enumerate(items))).counts["created"] == len(items)
-    return rt, items
+    return ingest_new(rt, items), items
 
 
 def _volume(c, **params):

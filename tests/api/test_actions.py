@@ -15,28 +15,20 @@ from service.api.deps import Caller, get_caller
 from service.cli.main import app as cli
 from tests.analytics.conftest import AspectKeywordScorer
 from tests.analytics.test_effects import ACTION_WEEK, START, WEEKS, effect_items
-
-
-def _actions_app(url, make_runtime):
-    rt = make_runtime(url, scorer=AspectKeywordScorer())
-    items = effect_items(per_cell=20)
-    for it in items[
-        :40
-    ]:  # a few answerable complaints posted recently, so "within 24 hours" is due
-        it["created_at"] = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    rt.ingest_service().ingest(list(enumerate(items)))
-    return rt, create_app(runtime=rt)
+from tests.conftest import sqlite_only
 
 
 @pytest.fixture
 def actions_app(db_url, make_runtime):
-    """Both databases: writes, reads, scope and the effect through each one's queries."""
-    return _actions_app(db_url, make_runtime)
-
-
-@pytest.fixture
-def actions_app_sqlite(sqlite_url, make_runtime):
-    return _actions_app(sqlite_url, make_runtime)
+    """Both databases: writes, reads, scope and the effect through each one's queries (the plan,
+    the CLI and an alert's history run on SQLite alone)."""
+    rt = make_runtime(db_url, scorer=AspectKeywordScorer())
+    items = effect_items(per_cell=20)
+    # a few answerable complaints posted recently, so "within 24 hours" is due
+    for it in items[:40]:
+        it["created_at"] = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    rt.ingest_service().ingest(list(enumerate(items)))
+    return rt, create_app(runtime=rt)
 
 
 ACTION = {
@@ -123,8 +115,9 @@ def test_action_crud_effect_and_scope(actions_app):
         api.dependency_overrides.clear()
 
 
-def test_plan_endpoint_and_cli(actions_app_sqlite):
-    rt, api = actions_app_sqlite
+@sqlite_only
+def test_plan_endpoint_and_cli(actions_app):
+    rt, api = actions_app
     with TestClient(api) as c:
         r = c.post(
             "/v1/actions/plan",
@@ -171,8 +164,9 @@ def test_plan_endpoint_and_cli(actions_app_sqlite):
     assert bad.exit_code == 2 and "smell" in bad.output
 
 
-def test_cli_add_list_show_close(actions_app_sqlite):
-    rt, _ = actions_app_sqlite
+@sqlite_only
+def test_cli_add_list_show_close(actions_app):
+    rt, _ = actions_app
     runner = CliRunner()
     env = {"RADAR_DATABASE_URL": str(rt.settings.database_url)}
     out = runner.invoke(
@@ -324,10 +318,11 @@ def test_erasing_an_author_removes_the_answers_to_their_items(db_url, make_runti
         assert s.scalar(select(func.count()).select_from(ResponseRow)) == 1
 
 
-def test_an_action_answering_an_alert_is_in_its_history_and_the_alert_metrics(actions_app_sqlite):
+@sqlite_only
+def test_an_action_answering_an_alert_is_in_its_history_and_the_alert_metrics(actions_app):
     from tests.delivery.test_outbox import make_alert
 
-    rt, api = actions_app_sqlite
+    rt, api = actions_app
     at = START + timedelta(weeks=ACTION_WEEK - 1)
     with rt.sessions() as s:
         alert = make_alert(s, at=at)

@@ -20,13 +20,11 @@ from sqlalchemy import select, text
 from service.api.app import create_app
 from service.domain import AspectScore, Score
 from service.nlp.pipeline import ScoredText
-from service.store import access
+from service.store import access, themes
 from service.store.tables import (
     AlertEventRow,
     FeedbackRow,
     OutboxRow,
-    ThemeRow,
-    ThemeSnapshotRow,
 )
 from tests.analytics.conftest import AspectKeywordScorer
 
@@ -72,6 +70,28 @@ def _item(i: int, text: str, *, region="East", brand="spicewell", author=None, h
         "language": "zh" if "汤" in text else "en",
         "created_at": (NOW - timedelta(hours=hours_ago + i % 5)).isoformat(),
     }
+
+
+def _store_theme(
+    s, keywords: list[str], *, scope: str, latest: list[str], quotes: list[int]
+) -> int:
+    """A theme with ``keywords`` and one snapshot of the week to now in ``scope`` (its
+    ``latest`` keywords, quoting the items ``quotes``; figures that do not matter here), stored
+    as the theme job stores them: its id."""
+    zero = np.zeros(8, "<f2").tobytes()
+    theme_id = themes.save_theme(
+        s, theme_id=None, centroid=zero, facet=None, parent_id=None, keywords=keywords, now=NOW
+    )
+    figures = {"size": 3, "share": 0.3, "net_sentiment": -0.5, "emerging": True}
+    snapshot = {
+        "id": theme_id,
+        "keywords": latest,
+        "quotes": [{"id": i} for i in quotes],
+        **figures,
+    }
+    week = NOW - timedelta(days=7)
+    themes.save_snapshots(s, themes=[snapshot], scope=scope, since=week, until=NOW, now=NOW)
+    return theme_id
 
 
 def _h(key: str) -> dict:
@@ -162,28 +182,8 @@ def test_erasure_leaves_no_word_of_the_author_in_any_table_message_or_file(app_k
             )
         )
         # a theme whose keywords came partly from their words, partly from everyone's
-        theme = ThemeRow(
-            centroid=np.zeros(8, "<f2").tobytes(),
-            keywords=json.dumps([RARE_EN, "soup", RARE_ZH]),
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        s.add(theme)
-        s.flush()
-        s.add(
-            ThemeSnapshotRow(
-                theme_id=theme.id,
-                scope="all",
-                window_start=NOW - timedelta(days=7),
-                window_end=NOW,
-                size=3,
-                share=0.3,
-                net_sentiment=-0.5,
-                emerging=True,
-                keywords=json.dumps([RARE_EN, "soup"]),
-                quotes=json.dumps(ids),
-                computed_at=NOW,
-            )
+        theme_id = _store_theme(
+            s, [RARE_EN, "soup", RARE_ZH], scope="all", latest=[RARE_EN, "soup"], quotes=ids
         )
         # an e-mail already sent, its quote in base64 (how a UTF-8 body travels)
         mail = EmailMessage()
@@ -205,7 +205,6 @@ def test_erasure_leaves_no_word_of_the_author_in_any_table_message_or_file(app_k
             )
         )
         s.commit()
-        theme_id = theme.id
     rt.delivery_service(charts=False).run(
         as_of, send=False
     )  # notices of the new alerts, composed, not sent
@@ -277,31 +276,10 @@ def test_scoped_keys_read_no_theme_series_or_phrase_outside_their_scope(app_keys
     ]
     assert client.post("/v1/feedback", json={"items": items}, headers=admin).json()["rejected"] == 0
     with rt.sessions() as s:  # a theme found among South's items only
-        theme = ThemeRow(
-            centroid=np.zeros(8, "<f2").tobytes(),
-            keywords=json.dumps(["southword"]),
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        s.add(theme)
-        s.flush()
-        s.add(
-            ThemeSnapshotRow(
-                theme_id=theme.id,
-                scope="south-only",
-                window_start=NOW - timedelta(days=7),
-                window_end=NOW,
-                size=5,
-                share=0.5,
-                net_sentiment=0.1,
-                emerging=False,
-                keywords=json.dumps(["southword"]),
-                quotes="[]",
-                computed_at=NOW,
-            )
+        theme_id = _store_theme(
+            s, ["southword"], scope="south-only", latest=["southword"], quotes=[]
         )
         s.commit()
-        theme_id = theme.id
     assert client.get(f"/v1/themes/{theme_id}", headers=admin).json()["keywords"] == ["southword"]
     assert client.get(f"/v1/themes/{theme_id}", headers=east).status_code == 404
 
@@ -332,25 +310,16 @@ def test_scoped_keys_read_no_theme_series_or_phrase_outside_their_scope(app_keys
     # tracked phrases: an East analyst's phrase is not listed to a South analyst
     with rt.sessions() as s:
         south_key = access.create_key(s, role="analyst", actor="t", regions=["South"])[1]
-    assert (
-        client.post(
-            "/v1/tracked-phrases",
-            json={"phrase": "east secret", "paraphrases": False},
-            headers=east,
-        ).status_code
-        == 201
-    )
-    assert (
-        client.post(
-            "/v1/tracked-phrases",
-            json={"phrase": "for everyone", "paraphrases": False},
-            headers=admin,
-        ).status_code
-        == 201
-    )
-    seen = lambda key: [
-        p["phrase"] for p in client.get("/v1/tracked-phrases", headers=_h(key)).json()
-    ]  # noqa: E731
+
+    def track(phrase: str, headers: dict) -> int:
+        body = {"phrase": phrase, "paraphrases": False}
+        return client.post("/v1/tracked-phrases", json=body, headers=headers).status_code
+
+    def seen(key: str) -> list[str]:
+        return [p["phrase"] for p in client.get("/v1/tracked-phrases", headers=_h(key)).json()]
+
+    assert track("east secret", east) == 201
+    assert track("for everyone", admin) == 201
     assert seen(keys["admin"]) == ["east secret", "for everyone"]
     assert seen(keys["east"]) == ["east secret", "for everyone"]
     assert seen(south_key) == ["for everyone"]
@@ -358,14 +327,7 @@ def test_scoped_keys_read_no_theme_series_or_phrase_outside_their_scope(app_keys
     r = client.get("/v1/trends", params={**window, "phrase_id": phrase_id}, headers=_h(south_key))
     assert r.status_code == 404
     # the South analyst tracking the same phrase makes it theirs too (and reveals nothing of East's)
-    assert (
-        client.post(
-            "/v1/tracked-phrases",
-            json={"phrase": "east secret", "paraphrases": False},
-            headers=_h(south_key),
-        ).status_code
-        == 201
-    )
+    assert track("east secret", _h(south_key)) == 201
     assert seen(south_key) == ["east secret", "for everyone"]
 
 

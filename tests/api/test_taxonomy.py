@@ -2,6 +2,7 @@
 stored with each tag, the preview (API and CLI), saving (admin), store calibration, and
 aspect_mapping.yaml read from the config folder."""
 
+import copy
 import json
 import shutil
 
@@ -12,7 +13,6 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.api.deps import Caller, get_caller
 from service.config import DEFAULT_CONFIG_DIR, Settings
-from service.nlp.pipeline import ScoringPipeline
 from service.runtime import Runtime
 
 N_ITEMS = 160
@@ -37,13 +37,7 @@ def config_dir(tmp_path):
 def store(db_url, real_pipeline, config_dir, tmp_path):
     """A runtime over a generated store with its own copy of the configs and of the pipeline
     object (saving a taxonomy rebuilds its tagger; the shared one must stay as it is)."""
-    own = ScoringPipeline(
-        encoder=real_pipeline.encoder,
-        sentiment=real_pipeline.sentiment,
-        aspects=real_pipeline.aspects,
-        version=real_pipeline.version,
-        languages=real_pipeline.languages,
-    )
+    own = copy.copy(real_pipeline)
     rt = Runtime(Settings(database_url=db_url, config_dir=config_dir), scorer=own)
     report = rt.ingest_service().ingest(list(enumerate(_rows())), keep_results=False)
     assert report.counts["rejected"] == 0

@@ -1,15 +1,11 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from service.cli.main import app
+from tests.cli._radar import radar
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = [
     "ingest",
     "score",
@@ -48,20 +44,7 @@ def test_every_command_documents_every_option(command):
 
 
 def _radar(args, tmp_path, **env):
-    e = {
-        **os.environ,
-        "RADAR_NO_PROGRESS": "1",
-        "RADAR_DATABASE_URL": f"sqlite:///{tmp_path}/radar.db",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli.main", *args],
-        cwd=ROOT,
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return radar(args, f"sqlite:///{tmp_path}/radar.db", **env)
 
 
 def test_ingest_malformed_file_reports_each_bad_row_and_stores_good_ones(tmp_path):

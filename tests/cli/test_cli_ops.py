@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,23 +25,10 @@ from typer.testing import CliRunner
 from service.cli.main import app
 from service.store import access
 from service.store.tables import AlertRow, FeedbackRow, ScoreRow
+from tests.cli._radar import RADAR, ROOT, radar
 from tests.delivery.test_outbox import make_alert
 
-ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 5, 4, tzinfo=UTC)
-
-
-def _radar(args, url: str, **env) -> subprocess.CompletedProcess:
-    e = {**os.environ, "RADAR_NO_PROGRESS": "1", "RADAR_DATABASE_URL": url, **env}
-    e.pop("COLUMNS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli.main", *args],
-        cwd=ROOT,
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _rows(start: int, n: int) -> list[dict]:
@@ -89,7 +75,7 @@ def test_a_read_only_store_ends_a_command_with_one_line(
         ["keys", "create", "--role", "viewer"],
         ["alerts", "ack", "1", "--by", "ops"],
     ):
-        res = _radar(args, ro)
+        res = radar(args, ro)
         assert res.returncode == 4, (args, res.stdout, res.stderr)
         assert "Traceback" not in res.stderr, res.stderr
         lines = [line for line in res.stderr.splitlines() if line.strip()]
@@ -97,7 +83,7 @@ def test_a_read_only_store_ends_a_command_with_one_line(
         assert len(errors) == 1, res.stderr
         assert ro in errors[0] and "cannot be written" in errors[0] and "readonly" in errors[0]
     # nothing was written; reading still works
-    listed = _radar(["alerts", "list", "--format", "json"], ro)
+    listed = radar(["alerts", "list", "--format", "json"], ro)
     assert listed.returncode == 0 and {a["status"] for a in json.loads(listed.stdout)} == {"open"}
 
 
@@ -126,7 +112,7 @@ def test_backup_of_a_live_store_restores_every_item_score_and_alert(
         while not written:
             time.sleep(0.05)
         backup = tmp_path / "backups" / "radar-backup.db"
-        res = _radar(["db", "backup", str(backup)], sqlite_url)
+        res = radar(["db", "backup", str(backup)], sqlite_url)
     finally:
         stop.set()
         thread.join(timeout=60)
@@ -139,7 +125,7 @@ def test_backup_of_a_live_store_restores_every_item_score_and_alert(
     )
     assert not list(backup.parent.glob("*.partial")) and not Path(f"{backup}-wal").exists()
     assert (
-        _radar(["db", "backup", str(backup)], sqlite_url).returncode == 2
+        radar(["db", "backup", str(backup)], sqlite_url).returncode == 2
     )  # never over a file unasked
 
     restored = tmp_path / "restored" / "radar.db"
@@ -163,7 +149,7 @@ def test_backup_of_a_live_store_restores_every_item_score_and_alert(
 
 
 def test_backup_of_postgresql_points_to_pg_dump(pg_database, tmp_path):
-    res = _radar(["db", "backup", str(tmp_path / "x.db")], pg_database)
+    res = radar(["db", "backup", str(tmp_path / "x.db")], pg_database)
     assert res.returncode == 2 and "pg_dump" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "x.db").exists()
 
@@ -177,31 +163,29 @@ def test_listings_are_table_csv_or_json_and_never_cut_when_piped(
     )
     with rt.sessions() as s:
         access.create_key(s, role="viewer", actor="test", name=name, regions=["East"])
-    table = _radar(["keys", "list"], sqlite_url)
+    table = radar(["keys", "list"], sqlite_url)
     assert table.returncode == 0, table.stderr
     assert any(name in line for line in table.stdout.splitlines()), (
         table.stdout
     )  # one line, not folded at 80
     assert max(len(line) for line in table.stdout.splitlines()) > 120
     rows = list(
-        csv.DictReader(io.StringIO(_radar(["keys", "list", "--format", "csv"], sqlite_url).stdout))
+        csv.DictReader(io.StringIO(radar(["keys", "list", "--format", "csv"], sqlite_url).stdout))
     )
     assert (
         [r["name"] for r in rows] == [name]
         and rows[0]["scope"] == "regions=East"
         and rows[0]["role"] == "viewer"
     )
-    as_json = json.loads(_radar(["keys", "list", "--format", "json"], sqlite_url).stdout)
+    as_json = json.loads(radar(["keys", "list", "--format", "json"], sqlite_url).stdout)
     assert as_json[0]["name"] == name and as_json[0]["regions"] == ["East"]
     alerts = list(
-        csv.DictReader(
-            io.StringIO(_radar(["alerts", "list", "--format", "csv"], sqlite_url).stdout)
-        )
+        csv.DictReader(io.StringIO(radar(["alerts", "list", "--format", "csv"], sqlite_url).stdout))
     )
     assert [a["sev"] for a in alerts] == ["L1", "L2"] and alerts[0][
         "title"
     ] == "taste complaints rising in West"
-    clash = _radar(["alerts", "list", "--json", "--format", "csv"], sqlite_url)
+    clash = radar(["alerts", "list", "--json", "--format", "csv"], sqlite_url)
     assert clash.returncode == 2 and "--json" in clash.stderr
 
 
@@ -255,7 +239,7 @@ def test_serve_prints_the_first_admin_key_on_stdout_and_logs_json_lines(tmp_path
         "RADAR_API__METRICS_KEY": "scrape-secret",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli.main", "serve", "--no-preload", "--port", str(port)],
+        [*RADAR, "serve", "--no-preload", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -593,45 +593,28 @@ PROBE_TARGETS = [  # what an independent probe subscribed: each must be refused,
 ]
 
 
+def _subscribe_webhook(c: TestClient, target: str):
+    return c.post("/v1/subscriptions", json={"channel": "webhook", "target": target})
+
+
 def test_webhook_targets_inside_the_network_are_refused_through_the_api(sqlite_url):
     rt = Runtime(_settings(sqlite_url, 1, webhook_allow=[]))
     with TestClient(_app(rt)) as c:
         for target, kind in PROBE_TARGETS:
-            r = c.post("/v1/subscriptions", json={"channel": "webhook", "target": target})
+            r = _subscribe_webhook(c, target)
             assert r.status_code == 422, (target, r.text)
             body = r.json()
             assert f"{kind} address" in json.dumps(body) and "webhook_allow" in json.dumps(body)
             assert [d["field"] for d in body["error"]["details"]] == ["body.target"], body
             assert "PROBE-TOKEN-1" not in r.text and "/hook" not in r.text
-        assert (
-            c.post(
-                "/v1/subscriptions", json={"channel": "webhook", "target": "http://0177.0.0.1/h"}
-            ).status_code
-            == 422
-        )
+        assert _subscribe_webhook(c, "http://0177.0.0.1/h").status_code == 422
         assert c.get("/v1/subscriptions").json()["subscriptions"] == []  # nothing stored
     rt.close()
     rt = Runtime(_settings(sqlite_url, 1, webhook_allow=["127.0.0.0/8", "169.254.169.254"]))
     with TestClient(_app(rt)) as c:  # what the allow-list names is accepted, nothing more
-        assert (
-            c.post(
-                "/v1/subscriptions", json={"channel": "webhook", "target": "http://0x7f000001/h"}
-            ).status_code
-            == 201
-        )
-        assert (
-            c.post(
-                "/v1/subscriptions",
-                json={"channel": "webhook", "target": "http://169.254.169.254/h"},
-            ).status_code
-            == 201
-        )
-        assert (
-            c.post(
-                "/v1/subscriptions", json={"channel": "webhook", "target": "http://10.0.0.1/h"}
-            ).status_code
-            == 422
-        )
+        assert _subscribe_webhook(c, "http://0x7f000001/h").status_code == 201
+        assert _subscribe_webhook(c, "http://169.254.169.254/h").status_code == 201
+        assert _subscribe_webhook(c, "http://10.0.0.1/h").status_code == 422
     rt.close()
 
 

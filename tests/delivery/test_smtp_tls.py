@@ -58,28 +58,14 @@ def tls_server(request, cert):
     ctx.load_cert_chain(*cert)
     inbox, port = Inbox(), free_port()
     if request.param == "starttls":
-        controller = Controller(
-            inbox,
-            hostname="127.0.0.1",
-            port=port,
-            tls_context=ctx,
-            require_starttls=True,
-            authenticator=_auth,
-            auth_required=True,
-        )
-    else:
-        controller = Controller(
-            inbox,
-            hostname="127.0.0.1",
-            port=port,
-            ssl_context=ctx,
-            authenticator=_auth,
-            auth_required=True,
-            auth_require_tls=False,
-        )  # TLS from the start: it is TLS
-    with (
-        warnings.catch_warnings()
-    ):  # aiosmtpd cannot tell that an ssl_context server is already TLS
+        tls = {"tls_context": ctx, "require_starttls": True}
+    else:  # TLS from the start: it is TLS
+        tls = {"ssl_context": ctx, "auth_require_tls": False}
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=_auth, auth_required=True, **tls
+    )
+    # aiosmtpd cannot tell that an ssl_context server is already TLS
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         controller.start()
     try:

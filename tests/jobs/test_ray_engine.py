@@ -24,14 +24,11 @@ from service.ingest.readers import read_records
 from service.jobs.ingest import chunked
 from service.jobs.score_file import score_file
 from service.store import repo
+from tests.jobs._interrupt import Boom, stop_at
 
 ray = pytest.importorskip("ray")
 
 from service.scale.ray_engine import RayOptions, ingest_with_ray, score_with_ray  # noqa: E402
-
-
-class Boom(Exception):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -123,16 +120,9 @@ def test_interrupted_ray_score_of_a_directory_resumes_without_duplicates_or_gaps
     out = tmp_path / "scored.csv"
     opts = RayOptions(batch_size=20, concurrency=1)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")
-    seen = {"n": 0}
-
-    def die_after_four(_n):
-        seen["n"] += 1
-        if seen["n"] == 4:
-            raise Boom()
-
     with pytest.raises(Boom):
         score_with_ray(
-            inputs, out, settings=settings, opts=opts, model_version="v1", on_chunk=die_after_four
+            inputs, out, settings=settings, opts=opts, model_version="v1", on_chunk=stop_at(4)
         )
     rep = score_with_ray(inputs, out, settings=settings, opts=opts, model_version="v1")
     expected = [r["external_id"] for f in sorted(inputs.glob("*.csv")) for _, r in read_records(f)]
@@ -149,12 +139,8 @@ def test_interrupted_ray_ingest_stores_nothing_twice(tmp_path, local_ray, db_url
     n = sum(1 for _ in read_records(src))
     settings = Settings(database_url=db_url)
     opts = RayOptions(batch_size=30, concurrency=1)
-
-    def interrupt(_n):
-        raise Boom()
-
     with pytest.raises(Boom):
-        ingest_with_ray(src, settings=settings, opts=opts, on_chunk=interrupt)
+        ingest_with_ray(src, settings=settings, opts=opts, on_chunk=stop_at(1))
     from service.runtime import Runtime
 
     rt = Runtime(settings)

@@ -13,18 +13,22 @@ import pytest
 from service.demo.generator import DemoConfig, write_demo
 from service.ingest.language import LanguageDetector
 from service.jobs.score_file import SCORE_COLUMNS, score_file
+from tests.jobs._interrupt import Boom, stop_at
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Boom(Exception):
-    pass
 
 
 def _demo_csv(tmp_path, per_week=8, name="in.csv"):
     path = tmp_path / name
     write_demo(path, DemoConfig(per_week=per_week, weeks=26, seed=3))
     return path
+
+
+def _score(src, out, scorer, chunk_size: int, on_chunk=None):
+    detector = LanguageDetector()
+    return score_file(
+        src, out, scorer=scorer, detector=detector, chunk_size=chunk_size, on_chunk=on_chunk
+    )
 
 
 def _read_csv(path):
@@ -66,25 +70,11 @@ def test_score_keeps_columns_and_adds_scores(tmp_path, real_pipeline):
 def test_interrupted_run_resumes_without_duplicates_or_gaps(tmp_path, fake_scorer, suffix):
     src = _demo_csv(tmp_path)
     out = tmp_path / f"out{suffix}"
-    calls = {"n": 0}
-
-    def die_after_three(_n):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Boom()
-
     with pytest.raises(Boom):
-        score_file(
-            src,
-            out,
-            scorer=fake_scorer,
-            detector=LanguageDetector(),
-            chunk_size=40,
-            on_chunk=die_after_three,
-        )
+        _score(src, out, fake_scorer, chunk_size=40, on_chunk=stop_at(3))
     state = json.loads((tmp_path / f"out{suffix}.progress.json").read_text())
     assert state["rows_done"] == 120
-    rep = score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=40)
+    rep = _score(src, out, fake_scorer, chunk_size=40)
     assert rep.resumed_from == 120
     if suffix == ".csv":
         ids = [r["external_id"] for r in _read_csv(out)]
@@ -100,17 +90,10 @@ def test_a_changed_input_starts_over(tmp_path, fake_scorer):
     src = _demo_csv(tmp_path, per_week=2)
     out = tmp_path / "out.csv"
     with pytest.raises(Boom):
-        score_file(
-            src,
-            out,
-            scorer=fake_scorer,
-            detector=LanguageDetector(),
-            chunk_size=10,
-            on_chunk=lambda n: (_ for _ in ()).throw(Boom()),
-        )
+        _score(src, out, fake_scorer, chunk_size=10, on_chunk=stop_at(1))
     src.write_text(src.read_text(encoding="utf-8") + "", encoding="utf-8")  # same content…
     os.utime(src, ns=(time.time_ns(), time.time_ns() + 10**9))  # …but touched
-    rep = score_file(src, out, scorer=fake_scorer, detector=LanguageDetector(), chunk_size=10)
+    rep = _score(src, out, fake_scorer, chunk_size=10)
     assert rep.resumed_from == 0 and len(_read_csv(out)) == rep.rows
 
 

@@ -6,12 +6,12 @@ from transformers import XLMRobertaConfig, XLMRobertaModel
 from service.nlp.build.lora import add_lora, load_adapter, merge_adapter, save_adapter
 
 
-def _tiny(seed: int) -> XLMRobertaModel:
+def _tiny(seed: int, hidden_size: int = 16, layers: int = 3) -> XLMRobertaModel:
     torch.manual_seed(seed)
     cfg = XLMRobertaConfig(
         vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=3,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=40,
@@ -50,16 +50,7 @@ def test_an_adapter_for_another_shape_is_refused(tmp_path):
     path = tmp_path / "a.safetensors"
     save_adapter(path, wrapped, rank=2, alpha=2)
     tensors, _ = load_adapter(path)
-    other = XLMRobertaModel(
-        XLMRobertaConfig(
-            vocab_size=50,
-            hidden_size=24,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-        ),
-        add_pooling_layer=False,
-    )
+    other = _tiny(1, hidden_size=24, layers=1)
     try:
         merge_adapter(other, tensors, alpha=2, rank=2)
     except ValueError as e:

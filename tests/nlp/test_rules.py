@@ -103,9 +103,9 @@ def harm():
     return lambda text, lang: any(compiled[a].match(text, lang) for a in severe)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
+# what the severe (health_safety) rules must catch, by language
+HARM = {
+    "en": [
         "Found a piece of plastic in my noodles",
         "my son got sick after eating this, vomiting all night",
         "I had an allergic reaction, my lips were swollen",
@@ -115,14 +115,21 @@ def harm():
         "it was past its expiry date and moldy",
         "the charger caught fire",
     ],
-)
-def test_harm_detector_english_positives(harm, text):
-    assert harm(text, "en")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "zh": [
+        "面里吃出一根头发",
+        "吃了以后拉肚子",
+        "孩子吃完过敏起疹子",
+        "汤太烫，烫伤了手",
+        "牛奶变质了，一股酸味",
+        "面里有虫子",
+        "打开发现已经发霉了",
+        "充电器冒烟了",
+        "不过吃完肚子疼",
+    ],
+}
+# and the near misses they must let pass: the same words, no harm
+NEAR_MISSES = {
+    "en": [
         "Kind of watery and tasteless",
         "Burns my mouth, too much chili",
         "Overpriced compared to other brands",
@@ -134,32 +141,7 @@ def test_harm_detector_english_positives(harm, text):
         "too much sugar, not healthy",
         "the portion is tiny",
     ],
-)
-def test_harm_detector_english_near_misses(harm, text):
-    assert not harm(text, "en")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "面里吃出一根头发",
-        "吃了以后拉肚子",
-        "孩子吃完过敏起疹子",
-        "汤太烫，烫伤了手",
-        "牛奶变质了，一股酸味",
-        "面里有虫子",
-        "打开发现已经发霉了",
-        "充电器冒烟了",
-        "不过吃完肚子疼",
-    ],
-)
-def test_harm_detector_chinese_positives(harm, text):
-    assert harm(text, "zh")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "zh": [
         "太咸了，吃不下去",
         "一包根本吃不饱",
         "杯子裂了，汤漏了一地",
@@ -171,6 +153,18 @@ def test_harm_detector_chinese_positives(harm, text):
         "毛巾上有头发，卫生一般",
         "手机坏了",
     ],
-)
-def test_harm_detector_chinese_near_misses(harm, text):
-    assert not harm(text, "zh")
+}
+
+
+def _by_language(texts: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(lang, text) for lang, some in texts.items() for text in some]
+
+
+@pytest.mark.parametrize("lang,text", _by_language(HARM))
+def test_harm_detector_positives(harm, lang, text):
+    assert harm(text, lang)
+
+
+@pytest.mark.parametrize("lang,text", _by_language(NEAR_MISSES))
+def test_harm_detector_near_misses(harm, lang, text):
+    assert not harm(text, lang)

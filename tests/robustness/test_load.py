@@ -53,34 +53,30 @@ def _assert_clean(report: dict) -> None:
     assert report["ok"]
 
 
-def test_concurrent_clients_no_errors_and_store_matches_acknowledgements(tmp_path):
-    report = load_test.run(
-        clients=3,
-        duration_s=8,
-        rounds=2,
-        batch=10,
-        max_requests=400,
-        db="sqlite",
-        workdir=tmp_path,
-        spot_check=30,
-        probe=False,
-    )
-    _assert_clean(report)
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(
-    os.environ.get("RADAR_ROBUSTNESS_PG") != "1",
-    reason="set RADAR_ROBUSTNESS_PG=1 to run on PostgreSQL",
+@pytest.mark.parametrize(
+    "db",
+    [
+        "sqlite",
+        pytest.param(
+            "pg",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    os.environ.get("RADAR_ROBUSTNESS_PG") != "1",
+                    reason="set RADAR_ROBUSTNESS_PG=1 to run on PostgreSQL",
+                ),
+            ],
+        ),
+    ],
 )
-def test_concurrent_clients_on_postgresql(tmp_path):
+def test_concurrent_clients_no_errors_and_store_matches_acknowledgements(tmp_path, db):
     report = load_test.run(
         clients=3,
         duration_s=8,
         rounds=2,
         batch=10,
         max_requests=400,
-        db="pg",
+        db=db,
         workdir=tmp_path,
         spot_check=30,
         probe=False,

@@ -30,12 +30,10 @@ from service.store import access
 from service.store.tables import FeedbackRow, ScoreRow
 from tests.analytics.conftest import AspectKeywordScorer
 from tests.robustness._store import AGES, BRANDS, CHANNELS, REGIONS, SECURED, START, seed_items
+from tests.robustness.conftest import REPEATABLE
 
 SETTINGS = dict(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
+    **REPEATABLE,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,

@@ -53,6 +53,7 @@ from service.config import Settings
 from service.store import access
 from tests.delivery.test_outbox import make_alert
 from tests.robustness._store import SECURED, START, make_store
+from tests.robustness.conftest import REPEATABLE
 
 EXAMPLES = int(os.environ.get("RADAR_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("RADAR_FUZZ_SEED", "20260302"))
@@ -117,14 +118,7 @@ def fuzzed(tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck), **REPEATABLE)
 def test_api_conforms_to_its_schema(case, fuzzed):
     app, admin, admin_id, spare_id = fuzzed
     if case.path_parameters and case.path_parameters.get("key_id") == admin_id:

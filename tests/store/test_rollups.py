@@ -5,7 +5,6 @@ mid-day; filters the rollups cannot answer; and dimensions added later."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,12 +14,13 @@ import pytest
 from service.analytics.benchmark import counts as benchmark_counts
 from service.analytics.segments import breakdown, differences
 from service.analytics.trends import series
-from service.domain import AspectScore, Score
-from service.nlp.pipeline import ScoredText, Scorer
+from service.domain import AspectScore
+from service.nlp.pipeline import Scorer
 from service.store import rollups
 from service.store.erasure import erase_author
 from service.store.repo import FeedbackFilter
 from service.store.tables import RollupDayRow
+from tests.conftest import fake_scored
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 WORDS = {
@@ -59,20 +59,7 @@ class AspectScorer(Scorer):
                     seen.add(a.aspect)
                     uniq.append(a)
             p = {"negative": 0.8 if neg else 0.1, "neutral": 0.1, "positive": 0.1 if neg else 0.8}
-            seed = int(hashlib.sha1(t.encode()).hexdigest()[:8], 16)
-            emb = np.random.default_rng(seed).standard_normal(8).astype(np.float32)
-            out.append(
-                ScoredText(
-                    Score(
-                        sentiment=label,
-                        sentiment_score=s,
-                        probabilities=p,
-                        aspects=uniq,
-                        model_version=self.version,
-                    ),
-                    emb / np.linalg.norm(emb),
-                )
-            )
+            out.append(fake_scored(t, label, p, self.version, aspects=uniq, sentiment_score=s))
         return out
 
 

@@ -74,18 +74,24 @@ def _client(rt, caller: Caller | None = None) -> TestClient:
     return TestClient(app)
 
 
+def _sentiment(value: str) -> dict:
+    return {"target": "sentiment", "value": value}
+
+
+def _post_labels(c: TestClient, fid, *labels: dict, **body):
+    """``POST /v1/feedback/{fid}/labels`` of ``labels`` (``body``: the request's other fields)."""
+    return c.post(f"/v1/feedback/{fid}/labels", json={"labels": list(labels), **body})
+
+
 def test_corrections_through_the_api_replace_imply_and_are_listed(rt):
     ids = _ids(rt)
     c = _client(rt)
     fid = ids["e1"]
-    r = c.post(
-        f"/v1/feedback/{fid}/labels",
-        json={
-            "labels": [
-                {"target": "sentiment", "value": "negative"},
-                {"target": "aspect_sentiment", "aspect": "packaging", "value": "negative"},
-            ]
-        },
+    r = _post_labels(
+        c,
+        fid,
+        _sentiment("negative"),
+        {"target": "aspect_sentiment", "aspect": "packaging", "value": "negative"},
     )
     assert r.status_code == 200, r.text
     got = {(lb["target"], lb["aspect"]): lb for lb in r.json()["labels"]}
@@ -96,15 +102,12 @@ def test_corrections_through_the_api_replace_imply_and_are_listed(rt):
         and got[("sentiment", None)]["labeled_by"] == "anonymous"
     )
     # a new label replaces the old one; marking the aspect absent drops its sentiment
-    r = c.post(
-        f"/v1/feedback/{fid}/labels",
-        json={
-            "labels": [
-                {"target": "sentiment", "value": "neutral"},
-                {"target": "aspect", "aspect": "packaging", "value": "absent"},
-            ],
-            "source": "queue",
-        },
+    r = _post_labels(
+        c,
+        fid,
+        _sentiment("neutral"),
+        {"target": "aspect", "aspect": "packaging", "value": "absent"},
+        source="queue",
     )
     got = {(lb["target"], lb["aspect"]): lb for lb in r.json()["labels"]}
     assert (
@@ -118,22 +121,11 @@ def test_corrections_through_the_api_replace_imply_and_are_listed(rt):
     listed = c.get("/v1/labels", params={"target": "sentiment"}).json()["labels"]
     assert [lb["feedback_id"] for lb in listed] == [fid]
     # bad input: a clear 422 naming the field, nothing stored
-    r = c.post(
-        f"/v1/feedback/{fid}/labels",
-        json={"labels": [{"target": "aspect", "aspect": "nope", "value": "present"}]},
-    )
+    r = _post_labels(c, fid, {"target": "aspect", "aspect": "nope", "value": "present"})
     assert r.status_code == 422 and "nope" in r.text
-    r = c.post(
-        f"/v1/feedback/{fid}/labels", json={"labels": [{"target": "sentiment", "value": "awful"}]}
-    )
+    r = _post_labels(c, fid, _sentiment("awful"))
     assert r.status_code == 422
-    assert (
-        c.post(
-            "/v1/feedback/999999/labels",
-            json={"labels": [{"target": "sentiment", "value": "negative"}]},
-        ).status_code
-        == 404
-    )
+    assert _post_labels(c, 999999, _sentiment("negative")).status_code == 404
     r = c.delete(f"/v1/feedback/{fid}/labels", params={"target": "sentiment"})
     assert {lb["target"] for lb in r.json()["labels"]} == {"aspect"}
 
@@ -142,33 +134,15 @@ def test_label_reads_and_writes_are_scoped(rt):
     ids = _ids(rt)
     admin = _client(rt)
     for key in ("e0", "e1"):  # e0 East, e1 West
-        assert (
-            admin.post(
-                f"/v1/feedback/{ids[key]}/labels",
-                json={"labels": [{"target": "sentiment", "value": "positive"}]},
-            ).status_code
-            == 200
-        )
+        assert _post_labels(admin, ids[key], _sentiment("positive")).status_code == 200
     east = _client(rt, Caller(id="key:east", role="analyst", regions=("East",)))
-    assert (
-        east.post(
-            f"/v1/feedback/{ids['e1']}/labels",
-            json={"labels": [{"target": "sentiment", "value": "negative"}]},
-        ).status_code
-        == 404
-    )
+    assert _post_labels(east, ids["e1"], _sentiment("negative")).status_code == 404
     assert east.get(f"/v1/feedback/{ids['e1']}/labels").status_code == 404
     listed = east.get("/v1/labels").json()["labels"]
     assert {lb["feedback_id"] for lb in listed} == {ids["e0"]}
     viewer = _client(rt, Caller(id="key:v", role="viewer"))
     assert viewer.get("/v1/labels").status_code == 403
-    assert (
-        viewer.post(
-            f"/v1/feedback/{ids['e0']}/labels",
-            json={"labels": [{"target": "sentiment", "value": "negative"}]},
-        ).status_code
-        == 403
-    )
+    assert _post_labels(viewer, ids["e0"], _sentiment("negative")).status_code == 403
 
 
 def _write(path, rows):
