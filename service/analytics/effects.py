@@ -506,28 +506,17 @@ def verdict(
             None,
         )
     above, below = est.lower > 0, est.upper < 0
+    measured = (
+        f"{fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
+        "against the controls"
+    )
     if (below and good < 0) or (above and good > 0):
-        return (
-            "worked",
-            f"worked: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return "worked", f"worked: {measured}", None
     if (above and good < 0) or (below and good > 0):
-        return (
-            "got_worse",
-            f"got worse: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return "got_worse", f"got worse: {measured}", None
     if good == 0 and (above or below):
         word = "rose" if above else "fell"
-        return (
-            word,
-            f"{word}: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return word, f"{word}: {measured}", None
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
         floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
