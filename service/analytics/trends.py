@@ -107,6 +107,18 @@ class Series:
     negative: np.ndarray
     sentiment_sum: np.ndarray
 
+    @classmethod
+    def zeros(cls, bucket: str, grid: list[datetime]) -> Series:
+        """Every period of ``grid``, nothing counted yet."""
+        return cls(
+            bucket,
+            grid,
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.float64),
+        )
+
     @property
     def share_of_voice(self) -> list[float | None]:
         return _ratio(self.mentions, self.items)
@@ -184,41 +196,24 @@ def series(
     key = bucket_key(session, bucket).label("k")
     base = select(key, func.count()).select_from(FeedbackRow)
     items = _counts(session, segment.apply(base), key)
-    if aspect is not None:
-        stmt = flt.apply(
-            select(
-                key,
-                func.count(),
-                func.sum(case((AspectScoreRow.sentiment == "negative", 1), else_=0)),
-                func.sum(AspectScoreRow.sentiment_score),
-            )
-            .select_from(FeedbackRow)
-            .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-            .where(AspectScoreRow.aspect == aspect)
+    scores = AspectScoreRow if aspect is not None else ScoreRow  # an aspect's own sentiment
+    stmt = (
+        select(
+            key,
+            func.count(),
+            func.sum(case((scores.sentiment == "negative", 1), else_=0)),
+            func.sum(scores.sentiment_score),
         )
-    else:
-        stmt = flt.apply(
-            select(
-                key,
-                func.count(),
-                func.sum(case((ScoreRow.sentiment == "negative", 1), else_=0)),
-                func.sum(ScoreRow.sentiment_score),
-            )
-            .select_from(FeedbackRow)
-            .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-        )
-        if phrase_ids is not None:
-            stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
-    mentions = _counts(session, stmt, key)
-    idx = {p: i for i, p in enumerate(grid)}
-    out = Series(
-        bucket,
-        grid,
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.float64),
+        .select_from(FeedbackRow)
+        .join(scores, scores.feedback_id == FeedbackRow.id)
     )
+    if aspect is not None:
+        stmt = stmt.where(AspectScoreRow.aspect == aspect)
+    elif phrase_ids is not None:
+        stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
+    mentions = _counts(session, flt.apply(stmt), key)
+    idx = {p: i for i, p in enumerate(grid)}
+    out = Series.zeros(bucket, grid)
     for k, (n,) in items.items():
         i = idx.get(parse_bucket_key(k))
         if i is not None:
@@ -240,14 +235,7 @@ def _series_by_day(
 ) -> Series:
     """``series`` from daily counts (the rollups where they answer), folded into ``bucket``."""
     idx = {p: i for i, p in enumerate(grid)}
-    out = Series(
-        bucket,
-        grid,
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.float64),
-    )
+    out = Series.zeros(bucket, grid)
 
     def slot(day: str) -> int | None:
         return idx.get(floor(parse_bucket_key(day), bucket))
