@@ -865,7 +865,7 @@ class PlanReport:
     min_effect: float
     weeks: int | None
     power_at_weeks: float | None
-    sigma: float
+    noise_sd: float
     weeks_of_history: int
     items_per_week: float
     controls: list[dict]
@@ -873,20 +873,13 @@ class PlanReport:
     message: str
 
     def to_dict(self) -> dict:
-        return {
-            "metric": self.metric,
-            "aspect": self.aspect,
-            "segment": self.segment,
-            "min_effect": self.min_effect,
-            "weeks": self.weeks,
-            "power_at_weeks": _r(self.power_at_weeks),
-            "noise_sd": _r(self.sigma),
-            "weeks_of_history": self.weeks_of_history,
-            "items_per_week": round(self.items_per_week, 1),
-            "controls": self.controls,
-            "detectable_by_week": self.detectable_by_week,
-            "message": self.message,
-        }
+        out = dict(self.__dict__)
+        out.update(
+            power_at_weeks=_r(self.power_at_weeks),
+            noise_sd=_r(self.noise_sd),
+            items_per_week=round(self.items_per_week, 1),
+        )
+        return out
 
 
 def assured_power(
