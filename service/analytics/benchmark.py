@@ -370,29 +370,13 @@ def importance(
     return {"target": target, "items": int(len(y)), "r_squared": _r(res.rsquared), "aspects": out}
 
 
-def priorities(
-    session: Session,
-    *,
-    flt: FeedbackFilter,
-    our_brand: str,
-    brands: Sequence[str] = (),
-    aspects: Sequence[str] = (),
-    segment: str | None = None,
-    alpha: float = 0.05,
-    taxonomy: Taxonomy | None = None,
-) -> dict:
-    """Our aspects ranked by importance × deficit to the best competitor, per segment."""
-    report = benchmark(
-        session,
-        flt=flt,
-        our_brand=our_brand,
-        brands=brands,
-        aspects=aspects,
-        segment=segment,
-        alpha=alpha,
-        taxonomy=taxonomy,
+def priorities(session: Session, report: dict, *, flt: FeedbackFilter) -> dict:
+    """Our aspects ranked by importance × deficit to the best competitor, per segment of a
+    ``benchmark`` report (importance: ``importance`` over our items under ``flt``)."""
+    our_brand, segment = report["our_brand"], report["segment"]
+    imp = importance(
+        session, flt=flt, our_brand=our_brand, aspects=report["aspects"], alpha=report["alpha"]
     )
-    imp = importance(session, flt=flt, our_brand=our_brand, aspects=report["aspects"], alpha=alpha)
     by_seg: dict[str, list[dict]] = {}
     ours = {(m["segment"], m["aspect"]): m for m in report["metrics"] if m["ours"]}
     for seg in report["segments"]:

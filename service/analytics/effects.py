@@ -506,28 +506,17 @@ def verdict(
             None,
         )
     above, below = est.lower > 0, est.upper < 0
+    measured = (
+        f"{fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
+        "against the controls"
+    )
     if (below and good < 0) or (above and good > 0):
-        return (
-            "worked",
-            f"worked: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return "worked", f"worked: {measured}", None
     if (above and good < 0) or (below and good > 0):
-        return (
-            "got_worse",
-            f"got worse: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return "got_worse", f"got worse: {measured}", None
     if good == 0 and (above or below):
         word = "rose" if above else "fell"
-        return (
-            word,
-            f"{word}: {fmt_delta(metric, est.effect)} {fmt_interval(metric, est.lower, est.upper)} "
-            "against the controls",
-            None,
-        )
+        return word, f"{word}: {measured}", None
     need = weeks_for(min_effect, est.sigma, est.pre_weeks)
     if need is None:
         floor_ = detectable(est.sigma, est.pre_weeks, MAX_WEEKS)
@@ -876,7 +865,7 @@ class PlanReport:
     min_effect: float
     weeks: int | None
     power_at_weeks: float | None
-    sigma: float
+    noise_sd: float
     weeks_of_history: int
     items_per_week: float
     controls: list[dict]
@@ -884,20 +873,13 @@ class PlanReport:
     message: str
 
     def to_dict(self) -> dict:
-        return {
-            "metric": self.metric,
-            "aspect": self.aspect,
-            "segment": self.segment,
-            "min_effect": self.min_effect,
-            "weeks": self.weeks,
-            "power_at_weeks": _r(self.power_at_weeks),
-            "noise_sd": _r(self.sigma),
-            "weeks_of_history": self.weeks_of_history,
-            "items_per_week": round(self.items_per_week, 1),
-            "controls": self.controls,
-            "detectable_by_week": self.detectable_by_week,
-            "message": self.message,
-        }
+        out = dict(self.__dict__)
+        out.update(
+            power_at_weeks=_r(self.power_at_weeks),
+            noise_sd=_r(self.noise_sd),
+            items_per_week=round(self.items_per_week, 1),
+        )
+        return out
 
 
 def assured_power(

@@ -230,52 +230,19 @@ def differences(
     for key, c in segs.items():
         if any(v is None for v in key):
             continue  # items without the dimension are not a segment
-        tests.append(
-            (
-                key,
-                "negative_share",
-                None,
-                c.neg,
-                c.scored,
-                total.neg - c.neg,
-                total.scored - c.scored,
-            )
-        )
-        tests.append(
-            (
-                key,
-                "positive_share",
-                None,
-                c.pos,
-                c.scored,
-                total.pos - c.pos,
-                total.scored - c.scored,
-            )
-        )
+        # (metric, aspect, k and n in the segment, k and n in the window): the rest is the window
+        # less the segment
+        compared = [
+            ("negative_share", None, c.neg, c.scored, total.neg, total.scored),
+            ("positive_share", None, c.pos, c.scored, total.pos, total.scored),
+        ]
         for a in sorted(wanted & set(total_asp)):
             ac, ta = asp.get(key, {}).get(a, AspectFacts()), total_asp[a]
-            tests.append(
-                (
-                    key,
-                    "aspect_mention_rate",
-                    a,
-                    ac.mentions,
-                    c.scored,
-                    ta.mentions - ac.mentions,
-                    total.scored - c.scored,
-                )
-            )
-            tests.append(
-                (
-                    key,
-                    "aspect_negative_share",
-                    a,
-                    ac.neg,
-                    ac.mentions,
-                    ta.neg - ac.neg,
-                    ta.mentions - ac.mentions,
-                )
-            )
+            compared += [
+                ("aspect_mention_rate", a, ac.mentions, c.scored, ta.mentions, total.scored),
+                ("aspect_negative_share", a, ac.neg, ac.mentions, ta.neg, ta.mentions),
+            ]
+        tests += [(key, metric, a, k, n, tk - k, tn - n) for metric, a, k, n, tk, tn in compared]
     tests = [t for t in tests if t[4] >= min_n and t[6] >= min_n]
     stats = [two_proportion(k1, n1, k2, n2) for _, _, _, k1, n1, k2, n2 in tests]
     qs = benjamini_hochberg([p for _, p in stats])

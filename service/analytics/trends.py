@@ -107,6 +107,18 @@ class Series:
     negative: np.ndarray
     sentiment_sum: np.ndarray
 
+    @classmethod
+    def zeros(cls, bucket: str, grid: list[datetime]) -> Series:
+        """Every period of ``grid``, nothing counted yet."""
+        return cls(
+            bucket,
+            grid,
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.int64),
+            np.zeros(len(grid), np.float64),
+        )
+
     @property
     def share_of_voice(self) -> list[float | None]:
         return _ratio(self.mentions, self.items)
@@ -161,10 +173,19 @@ def series(
     until: datetime,
     bucket: Bucket = "week",
     aspect: str | None = None,
-    phrase_ids: set[int] | None = None,
+    phrase: TrackedPhraseRow | None = None,
 ) -> Series:
-    """The series of ``[since, until)`` under ``flt``; ``aspect`` or ``phrase_ids`` (the item ids
-    a tracked phrase matches, from ``phrase_matches``) narrow the mentions."""
+    """The series of ``[since, until)`` under ``flt``; ``aspect`` or a tracked ``phrase`` (the
+    items it matches, ``phrase_matches``) narrow the mentions."""
+    phrase_ids = None
+    if phrase is not None:
+        phrase_ids = phrase_matches(
+            session,
+            flt=replace(flt, since=since, until=until),
+            phrase=phrase.phrase,
+            embedding=phrase_vector(phrase),
+            threshold=phrase.threshold,
+        )
     grid = periods(since, until, bucket)
     flt = replace(flt, since=since, until=until, include_duplicates=False)
     # share of voice: a brand's mentions among every brand's items in the segment (every brand
@@ -175,41 +196,24 @@ def series(
     key = bucket_key(session, bucket).label("k")
     base = select(key, func.count()).select_from(FeedbackRow)
     items = _counts(session, segment.apply(base), key)
-    if aspect is not None:
-        stmt = flt.apply(
-            select(
-                key,
-                func.count(),
-                func.sum(case((AspectScoreRow.sentiment == "negative", 1), else_=0)),
-                func.sum(AspectScoreRow.sentiment_score),
-            )
-            .select_from(FeedbackRow)
-            .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-            .where(AspectScoreRow.aspect == aspect)
+    scores = AspectScoreRow if aspect is not None else ScoreRow  # an aspect's own sentiment
+    stmt = (
+        select(
+            key,
+            func.count(),
+            func.sum(case((scores.sentiment == "negative", 1), else_=0)),
+            func.sum(scores.sentiment_score),
         )
-    else:
-        stmt = flt.apply(
-            select(
-                key,
-                func.count(),
-                func.sum(case((ScoreRow.sentiment == "negative", 1), else_=0)),
-                func.sum(ScoreRow.sentiment_score),
-            )
-            .select_from(FeedbackRow)
-            .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-        )
-        if phrase_ids is not None:
-            stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
-    mentions = _counts(session, stmt, key)
-    idx = {p: i for i, p in enumerate(grid)}
-    out = Series(
-        bucket,
-        grid,
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.float64),
+        .select_from(FeedbackRow)
+        .join(scores, scores.feedback_id == FeedbackRow.id)
     )
+    if aspect is not None:
+        stmt = stmt.where(AspectScoreRow.aspect == aspect)
+    elif phrase_ids is not None:
+        stmt = stmt.where(FeedbackRow.id.in_(phrase_ids or {-1}))
+    mentions = _counts(session, flt.apply(stmt), key)
+    idx = {p: i for i, p in enumerate(grid)}
+    out = Series.zeros(bucket, grid)
     for k, (n,) in items.items():
         i = idx.get(parse_bucket_key(k))
         if i is not None:
@@ -231,14 +235,7 @@ def _series_by_day(
 ) -> Series:
     """``series`` from daily counts (the rollups where they answer), folded into ``bucket``."""
     idx = {p: i for i, p in enumerate(grid)}
-    out = Series(
-        bucket,
-        grid,
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.int64),
-        np.zeros(len(grid), np.float64),
-    )
+    out = Series.zeros(bucket, grid)
 
     def slot(day: str) -> int | None:
         return idx.get(floor(parse_bucket_key(day), bucket))
@@ -472,50 +469,37 @@ def phrase_vector(phrase: TrackedPhraseRow) -> np.ndarray | None:
     )
 
 
-def _selected_series(
-    session: Session,
-    *,
-    flt: FeedbackFilter,
-    since: datetime,
-    until: datetime,
-    bucket: Bucket,
-    aspect: str | None,
-    phrase: TrackedPhraseRow | None,
-) -> Series:
-    """The series of an aspect's mentions, a tracked phrase's, or (neither) every item's."""
-    ids = None
-    if phrase is not None:
-        ids = phrase_matches(
-            session,
-            flt=replace(flt, since=since, until=until),
-            phrase=phrase.phrase,
-            embedding=phrase_vector(phrase),
-            threshold=phrase.threshold,
-        )
-    return series(
-        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase_ids=ids
-    )
+@dataclass(frozen=True)
+class TrendQuery:
+    """What a trend or forecast report is of: the items under ``flt`` in ``[since, until)`` per
+    ``bucket``, and of them an aspect's mentions, a tracked phrase's, or (neither) every item.
+    Its fields are the parameters of ``series``."""
+
+    flt: FeedbackFilter
+    since: datetime
+    until: datetime
+    bucket: Bucket = "week"
+    aspect: str | None = None
+    phrase: TrackedPhraseRow | None = None
+
+    def series(self, session: Session) -> Series:
+        return series(session, **vars(self))
+
+    def selection(self) -> dict:
+        """The aspect and the tracked phrase, as the reports name them."""
+        return {
+            "aspect": self.aspect,
+            "phrase": None if self.phrase is None else phrase_dict(self.phrase),
+        }
 
 
-def trend_report(
-    session: Session,
-    *,
-    flt: FeedbackFilter,
-    since: datetime,
-    until: datetime,
-    bucket: Bucket,
-    aspect: str | None = None,
-    phrase: TrackedPhraseRow | None = None,
-) -> dict:
+def trend_report(session: Session, query: TrendQuery) -> dict:
     """The series, each metric's linear trend, and the shifts the detectors see in it."""
 
-    s = _selected_series(
-        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
-    )
+    s = query.series(session)
     out = {
-        "window": {"since": since.isoformat(), "until": until.isoformat()},
-        "aspect": aspect,
-        "phrase": None if phrase is None else phrase_dict(phrase),
+        "window": {"since": query.since.isoformat(), "until": query.until.isoformat()},
+        **query.selection(),
         **s.to_dict(),
     }
     out["trend"] = {
@@ -540,38 +524,24 @@ def trend_report(
 
 
 def forecast_report(
-    session: Session,
-    *,
-    flt: FeedbackFilter,
-    since: datetime,
-    until: datetime,
-    bucket: Bucket,
-    metric: str,
-    horizon: int,
-    alpha: float,
-    seed: int,
-    aspect: str | None = None,
-    phrase: TrackedPhraseRow | None = None,
+    session: Session, query: TrendQuery, *, metric: str, horizon: int, alpha: float, seed: int
 ) -> dict:
-    s = _selected_series(
-        session, flt=flt, since=since, until=until, bucket=bucket, aspect=aspect, phrase=phrase
-    )
+    s = query.series(session)
     y, kind, trials = _metric_inputs(s, metric)
     if kind == "level":  # periods without mentions carry no level: forecast the observed ones
         keep = ~np.isnan(y)
         y = y[keep]
     if len(y) == 0:
         raise SeriesError("nothing to forecast: the series has no observed periods in this window")
-    season = 7 if bucket == "day" else None
+    season = 7 if query.bucket == "day" else None
     fc = forecast(y, horizon, kind=kind, trials=trials, alpha=alpha, seed=seed, season=season)
-    step = BUCKETS[bucket]
-    start = s.periods[-1] + step if s.periods else floor(until, bucket)
+    step = BUCKETS[query.bucket]
+    start = s.periods[-1] + step if s.periods else floor(query.until, query.bucket)
     history = getattr(s, metric) if metric != "volume" else [int(v) for v in s.mentions]
     return {
         "metric": metric,
-        "aspect": aspect,
-        "phrase": None if phrase is None else phrase_dict(phrase),
-        "bucket": bucket,
+        **query.selection(),
+        "bucket": query.bucket,
         "alpha": alpha,
         "seed": seed,
         "model": fc.model,

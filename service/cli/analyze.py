@@ -381,7 +381,9 @@ def benchmark_cmd(
             alpha=alpha,
             taxonomy=st.taxonomy,
         )
-        res = bm.priorities(**kw) if priorities else bm.benchmark(**kw)
+        res = bm.benchmark(**kw)
+        if priorities:
+            res = bm.priorities(s, res, flt=scoped)
         res["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
         return res
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from service.analytics.trends import trend_report
+from service.analytics.trends import TrendQuery, trend_report
 from service.store.repo import FeedbackFilter
 
 
@@ -82,11 +82,13 @@ def test_the_delivery_improvement_is_a_trend_not_an_alarm(demo_store):
     with rt.sessions() as s:
         out = trend_report(
             s,
-            flt=FeedbackFilter(),
-            since=cfg.start + timedelta(weeks=6),
-            until=cfg.start + timedelta(weeks=cfg.weeks),
-            bucket="week",
-            aspect="delivery",
+            TrendQuery(
+                flt=FeedbackFilter(),
+                since=cfg.start + timedelta(weeks=6),
+                until=cfg.start + timedelta(weeks=cfg.weeks),
+                bucket="week",
+                aspect="delivery",
+            ),
         )
     trend = out["trend"]["negative_share"]
     assert trend["direction"] == "down" and trend["upper"] < 0, trend

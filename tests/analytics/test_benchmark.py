@@ -128,7 +128,7 @@ def test_benchmark_on_known_rates(known_store):
     )
     with known_store.sessions() as s:
         sw = bm.strengths_and_weaknesses(s, res, flt=FeedbackFilter())
-        pri = bm.priorities(s, flt=FeedbackFilter(), our_brand="spicewell")
+        pri = bm.priorities(s, res, flt=FeedbackFilter())
     assert [w["aspect"] for w in sw["weaknesses"]] == ["taste"] and sw["strengths"] == []
     quotes = sw["weaknesses"][0]["quotes"]
     assert all("too spicy" in q["text"] for q in quotes["ours"]) and all(

@@ -66,7 +66,9 @@ def test_our_spicy_taste_problem_is_a_taste_gap_in_the_east_and_its_first_priori
     )
     with rt.sessions() as s:
         res = bm.benchmark(s, flt=east, our_brand=ours, aspects=["taste"])
-        pri = bm.priorities(s, flt=east, our_brand=ours, taxonomy=rt.settings.taxonomy)
+        pri = bm.priorities(
+            s, bm.benchmark(s, flt=east, our_brand=ours, taxonomy=rt.settings.taxonomy), flt=east
+        )
         west = bm.benchmark(
             s,
             flt=FeedbackFilter(regions=("West",), since=_at(cfg, cfg.shift_week), until=end),

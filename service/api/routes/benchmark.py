@@ -106,8 +106,8 @@ def priorities(
     scoped = _window(session, base, days)
     if scoped is None:
         return {"window": None, "priorities": {}}
-    out = _call(
-        bm.priorities,
+    report = _call(
+        bm.benchmark,
         session=session,
         flt=scoped,
         our_brand=settings.competitors.our_brand,
@@ -117,6 +117,7 @@ def priorities(
         alpha=alpha,
         taxonomy=settings.taxonomy,
     )
+    out = bm.priorities(session, report, flt=scoped)
     out["window"] = {"since": scoped.since.isoformat(), "until": scoped.until.isoformat()}
     return out
 

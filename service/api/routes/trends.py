@@ -80,15 +80,7 @@ def trends(
     if window is None:
         return {"window": None, "bucket": bucket, "points": [], "trend": {}, "shifts": []}
     try:
-        return tr.trend_report(
-            session,
-            flt=flt,
-            since=window[0],
-            until=window[1],
-            bucket=bucket,
-            aspect=aspect,
-            phrase=phrase,
-        )
+        return tr.trend_report(session, tr.TrendQuery(flt, *window, bucket, aspect, phrase))
     except tr.SeriesError as exc:
         raise _series_error(exc) from None
 
@@ -123,16 +115,11 @@ def forecast(
     try:
         return tr.forecast_report(
             session,
-            flt=flt,
-            since=window[0],
-            until=window[1],
-            bucket=bucket,
+            tr.TrendQuery(flt, *window, bucket, aspect, phrase),
             metric=metric,
             horizon=horizon,
             alpha=alpha,
             seed=seed,
-            aspect=aspect,
-            phrase=phrase,
         )
     except (tr.SeriesError, ValueError) as exc:
         raise ApiError(422, str(exc), [{"field": "query", "message": str(exc)}]) from None
