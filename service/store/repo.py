@@ -146,6 +146,21 @@ def _key_hash(key: tuple[str, str]) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _feedback_row(p: PreparedItem, now: datetime) -> dict:
+    """A prepared item's ``feedback`` row: the item's fields (its author only as a hash, its
+    attributes in their own table), its hashes and fingerprint, and when it was stored."""
+    return p.item.model_dump(exclude={"attributes", "author"}) | {
+        "channel": p.item.channel.value,
+        "text_hash": p.text_hash,
+        "content_hash": p.content_hash,
+        "minhash": p.fingerprint.signature if p.fingerprint else None,
+        "brand_source": p.brand_source.value,
+        "author_hash": p.author_hash,
+        "ingested_at": now,
+        "updated_at": now,
+    }
+
+
 def upsert_items(
     session: Session, *, items: Sequence[PreparedItem], now: datetime, duplicates: DuplicatePolicy
 ) -> dict[tuple[str, str], int]:
@@ -160,31 +175,7 @@ def upsert_items(
     # rollups: the days these keys are stored under now, and the days they will be
     dirty.mark_keys(session, [p.key for p in items])
     dirty.mark_days(session, (dirty.day_of(p.item.created_at) for p in items))
-    rows = []
-    for p in items:
-        it = p.item
-        rows.append(
-            dict(
-                source=it.source,
-                external_id=it.external_id,
-                channel=it.channel.value,
-                text=it.text,
-                text_hash=p.text_hash,
-                content_hash=p.content_hash,
-                minhash=p.fingerprint.signature if p.fingerprint else None,
-                created_at=it.created_at,
-                brand=it.brand,
-                brand_source=p.brand_source.value,
-                product=it.product,
-                region=it.region,
-                rating=it.rating,
-                rating_scale=it.rating_scale,
-                author_hash=p.author_hash,
-                language=it.language,
-                ingested_at=now,
-                updated_at=now,
-            )
-        )
+    rows = [_feedback_row(p, now) for p in items]
     ins = _insert(session)(FeedbackRow)
     stmt = ins.on_conflict_do_update(
         index_elements=[FeedbackRow.source, FeedbackRow.external_id],

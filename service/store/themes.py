@@ -67,22 +67,15 @@ def save_theme(
 ) -> int:
     """A new theme (``theme_id`` None) or a stored one moved to ``centroid`` with new keywords;
     returns its id."""
-    words = json.dumps(keywords, ensure_ascii=False)
     if theme_id is None:
-        row = ThemeRow(
-            centroid=centroid,
-            facet=facet,
-            parent_id=parent_id,
-            keywords=words,
-            created_at=now,
-            updated_at=now,
-        )
+        row = ThemeRow(facet=facet, parent_id=parent_id, created_at=now)
         session.add(row)
-        session.flush()
-        return row.id
-    row = session.get(ThemeRow, theme_id)
-    row.centroid, row.keywords, row.updated_at = centroid, words, now
-    return theme_id
+    else:
+        row = session.get(ThemeRow, theme_id)
+    row.centroid, row.updated_at = centroid, now
+    row.keywords = json.dumps(keywords, ensure_ascii=False)
+    session.flush()
+    return row.id
 
 
 def save_snapshots(
