@@ -573,6 +573,16 @@ class FeedbackFilter:
             conds.append(self.disagrees.condition())
         return stmt.where(and_(*conds)) if conds else stmt
 
+    def scored(self, *columns) -> Select:
+        """``columns`` of the scored items under the filter that are their own voice (never a
+        duplicate, whatever ``include_duplicates`` says): what themes and the labelling queue
+        are fitted on."""
+        return self.apply(
+            select(*columns)
+            .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+            .where(FeedbackRow.duplicate_of.is_(None))
+        )
+
 
 def utc(dt: datetime | None) -> datetime | None:
     """A timestamp as UTC; a naive one is taken to be UTC already."""

@@ -18,17 +18,13 @@ from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow
 def window_items(session: Session, *, flt: FeedbackFilter) -> list[Row]:
     """The canonical scored items under ``flt`` in id order: ``(id, text, embedding,
     topic_embedding, sentiment, language)``."""
-    stmt = flt.apply(
-        select(
-            FeedbackRow.id,
-            FeedbackRow.text,
-            ScoreRow.embedding,
-            ScoreRow.topic_embedding,
-            ScoreRow.sentiment,
-            FeedbackRow.language,
-        )
-        .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-        .where(FeedbackRow.duplicate_of.is_(None))
+    stmt = flt.scored(
+        FeedbackRow.id,
+        FeedbackRow.text,
+        ScoreRow.embedding,
+        ScoreRow.topic_embedding,
+        ScoreRow.sentiment,
+        FeedbackRow.language,
     ).order_by(FeedbackRow.id)
     return session.execute(stmt).all()
 
