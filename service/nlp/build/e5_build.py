@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.nlp.checksums import sha256_file
+from service.nlp.checksums import intact_build, sha256_file
 
 BUILD_VERSION = 1
 QK = 32
@@ -291,19 +291,13 @@ def build(
     )
 
     source, out_dir = Path(source), Path(out_dir)
-    record_path = out_dir / "build.json"
     src_sha = sha256_file(source)
-    if record_path.exists() and not force:
-        rec = json.loads(record_path.read_text())
-        if (
-            rec.get("source_sha256") == src_sha
-            and rec.get("build_version") == BUILD_VERSION
-            and all(
-                (out_dir / name).exists() and sha256_file(out_dir / name) == digest
-                for name, digest in rec["files"].items()
-            )
-        ):
-            return {**rec, "reused": True}
+    if not force:
+        kept = intact_build(
+            out_dir / "build.json", source_sha256=src_sha, build_version=BUILD_VERSION
+        )
+        if kept is not None:
+            return {**kept, "reused": True}
     tmp = out_dir.with_name(out_dir.name + ".building")
     if tmp.exists():
         shutil.rmtree(tmp)
