@@ -410,25 +410,10 @@ def to_domain(row: FeedbackRow) -> Feedback:
             model_version=s.model_version,
             truncated_tokens=s.truncated_tokens,
         )
+    columns = Feedback.model_fields.keys() - {"attributes", "score"}  # stored as they are
     return Feedback(
-        id=row.id,
-        source=row.source,
-        channel=row.channel,
-        external_id=row.external_id,
-        text=row.text,
-        created_at=row.created_at,
-        brand=row.brand,
-        brand_source=row.brand_source,
-        product=row.product,
-        region=row.region,
-        rating=row.rating,
-        rating_scale=row.rating_scale,
+        **{name: getattr(row, name) for name in columns},
         attributes={a.name: a.value for a in row.attributes},
-        author_hash=row.author_hash,
-        language=row.language,
-        duplicate_of=row.duplicate_of,
-        ingested_at=row.ingested_at,
-        updated_at=row.updated_at,
         score=score,
     )
 
