@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from service.demo.phrases import AGREE, CLOSERS, CONTACT, CONTRAST, EMOJI, OPENERS, STORIES, TOPICS
+from service.domain import FeedbackIn
 
 BRANDS = {
     "spicewell": ("SpiceWell", "辣之源", ("Fire Noodles", "Sesame Cup", "Mild Broth")),
@@ -381,18 +382,10 @@ def gold_did(
     }
 
 
+# the fields of the unified dictionary a demo row fills (the language is left to detection),
+# then its free segment fields, which a column mapping takes as attributes
 COLUMNS = [
-    "source",
-    "channel",
-    "external_id",
-    "text",
-    "created_at",
-    "brand",
-    "product",
-    "region",
-    "rating",
-    "rating_scale",
-    "author",
+    *(f for f in FeedbackIn.model_fields if f not in ("attributes", "language")),
     "age_group",
     "customer_tier",
 ]

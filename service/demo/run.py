@@ -18,6 +18,7 @@ from tqdm import tqdm
 from service.analytics import effects
 from service.analytics.trends import track_phrase
 from service.delivery.scheduler import preview
+from service.delivery.subscriptions import DEFAULTS, LISTS
 from service.demo.generator import TRACKED_PHRASES, DemoConfig, gold_did, write_demo
 from service.ingest.readers import count_rows, read_records
 from service.runtime import Runtime
@@ -316,24 +317,26 @@ def record_demo_action(
     }
 
 
+# The East regional lead's digest subscription: how it differs from a new subscription's defaults.
+EAST_LEAD = {
+    "regions": ["East"],
+    "min_severity": "L2",
+    "language": "zh",
+    "timezone": "Asia/Shanghai",
+    "quiet": "all_quiet",
+}
+
+
 def show_digest(rt: Runtime, cfg: DemoConfig, console: Console) -> None:
     """What the East regional lead's Chinese daily digest says the morning after the data ends
     (composed, not sent: subscribers are added with `radar subscriptions add`)."""
 
+    values = DEFAULTS | EAST_LEAD
     lead = SubscriptionRow(
         channel="email",
         format="email",
         target="lead.east@example.com",
-        brands="[]",
-        regions='["East"]',
-        aspects="[]",
-        min_severity="L2",
-        frequency="daily",
-        language="zh",
-        timezone="Asia/Shanghai",
-        send_hour=8,
-        send_weekday=0,
-        quiet="all_quiet",
+        **{k: json.dumps(v, ensure_ascii=False) if k in LISTS else v for k, v in values.items()},
         active=True,
         created_at=cfg.start.astimezone(UTC),
     )

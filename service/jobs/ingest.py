@@ -104,25 +104,15 @@ def chunked(it: Iterable, size: int) -> Iterator[list]:
         yield buf
 
 
+@dataclass(kw_only=True, eq=False)
 class IngestService:
-    def __init__(
-        self,
-        *,
-        sessions: sessionmaker[Session],
-        scorer: Scorer,
-        preparer: Preparer,
-        validator: Validator,
-        chunk_size: int = 512,
-        duplicates: DuplicatePolicy = DuplicatePolicy(),
-        scope: WriteScope | None = None,
-    ):
-        self.scope = scope
-        self.sessions = sessions
-        self.scorer = scorer
-        self.preparer = preparer
-        self.validator = validator
-        self.chunk_size = chunk_size
-        self.duplicates = duplicates
+    sessions: sessionmaker[Session]
+    scorer: Scorer
+    preparer: Preparer
+    validator: Validator
+    chunk_size: int = 512
+    duplicates: DuplicatePolicy = DuplicatePolicy()
+    scope: WriteScope | None = None
 
     def ingest(
         self,

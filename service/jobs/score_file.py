@@ -26,18 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.domain import Sentiment
 from service.ingest.language import LanguageDetector
 from service.ingest.normalize import normalize_text
 from service.ingest.readers import RowError, detect_format, read_records
 from service.jobs.ingest import chunked
 from service.nlp.pipeline import Scorer
 
+# a probability column per sentiment class: p_negative, p_neutral, p_positive
+PROBABILITY_COLUMNS = {f"p_{s}": s for s in Sentiment}
 SCORE_COLUMNS = [
     "sentiment",
     "sentiment_score",
-    "p_negative",
-    "p_neutral",
-    "p_positive",
+    *PROBABILITY_COLUMNS,
     "aspects",
     "language",
     "model_version",
@@ -186,9 +187,7 @@ def _score_columns(sc) -> dict[str, Any]:
     return {
         "sentiment": s.sentiment.value,
         "sentiment_score": s.sentiment_score,
-        "p_negative": s.probabilities["negative"],
-        "p_neutral": s.probabilities["neutral"],
-        "p_positive": s.probabilities["positive"],
+        **{column: s.probabilities[k] for column, k in PROBABILITY_COLUMNS.items()},
         "aspects": json.dumps([a.model_dump(mode="json") for a in s.aspects], ensure_ascii=False),
         "model_version": s.model_version,
         "error": None,

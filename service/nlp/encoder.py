@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,33 +50,29 @@ class _Row:
     offsets: list[tuple[int, int]]  # character offsets in the original text
 
 
+@dataclass(eq=False)
 class TransformerEncoder:
     """``onnx_path`` (optional) runs the forward pass with ONNX Runtime (the int8 fast path)
     instead of PyTorch; tokenisation, windows and pooling are the same either way."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        name: str,
-        batch_size: int = 64,
-        max_tokens: int = 256,
-        threads: int | None = None,
-        prefix: str = "",
-        query_prefix: str | None = None,
-        onnx_path: Path | None = None,
-    ):
-        self.path = Path(path)
-        self.query_prefix = prefix if query_prefix is None else query_prefix
-        self.onnx_path = Path(onnx_path) if onnx_path else None
-        self.name = name
-        self.batch_size = batch_size
-        self.max_tokens = max_tokens
-        self.threads = threads
-        self.prefix = prefix
-        self._model = None
-        self._tokenizer = None
-        self._lock = threading.Lock()
+    path: Path
+    _: KW_ONLY
+    name: str
+    batch_size: int = 64
+    max_tokens: int = 256
+    threads: int | None = None
+    prefix: str = ""
+    query_prefix: str | None = None  # None: the same as ``prefix``
+    onnx_path: Path | None = None
+    _model: Any = field(default=None, init=False, repr=False)
+    _tokenizer: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.onnx_path = Path(self.onnx_path) if self.onnx_path else None
+        if self.query_prefix is None:
+            self.query_prefix = self.prefix
 
     def _load(self):
         if self._model is None:

@@ -12,7 +12,7 @@ import importlib.util
 import json
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,6 +107,17 @@ class Manifest(BaseModel):
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+T = TypeVar("T")
+
+
+def _entry(kind: str, table: dict[str, T], name: str) -> T:
+    """``name``'s entry in one of the manifest's tables; ModelError naming the others if none."""
+    spec = table.get(name)
+    if spec is None:
+        raise ModelError(f"unknown {kind} {name!r}; manifest has {sorted(table)}")
+    return spec
+
+
 class ModelRegistry:
     def __init__(
         self,
@@ -156,12 +167,7 @@ class ModelRegistry:
                 del self._cache[key]
 
     def encoder_spec(self, name: str) -> EncoderSpec:
-        spec = self.manifest.encoders.get(name)
-        if spec is None:
-            raise ModelError(
-                f"unknown encoder {name!r}; manifest has {sorted(self.manifest.encoders)}"
-            )
-        return spec
+        return _entry("encoder", self.manifest.encoders, name)
 
     def package_path(self, name: str) -> Path:
         spec = self.encoder_spec(name)
@@ -205,31 +211,30 @@ class ModelRegistry:
         return "torch"
 
     def encoder(self, name: str, runtime: str | None = None) -> Encoder:
-        spec = self.encoder_spec(name)
         rt = runtime or self.encoder_runtime(name)
         onnx = self.onnx_dir(name) / "model.int8.onnx" if rt == "onnx-int8" else None
-        return self._once(
-            "encoder",
-            f"{name}@{rt}",
-            lambda: TransformerEncoder(
-                self.encoder_path(name),
-                name=name,
-                batch_size=self.batch_size,
-                max_tokens=spec.max_tokens or self.max_tokens,
-                threads=self.threads,
-                prefix=spec.prefix,
-                query_prefix=spec.query_prefix,
-                onnx_path=onnx,
-            ),
+        return self._once("encoder", f"{name}@{rt}", lambda: self.new_encoder(name, onnx_path=onnx))
+
+    def new_encoder(
+        self, name: str, *, onnx_path: Path | None = None, label: str | None = None
+    ) -> TransformerEncoder:
+        """Encoder ``name`` as the manifest and this registry configure it, not cached:
+        ``onnx_path`` runs that ONNX model instead of PyTorch; ``label`` names it (default
+        ``name``)."""
+        spec = self.encoder_spec(name)
+        return TransformerEncoder(
+            self.encoder_path(name),
+            name=label or name,
+            batch_size=self.batch_size,
+            max_tokens=spec.max_tokens or self.max_tokens,
+            threads=self.threads,
+            prefix=spec.prefix,
+            query_prefix=spec.query_prefix,
+            onnx_path=onnx_path,
         )
 
     def artifact(self, name: str) -> ArtifactSpec:
-        spec = self.manifest.artifacts.get(name)
-        if spec is None:
-            raise ModelError(
-                f"unknown model artifact {name!r}; manifest has {sorted(self.manifest.artifacts)}"
-            )
-        return spec
+        return _entry("model artifact", self.manifest.artifacts, name)
 
     def artifact_file(self, name: str, role: str) -> Path:
         spec = self.artifact(name)
@@ -382,12 +387,7 @@ class ModelRegistry:
         )
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
-        spec = self.manifest.pipelines.get(name)
-        if spec is None:
-            raise ModelError(
-                f"unknown pipeline {name!r}; manifest has {sorted(self.manifest.pipelines)}"
-            )
-        return spec
+        return _entry("pipeline", self.manifest.pipelines, name)
 
     def pipeline(self, name: str = "default") -> ScoringPipeline:
         spec = self.pipeline_spec(name)

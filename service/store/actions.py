@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.orm import Session
@@ -315,24 +315,18 @@ def overlapping(
 # --- responses ------------------------------------------------------------------------------------
 
 
-def add_response(
-    session: Session,
-    *,
-    feedback_id: int,
-    responded_at: datetime,
-    responder: str,
-    channel: str,
-    recorded_by: str,
-    now: datetime,
-) -> ResponseRow:
-    row = ResponseRow(
-        feedback_id=feedback_id,
-        responded_at=responded_at,
-        responder=responder,
-        channel=channel,
-        recorded_by=recorded_by,
-        created_at=now,
-    )
+class Answer(TypedDict):
+    """An answer to an item, as recorded: when, by whom, on which channel, recorded by whom."""
+
+    feedback_id: int
+    responded_at: datetime
+    responder: str
+    channel: str
+    recorded_by: str
+
+
+def add_response(session: Session, *, now: datetime, **answer: Unpack[Answer]) -> ResponseRow:
+    row = ResponseRow(**answer, created_at=now)
     session.add(row)
     session.flush()
     return row

@@ -146,6 +146,21 @@ def _key_hash(key: tuple[str, str]) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _feedback_row(p: PreparedItem, now: datetime) -> dict:
+    """A prepared item's ``feedback`` row: the item's fields (its author only as a hash, its
+    attributes in their own table), its hashes and fingerprint, and when it was stored."""
+    return p.item.model_dump(exclude={"attributes", "author"}) | {
+        "channel": p.item.channel.value,
+        "text_hash": p.text_hash,
+        "content_hash": p.content_hash,
+        "minhash": p.fingerprint.signature if p.fingerprint else None,
+        "brand_source": p.brand_source.value,
+        "author_hash": p.author_hash,
+        "ingested_at": now,
+        "updated_at": now,
+    }
+
+
 def upsert_items(
     session: Session, *, items: Sequence[PreparedItem], now: datetime, duplicates: DuplicatePolicy
 ) -> dict[tuple[str, str], int]:
@@ -160,31 +175,7 @@ def upsert_items(
     # rollups: the days these keys are stored under now, and the days they will be
     dirty.mark_keys(session, [p.key for p in items])
     dirty.mark_days(session, (dirty.day_of(p.item.created_at) for p in items))
-    rows = []
-    for p in items:
-        it = p.item
-        rows.append(
-            dict(
-                source=it.source,
-                external_id=it.external_id,
-                channel=it.channel.value,
-                text=it.text,
-                text_hash=p.text_hash,
-                content_hash=p.content_hash,
-                minhash=p.fingerprint.signature if p.fingerprint else None,
-                created_at=it.created_at,
-                brand=it.brand,
-                brand_source=p.brand_source.value,
-                product=it.product,
-                region=it.region,
-                rating=it.rating,
-                rating_scale=it.rating_scale,
-                author_hash=p.author_hash,
-                language=it.language,
-                ingested_at=now,
-                updated_at=now,
-            )
-        )
+    rows = [_feedback_row(p, now) for p in items]
     ins = _insert(session)(FeedbackRow)
     stmt = ins.on_conflict_do_update(
         index_elements=[FeedbackRow.source, FeedbackRow.external_id],
@@ -419,25 +410,10 @@ def to_domain(row: FeedbackRow) -> Feedback:
             model_version=s.model_version,
             truncated_tokens=s.truncated_tokens,
         )
+    columns = Feedback.model_fields.keys() - {"attributes", "score"}  # stored as they are
     return Feedback(
-        id=row.id,
-        source=row.source,
-        channel=row.channel,
-        external_id=row.external_id,
-        text=row.text,
-        created_at=row.created_at,
-        brand=row.brand,
-        brand_source=row.brand_source,
-        product=row.product,
-        region=row.region,
-        rating=row.rating,
-        rating_scale=row.rating_scale,
+        **{name: getattr(row, name) for name in columns},
         attributes={a.name: a.value for a in row.attributes},
-        author_hash=row.author_hash,
-        language=row.language,
-        duplicate_of=row.duplicate_of,
-        ingested_at=row.ingested_at,
-        updated_at=row.updated_at,
         score=score,
     )
 
@@ -581,6 +557,16 @@ class FeedbackFilter:
         if self.disagrees is not None:
             conds.append(self.disagrees.condition())
         return stmt.where(and_(*conds)) if conds else stmt
+
+    def scored(self, *columns) -> Select:
+        """``columns`` of the scored items under the filter that are their own voice (never a
+        duplicate, whatever ``include_duplicates`` says): what themes and the labelling queue
+        are fitted on."""
+        return self.apply(
+            select(*columns)
+            .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
+            .where(FeedbackRow.duplicate_of.is_(None))
+        )
 
 
 def utc(dt: datetime | None) -> datetime | None:

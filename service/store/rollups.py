@@ -161,19 +161,23 @@ def _merge(into: dict, key: tuple, f) -> None:
         into[key] = f
 
 
+@dataclass(frozen=True)
+class Question:
+    """What ``facts`` is asked: the items under ``flt``, grouped by ``([day,] *dims[, aspect])``."""
+
+    flt: FeedbackFilter
+    dims: Sequence[str]
+    aspects: bool = False
+    by_day: bool = False
+
+
 def from_items(
-    session: Session,
-    *,
-    flt: FeedbackFilter,
-    dims: Sequence[str],
-    aspects: bool = False,
-    by_day: bool = False,
-    into: dict | None = None,
-    narrow: bool = False,
+    session: Session, q: Question, *, into: dict | None = None, narrow: bool = False
 ) -> dict:
     """``facts`` computed from the items themselves (added into ``into`` if given); ``narrow``:
     the window is a day or a few, read through the time index (``repo.canonical``)."""
     out = {} if into is None else into
+    flt, dims, aspects, by_day = q.flt, q.dims, q.aspects, q.by_day
     if flt.nothing:
         return out
     stmt, cols = _base(aspects), []
@@ -197,20 +201,23 @@ def built_dimensions(session: Session) -> list[str] | None:
     return None if value is None else list(json.loads(value))
 
 
+def _field_filters(flt: FeedbackFilter) -> dict[str, tuple[str, ...]]:
+    """The values ``flt`` keeps of each feedback field a rollup's extra dimension may be."""
+    return {
+        "source": flt.sources,
+        "channel": flt.channels,
+        "product": flt.products,
+        "language": flt.languages,
+    }
+
+
 def _extra_dimension(flt: FeedbackFilter, dims: Sequence[str], built: Sequence[str]) -> str | None:
     """The one rolled-up dimension (``''``: none) a question needs besides brand and region, or
     None when the rollups cannot answer it."""
     if flt.include_duplicates or flt.sentiments or flt.aspects or flt.disagrees is not None:
         return None
     extra = {d for d in dims if d not in KEYED}
-    for name, values in (
-        ("source", flt.sources),
-        ("channel", flt.channels),
-        ("product", flt.products),
-        ("language", flt.languages),
-    ):
-        if values:
-            extra.add(name)
+    extra.update(name for name, values in _field_filters(flt).items() if values)
     extra.update(f"attr:{name}" for name in flt.attributes)
     if len(extra) > 1:
         return None
@@ -221,12 +228,7 @@ def _extra_dimension(flt: FeedbackFilter, dims: Sequence[str], built: Sequence[s
 def _value_filter(flt: FeedbackFilter, x: str) -> tuple[str, ...]:
     if x.startswith("attr:"):
         return flt.attributes.get(x[5:], ())
-    return {
-        "source": flt.sources,
-        "channel": flt.channels,
-        "product": flt.products,
-        "language": flt.languages,
-    }.get(x, ())
+    return _field_filters(flt).get(x, ())
 
 
 def _day_start(day: str) -> datetime:
@@ -259,10 +261,11 @@ def facts(
     items; the same answer either way."""
     if flt.nothing:
         return {}
+    q = Question(flt, dims, aspects, by_day)
     built = built_dimensions(session)
     x = None if built is None else _extra_dimension(flt, dims, built)
     if x is None:
-        return from_items(session, flt=flt, dims=dims, aspects=aspects, by_day=by_day)
+        return from_items(session, q)
     # whole days inside the window
     first = (
         None if flt.since is None else _day_start(flt.since.astimezone(UTC).strftime("%Y-%m-%d"))
@@ -271,7 +274,7 @@ def facts(
         first += DAY
     end = None if flt.until is None else _day_start(flt.until.astimezone(UTC).strftime("%Y-%m-%d"))
     if first is not None and end is not None and first >= end:
-        return from_items(session, flt=flt, dims=dims, aspects=aspects, by_day=by_day)
+        return from_items(session, q)
     lo = None if first is None else first.strftime("%Y-%m-%d")
     hi = None if end is None else end.strftime("%Y-%m-%d")
     stale_q = select(RollupDirtyRow.day).distinct()
@@ -289,15 +292,8 @@ def facts(
         pieces.append((end, flt.until))
     pieces.extend(_ranges(stale))
     for since, until in pieces:
-        from_items(
-            session,
-            flt=replace(flt, since=since, until=until),
-            dims=dims,
-            aspects=aspects,
-            by_day=by_day,
-            into=out,
-            narrow=True,
-        )
+        piece = replace(q, flt=replace(flt, since=since, until=until))
+        from_items(session, piece, into=out, narrow=True)
     # from the rollups: the rest
     t = RollupAspectDayRow if aspects else RollupDayRow
     col = {"brand": t.brand, "region": t.region, x: t.value}

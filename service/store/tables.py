@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -50,6 +51,12 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cascading_key(target: str, **kw: Any) -> MappedColumn[Any]:
+    """A reference to the row ``target`` ("table.column") names that is deleted with it (ON
+    DELETE CASCADE): an item's attributes, scores and labels go when the item is erased."""
+    return mapped_column(BigId, ForeignKey(target, ondelete="CASCADE"), **kw)
 
 
 class Base(DeclarativeBase):
@@ -117,9 +124,7 @@ class AttributeRow(Base):
         Index("ix_feedback_attribute_name_value_feedback_id", "name", "value", "feedback_id"),
     )
 
-    feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True
-    )
+    feedback_id: Mapped[int] = cascading_key("feedback.id", primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
 
@@ -130,9 +135,7 @@ class BandRow(Base):
     __tablename__ = "feedback_band"
 
     band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    feedback_id: Mapped[int] = cascading_key("feedback.id", primary_key=True, index=True)
 
 
 class ScoreRow(Base):
@@ -142,9 +145,7 @@ class ScoreRow(Base):
         CheckConstraint("sentiment_score BETWEEN -1 AND 1", name="sentiment_score"),
     )
 
-    feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True
-    )
+    feedback_id: Mapped[int] = cascading_key("feedback.id", primary_key=True)
     sentiment: Mapped[str] = mapped_column(String(8), index=True)
     sentiment_score: Mapped[float] = mapped_column(Float)
     p_negative: Mapped[float] = mapped_column(Float)
@@ -172,9 +173,7 @@ class AspectScoreRow(Base):
         Index("ix_aspect_score_aspect_sentiment_feedback_id", "aspect", "sentiment", "feedback_id"),
     )
 
-    feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("score.feedback_id", ondelete="CASCADE"), primary_key=True
-    )
+    feedback_id: Mapped[int] = cascading_key("score.feedback_id", primary_key=True)
     aspect: Mapped[str] = mapped_column(String(64), primary_key=True)
     confidence: Mapped[float] = mapped_column(Float)
     sentiment: Mapped[str] = mapped_column(String(8))
@@ -196,9 +195,8 @@ class ThemeRow(Base):
     # "aspect:polarity" for themes within an aspect opinion, None for themes found among items
     # that carry no aspect; a theme only ever matches a cluster of its own facet
     facet: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    parent_id: Mapped[int | None] = mapped_column(  # sub-themes: the theme of their facet
-        BigId, ForeignKey("theme.id", ondelete="CASCADE"), nullable=True, index=True
-    )
+    # sub-themes: the theme of their facet
+    parent_id: Mapped[int | None] = cascading_key("theme.id", nullable=True, index=True)
     keywords: Mapped[str] = mapped_column(Text)  # JSON list
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -209,9 +207,7 @@ class ThemeSnapshotRow(Base):
 
     __tablename__ = "theme_snapshot"
 
-    theme_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True
-    )
+    theme_id: Mapped[int] = cascading_key("theme.id", primary_key=True)
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
@@ -269,9 +265,7 @@ class AlertEventRow(Base):
     __tablename__ = "alert_event"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("alert.id", ondelete="CASCADE"), index=True
-    )
+    alert_id: Mapped[int] = cascading_key("alert.id", index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(32))
@@ -421,9 +415,7 @@ class LabelRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    feedback_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("feedback.id", ondelete="CASCADE"), index=True
-    )
+    feedback_id: Mapped[int] = cascading_key("feedback.id", index=True)
     target: Mapped[str] = mapped_column(String(16))
     aspect: Mapped[str] = mapped_column(String(64), default="")  # '' for the overall sentiment
     value: Mapped[str] = mapped_column(String(16))
@@ -584,12 +576,8 @@ class ActionAlertRow(Base):
 
     __tablename__ = "action_alert"
 
-    action_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("action.id", ondelete="CASCADE"), primary_key=True
-    )
-    alert_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    action_id: Mapped[int] = cascading_key("action.id", primary_key=True)
+    alert_id: Mapped[int] = cascading_key("alert.id", primary_key=True, index=True)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -603,7 +591,7 @@ class ResponseRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"))
+    feedback_id: Mapped[int] = cascading_key("feedback.id")
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     responder: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(

@@ -18,17 +18,13 @@ from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, ThemeRow
 def window_items(session: Session, *, flt: FeedbackFilter) -> list[Row]:
     """The canonical scored items under ``flt`` in id order: ``(id, text, embedding,
     topic_embedding, sentiment, language)``."""
-    stmt = flt.apply(
-        select(
-            FeedbackRow.id,
-            FeedbackRow.text,
-            ScoreRow.embedding,
-            ScoreRow.topic_embedding,
-            ScoreRow.sentiment,
-            FeedbackRow.language,
-        )
-        .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-        .where(FeedbackRow.duplicate_of.is_(None))
+    stmt = flt.scored(
+        FeedbackRow.id,
+        FeedbackRow.text,
+        ScoreRow.embedding,
+        ScoreRow.topic_embedding,
+        ScoreRow.sentiment,
+        FeedbackRow.language,
     ).order_by(FeedbackRow.id)
     return session.execute(stmt).all()
 
@@ -67,22 +63,15 @@ def save_theme(
 ) -> int:
     """A new theme (``theme_id`` None) or a stored one moved to ``centroid`` with new keywords;
     returns its id."""
-    words = json.dumps(keywords, ensure_ascii=False)
     if theme_id is None:
-        row = ThemeRow(
-            centroid=centroid,
-            facet=facet,
-            parent_id=parent_id,
-            keywords=words,
-            created_at=now,
-            updated_at=now,
-        )
+        row = ThemeRow(facet=facet, parent_id=parent_id, created_at=now)
         session.add(row)
-        session.flush()
-        return row.id
-    row = session.get(ThemeRow, theme_id)
-    row.centroid, row.keywords, row.updated_at = centroid, words, now
-    return theme_id
+    else:
+        row = session.get(ThemeRow, theme_id)
+    row.centroid, row.updated_at = centroid, now
+    row.keywords = json.dumps(keywords, ensure_ascii=False)
+    session.flush()
+    return row.id
 
 
 def save_snapshots(

@@ -217,18 +217,14 @@ class Teacher:
         with self.sessions() as s:
             labeled = store.labeled_ids(s)
             counts = store.label_counts(s)
-            stmt = flt.apply(
-                select(
-                    FeedbackRow.id,
-                    FeedbackRow.text,
-                    FeedbackRow.language,
-                    ScoreRow.embedding,
-                    ScoreRow.p_negative,
-                    ScoreRow.p_neutral,
-                    ScoreRow.p_positive,
-                )
-                .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-                .where(FeedbackRow.duplicate_of.is_(None))
+            stmt = flt.scored(
+                FeedbackRow.id,
+                FeedbackRow.text,
+                FeedbackRow.language,
+                ScoreRow.embedding,
+                ScoreRow.p_negative,
+                ScoreRow.p_neutral,
+                ScoreRow.p_positive,
             )
             stmt = stmt.order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc()).limit(
                 self.settings.queue_pool + len(labeled)

@@ -32,11 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from service.nlp.checksums import sha256_file
+from service.nlp.checksums import intact_build, sha256_file
 
 BUILD_VERSION = 1
 QK = 32
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+# the header's model dimensions (i32 each, in file order: H, NL, NH, FF, VOC, MAXP, TVS)
+_DIMS = ("hidden", "layers", "heads", "ffn", "vocab", "max_positions", "type_vocab")
 
 
 @dataclass
@@ -60,6 +62,16 @@ class E5File:
             raise ValueError(f"{name}: unknown dtype {dtype}")
         return arr.reshape(rows, -1) if rows else arr
 
+    def special_tokens(self) -> dict[str, str]:
+        """The XLM-R special tokens of this vocabulary, as a ``transformers`` tokenizer names them."""
+        tokens = {f"{role}_token": self.pieces[i] for role, i in self.specials.items()}
+        return {
+            **tokens,
+            "cls_token": tokens["bos_token"],
+            "sep_token": tokens["eos_token"],
+            "mask_token": "<mask>",
+        }
+
 
 def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
     d = blocks["d"].astype(np.float32)[:, None]
@@ -76,8 +88,8 @@ def read_e5_file(path: Path) -> E5File:
     o = 4
     (version,) = struct.unpack_from("<I", raw, o)
     o += 4
-    H, NL, NH, FF, VOC, MAXP, TVS = struct.unpack_from("<7i", raw, o)
-    o += 28
+    dims = dict(zip(_DIMS, struct.unpack_from(f"<{len(_DIMS)}i", raw, o), strict=True))
+    o += 4 * len(_DIMS)
     (eps,) = struct.unpack_from("<f", raw, o)
     o += 4
     (qk,) = struct.unpack_from("<i", raw, o)
@@ -122,17 +134,7 @@ def read_e5_file(path: Path) -> E5File:
         off, nbytes = struct.unpack_from("<QQ", raw, o)
         o += 16
         tensors[name] = (dtype, count, off, nbytes)
-    header = dict(
-        version=version,
-        hidden=H,
-        layers=NL,
-        heads=NH,
-        ffn=FF,
-        vocab=VOC,
-        max_positions=MAXP,
-        type_vocab=TVS,
-        eps=eps,
-    )
+    header = {"version": version, **dims, "eps": eps}
     return E5File(
         header, pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk), norm, tensors, raw
     )
@@ -289,19 +291,13 @@ def build(
     )
 
     source, out_dir = Path(source), Path(out_dir)
-    record_path = out_dir / "build.json"
     src_sha = sha256_file(source)
-    if record_path.exists() and not force:
-        rec = json.loads(record_path.read_text())
-        if (
-            rec.get("source_sha256") == src_sha
-            and rec.get("build_version") == BUILD_VERSION
-            and all(
-                (out_dir / name).exists() and sha256_file(out_dir / name) == digest
-                for name, digest in rec["files"].items()
-            )
-        ):
-            return {**rec, "reused": True}
+    if not force:
+        kept = intact_build(
+            out_dir / "build.json", source_sha256=src_sha, build_version=BUILD_VERSION
+        )
+        if kept is not None:
+            return {**kept, "reused": True}
     tmp = out_dir.with_name(out_dir.name + ".building")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -334,13 +330,7 @@ def build(
     tick(1, "write weights")
     fast = XLMRobertaTokenizerFast(
         tokenizer_object=build_tokenizer(f),
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
+        **f.special_tokens(),
         model_max_length=h["max_positions"],
     )
     fast.save_pretrained(tmp)

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from service.nlp.build.parity_texts import parity_texts
-from service.nlp.checksums import sha256_file
+from service.nlp.checksums import intact_build, sha256_file
 
 ONNX_VERSION = 5  # 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster)
 OPSET = 17
@@ -69,17 +69,10 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     record = out_dir / "onnx.json"
     src = _source_digest(model_dir)
-    if record.exists() and not force:
-        rec = json.loads(record.read_text())
-        if (
-            rec.get("source_digest") == src
-            and rec.get("onnx_version") == ONNX_VERSION
-            and all(
-                (out_dir / n).exists() and sha256_file(out_dir / n) == d
-                for n, d in rec["files"].items()
-            )
-        ):
-            return {**rec, "reused": True}
+    if not force:
+        kept = intact_build(record, source_digest=src, onnx_version=ONNX_VERSION)
+        if kept is not None:
+            return {**kept, "reused": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(model_dir).eval()
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]])
