@@ -104,7 +104,6 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from service.config import Settings
-    from service.nlp.encoder import TransformerEncoder
     from service.runtime import Runtime
     from training.embed_cache import embed_set
     from training.metrics import sentiment_metric
@@ -133,15 +132,8 @@ def main(argv: list[str] | None = None) -> None:
             per_channel=True,
             weight_type=QuantType.QInt8,
         )
-        dynamic = TransformerEncoder(
-            reg.encoder_path(spec.encoder),
-            name=f"{spec.encoder}-dynamic-probe",
-            batch_size=reg.batch_size,
-            max_tokens=enc_spec.max_tokens or reg.max_tokens,
-            threads=reg.threads,
-            prefix=enc_spec.prefix,
-            query_prefix=enc_spec.query_prefix,
-            onnx_path=dyn_path,
+        dynamic = reg.new_encoder(
+            spec.encoder, onnx_path=dyn_path, label=f"{spec.encoder}-dynamic-probe"
         )
     _, dev = datasets("multilingual" if not enc_spec.languages else "en", 1, 0)
     cache = rt.settings.model_cache_dir
