@@ -168,6 +168,21 @@ class Feedback(BaseModel):
     score: Score | None = None
 
 
+@dataclass(frozen=True)
+class DataScope:
+    """The regions and brands a key may read or write (``None``: any). Actions, tracked
+    phrases and ingest writes each apply it to their own rows."""
+
+    regions: tuple[str, ...] | None = None
+    brands: tuple[str, ...] | None = None
+
+    def admits(self, region: str | None, brand: str | None) -> bool:
+        """Whether an item of ``region`` and ``brand`` lies within this scope."""
+        return (self.regions is None or region in self.regions) and (
+            self.brands is None or brand in self.brands
+        )
+
+
 class LabelTarget(StrEnum):
     sentiment = "sentiment"  # the item's overall sentiment
     aspect = "aspect"  # whether an aspect is present (value: present | absent)

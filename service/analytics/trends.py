@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from service.analytics.forecast import forecast
 from service.analytics.shifts import detect
 from service.analytics.theme_model import decode_vectors
+from service.domain import DataScope
 from service.store import rollups
 from service.store.repo import FeedbackFilter
 from service.store.tables import AspectScoreRow, FeedbackRow, ScoreRow, TrackedPhraseRow
@@ -339,12 +340,8 @@ class PhraseError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class PhraseScope:
+class PhraseScope(DataScope):
     """The data scope of a key that tracks a phrase (None: unrestricted)."""
-
-    regions: tuple[str, ...] | None = None
-    brands: tuple[str, ...] | None = None
 
     @staticmethod
     def _of(values: str) -> set[str]:

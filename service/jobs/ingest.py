@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.domain import DataScope
 from service.ingest.dedup import DuplicatePolicy
 from service.ingest.prepare import PreparedItem, Preparer
 from service.ingest.readers import RowError
@@ -71,18 +72,9 @@ class IngestReport:
         return self.counts["created"] + self.counts["updated"] + self.counts["unchanged"]
 
 
-@dataclass(frozen=True)
-class WriteScope:
+class WriteScope(DataScope):
     """What a scoped writer may write: items of these regions and brands (None: any). An item
     outside it, or a key stored outside it, is answered as a read would be: not found."""
-
-    regions: tuple[str, ...] | None = None
-    brands: tuple[str, ...] | None = None
-
-    def admits(self, region: str | None, brand: str | None) -> bool:
-        return (self.regions is None or region in self.regions) and (
-            self.brands is None or brand in self.brands
-        )
 
 
 NOT_IN_SCOPE = {

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
+from service.domain import DataScope
 from service.store import alerts as alerts_repo
 from service.store.repo import FeedbackFilter, canonical
 from service.store.tables import (
@@ -37,12 +37,8 @@ class ActionNotFound(LookupError):
     pass
 
 
-@dataclass(frozen=True)
-class ActionScope:
+class ActionScope(DataScope):
     """What actions a reader may see (``None``: unrestricted)."""
-
-    regions: tuple[str, ...] | None = None
-    brands: tuple[str, ...] | None = None
 
     def apply(self, stmt: Select) -> Select:
         if self.regions is not None:
@@ -50,11 +46,6 @@ class ActionScope:
         if self.brands is not None:
             stmt = stmt.where(ActionRow.brand.in_(self.brands))
         return stmt
-
-    def allows(self, *, brand: str, region: str | None) -> bool:
-        return (self.brands is None or brand in self.brands) and (
-            self.regions is None or (region is not None and region in self.regions)
-        )
 
 
 def action_dict(row: ActionRow, alert_ids: Sequence[int] = ()) -> dict[str, Any]:

@@ -284,7 +284,7 @@ def _check_where(settings, caller, body: _Where, brand: str) -> None:
             "; ".join(f"{e['field']}: {e['message']}" for e in errors),
             [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors],
         )
-    if not _scope(caller).allows(brand=brand, region=body.segment.get("region")):
+    if not _scope(caller).admits(body.segment.get("region"), brand):
         raise ApiError(
             403,
             "the action is outside your data scope (brand, or region: a regional key must name "
