@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.routing import DictRouter
 from service.api.schemas import (
     AuditPage,
     DbInt,
@@ -22,7 +23,7 @@ from service.api.schemas import (
 from service.store import access, erasure
 from service.store.tables import ApiKeyRow
 
-router = APIRouter(tags=["access"])
+router = DictRouter(tags=["access"])
 
 
 class KeyIn(BaseModel):
@@ -44,7 +45,6 @@ class ScopeIn(BaseModel):
 @router.get(
     "/me",
     response_model=Me,
-    response_model_exclude_unset=True,
     summary="The caller: the key's role and data scope (what the dashboard shows and offers)",
 )
 def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
@@ -60,7 +60,6 @@ def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 @router.post(
     "/keys",
     response_model=KeyCreated,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Create an API key (its text is shown once, in this answer)",
 )
@@ -80,7 +79,6 @@ def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, 
 @router.get(
     "/keys",
     response_model=KeyList,
-    response_model_exclude_unset=True,
     summary="API keys (prefixes, roles, scopes; never their secrets)",
 )
 def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
@@ -97,7 +95,6 @@ def _key(session, key_id: int) -> ApiKeyRow:
 @router.patch(
     "/keys/{key_id}",
     response_model=KeyPublic,
-    response_model_exclude_unset=True,
     summary="Change a key's data scope",
 )
 def scope_key(
@@ -118,7 +115,6 @@ def scope_key(
 @router.delete(
     "/keys/{key_id}",
     response_model=KeyPublic,
-    response_model_exclude_unset=True,
     summary="Revoke a key (it stops working at once)",
 )
 def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
@@ -128,7 +124,6 @@ def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str
 @router.get(
     "/audit",
     response_model=AuditPage,
-    response_model_exclude_unset=True,
     summary="The audit log, newest first",
 )
 def audit_log(
@@ -166,7 +161,6 @@ class ErasureIn(BaseModel):
 @router.post(
     "/erasure",
     response_model=ErasureResult,
-    response_model_exclude_unset=True,
     summary="Right to erasure: delete one author's items, scores and embeddings (audited)",
 )
 def erase(

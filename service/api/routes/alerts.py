@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.alerts import lifecycle
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
 from service.api.filters import resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import AlertList, AlertMetrics, AlertPublic, DbInt, require_storable
 from service.store import alerts as alerts_repo
 from service.store.alerts import AlertScope, alert_dict
 from service.store.paging import Page
 from service.store.tables import AlertRow
 
-router = APIRouter(tags=["alerts"])
+router = DictRouter(tags=["alerts"])
 
 
 def _scope(caller, **kw) -> AlertScope:
@@ -27,7 +28,6 @@ def _scope(caller, **kw) -> AlertScope:
 @router.get(
     "/alerts",
     response_model=AlertList,
-    response_model_exclude_unset=True,
     summary="Alerts, most severe and newest first",
 )
 def list_alerts(
@@ -63,7 +63,6 @@ def list_alerts(
 @router.get(
     "/alerts/metrics",
     response_model=AlertMetrics,
-    response_model_exclude_unset=True,
     summary="Response metrics: alerts acknowledged within their deadline, by severity and region",
 )
 def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -80,7 +79,6 @@ def _get(session, alert_id: int, caller) -> AlertRow:
 @router.get(
     "/alerts/{alert_id}",
     response_model=AlertPublic,
-    response_model_exclude_unset=True,
     summary="One alert with its history",
 )
 def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -98,7 +96,6 @@ class AlertPatch(BaseModel):
 @router.patch(
     "/alerts/{alert_id}",
     response_model=AlertPublic,
-    response_model_exclude_unset=True,
     summary="Acknowledge, resolve or reopen an alert (who and when are recorded)",
 )
 def patch_alert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from service.analytics import segments as seg
 from service.analytics import theme_cache
@@ -14,11 +14,12 @@ from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import DbInt, SegmentBreakdown, SegmentDifferences, ThemeDetail, ThemeList
 from service.store.access import READ_ROLES
 from service.store.repo import FeedbackFilter, UnknownDimension
 
-router = APIRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
+router = DictRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
 
 Dimensions = Annotated[
     list[str],
@@ -36,7 +37,6 @@ def _unknown(exc: UnknownDimension) -> ApiError:
 @router.get(
     "/segments",
     response_model=SegmentBreakdown,
-    response_model_exclude_unset=True,
     summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals",
 )
 def segments(
@@ -63,7 +63,6 @@ def segments(
 @router.get(
     "/segments/differences",
     response_model=SegmentDifferences,
-    response_model_exclude_unset=True,
     summary="Segments that differ significantly from the rest (BH-corrected)",
 )
 def differences(
@@ -98,7 +97,6 @@ def differences(
 @router.get(
     "/themes",
     response_model=ThemeList,
-    response_model_exclude_unset=True,
     summary="Themes of a window (clusters of the stored embeddings), emerging ones first",
 )
 def themes(
@@ -149,7 +147,6 @@ def themes(
 @router.get(
     "/themes/{theme_id}",
     response_model=ThemeDetail,
-    response_model_exclude_unset=True,
     summary="One theme: keywords, latest quotes and its history",
 )
 def theme(

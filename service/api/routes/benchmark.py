@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from service.analytics import benchmark as bm
 from service.analytics.trends import SeriesError
@@ -13,11 +13,12 @@ from service.analytics.windows import default_window
 from service.api.deps import NamesDep, SessionDep, SettingsDep, require
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import Benchmark, BenchmarkPriorities, GapSeries
 from service.store.access import READ_ROLES
 from service.store.repo import FeedbackFilter, UnknownDimension
 
-router = APIRouter(tags=["benchmark"], dependencies=[Depends(require(*READ_ROLES))])
+router = DictRouter(tags=["benchmark"], dependencies=[Depends(require(*READ_ROLES))])
 
 Segment = Annotated[
     str | None,
@@ -50,7 +51,6 @@ def _call(fn, **kw):
 @router.get(
     "/benchmark",
     response_model=Benchmark,
-    response_model_exclude_unset=True,
     summary="Brand × aspect metrics, gaps to our brand (BH-corrected), strengths and weaknesses",
 )
 def benchmark(
@@ -91,7 +91,6 @@ def benchmark(
 @router.get(
     "/benchmark/priorities",
     response_model=BenchmarkPriorities,
-    response_model_exclude_unset=True,
     summary="Our aspects ranked by importance × gap to the best competitor",
 )
 def priorities(
@@ -124,7 +123,6 @@ def priorities(
 @router.get(
     "/benchmark/series",
     response_model=GapSeries,
-    response_model_exclude_unset=True,
     summary="The gap on one aspect to one competitor per period, with its forecast",
 )
 def series(

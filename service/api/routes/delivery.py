@@ -6,11 +6,12 @@ import html
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.routing import DictRouter
 from service.api.schemas import (
     DbInt,
     DigestPreview,
@@ -26,7 +27,7 @@ from service.store import outbox as outbox_repo
 from service.store import subscriptions as subs_repo
 from service.store.tables import SubscriptionRow
 
-router = APIRouter(tags=["delivery"])
+router = DictRouter(tags=["delivery"])
 
 
 def _get(session, subscription_id: int) -> SubscriptionRow:
@@ -39,7 +40,6 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
 @router.post(
     "/subscriptions",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Subscribe an email address or a webhook",
 )
@@ -59,7 +59,6 @@ def create_subscription(
 @router.get(
     "/subscriptions",
     response_model=SubscriptionList,
-    response_model_exclude_unset=True,
     summary="The subscriptions (webhook URLs without their query)",
 )
 def list_subscriptions(
@@ -82,7 +81,6 @@ def list_subscriptions(
 @router.get(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     summary="One subscription",
 )
 def get_subscription(
@@ -94,7 +92,6 @@ def get_subscription(
 @router.patch(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     summary="Change a subscription's scope, schedule or language",
 )
 def patch_subscription(
@@ -125,7 +122,6 @@ def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: Adm
 @router.get(
     "/subscriptions/{subscription_id}/preview",
     response_model=DigestPreview,
-    response_model_exclude_unset=True,
     summary="The subscriber's latest digest as plain text (composes and sends nothing)",
 )
 def preview_subscription(
@@ -226,7 +222,6 @@ def unsubscribe_post(
 @router.get(
     "/outbox",
     response_model=OutboxList,
-    response_model_exclude_unset=True,
     summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)",
 )
 def list_outbox(
@@ -256,7 +251,6 @@ def list_outbox(
 @router.post(
     "/outbox/{message_id}/retry",
     response_model=OutboxMessage,
-    response_model_exclude_unset=True,
     summary="Queue a dead-lettered message again",
 )
 def retry_outbox(message_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:

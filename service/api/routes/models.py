@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, SessionDep
 from service.api.errors import ApiError
+from service.api.routing import DictRouter
 from service.api.schemas import ModelList, ServingModel, TeamModelPublic, TrainingJob
 from service.store import labels as store
 from service.teach.service import TeachError, summary
 
-router = APIRouter(tags=["models"])
+router = DictRouter(tags=["models"])
 
 
 class TrainIn(BaseModel):
@@ -32,7 +32,6 @@ class PromoteIn(BaseModel):
 @router.get(
     "/models",
     response_model=ModelList,
-    response_model_exclude_unset=True,
     summary="The generic model, the team models and which one scores new items",
 )
 def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -52,7 +51,6 @@ def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> 
 @router.post(
     "/models/train",
     response_model=TrainingJob,
-    response_model_exclude_unset=True,
     status_code=202,
     summary="Train a team model on the labels (background job)",
 )
@@ -73,7 +71,6 @@ def train(
 @router.get(
     "/models/jobs/{job_id}",
     response_model=TrainingJob,
-    response_model_exclude_unset=True,
     summary="A training job's progress and outcome",
 )
 def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
@@ -86,7 +83,6 @@ def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
 @router.get(
     "/models/{name}",
     response_model=TeamModelPublic,
-    response_model_exclude_unset=True,
     summary="A team model with its full evaluation report",
 )
 def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -100,7 +96,6 @@ def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, An
 @router.post(
     "/models/{name}/promote",
     response_model=ServingModel,
-    response_model_exclude_unset=True,
     summary="Score new items with this team model (`generic`: the generic one)",
 )
 def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
@@ -117,7 +112,6 @@ def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -
 @router.post(
     "/models/rollback",
     response_model=ServingModel,
-    response_model_exclude_unset=True,
     summary="Stop serving the promoted team model (the one before it serves again)",
 )
 def rollback(runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:

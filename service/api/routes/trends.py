@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.analytics import trends as tr
@@ -12,11 +12,12 @@ from service.analytics.windows import default_window
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import DbInt, ForecastSeries, TrackedPhrase, TrendSeries, require_storable
 from service.store import phrases as phrases_repo
 from service.store.tables import TrackedPhraseRow
 
-router = APIRouter(tags=["trends"])
+router = DictRouter(tags=["trends"])
 
 BucketQ = Annotated[
     Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")
@@ -61,7 +62,6 @@ def _series_error(exc: tr.SeriesError) -> ApiError:
 @router.get(
     "/trends",
     response_model=TrendSeries,
-    response_model_exclude_unset=True,
     summary="A metric family per UTC period, with each metric's trend and detected shifts",
 )
 def trends(
@@ -96,7 +96,6 @@ def trends(
 @router.get(
     "/forecast",
     response_model=ForecastSeries,
-    response_model_exclude_unset=True,
     summary="Forecast of one metric with mean, lower and upper for an explicit alpha",
 )
 def forecast(
@@ -153,7 +152,6 @@ class PhraseIn(BaseModel):
 @router.post(
     "/tracked-phrases",
     response_model=TrackedPhrase,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Track a keyword or phrase (and its close paraphrases)",
 )
@@ -179,7 +177,6 @@ def track_phrase(
 @router.get(
     "/tracked-phrases",
     response_model=list[TrackedPhrase],
-    response_model_exclude_unset=True,
     summary="The tracked phrases",
 )
 def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:

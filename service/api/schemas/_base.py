@@ -16,7 +16,7 @@ IsoDatetime = Annotated[
 
 class ResponseModel(BaseModel):
     """A response body. The routes return plain dicts and are declared with
-    ``response_model_exclude_unset=True``: a key the dict lacks stays absent (it is not written as
-    null), so a model documents the body without changing it."""
+    ``response_model_exclude_unset=True`` (``service.api.routing.DictRouter``): a key the dict lacks
+    stays absent (it is not written as null), so a model documents the body without changing it."""
 
     model_config = ConfigDict(extra="ignore")
