@@ -8,7 +8,8 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
-from service.api.errors import ApiError
+from service.api.errors import found
+from service.api.filters import PagingDep, page_body
 from service.api.routing import DictRouter
 from service.api.schemas import (
     AuditPage,
@@ -86,10 +87,7 @@ def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
 
 
 def _key(session, key_id: int) -> ApiKeyRow:
-    row = access.get_key(session, key_id=key_id)
-    if row is None:
-        raise ApiError(404, f"no key {key_id}")
-    return row
+    return found(access.get_key(session, key_id=key_id), f"key {key_id}")
 
 
 @router.patch(
@@ -128,26 +126,17 @@ def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str
 )
 def audit_log(
     session: SessionDep,
-    settings: SettingsDep,
     caller: AdminDep,
+    paging: PagingDep,
     action: Annotated[
         list[str], Query(description="e.g. key.create, alert.resolved, erasure")
     ] = [],
     actor: Annotated[list[str], Query()] = [],
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     page = access.audit_entries(
-        session,
-        actions=action,
-        actors=actor,
-        offset=offset,
-        limit=min(limit, settings.limits.page_size_max),
+        session, actions=action, actors=actor, offset=paging.offset, limit=paging.limit
     )
-    return {
-        "entries": [access.audit_dict(r) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    return page_body("entries", page, access.audit_dict)
 
 
 class ErasureIn(BaseModel):

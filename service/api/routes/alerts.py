@@ -8,9 +8,9 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.alerts import lifecycle
-from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
-from service.api.errors import ApiError
-from service.api.filters import resolve_names
+from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep
+from service.api.errors import ApiError, found
+from service.api.filters import SmallPagingDep, page_body, resolve_names
 from service.api.routing import DictRouter
 from service.api.schemas import AlertList, AlertMetrics, AlertPublic, DbInt, require_storable
 from service.store import alerts as alerts_repo
@@ -32,20 +32,17 @@ def _scope(caller, **kw) -> AlertScope:
 )
 def list_alerts(
     session: SessionDep,
-    settings: SettingsDep,
     caller: ReaderDep,
     names: NamesDep,
+    paging: SmallPagingDep,
     status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
     severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
     type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
     brand: Annotated[list[str], Query()] = [],
     region: Annotated[list[str], Query()] = [],
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     brand = list(resolve_names(lambda: names.brands(session, brand), caller))
     region = list(resolve_names(lambda: names.regions(session, region), caller))
-    limit = min(limit, settings.limits.page_size_max)
     rows = alerts_repo.list_alerts(
         session,
         scope=_scope(caller, severities=tuple(severity)),
@@ -53,11 +50,11 @@ def list_alerts(
         types=type,
         brands=brand,
         regions=region,
-        limit=limit + 1,
-        offset=offset,
+        limit=paging.limit + 1,
+        offset=paging.offset,
     )
-    page = Page.of(rows, offset=offset, limit=limit)
-    return {"alerts": [alert_dict(r) for r in page.rows], "next_offset": page.next_offset}
+    page = Page.of(rows, offset=paging.offset, limit=paging.limit)
+    return page_body("alerts", page, alert_dict)
 
 
 @router.get(
@@ -70,10 +67,9 @@ def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
 
 
 def _get(session, alert_id: int, caller) -> AlertRow:
-    row = alerts_repo.get_alert(session, alert_id=alert_id, scope=_scope(caller))
-    if row is None:
-        raise ApiError(404, f"no alert {alert_id}")
-    return row
+    return found(
+        alerts_repo.get_alert(session, alert_id=alert_id, scope=_scope(caller)), f"alert {alert_id}"
+    )
 
 
 @router.get(

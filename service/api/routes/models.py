@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, SessionDep
-from service.api.errors import ApiError
+from service.api.errors import ApiError, found
 from service.api.routing import DictRouter
 from service.api.schemas import ModelList, ServingModel, TeamModelPublic, TrainingJob
 from service.store import labels as store
@@ -74,10 +74,7 @@ def train(
     summary="A training job's progress and outcome",
 )
 def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
-    j = runtime.jobs.get(job_id)
-    if j is None:
-        raise ApiError(404, f"no training job {job_id} in this server process")
-    return j
+    return found(runtime.jobs.get(job_id), f"training job {job_id} in this server process")
 
 
 @router.get(
@@ -86,9 +83,7 @@ def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
     summary="A team model with its full evaluation report",
 )
 def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    row = store.team_model(session, name=name)
-    if row is None:
-        raise ApiError(404, f"no team model {name!r}")
+    row = found(store.team_model(session, name=name), f"team model {name!r}")
     key = store.promoted_key(session)
     return summary(row, serving=key is not None and key[0] == name)
 
