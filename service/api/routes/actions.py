@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from service.analytics import effects
 from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep, WriterDep
-from service.api.errors import ApiError
-from service.api.filters import FilterDep
+from service.api.errors import ApiError, found
+from service.api.filters import FilterDep, SmallPagingDep, page_body
 from service.api.routes.labels import visible_item
 from service.api.schemas import DbInt, require_storable
 from service.store import actions as store
@@ -313,6 +313,12 @@ def public(session, row, *, with_effect: bool, now: datetime) -> dict[str, Any]:
     return data
 
 
+def _committed(session, row, now: datetime) -> dict[str, Any]:
+    """Commit the change to the action ``row``, and answer with the action, its effect included."""
+    session.commit()
+    return public(session, row, with_effect=True, now=now)
+
+
 _ENDS_BEFORE_START = ApiError(
     422,
     "ended_at must be after started_at",
@@ -321,10 +327,9 @@ _ENDS_BEFORE_START = ApiError(
 
 
 def _get(session, caller, action_id: int):
-    row = store.get_action(session, action_id=action_id, scope=_scope(caller))
-    if row is None:
-        raise ApiError(404, f"no action {action_id}")
-    return row
+    return found(
+        store.get_action(session, action_id=action_id, scope=_scope(caller)), f"action {action_id}"
+    )
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -347,27 +352,9 @@ def create_action(
     _visible_alerts(session, caller, body.alert_ids, "body.alert_ids")
     now = datetime.now(UTC)
     row = store.create_action(
-        session,
-        title=body.title,
-        description=body.description,
-        kind=body.kind,
-        brand=brand,
-        product=body.product,
-        segment=body.segment,
-        aspect=body.aspect,
-        metric=body.metric,
-        min_effect=body.min_effect,
-        controls=body.controls,
-        started_at=body.started_at,
-        ended_at=body.ended_at,
-        owner=body.owner,
-        due_at=body.due_at,
-        actor=caller.id,
-        now=now,
-        alert_ids=body.alert_ids,
+        session, **body.model_dump(exclude={"brand"}), brand=brand, actor=caller.id, now=now
     )
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    return _committed(session, row, now)
 
 
 @router.get(
@@ -377,31 +364,25 @@ def create_action(
 )
 def list_actions(
     session: SessionDep,
-    settings: SettingsDep,
     caller: ReaderDep,
+    paging: SmallPagingDep,
     status: Annotated[list[Literal["planned", "active", "completed", "cancelled"]], Query()] = [],
     brand: Annotated[list[str], Query()] = [],
     alert_id: DbInt | None = None,
     effect: Annotated[bool, Query(description="Estimate each action's effect (slower).")] = True,
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    limit = min(limit, settings.limits.page_size_max)
     rows = store.list_actions(
         session,
         scope=_scope(caller),
         statuses=status,
         brands=brand,
         alert_id=alert_id,
-        limit=limit + 1,
-        offset=offset,
+        limit=paging.limit + 1,
+        offset=paging.offset,
     )
     now = datetime.now(UTC)
-    page = Page.of(rows, offset=offset, limit=limit)
-    return {
-        "actions": [public(session, r, with_effect=effect, now=now) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    page = Page.of(rows, offset=paging.offset, limit=paging.limit)
+    return page_body("actions", page, lambda r: public(session, r, with_effect=effect, now=now))
 
 
 @router.get(
@@ -454,8 +435,7 @@ def patch_action(
     store.link_alerts(
         session, action_id=row.id, alert_ids=body.add_alert_ids, now=now, actor=caller.id
     )
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    return _committed(session, row, now)
 
 
 @router.post(
@@ -476,8 +456,7 @@ def close_action(
     if body.ended_at is not None:
         changes["ended_at"] = body.ended_at
     store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    return _committed(session, row, now)
 
 
 @router.post(
@@ -494,14 +473,9 @@ def plan_pilot(
     try:
         return effects.plan(
             session,
+            **body.model_dump(exclude={"brand", "product", "as_of"}),
             flt=flt,
-            segment=body.segment,
-            metric=body.metric,
-            aspect=body.aspect,
-            min_effect=body.min_effect,
             now=body.as_of or datetime.now(UTC),
-            pre_weeks=body.pre_weeks,
-            controls=body.controls,
         ).to_dict()
     except effects.EffectError as exc:
         raise ApiError(422, str(exc)) from None
