@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from service.analytics import trends as tr
@@ -15,6 +17,7 @@ from service.api.filters import FilterDep, resolve_names
 from service.api.routing import DictRouter
 from service.api.schemas import DbInt, ForecastSeries, TrackedPhrase, TrendSeries, require_storable
 from service.store import phrases as phrases_repo
+from service.store.repo import FeedbackFilter
 from service.store.tables import TrackedPhraseRow
 
 router = DictRouter(tags=["trends"])
@@ -55,16 +58,35 @@ def _phrase(session, phrase_id: int | None, aspect: str | None, caller) -> Track
     return row
 
 
-def _series_error(exc: tr.SeriesError) -> ApiError:
+def _series_error(exc: Exception) -> ApiError:
     return ApiError(422, str(exc), [{"field": "query", "message": str(exc)}])
 
 
-@router.get(
-    "/trends",
-    response_model=TrendSeries,
-    summary="A metric family per UTC period, with each metric's trend and detected shifts",
-)
-def trends(
+@dataclass(frozen=True)
+class SeriesQuery:
+    """The series a request asks for: the items of ``flt`` in ``window`` (None: no item in
+    scope) per ``bucket``, counted for an aspect, a tracked phrase, or every item."""
+
+    flt: FeedbackFilter
+    window: tuple[datetime, datetime] | None
+    bucket: str
+    aspect: str | None
+    phrase: TrackedPhraseRow | None
+
+    def report_args(self) -> dict[str, Any]:
+        """The keyword arguments that ``trend_report`` and ``forecast_report`` share."""
+        since, until = self.window
+        return {
+            "flt": self.flt,
+            "since": since,
+            "until": until,
+            "bucket": self.bucket,
+            "aspect": self.aspect,
+            "phrase": self.phrase,
+        }
+
+
+def series_query(
     session: SessionDep,
     flt: FilterDep,
     caller: ReaderDep,
@@ -73,22 +95,26 @@ def trends(
     days: Days = 182,
     aspect: AspectQ = None,
     phrase_id: PhraseQ = None,
-) -> dict[str, Any]:
+) -> SeriesQuery:
     phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
-    if window is None:
-        return {"window": None, "bucket": bucket, "points": [], "trend": {}, "shifts": []}
+    return SeriesQuery(flt=flt, window=window, bucket=bucket, aspect=aspect, phrase=phrase)
+
+
+SeriesDep = Annotated[SeriesQuery, Depends(series_query)]
+
+
+@router.get(
+    "/trends",
+    response_model=TrendSeries,
+    summary="A metric family per UTC period, with each metric's trend and detected shifts",
+)
+def trends(series: SeriesDep, session: SessionDep) -> dict[str, Any]:
+    if series.window is None:
+        return {"window": None, "bucket": series.bucket, "points": [], "trend": {}, "shifts": []}
     try:
-        return tr.trend_report(
-            session,
-            flt=flt,
-            since=window[0],
-            until=window[1],
-            bucket=bucket,
-            aspect=aspect,
-            phrase=phrase,
-        )
+        return tr.trend_report(session, **series.report_args())
     except tr.SeriesError as exc:
         raise _series_error(exc) from None
 
@@ -99,42 +125,28 @@ def trends(
     summary="Forecast of one metric with mean, lower and upper for an explicit alpha",
 )
 def forecast(
+    series: SeriesDep,
     session: SessionDep,
-    flt: FilterDep,
-    caller: ReaderDep,
-    names: NamesDep,
     metric: Annotated[
         Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()
     ] = "volume",
     horizon: Annotated[int, Query(ge=1, le=104)] = 4,
     alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
     seed: int = 0,
-    bucket: BucketQ = "week",
-    days: Days = 182,
-    aspect: AspectQ = None,
-    phrase_id: PhraseQ = None,
 ) -> dict[str, Any]:
-    phrase = _phrase(session, phrase_id, aspect, caller)
-    aspect = _aspect(session, names, aspect)
-    window = default_window(session, flt, days)
-    if window is None:
+    if series.window is None:
         raise ApiError(404, "no feedback in scope to forecast")
     try:
         return tr.forecast_report(
             session,
-            flt=flt,
-            since=window[0],
-            until=window[1],
-            bucket=bucket,
+            **series.report_args(),
             metric=metric,
             horizon=horizon,
             alpha=alpha,
             seed=seed,
-            aspect=aspect,
-            phrase=phrase,
         )
     except (tr.SeriesError, ValueError) as exc:
-        raise ApiError(422, str(exc), [{"field": "query", "message": str(exc)}]) from None
+        raise _series_error(exc) from None
 
 
 class PhraseIn(BaseModel):
