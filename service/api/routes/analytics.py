@@ -12,7 +12,7 @@ from service.analytics import theme_cache
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
-from service.api.errors import ApiError
+from service.api.errors import ApiError, found
 from service.api.filters import FilterDep, resolve_names
 from service.api.routing import DictRouter
 from service.api.schemas import DbInt, SegmentBreakdown, SegmentDifferences, ThemeDetail, ThemeList
@@ -30,8 +30,13 @@ Dimensions = Annotated[
 ]
 
 
-def _unknown(exc: UnknownDimension) -> ApiError:
-    return ApiError(422, str(exc), [{"field": "query.dimension", "message": str(exc)}])
+def _by_dimension(report, session, settings, flt: FeedbackFilter, dimension: list[str], **kw):
+    """``report`` (a ``service.analytics.segments`` function) of the items of ``flt`` by
+    ``dimension``; an unknown dimension is a 422."""
+    try:
+        return report(session, dimensions=dimension, flt=flt, taxonomy=settings.taxonomy, **kw)
+    except UnknownDimension as exc:
+        raise ApiError(422, str(exc), [{"field": "query.dimension", "message": str(exc)}]) from None
 
 
 @router.get(
@@ -47,17 +52,7 @@ def segments(
     alpha: Annotated[float, Query(ge=1e-10, lt=0.5)] = 0.05,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    try:
-        return seg.breakdown(
-            session,
-            dimensions=dimension,
-            flt=flt,
-            alpha=alpha,
-            taxonomy=settings.taxonomy,
-            limit=limit,
-        )
-    except UnknownDimension as exc:
-        raise _unknown(exc) from None
+    return _by_dimension(seg.breakdown, session, settings, flt, dimension, alpha=alpha, limit=limit)
 
 
 @router.get(
@@ -79,19 +74,17 @@ def differences(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     compare_aspect = list(resolve_names(lambda: names.aspects(session, compare_aspect)))
-    try:
-        return seg.differences(
-            session,
-            dimensions=dimension,
-            flt=flt,
-            min_n=min_n,
-            alpha=alpha,
-            aspects=compare_aspect or None,
-            taxonomy=settings.taxonomy,
-            limit=limit,
-        )
-    except UnknownDimension as exc:
-        raise _unknown(exc) from None
+    return _by_dimension(
+        seg.differences,
+        session,
+        settings,
+        flt,
+        dimension,
+        min_n=min_n,
+        alpha=alpha,
+        aspects=compare_aspect or None,
+        limit=limit,
+    )
 
 
 @router.get(
@@ -155,7 +148,7 @@ def theme(
     # a scoped caller sees the theme as its own list showed it: the history of its own scope
     # (the same filter), keywords from that history, never other scopes' figures or words
     scoped = caller.regions is not None or caller.brands is not None
-    out = th.theme_detail(session, theme_id, flt=flt, scope=scope_key(flt) if scoped else None)
-    if out is None:
-        raise ApiError(404, f"no theme {theme_id}")
-    return out
+    return found(
+        th.theme_detail(session, theme_id, flt=flt, scope=scope_key(flt) if scoped else None),
+        f"theme {theme_id}",
+    )
