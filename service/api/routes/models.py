@@ -29,16 +29,20 @@ class PromoteIn(BaseModel):
     )
 
 
+def _promoted(session) -> str | None:
+    """The name of the promoted team model (None: the generic model serves)."""
+    key = store.promoted_key(session)
+    return None if key is None else key[0]
+
+
 @router.get(
     "/models",
     response_model=ModelList,
     summary="The generic model, the team models and which one scores new items",
 )
 def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    key = store.promoted_key(session)
-    models = [
-        summary(r, serving=key is not None and key[0] == r.name) for r in store.team_models(session)
-    ]
+    serving = _promoted(session)
+    models = [summary(r, serving=r.name == serving) for r in store.team_models(session)]
     for m in models:  # the list stays light: the per-aspect tables are in GET /v1/models/{name}
         m["report"] = {k: v for k, v in m["report"].items() if k != "aspects"} | (
             {"aspects": {k: v for k, v in m["report"]["aspects"].items() if k != "per_aspect"}}
@@ -84,8 +88,7 @@ def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
 )
 def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
     row = found(store.team_model(session, name=name), f"team model {name!r}")
-    key = store.promoted_key(session)
-    return summary(row, serving=key is not None and key[0] == name)
+    return summary(row, serving=name == _promoted(session))
 
 
 @router.post(
