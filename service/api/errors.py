@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +27,9 @@ _CODES = {
 }
 
 
+T = TypeVar("T")
+
+
 class ApiError(Exception):
     def __init__(
         self,
@@ -40,6 +44,13 @@ class ApiError(Exception):
         self.details = details or []
         self.code = code or _CODES.get(status, "error")
         self.headers = headers
+
+
+def found(value: T | None, what: str) -> T:
+    """``value``, or a 404 ``no <what>`` where the lookup found nothing (None)."""
+    if value is None:
+        raise ApiError(404, f"no {what}")
+    return value
 
 
 def error_body(

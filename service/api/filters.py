@@ -1,18 +1,23 @@
 """The filter query parameters shared by every read endpoint (items and aggregates alike),
-parsed once into a ``FeedbackFilter`` already narrowed to the caller's data scope."""
+parsed once into a ``FeedbackFilter`` already narrowed to the caller's data scope; and the
+``limit``/``offset`` of the offset-paged lists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
 from service.analytics.names import UnknownName
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.schemas import DbInt
 from service.domain import Channel, Sentiment
 from service.ingest.validate import EARLIEST, LATEST
+from service.store.paging import Page
 from service.store.repo import (
     AttributeFilterError,
     FeedbackFilter,
@@ -143,3 +148,34 @@ def feedback_filter(
 
 
 FilterDep = Annotated[FeedbackFilter, Depends(feedback_filter)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a page of an offset-paged list starts, and how many rows it holds at the most."""
+
+    offset: int
+    limit: int
+
+
+def paging(default_limit: int):
+    """The dependency that reads ``limit`` (``default_limit`` when not given, capped by
+    ``limits.page_size_max``) and ``offset``."""
+
+    def read(
+        settings: SettingsDep,
+        limit: Annotated[int, Query(ge=1)] = default_limit,
+        offset: Annotated[DbInt, Query(ge=0)] = 0,
+    ) -> Paging:
+        return Paging(offset=offset, limit=min(limit, settings.limits.page_size_max))
+
+    return Annotated[Paging, Depends(read)]
+
+
+PagingDep = paging(100)
+SmallPagingDep = paging(50)  # lists of rows that cost more to answer: actions, alerts
+
+
+def page_body(key: str, page: Page, row_dict: Callable[[Any], dict]) -> dict[str, Any]:
+    """A page's answer: its rows as dicts under ``key``, and the offset of the next page."""
+    return {key: [row_dict(r) for r in page.rows], "next_offset": page.next_offset}

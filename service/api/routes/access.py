@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
-from service.api.errors import ApiError
+from service.api.errors import found
+from service.api.filters import PagingDep, page_body
+from service.api.routing import DictRouter
 from service.api.schemas import (
     AuditPage,
     DbInt,
@@ -22,7 +24,7 @@ from service.api.schemas import (
 from service.store import access, erasure
 from service.store.tables import ApiKeyRow
 
-router = APIRouter(tags=["access"])
+router = DictRouter(tags=["access"])
 
 
 class KeyIn(BaseModel):
@@ -44,7 +46,6 @@ class ScopeIn(BaseModel):
 @router.get(
     "/me",
     response_model=Me,
-    response_model_exclude_unset=True,
     summary="The caller: the key's role and data scope (what the dashboard shows and offers)",
 )
 def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
@@ -60,7 +61,6 @@ def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 @router.post(
     "/keys",
     response_model=KeyCreated,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Create an API key (its text is shown once, in this answer)",
 )
@@ -80,7 +80,6 @@ def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, 
 @router.get(
     "/keys",
     response_model=KeyList,
-    response_model_exclude_unset=True,
     summary="API keys (prefixes, roles, scopes; never their secrets)",
 )
 def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
@@ -88,16 +87,12 @@ def list_keys(session: SessionDep, caller: AdminDep) -> dict[str, Any]:
 
 
 def _key(session, key_id: int) -> ApiKeyRow:
-    row = access.get_key(session, key_id=key_id)
-    if row is None:
-        raise ApiError(404, f"no key {key_id}")
-    return row
+    return found(access.get_key(session, key_id=key_id), f"key {key_id}")
 
 
 @router.patch(
     "/keys/{key_id}",
     response_model=KeyPublic,
-    response_model_exclude_unset=True,
     summary="Change a key's data scope",
 )
 def scope_key(
@@ -118,7 +113,6 @@ def scope_key(
 @router.delete(
     "/keys/{key_id}",
     response_model=KeyPublic,
-    response_model_exclude_unset=True,
     summary="Revoke a key (it stops working at once)",
 )
 def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
@@ -128,31 +122,21 @@ def revoke_key(key_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str
 @router.get(
     "/audit",
     response_model=AuditPage,
-    response_model_exclude_unset=True,
     summary="The audit log, newest first",
 )
 def audit_log(
     session: SessionDep,
-    settings: SettingsDep,
     caller: AdminDep,
+    paging: PagingDep,
     action: Annotated[
         list[str], Query(description="e.g. key.create, alert.resolved, erasure")
     ] = [],
     actor: Annotated[list[str], Query()] = [],
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     page = access.audit_entries(
-        session,
-        actions=action,
-        actors=actor,
-        offset=offset,
-        limit=min(limit, settings.limits.page_size_max),
+        session, actions=action, actors=actor, offset=paging.offset, limit=paging.limit
     )
-    return {
-        "entries": [access.audit_dict(r) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    return page_body("entries", page, access.audit_dict)
 
 
 class ErasureIn(BaseModel):
@@ -166,7 +150,6 @@ class ErasureIn(BaseModel):
 @router.post(
     "/erasure",
     response_model=ErasureResult,
-    response_model_exclude_unset=True,
     summary="Right to erasure: delete one author's items, scores and embeddings (audited)",
 )
 def erase(

@@ -3,6 +3,7 @@ response metrics (``service/store/actions.py``, ``service/analytics/effects.py``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,8 +12,8 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from service.analytics import effects
 from service.api.deps import AnalystDep, ReaderDep, SessionDep, SettingsDep, WriterDep
-from service.api.errors import ApiError
-from service.api.filters import FilterDep
+from service.api.errors import ApiError, found
+from service.api.filters import FilterDep, SmallPagingDep, page_body
 from service.api.routes.labels import visible_item
 from service.api.schemas import DbInt, require_storable
 from service.store import actions as store
@@ -266,29 +267,38 @@ def _scope(caller) -> store.ActionScope:
     return store.ActionScope(regions=caller.regions, brands=caller.brands)
 
 
-def _brand(settings, brand: str | None) -> str:
-    return settings.competitors.our_brand if brand in (None, "", "ours") else brand
+def _invalid(errors: list[dict], message: str) -> ApiError:
+    """The 422 of ``effects.check_where``'s errors (fields of the body)."""
+    return ApiError(
+        422, message, [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors]
+    )
 
 
-def _check_where(settings, caller, body: _Where, brand: str) -> None:
+def _checked_brand(settings, caller, body: _Where) -> str:
+    """The brand an action or a pilot is about (default ours), once its "where" and metric are
+    checked and found within the caller's data scope."""
+    brand = settings.competitors.our_brand if body.brand in (None, "", "ours") else body.brand
     errors = effects.check_where(
         aspects=settings.taxonomy.ids,
-        segment=body.segment,
-        aspect=body.aspect,
-        metric=body.metric,
-        controls=body.controls,
+        **body.model_dump(include={"segment", "aspect", "metric", "controls"}),
     )
     if errors:
-        raise ApiError(
-            422,
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
-            [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors],
-        )
+        raise _invalid(errors, "; ".join(f"{e['field']}: {e['message']}" for e in errors))
     if not _scope(caller).admits(body.segment.get("region"), brand):
         raise ApiError(
             403,
             "the action is outside your data scope (brand, or region: a regional key must name "
             "one of its regions in the segment)",
+        )
+    return brand
+
+
+def _check_end(ended_at: datetime | None, started_at: datetime) -> None:
+    if ended_at is not None and ended_at <= started_at:
+        raise ApiError(
+            422,
+            "ended_at must be after started_at",
+            [{"field": "body.ended_at", "message": "before the start"}],
         )
 
 
@@ -313,18 +323,27 @@ def public(session, row, *, with_effect: bool, now: datetime) -> dict[str, Any]:
     return data
 
 
-_ENDS_BEFORE_START = ApiError(
-    422,
-    "ended_at must be after started_at",
-    [{"field": "body.ended_at", "message": "before the start"}],
-)
+def _committed(session, row, now: datetime) -> dict[str, Any]:
+    """Commit the change to the action ``row``, and answer with the action, its effect included."""
+    session.commit()
+    return public(session, row, with_effect=True, now=now)
+
+
+def _updated(
+    session, caller, row, changes: dict[str, Any], alert_ids: Sequence[int] = ()
+) -> dict[str, Any]:
+    """The action ``row`` with ``changes`` made and linked to ``alert_ids``, committed."""
+    now = datetime.now(UTC)
+    store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
+    if alert_ids:
+        store.link_alerts(session, action_id=row.id, alert_ids=alert_ids, now=now, actor=caller.id)
+    return _committed(session, row, now)
 
 
 def _get(session, caller, action_id: int):
-    row = store.get_action(session, action_id=action_id, scope=_scope(caller))
-    if row is None:
-        raise ApiError(404, f"no action {action_id}")
-    return row
+    return found(
+        store.get_action(session, action_id=action_id, scope=_scope(caller)), f"action {action_id}"
+    )
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -340,34 +359,14 @@ def create_action(
     body: ActionIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep
 ) -> dict[str, Any]:
     require_storable(body.model_dump())
-    brand = _brand(settings, body.brand)
-    _check_where(settings, caller, body, brand)
-    if body.ended_at is not None and body.ended_at <= body.started_at:
-        raise _ENDS_BEFORE_START
+    brand = _checked_brand(settings, caller, body)
+    _check_end(body.ended_at, body.started_at)
     _visible_alerts(session, caller, body.alert_ids, "body.alert_ids")
     now = datetime.now(UTC)
     row = store.create_action(
-        session,
-        title=body.title,
-        description=body.description,
-        kind=body.kind,
-        brand=brand,
-        product=body.product,
-        segment=body.segment,
-        aspect=body.aspect,
-        metric=body.metric,
-        min_effect=body.min_effect,
-        controls=body.controls,
-        started_at=body.started_at,
-        ended_at=body.ended_at,
-        owner=body.owner,
-        due_at=body.due_at,
-        actor=caller.id,
-        now=now,
-        alert_ids=body.alert_ids,
+        session, **body.model_dump(exclude={"brand"}), brand=brand, actor=caller.id, now=now
     )
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    return _committed(session, row, now)
 
 
 @router.get(
@@ -377,31 +376,25 @@ def create_action(
 )
 def list_actions(
     session: SessionDep,
-    settings: SettingsDep,
     caller: ReaderDep,
+    paging: SmallPagingDep,
     status: Annotated[list[Literal["planned", "active", "completed", "cancelled"]], Query()] = [],
     brand: Annotated[list[str], Query()] = [],
     alert_id: DbInt | None = None,
     effect: Annotated[bool, Query(description="Estimate each action's effect (slower).")] = True,
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    limit = min(limit, settings.limits.page_size_max)
     rows = store.list_actions(
         session,
         scope=_scope(caller),
         statuses=status,
         brands=brand,
         alert_id=alert_id,
-        limit=limit + 1,
-        offset=offset,
+        limit=paging.limit + 1,
+        offset=paging.offset,
     )
     now = datetime.now(UTC)
-    page = Page.of(rows, offset=offset, limit=limit)
-    return {
-        "actions": [public(session, r, with_effect=effect, now=now) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    page = Page.of(rows, offset=paging.offset, limit=paging.limit)
+    return page_body("actions", page, lambda r: public(session, r, with_effect=effect, now=now))
 
 
 @router.get(
@@ -441,21 +434,10 @@ def patch_action(
             if e["field"].startswith("controls")
         ]
         if errors:
-            raise ApiError(
-                422,
-                errors[0]["message"],
-                [{"field": f"body.{e['field']}", "message": e["message"]} for e in errors],
-            )
-    if changes.get("ended_at") is not None and changes["ended_at"] <= row.started_at:
-        raise _ENDS_BEFORE_START
+            raise _invalid(errors, errors[0]["message"])
+    _check_end(changes.get("ended_at"), row.started_at)
     _visible_alerts(session, caller, body.add_alert_ids, "body.add_alert_ids")
-    now = datetime.now(UTC)
-    store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
-    store.link_alerts(
-        session, action_id=row.id, alert_ids=body.add_alert_ids, now=now, actor=caller.id
-    )
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    return _updated(session, caller, row, changes, alert_ids=body.add_alert_ids)
 
 
 @router.post(
@@ -469,15 +451,8 @@ def close_action(
     row = _get(session, caller, action_id)
     if row.status in ("completed", "cancelled"):
         raise ApiError(409, f"action {action_id} is already {row.status}")
-    if body.ended_at is not None and body.ended_at <= row.started_at:
-        raise _ENDS_BEFORE_START
-    now = datetime.now(UTC)
-    changes: dict[str, Any] = {"status": body.status}
-    if body.ended_at is not None:
-        changes["ended_at"] = body.ended_at
-    store.update_action(session, row=row, changes=changes, now=now, actor=caller.id)
-    session.commit()
-    return public(session, row, with_effect=True, now=now)
+    _check_end(body.ended_at, row.started_at)
+    return _updated(session, caller, row, body.model_dump(exclude_none=True))
 
 
 @router.post(
@@ -488,20 +463,14 @@ def close_action(
 def plan_pilot(
     body: PlanIn, session: SessionDep, settings: SettingsDep, caller: AnalystDep
 ) -> dict[str, Any]:
-    brand = _brand(settings, body.brand)
-    _check_where(settings, caller, body, brand)
+    brand = _checked_brand(settings, caller, body)
     flt = repo.FeedbackFilter(brands=(brand,), products=(body.product,) if body.product else ())
     try:
         return effects.plan(
             session,
+            **body.model_dump(exclude={"brand", "product", "as_of"}),
             flt=flt,
-            segment=body.segment,
-            metric=body.metric,
-            aspect=body.aspect,
-            min_effect=body.min_effect,
             now=body.as_of or datetime.now(UTC),
-            pre_weeks=body.pre_weeks,
-            controls=body.controls,
         ).to_dict()
     except effects.EffectError as exc:
         raise ApiError(422, str(exc)) from None

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.alerts import lifecycle
-from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep, SettingsDep
-from service.api.errors import ApiError
-from service.api.filters import resolve_names
+from service.api.deps import AnalystDep, NamesDep, ReaderDep, SessionDep
+from service.api.errors import ApiError, found
+from service.api.filters import SmallPagingDep, page_body, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import AlertList, AlertMetrics, AlertPublic, DbInt, require_storable
 from service.store import alerts as alerts_repo
 from service.store.alerts import AlertScope, alert_dict
 from service.store.paging import Page
 from service.store.tables import AlertRow
 
-router = APIRouter(tags=["alerts"])
+router = DictRouter(tags=["alerts"])
 
 
 def _scope(caller, **kw) -> AlertScope:
@@ -27,25 +28,21 @@ def _scope(caller, **kw) -> AlertScope:
 @router.get(
     "/alerts",
     response_model=AlertList,
-    response_model_exclude_unset=True,
     summary="Alerts, most severe and newest first",
 )
 def list_alerts(
     session: SessionDep,
-    settings: SettingsDep,
     caller: ReaderDep,
     names: NamesDep,
+    paging: SmallPagingDep,
     status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],
     severity: Annotated[list[Literal["L1", "L2", "L3"]], Query()] = [],
     type: Annotated[list[str], Query(description="Rule type, e.g. preference_shift.")] = [],
     brand: Annotated[list[str], Query()] = [],
     region: Annotated[list[str], Query()] = [],
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     brand = list(resolve_names(lambda: names.brands(session, brand), caller))
     region = list(resolve_names(lambda: names.regions(session, region), caller))
-    limit = min(limit, settings.limits.page_size_max)
     rows = alerts_repo.list_alerts(
         session,
         scope=_scope(caller, severities=tuple(severity)),
@@ -53,17 +50,16 @@ def list_alerts(
         types=type,
         brands=brand,
         regions=region,
-        limit=limit + 1,
-        offset=offset,
+        limit=paging.limit + 1,
+        offset=paging.offset,
     )
-    page = Page.of(rows, offset=offset, limit=limit)
-    return {"alerts": [alert_dict(r) for r in page.rows], "next_offset": page.next_offset}
+    page = Page.of(rows, offset=paging.offset, limit=paging.limit)
+    return page_body("alerts", page, alert_dict)
 
 
 @router.get(
     "/alerts/metrics",
     response_model=AlertMetrics,
-    response_model_exclude_unset=True,
     summary="Response metrics: alerts acknowledged within their deadline, by severity and region",
 )
 def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -71,16 +67,14 @@ def alert_metrics(session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
 
 
 def _get(session, alert_id: int, caller) -> AlertRow:
-    row = alerts_repo.get_alert(session, alert_id=alert_id, scope=_scope(caller))
-    if row is None:
-        raise ApiError(404, f"no alert {alert_id}")
-    return row
+    return found(
+        alerts_repo.get_alert(session, alert_id=alert_id, scope=_scope(caller)), f"alert {alert_id}"
+    )
 
 
 @router.get(
     "/alerts/{alert_id}",
     response_model=AlertPublic,
-    response_model_exclude_unset=True,
     summary="One alert with its history",
 )
 def get_alert(alert_id: DbInt, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
@@ -98,7 +92,6 @@ class AlertPatch(BaseModel):
 @router.patch(
     "/alerts/{alert_id}",
     response_model=AlertPublic,
-    response_model_exclude_unset=True,
     summary="Acknowledge, resolve or reopen an alert (who and when are recorded)",
 )
 def patch_alert(

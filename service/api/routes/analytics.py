@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from service.analytics import segments as seg
 from service.analytics import theme_cache
 from service.analytics import themes as th
 from service.analytics.windows import default_window, scope_key
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep, require
-from service.api.errors import ApiError
+from service.api.errors import ApiError, found
 from service.api.filters import FilterDep, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import DbInt, SegmentBreakdown, SegmentDifferences, ThemeDetail, ThemeList
 from service.store.access import READ_ROLES
 from service.store.repo import FeedbackFilter, UnknownDimension
 
-router = APIRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
+router = DictRouter(tags=["analytics"], dependencies=[Depends(require(*READ_ROLES))])
 
 Dimensions = Annotated[
     list[str],
@@ -29,14 +30,18 @@ Dimensions = Annotated[
 ]
 
 
-def _unknown(exc: UnknownDimension) -> ApiError:
-    return ApiError(422, str(exc), [{"field": "query.dimension", "message": str(exc)}])
+def _by_dimension(report, session, settings, flt: FeedbackFilter, dimension: list[str], **kw):
+    """``report`` (a ``service.analytics.segments`` function) of the items of ``flt`` by
+    ``dimension``; an unknown dimension is a 422."""
+    try:
+        return report(session, dimensions=dimension, flt=flt, taxonomy=settings.taxonomy, **kw)
+    except UnknownDimension as exc:
+        raise ApiError(422, str(exc), [{"field": "query.dimension", "message": str(exc)}]) from None
 
 
 @router.get(
     "/segments",
     response_model=SegmentBreakdown,
-    response_model_exclude_unset=True,
     summary="Breakdown by one or two dimensions: volume, sentiment, aspects, intervals",
 )
 def segments(
@@ -47,23 +52,12 @@ def segments(
     alpha: Annotated[float, Query(ge=1e-10, lt=0.5)] = 0.05,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    try:
-        return seg.breakdown(
-            session,
-            dimensions=dimension,
-            flt=flt,
-            alpha=alpha,
-            taxonomy=settings.taxonomy,
-            limit=limit,
-        )
-    except UnknownDimension as exc:
-        raise _unknown(exc) from None
+    return _by_dimension(seg.breakdown, session, settings, flt, dimension, alpha=alpha, limit=limit)
 
 
 @router.get(
     "/segments/differences",
     response_model=SegmentDifferences,
-    response_model_exclude_unset=True,
     summary="Segments that differ significantly from the rest (BH-corrected)",
 )
 def differences(
@@ -80,25 +74,22 @@ def differences(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     compare_aspect = list(resolve_names(lambda: names.aspects(session, compare_aspect)))
-    try:
-        return seg.differences(
-            session,
-            dimensions=dimension,
-            flt=flt,
-            min_n=min_n,
-            alpha=alpha,
-            aspects=compare_aspect or None,
-            taxonomy=settings.taxonomy,
-            limit=limit,
-        )
-    except UnknownDimension as exc:
-        raise _unknown(exc) from None
+    return _by_dimension(
+        seg.differences,
+        session,
+        settings,
+        flt,
+        dimension,
+        min_n=min_n,
+        alpha=alpha,
+        aspects=compare_aspect or None,
+        limit=limit,
+    )
 
 
 @router.get(
     "/themes",
     response_model=ThemeList,
-    response_model_exclude_unset=True,
     summary="Themes of a window (clusters of the stored embeddings), emerging ones first",
 )
 def themes(
@@ -149,7 +140,6 @@ def themes(
 @router.get(
     "/themes/{theme_id}",
     response_model=ThemeDetail,
-    response_model_exclude_unset=True,
     summary="One theme: keywords, latest quotes and its history",
 )
 def theme(
@@ -158,7 +148,7 @@ def theme(
     # a scoped caller sees the theme as its own list showed it: the history of its own scope
     # (the same filter), keywords from that history, never other scopes' figures or words
     scoped = caller.regions is not None or caller.brands is not None
-    out = th.theme_detail(session, theme_id, flt=flt, scope=scope_key(flt) if scoped else None)
-    if out is None:
-        raise ApiError(404, f"no theme {theme_id}")
-    return out
+    return found(
+        th.theme_detail(session, theme_id, flt=flt, scope=scope_key(flt) if scoped else None),
+        f"theme {theme_id}",
+    )

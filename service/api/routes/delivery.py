@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from service.api.deps import AdminDep, SessionDep, SettingsDep
-from service.api.errors import ApiError
+from service.api.errors import ApiError, found
+from service.api.filters import PagingDep, page_body
+from service.api.routing import DictRouter
 from service.api.schemas import (
     DbInt,
     DigestPreview,
@@ -26,20 +30,30 @@ from service.store import outbox as outbox_repo
 from service.store import subscriptions as subs_repo
 from service.store.tables import SubscriptionRow
 
-router = APIRouter(tags=["delivery"])
+router = DictRouter(tags=["delivery"])
+
+
+@contextmanager
+def _invalid_body() -> Iterator[None]:
+    """A ``SubscriptionError`` as a 422 on the body field it names."""
+    try:
+        yield
+    except subs.SubscriptionError as exc:
+        raise ApiError(
+            422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]
+        ) from None
 
 
 def _get(session, subscription_id: int) -> SubscriptionRow:
-    row = subs_repo.get_subscription(session, subscription_id=subscription_id)
-    if row is None:
-        raise ApiError(404, f"no subscription {subscription_id}")
-    return row
+    return found(
+        subs_repo.get_subscription(session, subscription_id=subscription_id),
+        f"subscription {subscription_id}",
+    )
 
 
 @router.post(
     "/subscriptions",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Subscribe an email address or a webhook",
 )
@@ -47,42 +61,31 @@ def create_subscription(
     body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep, caller: AdminDep
 ) -> dict[str, Any]:
     require_storable(body)
-    try:
+    with _invalid_body():
         row = subs.create(session, body, actor=caller.id, allow=settings.delivery.webhook_allow)
-    except subs.SubscriptionError as exc:
-        raise ApiError(
-            422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]
-        ) from None
     return subs.subscription_dict(row)
 
 
 @router.get(
     "/subscriptions",
     response_model=SubscriptionList,
-    response_model_exclude_unset=True,
     summary="The subscriptions (webhook URLs without their query)",
 )
 def list_subscriptions(
     session: SessionDep,
-    settings: SettingsDep,
     caller: AdminDep,
+    paging: PagingDep,
     active: Annotated[bool | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     page = subs_repo.list_subscriptions(
-        session, active=active, offset=offset, limit=min(limit, settings.limits.page_size_max)
+        session, active=active, offset=paging.offset, limit=paging.limit
     )
-    return {
-        "subscriptions": [subs.subscription_dict(r) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    return page_body("subscriptions", page, subs.subscription_dict)
 
 
 @router.get(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     summary="One subscription",
 )
 def get_subscription(
@@ -94,19 +97,14 @@ def get_subscription(
 @router.patch(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionPublic,
-    response_model_exclude_unset=True,
     summary="Change a subscription's scope, schedule or language",
 )
 def patch_subscription(
     subscription_id: DbInt, body: subs.SubscriptionPatch, session: SessionDep, caller: AdminDep
 ) -> dict[str, Any]:
     require_storable(body)
-    try:
+    with _invalid_body():
         row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)
-    except subs.SubscriptionError as exc:
-        raise ApiError(
-            422, str(exc), [{"field": f"body.{exc.field}", "message": str(exc)}]
-        ) from None
     return subs.subscription_dict(row)
 
 
@@ -125,7 +123,6 @@ def delete_subscription(subscription_id: DbInt, session: SessionDep, caller: Adm
 @router.get(
     "/subscriptions/{subscription_id}/preview",
     response_model=DigestPreview,
-    response_model_exclude_unset=True,
     summary="The subscriber's latest digest as plain text (composes and sends nothing)",
 )
 def preview_subscription(
@@ -145,48 +142,57 @@ _PAGE = (
 _INVALID = _PAGE.format(
     title="Link not valid", text="This unsubscribe link is not valid. 链接无效。", form=""
 )
-_PAGE_DOC = {
-    200: {
-        "description": "A page (text/html), not JSON",
-        "content": {"text/html": {"schema": {"type": "string"}}},
-    },
-    404: {
-        "description": "The link is not valid (a page)",
-        "content": {"text/html": {"schema": {"type": "string"}}},
+_HTML_PAGE = {  # how the routes of the unsubscribe link answer, and are documented
+    "response_class": HTMLResponse,
+    "responses": {
+        200: {
+            "description": "A page (text/html), not JSON",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        404: {
+            "description": "The link is not valid (a page)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
     },
 }
 
 
-def _subscription(session, settings, token: str):
+Token = Annotated[str, Query(min_length=3, max_length=200)]
+
+
+def _linked(session: SessionDep, settings: SettingsDep, token: Token) -> SubscriptionRow | None:
+    """The subscription of a signed unsubscribe link (None: the link is not valid)."""
     return subs.from_token(
         session, token, settings.delivery.signing_key.get_secret_value().encode()
     )
 
 
-@router.get(
-    "/unsubscribe",
-    response_class=HTMLResponse,
-    responses=_PAGE_DOC,
-    summary="The signed link of a digest: a page that confirms before unsubscribing",
-)
-def unsubscribe_page(
-    session: SessionDep,
-    settings: SettingsDep,
-    token: Annotated[str, Query(min_length=3, max_length=200)],
-) -> HTMLResponse:
-    # a GET changes nothing: mail scanners follow links, and must not unsubscribe anyone
-    row = _subscription(session, settings, token)
+LinkedDep = Annotated[SubscriptionRow | None, Depends(_linked)]
+
+
+def _unsubscribed(row: SubscriptionRow | None, *, en: str, zh: str) -> HTMLResponse:
+    """The page that says the link's address is unsubscribed, in the subscriber's language (the
+    text ``en`` or ``zh``, the address in place of ``{}``); the 404 page where the link is not
+    valid."""
     if row is None:
         return HTMLResponse(_INVALID, status_code=404)
+    chinese = row.language == "zh"
+    text = (zh if chinese else en).format(html.escape(row.target))
+    return HTMLResponse(
+        _PAGE.format(title="已退订" if chinese else "Unsubscribed", text=text, form="")
+    )
+
+
+@router.get(
+    "/unsubscribe",
+    summary="The signed link of a digest: a page that confirms before unsubscribing",
+    **_HTML_PAGE,
+)
+def unsubscribe_page(row: LinkedDep, token: Token) -> HTMLResponse:
+    # a GET changes nothing: mail scanners follow links, and must not unsubscribe anyone
+    if row is None or not row.active:
+        return _unsubscribed(row, en="{} is unsubscribed.", zh="{} 已退订。")
     zh = row.language == "zh"
-    if not row.active:
-        return HTMLResponse(
-            _PAGE.format(
-                title="已退订" if zh else "Unsubscribed",
-                form="",
-                text=html.escape(row.target) + (" 已退订。" if zh else " is unsubscribed."),
-            )
-        )
     form = (
         f'<form method="post" action="?token={html.escape(token)}"><button type="submit" '
         f'style="font-size:16px;padding:8px 16px">{"退订" if zh else "Unsubscribe"}</button></form>'
@@ -201,68 +207,50 @@ def unsubscribe_page(
 
 @router.post(
     "/unsubscribe",
-    response_class=HTMLResponse,
-    responses=_PAGE_DOC,
     summary="Unsubscribe: the page's button, and the one-click POST of RFC 8058 (List-Unsubscribe-Post)",
+    **_HTML_PAGE,
 )
-def unsubscribe_post(
-    session: SessionDep,
-    settings: SettingsDep,
-    token: Annotated[str, Query(min_length=3, max_length=200)],
-) -> HTMLResponse:
-    row = _subscription(session, settings, token)
-    if row is None:
-        return HTMLResponse(_INVALID, status_code=404)
-    subs.unsubscribe(session, row)
-    zh = row.language == "zh"
-    text = (
-        f"{html.escape(row.target)} 将不再收到 Feedback Radar 的消息。"
-        if zh
-        else f"{html.escape(row.target)} will receive no more Feedback Radar messages."
+def unsubscribe_post(session: SessionDep, row: LinkedDep) -> HTMLResponse:
+    if row is not None:
+        subs.unsubscribe(session, row)
+    return _unsubscribed(
+        row,
+        en="{} will receive no more Feedback Radar messages.",
+        zh="{} 将不再收到 Feedback Radar 的消息。",
     )
-    return HTMLResponse(_PAGE.format(title="已退订" if zh else "Unsubscribed", text=text, form=""))
 
 
 @router.get(
     "/outbox",
     response_model=OutboxList,
-    response_model_exclude_unset=True,
     summary="Composed messages: pending, sending, sent or dead-lettered (with the last error)",
 )
 def list_outbox(
     session: SessionDep,
-    settings: SettingsDep,
     caller: AdminDep,
+    paging: PagingDep,
     status: Annotated[
         list[Literal["pending", "sending", "sent", "dead", "cancelled"]], Query()
     ] = [],
     subscription_id: Annotated[DbInt | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     page = outbox_repo.list_messages(
         session,
         statuses=status,
         subscription_id=subscription_id,
-        offset=offset,
-        limit=min(limit, settings.limits.page_size_max),
+        offset=paging.offset,
+        limit=paging.limit,
     )
-    return {
-        "messages": [ob.outbox_dict(r) for r in page.rows],
-        "next_offset": page.next_offset,
-    }
+    return page_body("messages", page, ob.outbox_dict)
 
 
 @router.post(
     "/outbox/{message_id}/retry",
     response_model=OutboxMessage,
-    response_model_exclude_unset=True,
     summary="Queue a dead-lettered message again",
 )
 def retry_outbox(message_id: DbInt, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
-    row = outbox_repo.get_message(session, message_id=message_id)
-    if row is None:
-        raise ApiError(404, f"no message {message_id}")
+    row = found(outbox_repo.get_message(session, message_id=message_id), f"message {message_id}")
     try:
         ob.retry(session, row)
     except ValueError as exc:

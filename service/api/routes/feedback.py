@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +15,6 @@ from service.api.schemas import (
     IngestItemResult,
     IngestRequest,
     IngestResponse,
-    ItemError,
 )
 from service.domain import Feedback
 from service.ingest.mapping import ColumnMapping
@@ -58,26 +58,9 @@ def ingest(
         runtime.ingest_service(_STRICT, scope=scope, batched=True).ingest,
         list(enumerate(body.items)),
     )
-    items = [
-        IngestItemResult(
-            index=r.row,
-            external_id=r.external_id,
-            status=r.status.value,
-            id=r.id,
-            duplicate_of=r.duplicate_of,
-            errors=[ItemError(field=e["field"], reason=e["reason"]) for e in r.errors],
-        )
-        for r in report.results
-    ]
-    c = report.counts
-    return IngestResponse(
-        created=c["created"],
-        updated=c["updated"],
-        unchanged=c["unchanged"],
-        rejected=c["rejected"],
-        linked=report.linked,
-        items=items,
-    )
+    # each item's result as the ingest reported it (its row: the index in the batch)
+    items = [IngestItemResult.model_validate({**asdict(r), "index": r.row}) for r in report.results]
+    return IngestResponse(**report.counts, linked=report.linked, items=items)
 
 
 @router.get("/feedback", response_model=FeedbackPage, summary="List stored feedback, newest first")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, SessionDep
-from service.api.errors import ApiError
+from service.api.errors import ApiError, found
+from service.api.routing import DictRouter
 from service.api.schemas import ModelList, ServingModel, TeamModelPublic, TrainingJob
 from service.store import labels as store
 from service.teach.service import TeachError, summary
 
-router = APIRouter(tags=["models"])
+router = DictRouter(tags=["models"])
 
 
 class TrainIn(BaseModel):
@@ -29,17 +29,20 @@ class PromoteIn(BaseModel):
     )
 
 
+def _promoted(session) -> str | None:
+    """The name of the promoted team model (None: the generic model serves)."""
+    key = store.promoted_key(session)
+    return None if key is None else key[0]
+
+
 @router.get(
     "/models",
     response_model=ModelList,
-    response_model_exclude_unset=True,
     summary="The generic model, the team models and which one scores new items",
 )
 def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    key = store.promoted_key(session)
-    models = [
-        summary(r, serving=key is not None and key[0] == r.name) for r in store.team_models(session)
-    ]
+    serving = _promoted(session)
+    models = [summary(r, serving=r.name == serving) for r in store.team_models(session)]
     for m in models:  # the list stays light: the per-aspect tables are in GET /v1/models/{name}
         m["report"] = {k: v for k, v in m["report"].items() if k != "aspects"} | (
             {"aspects": {k: v for k, v in m["report"]["aspects"].items() if k != "per_aspect"}}
@@ -52,7 +55,6 @@ def list_models(runtime: RuntimeDep, session: SessionDep, caller: ReaderDep) -> 
 @router.post(
     "/models/train",
     response_model=TrainingJob,
-    response_model_exclude_unset=True,
     status_code=202,
     summary="Train a team model on the labels (background job)",
 )
@@ -73,34 +75,25 @@ def train(
 @router.get(
     "/models/jobs/{job_id}",
     response_model=TrainingJob,
-    response_model_exclude_unset=True,
     summary="A training job's progress and outcome",
 )
 def job(job_id: str, runtime: RuntimeDep, caller: AnalystDep) -> dict[str, Any]:
-    j = runtime.jobs.get(job_id)
-    if j is None:
-        raise ApiError(404, f"no training job {job_id} in this server process")
-    return j
+    return found(runtime.jobs.get(job_id), f"training job {job_id} in this server process")
 
 
 @router.get(
     "/models/{name}",
     response_model=TeamModelPublic,
-    response_model_exclude_unset=True,
     summary="A team model with its full evaluation report",
 )
 def get_model(name: str, session: SessionDep, caller: ReaderDep) -> dict[str, Any]:
-    row = store.team_model(session, name=name)
-    if row is None:
-        raise ApiError(404, f"no team model {name!r}")
-    key = store.promoted_key(session)
-    return summary(row, serving=key is not None and key[0] == name)
+    row = found(store.team_model(session, name=name), f"team model {name!r}")
+    return summary(row, serving=name == _promoted(session))
 
 
 @router.post(
     "/models/{name}/promote",
     response_model=ServingModel,
-    response_model_exclude_unset=True,
     summary="Score new items with this team model (`generic`: the generic one)",
 )
 def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:
@@ -117,7 +110,6 @@ def promote(name: str, body: PromoteIn, runtime: RuntimeDep, caller: AdminDep) -
 @router.post(
     "/models/rollback",
     response_model=ServingModel,
-    response_model_exclude_unset=True,
     summary="Stop serving the promoted team model (the one before it serves again)",
 )
 def rollback(runtime: RuntimeDep, caller: AdminDep) -> dict[str, Any]:

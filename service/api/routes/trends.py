@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from service.analytics import trends as tr
@@ -12,11 +14,13 @@ from service.analytics.windows import default_window
 from service.api.deps import AnalystDep, NamesDep, ReaderDep, ScorerDep, SessionDep
 from service.api.errors import ApiError
 from service.api.filters import FilterDep, resolve_names
+from service.api.routing import DictRouter
 from service.api.schemas import DbInt, ForecastSeries, TrackedPhrase, TrendSeries, require_storable
 from service.store import phrases as phrases_repo
+from service.store.repo import FeedbackFilter
 from service.store.tables import TrackedPhraseRow
 
-router = APIRouter(tags=["trends"])
+router = DictRouter(tags=["trends"])
 
 BucketQ = Annotated[
     Literal["hour", "day", "week"], Query(description="UTC buckets; weeks start on Monday.")
@@ -54,17 +58,27 @@ def _phrase(session, phrase_id: int | None, aspect: str | None, caller) -> Track
     return row
 
 
-def _series_error(exc: tr.SeriesError) -> ApiError:
+def _series_error(exc: Exception) -> ApiError:
     return ApiError(422, str(exc), [{"field": "query", "message": str(exc)}])
 
 
-@router.get(
-    "/trends",
-    response_model=TrendSeries,
-    response_model_exclude_unset=True,
-    summary="A metric family per UTC period, with each metric's trend and detected shifts",
-)
-def trends(
+@dataclass(frozen=True)
+class SeriesQuery:
+    """The series a request asks for: the items of ``flt`` in ``window`` (None: no item in
+    scope) per ``bucket``, counted for an aspect, a tracked phrase, or every item."""
+
+    flt: FeedbackFilter
+    window: tuple[datetime, datetime] | None
+    bucket: str
+    aspect: str | None
+    phrase: TrackedPhraseRow | None
+
+    def query(self) -> tr.TrendQuery:
+        """What ``trend_report`` and ``forecast_report`` are of (a request with a window)."""
+        return tr.TrendQuery(self.flt, *self.window, self.bucket, self.aspect, self.phrase)
+
+
+def series_query(
     session: SessionDep,
     flt: FilterDep,
     caller: ReaderDep,
@@ -73,14 +87,26 @@ def trends(
     days: Days = 182,
     aspect: AspectQ = None,
     phrase_id: PhraseQ = None,
-) -> dict[str, Any]:
+) -> SeriesQuery:
     phrase = _phrase(session, phrase_id, aspect, caller)
     aspect = _aspect(session, names, aspect)
     window = default_window(session, flt, days)
-    if window is None:
-        return {"window": None, "bucket": bucket, "points": [], "trend": {}, "shifts": []}
+    return SeriesQuery(flt=flt, window=window, bucket=bucket, aspect=aspect, phrase=phrase)
+
+
+SeriesDep = Annotated[SeriesQuery, Depends(series_query)]
+
+
+@router.get(
+    "/trends",
+    response_model=TrendSeries,
+    summary="A metric family per UTC period, with each metric's trend and detected shifts",
+)
+def trends(series: SeriesDep, session: SessionDep) -> dict[str, Any]:
+    if series.window is None:
+        return {"window": None, "bucket": series.bucket, "points": [], "trend": {}, "shifts": []}
     try:
-        return tr.trend_report(session, tr.TrendQuery(flt, *window, bucket, aspect, phrase))
+        return tr.trend_report(session, series.query())
     except tr.SeriesError as exc:
         raise _series_error(exc) from None
 
@@ -88,41 +114,31 @@ def trends(
 @router.get(
     "/forecast",
     response_model=ForecastSeries,
-    response_model_exclude_unset=True,
     summary="Forecast of one metric with mean, lower and upper for an explicit alpha",
 )
 def forecast(
+    series: SeriesDep,
     session: SessionDep,
-    flt: FilterDep,
-    caller: ReaderDep,
-    names: NamesDep,
     metric: Annotated[
         Literal["volume", "share_of_voice", "negative_share", "mean_sentiment"], Query()
     ] = "volume",
     horizon: Annotated[int, Query(ge=1, le=104)] = 4,
     alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
     seed: int = 0,
-    bucket: BucketQ = "week",
-    days: Days = 182,
-    aspect: AspectQ = None,
-    phrase_id: PhraseQ = None,
 ) -> dict[str, Any]:
-    phrase = _phrase(session, phrase_id, aspect, caller)
-    aspect = _aspect(session, names, aspect)
-    window = default_window(session, flt, days)
-    if window is None:
+    if series.window is None:
         raise ApiError(404, "no feedback in scope to forecast")
     try:
         return tr.forecast_report(
             session,
-            tr.TrendQuery(flt, *window, bucket, aspect, phrase),
+            series.query(),
             metric=metric,
             horizon=horizon,
             alpha=alpha,
             seed=seed,
         )
     except (tr.SeriesError, ValueError) as exc:
-        raise ApiError(422, str(exc), [{"field": "query", "message": str(exc)}]) from None
+        raise _series_error(exc) from None
 
 
 class PhraseIn(BaseModel):
@@ -140,7 +156,6 @@ class PhraseIn(BaseModel):
 @router.post(
     "/tracked-phrases",
     response_model=TrackedPhrase,
-    response_model_exclude_unset=True,
     status_code=201,
     summary="Track a keyword or phrase (and its close paraphrases)",
 )
@@ -166,7 +181,6 @@ def track_phrase(
 @router.get(
     "/tracked-phrases",
     response_model=list[TrackedPhrase],
-    response_model_exclude_unset=True,
     summary="The tracked phrases",
 )
 def list_phrases(session: SessionDep, caller: ReaderDep) -> list[dict[str, Any]]:

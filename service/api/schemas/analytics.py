@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, create_model
 
-from service.api.schemas._base import ResponseModel
+from service.analytics import segments
+from service.api.schemas._base import ResponseModel, fields_of
 from service.api.schemas.common import Interval, Quote, Window
 
 
@@ -53,23 +54,13 @@ class SegmentBreakdown(ResponseModel):
     total: SegmentSummary
 
 
-class Finding(ResponseModel):
-    segment: dict[str, str]
-    metric: str = Field(
-        ...,
-        description="negative_share, positive_share, aspect_mention_rate or aspect_negative_share.",
-    )
-    aspect: str | None
-    segment_value: float
-    rest_value: float
-    segment_n: int
-    rest_n: int
-    z: float
-    p_value: float
-    q_value: float
-    effect_h: float
-    rank_score: float
-    summary: str
+_METRIC = Field(
+    description="negative_share, positive_share, aspect_mention_rate or aspect_negative_share."
+)
+# a finding of service/analytics/segments.py, field for field (its metric described)
+Finding = create_model(
+    "Finding", __base__=ResponseModel, **fields_of(segments.Finding) | {"metric": (str, _METRIC)}
+)
 
 
 class SegmentDifferences(ResponseModel):

@@ -56,10 +56,15 @@ class StrengthOrWeakness(BenchmarkGap):
     quotes: GapQuotes
 
 
-class Benchmark(ResponseModel):
+class _Comparison(ResponseModel):
+    """What the answers of a comparison of our brand with the others start with."""
+
     window: Window | None
     our_brand: str | None = None
     segment: str | None = None
+
+
+class Benchmark(_Comparison):
     alpha: float | None = None
     min_mentions: int | None = None
     brands: list[str] | None = None
@@ -101,10 +106,7 @@ class Priority(ResponseModel):
     rank: int
 
 
-class BenchmarkPriorities(ResponseModel):
-    window: Window | None
-    our_brand: str | None = None
-    segment: str | None = None
+class BenchmarkPriorities(_Comparison):
     importance: Importance | None = None
     priorities: dict[str, list[Priority]] = Field(..., description="Per segment, ranked.")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, create_model
 
-from service.api.schemas._base import ResponseModel
+from service.analytics.shifts import Detection
+from service.api.schemas._base import ResponseModel, fields_of
 from service.api.schemas.common import Window
 
 
@@ -44,18 +45,10 @@ class TrendSlopes(ResponseModel):
     mean_sentiment: TrendSlope | None = None
 
 
-class Shift(ResponseModel):
-    metric: str
-    period: str
-    kind: str
-    direction: int
-    onset: int
-    detected_at: int
-    magnitude: float
-    baseline: float
-    observed: float
-    p_value: float
-    confidence: float
+# a detection of service/analytics/shifts.py, with the metric and the period it was seen in
+Shift = create_model(
+    "Shift", __base__=ResponseModel, metric=(str, ...), period=(str, ...), **fields_of(Detection)
+)
 
 
 class TrendSeries(ResponseModel):
