@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -70,6 +73,41 @@ def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
         languages=tuple(language),
         attributes=attributes,
     )
+
+
+_FILTER_OPTIONS = (
+    ("since", Since, None),
+    ("until", Until, None),
+    ("brand", Brand, []),
+    ("region", Region, []),
+    ("language", Lang, []),
+    ("attr", Attr, []),
+)
+
+
+def filter_options(command: Callable) -> Callable:
+    """``command`` with the feedback filter options ``--since --until --brand --region
+    --language --attr`` where its parameter ``flt`` stands; ``flt`` receives them as one
+    ``FeedbackFilter`` (an unreadable ``--attr`` exits with 2). Put it under ``@app.command``."""
+    signature = inspect.signature(command, eval_str=True)
+    params = []
+    for param in signature.parameters.values():
+        if param.name == "flt":
+            params += [
+                inspect.Parameter(name, param.kind, annotation=annotation, default=default)
+                for name, annotation, default in _FILTER_OPTIONS
+            ]
+        else:
+            params.append(param)
+
+    @functools.wraps(command)
+    def with_filter(**kwargs):
+        options = [kwargs.pop(name) for name, _, _ in _FILTER_OPTIONS]
+        return command(**kwargs, flt=_filter(*options))
+
+    with_filter.__signature__ = signature.replace(parameters=params)
+    with_filter.__annotations__ = {p.name: p.annotation for p in params}
+    return with_filter
 
 
 def _names(settings):
@@ -140,22 +178,17 @@ def _num(iv: dict) -> str:
 
 
 @analyze_app.command("segments")
+@filter_options
 def segments_cmd(
     ctx: typer.Context,
     dimension: Dim,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     limit: Annotated[int, typer.Option(help="Segments shown (largest first).")] = 50,
 ):
     """Volume, sentiment shares, mean and net sentiment (95% intervals) and top aspects per segment."""
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
         ctx,
         lambda s, st: breakdown(
@@ -192,15 +225,11 @@ def segments_cmd(
 
 
 @analyze_app.command("differences")
+@filter_options
 def differences_cmd(
     ctx: typer.Context,
     dimension: Dim,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     aspect: Annotated[
@@ -211,7 +240,6 @@ def differences_cmd(
 ):
     """Segments that differ from the rest (two-proportion tests, Benjamini–Hochberg), strongest first."""
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
         ctx,
         lambda s, st: differences(
@@ -237,14 +265,10 @@ def differences_cmd(
 
 
 @analyze_app.command("themes")
+@filter_options
 def themes_cmd(
     ctx: typer.Context,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28,
@@ -270,7 +294,6 @@ def themes_cmd(
         )
         return
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
 
     def query(s, settings):
         flt_ = _resolved(s, settings, flt)
