@@ -443,11 +443,9 @@ def _series_finding(ctx: Context, rule, t: dict, grid: list[datetime], q: float)
     }
     items = details.pop("_after_ids")
     topic = aspect if aspect else f"phrase:{phrase}"
-    return Finding(
+    return Finding.of(
+        rule,
         key=f"{rule.name}|{brand}|{topic}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
-        rule=rule.name,
-        type=rule.type,
-        severity=rule.severity,
         title=title,
         brand=brand,
         region=cell.get("region"),
