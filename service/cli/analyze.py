@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -21,6 +18,7 @@ from service.analytics.segments import breakdown, differences
 from service.analytics.themes import discover
 from service.analytics.windows import default_window, scope_key
 from service.cli.context import open_runtime
+from service.cli.options import option_bundle
 from service.cli.output import Format, FormatOpt, chosen, emit
 from service.store import access as access_repo
 from service.store.repo import (
@@ -75,39 +73,20 @@ def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
     )
 
 
-_FILTER_OPTIONS = (
-    ("since", Since, None),
-    ("until", Until, None),
-    ("brand", Brand, []),
-    ("region", Region, []),
-    ("language", Lang, []),
-    ("attr", Attr, []),
+# the feedback filter's options, which a command receives as one FeedbackFilter ``flt`` (an
+# unreadable --attr exits with 2): put @filter_options under @app.command
+filter_options = option_bundle(
+    "flt",
+    [
+        ("since", Since, None),
+        ("until", Until, None),
+        ("brand", Brand, []),
+        ("region", Region, []),
+        ("language", Lang, []),
+        ("attr", Attr, []),
+    ],
+    _filter,
 )
-
-
-def filter_options(command: Callable) -> Callable:
-    """``command`` with the feedback filter options ``--since --until --brand --region
-    --language --attr`` where its parameter ``flt`` stands; ``flt`` receives them as one
-    ``FeedbackFilter`` (an unreadable ``--attr`` exits with 2). Put it under ``@app.command``."""
-    signature = inspect.signature(command, eval_str=True)
-    params = []
-    for param in signature.parameters.values():
-        if param.name == "flt":
-            params += [
-                inspect.Parameter(name, param.kind, annotation=annotation, default=default)
-                for name, annotation, default in _FILTER_OPTIONS
-            ]
-        else:
-            params.append(param)
-
-    @functools.wraps(command)
-    def with_filter(**kwargs):
-        options = [kwargs.pop(name) for name, _, _ in _FILTER_OPTIONS]
-        return command(**kwargs, flt=_filter(*options))
-
-    with_filter.__signature__ = signature.replace(parameters=params)
-    with_filter.__annotations__ = {p.name: p.annotation for p in params}
-    return with_filter
 
 
 def _names(settings):
