@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.orm import Session
 
 from service.cli.context import open_runtime
 from service.cli.output import FormatOpt, chosen, emit
@@ -39,6 +42,26 @@ def _fail(exc: ValidationError | ValueError) -> None:
         field = getattr(exc, "field", None)  # a SubscriptionError names its field
         err.print(f"[red]{escape(f'{field}: {exc}' if field else str(exc))}[/red]", soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _found(ctx: typer.Context, what: str, get: Callable[[Session], Any]) -> Iterator[tuple]:
+    """The runtime, a session and the row ``get(session)`` finds, as ``(rt, s, row)``; "no
+    ``what``" (exit 2) when it finds none."""
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        row = get(s)
+        if row is None:
+            _fail(ValueError(f"no {what}"))
+        yield rt, s, row
+
+
+def _subscription(ctx: typer.Context, subscription_id: int):
+    """``_found`` for a subscription by id."""
+    return _found(
+        ctx,
+        f"subscription {subscription_id}",
+        lambda s: subs_repo.get_subscription(s, subscription_id=subscription_id),
+    )
 
 
 def _split(values: list[str]) -> list[str] | None:
@@ -184,14 +207,8 @@ def update_cmd(
         body = subs.SubscriptionPatch(**patch)
     except ValidationError as exc:
         _fail(exc)
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            out.print_json(
-                json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli")))
-            )
+    with _subscription(ctx, subscription_id) as (_, s, row):
+        out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli"))))
 
 
 @subscriptions_app.command("remove")
@@ -200,12 +217,8 @@ def remove(ctx: typer.Context, subscription_id: int):
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.subscriptions import delete
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            delete(s, row, actor="cli")
+    with _subscription(ctx, subscription_id) as (_, s, row):
+        delete(s, row, actor="cli")
     out.print(f"removed subscription {subscription_id}")
 
 
@@ -250,12 +263,8 @@ def preview_cmd(
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.scheduler import preview
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            p = preview(rt.settings, s, row, _now(now))
+    with _subscription(ctx, subscription_id) as (rt, s, row):
+        p = preview(rt.settings, s, row, _now(now))
     out.print(f"[bold]{p['subject']}[/bold]", soft_wrap=True)
     out.print(p["text"], soft_wrap=True, markup=False, highlight=False)
 
@@ -310,13 +319,12 @@ def outbox_retry(ctx: typer.Context, message_id: int):
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.outbox import retry
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = outbox_repo.get_message(s, message_id=message_id)
-            if row is None:
-                _fail(ValueError(f"no message {message_id}"))
-            try:
-                retry(s, row)
-            except ValueError as exc:
-                _fail(exc)
+    found = _found(
+        ctx, f"message {message_id}", lambda s: outbox_repo.get_message(s, message_id=message_id)
+    )
+    with found as (_, s, row):
+        try:
+            retry(s, row)
+        except ValueError as exc:
+            _fail(exc)
     out.print(f"message {message_id} queued again")
