@@ -59,12 +59,9 @@ def failpoint(name: str) -> None:
 
 def enqueue(
     session: Session,
+    subscription: SubscriptionRow,
     *,
     dedupe_key: str,
-    subscription_id: int | None,
-    channel: str,
-    format: str,
-    target: str,
     subject: str | None,
     message_id: str,
     payload: bytes,
@@ -72,13 +69,14 @@ def enqueue(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
 ) -> OutboxRow | None:
-    """Store a composed message once; None when that ``dedupe_key`` was already composed."""
+    """Store a message composed for ``subscription`` (sent by its channel, in its format, to its
+    target) once; None when that ``dedupe_key`` was already composed."""
     row = OutboxRow(
         dedupe_key=dedupe_key,
-        subscription_id=subscription_id,
-        channel=channel,
-        format=format,
-        target=target,
+        subscription_id=subscription.id,
+        channel=subscription.channel,
+        format=subscription.format,
+        target=subscription.target,
         subject=subject,
         message_id=message_id,
         payload=payload,

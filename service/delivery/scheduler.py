@@ -213,11 +213,8 @@ class DeliveryService:
             payload, subject, msg_id = compose(sub.format, n), n.title, key
         if enqueue(
             session,
+            sub,
             dedupe_key=key,
-            subscription_id=sub.id,
-            channel=sub.channel,
-            format=sub.format,
-            target=sub.target,
             subject=subject,
             message_id=msg_id,
             payload=payload,
