@@ -15,7 +15,7 @@ from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from service.cli.context import open_runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.output import Format, emit, format_options
 from service.store import outbox as outbox_repo
 from service.store import subscriptions as subs_repo
 from service.store.repo import utc
@@ -130,18 +130,14 @@ def add(
 
 
 @subscriptions_app.command("list")
-def list_cmd(
-    ctx: typer.Context,
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
-):
+@format_options
+def list_cmd(ctx: typer.Context, fmt: Format = Format.table):
     """Every subscription (webhook URLs shown without their query)."""
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.subscriptions import subscription_dict
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            rows = [subscription_dict(r) for r in subs_repo.list_subscriptions(s).rows]
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        rows = [subscription_dict(r) for r in subs_repo.list_subscriptions(s).rows]
     table = []
     for r in rows:
         scope = (
@@ -167,7 +163,7 @@ def list_cmd(
             ]
         )
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title="Subscriptions",
         data=rows,
         rows=table,
@@ -270,14 +266,14 @@ def preview_cmd(
 
 
 @outbox_app.command("list")
+@format_options
 def outbox_list(
     ctx: typer.Context,
     status: Annotated[
         str | None, typer.Option(help="pending | sending | sent | dead | cancelled")
     ] = None,
     limit: int = 50,
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fmt: Format = Format.table,
 ):
     """Composed messages, newest first (dead letters with their last error)."""
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
@@ -294,7 +290,7 @@ def outbox_list(
             page = outbox_repo.list_messages(s, statuses=[status] if status else [], limit=limit)
             rows = [outbox_dict(r) for r in page.rows]
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title="Outbox",
         data=rows,
         columns=["id", "status", "tries", "channel", "target", "subject", "last error"],
