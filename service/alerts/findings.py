@@ -7,11 +7,12 @@ a new finding updates it instead of raising another (``service.alerts.lifecycle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from scipy import stats as sstats
 
+from service.alerts.rules import Rule
 from service.store.repo import FeedbackFilter
 
 FILTER_FIELD = {
@@ -45,6 +46,11 @@ class Finding:
     items: set[int] = field(default_factory=set, repr=False)  # the items behind it since the onset
     exposure: int = 0  # the segment's items since the onset
     scope: FeedbackFilter | None = field(default=None, repr=False)  # the segment's filter
+
+    @classmethod
+    def of(cls, rule: Rule, **fields) -> Finding:
+        """A finding of ``rule`` (its name, type and severity) with ``fields``."""
+        return cls(rule=rule.name, type=rule.type, severity=rule.severity, **fields)
 
 
 EXPLAINED_ALPHA = 0.01
@@ -108,15 +114,7 @@ class RunReport:
     )  # {alert, into}: single alerts made part of an incident
 
     def to_dict(self) -> dict:
-        return {
-            "as_of": self.as_of.isoformat(),
-            "raised": self.raised,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "cooling_down": self.cooling_down,
-            "skipped": self.skipped,
-            "folded": self.folded,
-        }
+        return {**asdict(self), "as_of": self.as_of.isoformat()}
 
 
 def segment_filter(flt: FeedbackFilter, segment: dict[str, str]) -> FeedbackFilter:

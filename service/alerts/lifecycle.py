@@ -25,6 +25,9 @@ from service.store.access import audit
 from service.store.alerts import AlertScope
 from service.store.tables import AlertRow
 
+# what a finding sets on the alert it raises, and changes on the open alert of its key
+UPDATED_BY_FINDING = ("title", "severity", "baseline", "observed", "magnitude", "confidence")
+
 
 def same_incident(session: Session, f: Finding) -> AlertRow | None:
     """An open alert of the same rule, brand and segment about one of the finding's aspects
@@ -46,15 +49,8 @@ def apply(
     last = alerts_repo.latest_by_key(session, key=f.key)
     if (last is None or last.status == "resolved") and f.details.get("aspects"):
         last = same_incident(session, f) or last
-    values = dict(
-        title=f.title,
-        severity=f.severity,
-        baseline=f.baseline,
-        observed=f.observed,
-        magnitude=f.magnitude,
-        confidence=f.confidence,
-        details=json.dumps(f.details, ensure_ascii=False, default=str),
-    )
+    values = {name: getattr(f, name) for name in UPDATED_BY_FINDING}
+    values["details"] = json.dumps(f.details, ensure_ascii=False, default=str)
     if last is not None and last.status != "resolved":
         if as_of <= last.last_detected_at or all(getattr(last, k) == v for k, v in values.items()):
             report.unchanged.append(last.id)

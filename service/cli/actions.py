@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from service.cli.context import open_runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.output import Format, FormatOpt, chosen, emit, format_options
 from service.store import actions as store
 from service.store import alerts as alerts_repo
 from service.store import repo
@@ -151,13 +151,13 @@ def add_cmd(
 
 
 @actions_app.command("list")
+@format_options
 def list_cmd(
     ctx: typer.Context,
     status: Annotated[
         list[str], typer.Option(help="planned, active, completed or cancelled (repeatable).")
     ] = [],
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fmt: Format = Format.table,
 ):
     """Actions, newest first, with their verdict."""
     # lazy: service.analytics.effects pulls in scipy.stats (~0.5 s)
@@ -175,7 +175,7 @@ def list_cmd(
                 d["effect"] = effects.action_effect_dict(s, action=d, now=now) if live else None
                 data.append(d)
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title=f"{len(data)} actions",
         data=data,
         columns=["id", "status", "title", "segment", "owner", "due", "verdict", "effect"],

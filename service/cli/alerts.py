@@ -13,7 +13,7 @@ from rich.markup import escape
 from service.alerts.lifecycle import TransitionError, response_metrics, transition
 from service.alerts.rules import AlertConfigError
 from service.cli.context import open_runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.output import Format, emit, format_options
 from service.store import alerts as alerts_repo
 from service.store.repo import utc
 
@@ -66,19 +66,19 @@ def run_cmd(
 
 
 @alerts_app.command("list")
+@format_options
 def list_cmd(
     ctx: typer.Context,
     status: Annotated[
         list[str], typer.Option(help="open, acknowledged or resolved (repeatable).")
     ] = [],
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fmt: Format = Format.table,
 ):
     """Alerts, most severe and newest first."""
     with _runtime(ctx) as rt, rt.sessions() as s:
         rows = [alerts_repo.alert_dict(r) for r in alerts_repo.list_alerts(s, statuses=status)]
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title=f"{len(rows)} alerts",
         data=rows,
         columns=["id", "sev", "status", "type", "title", "deadline"],

@@ -18,6 +18,7 @@ from service.analytics.segments import breakdown, differences
 from service.analytics.themes import discover
 from service.analytics.windows import default_window, scope_key
 from service.cli.context import open_runtime
+from service.cli.options import option_bundle
 from service.cli.output import Format, FormatOpt, chosen, emit
 from service.store import access as access_repo
 from service.store.repo import (
@@ -70,6 +71,22 @@ def _filter(since, until, brand, region, language, attr) -> FeedbackFilter:
         languages=tuple(language),
         attributes=attributes,
     )
+
+
+# the feedback filter's options, which a command receives as one FeedbackFilter ``flt`` (an
+# unreadable --attr exits with 2): put @filter_options under @app.command
+filter_options = option_bundle(
+    "flt",
+    [
+        ("since", Since, None),
+        ("until", Until, None),
+        ("brand", Brand, []),
+        ("region", Region, []),
+        ("language", Lang, []),
+        ("attr", Attr, []),
+    ],
+    _filter,
+)
 
 
 def _names(settings):
@@ -140,22 +157,17 @@ def _num(iv: dict) -> str:
 
 
 @analyze_app.command("segments")
+@filter_options
 def segments_cmd(
     ctx: typer.Context,
     dimension: Dim,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     limit: Annotated[int, typer.Option(help="Segments shown (largest first).")] = 50,
 ):
     """Volume, sentiment shares, mean and net sentiment (95% intervals) and top aspects per segment."""
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
         ctx,
         lambda s, st: breakdown(
@@ -192,15 +204,11 @@ def segments_cmd(
 
 
 @analyze_app.command("differences")
+@filter_options
 def differences_cmd(
     ctx: typer.Context,
     dimension: Dim,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     aspect: Annotated[
@@ -211,7 +219,6 @@ def differences_cmd(
 ):
     """Segments that differ from the rest (two-proportion tests, Benjamini–Hochberg), strongest first."""
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
     res = _answer(
         ctx,
         lambda s, st: differences(
@@ -237,14 +244,10 @@ def differences_cmd(
 
 
 @analyze_app.command("themes")
+@filter_options
 def themes_cmd(
     ctx: typer.Context,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     as_json: AsJson = False,
     fmt: FormatOpt = None,
     days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28,
@@ -270,7 +273,6 @@ def themes_cmd(
         )
         return
     fmt = chosen(fmt, as_json)
-    flt = _filter(since, until, brand, region, language, attr)
 
     def query(s, settings):
         flt_ = _resolved(s, settings, flt)

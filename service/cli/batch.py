@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from service.cli.context import open_runtime, settings
+from service.cli.options import dataclass_options, option_bundle
 from service.cli.output import progress_bar
 from service.config import Settings
 from service.ingest.mapping import ColumnMapping, MappingError
@@ -68,22 +69,37 @@ NumCpusOpt = Annotated[
 ]
 
 
-def _ray_options(
-    settings: Settings, engine: str, address, batch_size, concurrency, cpus_per_worker, num_cpus
-):
+@dataclass(frozen=True)
+class EngineChoice:
+    """--engine and the Ray engine's options, as given."""
+
+    engine: EngineOpt = "local"
+    address: AddressOpt = None
+    batch_size: BatchOpt = None
+    concurrency: ConcurrencyOpt = None
+    cpus_per_worker: CpusPerWorkerOpt = 1.0
+    num_cpus: NumCpusOpt = None
+
+
+# --engine and the Ray engine's options, which a command receives as one EngineChoice
+# ``engine``: put @engine_options under @app.command
+engine_options = option_bundle("engine", dataclass_options(EngineChoice), EngineChoice)
+
+
+def _ray_options(settings: Settings, choice: EngineChoice):
     """The Ray engine's options, or None for the local engine (options of the Ray engine given
     without it are an error rather than silently ignored)."""
-    if engine not in ("local", "ray"):
-        console.print(f"[red]error:[/red] --engine must be local or ray, not {engine!r}")
+    if choice.engine not in ("local", "ray"):
+        console.print(f"[red]error:[/red] --engine must be local or ray, not {choice.engine!r}")
         raise typer.Exit(2)
-    if engine == "local":
+    if choice.engine == "local":
         given = [
             n
             for n, v in (
-                ("--address", address),
-                ("--batch-size", batch_size),
-                ("--concurrency", concurrency),
-                ("--num-cpus", num_cpus),
+                ("--address", choice.address),
+                ("--batch-size", choice.batch_size),
+                ("--concurrency", choice.concurrency),
+                ("--num-cpus", choice.num_cpus),
             )
             if v is not None
         ]
@@ -100,11 +116,11 @@ def _ray_options(
     from service.scale.ray_engine import RayOptions
 
     return RayOptions(
-        address=address,
-        num_cpus=num_cpus,
-        batch_size=batch_size or settings.ingest.chunk_size,
-        concurrency=concurrency,
-        cpus_per_worker=cpus_per_worker,
+        address=choice.address,
+        num_cpus=choice.num_cpus,
+        batch_size=choice.batch_size or settings.ingest.chunk_size,
+        concurrency=choice.concurrency,
+        cpus_per_worker=choice.cpus_per_worker,
     )
 
 
@@ -116,6 +132,7 @@ def _local_file(file: Path) -> None:
         raise typer.Exit(2)
 
 
+@engine_options
 def ingest(
     ctx: typer.Context,
     file: Annotated[
@@ -156,21 +173,14 @@ def ingest(
     fail_on_reject: Annotated[
         bool, typer.Option(help="Exit with status 3 when any row was rejected.")
     ] = False,
-    engine: EngineOpt = "local",
-    address: AddressOpt = None,
-    batch_size: BatchOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
-    num_cpus: NumCpusOpt = None,
+    engine: EngineChoice = EngineChoice(),
 ):
     """Ingest a file: validate, normalise, detect language, redact, de-duplicate, score and store.
 
     Idempotent on (source, external_id): re-running after an interruption, or on the same
     file, stores nothing twice and rescoring only what changed.
     """
-    ray_opts = _ray_options(
-        settings(ctx), engine, address, batch_size, concurrency, cpus_per_worker, num_cpus
-    )
+    ray_opts = _ray_options(settings(ctx), engine)
     try:
         cmap = ColumnMapping.from_pairs(
             map_, set_, mapping, extra_as_attributes=extra_as_attributes
@@ -242,6 +252,7 @@ def _count(rt) -> int:
         return repo.count_feedback(s)
 
 
+@engine_options
 def score(
     ctx: typer.Context,
     file: Annotated[
@@ -270,12 +281,7 @@ def score(
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore a previous interrupted run and start over.")
     ] = False,
-    engine: EngineOpt = "local",
-    address: AddressOpt = None,
-    batch_size: BatchOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
-    num_cpus: NumCpusOpt = None,
+    engine: EngineChoice = EngineChoice(),
 ):
     """Batch scoring: score every row of a file into a new file, storing nothing.
 
@@ -284,8 +290,8 @@ def score(
     evidence}), language, model_version, error. An interrupted run resumes where it stopped.
     """
     s = settings(ctx)
-    ray_opts = _ray_options(s, engine, address, batch_size, concurrency, cpus_per_worker, num_cpus)
-    if ray_opts is not None and batch_size is None and chunk_size:
+    ray_opts = _ray_options(s, engine)
+    if ray_opts is not None and engine.batch_size is None and chunk_size:
         ray_opts = replace(ray_opts, batch_size=chunk_size)
     try:
         with open_runtime(ctx) as rt:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.orm import Session
 
 from service.cli.context import open_runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.output import Format, emit, format_options
 from service.store import outbox as outbox_repo
 from service.store import subscriptions as subs_repo
 from service.store.repo import utc
@@ -39,6 +42,26 @@ def _fail(exc: ValidationError | ValueError) -> None:
         field = getattr(exc, "field", None)  # a SubscriptionError names its field
         err.print(f"[red]{escape(f'{field}: {exc}' if field else str(exc))}[/red]", soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _found(ctx: typer.Context, what: str, get: Callable[[Session], Any]) -> Iterator[tuple]:
+    """The runtime, a session and the row ``get(session)`` finds, as ``(rt, s, row)``; "no
+    ``what``" (exit 2) when it finds none."""
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        row = get(s)
+        if row is None:
+            _fail(ValueError(f"no {what}"))
+        yield rt, s, row
+
+
+def _subscription(ctx: typer.Context, subscription_id: int):
+    """``_found`` for a subscription by id."""
+    return _found(
+        ctx,
+        f"subscription {subscription_id}",
+        lambda s: subs_repo.get_subscription(s, subscription_id=subscription_id),
+    )
 
 
 def _split(values: list[str]) -> list[str] | None:
@@ -107,18 +130,14 @@ def add(
 
 
 @subscriptions_app.command("list")
-def list_cmd(
-    ctx: typer.Context,
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
-):
+@format_options
+def list_cmd(ctx: typer.Context, fmt: Format = Format.table):
     """Every subscription (webhook URLs shown without their query)."""
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.subscriptions import subscription_dict
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            rows = [subscription_dict(r) for r in subs_repo.list_subscriptions(s).rows]
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        rows = [subscription_dict(r) for r in subs_repo.list_subscriptions(s).rows]
     table = []
     for r in rows:
         scope = (
@@ -144,7 +163,7 @@ def list_cmd(
             ]
         )
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title="Subscriptions",
         data=rows,
         rows=table,
@@ -184,14 +203,8 @@ def update_cmd(
         body = subs.SubscriptionPatch(**patch)
     except ValidationError as exc:
         _fail(exc)
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            out.print_json(
-                json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli")))
-            )
+    with _subscription(ctx, subscription_id) as (_, s, row):
+        out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli"))))
 
 
 @subscriptions_app.command("remove")
@@ -200,12 +213,8 @@ def remove(ctx: typer.Context, subscription_id: int):
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.subscriptions import delete
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            delete(s, row, actor="cli")
+    with _subscription(ctx, subscription_id) as (_, s, row):
+        delete(s, row, actor="cli")
     out.print(f"removed subscription {subscription_id}")
 
 
@@ -250,25 +259,21 @@ def preview_cmd(
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.scheduler import preview
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = subs_repo.get_subscription(s, subscription_id=subscription_id)
-            if row is None:
-                _fail(ValueError(f"no subscription {subscription_id}"))
-            p = preview(rt.settings, s, row, _now(now))
+    with _subscription(ctx, subscription_id) as (rt, s, row):
+        p = preview(rt.settings, s, row, _now(now))
     out.print(f"[bold]{p['subject']}[/bold]", soft_wrap=True)
     out.print(p["text"], soft_wrap=True, markup=False, highlight=False)
 
 
 @outbox_app.command("list")
+@format_options
 def outbox_list(
     ctx: typer.Context,
     status: Annotated[
         str | None, typer.Option(help="pending | sending | sent | dead | cancelled")
     ] = None,
     limit: int = 50,
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fmt: Format = Format.table,
 ):
     """Composed messages, newest first (dead letters with their last error)."""
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
@@ -285,7 +290,7 @@ def outbox_list(
             page = outbox_repo.list_messages(s, statuses=[status] if status else [], limit=limit)
             rows = [outbox_dict(r) for r in page.rows]
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title="Outbox",
         data=rows,
         columns=["id", "status", "tries", "channel", "target", "subject", "last error"],
@@ -310,13 +315,12 @@ def outbox_retry(ctx: typer.Context, message_id: int):
     # lazy: service.delivery imports httpx and the mail stack (~0.1 s)
     from service.delivery.outbox import retry
 
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            row = outbox_repo.get_message(s, message_id=message_id)
-            if row is None:
-                _fail(ValueError(f"no message {message_id}"))
-            try:
-                retry(s, row)
-            except ValueError as exc:
-                _fail(exc)
+    found = _found(
+        ctx, f"message {message_id}", lambda s: outbox_repo.get_message(s, message_id=message_id)
+    )
+    with found as (_, s, row):
+        try:
+            retry(s, row)
+        except ValueError as exc:
+            _fail(exc)
     out.print(f"message {message_id} queued again")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from service.cli.context import open_runtime
-from service.cli.output import FormatOpt, chosen, emit
+from service.cli.output import Format, emit, format_options
 from service.store.access import (
     AccessError,
     active_keys_named,
@@ -69,15 +69,11 @@ def create(
 
 
 @keys_app.command("list")
-def list_cmd(
-    ctx: typer.Context,
-    fmt: FormatOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
-):
+@format_options
+def list_cmd(ctx: typer.Context, fmt: Format = Format.table):
     """Every key: prefix, role, scope, when made, last used, revoked."""
-    with open_runtime(ctx) as rt:
-        with rt.sessions() as s:
-            rows = [key_dict(r) for r in list_keys(s)]
+    with open_runtime(ctx) as rt, rt.sessions() as s:
+        rows = [key_dict(r) for r in list_keys(s)]
     table = [
         [
             str(r["id"]),
@@ -92,7 +88,7 @@ def list_cmd(
         for r in rows
     ]
     emit(
-        chosen(fmt, as_json),
+        fmt,
         title="API keys",
         data=rows,
         rows=table,

@@ -38,26 +38,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("train")(teach.train)
-app.command("ingest")(batch.ingest)
-app.command("score")(batch.score)
-app.command("rescore")(batch.rescore)
-app.command("serve")(serve.serve)
-app.command("demo-data")(demo.demo_data)
-app.command("demo")(demo.demo)
-app.add_typer(db_app, name="db")
-app.add_typer(models_app, name="models")
-app.add_typer(analyze_app, name="analyze")
-app.add_typer(benchmark_app, name="benchmark")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(subscriptions_app, name="subscriptions")
-app.add_typer(digest_app, name="digest")
-app.add_typer(outbox_app, name="outbox")
-app.add_typer(keys_app, name="keys")
-app.add_typer(taxonomy_app, name="taxonomy")
-app.add_typer(actions_app, name="actions")
-app.add_typer(responses_app, name="responses")
-app.add_typer(teach.labels_app, name="labels")
+COMMANDS = {
+    "train": teach.train,
+    "ingest": batch.ingest,
+    "score": batch.score,
+    "rescore": batch.rescore,
+    "serve": serve.serve,
+    "demo-data": demo.demo_data,
+    "demo": demo.demo,
+}
+GROUPS = {
+    "db": db_app,
+    "models": models_app,
+    "analyze": analyze_app,
+    "benchmark": benchmark_app,
+    "alerts": alerts_app,
+    "subscriptions": subscriptions_app,
+    "digest": digest_app,
+    "outbox": outbox_app,
+    "keys": keys_app,
+    "taxonomy": taxonomy_app,
+    "actions": actions_app,
+    "responses": responses_app,
+    "labels": teach.labels_app,
+}
+for name, command in COMMANDS.items():
+    app.command(name)(command)
+for name, group in GROUPS.items():
+    app.add_typer(group, name=name)
 console = Console(stderr=True)
 
 _DATABASE: dict[str, str] = {}  # the store this command uses, for the one-line database error

@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 from tqdm import tqdm
 
+from service.cli.options import option_bundle
+
 UNLIMITED = 100_000  # columns of a console that is not a terminal: each line as long as it is
 
 
@@ -36,6 +38,9 @@ FormatOpt = Annotated[
 ]
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="The same as --format json.")]
+
+
 def wide(*, stderr: bool = False) -> Console:
     """A console on stdout (or stderr) that wraps at the terminal's width, and nowhere when the
     stream is not a terminal (``COLUMNS`` still wins when set)."""
@@ -49,6 +54,13 @@ def chosen(fmt: Format | None, as_json: bool = False) -> Format:
     if fmt is not None and as_json and fmt is not Format.json:
         raise typer.BadParameter(f"--json and --format {fmt.value} ask for different things")
     return fmt or (Format.json if as_json else Format.table)
+
+
+# --format and its short form --json, which a listing command receives as one Format ``fmt``:
+# put @format_options under @app.command
+format_options = option_bundle(
+    "fmt", [("fmt", FormatOpt, None), ("as_json", JsonOpt, False)], chosen
+)
 
 
 def emit(

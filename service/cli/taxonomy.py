@@ -15,16 +15,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from service.analytics.taxonomy import TaxonomyError, parse_draft
-from service.cli.analyze import (
-    Attr,
-    Brand,
-    Lang,
-    Region,
-    Since,
-    Until,
-    _filter,
-    _resolved_or_exit,
-)
+from service.cli.analyze import _resolved_or_exit, filter_options
 from service.cli.context import open_runtime
 from service.cli.output import Format, FormatOpt, chosen, emit, wide
 from service.store.repo import FeedbackFilter
@@ -54,6 +45,7 @@ def _short(s: str | None, n: int = 70) -> str:
 
 
 @taxonomy_app.command("test")
+@filter_options
 def test_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The draft taxonomy (YAML).")],
@@ -67,12 +59,7 @@ def test_cmd(
     examples: Annotated[
         int, typer.Option(help="Matches and borderline items shown per aspect.", min=0, max=50)
     ] = 5,
-    since: Since = None,
-    until: Until = None,
-    brand: Brand = [],
-    region: Region = [],
-    language: Lang = [],
-    attr: Attr = [],
+    flt: FeedbackFilter = FeedbackFilter(),
     fmt: FormatOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (the same as --format json).")
@@ -87,7 +74,6 @@ def test_cmd(
             f"[red]--aspect: {aspect!r} is not in {file} (aspects: {', '.join(draft.ids)})[/red]"
         )
         raise typer.Exit(2)
-    flt = _filter(since, until, brand, region, language, attr)
     with open_runtime(ctx) as rt, rt.sessions() as s:
         res = rt.preview_taxonomy(
             s,

@@ -178,36 +178,23 @@ def _print_report(m: dict) -> None:
     )
     for c in ("target", "n", "generic", "team"):
         t.add_column(c)
+
+    def compared(target: str, n: str, part: dict, metric: str) -> None:
+        t.add_row(target, n, str(part["generic"][metric]), str(part["team"][metric]))
+
     if "sentiment" in r:
         s = r["sentiment"]
-        t.add_row(
-            "sentiment macro-F1",
-            str(s["n"]),
-            str(s["generic"]["macro_f1"]),
-            str(s["team"]["macro_f1"]),
-        )
-        t.add_row("sentiment ECE", "", str(s["generic"]["ece"]), str(s["team"]["ece"]))
+        compared("sentiment macro-F1", str(s["n"]), s, "macro_f1")
+        compared("sentiment ECE", "", s, "ece")
     if "aspects" in r:
         a = r["aspects"]
-        t.add_row(
-            "aspects micro-F1", str(a["pairs"]), str(a["generic"]["f1"]), str(a["team"]["f1"])
-        )
-        t.add_row(
-            "aspects false positives",
-            "",
-            str(a["generic"]["false_positives"]),
-            str(a["team"]["false_positives"]),
-        )
+        compared("aspects micro-F1", str(a["pairs"]), a, "f1")
+        compared("aspects false positives", "", a, "false_positives")
         for aid, v in a["per_aspect"].items():
             t.add_row(f"  {aid} F1", str(v["labels"]), _f(v["generic"]["f1"]), _f(v["team"]["f1"]))
     if "aspect_sentiment" in r:
         s = r["aspect_sentiment"]
-        t.add_row(
-            "aspect sentiment macro-F1",
-            str(s["n"]),
-            str(s["generic"]["macro_f1"]),
-            str(s["team"]["macro_f1"]),
-        )
+        compared("aspect sentiment macro-F1", str(s["n"]), s, "macro_f1")
     err.print(t)
 
 

@@ -269,6 +269,23 @@ def _font_props(size: float = 8) -> FontProperties:
     return FontProperties(family=_families(), size=size)
 
 
+def _legend_above(ax, *handles_and_labels, ncol: int, handlelength: float) -> None:
+    """A frameless legend of ``ncol`` columns just above the plot, from its left edge
+    (``handles_and_labels``: as ``Axes.legend`` takes them; none: the labelled artists)."""
+    ax.legend(
+        *handles_and_labels,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncol=ncol,
+        frameon=False,
+        prop=_font_props(8),
+        handlelength=handlelength,
+        columnspacing=1.4,
+        borderaxespad=0.2,
+        labelcolor=COLORS["text"],
+    )
+
+
 # --- alert chart ----------------------------------------------------------------------------
 
 
@@ -508,19 +525,7 @@ def alert_chart(
     ax.set_axisbelow(True)
     ticks, tick_labels = _date_ticks(periods, onset if onset is not None else len(periods) - 1, zh)
     ax.set_xticks(x[ticks], tick_labels)
-    ax.legend(
-        handles,
-        names,
-        loc="lower left",
-        bbox_to_anchor=(0, 1.0),
-        ncol=len(names),
-        frameon=False,
-        prop=_font_props(8),
-        handlelength=2.0,
-        columnspacing=1.4,
-        borderaxespad=0.2,
-        labelcolor=COLORS["text"],
-    )
+    _legend_above(ax, handles, names, ncol=len(names), handlelength=2.0)
     return _png(fig)
 
 
@@ -706,15 +711,5 @@ def benchmark_chart(rows: list[dict], *, language: str = "en") -> bytes | None:
     _finish_sentiment_axis(ax, extent, text, end_labels=False)
     ax.set_yticks(range(len(aspects)), [_drawable(a, families) for a in aspects])
     ax.set_ylim(len(aspects) - 0.5, -0.5)  # first aspect on top, first brand on top in a group
-    ax.legend(
-        loc="lower left",
-        bbox_to_anchor=(0, 1.0),
-        ncol=min(len(brands), 4),
-        frameon=False,
-        prop=_font_props(8),
-        handlelength=1.2,
-        columnspacing=1.4,
-        borderaxespad=0.2,
-        labelcolor=COLORS["text"],
-    )
+    _legend_above(ax, ncol=min(len(brands), 4), handlelength=1.2)
     return _png(fig)

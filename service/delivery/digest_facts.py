@@ -20,6 +20,11 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
+# the alert types whose observed and expected values are counts or a metric's own values, not
+# shares: the string that says so, and the alert's field that names what moved
+AS_STATED = {"crisis_spike": ("posts", "brand"), "threshold": ("metric", "metric")}
+
+
 def what_moved(alert: dict, lang: str, taxonomy: Taxonomy | None) -> str:
     """One line: what moved, by how much, against what expectation."""
     aspect = alert.get("aspect")
@@ -33,24 +38,17 @@ def what_moved(alert: dict, lang: str, taxonomy: Taxonomy | None) -> str:
         what = t(lang, "phrase", phrase=signal["phrase"])
         if name:
             what = f"{t(lang, 'complaints', aspect=name)} · {what}"
-    elif alert["type"] == "crisis_spike":
+    elif alert["type"] in AS_STATED:
+        template, named_by = AS_STATED[alert["type"]]
         return t(
             lang,
-            "posts",
-            what=alert.get("brand") or "",
+            template,
+            what=alert.get(named_by) or "",
             observed=alert["observed"] or 0,
             expected=alert["baseline"] or 0,
         )
     elif alert["type"] == "severe_complaint":
         return t(lang, "severe", what=name)
-    elif alert["type"] == "threshold":
-        return t(
-            lang,
-            "metric",
-            what=alert.get("metric") or "",
-            observed=alert["observed"] or 0,
-            expected=alert["baseline"] or 0,
-        )
     else:
         what = t(lang, "complaints", aspect=name)
     return t(

@@ -53,6 +53,20 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class _Page:
+    """What a message's plain text and HTML are both rendered from: the digest (one alert's, for
+    an alert sent at once), its language, the line under the heading (a digest's period, an
+    alert's subject), the links and the taxonomy that names the aspects."""
+
+    digest: Digest
+    lang: str
+    period: str
+    public_url: str
+    unsubscribe_url: str | None
+    taxonomy: Taxonomy | None
+
+
+@dataclass(frozen=True)
 class AlertView:
     """An alert laid out in full, in the subscriber's language."""
 
@@ -161,9 +175,10 @@ def render_digest(
             if png:
                 images.append((cid, png, alt))
                 closing.append((cid, caption, alt))
-    text = _digest_text(d, lang, period, public_url, unsubscribe_url, taxonomy)
-    body = _digest_html(d, lang, period, public_url, unsubscribe_url, taxonomy, chart_of, closing)
-    return Rendered(_subject(d, lang), text, body, images)
+    page = _Page(d, lang, period, public_url, unsubscribe_url, taxonomy)
+    return Rendered(
+        _subject(d, lang), _digest_text(page), _digest_html(page, chart_of, closing), images
+    )
 
 
 def render_alert(
@@ -204,7 +219,8 @@ def render_alert(
     )
     d = Digest(sub, period, [alert], None)
     chart_of = {alert["id"]: (images[0][0], images[0][2])} if images else {}
-    body = _digest_html(d, lang, subject, public_url, unsubscribe_url, taxonomy, chart_of, [])
+    page = _Page(d, lang, subject, public_url, unsubscribe_url, taxonomy)
+    body = _digest_html(page, chart_of, [])
     return Rendered(subject, "\n".join(lines) + "\n", body, images)
 
 
@@ -267,16 +283,15 @@ def _alert_text(v: AlertView, lang: str) -> list[str]:
     return out
 
 
-def _digest_text(
-    d: Digest,
-    lang: str,
-    period: str,
-    public_url: str,
-    unsubscribe_url: str | None,
-    taxonomy: Taxonomy | None,
-) -> str:
+def _digest_text(page: _Page) -> str:
+    d, lang, public_url, taxonomy = page.digest, page.lang, page.public_url, page.taxonomy
     sub = d.subscription
-    lines = [t(lang, "heading", freq=t(lang, sub.frequency)), period, scope_line(sub, lang), ""]
+    lines = [
+        t(lang, "heading", freq=t(lang, sub.frequency)),
+        page.period,
+        scope_line(sub, lang),
+        "",
+    ]
     if not d.alerts:
         lines.append(t(lang, "quiet"))
     else:
@@ -301,8 +316,8 @@ def _digest_text(
     if d.responses:
         lines += ["", responses_line(d.responses, lang)]
     lines += ["", t(lang, "footer")]
-    if unsubscribe_url:
-        lines.append(f"{t(lang, 'unsubscribe')}: {unsubscribe_url}")
+    if page.unsubscribe_url:
+        lines.append(f"{t(lang, 'unsubscribe')}: {page.unsubscribe_url}")
     return "\n".join(lines) + "\n"
 
 
@@ -328,21 +343,15 @@ _TEMPLATES = Environment(
 
 
 def _digest_html(
-    d: Digest,
-    lang: str,
-    period: str,
-    public_url: str,
-    unsubscribe_url: str | None,
-    taxonomy: Taxonomy | None,
-    chart_of: dict[int, tuple[str, str]],
-    closing: list[tuple[str, str, str]],
+    page: _Page, chart_of: dict[int, tuple[str, str]], closing: list[tuple[str, str, str]]
 ) -> str:
+    d, lang, public_url, taxonomy = page.digest, page.lang, page.public_url, page.taxonomy
     main, singles, more = d.sections()
     return _TEMPLATES.get_template("digest.html").render(
         lang=lang,
         t=partial(t, lang),
         heading=_heading(d, lang),
-        period=period,
+        period=page.period,
         scope=scope_line(d.subscription, lang),
         quiet=not d.alerts,
         main=[alert_view(a, lang, public_url, taxonomy, chart_of.get(a["id"])) for a in main],
@@ -355,7 +364,7 @@ def _digest_html(
         responses=responses_line(d.responses, lang) if d.responses else None,
         actions=[action_line(a, lang, taxonomy) for a in d.actions],
         closing=closing,
-        unsubscribe_url=unsubscribe_url,
+        unsubscribe_url=page.unsubscribe_url,
     )
 
 

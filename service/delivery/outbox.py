@@ -34,7 +34,7 @@ import secrets
 import signal
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import DeliverySettings
-from service.delivery.webhook import SendResult, redact_url, send
+from service.delivery.webhook import SendResult, send, shown_fields
 from service.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,9 @@ def failpoint(name: str) -> None:
 
 def enqueue(
     session: Session,
+    subscription: SubscriptionRow,
     *,
     dedupe_key: str,
-    subscription_id: int | None,
-    channel: str,
-    format: str,
-    target: str,
     subject: str | None,
     message_id: str,
     payload: bytes,
@@ -72,13 +69,14 @@ def enqueue(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
 ) -> OutboxRow | None:
-    """Store a composed message once; None when that ``dedupe_key`` was already composed."""
+    """Store a message composed for ``subscription`` (sent by its channel, in its format, to its
+    target) once; None when that ``dedupe_key`` was already composed."""
     row = OutboxRow(
         dedupe_key=dedupe_key,
-        subscription_id=subscription_id,
-        channel=channel,
-        format=format,
-        target=target,
+        subscription_id=subscription.id,
+        channel=subscription.channel,
+        format=subscription.format,
+        target=subscription.target,
         subject=subject,
         message_id=message_id,
         payload=payload,
@@ -182,12 +180,7 @@ class DispatchReport:
     cancelled: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
-            "sent": self.sent,
-            "retrying": self.retrying,
-            "dead": self.dead,
-            "cancelled": self.cancelled,
-        }
+        return asdict(self)
 
 
 def _claimable(due: datetime, clock: datetime):
@@ -366,22 +359,25 @@ def retry(session: Session, row: OutboxRow, *, now: datetime | None = None) -> O
     return row
 
 
+SHOWN = (
+    "id",
+    "dedupe_key",
+    "subscription_id",
+    "channel",
+    "format",
+    "target",
+    "subject",
+    "message_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "period_start",
+    "period_end",
+)
+
+
 def outbox_dict(row: OutboxRow) -> dict:
-    return {
-        "id": row.id,
-        "dedupe_key": row.dedupe_key,
-        "subscription_id": row.subscription_id,
-        "channel": row.channel,
-        "format": row.format,
-        "target": row.target if row.channel == "email" else redact_url(row.target),
-        "subject": row.subject,
-        "message_id": row.message_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": row.next_attempt_at.isoformat(),
-        "last_error": row.last_error,
-        "created_at": row.created_at.isoformat(),
-        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-        "period_start": row.period_start.isoformat() if row.period_start else None,
-        "period_end": row.period_end.isoformat() if row.period_end else None,
-    }
+    return shown_fields(row, SHOWN)

@@ -18,7 +18,7 @@ and send it once (see ``service.delivery.outbox``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -46,13 +46,7 @@ class RunReport:
     dispatch: DispatchReport | None = None
 
     def to_dict(self) -> dict:
-        return {
-            "now": self.now.isoformat(),
-            "composed": self.composed,
-            "quiet_skipped": self.quiet_skipped,
-            "failed": self.failed,
-            "dispatch": self.dispatch.to_dict() if self.dispatch else None,
-        }
+        return {**asdict(self), "now": self.now.isoformat()}
 
 
 class DeliveryService:
@@ -219,11 +213,8 @@ class DeliveryService:
             payload, subject, msg_id = compose(sub.format, n), n.title, key
         if enqueue(
             session,
+            sub,
             dedupe_key=key,
-            subscription_id=sub.id,
-            channel=sub.channel,
-            format=sub.format,
-            target=sub.target,
             subject=subject,
             message_id=msg_id,
             payload=payload,

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from service.delivery.targets import TargetRefused, check_url
-from service.delivery.webhook import redact_url
+from service.delivery.webhook import shown_fields
 from service.store import subscriptions as subs_repo
 from service.store.access import audit
 from service.store.alerts import AlertScope
@@ -267,27 +267,30 @@ def unsubscribe(
     return row
 
 
+# the fields shown of a subscription, before and after its scope (LISTS)
+SHOWN_BEFORE_SCOPE = ("id", "name", "channel", "format", "target")
+SHOWN_AFTER_SCOPE = (
+    "min_severity",
+    "frequency",
+    "language",
+    "timezone",
+    "send_hour",
+    "send_weekday",
+    "quiet",
+    "secret_env",
+    "active",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "unsubscribed_at",
+)
+
+
 def subscription_dict(row: SubscriptionRow) -> dict:
     return {
-        "id": row.id,
-        "name": row.name,
-        "channel": row.channel,
-        "format": row.format,
-        "target": row.target if row.channel == "email" else redact_url(row.target),
-        **{k: json.loads(getattr(row, k)) for k in LISTS},
-        "min_severity": row.min_severity,
-        "frequency": row.frequency,
-        "language": row.language,
-        "timezone": row.timezone,
-        "send_hour": row.send_hour,
-        "send_weekday": row.send_weekday,
-        "quiet": row.quiet,
-        "secret_env": row.secret_env,
-        "active": row.active,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "unsubscribed_at": row.unsubscribed_at.isoformat() if row.unsubscribed_at else None,
+        **shown_fields(row, SHOWN_BEFORE_SCOPE),
+        **scope_of(row),
+        **shown_fields(row, SHOWN_AFTER_SCOPE),
     }
 
 

@@ -70,6 +70,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 import httpx
@@ -518,6 +519,18 @@ def redact_url(url: str) -> str:
         return ELLIPSIS
     rest = "/" + ELLIPSIS if (parts.path.strip("/") or parts.query or parts.fragment) else ""
     return f"{parts.scheme}://{host}{rest}"
+
+
+def shown_fields(row, names: Iterable[str]) -> dict:
+    """The fields ``names`` of a stored subscription or message as they are shown: datetimes in
+    ISO 8601, a webhook's target through ``redact_url`` (an email address as it is)."""
+    shown = {}
+    for name in names:
+        value = getattr(row, name)
+        shown[name] = value.isoformat() if isinstance(value, datetime) else value
+    if "target" in shown and row.channel != "email":
+        shown["target"] = redact_url(row.target)
+    return shown
 
 
 _URL_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#'\"<>]+)[^\s'\"<>]*")

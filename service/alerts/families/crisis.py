@@ -161,11 +161,9 @@ def evaluate(ctx: Context, rule: CrisisSpike) -> list[Finding]:
         ).all()
         channels = "/".join(rule.channels)
         out.append(
-            Finding(
+            Finding.of(
+                rule,
                 key=key,
-                rule=rule.name,
-                type=rule.type,
-                severity=rule.severity,
                 brand=brand,
                 region=None,
                 aspect=None,

@@ -86,11 +86,9 @@ def evaluate(ctx: Context, rule: CompetitorGap) -> list[Finding]:
             else []
         )
         out.append(
-            Finding(
+            Finding.of(
+                rule,
                 key=f"{rule.name}|{ours}|{aspect}|{rival}",
-                rule=rule.name,
-                type=rule.type,
-                severity=rule.severity,
                 title=title,
                 brand=ours,
                 region=None,

@@ -443,11 +443,9 @@ def _series_finding(ctx: Context, rule, t: dict, grid: list[datetime], q: float)
     }
     items = details.pop("_after_ids")
     topic = aspect if aspect else f"phrase:{phrase}"
-    return Finding(
+    return Finding.of(
+        rule,
         key=f"{rule.name}|{brand}|{topic}|{json.dumps(seg, sort_keys=True, ensure_ascii=False)}",
-        rule=rule.name,
-        type=rule.type,
-        severity=rule.severity,
         title=title,
         brand=brand,
         region=cell.get("region"),
@@ -480,37 +478,20 @@ def _explain(
 
     session = ctx.session
 
+    if ids is not None:  # a tracked phrase's matches: their text is the evidence
+        scores, evidence = ScoreRow, FeedbackRow.text
+        where = [FeedbackRow.id.in_(ids)]
+    else:  # the aspect's negative mentions
+        scores, evidence = AspectScoreRow, AspectScoreRow.evidence
+        where = [AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative"]
+    drivers_of = [getattr(FeedbackRow, dim) for dim in DRIVER_DIMENSIONS]
+    stmt = (  # rows of (id, text, evidence, score, *DRIVER_DIMENSIONS)
+        select(FeedbackRow.id, FeedbackRow.text, evidence, scores.sentiment_score, *drivers_of)
+        .join(scores, scores.feedback_id == FeedbackRow.id)
+        .where(*where)
+    )
+
     def rows(a: datetime, b: datetime):
-        if ids is not None:
-            cols = [
-                FeedbackRow.id,
-                FeedbackRow.text,
-                FeedbackRow.text,
-                ScoreRow.sentiment_score,
-                FeedbackRow.channel,
-                FeedbackRow.language,
-                FeedbackRow.product,
-            ]
-            stmt = (
-                select(*cols)
-                .join(ScoreRow, ScoreRow.feedback_id == FeedbackRow.id)
-                .where(FeedbackRow.id.in_(ids))
-            )
-        else:
-            cols = [
-                FeedbackRow.id,
-                FeedbackRow.text,
-                AspectScoreRow.evidence,
-                AspectScoreRow.sentiment_score,
-                FeedbackRow.channel,
-                FeedbackRow.language,
-                FeedbackRow.product,
-            ]
-            stmt = (
-                select(*cols)
-                .join(AspectScoreRow, AspectScoreRow.feedback_id == FeedbackRow.id)
-                .where(AspectScoreRow.aspect == aspect, AspectScoreRow.sentiment == "negative")
-            )
         return session.execute(replace(flt, since=a, until=b).apply(stmt)).all()
 
     before_start = flt.since or onset - (until - onset)

@@ -40,11 +40,9 @@ def evaluate(ctx: Context, rule: SevereComplaint) -> list[Finding]:
     out = []
     for fid, text, brand, region, created, aspect, score, evidence in session.execute(stmt):
         out.append(
-            Finding(
+            Finding.of(
+                rule,
                 key=f"{rule.name}|item:{fid}",
-                rule=rule.name,
-                type=rule.type,
-                severity=rule.severity,
                 title=f"Severe {aspect} complaint about {brand}: “{(evidence or text)[:80]}”",
                 brand=brand,
                 region=region,

@@ -38,11 +38,9 @@ def evaluate(ctx: Context, rule: Threshold) -> list[Finding]:
             continue
         bound = rule.above if rule.above is not None and value > rule.above else rule.below
         out.append(
-            Finding(
+            Finding.of(
+                rule,
                 key=f"{rule.name}|{brand}|{rule.aspect}|{','.join(rule.regions)}",
-                rule=rule.name,
-                type=rule.type,
-                severity=rule.severity,
                 brand=brand,
                 region=rule.regions[0] if len(rule.regions) == 1 else None,
                 aspect=rule.aspect,
