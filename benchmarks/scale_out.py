@@ -89,7 +89,7 @@ class _Clock:
 def score_engines(src: Path, work: Path, settings: Settings, workers: list[int]) -> dict:
     import pyarrow.parquet as pq
 
-    from service.jobs.score_file import score_file
+    from service.jobs.score_file import ScoreOptions, score_file
     from service.runtime import Runtime
 
     out: dict = {}
@@ -101,9 +101,8 @@ def score_engines(src: Path, work: Path, settings: Settings, workers: list[int])
         local,
         scorer=rt.scorer,
         detector=rt.detector,
+        options=ScoreOptions(resume=False, on_chunk=clock),
         chunk_size=settings.ingest.chunk_size,
-        resume=False,
-        on_chunk=clock,
     )
     out["local"] = {"threads": "onnxruntime default (all cores)", **clock.result(rep.rows)}
     version = rt.scorer.version
@@ -126,8 +125,7 @@ def score_engines(src: Path, work: Path, settings: Settings, workers: list[int])
             settings=settings,
             opts=opts,
             model_version=version,
-            resume=False,
-            on_chunk=clock,
+            options=ScoreOptions(resume=False, on_chunk=clock),
         )
         out[f"ray_{n}_workers"] = {
             "threads_per_worker": 1,

@@ -289,16 +289,19 @@ def score(
     p_positive, aspects (JSON list of {aspect, confidence, sentiment, sentiment_score,
     evidence}), language, model_version, error. An interrupted run resumes where it stopped.
     """
+    # lazy: the scoring stack (scipy, ~0.2 s), and with it the Ray engine's module, is loaded
+    # only by the commands that score
+    from service.jobs.score_file import ScoreOptions, score_file
+    from service.scale.ray_engine import score_with_ray, total_rows
+
     s = settings(ctx)
+    options = ScoreOptions(text_column, fmt, output_format, resume=not restart)
     ray_opts = _ray_options(s, engine)
     if ray_opts is not None and engine.batch_size is None and chunk_size:
         ray_opts = replace(ray_opts, batch_size=chunk_size)
     try:
         with open_runtime(ctx) as rt:
             if ray_opts is not None:
-                # lazy: service.scale.ray_engine pulls in the scoring stack (scipy, ~0.2 s)
-                from service.scale.ray_engine import score_with_ray, total_rows
-
                 with progress_bar(total_rows(file, fmt), f"score {file.name}") as bar:
                     rep = score_with_ray(
                         file,
@@ -306,16 +309,9 @@ def score(
                         settings=s,
                         opts=ray_opts,
                         model_version=rt.registry.pipeline_version(s.scorer),
-                        text_column=text_column,
-                        input_format=fmt,
-                        output_format=output_format,
-                        resume=not restart,
-                        on_chunk=bar.update,
+                        options=replace(options, on_chunk=bar.update),
                     )
             else:
-                # lazy: service.jobs.score_file pulls in the scoring stack (scipy, ~0.2 s)
-                from service.jobs.score_file import score_file
-
                 _local_file(file)
                 with progress_bar(count_rows(file, fmt), f"score {file.name}") as bar:
                     rep = score_file(
@@ -323,13 +319,9 @@ def score(
                         output,
                         scorer=rt.scorer,
                         detector=rt.detector,
-                        text_column=text_column,
-                        input_format=fmt,
-                        output_format=output_format,
+                        options=replace(options, on_chunk=bar.update),
                         chunk_size=chunk_size or s.ingest.chunk_size,
                         max_text_chars=s.limits.max_text_chars,
-                        resume=not restart,
-                        on_chunk=bar.update,
                     )
     except ReaderError as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -290,37 +290,53 @@ class ScoredOutput:
         self.progress.clear()
 
 
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How a scoring job reads and writes, whichever engine scores it: the ``text_column`` of
+    the input (``input_format``, default: from its suffix) is scored into the output
+    (``output_format``, likewise); ``resume`` continues an interrupted run with the same
+    signature; ``on_chunk(n)`` hears of every ``n`` rows done (a progress bar)."""
+
+    text_column: str = "text"
+    input_format: str | None = None
+    output_format: str | None = None
+    resume: bool = True
+    on_chunk: Callable[[int], None] | None = None
+
+    def output(self, path: Path, signature: dict) -> ScoredOutput:
+        """The scored output at ``path``; ``signature`` (what is read, by which model) and
+        these options decide whether an interrupted run there is resumed."""
+        fmt = detect_format(path, self.output_format)
+        sig = {**signature, "text_column": self.text_column, "output_format": fmt}
+        return ScoredOutput(path, out_fmt=fmt, signature=sig, resume=self.resume)
+
+    def done(self, rows: int) -> None:
+        if self.on_chunk and rows:
+            self.on_chunk(rows)
+
+
 def score_file(
     input_path: Path,
     output_path: Path,
     *,
     scorer: Scorer,
     detector: LanguageDetector,
-    text_column: str = "text",
-    input_format: str | None = None,
-    output_format: str | None = None,
+    options: ScoreOptions = ScoreOptions(),
     chunk_size: int = 512,
     max_text_chars: int = 20_000,
-    resume: bool = True,
-    on_chunk: Callable[[int], None] | None = None,
 ) -> ScoreFileReport:
     input_path, output_path = Path(input_path), Path(output_path)
-    in_fmt = detect_format(input_path, input_format)
-    out_fmt = detect_format(output_path, output_format)
-    sig = {
-        **file_signature(input_path),
-        "model_version": scorer.version,
-        "text_column": text_column,
-        "output_format": out_fmt,
-    }
-    out = ScoredOutput(output_path, out_fmt=out_fmt, signature=sig, resume=resume)
+    text_column = options.text_column
+    in_fmt = detect_format(input_path, options.input_format)
+    out = options.output(
+        output_path, {**file_signature(input_path), "model_version": scorer.version}
+    )
     done = out.position["rows_done"] if out.position else 0
     rows_seen = scored_n = err_n = 0
     for chunk in chunked(read_records(input_path, in_fmt), chunk_size):
         if rows_seen + len(chunk) <= done:
             rows_seen += len(chunk)
-            if on_chunk:
-                on_chunk(len(chunk))
+            options.done(len(chunk))
             continue
         out_rows, n = score_records(
             chunk,
@@ -333,7 +349,6 @@ def score_file(
         err_n += len(out_rows) - n
         rows_seen += len(chunk)
         out.write(out_rows, {"rows_done": rows_seen})
-        if on_chunk:
-            on_chunk(len(chunk))
+        options.done(len(chunk))
     out.finish(text_column)
     return ScoreFileReport(rows_seen, scored_n, err_n, done, output_path)

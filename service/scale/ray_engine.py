@@ -41,7 +41,12 @@ from sqlalchemy.engine import make_url
 
 from service.ingest.readers import ReaderError, RowError, count_rows, detect_format, read_records
 from service.jobs.ingest import IngestReport, chunked
-from service.jobs.score_file import ScoredOutput, ScoreFileReport, file_signature, score_records
+from service.jobs.score_file import (
+    ScoreFileReport,
+    ScoreOptions,
+    file_signature,
+    score_records,
+)
 from service.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -295,30 +300,25 @@ def score_with_ray(
     settings: Settings,
     opts: RayOptions,
     model_version: str,
-    text_column: str = "text",
-    input_format: str | None = None,
-    output_format: str | None = None,
-    resume: bool = True,
-    on_chunk: Callable[[int], None] | None = None,
+    options: ScoreOptions = ScoreOptions(),
 ) -> ScoreFileReport:
     """``radar score --engine ray``: the same output as ``score_file`` (one output for all
     inputs, in input order), scored by an actor pool. ``model_version`` (the driver's
     ``scorer.version``, known without loading the model) is part of the resume signature."""
+    text_column, input_format = options.text_column, options.input_format
     files = expand_inputs(inputs, input_format)
     output_path = Path(output_path)
-    out_fmt = detect_format(output_path, output_format)
-    sig = {
-        "inputs": [file_signature(f) for f in files],
-        "model_version": model_version,
-        "text_column": text_column,
-        "output_format": out_fmt,
-        "engine": "ray",
-    }
-    out = ScoredOutput(output_path, out_fmt=out_fmt, signature=sig, resume=resume)
+    out = options.output(
+        output_path,
+        {
+            "inputs": [file_signature(f) for f in files],
+            "model_version": model_version,
+            "engine": "ray",
+        },
+    )
     start = (out.position["file"], out.position["records"]) if out.position else (0, 0)
     resumed_from = sum(_count(f, input_format) for f in files[: start[0]]) + start[1]
-    if on_chunk and resumed_from:
-        on_chunk(resumed_from)
+    options.done(resumed_from)
     rows = resumed_from
     scored = errors = 0
     with ray_session(opts):
@@ -341,8 +341,7 @@ def score_with_ray(
                 rows += len(out_rows)
                 errors += n_err
                 scored += len(out_rows) - n_err
-                if on_chunk:
-                    on_chunk(len(out_rows))
+                options.done(len(out_rows))
     out.finish(text_column)
     return ScoreFileReport(rows, scored, errors, resumed_from, output_path)
 

@@ -22,7 +22,7 @@ from service.config import Settings
 from service.demo.generator import DemoConfig, write_demo
 from service.ingest.readers import read_records
 from service.jobs.ingest import chunked
-from service.jobs.score_file import score_file
+from service.jobs.score_file import ScoreOptions, score_file
 from service.store import repo
 from tests.jobs._interrupt import Boom, stop_at
 
@@ -122,7 +122,12 @@ def test_interrupted_ray_score_of_a_directory_resumes_without_duplicates_or_gaps
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(Boom):
         score_with_ray(
-            inputs, out, settings=settings, opts=opts, model_version="v1", on_chunk=stop_at(4)
+            inputs,
+            out,
+            settings=settings,
+            opts=opts,
+            model_version="v1",
+            options=ScoreOptions(on_chunk=stop_at(4)),
         )
     rep = score_with_ray(inputs, out, settings=settings, opts=opts, model_version="v1")
     expected = [r["external_id"] for f in sorted(inputs.glob("*.csv")) for _, r in read_records(f)]

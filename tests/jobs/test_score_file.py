@@ -12,7 +12,7 @@ import pytest
 
 from service.demo.generator import DemoConfig, write_demo
 from service.ingest.language import LanguageDetector
-from service.jobs.score_file import SCORE_COLUMNS, score_file
+from service.jobs.score_file import SCORE_COLUMNS, ScoreOptions, score_file
 from tests.jobs._interrupt import Boom, stop_at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,12 @@ def _demo_csv(tmp_path, per_week=8, name="in.csv"):
 def _score(src, out, scorer, chunk_size: int, on_chunk=None):
     detector = LanguageDetector()
     return score_file(
-        src, out, scorer=scorer, detector=detector, chunk_size=chunk_size, on_chunk=on_chunk
+        src,
+        out,
+        scorer=scorer,
+        detector=detector,
+        options=ScoreOptions(on_chunk=on_chunk),
+        chunk_size=chunk_size,
     )
 
 
