@@ -289,10 +289,8 @@ def score(
     p_positive, aspects (JSON list of {aspect, confidence, sentiment, sentiment_score,
     evidence}), language, model_version, error. An interrupted run resumes where it stopped.
     """
-    # lazy: the scoring stack (scipy, ~0.2 s), and with it the Ray engine's module, is loaded
-    # only by the commands that score
+    # lazy: service.jobs.score_file pulls in the scoring stack (scipy, ~0.2 s)
     from service.jobs.score_file import ScoreOptions, score_file
-    from service.scale.ray_engine import score_with_ray, total_rows
 
     s = settings(ctx)
     options = ScoreOptions(text_column, fmt, output_format, resume=not restart)
@@ -302,6 +300,9 @@ def score(
     try:
         with open_runtime(ctx) as rt:
             if ray_opts is not None:
+                # lazy: the Ray engine's module is needed with --engine ray only
+                from service.scale.ray_engine import score_with_ray, total_rows
+
                 with progress_bar(total_rows(file, fmt), f"score {file.name}") as bar:
                     rep = score_with_ray(
                         file,

@@ -32,6 +32,19 @@ def test_q4_blocks_dequantise_as_the_engine_documents():
     assert w[16:].tolist() == [(q - 8) * 0.5 for q in range(15, -1, -1)]  # high nibbles: 16..31
 
 
+def test_special_tokens_are_read_from_the_vocabulary_as_xlmr_names_them():
+    tokens = e5_build.read_e5_file(SOURCE).special_tokens()
+    assert tokens == {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "cls_token": "<s>",
+        "sep_token": "</s>",
+        "mask_token": "<mask>",
+    }
+
+
 def test_build_is_deterministic_idempotent_and_checksummed(built, tmp_path):
     out, rec = built
     assert rec["reused"] is False and rec["source_sha256"] == sha256_file(SOURCE)

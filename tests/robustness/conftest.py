@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import sys
 
-# hypothesis settings of the seeded checks: the same examples every run (no example database),
-# no deadline (a slow machine fails nothing), and a failure printed with the blob that replays it
-REPEATABLE = dict(derandomize=True, database=None, deadline=None, print_blob=True)
-
 
 def campaign_report() -> dict | None:
     module = sys.modules.get("tests.robustness.test_schemathesis")

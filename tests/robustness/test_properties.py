@@ -29,8 +29,8 @@ from service.api.app import create_app
 from service.store import access
 from service.store.tables import FeedbackRow, ScoreRow
 from tests.analytics.conftest import AspectKeywordScorer
+from tests.robustness._hypothesis import REPEATABLE
 from tests.robustness._store import AGES, BRANDS, CHANNELS, REGIONS, SECURED, START, seed_items
-from tests.robustness.conftest import REPEATABLE
 
 SETTINGS = dict(
     **REPEATABLE,

@@ -52,8 +52,8 @@ from service.api.app import create_app
 from service.config import Settings
 from service.store import access
 from tests.delivery.test_outbox import make_alert
+from tests.robustness._hypothesis import REPEATABLE
 from tests.robustness._store import SECURED, START, make_store
-from tests.robustness.conftest import REPEATABLE
 
 EXAMPLES = int(os.environ.get("RADAR_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("RADAR_FUZZ_SEED", "20260302"))

@@ -75,7 +75,15 @@ class SeriesQuery:
 
     def query(self) -> tr.TrendQuery:
         """What ``trend_report`` and ``forecast_report`` are of (a request with a window)."""
-        return tr.TrendQuery(self.flt, *self.window, self.bucket, self.aspect, self.phrase)
+        since, until = self.window
+        return tr.TrendQuery(
+            flt=self.flt,
+            since=since,
+            until=until,
+            bucket=self.bucket,
+            aspect=self.aspect,
+            phrase=self.phrase,
+        )
 
 
 def series_query(
