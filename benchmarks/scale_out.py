@@ -161,19 +161,14 @@ class ReplayScorer(Scorer):
     def __init__(self, parquet: Path):
         import pyarrow.parquet as pq
 
+        from service.jobs.score_file import PROBABILITY_COLUMNS
+
         self.version = "replay-1"
         self.rows = [
             r
             for r in pq.read_table(
                 parquet,
-                columns=[
-                    "sentiment",
-                    "sentiment_score",
-                    "p_negative",
-                    "p_neutral",
-                    "p_positive",
-                    "aspects",
-                ],
+                columns=["sentiment", "sentiment_score", *PROBABILITY_COLUMNS, "aspects"],
             ).to_pylist()
             if r["sentiment"]
         ]
