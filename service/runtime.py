@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.engine import AlertEngine
 from service.alerts.rules import AlertConfig
+from service.analytics.names import Names
 from service.analytics.taxonomy import calibrate, parse_draft, preview
 from service.config import Settings
 from service.delivery.scheduler import DeliveryService
@@ -141,6 +142,11 @@ class Runtime:
     @cached_property
     def detector(self) -> LanguageDetector:
         return LanguageDetector()
+
+    def names(self) -> Names:
+        """Brands, aspects and regions by id, display name or alias, under the taxonomy as it
+        is now (a saved taxonomy is read at once)."""
+        return Names(self.settings.taxonomy, self.settings.competitors)
 
     @cached_property
     def author_hasher(self):

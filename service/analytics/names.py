@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -105,6 +106,32 @@ class Names:
             aspects=self.aspects(session, flt.aspects),
             regions=self.regions(session, flt.regions),
         )
+
+    def scope(self, session: Session | None, **lists: Iterable[str] | None) -> dict:
+        """A data scope's ``brands``, ``aspects`` and ``regions`` lists (an API key's, a
+        subscription's), each value resolved as a filter's is; an unset list (None) stays unset.
+        A region is checked against the stored ones once the store holds any: before the first
+        item arrives, a key or a subscription may name a region as its data will carry it."""
+        one = {"brands": self.brand, "aspects": self.aspect, "regions": self._scope_region}
+        return {
+            field: None if values is None else list(_unique(one[field](session, v) for v in values))
+            for field, values in lists.items()
+        }
+
+    def scoped(self, session: Session | None, body: BaseModel) -> BaseModel:
+        """``body`` (a key's or a subscription's fields) with the scope lists it sets resolved
+        by ``scope``; the lists it leaves unset stay unset."""
+        lists = {
+            f: getattr(body, f)
+            for f in ("brands", "aspects", "regions")
+            if f in type(body).model_fields and getattr(body, f) is not None
+        }
+        return body.model_copy(update=self.scope(session, **lists))
+
+    def _scope_region(self, session: Session | None, value: str) -> str:
+        if not self._distinct(session, FeedbackRow.region):
+            return value
+        return self.region(session, value)
 
     # --- the store ----------------------------------------------------------------------------
 

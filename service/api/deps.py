@@ -43,10 +43,10 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
         yield session
 
 
-def get_names(runtime: RuntimeDep):
+def get_names(runtime: RuntimeDep) -> Names:
     """Brands, aspects and regions by id, display name or alias (``service.analytics.names``)."""
 
-    return Names(runtime.settings.taxonomy, runtime.settings.competitors)
+    return runtime.names()
 
 
 def get_scorer(runtime: RuntimeDep) -> Scorer:
@@ -193,7 +193,7 @@ def require(*roles: str):
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
-NamesDep = Annotated[object, Depends(get_names)]
+NamesDep = Annotated[Names, Depends(get_names)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

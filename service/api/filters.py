@@ -44,9 +44,10 @@ def _in_range(value: datetime) -> bool:
         return False
 
 
-def unknown_name(exc, caller=None) -> ApiError:
+def unknown_name(exc, caller=None, field: str | None = None) -> ApiError:
     """422 for a filter value that names nothing, listing the valid ones (within the caller's
-    scope: a regional key is not told which other regions exist)."""
+    scope: a regional key is not told which other regions exist); ``field``: where the value
+    was (default: the query parameter)."""
     valid = exc.valid
     scope = getattr(caller, f"{exc.field}s", None) if caller is not None else None
     if scope is not None:
@@ -56,7 +57,13 @@ def unknown_name(exc, caller=None) -> ApiError:
         422,
         f"unknown {exc.field} {exc.value!r}: valid values are {listed} "
         "(ids, display names and aliases, in any case)",
-        [{"field": f"query.{exc.field}", "message": f"unknown {exc.field}", "valid": valid[:200]}],
+        [
+            {
+                "field": field or f"query.{exc.field}",
+                "message": f"unknown {exc.field}",
+                "valid": valid[:200],
+            }
+        ],
     )
 
 
@@ -67,6 +74,15 @@ def resolve_names(call, caller=None):
         return call()
     except UnknownName as exc:
         raise unknown_name(exc, caller) from None
+
+
+def named_scope(body, names, session):
+    """``body`` with its brand, aspect and region lists resolved (``Names.scoped``); an unknown
+    value is a 422 on its body field."""
+    try:
+        return names.scoped(session, body)
+    except UnknownName as exc:
+        raise unknown_name(exc, field=f"body.{exc.field}s") from None
 
 
 def _disagreement(t) -> RatingDisagreement:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.orm import Session
 
+from service.analytics.names import UnknownName
 from service.cli.context import open_runtime
 from service.cli.output import Format, emit, format_options
 from service.store import outbox as outbox_repo
@@ -80,10 +81,11 @@ def add(
     ] = None,
     name: Annotated[str | None, typer.Option(help="A label.")] = None,
     brand: Annotated[
-        list[str], typer.Option(help="Brand ids (repeat or comma-separate); none: all.")
+        list[str],
+        typer.Option(help="Brands: ids, names or aliases (repeat or comma-separate); none: all."),
     ] = [],
-    region: Annotated[list[str], typer.Option(help="Regions; none: all.")] = [],
-    aspect: Annotated[list[str], typer.Option(help="Aspect ids; none: all.")] = [],
+    region: Annotated[list[str], typer.Option(help="Regions, in any case; none: all.")] = [],
+    aspect: Annotated[list[str], typer.Option(help="Aspects: ids or names; none: all.")] = [],
     min_severity: Annotated[str | None, typer.Option(help="L1 | L2 | L3 (L1 most severe).")] = None,
     frequency: Annotated[str, typer.Option(help="immediate | daily | weekly")] = "daily",
     language: Annotated[str, typer.Option(help="en | zh")] = "en",
@@ -123,9 +125,10 @@ def add(
         _fail(exc)
     try:
         with open_runtime(ctx) as rt, rt.sessions() as s:
+            data = rt.names().scoped(s, data)
             row = subs.create(s, data, actor="cli", allow=rt.settings.delivery.webhook_allow)
             out.print_json(json.dumps(subs.subscription_dict(row)))
-    except subs.SubscriptionError as exc:
+    except (subs.SubscriptionError, UnknownName) as exc:
         _fail(exc)
 
 
@@ -203,7 +206,11 @@ def update_cmd(
         body = subs.SubscriptionPatch(**patch)
     except ValidationError as exc:
         _fail(exc)
-    with _subscription(ctx, subscription_id) as (_, s, row):
+    with _subscription(ctx, subscription_id) as (rt, s, row):
+        try:
+            body = rt.names().scoped(s, body)
+        except UnknownName as exc:
+            _fail(exc)
         out.print_json(json.dumps(subs.subscription_dict(subs.update(s, row, body, actor="cli"))))
 
 

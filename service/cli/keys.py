@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from service.analytics.names import UnknownName
 from service.cli.context import open_runtime
 from service.cli.output import Format, emit, format_options
 from service.store.access import (
@@ -49,12 +51,14 @@ def create(
     """Create a key and print it once: only its hash is stored."""
     try:
         with open_runtime(ctx) as rt, rt.sessions() as s:
-            row, text = create_key(
-                s, role=role, actor="cli", name=name, regions=_split(region), brands=_split(brand)
-            )
+            scope = rt.names().scope(s, regions=_split(region), brands=_split(brand))
+            row, text = create_key(s, role=role, actor="cli", name=name, **scope)
             info = key_dict(row)
     except AccessError as exc:
         err.print(f"[red]--role: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except UnknownName as exc:
+        err.print(f"[red]--{exc.field}: {escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         out.print_json(json.dumps({**info, "key": text}))

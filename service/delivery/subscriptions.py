@@ -73,11 +73,15 @@ class _Fields(BaseModel):
     name: str | None = Field(
         None, max_length=128, description="A label, e.g. 'East regional lead'."
     )
-    brands: list[str] | None = Field(None, description="Brand ids; empty: every brand.")
+    brands: list[str] | None = Field(
+        None, description="Brands (ids, display names or aliases); empty: every brand."
+    )
     regions: list[str] | None = Field(
         None, description="Regions; empty: every region (a regional lead names theirs)."
     )
-    aspects: list[str] | None = Field(None, description="Aspect ids; empty: every aspect.")
+    aspects: list[str] | None = Field(
+        None, description="Aspects (ids or display names); empty: every aspect."
+    )
     min_severity: Literal["L1", "L2", "L3"] | None = Field(
         None,
         description="The least severe alert included (L1 is the most severe): L2 sends L1 and L2.",

@@ -158,3 +158,97 @@ def test_names_without_a_store():
     with pytest.raises(UnknownName) as exc:
         names.aspect(None, "warp drive")
     assert "taste" in exc.value.valid
+
+
+def test_key_and_subscription_scopes_read_names_and_refuse_unknown_ones(named_store):
+    rt, _ = named_store
+    with TestClient(create_app(runtime=rt)) as c:
+        r = c.post(
+            "/v1/subscriptions",
+            json={
+                "channel": "email",
+                "target": "lead.west@example.com",
+                "brands": ["Noodle King"],
+                "regions": ["west"],
+                "aspects": ["口味"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        sub = r.json()
+        assert (sub["brands"], sub["regions"], sub["aspects"]) == (
+            ["noodleking"],
+            ["West"],
+            ["taste"],
+        )
+        r = c.patch(f"/v1/subscriptions/{sub['id']}", json={"aspects": ["Taste and flavour"]})
+        assert r.status_code == 200 and r.json()["aspects"] == ["taste"], r.text
+        for path, method, body in (
+            ("/v1/subscriptions", c.post, {"channel": "email", "target": "x@example.com"}),
+            (f"/v1/subscriptions/{sub['id']}", c.patch, {}),
+            ("/v1/keys", c.post, {"role": "viewer"}),
+            ("/v1/keys/1", c.patch, {}),
+        ):
+            for field, value in (("regions", "Atlantis"), ("brands", "Noodle Queen")):
+                r = method(path, json={**body, field: [value]})
+                assert r.status_code == 422, (path, field, r.text)
+                detail = r.json()["error"]["details"][0]
+                assert detail["field"] == f"body.{field}" and value in r.json()["error"]["message"]
+        assert (
+            "West"
+            in c.post("/v1/keys", json={"role": "viewer", "regions": ["Atlantis"]}).json()["error"][
+                "details"
+            ][0]["valid"]
+        )
+        r = c.post("/v1/keys", json={"role": "viewer", "regions": ["east"], "brands": ["辣之源"]})
+        assert r.status_code == 201, r.text
+        key = r.json()
+        assert (key["regions"], key["brands"]) == (["East"], ["spicewell"])
+        r = c.patch(f"/v1/keys/{key['id']}", json={"regions": ["NORTH"]})
+        assert r.status_code == 200 and r.json()["regions"] == ["North"], r.text
+
+    runner = CliRunner()
+    args = ["--database-url", rt.settings.database_url]
+    res = runner.invoke(
+        cli,
+        [*args, "subscriptions", "add", "e@example.com", "--region", "east", "--brand", "辣之源"],
+    )
+    assert res.exit_code == 0, res.output
+    assert (json.loads(res.stdout)["regions"], json.loads(res.stdout)["brands"]) == (
+        ["East"],
+        ["spicewell"],
+    )
+    sub_id = json.loads(res.stdout)["id"]
+    res = runner.invoke(
+        cli, [*args, "subscriptions", "update", str(sub_id), "--set", "aspects=口味"]
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["aspects"] == ["taste"], res.output
+    res = runner.invoke(
+        cli, [*args, "subscriptions", "add", "e@example.com", "--region", "Atlantis"]
+    )
+    assert res.exit_code == 2 and "Atlantis" in res.output and "West" in res.output
+    res = runner.invoke(
+        cli, [*args, "subscriptions", "update", str(sub_id), "--set", "brands=Noodle Queen"]
+    )
+    assert res.exit_code == 2 and "Noodle Queen" in res.output
+    res = runner.invoke(
+        cli, [*args, "keys", "create", "--role", "viewer", "--region", "west", "--json"]
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["regions"] == ["West"], res.output
+    res = runner.invoke(
+        cli, [*args, "keys", "create", "--role", "viewer", "--brand", "Noodle Queen"]
+    )
+    assert res.exit_code == 2 and "Noodle Queen" in res.output and "noodleking" in res.output
+
+
+def test_a_scope_may_name_a_region_before_its_first_item():
+    from service.config import Settings
+
+    st = Settings()
+    names = Names(st.taxonomy, st.competitors)
+    assert names.scope(None, regions=["Narnia"], brands=["辣之源"], aspects=None) == {
+        "regions": ["Narnia"],
+        "brands": ["spicewell"],
+        "aspects": None,
+    }
+    with pytest.raises(UnknownName):
+        names.scope(None, brands=["Noodle Queen"])

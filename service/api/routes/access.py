@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from service.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, CallerDep, NamesDep, RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import found
-from service.api.filters import PagingDep, page_body
+from service.api.filters import PagingDep, named_scope, page_body
 from service.api.routing import DictRouter
 from service.api.schemas import (
     AuditPage,
@@ -64,8 +64,11 @@ def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     status_code=201,
     summary="Create an API key (its text is shown once, in this answer)",
 )
-def create_key(body: KeyIn, session: SessionDep, caller: AdminDep) -> dict[str, Any]:
+def create_key(
+    body: KeyIn, session: SessionDep, caller: AdminDep, names: NamesDep
+) -> dict[str, Any]:
     require_storable(body)
+    body = named_scope(body, names, session)
     row, text = access.create_key(
         session,
         role=body.role,
@@ -96,9 +99,10 @@ def _key(session, key_id: int) -> ApiKeyRow:
     summary="Change a key's data scope",
 )
 def scope_key(
-    key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep
+    key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep, names: NamesDep
 ) -> dict[str, Any]:
     require_storable(body)
+    body = named_scope(body, names, session)
     return access.key_dict(
         access.set_scope(
             session,

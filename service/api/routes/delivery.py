@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
-from service.api.deps import AdminDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError, found
-from service.api.filters import PagingDep, page_body
+from service.api.filters import PagingDep, named_scope, page_body
 from service.api.routing import DictRouter
 from service.api.schemas import (
     DbInt,
@@ -58,9 +58,14 @@ def _get(session, subscription_id: int) -> SubscriptionRow:
     summary="Subscribe an email address or a webhook",
 )
 def create_subscription(
-    body: subs.SubscriptionIn, session: SessionDep, settings: SettingsDep, caller: AdminDep
+    body: subs.SubscriptionIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: AdminDep,
+    names: NamesDep,
 ) -> dict[str, Any]:
     require_storable(body)
+    body = named_scope(body, names, session)
     with _invalid_body():
         row = subs.create(session, body, actor=caller.id, allow=settings.delivery.webhook_allow)
     return subs.subscription_dict(row)
@@ -100,9 +105,14 @@ def get_subscription(
     summary="Change a subscription's scope, schedule or language",
 )
 def patch_subscription(
-    subscription_id: DbInt, body: subs.SubscriptionPatch, session: SessionDep, caller: AdminDep
+    subscription_id: DbInt,
+    body: subs.SubscriptionPatch,
+    session: SessionDep,
+    caller: AdminDep,
+    names: NamesDep,
 ) -> dict[str, Any]:
     require_storable(body)
+    body = named_scope(body, names, session)
     with _invalid_body():
         row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)
     return subs.subscription_dict(row)
