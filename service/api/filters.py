@@ -14,7 +14,7 @@ from fastapi import Depends, Query
 from service.analytics.names import UnknownName
 from service.api.deps import CallerDep, NamesDep, SessionDep, SettingsDep
 from service.api.errors import ApiError
-from service.api.schemas import DbInt
+from service.api.schemas import DbInt, require_storable
 from service.domain import Channel, Sentiment
 from service.ingest.validate import EARLIEST, LATEST
 from service.store.paging import Page
@@ -77,8 +77,9 @@ def resolve_names(call, caller=None):
 
 
 def named_scope(body, names, session):
-    """``body`` with its brand, aspect and region lists resolved (``Names.scoped``); an unknown
-    value is a 422 on its body field."""
+    """A key's or a subscription's ``body``, checked storable, with its brand, aspect and region
+    lists resolved (``Names.scoped``); an unknown value is a 422 on its body field."""
+    require_storable(body)
     try:
         return names.scoped(session, body)
     except UnknownName as exc:

@@ -19,7 +19,6 @@ from service.api.schemas import (
     KeyList,
     KeyPublic,
     Me,
-    require_storable,
 )
 from service.store import access, erasure
 from service.store.tables import ApiKeyRow
@@ -67,7 +66,6 @@ def me(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 def create_key(
     body: KeyIn, session: SessionDep, caller: AdminDep, names: NamesDep
 ) -> dict[str, Any]:
-    require_storable(body)
     body = named_scope(body, names, session)
     row, text = access.create_key(
         session,
@@ -101,7 +99,6 @@ def _key(session, key_id: int) -> ApiKeyRow:
 def scope_key(
     key_id: DbInt, body: ScopeIn, session: SessionDep, caller: AdminDep, names: NamesDep
 ) -> dict[str, Any]:
-    require_storable(body)
     body = named_scope(body, names, session)
     return access.key_dict(
         access.set_scope(

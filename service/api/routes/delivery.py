@@ -22,7 +22,6 @@ from service.api.schemas import (
     OutboxMessage,
     SubscriptionList,
     SubscriptionPublic,
-    require_storable,
 )
 from service.delivery import outbox as ob
 from service.delivery import subscriptions as subs
@@ -64,7 +63,6 @@ def create_subscription(
     caller: AdminDep,
     names: NamesDep,
 ) -> dict[str, Any]:
-    require_storable(body)
     body = named_scope(body, names, session)
     with _invalid_body():
         row = subs.create(session, body, actor=caller.id, allow=settings.delivery.webhook_allow)
@@ -111,7 +109,6 @@ def patch_subscription(
     caller: AdminDep,
     names: NamesDep,
 ) -> dict[str, Any]:
-    require_storable(body)
     body = named_scope(body, names, session)
     with _invalid_body():
         row = subs.update(session, _get(session, subscription_id), body, actor=caller.id)

@@ -75,14 +75,8 @@ class SeriesQuery:
 
     def query(self) -> tr.TrendQuery:
         """What ``trend_report`` and ``forecast_report`` are of (a request with a window)."""
-        since, until = self.window
         return tr.TrendQuery(
-            flt=self.flt,
-            since=since,
-            until=until,
-            bucket=self.bucket,
-            aspect=self.aspect,
-            phrase=self.phrase,
+            self.flt, *self.window, bucket=self.bucket, aspect=self.aspect, phrase=self.phrase
         )
 
 
