@@ -1,6 +1,6 @@
 """Throughput of the scoring pipeline against a plain baseline, on the same items, one run.
 
-    python benchmarks/score_throughput.py [--items 2000] [--threads 2]
+    python benchmarks/score_throughput.py [--items 2000] [--threads 2] [--source demo|reviews]
 
 pipeline       Radar's ScoringPipeline as configured (the int8 ONNX encoder when built): one
                encoder pass, sentiment + zero-shot aspects (with per-aspect sentiment) + embedding
@@ -11,7 +11,10 @@ no_aspects     the same int8 pipeline with the aspect tagger switched off: what 
                tagger (rules + relevance model + aspect sentiment) costs is
                ``aspect_tagger_cost = 1 - pipeline rate / no_aspects rate``
 
-Items are review-length texts from the demo generator (English and Chinese). Prints JSON.
+Items are review-length texts from the demo generator (English and Chinese), or with
+``--source reviews`` whole real reviews read from ``../shared/data``: SemEval-2016 restaurant and
+laptop reviews (their sentences joined) and Chinese ASAP reviews, alternating while both last,
+about 380 characters each, where the encoder's cost dominates. Prints JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +29,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def real_reviews(n: int) -> list[str]:
+    """Up to ``n`` whole reviews, English and Chinese alternating, read from the shared data."""
+    import csv
+    import xml.etree.ElementTree as ET
+    from itertools import zip_longest
+
+    from training.data import data_dir
+
+    data = data_dir()
+    english = [
+        " ".join(s.findtext("text") or "" for s in review.iter("sentence")).strip()
+        for path in sorted(data.glob("semeval2016_absa/ABSA16_*.xml"))
+        for review in ET.parse(path).getroot().iter("Review")
+    ]
+    csv.field_size_limit(10**9)
+    chinese = []
+    for split in ("train", "dev", "test"):
+        path = data / "asap_samples" / f"{split}_sample.csv"
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            chinese += [(r.get("reviewbody") or "").strip() for r in csv.DictReader(fh)]
+    mixed = [t for pair in zip_longest(english, chinese) for t in pair if t]
+    return mixed[:n]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=2000)
@@ -35,6 +62,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--pipeline", default=None, help="Pipeline name in models/manifest.yaml (default: scorer)."
+    )
+    ap.add_argument(
+        "--source",
+        choices=["demo", "reviews"],
+        default="demo",
+        help="demo: generated short items; reviews: whole real reviews from ../shared/data.",
     )
     args = ap.parse_args()
 
@@ -48,8 +81,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    gen = DemoGenerator(DemoConfig(per_week=max(args.items // 26 + 1, 1), seed=11))
-    texts = [row["text"] for row, _ in gen.items()][: args.items]
+    if args.source == "reviews":
+        texts = real_reviews(args.items)
+    else:
+        gen = DemoGenerator(DemoConfig(per_week=max(args.items // 26 + 1, 1), seed=11))
+        texts = [row["text"] for row, _ in gen.items()][: args.items]
     langs = LanguageDetector().detect_many(texts)
 
     from service.nlp.pipeline import ScoringPipeline

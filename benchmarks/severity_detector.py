@@ -1,6 +1,7 @@
 """Precision and recall of the severe-complaint (health and safety harm) detector on real texts.
 
     python benchmarks/severity_detector.py [--split test|dev|all] [--taxonomy configs/taxonomy.yaml]
+                                           [--gates -0.8,-0.6,-0.4,-0.2,0]
 
 The texts are the hand-labeled rows of ``benchmarks/severity/labels.csv`` (references into
 ``../shared/data``, never the texts; how they were chosen and labeled:
@@ -11,7 +12,9 @@ negation (``service/nlp/rules.py``). ``dev`` rows may be read while writing rule
 rows are the report. Beside it, for comparison, what the previous detector did on the same
 rows: the zero-shot ``health_safety`` tag with confidence ≥ 0.8 and sentiment ≤ −0.8 (the
 shipped rule's thresholds). Prints JSON: precision, recall, F1 and the counts (false
-positives and false negatives by language), with Wilson 95% intervals.
+positives and false negatives by language), with Wilson 95% intervals; and what the
+``severe_complaint`` rule would alert on the real texts at each sentiment gate of ``--gates``
+(its ``max_sentiment_score``, a product choice between missed harm and false L1 alerts).
 """
 
 from __future__ import annotations
@@ -120,6 +123,12 @@ def main() -> None:
         "--no-baseline", action="store_true", help="Skip the previous zero-shot detector."
     )
     ap.add_argument(
+        "--gates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[-0.8, -0.6, -0.4, -0.2, 0.0],
+        help="Sentiment gates (max_sentiment_score) to report the alert rule at.",
+    )
+    ap.add_argument(
         "--show-errors",
         action="store_true",
         help="Print the wrong rows' references (dev only: never read test errors to fix rules).",
@@ -188,21 +197,32 @@ def main() -> None:
     rt = Runtime(st)
     pipe = rt.registry.pipeline(st.scorer)
 
-    def alerted(ts: list[str], ls: list[str]) -> list[bool]:
-        out = []
-        for sc in pipe.score(ts, ls):
-            out.append(
-                any(
-                    a.aspect in rule.aspects
-                    and a.sentiment_score <= rule.max_sentiment_score
-                    and a.confidence >= rule.min_confidence
+    def severest(ts: list[str], ls: list[str]) -> list[float | None]:
+        """Per text, the lowest sentiment score of a tag of the rule's aspects that passes its
+        confidence gate (None: no such tag)."""
+        return [
+            min(
+                (
+                    a.sentiment_score
                     for a in sc.score.aspects
-                )
+                    if a.aspect in rule.aspects and a.confidence >= rule.min_confidence
+                ),
+                default=None,
             )
-        return out
+            for sc in pipe.score(ts, ls)
+        ]
 
-    out["real_texts_through_the_alert_rule"] = report(alerted(texts, langs), gold, langs)
-    out["demo_items_through_the_alert_rule"] = report(alerted(d_texts, d_langs), d_gold, d_langs)
+    def alerted(scores: list[float | None], gate: float) -> list[bool]:
+        return [s is not None and s <= gate for s in scores]
+
+    real, demo = severest(texts, langs), severest(d_texts, d_langs)
+    gate = rule.max_sentiment_score
+    out["real_texts_through_the_alert_rule"] = report(alerted(real, gate), gold, langs)
+    out["demo_items_through_the_alert_rule"] = report(alerted(demo, gate), d_gold, d_langs)
+    # the rule's sentiment gate is a product choice: what each setting would alert
+    out["real_texts_by_sentiment_gate"] = {
+        f"{g:+.1f}": report(alerted(real, g), gold, langs) for g in args.gates
+    }
     out["alert_rule"] = {
         "name": rule.name,
         "aspects": rule.aspects,
