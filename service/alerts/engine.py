@@ -67,7 +67,9 @@ class AlertEngine:
                 )
                 continue
             try:
-                findings += evaluator_for(rule)(ctx, rule)
+                found = evaluator_for(rule)(ctx, rule)
+                findings += found
+                ctx.found += found
             except Exception as exc:  # noqa: BLE001 - one failing rule never stops the others
                 session.rollback()  # evaluation writes nothing; a failed statement must not poison the next rule
                 if isinstance(exc, UnknownDimension):

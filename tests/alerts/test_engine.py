@@ -309,6 +309,22 @@ def test_a_phrase_and_its_aspect_rising_together_are_one_alert(store):
     assert "too spicy" in phrases and f.title.count("rising") == 1, f.details
 
 
+def test_a_cell_shift_and_its_brand_wide_echo_in_one_run_are_one_alert(store):
+    surge = {"name": "surge", "type": "negative_surge", "brands": ["ours"], "history": 12}
+    both = {"rules": [*RULES["rules"], surge]}
+    alone = {"rules": [surge]}
+    as_of = START + timedelta(weeks=SHIFT_WEEK + 3)
+    with store.sessions() as s:
+        echo, _ = _engine(store, alone).evaluate(s, as_of)  # the brand-wide rise is there
+        findings, _ = _engine(store, both).evaluate(s, as_of)
+        report = _engine(store, both).run(s, as_of)
+    assert [(f.type, f.aspect) for f in echo] == [("negative_surge", "taste")]
+    assert [(f.type, f.aspect, f.segment) for f in findings] == [
+        ("preference_shift", "taste", {"region": "East", "age_group": "18-24"})
+    ]
+    assert len(report.raised) == 1
+
+
 def test_a_gap_to_a_competitor_opening_is_a_competitor_gap_alert(db_url, make_runtime):
     rng = random.Random(3)
     rows, n = [], 0

@@ -16,7 +16,7 @@ model in ``service.alerts.rules`` and a module here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -40,6 +40,9 @@ class Context:
     aspects: list[str]
     our_brand: str
     competitors: object | None = None
+    found: list = field(
+        default_factory=list
+    )  # the findings of the rules evaluated before, this run
 
     def brands(self, rule, flt: FeedbackFilter) -> list[str]:
         """The rule's brands (``ours`` is our brand), else every brand with items under ``flt``."""

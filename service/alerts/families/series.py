@@ -345,7 +345,7 @@ def evaluate(ctx: Context, rule) -> list[Finding]:
         f
         for f in found
         if not _part_of_open_incident(session, f, f.scope)
-        and not _explained_by_open_cells(session, f, f.scope, bar)
+        and not _explained_by_cells(session, f, f.scope, bar, ctx.found)
     ]
 
 
@@ -377,34 +377,48 @@ def _part_of_open_incident(session: Session, f: Finding, flt: FeedbackFilter) ->
     return False
 
 
-def _explained_by_open_cells(
-    session: Session, f: Finding, flt: FeedbackFilter, alpha: float
+def _explained_by_cells(
+    session: Session, f: Finding, flt: FeedbackFilter, alpha: float, found: list[Finding]
 ) -> bool:
-    """Whether a brand-wide rise is open cell alerts' rise seen from above: without the items of
-    the cells of the brand's open ``preference_shift`` alerts on the same aspect, since their
-    onsets, ``f`` would not have been a finding: its remaining count is not significant at
-    ``alpha``, the rule's own bar for one discovery among every series it tested. A taste shift
-    in East × 18-24 lifts the brand's taste complaints too; that is the same incident, already
-    with someone."""
+    """Whether a brand-wide rise is cell shifts' rise seen from above: the brand's open
+    ``preference_shift`` alerts and this run's ``preference_shift`` findings (``found``) on the
+    same aspect. Without the items of those cells since their onsets (or ``f``'s, where that is
+    earlier: the onsets are estimated apart), ``f`` would not have been a finding: its remaining count is not significant at ``alpha``, the rule's own bar for one
+    discovery among every series it tested. A taste shift in East × 18-24 lifts the brand's
+    taste complaints too; that is the same incident, with someone already or from this run."""
     if f.segment or not f.aspect:
         return False
+    cells = [
+        (
+            json.loads(row.segment or "{}"),
+            row.onset,
+            json.loads(row.details or "{}").get("aspects") or [row.aspect],
+        )
+        for row in alerts_repo.unresolved(
+            session, rule="", brand=f.brand, types=("preference_shift",)
+        )
+    ] + [
+        (g.segment, g.onset, g.details.get("aspects") or [g.aspect])
+        for g in found
+        if g.type == "preference_shift" and g.brand == f.brand
+    ]
     items: set[int] = set()
-    for row in alerts_repo.unresolved(session, rule="", brand=f.brand, types=("preference_shift",)):
-        aspects = json.loads(row.details or "{}").get("aspects") or [row.aspect]
-        if f.aspect not in aspects or row.onset is None:
+    for cell, onset, aspects in cells:
+        if f.aspect not in aspects or onset is None:
             continue
-        cell = json.loads(row.segment or "{}")
-        # every item of the cell since its onset: the brand-wide finding may be a tracked
-        # phrase's matches, which the cell's aspect tags do not list one for one
+        # every item of the cell since its onset, or since the brand-wide one where that was
+        # found earlier (the two onsets are estimated apart): the brand-wide finding may be a
+        # tracked phrase's matches, which the cell's aspect tags do not list one for one
+        since = min(onset, f.onset) if f.onset is not None else onset
         items |= set(
             session.scalars(
-                replace(segment_filter(flt, cell), since=row.onset).apply(
+                replace(segment_filter(flt, cell), since=since).apply(
                     select(FeedbackRow.id).select_from(FeedbackRow)
                 )
             )
         )
     if items and explained_by(f, items, alpha):
-        log.info("%s is the open cell alerts' rise seen brand-wide", f.title)
+        log.info("%s is the rise of shifted cells seen brand-wide", f.title)
         return True
     return False
 
