@@ -592,7 +592,8 @@ class CachedScorer:
     def save(self) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_suffix(".tmp")
+        # one temporary file per process: two benchmarks sharing the cache never write one file
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             pickle.dump({"version": self.version, "scores": self.cache}, fh)
         tmp.replace(self.path)
