@@ -112,7 +112,12 @@ class Names:
         subscription's), each value resolved as a filter's is; an unset list (None) stays unset.
         A region is checked against the stored ones once the store holds any: before the first
         item arrives, a key or a subscription may name a region as its data will carry it."""
-        one = {"brands": self.brand, "aspects": self.aspect, "regions": self._scope_region}
+
+        def region(session: Session | None, value: str) -> str:
+            return self.region(session, value) if regions_stored else value
+
+        regions_stored = "regions" in lists and self._any_region(session)  # looked up once
+        one = {"brands": self.brand, "aspects": self.aspect, "regions": region}
         return {
             field: None if values is None else list(_unique(one[field](session, v) for v in values))
             for field, values in lists.items()
@@ -128,12 +133,17 @@ class Names:
         }
         return body.model_copy(update=self.scope(session, **lists))
 
-    def _scope_region(self, session: Session | None, value: str) -> str:
-        if not self._distinct(session, FeedbackRow.region):
-            return value
-        return self.region(session, value)
-
     # --- the store ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _any_region(session: Session | None) -> bool:
+        """Whether any stored item carries a region."""
+        if session is None:
+            return False
+        has = select(FeedbackRow.id).where(
+            FeedbackRow.region.is_not(None), FeedbackRow.region != ""
+        )
+        return session.scalar(has.limit(1)) is not None
 
     @staticmethod
     def _stored(session: Session | None, column, value: str) -> str | None:
