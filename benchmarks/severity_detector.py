@@ -1,6 +1,7 @@
 """Precision and recall of the severe-complaint (health and safety harm) detector on real texts.
 
-    python benchmarks/severity_detector.py [--split test|dev|all] [--taxonomy configs/taxonomy.yaml]
+    python benchmarks/severity_detector.py [--split heldout|test|dev|development|all]
+                                           [--taxonomy configs/taxonomy.yaml]
                                            [--gates -0.8,-0.6,-0.4,-0.2,0]
 
 The texts are the hand-labeled rows of ``benchmarks/severity/labels.csv`` (references into
@@ -8,8 +9,11 @@ The texts are the hand-labeled rows of ``benchmarks/severity/labels.csv`` (refer
 ``benchmarks/severity/README.md``), plus the demo generator's items, whose generator records
 which items were written as health complaints. The detector is what the ``severe_complaint``
 rule rests on: the ``kind: severity`` aspects of the taxonomy, tagged by their rules with
-negation (``service/nlp/rules.py``). ``dev`` rows may be read while writing rules; ``test``
-rows are the report. Beside it, for comparison, what the previous detector did on the same
+negation (``service/nlp/rules.py``). ``dev`` rows may be read while writing rules. ``test``
+rows were the report until 2026-12-07, when they were read once and their errors studied; since
+then ``dev`` and ``test`` together are the ``development`` rows the rules are written on, and
+the ``heldout`` rows (labeled that day by a reader who never saw the detector, its rules or its
+output) are the report, read once. Beside it, for comparison, what the previous detector did on the same
 rows: the zero-shot ``health_safety`` tag with confidence ≥ 0.8 and sentiment ≤ −0.8 (the
 shipped rule's thresholds). Prints JSON: precision, recall, F1 and the counts (false
 positives and false negatives by language), with Wilson 95% intervals; and what the
@@ -114,7 +118,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--split", default="test", choices=["test", "dev", "all"])
+    ap.add_argument(
+        "--split", default="heldout", choices=["heldout", "test", "dev", "development", "all"]
+    )
     ap.add_argument("--taxonomy", type=Path, default=ROOT / "configs" / "taxonomy.yaml")
     ap.add_argument(
         "--demo-items", type=int, default=3000, help="Demo generator items scored as well."
@@ -131,7 +137,8 @@ def main() -> None:
     ap.add_argument(
         "--show-errors",
         action="store_true",
-        help="Print the wrong rows' references (dev only: never read test errors to fix rules).",
+        help="Print the wrong rows' references (development rows only: never read the held-out "
+        "errors to fix rules).",
     )
     args = ap.parse_args()
 
@@ -144,7 +151,8 @@ def main() -> None:
     rules = compile_taxonomy_rules(taxonomy)
     data = data_dir()
     with open(LABELS, encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if args.split == "all" or r["split"] == args.split]
+        wanted = {"development": {"dev", "test"}, "all": None}.get(args.split, {args.split})
+        rows = [r for r in csv.DictReader(fh) if wanted is None or r["split"] in wanted]
     texts = [resolve(data, r["ref_file"], r["ref"]) for r in rows]
     langs = [r["language"] for r in rows]
     gold = [r["label"] == "1" for r in rows]
@@ -166,7 +174,7 @@ def main() -> None:
     out["real_texts_without_borderline"] = report(
         [pred[i] for i in clear], [gold[i] for i in clear], [langs[i] for i in clear]
     )
-    if args.show_errors and args.split == "dev":
+    if args.show_errors and args.split in ("dev", "test", "development"):
         out["dev_errors"] = [
             {"ref_file": r["ref_file"], "ref": r["ref"], "label": r["label"]}
             for r, p, g in zip(rows, pred, gold)

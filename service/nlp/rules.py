@@ -45,9 +45,12 @@ NEGATORS = {
         r"\w+n't|dont|didnt|doesnt|wasnt|isnt|wont|cant|couldnt|havent|hasnt|wouldnt|"
         r"if|hope|afraid|worried|unless)\b"
     ),
-    # negations and the hedges that report no harm ("以为漏电": thought it was leaking)
+    # negations and the hedges that report no harm ("以为漏电": thought it was leaking; "差点
+    # 摔倒": almost fell; "万一过敏": in case of an allergy; "消费者…", "女子…": a news item
+    # about a stranger)
     "cjk": re.compile(
-        r"没有|没|不(?![过错久仅少停断但管同光单])|无(?!论)|未|别(?!人)|非(?!常)|並未|并未|從未|从未|绝不|以为|担心|怕|会不会|据说|听说"
+        r"没有|没|不(?![过错久仅少停断但管同光单慎])|无(?!论)|未|别(?!人)|非(?!常)|並未|并未|從未|从未|绝不|以为|担心|怕|会不会|据说|听说"
+        r"|差点|差一点|险些|万一|消费者|女子|男子|网友"
     ),
 }
 CJK_WINDOW_FACTOR = 2  # a CJK window counts characters: two per word

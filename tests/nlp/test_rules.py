@@ -114,6 +114,9 @@ HARM = {
         "there was a cockroach in the soup",
         "it was past its expiry date and moldy",
         "the charger caught fire",
+        "there was a long hair on my plate",
+        "the cable sparked and shocked my wife",
+        "it gets hot enough to burn my legs",
     ],
     "zh": [
         "面里吃出一根头发",
@@ -125,6 +128,10 @@ HARM = {
         "打开发现已经发霉了",
         "充电器冒烟了",
         "不过吃完肚子疼",
+        "孩子不慎摔倒，磕破了头",
+        "充电器烧坏了，插头都烧黑了",
+        "收到一箱苹果，烂了三个",
+        "用了以后头皮长痘，还红肿",
     ],
 }
 # and the near misses they must let pass: the same words, no harm
@@ -140,6 +147,8 @@ NEAR_MISSES = {
         "didn't get sick, but it was bland",
         "too much sugar, not healthy",
         "the portion is tiny",
+        "I am allergic to nuts and the waiter knew the menu well",
+        "hospital-type food at a steakhouse price",
     ],
     "zh": [
         "太咸了，吃不下去",
@@ -152,6 +161,12 @@ NEAR_MISSES = {
         "吃了也没拉肚子，就是不好吃",
         "毛巾上有头发，卫生一般",
         "手机坏了",
+        "浴室地滑，好几次差点摔倒",
+        "万一过敏了怎么办",
+        "新闻说消费者喝出活虫",
+        "房间蚊子多，被咬了一脸包",
+        "屏幕里有异物，不是坏点",
+        "祛痘效果一般",
     ],
 }
 
