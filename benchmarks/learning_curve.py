@@ -126,6 +126,22 @@ def main() -> None:
     ap.add_argument("--budgets", default="25,50,100,200,500")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="Seeds first-seed .. first-seed+seeds-1 (the queue was tuned on seeds 0-2).",
+    )
+    ap.add_argument(
+        "--queue-weights",
+        default=None,
+        help="JSON overriding some of the queue's signal weights, e.g. '{\"typicality\": 1}'.",
+    )
+    ap.add_argument(
+        "--no-cover",
+        action="store_true",
+        help="The queue by score and diversity alone (no clusters): the previous queue.",
+    )
+    ap.add_argument(
         "--iterations",
         type=int,
         default=250,
@@ -140,7 +156,7 @@ def main() -> None:
     from service.nlp.relevance import RelevanceModel
     from service.nlp.tagger import AspectTagger, definition_fingerprint
     from service.teach.features import from_embeddings
-    from service.teach.queue import Candidates, choose
+    from service.teach.queue import WEIGHTS, Candidates, choose
     from service.teach.train import (
         Recipe,
         TeamLabels,
@@ -158,10 +174,12 @@ def main() -> None:
     base = reg.sentiment_head(spec.sentiment)
     served = reg.relevance_model(spec.relevance)
     budgets = [int(b) for b in args.budgets.split(",")]
+    weights = {**WEIGHTS, **json.loads(args.queue_weights or "{}")}
     out = {
+        "queue": {"weights": weights, "cover": not args.no_cover},
         "encoder": f"{spec.encoder} ({encoder.runtime})",
         "budgets": budgets,
-        "seeds": args.seeds,
+        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
         "sets": {},
     }
     sets_cache = None
@@ -242,7 +260,7 @@ def main() -> None:
             "tagging_s_per_1000": round(1000 * featurize_s / n, 2),
             "runs": [],
         }
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             rng = np.random.default_rng(100 + seed)
             perm = rng.permutation(n)
             cut = int(0.6 * n)
@@ -314,6 +332,8 @@ def main() -> None:
                             k=k,
                             label_counts=counts,
                             labeled_emb=F.text[picked] if picked else None,
+                            weights=weights,
+                            cover=not args.no_cover,
                         )
                         picked.extend(int(rest[i]) for i, _, _ in chosen)
                         model, _ = fit_team(base, F.take(picked), labels_all.take(picked))

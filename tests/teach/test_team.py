@@ -283,6 +283,34 @@ def test_the_queue_asks_uncertain_items_first_and_aspects_without_labels():
     ][:2] == [0, 1]
 
 
+def test_the_queue_covers_unlabeled_regions_before_uncertain_copies():
+    rng = np.random.default_rng(3)
+    d = 16
+    centres = np.eye(d)[:3]
+    sizes = (30, 20, 10)
+    emb = np.vstack(
+        [c + 0.05 * rng.standard_normal((m, d)) for c, m in zip(centres, sizes, strict=True)]
+    ).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    group = np.repeat([0, 1, 2], sizes)
+    sentiment = np.tile([0.9, 0.05, 0.05], (len(emb), 1))
+    # the small group is the uncertain one, about an aspect nobody has labeled
+    sentiment[group == 2] = [0.34, 0.33, 0.33]
+    aspects = np.where(group == 2, 0.4, 0.0)[:, None]
+    c = Candidates(emb, sentiment, aspects, np.array([0.4]))
+    picked = [i for i, _, _ in choose(c, k=3, label_counts=np.zeros(1))]
+    # one item of each region, the largest region first; by score alone the small region's
+    # uncertain items come first
+    assert [int(group[i]) for i in picked] == [0, 1, 2]
+    by_score = [i for i, _, _ in choose(c, k=3, label_counts=np.zeros(1), cover=False)]
+    assert int(group[by_score[0]]) == 2
+    # a region the team has labeled already waits for the others
+    labeled = centres[:1] + 0.01
+    labeled /= np.linalg.norm(labeled, axis=1, keepdims=True)
+    picked = [i for i, _, _ in choose(c, k=2, label_counts=np.zeros(1), labeled_emb=labeled)]
+    assert [int(group[i]) for i in picked] == [1, 2]
+
+
 def test_queue_and_training_job_through_the_api(team_store):
     rt, ids, _, _ = team_store
     client = TestClient(create_app(rt.settings, runtime=rt))
