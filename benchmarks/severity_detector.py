@@ -13,8 +13,8 @@ negation (``service/nlp/rules.py``). ``dev`` rows may be read while writing rule
 rows were the report until 2026-12-07, when they were read once and their errors studied; since
 then ``dev`` and ``test`` together are the ``development`` rows the rules are written on, and
 the ``heldout`` rows (labeled that day by a reader who never saw the detector, its rules or its
-output) are the report, read once. Beside it, for comparison, what the previous detector did on the same
-rows: the zero-shot ``health_safety`` tag with confidence ≥ 0.8 and sentiment ≤ −0.8 (the
+output) are the report, read once. Beside it, for comparison, what the previous detector did on
+the same rows: the zero-shot ``health_safety`` tag with confidence ≥ 0.8 and sentiment ≤ −0.8 (the
 shipped rule's thresholds). Prints JSON: precision, recall, F1 and the counts (false
 positives and false negatives by language), with Wilson 95% intervals; and what the
 ``severe_complaint`` rule would alert on the real texts at each sentiment gate of ``--gates``

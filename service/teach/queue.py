@@ -80,7 +80,9 @@ def typicality(
 
 def clusters(x: np.ndarray, k: int, *, seed: int = 0, iters: int = 12) -> np.ndarray:
     """Spherical k-means of the L2-normalised rows of ``x`` into ``k`` clusters (k-means++
-    start, seeded): the cluster of each row."""
+    start, seeded): the cluster of each row. Not scikit-learn's ``KMeans`` (which the themes
+    use): its greedy k-means++ start made a queue page over 3,000 candidates and 2,000 labeled
+    items take 9 s instead of 1.5 s."""
     n = len(x)
     k = max(1, min(k, n))
     if k == n:

@@ -40,9 +40,8 @@ class Context:
     aspects: list[str]
     our_brand: str
     competitors: object | None = None
-    found: list = field(
-        default_factory=list
-    )  # the findings of the rules evaluated before, this run
+    # the findings of the rules evaluated before this one, this run
+    found: list = field(default_factory=list)
 
     def brands(self, rule, flt: FeedbackFilter) -> list[str]:
         """The rule's brands (``ours`` is our brand), else every brand with items under ``flt``."""

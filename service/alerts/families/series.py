@@ -383,8 +383,9 @@ def _explained_by_cells(
     """Whether a brand-wide rise is cell shifts' rise seen from above: the brand's open
     ``preference_shift`` alerts and this run's ``preference_shift`` findings (``found``) on the
     same aspect. Without the items of those cells since their onsets (or ``f``'s, where that is
-    earlier: the onsets are estimated apart), ``f`` would not have been a finding: its remaining count is not significant at ``alpha``, the rule's own bar for one
-    discovery among every series it tested. A taste shift in East × 18-24 lifts the brand's
+    earlier: the onsets are estimated apart), ``f`` would not have been a finding: its remaining
+    count is not significant at ``alpha``, the rule's own bar for one discovery among every
+    series it tested. A taste shift in East × 18-24 lifts the brand's
     taste complaints too; that is the same incident, with someone already or from this run."""
     if f.segment or not f.aspect:
         return False
