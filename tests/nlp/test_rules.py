@@ -185,3 +185,31 @@ def test_harm_detector_positives(harm, lang, text):
 @pytest.mark.parametrize("lang,text", _by_language(NEAR_MISSES))
 def test_harm_detector_near_misses(harm, lang, text):
     assert not harm(text, lang)
+
+
+@pytest.fixture(scope="module")
+def default_rules():
+    return compile_taxonomy_rules(Taxonomy.from_yaml(DEFAULT_CONFIG_DIR / "taxonomy.yaml"))
+
+
+# the default taxonomy's topic rules: in-person service is customer service, how food was cooked
+# is its taste; and the collisions each must not take (hand-written, not from any data set)
+TOPIC_RULES = [
+    ("en", "Our waiter was rude and never came back", "customer_service", True),
+    ("en", "We waited forty minutes and the staff ignored us", "customer_service", True),
+    ("en", "the service was painfully slow", "customer_service", True),
+    ("zh", "服务员态度很差，上菜也慢", "customer_service", True),
+    ("en", "they added a 15% service charge", "customer_service", False),
+    ("en", "the server kept crashing all night", "customer_service", False),
+    ("zh", "高速服务区里买的", "customer_service", False),
+    ("en", "The fish was overcooked and the bread stale", "taste", True),
+    ("en", "the food was mediocre at best", "taste", True),
+    ("zh", "菜太油腻了，鱼还有点腥", "taste", True),
+    ("en", "the food arrived in a box", "taste", False),
+    ("zh", "洗完头发还是很油腻", "taste", False),
+]
+
+
+@pytest.mark.parametrize("lang,text,aspect,tagged", TOPIC_RULES)
+def test_default_topic_rules(default_rules, lang, text, aspect, tagged):
+    assert bool(default_rules[aspect].match(text, lang)) is tagged
