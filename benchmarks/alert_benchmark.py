@@ -37,7 +37,10 @@ raised after its onset); alerts on the same cell and time under another aspect a
 recall by effect size and cell size within 3 periods (preference shifts) or 2 (surges), the
 delay, crisis recall, minutes from the 20th post to the alert and incidents per burst, L1 alerts
 that are neither a crisis nor a labeled harm, and false alerts per 26 weeks of a 16-cell brand
-and per 100 series-periods the rules tested.
+and per 100 series-periods the rules tested. A severe-complaint L1 on a background review is
+judged by ``benchmarks/severity/alert_pool_labels.csv`` (every pool sentence the harm rules tag,
+labeled by reading without the detector): a review that reports no harm is a false L1; one the
+file does not hold (after the rules change) is counted unjudged.
 
 The pool's sentences are scored once by the real pipeline and cached under the model cache
 (``alert-bench/``); each seed's result is appended to ``--out`` as it finishes, and a rerun
@@ -310,6 +313,17 @@ def load_severity(split: str = "dev") -> list[Sentence]:
                     )
                 )
     return out
+
+
+def load_background_harm_labels() -> dict[str, int]:
+    """Every pool sentence the shipped harm rules tag, labeled by reading (1: reports a harm;
+    ``severity/alert_pool_labels.csv``, the severity set's guideline, labeled without the
+    detector): what judges a severe-complaint L1 on a background review. ``{ref: label}``."""
+    path = Path(__file__).resolve().parent / "severity" / "alert_pool_labels.csv"
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return {f"{r['ref_file']}#{r['ref']}": int(r["label"]) for r in csv.DictReader(fh)}
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -962,7 +976,14 @@ def tagger_recall(pools: Pools, scorer: CachedScorer) -> dict:
 # --- the summary -------------------------------------------------------------------------------
 
 
-def summarise(results: list[dict], weeks: int = 26) -> dict:
+def summarise(
+    results: list[dict], weeks: int = 26, background: dict[str, int] | None = None
+) -> dict:
+    """The targets and the breakdowns over ``results`` (one per seed). A severe-complaint L1 on
+    a background review is judged by ``background`` (``{ref: label}``; default the labeled
+    pool texts) where it holds the review, and counted unjudged where it does not."""
+    background = load_background_harm_labels() if background is None else background
+
     def rate(rows):
         return {
             "n": len(rows),
@@ -971,7 +992,8 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
 
     pref, surge, gap, crisis = defaultdict(list), defaultdict(list), [], defaultdict(list)
     oracle = defaultdict(list)
-    false_alerts = echoes = l1_wrong = trend_alerts = seeds = unjudged = 0
+    false_alerts = echoes = l1_wrong = trend_alerts = seeds = 0
+    background_l1: Counter = Counter()  # L1 severe complaints on background reviews, by verdict
     delays = defaultdict(list)
     crisis_minutes, incidents = [], []
     for res in results:
@@ -1005,7 +1027,10 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
         false_alerts += res["counts"].get("false", 0)
         echoes += res["counts"].get("echo", 0)
         l1_wrong += res["l1_not_crisis_or_harm"]
-        unjudged += res["counts"].get("unjudged_severe", 0)
+        for a in res["alerts"]:
+            if a["verdict"] == "unjudged_severe":
+                label = background.get(a.get("ref"))
+                background_l1["unjudged" if label is None else "true" if label else "false"] += 1
         trend_alerts += sum(
             1 for a in res["alerts"] if a["verdict"] == "false" and a["type"] == "preference_shift"
         )
@@ -1016,6 +1041,9 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
         r for (posts, hours), rows in crisis.items() if posts >= 20 and hours <= 6 for r in rows
     ]
     brand_periods = seeds * 3  # three brands, 26 weeks each
+    # a background review that reports no harm is a false L1 and a false alert like any other
+    l1_wrong += background_l1["false"]
+    false_alerts += background_l1["false"]
     return {
         "seeds": seeds,
         "targets": {
@@ -1053,7 +1081,11 @@ def summarise(results: list[dict], weeks: int = 26) -> dict:
         "delay_periods": {k: dict(Counter(v)) for k, v in delays.items()},
         "false_alerts": false_alerts,
         "echo_alerts": echoes,
-        "severe_l1_on_unlabeled_background_texts": unjudged,
+        "severe_l1_on_background_reviews": {
+            "true_harm": background_l1["true"],
+            "no_harm": background_l1["false"],
+            "unjudged": background_l1["unjudged"],
+        },
         "false_by_rule": dict(sum((Counter(r["false_by_rule"]) for r in results), Counter())),
     }
 
