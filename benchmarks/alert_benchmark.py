@@ -1064,6 +1064,19 @@ def summarise(
             ),
             "l1_not_crisis_or_harm": l1_wrong,
         },
+        # the same without the severe-complaint rule (whose false L1s are the harm detector's
+        # precision, issue 17): what the series and crisis rules alone raise falsely
+        "false_alerts_per_26_weeks_of_a_16_cell_brand_series_and_crisis_rules": round(
+            (
+                false_alerts
+                - sum(r["false_by_rule"].get("severe_complaint", 0) for r in results)
+                - background_l1["false"]
+            )
+            / max(brand_periods, 1)
+            * 26
+            / weeks,
+            3,
+        ),
         "preference_shift_recall_by_multiplier_and_cell_size": {
             f"x{m} / {size} a week": {
                 **rate(rows),
