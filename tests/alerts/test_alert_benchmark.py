@@ -209,3 +209,34 @@ def test_a_small_run_of_the_alert_benchmark(ab, tmp_path, real_runtime_factory):
     # seasonal weeks, a slow trend, cross-posts and everything else: at most two false alerts a seed
     assert summary["false_alerts"] <= 2 * len(results), report
     assert summary["targets"]["l1_not_crisis_or_harm"] == 0, report
+
+
+def test_severe_complaints_on_background_reviews_are_judged_by_the_hand_labels(ab):
+    """An L1 on a background review is a true harm or a false L1 as its hand label says, and
+    unjudged only where no label holds its text; a false one counts against the L1 target and
+    the false alerts, never against the series rules."""
+
+    def severe(ref):
+        return {"verdict": "unjudged_severe", "type": "severe_complaint", "ref": ref}
+
+    result = {
+        "effects": [],
+        "per_effect": [],
+        "alerts": [severe("a#1"), severe("a#2"), severe("a#2"), severe("b#9")],
+        "counts": {"unjudged_severe": 4},
+        "false_by_rule": {},
+        "l1_not_crisis_or_harm": 0,
+    }
+    summary = ab.summarise([result], weeks=26, background={"a#1": 1, "a#2": 0})
+    assert summary["severe_l1_on_background_reviews"] == {
+        "true_harm": 1,
+        "no_harm": 2,
+        "unjudged": 1,
+    }
+    assert summary["targets"]["l1_not_crisis_or_harm"] == 2
+    assert summary["false_alerts"] == 2
+    assert summary["false_alerts_per_26_weeks_of_a_16_cell_brand_series_and_crisis_rules"] == 0
+    # the shipped labels file is read by default and holds only references and labels
+    labels = ab.load_background_harm_labels()
+    assert labels and set(labels.values()) == {0, 1}
+    assert all("#" in ref for ref in labels)
