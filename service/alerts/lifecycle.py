@@ -55,6 +55,14 @@ def apply(
         if as_of <= last.last_detected_at or all(getattr(last, k) == v for k, v in values.items()):
             report.unchanged.append(last.id)
             return
+        if f.onset is not None and last.onset is not None and f.onset > last.onset:
+            # the rise goes on, but the rule's window no longer reaches back to its onset: the
+            # later step the finding measures would describe the alert from inside its own rise
+            # (the "expected" rate inflated by the rise's first weeks, "since" a later date than
+            # the alert's onset). The alert keeps what it said from its onset; still detected.
+            last.last_detected_at = as_of
+            report.unchanged.append(last.id)
+            return
         for k, v in values.items():
             setattr(last, k, v)
         last.last_detected_at, last.updated_at = as_of, as_of

@@ -484,3 +484,24 @@ def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
     assert sum(len(r) for _, r in raised) == 1 + len(severe), (
         raised
     )  # nothing raised on the quiet days
+
+
+def test_an_ongoing_shift_keeps_its_onset_when_the_window_moves_past_it(store):
+    """Once the rule's window (``recent``: 2 weeks) no longer reaches the shift's onset, a later
+    run measures a later step inside the rise; the alert keeps its onset, its title's date and
+    the rate expected before the rise, and is still detected."""
+    rt = store
+    engine = _engine(rt)
+    onset = (START + timedelta(weeks=SHIFT_WEEK)).date().isoformat()
+    with rt.sessions() as s:
+        first = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 1))
+        late = engine.run(s, START + timedelta(weeks=SHIFT_WEEK + 3))  # onsets tried: 10 and 11
+    assert len(first.raised) == 1 and late.raised == [] and late.updated == [], late
+    assert late.unchanged == first.raised
+    with TestClient(create_app(runtime=rt)) as c:
+        (a,) = c.get("/v1/alerts").json()["alerts"]
+    assert a["onset"][:10] == onset and f"since {onset}" in a["title"], a["title"]
+    assert (
+        a["last_detected_at"][:10] == (START + timedelta(weeks=SHIFT_WEEK + 3)).date().isoformat()
+    )
+    assert a["observed"] > 2 * a["baseline"], a
