@@ -347,7 +347,9 @@ def test_models_page_trains_promotes_and_rolls_back(tprobe, teach_dashboard, bro
         expect(page.locator("#md-error")).to_contain_text("worse than the generic model")
         _expect_refused(admin, 409, "/promote")
         page.locator("#md-force").click()
-    expect(page.locator("#md-serving-model")).to_have_attribute("data-model", name)
+    # promoting loads the team model and fits its tagger (encodes the taxonomy) before it
+    # answers: seconds on a loaded 2-core machine, past the default 5 s wait
+    expect(page.locator("#md-serving-model")).to_have_attribute("data-model", name, timeout=30_000)
     serving = _api(dash, "GET", "/models", keys["admin"])["serving"]
     assert serving["model"] == name and serving["model_version"] != serving["generic_version"]
     assert page.locator(f"#md-table tr[data-model='{name}'] .badge.serving").count() == 1
@@ -362,7 +364,9 @@ def test_models_page_trains_promotes_and_rolls_back(tprobe, teach_dashboard, bro
     page.goto(f"{server.url}/dashboard/models")
     admin.ready()
     page.locator("#md-rollback").click()
-    expect(page.locator("#md-serving-model")).to_have_attribute("data-model", "generic")
+    expect(page.locator("#md-serving-model")).to_have_attribute(
+        "data-model", "generic", timeout=30_000
+    )
     assert _api(dash, "GET", "/models", keys["admin"])["serving"]["model"] == "generic"
     admin.clean()
     ctx.close()
