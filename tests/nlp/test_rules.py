@@ -95,11 +95,17 @@ def test_a_bad_pattern_is_named_with_its_aspect_and_language():
 
 
 @pytest.fixture(scope="module")
-def harm():
+def default_taxonomy():
+    """The shipped taxonomy and its compiled rules, read once for the module."""
     tax = Taxonomy.from_yaml(DEFAULT_CONFIG_DIR / "taxonomy.yaml")
+    return tax, compile_taxonomy_rules(tax)
+
+
+@pytest.fixture(scope="module")
+def harm(default_taxonomy):
+    tax, compiled = default_taxonomy
     severe = [a.id for a in tax.aspects if a.kind == "severity"]
     assert severe == ["health_safety"]
-    compiled = compile_taxonomy_rules(tax)
     return lambda text, lang: any(compiled[a].match(text, lang) for a in severe)
 
 
@@ -188,8 +194,8 @@ def test_harm_detector_near_misses(harm, lang, text):
 
 
 @pytest.fixture(scope="module")
-def default_rules():
-    return compile_taxonomy_rules(Taxonomy.from_yaml(DEFAULT_CONFIG_DIR / "taxonomy.yaml"))
+def default_rules(default_taxonomy):
+    return default_taxonomy[1]
 
 
 # the default taxonomy's topic rules: in-person service is customer service, how food was cooked
