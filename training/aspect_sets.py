@@ -34,6 +34,9 @@ class AspectSet:
     # sets whose sentences overlap this one's: never trained on when this one is reported
     family: str = ""
     meta: dict = field(default_factory=dict)
+    # (n, n_aspects): the gold polarity of each gold aspect (0 negative, 1 neutral, 2 positive),
+    # -1 where the aspect is not gold or its categories disagree (a conflict)
+    polarity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,19 +75,27 @@ def _to_set(
             return cats[cat]
         return by_entity.get(cat.split("#")[0]) if "#" in cat else None
 
-    texts, gold, unmapped = [], [], set()
+    texts, gold, polarity, unmapped = [], [], [], set()
     for text, labels in rows:
         if not text.strip():
             continue
         g = np.zeros(len(ids), dtype=bool)
-        for cat in labels:
+        said: dict[int, set[int]] = {}
+        for cat, pol in labels.items():
             aid = aspect_of(cat)
             if aid is None:
                 unmapped.add(cat)
                 continue
-            g[ids.index(aid)] = True
+            k = ids.index(aid)
+            g[k] = True
+            said.setdefault(k, set()).add(D.POLARITY.get(pol, -1))
+        pol_row = np.full(len(ids), -1, dtype=np.int8)
+        for k, values in said.items():
+            if len(values) == 1:
+                pol_row[k] = values.pop()
         texts.append(text)
         gold.append(g)
+        polarity.append(pol_row)
     if unmapped:
         raise ValueError(f"{name}: categories mapped to no aspect: {sorted(unmapped)}")
     return AspectSet(
@@ -95,6 +106,7 @@ def _to_set(
         np.array(gold),
         family=family,
         meta={"taxonomy": taxonomy_name},
+        polarity=np.array(polarity),
     )
 
 

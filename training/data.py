@@ -228,6 +228,8 @@ def semeval16_categories(path: Path) -> list[tuple[str, dict[str, str]]]:
 
 
 ASAP_NOT_MENTIONED = "-2"
+# an aspect label's polarity as a class index (the sentiment head's order); "conflict": none
+POLARITY = {"negative": 0, "neutral": 1, "positive": 2}
 
 
 def asap_categories(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, dict[str, str]]]:

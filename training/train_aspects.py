@@ -41,7 +41,7 @@ from training import data as D
 from training.manifest import model_registry, update_artifact
 from training.metrics import table
 
-POLARITY = {"negative": 0, "neutral": 1, "positive": 2}
+POLARITY = D.POLARITY
 MAPPING_FILE = REPO_ROOT / "configs" / "aspect_mapping.yaml"
 
 Example = tuple[str, dict[str, str]]  # (sentence, {category: polarity})

@@ -35,7 +35,7 @@ MAMS_TO_TAXONOMY = {
     "staff": "customer_service",
     "price": "price_value",
 }
-POLARITY = {"negative": 0, "neutral": 1, "positive": 2}
+POLARITY = D.POLARITY
 NEUTRAL_ON_FOOD = ("product_quality", "quantity_size", "health_safety")
 
 

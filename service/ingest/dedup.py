@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -69,6 +69,22 @@ class Voice:
 
 
 @dataclass(frozen=True)
+class VoiceScope:
+    """The stored items that could be the same voice as one of a batch's (``same_voice``):
+    about one of ``brands``, and either by one of its known ``authors`` or, for a cross-post,
+    posted between ``since`` and ``until`` with the author unknown on one side (a stored item
+    of any author when ``any_author``: a batch item's own author is unknown). A superset that
+    the store can filter on before the policy decides: a text repeated by a thousand other
+    customers is not a candidate a thousand times over."""
+
+    brands: frozenset[str]
+    authors: frozenset[str]
+    since: datetime | None
+    until: datetime | None
+    any_author: bool
+
+
+@dataclass(frozen=True)
 class DuplicatePolicy:
     """When a later item is the same voice as an earlier one with the same (or near-identical:
     MinHash Jaccard ≥ ``threshold``) text, and so is linked ``duplicate_of`` it and counted once.
@@ -107,6 +123,21 @@ class DuplicatePolicy:
         return (
             abs((item.created_at - earlier.created_at).total_seconds()) / 3600
             <= self.cross_post_hours
+        )
+
+    def scope(self, voices: list[tuple[Voice, bool]]) -> VoiceScope | None:
+        """Which stored items could be the same voice as one of ``voices`` (each with whether
+        its text is long enough to cross-post); None: none could (linking is off)."""
+        if not self.link or not voices:
+            return None
+        long_times = [v.created_at for v, long_text in voices if long_text]
+        hours = timedelta(hours=self.cross_post_hours)
+        return VoiceScope(
+            brands=frozenset(v.brand for v, _ in voices),
+            authors=frozenset(v.author_hash for v, _ in voices if v.author_hash),
+            since=min(long_times) - hours if long_times else None,
+            until=max(long_times) + hours if long_times else None,
+            any_author=any(not v.author_hash for v, long_text in voices if long_text),
         )
 
     def near_identical(self, mine: Fingerprint, theirs: dict[int, bytes]) -> set[int]:

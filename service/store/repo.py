@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement
 
 from service.domain import AspectScore, Feedback, Score
-from service.ingest.dedup import DuplicatePolicy, Voice
+from service.ingest.dedup import DuplicatePolicy, Voice, VoiceScope
 from service.ingest.prepare import PreparedItem
 from service.store import dirty
 from service.store.tables import AspectScoreRow, AttributeRow, BandRow, FeedbackRow, ScoreRow
@@ -225,6 +225,41 @@ def _select_in(session: Session, stmt: Select, col, values: Sequence) -> Iterabl
         yield from session.execute(stmt.where(col.in_(part)))
 
 
+# a batch's candidates are read through the items in its scope while there are at most this
+# many per batch item, and through its text and band keys beyond
+_SCOPE_READ_PER_ITEM = 8
+_VOICE_COLUMNS = (
+    FeedbackRow.id,
+    FeedbackRow.brand,
+    FeedbackRow.author_hash,
+    FeedbackRow.created_at,
+    FeedbackRow.source,
+    FeedbackRow.channel,
+)
+
+
+def _voices(session: Session, ids: Sequence[int]) -> dict[int, Voice]:
+    return {
+        i: Voice(b, a, c, src, ch)
+        for i, b, a, c, src, ch in _select_in(session, select(*_VOICE_COLUMNS), FeedbackRow.id, ids)
+    }
+
+
+def _in_scope(scope: VoiceScope) -> ColumnElement[bool]:
+    """The stored items ``scope`` admits as candidates (``service/ingest/dedup.py``); of a
+    batch with more authors than an ``IN`` list should hold, any author of its brands."""
+    brand = FeedbackRow.brand.in_(sorted(scope.brands))
+    if len(scope.authors) > _IN_CHUNK * 4:
+        return brand
+    same_author = FeedbackRow.author_hash.in_(sorted(scope.authors))
+    if scope.since is not None:
+        window = FeedbackRow.created_at.between(scope.since, scope.until)
+        if not scope.any_author:
+            window = and_(window, FeedbackRow.author_hash.is_(None))
+        same_author = or_(same_author, window)
+    return and_(brand, same_author)
+
+
 def _canonicals(
     session: Session,
     items: Sequence[PreparedItem],
@@ -233,27 +268,58 @@ def _canonicals(
 ) -> list[int | None]:
     """Per item, the earliest stored item it duplicates under ``policy`` (None: its own voice).
     Candidates are the same duplicate key (any length: the same author may repeat a short text)
-    and, for texts long enough to fingerprint, a near-identical MinHash signature. The store
-    finds the candidates; what makes one a duplicate is ``service/ingest/dedup.py``'s."""
+    and, for texts long enough to fingerprint, a near-identical MinHash signature, among the
+    stored items that could be the same voice as one of the batch's (``policy.scope``: the
+    same brand, and the same author or a cross-post's time window). The store finds the
+    candidates; what makes one a duplicate is ``service/ingest/dedup.py``'s."""
     if not policy.link or not items:
         return [None] * len(items)
-    hashes = list({p.text_hash for p in items})
+    own_ids = [id_by_key[p.key] for p in items]
+    mine = _voices(session, own_ids)
+    scope = policy.scope(
+        [(mine[i], p.fingerprint is not None) for i, p in zip(own_ids, items) if i in mine]
+    )
+    if scope is None:
+        return [None] * len(items)
+    hashes = {p.text_hash for p in items}
+    bands = {b for p in items if p.fingerprint for b in p.fingerprint.bands}
     by_hash: dict[str, list[int]] = {}
-    for h, i in _select_in(
-        session, select(FeedbackRow.text_hash, FeedbackRow.id), FeedbackRow.text_hash, hashes
-    ):
-        by_hash.setdefault(h, []).append(i)
-    bands = list({b for p in items if p.fingerprint for b in p.fingerprint.bands})
     by_band: dict[int, list[int]] = {}
-    for b, i in _select_in(session, select(BandRow.band, BandRow.feedback_id), BandRow.band, bands):
-        by_band.setdefault(b, []).append(i)
+    # the items in scope, when they are few: their keys are read and matched here (a text the
+    # store holds thousands of times, each under all 32 band keys, is not read each time)
+    bound = _SCOPE_READ_PER_ITEM * len(items)
+    in_scope = list(
+        session.scalars(select(FeedbackRow.id).where(_in_scope(scope)).limit(bound + 1))
+    )
+    if len(in_scope) <= bound:
+        for i, h in _select_in(
+            session, select(FeedbackRow.id, FeedbackRow.text_hash), FeedbackRow.id, in_scope
+        ):
+            if h in hashes:
+                by_hash.setdefault(h, []).append(i)
+        for b, i in _select_in(
+            session, select(BandRow.band, BandRow.feedback_id), BandRow.feedback_id, in_scope
+        ):
+            if b in bands:
+                by_band.setdefault(b, []).append(i)
+    else:  # by key, in any scope: the policy decides
+        for h, i in _select_in(
+            session,
+            select(FeedbackRow.text_hash, FeedbackRow.id),
+            FeedbackRow.text_hash,
+            list(hashes),
+        ):
+            by_hash.setdefault(h, []).append(i)
+        for b, i in _select_in(
+            session, select(BandRow.band, BandRow.feedback_id), BandRow.band, list(bands)
+        ):
+            by_band.setdefault(b, []).append(i)
     sig_ids = list({i for ids in by_band.values() for i in ids})
     sigs: dict[int, bytes] = dict(
         _select_in(session, select(FeedbackRow.id, FeedbackRow.minhash), FeedbackRow.id, sig_ids)
     )
     cands: list[tuple[int, list[int]]] = []
-    for p in items:
-        own = id_by_key[p.key]
+    for p, own in zip(items, own_ids):
         found = {i for i in by_hash.get(p.text_hash, []) if i < own}
         if p.fingerprint:
             # each candidate once (a copy shares all 32 bands)
@@ -265,22 +331,9 @@ def _canonicals(
             } - found
             found |= policy.near_identical(p.fingerprint, {i: sigs[i] for i in near})
         cands.append((own, sorted(found)))
-    wanted = list({i for own, found in cands if found for i in (own, *found)})
     voices = {
-        i: Voice(b, a, c, src, ch)
-        for i, b, a, c, src, ch in _select_in(
-            session,
-            select(
-                FeedbackRow.id,
-                FeedbackRow.brand,
-                FeedbackRow.author_hash,
-                FeedbackRow.created_at,
-                FeedbackRow.source,
-                FeedbackRow.channel,
-            ),
-            FeedbackRow.id,
-            wanted,
-        )
+        **mine,
+        **_voices(session, list({i for _, found in cands for i in found} - mine.keys())),
     }
     return [
         policy.earliest_same_voice(

@@ -193,6 +193,41 @@ def test_the_duplicate_policy(db_url, make_runtime, fake_scorer, case, first, se
         assert repo.count_feedback(s, flt=repo.FeedbackFilter()) == (1 if linked else 2)
 
 
+@pytest.mark.parametrize("read", ["through the scope", "through the keys"])
+def test_a_text_many_customers_repeat_links_only_its_own_voices(
+    db_url, make_runtime, fake_scorer, monkeypatch, read
+):
+    """The store reads a batch's candidates through the items that could be the same voice
+    (few: the same author or a cross-post's window) or, when those are many, through the text
+    and band keys: both give the same links."""
+    monkeypatch.setattr(repo, "_SCOPE_READ_PER_ITEM", 10**6 if read == "through the scope" else 0)
+    rt = make_runtime(db_url, fake_scorer)
+
+    def at(i, hours, **kw):
+        return _rec(i, text=LONG, created_at=(T0 + timedelta(hours=hours)).isoformat(), **kw)
+
+    first = _ingest(rt, [at(1, 0, author="ann", source="hotline")]).results[0].id
+    others = _ingest(rt, [at(10 + k, 1, author=f"cust-{k}") for k in range(30)])
+    bob_first = others.results[0].id  # cust-0
+    rep = _ingest(
+        rt,
+        [
+            at(100, 24 * 30, author="ann", source="jd"),  # the same customer a month later
+            _rec(
+                101,
+                text=LONG + "!!",
+                author="cust-0",
+                created_at=(T0 + timedelta(hours=3)).isoformat(),
+            ),
+            at(102, 4, author="zed"),  # one more customer
+            at(103, 2, source="weibo", channel="social"),  # a cross-post, author unknown
+            at(104, 5, author="ann", brand="noodleking"),  # the same customer, another brand
+        ],
+    )
+    assert [r.duplicate_of for r in rep.results] == [first, bob_first, None, first, None]
+    assert rep.linked == 3
+
+
 def test_linking_can_be_turned_off(db_url, make_runtime, fake_scorer):
     rt = make_runtime(db_url, fake_scorer)
     rt.settings.ingest.link_duplicates = False
