@@ -21,7 +21,9 @@ served_default  the shipped relevance model (trained on every set, this one incl
 Measures: micro-F1 over all the set's aspects with precision and recall, false positives,
 tags per sentence, per-aspect precision (the lowest, with its aspect and count), and top-1
 accuracy of the most confident tag on sentences with exactly one gold category (a sentence
-with no tag counts as wrong). ``--fast`` skips the nested threshold choice (uses the served
+with no tag counts as wrong). For the zero-shot tagger also the sentiment of its true tags
+against the gold polarity of the aspect (``sentiment_of_true_tags``): the evidence clause's,
+as Radar serves it, and the whole item's. ``--fast`` skips the nested threshold choice (uses the served
 model's threshold) and runs in about a minute once embeddings are cached.
 """
 
@@ -74,7 +76,48 @@ def measure(pred: np.ndarray, gold: np.ndarray, conf: np.ndarray, ids: list[str]
     }
 
 
-def run_tagger(tagger, s, emb) -> tuple[np.ndarray, np.ndarray]:
+def aspect_sentiment(s, emb, head, clause: np.ndarray, pred: np.ndarray) -> dict:
+    """The sentiment Radar gives a true tag (tagged and gold, with one gold polarity): its
+    evidence clause's, as served, against the whole item's. Accuracy, macro-F1 and the
+    negative class (what complaint counts and alerts rest on) with its precision and recall."""
+    rows = [
+        (i, k)
+        for i, k in zip(*np.nonzero(pred & s.gold))
+        if s.polarity is not None and s.polarity[i, k] >= 0
+    ]
+    if not rows:
+        return {"true_tags_with_polarity": 0}
+    gold = np.array([s.polarity[i, k] for i, k in rows])
+    by_clause = head.predict_proba(np.stack([emb.clauses[i][clause[i, k]] for i, k in rows]))
+    by_item = head.predict_proba(emb.text[[i for i, _ in rows]])
+
+    def scores(probs: np.ndarray) -> dict:
+        got = probs.argmax(axis=1)
+        f1 = []
+        for c in range(3):
+            tp = int(((got == c) & (gold == c)).sum())
+            prec, rec = tp / max(int((got == c).sum()), 1), tp / max(int((gold == c).sum()), 1)
+            f1.append(2 * prec * rec / max(prec + rec, 1e-9))
+            if c == 0:
+                neg = (prec, rec)
+        return {
+            "accuracy": round(100 * float((got == gold).mean()), 1),
+            "macro_f1": round(100 * float(np.mean(f1)), 1),
+            "negative_precision": round(100 * neg[0], 1),
+            "negative_recall": round(100 * neg[1], 1),
+        }
+
+    return {
+        "true_tags_with_polarity": len(rows),
+        "gold_negative_neutral_positive": np.bincount(gold, minlength=3).tolist(),
+        "evidence_clause": scores(by_clause),
+        "whole_item": scores(by_item),
+    }
+
+
+def run_tagger(tagger, s, emb, clause: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tags and confidences per sentence and aspect (``clause``, when given, receives each
+    tag's evidence clause)."""
     ids = s.ids
     pred = np.zeros((len(s), len(ids)), bool)
     conf = np.zeros((len(s), len(ids)))
@@ -93,6 +136,8 @@ def run_tagger(tagger, s, emb) -> tuple[np.ndarray, np.ndarray]:
                 k = ids.index(h.aspect)
                 pred[i + j, k] = True
                 conf[i + j, k] = h.confidence
+                if clause is not None:
+                    clause[i + j, k] = h.clause
     return pred, conf
 
 
@@ -125,6 +170,7 @@ def main() -> None:
     encoder = reg.encoder(spec.encoder)
     served = reg.relevance_model(spec.relevance)
     cal = reg.artifact(spec.aspects).params
+    head = reg.sentiment_head(spec.sentiment)
     sets = A.load_all()
     feats = {k: set_features(s, encoder) for k, s in sets.items()}
     wanted = args.sets.split(",") if args.sets else list(A.REPORTED)
@@ -184,8 +230,11 @@ def main() -> None:
             ("previous", tagger(zero=previous, taxonomy=no_rules)),
             ("served_default", tagger(served)),
         ):
-            pred, conf = run_tagger(tg, s, emb)
+            clause = np.zeros((len(s), len(ids)), int)
+            pred, conf = run_tagger(tg, s, emb, clause)
             row[name] = measure(pred, s.gold, conf, ids)
+            if name == "zero_shot":
+                row[name]["sentiment_of_true_tags"] = aspect_sentiment(s, emb, head, clause, pred)
         out["sets"][key] = row
         print(
             f"{key}: zero-shot F1 {row['zero_shot']['micro_f1']} (previous {row['previous']['micro_f1']}), "
@@ -206,6 +255,14 @@ def main() -> None:
         ),
         "previous_micro_f1": {k: r["previous"]["micro_f1"] for k, r in out["sets"].items()},
         "served_micro_f1": {k: r["served_default"]["micro_f1"] for k, r in out["sets"].items()},
+        "zero_shot_true_tag_negative_recall_clause_vs_item": {
+            k: [
+                r["zero_shot"]["sentiment_of_true_tags"][w]["negative_recall"]
+                for w in ("evidence_clause", "whole_item")
+            ]
+            for k, r in out["sets"].items()
+            if "evidence_clause" in r["zero_shot"]["sentiment_of_true_tags"]
+        },
     }
     out["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(out, indent=2, ensure_ascii=False))
