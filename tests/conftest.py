@@ -249,6 +249,20 @@ def real_pipeline(real_runtime_factory):
     return real_runtime_factory("sqlite://").scorer
 
 
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module (they are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    from service.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 DEMO_FIRST_WEEK = 6  # 12 weeks of history before the injected shifts (surge week 15, shift week 18)
 
 

@@ -9,25 +9,16 @@ their periods, one incident per burst, and the rest of the feed (seasonal weeks,
 cross-posts) raises next to nothing.
 """
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def ab():
-    spec = importlib.util.spec_from_file_location(
-        "alert_benchmark", ROOT / "benchmarks" / "alert_benchmark.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["alert_benchmark"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("alert_benchmark")
 
 
 EN = {

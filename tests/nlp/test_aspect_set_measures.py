@@ -4,25 +4,17 @@ gold polarity; gold categories that disagree on one aspect are no polarity."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from service.config import REPO_ROOT
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "aspects_new_taxonomy", REPO_ROOT / "benchmarks" / "aspects_new_taxonomy.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["aspects_new_taxonomy"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("aspects_new_taxonomy")
 
 
 class OneHotHead:
