@@ -78,31 +78,38 @@ class TransformerEncoder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    import torch  # heavy (seconds, GBs): only when a model is built or trained
-                    from transformers import (  # heavy: only when a model is built
-                        AutoModel,
-                        AutoTokenizer,
-                    )
-                    from transformers.utils import (
-                        logging as hf_logging,  # heavy: only when a model is built
-                    )
-
-                    if self.threads:
-                        torch.set_num_threads(self.threads)
-                    hf_logging.set_verbosity_error()  # no "pooler newly initialised" chatter
-                    tokenizer = AutoTokenizer.from_pretrained(self.path)
                     if self.onnx_path is not None:
-                        model = _OnnxModel(self.onnx_path, self.threads)
+                        # served: ONNX Runtime and the fast tokenizer's own library, without
+                        # torch or transformers (seconds of imports in every process that scores)
+                        tokenizer: Any = _Tokenizer.of(self.path)
+                        model: Any = _OnnxModel(self.onnx_path, self.threads)
                     else:
-                        model = (
-                            AutoModel.from_pretrained(self.path, add_pooling_layer=False)
-                            if _accepts_pooling_flag(self.path)
-                            else AutoModel.from_pretrained(self.path)
-                        )
-                        model.eval()
+                        tokenizer, model = self._load_torch()
                     self._tokenizer = tokenizer
                     self._model = model
         return self._model, self._tokenizer
+
+    def _load_torch(self):
+        import torch  # heavy (seconds, GBs): only when a model is built or trained
+        from transformers import (  # heavy: only when a model is built
+            AutoModel,
+            AutoTokenizer,
+        )
+        from transformers.utils import (
+            logging as hf_logging,  # heavy: only when a model is built
+        )
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        hf_logging.set_verbosity_error()  # no "pooler newly initialised" chatter
+        tokenizer = AutoTokenizer.from_pretrained(self.path)
+        model = (
+            AutoModel.from_pretrained(self.path, add_pooling_layer=False)
+            if _accepts_pooling_flag(self.path)
+            else AutoModel.from_pretrained(self.path)
+        )
+        model.eval()
+        return tokenizer, model
 
     @property
     def dim(self) -> int:
@@ -147,28 +154,32 @@ class TransformerEncoder:
 
     def _forward(self, rows: list[_Row]):
         """Yield ``(row indices, hidden states (n, L, H) as numpy, lengths)`` per batch."""
-        import torch  # heavy (seconds, GBs): only when a model is built or trained
-
         model, tok = self._load()
         bos, eos, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
 
         for idx in length_sorted_batches([len(r.ids) for r in rows], self.batch_size):
             check()  # a caller that stopped waiting stops the work here
             longest = max(len(rows[i].ids) for i in idx) + 2
-            ids = torch.full((len(idx), longest), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), longest), dtype=torch.long)
+            ids = np.full((len(idx), longest), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), longest), dtype=np.int64)
             for j, i in enumerate(idx):
                 seq = [bos, *rows[i].ids, eos]
-                ids[j, : len(seq)] = torch.tensor(seq)
+                ids[j, : len(seq)] = seq
                 mask[j, : len(seq)] = 1
             if isinstance(model, _OnnxModel):
-                hidden = model(ids.numpy(), mask.numpy())
+                hidden = model(ids, mask)
             else:
+                import torch  # heavy (seconds, GBs): only when a model is built or trained
+
                 with torch.inference_mode():
                     hidden = (
-                        model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+                        model(
+                            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+                        )
+                        .last_hidden_state.float()
+                        .numpy()
                     )
-            yield idx, hidden, mask.sum(1).numpy()
+            yield idx, hidden, mask.sum(1)
 
     def encode_with_spans(
         self, texts: list[str], spans: list[list[tuple[int, int]]], *, prefix: str | None = None
@@ -218,6 +229,56 @@ class TransformerEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Embeddings of short queries (e5's ``query: `` side), e.g. aspect descriptions."""
         return self.encode_with_spans(texts, [[] for _ in texts], prefix=self.query_prefix)[0]
+
+
+class _Tokenizer:
+    """A model's fast tokenizer (its ``tokenizer.json``) through the ``tokenizers`` library, as
+    the encoder calls it: texts to token ids and character offsets, without special tokens or
+    truncation, and the ids of its start, end and padding tokens. The same tokens as
+    transformers' ``AutoTokenizer`` gives (tests/nlp/test_encoder_tokens.py), without importing
+    transformers and torch."""
+
+    def __init__(self, tokenizer: Any, special: dict[str, str]):
+        self.tokenizer = tokenizer
+        ids = {k: tokenizer.token_to_id(v) for k, v in special.items()}
+        self.cls_token_id, self.sep_token_id, self.pad_token_id = (
+            ids["cls_token"],
+            ids["sep_token"],
+            ids["pad_token"],
+        )
+
+    @classmethod
+    def of(cls, path: Path) -> _Tokenizer:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        raw = json.loads((path / "special_tokens_map.json").read_text(encoding="utf-8"))
+        special = {
+            k: v["content"] if isinstance(v, dict) else v
+            for k, v in raw.items()
+            if k in ("cls_token", "sep_token", "pad_token")
+        }
+        return cls(tok, special)
+
+    def __call__(
+        self,
+        texts: str | list[str],
+        *,
+        add_special_tokens: bool = True,
+        return_offsets_mapping: bool = False,
+    ) -> dict[str, list]:
+        """As transformers' tokenizer call: one text gives flat lists, a list of texts a list
+        per text."""
+        one = isinstance(texts, str)
+        enc = self.tokenizer.encode_batch(
+            [texts] if one else list(texts), add_special_tokens=add_special_tokens
+        )
+        out = {"input_ids": [e.ids for e in enc]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = [e.offsets for e in enc]
+        return {k: v[0] for k, v in out.items()} if one else out
 
 
 class _OnnxModel:
