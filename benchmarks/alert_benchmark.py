@@ -260,55 +260,25 @@ def load_pool(max_zh_shopping: int = 6000, seed: int = 7) -> list[Sentence]:
 
 def load_severity(split: str = "dev") -> list[Sentence]:
     """The hand-labeled severity texts of ``split`` (the test split is held out)."""
-    import xml.etree.ElementTree as ET
-
-    from training import data as D
+    from training.data import resolve_ref
 
     if split != "dev":
         raise ValueError("only the dev split of the severity set is read here")
-    root = D.data_dir()
     labels = Path(__file__).resolve().parent / "severity" / "labels.csv"
     out = []
-    xml_cache: dict[str, dict] = {}
     with open(labels, encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
             if r["split"] != split:
                 continue
-            path, ref = root / r["ref_file"], r["ref"]
-            text = None
-            if r["ref_file"].endswith(".xml"):
-                if r["ref_file"] not in xml_cache:
-                    sents = list(ET.parse(path).getroot().iter("sentence"))
-                    xml_cache[r["ref_file"]] = {
-                        "by_id": {s.get("id"): s.findtext("text") or "" for s in sents},
-                        "by_idx": [s.findtext("text") or "" for s in sents],
-                    }
-                c = xml_cache[r["ref_file"]]
-                text = c["by_idx"][int(ref[4:])] if ref.startswith("idx:") else c["by_id"].get(ref)
-            elif r["ref_file"].endswith(".csv"):
-                with open(path, encoding="utf-8-sig") as f2:
-                    for j, row in enumerate(csv.DictReader(f2)):
-                        if j == int(ref):
-                            text = (
-                                row.get("review")
-                                or row.get("reviewbody")
-                                or row.get("text_a")
-                                or ""
-                            )
-                            break
-            else:
-                with open(path, encoding="utf-8") as f2:
-                    rows = list(csv.reader(f2, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-                row = rows[int(ref)]
-                text = max(row, key=len)
+            text = resolve_ref(r["ref_file"], r["ref"]).lstrip("\ufeff")
             if text:
                 out.append(
                     Sentence(
-                        text.lstrip("\ufeff"),
+                        text,
                         r["language"],
                         {},
                         "negative",
-                        f"{r['ref_file']}#{ref}",
+                        f"{r['ref_file']}#{r['ref']}",
                         severe=int(r["label"]),
                     )
                 )

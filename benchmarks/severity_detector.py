@@ -28,8 +28,6 @@ import csv
 import json
 import os
 import sys
-import xml.etree.ElementTree as ET
-from functools import cache
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,39 +38,10 @@ sys.path.insert(0, str(ROOT))
 LABELS = ROOT / "benchmarks" / "severity" / "labels.csv"
 
 
-@cache
-def _rows(path: Path):
-    csv.field_size_limit(10**9)
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
-    if path.suffix == ".tsv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            rd = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-            header = next(rd)
-            return header, list(rd)
-    if path.suffix == ".xml":
-        return list(ET.parse(path).getroot().iter("sentence"))
-    return path.read_text(encoding="utf-8").split("\n")
-
-
 def resolve(data: Path, ref_file: str, ref: str) -> str:
-    path = data / ref_file
-    rows = _rows(path)
-    if path.suffix == ".csv":
-        row = rows[int(ref)]
-        return (row.get("reviewbody") if "asap" in ref_file else row.get("review") or "").lstrip(
-            "\ufeff"
-        )
-    if path.suffix == ".tsv":
-        header, body = rows
-        col = header.index("text_a") if "text_a" in header else header.index("text")
-        return body[int(ref)][col]
-    if path.suffix == ".xml":
-        if ref.startswith("idx:"):
-            return rows[int(ref[4:])].findtext("text") or ""
-        return next(s.findtext("text") or "" for s in rows if s.get("id") == ref)
-    return rows[int(ref)]
+    from training.data import resolve_ref
+
+    return resolve_ref(ref_file, ref, data)
 
 
 def wilson(k: int, n: int) -> list[float] | None:

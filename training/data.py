@@ -11,6 +11,7 @@ import csv
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from service.config import REPO_ROOT
@@ -248,3 +249,44 @@ def asap_categories(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[st
                 }
                 out.append((r["reviewbody"], cats))
     return out
+
+
+# --- row references (the hand-labeled sets under benchmarks/ store these, never texts) -------
+
+
+@lru_cache(maxsize=32)
+def _ref_rows(path: Path):
+    csv.field_size_limit(10**9)
+    if path.suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    if path.suffix == ".tsv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            rd = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(rd)
+            return header, list(rd)
+    if path.suffix == ".xml":
+        return list(ET.parse(path).getroot().iter("sentence"))
+    return path.read_text(encoding="utf-8").split("\n")
+
+
+def resolve_ref(ref_file: str, ref: str, data: Path | None = None) -> str:
+    """The text a row reference points at (``benchmarks/severity/README.md`` defines the
+    formats: a CSV's 0-based data row, a TSV's 0-based row after the header, a SemEval
+    sentence id, a MAMS ``idx:N``)."""
+    path = (data or data_dir()) / ref_file
+    rows = _ref_rows(path)
+    if path.suffix == ".csv":
+        row = rows[int(ref)]
+        return (row.get("reviewbody") if "asap" in ref_file else row.get("review") or "").lstrip(
+            "\ufeff"
+        )
+    if path.suffix == ".tsv":
+        header, body = rows
+        col = header.index("text_a") if "text_a" in header else header.index("text")
+        return body[int(ref)][col]
+    if path.suffix == ".xml":
+        if ref.startswith("idx:"):
+            return rows[int(ref[4:])].findtext("text") or ""
+        return next(s.findtext("text") or "" for s in rows if s.get("id") == ref)
+    return rows[int(ref)]
