@@ -22,7 +22,8 @@ from tagging service; ``burn* ~2 mouth`` keeps a spicy dish from being a burn). 
 ``negation: true`` (the default for ``kind: severity`` aspects) an include match with a
 negation word (``not``, ``no``, ``never``, ``without``, ``didn't`` …; ``没``, ``不``, ``无``, ``未`` …)
 at most ``window`` words (characters for CJK: twice that) before it does not count:
-"no hair in it", "没有拉肚子".
+"no hair in it", "没有拉肚子"; nor does a Chinese match whose clause ends denying it right
+after: "虫子倒是没有", "坏果一个都没有".
 """
 
 from __future__ import annotations
@@ -193,6 +194,19 @@ def _negated(text: str, start: int, window: int) -> bool:
     return bool(NEGATORS["latin"].search(tail))
 
 
+# a Chinese clause that ends by denying what it named: "虫子倒是没有" (insects: none), "坏果一个都
+# 没有" (not one rotten fruit); "拉肚子没有停" (the diarrhoea did not stop) goes on, so it counts
+_CJK_DENIED_AFTER = re.compile(
+    r"^的?(?:倒是|倒|却|也|都|是|根本|完全|一个都|一个也|一只都|一只也|一点都|一点也|一次都|一次也)?"
+    r"(?:没有|没|没见|没看到|没发现|不见)(?:了|过)?\s*(?:[，,。.!！?？;；、\n]|$)"
+)
+
+
+def _denied_after(text: str, end: int) -> bool:
+    """A CJK match whose own clause ends in a negation right after it."""
+    return bool(is_cjk(text[end - 1 : end]) and _CJK_DENIED_AFTER.match(text[end:]))
+
+
 class TextKeys:
     """A text's lowercase words and characters, shared by every aspect's prefilter."""
 
@@ -303,7 +317,9 @@ class CompiledRules:
         for m in sorted(hits, key=lambda m: (m.start, -m.end)):
             if any(v.start < m.end and m.start < v.end for v in vetoes):
                 continue
-            if self.negation and _negated(text, m.start, self.window):
+            if self.negation and (
+                _negated(text, m.start, self.window) or _denied_after(text, m.end)
+            ):
                 continue
             out.append(m)
         return out

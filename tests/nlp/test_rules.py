@@ -48,6 +48,19 @@ def test_negation_window_in_english_and_chinese():
     assert patterns(r, "很方便，不过吃了以后拉肚子", "zh") == ["拉肚子"]
 
 
+def test_a_chinese_clause_that_ends_denying_its_match_is_negated():
+    r = rules({"zh": ["虫子", "坏果", "拉肚子"]}, negation=True)
+    assert patterns(r, "房间里虫子倒是没有，就是有点吵", "zh") == []
+    assert patterns(r, "包装很好，坏果一个都没有。", "zh") == []
+    assert patterns(r, "虫子没有", "zh") == []
+    # the clause goes on after the negation: "the diarrhoea did not stop" is a harm
+    assert patterns(r, "吃完拉肚子没有停过", "zh") == ["拉肚子"]
+    # the negation is in the next clause, about something else
+    assert patterns(r, "房间有虫子，服务员没有来", "zh") == ["虫子"]
+    # only with negation on (topics keep their matches)
+    assert patterns(rules({"zh": ["虫子"]}), "虫子倒是没有", "zh") == ["虫子"]
+
+
 def test_negation_is_off_for_topics_unless_asked():
     r = rules({"en": ["tasty"]})
     assert patterns(r, "not tasty at all") == ["tasty"]  # still about taste
