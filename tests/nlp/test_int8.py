@@ -1,5 +1,7 @@
 """The int8 ONNX fast path against the fp32 PyTorch encoder."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,8 @@ def test_int8_agrees_with_fp32_on_labels(registry, tmp_path_factory):
     rec = export(registry.encoder_path(name), out)
     assert set(rec["files"]) == {"model.onnx", "model.int8.onnx"}
     assert export(registry.encoder_path(name), out)["reused"] is True
+    # the build is deterministic: this export is byte for byte the one `make models` made
+    assert rec["files"] == json.loads((registry.onnx_dir(name) / "onnx.json").read_text())["files"]
     from service.nlp.encoder import TransformerEncoder
 
     spec = registry.encoder_spec(name)
@@ -53,6 +57,19 @@ def test_int8_agrees_with_fp32_on_labels(registry, tmp_path_factory):
         assert np.array_equal(together[i, : len(s)], alone), i
     reversed_ = model(ids[::-1].copy(), mask[::-1].copy())[::-1]
     assert np.array_equal(reversed_ * mask[..., None], together * mask[..., None])
+
+
+def test_the_exported_graphs_hold_the_token_states_and_no_pooler(registry):
+    """Only ``last_hidden_state`` leaves the graph (Radar pools the tokens itself); XLM-R's
+    pooler, absent from multilingual-e5's checkpoint, used to be exported with random weights,
+    so every build of the same package gave a different file."""
+    import onnx
+
+    for name in sorted({p.encoder for p in registry.manifest.pipelines.values()}):
+        for f in ("model.onnx", "model.int8.onnx"):
+            graph = onnx.load(str(registry.onnx_dir(name) / f), load_external_data=False).graph
+            assert [o.name for o in graph.output] == ["last_hidden_state"], (name, f)
+            assert not [i.name for i in graph.initializer if "pooler" in i.name], (name, f)
 
 
 def test_the_served_int8_encoder_agrees_with_fp32(registry):

@@ -49,7 +49,9 @@ import numpy as np
 from service.nlp.build.parity_texts import parity_texts
 from service.nlp.checksums import intact_build, sha256_file
 
-ONNX_VERSION = 5  # 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster)
+# 5: quantisation by one per-axis QuantizeLinear (same values, 1.26× faster); 6: no pooler in the
+# graph (XLM-R's was initialised at random on every build: the files differed, the output not)
+ONNX_VERSION = 6
 OPSET = 17
 SMOOTH_ALPHA = 0.5
 CALIBRATION_TOKENS = 256
@@ -74,7 +76,15 @@ def export(model_dir: Path, out_dir: Path, *, force: bool = False) -> dict:
         if kept is not None:
             return {**kept, "reused": True}
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = AutoModel.from_pretrained(model_dir).eval()
+    from service.nlp.encoder import _accepts_pooling_flag
+
+    # no pooler: only the token states are exported (mean pooling is Radar's), and a checkpoint
+    # without pooler weights (multilingual-e5) would get random ones, a different file per build
+    model = (
+        AutoModel.from_pretrained(model_dir, add_pooling_layer=False)
+        if _accepts_pooling_flag(model_dir)
+        else AutoModel.from_pretrained(model_dir)
+    ).eval()
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]])
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
     fp32 = out_dir / "model.onnx"
