@@ -270,6 +270,12 @@ class AspectRules(BaseModel):
     confidence: float = Field(
         0.9, gt=0.5, le=1.0, description="Confidence of a tag that only a rule supports."
     )
+    verify: bool | None = Field(
+        None,
+        description="Safety aspects: a match tags only if the pipeline's harm verifier finds "
+        "a harm reported in the matched clause (far fewer false L1 alerts, some real reports "
+        "missed: the model card has both); default on; false: every match tags.",
+    )
 
 
 class AspectDef(BaseModel):

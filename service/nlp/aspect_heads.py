@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from service.nlp.aspects import AspectHit
+from service.nlp.checksums import read_weights
 from service.nlp.sentiment import gelu
 
 PARAMS = ("W1", "b1", "Wd", "bd", "Ws1", "bs1", "E", "Ws2", "bs2")
@@ -78,14 +79,11 @@ class AspectHeads:
 
     @classmethod
     def load(cls, path: Path) -> AspectHeads:
-        from safetensors import safe_open  # only when weights are read or written
-
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata()
+        arrays, meta = read_weights(path)
         return cls(
             meta["name"],
             json.loads(meta["categories"]),
-            load_file(str(path)),
+            arrays,
             float(meta["threshold"]),
             float(meta["temperature"]),
         )

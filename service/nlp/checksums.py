@@ -29,3 +29,13 @@ def intact_build(record_path: Path, **expected) -> dict | None:
     ):
         return rec
     return None
+
+
+def read_weights(path: Path) -> tuple[dict, dict[str, str]]:
+    """A safetensors file's arrays (numpy) and its metadata, in one read of each."""
+    from safetensors import safe_open  # only when weights are read
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="numpy") as fh:
+        meta = fh.metadata() or {}
+    return load_file(str(path)), meta

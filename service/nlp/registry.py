@@ -23,6 +23,7 @@ from service.nlp.aspect_heads import AspectHeads, load_mapping
 from service.nlp.aspects import ZeroShotAspectTagger
 from service.nlp.checksums import sha256_file
 from service.nlp.encoder import Encoder, TransformerEncoder
+from service.nlp.harm import HarmVerifier
 from service.nlp.pipeline import ScoringPipeline
 from service.nlp.relevance import RelevanceModel
 from service.nlp.sentiment import SentimentHead
@@ -66,7 +67,12 @@ class FileSpec(BaseModel):
 class ArtifactSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal[
-        "sentiment_head", "aspect_calibration", "aspect_heads", "aspect_relevance", "lora_adapter"
+        "sentiment_head",
+        "aspect_calibration",
+        "aspect_heads",
+        "aspect_relevance",
+        "lora_adapter",
+        "harm_verifier",
     ]
     base: str
     files: dict[str, FileSpec] = Field(default_factory=dict)
@@ -91,6 +97,11 @@ class PipelineSpec(BaseModel):
         None,
         description="The aspect relevance model (an `aspect_relevance` artifact); "
         "without one, the similarity-only zero-shot calibration in `aspects` scores.",
+    )
+    harm_verifier: str | None = Field(
+        None,
+        description="A `harm_verifier` artifact that checks what the rules of the safety "
+        "aspects matched (`service/nlp/harm.py`); without one, their rules alone tag.",
     )
 
 
@@ -283,6 +294,24 @@ class ModelRegistry:
             "relevance", name, lambda: RelevanceModel.load(self.artifact_file(name, "weights"))
         )
 
+    def harm_verifier(self, pipeline: str) -> HarmVerifier | None:
+        """The harm verifier of a pipeline, if it names one; refused over another encoder (its
+        weights read that encoder's embeddings)."""
+        spec = self.pipeline_spec(pipeline)
+        if not spec.harm_verifier:
+            return None
+        art = self.artifact(spec.harm_verifier)
+        if art.kind != "harm_verifier" or art.base != spec.encoder:
+            raise ModelError(
+                f"pipeline {pipeline!r}: {spec.harm_verifier!r} is a {art.kind} over "
+                f"{art.base!r}, not a harm verifier over its encoder {spec.encoder!r}"
+            )
+        return self._once(
+            "harm_verifier",
+            spec.harm_verifier,
+            lambda: HarmVerifier.load(self.artifact_file(spec.harm_verifier, "weights")),
+        )
+
     def calibration_path(self, pipeline: str) -> Path:
         return self.cache_dir / "calibration" / f"{pipeline}-tax-{self.taxonomy.fingerprint()}.json"
 
@@ -306,6 +335,7 @@ class ModelRegistry:
         *,
         calibrated: bool = True,
         team=None,
+        verified: bool = True,
     ) -> AspectTagger:
         """The aspect tagger of a pipeline for ``taxonomy`` (default: the configured one), not fitted."""
         spec = self.pipeline_spec(name)
@@ -333,6 +363,7 @@ class ModelRegistry:
             validated=validated,
             calibration=self.calibration(name) if calibrated else None,
             team=None if team is None else team.aspects,
+            verifier=self.harm_verifier(name) if verified else None,
         )
 
     def team_meta(self, name: str = "default", encoder_runtime: str | None = None) -> dict:
@@ -414,7 +445,7 @@ class ModelRegistry:
         head_sha = self.artifact(spec.sentiment).files["weights"].sha256[:8]
         rt = "int8" if (runtime or self.encoder_runtime(spec.encoder)) == "onnx-int8" else "fp32"
         aspects = spec.relevance or spec.aspects
-        if spec.aspect_heads or spec.relevance:
+        if spec.aspect_heads or spec.relevance or spec.harm_verifier:
             # relevance, heads, their validation, the mapping and the store calibration in one
             # digest (versions stay short)
 
@@ -428,6 +459,8 @@ class ModelRegistry:
                     heads.params.get("validated"),
                     self.mapping(),
                 ]
+            if spec.harm_verifier:
+                parts.append(self.artifact(spec.harm_verifier).files["weights"].sha256)
             cal = self.calibration(name)
             parts.append(cal.thresholds if cal else None)
             blob = json.dumps(parts, sort_keys=True)

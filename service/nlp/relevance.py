@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
+
+from service.nlp.checksums import read_weights
 
 FEATURES = (
     "clause_best",
@@ -299,11 +301,7 @@ class RelevanceModel:
 
     @classmethod
     def load(cls, path: Path) -> RelevanceModel:
-        from safetensors import safe_open  # only when weights are read or written
-
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata()
-        arrays = load_file(str(path))
+        arrays, meta = read_weights(path)
         feats = tuple(json.loads(meta["features"]))
         if feats != FEATURES:
             raise ValueError(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from scipy.special import erf
 
 from service.domain import SENTIMENT_LABELS
+from service.nlp.checksums import read_weights
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -71,11 +72,7 @@ class SentimentHead:
 
     @classmethod
     def load(cls, path: Path) -> SentimentHead:
-        from safetensors import safe_open  # only when weights are read or written
-
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata()
-        t = load_file(str(path))
+        t, meta = read_weights(path)
         return cls(
             t["weight"],
             t["bias"],

@@ -11,6 +11,10 @@ For every item and taxonomy aspect (``AspectDef.sources`` says which may tag it)
   for an aspect whose current definition it was validated on (``validated`` below).
 - ``kind: severity`` aspects (health and safety harm) are tagged by their rules only: an item
   that is merely *similar* to "food poisoning" is not one (the demo's L1 alerts on "too salty").
+  Where the pipeline has a harm verifier (``service/nlp/harm.py``), a rule match of a safety
+  aspect (``safety: true``) is tagged only if the verifier, reading the matched clause, finds a
+  harm reported there ("a rotten delivery service" is not spoiled food); its tag's reason is
+  then ``rule+model`` and its confidence ``c + (1 - c) · p`` with ``p`` the verifier's.
 
 ``confidence`` is the model's probability that the aspect is present (the relevance model is
 calibrated on labeled sets, see the model card); a rule tag's confidence is
@@ -65,6 +69,7 @@ class AspectTagger:
         validated: dict[str, str] | None = None,
         calibration: AspectCalibration | None = None,
         team=None,
+        verifier=None,
         max_aspects: int = 6,
     ):
         if relevance is None and zero_shot is None:
@@ -72,6 +77,7 @@ class AspectTagger:
         self.taxonomy = taxonomy
         self.relevance = relevance
         self.zero_shot = zero_shot
+        self.verifier = verifier  # a HarmVerifier for the safety aspects' rule matches, or None
         self.max_aspects = max_aspects
         ids = taxonomy.ids
         # a head serves a taxonomy aspect only when it was validated on that aspect's current
@@ -270,9 +276,18 @@ class AspectTagger:
                 else:
                     clause, m = at[0]
                 c = a.rules.confidence
-                hits[a.id] = AspectHit(
-                    a.id, c + (1 - c) * p, clause, "rule+model" if model_ok else "rule", m.pattern
-                )
+                reason = "rule+model" if model_ok else "rule"
+                if (
+                    a.kind == "severity"
+                    and a.safety
+                    and a.rules.verify is not False
+                    and self.verifier is not None
+                ):
+                    p = float(self.verifier.probability(clause_emb[clause])[0])
+                    if p < self.verifier.threshold:
+                        continue  # the rules matched words of a harm, the clause reports none
+                    reason = "rule+model"
+                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, clause, reason, m.pattern)
             elif model_ok:
                 hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
         for heads, mapping in self.heads:
