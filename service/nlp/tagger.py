@@ -13,7 +13,7 @@ For every item and taxonomy aspect (``AspectDef.sources`` says which may tag it)
   that is merely *similar* to "food poisoning" is not one (the demo's L1 alerts on "too salty").
   Where the pipeline has a harm verifier (``service/nlp/harm.py``), a rule match of a safety
   aspect (``safety: true``) is tagged only if the verifier, reading the matched clause, finds a
-  harm reported there ("a rotten delivery service" is not spoiled food); its tag's reason is
+  harm reported there (a player's knee injury is no harm from the product); its tag's reason is
   then ``rule+model`` and its confidence ``c + (1 - c) · p`` with ``p`` the verifier's.
 
 ``confidence`` is the model's probability that the aspect is present (the relevance model is
