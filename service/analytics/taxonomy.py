@@ -14,6 +14,8 @@ aspect of the draft:
 - borderline items on both sides of the model threshold (just tagged, just missed), where a
   definition or an example phrase decides most;
 - overlap: how many of its items the draft's other aspects also tag;
+- for safety aspects, the rule matches the harm verifier dropped (``service/nlp/harm.py``),
+  with the verifier's probability, so a team sees what its rules match that is not tagged;
 - the change against the current taxonomy on the same items (gained, lost; for a new aspect
   everything is gained).
 
@@ -47,12 +49,15 @@ BORDER = 0.12  # probability band around the threshold counted as borderline
 class _Tagged:
     hits: list[list]  # per item: AspectHit list
     probs: np.ndarray  # (n, K) model probabilities
+    dropped: list[list]  # per item: safety rule matches the harm verifier dropped
 
 
 def _run(tagger, texts, langs, spans, text_emb, clause_emb) -> _Tagged:
     if not texts:
-        return _Tagged([], np.zeros((0, len(tagger.taxonomy.ids))))
-    return _Tagged(*tagger.score_batch(texts, spans, langs, text_emb, clause_emb))
+        return _Tagged([], np.zeros((0, len(tagger.taxonomy.ids))), [])
+    dropped: list = []
+    hits, probs = tagger.score_batch(texts, spans, langs, text_emb, clause_emb, dropped=dropped)
+    return _Tagged(hits, probs, dropped)
 
 
 def preview(
@@ -128,6 +133,7 @@ def preview(
             :examples
         ]
         before = old.get(a.id, set())
+        gone = [(i, h) for i, hs in enumerate(new.dropped) for h in hs if h.aspect == a.id]
         report.append(
             {
                 "aspect": a.id,
@@ -146,6 +152,20 @@ def preview(
                 },
                 "overlap": {
                     b: len(mine & tagged[b]) for b in draft.ids if b != a.id and mine & tagged[b]
+                },
+                # safety aspects: what the rules matched and the harm verifier did not tag
+                "dropped_by_verifier": {
+                    "count": len(gone),
+                    "items": [
+                        {
+                            "id": ids[i],
+                            "text": texts[i][:SNIPPET],
+                            "evidence": texts[i][slice(*spans[i][h.clause])][:SNIPPET],
+                            "rule": h.rule,
+                            "verifier_probability": round(float(h.confidence), 4),
+                        }
+                        for i, h in sorted(gone, key=lambda ih: -ih[1].confidence)[:examples]
+                    ],
                 },
                 "change": {
                     "new_aspect": a.id not in current.ids,

@@ -132,6 +132,11 @@ def test_cmd(
                 out.print(
                     f"  {label} #{m['id']} p={m['model_probability']:.2f}: {escape(_short(m['text']))}"
                 )
+        for m in a["dropped_by_verifier"]["items"]:
+            out.print(
+                f"  dropped by the harm verifier #{m['id']} p={m['verifier_probability']:.2f}"
+                f" `{escape(m['rule'] or '')}`: {escape(_short(m['evidence'] or m['text']))}"
+            )
     for r in res["removed_aspects"]:
         out.print(f"removed: {r['aspect']} (tagged {r['before']} of the sample before)")
 

@@ -200,8 +200,12 @@ class AspectTagger:
         languages: list[str | None],
         text_emb: np.ndarray,
         clause_embs: list[np.ndarray],
+        *,
+        dropped: list | None = None,
     ) -> tuple[list[list[AspectHit]], np.ndarray]:
-        """The hits of each item and the ``(n, K)`` model probabilities they were decided on."""
+        """The hits of each item and the ``(n, K)`` model probabilities they were decided on.
+        ``dropped``, when given a list, receives per item the safety rule matches the harm
+        verifier dropped, as ``AspectHit`` with the verifier's probability as confidence."""
         rule_hits = [self.rule_matches(t, lang) for t, lang in zip(texts, languages)]
         sims: list[np.ndarray] = []
         probs, best = self.model_probabilities(
@@ -219,6 +223,7 @@ class AspectTagger:
                 probs[:, k_of[aid]] = team[:, j]
         out = []
         for i in range(len(texts)):
+            gone: list[AspectHit] = []
             out.append(
                 self._combine(
                     i,
@@ -229,8 +234,11 @@ class AspectTagger:
                     text_emb[i],
                     clause_embs[i],
                     sims[i] if i < len(sims) else None,
+                    gone,
                 )
             )
+            if dropped is not None:
+                dropped.append(gone)
         return out, probs
 
     def tag(
@@ -249,7 +257,7 @@ class AspectTagger:
         return self.tag_batch([text], [spans], [language], text_emb[None, :], [clause_emb])[0]
 
     def _combine(
-        self, i, spans, rule_hits, prob, best, text_emb, clause_emb, sims=None
+        self, i, spans, rule_hits, prob, best, text_emb, clause_emb, sims=None, dropped=None
     ) -> list[AspectHit]:
         if len(clause_emb) == 0:
             return []
@@ -285,7 +293,10 @@ class AspectTagger:
                 ):
                     p = float(self.verifier.probability(clause_emb[clause])[0])
                     if p < self.verifier.threshold:
-                        continue  # the rules matched words of a harm, the clause reports none
+                        # the rules matched words of a harm, the clause reports none
+                        if dropped is not None:
+                            dropped.append(AspectHit(a.id, p, clause, "rule", m.pattern))
+                        continue
                     reason = "rule+model"
                 hits[a.id] = AspectHit(a.id, c + (1 - c) * p, clause, reason, m.pattern)
             elif model_ok:

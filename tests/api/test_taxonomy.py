@@ -115,6 +115,40 @@ def test_preview_counts_matches_borderline_overlap_and_change(store, config_dir)
     assert not unchanged["new_aspect"] and unchanged["gained"] == unchanged["lost"] == 0
 
 
+def test_preview_lists_the_safety_matches_the_harm_verifier_dropped(store, config_dir):
+    """A team writing rules sees what its safety rules match that is not tagged: the harm
+    verifier's drops, with the clause and the verifier's probability."""
+    base = _rows()[0]
+    extra = [
+        {**base, "external_id": "injury-1", "text": "Our striker is out with a knee injury again"},
+        {**base, "external_id": "injury-2", "text": "He injured his hamstring in training"},
+        {**base, "external_id": "harm-1", "text": "Found a piece of glass in my salad"},
+    ]
+    report = store.ingest_service().ingest(list(enumerate(extra)), keep_results=False)
+    assert report.counts["rejected"] == 0
+    app = create_app(runtime=store)
+    with TestClient(app) as c:
+        r = c.post(
+            "/v1/taxonomy/preview",
+            json={"taxonomy": _draft(config_dir), "aspect": "health_safety", "examples": 10},
+        )
+        assert r.status_code == 200, r.text
+    hs = r.json()["aspects"][0]
+    dropped = hs["dropped_by_verifier"]
+    texts = {d["text"] for d in dropped["items"]}
+    assert {extra[0]["text"], extra[1]["text"]} <= texts
+    assert dropped["count"] >= 2
+    for d in dropped["items"]:
+        assert d["rule"] and d["evidence"] and 0 <= d["verifier_probability"] < 0.5
+    assert extra[2]["text"] not in texts  # a harm report is tagged, not dropped
+    # topic aspects are never checked
+    with TestClient(app) as c:
+        body = c.post("/v1/taxonomy/preview", json={"taxonomy": _draft(config_dir)}).json()
+    assert all(
+        a["dropped_by_verifier"]["count"] == 0 for a in body["aspects"] if a["kind"] == "topic"
+    )
+
+
 def test_preview_one_aspect_scope_roles_and_errors(store, config_dir):
     app = create_app(runtime=store)
     with TestClient(app) as c:

@@ -47,6 +47,21 @@ class Borderline(BaseModel):
     just_missed: list[PreviewItem]
 
 
+class DroppedItem(BaseModel):
+    id: int
+    text: str
+    evidence: str
+    rule: str | None = None
+    verifier_probability: float
+
+
+class Dropped(BaseModel):
+    count: int = Field(
+        ..., description="Items whose safety rule match the harm verifier did not tag."
+    )
+    items: list[DroppedItem]
+
+
 class Change(BaseModel):
     new_aspect: bool
     before: int
@@ -67,6 +82,7 @@ class AspectPreview(BaseModel):
     matches: list[PreviewItem]
     borderline: Borderline
     overlap: dict[str, int]
+    dropped_by_verifier: Dropped
     change: Change
 
 

@@ -101,6 +101,11 @@
       card(t("tx.matches"), ul(a.matches, "tx-matches")),
       card(t("tx.just_tagged"), ul(a.borderline.just_tagged, "tx-just-tagged")),
       card(t("tx.just_missed"), ul(a.borderline.just_missed, "tx-just-missed")),
+      // safety aspects: what the rules matched and the harm verifier did not tag
+      a.dropped_by_verifier && a.dropped_by_verifier.count
+        ? card(`${t("tx.dropped")} (${a.dropped_by_verifier.count})`, ul(a.dropped_by_verifier.items.map((m) =>
+            ({ ...m, model_probability: m.verifier_probability })), "tx-dropped"))
+        : null,
       card(t("tx.overlap"), Object.keys(a.overlap).length
         ? table([t("tx.aspect"), { label: t("tx.items"), num: true }], Object.entries(a.overlap).sort((x, y) => y[1] - x[1])
             .map(([k, n]) => el("tr", {}, el("td", {}, R.aspectName(k)), el("td", { class: "num" }, String(n)))), { id: "tx-overlap" })
