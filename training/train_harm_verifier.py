@@ -107,17 +107,15 @@ def matched_clauses(encoder, tagger, rows: list[dict]) -> tuple[np.ndarray, np.n
     return X, matched
 
 
-def _fit(X, y, C):
+def _fit(X, y, C, threshold: float = 0.5, meta: dict | None = None):
+    """A standardised L2 logistic regression on ``X`` as a ``HarmVerifier``."""
     from sklearn.linear_model import LogisticRegression
+
+    from service.nlp.harm import HarmVerifier
 
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
     lr = LogisticRegression(C=C, max_iter=5000).fit((X - mean) / scale, y)
-    return mean, scale, lr.coef_[0], float(lr.intercept_[0])
-
-
-def _proba(model, X):
-    mean, scale, coef, b = model
-    return 1.0 / (1.0 + np.exp(-(((X - mean) / scale) @ coef + b)))
+    return HarmVerifier(mean, scale, lr.coef_[0], float(lr.intercept_[0]), threshold, meta or {})
 
 
 def out_of_fold(X, y, strata, C) -> np.ndarray:
@@ -126,7 +124,7 @@ def out_of_fold(X, y, strata, C) -> np.ndarray:
     oof = np.zeros(len(y))
     for seed in range(REPEATS):
         for tr, te in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(X, strata):
-            oof[te] += _proba(_fit(X[tr], y[tr], C), X[te]) / REPEATS
+            oof[te] += _fit(X[tr], y[tr], C).probability(X[te]) / REPEATS
     return oof
 
 
@@ -152,8 +150,6 @@ def main(argv=None) -> None:
     from sklearn.metrics import log_loss
 
     from service.config import Settings
-    from service.nlp.checksums import sha256_file
-    from service.nlp.harm import HarmVerifier
     from training.manifest import model_registry, update_artifact
 
     settings = Settings()
@@ -199,15 +195,7 @@ def main(argv=None) -> None:
             "rules": counts(matched[sel], gold_all[sel]),
             "rules+verifier (out-of-fold)": counts(verified[sel], gold_all[sel]),
         }
-    mean, scale, coef, b = _fit(X, y, C)
-    model = HarmVerifier(
-        mean,
-        scale,
-        coef,
-        b,
-        threshold,
-        {"C": C, "examples": int(len(y)), "positives": int(y.sum())},
-    )
+    model = _fit(X, y, C, threshold, {"C": C, "examples": int(len(y)), "positives": int(y.sum())})
     path = settings.models_dir / f"{args.name}.safetensors"
     model.save(path)
     wall = time.time() - t0
@@ -217,7 +205,7 @@ def main(argv=None) -> None:
         {
             "kind": "harm_verifier",
             "base": reg.pipeline_spec(args.pipeline).encoder,
-            "files": {"weights": {"path": path.name, "sha256": sha256_file(path)}},
+            "files": {"weights": {"path": path.name}},  # update_artifact adds its sha256
             "params": {"threshold": threshold, "C": C, "feature": "matched clause embedding"},
             "metrics": {
                 "out_of_fold": {
