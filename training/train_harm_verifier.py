@@ -19,6 +19,15 @@ log loss, the threshold by F1 over every matched row (ties: the higher threshold
 table and JSON: the out-of-fold precision and recall of rules + verifier against the rules
 alone, per source and language. Writes ``models/<name>.safetensors`` and its manifest entry.
 About a minute on 2 cores.
+
+It also chooses the **L1 tier**: how sure the verifier must be before one report wakes a
+regional lead. A single complaint raises an L1 alert when its tag's sentiment clears the L1
+``severe_complaint`` rule's gate and the verifier's probability is at least the lowest cut
+(on a grid of 0.025) whose out-of-fold precision through that path reaches ``L1_PRECISION``
+(0.92, the detector's precision target in issue 17); weaker matches go to the L2 rule. The cut
+is printed as the L1 rule's ``min_confidence`` (a verified safety tag's confidence is
+``c + (1 - c) · p``, ``c`` the aspect's rule confidence) and recorded in the manifest; the
+shipped ``configs/alerts.yaml`` carries it.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEVERITY = ROOT / "benchmarks" / "severity"
 STRENGTHS = (0.003, 0.01, 0.03, 0.1)
 THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.025), 3)
+L1_PRECISION = 0.92
+L1_CUTS = np.round(np.arange(0.4, 0.976, 0.025), 3)
 FOLDS, REPEATS = 5, 5
 
 
@@ -139,6 +150,23 @@ def counts(pred, gold) -> dict:
     }
 
 
+def l1_tier(p, sentiment, y, gate: float, threshold: float) -> dict:
+    """The out-of-fold precision and recall, over the matched rows, of the L1 path at each cut
+    of the verifier's probability (``p``; ``sentiment``: the tag's sentiment score, which must
+    be at most ``gate``), and the chosen cut: the lowest at or above the verifier's threshold
+    whose precision reaches ``L1_PRECISION`` (None when none does)."""
+    gold = y == 1
+    table = {
+        f"{cut:.3f}": counts((p >= cut) & (sentiment <= gate), gold)
+        for cut in L1_CUTS
+        if cut >= threshold
+    }
+    chosen = next(
+        (float(c) for c, v in table.items() if v["precision"] >= L1_PRECISION and v["tp"]), None
+    )
+    return {"gate": gate, "target_precision": L1_PRECISION, "cut": chosen, "table": table}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,6 +223,22 @@ def main(argv=None) -> None:
             "rules": counts(matched[sel], gold_all[sel]),
             "rules+verifier (out-of-fold)": counts(verified[sel], gold_all[sel]),
         }
+    # the L1 tier, on the same out-of-fold probabilities and the tag's sentiment (the head on the
+    # matched clause, as the pipeline reads a rule tag's sentiment)
+    from service.alerts.rules import AlertConfig
+    from service.nlp.sentiment import sentiment_score
+
+    spec = reg.pipeline_spec(args.pipeline)
+    head = reg.sentiment_head(spec.sentiment)
+    severe = [
+        r for r in AlertConfig.from_yaml(settings.alerts_path).rules if r.type == "severe_complaint"
+    ]
+    gate = next((r.max_sentiment_score for r in severe if r.severity == "L1"), -0.6)
+    tier = l1_tier(oof, sentiment_score(head.predict_proba(X)), y, gate, threshold)
+    safety = [a for a in tagger.taxonomy.aspects if a.kind == "severity" and a.safety]
+    rule_conf = safety[0].rules.confidence if safety and safety[0].rules else 0.9
+    if tier["cut"] is not None:
+        tier["min_confidence"] = round(rule_conf + (1 - rule_conf) * tier["cut"], 4)
     model = _fit(X, y, C, threshold, {"C": C, "examples": int(len(y)), "positives": int(y.sum())})
     path = settings.models_dir / f"{args.name}.safetensors"
     model.save(path)
@@ -206,13 +250,21 @@ def main(argv=None) -> None:
             "kind": "harm_verifier",
             "base": reg.pipeline_spec(args.pipeline).encoder,
             "files": {"weights": {"path": path.name}},  # update_artifact adds its sha256
-            "params": {"threshold": threshold, "C": C, "feature": "matched clause embedding"},
+            "params": {
+                "threshold": threshold,
+                "C": C,
+                "feature": "matched clause embedding",
+                "l1_cut": tier["cut"],
+                "l1_min_confidence": tier.get("min_confidence"),
+            },
             "metrics": {
                 "out_of_fold": {
                     k: v["rules+verifier (out-of-fold)"]
                     for k, v in report.items()
                     if k in ("development", "all")
                 },
+                "l1_tier_out_of_fold": {k: v for k, v in tier.items() if k != "table"}
+                | {"at_cut": tier["table"].get(f"{tier['cut']:.3f}") if tier["cut"] else None},
                 "reports": "benchmarks/severity_detector.py --split heldout | ordinary",
             },
             "training_data": [
@@ -235,10 +287,18 @@ def main(argv=None) -> None:
     for k, v in report.items():
         label = f"{k} ({v['rows']})"
         print(f"{label:<56} {cell(v['rules']):<26} {cell(v['rules+verifier (out-of-fold)'])}")
+    print(f"\nL1 tier (out-of-fold, tag sentiment <= {gate}): verifier cut -> P/R (TP/FP/FN)")
+    for c, v in tier["table"].items():
+        print(f"  {c}  {cell(v)}{'  <- chosen' if tier['cut'] == float(c) else ''}")
+    print(
+        f"L1 rule min_confidence: {tier.get('min_confidence')} (cut {tier['cut']}, rule "
+        f"confidence {rule_conf})"
+    )
     print(
         json.dumps(
             {
                 "artifact": args.name,
+                "l1_tier": tier,
                 "C": C,
                 "threshold": threshold,
                 "log_loss_by_C": {str(k): round(v, 4) for k, v in losses.items()},

@@ -102,7 +102,20 @@ class SevereComplaint(_Rule):
     aspects: list[str] = Field(default_factory=lambda: ["health_safety"], min_length=1)
     max_sentiment_score: float = Field(-0.6, ge=-1, le=0)
     min_confidence: float = Field(0.5, ge=0, le=1)
+    max_confidence: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Tags at or above this confidence are left to another rule: two rules on "
+        "disjoint confidence ranges give strong evidence one severity and weaker evidence another.",
+    )
     lookback_hours: int = Field(48, ge=1, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> SevereComplaint:
+        if self.max_confidence is not None and self.max_confidence <= self.min_confidence:
+            raise ValueError("`max_confidence` must be above `min_confidence`")
+        return self
 
 
 class Threshold(_Rule):

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from safetensors.numpy import save_file
 
 from service.nlp.aspects import AspectHit
-from service.nlp.checksums import read_weights
+from service.nlp.checksums import read_weights, write_weights
 from service.nlp.sentiment import gelu
 
 PARAMS = ("W1", "b1", "Wd", "bd", "Ws1", "bs1", "E", "Ws2", "bs2")
@@ -66,10 +65,10 @@ class AspectHeads:
         return prob, evidence, sent
 
     def save(self, path: Path) -> None:
-        save_file(
+        write_weights(
+            path,
             {k: self.params[k].astype(np.float32) for k in PARAMS},
-            str(path),
-            metadata={
+            {
                 "name": self.name,
                 "categories": json.dumps(self.categories),
                 "threshold": repr(float(self.threshold)),

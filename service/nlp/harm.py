@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
 
-from service.nlp.checksums import read_weights
+from service.nlp.checksums import read_weights, write_weights
 
 
 @dataclass
@@ -43,14 +42,14 @@ class HarmVerifier:
         return 1.0 / (1.0 + np.exp(-z))
 
     def save(self, path: Path) -> None:
-        save_file(
+        write_weights(
+            path,
             {
                 "mean": self.mean.astype(np.float32),
                 "scale": self.scale.astype(np.float32),
                 "coef": self.coef.astype(np.float32),
             },
-            str(path),
-            metadata={
+            {
                 "intercept": repr(float(self.intercept)),
                 "threshold": repr(float(self.threshold)),
                 "meta": json.dumps(self.meta, ensure_ascii=False),

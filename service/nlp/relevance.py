@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
 
-from service.nlp.checksums import read_weights
+from service.nlp.checksums import read_weights, write_weights
 
 FEATURES = (
     "clause_best",
@@ -288,10 +287,10 @@ class RelevanceModel:
     def save(self, path: Path, **meta) -> None:
         arrays = {f"tree.{k}": v for k, v in self.trees.t.items()}
         arrays["tree.offsets"] = self.trees.offsets
-        save_file(
+        write_weights(
+            path,
             arrays,
-            str(path),
-            metadata={
+            {
                 "baseline": repr(self.trees.baseline),
                 "threshold": repr(float(self.threshold)),
                 "features": json.dumps(list(self.features)),

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
 from scipy.special import erf
 
 from service.domain import SENTIMENT_LABELS
-from service.nlp.checksums import read_weights
+from service.nlp.checksums import read_weights, write_weights
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -61,10 +60,10 @@ class SentimentHead:
         if self.hidden_weight is not None:
             tensors["hidden_weight"] = self.hidden_weight.astype(np.float32)
             tensors["hidden_bias"] = self.hidden_bias.astype(np.float32)
-        save_file(
+        write_weights(
+            path,
             tensors,
-            str(path),
-            metadata={
+            {
                 "labels": json.dumps(list(self.labels)),
                 "temperature": repr(float(self.temperature)),
             },

@@ -22,21 +22,25 @@ SHIFT_WEEK = 9
 
 
 class SafetyScorer(AspectKeywordScorer):
-    """The keyword scorer, plus a strongly negative health_safety aspect for 'stomach ache'."""
+    """The keyword scorer, plus a strongly negative health_safety aspect for each phrase of
+    ``HARMS`` (phrase: the tag's confidence and sentiment score)."""
+
+    HARMS = {"stomach ache": (0.95, -0.9)}
 
     def score(self, texts, languages=None):
         out = super().score(texts, languages)
         for t, s in zip(texts, out):
-            if "stomach ache" in t:
-                s.score.aspects.append(
-                    AspectScore(
-                        aspect="health_safety",
-                        confidence=0.95,
-                        sentiment="negative",
-                        sentiment_score=-0.9,
-                        evidence=t,
+            for phrase, (confidence, score) in self.HARMS.items():
+                if phrase in t:
+                    s.score.aspects.append(
+                        AspectScore(
+                            aspect="health_safety",
+                            confidence=confidence,
+                            sentiment="negative",
+                            sentiment_score=score,
+                            evidence=t,
+                        )
                     )
-                )
         return out
 
 
@@ -230,6 +234,54 @@ def test_severe_complaint_and_crisis_spike(sqlite_url, make_runtime):
     assert (
         alerts["severe_complaint"]["region"] == "West"
         and "stomach" in alerts["severe_complaint"]["title"]
+    )
+
+
+class TieredSafetyScorer(SafetyScorer):
+    """Two health_safety tags: strong evidence (confidence 0.99, a verified harm) for glass in
+    the food, weaker (0.95) for the stomach ache."""
+
+    HARMS = {**SafetyScorer.HARMS, "glass": (0.99, -0.95)}
+
+
+def test_severe_complaints_take_their_severity_from_the_strength_of_the_evidence(
+    sqlite_url, make_runtime
+):
+    """Two severe_complaint rules on disjoint confidence ranges, as the shipped configuration
+    has them: the strong tag raises one L1, the weaker one L2, and neither raises both."""
+    rt = make_runtime(sqlite_url, scorer=TieredSafetyScorer())
+    now = START + timedelta(days=10)
+    rows = [
+        _post("g1", "found a piece of glass in the noodles", now - timedelta(hours=3)),
+        _post("h1", "my son got a stomach ache after eating it", now - timedelta(hours=2)),
+        _post("b1", "bought it again, tasty as ever", now - timedelta(hours=1)),
+    ]
+    rt.ingest_service().ingest(list(enumerate(rows)))
+    engine = _engine(
+        rt,
+        {
+            "rules": [
+                {"name": "safety", "type": "severe_complaint", "min_confidence": 0.975},
+                {
+                    "name": "safety-review",
+                    "type": "severe_complaint",
+                    "severity": "L2",
+                    "min_confidence": 0.8,
+                    "max_confidence": 0.975,
+                },
+            ]
+        },
+    )
+    with rt.sessions() as s:
+        report = engine.run(s, now)
+    with TestClient(create_app(runtime=rt)) as c:
+        alerts = c.get("/v1/alerts").json()["alerts"]
+    by_rule = {a["rule"]: a for a in alerts}
+    assert len(report.raised) == 2 and len(alerts) == 2
+    assert by_rule["safety"]["severity"] == "L1" and "glass" in by_rule["safety"]["title"]
+    assert (
+        by_rule["safety-review"]["severity"] == "L2"
+        and "stomach" in by_rule["safety-review"]["title"]
     )
 
 

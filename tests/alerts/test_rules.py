@@ -37,6 +37,17 @@ def test_the_shipped_rule_file_parses():
             "field 'max_sentiment_score'",
         ),
         (
+            [
+                {
+                    "name": "d2",
+                    "type": "severe_complaint",
+                    "min_confidence": 0.9,
+                    "max_confidence": 0.9,
+                }
+            ],
+            "rule 1 ('d2'): Value error, `max_confidence` must be above `min_confidence`",
+        ),
+        (
             [{"name": "e", "type": "crisis_spike", "window_hourz": 3}],
             "field 'window_hourz': Extra inputs",
         ),

@@ -37,6 +37,8 @@ def evaluate(ctx: Context, rule: SevereComplaint) -> list[Finding]:
             AspectScoreRow.confidence >= rule.min_confidence,
         )
     )
+    if rule.max_confidence is not None:
+        stmt = stmt.where(AspectScoreRow.confidence < rule.max_confidence)
     out = []
     for fid, text, brand, region, created, aspect, score, evidence in session.execute(stmt):
         out.append(
