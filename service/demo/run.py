@@ -378,8 +378,10 @@ def replay_alerts(
             )
         ]
         severe = alerts_repo.count_alerts(s, types=["severe_complaint"])
+    by_sev = ", ".join(f"{n} {sev}" for sev, n in sorted(severe.items()))
     t = Table(
-        title=f"Alerts raised by the weekly replay ({severe} single severe complaints not listed)"
+        title=f"Alerts raised by the weekly replay ({sum(severe.values())} single severe "
+        f"complaints not listed{': ' + by_sev if by_sev else ''})"
     )
     for c in ("raised", "sev", "type", "what", "onset"):
         t.add_column(c, overflow="fold")

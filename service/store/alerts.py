@@ -122,11 +122,12 @@ def list_alerts(
     return list(session.scalars(stmt))
 
 
-def count_alerts(session: Session, *, types: Sequence[str] = ()) -> int:
-    stmt = select(func.count()).select_from(AlertRow)
+def count_alerts(session: Session, *, types: Sequence[str] = ()) -> dict[str, int]:
+    """How many alerts of ``types`` (empty: every type) there are, by severity."""
+    stmt = select(AlertRow.severity, func.count()).group_by(AlertRow.severity)
     if types:
         stmt = stmt.where(AlertRow.type.in_(list(types)))
-    return session.scalar(stmt) or 0
+    return {sev: int(n) for sev, n in session.execute(stmt)}
 
 
 def get_alert(

@@ -14,6 +14,7 @@ from service.alerts.rules import AlertConfig
 from service.api.app import create_app
 from service.api.deps import Caller, get_caller
 from service.domain import AspectScore
+from service.store import alerts as alerts_repo
 from tests.analytics.conftest import AspectKeywordScorer, spicewell_review
 from tests.conftest import ingest_new
 
@@ -274,6 +275,8 @@ def test_severe_complaints_take_their_severity_from_the_strength_of_the_evidence
     )
     with rt.sessions() as s:
         report = engine.run(s, now)
+        counted = alerts_repo.count_alerts(s, types=["severe_complaint"])
+    assert counted == {"L1": 1, "L2": 1}
     with TestClient(create_app(runtime=rt)) as c:
         alerts = c.get("/v1/alerts").json()["alerts"]
     by_rule = {a["rule"]: a for a in alerts}
@@ -509,7 +512,6 @@ def test_a_crisis_burst_is_one_incident(db_url, make_runtime):
         while at < t0 + timedelta(days=3):
             reports.append((at, engine.run(s, at).to_dict()))
             at += timedelta(hours=1)
-    from service.store import alerts as alerts_repo
 
     with rt.sessions() as s:
         crises = alerts_repo.list_alerts(s, types=["crisis_spike"])
