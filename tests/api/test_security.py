@@ -161,13 +161,13 @@ def test_erasure_leaves_no_word_of_the_author_in_any_table_message_or_file(app_k
     ]
     assert client.post("/v1/feedback", json={"items": items}, headers=admin).json()["rejected"] == 0
     for sub in (
-        {"target": "lead@example.test", "frequency": "immediate", "min_severity": "L1"},
+        {"target": "lead@example.test", "frequency": "immediate", "min_severity": "L2"},
         {
             "channel": "webhook",
             "target": "http://127.0.0.1:9/hook",
             "format": "generic",
             "frequency": "immediate",
-            "min_severity": "L1",
+            "min_severity": "L2",
         },
     ):
         r = client.post("/v1/subscriptions", json=sub, headers=admin)
