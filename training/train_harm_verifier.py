@@ -227,6 +227,7 @@ def main(argv=None) -> None:
     # matched clause, as the pipeline reads a rule tag's sentiment)
     from service.alerts.rules import AlertConfig
     from service.nlp.sentiment import sentiment_score
+    from service.nlp.tagger import rule_tag_confidence
 
     spec = reg.pipeline_spec(args.pipeline)
     head = reg.sentiment_head(spec.sentiment)
@@ -235,10 +236,12 @@ def main(argv=None) -> None:
     ]
     gate = next((r.max_sentiment_score for r in severe if r.severity == "L1"), -0.6)
     tier = l1_tier(oof, sentiment_score(head.predict_proba(X)), y, gate, threshold)
-    safety = [a for a in tagger.taxonomy.aspects if a.kind == "severity" and a.safety]
-    rule_conf = safety[0].rules.confidence if safety and safety[0].rules else 0.9
+    # rows were matched, so the taxonomy has a safety aspect with rules
+    rule_conf = next(
+        a.rules.confidence for a in tagger.taxonomy.aspects if a.kind == "severity" and a.safety
+    )
     if tier["cut"] is not None:
-        tier["min_confidence"] = round(rule_conf + (1 - rule_conf) * tier["cut"], 4)
+        tier["min_confidence"] = round(rule_tag_confidence(rule_conf, tier["cut"]), 4)
     model = _fit(X, y, C, threshold, {"C": C, "examples": int(len(y)), "positives": int(y.sum())})
     path = settings.models_dir / f"{args.name}.safetensors"
     model.save(path)
@@ -248,7 +251,7 @@ def main(argv=None) -> None:
         args.name,
         {
             "kind": "harm_verifier",
-            "base": reg.pipeline_spec(args.pipeline).encoder,
+            "base": spec.encoder,
             "files": {"weights": {"path": path.name}},  # update_artifact adds its sha256
             "params": {
                 "threshold": threshold,

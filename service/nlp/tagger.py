@@ -298,7 +298,7 @@ class AspectTagger:
                             dropped.append(AspectHit(a.id, p, clause, "rule", m.pattern))
                         continue
                     reason = "rule+model"
-                hits[a.id] = AspectHit(a.id, c + (1 - c) * p, clause, reason, m.pattern)
+                hits[a.id] = AspectHit(a.id, rule_tag_confidence(c, p), clause, reason, m.pattern)
             elif model_ok:
                 hits[a.id] = AspectHit(a.id, p, int(best[k]), "model")
         for heads, mapping in self.heads:
@@ -325,6 +325,12 @@ class AspectTagger:
                     )
         ranked = sorted(hits.values(), key=lambda h: -h.confidence)
         return ranked[: self.max_aspects]
+
+
+def rule_tag_confidence(rule_confidence: float, p: float) -> float:
+    """A rule tag's confidence: at least the rule's, raised by the model's (or the harm
+    verifier's) probability ``p``. Alert rules cut on it (``configs/alerts.yaml``)."""
+    return rule_confidence + (1 - rule_confidence) * p
 
 
 def definition_fingerprint(aspect) -> str:
